@@ -1,0 +1,48 @@
+// /v1/models: upload (streamed), list, get, delete.
+#include "api/handlers.h"
+#include "api/json_views.h"
+#include "api/upload_reader.h"
+#include "core/error.h"
+
+namespace aifgen::api {
+namespace {
+
+void upload_model(RequestContext& ctx) {
+  auto& models = ctx.app.models();
+  auto declared = ctx.request.headers().content_length();
+  if (declared > models.max_upload_bytes())
+    throw Error(ErrorCode::kTooLarge, "upload-too-large",
+                "the upload is " + std::to_string(declared) + " bytes; the limit is " +
+                    std::to_string(models.max_upload_bytes()) + " bytes");
+  auto sink = models.begin_upload();
+  auto fields = read_upload(ctx, *sink);
+  auto result = models.ingest(*sink, fields.name);
+  auto r = json_response(result.created ? 201 : 200, model_json(result.model));
+  r.headers().add("Location", "/v1/models/" + result.model.id);
+  ctx.respond(r);
+}
+
+void list_models(RequestContext& ctx) {
+  int limit = ctx.query_int("limit", 100, 1, 1000), offset = ctx.query_int("offset", 0, 0, 1 << 30);
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& m : ctx.app.models().list(limit, offset)) items.push_back(model_json(m));
+  ctx.respond(json_response(200, {{"items", items}, {"limit", limit}, {"offset", offset}}));
+}
+
+void get_model(RequestContext& ctx) { ctx.respond(json_response(200, model_json(ctx.app.models().get(ctx.params["id"])))); }
+
+void delete_model(RequestContext& ctx) {
+  ctx.app.models().remove(ctx.params["id"]);
+  ctx.respond(web::http::http_response(web::http::status_codes::NoContent));
+}
+
+}  // namespace
+
+void add_model_routes(Router& r) {
+  r.add("POST", "/v1/models", upload_model);
+  r.add("GET", "/v1/models", list_models);
+  r.add("GET", "/v1/models/{id}", get_model);
+  r.add("DELETE", "/v1/models/{id}", delete_model);
+}
+
+}  // namespace aifgen::api

@@ -1,0 +1,44 @@
+// Health, readiness, metrics and the target list.
+#include "api/handlers.h"
+#include "api/json_views.h"
+#include "api/problem.h"
+#include "targets/registry.h"
+
+namespace aifgen::api {
+namespace {
+
+void healthz(RequestContext& ctx) { ctx.respond(json_response(200, {{"status", "ok"}})); }
+
+// Ready when the database answers and the service is not shutting down.
+void readyz(RequestContext& ctx) {
+  if (!ctx.app.ready()) {
+    ctx.respond(problem_response(503, "not-ready", "the service is shutting down"));
+    return;
+  }
+  auto counts = ctx.app.jobs().counts();  // throws (-> 500) when the database is unusable
+  ctx.respond(json_response(200, {{"status", "ready"}, {"workers", ctx.app.config().workers},
+                                  {"queue_depth", counts["queued"]}, {"running", counts["running"]}}));
+}
+
+void metrics(RequestContext& ctx) {
+  web::http::http_response r(web::http::status_codes::OK);
+  r.set_body(ctx.app.metrics().render(ctx.app.jobs().counts()), "text/plain; version=0.0.4; charset=utf-8");
+  ctx.respond(r);
+}
+
+void list_targets(RequestContext& ctx) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto* t : all_targets()) items.push_back(target_json(t->descriptor()));
+  ctx.respond(json_response(200, {{"items", items}}));
+}
+
+}  // namespace
+
+void add_operations_routes(Router& r) {
+  r.add("GET", "/healthz", healthz);
+  r.add("GET", "/readyz", readyz);
+  r.add("GET", "/metrics", metrics);
+  r.add("GET", "/v1/targets", list_targets);
+}
+
+}  // namespace aifgen::api

@@ -1,0 +1,81 @@
+// Request helpers: query parsing, headers, JSON bodies.
+#include "api/request_context.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+
+namespace aifgen::api {
+
+void Responder::send(web::http::http_response response) {
+  if (sent_) return;
+  sent_ = true;
+  int status = response.status_code();
+  if (!response.headers().has("Cache-Control")) response.headers().add("Cache-Control", "no-cache");
+  request_.reply(response).then([](pplx::task<void> t) {
+    try {
+      t.get();
+    } catch (const std::exception& e) {
+      spdlog::debug("reply not delivered: {}", e.what());  // client went away
+    }
+  });
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  metrics_.observe_request(request_.method(), route_, status, secs);
+  spdlog::info("{} {} {} {:.2f}ms", request_.method(), request_.relative_uri().to_string(), status, secs * 1000);
+}
+
+int RequestContext::query_int(const std::string& key, int dflt, int lo, int hi) const {
+  auto v = query_param(key);
+  if (!v) return dflt;
+  try {
+    std::size_t used = 0;
+    long n = std::stol(*v, &used);
+    if (used != v->size() || n < lo || n > hi) throw std::out_of_range(key);
+    return static_cast<int>(n);
+  } catch (const std::exception&) {
+    throw Error(ErrorCode::kInvalidArgument, "invalid-parameter",
+                "query parameter '" + key + "' must be an integer from " + std::to_string(lo) + " to " +
+                    std::to_string(hi));
+  }
+}
+
+std::optional<std::string> RequestContext::header(const std::string& name) const {
+  auto& h = request.headers();
+  auto it = h.find(name);
+  if (it == h.end()) return std::nullopt;
+  return it->second;
+}
+
+web::http::http_response json_response(int status, const nlohmann::json& body) {
+  web::http::http_response r(static_cast<web::http::status_code>(status));
+  r.set_body(body.dump(), "application/json");
+  return r;
+}
+
+nlohmann::json read_json_object(const RequestContext& ctx, std::size_t max_bytes) {
+  auto ct = ctx.header("Content-Type").value_or("");
+  auto base = ct.substr(0, ct.find(';'));
+  while (!base.empty() && base.back() == ' ') base.pop_back();
+  if (base != "application/json")
+    throw Error(ErrorCode::kUnsupportedMedia, "unsupported-media-type",
+                "send the request body as application/json (got '" + ct + "')");
+  auto len = ctx.request.headers().content_length();
+  if (len > max_bytes)
+    throw Error(ErrorCode::kTooLarge, "body-too-large", "JSON bodies are limited to " + std::to_string(max_bytes) + " bytes");
+  std::string body;
+  auto buf = ctx.request.body().streambuf();
+  std::vector<uint8_t> chunk(16 * 1024);
+  for (;;) {
+    auto n = buf.getn(chunk.data(), chunk.size()).get();
+    if (n == 0) break;
+    body.append(reinterpret_cast<const char*>(chunk.data()), n);
+    if (body.size() > max_bytes)
+      throw Error(ErrorCode::kTooLarge, "body-too-large", "JSON bodies are limited to " + std::to_string(max_bytes) + " bytes");
+  }
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw Error(ErrorCode::kInvalidArgument, "malformed-json", "the request body is not valid JSON");
+  if (!j.is_object()) throw Error(ErrorCode::kInvalidArgument, "malformed-json", "the request body must be a JSON object");
+  return j;
+}
+
+}  // namespace aifgen::api

@@ -1,0 +1,84 @@
+// Listener setup and request dispatch.
+#include "api/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include "api/handlers.h"
+#include "api/problem.h"
+#include "core/error.h"
+
+namespace aifgen::api {
+
+using web::http::http_request;
+
+Server::Server(App& app) : app_(app), poller_(std::make_unique<LongPoller>(app)) {
+  add_operations_routes(router_);
+  add_model_routes(router_);
+  add_job_routes(router_, *poller_);
+  add_variant_routes(router_);
+}
+
+Server::~Server() { close(); }
+
+void Server::open() {
+  const auto& listen = app_.config().listen;
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size())
+    throw Error(ErrorCode::kInvalidArgument, "invalid-config", "--listen must be HOST:PORT, got '" + listen + "'");
+  web::http::experimental::listener::http_listener_config cfg;
+  cfg.set_timeout(std::chrono::seconds(300));  // uploads of large models over slow links
+  try {
+    listener_ = std::make_unique<web::http::experimental::listener::http_listener>(
+        web::uri(utility::conversions::to_string_t("http://" + listen)), cfg);
+    listener_->support([this](http_request req) { dispatch(std::move(req)); });
+    listener_->open().wait();
+  } catch (const std::exception& e) {
+    listener_.reset();
+    throw Error(ErrorCode::kUnavailable, "listen-failed", "cannot listen on " + listen + ": " + e.what());
+  }
+}
+
+void Server::close() {
+  if (listener_) {
+    try {
+      listener_->close().wait();
+    } catch (const std::exception& e) {
+      spdlog::warn("closing the listener: {}", e.what());
+    }
+    listener_.reset();
+  }
+  poller_.reset();
+}
+
+void Server::dispatch(http_request request) {
+  std::string path, raw_query;
+  std::map<std::string, std::string> query;
+  try {
+    auto uri = request.relative_uri();
+    path = web::uri::decode(uri.path());
+    for (auto& [k, v] : web::uri::split_query(uri.query())) query[web::uri::decode(k)] = web::uri::decode(v);
+  } catch (const std::exception&) {
+    auto responder = std::make_shared<Responder>(request, "(invalid)", app_.metrics());
+    responder->send(problem_response(400, "invalid-uri", "the request URI is not valid"));
+    return;
+  }
+  auto match = router_.match(request.method(), path);
+  std::string route = match.route ? match.route->path_template : "(unmatched)";
+  RequestContext ctx{request, std::make_shared<Responder>(request, route, app_.metrics()), match.params, query, app_};
+  if (!match.route) {
+    if (match.path_known) {
+      auto r = problem_response(405, "method-not-allowed", request.method() + " is not supported on " + path);
+      ctx.respond(r);
+    } else {
+      ctx.respond(problem_response(404, "route-not-found", "no route for " + path));
+    }
+    return;
+  }
+  try {
+    match.route->handler(ctx);
+  } catch (...) {
+    ctx.respond(problem_response(std::current_exception()));
+  }
+}
+
+}  // namespace aifgen::api

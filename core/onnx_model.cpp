@@ -1,0 +1,130 @@
+// Untrusted-bytes boundary for ONNX: bounded parse, external-data refusal, checker, inference.
+#include "core/onnx_model.h"
+
+#include <fcntl.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <onnx/checker.h>
+#include <onnx/shape_inference/implementation.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "core/error.h"
+
+namespace aifgen {
+namespace {
+
+Error invalid(const std::string& type, const std::string& msg) {
+  return Error(ErrorCode::kInvalidModel, type, msg);
+}
+
+bool tensor_is_external(const onnx::TensorProto& t) {
+  return t.data_location() == onnx::TensorProto::EXTERNAL || t.external_data_size() > 0;
+}
+
+// Returns the name of the first tensor that references external data, searching subgraphs.
+std::string find_external(const onnx::GraphProto& g);
+
+std::string find_external_in_attr(const onnx::AttributeProto& a) {
+  if (a.has_t() && tensor_is_external(a.t())) return a.t().name().empty() ? "(attribute)" : a.t().name();
+  for (const auto& t : a.tensors())
+    if (tensor_is_external(t)) return t.name();
+  if (a.has_g()) {
+    auto n = find_external(a.g());
+    if (!n.empty()) return n;
+  }
+  for (const auto& g : a.graphs()) {
+    auto n = find_external(g);
+    if (!n.empty()) return n;
+  }
+  return {};
+}
+
+std::string find_external(const onnx::GraphProto& g) {
+  for (const auto& t : g.initializer())
+    if (tensor_is_external(t)) return t.name();
+  for (const auto& s : g.sparse_initializer())
+    if (tensor_is_external(s.values())) return s.values().name();
+  for (const auto& node : g.node())
+    for (const auto& a : node.attribute()) {
+      auto n = find_external_in_attr(a);
+      if (!n.empty()) return n;
+    }
+  return {};
+}
+
+}  // namespace
+
+onnx::ModelProto load_model_file(const std::string& path, const ModelLimits& limits) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kNotFound, "file-not-found", "cannot open " + path);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(ErrorCode::kInvalidArgument, "not-a-file", path + " is not a regular file");
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > limits.max_bytes || st.st_size > INT32_MAX) {
+    ::close(fd);
+    throw Error(ErrorCode::kTooLarge, "model-too-large",
+                "model is " + std::to_string(st.st_size) + " bytes; the limit is " +
+                    std::to_string(limits.max_bytes));
+  }
+  if (st.st_size == 0) {
+    ::close(fd);
+    throw invalid("model-empty", "the model file is empty");
+  }
+  onnx::ModelProto model;
+  bool ok = false;
+  bool consumed_all = false;
+  {
+    google::protobuf::io::FileInputStream raw(fd);
+    google::protobuf::io::CodedInputStream coded(&raw);
+    coded.SetTotalBytesLimit(static_cast<int>(st.st_size));
+    coded.SetRecursionLimit(limits.max_recursion);
+    ok = model.ParseFromCodedStream(&coded);
+    consumed_all = ok && coded.ConsumedEntireMessage();
+  }
+  ::close(fd);
+  if (!ok || !consumed_all)
+    throw invalid("model-parse-failed",
+                  "the bytes are not a complete ONNX protobuf (truncated, corrupted or not ONNX)");
+  return model;
+}
+
+void accept_model(onnx::ModelProto& model) {
+  if (!model.has_graph() || model.ir_version() <= 0 || model.opset_import_size() == 0)
+    throw invalid("not-an-onnx-model",
+                  "the protobuf parsed but is not an ONNX model (no graph, ir_version or opset_import)");
+  auto ext = find_external(model.graph());
+  if (!ext.empty())
+    throw invalid("model-external-data",
+                  "tensor '" + ext + "' references external data; only self-contained models are "
+                  "accepted (re-export with all tensors embedded)");
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    throw invalid("model-checker-failed", std::string("ONNX checker: ") + e.what());
+  }
+  try {
+    onnx::ShapeInferenceOptions options(/*check_type=*/true, /*strict=*/1, /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception& e) {
+    throw invalid("model-shape-inference-failed", std::string("ONNX shape inference: ") + e.what());
+  }
+}
+
+void save_model_file(const onnx::ModelProto& model, const std::string& path) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out || !model.SerializeToOstream(&out) || !out.flush())
+    throw Error(ErrorCode::kIo, "io-error", "cannot write model to " + path);
+}
+
+std::int64_t default_opset(const onnx::ModelProto& model) {
+  for (const auto& op : model.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+  return 0;
+}
+
+}  // namespace aifgen

@@ -1,0 +1,37 @@
+// Loading, validating and saving ONNX models.
+//
+// Everything that reads untrusted model bytes goes through load_model_file(): the protobuf parser
+// runs with an explicit byte limit and recursion limit, and accept_model() refuses what the
+// service cannot handle safely (external data) before the ONNX checker and strict shape
+// inference run. All failures are Error(kInvalidModel) with a stable type slug.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <string>
+
+namespace aifgen {
+
+struct ModelLimits {
+  std::uint64_t max_bytes = 1ull << 30;   // protobuf cannot exceed 2 GiB anyway
+  int max_recursion = 64;                  // nested subgraph depth the parser accepts
+};
+
+// Parses a serialized ModelProto from `path`. Throws Error(kInvalidModel, "model-parse-failed")
+// on truncated or non-protobuf bytes, Error(kTooLarge) when over limits.max_bytes.
+onnx::ModelProto load_model_file(const std::string& path, const ModelLimits& limits = {});
+
+// Checks that a parsed ModelProto is a self-contained, valid ONNX model, then runs ONNX shape
+// inference on it in place. Throws Error(kInvalidModel) with types:
+//   not-an-onnx-model, model-external-data, model-checker-failed, model-shape-inference-failed.
+void accept_model(onnx::ModelProto& model);
+
+// Writes the model atomically enough for a build directory (plain write; the artifact store
+// does the durable rename). Throws Error(kIo).
+void save_model_file(const onnx::ModelProto& model, const std::string& path);
+
+// Opset version the model imports for the default ONNX domain ("" or "ai.onnx"), 0 if none.
+std::int64_t default_opset(const onnx::ModelProto& model);
+
+}  // namespace aifgen

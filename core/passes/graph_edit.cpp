@@ -1,0 +1,83 @@
+// Subgraph-aware use counting and renaming: If/Loop/Scan bodies may read outer values by name,
+// so a pass that only looked at the top-level node list could delete or rename a value a
+// subgraph still needs.
+#include "core/passes/graph_edit.h"
+
+namespace aifgen {
+namespace {
+
+void count_uses(const onnx::GraphProto& g, std::unordered_map<std::string, int>& uses) {
+  for (const auto& n : g.node()) {
+    for (const auto& in : n.input())
+      if (!in.empty()) ++uses[in];
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) count_uses(a.g(), uses);
+      for (const auto& sg : a.graphs()) count_uses(sg, uses);
+    }
+  }
+  for (const auto& out : g.output()) ++uses[out.name()];
+}
+
+}  // namespace
+
+std::unordered_map<std::string, int> value_use_counts(const onnx::GraphProto& graph) {
+  std::unordered_map<std::string, int> uses;
+  count_uses(graph, uses);
+  return uses;
+}
+
+void rename_uses(onnx::GraphProto& graph, const std::string& from, const std::string& to) {
+  for (auto& n : *graph.mutable_node()) {
+    for (auto& in : *n.mutable_input())
+      if (in == from) in = to;
+    for (auto& a : *n.mutable_attribute()) {
+      if (a.has_g()) rename_uses(*a.mutable_g(), from, to);
+      for (auto& sg : *a.mutable_graphs()) rename_uses(sg, from, to);
+    }
+  }
+}
+
+int find_initializer(const onnx::GraphProto& graph, const std::string& name) {
+  for (int i = 0; i < graph.initializer_size(); ++i)
+    if (graph.initializer(i).name() == name) return i;
+  return -1;
+}
+
+const onnx::TensorProto* find_constant(const onnx::GraphProto& graph, const std::string& name) {
+  int idx = find_initializer(graph, name);
+  if (idx >= 0) return is_graph_input(graph, name) ? nullptr : &graph.initializer(idx);
+  for (const auto& n : graph.node()) {
+    if (n.op_type() != "Constant" || n.output_size() != 1 || n.output(0) != name) continue;
+    if (!(n.domain().empty() || n.domain() == "ai.onnx")) return nullptr;
+    for (const auto& a : n.attribute())
+      if (a.name() == "value" && a.has_t()) return &a.t();
+    return nullptr;
+  }
+  return nullptr;
+}
+
+bool is_graph_output(const onnx::GraphProto& graph, const std::string& name) {
+  for (const auto& o : graph.output())
+    if (o.name() == name) return true;
+  return false;
+}
+
+bool is_graph_input(const onnx::GraphProto& graph, const std::string& name) {
+  for (const auto& i : graph.input())
+    if (i.name() == name) return true;
+  return false;
+}
+
+std::int64_t attr_int(const onnx::NodeProto& node, const std::string& name, std::int64_t dflt) {
+  for (const auto& a : node.attribute())
+    if (a.name() == name) return a.i();
+  return dflt;
+}
+
+float attr_float(const onnx::NodeProto& node, const std::string& name, float dflt) {
+  for (const auto& a : node.attribute())
+    if (a.name() == name) return a.f();
+  return dflt;
+}
+
+}  // namespace aifgen

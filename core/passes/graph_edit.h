@@ -1,0 +1,32 @@
+// Graph-editing helpers shared by passes: value use counts and renaming, subgraph-aware.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <string>
+#include <unordered_map>
+
+namespace aifgen {
+
+// How many times each value name is read: node inputs (including nodes inside subgraphs, which
+// may read outer-scope values) and graph outputs.
+std::unordered_map<std::string, int> value_use_counts(const onnx::GraphProto& graph);
+
+// Replaces every read of `from` by `to` in node inputs of `graph` and its subgraphs.
+void rename_uses(onnx::GraphProto& graph, const std::string& from, const std::string& to);
+
+// Index of the initializer named `name`, or -1.
+int find_initializer(const onnx::GraphProto& graph, const std::string& name);
+
+// The constant value named `name`: an initializer that is not also a graph input (a caller could
+// override those), or the `value` tensor of a Constant node. nullptr otherwise.
+const onnx::TensorProto* find_constant(const onnx::GraphProto& graph, const std::string& name);
+
+bool is_graph_output(const onnx::GraphProto& graph, const std::string& name);
+bool is_graph_input(const onnx::GraphProto& graph, const std::string& name);
+
+// Integer/float attribute lookup with a default.
+std::int64_t attr_int(const onnx::NodeProto& node, const std::string& name, std::int64_t dflt);
+float attr_float(const onnx::NodeProto& node, const std::string& name, float dflt);
+
+}  // namespace aifgen

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian package aifgen needs to build, test and run, plus the npm OpenAPI
+# validator used by the test run. Idempotent: packages already present are not reinstalled,
+# and apt's index is refreshed only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git ca-certificates
+  libcpprest-dev nlohmann-json3-dev
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  libsqlite3-dev libspdlog-dev libfmt-dev libssl-dev
+  libdnnl-dev libarchive-dev libcli11-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev
+  python3 curl
+)
+# Node.js/npm only for the OpenAPI validator, and only when the machine has no npm of its own
+# (Debian's nodejs package conflicts with a separately installed npm).
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian packages present"
+fi
+
+# OpenAPI validator for tests (only when tests are wanted; the service itself needs no npm).
+if [ "${1:-}" = "--with-test-tools" ]; then
+  here="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ ! -x "$here/tests/tools/node_modules/.bin/redocly" ]; then
+    echo "setup: installing the OpenAPI validator (npm)"
+    (cd "$here/tests/tools" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi

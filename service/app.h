@@ -1,0 +1,54 @@
+// The composition root of a running service: storage, services, workers and metrics, wired
+// once in the order they depend on each other. The API server holds a reference to it.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "service/config.h"
+#include "service/job_events.h"
+#include "service/job_runner.h"
+#include "service/job_service.h"
+#include "service/metrics.h"
+#include "service/model_service.h"
+#include "service/worker_pool.h"
+#include "storage/artifact_store.h"
+#include "storage/database.h"
+#include "storage/job_repository.h"
+#include "storage/model_repository.h"
+
+namespace aifgen {
+
+class App {
+ public:
+  // Opens (creating) the data dir, migrates the database, requeues jobs a dead process left
+  // running. Does not start workers.
+  explicit App(Config config);
+  ~App() { stop_workers(); }
+
+  void start_workers() { pool_.start(config_.workers); }
+  void stop_workers() { pool_.stop(); }
+
+  const Config& config() const { return config_; }
+  ModelService& models() { return model_service_; }
+  JobService& jobs() { return job_service_; }
+  Metrics& metrics() { return metrics_; }
+  JobEvents& events() { return events_; }
+  bool ready() const { return !stopping_.load(); }
+
+ private:
+  Config config_;
+  std::atomic<bool> stopping_{false};
+  storage::Database db_;
+  storage::ArtifactStore artifacts_;
+  storage::ModelRepository model_repo_;
+  storage::JobRepository job_repo_;
+  JobEvents events_;
+  Metrics metrics_;
+  ModelService model_service_;
+  JobService job_service_;
+  JobRunner runner_;
+  WorkerPool pool_;
+};
+
+}  // namespace aifgen

@@ -1,0 +1,25 @@
+// Service configuration. Every field has a flag of `aifgen serve` and an AIFGEN_* environment
+// variable (flag wins); defaults give the embedded local setup.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace aifgen {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";  // host:port
+  std::string data_dir = "./aifgen-data";  // SQLite file + artifact store
+  int workers = 2;                         // job worker threads
+  std::int64_t max_upload_mb = 1024;       // larger uploads are refused with 413
+  int max_attempts = 3;                    // a job interrupted this often fails
+  int max_long_poll_s = 60;                // cap on ?wait=
+  // Test hook: sleep this long at every job stage boundary so tests can kill or cancel a job
+  // mid-run deterministically. Zero (the default) in any real deployment.
+  int debug_stage_delay_ms = 0;
+
+  std::uint64_t max_upload_bytes() const { return static_cast<std::uint64_t>(max_upload_mb) << 20; }
+  std::string database_path() const { return data_dir + "/aifgen.db"; }
+};
+
+}  // namespace aifgen

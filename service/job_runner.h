@@ -1,0 +1,41 @@
+// Runs one claimed job: for every (target, precision) variant not yet built, load the model,
+// run the target's pipeline, package the bundle and store it. Checks for cancellation and
+// shutdown at every stage boundary; a running job therefore stops at its next boundary.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "service/config.h"
+#include "service/job_events.h"
+#include "service/metrics.h"
+#include "storage/artifact_store.h"
+#include "storage/job_repository.h"
+#include "storage/model_repository.h"
+
+namespace aifgen {
+
+class JobRunner {
+ public:
+  JobRunner(const Config& config, storage::JobRepository& jobs, storage::ModelRepository& models,
+            storage::ArtifactStore& artifacts, JobEvents& events, Metrics& metrics, const std::atomic<bool>& stopping)
+      : config_(config), jobs_(jobs), models_(models), artifacts_(artifacts), events_(events), metrics_(metrics),
+        stopping_(stopping) {}
+
+  void run(const storage::JobRecord& job);
+
+ private:
+  void stage(const storage::JobRecord& job, const std::string& name, double progress);
+  void build_variant(const storage::JobRecord& job, const storage::VariantRecord& v, double base, double share);
+
+  const Config& config_;
+  storage::JobRepository& jobs_;
+  storage::ModelRepository& models_;
+  storage::ArtifactStore& artifacts_;
+  JobEvents& events_;
+  Metrics& metrics_;
+  const std::atomic<bool>& stopping_;
+};
+
+}  // namespace aifgen

@@ -1,0 +1,93 @@
+// Job submission, cancellation and variant lookups.
+#include "service/job_service.h"
+
+#include "core/error.h"
+#include "core/sha256.h"
+#include "service/ids.h"
+#include "storage/database.h"
+#include "targets/registry.h"
+
+namespace aifgen {
+namespace {
+
+std::string request_fingerprint(const JobRequest& r) {
+  std::string s = r.model_id + "\n";
+  for (const auto& t : r.targets) s += t + ",";
+  s += "\n";
+  for (const auto& p : r.precisions) s += p + ",";
+  s += "\n" + r.options_json;
+  return Sha256::of(s);
+}
+
+}  // namespace
+
+SubmitResult JobService::submit(const JobRequest& req) {
+  auto pairs = expand_requests(req.targets, req.precisions);
+  storage::JobRecord job;
+  job.id = new_id("job");
+  job.model_id = req.model_id;
+  job.options_json = req.options_json;
+  job.idempotency_key = req.idempotency_key;
+  job.request_hash = request_fingerprint(req);
+  job.created_at = storage::now_iso8601();
+  for (const auto& [target, precision] : pairs) {
+    storage::VariantRecord v;
+    v.id = new_id("var");
+    v.target = target;
+    v.precision = precision;
+    job.variants.push_back(v);
+  }
+  auto [stored, created] = jobs_.create(job);
+  if (created) events_.notify();
+  return {stored, created};
+}
+
+storage::JobRecord JobService::get(const std::string& id) {
+  auto j = jobs_.get(id);
+  if (!j) throw Error(ErrorCode::kNotFound, "job-not-found", "no job with id " + id);
+  return *j;
+}
+
+std::vector<storage::JobRecord> JobService::list(const std::optional<std::string>& state, int limit, int offset) {
+  if (state && *state != "queued" && *state != "running" && *state != "succeeded" && *state != "failed" &&
+      *state != "cancelled")
+    throw Error(ErrorCode::kInvalidArgument, "invalid-parameter", "unknown job state '" + *state + "'",
+                {"queued", "running", "succeeded", "failed", "cancelled"});
+  return jobs_.list(state, limit, offset);
+}
+
+storage::JobRecord JobService::cancel(const std::string& id) {
+  auto outcome = jobs_.request_cancel(id);
+  if (outcome == storage::CancelOutcome::kAlreadyFinished) {
+    auto job = get(id);
+    throw Error(ErrorCode::kConflict, "job-already-finished", "job " + id + " already ended as " + job.state);
+  }
+  events_.notify();
+  return get(id);
+}
+
+storage::VariantRecord JobService::variant(const std::string& id) {
+  auto v = jobs_.get_variant(id);
+  if (!v) throw Error(ErrorCode::kNotFound, "variant-not-found", "no variant with id " + id);
+  return *v;
+}
+
+std::vector<storage::VariantRecord> JobService::variants(const std::optional<std::string>& model_id,
+                                                         const std::optional<std::string>& job_id, int limit,
+                                                         int offset) {
+  return jobs_.list_variants(model_id, job_id, limit, offset);
+}
+
+ArtifactRef JobService::artifact(const std::string& variant_id) {
+  auto v = variant(variant_id);
+  if (v.state != "succeeded" || !v.artifact_sha256)
+    throw Error(ErrorCode::kConflict, "variant-not-ready",
+                "variant " + variant_id + " is " + v.state + "; only succeeded variants have a bundle");
+  if (!artifacts_.verify(*v.artifact_sha256))
+    throw Error(ErrorCode::kIo, "artifact-corrupt",
+                "the stored bundle of variant " + variant_id + " is missing or does not match its sha256");
+  return {artifacts_.path_of(*v.artifact_sha256), *v.artifact_sha256, v.artifact_size.value_or(0),
+          "aifgen-" + v.id + "-" + v.target + "-" + v.precision + ".tar.gz"};
+}
+
+}  // namespace aifgen

@@ -1,0 +1,64 @@
+// Job submission and queries, and the variant artifacts jobs produce.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "service/job_events.h"
+#include "storage/artifact_store.h"
+#include "storage/job_repository.h"
+#include "storage/records.h"
+
+namespace aifgen {
+
+struct JobRequest {
+  std::string model_id;
+  std::vector<std::string> targets;
+  std::vector<std::string> precisions;  // empty: every precision of each target
+  std::string options_json = "{}";      // a JSON object, stored verbatim
+  std::optional<std::string> idempotency_key;
+};
+
+struct SubmitResult {
+  storage::JobRecord job;
+  bool created = false;  // false: an earlier request with the same Idempotency-Key
+};
+
+struct ArtifactRef {
+  std::string path;
+  std::string sha256;
+  std::int64_t size = 0;
+  std::string file_name;  // suggested download name
+};
+
+class JobService {
+ public:
+  JobService(storage::JobRepository& jobs, storage::ArtifactStore& artifacts, JobEvents& events)
+      : jobs_(jobs), artifacts_(artifacts), events_(events) {}
+
+  // Validates targets/precisions against the registry (422 listing valid pairs) and queues.
+  SubmitResult submit(const JobRequest& req);
+  storage::JobRecord get(const std::string& id);  // throws kNotFound
+  std::optional<std::int64_t> version(const std::string& id) { return jobs_.version_of(id); }
+  std::vector<storage::JobRecord> list(const std::optional<std::string>& state, int limit, int offset);
+  // Returns the job after the request; throws kNotFound, or kConflict when already finished.
+  storage::JobRecord cancel(const std::string& id);
+
+  storage::VariantRecord variant(const std::string& id);  // throws kNotFound
+  std::vector<storage::VariantRecord> variants(const std::optional<std::string>& model_id,
+                                               const std::optional<std::string>& job_id, int limit, int offset);
+  // The bundle of a succeeded variant, re-hashed before it is served. Throws kNotFound,
+  // kConflict ("variant-not-ready") or kIo ("artifact-corrupt").
+  ArtifactRef artifact(const std::string& variant_id);
+
+  std::map<std::string, std::int64_t> counts() { return jobs_.count_by_state(); }
+  JobEvents& events() { return events_; }
+
+ private:
+  storage::JobRepository& jobs_;
+  storage::ArtifactStore& artifacts_;
+  JobEvents& events_;
+};
+
+}  // namespace aifgen

@@ -1,0 +1,78 @@
+// The aifgen command line: `serve` runs the REST service, `inspect` describes a model.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "api/server.h"
+#include "core/error.h"
+#include "service/app.h"
+#include "service/cli_inspect.h"
+
+namespace {
+
+int run_serve(const aifgen::Config& config) {
+  // Block the stop signals before any thread starts so they all inherit the mask and only
+  // sigwait() below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  try {
+    aifgen::App app(config);
+    aifgen::api::Server server(app);
+    server.open();
+    app.start_workers();
+    spdlog::info("aifgen {} listening on http://{} (data dir {}, {} worker(s), uploads up to {} MiB)", AIFGEN_VERSION,
+                 config.listen, config.data_dir, config.workers, config.max_upload_mb);
+    std::printf(
+        "\nTry it:\n  curl -s http://%s/healthz\n  curl -s -X POST --data-binary @../shared/models/mobilenet_v2.onnx "
+        "-H 'Content-Type: application/octet-stream' 'http://%s/v1/models?name=mobilenet_v2'\n\n",
+        config.listen.c_str(), config.listen.c_str());
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("signal {} received: stopping (running jobs are requeued at their next stage)", sig);
+    server.close();
+    app.stop_workers();
+    return 0;
+  } catch (const aifgen::Error& e) {
+    spdlog::critical("cannot start: {} ({})", e.what(), e.type());
+    return 2;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"aifgen: turn one ONNX model into deployment-ready variants for many targets"};
+  cli.require_subcommand(1);
+  cli.set_version_flag("--version", AIFGEN_VERSION);
+
+  aifgen::Config config;
+  auto* serve = cli.add_subcommand("serve", "run the REST service (embedded SQLite + artifact store in --data-dir)");
+  serve->add_option("--listen", config.listen, "HOST:PORT to listen on")->envname("AIFGEN_LISTEN")->capture_default_str();
+  serve->add_option("--data-dir", config.data_dir, "database and artifact directory")->envname("AIFGEN_DATA_DIR")->capture_default_str();
+  serve->add_option("--workers", config.workers, "job worker threads")->envname("AIFGEN_WORKERS")->check(CLI::Range(1, 64))->capture_default_str();
+  serve->add_option("--max-upload-mb", config.max_upload_mb, "largest accepted model upload, MiB")
+      ->envname("AIFGEN_MAX_UPLOAD_MB")->check(CLI::Range(1, 2047))->capture_default_str();
+  serve->add_option("--max-attempts", config.max_attempts, "runs of a job interrupted by crashes before it fails")
+      ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
+  serve->add_option("--debug-stage-delay-ms", config.debug_stage_delay_ms,
+                    "testing only: pause at every job stage boundary")
+      ->envname("AIFGEN_DEBUG_STAGE_DELAY_MS")->check(CLI::Range(0, 600000))->group("");
+
+  std::string inspect_path;
+  bool inspect_json = false;
+  auto* inspect = cli.add_subcommand("inspect", "describe a model: IO, opsets, op census, parameters, MACs");
+  inspect->add_option("model", inspect_path, "path to an .onnx file")->required();
+  inspect->add_flag("--json", inspect_json, "print the record as JSON (same as the upload answer)");
+
+  CLI11_PARSE(cli, argc, argv);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  if (*serve) return run_serve(config);
+  if (*inspect) return aifgen::run_inspect(inspect_path, inspect_json);
+  return 1;
+}

@@ -1,0 +1,68 @@
+// Upload ingestion: bounded parse, checker, shape inference, census, then commit + row.
+#include "service/model_service.h"
+
+#include "core/error.h"
+#include "core/model_info.h"
+#include "core/model_info_json.h"
+#include "core/onnx_model.h"
+#include "storage/database.h"
+
+namespace aifgen {
+
+void ModelService::check_name(const std::string& name) {
+  if (name.empty() || name.size() > 200)
+    throw Error(ErrorCode::kInvalidArgument, "invalid-name", "a model name must be 1 to 200 bytes long");
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
+      throw Error(ErrorCode::kInvalidArgument, "invalid-name",
+                  "a model name must not contain '/', '\\\\' or control characters");
+  if (name == "." || name == "..")
+    throw Error(ErrorCode::kInvalidArgument, "invalid-name", "a model name must not be '.' or '..'");
+}
+
+std::unique_ptr<storage::BlobWriter> ModelService::begin_upload() { return artifacts_.begin(max_upload_bytes_); }
+
+IngestResult ModelService::ingest(storage::BlobWriter& upload, const std::string& name) {
+  if (!name.empty()) check_name(name);
+  const std::string sha = upload.finish();
+  if (upload.size() == 0) throw Error(ErrorCode::kInvalidArgument, "empty-body", "the upload is empty: send the ONNX file as the body");
+  if (auto existing = models_.get(sha)) return {*existing, false};
+
+  ModelLimits limits;
+  limits.max_bytes = max_upload_bytes_;
+  auto proto = load_model_file(upload.temp_path(), limits);
+  accept_model(proto);
+  auto info = inspect_model(proto);
+
+  storage::ModelRecord rec;
+  rec.id = sha;
+  rec.name = name.empty() ? (proto.graph().name().empty() ? "model-" + sha.substr(0, 12) : proto.graph().name()) : name;
+  // A graph name from the file is untrusted too; fall back when it is not a valid name.
+  try {
+    check_name(rec.name);
+  } catch (const Error&) {
+    rec.name = "model-" + sha.substr(0, 12);
+  }
+  rec.size_bytes = static_cast<std::int64_t>(upload.size());
+  rec.info_json = model_info_to_json(info).dump();
+  rec.created_at = storage::now_iso8601();
+  artifacts_.commit(upload);  // blob first: a row never points at a missing blob
+  auto [stored, created] = models_.insert_if_absent(rec);
+  return {stored, created};
+}
+
+storage::ModelRecord ModelService::get(const std::string& id) {
+  auto m = models_.get(id);
+  if (!m) throw Error(ErrorCode::kNotFound, "model-not-found", "no model with id " + id);
+  return *m;
+}
+
+std::vector<storage::ModelRecord> ModelService::list(int limit, int offset) { return models_.list(limit, offset); }
+
+void ModelService::remove(const std::string& id) {
+  auto artifacts = models_.remove(id);
+  artifacts_.remove(id);
+  for (const auto& sha : artifacts) artifacts_.remove(sha);
+}
+
+}  // namespace aifgen

@@ -1,0 +1,155 @@
+// Crash-safe content-addressed storage: temp file + fsync + rename + directory fsync.
+#include "storage/artifact_store.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace aifgen::storage {
+namespace {
+
+Error io_error(const std::string& what, int err) {
+  return Error(ErrorCode::kIo, err == ENOSPC || err == EDQUOT ? "storage-full" : "io-error",
+               what + ": " + std::strerror(err));
+}
+
+void fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw io_error("open " + dir, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw io_error("fsync " + dir, err);
+}
+
+std::string random_suffix() {
+  unsigned char b[8];
+  RAND_bytes(b, sizeof b);
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : b) {
+    s.push_back(kHex[c >> 4]);
+    s.push_back(kHex[c & 15]);
+  }
+  return s;
+}
+
+}  // namespace
+
+BlobWriter::BlobWriter(std::string temp_path, int fd, std::uint64_t max_bytes)
+    : temp_path_(std::move(temp_path)), fd_(fd), max_bytes_(max_bytes) {}
+
+BlobWriter::~BlobWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_path_.c_str());
+}
+
+void BlobWriter::write(const void* data, std::size_t size) {
+  if (fd_ < 0) throw Error(ErrorCode::kInternal, "internal", "write after finish");
+  if (size_ + size > max_bytes_)
+    throw Error(ErrorCode::kTooLarge, "upload-too-large",
+                "the upload exceeds the limit of " + std::to_string(max_bytes_) + " bytes");
+  const char* p = static_cast<const char*>(data);
+  std::size_t left = size;
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw io_error("write " + temp_path_, errno);
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  hasher_.update(data, size);
+  size_ += size;
+}
+
+const std::string& BlobWriter::finish() {
+  if (fd_ >= 0) {
+    if (::fsync(fd_) != 0) throw io_error("fsync " + temp_path_, errno);
+    ::close(fd_);
+    fd_ = -1;
+    sha_ = hasher_.finish_hex();
+  }
+  return sha_;
+}
+
+ArtifactStore::ArtifactStore(std::string root)
+    : root_(std::move(root)), blobs_(root_ + "/blobs"), tmp_(root_ + "/tmp") {
+  fs::create_directories(blobs_);
+  fs::create_directories(tmp_);
+  // Temp files are only ever half-written uploads or bundles of a process that died.
+  for (const auto& e : fs::directory_iterator(tmp_)) fs::remove_all(e.path());
+}
+
+std::unique_ptr<BlobWriter> ArtifactStore::begin(std::uint64_t max_bytes) {
+  std::string path = tmp_ + "/blob-" + random_suffix() + ".part";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) throw io_error("create " + path, errno);
+  return std::unique_ptr<BlobWriter>(new BlobWriter(path, fd, max_bytes));
+}
+
+std::string ArtifactStore::path_of(const std::string& sha) const {
+  if (!is_sha256_hex(sha)) throw Error(ErrorCode::kInvalidArgument, "bad-digest", "not a sha256: " + sha);
+  return blobs_ + "/" + sha.substr(0, 2) + "/" + sha;
+}
+
+bool ArtifactStore::commit(BlobWriter& writer) {
+  const std::string& sha = writer.finish();
+  std::string final_path = path_of(sha);
+  std::string dir = blobs_ + "/" + sha.substr(0, 2);
+  fs::create_directories(dir);
+  if (exists(sha)) return false;  // destructor drops the temp file
+  if (::rename(writer.temp_path().c_str(), final_path.c_str()) != 0) throw io_error("rename", errno);
+  writer.committed_ = true;
+  fsync_dir(dir);
+  return true;
+}
+
+std::string ArtifactStore::put_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kIo, "io-error", "cannot read " + path);
+  auto w = begin();
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) w->write(buf.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  commit(*w);
+  return w->sha256();
+}
+
+bool ArtifactStore::exists(const std::string& sha) const {
+  struct stat st {};
+  return ::stat(path_of(sha).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::optional<std::uint64_t> ArtifactStore::size_of(const std::string& sha) const {
+  struct stat st {};
+  if (::stat(path_of(sha).c_str(), &st) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void ArtifactStore::remove(const std::string& sha) { ::unlink(path_of(sha).c_str()); }
+
+bool ArtifactStore::verify(const std::string& sha) const {
+  if (!exists(sha)) return false;
+  try {
+    return Sha256::of_file(path_of(sha)) == sha;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace aifgen::storage

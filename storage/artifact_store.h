@@ -1,0 +1,76 @@
+// Content-addressed blob store on local disk: <root>/blobs/<aa>/<sha256>.
+//
+// Durability contract: a blob is written to <root>/tmp, fsynced, renamed into place and its
+// directory fsynced. A crash at any moment leaves either no blob or the complete blob under its
+// final name; leftovers in tmp/ are removed at open. Thread-safe: concurrent writers of the
+// same content both succeed and the blob is stored once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/sha256.h"
+
+namespace aifgen::storage {
+
+class ArtifactStore;
+
+// Streams bytes into a temp file while hashing them. Removes the temp file on destruction
+// unless committed.
+class BlobWriter {
+ public:
+  ~BlobWriter();
+  BlobWriter(const BlobWriter&) = delete;
+  BlobWriter& operator=(const BlobWriter&) = delete;
+
+  // Throws Error(kTooLarge, "upload-too-large") past the writer's limit, Error(kIo) on disk
+  // errors ("storage-full" when the disk is full).
+  void write(const void* data, std::size_t size);
+  // Flushes and fsyncs; returns the sha256. No writes afterwards.
+  const std::string& finish();
+
+  std::uint64_t size() const { return size_; }
+  const std::string& temp_path() const { return temp_path_; }
+  const std::string& sha256() const { return sha_; }
+
+ private:
+  friend class ArtifactStore;
+  BlobWriter(std::string temp_path, int fd, std::uint64_t max_bytes);
+
+  std::string temp_path_;
+  int fd_;
+  std::uint64_t max_bytes_;
+  std::uint64_t size_ = 0;
+  Sha256 hasher_;
+  std::string sha_;
+  bool committed_ = false;
+};
+
+class ArtifactStore {
+ public:
+  // Creates <root>/blobs and <root>/tmp if needed and clears stale temp files.
+  explicit ArtifactStore(std::string root);
+
+  std::unique_ptr<BlobWriter> begin(std::uint64_t max_bytes = UINT64_MAX);
+  // Moves a finished writer's file to its content address. Returns true when the blob is new,
+  // false when identical content was already stored (the temp file is then dropped).
+  bool commit(BlobWriter& writer);
+  // Stores an existing file by streaming it through a writer (the source is left in place).
+  std::string put_file(const std::string& path);
+
+  bool exists(const std::string& sha) const;
+  std::string path_of(const std::string& sha) const;
+  std::optional<std::uint64_t> size_of(const std::string& sha) const;
+  // Removes a blob; absent blobs are not an error.
+  void remove(const std::string& sha);
+  // Re-hashes a blob; false when missing or when its bytes no longer match its name.
+  bool verify(const std::string& sha) const;
+  const std::string& temp_dir() const { return tmp_; }
+
+ private:
+  std::string root_, blobs_, tmp_;
+};
+
+}  // namespace aifgen::storage

@@ -1,0 +1,189 @@
+// SQLite plumbing: pooled connections in WAL mode, statements, transactions, migrations.
+#include "storage/database.h"
+
+#include <chrono>
+#include <ctime>
+
+#include "core/error.h"
+#include "storage/migrations.h"
+
+namespace aifgen::storage {
+namespace {
+
+[[noreturn]] void fail(sqlite3* db, const std::string& what) {
+  int code = sqlite3_extended_errcode(db);
+  std::string msg = what + ": " + sqlite3_errmsg(db);
+  if ((code & 0xff) == SQLITE_CONSTRAINT) throw Error(ErrorCode::kConflict, "constraint", msg);
+  if ((code & 0xff) == SQLITE_FULL) throw Error(ErrorCode::kIo, "storage-full", msg);
+  throw Error(ErrorCode::kIo, "storage-error", msg);
+}
+
+}  // namespace
+
+Statement::Statement(sqlite3* db, const char* sql) : db_(db) {
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail(db, "prepare");
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Statement& Statement::bind(int idx, const std::string& v) {
+  if (sqlite3_bind_text(stmt_, idx, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK)
+    fail(db_, "bind");
+  return *this;
+}
+Statement& Statement::bind(int idx, std::int64_t v) {
+  if (sqlite3_bind_int64(stmt_, idx, v) != SQLITE_OK) fail(db_, "bind");
+  return *this;
+}
+Statement& Statement::bind(int idx, double v) {
+  if (sqlite3_bind_double(stmt_, idx, v) != SQLITE_OK) fail(db_, "bind");
+  return *this;
+}
+Statement& Statement::bind_null(int idx) {
+  if (sqlite3_bind_null(stmt_, idx) != SQLITE_OK) fail(db_, "bind");
+  return *this;
+}
+Statement& Statement::bind_opt(int idx, const std::optional<std::string>& v) {
+  return v ? bind(idx, *v) : bind_null(idx);
+}
+
+bool Statement::step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(db_, "step");
+}
+
+int Statement::exec() {
+  while (step()) {
+  }
+  return sqlite3_changes(db_);
+}
+
+std::string Statement::text(int col) const {
+  auto* p = sqlite3_column_text(stmt_, col);
+  return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : std::string();
+}
+std::optional<std::string> Statement::opt_text(int col) const {
+  if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+  return text(col);
+}
+std::int64_t Statement::integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+double Statement::real(int col) const { return sqlite3_column_double(stmt_, col); }
+
+Lease::~Lease() {
+  if (db_) owner_->release(db_);
+}
+
+void exec_sql(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown";
+    sqlite3_free(err);
+    int code = sqlite3_extended_errcode(db) & 0xff;
+    throw Error(ErrorCode::kIo, code == SQLITE_FULL ? "storage-full" : "storage-error", "sqlite: " + msg);
+  }
+}
+
+void Lease::exec(const char* sql) const { exec_sql(db_, sql); }
+
+Transaction::Transaction(const Lease& lease) : lease_(lease) { lease_.exec("BEGIN IMMEDIATE"); }
+Transaction::~Transaction() {
+  if (!done_) sqlite3_exec(lease_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+void Transaction::commit() {
+  lease_.exec("COMMIT");
+  done_ = true;
+}
+
+Database::Database(const std::string& path, int pool_size) : path_(path), pool_size_(pool_size) {
+  migrate();
+}
+
+Database::~Database() {
+  for (auto* db : all_) sqlite3_close_v2(db);
+}
+
+sqlite3* Database::open_connection() {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path_.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    throw Error(ErrorCode::kIo, "storage-error", "cannot open database " + path_ + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  try {
+    // synchronous=FULL: a committed job state or model row survives power loss, not only kill -9.
+    exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+  } catch (...) {
+    sqlite3_close_v2(db);
+    throw;
+  }
+  return db;
+}
+
+Lease Database::acquire() {
+  std::unique_lock lock(mu_);
+  if (idle_.empty() && static_cast<int>(all_.size()) < pool_size_) {
+    lock.unlock();
+    sqlite3* db = open_connection();
+    lock.lock();
+    all_.push_back(db);
+    return Lease(this, db);
+  }
+  cv_.wait(lock, [&] { return !idle_.empty(); });
+  sqlite3* db = idle_.back();
+  idle_.pop_back();
+  return Lease(this, db);
+}
+
+void Database::release(sqlite3* db) {
+  {
+    std::lock_guard lock(mu_);
+    idle_.push_back(db);
+  }
+  cv_.notify_one();
+}
+
+int Database::latest_schema_version() { return static_cast<int>(std::size(kMigrations)); }
+
+int Database::schema_version() {
+  auto c = acquire();
+  auto st = c.prepare("PRAGMA user_version");
+  st.step();
+  return static_cast<int>(st.integer(0));
+}
+
+void Database::migrate() {
+  auto c = acquire();
+  Transaction tx(c);
+  int version = 0;
+  {
+    auto st = c.prepare("PRAGMA user_version");
+    if (st.step()) version = static_cast<int>(st.integer(0));
+  }
+  if (version > latest_schema_version())
+    throw Error(ErrorCode::kIo, "schema-too-new",
+                "database schema v" + std::to_string(version) + " is newer than this aifgen (v" +
+                    std::to_string(latest_schema_version()) + "); refusing to touch it");
+  for (int v = version; v < latest_schema_version(); ++v) {
+    c.exec(kMigrations[v]);
+    c.exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+  }
+  tx.commit();
+}
+
+std::string now_iso8601() {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+}  // namespace aifgen::storage

@@ -1,0 +1,114 @@
+// SQLite access for storage/: a small connection pool, prepared-statement wrapper, transactions
+// and schema migrations keyed by PRAGMA user_version.
+//
+// Thread-safety: Database is safe to share; each Lease (one connection) belongs to one thread
+// at a time. Connections run in WAL mode with a busy timeout, so readers never block the writer
+// and a second process (the CLI) can use the same file.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aifgen::storage {
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int idx, const std::string& v);
+  Statement& bind(int idx, std::int64_t v);
+  Statement& bind(int idx, double v);
+  Statement& bind_null(int idx);
+  Statement& bind_opt(int idx, const std::optional<std::string>& v);
+
+  // Advances; true while a row is available. Throws Error(kIo) on failure, Error(kConflict,
+  // "constraint") on a constraint violation.
+  bool step();
+  // Runs to completion, returns sqlite3_changes().
+  int exec();
+
+  std::string text(int col) const;
+  std::optional<std::string> opt_text(int col) const;
+  std::int64_t integer(int col) const;
+  double real(int col) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Database;
+
+// Runs one or more SQL statements without results. Throws Error(kIo).
+void exec_sql(sqlite3* db, const char* sql);
+
+// One pooled connection, returned to the pool on destruction.
+class Lease {
+ public:
+  Lease(Database* owner, sqlite3* db) : owner_(owner), db_(db) {}
+  ~Lease();
+  Lease(Lease&& o) noexcept : owner_(o.owner_), db_(o.db_) { o.db_ = nullptr; }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  sqlite3* get() const { return db_; }
+  Statement prepare(const char* sql) const { return Statement(db_, sql); }
+  void exec(const char* sql) const;
+
+ private:
+  Database* owner_;
+  sqlite3* db_;
+};
+
+// BEGIN IMMEDIATE on construction; ROLLBACK unless commit() was called.
+class Transaction {
+ public:
+  explicit Transaction(const Lease& lease);
+  ~Transaction();
+  void commit();
+
+ private:
+  const Lease& lease_;
+  bool done_ = false;
+};
+
+class Database {
+ public:
+  // Opens (creating if needed) the database at `path` and brings its schema up to date.
+  explicit Database(const std::string& path, int pool_size = 8);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  Lease acquire();
+  // The schema version after migrations (PRAGMA user_version).
+  int schema_version();
+  static int latest_schema_version();
+
+ private:
+  friend class Lease;
+  void release(sqlite3* db);
+  sqlite3* open_connection();
+  void migrate();
+
+  std::string path_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<sqlite3*> idle_;
+  std::vector<sqlite3*> all_;
+  int pool_size_;
+};
+
+// Current UTC time as ISO 8601 with milliseconds, e.g. 2026-11-24T17:46:54.123Z.
+std::string now_iso8601();
+
+}  // namespace aifgen::storage

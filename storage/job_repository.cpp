@@ -1,0 +1,305 @@
+// SQL for jobs and variants. Writes that touch both happen in one transaction.
+#include "storage/job_repository.h"
+
+#include "core/error.h"
+
+namespace aifgen::storage {
+namespace {
+
+constexpr const char* kJobCols =
+    "id, model_id, state, stage, progress, attempts, error, options_json, idempotency_key, request_hash, "
+    "cancel_requested, version, created_at, updated_at, started_at, finished_at";
+constexpr const char* kVariantCols =
+    "id, job_id, model_id, target, precision, state, error, artifact_sha256, artifact_size, report_json, "
+    "created_at, updated_at";
+
+std::string sql(const char* head, const char* cols, const char* tail) {
+  return std::string(head) + cols + tail;
+}
+
+JobRecord read_job(const Statement& st) {
+  JobRecord j;
+  j.id = st.text(0);
+  j.model_id = st.text(1);
+  j.state = st.text(2);
+  j.stage = st.text(3);
+  j.progress = st.real(4);
+  j.attempts = st.integer(5);
+  j.error = st.opt_text(6);
+  j.options_json = st.text(7);
+  j.idempotency_key = st.opt_text(8);
+  j.request_hash = st.opt_text(9);
+  j.cancel_requested = st.integer(10) != 0;
+  j.version = st.integer(11);
+  j.created_at = st.text(12);
+  j.updated_at = st.text(13);
+  j.started_at = st.opt_text(14);
+  j.finished_at = st.opt_text(15);
+  return j;
+}
+
+VariantRecord read_variant(const Statement& st) {
+  VariantRecord v;
+  v.id = st.text(0);
+  v.job_id = st.text(1);
+  v.model_id = st.text(2);
+  v.target = st.text(3);
+  v.precision = st.text(4);
+  v.state = st.text(5);
+  v.error = st.opt_text(6);
+  v.artifact_sha256 = st.opt_text(7);
+  if (auto s = st.opt_text(8)) v.artifact_size = std::stoll(*s);
+  v.report_json = st.opt_text(9);
+  v.created_at = st.text(10);
+  v.updated_at = st.text(11);
+  return v;
+}
+
+}  // namespace
+
+std::vector<VariantRecord> JobRepository::variants_of(const Lease& c, const std::string& job_id) {
+  auto st = c.prepare(sql("SELECT ", kVariantCols, " FROM variants WHERE job_id = ? ORDER BY rowid").c_str());
+  st.bind(1, job_id);
+  std::vector<VariantRecord> out;
+  while (st.step()) out.push_back(read_variant(st));
+  return out;
+}
+
+std::optional<JobRecord> JobRepository::get_with(const Lease& c, const std::string& id) {
+  auto st = c.prepare(sql("SELECT ", kJobCols, " FROM jobs WHERE id = ?").c_str());
+  st.bind(1, id);
+  if (!st.step()) return std::nullopt;
+  auto job = read_job(st);
+  job.variants = variants_of(c, id);
+  return job;
+}
+
+void JobRepository::bump(const Lease& c, const std::string& job_id) {
+  c.prepare("UPDATE jobs SET version = version + 1, updated_at = ? WHERE id = ?")
+      .bind(1, now_iso8601()).bind(2, job_id).exec();
+}
+
+std::pair<JobRecord, bool> JobRepository::create(const JobRecord& job) {
+  auto c = db_.acquire();
+  Transaction tx(c);
+  if (job.idempotency_key) {
+    auto st = c.prepare("SELECT id, request_hash FROM jobs WHERE idempotency_key = ?");
+    st.bind(1, *job.idempotency_key);
+    if (st.step()) {
+      std::string first_id = st.text(0);
+      if (st.opt_text(1) != job.request_hash)
+        throw Error(ErrorCode::kConflict, "idempotency-key-reused",
+                    "this Idempotency-Key was already used for a different job request (job " + first_id + ")");
+      return {*get_with(c, first_id), false};
+    }
+  }
+  {
+    auto st = c.prepare("SELECT COUNT(*) FROM models WHERE id = ?");
+    st.bind(1, job.model_id);
+    st.step();
+    if (st.integer(0) == 0)
+      throw Error(ErrorCode::kNotFound, "model-not-found", "no model with id " + job.model_id);
+  }
+  c.prepare("INSERT INTO jobs(id, model_id, state, stage, progress, options_json, idempotency_key, "
+            "request_hash, created_at, updated_at) VALUES (?, ?, 'queued', 'queued', 0, ?, ?, ?, ?, ?)")
+      .bind(1, job.id).bind(2, job.model_id).bind(3, job.options_json).bind_opt(4, job.idempotency_key)
+      .bind_opt(5, job.request_hash).bind(6, job.created_at).bind(7, job.created_at).exec();
+  for (const auto& v : job.variants) {
+    c.prepare("INSERT INTO variants(id, job_id, model_id, target, precision, state, created_at, updated_at) "
+              "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)")
+        .bind(1, v.id).bind(2, job.id).bind(3, job.model_id).bind(4, v.target).bind(5, v.precision)
+        .bind(6, job.created_at).bind(7, job.created_at).exec();
+  }
+  auto stored = *get_with(c, job.id);
+  tx.commit();
+  return {stored, true};
+}
+
+std::optional<JobRecord> JobRepository::get(const std::string& id) {
+  auto c = db_.acquire();
+  return get_with(c, id);
+}
+
+std::optional<std::int64_t> JobRepository::version_of(const std::string& id) {
+  auto c = db_.acquire();
+  auto st = c.prepare("SELECT version FROM jobs WHERE id = ?");
+  st.bind(1, id);
+  if (!st.step()) return std::nullopt;
+  return st.integer(0);
+}
+
+std::vector<JobRecord> JobRepository::list(const std::optional<std::string>& state, int limit, int offset) {
+  auto c = db_.acquire();
+  auto st = c.prepare(sql("SELECT ", kJobCols,
+                          " FROM jobs WHERE (?1 IS NULL OR state = ?1) ORDER BY created_at DESC, id LIMIT ?2 OFFSET ?3")
+                          .c_str());
+  st.bind_opt(1, state).bind(2, static_cast<std::int64_t>(limit)).bind(3, static_cast<std::int64_t>(offset));
+  std::vector<JobRecord> out;
+  while (st.step()) out.push_back(read_job(st));
+  for (auto& j : out) j.variants = variants_of(c, j.id);
+  return out;
+}
+
+std::optional<JobRecord> JobRepository::claim_next() {
+  auto c = db_.acquire();
+  Transaction tx(c);
+  std::string now = now_iso8601();
+  auto st = c.prepare(
+      "UPDATE jobs SET state = 'running', stage = 'starting', attempts = attempts + 1, version = version + 1, "
+      "updated_at = ?1, started_at = COALESCE(started_at, ?1) "
+      "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1) RETURNING id");
+  st.bind(1, now);
+  if (!st.step()) return std::nullopt;
+  std::string id = st.text(0);
+  while (st.step()) {
+  }
+  auto job = get_with(c, id);
+  tx.commit();
+  return job;
+}
+
+RequeueOutcome JobRepository::requeue_interrupted(int max_attempts) {
+  auto c = db_.acquire();
+  Transaction tx(c);
+  std::string now = now_iso8601();
+  RequeueOutcome out;
+  out.failed = c.prepare(
+      "UPDATE jobs SET state = 'failed', stage = 'interrupted', finished_at = ?1, updated_at = ?1, "
+      "version = version + 1, error = 'the service stopped while this job ran, ' || attempts || "
+      "' times; giving up after ' || ?2 || ' attempts' WHERE state = 'running' AND attempts >= ?2")
+                   .bind(1, now).bind(2, static_cast<std::int64_t>(max_attempts)).exec();
+  c.prepare("UPDATE variants SET state = 'failed', error = 'job interrupted too many times', updated_at = ?1 "
+            "WHERE state IN ('queued','running') AND job_id IN (SELECT id FROM jobs WHERE state = 'failed')")
+      .bind(1, now).exec();
+  out.requeued = c.prepare("UPDATE jobs SET state = 'queued', stage = 'requeued after restart', "
+                           "updated_at = ?1, version = version + 1 WHERE state = 'running'")
+                     .bind(1, now).exec();
+  c.prepare("UPDATE variants SET state = 'queued', updated_at = ?1 WHERE state = 'running'").bind(1, now).exec();
+  tx.commit();
+  return out;
+}
+
+void JobRepository::release(const std::string& id, const std::string& stage) {
+  auto c = db_.acquire();
+  Transaction tx(c);
+  std::string now = now_iso8601();
+  c.prepare("UPDATE jobs SET state = 'queued', stage = ?1, attempts = MAX(attempts - 1, 0), updated_at = ?2, "
+            "version = version + 1 WHERE id = ?3 AND state = 'running'")
+      .bind(1, stage).bind(2, now).bind(3, id).exec();
+  c.prepare("UPDATE variants SET state = 'queued', updated_at = ?1 WHERE job_id = ?2 AND state = 'running'")
+      .bind(1, now).bind(2, id).exec();
+  tx.commit();
+}
+
+void JobRepository::set_progress(const std::string& id, const std::string& stage, double progress) {
+  auto c = db_.acquire();
+  c.prepare("UPDATE jobs SET stage = ?, progress = ?, version = version + 1, updated_at = ? WHERE id = ?")
+      .bind(1, stage).bind(2, progress).bind(3, now_iso8601()).bind(4, id).exec();
+}
+
+void JobRepository::finish(const std::string& id, const std::string& state,
+                           const std::optional<std::string>& error, const std::string& stage) {
+  auto c = db_.acquire();
+  Transaction tx(c);
+  std::string now = now_iso8601();
+  c.prepare("UPDATE jobs SET state = ?1, error = ?2, stage = ?3, finished_at = ?4, updated_at = ?4, "
+            "progress = CASE WHEN ?1 = 'succeeded' THEN 1.0 ELSE progress END, version = version + 1 WHERE id = ?5")
+      .bind(1, state).bind_opt(2, error).bind(3, stage).bind(4, now).bind(5, id).exec();
+  std::string vstate = state == "succeeded" ? "failed" : state;  // a succeeded job has no pending variants
+  c.prepare("UPDATE variants SET state = ?1, updated_at = ?2, error = COALESCE(error, ?3) "
+            "WHERE job_id = ?4 AND state IN ('queued','running')")
+      .bind(1, vstate).bind(2, now).bind_opt(3, error).bind(4, id).exec();
+  tx.commit();
+}
+
+CancelOutcome JobRepository::request_cancel(const std::string& id) {
+  auto c = db_.acquire();
+  Transaction tx(c);
+  auto job = get_with(c, id);
+  if (!job) throw Error(ErrorCode::kNotFound, "job-not-found", "no job with id " + id);
+  CancelOutcome out;
+  std::string now = now_iso8601();
+  if (is_terminal_state(job->state)) {
+    out = CancelOutcome::kAlreadyFinished;
+  } else if (job->state == "queued") {
+    c.prepare("UPDATE jobs SET state = 'cancelled', stage = 'cancelled before start', cancel_requested = 1, "
+              "finished_at = ?1, updated_at = ?1, version = version + 1 WHERE id = ?2")
+        .bind(1, now).bind(2, id).exec();
+    c.prepare("UPDATE variants SET state = 'cancelled', updated_at = ?1 WHERE job_id = ?2 AND state IN ('queued','running')")
+        .bind(1, now).bind(2, id).exec();
+    out = CancelOutcome::kCancelled;
+  } else {
+    c.prepare("UPDATE jobs SET cancel_requested = 1, updated_at = ?1, version = version + 1 WHERE id = ?2")
+        .bind(1, now).bind(2, id).exec();
+    out = CancelOutcome::kRequested;
+  }
+  tx.commit();
+  return out;
+}
+
+bool JobRepository::cancel_requested(const std::string& id) {
+  auto c = db_.acquire();
+  auto st = c.prepare("SELECT cancel_requested FROM jobs WHERE id = ?");
+  st.bind(1, id);
+  return st.step() && st.integer(0) != 0;
+}
+
+void JobRepository::set_variant_state(const std::string& variant_id, const std::string& state,
+                                      const std::optional<std::string>& error) {
+  auto c = db_.acquire();
+  Transaction tx(c);
+  c.prepare("UPDATE variants SET state = ?, error = ?, updated_at = ? WHERE id = ?")
+      .bind(1, state).bind_opt(2, error).bind(3, now_iso8601()).bind(4, variant_id).exec();
+  auto st = c.prepare("SELECT job_id FROM variants WHERE id = ?");
+  st.bind(1, variant_id);
+  if (st.step()) bump(c, st.text(0));
+  tx.commit();
+}
+
+void JobRepository::set_variant_result(const std::string& variant_id, const std::string& artifact_sha256,
+                                       std::int64_t artifact_size, const std::string& report_json) {
+  auto c = db_.acquire();
+  Transaction tx(c);
+  c.prepare("UPDATE variants SET state = 'succeeded', error = NULL, artifact_sha256 = ?, artifact_size = ?, "
+            "report_json = ?, updated_at = ? WHERE id = ?")
+      .bind(1, artifact_sha256).bind(2, artifact_size).bind(3, report_json).bind(4, now_iso8601())
+      .bind(5, variant_id).exec();
+  auto st = c.prepare("SELECT job_id FROM variants WHERE id = ?");
+  st.bind(1, variant_id);
+  if (st.step()) bump(c, st.text(0));
+  tx.commit();
+}
+
+std::optional<VariantRecord> JobRepository::get_variant(const std::string& id) {
+  auto c = db_.acquire();
+  auto st = c.prepare(sql("SELECT ", kVariantCols, " FROM variants WHERE id = ?").c_str());
+  st.bind(1, id);
+  if (!st.step()) return std::nullopt;
+  return read_variant(st);
+}
+
+std::vector<VariantRecord> JobRepository::list_variants(const std::optional<std::string>& model_id,
+                                                        const std::optional<std::string>& job_id, int limit,
+                                                        int offset) {
+  auto c = db_.acquire();
+  auto st = c.prepare(sql("SELECT ", kVariantCols,
+                          " FROM variants WHERE (?1 IS NULL OR model_id = ?1) AND (?2 IS NULL OR job_id = ?2) "
+                          "ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4")
+                          .c_str());
+  st.bind_opt(1, model_id).bind_opt(2, job_id).bind(3, static_cast<std::int64_t>(limit))
+      .bind(4, static_cast<std::int64_t>(offset));
+  std::vector<VariantRecord> out;
+  while (st.step()) out.push_back(read_variant(st));
+  return out;
+}
+
+std::map<std::string, std::int64_t> JobRepository::count_by_state() {
+  std::map<std::string, std::int64_t> out{
+      {"queued", 0}, {"running", 0}, {"succeeded", 0}, {"failed", 0}, {"cancelled", 0}};
+  auto c = db_.acquire();
+  auto st = c.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  while (st.step()) out[st.text(0)] = st.integer(1);
+  return out;
+}
+
+}  // namespace aifgen::storage

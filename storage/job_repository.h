@@ -1,0 +1,69 @@
+// The jobs and variants tables: creation with idempotency keys, the persistent queue (claim,
+// requeue after a crash), progress, cancellation and variant results.
+//
+// Every change to a job or one of its variants bumps jobs.version, which the API exposes as the
+// job's ETag.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "storage/database.h"
+#include "storage/records.h"
+
+namespace aifgen::storage {
+
+enum class CancelOutcome { kCancelled, kRequested, kAlreadyFinished };
+
+struct RequeueOutcome {
+  int requeued = 0;
+  int failed = 0;  // jobs that had used up their attempts
+};
+
+class JobRepository {
+ public:
+  explicit JobRepository(Database& db) : db_(db) {}
+
+  // Inserts `job` with its variants. With an idempotency key already used: returns the first
+  // job and false when request_hash matches, throws Error(kConflict, "idempotency-key-reused")
+  // when it does not. Throws Error(kNotFound, "model-not-found") for an unknown model.
+  std::pair<JobRecord, bool> create(const JobRecord& job);
+  std::optional<JobRecord> get(const std::string& id);
+  std::vector<JobRecord> list(const std::optional<std::string>& state, int limit, int offset);
+  std::optional<std::int64_t> version_of(const std::string& id);
+
+  // Atomically moves the oldest queued job to running, incrementing its attempt count.
+  std::optional<JobRecord> claim_next();
+  // At startup: jobs left 'running' by a dead process go back to 'queued' (their unfinished
+  // variants too), or to 'failed' when they already had `max_attempts` attempts.
+  RequeueOutcome requeue_interrupted(int max_attempts);
+
+  // Puts a running job back in the queue without counting the attempt (graceful shutdown).
+  void release(const std::string& id, const std::string& stage);
+  void set_progress(const std::string& id, const std::string& stage, double progress);
+  // Terminal state for the job; variants still queued/running take `variant_state`.
+  void finish(const std::string& id, const std::string& state, const std::optional<std::string>& error,
+              const std::string& stage);
+  CancelOutcome request_cancel(const std::string& id);  // throws kNotFound
+  bool cancel_requested(const std::string& id);
+
+  void set_variant_state(const std::string& variant_id, const std::string& state,
+                         const std::optional<std::string>& error);
+  void set_variant_result(const std::string& variant_id, const std::string& artifact_sha256,
+                          std::int64_t artifact_size, const std::string& report_json);
+  std::optional<VariantRecord> get_variant(const std::string& id);
+  std::vector<VariantRecord> list_variants(const std::optional<std::string>& model_id,
+                                           const std::optional<std::string>& job_id, int limit, int offset);
+
+  std::map<std::string, std::int64_t> count_by_state();
+
+ private:
+  std::vector<VariantRecord> variants_of(const Lease& c, const std::string& job_id);
+  std::optional<JobRecord> get_with(const Lease& c, const std::string& id);
+  void bump(const Lease& c, const std::string& job_id);
+
+  Database& db_;
+};
+
+}  // namespace aifgen::storage

@@ -1,0 +1,56 @@
+// The schema, as an append-only list of migrations. Migration i moves user_version from i to
+// i+1. Never edit a released migration: add a new one.
+#pragma once
+
+namespace aifgen::storage {
+
+inline const char* const kMigrations[] = {
+    // 1: models, jobs, variants.
+    R"sql(
+CREATE TABLE models (
+  id          TEXT PRIMARY KEY,            -- sha256 of the ONNX bytes
+  name        TEXT NOT NULL,
+  size_bytes  INTEGER NOT NULL,
+  info_json   TEXT NOT NULL,               -- core::ModelInfo as JSON
+  created_at  TEXT NOT NULL
+);
+CREATE TABLE jobs (
+  id               TEXT PRIMARY KEY,
+  model_id         TEXT NOT NULL REFERENCES models(id),
+  state            TEXT NOT NULL CHECK (state IN ('queued','running','succeeded','failed','cancelled')),
+  stage            TEXT NOT NULL,
+  progress         REAL NOT NULL DEFAULT 0,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  error            TEXT,
+  options_json     TEXT NOT NULL DEFAULT '{}',
+  idempotency_key  TEXT UNIQUE,
+  request_hash     TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  version          INTEGER NOT NULL DEFAULT 1,  -- bumped on every change: the ETag
+  created_at       TEXT NOT NULL,
+  updated_at       TEXT NOT NULL,
+  started_at       TEXT,
+  finished_at      TEXT
+);
+CREATE INDEX jobs_by_state ON jobs(state, created_at);
+CREATE INDEX jobs_by_model ON jobs(model_id);
+CREATE TABLE variants (
+  id               TEXT PRIMARY KEY,
+  job_id           TEXT NOT NULL REFERENCES jobs(id),
+  model_id         TEXT NOT NULL REFERENCES models(id),
+  target           TEXT NOT NULL,
+  precision        TEXT NOT NULL,
+  state            TEXT NOT NULL CHECK (state IN ('queued','running','succeeded','failed','cancelled')),
+  error            TEXT,
+  artifact_sha256  TEXT,
+  artifact_size    INTEGER,
+  report_json      TEXT,
+  created_at       TEXT NOT NULL,
+  updated_at       TEXT NOT NULL
+);
+CREATE INDEX variants_by_job ON variants(job_id);
+CREATE INDEX variants_by_model ON variants(model_id);
+)sql",
+};
+
+}  // namespace aifgen::storage

@@ -1,0 +1,58 @@
+// Plain rows as storage/ reads and writes them. Timestamps are ISO 8601 UTC strings.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aifgen::storage {
+
+struct ModelRecord {
+  std::string id;  // sha256 of the bytes
+  std::string name;
+  std::int64_t size_bytes = 0;
+  std::string info_json;  // core::ModelInfo serialized by core/model_info_json
+  std::string created_at;
+};
+
+struct VariantRecord {
+  std::string id;
+  std::string job_id;
+  std::string model_id;
+  std::string target;
+  std::string precision;
+  std::string state;  // queued | running | succeeded | failed | cancelled
+  std::optional<std::string> error;
+  std::optional<std::string> artifact_sha256;
+  std::optional<std::int64_t> artifact_size;
+  std::optional<std::string> report_json;
+  std::string created_at;
+  std::string updated_at;
+};
+
+struct JobRecord {
+  std::string id;
+  std::string model_id;
+  std::string state;  // queued | running | succeeded | failed | cancelled
+  std::string stage;
+  double progress = 0;
+  std::int64_t attempts = 0;
+  std::optional<std::string> error;
+  std::string options_json = "{}";
+  std::optional<std::string> idempotency_key;
+  std::optional<std::string> request_hash;
+  bool cancel_requested = false;
+  std::int64_t version = 1;
+  std::string created_at;
+  std::string updated_at;
+  std::optional<std::string> started_at;
+  std::optional<std::string> finished_at;
+  std::vector<VariantRecord> variants;
+};
+
+inline bool is_terminal_state(const std::string& s) {
+  return s == "succeeded" || s == "failed" || s == "cancelled";
+}
+
+}  // namespace aifgen::storage

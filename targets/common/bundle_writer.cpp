@@ -1,0 +1,66 @@
+// tar.gz writing through libarchive (Debian libarchive-dev) rather than a hand-made tar encoder.
+#include "targets/common/bundle_writer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <ctime>
+
+#include "core/error.h"
+
+namespace aifgen {
+namespace {
+
+bool safe_relative_name(const std::string& n) {
+  if (n.empty() || n.front() == '/' || n.back() == '/') return false;
+  std::size_t start = 0;
+  while (start <= n.size()) {
+    auto end = n.find('/', start);
+    if (end == std::string::npos) end = n.size();
+    auto part = n.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    for (unsigned char c : part)
+      if (c < 0x20 || c == 0x7f || c == '\\') return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+BundleWriter::BundleWriter(const std::string& out_path, std::string top_dir) : a_(archive_write_new()), top_(std::move(top_dir)) {
+  if (!a_ || archive_write_add_filter_gzip(a_) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a_) != ARCHIVE_OK ||
+      archive_write_open_filename(a_, out_path.c_str()) != ARCHIVE_OK) {
+    std::string msg = a_ ? archive_error_string(a_) ? archive_error_string(a_) : "unknown" : "out of memory";
+    if (a_) archive_write_free(a_);
+    a_ = nullptr;
+    throw Error(ErrorCode::kIo, "io-error", "cannot create bundle " + out_path + ": " + msg);
+  }
+}
+
+BundleWriter::~BundleWriter() {
+  if (a_) archive_write_free(a_);  // also closes; errors are irrelevant for an abandoned bundle
+}
+
+void BundleWriter::add(const std::string& name, std::string_view bytes, bool executable) {
+  if (!safe_relative_name(name)) throw Error(ErrorCode::kInternal, "unsafe-bundle-path", "unsafe bundle entry name: " + name);
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, (top_ + "/" + name).c_str());
+  archive_entry_set_size(e, static_cast<la_int64_t>(bytes.size()));
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, executable ? 0755 : 0644);
+  archive_entry_set_mtime(e, std::time(nullptr), 0);
+  bool ok = archive_write_header(a_, e) == ARCHIVE_OK &&
+            archive_write_data(a_, bytes.data(), bytes.size()) == static_cast<la_ssize_t>(bytes.size());
+  archive_entry_free(e);
+  if (!ok) throw Error(ErrorCode::kIo, "io-error", std::string("bundle write failed: ") + archive_error_string(a_));
+}
+
+void BundleWriter::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (archive_write_close(a_) != ARCHIVE_OK)
+    throw Error(ErrorCode::kIo, "io-error", std::string("bundle close failed: ") + archive_error_string(a_));
+}
+
+}  // namespace aifgen

@@ -1,0 +1,27 @@
+// Serializes a VariantBuild to the variant.json schema (documented in openapi.yaml: VariantReport).
+#include "targets/common/variant_manifest.h"
+
+#include <nlohmann/json.hpp>
+
+namespace aifgen {
+
+std::string variant_manifest_json(const VariantBuild& b, const TargetDescriptor& target, const std::string& extra_json) {
+  nlohmann::json passes = nlohmann::json::array();
+  for (const auto& p : b.passes) passes.push_back({{"name", p.name}, {"changes", p.counts}, {"millis", p.millis}});
+  nlohmann::json j = {
+      {"schema", "aifgen.variant/v1"},
+      {"variant_id", b.variant_id},
+      {"source_model", {{"id", b.source_model_id}, {"name", b.source_model_name}, {"bytes", b.source_bytes}}},
+      {"target", {{"id", target.id}, {"hardware", target.hardware}, {"runtime", target.runtime}}},
+      {"precision", b.precision},
+      {"passes", passes},
+      {"model_bytes", b.variant_model_bytes},
+      {"timings_ms", {{"optimize", b.optimize_ms}}},
+      {"aifgen_version", b.aifgen_version},
+      {"created_at", b.created_at},
+  };
+  if (!extra_json.empty()) j.update(nlohmann::json::parse(extra_json));
+  return j.dump(2) + "\n";
+}
+
+}  // namespace aifgen

@@ -1,0 +1,58 @@
+// One line per target. Only targets whose pipeline and packager are implemented are listed:
+// the registry is the truth about what a job can ask for.
+#include "targets/registry.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace aifgen {
+
+const Target& x86_64_cpu_target();
+
+const std::vector<const Target*>& all_targets() {
+  static const std::vector<const Target*> targets = {
+      &x86_64_cpu_target(),
+  };
+  return targets;
+}
+
+const Target* find_target(const std::string& id) {
+  for (const auto* t : all_targets())
+    if (t->descriptor().id == id) return t;
+  return nullptr;
+}
+
+std::vector<std::pair<std::string, std::string>> expand_requests(const std::vector<std::string>& targets,
+                                                                 const std::vector<std::string>& precisions) {
+  std::vector<std::string> valid;
+  for (const auto* t : all_targets())
+    for (const auto& p : t->descriptor().precisions) valid.push_back(t->descriptor().id + "/" + p);
+
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::vector<std::string> invalid;
+  for (const auto& tid : targets) {
+    const Target* t = find_target(tid);
+    if (!t) {
+      invalid.push_back(tid + " (unknown target)");
+      continue;
+    }
+    const auto& supported = t->descriptor().precisions;
+    const auto& wanted = precisions.empty() ? supported : precisions;
+    for (const auto& p : wanted) {
+      if (std::find(supported.begin(), supported.end(), p) == supported.end()) invalid.push_back(tid + "/" + p);
+      else if (std::find(pairs.begin(), pairs.end(), std::pair{tid, p}) == pairs.end()) pairs.emplace_back(tid, p);
+    }
+  }
+  if (!invalid.empty()) {
+    std::string list;
+    for (const auto& s : invalid) list += (list.empty() ? "" : ", ") + s;
+    throw Error(ErrorCode::kUnprocessable, "unsupported-target-precision",
+                "not available: " + list + "; see 'allowed' for what this service can build", valid);
+  }
+  if (pairs.empty())
+    throw Error(ErrorCode::kInvalidArgument, "no-variants-requested", "the request names no target", valid);
+  return pairs;
+}
+
+}  // namespace aifgen

@@ -1,0 +1,23 @@
+// The list of hardware targets this build of aifgen offers.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "targets/target.h"
+
+namespace aifgen {
+
+const std::vector<const Target*>& all_targets();
+// nullptr when unknown.
+const Target* find_target(const std::string& id);
+
+// Expands a job request into (target, precision) pairs: every combination of `targets` x
+// `precisions`, or, when `precisions` is empty, every precision each target supports.
+// Throws Error(kUnprocessable, "unsupported-target-precision") naming the invalid pairs, with
+// allowed() listing every valid "target/precision".
+std::vector<std::pair<std::string, std::string>> expand_requests(const std::vector<std::string>& targets,
+                                                                 const std::vector<std::string>& precisions);
+
+}  // namespace aifgen

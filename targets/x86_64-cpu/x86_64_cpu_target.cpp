@@ -1,0 +1,53 @@
+// Target "x86_64-cpu": Intel/AMD servers, run by aifgen's own CPU engine.
+//
+// This build offers fp32 only: the int8 scheme (u8 activations, s8 per-channel weights) needs
+// the quantizer, which is not built yet, so the registry does not offer it.
+#include <nlohmann/json.hpp>
+
+#include "core/onnx_model.h"
+#include "targets/common/bundle_writer.h"
+#include "targets/common/variant_manifest.h"
+#include "targets/target.h"
+#include "targets/x86_64-cpu/bundle_readme.h"
+
+namespace aifgen {
+namespace {
+
+class X86CpuTarget final : public Target {
+ public:
+  const TargetDescriptor& descriptor() const override { return desc_; }
+
+  std::vector<std::string> pipeline(const std::string& precision) const override {
+    // Identity removal first so BN folding sees Conv -> BN directly; dead-node elimination then
+    // drops the weights the fold replaced; shapes are recomputed last for the rewritten graph.
+    return {"eliminate_identity", "fold_batchnorm", "eliminate_dead_nodes", "infer_shapes"};
+  }
+
+  std::string package(const onnx::ModelProto& model, const VariantBuild& build, const std::string& out_path) const override {
+    std::string model_bytes;
+    model.SerializeToString(&model_bytes);
+    nlohmann::json extra = {{"files", {"model.onnx", "variant.json", "README.md"}},
+                            {"opset", default_opset(model)}};
+    std::string manifest = variant_manifest_json(build, desc_, extra.dump());
+    BundleWriter w(out_path, "aifgen-" + build.variant_id);
+    w.add("model.onnx", model_bytes);
+    w.add("variant.json", manifest);
+    w.add("README.md", x86_bundle_readme(build, default_opset(model)));
+    w.close();
+    return manifest;
+  }
+
+ private:
+  TargetDescriptor desc_{
+      "x86_64-cpu", "Intel/AMD x86-64 servers (AVX2 and newer)", "aifgen engine (oneDNN); any ONNX runtime",
+      {"fp32"}, ""};
+};
+
+}  // namespace
+
+const Target& x86_64_cpu_target() {
+  static const X86CpuTarget target;
+  return target;
+}
+
+}  // namespace aifgen
