@@ -4,13 +4,31 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 
 #include "api/server.h"
 #include "core/error.h"
 #include "service/app.h"
 #include "service/cli_inspect.h"
+#include "service/demo_model.h"
 
 namespace {
+
+// Prints commands that work exactly as printed: the demo model is written into the data dir.
+void print_curl_example(const aifgen::Config& config) {
+  auto model_path = std::filesystem::absolute(config.data_dir + "/examples/demo_conv_bn_relu.onnx").lexically_normal().string();
+  std::string id = aifgen::write_demo_model(model_path);
+  std::string base = "http://" + config.listen;
+  std::printf(
+      "\nTry it (a demo model was written to %s):\n"
+      "  curl -s -X POST --data-binary @%s -H 'Content-Type: application/octet-stream' '%s/v1/models?name=demo'\n"
+      "  curl -s -X POST %s/v1/jobs -H 'Content-Type: application/json' -d '{\"model_id\":\"%s\",\"targets\":[\"x86_64-cpu\"]}'\n"
+      "  curl -s '%s/v1/variants?model_id=%s'\n"
+      "  curl -s -OJ %s/v1/variants/VARIANT_ID/download   # VARIANT_ID from the line above\n\n",
+      model_path.c_str(), model_path.c_str(), base.c_str(), base.c_str(), id.c_str(), base.c_str(), id.c_str(),
+      base.c_str());
+  std::fflush(stdout);
+}
 
 int run_serve(const aifgen::Config& config) {
   // Block the stop signals before any thread starts so they all inherit the mask and only
@@ -27,11 +45,7 @@ int run_serve(const aifgen::Config& config) {
     app.start_workers();
     spdlog::info("aifgen {} listening on http://{} (data dir {}, {} worker(s), uploads up to {} MiB)", AIFGEN_VERSION,
                  config.listen, config.data_dir, config.workers, config.max_upload_mb);
-    std::printf(
-        "\nTry it:\n  curl -s http://%s/healthz\n  curl -s -X POST --data-binary @../shared/models/mobilenet_v2.onnx "
-        "-H 'Content-Type: application/octet-stream' 'http://%s/v1/models?name=mobilenet_v2'\n\n",
-        config.listen.c_str(), config.listen.c_str());
-    std::fflush(stdout);
+    print_curl_example(config);
     int sig = 0;
     sigwait(&stop_signals, &sig);
     spdlog::info("signal {} received: stopping (running jobs are requeued at their next stage)", sig);

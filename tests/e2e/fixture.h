@@ -1,0 +1,61 @@
+// Shared fixture: a temp data dir and a running server per test.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <thread>
+
+#include "tests/e2e/http.h"
+#include "tests/e2e/server_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace aifgen::e2e {
+
+class ServerTest : public ::testing::Test {
+ protected:
+  // Extra `serve` flags for this fixture's server.
+  virtual std::vector<std::string> server_args() const { return {}; }
+
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(dir_.path() + "/data", server_args());
+    server_->start();
+    http_ = std::make_unique<Http>(server_->base_url());
+  }
+  void TearDown() override {
+    if (HasFailure() && server_) std::cerr << "--- server log ---\n" << server_->log() << "\n";
+  }
+
+  std::string data_dir() const { return dir_.path() + "/data"; }
+  const Http& http() const { return *http_; }
+
+  // Polls the job until `pred(job)` holds or `seconds` pass; returns the last job seen.
+  template <typename Pred>
+  nlohmann::json poll_job(const std::string& id, Pred pred, int seconds = 60) {
+    nlohmann::json job;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      job = http().get("/v1/jobs/" + id).json();
+      if (pred(job)) return job;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    ADD_FAILURE() << "job " << id << " never reached the expected state; last: " << job.dump();
+    return job;
+  }
+  nlohmann::json wait_finished(const std::string& id, int seconds = 60) {
+    return poll_job(id, [](const nlohmann::json& j) {
+      auto s = j["state"].get<std::string>();
+      return s == "succeeded" || s == "failed" || s == "cancelled";
+    }, seconds);
+  }
+
+  aifgen::testing::TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<Http> http_;
+};
+
+inline std::string shared_model(const std::string& name) {
+  return read_file(std::string(AIFGEN_SHARED_DIR) + "/models/" + name + ".onnx");
+}
+
+}  // namespace aifgen::e2e

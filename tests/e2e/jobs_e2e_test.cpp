@@ -1,0 +1,163 @@
+// A job from request to downloaded bundle, with idempotency, ETag, long polling and the
+// BN-folded weights checked against values computed here.
+#include <cmath>
+
+#include "core/sha256.h"
+#include "core/tensor_util.h"
+#include "tests/e2e/bundle_reader.h"
+#include "tests/e2e/fixture.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen::e2e {
+namespace {
+
+class JobsE2E : public ServerTest {};
+
+std::vector<float> floats_of(const onnx::ModelProto& m, const std::string& name) {
+  for (const auto& t : m.graph().initializer())
+    if (t.name() == name) return read_floats(t);
+  ADD_FAILURE() << "no initializer " << name;
+  return {};
+}
+
+TEST_F(JobsE2E, ConvBnModelBecomesADownloadableFoldedVariant) {
+  const auto source = testing::conv_bn_relu_model(/*with_identity=*/true);
+  auto model_id = http().upload(testing::serialize(source), "convbn").json()["id"].get<std::string>();
+
+  nlohmann::json req = {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}, {"precisions", {"fp32"}}};
+  auto created = http().post_json("/v1/jobs", req, {{"Idempotency-Key", "k-1"}});
+  ASSERT_EQ(created.status, 202) << created.body;
+  auto job_id = created.json()["id"].get<std::string>();
+  EXPECT_EQ(created.header("location"), "/v1/jobs/" + job_id);
+  auto retried = http().post_json("/v1/jobs", req, {{"Idempotency-Key", "k-1"}});
+  EXPECT_EQ(retried.status, 200);
+  EXPECT_EQ(retried.json()["id"], job_id);
+  auto reused = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}, {"options", {{"x", 1}}}},
+                                 {{"Idempotency-Key", "k-1"}});
+  EXPECT_EQ(reused.status, 409);
+  EXPECT_EQ(reused.problem_type(), "idempotency-key-reused");
+
+  auto job = wait_finished(job_id);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  EXPECT_EQ(job["progress"], 1.0);
+  EXPECT_EQ(job["attempts"], 1);
+  ASSERT_EQ(job["variants"].size(), 1u);
+  auto variant = job["variants"][0];
+  EXPECT_EQ(variant["state"], "succeeded");
+  EXPECT_EQ(http().get("/v1/jobs?state=succeeded").json()["items"][0]["id"], job_id);
+  EXPECT_TRUE(http().get("/v1/jobs?state=queued").json()["items"].empty());
+  EXPECT_EQ(http().get("/v1/variants?model_id=" + model_id).json()["items"][0]["id"], variant["id"]);
+
+  // The variant record carries the report: every pass with what it changed.
+  auto full = http().get("/v1/variants/" + variant["id"].get<std::string>()).json();
+  auto passes = full["report"]["passes"];
+  ASSERT_EQ(passes.size(), 4u);
+  EXPECT_EQ(passes[0]["name"], "eliminate_identity");
+  EXPECT_EQ(passes[0]["changes"]["nodes_removed"], 1);
+  EXPECT_EQ(passes[1]["changes"]["batchnorms_folded"], 1);
+
+  auto dl = http().get(variant["artifact"]["download"].get<std::string>());
+  ASSERT_EQ(dl.status, 200);
+  EXPECT_EQ(dl.header("content-type"), "application/gzip");
+  EXPECT_EQ(std::stoul(dl.header("content-length")), dl.body.size());
+  EXPECT_EQ(dl.header("etag"), "\"" + Sha256::of(dl.body) + "\"");
+  EXPECT_EQ(dl.header("digest"), "sha-256=" + hex_digest_to_base64(Sha256::of(dl.body)));
+  EXPECT_EQ(variant["artifact"]["sha256"], Sha256::of(dl.body));
+  EXPECT_EQ(http().get(variant["artifact"]["download"].get<std::string>(), {{"If-None-Match", dl.header("etag")}}).status, 304);
+
+  auto files = read_bundle(dl.body);
+  std::string top = "aifgen-" + variant["id"].get<std::string>() + "/";
+  ASSERT_TRUE(files.count(top + "model.onnx") && files.count(top + "variant.json") && files.count(top + "README.md"));
+  EXPECT_EQ(files[top + "model.onnx"].mode, 0644);
+  auto manifest = nlohmann::json::parse(files[top + "variant.json"].bytes);
+  EXPECT_EQ(manifest["source_model"]["id"], model_id);
+  EXPECT_EQ(manifest["target"]["id"], "x86_64-cpu");
+  EXPECT_EQ(manifest["precision"], "fp32");
+
+  onnx::ModelProto out;
+  ASSERT_TRUE(out.ParseFromString(files[top + "model.onnx"].bytes));
+  ASSERT_EQ(out.graph().node_size(), 2);  // Conv, Relu: Identity gone, BN folded
+  const auto& conv = out.graph().node(0);
+  EXPECT_EQ(conv.op_type(), "Conv");
+  auto w = floats_of(out, conv.input(1)), b = floats_of(out, conv.input(2));
+  auto w0 = floats_of(source, "W"), b0 = floats_of(source, "B"), gamma = floats_of(source, "gamma"),
+       beta = floats_of(source, "beta"), mean = floats_of(source, "mean"), var = floats_of(source, "var");
+  ASSERT_EQ(w.size(), 108u);
+  for (int c = 0; c < 4; ++c) {
+    double s = gamma[c] / std::sqrt(double(var[c]) + 1e-3);
+    for (int k = 0; k < 27; ++k) EXPECT_NEAR(w[c * 27 + k], w0[c * 27 + k] * s, 1e-6);
+    EXPECT_NEAR(b[c], (b0[c] - mean[c]) * s + beta[c], 1e-6);
+  }
+}
+
+TEST_F(JobsE2E, EtagAndLongPoll) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  auto job_id = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}}).json()["id"].get<std::string>();
+  wait_finished(job_id);
+  auto r = http().get("/v1/jobs/" + job_id);
+  auto etag = r.header("etag");
+  ASSERT_FALSE(etag.empty());
+  EXPECT_EQ(http().get("/v1/jobs/" + job_id, {{"If-None-Match", etag}}).status, 304);
+  // Finished job: nothing will change, so a long poll ends in 304 when its wait runs out.
+  auto waited = http().get("/v1/jobs/" + job_id + "?wait=1", {{"If-None-Match", etag}});
+  EXPECT_EQ(waited.status, 304);
+  EXPECT_EQ(waited.header("etag"), etag);
+  // A stale ETag answers 200 at once with the current state.
+  auto stale = http().get("/v1/jobs/" + job_id + "?wait=30", {{"If-None-Match", "\"old\""}});
+  EXPECT_EQ(stale.status, 200);
+  EXPECT_EQ(stale.header("etag"), etag);
+  EXPECT_EQ(http().get("/v1/jobs/" + job_id + "?wait=9999").status, 400);
+}
+
+// One worker that pauses at each stage boundary, so jobs are observably running or queued.
+class SlowJobsE2E : public ServerTest {
+  std::vector<std::string> server_args() const override { return {"--debug-stage-delay-ms", "400", "--workers", "1"}; }
+};
+
+TEST_F(SlowJobsE2E, LongPollWakesOnChange) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  auto created = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}});
+  auto job_id = created.json()["id"].get<std::string>();
+  auto etag = created.header("etag");
+  auto r = http().get("/v1/jobs/" + job_id + "?wait=30", {{"If-None-Match", etag}});
+  EXPECT_EQ(r.status, 200);  // woke because the job moved, long before 30 s
+  EXPECT_NE(r.header("etag"), etag);
+  wait_finished(job_id);
+}
+
+TEST_F(SlowJobsE2E, CancelStopsARunningJobAtTheNextStage) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  auto job_id = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}}).json()["id"].get<std::string>();
+  poll_job(job_id, [](const nlohmann::json& j) { return j["state"] == "running"; });
+
+  auto del = http().request("DELETE", "/v1/models/" + model_id);
+  EXPECT_EQ(del.status, 409);
+  EXPECT_EQ(del.problem_type(), "model-has-active-jobs");
+
+  auto c = http().request("POST", "/v1/jobs/" + job_id + "/cancel");
+  ASSERT_EQ(c.status, 202);
+  EXPECT_EQ(c.json()["cancel_requested"], true);
+  auto job = wait_finished(job_id);
+  EXPECT_EQ(job["state"], "cancelled");
+  EXPECT_NE(job["error"].get<std::string>().find("cancelled on request"), std::string::npos);
+  EXPECT_EQ(job["variants"][0]["state"], "cancelled");
+  auto again = http().request("POST", "/v1/jobs/" + job_id + "/cancel");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(again.problem_type(), "job-already-finished");
+}
+
+TEST_F(SlowJobsE2E, QueuedJobCancelsImmediately) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  // One slow worker: the first job runs for seconds, the second waits in the queue.
+  auto first = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}}).json();
+  auto second = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}}).json();
+  poll_job(first["id"], [](const nlohmann::json& j) { return j["state"] == "running"; });
+  auto c = http().request("POST", "/v1/jobs/" + second["id"].get<std::string>() + "/cancel");
+  ASSERT_EQ(c.status, 202);
+  EXPECT_EQ(c.json()["state"], "cancelled");
+  EXPECT_EQ(c.json()["attempts"], 0);  // never started
+  EXPECT_EQ(wait_finished(first["id"])["state"], "succeeded");
+}
+
+}  // namespace
+}  // namespace aifgen::e2e

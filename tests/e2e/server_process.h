@@ -1,0 +1,36 @@
+// Runs the real `aifgen serve` binary on a free loopback port with its own data dir, for
+// end-to-end tests. The process is SIGKILLed when the object goes away.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace aifgen::e2e {
+
+class ServerProcess {
+ public:
+  ServerProcess(std::string data_dir, std::vector<std::string> extra_args = {});
+  ~ServerProcess();
+
+  // Starts the process (on a new free port unless `keep_port`) and waits until /healthz answers.
+  void start(bool keep_port = false);
+  void kill9();
+  // SIGTERM and wait for exit; returns the exit status.
+  int terminate();
+  bool running() const { return pid_ > 0; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string log() const;
+
+ private:
+  std::string data_dir_;
+  std::vector<std::string> extra_args_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+int free_port();
+
+}  // namespace aifgen::e2e

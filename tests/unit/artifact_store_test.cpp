@@ -1,0 +1,100 @@
+// Content-addressed store: hashing, dedupe, verification, temp cleanup, size limit.
+#include "storage/artifact_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/sha256.h"
+#include "tests/support/temp_dir.h"
+
+namespace aifgen::storage {
+namespace {
+
+using aifgen::testing::TempDir;
+
+std::string put_bytes(ArtifactStore& store, const std::string& bytes, bool* created = nullptr) {
+  auto w = store.begin();
+  w->write(bytes.data(), bytes.size());
+  bool c = store.commit(*w);
+  if (created) *created = c;
+  return w->sha256();
+}
+
+TEST(ArtifactStore, StoresUnderTheSha256OfTheBytes) {
+  TempDir dir;
+  ArtifactStore store(dir.path());
+  auto sha = put_bytes(store, "hello aifgen");
+  EXPECT_EQ(sha, Sha256::of("hello aifgen"));
+  EXPECT_TRUE(store.exists(sha));
+  EXPECT_EQ(*store.size_of(sha), 12u);
+  std::ifstream in(store.path_of(sha));
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(content, "hello aifgen");
+}
+
+TEST(ArtifactStore, SameContentIsStoredOnce) {
+  TempDir dir;
+  ArtifactStore store(dir.path());
+  bool first = false, second = true;
+  auto a = put_bytes(store, "same", &first);
+  auto b = put_bytes(store, "same", &second);
+  EXPECT_EQ(a, b);
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(second);
+  EXPECT_TRUE(std::filesystem::is_empty(store.temp_dir()));  // the duplicate's temp file is gone
+}
+
+TEST(ArtifactStore, AbandonedWriterLeavesNothing) {
+  TempDir dir;
+  ArtifactStore store(dir.path());
+  {
+    auto w = store.begin();
+    w->write("partial", 7);
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(store.temp_dir()));
+}
+
+TEST(ArtifactStore, StaleTempFilesAreRemovedAtOpen) {
+  TempDir dir;
+  { ArtifactStore store(dir.path()); }
+  dir.file("tmp/blob-dead.part", "half a blob from a killed process");
+  ArtifactStore reopened(dir.path());
+  EXPECT_TRUE(std::filesystem::is_empty(reopened.temp_dir()));
+}
+
+TEST(ArtifactStore, VerifyDetectsCorruption) {
+  TempDir dir;
+  ArtifactStore store(dir.path());
+  auto sha = put_bytes(store, "precious bytes");
+  EXPECT_TRUE(store.verify(sha));
+  std::filesystem::permissions(store.path_of(sha), std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+  std::ofstream(store.path_of(sha), std::ios::binary | std::ios::trunc) << "tampered bytes";
+  EXPECT_FALSE(store.verify(sha));
+  store.remove(sha);
+  EXPECT_FALSE(store.verify(sha));
+}
+
+TEST(ArtifactStore, WriterEnforcesItsLimit) {
+  TempDir dir;
+  ArtifactStore store(dir.path());
+  auto w = store.begin(10);
+  w->write("12345", 5);
+  try {
+    w->write("678901", 6);
+    FAIL() << "expected upload-too-large";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kTooLarge);
+  }
+}
+
+TEST(ArtifactStore, RejectsNonDigestNames) {
+  TempDir dir;
+  ArtifactStore store(dir.path());
+  EXPECT_THROW(store.path_of("../../etc/passwd"), Error);
+}
+
+}  // namespace
+}  // namespace aifgen::storage

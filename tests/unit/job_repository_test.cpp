@@ -1,0 +1,159 @@
+// The persistent queue: claim order, crash requeue with attempt limit, idempotency, cancel.
+#include "storage/job_repository.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "storage/model_repository.h"
+#include "tests/support/temp_dir.h"
+
+namespace aifgen::storage {
+namespace {
+
+using aifgen::testing::TempDir;
+
+class JobRepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = std::make_unique<Database>(dir_.path() + "/t.db");
+    models_ = std::make_unique<ModelRepository>(*db_);
+    jobs_ = std::make_unique<JobRepository>(*db_);
+    models_->insert_if_absent({"m1", "model one", 10, "{}", now_iso8601()});
+  }
+
+  JobRecord make_job(const std::string& id, std::optional<std::string> key = std::nullopt, std::string hash = "h") {
+    JobRecord j;
+    j.id = id;
+    j.model_id = "m1";
+    j.created_at = now_iso8601();
+    j.idempotency_key = std::move(key);
+    j.request_hash = std::move(hash);
+    VariantRecord v;
+    v.id = id + "-v1";
+    v.target = "x86_64-cpu";
+    v.precision = "fp32";
+    j.variants.push_back(v);
+    return j;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<ModelRepository> models_;
+  std::unique_ptr<JobRepository> jobs_;
+};
+
+TEST_F(JobRepositoryTest, SchemaIsAtTheLatestVersionAndReopenIsIdempotent) {
+  EXPECT_EQ(db_->schema_version(), Database::latest_schema_version());
+  Database again(dir_.path() + "/t.db");
+  EXPECT_EQ(again.schema_version(), Database::latest_schema_version());
+  EXPECT_TRUE(models_->get("m1").has_value());
+}
+
+TEST_F(JobRepositoryTest, ClaimsOldestFirstAndOnlyOnce) {
+  jobs_->create(make_job("a"));
+  jobs_->create(make_job("b"));
+  auto first = jobs_->claim_next();
+  auto second = jobs_->claim_next();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->id, "a");
+  EXPECT_EQ(second->id, "b");
+  EXPECT_EQ(first->state, "running");
+  EXPECT_EQ(first->attempts, 1);
+  EXPECT_FALSE(jobs_->claim_next().has_value());
+}
+
+TEST_F(JobRepositoryTest, InterruptedJobsAreRequeuedUntilTheyRunOutOfAttempts) {
+  jobs_->create(make_job("a"));
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    auto job = jobs_->claim_next();
+    ASSERT_TRUE(job);
+    EXPECT_EQ(job->attempts, attempt);
+    auto outcome = jobs_->requeue_interrupted(3);  // as if the process died now
+    if (attempt < 3) {
+      EXPECT_EQ(outcome.requeued, 1);
+      EXPECT_EQ(jobs_->get("a")->state, "queued");
+    } else {
+      EXPECT_EQ(outcome.failed, 1);
+    }
+  }
+  auto job = jobs_->get("a");
+  EXPECT_EQ(job->state, "failed");
+  ASSERT_TRUE(job->error);
+  EXPECT_NE(job->error->find("3 times"), std::string::npos);
+  EXPECT_EQ(job->variants[0].state, "failed");
+}
+
+TEST_F(JobRepositoryTest, FinishedVariantsSurviveARequeue) {
+  jobs_->create(make_job("a"));
+  jobs_->claim_next();
+  jobs_->set_variant_result("a-v1", std::string(64, 'a'), 123, "{}");
+  jobs_->requeue_interrupted(3);
+  auto job = jobs_->get("a");
+  EXPECT_EQ(job->state, "queued");
+  EXPECT_EQ(job->variants[0].state, "succeeded");
+  EXPECT_EQ(*job->variants[0].artifact_size, 123);
+}
+
+TEST_F(JobRepositoryTest, IdempotencyKeyReturnsTheFirstJob) {
+  auto [first, created1] = jobs_->create(make_job("a", "key-1"));
+  auto [again, created2] = jobs_->create(make_job("b", "key-1"));
+  EXPECT_TRUE(created1);
+  EXPECT_FALSE(created2);
+  EXPECT_EQ(again.id, "a");
+  EXPECT_THROW(jobs_->create(make_job("c", "key-1", "other-request")), Error);
+}
+
+TEST_F(JobRepositoryTest, UnknownModelIsNotFound) {
+  auto j = make_job("a");
+  j.model_id = "nope";
+  try {
+    jobs_->create(j);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+  }
+}
+
+TEST_F(JobRepositoryTest, CancelQueuedIsImmediateRunningIsRequestedFinishedIsRefused) {
+  jobs_->create(make_job("a"));
+  jobs_->create(make_job("b"));
+  EXPECT_EQ(jobs_->request_cancel("b"), CancelOutcome::kCancelled);
+  EXPECT_EQ(jobs_->get("b")->variants[0].state, "cancelled");
+  jobs_->claim_next();  // a is running
+  EXPECT_EQ(jobs_->request_cancel("a"), CancelOutcome::kRequested);
+  EXPECT_TRUE(jobs_->cancel_requested("a"));
+  jobs_->finish("a", "cancelled", "stopped", "cancelled");
+  EXPECT_EQ(jobs_->request_cancel("a"), CancelOutcome::kAlreadyFinished);
+  EXPECT_THROW(jobs_->request_cancel("zzz"), Error);
+}
+
+TEST_F(JobRepositoryTest, EveryChangeBumpsTheVersion) {
+  jobs_->create(make_job("a"));
+  auto v0 = *jobs_->version_of("a");
+  jobs_->claim_next();
+  auto v1 = *jobs_->version_of("a");
+  jobs_->set_variant_state("a-v1", "running", std::nullopt);
+  auto v2 = *jobs_->version_of("a");
+  jobs_->set_progress("a", "optimizing", 0.5);
+  auto v3 = *jobs_->version_of("a");
+  EXPECT_LT(v0, v1);
+  EXPECT_LT(v1, v2);
+  EXPECT_LT(v2, v3);
+}
+
+TEST_F(JobRepositoryTest, ModelWithActiveJobCannotBeDeleted) {
+  jobs_->create(make_job("a"));
+  try {
+    models_->remove("m1");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "model-has-active-jobs");
+  }
+  jobs_->request_cancel("a");
+  EXPECT_NO_THROW(models_->remove("m1"));
+  EXPECT_FALSE(models_->get("m1").has_value());
+  EXPECT_FALSE(jobs_->get("a").has_value());
+}
+
+}  // namespace
+}  // namespace aifgen::storage

@@ -1,0 +1,114 @@
+// The untrusted-bytes boundary: every kind of bad model is refused with its own stable type.
+#include "core/onnx_model.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "tests/support/model_builder.h"
+#include "tests/support/temp_dir.h"
+
+namespace aifgen {
+namespace {
+
+using testing::TempDir;
+
+std::string error_type_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.type();
+  }
+  return "(no error)";
+}
+
+std::string load_and_accept(const std::string& path) {
+  return error_type_of([&] {
+    auto m = load_model_file(path);
+    accept_model(m);
+  });
+}
+
+TEST(OnnxModel, AcceptsEverySharedModel) {
+  for (const char* name : {"mobilenet_v2", "transformer_encoder", "ch_PP-OCRv4_det_infer", "ch_PP-OCRv4_rec_infer",
+                           "ch_ppocr_mobile_v2.0_cls_infer"}) {
+    std::string path = std::string(AIFGEN_SHARED_DIR) + "/models/" + name + ".onnx";
+    EXPECT_EQ(load_and_accept(path), "(no error)") << name;
+  }
+}
+
+TEST(OnnxModel, ShapeInferenceFillsValueInfo) {
+  TempDir dir;
+  auto path = dir.file("m.onnx", testing::serialize(testing::conv_bn_relu_model()));
+  auto m = load_model_file(path);
+  EXPECT_EQ(m.graph().value_info_size(), 0);
+  accept_model(m);
+  EXPECT_EQ(m.graph().value_info_size(), 2);  // c and bn
+}
+
+TEST(OnnxModel, RejectsTruncatedProtobuf) {
+  TempDir dir;
+  auto bytes = testing::serialize(testing::conv_bn_relu_model());
+  EXPECT_EQ(load_and_accept(dir.file("t.onnx", bytes.substr(0, bytes.size() / 2))), "model-parse-failed");
+}
+
+TEST(OnnxModel, RejectsRandomBytes) {
+  TempDir dir;
+  std::string junk;
+  for (int i = 0; i < 4096; ++i) junk.push_back(static_cast<char>((i * 7919 + 13) & 0xff));
+  EXPECT_EQ(load_and_accept(dir.file("r.onnx", junk)), "model-parse-failed");
+}
+
+TEST(OnnxModel, RejectsEmptyFile) {
+  TempDir dir;
+  EXPECT_EQ(load_and_accept(dir.file("e.onnx", "")), "model-empty");
+}
+
+TEST(OnnxModel, RejectsProtobufThatIsNotAModel) {
+  TempDir dir;
+  // A serialized TensorShapeProto.Dimension: valid protobuf whose fields happen to fit
+  // ModelProto's wire types, so it parses but has no graph.
+  onnx::TensorShapeProto_Dimension dim;
+  dim.set_dim_value(5);
+  dim.set_denotation("DATA_BATCH");
+  std::string bytes;
+  dim.SerializeToString(&bytes);
+  EXPECT_EQ(load_and_accept(dir.file("t.onnx", bytes)), "not-an-onnx-model");
+}
+
+TEST(OnnxModel, RejectsModelFailingTheChecker) {
+  TempDir dir;
+  auto m = testing::conv_bn_relu_model();
+  m.mutable_graph()->mutable_node(2)->set_op_type("NoSuchOp");
+  EXPECT_EQ(load_and_accept(dir.file("c.onnx", testing::serialize(m))), "model-checker-failed");
+}
+
+TEST(OnnxModel, RejectsExternalData) {
+  TempDir dir;
+  auto m = testing::conv_bn_relu_model();
+  auto* w = m.mutable_graph()->mutable_initializer(0);
+  w->clear_float_data();
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* e = w->add_external_data();
+  e->set_key("location");
+  e->set_value("../../etc/passwd");
+  EXPECT_EQ(load_and_accept(dir.file("x.onnx", testing::serialize(m))), "model-external-data");
+}
+
+TEST(OnnxModel, RejectsShapeInferenceConflicts) {
+  TempDir dir;
+  auto m = testing::conv_bn_relu_model();
+  // Declares y with 5 channels although the Conv makes 4.
+  *m.mutable_graph()->mutable_output(0) = testing::tensor_value("y", onnx::TensorProto::FLOAT, {"N", "5", "8", "8"});
+  EXPECT_EQ(load_and_accept(dir.file("s.onnx", testing::serialize(m))), "model-shape-inference-failed");
+}
+
+TEST(OnnxModel, RefusesFilesOverTheLimit) {
+  TempDir dir;
+  auto path = dir.file("big.onnx", testing::serialize(testing::conv_bn_relu_model()));
+  ModelLimits limits;
+  limits.max_bytes = 100;
+  EXPECT_EQ(error_type_of([&] { load_model_file(path, limits); }), "model-too-large");
+}
+
+}  // namespace
+}  // namespace aifgen

@@ -1,0 +1,171 @@
+// Passes: each rewrite checked on small graphs, with BN folding verified numerically against
+// an independent computation of the folded weights.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/onnx_model.h"
+#include "core/passes/graph_edit.h"
+#include "core/passes/pass_manager.h"
+#include "core/tensor_util.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen {
+namespace {
+
+const onnx::TensorProto& initializer(const onnx::ModelProto& m, const std::string& name) {
+  int i = find_initializer(m.graph(), name);
+  EXPECT_GE(i, 0) << name;
+  return m.graph().initializer(i);
+}
+
+int count_op(const onnx::ModelProto& m, const std::string& op) {
+  int n = 0;
+  for (const auto& node : m.graph().node()) n += node.op_type() == op;
+  return n;
+}
+
+TEST(FoldBatchNorm, FoldedWeightsMatchIndependentComputation) {
+  auto m = testing::conv_bn_relu_model();
+  const auto original = m;
+  auto counts = make_pass("fold_batchnorm")->run(m);
+  EXPECT_EQ(counts["batchnorms_folded"], 1);
+  EXPECT_EQ(count_op(m, "BatchNormalization"), 0);
+
+  const auto& conv = m.graph().node(0);
+  ASSERT_EQ(conv.op_type(), "Conv");
+  EXPECT_EQ(conv.output(0), "bn");  // the Conv took over the BN's output name
+  auto w = read_floats(initializer(m, conv.input(1)));
+  auto b = read_floats(initializer(m, conv.input(2)));
+
+  auto w0 = read_floats(initializer(original, "W")), b0 = read_floats(initializer(original, "B"));
+  auto gamma = read_floats(initializer(original, "gamma")), beta = read_floats(initializer(original, "beta"));
+  auto mean = read_floats(initializer(original, "mean")), var = read_floats(initializer(original, "var"));
+  ASSERT_EQ(w.size(), w0.size());
+  for (int c = 0; c < 4; ++c) {
+    double scale = gamma[c] / std::sqrt(double(var[c]) + 1e-3);
+    for (int k = 0; k < 27; ++k) EXPECT_NEAR(w[c * 27 + k], w0[c * 27 + k] * scale, 1e-6);
+    EXPECT_NEAR(b[c], (b0[c] - mean[c]) * scale + beta[c], 1e-6);
+  }
+  EXPECT_NO_THROW(accept_model(m));
+}
+
+TEST(FoldBatchNorm, LeavesSharedConvOutputAlone) {
+  auto m = testing::conv_bn_relu_model();
+  auto* g = m.mutable_graph();
+  *g->add_node() = testing::node("Relu", {"c"}, {"c2"});
+  *g->add_output() = testing::tensor_value("c2", onnx::TensorProto::FLOAT, {"N", "4", "8", "8"});
+  auto counts = make_pass("fold_batchnorm")->run(m);
+  EXPECT_EQ(counts["batchnorms_folded"], 0);
+  EXPECT_EQ(counts["batchnorms_kept"], 1);
+}
+
+TEST(FoldBatchNorm, SharedWeightsKeepTheirOldValues) {
+  auto m = testing::conv_bn_relu_model();
+  auto* g = m.mutable_graph();
+  auto conv2 = testing::node("Conv", {"x", "W"}, {"c2"});
+  testing::add_ints_attr(conv2, "pads", {1, 1, 1, 1});
+  *g->add_node() = conv2;
+  *g->add_output() = testing::tensor_value("c2", onnx::TensorProto::FLOAT, {"N", "4", "8", "8"});
+  auto w_before = read_floats(initializer(m, "W"));
+  make_pass("fold_batchnorm")->run(m);
+  EXPECT_EQ(read_floats(initializer(m, "W")), w_before);  // the second Conv still reads W unchanged
+  EXPECT_NO_THROW(accept_model(m));
+}
+
+TEST(FoldBatchNorm, FoldsConstantNodeWeights) {
+  auto m = testing::conv_bn_relu_model();
+  auto* g = m.mutable_graph();
+  // Move W into a Constant node, as Paddle exports weights.
+  auto w = g->initializer(0);
+  g->mutable_initializer()->DeleteSubrange(0, 1);
+  auto c = testing::node("Constant", {}, {"W"});
+  auto* a = c.add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  *a->mutable_t() = w;
+  g->mutable_node()->Add(std::move(c));
+  g->mutable_node()->SwapElements(0, 3);  // Constant first (topological order)
+  g->mutable_node()->SwapElements(1, 3);
+  g->mutable_node()->SwapElements(2, 3);
+  ASSERT_NO_THROW(accept_model(m));
+  auto counts = make_pass("fold_batchnorm")->run(m);
+  EXPECT_EQ(counts["batchnorms_folded"], 1);
+  EXPECT_NO_THROW(accept_model(m));
+}
+
+TEST(FoldBatchNorm, KeepsTrainingModeBatchNorm) {
+  auto m = testing::conv_bn_relu_model();
+  m.mutable_graph()->mutable_node(1)->add_output("running_mean");
+  EXPECT_EQ(make_pass("fold_batchnorm")->run(m)["batchnorms_folded"], 0);
+}
+
+TEST(EliminateIdentity, RewiresReaders) {
+  auto m = testing::conv_bn_relu_model(/*with_identity=*/true);
+  auto counts = make_pass("eliminate_identity")->run(m);
+  EXPECT_EQ(counts["nodes_removed"], 1);
+  EXPECT_EQ(count_op(m, "Identity"), 0);
+  EXPECT_EQ(m.graph().node(2).input(0), "bn");
+  EXPECT_NO_THROW(accept_model(m));
+}
+
+TEST(EliminateIdentity, KeepsGraphOutputNameByRenamingTheProducer) {
+  auto m = testing::conv_bn_relu_model();
+  auto* g = m.mutable_graph();
+  g->mutable_node(2)->set_output(0, "r");
+  *g->add_node() = testing::node("Identity", {"r"}, {"y"});
+  auto counts = make_pass("eliminate_identity")->run(m);
+  EXPECT_EQ(counts["nodes_removed"], 1);
+  EXPECT_EQ(g->node(2).output(0), "y");
+  EXPECT_NO_THROW(accept_model(m));
+}
+
+TEST(EliminateIdentity, KeepsPassThroughOfAGraphInput) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"2"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {"2"});
+  *g->add_node() = testing::node("Identity", {"x"}, {"y"});
+  auto counts = make_pass("eliminate_identity")->run(m);
+  EXPECT_EQ(counts["nodes_removed"], 0);
+  EXPECT_EQ(counts["nodes_kept"], 1);
+}
+
+TEST(EliminateDeadNodes, RemovesDanglingChainsAndUnusedInitializers) {
+  auto m = testing::conv_bn_relu_model();
+  auto* g = m.mutable_graph();
+  *g->add_initializer() = testing::random_tensor("unused", {10}, 9);
+  *g->add_node() = testing::node("Relu", {"c"}, {"dead1"});
+  *g->add_node() = testing::node("Sigmoid", {"dead1"}, {"dead2"});
+  auto counts = make_pass("eliminate_dead_nodes")->run(m);
+  EXPECT_EQ(counts["nodes_removed"], 2);
+  EXPECT_EQ(counts["initializers_removed"], 1);
+  EXPECT_EQ(g->node_size(), 3);
+  EXPECT_NO_THROW(accept_model(m));
+}
+
+TEST(PassManager, X86PipelineOnConvBnIdentity) {
+  auto m = testing::conv_bn_relu_model(true);
+  auto records = run_pipeline(m, {"eliminate_identity", "fold_batchnorm", "eliminate_dead_nodes", "infer_shapes"});
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[0].counts["nodes_removed"], 1);
+  EXPECT_EQ(records[1].counts["batchnorms_folded"], 1);
+  EXPECT_EQ(records[2].counts["initializers_removed"], 6);  // W, B, gamma, beta, mean, var replaced
+  EXPECT_EQ(m.graph().node_size(), 2);
+  EXPECT_EQ(m.graph().initializer_size(), 2);
+}
+
+TEST(PassManager, UnknownPassIsAnError) {
+  onnx::ModelProto m;
+  try {
+    run_pipeline(m, {"no_such_pass"});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "unknown-pass");
+    EXPECT_FALSE(e.allowed().empty());
+  }
+}
+
+}  // namespace
+}  // namespace aifgen
