@@ -1,0 +1,97 @@
+// Kernel interface of the CPU engine and the plan-time context a kernel factory sees.
+//
+// A factory is called once per node at plan time with the input descriptions (and values of
+// inputs that are constant). It validates attributes, computes output descriptions and builds
+// the kernel, creating oneDNN primitives there so run() does no setup. Anything it cannot
+// execute exactly is refused with Error(kUnprocessable, "engine-unsupported") naming the node.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <dnnl.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/engine/tensor.h"
+
+namespace aifgen::engine {
+
+// Per-run execution resources handed to kernels (one per concurrently running request).
+struct RunContext {
+  dnnl::stream* stream = nullptr;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // `in[i]` is null for an omitted optional input. Outputs are preallocated to the planned shapes.
+  virtual void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) = 0;
+};
+
+struct PlanInput {
+  bool present = false;
+  TensorDesc desc;
+  const Tensor* constant = nullptr;  // set when the value is known at plan time
+};
+
+class NodeCtx {
+ public:
+  NodeCtx(const onnx::NodeProto& node, std::int64_t opset, std::vector<PlanInput> inputs, const dnnl::engine& eng)
+      : node_(node), opset_(opset), inputs_(std::move(inputs)), eng_(eng) {}
+
+  const onnx::NodeProto& node() const { return node_; }
+  std::int64_t opset() const { return opset_; }
+  const dnnl::engine& dnnl_engine() const { return eng_; }
+  std::size_t num_inputs() const { return inputs_.size(); }
+  bool has_input(std::size_t i) const { return i < inputs_.size() && inputs_[i].present; }
+  const TensorDesc& in(std::size_t i) const;
+  // The plan-time value of input i; throws engine-unsupported when it is not constant.
+  const Tensor& constant_input(std::size_t i, const char* what) const;
+  const Tensor* maybe_constant(std::size_t i) const { return has_input(i) ? inputs_[i].constant : nullptr; }
+
+  bool has_attr(const std::string& name) const;
+  std::int64_t attr_i(const std::string& name, std::int64_t dflt) const;
+  float attr_f(const std::string& name, float dflt) const;
+  std::string attr_s(const std::string& name, const std::string& dflt) const;
+  std::vector<std::int64_t> attr_ints(const std::string& name, std::vector<std::int64_t> dflt = {}) const;
+  std::vector<float> attr_floats(const std::string& name) const;
+  const onnx::AttributeProto* attr(const std::string& name) const;
+
+  // Error(kUnprocessable, "engine-unsupported") with node name, op and `what`.
+  [[noreturn]] void unsupported(const std::string& what) const;
+  // Error(kInvalidModel, "engine-invalid-node") for inputs that contradict the spec.
+  [[noreturn]] void invalid(const std::string& what) const;
+  void require_dtype(std::size_t i, std::initializer_list<DType> allowed) const;
+
+ private:
+  const onnx::NodeProto& node_;
+  std::int64_t opset_;
+  std::vector<PlanInput> inputs_;
+  const dnnl::engine& eng_;
+};
+
+using KernelFactory = std::function<std::unique_ptr<Kernel>(const NodeCtx&, std::vector<TensorDesc>& outputs)>;
+
+// Normalizes a possibly negative axis into [0, rank); throws via ctx.invalid when out of range.
+std::int64_t normalize_axis(const NodeCtx& ctx, std::int64_t axis, std::int64_t rank);
+
+// A kernel from a lambda, for ops whose state is a few captured values.
+template <typename Fn>
+class LambdaKernel final : public Kernel {
+ public:
+  explicit LambdaKernel(Fn fn) : fn_(std::move(fn)) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    fn_(in, out, ctx);
+  }
+
+ private:
+  Fn fn_;
+};
+template <typename Fn>
+std::unique_ptr<Kernel> make_kernel(Fn fn) {
+  return std::make_unique<LambdaKernel<Fn>>(std::move(fn));
+}
+
+}  // namespace aifgen::engine

@@ -1,0 +1,205 @@
+// Conv and ConvTranspose on oneDNN (float32, 1-D to 3-D, groups, dilations, asymmetric and
+// automatic padding). Primitives are created at plan time; constant weights are reordered once
+// into the layout the chosen oneDNN implementation prefers.
+#include "core/engine/kernels/onednn_util.h"
+#include "core/engine/registry.h"
+
+namespace aifgen::engine {
+namespace {
+
+using dnnl::memory;
+
+struct Geometry {
+  std::size_t spatial = 0;
+  std::int64_t group = 1;
+  memory::dims kernel, strides, dilations, pad_l, pad_r;
+};
+
+// Reads kernel/strides/dilations/pads/auto_pad for a forward convolution and returns the output
+// spatial sizes.
+Geometry conv_geometry(const NodeCtx& ctx, const Shape& x, const Shape& w, Shape& out_spatial) {
+  Geometry g;
+  g.spatial = x.size() - 2;
+  g.group = ctx.attr_i("group", 1);
+  auto ks = ctx.attr_ints("kernel_shape", Shape(w.begin() + 2, w.end()));
+  auto st = ctx.attr_ints("strides", Shape(g.spatial, 1));
+  auto dl = ctx.attr_ints("dilations", Shape(g.spatial, 1));
+  auto pads = ctx.attr_ints("pads", Shape(2 * g.spatial, 0));
+  if (ks.size() != g.spatial || st.size() != g.spatial || dl.size() != g.spatial || pads.size() != 2 * g.spatial)
+    ctx.invalid("kernel_shape/strides/dilations/pads do not match the input rank");
+  auto auto_pad = ctx.attr_s("auto_pad", "NOTSET");
+  out_spatial.clear();
+  for (std::size_t i = 0; i < g.spatial; ++i) {
+    std::int64_t in = x[i + 2], eff = (ks[i] - 1) * dl[i] + 1, pb = pads[i], pe = pads[i + g.spatial];
+    if (auto_pad == "VALID") {
+      pb = pe = 0;
+    } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      std::int64_t out = (in + st[i] - 1) / st[i];
+      std::int64_t total = std::max<std::int64_t>(0, (out - 1) * st[i] + eff - in);
+      pb = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pe = total - pb;
+    } else if (auto_pad != "NOTSET") {
+      ctx.invalid("unknown auto_pad " + auto_pad);
+    }
+    std::int64_t out = (in + pb + pe - eff) / st[i] + 1;
+    if (out < 1) ctx.invalid("the kernel is larger than the padded input");
+    out_spatial.push_back(out);
+    g.kernel.push_back(ks[i]);
+    g.strides.push_back(st[i]);
+    g.dilations.push_back(dl[i] - 1);  // oneDNN counts dilation from 0
+    g.pad_l.push_back(pb);
+    g.pad_r.push_back(pe);
+  }
+  return g;
+}
+
+class ConvKernel final : public Kernel {
+ public:
+  ConvKernel(dnnl::primitive prim, memory::desc src, memory::desc w, memory::desc b, memory::desc dst,
+             std::shared_ptr<dnnl::memory> const_w, bool has_bias, const dnnl::engine& eng)
+      : prim_(std::move(prim)), src_(src), w_(w), b_(b), dst_(dst), const_w_(std::move(const_w)), has_bias_(has_bias), eng_(eng) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)},
+                                         {DNNL_ARG_DST, wrap(dst_, eng_, out[0]->data)}};
+    args.emplace(DNNL_ARG_WEIGHTS, const_w_ ? *const_w_ : wrap(w_, eng_, in[1]->data));
+    if (has_bias_) args.emplace(DNNL_ARG_BIAS, wrap(b_, eng_, in[2]->data));
+    prim_.execute(*ctx.stream, args);
+  }
+
+ private:
+  dnnl::primitive prim_;
+  memory::desc src_, w_, b_, dst_;
+  std::shared_ptr<dnnl::memory> const_w_;
+  bool has_bias_;
+  dnnl::engine eng_;
+};
+
+// Reorders a constant plain weight tensor into the layout `want` (kept alive by the kernel).
+std::shared_ptr<memory> prepack(const NodeCtx& ctx, const memory::desc& plain, const memory::desc& want, const Tensor& w) {
+  auto packed = std::make_shared<memory>(want, ctx.dnnl_engine());
+  dnnl::stream s(ctx.dnnl_engine());
+  auto src = wrap(plain, ctx.dnnl_engine(), w.data);
+  dnnl::reorder(src, *packed).execute(s, src, *packed);
+  s.wait();
+  return packed;
+}
+
+void check_float_inputs(const NodeCtx& ctx) {
+  for (std::size_t i = 0; i < ctx.num_inputs(); ++i)
+    if (ctx.has_input(i)) ctx.require_dtype(i, {DType::kF32});
+  auto rank = ctx.in(0).shape.size();
+  if (rank < 3 || rank > 5) ctx.unsupported("only 1-D, 2-D and 3-D convolutions");
+  if (ctx.in(1).shape.size() != rank) ctx.invalid("weight rank differs from input rank");
+}
+
+std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  check_float_inputs(ctx);
+  const auto& x = ctx.in(0).shape;
+  const auto& w = ctx.in(1).shape;
+  Shape out_spatial;
+  auto g = conv_geometry(ctx, x, w, out_spatial);
+  const std::int64_t n = x[0], c = x[1], m = w[0];
+  if (g.group < 1 || c % g.group != 0 || m % g.group != 0 || w[1] != c / g.group)
+    ctx.invalid("channels do not match weights and groups");
+  Shape y = {n, m};
+  y.insert(y.end(), out_spatial.begin(), out_spatial.end());
+  outs = {{DType::kF32, y}};
+
+  memory::dims wdims = to_dims(w);
+  if (g.group > 1) {
+    wdims[0] = m / g.group;
+    wdims.insert(wdims.begin(), g.group);
+  }
+  auto src = plain_f32(to_dims(x)), dst = plain_f32(to_dims(y)), wplain = plain_f32(wdims);
+  bool has_bias = ctx.has_input(2);
+  auto bias = has_bias ? plain_f32({m}) : memory::desc();
+  const Tensor* wconst = ctx.maybe_constant(1);
+  auto wmd = wconst ? memory::desc(wdims, memory::data_type::f32, memory::format_tag::any) : wplain;
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
+                                    bias, dst, g.strides, g.dilations, g.pad_l, g.pad_r);
+  dnnl::convolution_forward::primitive_desc pd(d, ctx.dnnl_engine());
+  std::shared_ptr<memory> packed;
+  if (wconst) packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
+  return std::make_unique<ConvKernel>(dnnl::convolution_forward(pd), src, wplain, bias, dst, packed, has_bias, ctx.dnnl_engine());
+}
+
+std::unique_ptr<Kernel> make_conv_transpose(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  check_float_inputs(ctx);
+  const auto& x = ctx.in(0).shape;
+  const auto& w = ctx.in(1).shape;  // [C, M/group, k...]
+  const std::size_t sp = x.size() - 2;
+  const std::int64_t group = ctx.attr_i("group", 1), n = x[0], c = x[1], m = w[1] * group;
+  if (group < 1 || w[0] != c || c % group != 0) ctx.invalid("channels do not match weights and groups");
+  auto ks = ctx.attr_ints("kernel_shape", Shape(w.begin() + 2, w.end()));
+  auto st = ctx.attr_ints("strides", Shape(sp, 1));
+  auto dl = ctx.attr_ints("dilations", Shape(sp, 1));
+  auto pads = ctx.attr_ints("pads", Shape(2 * sp, 0));
+  auto opad = ctx.attr_ints("output_padding", Shape(sp, 0));
+  auto oshape = ctx.attr_ints("output_shape");
+  auto auto_pad = ctx.attr_s("auto_pad", "NOTSET");
+  if (ks.size() != sp || st.size() != sp || dl.size() != sp || pads.size() != 2 * sp || opad.size() != sp)
+    ctx.invalid("attribute lengths do not match the input rank");
+  if (oshape.size() == sp + 2) oshape.erase(oshape.begin(), oshape.begin() + 2);
+  memory::dims strides, dil, pl, pr;
+  Shape y = {n, m};
+  for (std::size_t i = 0; i < sp; ++i) {
+    std::int64_t eff = (ks[i] - 1) * dl[i] + 1, full = st[i] * (x[i + 2] - 1) + opad[i] + eff;
+    std::int64_t pb = pads[i], pe = pads[i + sp];
+    if (!oshape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      std::int64_t target = !oshape.empty() ? oshape[i] : x[i + 2] * st[i];
+      std::int64_t total = full - target;
+      if (auto_pad == "SAME_UPPER") {
+        pb = total / 2;
+        pe = total - pb;
+      } else {
+        pe = total / 2;
+        pb = total - pe;
+      }
+    } else if (auto_pad == "VALID") {
+      pb = pe = 0;
+    }
+    std::int64_t out = full - pb - pe;
+    if (out < 1) ctx.invalid("non-positive output size");
+    y.push_back(out);
+    strides.push_back(st[i]);
+    dil.push_back(dl[i] - 1);
+    pl.push_back(pb);
+    pr.push_back(pe - opad[i]);  // oneDNN has no output_padding: it is a smaller right pad
+  }
+  outs = {{DType::kF32, y}};
+  // oneDNN deconvolution weights: {g, OC/g, IC/g, k...}; ONNX stores {IC, OC/g, k...}.
+  memory::dims wdims = {group, m / group, c / group};
+  wdims.insert(wdims.end(), ks.begin(), ks.end());
+  std::int64_t kvol = 1;
+  for (auto k : ks) kvol *= k;
+  memory::dims wstrides = {(c / group) * (m / group) * kvol, kvol, (m / group) * kvol};
+  auto kst = row_major(memory::dims(ks.begin(), ks.end()));
+  wstrides.insert(wstrides.end(), kst.begin(), kst.end());
+  memory::desc wplain(wdims, memory::data_type::f32, wstrides);
+  auto src = plain_f32(to_dims(x)), dst = plain_f32(to_dims(y));
+  bool has_bias = ctx.has_input(2);
+  auto bias = has_bias ? plain_f32({m}) : memory::desc();
+  const Tensor* wconst = ctx.maybe_constant(1);
+  auto wmd = wconst ? memory::desc(wdims, memory::data_type::f32, memory::format_tag::any) : wplain;
+  dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct, src,
+                                      wmd, bias, dst, strides, dil, pl, pr);
+  dnnl::deconvolution_forward::primitive_desc pd;
+  try {
+    pd = dnnl::deconvolution_forward::primitive_desc(d, ctx.dnnl_engine());
+  } catch (const dnnl::error& e) {
+    ctx.unsupported(std::string("oneDNN has no deconvolution for this geometry: ") + e.what());
+  }
+  std::shared_ptr<memory> packed;
+  if (wconst) packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
+  return std::make_unique<ConvKernel>(dnnl::deconvolution_forward(pd), src, wplain, bias, dst, packed, has_bias, ctx.dnnl_engine());
+}
+
+}  // namespace
+
+void register_conv_kernels(KernelTable& t) {
+  t["Conv"] = make_conv;
+  t["ConvTranspose"] = make_conv_transpose;
+}
+
+}  // namespace aifgen::engine

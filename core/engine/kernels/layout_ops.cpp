@@ -1,0 +1,222 @@
+// Data-movement ops with index arithmetic: Transpose, Concat, Slice, Gather, Split.
+#include <cstring>
+
+#include "core/engine/kernels/dispatch.h"
+#include "core/engine/registry.h"
+
+namespace aifgen::engine {
+namespace {
+
+Shape row_major_strides(const Shape& s) {
+  Shape st(s.size(), 1);
+  for (std::size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
+  return st;
+}
+
+// Copies a strided N-d view (input element strides `in_strides`, start offset `base`) into a
+// contiguous output of shape `out`.
+void strided_copy(const std::byte* src, std::int64_t base, const Shape& in_strides, const Shape& out, std::byte* dst,
+                  std::size_t size) {
+  const std::size_t rank = out.size();
+  if (numel(out) == 0) return;
+  if (rank == 0) {
+    std::memcpy(dst, src + base * size, size);
+    return;
+  }
+  const std::int64_t inner = out.back(), inner_stride = in_strides.back();
+  std::int64_t rows = numel(out) / inner;
+  std::vector<std::int64_t> idx(rank - 1, 0);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::int64_t off = base;
+    for (std::size_t d = 0; d + 1 < rank; ++d) off += idx[d] * in_strides[d];
+    std::byte* o = dst + r * inner * size;
+    if (inner_stride == 1) std::memcpy(o, src + off * size, inner * size);
+    else
+      for (std::int64_t i = 0; i < inner; ++i) std::memcpy(o + i * size, src + (off + i * inner_stride) * size, size);
+    for (std::size_t d = rank - 1; d-- > 0;) {
+      if (++idx[d] < out[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+std::unique_ptr<Kernel> make_transpose(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  const auto& in = ctx.in(0);
+  auto rank = static_cast<std::int64_t>(in.shape.size());
+  auto perm = ctx.attr_ints("perm");
+  if (perm.empty())
+    for (std::int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
+  if (static_cast<std::int64_t>(perm.size()) != rank) ctx.invalid("perm has the wrong length");
+  Shape out(perm.size()), strides(perm.size());
+  auto in_strides = row_major_strides(in.shape);
+  std::vector<bool> seen(perm.size());
+  for (std::size_t i = 0; i < perm.size(); ++i) {
+    auto p = normalize_axis(ctx, perm[i], rank);
+    if (seen[static_cast<std::size_t>(p)]) ctx.invalid("perm repeats an axis");
+    seen[static_cast<std::size_t>(p)] = true;
+    out[i] = in.shape[static_cast<std::size_t>(p)];
+    strides[i] = in_strides[static_cast<std::size_t>(p)];
+  }
+  outs = {{in.dtype, out}};
+  auto size = dtype_size(in.dtype);
+  return make_kernel([strides, out, size](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
+    strided_copy(in[0]->data, 0, strides, out, o[0]->data, size);
+  });
+}
+
+std::unique_ptr<Kernel> make_concat(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  const auto& first = ctx.in(0);
+  auto rank = static_cast<std::int64_t>(first.shape.size());
+  auto axis = normalize_axis(ctx, ctx.attr_i("axis", 0), rank);
+  Shape out = first.shape;
+  out[static_cast<std::size_t>(axis)] = 0;
+  std::vector<std::int64_t> chunk;  // bytes per outer row of each input
+  auto size = dtype_size(first.dtype);
+  for (std::size_t i = 0; i < ctx.num_inputs(); ++i) {
+    const auto& d = ctx.in(i);
+    if (d.dtype != first.dtype || d.shape.size() != first.shape.size()) ctx.invalid("inputs differ in type or rank");
+    for (std::int64_t k = 0; k < rank; ++k)
+      if (k != axis && d.shape[static_cast<std::size_t>(k)] != first.shape[static_cast<std::size_t>(k)]) ctx.invalid("inputs differ off the axis");
+    out[static_cast<std::size_t>(axis)] += d.shape[static_cast<std::size_t>(axis)];
+    std::int64_t c = static_cast<std::int64_t>(size);
+    for (auto k = axis; k < rank; ++k) c *= d.shape[static_cast<std::size_t>(k)];
+    chunk.push_back(c);
+  }
+  std::int64_t outer = 1;
+  for (std::int64_t k = 0; k < axis; ++k) outer *= out[static_cast<std::size_t>(k)];
+  outs = {{first.dtype, out}};
+  return make_kernel([chunk, outer](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
+    std::int64_t row = 0;
+    for (auto c : chunk) row += c;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      std::int64_t pos = 0;
+      for (std::size_t j = 0; j < i; ++j) pos += chunk[j];
+      for (std::int64_t r = 0; r < outer; ++r) std::memcpy(o[0]->data + r * row + pos, in[i]->data + r * chunk[i], chunk[i]);
+    }
+  });
+}
+
+std::unique_ptr<Kernel> make_slice(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  const auto& in = ctx.in(0);
+  auto rank = static_cast<std::int64_t>(in.shape.size());
+  std::vector<std::int64_t> starts, ends, axes, steps;
+  if (ctx.opset() < 10) {
+    starts = ctx.attr_ints("starts");
+    ends = ctx.attr_ints("ends");
+    axes = ctx.attr_ints("axes");
+  } else {
+    starts = to_int64_vector(ctx.constant_input(1, "starts"));
+    ends = to_int64_vector(ctx.constant_input(2, "ends"));
+    if (ctx.has_input(3)) axes = to_int64_vector(ctx.constant_input(3, "axes"));
+    if (ctx.has_input(4)) steps = to_int64_vector(ctx.constant_input(4, "steps"));
+  }
+  if (axes.empty())
+    for (std::size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<std::int64_t>(i));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+    ctx.invalid("starts/ends/axes/steps lengths differ");
+  Shape out = in.shape, start(in.shape.size(), 0), step(in.shape.size(), 1);
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    auto ax = static_cast<std::size_t>(normalize_axis(ctx, axes[i], rank));
+    std::int64_t dim = in.shape[ax], s = starts[i], e = ends[i], st = steps[i];
+    if (st == 0) ctx.invalid("step 0");
+    if (s < 0) s += dim;
+    if (e < 0) e += dim;
+    if (st > 0) {
+      s = std::clamp<std::int64_t>(s, 0, dim);
+      e = std::clamp<std::int64_t>(e, 0, dim);
+      out[ax] = e > s ? (e - s + st - 1) / st : 0;
+    } else {
+      s = std::clamp<std::int64_t>(s, 0, dim - 1);
+      e = std::clamp<std::int64_t>(e, -1, dim - 1);
+      out[ax] = s > e ? (s - e - st - 1) / -st : 0;
+    }
+    start[ax] = s;
+    step[ax] = st;
+  }
+  auto in_strides = row_major_strides(in.shape);
+  std::int64_t base = 0;
+  Shape strides(in.shape.size());
+  for (std::size_t d = 0; d < in.shape.size(); ++d) {
+    base += start[d] * in_strides[d];
+    strides[d] = in_strides[d] * step[d];
+  }
+  outs = {{in.dtype, out}};
+  auto size = dtype_size(in.dtype);
+  return make_kernel([base, strides, out, size](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
+    strided_copy(in[0]->data, base, strides, out, o[0]->data, size);
+  });
+}
+
+std::unique_ptr<Kernel> make_gather(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  const auto& data = ctx.in(0);
+  const auto& idx = ctx.in(1);
+  ctx.require_dtype(1, {DType::kI64, DType::kI32});
+  auto rank = static_cast<std::int64_t>(data.shape.size());
+  auto axis = normalize_axis(ctx, ctx.attr_i("axis", 0), rank);
+  Shape out(data.shape.begin(), data.shape.begin() + axis);
+  out.insert(out.end(), idx.shape.begin(), idx.shape.end());
+  out.insert(out.end(), data.shape.begin() + axis + 1, data.shape.end());
+  std::int64_t outer = 1, inner = static_cast<std::int64_t>(dtype_size(data.dtype));
+  for (std::int64_t k = 0; k < axis; ++k) outer *= data.shape[static_cast<std::size_t>(k)];
+  for (auto k = axis + 1; k < rank; ++k) inner *= data.shape[static_cast<std::size_t>(k)];
+  const std::int64_t dim = data.shape[static_cast<std::size_t>(axis)];
+  outs = {{data.dtype, out}};
+  bool i64 = idx.dtype == DType::kI64;
+  return make_kernel([outer, inner, dim, i64](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
+    const auto n = in[1]->numel();
+    for (std::int64_t r = 0; r < outer; ++r)
+      for (std::int64_t j = 0; j < n; ++j) {
+        std::int64_t k = i64 ? in[1]->as<std::int64_t>()[j] : in[1]->as<std::int32_t>()[j];
+        if (k < 0) k += dim;
+        if (k < 0 || k >= dim) throw std::out_of_range("Gather index out of range");
+        std::memcpy(o[0]->data + (r * n + j) * inner, in[0]->data + (r * dim + k) * inner, inner);
+      }
+  });
+}
+
+std::unique_ptr<Kernel> make_split(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  const auto& in = ctx.in(0);
+  auto rank = static_cast<std::int64_t>(in.shape.size());
+  auto axis = normalize_axis(ctx, ctx.attr_i("axis", 0), rank);
+  const auto n_out = static_cast<std::size_t>(ctx.node().output_size());
+  std::vector<std::int64_t> split;
+  if (ctx.opset() >= 13 && ctx.has_input(1)) split = to_int64_vector(ctx.constant_input(1, "split"));
+  else if (ctx.opset() < 13) split = ctx.attr_ints("split");
+  const auto dim = in.shape[static_cast<std::size_t>(axis)];
+  if (split.empty()) {
+    auto each = (dim + static_cast<std::int64_t>(n_out) - 1) / static_cast<std::int64_t>(n_out);
+    for (std::size_t i = 0; i < n_out; ++i) split.push_back(std::min(each, dim - each * static_cast<std::int64_t>(i)));
+  }
+  std::int64_t total = 0;
+  for (auto s : split) total += s;
+  if (split.size() != n_out || total != dim) ctx.invalid("split sizes do not add up");
+  std::int64_t outer = 1, inner = static_cast<std::int64_t>(dtype_size(in.dtype));
+  for (std::int64_t k = 0; k < axis; ++k) outer *= in.shape[static_cast<std::size_t>(k)];
+  for (auto k = axis + 1; k < rank; ++k) inner *= in.shape[static_cast<std::size_t>(k)];
+  for (auto s : split) {
+    Shape o = in.shape;
+    o[static_cast<std::size_t>(axis)] = s;
+    outs.push_back({in.dtype, o});
+  }
+  return make_kernel([split, outer, inner, dim](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
+    std::int64_t pos = 0;
+    for (std::size_t i = 0; i < split.size(); ++i) {
+      for (std::int64_t r = 0; r < outer; ++r)
+        std::memcpy(o[i]->data + r * split[i] * inner, in[0]->data + (r * dim + pos) * inner, split[i] * inner);
+      pos += split[i];
+    }
+  });
+}
+
+}  // namespace
+
+void register_layout_kernels(KernelTable& t) {
+  t["Transpose"] = make_transpose;
+  t["Concat"] = make_concat;
+  t["Slice"] = make_slice;
+  t["Gather"] = make_gather;
+  t["Split"] = make_split;
+}
+
+}  // namespace aifgen::engine

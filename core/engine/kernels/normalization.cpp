@@ -1,0 +1,87 @@
+// BatchNormalization (inference), Softmax and LogSoftmax with the axis rules of each opset.
+#include <cmath>
+
+#include "core/engine/registry.h"
+
+namespace aifgen::engine {
+namespace {
+
+std::unique_ptr<Kernel> make_batchnorm(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  for (std::size_t i = 0; i < 5; ++i) ctx.require_dtype(i, {DType::kF32});
+  if (ctx.attr_i("training_mode", 0) != 0) ctx.unsupported("training_mode");
+  for (int i = 1; i < ctx.node().output_size(); ++i)
+    if (!ctx.node().output(i).empty()) ctx.unsupported("training outputs (running mean/var)");
+  const auto& x = ctx.in(0).shape;
+  if (x.size() < 2) ctx.invalid("input rank < 2");
+  const std::int64_t c = x[1];
+  for (std::size_t i = 1; i < 5; ++i)
+    if (numel(ctx.in(i).shape) != c) ctx.invalid("per-channel inputs must have C elements");
+  const float eps = ctx.attr_f("epsilon", 1e-5f);
+  outs = {ctx.in(0)};
+  return make_kernel([eps](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const auto& s = in[0]->shape;
+    const std::int64_t n = s[0], c = s[1], inner = in[0]->numel() / std::max<std::int64_t>(n * c, 1);
+    const float *x = in[0]->as<float>(), *gamma = in[1]->as<float>(), *beta = in[2]->as<float>(),
+                *mean = in[3]->as<float>(), *var = in[4]->as<float>();
+    float* y = out[0]->as<float>();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t p = 0; p < n * c; ++p) {
+      const std::int64_t ch = p % c;
+      const float scale = gamma[ch] / std::sqrt(var[ch] + eps), shift = beta[ch] - mean[ch] * scale;
+      for (std::int64_t i = 0; i < inner; ++i) y[p * inner + i] = x[p * inner + i] * scale + shift;
+    }
+  });
+}
+
+std::unique_ptr<Kernel> make_softmax(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool log) {
+  ctx.require_dtype(0, {DType::kF32});
+  const auto& x = ctx.in(0).shape;
+  const auto rank = static_cast<std::int64_t>(x.size());
+  // Before opset 13 the input is coerced to 2-D at `axis` (default 1); from 13 the softmax runs
+  // along `axis` (default -1) alone.
+  const bool coerce = ctx.opset() < 13;
+  auto axis = normalize_axis(ctx, ctx.attr_i("axis", coerce ? 1 : -1), rank);
+  std::int64_t outer = 1, dim = 1, inner = 1;
+  for (std::int64_t i = 0; i < rank; ++i) {
+    auto d = x[static_cast<std::size_t>(i)];
+    if (i < axis) outer *= d;
+    else if (coerce || i == axis) dim *= d;
+    else inner *= d;
+  }
+  outs = {ctx.in(0)};
+  return make_kernel([outer, dim, inner, log](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const float* x = in[0]->as<float>();
+    float* y = out[0]->as<float>();
+#pragma omp parallel for if (outer * inner > 64) schedule(static)
+    for (std::int64_t r = 0; r < outer * inner; ++r) {
+      const std::int64_t o = r / inner, i = r % inner;
+      const float* xp = x + o * dim * inner + i;
+      float* yp = y + o * dim * inner + i;
+      float m = xp[0];
+      for (std::int64_t k = 1; k < dim; ++k) m = std::max(m, xp[k * inner]);
+      double sum = 0;
+      for (std::int64_t k = 0; k < dim; ++k) {
+        float e = std::exp(xp[k * inner] - m);
+        if (!log) yp[k * inner] = e;
+        sum += e;
+      }
+      if (log) {
+        const float lse = static_cast<float>(std::log(sum));
+        for (std::int64_t k = 0; k < dim; ++k) yp[k * inner] = xp[k * inner] - m - lse;
+      } else {
+        const float inv = static_cast<float>(1.0 / sum);
+        for (std::int64_t k = 0; k < dim; ++k) yp[k * inner] *= inv;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void register_normalization_kernels(KernelTable& t) {
+  t["BatchNormalization"] = make_batchnorm;
+  t["Softmax"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_softmax(c, o, false); };
+  t["LogSoftmax"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_softmax(c, o, true); };
+}
+
+}  // namespace aifgen::engine

@@ -1,0 +1,165 @@
+// MaxPool, AveragePool (N-d, pads, ceil_mode, dilations, count_include_pad) and the global
+// pools, float32. Plain loops parallel over (batch, channel) planes.
+#include <cmath>
+#include <limits>
+
+#include "core/engine/registry.h"
+
+namespace aifgen::engine {
+namespace {
+
+struct PoolGeometry {
+  Shape in, out, kernel, stride, dilation, pad_begin;
+};
+
+PoolGeometry pool_geometry(const NodeCtx& ctx, bool allow_dilation) {
+  PoolGeometry g;
+  const auto& x = ctx.in(0).shape;
+  if (x.size() < 3) ctx.invalid("input must be N x C x spatial");
+  const std::size_t sp = x.size() - 2;
+  g.in.assign(x.begin() + 2, x.end());
+  g.kernel = ctx.attr_ints("kernel_shape");
+  g.stride = ctx.attr_ints("strides", Shape(sp, 1));
+  g.dilation = ctx.attr_ints("dilations", Shape(sp, 1));
+  auto pads = ctx.attr_ints("pads", Shape(2 * sp, 0));
+  if (g.kernel.size() != sp || g.stride.size() != sp || g.dilation.size() != sp || pads.size() != 2 * sp)
+    ctx.invalid("kernel_shape/strides/dilations/pads do not match the input rank");
+  if (!allow_dilation)
+    for (auto d : g.dilation)
+      if (d != 1) ctx.unsupported("dilations");
+  const bool ceil_mode = ctx.attr_i("ceil_mode", 0) != 0;
+  const auto auto_pad = ctx.attr_s("auto_pad", "NOTSET");
+  for (std::size_t i = 0; i < sp; ++i) {
+    std::int64_t eff = (g.kernel[i] - 1) * g.dilation[i] + 1, pb = pads[i], pe = pads[i + sp], out;
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      out = (g.in[i] + g.stride[i] - 1) / g.stride[i];
+      std::int64_t total = std::max<std::int64_t>(0, (out - 1) * g.stride[i] + eff - g.in[i]);
+      pb = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    } else if (auto_pad == "VALID") {
+      pb = 0;
+      out = (g.in[i] - eff) / g.stride[i] + 1;
+    } else {
+      double span = static_cast<double>(g.in[i] + pb + pe - eff) / static_cast<double>(g.stride[i]);
+      out = static_cast<std::int64_t>(ceil_mode ? std::ceil(span) : std::floor(span)) + 1;
+      // A window may not start in the right padding only.
+      if (ceil_mode && (out - 1) * g.stride[i] >= g.in[i] + pb) --out;
+    }
+    if (out < 1) ctx.invalid("empty output");
+    g.out.push_back(out);
+    g.pad_begin.push_back(pb);
+  }
+  return g;
+}
+
+// Calls visit(out_index, in_index or -1 for padding) for every window element of every output.
+template <typename Visit>
+void for_each_window(const PoolGeometry& g, std::int64_t o, Visit&& visit) {
+  const std::size_t sp = g.out.size();
+  std::int64_t rem = o;
+  std::int64_t opos[8];
+  for (std::size_t d = sp; d-- > 0;) {
+    opos[d] = rem % g.out[d];
+    rem /= g.out[d];
+  }
+  std::int64_t kidx[8] = {0};
+  std::int64_t kvol = numel(g.kernel);
+  for (std::int64_t k = 0; k < kvol; ++k) {
+    std::int64_t off = 0;
+    bool inside = true;
+    for (std::size_t d = 0; d < sp; ++d) {
+      std::int64_t p = opos[d] * g.stride[d] - g.pad_begin[d] + kidx[d] * g.dilation[d];
+      if (p < 0 || p >= g.in[d]) inside = false;
+      off = off * g.in[d] + p;
+    }
+    visit(inside ? off : -1, kidx);
+    for (std::size_t d = sp; d-- > 0;) {
+      if (++kidx[d] < g.kernel[d]) break;
+      kidx[d] = 0;
+    }
+  }
+}
+
+std::unique_ptr<Kernel> make_pool(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool is_max) {
+  ctx.require_dtype(0, {DType::kF32});
+  if (is_max && ctx.node().output_size() > 1 && !ctx.node().output(1).empty()) ctx.unsupported("the Indices output");
+  if (ctx.in(0).shape.size() - 2 > 8) ctx.unsupported("more than 8 spatial dims");
+  auto g = pool_geometry(ctx, is_max);
+  const bool include_pad = ctx.attr_i("count_include_pad", 0) != 0;
+  const auto& x = ctx.in(0).shape;
+  Shape y = {x[0], x[1]};
+  y.insert(y.end(), g.out.begin(), g.out.end());
+  outs = {{DType::kF32, y}};
+  // With count_include_pad the divisor counts explicit pads but not ceil_mode overhang.
+  Shape padded_end;
+  auto pads = ctx.attr_ints("pads", Shape(2 * g.out.size(), 0));
+  for (std::size_t d = 0; d < g.out.size(); ++d) padded_end.push_back(g.in[d] + pads[d + g.out.size()]);
+  return make_kernel([g, is_max, include_pad, padded_end](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const std::int64_t planes = out[0]->shape[0] * out[0]->shape[1], in_plane = numel(g.in), out_plane = numel(g.out);
+    const float* xs = in[0]->as<float>();
+    float* ys = out[0]->as<float>();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t p = 0; p < planes; ++p) {
+      const float* xp = xs + p * in_plane;
+      for (std::int64_t o = 0; o < out_plane; ++o) {
+        float acc = is_max ? -std::numeric_limits<float>::infinity() : 0.f;
+        std::int64_t count = 0;
+        for_each_window(g, o, [&](std::int64_t off, const std::int64_t* kidx) {
+          if (off >= 0) {
+            acc = is_max ? std::max(acc, xp[off]) : acc + xp[off];
+            ++count;
+          } else if (include_pad && !is_max) {
+            // Count positions inside the explicitly padded extent only.
+            std::int64_t rem = o;
+            bool in_padded = true;
+            for (std::size_t d = g.out.size(); d-- > 0;) {
+              std::int64_t opos = rem % g.out[d];
+              rem /= g.out[d];
+              std::int64_t pos = opos * g.stride[d] - g.pad_begin[d] + kidx[d] * g.dilation[d];
+              if (pos < -g.pad_begin[d] || pos >= padded_end[d]) in_padded = false;
+            }
+            count += in_padded;
+          }
+        });
+        ys[p * out_plane + o] = is_max ? acc : (count ? acc / static_cast<float>(count) : 0.f);
+      }
+    }
+  });
+}
+
+std::unique_ptr<Kernel> make_global_pool(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool is_max) {
+  ctx.require_dtype(0, {DType::kF32});
+  const auto& x = ctx.in(0).shape;
+  if (x.size() < 3) ctx.invalid("input must be N x C x spatial");
+  Shape y = {x[0], x[1]};
+  y.resize(x.size(), 1);
+  outs = {{DType::kF32, y}};
+  return make_kernel([is_max](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const std::int64_t planes = out[0]->numel(), size = in[0]->numel() / std::max<std::int64_t>(planes, 1);
+    const float* xs = in[0]->as<float>();
+    float* ys = out[0]->as<float>();
+#pragma omp parallel for if (planes * size > 65536) schedule(static)
+    for (std::int64_t p = 0; p < planes; ++p) {
+      const float* xp = xs + p * size;
+      if (is_max) {
+        float m = -std::numeric_limits<float>::infinity();
+        for (std::int64_t i = 0; i < size; ++i) m = std::max(m, xp[i]);
+        ys[p] = m;
+      } else {
+        double s = 0;
+        for (std::int64_t i = 0; i < size; ++i) s += xp[i];
+        ys[p] = static_cast<float>(s / static_cast<double>(size));
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void register_pool_kernels(KernelTable& t) {
+  t["MaxPool"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_pool(c, o, true); };
+  t["AveragePool"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_pool(c, o, false); };
+  t["GlobalAveragePool"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_global_pool(c, o, false); };
+  t["GlobalMaxPool"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_global_pool(c, o, true); };
+}
+
+}  // namespace aifgen::engine

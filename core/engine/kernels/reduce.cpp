@@ -1,0 +1,116 @@
+// Reduce* ops over any set of axes (attribute before opset 13/18, input after), keepdims and
+// noop_with_empty_axes; float32/float64/int32/int64.
+#include <cmath>
+#include <limits>
+
+#include "core/engine/kernels/dispatch.h"
+#include "core/engine/registry.h"
+
+namespace aifgen::engine {
+namespace {
+
+enum class Op { kSum, kMean, kMax, kMin, kProd, kSumSquare, kL1, kL2, kLogSumExp, kLogSum };
+
+std::unique_ptr<Kernel> make_reduce(const NodeCtx& ctx, std::vector<TensorDesc>& outs, Op op, std::int64_t axes_input_opset) {
+  ctx.require_dtype(0, {DType::kF32, DType::kF64, DType::kI32, DType::kI64});
+  const auto& x = ctx.in(0).shape;
+  const auto rank = static_cast<std::int64_t>(x.size());
+  std::vector<std::int64_t> axes;
+  if (ctx.opset() >= axes_input_opset) {
+    if (ctx.has_input(1)) axes = to_int64_vector(ctx.constant_input(1, "axes"));
+  } else {
+    axes = ctx.attr_ints("axes");
+  }
+  const bool keep = ctx.attr_i("keepdims", 1) != 0;
+  const bool noop = axes.empty() && ctx.attr_i("noop_with_empty_axes", 0) != 0;
+  std::vector<bool> reduced(x.size(), axes.empty() && !noop);
+  for (auto a : axes) reduced[static_cast<std::size_t>(normalize_axis(ctx, a, rank))] = true;
+  Shape y, kept_dims, red_dims, kept_strides, red_strides;
+  Shape strides(x.size(), 1);
+  for (std::size_t i = x.size(); i-- > 1;) strides[i - 1] = strides[i] * x[i];
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (reduced[i]) {
+      if (keep) y.push_back(1);
+      red_dims.push_back(x[i]);
+      red_strides.push_back(strides[i]);
+    } else {
+      y.push_back(x[i]);
+      kept_dims.push_back(x[i]);
+      kept_strides.push_back(strides[i]);
+    }
+  }
+  outs = {{ctx.in(0).dtype, y}};
+  // Offsets of every reduced element relative to the window start, and of every window start.
+  auto offsets = [](const Shape& dims, const Shape& st) {
+    std::vector<std::int64_t> out(static_cast<std::size_t>(numel(dims)));
+    std::vector<std::int64_t> idx(dims.size(), 0);
+    for (auto& o : out) {
+      std::int64_t off = 0;
+      for (std::size_t d = 0; d < dims.size(); ++d) off += idx[d] * st[d];
+      o = off;
+      for (std::size_t d = dims.size(); d-- > 0;) {
+        if (++idx[d] < dims[d]) break;
+        idx[d] = 0;
+      }
+    }
+    return out;
+  };
+  auto red_off = offsets(red_dims, red_strides), base_off = offsets(kept_dims, kept_strides);
+  std::unique_ptr<Kernel> k;
+  dispatch_type(ctx.in(0).dtype, [&](auto zero) {
+    using T = decltype(zero);
+    k = make_kernel([red_off, base_off, op](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+      const T* x = in[0]->as<T>();
+      T* y = out[0]->as<T>();
+      const auto n = static_cast<std::int64_t>(red_off.size());
+#pragma omp parallel for if (base_off.size() * red_off.size() > 65536) schedule(static)
+      for (std::size_t o = 0; o < base_off.size(); ++o) {
+        const T* xb = x + base_off[o];
+        double acc = op == Op::kMax ? -std::numeric_limits<double>::infinity()
+                     : op == Op::kMin ? std::numeric_limits<double>::infinity()
+                     : op == Op::kProd ? 1.0 : 0.0;
+        double m = -std::numeric_limits<double>::infinity();
+        if (op == Op::kLogSumExp)
+          for (auto off : red_off) m = std::max(m, static_cast<double>(xb[off]));
+        for (std::int64_t i = 0; i < n; ++i) {
+          double v = static_cast<double>(xb[red_off[static_cast<std::size_t>(i)]]);
+          switch (op) {
+            case Op::kSum: case Op::kMean: case Op::kLogSum: acc += v; break;
+            case Op::kMax: acc = std::max(acc, v); break;
+            case Op::kMin: acc = std::min(acc, v); break;
+            case Op::kProd: acc *= v; break;
+            case Op::kSumSquare: case Op::kL2: acc += v * v; break;
+            case Op::kL1: acc += std::abs(v); break;
+            case Op::kLogSumExp: acc += std::exp(v - m); break;
+          }
+        }
+        if (op == Op::kMean) acc /= static_cast<double>(n);
+        if (op == Op::kL2) acc = std::sqrt(acc);
+        if (op == Op::kLogSum) acc = std::log(acc);
+        if (op == Op::kLogSumExp) acc = m + std::log(acc);
+        y[o] = static_cast<T>(acc);
+      }
+    });
+  });
+  return k;
+}
+
+}  // namespace
+
+void register_reduce_kernels(KernelTable& t) {
+  auto add = [&t](const char* name, Op op, std::int64_t axes_input_opset) {
+    t[name] = [op, axes_input_opset](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_reduce(c, o, op, axes_input_opset); };
+  };
+  add("ReduceSum", Op::kSum, 13);
+  add("ReduceMean", Op::kMean, 18);
+  add("ReduceMax", Op::kMax, 18);
+  add("ReduceMin", Op::kMin, 18);
+  add("ReduceProd", Op::kProd, 18);
+  add("ReduceSumSquare", Op::kSumSquare, 18);
+  add("ReduceL1", Op::kL1, 18);
+  add("ReduceL2", Op::kL2, 18);
+  add("ReduceLogSumExp", Op::kLogSumExp, 18);
+  add("ReduceLogSum", Op::kLogSum, 18);
+}
+
+}  // namespace aifgen::engine

@@ -1,0 +1,21 @@
+#include "core/engine/registry.h"
+
+namespace aifgen::engine {
+
+const KernelTable& kernel_table() {
+  static const KernelTable table = [] {
+    KernelTable t;
+    register_elementwise_kernels(t);
+    register_shape_kernels(t);
+    register_conv_kernels(t);
+    register_matmul_kernels(t);
+    register_pool_kernels(t);
+    register_normalization_kernels(t);
+    register_reduce_kernels(t);
+    register_resize_kernels(t);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace aifgen::engine

@@ -1,0 +1,25 @@
+// Kernel registry: op type -> factory. Each kernels/*.cpp file registers its ops in one
+// function called from registry.cpp.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "core/engine/kernel.h"
+
+namespace aifgen::engine {
+
+using KernelTable = std::map<std::string, KernelFactory>;
+
+const KernelTable& kernel_table();
+
+void register_elementwise_kernels(KernelTable& t);
+void register_shape_kernels(KernelTable& t);
+void register_conv_kernels(KernelTable& t);
+void register_matmul_kernels(KernelTable& t);
+void register_pool_kernels(KernelTable& t);
+void register_normalization_kernels(KernelTable& t);
+void register_reduce_kernels(KernelTable& t);
+void register_resize_kernels(KernelTable& t);
+
+}  // namespace aifgen::engine

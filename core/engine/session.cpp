@@ -1,0 +1,367 @@
+// Planning and execution.
+#include "core/engine/session.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "core/engine/memory_plan.h"
+#include "core/engine/registry.h"
+#include "core/error.h"
+
+namespace aifgen::engine {
+namespace {
+
+enum class SlotKind { kConstant, kInput, kArena };
+
+struct Slot {
+  SlotKind kind = SlotKind::kArena;
+  TensorDesc desc;
+  Tensor constant;       // kConstant
+  int input_index = -1;  // kInput
+  std::size_t offset = 0;
+};
+
+struct Step {
+  std::unique_ptr<Kernel> kernel;
+  std::vector<int> in;   // slot ids, -1 for omitted inputs
+  std::vector<int> out;  // slot ids
+};
+
+struct RunState {
+  std::unique_ptr<std::byte[], void (*)(void*)> arena{nullptr, [](void*) {}};
+  dnnl::stream stream;
+  std::vector<Tensor> views;  // one per slot; arena slots point into `arena`
+};
+
+std::int64_t opset_of(const onnx::ModelProto& m) {
+  for (const auto& op : m.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+  return 0;
+}
+
+Tensor constant_node_value(const onnx::NodeProto& n) {
+  for (const auto& a : n.attribute()) {
+    if (a.name() == "value") return tensor_from_proto(a.t());
+    if (a.name() == "value_float") {
+      auto t = Tensor::allocate(DType::kF32, {});
+      *t.as<float>() = a.f();
+      return t;
+    }
+    if (a.name() == "value_floats") {
+      auto t = Tensor::allocate(DType::kF32, {a.floats_size()});
+      std::copy(a.floats().begin(), a.floats().end(), t.as<float>());
+      return t;
+    }
+    if (a.name() == "value_int") {
+      auto t = Tensor::allocate(DType::kI64, {});
+      *t.as<std::int64_t>() = a.i();
+      return t;
+    }
+    if (a.name() == "value_ints") {
+      auto t = Tensor::allocate(DType::kI64, {a.ints_size()});
+      std::copy(a.ints().begin(), a.ints().end(), t.as<std::int64_t>());
+      return t;
+    }
+  }
+  throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
+              "node '" + n.name() + "' (Constant): only tensor, float(s) and int(s) values are supported");
+}
+
+}  // namespace
+
+struct Session::Impl {
+  SessionOptions options;
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  std::vector<Slot> slots;
+  std::vector<Step> steps;
+  std::vector<IoInfo> inputs, outputs;
+  std::vector<int> input_slots, output_slots;
+  std::size_t arena_bytes = 0, constant_bytes = 0;
+  double plan_ms = 0;
+  std::mutex pool_mu;
+  std::vector<std::unique_ptr<RunState>> pool;
+
+  void plan(const onnx::ModelProto& model);
+  std::unique_ptr<RunState> make_state();
+  std::vector<Tensor> run(const std::vector<Tensor>& in);
+};
+
+void Session::Impl::plan(const onnx::ModelProto& model) {
+  const auto& g = model.graph();
+  const std::int64_t opset = opset_of(model);
+  std::unordered_map<std::string, int> slot_of;
+  auto add_slot = [&](const std::string& name, Slot s) {
+    slots.push_back(std::move(s));
+    slot_of[name] = static_cast<int>(slots.size()) - 1;
+    return static_cast<int>(slots.size()) - 1;
+  };
+  for (const auto& init : g.initializer()) {
+    Slot s;
+    s.kind = SlotKind::kConstant;
+    s.constant = tensor_from_proto(init);
+    s.desc = s.constant.desc();
+    constant_bytes += s.constant.bytes();
+    add_slot(init.name(), std::move(s));
+  }
+  for (const auto& in : g.input()) {
+    if (slot_of.count(in.name())) continue;  // an initializer listed as input (IR < 4): constant here
+    if (auto v = options.input_values.find(in.name()); v != options.input_values.end()) {
+      Slot s;
+      s.kind = SlotKind::kConstant;
+      s.constant = v->second;
+      s.desc = s.constant.desc();
+      add_slot(in.name(), std::move(s));
+      continue;
+    }
+    if (!in.type().has_tensor_type())
+      throw Error(ErrorCode::kUnprocessable, "engine-unsupported", "input '" + in.name() + "' is not a tensor");
+    IoInfo io{in.name(), dtype_from_onnx(in.type().tensor_type().elem_type()), {}};
+    auto bound = options.input_shapes.find(in.name());
+    const auto& dims = in.type().tensor_type().shape().dim();
+    if (bound != options.input_shapes.end()) {
+      if (static_cast<int>(bound->second.size()) != dims.size())
+        throw Error(ErrorCode::kInvalidArgument, "engine-bad-shape",
+                    "--shape for '" + in.name() + "' has rank " + std::to_string(bound->second.size()) + ", the model says " +
+                        std::to_string(dims.size()));
+      for (int i = 0; i < dims.size(); ++i)
+        if (dims[i].has_dim_value() && dims[i].dim_value() != bound->second[i])
+          throw Error(ErrorCode::kInvalidArgument, "engine-bad-shape",
+                      "input '" + in.name() + "' dim " + std::to_string(i) + " is fixed at " +
+                          std::to_string(dims[i].dim_value()));
+      io.shape = bound->second;
+    } else {
+      for (const auto& d : dims) io.shape.push_back(d.has_dim_value() ? d.dim_value() : 1);
+    }
+    Slot s;
+    s.kind = SlotKind::kInput;
+    s.desc = {io.dtype, io.shape};
+    s.input_index = static_cast<int>(inputs.size());
+    input_slots.push_back(add_slot(in.name(), std::move(s)));
+    inputs.push_back(std::move(io));
+  }
+
+  const auto& table = kernel_table();
+  dnnl::stream fold_stream(eng);
+  for (const auto& node : g.node()) {
+    if (!(node.domain().empty() || node.domain() == "ai.onnx"))
+      throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
+                  "node '" + node.name() + "': domain '" + node.domain() + "' is not supported");
+    if (node.op_type() == "Constant") {
+      Slot s;
+      s.kind = SlotKind::kConstant;
+      s.constant = constant_node_value(node);
+      s.desc = s.constant.desc();
+      add_slot(node.output(0), std::move(s));
+      continue;
+    }
+    std::vector<PlanInput> pin;
+    std::vector<int> in_ids;
+    bool all_constant = true;
+    for (const auto& name : node.input()) {
+      if (name.empty()) {
+        pin.push_back({});
+        in_ids.push_back(-1);
+        continue;
+      }
+      auto it = slot_of.find(name);
+      if (it == slot_of.end())
+        throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph",
+                    "node '" + node.name() + "' reads '" + name + "' before it is produced (graph not topologically sorted?)");
+      const Slot& s = slots[it->second];
+      pin.push_back({true, s.desc, s.kind == SlotKind::kConstant ? &s.constant : nullptr});
+      all_constant = all_constant && s.kind == SlotKind::kConstant;
+      in_ids.push_back(it->second);
+    }
+    // Shape and Size depend only on the planned shape, so they are constants.
+    if ((node.op_type() == "Shape" || node.op_type() == "Size") && !pin.empty() && pin[0].present) {
+      const auto& shape = pin[0].desc.shape;
+      Slot s;
+      s.kind = SlotKind::kConstant;
+      if (node.op_type() == "Size") {
+        s.constant = Tensor::allocate(DType::kI64, {});
+        *s.constant.as<std::int64_t>() = numel(shape);
+      } else {
+        auto rank = static_cast<std::int64_t>(shape.size());
+        std::int64_t start = 0, end = rank;
+        for (const auto& a : node.attribute()) {
+          if (a.name() == "start") start = a.i();
+          if (a.name() == "end") end = a.i();
+        }
+        if (start < 0) start += rank;
+        if (end < 0) end += rank;
+        start = std::clamp<std::int64_t>(start, 0, rank);
+        end = std::clamp<std::int64_t>(end, start, rank);
+        s.constant = Tensor::allocate(DType::kI64, {end - start});
+        for (auto i = start; i < end; ++i) s.constant.as<std::int64_t>()[i - start] = shape[static_cast<std::size_t>(i)];
+      }
+      s.desc = s.constant.desc();
+      add_slot(node.output(0), std::move(s));
+      continue;
+    }
+    auto factory = table.find(node.op_type());
+    if (factory == table.end())
+      throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
+                  "node '" + node.name() + "': op " + node.op_type() + " is not implemented by the CPU engine");
+    NodeCtx ctx(node, opset, pin, eng);
+    std::vector<TensorDesc> out_desc;
+    auto kernel = factory->second(ctx, out_desc);
+    if (out_desc.size() < static_cast<std::size_t>(node.output_size()))
+      ctx.unsupported("produces fewer outputs than the node declares");
+    if (all_constant) {
+      // Fold now: the value is the same for every run.
+      std::vector<Tensor> outs;
+      for (const auto& d : out_desc) outs.push_back(Tensor::allocate(d.dtype, d.shape));
+      std::vector<const Tensor*> in_ptrs;
+      for (auto id : in_ids) in_ptrs.push_back(id < 0 ? nullptr : &slots[id].constant);
+      std::vector<Tensor*> out_ptrs;
+      for (auto& t : outs) out_ptrs.push_back(&t);
+      RunContext rc{&fold_stream};
+      kernel->run(in_ptrs, out_ptrs, rc);
+      fold_stream.wait();
+      for (int i = 0; i < node.output_size(); ++i) {
+        if (node.output(i).empty()) continue;
+        Slot s;
+        s.kind = SlotKind::kConstant;
+        s.constant = std::move(outs[i]);
+        s.desc = s.constant.desc();
+        add_slot(node.output(i), std::move(s));
+      }
+      continue;
+    }
+    Step step;
+    step.kernel = std::move(kernel);
+    step.in = std::move(in_ids);
+    for (std::size_t i = 0; i < out_desc.size(); ++i) {
+      Slot s;
+      s.desc = out_desc[i];
+      std::string name = i < static_cast<std::size_t>(node.output_size()) ? node.output(static_cast<int>(i)) : "";
+      int id;
+      if (name.empty()) {  // omitted optional output: still needs a buffer to write to
+        slots.push_back(std::move(s));
+        id = static_cast<int>(slots.size()) - 1;
+      } else {
+        id = add_slot(name, std::move(s));
+      }
+      step.out.push_back(id);
+    }
+    steps.push_back(std::move(step));
+  }
+
+  for (const auto& out : g.output()) {
+    auto it = slot_of.find(out.name());
+    if (it == slot_of.end())
+      throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph", "graph output '" + out.name() + "' is never produced");
+    output_slots.push_back(it->second);
+    outputs.push_back({out.name(), slots[it->second].desc.dtype, slots[it->second].desc.shape});
+  }
+
+  // Liveness: arena slots live from their writer to their last reader (outputs to the end).
+  std::vector<int> first(slots.size(), -1), last(slots.size(), -1);
+  for (int s = 0; s < static_cast<int>(steps.size()); ++s) {
+    for (int id : steps[s].out) first[id] = last[id] = s;
+    for (int id : steps[s].in)
+      if (id >= 0) last[id] = s;
+  }
+  for (int id : output_slots) last[id] = static_cast<int>(steps.size());
+  std::vector<BufferRequest> requests;
+  std::vector<int> request_slot;
+  for (std::size_t id = 0; id < slots.size(); ++id) {
+    if (slots[id].kind != SlotKind::kArena || first[id] < 0) continue;
+    requests.push_back({slots[id].desc.bytes(), first[id], last[id]});
+    request_slot.push_back(static_cast<int>(id));
+  }
+  auto mp = plan_memory(requests);
+  for (std::size_t r = 0; r < requests.size(); ++r) slots[request_slot[r]].offset = mp.offsets[r];
+  arena_bytes = mp.total_bytes;
+}
+
+std::unique_ptr<RunState> Session::Impl::make_state() {
+  auto st = std::make_unique<RunState>();
+  st->arena = std::unique_ptr<std::byte[], void (*)(void*)>(
+      static_cast<std::byte*>(std::aligned_alloc(64, std::max<std::size_t>(arena_bytes, 64))), std::free);
+  st->stream = dnnl::stream(eng);
+  st->views.resize(slots.size());
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    auto& v = st->views[i];
+    v.dtype = slots[i].desc.dtype;
+    v.shape = slots[i].desc.shape;
+    if (slots[i].kind == SlotKind::kConstant) v.data = slots[i].constant.data;
+    else if (slots[i].kind == SlotKind::kArena) v.data = st->arena.get() + slots[i].offset;
+  }
+  return st;
+}
+
+std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
+  if (in.size() != inputs.size())
+    throw Error(ErrorCode::kInvalidArgument, "engine-bad-input",
+                "expected " + std::to_string(inputs.size()) + " inputs, got " + std::to_string(in.size()));
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (in[i].dtype != inputs[i].dtype || in[i].shape != inputs[i].shape)
+      throw Error(ErrorCode::kInvalidArgument, "engine-bad-input",
+                  "input '" + inputs[i].name + "' must be " + dtype_str(inputs[i].dtype) + " " + shape_str(inputs[i].shape) +
+                      ", got " + dtype_str(in[i].dtype) + " " + shape_str(in[i].shape));
+  std::unique_ptr<RunState> st;
+  {
+    std::lock_guard lock(pool_mu);
+    if (!pool.empty()) {
+      st = std::move(pool.back());
+      pool.pop_back();
+    }
+  }
+  if (!st) st = make_state();
+  omp_set_num_threads(options.threads);
+  for (std::size_t i = 0; i < input_slots.size(); ++i) st->views[input_slots[i]].data = in[i].data;
+  RunContext rc{&st->stream};
+  std::vector<const Tensor*> in_ptrs;
+  std::vector<Tensor*> out_ptrs;
+  for (auto& step : steps) {
+    in_ptrs.clear();
+    out_ptrs.clear();
+    for (int id : step.in) in_ptrs.push_back(id < 0 ? nullptr : &st->views[id]);
+    for (int id : step.out) out_ptrs.push_back(&st->views[id]);
+    step.kernel->run(in_ptrs, out_ptrs, rc);
+  }
+  st->stream.wait();
+  std::vector<Tensor> out;
+  for (int id : output_slots) {
+    const auto& v = st->views[id];
+    auto t = Tensor::allocate(v.dtype, v.shape);
+    std::memcpy(t.data, v.data, t.bytes());
+    out.push_back(std::move(t));
+  }
+  std::lock_guard lock(pool_mu);
+  pool.push_back(std::move(st));
+  return out;
+}
+
+Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  if (impl_->options.threads < 1) impl_->options.threads = 1;
+  omp_set_num_threads(impl_->options.threads);
+  auto t0 = std::chrono::steady_clock::now();
+  impl_->plan(model);
+  impl_->plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Session::~Session() = default;
+const std::vector<IoInfo>& Session::inputs() const { return impl_->inputs; }
+const std::vector<IoInfo>& Session::outputs() const { return impl_->outputs; }
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) { return impl_->run(inputs); }
+std::size_t Session::arena_bytes() const { return impl_->arena_bytes; }
+std::size_t Session::constant_bytes() const { return impl_->constant_bytes; }
+std::size_t Session::kernel_count() const { return impl_->steps.size(); }
+double Session::plan_ms() const { return impl_->plan_ms; }
+
+std::vector<std::string> supported_ops() {
+  std::vector<std::string> ops = {"Constant", "Shape", "Size"};
+  for (const auto& [name, _] : kernel_table()) ops.push_back(name);
+  std::sort(ops.begin(), ops.end());
+  return ops;
+}
+
+}  // namespace aifgen::engine

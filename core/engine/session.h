@@ -1,0 +1,65 @@
+// The CPU execution engine's public API: load (plan once for bound input shapes) -> run many.
+//
+// Planning binds every symbolic input dim, infers every value's dtype and shape with the kernels'
+// own rules, evaluates every node whose inputs are all known (constant folding, including shape
+// arithmetic like Shape -> Gather -> Concat -> Reshape), creates one kernel per remaining node
+// (oneDNN primitives included) and lays all intermediate values into one arena by liveness.
+// run() then only executes kernels. Thread-safety: run() may be called from several threads at
+// once; each concurrent call uses its own arena and oneDNN stream from a small pool.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/engine/tensor.h"
+
+namespace aifgen::engine {
+
+struct SessionOptions {
+  int threads = 1;                         // intra-op threads (OpenMP / oneDNN) per run() call
+  std::map<std::string, Shape> input_shapes;  // binds symbolic dims; unbound symbolic dims are 1
+  // Inputs whose values are fixed at plan time (they stop being inputs of run()). For models
+  // whose shape-defining values (Reshape targets, Slice bounds, ...) arrive as graph inputs:
+  // the engine plans static shapes, so such values must be known when planning.
+  std::map<std::string, Tensor> input_values;
+};
+
+struct IoInfo {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+
+class Session {
+ public:
+  // Plans `model`. Throws Error: kUnprocessable "engine-unsupported" for ops or attributes the
+  // engine does not execute (naming the node), kInvalidModel for inconsistent graphs.
+  Session(const onnx::ModelProto& model, SessionOptions options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::vector<IoInfo>& inputs() const;
+  const std::vector<IoInfo>& outputs() const;
+  // Inputs in the order of inputs(); each must match its planned dtype and shape exactly.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+
+  std::size_t arena_bytes() const;     // intermediate values after liveness reuse
+  std::size_t constant_bytes() const;  // weights and folded constants
+  std::size_t kernel_count() const;    // nodes left to execute per run
+  double plan_ms() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Op types the engine can plan (the kernel registry), sorted.
+std::vector<std::string> supported_ops();
+
+}  // namespace aifgen::engine
