@@ -9,6 +9,7 @@
 #include "api/server.h"
 #include "core/error.h"
 #include "service/app.h"
+#include "service/cli_engine.h"
 #include "service/cli_inspect.h"
 #include "service/demo_model.h"
 
@@ -84,9 +85,27 @@ int main(int argc, char** argv) {
   inspect->add_option("model", inspect_path, "path to an .onnx file")->required();
   inspect->add_flag("--json", inspect_json, "print the record as JSON (same as the upload answer)");
 
+  aifgen::EngineCliOptions engine_opts;
+  auto add_engine_flags = [&](CLI::App* sub) {
+    sub->add_option("model", engine_opts.model, "path to an .onnx file")->required();
+    sub->add_option("--threads", engine_opts.threads, "intra-op threads")->check(CLI::Range(1, 256))->capture_default_str();
+    sub->add_option("--shape", engine_opts.shapes, "bind an input's dims, NAME=1x3x640x640 (repeatable)");
+  };
+  auto* run = cli.add_subcommand("run", "execute a model on the CPU engine with .npy inputs");
+  add_engine_flags(run);
+  run->add_option("--input", engine_opts.inputs, "NAME=FILE.npy (one per model input)")->required();
+  run->add_option("--output-dir", engine_opts.output_dir, "where the outputs are written as NAME.npy")->required();
+  auto* bench = cli.add_subcommand("bench", "time a model on the CPU engine with random inputs");
+  add_engine_flags(bench);
+  bench->add_option("--warmup", engine_opts.warmup, "untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
+  bench->add_option("--iterations", engine_opts.iterations, "timed runs")->check(CLI::Range(1, 1000000))->capture_default_str();
+  bench->add_flag("--json", engine_opts.json, "one JSON object (p50_ms, p90_ms, p99_ms, plan_ms, peak_bytes, ...)");
+
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   if (*serve) return run_serve(config);
   if (*inspect) return aifgen::run_inspect(inspect_path, inspect_json);
+  if (*run) return aifgen::run_model(engine_opts);
+  if (*bench) return aifgen::bench_model(engine_opts);
   return 1;
 }

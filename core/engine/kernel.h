@@ -30,6 +30,14 @@ class Kernel {
   virtual void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) = 0;
 };
 
+// An operation fused into a oneDNN primitive's output (Conv + activation / residual add).
+struct PostOp {
+  enum class Kind { kEltwise, kSum } kind = Kind::kEltwise;
+  dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
+  float alpha = 0, beta = 0;
+  int sum_input = -1;  // kSum: index of the extra kernel input added into the output
+};
+
 struct PlanInput {
   bool present = false;
   TensorDesc desc;
@@ -40,6 +48,14 @@ class NodeCtx {
  public:
   NodeCtx(const onnx::NodeProto& node, std::int64_t opset, std::vector<PlanInput> inputs, const dnnl::engine& eng)
       : node_(node), opset_(opset), inputs_(std::move(inputs)), eng_(eng) {}
+
+  // Set by the planner for layout-aware kernels (Conv): operations fused into the output, and
+  // whether the output may be left in a oneDNN blocked layout (not when constant-folding).
+  std::vector<PostOp> post_ops;
+  bool blocked_output_ok = false;
+  // Set by a layout-aware factory when it wants input 0 in this layout; the planner then adds
+  // one reorder from the plain value (shared by every consumer wanting the same layout).
+  mutable std::shared_ptr<const dnnl::memory::desc> wanted_input_layout;
 
   const onnx::NodeProto& node() const { return node_; }
   std::int64_t opset() const { return opset_; }

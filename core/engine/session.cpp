@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <cmath>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -72,6 +73,29 @@ Tensor constant_node_value(const onnx::NodeProto& n) {
               "node '" + n.name() + "' (Constant): only tensor, float(s) and int(s) values are supported");
 }
 
+// Converts a value from a oneDNN blocked layout to plain row-major for kernels that need it.
+class ReorderKernel final : public Kernel {
+ public:
+  ReorderKernel(const dnnl::engine& eng, const dnnl::memory::desc& from, const dnnl::memory::desc& to)
+      : eng_(eng), from_(from), to_(to), prim_(dnnl::reorder::primitive_desc(eng, from, eng, to)) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    auto src = dnnl::memory(from_, eng_, in[0]->data);
+    auto dst = dnnl::memory(to_, eng_, out[0]->data);
+    prim_.execute(*ctx.stream, src, dst);
+  }
+
+ private:
+  dnnl::engine eng_;
+  dnnl::memory::desc from_, to_;
+  dnnl::reorder prim_;
+};
+
+bool is_op(const onnx::NodeProto& n, const char* op) {
+  return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx");
+}
+
+float scalar_f32(const Tensor& t) { return t.dtype == DType::kF32 && t.numel() == 1 ? t.as<float>()[0] : NAN; }
+
 }  // namespace
 
 struct Session::Impl {
@@ -87,6 +111,12 @@ struct Session::Impl {
   std::vector<std::unique_ptr<RunState>> pool;
 
   void plan(const onnx::ModelProto& model);
+  // Plain copy of a slot stored in a blocked layout (adds a reorder step once per slot).
+  int plain_slot(int id);
+  std::unordered_map<int, int> plain_copies;
+  // Copy of a plain slot in a blocked layout (adds a reorder step once per slot and layout).
+  int blocked_slot(int id, const std::shared_ptr<const dnnl::memory::desc>& layout);
+  std::map<std::pair<int, std::string>, int> blocked_copies;
   std::unique_ptr<RunState> make_state();
   std::vector<Tensor> run(const std::vector<Tensor>& in);
 };
@@ -147,7 +177,84 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
 
   const auto& table = kernel_table();
   dnnl::stream fold_stream(eng);
-  for (const auto& node : g.node()) {
+  // Who reads each value, to decide what may be fused into a convolution.
+  std::unordered_map<std::string, std::vector<int>> consumers;
+  for (int i = 0; i < g.node_size(); ++i)
+    for (const auto& name : g.node(i).input())
+      if (!name.empty() && (consumers[name].empty() || consumers[name].back() != i)) consumers[name].push_back(i);
+  std::set<std::string> graph_outputs;
+  for (const auto& o : g.output()) graph_outputs.insert(o.name());
+  std::vector<bool> absorbed(static_cast<std::size_t>(g.node_size()), false);
+  std::unordered_map<std::string, int> constant_nodes;  // output name -> Constant node index
+  for (int i = 0; i < g.node_size(); ++i)
+    if (is_op(g.node(i), "Constant") && g.node(i).output_size() == 1) constant_nodes[g.node(i).output(0)] = i;
+  // A scalar known before planning reaches it: a planned constant or a later Constant node.
+  auto constant_scalar = [&](const onnx::NodeProto& n, int input, float dflt) -> float {
+    if (input >= n.input_size() || n.input(input).empty()) return dflt;
+    auto it = slot_of.find(n.input(input));
+    if (it != slot_of.end()) return slots[it->second].kind == SlotKind::kConstant ? scalar_f32(slots[it->second].constant) : NAN;
+    auto c = constant_nodes.find(n.input(input));
+    if (c == constant_nodes.end()) return NAN;
+    try {
+      return scalar_f32(constant_node_value(g.node(c->second)));
+    } catch (const Error&) {
+      return NAN;
+    }
+  };
+  // Follows the single reader of a convolution's output through activations and one residual
+  // Add, as long as oneDNN can apply them as post-ops. Returns the name of the last fused value.
+  auto collect_post_ops = [&](const std::string& conv_out, const Shape& out_shape, std::vector<PostOp>& ops,
+                              std::vector<int>& fused, int& sum_slot) {
+    std::string cur = conv_out;
+    for (;;) {
+      if (graph_outputs.count(cur)) break;
+      auto cs = consumers.find(cur);
+      if (cs == consumers.end() || cs->second.size() != 1) break;
+      const int j = cs->second[0];
+      const auto& n = g.node(j);
+      std::vector<PostOp> add;
+      auto elt = [](dnnl::algorithm a, float alpha, float beta) { return PostOp{PostOp::Kind::kEltwise, a, alpha, beta, -1}; };
+      auto attr_f = [&](const char* name, float d) {
+        for (const auto& a : n.attribute())
+          if (a.name() == name) return a.f();
+        return d;
+      };
+      if (is_op(n, "Relu")) add = {elt(dnnl::algorithm::eltwise_relu, 0, 0)};
+      else if (is_op(n, "LeakyRelu")) add = {elt(dnnl::algorithm::eltwise_relu, attr_f("alpha", 0.01f), 0)};
+      else if (is_op(n, "Sigmoid")) add = {elt(dnnl::algorithm::eltwise_logistic, 0, 0)};
+      else if (is_op(n, "Tanh")) add = {elt(dnnl::algorithm::eltwise_tanh, 0, 0)};
+      else if (is_op(n, "HardSwish")) add = {elt(dnnl::algorithm::eltwise_hardswish, 0, 0)};
+      else if (is_op(n, "HardSigmoid"))
+        add = {elt(dnnl::algorithm::eltwise_linear, attr_f("alpha", 0.2f), attr_f("beta", 0.5f)),
+               elt(dnnl::algorithm::eltwise_clip, 0.f, 1.f)};
+      else if (is_op(n, "Clip")) {
+        float lo, hi;
+        if (opset < 11) {
+          lo = attr_f("min", -INFINITY);
+          hi = attr_f("max", INFINITY);
+        } else {
+          lo = constant_scalar(n, 1, -INFINITY);
+          hi = constant_scalar(n, 2, INFINITY);
+        }
+        if (!std::isnan(lo) && !std::isnan(hi)) add = {elt(dnnl::algorithm::eltwise_clip, lo, hi)};
+      } else if (is_op(n, "Add") && ops.empty() && sum_slot < 0 && n.input_size() == 2 && n.input(0) != n.input(1)) {
+        const std::string& other = n.input(0) == cur ? n.input(1) : n.input(0);
+        auto it = slot_of.find(other);
+        if (it != slot_of.end() && slots[it->second].desc.dtype == DType::kF32 && slots[it->second].desc.shape == out_shape) {
+          sum_slot = it->second;
+          add = {PostOp{PostOp::Kind::kSum, dnnl::algorithm::eltwise_relu, 0, 0, 3}};
+        }
+      }
+      if (add.empty()) break;
+      ops.insert(ops.end(), add.begin(), add.end());
+      fused.push_back(j);
+      cur = n.output(0);
+    }
+    return cur;
+  };
+  for (int node_index = 0; node_index < g.node_size(); ++node_index) {
+    const auto& node = g.node(node_index);
+    if (absorbed[static_cast<std::size_t>(node_index)]) continue;
     if (!(node.domain().empty() || node.domain() == "ai.onnx"))
       throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
                   "node '" + node.name() + "': domain '" + node.domain() + "' is not supported");
@@ -172,10 +279,13 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       if (it == slot_of.end())
         throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph",
                     "node '" + node.name() + "' reads '" + name + "' before it is produced (graph not topologically sorted?)");
-      const Slot& s = slots[it->second];
+      int id = it->second;
+      const bool layout_aware = is_op(node, "Conv") || is_op(node, "Shape") || is_op(node, "Size");
+      if (!layout_aware) id = plain_slot(id);
+      const Slot& s = slots[id];
       pin.push_back({true, s.desc, s.kind == SlotKind::kConstant ? &s.constant : nullptr});
       all_constant = all_constant && s.kind == SlotKind::kConstant;
-      in_ids.push_back(it->second);
+      in_ids.push_back(id);
     }
     // Shape and Size depend only on the planned shape, so they are constants.
     if ((node.op_type() == "Shape" || node.op_type() == "Size") && !pin.empty() && pin[0].present) {
@@ -208,8 +318,35 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
                   "node '" + node.name() + "': op " + node.op_type() + " is not implemented by the CPU engine");
     NodeCtx ctx(node, opset, pin, eng);
+    ctx.blocked_output_ok = !all_constant && is_op(node, "Conv");
     std::vector<TensorDesc> out_desc;
     auto kernel = factory->second(ctx, out_desc);
+    std::string fused_output;
+    if (ctx.blocked_output_ok && node.output_size() == 1) {
+      std::vector<PostOp> ops;
+      std::vector<int> fused;
+      int sum_slot = -1;
+      auto last = collect_post_ops(node.output(0), out_desc[0].shape, ops, fused, sum_slot);
+      if (!ops.empty()) {
+        while (pin.size() < 3) {
+          pin.push_back({});
+          in_ids.push_back(-1);
+        }
+        if (sum_slot >= 0) {
+          pin.push_back({true, slots[sum_slot].desc, nullptr});
+          in_ids.push_back(sum_slot);
+        }
+        NodeCtx fused_ctx(node, opset, pin, eng);
+        fused_ctx.blocked_output_ok = true;
+        fused_ctx.post_ops = ops;
+        out_desc.clear();
+        kernel = factory->second(fused_ctx, out_desc);
+        for (int j : fused) absorbed[static_cast<std::size_t>(j)] = true;
+        fused_output = last;
+        ctx.wanted_input_layout = fused_ctx.wanted_input_layout;
+      }
+    }
+    if (ctx.wanted_input_layout && !all_constant) in_ids[0] = blocked_slot(in_ids[0], ctx.wanted_input_layout);
     if (out_desc.size() < static_cast<std::size_t>(node.output_size()))
       ctx.unsupported("produces fewer outputs than the node declares");
     if (all_constant) {
@@ -240,6 +377,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       Slot s;
       s.desc = out_desc[i];
       std::string name = i < static_cast<std::size_t>(node.output_size()) ? node.output(static_cast<int>(i)) : "";
+      if (i == 0 && !fused_output.empty()) name = fused_output;
       int id;
       if (name.empty()) {  // omitted optional output: still needs a buffer to write to
         slots.push_back(std::move(s));
@@ -256,8 +394,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     auto it = slot_of.find(out.name());
     if (it == slot_of.end())
       throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph", "graph output '" + out.name() + "' is never produced");
-    output_slots.push_back(it->second);
-    outputs.push_back({out.name(), slots[it->second].desc.dtype, slots[it->second].desc.shape});
+    int id = plain_slot(it->second);
+    output_slots.push_back(id);
+    outputs.push_back({out.name(), slots[id].desc.dtype, slots[id].desc.shape});
   }
 
   // Liveness: arena slots live from their writer to their last reader (outputs to the end).
@@ -278,6 +417,48 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
   auto mp = plan_memory(requests);
   for (std::size_t r = 0; r < requests.size(); ++r) slots[request_slot[r]].offset = mp.offsets[r];
   arena_bytes = mp.total_bytes;
+}
+
+int Session::Impl::plain_slot(int id) {
+  if (!slots[id].desc.layout) return id;
+  if (auto it = plain_copies.find(id); it != plain_copies.end()) return it->second;
+  Slot s;
+  s.desc = {slots[id].desc.dtype, slots[id].desc.shape, nullptr};
+  dnnl::memory::dims dims(s.desc.shape.begin(), s.desc.shape.end()), strides(dims.size(), 1);
+  for (std::size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
+  dnnl::memory::desc plain(dims, dnnl::memory::data_type::f32, strides);
+  slots.push_back(std::move(s));
+  int copy = static_cast<int>(slots.size()) - 1;
+  Step step;
+  step.kernel = std::make_unique<ReorderKernel>(eng, *slots[id].desc.layout, plain);
+  step.in = {id};
+  step.out = {copy};
+  steps.push_back(std::move(step));
+  plain_copies[id] = copy;
+  return copy;
+}
+
+int Session::Impl::blocked_slot(int id, const std::shared_ptr<const dnnl::memory::desc>& layout) {
+  const auto& d = slots[id].desc;
+  dnnl::memory::dims dims(d.shape.begin(), d.shape.end()), strides(dims.size(), 1);
+  for (std::size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
+  dnnl::memory::desc plain(dims, dnnl::memory::data_type::f32, strides);
+  // Key by the layout's identity: its size and blocking description are enough to tell apart
+  // the few layouts oneDNN picks for one tensor.
+  std::string key = std::to_string(layout->get_size()) + ":" + std::to_string(static_cast<int>(layout->data.format_desc.blocking.inner_nblks)) +
+                    ":" + std::to_string(layout->data.format_desc.blocking.inner_blks[0]);
+  if (auto it = blocked_copies.find({id, key}); it != blocked_copies.end()) return it->second;
+  Slot s;
+  s.desc = {d.dtype, d.shape, layout};
+  slots.push_back(std::move(s));
+  int copy = static_cast<int>(slots.size()) - 1;
+  Step step;
+  step.kernel = std::make_unique<ReorderKernel>(eng, plain, *layout);
+  step.in = {id};
+  step.out = {copy};
+  steps.push_back(std::move(step));
+  blocked_copies[{id, key}] = copy;
+  return copy;
 }
 
 std::unique_ptr<RunState> Session::Impl::make_state() {

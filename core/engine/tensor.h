@@ -4,6 +4,8 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <dnnl.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,7 +29,12 @@ std::string shape_str(const Shape& s);
 struct TensorDesc {
   DType dtype = DType::kF32;
   Shape shape;
-  std::size_t bytes() const { return static_cast<std::size_t>(numel(shape)) * dtype_size(dtype); }
+  // Set when the value is stored in a oneDNN-specific (blocked) layout between oneDNN kernels;
+  // null means plain row-major. Only layout-aware kernels ever see a non-null layout.
+  std::shared_ptr<const dnnl::memory::desc> layout;
+  std::size_t bytes() const {
+    return layout ? layout->get_size() : static_cast<std::size_t>(numel(shape)) * dtype_size(dtype);
+  }
 };
 
 struct Tensor {

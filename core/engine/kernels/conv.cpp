@@ -59,9 +59,20 @@ class ConvKernel final : public Kernel {
              std::shared_ptr<dnnl::memory> const_w, bool has_bias, const dnnl::engine& eng)
       : prim_(std::move(prim)), src_(src), w_(w), b_(b), dst_(dst), const_w_(std::move(const_w)), has_bias_(has_bias), eng_(eng) {}
 
+  // Residual input copied into the output before the convolution accumulates onto it.
+  void set_sum_input(int index, memory::desc md) {
+    sum_input_ = index;
+    sum_md_ = md;
+    sum_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng_, md, eng_, dst_));
+  }
+
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)},
-                                         {DNNL_ARG_DST, wrap(dst_, eng_, out[0]->data)}};
+    auto dst = wrap(dst_, eng_, out[0]->data);
+    if (sum_input_ >= 0) {
+      auto src = wrap(sum_md_, eng_, in[sum_input_]->data);
+      sum_reorder_.execute(*ctx.stream, src, dst);
+    }
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, dst}};
     args.emplace(DNNL_ARG_WEIGHTS, const_w_ ? *const_w_ : wrap(w_, eng_, in[1]->data));
     if (has_bias_) args.emplace(DNNL_ARG_BIAS, wrap(b_, eng_, in[2]->data));
     prim_.execute(*ctx.stream, args);
@@ -73,7 +84,23 @@ class ConvKernel final : public Kernel {
   std::shared_ptr<dnnl::memory> const_w_;
   bool has_bias_;
   dnnl::engine eng_;
+  int sum_input_ = -1;
+  memory::desc sum_md_;
+  dnnl::reorder sum_reorder_;
 };
+
+memory::desc layout_or_plain(const TensorDesc& d) { return d.layout ? *d.layout : plain_f32(to_dims(d.shape)); }
+
+dnnl::primitive_attr post_op_attr(const NodeCtx& ctx) {
+  dnnl::post_ops po;
+  for (const auto& p : ctx.post_ops) {
+    if (p.kind == PostOp::Kind::kSum) po.append_sum(1.f);
+    else po.append_eltwise(1.f, p.alg, p.alpha, p.beta);
+  }
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  return attr;
+}
 
 // Reorders a constant plain weight tensor into the layout `want` (kept alive by the kernel).
 std::shared_ptr<memory> prepack(const NodeCtx& ctx, const memory::desc& plain, const memory::desc& want, const Tensor& w) {
@@ -111,17 +138,33 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
     wdims[0] = m / g.group;
     wdims.insert(wdims.begin(), g.group);
   }
-  auto src = plain_f32(to_dims(x)), dst = plain_f32(to_dims(y)), wplain = plain_f32(wdims);
+  // Source in whatever layout the producer left it; destination in the layout oneDNN prefers
+  // (blocked, e.g. nChw8c) when the planner allows it, so chains of convolutions never reorder.
+  const bool choose_src = ctx.blocked_output_ok && !ctx.in(0).layout;
+  auto src = choose_src ? memory::desc(to_dims(x), memory::data_type::f32, memory::format_tag::any) : layout_or_plain(ctx.in(0));
+  auto wplain = plain_f32(wdims);
+  auto dst_any = ctx.blocked_output_ok ? memory::desc(to_dims(y), memory::data_type::f32, memory::format_tag::any)
+                                       : plain_f32(to_dims(y));
   bool has_bias = ctx.has_input(2);
   auto bias = has_bias ? plain_f32({m}) : memory::desc();
   const Tensor* wconst = ctx.maybe_constant(1);
   auto wmd = wconst ? memory::desc(wdims, memory::data_type::f32, memory::format_tag::any) : wplain;
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
-                                    bias, dst, g.strides, g.dilations, g.pad_l, g.pad_r);
-  dnnl::convolution_forward::primitive_desc pd(d, ctx.dnnl_engine());
+                                    bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
+  dnnl::convolution_forward::primitive_desc pd(d, post_op_attr(ctx), ctx.dnnl_engine());
+  auto dst = pd.dst_desc();
+  if (dst != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(dst);
+  if (choose_src) {
+    src = pd.src_desc();
+    if (src != plain_f32(to_dims(x))) ctx.wanted_input_layout = std::make_shared<const memory::desc>(src);
+  }
   std::shared_ptr<memory> packed;
   if (wconst) packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
-  return std::make_unique<ConvKernel>(dnnl::convolution_forward(pd), src, wplain, bias, dst, packed, has_bias, ctx.dnnl_engine());
+  auto kernel = std::make_unique<ConvKernel>(dnnl::convolution_forward(pd), src, wplain, bias, dst, packed, has_bias,
+                                             ctx.dnnl_engine());
+  for (const auto& p : ctx.post_ops)
+    if (p.kind == PostOp::Kind::kSum) kernel->set_sum_input(p.sum_input, layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input))));
+  return kernel;
 }
 
 std::unique_ptr<Kernel> make_conv_transpose(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {

@@ -1,0 +1,23 @@
+// `aifgen run` and `aifgen bench`: execute or time a model on the CPU engine.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace aifgen {
+
+struct EngineCliOptions {
+  std::string model;
+  int threads = 1;
+  std::vector<std::string> shapes;  // NAME=1x3x224x224
+  std::vector<std::string> inputs;  // NAME=FILE.npy (run)
+  std::string output_dir;           // run
+  int warmup = 5, iterations = 30;  // bench
+  bool json = false;                // bench
+};
+
+int run_model(const EngineCliOptions& o);
+int bench_model(const EngineCliOptions& o);
+
+}  // namespace aifgen
