@@ -123,7 +123,9 @@ int run_model(const EngineCliOptions& o) {
 int bench_model(const EngineCliOptions& o) {
   try {
     auto model = load_model_file(o.model);
-    engine::Session session(model, session_options(o));
+    auto so = session_options(o);
+    so.profile = o.profile;
+    engine::Session session(model, so);
     std::mt19937 gen(1);
     std::vector<Tensor> inputs;
     for (const auto& io : session.inputs()) inputs.push_back(random_input(io, gen));
@@ -166,6 +168,12 @@ int bench_model(const EngineCliOptions& o) {
       std::printf("throughput  %.1f inferences/s\n", j["throughput_per_s"].get<double>());
       std::printf("memory      arena %.1f MiB + constants %.1f MiB; process peak RSS %.1f MiB\n",
                   session.arena_bytes() / 1048576.0, session.constant_bytes() / 1048576.0, peak_rss_bytes() / 1048576.0);
+    }
+    if (o.profile) {
+      const double runs = o.warmup + o.iterations;
+      std::printf("%-36s %8s %12s\n", "op (per run)", "calls", "ms");
+      for (const auto& p : session.profile())
+        std::printf("%-36s %8.0f %12.3f\n", p.op.c_str(), p.calls / runs, p.total_ms / runs);
     }
     return 0;
   } catch (const Error& e) {

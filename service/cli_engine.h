@@ -15,6 +15,7 @@ struct EngineCliOptions {
   std::string output_dir;           // run
   int warmup = 5, iterations = 30;  // bench
   bool json = false;                // bench
+  bool profile = false;             // bench: time per op type
 };
 
 int run_model(const EngineCliOptions& o);

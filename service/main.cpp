@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   bench->add_option("--warmup", engine_opts.warmup, "untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
   bench->add_option("--iterations", engine_opts.iterations, "timed runs")->check(CLI::Range(1, 1000000))->capture_default_str();
   bench->add_flag("--json", engine_opts.json, "one JSON object (p50_ms, p90_ms, p99_ms, plan_ms, peak_bytes, ...)");
+  bench->add_flag("--profile", engine_opts.profile, "also print kernel time per op type (waits after every kernel)");
 
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

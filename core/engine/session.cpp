@@ -28,6 +28,7 @@ struct Slot {
 };
 
 struct Step {
+  std::string label;  // op type, for profiles
   std::unique_ptr<Kernel> kernel;
   std::vector<int> in;   // slot ids, -1 for omitted inputs
   std::vector<int> out;  // slot ids
@@ -107,8 +108,9 @@ struct Session::Impl {
   std::vector<int> input_slots, output_slots;
   std::size_t arena_bytes = 0, constant_bytes = 0;
   double plan_ms = 0;
-  std::mutex pool_mu;
+  mutable std::mutex pool_mu;
   std::vector<std::unique_ptr<RunState>> pool;
+  std::map<std::string, OpProfile> profile;  // guarded by pool_mu
 
   void plan(const onnx::ModelProto& model);
   // Plain copy of a slot stored in a blocked layout (adds a reorder step once per slot).
@@ -322,6 +324,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     std::vector<TensorDesc> out_desc;
     auto kernel = factory->second(ctx, out_desc);
     std::string fused_output;
+    std::vector<int> fused_nodes;
     if (ctx.blocked_output_ok && node.output_size() == 1) {
       std::vector<PostOp> ops;
       std::vector<int> fused;
@@ -343,6 +346,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         kernel = factory->second(fused_ctx, out_desc);
         for (int j : fused) absorbed[static_cast<std::size_t>(j)] = true;
         fused_output = last;
+        fused_nodes = fused;
         ctx.wanted_input_layout = fused_ctx.wanted_input_layout;
       }
     }
@@ -371,6 +375,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       continue;
     }
     Step step;
+    step.label = node.op_type();
+    for (int j : fused_nodes) step.label += "+" + g.node(j).op_type();  // e.g. Conv+Add+Relu
     step.kernel = std::move(kernel);
     step.in = std::move(in_ids);
     for (std::size_t i = 0; i < out_desc.size(); ++i) {
@@ -430,6 +436,7 @@ int Session::Impl::plain_slot(int id) {
   slots.push_back(std::move(s));
   int copy = static_cast<int>(slots.size()) - 1;
   Step step;
+  step.label = "Reorder";
   step.kernel = std::make_unique<ReorderKernel>(eng, *slots[id].desc.layout, plain);
   step.in = {id};
   step.out = {copy};
@@ -453,6 +460,7 @@ int Session::Impl::blocked_slot(int id, const std::shared_ptr<const dnnl::memory
   slots.push_back(std::move(s));
   int copy = static_cast<int>(slots.size()) - 1;
   Step step;
+  step.label = "Reorder";
   step.kernel = std::make_unique<ReorderKernel>(eng, plain, *layout);
   step.in = {id};
   step.out = {copy};
@@ -500,12 +508,21 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
   RunContext rc{&st->stream};
   std::vector<const Tensor*> in_ptrs;
   std::vector<Tensor*> out_ptrs;
-  for (auto& step : steps) {
+  std::vector<double> step_ms(options.profile ? steps.size() : 0);
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    auto& step = steps[k];
     in_ptrs.clear();
     out_ptrs.clear();
     for (int id : step.in) in_ptrs.push_back(id < 0 ? nullptr : &st->views[id]);
     for (int id : step.out) out_ptrs.push_back(&st->views[id]);
+    if (!options.profile) {
+      step.kernel->run(in_ptrs, out_ptrs, rc);
+      continue;
+    }
+    auto t0 = std::chrono::steady_clock::now();
     step.kernel->run(in_ptrs, out_ptrs, rc);
+    st->stream.wait();
+    step_ms[k] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   st->stream.wait();
   std::vector<Tensor> out;
@@ -516,6 +533,12 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
     out.push_back(std::move(t));
   }
   std::lock_guard lock(pool_mu);
+  for (std::size_t k = 0; k < step_ms.size(); ++k) {
+    auto& p = profile[steps[k].label];
+    p.op = steps[k].label;
+    ++p.calls;
+    p.total_ms += step_ms[k];
+  }
   pool.push_back(std::move(st));
   return out;
 }
@@ -537,6 +560,14 @@ std::size_t Session::arena_bytes() const { return impl_->arena_bytes; }
 std::size_t Session::constant_bytes() const { return impl_->constant_bytes; }
 std::size_t Session::kernel_count() const { return impl_->steps.size(); }
 double Session::plan_ms() const { return impl_->plan_ms; }
+
+std::vector<OpProfile> Session::profile() const {
+  std::lock_guard lock(impl_->pool_mu);
+  std::vector<OpProfile> out;
+  for (const auto& [_, p] : impl_->profile) out.push_back(p);
+  std::sort(out.begin(), out.end(), [](const OpProfile& a, const OpProfile& b) { return a.total_ms > b.total_ms; });
+  return out;
+}
 
 std::vector<std::string> supported_ops() {
   std::vector<std::string> ops = {"Constant", "Shape", "Size"};

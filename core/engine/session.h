@@ -26,6 +26,16 @@ struct SessionOptions {
   // whose shape-defining values (Reshape targets, Slice bounds, ...) arrive as graph inputs:
   // the engine plans static shapes, so such values must be known when planning.
   std::map<std::string, Tensor> input_values;
+  // Time every kernel by op type (adds a clock read per kernel); see Session::profile().
+  bool profile = false;
+};
+
+// Accumulated kernel time per op type ("Conv+Clip" for fused kernels, "Reorder" for layout
+// conversions) over the runs of a profiled session.
+struct OpProfile {
+  std::string op;
+  std::int64_t calls = 0;
+  double total_ms = 0;
 };
 
 struct IoInfo {
@@ -52,6 +62,7 @@ class Session {
   std::size_t constant_bytes() const;  // weights and folded constants
   std::size_t kernel_count() const;    // nodes left to execute per run
   double plan_ms() const;
+  std::vector<OpProfile> profile() const;  // sorted by total time, largest first
 
   struct Impl;
 

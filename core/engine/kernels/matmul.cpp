@@ -17,10 +17,11 @@ class MatMulKernel final : public Kernel {
   // Extra step after the primitive (Gemm's general C term).
   std::function<void(const std::vector<const Tensor*>&, Tensor&)> epilogue;
   int bias_input = -1;
+  std::shared_ptr<memory> packed_weights;  // constant B, already in the primitive's layout
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(a_, eng_, in[0]->data)},
-                                         {DNNL_ARG_WEIGHTS, wrap(b_, eng_, in[1]->data)},
+                                         {DNNL_ARG_WEIGHTS, packed_weights ? *packed_weights : wrap(b_, eng_, in[1]->data)},
                                          {DNNL_ARG_DST, wrap(c_, eng_, out[0]->data)}};
     if (bias_input >= 0) args.emplace(DNNL_ARG_BIAS, wrap(bias_, eng_, in[bias_input]->data));
     prim_.execute(*ctx.stream, args);
@@ -59,7 +60,32 @@ std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>&
   if (!a_vec) y.push_back(c[rank - 2]);
   if (!b_vec) y.push_back(c[rank - 1]);
   outs = {{DType::kF32, y}};
+  // When B has no batch dims of its own, A's batch dims are just more rows: one large GEMM
+  // instead of many small ones (e.g. [128,1,256] x [256,768] is 128 GEMVs otherwise).
+  bool b_batched = false;
+  for (std::size_t i = 0; i + 2 < rank; ++i) b_batched = b_batched || b[i] != 1;
+  if (!b_batched && rank > 2) {
+    std::int64_t rows = 1;
+    for (std::size_t i = 0; i + 1 < rank; ++i) rows *= a[i];
+    a = {rows, a[rank - 1]};
+    b = {b[rank - 2], b[rank - 1]};
+    c = {rows, c[rank - 1]};
+  }
   auto amd = plain_f32(to_dims(a)), bmd = plain_f32(to_dims(b)), cmd = plain_f32(to_dims(c));
+  const Tensor* bconst = ctx.maybe_constant(1);
+  if (bconst && b.size() == 2) {
+    // Constant weights: let oneDNN choose their layout and reorder them once now.
+    memory::desc bany(to_dims(b), memory::data_type::f32, memory::format_tag::any);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bany, cmd), ctx.dnnl_engine());
+    auto packed = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
+    dnnl::stream s(ctx.dnnl_engine());
+    auto src = wrap(bmd, ctx.dnnl_engine(), bconst->data);
+    dnnl::reorder(src, *packed).execute(s, src, *packed);
+    s.wait();
+    auto k = std::make_unique<MatMulKernel>(dnnl::matmul(pd), amd, pd.weights_desc(), memory::desc(), cmd, ctx.dnnl_engine());
+    k->packed_weights = packed;
+    return k;
+  }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bmd, cmd), ctx.dnnl_engine());
   return std::make_unique<MatMulKernel>(dnnl::matmul(pd), amd, bmd, memory::desc(), cmd, ctx.dnnl_engine());
 }

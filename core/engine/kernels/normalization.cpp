@@ -1,6 +1,7 @@
 // BatchNormalization (inference), Softmax and LogSoftmax with the axis rules of each opset.
 #include <cmath>
 
+#include "core/engine/kernels/fast_math.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -59,11 +60,15 @@ std::unique_ptr<Kernel> make_softmax(const NodeCtx& ctx, std::vector<TensorDesc>
       float* yp = y + o * dim * inner + i;
       float m = xp[0];
       for (std::int64_t k = 1; k < dim; ++k) m = std::max(m, xp[k * inner]);
-      double sum = 0;
-      for (std::int64_t k = 0; k < dim; ++k) {
-        float e = std::exp(xp[k * inner] - m);
-        if (!log) yp[k * inner] = e;
-        sum += e;
+      float sum = 0;
+      if (inner == 1 && !log) {
+        sum = exp_shift_sum_loop(xp, yp, dim, m);
+      } else {
+        for (std::int64_t k = 0; k < dim; ++k) {
+          float e = std::exp(xp[k * inner] - m);
+          if (!log) yp[k * inner] = e;
+          sum += e;
+        }
       }
       if (log) {
         const float lse = static_cast<float>(std::log(sum));

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/engine/kernels/dispatch.h"
+#include "core/engine/kernels/fast_math.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -19,7 +20,7 @@ std::unique_ptr<Kernel> unary_kernel(F fn, Params p) {
     const T* x = in[0]->as<T>();
     T* y = out[0]->as<T>();
     const std::int64_t n = in[0]->numel();
-#pragma omp parallel for if (n > 65536) schedule(static)
+#pragma omp parallel for simd if (n > 65536) schedule(static)
     for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(fn(x[i], p));
   });
 }
@@ -53,6 +54,18 @@ void add_numeric_op(KernelTable& t, const char* name, F fn, bool allow_unsigned 
   };
 }
 
+std::unique_ptr<Kernel> erf_kernel(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  ctx.require_dtype(0, {DType::kF32, DType::kF64});
+  outs = {ctx.in(0)};
+  if (ctx.in(0).dtype == DType::kF64) return unary_kernel<double>([](double x, Params) { return std::erf(x); }, {});
+  return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const float* x = in[0]->as<float>();
+    float* y = out[0]->as<float>();
+    const std::int64_t n = in[0]->numel();
+    erf_loop(x, y, n);
+  });
+}
+
 std::unique_ptr<Kernel> copy_kernel() {
   return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
     std::memcpy(out[0]->data, in[0]->data, in[0]->bytes());
@@ -71,9 +84,16 @@ void register_elementwise_unary(KernelTable& t) {
   });
   add_numeric_op(t, "Neg", [](auto x) { return decltype(x)(-x); });
   add_numeric_op(t, "Sign", [](auto x) { return decltype(x)(x > 0 ? 1 : (x < 0 ? -1 : 0)); });
-  add_float_op(t, "Sigmoid", [](auto x, Params) { return 1 / (1 + std::exp(-x)); });
+  t["Sigmoid"] = [](const NodeCtx& ctx, std::vector<TensorDesc>& outs) -> std::unique_ptr<Kernel> {
+    ctx.require_dtype(0, {DType::kF32, DType::kF64});
+    outs = {ctx.in(0)};
+    if (ctx.in(0).dtype == DType::kF64) return unary_kernel<double>([](double x, Params) { return 1 / (1 + std::exp(-x)); }, {});
+    return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+      sigmoid_loop(in[0]->as<float>(), out[0]->as<float>(), in[0]->numel());
+    });
+  };
   add_float_op(t, "Tanh", [](auto x, Params) { return std::tanh(x); });
-  add_float_op(t, "Erf", [](auto x, Params) { return std::erf(x); });
+  t["Erf"] = erf_kernel;
   add_float_op(t, "Sqrt", [](auto x, Params) { return std::sqrt(x); });
   add_float_op(t, "Exp", [](auto x, Params) { return std::exp(x); });
   add_float_op(t, "Log", [](auto x, Params) { return std::log(x); });

@@ -1,0 +1,42 @@
+// Multiversioned element-wise loops (see fast_math.h).
+#include "core/engine/kernels/fast_math.h"
+
+namespace aifgen::engine {
+namespace {
+
+// erf for float32: odd Taylor series below 0.5 (relative error < 1e-6), Abramowitz-Stegun
+// 7.1.26 above (absolute error < 1.5e-7 where |erf| > 0.52); well inside the ONNX tests' rtol.
+inline float erf_f32(float x) {
+  const float ax = x < 0 ? -x : x;
+  const float x2 = x * x;
+  const float series = x * (1.1283791671f + x2 * (-0.3761263890f + x2 * (0.1128379167f + x2 * (-0.0268661706f + x2 * 0.0052239776f))));
+  const float t = 1.f / (1.f + 0.3275911f * ax);
+  const float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+  const float mag = 1.f - poly * exp_f32(-x2);
+  const float tail = x < 0 ? -mag : mag;
+  return ax < 0.5f ? series : tail;
+}
+
+}  // namespace
+
+AIFGEN_MULTIVERSION void erf_loop(const float* x, float* y, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) y[i] = erf_f32(x[i]);
+}
+
+AIFGEN_MULTIVERSION void sigmoid_loop(const float* x, float* y, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) y[i] = 1.f / (1.f + exp_f32(-x[i]));
+}
+
+AIFGEN_MULTIVERSION float exp_shift_sum_loop(const float* x, float* y, std::int64_t n, float m) {
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (std::int64_t i = 0; i < n; ++i) {
+    y[i] = exp_f32(x[i] - m);
+    sum += y[i];
+  }
+  return sum;
+}
+
+}  // namespace aifgen::engine
