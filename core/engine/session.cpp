@@ -95,6 +95,25 @@ bool is_op(const onnx::NodeProto& n, const char* op) {
   return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx");
 }
 
+// True when a value's layout is NHWC (what oneDNN's fastest f32 convolutions write here):
+// element-wise ops can then run on the raw buffer viewed as [N, H, W, C].
+bool is_nhwc(const TensorDesc& d) {
+  if (!d.layout || d.shape.size() != 4) return false;
+  const auto& md = d.layout->data;
+  if (md.format_kind != dnnl_blocked || md.format_desc.blocking.inner_nblks != 0) return false;
+  const auto* st = md.format_desc.blocking.strides;
+  const auto n = d.shape;
+  return st[1] == 1 && st[3] == n[1] && st[2] == n[3] * n[1] && st[0] == n[2] * n[3] * n[1] && md.padded_dims[1] == n[1];
+}
+
+Shape nhwc_physical(const Shape& s) { return {s[0], s[2], s[3], s[1]}; }
+
+bool layout_free_elementwise(const onnx::NodeProto& n) {
+  static const std::set<std::string> ops = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu",
+                                            "Add", "Sub", "Mul", "Div", "Erf", "Sqrt", "Abs", "Neg", "Exp"};
+  return (n.domain().empty() || n.domain() == "ai.onnx") && ops.count(n.op_type()) > 0;
+}
+
 float scalar_f32(const Tensor& t) { return t.dtype == DType::kF32 && t.numel() == 1 ? t.as<float>()[0] : NAN; }
 
 }  // namespace
@@ -282,7 +301,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph",
                     "node '" + node.name() + "' reads '" + name + "' before it is produced (graph not topologically sorted?)");
       int id = it->second;
-      const bool layout_aware = is_op(node, "Conv") || is_op(node, "Shape") || is_op(node, "Size");
+      const bool layout_aware = is_op(node, "Conv") || is_op(node, "Shape") || is_op(node, "Size") ||
+                                ((layout_free_elementwise(node) || is_op(node, "GlobalAveragePool")) && is_nhwc(slots[id].desc));
       if (!layout_aware) id = plain_slot(id);
       const Slot& s = slots[id];
       pin.push_back({true, s.desc, s.kind == SlotKind::kConstant ? &s.constant : nullptr});
@@ -319,7 +339,53 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     if (factory == table.end())
       throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
                   "node '" + node.name() + "': op " + node.op_type() + " is not implemented by the CPU engine");
-    NodeCtx ctx(node, opset, pin, eng);
+    // NHWC pass-through: element-wise ops on an NHWC value run on its raw buffer as [N,H,W,C]
+    // (other operands: the same layout, scalars or per-channel vectors), and a global average
+    // pool becomes a mean over H and W of that view. Anything else gets plain inputs.
+    std::shared_ptr<const dnnl::memory::desc> nhwc_layout;
+    const onnx::NodeProto* effective = &node;
+    onnx::NodeProto gap_as_reduce;
+    int nhwc_input = -1;
+    for (std::size_t k = 0; k < pin.size() && nhwc_input < 0; ++k)
+      if (pin[k].present && is_nhwc(pin[k].desc)) nhwc_input = static_cast<int>(k);
+    if (!all_constant && nhwc_input >= 0 && (layout_free_elementwise(node) || is_op(node, "GlobalAveragePool"))) {
+      const Shape logical = pin[static_cast<std::size_t>(nhwc_input)].desc.shape;
+      bool ok = true;
+      std::vector<PlanInput> phys = pin;
+      for (std::size_t k = 0; k < pin.size() && ok; ++k) {
+        if (!pin[k].present) continue;
+        const auto& d = pin[k].desc;
+        if (is_nhwc(d) && d.shape == logical) phys[k].desc = {d.dtype, nhwc_physical(d.shape), nullptr};
+        else if (d.layout) ok = false;
+        else if (d.shape == logical && d.dtype == DType::kF32 && layout_free_elementwise(node)) {
+          // A plain operand of the same shape joins the NHWC side (one reorder, not two).
+          in_ids[k] = blocked_slot(in_ids[k], pin[static_cast<std::size_t>(nhwc_input)].desc.layout);
+          phys[k] = {true, {d.dtype, nhwc_physical(d.shape), nullptr}, nullptr};
+        }
+        else if (numel(d.shape) == 1) continue;
+        else if (d.shape == Shape{1, logical[1], 1, 1} || d.shape == Shape{logical[1], 1, 1}) phys[k].desc = {d.dtype, {1, 1, 1, logical[1]}, nullptr};
+        else ok = false;
+      }
+      if (is_op(node, "GlobalAveragePool")) {
+        gap_as_reduce = node;
+        gap_as_reduce.set_op_type("GlobalAveragePoolNHWC");  // engine-internal kernel
+        effective = &gap_as_reduce;
+        factory = table.find("GlobalAveragePoolNHWC");
+      }
+      if (ok) {
+        nhwc_layout = pin[static_cast<std::size_t>(nhwc_input)].desc.layout;
+        pin = std::move(phys);
+      } else {
+        for (std::size_t k = 0; k < in_ids.size(); ++k)
+          if (in_ids[k] >= 0) {
+            in_ids[k] = plain_slot(in_ids[k]);
+            pin[k].desc = slots[in_ids[k]].desc;
+          }
+        effective = &node;
+        factory = table.find(node.op_type());
+      }
+    }
+    NodeCtx ctx(*effective, opset, pin, eng);
     ctx.blocked_output_ok = !all_constant && is_op(node, "Conv");
     std::vector<TensorDesc> out_desc;
     auto kernel = factory->second(ctx, out_desc);
@@ -351,6 +417,16 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       }
     }
     if (ctx.wanted_input_layout && !all_constant) in_ids[0] = blocked_slot(in_ids[0], ctx.wanted_input_layout);
+    if (nhwc_layout) {
+      auto& d = out_desc[0];
+      if (effective != &node) {
+        // mean over H, W of [N,H,W,C] is [N,1,1,C]: the same bytes as plain [N,C,1,1]
+        d.shape = {d.shape[0], d.shape[3], 1, 1};
+      } else {
+        d.shape = {d.shape[0], d.shape[3], d.shape[1], d.shape[2]};
+        d.layout = nhwc_layout;
+      }
+    }
     if (out_desc.size() < static_cast<std::size_t>(node.output_size()))
       ctx.unsupported("produces fewer outputs than the node declares");
     if (all_constant) {
@@ -571,7 +647,8 @@ std::vector<OpProfile> Session::profile() const {
 
 std::vector<std::string> supported_ops() {
   std::vector<std::string> ops = {"Constant", "Shape", "Size"};
-  for (const auto& [name, _] : kernel_table()) ops.push_back(name);
+  for (const auto& [name, _] : kernel_table())
+    if (name.find("NHWC") == std::string::npos) ops.push_back(name);  // internal kernels are not ONNX ops
   std::sort(ops.begin(), ops.end());
   return ops;
 }

@@ -153,12 +153,39 @@ std::unique_ptr<Kernel> make_global_pool(const NodeCtx& ctx, std::vector<TensorD
   });
 }
 
+// Engine-internal: global average pool of an NHWC buffer viewed as [N, H, W, C]; the result
+// [N, 1, 1, C] has the bytes of plain [N, C, 1, 1]. Channels are innermost, so the sum runs
+// over contiguous rows.
+std::unique_ptr<Kernel> make_gap_nhwc(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  ctx.require_dtype(0, {DType::kF32});
+  const auto& x = ctx.in(0).shape;
+  if (x.size() != 4) ctx.invalid("expected [N, H, W, C]");
+  outs = {{DType::kF32, {x[0], 1, 1, x[3]}}};
+  const std::int64_t n = x[0], hw = x[1] * x[2], c = x[3];
+  return make_kernel([n, hw, c](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const float* xs = in[0]->as<float>();
+    float* ys = out[0]->as<float>();
+    for (std::int64_t b = 0; b < n; ++b) {
+      float* acc = ys + b * c;
+      for (std::int64_t k = 0; k < c; ++k) acc[k] = 0.f;
+      for (std::int64_t p = 0; p < hw; ++p) {
+        const float* row = xs + (b * hw + p) * c;
+#pragma omp simd
+        for (std::int64_t k = 0; k < c; ++k) acc[k] += row[k];
+      }
+      const float inv = 1.f / static_cast<float>(hw);
+      for (std::int64_t k = 0; k < c; ++k) acc[k] *= inv;
+    }
+  });
+}
+
 }  // namespace
 
 void register_pool_kernels(KernelTable& t) {
   t["MaxPool"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_pool(c, o, true); };
   t["AveragePool"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_pool(c, o, false); };
   t["GlobalAveragePool"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_global_pool(c, o, false); };
+  t["GlobalAveragePoolNHWC"] = make_gap_nhwc;
   t["GlobalMaxPool"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_global_pool(c, o, true); };
 }
 

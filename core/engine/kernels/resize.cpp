@@ -93,6 +93,24 @@ std::unique_ptr<Kernel> make_resize(const NodeCtx& ctx, std::vector<TensorDesc>&
     float* ys = out[0]->as<float>();
     const std::size_t rank = y.size();
     const std::int64_t total = numel(y);
+    if (!linear && rank > 0) {
+      // Nearest: every output row gathers from one input row through the last axis' index map.
+      const std::int64_t inner = y.back(), rows = total / std::max<std::int64_t>(inner, 1);
+      std::vector<std::int64_t> col(static_cast<std::size_t>(inner));
+      for (std::int64_t w = 0; w < inner; ++w) col[static_cast<std::size_t>(w)] = axes.back().i0[static_cast<std::size_t>(w)] * in_strides.back();
+#pragma omp parallel for if (total > 65536) schedule(static)
+      for (std::int64_t r = 0; r < rows; ++r) {
+        std::int64_t rem = r, off = 0;
+        for (std::size_t d = rank - 1; d-- > 0;) {
+          off += axes[d].i0[static_cast<std::size_t>(rem % y[d])] * in_strides[d];
+          rem /= y[d];
+        }
+        const float* src = xs + off;
+        float* dst = ys + r * inner;
+        for (std::int64_t w = 0; w < inner; ++w) dst[w] = src[col[static_cast<std::size_t>(w)]];
+      }
+      return;
+    }
 #pragma omp parallel for if (total > 65536) schedule(static)
     for (std::int64_t o = 0; o < total; ++o) {
       std::int64_t rem = o, idx[8];
@@ -100,12 +118,7 @@ std::unique_ptr<Kernel> make_resize(const NodeCtx& ctx, std::vector<TensorDesc>&
         idx[d] = rem % y[d];
         rem /= y[d];
       }
-      if (!linear) {
-        std::int64_t off = 0;
-        for (std::size_t d = 0; d < rank; ++d) off += axes[d].i0[static_cast<std::size_t>(idx[d])] * in_strides[d];
-        ys[o] = xs[off];
-        continue;
-      }
+      (void)linear;
       float acc = 0;
       for (std::int64_t corner = 0; corner < (std::int64_t(1) << rank); ++corner) {
         float w = 1;
