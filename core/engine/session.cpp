@@ -301,7 +301,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph",
                     "node '" + node.name() + "' reads '" + name + "' before it is produced (graph not topologically sorted?)");
       int id = it->second;
-      const bool layout_aware = is_op(node, "Conv") || is_op(node, "Shape") || is_op(node, "Size") ||
+      const bool onednn_pool = (is_op(node, "MaxPool") || is_op(node, "AveragePool")) && pool_runs_on_onednn(node) &&
+                               slots[id].desc.shape.size() >= 3 && slots[id].desc.shape.size() <= 5;
+      const bool layout_aware = is_op(node, "Conv") || is_op(node, "Shape") || is_op(node, "Size") || onednn_pool ||
                                 ((layout_free_elementwise(node) || is_op(node, "GlobalAveragePool")) && is_nhwc(slots[id].desc));
       if (!layout_aware) id = plain_slot(id);
       const Slot& s = slots[id];
@@ -386,7 +388,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       }
     }
     NodeCtx ctx(*effective, opset, pin, eng);
-    ctx.blocked_output_ok = !all_constant && is_op(node, "Conv");
+    ctx.blocked_output_ok = !all_constant && (is_op(node, "Conv") || is_op(node, "MaxPool") || is_op(node, "AveragePool"));
     std::vector<TensorDesc> out_desc;
     auto kernel = factory->second(ctx, out_desc);
     std::string fused_output;

@@ -18,7 +18,7 @@ std::unique_ptr<Kernel> binary_kernel(const Shape& sa, const Shape& sb, const Sh
     Out* y = out[0]->as<Out>();
     const auto inner = plan.inner;
     const auto sa = plan.inner_stride[0], sb = plan.inner_stride[1];
-#pragma omp parallel for if (plan.rows * inner > 65536) schedule(static)
+#pragma omp parallel for if (plan.rows * inner > kParallelMinElements) schedule(static)
     for (std::int64_t r = 0; r < plan.rows; ++r) {
       const A* pa = a + plan.row_offset[0][r];
       const B* pb = b + plan.row_offset[1][r];

@@ -68,7 +68,7 @@ std::unique_ptr<Kernel> make_clip(const NodeCtx& ctx, std::vector<TensorDesc>& o
       const T* x = in[0]->as<T>();
       T* y = out[0]->as<T>();
       const auto n = in[0]->numel();
-#pragma omp parallel for if (n > 65536) schedule(static)
+#pragma omp parallel for if (n > kParallelMinElements) schedule(static)
       for (std::int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i], l), h);
     });
   });

@@ -24,19 +24,21 @@ void strided_copy(const std::byte* src, std::int64_t base, const Shape& in_strid
     return;
   }
   const std::int64_t inner = out.back(), inner_stride = in_strides.back();
-  std::int64_t rows = numel(out) / inner;
-  std::vector<std::int64_t> idx(rank - 1, 0);
+  const std::int64_t rows = numel(out) / inner;
+#pragma omp parallel for if (numel(out) > kParallelMinElements) schedule(static)
   for (std::int64_t r = 0; r < rows; ++r) {
-    std::int64_t off = base;
-    for (std::size_t d = 0; d + 1 < rank; ++d) off += idx[d] * in_strides[d];
+    std::int64_t off = base, rem = r;
+    for (std::size_t d = rank - 1; d-- > 0;) {
+      off += (rem % out[d]) * in_strides[d];
+      rem /= out[d];
+    }
     std::byte* o = dst + r * inner * size;
     if (inner_stride == 1) std::memcpy(o, src + off * size, inner * size);
+    else if (size == 4)
+      for (std::int64_t i = 0; i < inner; ++i)
+        reinterpret_cast<std::uint32_t*>(o)[i] = reinterpret_cast<const std::uint32_t*>(src)[off + i * inner_stride];
     else
       for (std::int64_t i = 0; i < inner; ++i) std::memcpy(o + i * size, src + (off + i * inner_stride) * size, size);
-    for (std::size_t d = rank - 1; d-- > 0;) {
-      if (++idx[d] < out[d]) break;
-      idx[d] = 0;
-    }
   }
 }
 

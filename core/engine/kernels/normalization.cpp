@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "core/engine/kernels/fast_math.h"
+#include "core/engine/kernels/dispatch.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {

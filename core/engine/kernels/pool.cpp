@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/engine/kernels/onednn_util.h"
+#include "core/engine/kernels/dispatch.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -79,6 +81,60 @@ void for_each_window(const PoolGeometry& g, std::int64_t o, Visit&& visit) {
   }
 }
 
+}  // namespace
+
+bool pool_runs_on_onednn(const onnx::NodeProto& node) {
+  std::int64_t ceil_mode = 0, include_pad = 0;
+  for (const auto& a : node.attribute()) {
+    if (a.name() == "ceil_mode") ceil_mode = a.i();
+    if (a.name() == "count_include_pad") include_pad = a.i();
+  }
+  // ONNX counts explicit pads but not the ceil_mode overhang; oneDNN cannot express that mix.
+  return !(ceil_mode && include_pad && node.op_type() == "AveragePool");
+}
+
+namespace {
+
+class OnednnPoolKernel final : public Kernel {
+ public:
+  OnednnPoolKernel(dnnl::pooling_v2_forward prim, dnnl::memory::desc src, dnnl::memory::desc dst, const dnnl::engine& eng)
+      : prim_(std::move(prim)), src_(src), dst_(dst), eng_(eng) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    prim_.execute(*ctx.stream, {{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, wrap(dst_, eng_, out[0]->data)}});
+  }
+
+ private:
+  dnnl::pooling_v2_forward prim_;
+  dnnl::memory::desc src_, dst_;
+  dnnl::engine eng_;
+};
+
+// MaxPool/AveragePool on oneDNN; the input may arrive in a convolution's layout (NHWC or
+// blocked) and the output keeps it.
+std::unique_ptr<Kernel> make_onednn_pool(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool is_max,
+                                         const PoolGeometry& g, const Shape& y) {
+  using dnnl::memory;
+  const auto& xd = ctx.in(0);
+  memory::desc src = xd.layout ? *xd.layout : plain_f32(to_dims(xd.shape));
+  memory::desc dst_any = ctx.blocked_output_ok && xd.layout ? memory::desc(to_dims(y), memory::data_type::f32, memory::format_tag::any)
+                                                            : plain_f32(to_dims(y));
+  memory::dims strides(g.stride.begin(), g.stride.end()), kernel(g.kernel.begin(), g.kernel.end()), dil, pl, pr;
+  for (std::size_t d = 0; d < g.out.size(); ++d) {
+    const std::int64_t eff = (g.kernel[d] - 1) * g.dilation[d] + 1;
+    dil.push_back(g.dilation[d] - 1);
+    pl.push_back(g.pad_begin[d]);
+    pr.push_back(std::max<std::int64_t>(0, (g.out[d] - 1) * g.stride[d] + eff - g.in[d] - g.pad_begin[d]));
+  }
+  const bool include_pad = ctx.attr_i("count_include_pad", 0) != 0;
+  auto alg = is_max ? dnnl::algorithm::pooling_max
+                    : include_pad ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding;
+  dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst_any, strides, kernel, dil, pl, pr);
+  dnnl::pooling_v2_forward::primitive_desc pd(d, ctx.dnnl_engine());
+  outs = {{DType::kF32, y}};
+  if (pd.dst_desc() != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
+  return std::make_unique<OnednnPoolKernel>(dnnl::pooling_v2_forward(pd), src, pd.dst_desc(), ctx.dnnl_engine());
+}
+
 std::unique_ptr<Kernel> make_pool(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool is_max) {
   ctx.require_dtype(0, {DType::kF32});
   if (is_max && ctx.node().output_size() > 1 && !ctx.node().output(1).empty()) ctx.unsupported("the Indices output");
@@ -88,6 +144,7 @@ std::unique_ptr<Kernel> make_pool(const NodeCtx& ctx, std::vector<TensorDesc>& o
   const auto& x = ctx.in(0).shape;
   Shape y = {x[0], x[1]};
   y.insert(y.end(), g.out.begin(), g.out.end());
+  if (x.size() >= 3 && x.size() <= 5 && pool_runs_on_onednn(ctx.node())) return make_onednn_pool(ctx, outs, is_max, g, y);
   outs = {{DType::kF32, y}};
   // With count_include_pad the divisor counts explicit pads but not ceil_mode overhang.
   Shape padded_end;
@@ -137,7 +194,7 @@ std::unique_ptr<Kernel> make_global_pool(const NodeCtx& ctx, std::vector<TensorD
     const std::int64_t planes = out[0]->numel(), size = in[0]->numel() / std::max<std::int64_t>(planes, 1);
     const float* xs = in[0]->as<float>();
     float* ys = out[0]->as<float>();
-#pragma omp parallel for if (planes * size > 65536) schedule(static)
+#pragma omp parallel for if (planes * size > kParallelMinElements) schedule(static)
     for (std::int64_t p = 0; p < planes; ++p) {
       const float* xp = xs + p * size;
       if (is_max) {

@@ -20,7 +20,7 @@ std::unique_ptr<Kernel> unary_kernel(F fn, Params p) {
     const T* x = in[0]->as<T>();
     T* y = out[0]->as<T>();
     const std::int64_t n = in[0]->numel();
-#pragma omp parallel for simd if (n > 65536) schedule(static)
+#pragma omp parallel for simd if (n > kParallelMinElements) schedule(static)
     for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(fn(x[i], p));
   });
 }
@@ -62,7 +62,7 @@ std::unique_ptr<Kernel> erf_kernel(const NodeCtx& ctx, std::vector<TensorDesc>& 
     const float* x = in[0]->as<float>();
     float* y = out[0]->as<float>();
     const std::int64_t n = in[0]->numel();
-    erf_loop(x, y, n);
+    parallel_chunks(n, [&](std::int64_t b, std::int64_t e) { erf_loop(x + b, y + b, e - b); });
   });
 }
 
@@ -89,7 +89,9 @@ void register_elementwise_unary(KernelTable& t) {
     outs = {ctx.in(0)};
     if (ctx.in(0).dtype == DType::kF64) return unary_kernel<double>([](double x, Params) { return 1 / (1 + std::exp(-x)); }, {});
     return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
-      sigmoid_loop(in[0]->as<float>(), out[0]->as<float>(), in[0]->numel());
+      const float* x = in[0]->as<float>();
+      float* y = out[0]->as<float>();
+      parallel_chunks(in[0]->numel(), [&](std::int64_t b, std::int64_t e) { sigmoid_loop(x + b, y + b, e - b); });
     });
   };
   add_float_op(t, "Tanh", [](auto x, Params) { return std::tanh(x); });
