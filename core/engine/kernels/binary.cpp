@@ -14,24 +14,31 @@ std::unique_ptr<Kernel> binary_kernel(const Shape& sa, const Shape& sb, const Sh
   auto plan = plan_broadcast({sa, sb}, so);
   return make_kernel([plan, fn](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
     const A* a = in[0]->as<A>();
-    const B* b = in[1]->as<B>();
+    const B* b_ = in[1]->as<B>();
     Out* y = out[0]->as<Out>();
     const auto inner = plan.inner;
     const auto sa = plan.inner_stride[0], sb = plan.inner_stride[1];
-#pragma omp parallel for if (plan.rows * inner > kParallelMinElements) schedule(static)
-    for (std::int64_t r = 0; r < plan.rows; ++r) {
+    // One row per iteration; a single long row (same-shape operands) is split by columns
+    // instead, so no thread of the team sits idle (an idle GOMP thread costs a wake-up).
+    auto row = [&](std::int64_t r, std::int64_t b, std::int64_t e) {
       const A* pa = a + plan.row_offset[0][r];
-      const B* pb = b + plan.row_offset[1][r];
+      const B* pb = b_ + plan.row_offset[1][r];
       Out* py = y + r * inner;
       if (sa == 1 && sb == 1)
-        for (std::int64_t i = 0; i < inner; ++i) py[i] = fn(pa[i], pb[i]);
+        for (std::int64_t i = b; i < e; ++i) py[i] = fn(pa[i], pb[i]);
       else if (sa == 1)
-        for (std::int64_t i = 0; i < inner; ++i) py[i] = fn(pa[i], pb[0]);
+        for (std::int64_t i = b; i < e; ++i) py[i] = fn(pa[i], pb[0]);
       else if (sb == 1)
-        for (std::int64_t i = 0; i < inner; ++i) py[i] = fn(pa[0], pb[i]);
+        for (std::int64_t i = b; i < e; ++i) py[i] = fn(pa[0], pb[i]);
       else
-        for (std::int64_t i = 0; i < inner; ++i) py[i] = fn(pa[0], pb[0]);
+        for (std::int64_t i = b; i < e; ++i) py[i] = fn(pa[0], pb[0]);
+    };
+    if (plan.rows == 1) {
+      parallel_chunks(inner, [&](std::int64_t b, std::int64_t e) { row(0, b, e); });
+      return;
     }
+#pragma omp parallel for if (plan.rows >= 8 && plan.rows * inner > kParallelMinElements) schedule(static)
+    for (std::int64_t r = 0; r < plan.rows; ++r) row(r, 0, inner);
   });
 }
 

@@ -25,7 +25,7 @@ void strided_copy(const std::byte* src, std::int64_t base, const Shape& in_strid
   }
   const std::int64_t inner = out.back(), inner_stride = in_strides.back();
   const std::int64_t rows = numel(out) / inner;
-#pragma omp parallel for if (numel(out) > kParallelMinElements) schedule(static)
+#pragma omp parallel for if (rows >= 8 && numel(out) > kParallelMinElements) schedule(static)
   for (std::int64_t r = 0; r < rows; ++r) {
     std::int64_t off = base, rem = r;
     for (std::size_t d = rank - 1; d-- > 0;) {

@@ -26,7 +26,7 @@ std::unique_ptr<Kernel> make_batchnorm(const NodeCtx& ctx, std::vector<TensorDes
     const float *x = in[0]->as<float>(), *gamma = in[1]->as<float>(), *beta = in[2]->as<float>(),
                 *mean = in[3]->as<float>(), *var = in[4]->as<float>();
     float* y = out[0]->as<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for if (n * c >= 8 && in[0]->numel() > kParallelMinElements) schedule(static)
     for (std::int64_t p = 0; p < n * c; ++p) {
       const std::int64_t ch = p % c;
       const float scale = gamma[ch] / std::sqrt(var[ch] + eps), shift = beta[ch] - mean[ch] * scale;
@@ -54,7 +54,7 @@ std::unique_ptr<Kernel> make_softmax(const NodeCtx& ctx, std::vector<TensorDesc>
   return make_kernel([outer, dim, inner, log](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
     const float* x = in[0]->as<float>();
     float* y = out[0]->as<float>();
-#pragma omp parallel for if (outer * inner > 64) schedule(static)
+#pragma omp parallel for if (outer * inner >= 8 && outer * inner * dim > kParallelMinElements) schedule(static)
     for (std::int64_t r = 0; r < outer * inner; ++r) {
       const std::int64_t o = r / inner, i = r % inner;
       const float* xp = x + o * dim * inner + i;

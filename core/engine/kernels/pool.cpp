@@ -154,7 +154,7 @@ std::unique_ptr<Kernel> make_pool(const NodeCtx& ctx, std::vector<TensorDesc>& o
     const std::int64_t planes = out[0]->shape[0] * out[0]->shape[1], in_plane = numel(g.in), out_plane = numel(g.out);
     const float* xs = in[0]->as<float>();
     float* ys = out[0]->as<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for if (planes >= 8) schedule(static)
     for (std::int64_t p = 0; p < planes; ++p) {
       const float* xp = xs + p * in_plane;
       for (std::int64_t o = 0; o < out_plane; ++o) {
@@ -194,7 +194,7 @@ std::unique_ptr<Kernel> make_global_pool(const NodeCtx& ctx, std::vector<TensorD
     const std::int64_t planes = out[0]->numel(), size = in[0]->numel() / std::max<std::int64_t>(planes, 1);
     const float* xs = in[0]->as<float>();
     float* ys = out[0]->as<float>();
-#pragma omp parallel for if (planes * size > kParallelMinElements) schedule(static)
+#pragma omp parallel for if (planes >= 8 && planes * size > kParallelMinElements) schedule(static)
     for (std::int64_t p = 0; p < planes; ++p) {
       const float* xp = xs + p * size;
       if (is_max) {

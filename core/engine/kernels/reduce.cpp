@@ -63,7 +63,7 @@ std::unique_ptr<Kernel> make_reduce(const NodeCtx& ctx, std::vector<TensorDesc>&
       const T* x = in[0]->as<T>();
       T* y = out[0]->as<T>();
       const auto n = static_cast<std::int64_t>(red_off.size());
-#pragma omp parallel for if (base_off.size() * red_off.size() > kParallelMinElements) schedule(static)
+#pragma omp parallel for if (base_off.size() >= 8 && base_off.size() * red_off.size() > kParallelMinElements) schedule(static)
       for (std::size_t o = 0; o < base_off.size(); ++o) {
         const T* xb = x + base_off[o];
         double acc = op == Op::kMax ? -std::numeric_limits<double>::infinity()

@@ -99,7 +99,7 @@ std::unique_ptr<Kernel> make_resize(const NodeCtx& ctx, std::vector<TensorDesc>&
       const std::int64_t inner = y.back(), rows = total / std::max<std::int64_t>(inner, 1);
       std::vector<std::int64_t> col(static_cast<std::size_t>(inner));
       for (std::int64_t w = 0; w < inner; ++w) col[static_cast<std::size_t>(w)] = axes.back().i0[static_cast<std::size_t>(w)] * in_strides.back();
-#pragma omp parallel for if (total > kParallelMinElements) schedule(static)
+#pragma omp parallel for if (rows >= 8 && total > kParallelMinElements) schedule(static)
       for (std::int64_t r = 0; r < rows; ++r) {
         std::int64_t rem = r, off = 0;
         for (std::size_t d = rank - 1; d-- > 0;) {
