@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/engine/tensor.h"
@@ -21,7 +22,14 @@ namespace aifgen::engine {
 // Per-run execution resources handed to kernels (one per concurrently running request).
 struct RunContext {
   dnnl::stream* stream = nullptr;
+  std::byte* scratchpad = nullptr;  // this run's oneDNN scratchpad (the plan's largest need)
 };
+
+// Adds the scratchpad argument when the primitive needs one.
+inline void add_scratchpad(std::unordered_map<int, dnnl::memory>& args, const dnnl::memory::desc& md,
+                           const dnnl::engine& eng, const RunContext& ctx) {
+  if (md.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(md, eng, ctx.scratchpad));
+}
 
 class Kernel {
  public:
@@ -56,6 +64,9 @@ class NodeCtx {
   // Set by a layout-aware factory when it wants input 0 in this layout; the planner then adds
   // one reorder from the plain value (shared by every consumer wanting the same layout).
   mutable std::shared_ptr<const dnnl::memory::desc> wanted_input_layout;
+  // Largest oneDNN scratchpad the node's primitives need; the planner sizes each run's from it.
+  mutable std::size_t scratchpad_bytes = 0;
+  void need_scratchpad(const dnnl::memory::desc& md) const { scratchpad_bytes = std::max(scratchpad_bytes, md.get_size()); }
 
   const onnx::NodeProto& node() const { return node_; }
   std::int64_t opset() const { return opset_; }

@@ -10,6 +10,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/engine/kernels/onednn_util.h"
 #include "core/engine/memory_plan.h"
 #include "core/engine/registry.h"
 #include "core/error.h"
@@ -36,6 +37,7 @@ struct Step {
 
 struct RunState {
   std::unique_ptr<std::byte[], void (*)(void*)> arena{nullptr, [](void*) {}};
+  std::unique_ptr<std::byte[], void (*)(void*)> scratchpad{nullptr, [](void*) {}};
   dnnl::stream stream;
   std::vector<Tensor> views;  // one per slot; arena slots point into `arena`
 };
@@ -78,16 +80,19 @@ Tensor constant_node_value(const onnx::NodeProto& n) {
 class ReorderKernel final : public Kernel {
  public:
   ReorderKernel(const dnnl::engine& eng, const dnnl::memory::desc& from, const dnnl::memory::desc& to)
-      : eng_(eng), from_(from), to_(to), prim_(dnnl::reorder::primitive_desc(eng, from, eng, to)) {}
+      : eng_(eng), from_(from), to_(to), pd_(eng, from, eng, to, scratchpad_attr()), prim_(pd_) {}
+  std::size_t scratchpad_bytes() const { return pd_.scratchpad_desc().get_size(); }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    auto src = dnnl::memory(from_, eng_, in[0]->data);
-    auto dst = dnnl::memory(to_, eng_, out[0]->data);
-    prim_.execute(*ctx.stream, src, dst);
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(from_, eng_, in[0]->data)},
+                                               {DNNL_ARG_TO, dnnl::memory(to_, eng_, out[0]->data)}};
+    add_scratchpad(args, pd_.scratchpad_desc(), eng_, ctx);
+    prim_.execute(*ctx.stream, args);
   }
 
  private:
   dnnl::engine eng_;
   dnnl::memory::desc from_, to_;
+  dnnl::reorder::primitive_desc pd_;
   dnnl::reorder prim_;
 };
 
@@ -125,7 +130,7 @@ struct Session::Impl {
   std::vector<Step> steps;
   std::vector<IoInfo> inputs, outputs;
   std::vector<int> input_slots, output_slots;
-  std::size_t arena_bytes = 0, constant_bytes = 0;
+  std::size_t arena_bytes = 0, constant_bytes = 0, scratchpad_bytes = 0;
   double plan_ms = 0;
   mutable std::mutex pool_mu;
   std::vector<std::unique_ptr<RunState>> pool;
@@ -416,6 +421,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         fused_output = last;
         fused_nodes = fused;
         ctx.wanted_input_layout = fused_ctx.wanted_input_layout;
+        ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
     }
     if (ctx.wanted_input_layout && !all_constant) in_ids[0] = blocked_slot(in_ids[0], ctx.wanted_input_layout);
@@ -439,7 +445,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       for (auto id : in_ids) in_ptrs.push_back(id < 0 ? nullptr : &slots[id].constant);
       std::vector<Tensor*> out_ptrs;
       for (auto& t : outs) out_ptrs.push_back(&t);
-      RunContext rc{&fold_stream};
+      std::vector<std::byte> fold_scratch(std::max<std::size_t>(ctx.scratchpad_bytes, 1) + 64);
+      RunContext rc{&fold_stream, reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(fold_scratch.data()) + 63) / 64 * 64)};
       kernel->run(in_ptrs, out_ptrs, rc);
       fold_stream.wait();
       for (int i = 0; i < node.output_size(); ++i) {
@@ -452,6 +459,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       }
       continue;
     }
+    scratchpad_bytes = std::max(scratchpad_bytes, ctx.scratchpad_bytes);
     Step step;
     step.label = node.op_type();
     for (int j : fused_nodes) step.label += "+" + g.node(j).op_type();  // e.g. Conv+Add+Relu
@@ -515,7 +523,9 @@ int Session::Impl::plain_slot(int id) {
   int copy = static_cast<int>(slots.size()) - 1;
   Step step;
   step.label = "Reorder";
-  step.kernel = std::make_unique<ReorderKernel>(eng, *slots[id].desc.layout, plain);
+  auto reorder = std::make_unique<ReorderKernel>(eng, *slots[id].desc.layout, plain);
+  scratchpad_bytes = std::max(scratchpad_bytes, reorder->scratchpad_bytes());
+  step.kernel = std::move(reorder);
   step.in = {id};
   step.out = {copy};
   steps.push_back(std::move(step));
@@ -539,7 +549,9 @@ int Session::Impl::blocked_slot(int id, const std::shared_ptr<const dnnl::memory
   int copy = static_cast<int>(slots.size()) - 1;
   Step step;
   step.label = "Reorder";
-  step.kernel = std::make_unique<ReorderKernel>(eng, plain, *layout);
+  auto reorder = std::make_unique<ReorderKernel>(eng, plain, *layout);
+  scratchpad_bytes = std::max(scratchpad_bytes, reorder->scratchpad_bytes());
+  step.kernel = std::move(reorder);
   step.in = {id};
   step.out = {copy};
   steps.push_back(std::move(step));
@@ -551,6 +563,8 @@ std::unique_ptr<RunState> Session::Impl::make_state() {
   auto st = std::make_unique<RunState>();
   st->arena = std::unique_ptr<std::byte[], void (*)(void*)>(
       static_cast<std::byte*>(std::aligned_alloc(64, std::max<std::size_t>(arena_bytes, 64))), std::free);
+  st->scratchpad = std::unique_ptr<std::byte[], void (*)(void*)>(
+      static_cast<std::byte*>(std::aligned_alloc(64, std::max<std::size_t>((scratchpad_bytes + 63) / 64 * 64, 64))), std::free);
   st->stream = dnnl::stream(eng);
   st->views.resize(slots.size());
   for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -583,7 +597,7 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
   if (!st) st = make_state();
   omp_set_num_threads(options.threads);
   for (std::size_t i = 0; i < input_slots.size(); ++i) st->views[input_slots[i]].data = in[i].data;
-  RunContext rc{&st->stream};
+  RunContext rc{&st->stream, st->scratchpad.get()};
   std::vector<const Tensor*> in_ptrs;
   std::vector<Tensor*> out_ptrs;
   std::vector<double> step_ms(options.profile ? steps.size() : 0);

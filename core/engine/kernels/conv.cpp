@@ -56,25 +56,32 @@ Geometry conv_geometry(const NodeCtx& ctx, const Shape& x, const Shape& w, Shape
 class ConvKernel final : public Kernel {
  public:
   ConvKernel(dnnl::primitive prim, memory::desc src, memory::desc w, memory::desc b, memory::desc dst,
-             std::shared_ptr<dnnl::memory> const_w, bool has_bias, const dnnl::engine& eng)
-      : prim_(std::move(prim)), src_(src), w_(w), b_(b), dst_(dst), const_w_(std::move(const_w)), has_bias_(has_bias), eng_(eng) {}
+             std::shared_ptr<dnnl::memory> const_w, bool has_bias, const dnnl::engine& eng, memory::desc scratch)
+      : prim_(std::move(prim)), src_(src), w_(w), b_(b), dst_(dst), const_w_(std::move(const_w)), has_bias_(has_bias), eng_(eng),
+        scratch_(scratch) {}
 
   // Residual input copied into the output before the convolution accumulates onto it.
   void set_sum_input(int index, memory::desc md) {
     sum_input_ = index;
     sum_md_ = md;
-    sum_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng_, md, eng_, dst_));
+    dnnl::reorder::primitive_desc pd(eng_, md, eng_, dst_, scratchpad_attr());
+    sum_scratch_ = pd.scratchpad_desc();
+    sum_reorder_ = dnnl::reorder(pd);
   }
+
+  const memory::desc& sum_scratchpad() const { return sum_scratch_; }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     auto dst = wrap(dst_, eng_, out[0]->data);
     if (sum_input_ >= 0) {
-      auto src = wrap(sum_md_, eng_, in[sum_input_]->data);
-      sum_reorder_.execute(*ctx.stream, src, dst);
+      std::unordered_map<int, memory> rargs{{DNNL_ARG_FROM, wrap(sum_md_, eng_, in[sum_input_]->data)}, {DNNL_ARG_TO, dst}};
+      add_scratchpad(rargs, sum_scratch_, eng_, ctx);
+      sum_reorder_.execute(*ctx.stream, rargs);
     }
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, dst}};
     args.emplace(DNNL_ARG_WEIGHTS, const_w_ ? *const_w_ : wrap(w_, eng_, in[1]->data));
     if (has_bias_) args.emplace(DNNL_ARG_BIAS, wrap(b_, eng_, in[2]->data));
+    add_scratchpad(args, scratch_, eng_, ctx);
     prim_.execute(*ctx.stream, args);
   }
 
@@ -84,8 +91,9 @@ class ConvKernel final : public Kernel {
   std::shared_ptr<dnnl::memory> const_w_;
   bool has_bias_;
   dnnl::engine eng_;
+  memory::desc scratch_;
   int sum_input_ = -1;
-  memory::desc sum_md_;
+  memory::desc sum_md_, sum_scratch_;
   dnnl::reorder sum_reorder_;
 };
 
@@ -97,7 +105,7 @@ dnnl::primitive_attr post_op_attr(const NodeCtx& ctx) {
     if (p.kind == PostOp::Kind::kSum) po.append_sum(1.f);
     else po.append_eltwise(1.f, p.alg, p.alpha, p.beta);
   }
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = scratchpad_attr();
   attr.set_post_ops(po);
   return attr;
 }
@@ -105,10 +113,7 @@ dnnl::primitive_attr post_op_attr(const NodeCtx& ctx) {
 // Reorders a constant plain weight tensor into the layout `want` (kept alive by the kernel).
 std::shared_ptr<memory> prepack(const NodeCtx& ctx, const memory::desc& plain, const memory::desc& want, const Tensor& w) {
   auto packed = std::make_shared<memory>(want, ctx.dnnl_engine());
-  dnnl::stream s(ctx.dnnl_engine());
-  auto src = wrap(plain, ctx.dnnl_engine(), w.data);
-  dnnl::reorder(src, *packed).execute(s, src, *packed);
-  s.wait();
+  reorder_now(ctx.dnnl_engine(), plain, w.data, *packed);
   return packed;
 }
 
@@ -160,10 +165,14 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   }
   std::shared_ptr<memory> packed;
   if (wconst) packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
+  ctx.need_scratchpad(pd.scratchpad_desc());
   auto kernel = std::make_unique<ConvKernel>(dnnl::convolution_forward(pd), src, wplain, bias, dst, packed, has_bias,
-                                             ctx.dnnl_engine());
+                                             ctx.dnnl_engine(), pd.scratchpad_desc());
   for (const auto& p : ctx.post_ops)
-    if (p.kind == PostOp::Kind::kSum) kernel->set_sum_input(p.sum_input, layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input))));
+    if (p.kind == PostOp::Kind::kSum) {
+      kernel->set_sum_input(p.sum_input, layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input))));
+      ctx.need_scratchpad(kernel->sum_scratchpad());
+    }
   return kernel;
 }
 
@@ -229,13 +238,15 @@ std::unique_ptr<Kernel> make_conv_transpose(const NodeCtx& ctx, std::vector<Tens
                                       wmd, bias, dst, strides, dil, pl, pr);
   dnnl::deconvolution_forward::primitive_desc pd;
   try {
-    pd = dnnl::deconvolution_forward::primitive_desc(d, ctx.dnnl_engine());
+    pd = dnnl::deconvolution_forward::primitive_desc(d, scratchpad_attr(), ctx.dnnl_engine());
   } catch (const dnnl::error& e) {
     ctx.unsupported(std::string("oneDNN has no deconvolution for this geometry: ") + e.what());
   }
   std::shared_ptr<memory> packed;
   if (wconst) packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
-  return std::make_unique<ConvKernel>(dnnl::deconvolution_forward(pd), src, wplain, bias, dst, packed, has_bias, ctx.dnnl_engine());
+  ctx.need_scratchpad(pd.scratchpad_desc());
+  return std::make_unique<ConvKernel>(dnnl::deconvolution_forward(pd), src, wplain, bias, dst, packed, has_bias, ctx.dnnl_engine(),
+                                      pd.scratchpad_desc());
 }
 
 }  // namespace

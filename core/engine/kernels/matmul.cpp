@@ -12,8 +12,11 @@ using dnnl::memory;
 
 class MatMulKernel final : public Kernel {
  public:
-  MatMulKernel(dnnl::matmul prim, memory::desc a, memory::desc b, memory::desc bias, memory::desc c, const dnnl::engine& eng)
-      : prim_(std::move(prim)), a_(a), b_(b), bias_(bias), c_(c), eng_(eng) {}
+  MatMulKernel(const NodeCtx& ctx, const dnnl::matmul::primitive_desc& pd, memory::desc a, memory::desc b, memory::desc bias,
+               memory::desc c)
+      : prim_(pd), a_(a), b_(b), bias_(bias), c_(c), scratch_(pd.scratchpad_desc()), eng_(ctx.dnnl_engine()) {
+    ctx.need_scratchpad(scratch_);
+  }
   // Extra step after the primitive (Gemm's general C term).
   std::function<void(const std::vector<const Tensor*>&, Tensor&)> epilogue;
   int bias_input = -1;
@@ -24,6 +27,7 @@ class MatMulKernel final : public Kernel {
                                          {DNNL_ARG_WEIGHTS, packed_weights ? *packed_weights : wrap(b_, eng_, in[1]->data)},
                                          {DNNL_ARG_DST, wrap(c_, eng_, out[0]->data)}};
     if (bias_input >= 0) args.emplace(DNNL_ARG_BIAS, wrap(bias_, eng_, in[bias_input]->data));
+    add_scratchpad(args, scratch_, eng_, ctx);
     prim_.execute(*ctx.stream, args);
     if (epilogue) {
       ctx.stream->wait();
@@ -33,7 +37,7 @@ class MatMulKernel final : public Kernel {
 
  private:
   dnnl::matmul prim_;
-  memory::desc a_, b_, bias_, c_;
+  memory::desc a_, b_, bias_, c_, scratch_;
   dnnl::engine eng_;
 };
 
@@ -76,18 +80,15 @@ std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>&
   if (bconst && b.size() == 2) {
     // Constant weights: let oneDNN choose their layout and reorder them once now.
     memory::desc bany(to_dims(b), memory::data_type::f32, memory::format_tag::any);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bany, cmd), ctx.dnnl_engine());
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bany, cmd), scratchpad_attr(), ctx.dnnl_engine());
     auto packed = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
-    dnnl::stream s(ctx.dnnl_engine());
-    auto src = wrap(bmd, ctx.dnnl_engine(), bconst->data);
-    dnnl::reorder(src, *packed).execute(s, src, *packed);
-    s.wait();
-    auto k = std::make_unique<MatMulKernel>(dnnl::matmul(pd), amd, pd.weights_desc(), memory::desc(), cmd, ctx.dnnl_engine());
+    reorder_now(ctx.dnnl_engine(), bmd, bconst->data, *packed);
+    auto k = std::make_unique<MatMulKernel>(ctx, pd, amd, pd.weights_desc(), memory::desc(), cmd);
     k->packed_weights = packed;
     return k;
   }
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bmd, cmd), ctx.dnnl_engine());
-  return std::make_unique<MatMulKernel>(dnnl::matmul(pd), amd, bmd, memory::desc(), cmd, ctx.dnnl_engine());
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bmd, cmd), scratchpad_attr(), ctx.dnnl_engine());
+  return std::make_unique<MatMulKernel>(ctx, pd, amd, bmd, memory::desc(), cmd);
 }
 
 std::unique_ptr<Kernel> make_gemm(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
@@ -109,12 +110,12 @@ std::unique_ptr<Kernel> make_gemm(const NodeCtx& ctx, std::vector<TensorDesc>& o
   if (ctx.has_input(2) && !broadcast_shape({cshape, {m, n}}, bc)) ctx.invalid("C does not broadcast to (M, N)");
   const bool row_bias = ctx.has_input(2) && beta == 1.f && numel(cshape) == n &&
                         (cshape.size() == 1 || (cshape.size() == 2 && cshape[0] == 1));
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = scratchpad_attr();
   if (alpha != 1.f) attr.set_output_scales(0, {alpha});
   auto bias_md = row_bias ? plain_f32({1, n}) : memory::desc();
   dnnl::matmul::primitive_desc pd(row_bias ? dnnl::matmul::desc(amd, bmd, bias_md, cmd) : dnnl::matmul::desc(amd, bmd, cmd),
                                   attr, ctx.dnnl_engine());
-  auto kernel = std::make_unique<MatMulKernel>(dnnl::matmul(pd), amd, bmd, bias_md, cmd, ctx.dnnl_engine());
+  auto kernel = std::make_unique<MatMulKernel>(ctx, pd, amd, bmd, bias_md, cmd);
   if (row_bias) kernel->bias_input = 2;
   else if (ctx.has_input(2) && beta != 0.f) {
     auto plan = plan_broadcast({cshape}, {m, n});

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <dnnl.hpp>
+#include <unordered_map>
+#include <vector>
 
 #include "core/engine/tensor.h"
 
@@ -18,6 +20,27 @@ inline dnnl::memory::dims row_major(const dnnl::memory::dims& d) {
 // A plain (row-major) f32 descriptor of `dims`.
 inline dnnl::memory::desc plain_f32(const dnnl::memory::dims& d) {
   return dnnl::memory::desc(d, dnnl::memory::data_type::f32, row_major(d));
+}
+
+// Every primitive gets a user-provided scratchpad. Debian's oneDNN is built without
+// DNNL_ENABLE_CONCURRENT_EXEC, so library-managed scratchpads are shared between primitives and
+// concurrent Session::run calls corrupt each other's results; each run passes its own region.
+inline dnnl::primitive_attr scratchpad_attr(dnnl::primitive_attr a = dnnl::primitive_attr()) {
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
+inline dnnl::memory wrap(const dnnl::memory::desc& md, const dnnl::engine& eng, const void* p);
+
+// Reorders `from` into `to` now, with its own scratchpad (plan-time weight prepacking).
+inline void reorder_now(const dnnl::engine& eng, const dnnl::memory::desc& from_md, const void* from, dnnl::memory& to) {
+  dnnl::reorder::primitive_desc pd(eng, from_md, eng, to.get_desc(), scratchpad_attr());
+  std::vector<std::byte> scratch(pd.scratchpad_desc().get_size() + 1);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(from_md, eng, const_cast<void*>(from))}, {DNNL_ARG_TO, to}};
+  if (pd.scratchpad_desc().get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(pd.scratchpad_desc(), eng, scratch.data()));
+  dnnl::stream s(eng);
+  dnnl::reorder(pd).execute(s, args);
+  s.wait();
 }
 
 inline dnnl::memory wrap(const dnnl::memory::desc& md, const dnnl::engine& eng, const void* p) {

@@ -97,15 +97,17 @@ namespace {
 
 class OnednnPoolKernel final : public Kernel {
  public:
-  OnednnPoolKernel(dnnl::pooling_v2_forward prim, dnnl::memory::desc src, dnnl::memory::desc dst, const dnnl::engine& eng)
-      : prim_(std::move(prim)), src_(src), dst_(dst), eng_(eng) {}
+  OnednnPoolKernel(const dnnl::pooling_v2_forward::primitive_desc& pd, dnnl::memory::desc src, const dnnl::engine& eng)
+      : prim_(pd), src_(src), dst_(pd.dst_desc()), scratch_(pd.scratchpad_desc()), eng_(eng) {}
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    prim_.execute(*ctx.stream, {{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, wrap(dst_, eng_, out[0]->data)}});
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, wrap(dst_, eng_, out[0]->data)}};
+    add_scratchpad(args, scratch_, eng_, ctx);
+    prim_.execute(*ctx.stream, args);
   }
 
  private:
   dnnl::pooling_v2_forward prim_;
-  dnnl::memory::desc src_, dst_;
+  dnnl::memory::desc src_, dst_, scratch_;
   dnnl::engine eng_;
 };
 
@@ -129,10 +131,11 @@ std::unique_ptr<Kernel> make_onednn_pool(const NodeCtx& ctx, std::vector<TensorD
   auto alg = is_max ? dnnl::algorithm::pooling_max
                     : include_pad ? dnnl::algorithm::pooling_avg_include_padding : dnnl::algorithm::pooling_avg_exclude_padding;
   dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst_any, strides, kernel, dil, pl, pr);
-  dnnl::pooling_v2_forward::primitive_desc pd(d, ctx.dnnl_engine());
+  dnnl::pooling_v2_forward::primitive_desc pd(d, scratchpad_attr(), ctx.dnnl_engine());
+  ctx.need_scratchpad(pd.scratchpad_desc());
   outs = {{DType::kF32, y}};
   if (pd.dst_desc() != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
-  return std::make_unique<OnednnPoolKernel>(dnnl::pooling_v2_forward(pd), src, pd.dst_desc(), ctx.dnnl_engine());
+  return std::make_unique<OnednnPoolKernel>(pd, src, ctx.dnnl_engine());
 }
 
 std::unique_ptr<Kernel> make_pool(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool is_max) {

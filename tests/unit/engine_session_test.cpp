@@ -1,0 +1,127 @@
+// Session behaviour: plan-time folding of shape arithmetic, concurrent runs, input checks, and
+// the .npy reader the CLI uses.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "core/engine/npy.h"
+#include "core/engine/session.h"
+#include "core/error.h"
+#include "core/onnx_model.h"
+#include "tests/support/model_builder.h"
+#include "tests/support/temp_dir.h"
+
+namespace aifgen::engine {
+namespace {
+
+Tensor filled(const Shape& s, float seed) {
+  Tensor t = Tensor::allocate(DType::kF32, s);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] = static_cast<float>((i * 37 + static_cast<int>(seed * 1000)) % 201) / 100.f - 1.f;
+  return t;
+}
+
+TEST(EngineSession, ShapeArithmeticIsFoldedAtPlanTime) {
+  // y = Reshape(x, Concat(Shape(x)[0:1], [-1])): only the Reshape is left to run.
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"N", "3", "4"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  onnx::TensorProto starts, ends, minus_one;
+  for (auto [t, v, name] : {std::tuple{&starts, 0, "s"}, std::tuple{&ends, 1, "e"}, std::tuple{&minus_one, -1, "m"}}) {
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(1);
+    t->add_int64_data(v);
+    *g->add_initializer() = *t;
+  }
+  *g->add_node() = testing::node("Shape", {"x"}, {"shape"});
+  *g->add_node() = testing::node("Slice", {"shape", "s", "e"}, {"batch"});
+  auto concat = testing::node("Concat", {"batch", "m"}, {"target"});
+  testing::add_int_attr(concat, "axis", 0);
+  *g->add_node() = concat;
+  *g->add_node() = testing::node("Reshape", {"x", "target"}, {"y"});
+  SessionOptions opts;
+  opts.input_shapes["x"] = {2, 3, 4};
+  Session s(m, opts);
+  EXPECT_EQ(s.kernel_count(), 1u);
+  EXPECT_EQ(s.outputs()[0].shape, (Shape{2, 12}));
+  auto out = s.run({filled({2, 3, 4}, 1)});
+  EXPECT_EQ(std::memcmp(out[0].data, filled({2, 3, 4}, 1).data, 24 * sizeof(float)), 0);
+}
+
+TEST(EngineSession, ConcurrentRunsGiveTheSameAnswersAsSequentialOnes) {
+  auto model = load_model_file(std::string(AIFGEN_SHARED_DIR) + "/models/mobilenet_v2.onnx");
+  SessionOptions opts;
+  opts.threads = 1;
+  Session s(model, opts);
+  std::vector<Tensor> inputs, expected;
+  for (int i = 0; i < 4; ++i) {
+    inputs.push_back(filled({1, 3, 224, 224}, static_cast<float>(i)));
+    expected.push_back(s.run({inputs.back()})[0]);
+  }
+  std::vector<std::vector<Tensor>> got(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      for (int rep = 0; rep < 3; ++rep) got[i] = s.run({inputs[i]});
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) {
+    float worst = 0;
+    for (std::int64_t k = 0; k < expected[i].numel(); ++k)
+      worst = std::max(worst, std::abs(got[i][0].as<float>()[k] - expected[i].as<float>()[k]));
+    EXPECT_EQ(worst, 0.f) << "thread " << i;
+  }
+  EXPECT_NE(std::memcmp(expected[0].data, expected[1].data, expected[0].bytes()), 0);  // inputs differ
+}
+
+TEST(EngineSession, RejectsInputsOfTheWrongShapeOrType) {
+  auto m = testing::conv_bn_relu_model();
+  SessionOptions opts;
+  opts.input_shapes["x"] = {1, 3, 8, 8};
+  Session s(m, opts);
+  EXPECT_THROW(s.run({filled({1, 3, 8, 9}, 0)}), Error);
+  EXPECT_THROW(s.run({}), Error);
+  Tensor ints = Tensor::allocate(DType::kI64, {1, 3, 8, 8});
+  EXPECT_THROW(s.run({ints}), Error);
+  opts.input_shapes["x"] = {1, 4, 8, 8};  // contradicts the model's fixed channel dim
+  EXPECT_THROW(Session(m, opts), Error);
+}
+
+TEST(Npy, RoundTripsAndRejectsMalformedFiles) {
+  testing::TempDir dir;
+  auto t = filled({2, 5}, 3);
+  write_npy(dir.path() + "/a.npy", t);
+  auto back = read_npy(dir.path() + "/a.npy");
+  EXPECT_EQ(back.shape, t.shape);
+  EXPECT_EQ(std::memcmp(back.data, t.data, t.bytes()), 0);
+  std::string good;
+  {
+    std::ifstream in(dir.path() + "/a.npy", std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_THROW(parse_npy(good.substr(0, good.size() - 4)), Error);       // truncated data
+  EXPECT_THROW(parse_npy("not numpy at all"), Error);                     // no magic
+  auto npy = [](const std::string& dict, const std::string& data) {
+    std::string header = dict + "\n";
+    std::string out = std::string("\x93NUMPY\x01\x00", 8);
+    out.push_back(static_cast<char>(header.size() & 0xff));
+    out.push_back(static_cast<char>(header.size() >> 8));
+    return out + header + data;
+  };
+  EXPECT_NO_THROW(parse_npy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", std::string(8, '\0'))));
+  EXPECT_THROW(parse_npy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999,), }", "")), Error);
+  EXPECT_THROW(parse_npy(npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", std::string(8, '\0'))), Error);
+  EXPECT_THROW(parse_npy(npy("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", std::string(8, '\0'))), Error);
+  EXPECT_THROW(parse_npy(npy("{'descr': '<U8', 'fortran_order': False, 'shape': (2,), }", std::string(64, '\0'))), Error);
+  EXPECT_THROW(parse_npy(npy("{'descr': '<f4', 'shape': (2,), }", std::string(8, '\0'))), Error);
+  // The shared reference inputs are .npy files written by NumPy itself.
+  auto ref = read_npy(std::string(AIFGEN_SHARED_DIR) + "/models/refs/mobilenet_v2/input_input.npy");
+  EXPECT_EQ(ref.shape, (Shape{1, 3, 224, 224}));
+}
+
+}  // namespace
+}  // namespace aifgen::engine
