@@ -39,17 +39,16 @@ void add_float_op(KernelTable& t, const char* name, F fn, Params (*params)(const
 
 // Registers an op valid for every numeric type (the function is written generically).
 template <typename F>
-void add_numeric_op(KernelTable& t, const char* name, F fn, bool allow_unsigned = true) {
-  t[name] = [fn, allow_unsigned](const NodeCtx& ctx, std::vector<TensorDesc>& outs) -> std::unique_ptr<Kernel> {
+void add_numeric_op(KernelTable& t, const char* name, F fn) {
+  t[name] = [fn](const NodeCtx& ctx, std::vector<TensorDesc>& outs) -> std::unique_ptr<Kernel> {
     outs = {ctx.in(0)};
     std::unique_ptr<Kernel> k;
     auto dt = ctx.in(0).dtype;
     if (dt == DType::kBool || dt == DType::kF16) ctx.unsupported(std::string("type ") + dtype_str(dt));
     dispatch_type(dt, [&](auto zero) {
       using T = decltype(zero);
-      k = unary_kernel<T>([fn](T x, Params) { return fn(x); }, {});
+      if constexpr (!std::is_same_v<T, bool>) k = unary_kernel<T>([fn](T x, Params) { return fn(x); }, {});
     });
-    (void)allow_unsigned;
     return k;
   };
 }
