@@ -58,12 +58,6 @@ class EliminateIdentityPass final : public Pass {
     return true;
   }
 
-  static int producer_of(const onnx::GraphProto& g, const std::string& value) {
-    for (int i = 0; i < g.node_size(); ++i)
-      for (const auto& o : g.node(i).output())
-        if (o == value) return i;
-    return -1;
-  }
 };
 
 std::unique_ptr<Pass> make_eliminate_identity_pass() { return std::make_unique<EliminateIdentityPass>(); }

@@ -39,13 +39,6 @@ class FoldBatchNormPass final : public Pass {
   }
 
  private:
-  static int producer_of(const onnx::GraphProto& g, const std::string& value) {
-    for (int i = 0; i < g.node_size(); ++i)
-      for (const auto& o : g.node(i).output())
-        if (o == value) return i;
-    return -1;
-  }
-
   static const onnx::TensorProto* constant(const onnx::GraphProto& g, const std::string& name) {
     return find_constant(g, name);
   }

@@ -37,6 +37,13 @@ void rename_uses(onnx::GraphProto& graph, const std::string& from, const std::st
   }
 }
 
+int producer_of(const onnx::GraphProto& graph, const std::string& value) {
+  for (int i = 0; i < graph.node_size(); ++i)
+    for (const auto& o : graph.node(i).output())
+      if (o == value) return i;
+  return -1;
+}
+
 int find_initializer(const onnx::GraphProto& graph, const std::string& name) {
   for (int i = 0; i < graph.initializer_size(); ++i)
     if (graph.initializer(i).name() == name) return i;

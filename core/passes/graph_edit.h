@@ -15,6 +15,9 @@ std::unordered_map<std::string, int> value_use_counts(const onnx::GraphProto& gr
 // Replaces every read of `from` by `to` in node inputs of `graph` and its subgraphs.
 void rename_uses(onnx::GraphProto& graph, const std::string& from, const std::string& to);
 
+// Index of the node producing `value` in `graph` (not searching subgraphs), or -1.
+int producer_of(const onnx::GraphProto& graph, const std::string& value);
+
 // Index of the initializer named `name`, or -1.
 int find_initializer(const onnx::GraphProto& graph, const std::string& name);
 

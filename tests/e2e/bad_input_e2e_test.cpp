@@ -55,12 +55,7 @@ TEST_F(BadInputE2E, ModelFailingTheChecker) {
 
 TEST_F(BadInputE2E, ExternalDataReference) {
   auto m = testing::conv_bn_relu_model();
-  auto* w = m.mutable_graph()->mutable_initializer(0);
-  w->clear_float_data();
-  w->set_data_location(onnx::TensorProto::EXTERNAL);
-  auto* e = w->add_external_data();
-  e->set_key("location");
-  e->set_value("/etc/shadow");
+  testing::point_first_weight_at_external_file(m, "/etc/shadow");
   expect_problem(http().upload(testing::serialize(m)), 422, "model-external-data");
 }
 

@@ -4,23 +4,9 @@
 
 #include <algorithm>
 
+#include "api/router.h"
+
 namespace aifgen::e2e {
-namespace {
-
-std::vector<std::string> segments(const std::string& path) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    auto j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-}  // namespace
 
 const OpenApiContract& OpenApiContract::instance() {
   static const OpenApiContract contract(AIFGEN_OPENAPI);
@@ -42,9 +28,9 @@ OpenApiContract::OpenApiContract(const std::string& file) {
 
 std::string OpenApiContract::template_for(const std::string& raw_path) const {
   auto path = raw_path.substr(0, raw_path.find('?'));
-  auto parts = segments(path);
+  auto parts = api::split_path(path);
   for (const auto& [tmpl, _] : statuses_) {
-    auto t = segments(tmpl);
+    auto t = api::split_path(tmpl);
     if (t.size() != parts.size()) continue;
     bool ok = true;
     for (std::size_t i = 0; i < t.size() && ok; ++i) ok = (t[i].front() == '{') || t[i] == parts[i];

@@ -106,6 +106,15 @@ onnx::ModelProto conv_bn_relu_model(bool with_identity) {
   return m;
 }
 
+void point_first_weight_at_external_file(onnx::ModelProto& m, const std::string& location) {
+  auto* w = m.mutable_graph()->mutable_initializer(0);
+  w->clear_float_data();
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* e = w->add_external_data();
+  e->set_key("location");
+  e->set_value(location);
+}
+
 std::string serialize(const onnx::ModelProto& m) {
   std::string s;
   m.SerializeToString(&s);

@@ -31,6 +31,9 @@ onnx::ModelProto empty_model(const std::string& graph_name = "test");
 // `with_identity` inserts an Identity between BN and Relu.
 onnx::ModelProto conv_bn_relu_model(bool with_identity = false);
 
+// Makes the first initializer reference external data at `location` instead of holding bytes.
+void point_first_weight_at_external_file(onnx::ModelProto& m, const std::string& location);
+
 std::string serialize(const onnx::ModelProto& m);
 
 }  // namespace aifgen::testing

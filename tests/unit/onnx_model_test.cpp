@@ -85,12 +85,7 @@ TEST(OnnxModel, RejectsModelFailingTheChecker) {
 TEST(OnnxModel, RejectsExternalData) {
   TempDir dir;
   auto m = testing::conv_bn_relu_model();
-  auto* w = m.mutable_graph()->mutable_initializer(0);
-  w->clear_float_data();
-  w->set_data_location(onnx::TensorProto::EXTERNAL);
-  auto* e = w->add_external_data();
-  e->set_key("location");
-  e->set_value("../../etc/passwd");
+  testing::point_first_weight_at_external_file(m, "../../etc/passwd");
   EXPECT_EQ(load_and_accept(dir.file("x.onnx", testing::serialize(m))), "model-external-data");
 }
 
