@@ -39,6 +39,12 @@ nlohmann::json variant_json(const storage::VariantRecord& v, bool with_report) {
   return j;
 }
 
+nlohmann::json benchmark_json(const storage::BenchmarkRecord& b) {
+  return {{"subject", b.subject}, {"origin", b.origin}, {"host", b.host}, {"threads", b.threads}, {"batch", b.batch},
+          {"iterations", b.iterations}, {"p50_ms", b.p50_ms}, {"p90_ms", b.p90_ms}, {"p99_ms", b.p99_ms},
+          {"throughput_per_s", b.throughput_per_s}, {"created_at", b.created_at}};
+}
+
 nlohmann::json job_json(const storage::JobRecord& job) {
   nlohmann::json variants = nlohmann::json::array();
   for (const auto& v : job.variants) variants.push_back(variant_json(v, false));

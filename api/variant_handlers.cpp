@@ -17,7 +17,10 @@ void list_variants(RequestContext& ctx) {
 }
 
 void get_variant(RequestContext& ctx) {
-  ctx.respond(json_response(200, variant_json(ctx.app.jobs().variant(ctx.params["id"]), true)));
+  auto body = variant_json(ctx.app.jobs().variant(ctx.params["id"]), true);
+  body["benchmarks"] = nlohmann::json::array();
+  for (const auto& b : ctx.app.jobs().benchmarks(ctx.params["id"])) body["benchmarks"].push_back(benchmark_json(b));
+  ctx.respond(json_response(200, body));
 }
 
 // Streams the bundle from disk; the ETag and Digest carry its sha256 (checked before serving).

@@ -21,9 +21,10 @@ App::App(Config config)
       artifacts_(config_.data_dir),
       model_repo_(db_),
       job_repo_(db_),
+      benchmark_repo_(db_),
       model_service_(artifacts_, model_repo_, config_.max_upload_bytes()),
-      job_service_(job_repo_, artifacts_, events_),
-      runner_(config_, job_repo_, model_repo_, artifacts_, events_, metrics_, stopping_),
+      job_service_(job_repo_, benchmark_repo_, artifacts_, events_),
+      runner_(config_, job_repo_, model_repo_, benchmark_repo_, artifacts_, events_, metrics_, stopping_),
       pool_(runner_, job_repo_, events_, stopping_) {
   auto outcome = job_repo_.requeue_interrupted(config_.max_attempts);
   if (outcome.requeued || outcome.failed)

@@ -13,6 +13,7 @@
 #include "service/model_service.h"
 #include "service/worker_pool.h"
 #include "storage/artifact_store.h"
+#include "storage/benchmark_repository.h"
 #include "storage/database.h"
 #include "storage/job_repository.h"
 #include "storage/model_repository.h"
@@ -43,6 +44,7 @@ class App {
   storage::ArtifactStore artifacts_;
   storage::ModelRepository model_repo_;
   storage::JobRepository job_repo_;
+  storage::BenchmarkRepository benchmark_repo_;
   JobEvents events_;
   Metrics metrics_;
   ModelService model_service_;

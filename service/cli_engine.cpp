@@ -2,14 +2,14 @@
 #include "service/cli_engine.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "core/engine/npy.h"
+#include "core/engine/random_inputs.h"
+#include "core/engine/timing.h"
 #include "core/engine/session.h"
 #include "core/error.h"
 #include "core/onnx_model.h"
@@ -55,23 +55,6 @@ std::string file_safe(const std::string& name) {
   std::string out;
   for (char c : name) out.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '_');
   return out;
-}
-
-// Deterministic inputs like ort-bench's: floats uniform in [-1, 1], integers in [0, 100).
-Tensor random_input(const engine::IoInfo& io, std::mt19937& gen) {
-  Tensor t = Tensor::allocate(io.dtype, io.shape);
-  std::uniform_real_distribution<float> f(-1.f, 1.f);
-  std::uniform_int_distribution<int> i(0, 99);
-  for (std::int64_t k = 0; k < t.numel(); ++k) {
-    switch (io.dtype) {
-      case engine::DType::kF32: t.as<float>()[k] = f(gen); break;
-      case engine::DType::kF64: t.as<double>()[k] = f(gen); break;
-      case engine::DType::kI64: t.as<std::int64_t>()[k] = i(gen); break;
-      case engine::DType::kI32: t.as<std::int32_t>()[k] = i(gen); break;
-      default: break;  // zero-filled
-    }
-  }
-  return t;
 }
 
 std::size_t peak_rss_bytes() {
@@ -126,22 +109,9 @@ int bench_model(const EngineCliOptions& o) {
     auto so = session_options(o);
     so.profile = o.profile;
     engine::Session session(model, so);
-    std::mt19937 gen(1);
-    std::vector<Tensor> inputs;
-    for (const auto& io : session.inputs()) inputs.push_back(random_input(io, gen));
-    for (int i = 0; i < o.warmup; ++i) session.run(inputs);
-    std::vector<double> ms;
-    for (int i = 0; i < o.iterations; ++i) {
-      auto t0 = std::chrono::steady_clock::now();
-      session.run(inputs);
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(ms.begin(), ms.end());
-    auto q = [&](double p) { return ms.empty() ? 0.0 : ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * ms.size()))]; };
-    double mean = 0;
-    for (double v : ms) mean += v;
-    mean /= std::max<std::size_t>(ms.size(), 1);
-    const std::int64_t batch = session.inputs().empty() || session.inputs()[0].shape.empty() ? 1 : session.inputs()[0].shape[0];
+    auto inputs = engine::random_inputs(session.inputs(), 1);
+    auto stats = engine::time_runs(session, inputs, o.warmup, o.iterations);
+    auto q = [&](double p) { return p == 0.5 ? stats.p50_ms : p == 0.9 ? stats.p90_ms : stats.p99_ms; };
     nlohmann::json j = {
         {"model", std::filesystem::path(o.model).filename().string()},
         {"threads", o.threads},
@@ -150,8 +120,8 @@ int bench_model(const EngineCliOptions& o) {
         {"p50_ms", q(0.5)},
         {"p90_ms", q(0.9)},
         {"p99_ms", q(0.99)},
-        {"mean_ms", mean},
-        {"throughput_per_s", mean > 0 ? 1000.0 * static_cast<double>(batch) / mean : 0},
+        {"mean_ms", stats.mean_ms},
+        {"throughput_per_s", stats.throughput_per_s},
         {"peak_bytes", session.arena_bytes() + session.constant_bytes()},
         {"arena_bytes", session.arena_bytes()},
         {"constant_bytes", session.constant_bytes()},

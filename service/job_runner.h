@@ -11,6 +11,7 @@
 #include "service/job_events.h"
 #include "service/metrics.h"
 #include "storage/artifact_store.h"
+#include "storage/benchmark_repository.h"
 #include "storage/job_repository.h"
 #include "storage/model_repository.h"
 
@@ -19,9 +20,10 @@ namespace aifgen {
 class JobRunner {
  public:
   JobRunner(const Config& config, storage::JobRepository& jobs, storage::ModelRepository& models,
-            storage::ArtifactStore& artifacts, JobEvents& events, Metrics& metrics, const std::atomic<bool>& stopping)
-      : config_(config), jobs_(jobs), models_(models), artifacts_(artifacts), events_(events), metrics_(metrics),
-        stopping_(stopping) {}
+            storage::BenchmarkRepository& benchmarks, storage::ArtifactStore& artifacts, JobEvents& events, Metrics& metrics,
+            const std::atomic<bool>& stopping)
+      : config_(config), jobs_(jobs), models_(models), benchmarks_(benchmarks), artifacts_(artifacts), events_(events),
+        metrics_(metrics), stopping_(stopping) {}
 
   void run(const storage::JobRecord& job);
 
@@ -32,6 +34,7 @@ class JobRunner {
   const Config& config_;
   storage::JobRepository& jobs_;
   storage::ModelRepository& models_;
+  storage::BenchmarkRepository& benchmarks_;
   storage::ArtifactStore& artifacts_;
   JobEvents& events_;
   Metrics& metrics_;

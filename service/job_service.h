@@ -7,6 +7,7 @@
 
 #include "service/job_events.h"
 #include "storage/artifact_store.h"
+#include "storage/benchmark_repository.h"
 #include "storage/job_repository.h"
 #include "storage/records.h"
 
@@ -34,8 +35,9 @@ struct ArtifactRef {
 
 class JobService {
  public:
-  JobService(storage::JobRepository& jobs, storage::ArtifactStore& artifacts, JobEvents& events)
-      : jobs_(jobs), artifacts_(artifacts), events_(events) {}
+  JobService(storage::JobRepository& jobs, storage::BenchmarkRepository& benchmarks, storage::ArtifactStore& artifacts,
+             JobEvents& events)
+      : jobs_(jobs), benchmarks_(benchmarks), artifacts_(artifacts), events_(events) {}
 
   // Validates targets/precisions against the registry (422 listing valid pairs) and queues.
   SubmitResult submit(const JobRequest& req);
@@ -46,6 +48,7 @@ class JobService {
   storage::JobRecord cancel(const std::string& id);
 
   storage::VariantRecord variant(const std::string& id);  // throws kNotFound
+  std::vector<storage::BenchmarkRecord> benchmarks(const std::string& variant_id) { return benchmarks_.for_variant(variant_id); }
   std::vector<storage::VariantRecord> variants(const std::optional<std::string>& model_id,
                                                const std::optional<std::string>& job_id, int limit, int offset);
   // The bundle of a succeeded variant, re-hashed before it is served. Throws kNotFound,
@@ -57,6 +60,7 @@ class JobService {
 
  private:
   storage::JobRepository& jobs_;
+  storage::BenchmarkRepository& benchmarks_;
   storage::ArtifactStore& artifacts_;
   JobEvents& events_;
 };

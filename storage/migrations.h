@@ -51,6 +51,25 @@ CREATE TABLE variants (
 CREATE INDEX variants_by_job ON variants(job_id);
 CREATE INDEX variants_by_model ON variants(model_id);
 )sql",
+    // 2: latency measurements of variants (and of their source model, for before/after).
+    R"sql(
+CREATE TABLE benchmarks (
+  id                INTEGER PRIMARY KEY,
+  variant_id        TEXT NOT NULL REFERENCES variants(id),
+  subject           TEXT NOT NULL CHECK (subject IN ('source','variant')),
+  origin            TEXT NOT NULL DEFAULT 'local',   -- 'local' (the service host) or 'field'
+  host              TEXT NOT NULL,
+  threads           INTEGER NOT NULL,
+  batch             INTEGER NOT NULL,
+  iterations        INTEGER NOT NULL,
+  p50_ms            REAL NOT NULL,
+  p90_ms            REAL NOT NULL,
+  p99_ms            REAL NOT NULL,
+  throughput_per_s  REAL NOT NULL,
+  created_at        TEXT NOT NULL
+);
+CREATE INDEX benchmarks_by_variant ON benchmarks(variant_id);
+)sql",
 };
 
 }  // namespace aifgen::storage

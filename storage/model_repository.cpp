@@ -71,6 +71,7 @@ std::vector<std::string> ModelRepository::remove(const std::string& id) {
     st.bind(1, id);
     while (st.step()) artifacts.push_back(st.text(0));
   }
+  c.prepare("DELETE FROM benchmarks WHERE variant_id IN (SELECT id FROM variants WHERE model_id = ?)").bind(1, id).exec();
   c.prepare("DELETE FROM variants WHERE model_id = ?").bind(1, id).exec();
   c.prepare("DELETE FROM jobs WHERE model_id = ?").bind(1, id).exec();
   c.prepare("DELETE FROM models WHERE id = ?").bind(1, id).exec();

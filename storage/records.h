@@ -31,6 +31,17 @@ struct VariantRecord {
   std::string updated_at;
 };
 
+struct BenchmarkRecord {
+  std::int64_t id = 0;
+  std::string variant_id;
+  std::string subject;  // source | variant
+  std::string origin = "local";
+  std::string host;
+  std::int64_t threads = 1, batch = 1, iterations = 0;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, throughput_per_s = 0;
+  std::string created_at;
+};
+
 struct JobRecord {
   std::string id;
   std::string model_id;

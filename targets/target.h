@@ -20,6 +20,9 @@ struct TargetDescriptor {
   std::string runtime;     // what runs the bundle
   std::vector<std::string> precisions;  // the precisions this build of aifgen can produce
   std::string int8_scheme; // empty when int8 is not offered
+  // True when the service host itself can run the variant natively (so it is benchmarked
+  // locally); false for accelerators, whose numbers come from field reports.
+  bool runs_on_service_host = false;
 };
 
 // Everything a packager needs to write a bundle.
@@ -33,6 +36,8 @@ struct VariantBuild {
   std::int64_t source_bytes = 0;
   std::int64_t variant_model_bytes = 0;
   double optimize_ms = 0;
+  // JSON object text merged into variant.json (validation, benchmarks); may be empty.
+  std::string report_json;
   std::string aifgen_version;
   std::string created_at;
 };

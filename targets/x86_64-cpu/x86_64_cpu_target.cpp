@@ -28,6 +28,7 @@ class X86CpuTarget final : public Target {
     model.SerializeToString(&model_bytes);
     nlohmann::json extra = {{"files", {"model.onnx", "variant.json", "README.md"}},
                             {"opset", default_opset(model)}};
+    if (!build.report_json.empty()) extra.update(nlohmann::json::parse(build.report_json));
     std::string manifest = variant_manifest_json(build, desc_, extra.dump());
     BundleWriter w(out_path, "aifgen-" + build.variant_id);
     w.add("model.onnx", model_bytes);
@@ -40,7 +41,7 @@ class X86CpuTarget final : public Target {
  private:
   TargetDescriptor desc_{
       "x86_64-cpu", "Intel/AMD x86-64 servers (AVX2 and newer)", "aifgen engine (oneDNN); any ONNX runtime",
-      {"fp32"}, ""};
+      {"fp32"}, "", /*runs_on_service_host=*/true};
 };
 
 }  // namespace

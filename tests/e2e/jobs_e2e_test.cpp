@@ -55,6 +55,20 @@ TEST_F(JobsE2E, ConvBnModelBecomesADownloadableFoldedVariant) {
   EXPECT_EQ(passes[0]["name"], "eliminate_identity");
   EXPECT_EQ(passes[0]["changes"]["nodes_removed"], 1);
   EXPECT_EQ(passes[1]["changes"]["batchnorms_folded"], 1);
+  // Validated against the source on the engine, and benchmarked before/after on this host.
+  auto validation = full["report"]["validation"];
+  EXPECT_EQ(validation["status"], "validated") << validation.dump();
+  EXPECT_EQ(validation["inputs"], "synthetic");
+  EXPECT_GT(validation["outputs"][0]["sqnr_db"].get<double>(), 60.0);
+  EXPECT_GT(validation["outputs"][0]["cosine"].get<double>(), 0.99999);
+  ASSERT_EQ(full["benchmarks"].size(), 2u);
+  EXPECT_EQ(full["benchmarks"][0]["subject"], "source");
+  EXPECT_EQ(full["benchmarks"][1]["subject"], "variant");
+  for (const auto& b : full["benchmarks"]) {
+    EXPECT_GT(b["p50_ms"].get<double>(), 0.0);
+    EXPECT_LE(b["p50_ms"].get<double>(), b["p99_ms"].get<double>());
+    EXPECT_EQ(b["origin"], "local");
+  }
 
   auto dl = http().get(variant["artifact"]["download"].get<std::string>());
   ASSERT_EQ(dl.status, 200);
@@ -73,6 +87,7 @@ TEST_F(JobsE2E, ConvBnModelBecomesADownloadableFoldedVariant) {
   EXPECT_EQ(manifest["source_model"]["id"], model_id);
   EXPECT_EQ(manifest["target"]["id"], "x86_64-cpu");
   EXPECT_EQ(manifest["precision"], "fp32");
+  EXPECT_EQ(manifest["validation"]["status"], "validated");
 
   onnx::ModelProto out;
   ASSERT_TRUE(out.ParseFromString(files[top + "model.onnx"].bytes));

@@ -1,0 +1,18 @@
+// Latency measurement of a planned session: warm-up runs, then timed runs, percentiles.
+#pragma once
+
+#include <vector>
+
+#include "core/engine/session.h"
+
+namespace aifgen::engine {
+
+struct LatencyStats {
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, mean_ms = 0;
+  double throughput_per_s = 0;  // batch items per second at the mean latency
+  int iterations = 0;
+};
+
+LatencyStats time_runs(Session& session, const std::vector<Tensor>& inputs, int warmup, int iterations);
+
+}  // namespace aifgen::engine

@@ -1,0 +1,136 @@
+// Variant validation on the CPU engine with synthetic inputs (a calibration set, when there is
+// one, will replace them).
+#include "core/validation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/engine/random_inputs.h"
+#include "core/engine/session.h"
+#include "core/error.h"
+
+namespace aifgen {
+namespace {
+
+struct Accumulator {
+  double max_abs = 0, sum_abs = 0, dot = 0, ref_sq = 0, var_sq = 0, err_sq = 0;
+  std::int64_t count = 0, rows = 0, top1 = 0, top5 = 0;
+  bool class_scores = false;
+};
+
+std::vector<std::int64_t> top_k(const float* row, std::int64_t c, std::int64_t k) {
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(c));
+  std::iota(idx.begin(), idx.end(), 0);
+  k = std::min(k, c);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](auto a, auto b) { return row[a] > row[b]; });
+  idx.resize(static_cast<std::size_t>(k));
+  return idx;
+}
+
+void accumulate(Accumulator& a, const engine::Tensor& ref, const engine::Tensor& var) {
+  const float* r = ref.as<float>();
+  const float* v = var.as<float>();
+  for (std::int64_t i = 0; i < ref.numel(); ++i) {
+    const double e = static_cast<double>(v[i]) - r[i];
+    a.max_abs = std::max(a.max_abs, std::abs(e));
+    a.sum_abs += std::abs(e);
+    a.err_sq += e * e;
+    a.dot += static_cast<double>(r[i]) * v[i];
+    a.ref_sq += static_cast<double>(r[i]) * r[i];
+    a.var_sq += static_cast<double>(v[i]) * v[i];
+  }
+  a.count += ref.numel();
+  // Class scores: [N, C] with more than one class.
+  if (ref.shape.size() == 2 && ref.shape[1] > 1) {
+    a.class_scores = true;
+    const auto c = ref.shape[1];
+    for (std::int64_t n = 0; n < ref.shape[0]; ++n) {
+      auto tr = top_k(r + n * c, c, 5), tv = top_k(v + n * c, c, 5);
+      a.top1 += tr[0] == tv[0];
+      std::sort(tr.begin(), tr.end());
+      std::sort(tv.begin(), tv.end());
+      std::vector<std::int64_t> common;
+      std::set_intersection(tr.begin(), tr.end(), tv.begin(), tv.end(), std::back_inserter(common));
+      a.top5 += common.size() == tr.size();
+      ++a.rows;
+    }
+  }
+}
+
+}  // namespace
+
+ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::ModelProto& variant,
+                                  const ValidationThresholds& t) {
+  ValidationResult result;
+  try {
+    engine::SessionOptions opts;
+    opts.input_shapes = engine::default_input_shapes(source);
+    for (const auto& [name, shape] : opts.input_shapes) result.input_shapes[name] = shape;
+    engine::Session ref(source, opts);
+    engine::Session var(variant, opts);
+    if (ref.inputs().size() != var.inputs().size() || ref.outputs().size() != var.outputs().size())
+      throw Error(ErrorCode::kInternal, "validation-mismatch", "the variant's inputs or outputs differ from the source's");
+    std::vector<Accumulator> acc(ref.outputs().size());
+    for (int s = 0; s < t.samples; ++s) {
+      auto inputs = engine::random_inputs(ref.inputs(), 1000u + static_cast<std::uint32_t>(s));
+      auto ro = ref.run(inputs);
+      auto vo = var.run(inputs);
+      for (std::size_t k = 0; k < ro.size(); ++k) {
+        if (ro[k].dtype != engine::DType::kF32 || vo[k].dtype != engine::DType::kF32 || ro[k].shape != vo[k].shape)
+          throw Error(ErrorCode::kInternal, "validation-mismatch",
+                      "output '" + ref.outputs()[k].name + "' differs in type or shape, or is not float32");
+        accumulate(acc[k], ro[k], vo[k]);
+      }
+    }
+    result.samples = t.samples;
+    double worst_sqnr = INFINITY;
+    for (std::size_t k = 0; k < acc.size(); ++k) {
+      const auto& a = acc[k];
+      OutputMetrics m;
+      m.name = ref.outputs()[k].name;
+      m.max_abs_err = a.max_abs;
+      m.mean_abs_err = a.count ? a.sum_abs / static_cast<double>(a.count) : 0;
+      m.cosine = a.ref_sq > 0 && a.var_sq > 0 ? a.dot / std::sqrt(a.ref_sq * a.var_sq) : (a.err_sq == 0 ? 1.0 : 0.0);
+      // SQNR = 10 log10(signal power / error power); an exact match reports 200 dB.
+      m.sqnr_db = a.err_sq == 0 ? 200.0 : 10.0 * std::log10(std::max(a.ref_sq, 1e-300) / a.err_sq);
+      if (a.class_scores && a.rows > 0) {
+        m.top1_agreement = static_cast<double>(a.top1) / static_cast<double>(a.rows);
+        m.top5_agreement = static_cast<double>(a.top5) / static_cast<double>(a.rows);
+      }
+      worst_sqnr = std::min(worst_sqnr, m.sqnr_db);
+      result.outputs.push_back(m);
+    }
+    if (worst_sqnr >= t.validated_sqnr_db) result.status = "validated";
+    else if (worst_sqnr >= t.degraded_sqnr_db) result.status = "degraded";
+    else {
+      result.status = "failed";
+      result.reason = "an output's SQNR (" + std::to_string(worst_sqnr) + " dB) is below " +
+                      std::to_string(t.degraded_sqnr_db) + " dB";
+    }
+  } catch (const Error& e) {
+    if (e.type() == "validation-mismatch") {
+      result.status = "failed";
+      result.reason = e.what();
+    } else {
+      result.status = "skipped";
+      result.reason = std::string("the CPU engine cannot execute this model: ") + e.what();
+    }
+  }
+  return result;
+}
+
+nlohmann::json validation_to_json(const ValidationResult& r) {
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const auto& m : r.outputs) {
+    nlohmann::json o = {{"name", m.name}, {"max_abs_err", m.max_abs_err}, {"mean_abs_err", m.mean_abs_err},
+                        {"cosine", m.cosine}, {"sqnr_db", m.sqnr_db}};
+    if (m.top1_agreement) o["top1_agreement"] = *m.top1_agreement;
+    if (m.top5_agreement) o["top5_agreement"] = *m.top5_agreement;
+    outputs.push_back(o);
+  }
+  return {{"status", r.status}, {"reason", r.reason}, {"inputs", r.inputs}, {"samples", r.samples},
+          {"input_shapes", r.input_shapes}, {"engine", "aifgen CPU engine"}, {"outputs", outputs}};
+}
+
+}  // namespace aifgen

@@ -1,0 +1,21 @@
+// The benchmarks table: latency rows per variant (local measurements now, field reports later).
+#pragma once
+
+#include <vector>
+
+#include "storage/database.h"
+#include "storage/records.h"
+
+namespace aifgen::storage {
+
+class BenchmarkRepository {
+ public:
+  explicit BenchmarkRepository(Database& db) : db_(db) {}
+  void add(const BenchmarkRecord& b);
+  std::vector<BenchmarkRecord> for_variant(const std::string& variant_id);
+
+ private:
+  Database& db_;
+};
+
+}  // namespace aifgen::storage

@@ -1,0 +1,79 @@
+// Variant validation: an exact rewrite validates, a broken one fails, an unrunnable one is
+// skipped with the reason; class-score outputs get top-k agreement.
+#include "core/validation.h"
+
+#include <gtest/gtest.h>
+
+#include "core/passes/pass_manager.h"
+#include "core/tensor_util.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen {
+namespace {
+
+TEST(Validation, BatchNormFoldingValidates) {
+  auto source = testing::conv_bn_relu_model(true);
+  auto variant = source;
+  run_pipeline(variant, {"eliminate_identity", "fold_batchnorm", "eliminate_dead_nodes"});
+  auto r = validate_variant(source, variant, {});
+  EXPECT_EQ(r.status, "validated") << r.reason;
+  ASSERT_EQ(r.outputs.size(), 1u);
+  EXPECT_GT(r.outputs[0].sqnr_db, 100.0);
+  EXPECT_LT(r.outputs[0].max_abs_err, 1e-5);
+  EXPECT_FALSE(r.outputs[0].top1_agreement.has_value());  // 4-D output, not class scores
+}
+
+TEST(Validation, WrongWeightsFail) {
+  auto source = testing::conv_bn_relu_model();
+  auto variant = source;
+  auto& w = *variant.mutable_graph()->mutable_initializer(0);
+  auto values = read_floats(w);
+  for (auto& v : values) v = -v;  // a "variant" that computes something else
+  write_floats(w, values);
+  auto r = validate_variant(source, variant, {});
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_LT(r.outputs[0].sqnr_db, 30.0);
+}
+
+TEST(Validation, SmallErrorsDegrade) {
+  auto source = testing::conv_bn_relu_model();
+  auto variant = source;
+  auto& w = *variant.mutable_graph()->mutable_initializer(0);
+  auto values = read_floats(w);
+  for (auto& v : values) v *= 1.001f;  // ~60 dB below the signal: between the two thresholds
+  write_floats(w, values);
+  ValidationThresholds t;
+  t.validated_sqnr_db = 80;
+  auto r = validate_variant(source, variant, t);
+  EXPECT_EQ(r.status, "degraded");
+  EXPECT_GT(r.outputs[0].sqnr_db, 30.0);
+  EXPECT_LT(r.outputs[0].sqnr_db, 80.0);
+}
+
+TEST(Validation, ClassScoresGetTopKAgreement) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"4", "16"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {"4", "10"});
+  *g->add_initializer() = testing::random_tensor("W", {16, 10}, 3);
+  *g->add_node() = testing::node("MatMul", {"x", "W"}, {"y"});
+  auto r = validate_variant(m, m, {});
+  ASSERT_TRUE(r.outputs[0].top1_agreement.has_value());
+  EXPECT_EQ(*r.outputs[0].top1_agreement, 1.0);
+  EXPECT_EQ(*r.outputs[0].top5_agreement, 1.0);
+  EXPECT_EQ(r.outputs[0].sqnr_db, 200.0);
+}
+
+TEST(Validation, ModelsTheEngineCannotRunAreSkippedWithTheReason) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"4"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {"4"});
+  *g->add_node() = testing::node("Hardmax", {"x"}, {"y"});
+  auto r = validate_variant(m, m, {});
+  EXPECT_EQ(r.status, "skipped");
+  EXPECT_NE(r.reason.find("Hardmax"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aifgen
