@@ -13,6 +13,8 @@ std::unique_ptr<Pass> make_infer_shapes_pass();
 std::unique_ptr<Pass> make_eliminate_identity_pass();
 std::unique_ptr<Pass> make_eliminate_dead_nodes_pass();
 std::unique_ptr<Pass> make_fold_batchnorm_pass();
+std::unique_ptr<Pass> make_fold_constants_pass();
+std::unique_ptr<Pass> make_fuse_matmul_add_pass();
 
 namespace {
 
@@ -26,6 +28,8 @@ const Entry kPasses[] = {
     {"eliminate_identity", make_eliminate_identity_pass},
     {"eliminate_dead_nodes", make_eliminate_dead_nodes_pass},
     {"fold_batchnorm", make_fold_batchnorm_pass},
+    {"fold_constants", make_fold_constants_pass},
+    {"fuse_matmul_add", make_fuse_matmul_add_pass},
 };
 
 }  // namespace

@@ -18,9 +18,11 @@ class X86CpuTarget final : public Target {
   const TargetDescriptor& descriptor() const override { return desc_; }
 
   std::vector<std::string> pipeline(const std::string& precision) const override {
-    // Identity removal first so BN folding sees Conv -> BN directly; dead-node elimination then
-    // drops the weights the fold replaced; shapes are recomputed last for the rewritten graph.
-    return {"eliminate_identity", "fold_batchnorm", "eliminate_dead_nodes", "infer_shapes"};
+    // Shapes first (fuse_matmul_add needs them); Identity removal and constant folding so BN
+    // folding sees Conv -> BN with constant parameters; dead-node elimination then drops the
+    // weights the folds replaced; shapes are recomputed last for the rewritten graph.
+    return {"infer_shapes",    "eliminate_identity",   "fold_constants", "fold_batchnorm",
+            "fuse_matmul_add", "eliminate_dead_nodes", "infer_shapes"};
   }
 
   std::string package(const onnx::ModelProto& model, const VariantBuild& build, const std::string& out_path) const override {

@@ -8,7 +8,9 @@
 #include "core/onnx_model.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/pass_manager.h"
+#include "core/passes/pass.h"
 #include "core/tensor_util.h"
+#include "core/validation.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen {
@@ -154,6 +156,80 @@ TEST(PassManager, X86PipelineOnConvBnIdentity) {
   EXPECT_EQ(records[2].counts["initializers_removed"], 6);  // W, B, gamma, beta, mean, var replaced
   EXPECT_EQ(m.graph().node_size(), 2);
   EXPECT_EQ(m.graph().initializer_size(), 2);
+}
+
+TEST(FoldConstants, ShapeArithmeticAndConstantNodesBecomeInitializers) {
+  // y = Reshape(x, Concat(Gather(Shape(x), 0), [-1])) with x fully shaped: only Reshape stays.
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"2", "3", "4"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {"2", "12"});
+  onnx::TensorProto zero, minus_one;
+  zero.set_name("zero");
+  zero.set_data_type(onnx::TensorProto::INT64);
+  zero.add_dims(1);
+  zero.add_int64_data(0);
+  *g->add_initializer() = zero;
+  auto c = testing::node("Constant", {}, {"minus_one"});
+  auto* a = c.add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  minus_one.set_data_type(onnx::TensorProto::INT64);
+  minus_one.add_dims(1);
+  minus_one.add_int64_data(-1);
+  *a->mutable_t() = minus_one;
+  *g->add_node() = c;
+  *g->add_node() = testing::node("Shape", {"x"}, {"shape"});
+  *g->add_node() = testing::node("Gather", {"shape", "zero"}, {"batch"});
+  auto concat = testing::node("Concat", {"batch", "minus_one"}, {"target"});
+  testing::add_int_attr(concat, "axis", 0);
+  *g->add_node() = concat;
+  *g->add_node() = testing::node("Reshape", {"x", "target"}, {"y"});
+  accept_model(m);
+  const auto original = m;
+  auto counts = make_pass("fold_constants")->run(m);
+  EXPECT_EQ(counts["nodes_folded"], 4);
+  EXPECT_EQ(validate_variant(original, m, {}).status, "validated");
+  make_pass("eliminate_dead_nodes")->run(m);
+  ASSERT_EQ(m.graph().node_size(), 1);
+  EXPECT_EQ(m.graph().node(0).op_type(), "Reshape");
+  const auto& target = m.graph().initializer(find_initializer(m.graph(), "target"));
+  EXPECT_EQ(std::vector<std::int64_t>(target.dims().begin(), target.dims().end()), std::vector<std::int64_t>{2});
+  EXPECT_NO_THROW(accept_model(m));
+}
+
+TEST(FoldConstants, LeavesRuntimeValuesAlone) {
+  auto m = testing::conv_bn_relu_model();
+  accept_model(m);
+  EXPECT_EQ(make_pass("fold_constants")->run(m)["nodes_folded"], 0);
+  EXPECT_EQ(m.graph().node_size(), 3);
+}
+
+TEST(FuseMatMulAdd, BecomesGemmOnlyWhenExact) {
+  auto build = [](std::vector<std::int64_t> c_dims) {
+    auto m = testing::empty_model();
+    auto* g = m.mutable_graph();
+    *g->add_input() = testing::tensor_value("a", onnx::TensorProto::FLOAT, {"3", "8"});
+    *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {"3", "5"});
+    *g->add_initializer() = testing::random_tensor("B", {8, 5}, 1);
+    std::int64_t n = 1;
+    for (auto d : c_dims) n *= d;
+    *g->add_initializer() = testing::random_tensor("C", c_dims, 2);
+    *g->add_node() = testing::node("MatMul", {"a", "B"}, {"ab"});
+    *g->add_node() = testing::node("Add", {"ab", "C"}, {"y"});
+    return m;
+  };
+  auto m = build({5});
+  accept_model(m);
+  const auto original = m;
+  EXPECT_EQ(make_pass("fuse_matmul_add")->run(m)["matmuls_fused"], 1);
+  EXPECT_EQ(validate_variant(original, m, {}).status, "validated");
+  ASSERT_EQ(m.graph().node_size(), 1);
+  EXPECT_EQ(m.graph().node(0).op_type(), "Gemm");
+  EXPECT_NO_THROW(accept_model(m));
+  auto full = build({3, 5});  // a full [M, N] C is not a row bias: left alone
+  accept_model(full);
+  EXPECT_EQ(make_pass("fuse_matmul_add")->run(full)["matmuls_fused"], 0);
 }
 
 TEST(PassManager, UnknownPassIsAnError) {
