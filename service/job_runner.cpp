@@ -9,13 +9,8 @@
 #include <thread>
 
 #include "core/error.h"
-#include <nlohmann/json.hpp>
-
-#include "core/engine/random_inputs.h"
-#include "core/engine/timing.h"
 #include "core/onnx_model.h"
-#include "core/validation.h"
-#include "service/host_info.h"
+#include "service/variant_builder.h"
 #include "service/ids.h"
 #include "storage/database.h"
 #include "targets/registry.h"
@@ -52,71 +47,38 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
   stage(job, "loading " + label, base);
   jobs_.set_variant_state(v.id, "running", std::nullopt);
   const auto source = load_model_file(artifacts_.path_of(model_row->id));
-  auto proto = source;
 
-  auto pipeline = target->pipeline(v.precision);
-  auto t0 = std::chrono::steady_clock::now();
-  auto passes = run_pipeline(proto, pipeline, [&](std::size_t i) {
-    stage(job, "optimizing " + label + ": " + pipeline[i], base + share * (0.1 + 0.5 * i / pipeline.size()));
-  });
-  double optimize_ms = seconds_since(t0) * 1000;
-
-  stage(job, "validating " + label, base + share * 0.6);
-  auto validation = validate_variant(source, proto, ValidationThresholds{});
-  if (validation.status == "failed")
-    throw Error(ErrorCode::kUnprocessable, "validation-failed", "validation failed: " + validation.reason);
-  nlohmann::json report = {{"validation", validation_to_json(validation)}, {"benchmarks", nlohmann::json::array()}};
-  std::vector<storage::BenchmarkRecord> rows;
-  if (target->descriptor().runs_on_service_host && validation.status != "skipped") {
-    stage(job, "benchmarking " + label, base + share * 0.7);
-    for (const auto* subject : {"source", "variant"}) {
-      engine::SessionOptions opts;
-      opts.input_shapes = engine::default_input_shapes(source);
-      engine::Session session(std::string(subject) == "source" ? source : proto, opts);
-      auto stats = engine::time_runs(session, engine::random_inputs(session.inputs(), 7), 2, 10);
-      storage::BenchmarkRecord b;
-      b.variant_id = v.id;
-      b.subject = subject;
-      b.host = host_description();
-      b.threads = 1;
-      b.batch = session.inputs().empty() || session.inputs()[0].shape.empty() ? 1 : session.inputs()[0].shape[0];
-      b.iterations = stats.iterations;
-      b.p50_ms = stats.p50_ms;
-      b.p90_ms = stats.p90_ms;
-      b.p99_ms = stats.p99_ms;
-      b.throughput_per_s = stats.throughput_per_s;
-      report["benchmarks"].push_back({{"subject", b.subject}, {"host", b.host}, {"threads", b.threads}, {"batch", b.batch},
-                                      {"p50_ms", b.p50_ms}, {"p90_ms", b.p90_ms}, {"p99_ms", b.p99_ms},
-                                      {"throughput_per_s", b.throughput_per_s}});
-      rows.push_back(b);
-    }
-  }
-
-  stage(job, "packaging " + label, base + share * 0.75);
-  VariantBuild build;
-  build.variant_id = v.id;
-  build.source_model_id = model_row->id;
-  build.source_model_name = model_row->name;
-  build.target = v.target;
-  build.precision = v.precision;
-  build.passes = std::move(passes);
-  build.source_bytes = model_row->size_bytes;
-  build.variant_model_bytes = static_cast<std::int64_t>(proto.ByteSizeLong());
-  build.optimize_ms = optimize_ms;
-  build.report_json = report.dump();
-  build.aifgen_version = AIFGEN_VERSION;
-  build.created_at = storage::now_iso8601();
-  std::string bundle_path = artifacts_.temp_dir() + "/" + new_id("bundle") + ".tar.gz";
+  VariantRequest req;
+  req.variant_id = v.id;
+  req.source_id = model_row->id;
+  req.source_name = model_row->name;
+  req.source_bytes = model_row->size_bytes;
+  req.target = target;
+  req.precision = v.precision;
+  req.bundle_path = artifacts_.temp_dir() + "/" + new_id("bundle") + ".tar.gz";
   struct RemoveOnExit {
     std::string p;
     ~RemoveOnExit() { std::filesystem::remove(p); }
-  } cleanup{bundle_path};
-  std::string manifest = target->package(proto, build, bundle_path);
+  } cleanup{req.bundle_path};
+  auto built = aifgen::build_variant(source, req, [&](const std::string& name, double f) { stage(job, name, base + share * f); });
 
   stage(job, "storing " + label, base + share * 0.9);
-  std::string sha = artifacts_.put_file(bundle_path);
-  for (const auto& b : rows) benchmarks_.add(b);
-  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*artifacts_.size_of(sha)), manifest);
+  std::string sha = artifacts_.put_file(req.bundle_path);
+  for (const auto& b : built.benchmarks) {
+    storage::BenchmarkRecord r;
+    r.variant_id = v.id;
+    r.subject = b.subject;
+    r.host = b.host;
+    r.threads = b.threads;
+    r.batch = b.batch;
+    r.iterations = b.iterations;
+    r.p50_ms = b.p50_ms;
+    r.p90_ms = b.p90_ms;
+    r.p99_ms = b.p99_ms;
+    r.throughput_per_s = b.throughput_per_s;
+    benchmarks_.add(r);
+  }
+  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*artifacts_.size_of(sha)), built.manifest);
   events_.notify();
 }
 

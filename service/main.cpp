@@ -9,6 +9,7 @@
 #include "api/server.h"
 #include "core/error.h"
 #include "service/app.h"
+#include "service/cli_convert.h"
 #include "service/cli_engine.h"
 #include "service/cli_inspect.h"
 #include "service/demo_model.h"
@@ -102,11 +103,19 @@ int main(int argc, char** argv) {
   bench->add_flag("--json", engine_opts.json, "one JSON object (p50_ms, p90_ms, p99_ms, plan_ms, peak_bytes, ...)");
   bench->add_flag("--profile", engine_opts.profile, "also print kernel time per op type (waits after every kernel)");
 
+  aifgen::ConvertOptions convert_opts;
+  auto* convert = cli.add_subcommand("convert", "build variants offline: the service's pipeline, bundles into --out");
+  convert->add_option("model", convert_opts.model, "path to an .onnx file")->required();
+  convert->add_option("--targets", convert_opts.targets, "target ids (see GET /v1/targets)")->required()->delimiter(',');
+  convert->add_option("--precisions", convert_opts.precisions, "precisions (default: every one each target offers)")->delimiter(',');
+  convert->add_option("--out", convert_opts.out_dir, "directory for the bundles")->required();
+
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   if (*serve) return run_serve(config);
   if (*inspect) return aifgen::run_inspect(inspect_path, inspect_json);
   if (*run) return aifgen::run_model(engine_opts);
   if (*bench) return aifgen::bench_model(engine_opts);
+  if (*convert) return aifgen::run_convert(convert_opts);
   return 1;
 }

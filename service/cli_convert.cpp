@@ -1,0 +1,92 @@
+// convert: accept the model like an upload would, build each variant, print a summary table.
+// A progress line is redrawn on a terminal; without one, each stage is printed once.
+#include "service/cli_convert.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/onnx_model.h"
+#include "core/sha256.h"
+#include "service/ids.h"
+#include "service/variant_builder.h"
+#include "targets/registry.h"
+
+namespace aifgen {
+namespace {
+
+void draw_progress(bool tty, const std::string& what, double fraction) {
+  if (!tty) {
+    std::fprintf(stderr, "  %s\n", what.c_str());
+    return;
+  }
+  const int width = 30, filled = static_cast<int>(fraction * width);
+  std::fprintf(stderr, "\r  [%s%s] %3d%%  %-60.60s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+               std::string(static_cast<std::size_t>(width - filled), '.').c_str(), static_cast<int>(fraction * 100), what.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int run_convert(const ConvertOptions& o) {
+  try {
+    auto pairs = expand_requests(o.targets, o.precisions);
+    auto source = load_model_file(o.model);
+    auto checked = source;
+    accept_model(checked);  // same checks as an upload; the pipeline starts from the file's bytes
+    std::filesystem::create_directories(o.out_dir);
+    const std::string sha = Sha256::of_file(o.model);
+    const std::string stem = std::filesystem::path(o.model).stem().string();
+    const bool tty = ::isatty(STDERR_FILENO) != 0;
+    int failed = 0;
+    std::printf("%-28s %-10s %-10s %9s %12s %12s  %s\n", "variant", "precision", "validation", "SQNR dB", "source p50",
+                "variant p50", "bundle");
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      const auto& [target_id, precision] = pairs[i];
+      VariantRequest req;
+      req.variant_id = new_id("var");
+      req.source_id = sha;
+      req.source_name = stem;
+      req.source_bytes = static_cast<std::int64_t>(std::filesystem::file_size(o.model));
+      req.target = find_target(target_id);
+      req.precision = precision;
+      req.bundle_path = o.out_dir + "/" + stem + "-" + target_id + "-" + precision + ".tar.gz";
+      const double base = static_cast<double>(i) / static_cast<double>(pairs.size());
+      try {
+        auto built = build_variant(source, req, [&](const std::string& what, double f) {
+          draw_progress(tty, what, base + f / static_cast<double>(pairs.size()));
+        });
+        if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
+        double worst = 200;
+        for (const auto& m : built.validation.outputs) worst = std::min(worst, m.sqnr_db);
+        std::string src_p50 = "-", var_p50 = "-";
+        for (const auto& b : built.benchmarks) {
+          char text[32];
+          std::snprintf(text, sizeof text, "%.2f ms", b.p50_ms);
+          (b.subject == "source" ? src_p50 : var_p50) = text;
+        }
+        std::printf("%-28s %-10s %-10s %9.1f %12s %12s  %s\n", target_id.c_str(), precision.c_str(), built.validation.status.c_str(),
+                    built.validation.outputs.empty() ? 0.0 : worst, src_p50.c_str(), var_p50.c_str(), req.bundle_path.c_str());
+        if (built.validation.status == "skipped") std::printf("  note: %s\n", built.validation.reason.c_str());
+      } catch (const Error& e) {
+        if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
+        std::filesystem::remove(req.bundle_path);
+        std::printf("%-28s %-10s failed: %s\n", target_id.c_str(), precision.c_str(), e.what());
+        ++failed;
+      }
+    }
+    return failed ? 1 : 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "aifgen convert: %s (%s)\n", e.what(), e.type().c_str());
+    if (!e.allowed().empty()) {
+      std::fprintf(stderr, "available:");
+      for (const auto& a : e.allowed()) std::fprintf(stderr, " %s", a.c_str());
+      std::fprintf(stderr, "\n");
+    }
+    return e.code() == ErrorCode::kInvalidModel ? 3 : 2;
+  }
+}
+
+}  // namespace aifgen

@@ -1,0 +1,19 @@
+// `aifgen convert MODEL.onnx --targets ... [--precisions ...] --out DIR`: the service's variant
+// pipeline offline, writing one bundle per (target, precision) into DIR.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace aifgen {
+
+struct ConvertOptions {
+  std::string model;
+  std::vector<std::string> targets;
+  std::vector<std::string> precisions;  // empty: every precision of each target
+  std::string out_dir;
+};
+
+int run_convert(const ConvertOptions& o);
+
+}  // namespace aifgen

@@ -1,0 +1,89 @@
+// The per-variant pipeline: optimize -> validate -> benchmark -> package.
+#include "service/variant_builder.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "core/engine/random_inputs.h"
+#include "core/engine/timing.h"
+#include "core/error.h"
+#include "service/host_info.h"
+#include "storage/database.h"
+
+namespace aifgen {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Times source and variant on the engine, 1 thread, the same synthetic inputs.
+std::vector<LocalBenchmark> benchmark_pair(const onnx::ModelProto& source, const onnx::ModelProto& variant) {
+  std::vector<LocalBenchmark> out;
+  for (const auto* subject : {"source", "variant"}) {
+    engine::SessionOptions opts;
+    opts.input_shapes = engine::default_input_shapes(source);
+    engine::Session session(std::string(subject) == "source" ? source : variant, opts);
+    auto stats = engine::time_runs(session, engine::random_inputs(session.inputs(), 7), 2, 10);
+    LocalBenchmark b;
+    b.subject = subject;
+    b.host = host_description();
+    b.batch = session.inputs().empty() || session.inputs()[0].shape.empty() ? 1 : session.inputs()[0].shape[0];
+    b.iterations = stats.iterations;
+    b.p50_ms = stats.p50_ms;
+    b.p90_ms = stats.p90_ms;
+    b.p99_ms = stats.p99_ms;
+    b.throughput_per_s = stats.throughput_per_s;
+    out.push_back(b);
+  }
+  return out;
+}
+
+}  // namespace
+
+BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest& req,
+                           const std::function<void(const std::string&, double)>& progress) {
+  const Target& target = *req.target;
+  const std::string label = target.descriptor().id + "/" + req.precision;
+  auto proto = source;
+  auto pipeline = target.pipeline(req.precision);
+  auto t0 = std::chrono::steady_clock::now();
+  auto passes = run_pipeline(proto, pipeline, [&](std::size_t i) {
+    progress("optimizing " + label + ": " + pipeline[i], 0.1 + 0.5 * static_cast<double>(i) / static_cast<double>(pipeline.size()));
+  });
+  const double optimize_ms = ms_since(t0);
+
+  BuiltVariant built;
+  progress("validating " + label, 0.6);
+  built.validation = validate_variant(source, proto, ValidationThresholds{});
+  if (built.validation.status == "failed")
+    throw Error(ErrorCode::kUnprocessable, "validation-failed", "validation failed: " + built.validation.reason);
+  nlohmann::json report = {{"validation", validation_to_json(built.validation)}, {"benchmarks", nlohmann::json::array()}};
+  if (target.descriptor().runs_on_service_host && built.validation.status != "skipped") {
+    progress("benchmarking " + label, 0.7);
+    built.benchmarks = benchmark_pair(source, proto);
+    for (const auto& b : built.benchmarks)
+      report["benchmarks"].push_back({{"subject", b.subject}, {"host", b.host}, {"threads", b.threads}, {"batch", b.batch},
+                                      {"p50_ms", b.p50_ms}, {"p90_ms", b.p90_ms}, {"p99_ms", b.p99_ms},
+                                      {"throughput_per_s", b.throughput_per_s}});
+  }
+
+  progress("packaging " + label, 0.8);
+  VariantBuild build;
+  build.variant_id = req.variant_id;
+  build.source_model_id = req.source_id;
+  build.source_model_name = req.source_name;
+  build.target = target.descriptor().id;
+  build.precision = req.precision;
+  build.passes = std::move(passes);
+  build.source_bytes = req.source_bytes;
+  build.variant_model_bytes = static_cast<std::int64_t>(proto.ByteSizeLong());
+  build.optimize_ms = optimize_ms;
+  build.report_json = report.dump();
+  build.aifgen_version = AIFGEN_VERSION;
+  build.created_at = storage::now_iso8601();
+  built.manifest = target.package(proto, build, req.bundle_path);
+  return built;
+}
+
+}  // namespace aifgen

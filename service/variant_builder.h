@@ -1,0 +1,49 @@
+// Builds one variant from a source model: the target's pipeline, validation against the source
+// on the CPU engine, before/after benchmarks when the target runs on this host, and the bundle.
+// Shared by the job runner (service) and `aifgen convert` (offline), so both produce the same
+// bundles. Knows nothing about jobs or storage.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/validation.h"
+#include "targets/target.h"
+
+namespace aifgen {
+
+struct LocalBenchmark {
+  std::string subject;  // source | variant
+  std::string host;
+  int threads = 1;
+  std::int64_t batch = 1;
+  int iterations = 0;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, throughput_per_s = 0;
+};
+
+struct VariantRequest {
+  std::string variant_id;
+  std::string source_id;    // sha256 of the source bytes
+  std::string source_name;
+  std::int64_t source_bytes = 0;
+  const Target* target = nullptr;
+  std::string precision;
+  std::string bundle_path;  // where the .tar.gz is written
+};
+
+struct BuiltVariant {
+  std::string manifest;  // the bundle's variant.json
+  ValidationResult validation;
+  std::vector<LocalBenchmark> benchmarks;
+};
+
+// `progress(stage, fraction_of_this_variant)` is called at every stage boundary; it may throw to
+// stop the build (cancellation, shutdown). Throws Error when the variant cannot be built or its
+// validation fails.
+BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest& req,
+                           const std::function<void(const std::string&, double)>& progress);
+
+}  // namespace aifgen

@@ -1,0 +1,86 @@
+// The command line: convert, run, bench and inspect on real files, exit codes on bad input.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/engine/npy.h"
+#include "tests/e2e/bundle_reader.h"
+#include "tests/e2e/http.h"
+#include "tests/support/model_builder.h"
+#include "tests/support/temp_dir.h"
+
+namespace aifgen::e2e {
+namespace {
+
+struct Run {
+  int status;
+  std::string output;
+};
+
+Run aifgen_cli(const std::string& args) {
+  std::string cmd = std::string(AIFGEN_BINARY) + " " + args + " 2>&1";
+  Run r{0, ""};
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
+  int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+TEST(Cli, ConvertWritesAValidatedBundle) {
+  testing::TempDir dir;
+  auto model = dir.file("convbn.onnx", testing::serialize(testing::conv_bn_relu_model(true)));
+  auto r = aifgen_cli("convert " + model + " --targets x86_64-cpu --out " + dir.path() + "/out");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("validated"), std::string::npos) << r.output;
+  auto files = read_bundle(read_file(dir.path() + "/out/convbn-x86_64-cpu-fp32.tar.gz"));
+  bool found = false;
+  for (const auto& [name, entry] : files)
+    if (name.size() > 12 && name.substr(name.size() - 12) == "variant.json") {
+      found = true;
+      auto j = nlohmann::json::parse(entry.bytes);
+      EXPECT_EQ(j["validation"]["status"], "validated");
+      EXPECT_EQ(j["benchmarks"].size(), 2u);
+    }
+  EXPECT_TRUE(found);
+}
+
+TEST(Cli, ConvertRefusesUnknownTargetsAndInvalidModels) {
+  testing::TempDir dir;
+  auto model = dir.file("convbn.onnx", testing::serialize(testing::conv_bn_relu_model()));
+  auto r = aifgen_cli("convert " + model + " --targets tpu-v9 --out " + dir.path() + "/out");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("x86_64-cpu/fp32"), std::string::npos) << r.output;  // lists what is available
+  auto bad = dir.file("bad.onnx", "definitely not a model");
+  EXPECT_EQ(aifgen_cli("convert " + bad + " --targets x86_64-cpu --out " + dir.path() + "/out").status, 3);
+  EXPECT_EQ(aifgen_cli("inspect " + bad).status, 3);
+}
+
+TEST(Cli, RunWritesOutputsThatMatchTheReference) {
+  testing::TempDir dir;
+  const std::string refs = std::string(AIFGEN_SHARED_DIR) + "/models/refs/ch_ppocr_mobile_v2.0_cls_infer/";
+  auto r = aifgen_cli("run " + std::string(AIFGEN_SHARED_DIR) + "/models/ch_ppocr_mobile_v2.0_cls_infer.onnx --input x=" + refs +
+                      "input_x.npy --output-dir " + dir.path());
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto got = engine::read_npy(dir.path() + "/softmax_0.tmp_0.npy");
+  auto want = engine::read_npy(refs + "output_softmax_0.tmp_0.npy");
+  ASSERT_EQ(got.shape, want.shape);
+  for (std::int64_t i = 0; i < want.numel(); ++i) EXPECT_NEAR(got.as<float>()[i], want.as<float>()[i], 1e-4f);
+  EXPECT_EQ(aifgen_cli("run " + std::string(AIFGEN_SHARED_DIR) + "/models/ch_ppocr_mobile_v2.0_cls_infer.onnx --input x=" +
+                       dir.path() + "/missing.npy --output-dir " + dir.path()).status, 2);
+}
+
+TEST(Cli, BenchPrintsJson) {
+  auto r = aifgen_cli("bench " + std::string(AIFGEN_SHARED_DIR) + "/models/mobilenet_v2.onnx --warmup 1 --iterations 3 --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  for (const char* key : {"p50_ms", "p90_ms", "p99_ms", "plan_ms", "peak_bytes"}) EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_GT(j["p50_ms"].get<double>(), 0.0);
+  EXPECT_LE(j["p50_ms"].get<double>(), j["p99_ms"].get<double>());
+}
+
+}  // namespace
+}  // namespace aifgen::e2e
