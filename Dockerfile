@@ -3,7 +3,9 @@
 # scripts/setup.sh installs for local builds.
 #
 #   docker build -t aifgen:0.1.0 .
+#   docker run --rm -v aifgen-data:/var/lib/aifgen aifgen:0.1.0 keys create --name admin --scope admin
 #   docker run -p 8080:8080 -v aifgen-data:/var/lib/aifgen aifgen:0.1.0
+# (Without an API key the service only listens on the container's loopback.)
 
 FROM debian:12 AS build
 WORKDIR /src

@@ -16,8 +16,11 @@ void readyz(RequestContext& ctx) {
     return;
   }
   auto counts = ctx.app.jobs().counts();  // throws (-> 500) when the database is unusable
+  const bool local_only = !ctx.app.keys_required();
   ctx.respond(json_response(200, {{"status", "ready"}, {"workers", ctx.app.config().workers},
-                                  {"queue_depth", counts["queued"]}, {"running", counts["running"]}}));
+                                  {"queue_depth", counts["queued"]}, {"running", counts["running"]},
+                                  {"auth", local_only ? "local-only" : "api-keys"},
+                                  {"note", local_only ? "no API key exists: loopback only, requests need no key" : ""}}));
 }
 
 void metrics(RequestContext& ctx) {

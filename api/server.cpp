@@ -50,6 +50,33 @@ void Server::close() {
   poller_.reset();
 }
 
+// Health and readiness are always open; /metrics needs a read key unless configured public;
+// GET needs read, everything else write. Answers 401/403 itself and returns false.
+bool Server::authorize(RequestContext& ctx, const std::string& route, const std::string& method) {
+  if (route == "/healthz" || route == "/readyz") return true;
+  if (route == "/metrics" && app_.config().metrics_public) return true;
+  if (!app_.keys_required()) return true;
+  const Scope needed = method == "GET" ? Scope::kRead : Scope::kWrite;
+  auto header = ctx.header("Authorization").value_or("");
+  std::optional<Principal> who;
+  if (header.size() > 7 && (header.rfind("Bearer ", 0) == 0 || header.rfind("bearer ", 0) == 0)) who = app_.auth().authenticate(header.substr(7));
+  if (!who) {
+    auto r = problem_response(401, "unauthorized",
+                              header.empty() ? "this route needs an API key: send 'Authorization: Bearer KEY'"
+                                             : "the API key is unknown, malformed or revoked");
+    r.headers().add("WWW-Authenticate", "Bearer realm=\"aifgen\"");
+    ctx.respond(r);
+    return false;
+  }
+  if (static_cast<int>(who->scope) < static_cast<int>(needed)) {
+    ctx.respond(problem_response(403, "insufficient-scope",
+                                 std::string("key ") + who->key_id + " has scope " + scope_name(who->scope) + "; " + method +
+                                     " " + route + " needs " + scope_name(needed)));
+    return false;
+  }
+  return true;
+}
+
 void Server::dispatch(http_request request) {
   std::string path, raw_query;
   std::map<std::string, std::string> query;
@@ -75,6 +102,7 @@ void Server::dispatch(http_request request) {
     return;
   }
   try {
+    if (!authorize(ctx, match.route->path_template, request.method())) return;
     match.route->handler(ctx);
   } catch (...) {
     ctx.respond(problem_response(std::current_exception()));

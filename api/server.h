@@ -24,6 +24,7 @@ class Server {
 
  private:
   void dispatch(web::http::http_request request);
+  bool authorize(RequestContext& ctx, const std::string& route, const std::string& method);
 
   App& app_;
   Router router_;

@@ -22,10 +22,25 @@ App::App(Config config)
       model_repo_(db_),
       job_repo_(db_),
       benchmark_repo_(db_),
+      key_repo_(db_),
+      auth_(key_repo_),
       model_service_(artifacts_, model_repo_, config_.max_upload_bytes()),
       job_service_(job_repo_, benchmark_repo_, artifacts_, events_),
       runner_(config_, job_repo_, model_repo_, benchmark_repo_, artifacts_, events_, metrics_, stopping_),
       pool_(runner_, job_repo_, events_, stopping_) {
+  started_with_keys_ = !auth_.local_only();
+  if (!started_with_keys_) {
+    // No API key yet: serve this machine only, whatever --listen said.
+    auto colon = config_.listen.rfind(':');
+    std::string host = colon == std::string::npos ? config_.listen : config_.listen.substr(0, colon);
+    if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+      spdlog::warn("no API key exists yet: local-only mode, listening on 127.0.0.1 instead of {} "
+                   "(create one with 'aifgen keys create --name NAME --scope admin' and restart)", host);
+      config_.listen = "127.0.0.1" + (colon == std::string::npos ? std::string(":8080") : config_.listen.substr(colon));
+    } else {
+      spdlog::warn("no API key exists yet: local-only mode (loopback only, requests need no key)");
+    }
+  }
   auto outcome = job_repo_.requeue_interrupted(config_.max_attempts);
   if (outcome.requeued || outcome.failed)
     spdlog::warn("recovered from an unclean stop: {} job(s) requeued, {} failed after {} attempts", outcome.requeued,

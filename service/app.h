@@ -12,6 +12,8 @@
 #include "service/metrics.h"
 #include "service/model_service.h"
 #include "service/worker_pool.h"
+#include "service/auth.h"
+#include "storage/api_key_repository.h"
 #include "storage/artifact_store.h"
 #include "storage/benchmark_repository.h"
 #include "storage/database.h"
@@ -36,6 +38,11 @@ class App {
   Metrics& metrics() { return metrics_; }
   JobEvents& events() { return events_; }
   bool ready() const { return !stopping_.load(); }
+  Auth& auth() { return auth_; }
+  // Keys are required when the service started with keys, or as soon as one is created. A
+  // service that started without keys listens on loopback only (local-only mode).
+  bool keys_required() { return started_with_keys_ || !auth_.local_only(); }
+  bool started_local_only() const { return !started_with_keys_; }
 
  private:
   Config config_;
@@ -45,6 +52,9 @@ class App {
   storage::ModelRepository model_repo_;
   storage::JobRepository job_repo_;
   storage::BenchmarkRepository benchmark_repo_;
+  storage::ApiKeyRepository key_repo_;
+  Auth auth_;
+  bool started_with_keys_ = false;
   JobEvents events_;
   Metrics metrics_;
   ModelService model_service_;

@@ -12,12 +12,13 @@
 #include "service/cli_convert.h"
 #include "service/cli_engine.h"
 #include "service/cli_inspect.h"
+#include "service/cli_keys.h"
 #include "service/demo_model.h"
 
 namespace {
 
 // Prints commands that work exactly as printed: the demo model is written into the data dir.
-void print_curl_example(const aifgen::Config& config) {
+void print_curl_example(const aifgen::Config& config, bool keys_required) {
   auto model_path = std::filesystem::absolute(config.data_dir + "/examples/demo_conv_bn_relu.onnx").lexically_normal().string();
   std::string id = aifgen::write_demo_model(model_path);
   std::string base = "http://" + config.listen;
@@ -26,9 +27,9 @@ void print_curl_example(const aifgen::Config& config) {
       "  curl -s -X POST --data-binary @%s -H 'Content-Type: application/octet-stream' '%s/v1/models?name=demo'\n"
       "  curl -s -X POST %s/v1/jobs -H 'Content-Type: application/json' -d '{\"model_id\":\"%s\",\"targets\":[\"x86_64-cpu\"]}'\n"
       "  curl -s '%s/v1/variants?model_id=%s'\n"
-      "  curl -s -OJ %s/v1/variants/VARIANT_ID/download   # VARIANT_ID from the line above\n\n",
+      "  curl -s -OJ %s/v1/variants/VARIANT_ID/download   # VARIANT_ID from the line above\n%s\n",
       model_path.c_str(), model_path.c_str(), base.c_str(), base.c_str(), id.c_str(), base.c_str(), id.c_str(),
-      base.c_str());
+      base.c_str(), keys_required ? "(API keys are in use: add -H 'Authorization: Bearer YOUR_KEY' to each command)\n" : "");
   std::fflush(stdout);
 }
 
@@ -45,9 +46,10 @@ int run_serve(const aifgen::Config& config) {
     aifgen::api::Server server(app);
     server.open();
     app.start_workers();
+    const auto& effective = app.config();
     spdlog::info("aifgen {} listening on http://{} (data dir {}, {} worker(s), uploads up to {} MiB)", AIFGEN_VERSION,
-                 config.listen, config.data_dir, config.workers, config.max_upload_mb);
-    print_curl_example(config);
+                 effective.listen, effective.data_dir, effective.workers, effective.max_upload_mb);
+    print_curl_example(effective, app.keys_required());
     int sig = 0;
     sigwait(&stop_signals, &sig);
     spdlog::info("signal {} received: stopping (running jobs are requeued at their next stage)", sig);
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
       ->envname("AIFGEN_MAX_UPLOAD_MB")->check(CLI::Range(1, 2047))->capture_default_str();
   serve->add_option("--max-attempts", config.max_attempts, "runs of a job interrupted by crashes before it fails")
       ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
+  serve->add_flag("--metrics-public", config.metrics_public, "serve /metrics without an API key")->envname("AIFGEN_METRICS_PUBLIC");
   serve->add_option("--debug-stage-delay-ms", config.debug_stage_delay_ms,
                     "testing only: pause at every job stage boundary")
       ->envname("AIFGEN_DEBUG_STAGE_DELAY_MS")->check(CLI::Range(0, 600000))->group("");
@@ -103,6 +106,20 @@ int main(int argc, char** argv) {
   bench->add_flag("--json", engine_opts.json, "one JSON object (p50_ms, p90_ms, p99_ms, plan_ms, peak_bytes, ...)");
   bench->add_flag("--profile", engine_opts.profile, "also print kernel time per op type (waits after every kernel)");
 
+  std::string keys_data_dir = config.data_dir, key_name, key_scope = "read", key_id;
+  auto* keys = cli.add_subcommand("keys", "manage API keys (in the same --data-dir as serve)");
+  keys->require_subcommand(1);
+  keys->fallthrough();  // --data-dir may follow the subcommand
+  keys->add_option("--data-dir", keys_data_dir, "data directory of the service")->envname("AIFGEN_DATA_DIR")->capture_default_str();
+  auto* keys_create = keys->add_subcommand("create", "create a key; it is printed once, alone on the last line");
+  keys_create->add_option("--name", key_name, "who or what the key is for")->required();
+  bool if_none = false;
+  keys_create->add_flag("--if-none", if_none, "do nothing when an active key exists (first-key bootstrap)");
+  keys_create->add_option("--scope", key_scope, "read (GET), write (also POST/DELETE) or admin")->check(CLI::IsMember({"read", "write", "admin"}))->capture_default_str();
+  auto* keys_list = keys->add_subcommand("list", "list keys (ids, names, scopes; never the keys themselves)");
+  auto* keys_revoke = keys->add_subcommand("revoke", "revoke a key by id");
+  keys_revoke->add_option("id", key_id, "the key id shown by 'keys list'")->required();
+
   aifgen::ConvertOptions convert_opts;
   auto* convert = cli.add_subcommand("convert", "build variants offline: the service's pipeline, bundles into --out");
   convert->add_option("model", convert_opts.model, "path to an .onnx file")->required();
@@ -117,5 +134,8 @@ int main(int argc, char** argv) {
   if (*run) return aifgen::run_model(engine_opts);
   if (*bench) return aifgen::bench_model(engine_opts);
   if (*convert) return aifgen::run_convert(convert_opts);
+  if (*keys_create) return aifgen::keys_create(keys_data_dir, key_name, key_scope, if_none);
+  if (*keys_list) return aifgen::keys_list(keys_data_dir);
+  if (*keys_revoke) return aifgen::keys_revoke(keys_data_dir, key_id);
   return 1;
 }

@@ -70,6 +70,17 @@ CREATE TABLE benchmarks (
 );
 CREATE INDEX benchmarks_by_variant ON benchmarks(variant_id);
 )sql",
+    // 3: API keys; only the SHA-256 of a key is stored.
+    R"sql(
+CREATE TABLE api_keys (
+  id          TEXT PRIMARY KEY,               -- the public part of the key, shown in listings
+  name        TEXT NOT NULL,
+  scope       TEXT NOT NULL CHECK (scope IN ('read','write','admin')),
+  key_sha256  TEXT NOT NULL,
+  created_at  TEXT NOT NULL,
+  revoked_at  TEXT
+);
+)sql",
 };
 
 }  // namespace aifgen::storage

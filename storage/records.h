@@ -42,6 +42,15 @@ struct BenchmarkRecord {
   std::string created_at;
 };
 
+struct ApiKeyRecord {
+  std::string id;
+  std::string name;
+  std::string scope;  // read | write | admin
+  std::string key_sha256;
+  std::string created_at;
+  std::optional<std::string> revoked_at;
+};
+
 struct JobRecord {
   std::string id;
   std::string model_id;

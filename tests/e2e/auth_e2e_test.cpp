@@ -1,0 +1,93 @@
+// API keys over HTTP: 401 without or with a wrong key, 403 for too small a scope, open health
+// routes, revocation taking effect on a running service, and local-only mode without keys.
+#include <cstdio>
+
+#include "tests/e2e/fixture.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen::e2e {
+namespace {
+
+std::string run_and_capture(const std::string& cmd, int* status = nullptr) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  char buf[1024];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int st = ::pclose(p);
+  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+std::string last_line(const std::string& s) {
+  auto end = s.find_last_not_of('\n');
+  auto start = s.rfind('\n', end);
+  return s.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+}
+
+class AuthE2E : public ServerTest {
+ protected:
+  void SetUp() override {
+    for (auto [scope, key] : {std::pair{"read", &read_key_}, std::pair{"write", &write_key_}}) {
+      int status = 0;
+      auto out = run_and_capture(std::string(AIFGEN_BINARY) + " keys create --data-dir " + data_dir() + " --name test-" + scope +
+                                     " --scope " + scope,
+                                 &status);
+      ASSERT_EQ(status, 0) << out;
+      *key = last_line(out);
+      ASSERT_EQ(key->rfind("agk_", 0), 0u) << out;
+    }
+    ServerTest::SetUp();
+  }
+  std::map<std::string, std::string> bearer(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
+  std::string read_key_, write_key_;
+};
+
+TEST_F(AuthE2E, KeysAreRequiredAndScopesEnforced) {
+  auto none = http().get("/v1/models");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.problem_type(), "unauthorized");
+  EXPECT_EQ(none.header("www-authenticate").rfind("Bearer", 0), 0u);
+  EXPECT_EQ(http().get("/v1/models", bearer("agk_000000000000_" + std::string(48, '0'))).status, 401);
+  EXPECT_EQ(http().get("/v1/models", bearer(read_key_.substr(0, read_key_.size() - 1) + "x")).status, 401);
+  EXPECT_EQ(http().get("/v1/models", bearer(read_key_)).status, 200);
+
+  auto bytes = testing::serialize(testing::conv_bn_relu_model());
+  auto denied = http().request("POST", "/v1/models", bytes, "application/octet-stream", bearer(read_key_));
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(denied.problem_type(), "insufficient-scope");
+  EXPECT_EQ(http().request("POST", "/v1/models", bytes, "application/octet-stream", bearer(write_key_)).status, 201);
+
+  EXPECT_EQ(http().get("/healthz").status, 200);
+  auto ready = http().get("/readyz");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.json()["auth"], "api-keys");
+  EXPECT_EQ(http().get("/metrics").status, 401);
+  EXPECT_EQ(http().get("/metrics", bearer(read_key_)).status, 200);
+}
+
+TEST_F(AuthE2E, RevokedKeysStopWorkingWithoutARestart) {
+  EXPECT_EQ(http().get("/v1/jobs", bearer(read_key_)).status, 200);
+  auto list = run_and_capture(std::string(AIFGEN_BINARY) + " keys list --data-dir " + data_dir());
+  EXPECT_EQ(list.find(read_key_), std::string::npos) << "listings must never show keys";
+  const std::string id = read_key_.substr(4, 12);
+  EXPECT_NE(list.find(id), std::string::npos);
+  int status = 0;
+  run_and_capture(std::string(AIFGEN_BINARY) + " keys revoke " + id + " --data-dir " + data_dir(), &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(http().get("/v1/jobs", bearer(read_key_)).status, 401);
+  EXPECT_EQ(http().get("/v1/jobs", bearer(write_key_)).status, 200);
+  run_and_capture(std::string(AIFGEN_BINARY) + " keys revoke " + id + " --data-dir " + data_dir(), &status);
+  EXPECT_EQ(status, 2);  // already revoked
+}
+
+class LocalOnlyE2E : public ServerTest {};
+
+TEST_F(LocalOnlyE2E, NoKeysMeansLoopbackOnlyAndSaysSo) {
+  auto ready = http().get("/readyz");
+  EXPECT_EQ(ready.json()["auth"], "local-only");
+  EXPECT_EQ(http().get("/v1/models").status, 200);
+  EXPECT_NE(server_->log().find("local-only mode"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aifgen::e2e
