@@ -30,6 +30,12 @@ TEST(DeployManifests, KubernetesObjectsFitTogether) {
   EXPECT_EQ(pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"].as<std::string>(),
             docs["PersistentVolumeClaim"]["metadata"]["name"].as<std::string>());
   EXPECT_EQ(docs["Deployment"]["spec"]["strategy"]["type"].as<std::string>(), "Recreate");
+  // Without a key the service serves loopback only, so the pod creates its first key itself.
+  auto init = pod["spec"]["initContainers"][0];
+  std::string args;
+  for (const auto& a : init["args"]) args += a.as<std::string>() + " ";
+  EXPECT_NE(args.find("keys create --if-none"), std::string::npos) << args;
+  EXPECT_EQ(init["volumeMounts"][0]["mountPath"].as<std::string>(), env["AIFGEN_DATA_DIR"]);
 
   auto selector = docs["Service"]["spec"]["selector"];
   for (const auto& kv : selector)
