@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <unordered_map>
 
 #include "core/error.h"
 
@@ -53,6 +54,46 @@ std::string find_external(const onnx::GraphProto& g) {
       if (!n.empty()) return n;
     }
   return {};
+}
+
+// libonnx 1.12's convPoolShapeInference dereferences out of range (SIGSEGV, found by fuzzing)
+// when a convolution's or pool's input rank, weight rank and attribute lengths disagree. Check
+// what is knowable before inference so such a model is refused instead of crashing the process.
+void check_conv_pool_geometry(const onnx::GraphProto& g) {
+  std::unordered_map<std::string, int> rank;
+  for (const auto& t : g.initializer()) rank[t.name()] = t.dims_size();
+  for (const auto* list : {&g.input(), &g.value_info()})
+    for (const auto& v : *list)
+      if (v.type().has_tensor_type() && v.type().tensor_type().has_shape()) rank[v.name()] = v.type().tensor_type().shape().dim_size();
+  auto rank_of = [&](const onnx::NodeProto& n, int i) {
+    if (i >= n.input_size() || n.input(i).empty()) return -1;
+    auto it = rank.find(n.input(i));
+    return it == rank.end() ? -1 : it->second;
+  };
+  static const std::unordered_map<std::string, int> kWeightInput = {
+      {"Conv", 1}, {"ConvTranspose", 1}, {"ConvInteger", 1}, {"QLinearConv", 3},
+      {"MaxPool", -1}, {"AveragePool", -1}, {"LpPool", -1}, {"MaxUnpool", -1}};
+  for (const auto& n : g.node()) {
+    if (!(n.domain().empty() || n.domain() == "ai.onnx")) continue;
+    auto op = kWeightInput.find(n.op_type());
+    if (op == kWeightInput.end()) continue;
+    const int xr = rank_of(n, 0), wr = op->second >= 0 ? rank_of(n, op->second) : -1;
+    auto bad = [&](const std::string& why) {
+      throw invalid("model-invalid-node", "node '" + n.name() + "' (" + n.op_type() + "): " + why);
+    };
+    if (xr >= 0 && xr < 3) bad("input rank " + std::to_string(xr) + " is below 3 (N, C, spatial...)");
+    if (xr >= 0 && wr >= 0 && xr != wr) bad("input rank " + std::to_string(xr) + " differs from weight rank " + std::to_string(wr));
+    int spatial = xr >= 0 ? xr - 2 : (wr >= 0 ? wr - 2 : -1);
+    for (const auto& a : n.attribute()) {
+      if (a.name() == "kernel_shape" && spatial < 0) spatial = a.ints_size();
+    }
+    if (spatial < 0) continue;
+    for (const auto& a : n.attribute()) {
+      const bool per_dim = a.name() == "kernel_shape" || a.name() == "strides" || a.name() == "dilations" || a.name() == "output_padding";
+      if (per_dim && a.ints_size() != spatial) bad(a.name() + " has " + std::to_string(a.ints_size()) + " values for " + std::to_string(spatial) + " spatial dims");
+      if (a.name() == "pads" && a.ints_size() != 2 * spatial) bad("pads has " + std::to_string(a.ints_size()) + " values for " + std::to_string(spatial) + " spatial dims");
+    }
+  }
 }
 
 }  // namespace
@@ -107,6 +148,7 @@ void accept_model(onnx::ModelProto& model) {
   } catch (const std::exception& e) {
     throw invalid("model-checker-failed", std::string("ONNX checker: ") + e.what());
   }
+  check_conv_pool_geometry(model.graph());
   try {
     onnx::ShapeInferenceOptions options(/*check_type=*/true, /*strict=*/1, /*data_prop=*/true);
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);

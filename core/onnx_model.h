@@ -24,7 +24,8 @@ onnx::ModelProto load_model_file(const std::string& path, const ModelLimits& lim
 
 // Checks that a parsed ModelProto is a self-contained, valid ONNX model, then runs ONNX shape
 // inference on it in place. Throws Error(kInvalidModel) with types:
-//   not-an-onnx-model, model-external-data, model-checker-failed, model-shape-inference-failed.
+//   not-an-onnx-model, model-external-data, model-checker-failed, model-invalid-node,
+//   model-shape-inference-failed.
 void accept_model(onnx::ModelProto& model);
 
 // Writes the model atomically enough for a build directory (plain write; the artifact store

@@ -16,6 +16,8 @@ PACKAGES=(
 # Node.js/npm only for the OpenAPI validator, and only when the machine has no npm of its own
 # (Debian's nodejs package conflicts with a separately installed npm).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+# Fuzzing (fuzz/run.sh) needs clang's libFuzzer and sanitizer runtimes; only with test tools.
+[ "${1:-}" = "--with-test-tools" ] && PACKAGES+=(clang libclang-rt-14-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

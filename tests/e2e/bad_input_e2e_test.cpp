@@ -53,6 +53,13 @@ TEST_F(BadInputE2E, ModelFailingTheChecker) {
   expect_problem(http().upload(testing::serialize(m)), 422, "model-checker-failed");
 }
 
+TEST_F(BadInputE2E, ModelThatCrashedLibonnxShapeInference) {
+  // Found by fuzz/run.sh: libonnx 1.12 segfaults inferring this Conv; the service must answer.
+  auto bytes = read_file(std::string(AIFGEN_SOURCE_DIR) + "/fuzz/corpus/onnx_model/regression-convpool-rank");
+  ASSERT_FALSE(bytes.empty());
+  expect_problem(http().upload(bytes), 422, "model-invalid-node");
+}
+
 TEST_F(BadInputE2E, ExternalDataReference) {
   auto m = testing::conv_bn_relu_model();
   testing::point_first_weight_at_external_file(m, "/etc/shadow");

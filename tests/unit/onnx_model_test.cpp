@@ -97,6 +97,20 @@ TEST(OnnxModel, RejectsShapeInferenceConflicts) {
   EXPECT_EQ(load_and_accept(dir.file("s.onnx", testing::serialize(m))), "model-shape-inference-failed");
 }
 
+// Regression for a fuzzing find: a Conv whose input is declared rank 2 made libonnx's shape
+// inference dereference out of range (SIGSEGV). It must be refused, not crash.
+TEST(OnnxModel, RefusesConvGeometryThatCrashesLibonnxInference) {
+  TempDir dir;
+  auto m = testing::conv_bn_relu_model();
+  *m.mutable_graph()->mutable_input(0) = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"N", "3"});
+  EXPECT_EQ(load_and_accept(dir.file("r2.onnx", testing::serialize(m))), "model-invalid-node");
+  auto p = testing::conv_bn_relu_model();
+  testing::add_ints_attr(*p.mutable_graph()->mutable_node(0), "strides", {1, 1, 1});
+  EXPECT_EQ(load_and_accept(dir.file("st.onnx", testing::serialize(p))), "model-invalid-node");
+  // The input the fuzzer produced, kept in the corpus, is refused the same way.
+  EXPECT_EQ(load_and_accept(std::string(AIFGEN_SOURCE_DIR) + "/fuzz/corpus/onnx_model/regression-convpool-rank"), "model-invalid-node");
+}
+
 TEST(OnnxModel, RefusesFilesOverTheLimit) {
   TempDir dir;
   auto path = dir.file("big.onnx", testing::serialize(testing::conv_bn_relu_model()));
