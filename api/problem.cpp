@@ -63,6 +63,7 @@ web::http::http_response problem_response(const std::exception_ptr& e) {
     if (status >= 500) spdlog::error("{}: {}", err.type(), err.what());
     web::http::http_response r(static_cast<web::http::status_code>(status));
     r.set_body(body.dump(), "application/problem+json");
+    if (status == 503 || status == 429) r.headers().add("Retry-After", "5");
     return r;
   } catch (const std::exception& ex) {
     spdlog::error("unhandled exception in a handler: {}", ex.what());

@@ -13,6 +13,7 @@ struct Config {
   int workers = 2;                         // job worker threads
   std::int64_t max_upload_mb = 1024;       // larger uploads are refused with 413
   int max_attempts = 3;                    // a job interrupted this often fails
+  int max_queued_jobs = 1000;              // more queued jobs: POST /v1/jobs answers 503
   int max_long_poll_s = 60;                // cap on ?wait=
   bool metrics_public = false;             // serve /metrics without a key
   // Test hook: sleep this long at every job stage boundary so tests can kill or cancel a job

@@ -37,7 +37,7 @@ SubmitResult JobService::submit(const JobRequest& req) {
     v.precision = precision;
     job.variants.push_back(v);
   }
-  auto [stored, created] = jobs_.create(job);
+  auto [stored, created] = jobs_.create(job, max_queued_);
   if (created) events_.notify();
   return {stored, created};
 }

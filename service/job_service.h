@@ -36,10 +36,11 @@ struct ArtifactRef {
 class JobService {
  public:
   JobService(storage::JobRepository& jobs, storage::BenchmarkRepository& benchmarks, storage::ArtifactStore& artifacts,
-             JobEvents& events)
-      : jobs_(jobs), benchmarks_(benchmarks), artifacts_(artifacts), events_(events) {}
+             JobEvents& events, int max_queued)
+      : jobs_(jobs), benchmarks_(benchmarks), artifacts_(artifacts), events_(events), max_queued_(max_queued) {}
 
   // Validates targets/precisions against the registry (422 listing valid pairs) and queues.
+  // Throws Error(kUnavailable, "queue-full") when max_queued jobs already wait.
   SubmitResult submit(const JobRequest& req);
   storage::JobRecord get(const std::string& id);  // throws kNotFound
   std::optional<std::int64_t> version(const std::string& id) { return jobs_.version_of(id); }
@@ -63,6 +64,7 @@ class JobService {
   storage::BenchmarkRepository& benchmarks_;
   storage::ArtifactStore& artifacts_;
   JobEvents& events_;
+  int max_queued_;
 };
 
 }  // namespace aifgen

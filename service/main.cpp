@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
       ->envname("AIFGEN_MAX_UPLOAD_MB")->check(CLI::Range(1, 2047))->capture_default_str();
   serve->add_option("--max-attempts", config.max_attempts, "runs of a job interrupted by crashes before it fails")
       ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
+  serve->add_option("--max-queued-jobs", config.max_queued_jobs, "queued jobs before POST /v1/jobs answers 503")
+      ->envname("AIFGEN_MAX_QUEUED_JOBS")->check(CLI::Range(1, 1000000))->capture_default_str();
   serve->add_flag("--metrics-public", config.metrics_public, "serve /metrics without an API key")->envname("AIFGEN_METRICS_PUBLIC");
   serve->add_option("--debug-stage-delay-ms", config.debug_stage_delay_ms,
                     "testing only: pause at every job stage boundary")

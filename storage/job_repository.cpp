@@ -79,7 +79,7 @@ void JobRepository::bump(const Lease& c, const std::string& job_id) {
       .bind(1, now_iso8601()).bind(2, job_id).exec();
 }
 
-std::pair<JobRecord, bool> JobRepository::create(const JobRecord& job) {
+std::pair<JobRecord, bool> JobRepository::create(const JobRecord& job, std::int64_t max_queued) {
   auto c = db_.acquire();
   Transaction tx(c);
   if (job.idempotency_key) {
@@ -99,6 +99,13 @@ std::pair<JobRecord, bool> JobRepository::create(const JobRecord& job) {
     st.step();
     if (st.integer(0) == 0)
       throw Error(ErrorCode::kNotFound, "model-not-found", "no model with id " + job.model_id);
+  }
+  {
+    auto st = c.prepare("SELECT COUNT(*) FROM jobs WHERE state = 'queued'");
+    st.step();
+    if (st.integer(0) >= max_queued)
+      throw Error(ErrorCode::kUnavailable, "queue-full",
+                  std::to_string(max_queued) + " jobs are already waiting; retry later");
   }
   c.prepare("INSERT INTO jobs(id, model_id, state, stage, progress, options_json, idempotency_key, "
             "request_hash, created_at, updated_at) VALUES (?, ?, 'queued', 'queued', 0, ?, ?, ?, ?, ?)")

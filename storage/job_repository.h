@@ -27,8 +27,10 @@ class JobRepository {
 
   // Inserts `job` with its variants. With an idempotency key already used: returns the first
   // job and false when request_hash matches, throws Error(kConflict, "idempotency-key-reused")
-  // when it does not. Throws Error(kNotFound, "model-not-found") for an unknown model.
-  std::pair<JobRecord, bool> create(const JobRecord& job);
+  // when it does not. Throws Error(kNotFound, "model-not-found") for an unknown model and
+  // Error(kUnavailable, "queue-full") when `max_queued` jobs already wait (a retry with a known
+  // key is still answered).
+  std::pair<JobRecord, bool> create(const JobRecord& job, std::int64_t max_queued = INT64_MAX);
   std::optional<JobRecord> get(const std::string& id);
   std::vector<JobRecord> list(const std::optional<std::string>& state, int limit, int offset);
   std::optional<std::int64_t> version_of(const std::string& id);

@@ -175,5 +175,23 @@ TEST_F(SlowJobsE2E, QueuedJobCancelsImmediately) {
   EXPECT_EQ(wait_finished(first["id"])["state"], "succeeded");
 }
 
+class FullQueueE2E : public ServerTest {
+  std::vector<std::string> server_args() const override {
+    return {"--debug-stage-delay-ms", "300", "--workers", "1", "--max-queued-jobs", "1"};
+  }
+};
+
+TEST_F(FullQueueE2E, QueueFullAnswers503WithRetryAfter) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  nlohmann::json req = {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}};
+  auto first = http().post_json("/v1/jobs", req).json()["id"].get<std::string>();
+  poll_job(first, [](const nlohmann::json& j) { return j["state"] == "running"; });
+  EXPECT_EQ(http().post_json("/v1/jobs", req).status, 202);  // waits in the queue
+  auto full = http().post_json("/v1/jobs", req);
+  EXPECT_EQ(full.status, 503);
+  EXPECT_EQ(full.problem_type(), "queue-full");
+  EXPECT_EQ(full.header("retry-after"), "5");
+}
+
 }  // namespace
 }  // namespace aifgen::e2e
