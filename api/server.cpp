@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ssl.hpp>
+#include <cstdio>
+
 #include "api/handlers.h"
 #include "api/problem.h"
 #include "core/error.h"
@@ -27,9 +30,28 @@ void Server::open() {
     throw Error(ErrorCode::kInvalidArgument, "invalid-config", "--listen must be HOST:PORT, got '" + listen + "'");
   web::http::experimental::listener::http_listener_config cfg;
   cfg.set_timeout(std::chrono::seconds(300));  // uploads of large models over slow links
+  const auto& cert = app_.config().tls_cert;
+  const auto& key = app_.config().tls_key;
+  if (cert.empty() != key.empty())
+    throw Error(ErrorCode::kInvalidArgument, "invalid-config", "--tls-cert and --tls-key go together");
+  const bool tls = !cert.empty();
+  if (tls) {
+    // HTTPS only: the one listener speaks TLS (OpenSSL through Boost.Asio), so a plain-HTTP
+    // client fails its handshake instead of being served in clear.
+    cfg.set_ssl_context_callback([cert, key](boost::asio::ssl::context& ctx) {
+      ctx.set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
+                      boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
+                      boost::asio::ssl::context::no_tlsv1_1);
+      ctx.use_certificate_chain_file(cert);
+      ctx.use_private_key_file(key, boost::asio::ssl::context::pem);
+    });
+    for (const auto& f : {cert, key})
+      if (FILE* fp = std::fopen(f.c_str(), "r")) std::fclose(fp);
+      else throw Error(ErrorCode::kInvalidArgument, "invalid-config", "cannot read TLS file " + f);
+  }
   try {
     listener_ = std::make_unique<web::http::experimental::listener::http_listener>(
-        web::uri(utility::conversions::to_string_t("http://" + listen)), cfg);
+        web::uri(utility::conversions::to_string_t((tls ? "https://" : "http://") + listen)), cfg);
     listener_->support([this](http_request req) { dispatch(std::move(req)); });
     listener_->open().wait();
   } catch (const std::exception& e) {

@@ -11,7 +11,7 @@ PACKAGES=(
   libsqlite3-dev libspdlog-dev libfmt-dev libssl-dev
   libdnnl-dev libarchive-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev
-  python3 curl
+  python3 curl openssl
 )
 # Node.js/npm only for the OpenAPI validator, and only when the machine has no npm of its own
 # (Debian's nodejs package conflicts with a separately installed npm).

@@ -16,6 +16,8 @@ struct Config {
   int max_queued_jobs = 1000;              // more queued jobs: POST /v1/jobs answers 503
   int max_long_poll_s = 60;                // cap on ?wait=
   bool metrics_public = false;             // serve /metrics without a key
+  std::string tls_cert;                    // PEM certificate chain; with tls_key: HTTPS only
+  std::string tls_key;                     // PEM private key
   // Test hook: sleep this long at every job stage boundary so tests can kill or cancel a job
   // mid-run deterministically. Zero (the default) in any real deployment.
   int debug_stage_delay_ms = 0;

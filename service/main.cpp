@@ -47,8 +47,8 @@ int run_serve(const aifgen::Config& config) {
     server.open();
     app.start_workers();
     const auto& effective = app.config();
-    spdlog::info("aifgen {} listening on http://{} (data dir {}, {} worker(s), uploads up to {} MiB)", AIFGEN_VERSION,
-                 effective.listen, effective.data_dir, effective.workers, effective.max_upload_mb);
+    spdlog::info("aifgen {} listening on {}://{} (data dir {}, {} worker(s), uploads up to {} MiB)", AIFGEN_VERSION,
+                 effective.tls_cert.empty() ? "http" : "https", effective.listen, effective.data_dir, effective.workers, effective.max_upload_mb);
     print_curl_example(effective, app.keys_required());
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
       ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
   serve->add_option("--max-queued-jobs", config.max_queued_jobs, "queued jobs before POST /v1/jobs answers 503")
       ->envname("AIFGEN_MAX_QUEUED_JOBS")->check(CLI::Range(1, 1000000))->capture_default_str();
+  serve->add_option("--tls-cert", config.tls_cert, "PEM certificate chain: serve HTTPS only (with --tls-key)")->envname("AIFGEN_TLS_CERT");
+  serve->add_option("--tls-key", config.tls_key, "PEM private key for --tls-cert")->envname("AIFGEN_TLS_KEY");
   serve->add_flag("--metrics-public", config.metrics_public, "serve /metrics without an API key")->envname("AIFGEN_METRICS_PUBLIC");
   serve->add_option("--debug-stage-delay-ms", config.debug_stage_delay_ms,
                     "testing only: pause at every job stage boundary")

@@ -16,9 +16,10 @@ class ServerTest : public ::testing::Test {
  protected:
   // Extra `serve` flags for this fixture's server.
   virtual std::vector<std::string> server_args() const { return {}; }
+  virtual bool tls() const { return false; }
 
   void SetUp() override {
-    server_ = std::make_unique<ServerProcess>(dir_.path() + "/data", server_args());
+    server_ = std::make_unique<ServerProcess>(dir_.path() + "/data", server_args(), tls());
     server_->start();
     http_ = std::make_unique<Http>(server_->base_url());
   }

@@ -32,6 +32,17 @@ int free_port() {
 
 namespace {
 
+bool port_accepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
 bool port_answers(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -51,8 +62,8 @@ bool port_answers(int port) {
 
 }  // namespace
 
-ServerProcess::ServerProcess(std::string data_dir, std::vector<std::string> extra_args)
-    : data_dir_(std::move(data_dir)), extra_args_(std::move(extra_args)) {}
+ServerProcess::ServerProcess(std::string data_dir, std::vector<std::string> extra_args, bool tls)
+    : data_dir_(std::move(data_dir)), extra_args_(std::move(extra_args)), tls_(tls) {}
 
 ServerProcess::~ServerProcess() { kill9(); }
 
@@ -75,7 +86,7 @@ void ServerProcess::start(bool keep_port) {
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (port_answers(port_)) return;
+    if (tls_ ? port_accepts(port_) : port_answers(port_)) return;
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;

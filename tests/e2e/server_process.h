@@ -12,7 +12,8 @@ namespace aifgen::e2e {
 
 class ServerProcess {
  public:
-  ServerProcess(std::string data_dir, std::vector<std::string> extra_args = {});
+  // With `tls`, the server is expected to speak HTTPS (extra_args carry --tls-cert/--tls-key).
+  ServerProcess(std::string data_dir, std::vector<std::string> extra_args = {}, bool tls = false);
   ~ServerProcess();
 
   // Starts the process (on a new free port unless `keep_port`) and waits until /healthz answers.
@@ -21,7 +22,8 @@ class ServerProcess {
   // SIGTERM and wait for exit; returns the exit status.
   int terminate();
   bool running() const { return pid_ > 0; }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string base_url() const { return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_); }
+  std::string plain_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string log() const;
 
  private:
@@ -29,6 +31,7 @@ class ServerProcess {
   std::vector<std::string> extra_args_;
   int port_ = 0;
   pid_t pid_ = -1;
+  bool tls_ = false;
 };
 
 int free_port();
