@@ -96,6 +96,34 @@ void check_conv_pool_geometry(const onnx::GraphProto& g) {
   }
 }
 
+// Counts nodes and the deepest subgraph nesting, and refuses declared shapes larger than the
+// limit, before the checker or shape inference (which allocate by declared sizes) see them.
+void check_model_size(const onnx::GraphProto& g, const ModelLimits& limits, int depth, std::int64_t& nodes) {
+  if (depth > limits.max_subgraph_depth)
+    throw invalid("model-too-complex", "subgraphs are nested deeper than " + std::to_string(limits.max_subgraph_depth));
+  auto check_shape = [&](const onnx::ValueInfoProto& v) {
+    if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return;
+    unsigned __int128 n = 1;
+    for (const auto& d : v.type().tensor_type().shape().dim()) {
+      if (!d.has_dim_value()) continue;
+      if (d.dim_value() < 0) throw invalid("model-invalid-shape", "'" + v.name() + "' declares a negative dimension");
+      n *= static_cast<unsigned __int128>(d.dim_value());
+      if (n > static_cast<unsigned __int128>(limits.max_declared_elements))
+        throw invalid("model-too-complex", "'" + v.name() + "' declares more than " + std::to_string(limits.max_declared_elements) + " elements");
+    }
+  };
+  for (const auto* list : {&g.input(), &g.output(), &g.value_info()})
+    for (const auto& v : *list) check_shape(v);
+  for (const auto& n : g.node()) {
+    if (++nodes > limits.max_nodes)
+      throw invalid("model-too-complex", "the model has more than " + std::to_string(limits.max_nodes) + " nodes");
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) check_model_size(a.g(), limits, depth + 1, nodes);
+      for (const auto& sg : a.graphs()) check_model_size(sg, limits, depth + 1, nodes);
+    }
+  }
+}
+
 }  // namespace
 
 onnx::ModelProto load_model_file(const std::string& path, const ModelLimits& limits) {
@@ -134,10 +162,12 @@ onnx::ModelProto load_model_file(const std::string& path, const ModelLimits& lim
   return model;
 }
 
-void accept_model(onnx::ModelProto& model) {
+void accept_model(onnx::ModelProto& model, const ModelLimits& limits) {
   if (!model.has_graph() || model.ir_version() <= 0 || model.opset_import_size() == 0)
     throw invalid("not-an-onnx-model",
                   "the protobuf parsed but is not an ONNX model (no graph, ir_version or opset_import)");
+  std::int64_t nodes = 0;
+  check_model_size(model.graph(), limits, 0, nodes);
   auto ext = find_external(model.graph());
   if (!ext.empty())
     throw invalid("model-external-data",

@@ -15,7 +15,11 @@ namespace aifgen {
 
 struct ModelLimits {
   std::uint64_t max_bytes = 1ull << 30;   // protobuf cannot exceed 2 GiB anyway
-  int max_recursion = 64;                  // nested subgraph depth the parser accepts
+  int max_recursion = 64;                  // protobuf nesting the parser accepts
+  std::int64_t max_nodes = 200000;         // nodes over the whole model, subgraphs included
+  int max_subgraph_depth = 8;              // If/Loop/Scan bodies inside bodies
+  // Largest element count any declared shape (inputs, outputs, value_info) may have.
+  std::int64_t max_declared_elements = std::int64_t(1) << 34;
 };
 
 // Parses a serialized ModelProto from `path`. Throws Error(kInvalidModel, "model-parse-failed")
@@ -24,9 +28,9 @@ onnx::ModelProto load_model_file(const std::string& path, const ModelLimits& lim
 
 // Checks that a parsed ModelProto is a self-contained, valid ONNX model, then runs ONNX shape
 // inference on it in place. Throws Error(kInvalidModel) with types:
-//   not-an-onnx-model, model-external-data, model-checker-failed, model-invalid-node,
-//   model-shape-inference-failed.
-void accept_model(onnx::ModelProto& model);
+//   not-an-onnx-model, model-too-complex, model-external-data, model-checker-failed,
+//   model-invalid-node, model-shape-inference-failed.
+void accept_model(onnx::ModelProto& model, const ModelLimits& limits = {});
 
 // Writes the model atomically enough for a build directory (plain write; the artifact store
 // does the durable rename). Throws Error(kIo).

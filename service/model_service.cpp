@@ -31,7 +31,7 @@ IngestResult ModelService::ingest(storage::BlobWriter& upload, const std::string
   ModelLimits limits;
   limits.max_bytes = max_upload_bytes_;
   auto proto = load_model_file(upload.temp_path(), limits);
-  accept_model(proto);
+  accept_model(proto, limits);
   auto info = inspect_model(proto);
 
   storage::ModelRecord rec;

@@ -112,12 +112,29 @@ Tensor tensor_from_proto(const onnx::TensorProto& p) {
   if (p.data_location() == onnx::TensorProto::EXTERNAL)
     throw Error(ErrorCode::kInvalidModel, "model-external-data", "tensor '" + p.name() + "' uses external data");
   Shape shape(p.dims().begin(), p.dims().end());
-  for (auto d : shape)
+  const DType dtype = dtype_from_onnx(p.data_type());
+  // The payload must be there before anything sized by the declared dims is allocated: a tiny
+  // file may declare a tensor of petabytes.
+  unsigned __int128 count = 1;
+  for (auto d : shape) {
     if (d < 0) throw Error(ErrorCode::kInvalidModel, "tensor-shape", "tensor '" + p.name() + "' has a negative dim");
-  Tensor t = Tensor::allocate(dtype_from_onnx(p.data_type()), shape);
+    count *= static_cast<unsigned __int128>(d);
+    if (count > (static_cast<unsigned __int128>(1) << 40))
+      throw Error(ErrorCode::kInvalidModel, "tensor-shape", "tensor '" + p.name() + "' declares too many elements");
+  }
+  const std::size_t expected_bytes = static_cast<std::size_t>(count) * dtype_size(dtype);
   if (p.has_raw_data()) {
-    if (p.raw_data().size() != t.bytes())
+    if (p.raw_data().size() != expected_bytes)
       throw Error(ErrorCode::kInvalidModel, "tensor-size", "tensor '" + p.name() + "' raw_data size mismatch");
+  } else {
+    const std::size_t values = static_cast<std::size_t>(p.float_data_size() + p.double_data_size() + p.int64_data_size() +
+                                                        p.uint64_data_size() + p.int32_data_size());
+    if (values != static_cast<std::size_t>(count))
+      throw Error(ErrorCode::kInvalidModel, "tensor-size",
+                  "tensor '" + p.name() + "' has " + std::to_string(values) + " values for shape " + shape_str(shape));
+  }
+  Tensor t = Tensor::allocate(dtype, shape);
+  if (p.has_raw_data()) {
     std::memcpy(t.data, p.raw_data().data(), t.bytes());
     return t;
   }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/engine/tensor.h"
 #include "core/error.h"
 #include "tests/support/model_builder.h"
 #include "tests/support/temp_dir.h"
@@ -109,6 +110,38 @@ TEST(OnnxModel, RefusesConvGeometryThatCrashesLibonnxInference) {
   EXPECT_EQ(load_and_accept(dir.file("st.onnx", testing::serialize(p))), "model-invalid-node");
   // The input the fuzzer produced, kept in the corpus, is refused the same way.
   EXPECT_EQ(load_and_accept(std::string(AIFGEN_SOURCE_DIR) + "/fuzz/corpus/onnx_model/regression-convpool-rank"), "model-invalid-node");
+}
+
+TEST(OnnxModel, RefusesHugeDeclaredShapesAndTooManyNodes) {
+  TempDir dir;
+  auto m = testing::conv_bn_relu_model();
+  *m.mutable_graph()->mutable_input(0) =
+      testing::tensor_value("x", onnx::TensorProto::FLOAT, {"100000000", "3", "100000000", "8"});
+  EXPECT_EQ(load_and_accept(dir.file("huge.onnx", testing::serialize(m))), "model-too-complex");
+  auto many = testing::conv_bn_relu_model();
+  auto path = dir.file("many.onnx", testing::serialize(many));
+  ModelLimits limits;
+  limits.max_nodes = 2;
+  EXPECT_EQ(error_type_of([&] {
+              auto p = load_model_file(path);
+              accept_model(p, limits);
+            }),
+            "model-too-complex");
+}
+
+TEST(OnnxModel, TensorDimsLargerThanThePayloadAreRefusedBeforeAllocating) {
+  onnx::TensorProto t;
+  t.set_name("w");
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  for (int i = 0; i < 4; ++i) t.add_dims(1 << 20);  // 2^80 elements declared, 4 bytes present
+  t.set_raw_data(std::string(4, '\0'));
+  EXPECT_THROW(engine::tensor_from_proto(t), Error);
+  onnx::TensorProto u;
+  u.set_name("u");
+  u.set_data_type(onnx::TensorProto::FLOAT);
+  u.add_dims(1 << 30);  // 4 GiB declared, 1 value present
+  u.add_float_data(1.f);
+  EXPECT_THROW(engine::tensor_from_proto(u), Error);
 }
 
 TEST(OnnxModel, RefusesFilesOverTheLimit) {
