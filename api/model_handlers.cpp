@@ -14,6 +14,7 @@ void upload_model(RequestContext& ctx) {
     throw Error(ErrorCode::kTooLarge, "upload-too-large",
                 "the upload is " + std::to_string(declared) + " bytes; the limit is " +
                     std::to_string(models.max_upload_bytes()) + " bytes");
+  auto slot = models.acquire_upload_slot();
   auto sink = models.begin_upload();
   auto fields = read_upload(ctx, *sink);
   auto result = models.ingest(*sink, fields.name);

@@ -24,7 +24,7 @@ App::App(Config config)
       benchmark_repo_(db_),
       key_repo_(db_),
       auth_(key_repo_),
-      model_service_(artifacts_, model_repo_, config_.max_upload_bytes()),
+      model_service_(artifacts_, model_repo_, config_.max_upload_bytes(), config_.max_concurrent_uploads),
       job_service_(job_repo_, benchmark_repo_, artifacts_, events_, config_.max_queued_jobs),
       runner_(config_, job_repo_, model_repo_, benchmark_repo_, artifacts_, events_, metrics_, stopping_),
       pool_(runner_, job_repo_, events_, stopping_) {

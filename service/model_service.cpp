@@ -20,6 +20,15 @@ void ModelService::check_name(const std::string& name) {
     throw Error(ErrorCode::kInvalidArgument, "invalid-name", "a model name must not be '.' or '..'");
 }
 
+std::unique_ptr<ModelService::UploadSlot> ModelService::acquire_upload_slot() {
+  if (++uploads_in_flight_ > max_concurrent_uploads_) {
+    --uploads_in_flight_;
+    throw Error(ErrorCode::kUnavailable, "too-many-uploads",
+                std::to_string(max_concurrent_uploads_) + " uploads are already in progress; retry later");
+  }
+  return std::make_unique<UploadSlot>(uploads_in_flight_);
+}
+
 std::unique_ptr<storage::BlobWriter> ModelService::begin_upload() { return artifacts_.begin(max_upload_bytes_); }
 
 IngestResult ModelService::ingest(storage::BlobWriter& upload, const std::string& name) {

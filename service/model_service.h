@@ -3,6 +3,7 @@
 // committed to the artifact store: an invalid upload leaves nothing behind.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,8 +22,24 @@ struct IngestResult {
 
 class ModelService {
  public:
-  ModelService(storage::ArtifactStore& artifacts, storage::ModelRepository& models, std::uint64_t max_upload_bytes)
-      : artifacts_(artifacts), models_(models), max_upload_bytes_(max_upload_bytes) {}
+  ModelService(storage::ArtifactStore& artifacts, storage::ModelRepository& models, std::uint64_t max_upload_bytes,
+               int max_concurrent_uploads)
+      : artifacts_(artifacts), models_(models), max_upload_bytes_(max_upload_bytes),
+        max_concurrent_uploads_(max_concurrent_uploads) {}
+
+  // One upload in progress; the slot is given back when the object goes away.
+  class UploadSlot {
+   public:
+    explicit UploadSlot(std::atomic<int>& in_flight) : in_flight_(in_flight) {}
+    ~UploadSlot() { --in_flight_; }
+    UploadSlot(const UploadSlot&) = delete;
+    UploadSlot& operator=(const UploadSlot&) = delete;
+
+   private:
+    std::atomic<int>& in_flight_;
+  };
+  // Throws Error(kUnavailable, "too-many-uploads") when max_concurrent_uploads are running.
+  std::unique_ptr<UploadSlot> acquire_upload_slot();
 
   std::unique_ptr<storage::BlobWriter> begin_upload();
   // Validates and stores the upload. `name` may be empty (a name is derived). Throws
@@ -42,6 +59,8 @@ class ModelService {
   storage::ArtifactStore& artifacts_;
   storage::ModelRepository& models_;
   std::uint64_t max_upload_bytes_;
+  int max_concurrent_uploads_;
+  std::atomic<int> uploads_in_flight_{0};
 };
 
 }  // namespace aifgen
