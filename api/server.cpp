@@ -14,7 +14,8 @@ namespace aifgen::api {
 
 using web::http::http_request;
 
-Server::Server(App& app) : app_(app), poller_(std::make_unique<LongPoller>(app)) {
+Server::Server(App& app)
+    : app_(app), poller_(std::make_unique<LongPoller>(app)), limiter_(app.config().rate_limit_per_minute) {
   add_operations_routes(router_);
   add_model_routes(router_);
   add_job_routes(router_, *poller_);
@@ -87,6 +88,14 @@ bool Server::authorize(RequestContext& ctx, const std::string& route, const std:
                               header.empty() ? "this route needs an API key: send 'Authorization: Bearer KEY'"
                                              : "the API key is unknown, malformed or revoked");
     r.headers().add("WWW-Authenticate", "Bearer realm=\"aifgen\"");
+    ctx.respond(r);
+    return false;
+  }
+  if (int wait = limiter_.take(who->key_id); wait > 0) {
+    auto r = problem_response(429, "rate-limited",
+                              "key " + who->key_id + " is over " + std::to_string(app_.config().rate_limit_per_minute) +
+                                  " requests per minute; retry in " + std::to_string(wait) + " s");
+    r.headers().add("Retry-After", std::to_string(wait));
     ctx.respond(r);
     return false;
   }

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "api/long_poll.h"
+#include "api/rate_limiter.h"
 #include "api/router.h"
 #include "service/app.h"
 
@@ -29,6 +30,7 @@ class Server {
   App& app_;
   Router router_;
   std::unique_ptr<LongPoller> poller_;
+  RateLimiter limiter_;
   std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
 };
 

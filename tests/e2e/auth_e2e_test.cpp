@@ -80,6 +80,28 @@ TEST_F(AuthE2E, RevokedKeysStopWorkingWithoutARestart) {
   EXPECT_EQ(status, 2);  // already revoked
 }
 
+class RateLimitE2E : public AuthE2E {
+  std::vector<std::string> server_args() const override { return {"--rate-limit-per-minute", "60"}; }
+};
+
+TEST_F(RateLimitE2E, KeysOverTheirRateGet429WithRetryAfter) {
+  // 60 a minute allows a burst of 10; the 11th to 15th quick requests are refused.
+  int limited = 0;
+  std::string retry_after;
+  for (int i = 0; i < 15; ++i) {
+    auto r = http().get("/v1/models", bearer(read_key_));
+    if (r.status == 429) {
+      ++limited;
+      retry_after = r.header("retry-after");
+      EXPECT_EQ(r.problem_type(), "rate-limited");
+    }
+  }
+  EXPECT_GE(limited, 4);
+  EXPECT_GE(std::stoi(retry_after), 1);
+  EXPECT_EQ(http().get("/v1/models", bearer(write_key_)).status, 200);  // per key
+  EXPECT_EQ(http().get("/healthz").status, 200);                        // health is never limited
+}
+
 class LocalOnlyE2E : public ServerTest {};
 
 TEST_F(LocalOnlyE2E, NoKeysMeansLoopbackOnlyAndSaysSo) {
