@@ -3,30 +3,13 @@
 #include "service/auth.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "core/error.h"
+#include "core/random_hex.h"
 #include "core/sha256.h"
 #include "storage/database.h"
 
 namespace aifgen {
-namespace {
-
-std::string random_hex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
-    throw Error(ErrorCode::kInternal, "internal", "RAND_bytes failed");
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
-}  // namespace
-
 std::optional<Scope> parse_scope(const std::string& s) {
   if (s == "read") return Scope::kRead;
   if (s == "write") return Scope::kWrite;

@@ -2,7 +2,6 @@
 #include "storage/artifact_store.h"
 
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/random_hex.h"
 
 namespace fs = std::filesystem;
 
@@ -31,18 +31,6 @@ void fsync_dir(const std::string& dir) {
   int err = errno;
   ::close(fd);
   if (rc != 0) throw io_error("fsync " + dir, err);
-}
-
-std::string random_suffix() {
-  unsigned char b[8];
-  RAND_bytes(b, sizeof b);
-  static const char* kHex = "0123456789abcdef";
-  std::string s;
-  for (unsigned char c : b) {
-    s.push_back(kHex[c >> 4]);
-    s.push_back(kHex[c & 15]);
-  }
-  return s;
 }
 
 }  // namespace
@@ -94,7 +82,7 @@ ArtifactStore::ArtifactStore(std::string root)
 }
 
 std::unique_ptr<BlobWriter> ArtifactStore::begin(std::uint64_t max_bytes) {
-  std::string path = tmp_ + "/blob-" + random_suffix() + ".part";
+  std::string path = tmp_ + "/blob-" + random_hex(8) + ".part";
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) throw io_error("create " + path, errno);
   return std::unique_ptr<BlobWriter>(new BlobWriter(path, fd, max_bytes));

@@ -32,31 +32,34 @@ int free_port() {
 
 namespace {
 
-bool port_accepts(int port) {
+// A TCP connection to 127.0.0.1:port, or -1.
+int connect_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
   ::close(fd);
-  return ok;
+  return -1;
+}
+
+bool port_accepts(int port) {
+  int fd = connect_loopback(port);
+  if (fd >= 0) ::close(fd);
+  return fd >= 0;
 }
 
 bool port_answers(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  int fd = connect_loopback(port);
+  bool ok = fd >= 0;
   if (ok) {
     const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     ok = ::write(fd, req, sizeof req - 1) > 0;
     char buf[64] = {};
     ok = ok && ::read(fd, buf, sizeof buf - 1) > 0 && std::string(buf).find(" 200 ") != std::string::npos;
+    ::close(fd);
   }
-  ::close(fd);
   return ok;
 }
 
