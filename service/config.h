@@ -15,6 +15,7 @@ struct Config {
   int max_attempts = 3;                    // a job interrupted this often fails
   int max_queued_jobs = 1000;              // more queued jobs: POST /v1/jobs answers 503
   int max_concurrent_uploads = 8;          // more uploads at once: POST /v1/models answers 503
+  double stage_timeout_s = 3600;           // a job stage running longer fails its variant
   int rate_limit_per_minute = 6000;        // requests per API key (429 beyond, with Retry-After)
   int max_long_poll_s = 60;                // cap on ?wait=
   bool metrics_public = false;             // serve /metrics without a key

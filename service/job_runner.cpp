@@ -29,8 +29,29 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
+// The stage this worker thread is in and when it began, for the per-stage wall-clock limit.
+thread_local std::string current_stage;
+thread_local std::chrono::steady_clock::time_point stage_began;
+
+// Fails the variant when the stage that just ended ran past the limit. Checked at stage
+// boundaries: a stage is measured when it hands over, so the worker itself always lives on.
+void check_stage_deadline(double limit_s) {
+  if (current_stage.empty()) return;
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_began).count();
+  if (took > limit_s) {
+    auto name = current_stage;
+    current_stage.clear();
+    throw Error(ErrorCode::kUnprocessable, "stage-timed-out",
+                "stage timed out: '" + name + "' took " + std::to_string(took) + " s; the limit is " + std::to_string(limit_s) + " s");
+  }
+}
+
 void JobRunner::stage(const storage::JobRecord& job, const std::string& name, double progress) {
   if (config_.debug_stage_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.debug_stage_delay_ms));
+  if (name.rfind("loading ", 0) == 0) current_stage.clear();  // a new variant: nothing to time yet
+  check_stage_deadline(config_.stage_timeout_s);
+  current_stage = name;
+  stage_began = std::chrono::steady_clock::now();
   if (stopping_.load()) throw StopRequested{name, true};
   if (jobs_.cancel_requested(job.id)) throw StopRequested{name, false};
   jobs_.set_progress(job.id, name, progress);
@@ -93,7 +114,10 @@ void JobRunner::run(const storage::JobRecord& job) {
       if (v.state == "succeeded") continue;  // built by an earlier attempt: kept, not redone
       try {
         build_variant(job, v, i / n, 1.0 / n);
+        check_stage_deadline(config_.stage_timeout_s);  // the variant's last stage
+        current_stage.clear();
       } catch (const Error& e) {
+        current_stage.clear();
         ++failed;
         spdlog::warn("job {} variant {} ({}/{}) failed: {}", job.id, v.id, v.target, v.precision, e.what());
         jobs_.set_variant_state(v.id, "failed", std::string(e.what()));

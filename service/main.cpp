@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
       ->envname("AIFGEN_MAX_CONCURRENT_UPLOADS")->check(CLI::Range(1, 10000))->capture_default_str();
   serve->add_option("--rate-limit-per-minute", config.rate_limit_per_minute, "requests per API key per minute (429 beyond)")
       ->envname("AIFGEN_RATE_LIMIT_PER_MINUTE")->check(CLI::Range(1, 10000000))->capture_default_str();
+  serve->add_option("--stage-timeout-s", config.stage_timeout_s, "wall-clock limit per job stage; past it the variant fails")
+      ->envname("AIFGEN_STAGE_TIMEOUT_S")->check(CLI::Range(0.001, 1e7))->capture_default_str();
   serve->add_option("--tls-cert", config.tls_cert, "PEM certificate chain: serve HTTPS only (with --tls-key)")->envname("AIFGEN_TLS_CERT");
   serve->add_option("--tls-key", config.tls_key, "PEM private key for --tls-cert")->envname("AIFGEN_TLS_KEY");
   serve->add_flag("--metrics-public", config.metrics_public, "serve /metrics without an API key")->envname("AIFGEN_METRICS_PUBLIC");

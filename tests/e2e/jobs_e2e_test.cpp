@@ -175,6 +175,24 @@ TEST_F(SlowJobsE2E, QueuedJobCancelsImmediately) {
   EXPECT_EQ(wait_finished(first["id"])["state"], "succeeded");
 }
 
+class StageTimeoutE2E : public ServerTest {
+  std::vector<std::string> server_args() const override {
+    return {"--debug-stage-delay-ms", "150", "--stage-timeout-s", "0.05", "--workers", "1"};
+  }
+};
+
+TEST_F(StageTimeoutE2E, SlowStageFailsTheVariantAndTheWorkerLivesOn) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  nlohmann::json req = {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}};
+  auto first = wait_finished(http().post_json("/v1/jobs", req).json()["id"]);
+  EXPECT_EQ(first["state"], "failed");
+  EXPECT_NE(first["variants"][0]["error"].get<std::string>().find("stage timed out"), std::string::npos) << first.dump();
+  // The same worker takes the next job.
+  auto second = wait_finished(http().post_json("/v1/jobs", req).json()["id"]);
+  EXPECT_EQ(second["state"], "failed");
+  EXPECT_EQ(second["attempts"], 1);
+}
+
 class FullQueueE2E : public ServerTest {
   std::vector<std::string> server_args() const override {
     return {"--debug-stage-delay-ms", "300", "--workers", "1", "--max-queued-jobs", "1"};
