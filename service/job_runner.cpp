@@ -85,20 +85,7 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
 
   stage(job, "storing " + label, base + share * 0.9);
   std::string sha = artifacts_.put_file(req.bundle_path);
-  for (const auto& b : built.benchmarks) {
-    storage::BenchmarkRecord r;
-    r.variant_id = v.id;
-    r.subject = b.subject;
-    r.host = b.host;
-    r.threads = b.threads;
-    r.batch = b.batch;
-    r.iterations = b.iterations;
-    r.p50_ms = b.p50_ms;
-    r.p90_ms = b.p90_ms;
-    r.p99_ms = b.p99_ms;
-    r.throughput_per_s = b.throughput_per_s;
-    benchmarks_.add(r);
-  }
+  for (const auto& b : built.benchmarks) benchmarks_.add(b);
   jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*artifacts_.size_of(sha)), built.manifest);
   events_.notify();
 }

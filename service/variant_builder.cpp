@@ -18,14 +18,16 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 }
 
 // Times source and variant on the engine, 1 thread, the same synthetic inputs.
-std::vector<LocalBenchmark> benchmark_pair(const onnx::ModelProto& source, const onnx::ModelProto& variant) {
-  std::vector<LocalBenchmark> out;
+std::vector<storage::BenchmarkRecord> benchmark_pair(const onnx::ModelProto& source, const onnx::ModelProto& variant,
+                                                     const std::string& variant_id) {
+  std::vector<storage::BenchmarkRecord> out;
   for (const auto* subject : {"source", "variant"}) {
     engine::SessionOptions opts;
     opts.input_shapes = engine::default_input_shapes(source);
     engine::Session session(std::string(subject) == "source" ? source : variant, opts);
     auto stats = engine::time_runs(session, engine::random_inputs(session.inputs(), 7), 2, 10);
-    LocalBenchmark b;
+    storage::BenchmarkRecord b;
+    b.variant_id = variant_id;
     b.subject = subject;
     b.host = host_description();
     b.batch = session.inputs().empty() || session.inputs()[0].shape.empty() ? 1 : session.inputs()[0].shape[0];
@@ -61,7 +63,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   nlohmann::json report = {{"validation", validation_to_json(built.validation)}, {"benchmarks", nlohmann::json::array()}};
   if (target.descriptor().runs_on_service_host && built.validation.status != "skipped") {
     progress("benchmarking " + label, 0.7);
-    built.benchmarks = benchmark_pair(source, proto);
+    built.benchmarks = benchmark_pair(source, proto, req.variant_id);
     for (const auto& b : built.benchmarks)
       report["benchmarks"].push_back({{"subject", b.subject}, {"host", b.host}, {"threads", b.threads}, {"batch", b.batch},
                                       {"p50_ms", b.p50_ms}, {"p90_ms", b.p90_ms}, {"p99_ms", b.p99_ms},

@@ -11,18 +11,11 @@
 #include <vector>
 
 #include "core/validation.h"
+#include "storage/records.h"
 #include "targets/target.h"
 
 namespace aifgen {
 
-struct LocalBenchmark {
-  std::string subject;  // source | variant
-  std::string host;
-  int threads = 1;
-  std::int64_t batch = 1;
-  int iterations = 0;
-  double p50_ms = 0, p90_ms = 0, p99_ms = 0, throughput_per_s = 0;
-};
 
 struct VariantRequest {
   std::string variant_id;
@@ -37,7 +30,7 @@ struct VariantRequest {
 struct BuiltVariant {
   std::string manifest;  // the bundle's variant.json
   ValidationResult validation;
-  std::vector<LocalBenchmark> benchmarks;
+  std::vector<storage::BenchmarkRecord> benchmarks;  // variant_id set; the caller stores them
 };
 
 // `progress(stage, fraction_of_this_variant)` is called at every stage boundary; it may throw to

@@ -50,6 +50,11 @@ std::vector<float> reference_conv(const ConvCase& k, const std::vector<float>& x
   return y;
 }
 
+void PrintTo(const ConvCase& k, std::ostream* os) {
+  *os << "N" << k.n << " C" << k.c << " " << k.h << "x" << k.w << " M" << k.m << " k" << k.kh << "x" << k.kw << " g" << k.group
+      << " s" << k.sh << "," << k.sw << " d" << k.dh << "," << k.dw << " pads " << k.pt << "," << k.pl << "," << k.pb << "," << k.pr;
+}
+
 class ConvReference : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(ConvReference, MatchesLoops) {

@@ -20,6 +20,8 @@ struct Case {
   float tolerance = 1e-4f;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model; }
+
 class EngineModels : public ::testing::TestWithParam<Case> {};
 
 TEST_P(EngineModels, MatchesOnnxRuntimeReference) {
