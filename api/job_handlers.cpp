@@ -32,11 +32,16 @@ void list_jobs(RequestContext& ctx) {
 // version changes or S seconds pass.
 void get_job(RequestContext& ctx, LongPoller& poller) {
   const std::string id = ctx.params["id"];
-  auto version = ctx.app.jobs().version(id);
-  if (!version) throw Error(ErrorCode::kNotFound, "job-not-found", "no job with id " + id);
   int wait = ctx.query_int("wait", 0, 0, ctx.app.config().max_long_poll_s);
   auto inm = ctx.header("If-None-Match");
-  bool unchanged = inm && (*inm == job_etag(id, *version) || *inm == "*");
+  if (!inm) {  // plain read: one lookup of the whole job
+    ctx.respond(job_response(ctx.app, id));
+    return;
+  }
+  // Conditional read (dashboards polling): the version alone decides, the body only if needed.
+  auto version = ctx.app.jobs().version(id);
+  if (!version) throw Error(ErrorCode::kNotFound, "job-not-found", "no job with id " + id);
+  bool unchanged = *inm == job_etag(id, *version) || *inm == "*";
   if (!unchanged) {
     ctx.respond(job_response(ctx.app, id));
     return;
