@@ -3,6 +3,7 @@
 // Size of values whose shape is fully known become constants too, so shape arithmetic
 // (Shape -> Gather -> Concat -> Reshape) folds away. Outputs larger than 64 MiB stay computed
 // at run time rather than bloating the model file.
+#include <algorithm>
 #include <unordered_map>
 
 #include "core/engine/evaluate.h"
@@ -14,16 +15,6 @@ namespace aifgen {
 namespace {
 
 constexpr std::size_t kMaxFoldedBytes = 64u << 20;
-
-bool static_shape(const onnx::ValueInfoProto& v, std::vector<std::int64_t>& dims) {
-  if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) return false;
-  dims.clear();
-  for (const auto& d : v.type().tensor_type().shape().dim()) {
-    if (!d.has_dim_value()) return false;
-    dims.push_back(d.dim_value());
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -42,18 +33,12 @@ class FoldConstantsPass final : public Pass {
         } catch (const std::exception&) {
         }
       }
-    std::unordered_map<std::string, std::vector<std::int64_t>> shapes;
-    std::vector<std::int64_t> dims;
-    for (const auto& v : g.input())
-      if (static_shape(v, dims)) shapes[v.name()] = dims;
-    for (const auto& v : g.value_info())
-      if (static_shape(v, dims)) shapes[v.name()] = dims;
 
     std::int64_t folded = 0, added = 0;
     for (int i = 0; i < g.node_size();) {
       const auto& n = g.node(i);
       std::vector<engine::Tensor> outs;
-      if (!fold(n, opset, constants, shapes, outs)) {
+      if (!fold(n, opset, g, constants, outs)) {
         ++i;
         continue;
       }
@@ -76,8 +61,8 @@ class FoldConstantsPass final : public Pass {
   }
 
  private:
-  static bool fold(const onnx::NodeProto& n, std::int64_t opset, const std::unordered_map<std::string, engine::Tensor>& constants,
-                   const std::unordered_map<std::string, std::vector<std::int64_t>>& shapes, std::vector<engine::Tensor>& outs) {
+  static bool fold(const onnx::NodeProto& n, std::int64_t opset, const onnx::GraphProto& g,
+                   const std::unordered_map<std::string, engine::Tensor>& constants, std::vector<engine::Tensor>& outs) {
     const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
     if (!default_domain || n.output_size() == 0) return false;
     for (const auto& a : n.attribute())
@@ -92,9 +77,9 @@ class FoldConstantsPass final : public Pass {
         return false;
       }
       if ((n.op_type() == "Shape" || n.op_type() == "Size") && n.input_size() == 1) {
-        auto it = shapes.find(n.input(0));
-        if (it == shapes.end()) return false;
-        const auto& s = it->second;
+        auto dims = declared_dims(g, n.input(0));
+        if (!dims || std::any_of(dims->begin(), dims->end(), [](std::int64_t d) { return d < 0; })) return false;
+        const auto& s = *dims;
         if (n.op_type() == "Size" || n.attribute_size() > 0) return false;  // start/end (opset 15): leave to the engine
         engine::Tensor t = engine::Tensor::allocate(engine::DType::kI64, {static_cast<std::int64_t>(s.size())});
         for (std::size_t k = 0; k < s.size(); ++k) t.as<std::int64_t>()[k] = s[k];

@@ -9,17 +9,6 @@ namespace {
 
 bool is_op(const onnx::NodeProto& n, const char* op) { return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx"); }
 
-std::vector<std::int64_t> static_dims(const onnx::GraphProto& g, const std::string& name) {
-  for (const auto* list : {&g.input(), &g.value_info()})
-    for (const auto& v : *list)
-      if (v.name() == name && v.type().tensor_type().has_shape()) {
-        std::vector<std::int64_t> dims;
-        for (const auto& d : v.type().tensor_type().shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
-        return dims;
-      }
-  return {};
-}
-
 }  // namespace
 
 class FuseMatMulAddPass final : public Pass {
@@ -46,8 +35,8 @@ class FuseMatMulAddPass final : public Pass {
       if (!b || !ct || b->dims_size() != 2 || b->data_type() != onnx::TensorProto::FLOAT) continue;
       const auto n = b->dims(1);
       const bool row_vector = (ct->dims_size() == 1 && ct->dims(0) == n) || (ct->dims_size() == 2 && ct->dims(0) == 1 && ct->dims(1) == n);
-      auto a_dims = static_dims(g, mm.input(0));
-      if (!row_vector || ct->data_type() != onnx::TensorProto::FLOAT || a_dims.size() != 2) continue;
+      auto a_dims = declared_dims(g, mm.input(0));
+      if (!row_vector || ct->data_type() != onnx::TensorProto::FLOAT || !a_dims || a_dims->size() != 2) continue;
       onnx::NodeProto gemm;
       gemm.set_op_type("Gemm");
       gemm.set_name(mm.name() + "_gemm");

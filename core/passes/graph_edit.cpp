@@ -75,6 +75,17 @@ bool is_graph_input(const onnx::GraphProto& graph, const std::string& name) {
   return false;
 }
 
+std::optional<std::vector<std::int64_t>> declared_dims(const onnx::GraphProto& graph, const std::string& name) {
+  for (const auto* list : {&graph.input(), &graph.value_info(), &graph.output()})
+    for (const auto& v : *list) {
+      if (v.name() != name || !v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) continue;
+      std::vector<std::int64_t> dims;
+      for (const auto& d : v.type().tensor_type().shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      return dims;
+    }
+  return std::nullopt;
+}
+
 std::int64_t attr_int(const onnx::NodeProto& node, const std::string& name, std::int64_t dflt) {
   for (const auto& a : node.attribute())
     if (a.name() == name) return a.i();

@@ -3,7 +3,9 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 #include <unordered_map>
 
 namespace aifgen {
@@ -27,6 +29,10 @@ const onnx::TensorProto* find_constant(const onnx::GraphProto& graph, const std:
 
 bool is_graph_output(const onnx::GraphProto& graph, const std::string& name);
 bool is_graph_input(const onnx::GraphProto& graph, const std::string& name);
+
+// The declared dims of value `name` (graph inputs, value_info, outputs; -1 for unknown dims), or
+// nullopt when no shape is declared.
+std::optional<std::vector<std::int64_t>> declared_dims(const onnx::GraphProto& graph, const std::string& name);
 
 // Integer/float attribute lookup with a default.
 std::int64_t attr_int(const onnx::NodeProto& node, const std::string& name, std::int64_t dflt);
