@@ -12,6 +12,11 @@ void Responder::send(web::http::http_response response) {
   sent_ = true;
   int status = response.status_code();
   if (!response.headers().has("Cache-Control")) response.headers().add("Cache-Control", "no-cache");
+  // Count the request before the client can see the answer, so a scrape that follows it
+  // always includes it.
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  metrics_.observe_request(request_.method(), route_, status, secs);
+  spdlog::info("{} {} {} {:.2f}ms", request_.method(), request_.relative_uri().to_string(), status, secs * 1000);
   request_.reply(response).then([](pplx::task<void> t) {
     try {
       t.get();
@@ -19,9 +24,6 @@ void Responder::send(web::http::http_response response) {
       spdlog::debug("reply not delivered: {}", e.what());  // client went away
     }
   });
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  metrics_.observe_request(request_.method(), route_, status, secs);
-  spdlog::info("{} {} {} {:.2f}ms", request_.method(), request_.relative_uri().to_string(), status, secs * 1000);
 }
 
 int RequestContext::query_int(const std::string& key, int dflt, int lo, int hi) const {
