@@ -13,6 +13,7 @@ const KernelTable& kernel_table() {
     register_normalization_kernels(t);
     register_reduce_kernels(t);
     register_resize_kernels(t);
+    register_quantize_kernels(t);
     return t;
   }();
   return table;

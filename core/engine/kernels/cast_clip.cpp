@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/engine/kernels/dispatch.h"
+#include "core/numeric/half.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -19,8 +20,31 @@ std::unique_ptr<Kernel> make_cast(const NodeCtx& ctx, std::vector<TensorDesc>& o
   } catch (const std::exception&) {
     ctx.unsupported("cast to ONNX type " + std::to_string(to_attr->i()));
   }
-  if (from == DType::kF16 || to == DType::kF16) ctx.unsupported("float16");
   outs = {{to, ctx.in(0).shape}};
+  // float16 travels as bit patterns; it converts to and from float32 only (what fp16 variants
+  // and their emulation need).
+  if (from == DType::kF16 || to == DType::kF16) {
+    if (from == to) return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+      std::memcpy(out[0]->data, in[0]->data, in[0]->bytes());
+    });
+    if (from == DType::kF32 && to == DType::kF16)
+      return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+        const float* x = in[0]->as<float>();
+        auto* y = out[0]->as<std::uint16_t>();
+        const auto n = in[0]->numel();
+#pragma omp parallel for if (n > kParallelMinElements) schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) y[i] = float_to_half_bits(x[i]);
+      });
+    if (from == DType::kF16 && to == DType::kF32)
+      return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+        const auto* x = in[0]->as<std::uint16_t>();
+        float* y = out[0]->as<float>();
+        const auto n = in[0]->numel();
+#pragma omp parallel for if (n > kParallelMinElements) schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) y[i] = half_bits_to_float(x[i]);
+      });
+    ctx.unsupported("float16 casts other than to and from float32");
+  }
   std::unique_ptr<Kernel> k;
   dispatch_type(from, [&](auto zf) {
     using F = decltype(zf);
