@@ -1,6 +1,7 @@
 // Numerical validation of a variant against its source: both run on the CPU engine with the
 // same inputs, and every output is compared (max/mean absolute error, cosine similarity, SQNR,
-// and top-1/top-5 agreement for outputs shaped like class scores [N, C]).
+// and for outputs shaped like class scores, [N, C] or [N, T, C]: top-1 agreement (same best
+// class) and top-5 agreement (the source's best class among the variant's five best)).
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -10,6 +11,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "core/engine/tensor.h"
 
 namespace aifgen {
 
@@ -24,21 +27,35 @@ struct OutputMetrics {
 struct ValidationThresholds {
   double validated_sqnr_db = 60;  // fp32 rewrites differ only by rounding (typically > 100 dB)
   double degraded_sqnr_db = 30;
-  int samples = 2;
+  int samples = 2;  // synthetic samples when no inputs are given
+};
+
+// Defaults per precision, chosen so a correct variant passes and a broken one fails:
+//   fp32  60 / 30 dB  (graph rewrites: measured 94-200 dB on the shared models)
+//   fp16  30 / 20 dB  (30 dB is a cosine of about 0.9995)
+//   int8  15 / 8 dB   (15 dB is a cosine of about 0.985; scales off by 10x land near 0 dB)
+ValidationThresholds default_thresholds(const std::string& precision);
+
+// Inputs to validate on (held-out calibration samples); empty means synthetic.
+struct ValidationInputs {
+  std::vector<std::vector<engine::Tensor>> samples;  // per sample, one tensor per model input
+  std::string description;                           // e.g. "held-out calibration samples (rec_x.npy)"
 };
 
 struct ValidationResult {
   std::string status;  // validated | degraded | failed | skipped
   std::string reason;  // why skipped or failed, for people
   std::string inputs = "synthetic";  // what the inputs were
+  std::string method = "aifgen CPU engine";  // how the variant ran ("... fp16 emulated by rounding")
   int samples = 0;
   std::map<std::string, std::vector<std::int64_t>> input_shapes;  // as bound for the runs
   std::vector<OutputMetrics> outputs;
 };
 
 // Never throws for models the engine cannot run: the result is "skipped" with the reason.
+// A float16 variant runs through emulate_fp16 ("validated by emulation" in the result).
 ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::ModelProto& variant,
-                                  const ValidationThresholds& thresholds);
+                                  const ValidationThresholds& thresholds, const ValidationInputs& inputs = {});
 
 nlohmann::json validation_to_json(const ValidationResult& r);
 

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "core/error.h"
 #include "core/onnx_model.h"
@@ -33,6 +34,10 @@ void draw_progress(bool tty, const std::string& what, double fraction) {
 int run_convert(const ConvertOptions& o) {
   try {
     auto pairs = expand_requests(o.targets, o.precisions);
+    BuildOptions build = o.build;
+    for (const auto& t : o.thresholds) parse_threshold_flag(t, build);
+    std::optional<CalibrationSet> calibration;
+    if (!o.calibration_files.empty()) calibration = read_calibration_files(o.calibration_files);
     auto source = load_model_file(o.model);
     auto checked = source;
     accept_model(checked);  // same checks as an upload; the pipeline starts from the file's bytes
@@ -53,6 +58,8 @@ int run_convert(const ConvertOptions& o) {
       req.target = find_target(target_id);
       req.precision = precision;
       req.bundle_path = o.out_dir + "/" + stem + "-" + target_id + "-" + precision + ".tar.gz";
+      req.calibration = calibration ? &*calibration : nullptr;
+      req.options = build;
       const double base = static_cast<double>(i) / static_cast<double>(pairs.size());
       try {
         auto built = build_variant(source, req, [&](const std::string& what, double f) {
@@ -70,6 +77,7 @@ int run_convert(const ConvertOptions& o) {
         std::printf("%-28s %-10s %-10s %9.1f %12s %12s  %s\n", target_id.c_str(), precision.c_str(), built.validation.status.c_str(),
                     built.validation.outputs.empty() ? 0.0 : worst, src_p50.c_str(), var_p50.c_str(), req.bundle_path.c_str());
         if (built.validation.status == "skipped") std::printf("  note: %s\n", built.validation.reason.c_str());
+        if (precision == "int8" && !calibration) std::printf("  note: calibrated on SYNTHETIC inputs (no --calibration given)\n");
       } catch (const Error& e) {
         if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
         std::filesystem::remove(req.bundle_path);

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <string>
+
+#include "service/build_options.h"
 #include <vector>
 
 namespace aifgen {
@@ -12,6 +14,9 @@ struct ConvertOptions {
   std::vector<std::string> targets;
   std::vector<std::string> precisions;  // empty: every precision of each target
   std::string out_dir;
+  std::vector<std::string> calibration_files;  // empty: synthetic calibration
+  std::vector<std::string> thresholds;         // "int8=15:8"
+  BuildOptions build;
 };
 
 int run_convert(const ConvertOptions& o);

@@ -136,6 +136,17 @@ int main(int argc, char** argv) {
   convert->add_option("--targets", convert_opts.targets, "target ids (see GET /v1/targets)")->required()->delimiter(',');
   convert->add_option("--precisions", convert_opts.precisions, "precisions (default: every one each target offers)")->delimiter(',');
   convert->add_option("--out", convert_opts.out_dir, "directory for the bundles")->required();
+  convert->add_option("--calibration", convert_opts.calibration_files,
+                      "INT8 calibration data: .npy files named after the inputs (first dim = samples) or one .npz")
+      ->delimiter(',')->check(CLI::ExistingFile);
+  convert->add_option("--calibration-method", convert_opts.build.calibration_method, "minmax, percentile or entropy")
+      ->check(CLI::IsMember({"minmax", "percentile", "entropy"}))->capture_default_str();
+  convert->add_option("--percentile", convert_opts.build.percentile, "for --calibration-method percentile")
+      ->check(CLI::Range(50.000001, 100.0))->capture_default_str();
+  convert->add_option("--calibration-samples", convert_opts.build.calibration_samples, "calibration samples to use at most")
+      ->check(CLI::Range(1, 4096))->capture_default_str();
+  convert->add_option("--thresholds", convert_opts.thresholds,
+                      "validation thresholds per precision, PRECISION=VALIDATED_DB:DEGRADED_DB (e.g. int8=20:10)")->delimiter(',');
 
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

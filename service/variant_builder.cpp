@@ -2,6 +2,7 @@
 #include "service/variant_builder.h"
 
 #include <chrono>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/engine/random_inputs.h"
@@ -12,6 +13,12 @@
 
 namespace aifgen {
 namespace {
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
 
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -49,18 +56,43 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   const std::string label = target.descriptor().id + "/" + req.precision;
   auto proto = source;
   auto pipeline = target.pipeline(req.precision);
+  for (auto& spec : pipeline)
+    if (spec.name == "quantize_int8") {
+      spec.options["method"] = req.options.calibration_method;
+      spec.options["samples"] = std::to_string(req.options.calibration_samples);
+      if (req.options.calibration_method == "percentile") spec.options["percentile"] = format_number(req.options.percentile);
+    }
+  PassEnv env;
+  env.calibration = req.calibration;
   auto t0 = std::chrono::steady_clock::now();
-  auto passes = run_pipeline(proto, pipeline, [&](std::size_t i) {
-    progress("optimizing " + label + ": " + pipeline[i], 0.1 + 0.5 * static_cast<double>(i) / static_cast<double>(pipeline.size()));
+  auto passes = run_pipeline(proto, pipeline, env, [&](std::size_t i) {
+    progress("optimizing " + label + ": " + pipeline[i].name, 0.1 + 0.5 * static_cast<double>(i) / static_cast<double>(pipeline.size()));
   });
   const double optimize_ms = ms_since(t0);
 
   BuiltVariant built;
   progress("validating " + label, 0.6);
-  built.validation = validate_variant(source, proto, ValidationThresholds{});
+  ValidationInputs inputs;
+  if (req.calibration) {
+    auto split = split_samples(source, req.calibration, req.options.calibration_samples);
+    inputs.samples = std::move(split.validate);
+    inputs.description = (split.held_out ? "held-out calibration samples (" : "calibration samples, also used to calibrate (fewer than 8 given; ") +
+                         split.source + ")";
+  }
+  const auto thresholds = thresholds_for(req.options, req.precision);
+  built.validation = validate_variant(source, proto, thresholds, inputs);
   if (built.validation.status == "failed")
     throw Error(ErrorCode::kUnprocessable, "validation-failed", "validation failed: " + built.validation.reason);
   nlohmann::json report = {{"validation", validation_to_json(built.validation)}, {"benchmarks", nlohmann::json::array()}};
+  report["validation"]["thresholds"] = {{"validated_sqnr_db", thresholds.validated_sqnr_db}, {"degraded_sqnr_db", thresholds.degraded_sqnr_db}};
+  for (const auto& p : passes)
+    if (p.name == "quantize_int8" && p.details.is_object()) {
+      report["quantization"] = {{"scheme", p.details["scheme"]}, {"method", p.details["method"]}, {"calibration", p.details["calibration"]}};
+      if (p.details["calibration"]["synthetic"].get<bool>())
+        report["quantization"]["warning"] =
+            "**Calibrated on synthetic inputs (uniform noise), not on real data: INT8 accuracy on real inputs is unknown. "
+            "Upload a calibration set (POST /v1/models/{id}/calibration) for a meaningful INT8 variant.**";
+    }
   if (target.descriptor().runs_on_service_host && built.validation.status != "skipped") {
     progress("benchmarking " + label, 0.7);
     built.benchmarks = benchmark_pair(source, proto, req.variant_id);

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "core/calibration/calibration_set.h"
 #include "core/validation.h"
+#include "service/build_options.h"
 #include "storage/records.h"
 #include "targets/target.h"
 
@@ -25,6 +27,8 @@ struct VariantRequest {
   const Target* target = nullptr;
   std::string precision;
   std::string bundle_path;  // where the .tar.gz is written
+  const CalibrationSet* calibration = nullptr;  // none: synthetic calibration and validation inputs
+  BuildOptions options;
 };
 
 struct BuiltVariant {

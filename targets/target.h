@@ -47,7 +47,7 @@ class Target {
   virtual ~Target() = default;
   virtual const TargetDescriptor& descriptor() const = 0;
   // Pass names to run for `precision` (one of descriptor().precisions).
-  virtual std::vector<std::string> pipeline(const std::string& precision) const = 0;
+  virtual std::vector<PassSpec> pipeline(const std::string& precision) const = 0;
   // Writes the bundle (.tar.gz) to `out_path` and returns the variant manifest (variant.json
   // text) that it put inside. Throws Error(kIo).
   virtual std::string package(const onnx::ModelProto& model, const VariantBuild& build,

@@ -7,7 +7,12 @@ namespace aifgen {
 
 std::string variant_manifest_json(const VariantBuild& b, const TargetDescriptor& target, const std::string& extra_json) {
   nlohmann::json passes = nlohmann::json::array();
-  for (const auto& p : b.passes) passes.push_back({{"name", p.name}, {"changes", p.counts}, {"millis", p.millis}});
+  for (const auto& p : b.passes) {
+    nlohmann::json rec = {{"name", p.name}, {"changes", p.counts}, {"millis", p.millis}};
+    if (!p.options.empty()) rec["options"] = p.options;
+    if (!p.details.is_null()) rec["details"] = p.details;
+    passes.push_back(std::move(rec));
+  }
   nlohmann::json j = {
       {"schema", "aifgen.variant/v1"},
       {"variant_id", b.variant_id},

@@ -1,7 +1,8 @@
 // Target "x86_64-cpu": Intel/AMD servers, run by aifgen's own CPU engine.
 //
-// This build offers fp32 only: the int8 scheme (u8 activations, s8 per-channel weights) needs
-// the quantizer, which is not built yet, so the registry does not offer it.
+// fp32: graph optimizations only. int8: the same, then static QDQ quantization with the u8s8
+// scheme (uint8 asymmetric activations, int8 per-channel weights), which the engine runs as
+// oneDNN int8 convolutions (VNNI where the CPU has it).
 #include <nlohmann/json.hpp>
 
 #include "core/onnx_model.h"
@@ -17,12 +18,17 @@ class X86CpuTarget final : public Target {
  public:
   const TargetDescriptor& descriptor() const override { return desc_; }
 
-  std::vector<std::string> pipeline(const std::string& precision) const override {
+  std::vector<PassSpec> pipeline(const std::string& precision) const override {
     // Shapes first (fuse_matmul_add needs them); Identity removal and constant folding so BN
     // folding sees Conv -> BN with constant parameters; dead-node elimination then drops the
     // weights the folds replaced; shapes are recomputed last for the rewritten graph.
-    return {"infer_shapes",    "eliminate_identity",   "fold_constants", "fold_batchnorm",
-            "fuse_matmul_add", "eliminate_dead_nodes", "infer_shapes"};
+    std::vector<PassSpec> p = {"infer_shapes",    "eliminate_identity",   "fold_constants", "fold_batchnorm",
+                               "fuse_matmul_add", "eliminate_dead_nodes", "infer_shapes"};
+    if (precision == "int8") {
+      p.push_back({"quantize_int8", {{"scheme", "u8s8"}}});
+      p.push_back("infer_shapes");
+    }
+    return p;
   }
 
   std::string package(const onnx::ModelProto& model, const VariantBuild& build, const std::string& out_path) const override {
@@ -43,7 +49,7 @@ class X86CpuTarget final : public Target {
  private:
   TargetDescriptor desc_{
       "x86_64-cpu", "Intel/AMD x86-64 servers (AVX2 and newer)", "aifgen engine (oneDNN); any ONNX runtime",
-      {"fp32"}, "", /*runs_on_service_host=*/true};
+      {"fp32", "int8"}, "u8s8", /*runs_on_service_host=*/true};
 };
 
 }  // namespace

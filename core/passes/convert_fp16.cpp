@@ -1,0 +1,247 @@
+// Pass "convert_fp16": weights and compute in float16, Casts only where fp16 and fp32 regions
+// meet.
+//
+// Options: keep_io_types (true | false, default true: graph inputs and outputs stay float32),
+// block_ops (comma list replacing the default list of ops kept in float32).
+//
+// An op runs in fp16 when it is on the convertible list below, not blocked, and its float
+// inputs are float32 in the source. Ops whose range or accumulation is fragile in fp16 stay
+// float32 by default: Exp, Log, Pow, Softmax/LogSoftmax and the reductions (which sit before
+// Softmax and inside LayerNormalization), plus ops that compute indices or sizes from floats.
+#include <onnx/shape_inference/implementation.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/numeric/half.h"
+#include "core/passes/graph_edit.h"
+#include "core/passes/pass.h"
+#include "core/passes/pass_manager.h"
+#include "core/engine/tensor.h"
+
+namespace aifgen {
+namespace {
+
+constexpr int kAll = -1;
+
+// Convertible ops and which inputs carry the float data type T (kAll = every float input).
+const std::map<std::string, std::vector<int>>& convertible_ops() {
+  static const std::map<std::string, std::vector<int>> ops = {
+      {"Conv", {kAll}}, {"ConvTranspose", {kAll}}, {"MatMul", {kAll}}, {"Gemm", {kAll}}, {"Add", {kAll}},
+      {"Sub", {kAll}}, {"Mul", {kAll}}, {"Div", {kAll}}, {"Relu", {kAll}}, {"LeakyRelu", {kAll}},
+      {"PRelu", {kAll}}, {"Sigmoid", {kAll}}, {"Tanh", {kAll}}, {"HardSigmoid", {kAll}}, {"HardSwish", {kAll}},
+      {"Erf", {kAll}}, {"Sqrt", {kAll}}, {"Abs", {kAll}}, {"Neg", {kAll}}, {"MaxPool", {0}},
+      {"AveragePool", {kAll}}, {"GlobalAveragePool", {kAll}}, {"GlobalMaxPool", {kAll}}, {"Concat", {kAll}},
+      {"Transpose", {kAll}}, {"Flatten", {kAll}}, {"Identity", {kAll}}, {"BatchNormalization", {kAll}},
+      {"Max", {kAll}}, {"Min", {kAll}}, {"Sum", {kAll}}, {"Clip", {kAll}}, {"Where", {1, 2}}, {"Elu", {kAll}},
+      {"Softplus", {kAll}}, {"Reshape", {0}}, {"Squeeze", {0}}, {"Unsqueeze", {0}}, {"Slice", {0}},
+      {"Gather", {0}}, {"Expand", {0}}, {"Tile", {0}}, {"Pad", {0, 2}}, {"Split", {0}}, {"Resize", {0}},
+      {"DepthToSpace", {kAll}}, {"SpaceToDepth", {kAll}},
+  };
+  return ops;
+}
+
+const std::set<std::string> kDefaultBlocked = {"Exp", "Log", "Pow", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum",
+                                               "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp", "ReduceProd",
+                                               "LayerNormalization", "Range", "CumSum", "TopK", "NonMaxSuppression"};
+
+constexpr float kHalfMax = 65504.f;
+
+bool parse_bool(const std::string& pass, const std::string& key, const std::string& v) {
+  if (v == "true") return true;
+  if (v == "false") return false;
+  throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", pass + ": " + key + " must be true or false");
+}
+
+class ConvertFp16Pass final : public Pass {
+ public:
+  explicit ConvertFp16Pass(const PassOptions& o) : blocked_(kDefaultBlocked) {
+    check_pass_options("convert_fp16", o, {"keep_io_types", "block_ops"});
+    if (auto it = o.find("keep_io_types"); it != o.end()) keep_io_ = parse_bool("convert_fp16", "keep_io_types", it->second);
+    if (auto it = o.find("block_ops"); it != o.end()) {
+      blocked_.clear();
+      std::stringstream ss(it->second);
+      std::string op;
+      while (std::getline(ss, op, ','))
+        if (!op.empty()) blocked_.insert(op);
+    }
+  }
+  std::string name() const override { return "convert_fp16"; }
+
+  PassCounts run(onnx::ModelProto& model) override {
+    auto* g = model.mutable_graph();
+    for (const auto& n : g->node())
+      for (const auto& a : n.attribute())
+        if (a.has_g() || a.graphs_size() > 0)
+          throw Error(ErrorCode::kUnprocessable, "fp16-control-flow", "fp16 conversion does not handle control flow (node '" + n.name() + "')");
+    types_ = value_types(model);
+
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> out;
+    std::int64_t fp16_nodes = 0, fp32_nodes = 0;
+    if (!keep_io_)
+      for (auto& in : *g->mutable_input())
+        if (is_float(in.name()) && find_initializer(*g, in.name()) < 0) {
+          in.mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT16);
+          half_.insert(in.name());
+        }
+    for (int i = 0; i < g->node_size(); ++i) {
+      onnx::NodeProto node = g->node(i);
+      if (runs_in_fp16(node)) {
+        ++fp16_nodes;
+        const auto& which = convertible_ops().at(node.op_type());
+        for (int k = 0; k < node.input_size(); ++k) {
+          const bool data = which[0] == kAll || std::find(which.begin(), which.end(), k) != which.end();
+          if (data && !node.input(k).empty() && (is_float(node.input(k)) || half_.count(node.input(k))))
+            node.set_input(k, as_half(*g, node.input(k), out));
+        }
+        for (const auto& o : node.output())
+          if (is_float(o)) half_.insert(o);
+      } else {
+        if (node.op_type() != "Constant") ++fp32_nodes;
+        for (int k = 0; k < node.input_size(); ++k)
+          if (half_.count(node.input(k))) node.set_input(k, as_float(node.input(k), out));
+      }
+      *out.Add() = std::move(node);
+    }
+    g->mutable_node()->Swap(&out);
+    for (auto& o : *g->mutable_output()) {
+      if (!half_.count(o.name())) continue;
+      if (keep_io_) {
+        // The graph output keeps its name and float32 type: the fp16 producer writes a new name.
+        const std::string h = o.name() + "_fp16";
+        rename_uses(*g, o.name(), h);
+        for (auto& n : *g->mutable_node())
+          for (auto& name : *n.mutable_output())
+            if (name == o.name()) name = h;
+        add_cast(*g->add_node(), h, o.name(), onnx::TensorProto::FLOAT);
+        ++casts_;
+      } else {
+        o.mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT16);
+      }
+    }
+    drop_unused_initializers(*g);
+    g->clear_value_info();
+    try {
+      onnx::ShapeInferenceOptions options(true, 1, true);
+      onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kInternal, "fp16-conversion-invalid", std::string("the fp16 model fails type inference: ") + e.what());
+    }
+    return {{"nodes_fp16", fp16_nodes}, {"nodes_fp32", fp32_nodes}, {"casts_inserted", casts_},
+            {"initializers_converted", initializers_}, {"values_clamped", clamped_}};
+  }
+
+ private:
+  static std::unordered_map<std::string, int> value_types(const onnx::ModelProto& model) {
+    auto copy = model;
+    copy.mutable_graph()->clear_value_info();
+    try {
+      onnx::ShapeInferenceOptions options(false, 1, true);
+      onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(), options);
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kInvalidModel, "model-shape-inference-failed", e.what());
+    }
+    std::unordered_map<std::string, int> types;
+    const auto& g = copy.graph();
+    for (const auto* list : {&g.input(), &g.value_info(), &g.output()})
+      for (const auto& v : *list)
+        if (v.type().has_tensor_type()) types[v.name()] = v.type().tensor_type().elem_type();
+    for (const auto& t : g.initializer()) types[t.name()] = t.data_type();
+    for (const auto& n : g.node())
+      if (n.op_type() == "Constant" && n.output_size() == 1)
+        for (const auto& a : n.attribute())
+          if (a.name() == "value") types[n.output(0)] = a.t().data_type();
+    return types;
+  }
+
+  bool is_float(const std::string& name) const {
+    auto it = types_.find(name);
+    return it != types_.end() && it->second == onnx::TensorProto::FLOAT;
+  }
+
+  bool runs_in_fp16(const onnx::NodeProto& n) const {
+    if (!(n.domain().empty() || n.domain() == "ai.onnx")) return false;
+    auto it = convertible_ops().find(n.op_type());
+    if (it == convertible_ops().end() || blocked_.count(n.op_type())) return false;
+    bool any_float_out = false;
+    for (const auto& o : n.output()) any_float_out = any_float_out || is_float(o);
+    return any_float_out;
+  }
+
+  static void add_cast(onnx::NodeProto& n, const std::string& from, const std::string& to, int type) {
+    n.set_op_type("Cast");
+    n.set_name(to + "_Cast");
+    n.add_input(from);
+    n.add_output(to);
+    auto* a = n.add_attribute();
+    a->set_name("to");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(type);
+  }
+
+  // The fp16 version of `name`: converted constants, fp16 values as they are, a Cast otherwise.
+  std::string as_half(onnx::GraphProto& g, const std::string& name, google::protobuf::RepeatedPtrField<onnx::NodeProto>& out) {
+    if (half_.count(name)) return name;
+    if (auto it = half_copy_.find(name); it != half_copy_.end()) return it->second;
+    const std::string h = name + "_fp16";
+    if (const auto* c = find_constant(g, name)) {
+      auto t = engine::tensor_from_proto(*c);
+      onnx::TensorProto p;
+      p.set_name(h);
+      p.set_data_type(onnx::TensorProto::FLOAT16);
+      for (auto d : c->dims()) p.add_dims(d);
+      std::string raw(static_cast<std::size_t>(t.numel()) * 2, '\0');
+      auto* bits = reinterpret_cast<std::uint16_t*>(raw.data());
+      for (std::int64_t i = 0; i < t.numel(); ++i) {
+        float v = t.as<float>()[i];
+        if (std::abs(v) > kHalfMax && std::isfinite(v)) {
+          v = std::copysign(kHalfMax, v);
+          ++clamped_;
+        }
+        bits[i] = float_to_half_bits(v);
+      }
+      p.set_raw_data(raw);
+      *g.add_initializer() = std::move(p);
+      ++initializers_;
+    } else {
+      add_cast(*out.Add(), name, h, onnx::TensorProto::FLOAT16);
+      ++casts_;
+    }
+    half_copy_[name] = h;
+    return h;
+  }
+
+  std::string as_float(const std::string& name, google::protobuf::RepeatedPtrField<onnx::NodeProto>& out) {
+    if (auto it = float_copy_.find(name); it != float_copy_.end()) return it->second;
+    const std::string f = name + "_fp32";
+    add_cast(*out.Add(), name, f, onnx::TensorProto::FLOAT);
+    ++casts_;
+    float_copy_[name] = f;
+    return f;
+  }
+
+  static void drop_unused_initializers(onnx::GraphProto& g) {
+    auto uses = value_use_counts(g);
+    google::protobuf::RepeatedPtrField<onnx::TensorProto> kept;
+    for (auto& t : *g.mutable_initializer())
+      if (uses.count(t.name()) || is_graph_input(g, t.name())) *kept.Add() = std::move(t);
+    g.mutable_initializer()->Swap(&kept);
+  }
+
+  bool keep_io_ = true;
+  std::set<std::string> blocked_;
+  std::unordered_map<std::string, int> types_;
+  std::set<std::string> half_;                                   // values that are fp16 now
+  std::unordered_map<std::string, std::string> half_copy_, float_copy_;
+  std::int64_t casts_ = 0, initializers_ = 0, clamped_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_convert_fp16_pass(const PassOptions& options) { return std::make_unique<ConvertFp16Pass>(options); }
+
+}  // namespace aifgen

@@ -1,0 +1,394 @@
+// Pass "quantize_int8": static post-training quantization to standard QDQ ONNX.
+//
+// Options: scheme (u8s8 | s8s8-symmetric | pow2, default u8s8), method (minmax | percentile |
+// entropy, default percentile), percentile (default 99.99), samples (calibration samples used,
+// default 32), ops (comma list of op types to quantize, default Conv,Gemm,MatMul).
+//
+// 1. Models below opset 13 are raised to 13 (per-channel QuantizeLinear needs it).
+// 2. Every float activation read by a quantized op is recorded: the engine runs the calibration
+//    samples with those values exposed as extra outputs, twice (min/max, then |x| histograms).
+// 3. Each such activation gets one shared QuantizeLinear -> DequantizeLinear pair that only the
+//    quantized ops read; each constant weight becomes an int8 initializer behind a
+//    DequantizeLinear (per output channel unless the scheme is per tensor). Biases and every
+//    other op stay float, as the QDQ format intends: a runtime fuses what it can run in int8.
+#include <onnx/shape_inference/implementation.h>
+
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "core/calibration/calibration_set.h"
+#include "core/engine/session.h"
+#include "core/error.h"
+#include "core/passes/graph_edit.h"
+#include "core/passes/opset_upgrade.h"
+#include "core/passes/pass.h"
+#include "core/passes/pass_manager.h"
+#include "core/quantize/range_observer.h"
+#include "core/quantize/scheme.h"
+
+namespace aifgen {
+namespace {
+
+using quantize::Scheme;
+
+struct Options {
+  Scheme scheme = Scheme::kU8S8;
+  quantize::CalibrationMethod method = quantize::CalibrationMethod::kPercentile;
+  double percentile = 99.99;
+  int samples = 32;
+  std::set<std::string> ops = {"Conv", "Gemm", "MatMul"};
+};
+
+Options parse_options(const PassOptions& o) {
+  check_pass_options("quantize_int8", o, {"scheme", "method", "percentile", "samples", "ops"});
+  Options opt;
+  auto bad = [](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: " + what); };
+  if (auto it = o.find("scheme"); it != o.end()) opt.scheme = quantize::parse_scheme(it->second);
+  if (auto it = o.find("method"); it != o.end()) opt.method = quantize::parse_method(it->second);
+  if (auto it = o.find("percentile"); it != o.end()) {
+    try {
+      opt.percentile = std::stod(it->second);
+    } catch (const std::exception&) {
+      bad("percentile must be a number");
+    }
+    if (!(opt.percentile > 50 && opt.percentile <= 100)) bad("percentile must be in (50, 100]");
+  }
+  if (auto it = o.find("samples"); it != o.end()) {
+    try {
+      opt.samples = std::stoi(it->second);
+    } catch (const std::exception&) {
+      bad("samples must be an integer");
+    }
+    if (opt.samples < 1 || opt.samples > 4096) bad("samples must be in [1, 4096]");
+  }
+  if (auto it = o.find("ops"); it != o.end()) {
+    opt.ops.clear();
+    std::stringstream ss(it->second);
+    std::string op;
+    while (std::getline(ss, op, ','))
+      if (!op.empty()) opt.ops.insert(op);
+    for (const auto& op : opt.ops)
+      if (op != "Conv" && op != "Gemm" && op != "MatMul") bad("ops may name Conv, Gemm and MatMul");
+  }
+  return opt;
+}
+
+std::int64_t opset_of(const onnx::ModelProto& m) {
+  for (const auto& op : m.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
+  return 0;
+}
+
+bool is_float_initializer(const onnx::GraphProto& g, const std::string& name) {
+  const auto* t = find_constant(g, name);
+  return t && t->data_type() == onnx::TensorProto::FLOAT && find_initializer(g, name) >= 0;
+}
+
+// Which inputs of a quantizable node are activations and which is its weight (with the output
+// channel axis of that weight, -1 for per tensor).
+struct QuantSite {
+  int node = -1;
+  std::vector<int> activation_inputs;
+  int weight_input = -1;
+  int weight_axis = -1;
+};
+
+std::vector<float> to_floats(const onnx::TensorProto& t) {
+  auto v = engine::tensor_from_proto(t);
+  return std::vector<float>(v.as<float>(), v.as<float>() + v.numel());
+}
+
+class QuantizeInt8Pass final : public Pass {
+ public:
+  QuantizeInt8Pass(Options o, const PassEnv& env) : opt_(std::move(o)), env_(env) {}
+  std::string name() const override { return "quantize_int8"; }
+  nlohmann::json details() const override { return details_; }
+
+  PassCounts run(onnx::ModelProto& model) override {
+    const auto original_opset = opset_of(model);
+    auto split = split_samples(model, env_.calibration, opt_.samples);
+    if (split.calibrate.empty())
+      throw Error(ErrorCode::kUnprocessable, "calibration-mismatch", "the calibration set has no samples left for calibration");
+    if (original_opset < 13) model = to_opset13(model);
+    auto* g = model.mutable_graph();
+    auto sites = find_sites(*g);
+    std::vector<std::string> activations;
+    std::set<std::string> seen;
+    for (const auto& s : sites)
+      for (int i : s.activation_inputs) {
+        const auto& name = g->node(s.node).input(i);
+        if (seen.insert(name).second) activations.push_back(name);
+      }
+    auto observers = calibrate(model, activations, split.calibrate);
+
+    // Rewrite: new Q/DQ nodes go right before the first node that reads them.
+    std::unordered_map<int, std::vector<onnx::NodeProto>> before;  // node index -> nodes to insert first
+    std::unordered_map<std::string, std::string> dq_of;            // activation -> its DQ output
+    std::int64_t weights_quantized = 0, per_channel = 0;
+    nlohmann::json ranges = nlohmann::json::object();
+    for (const auto& s : sites) {
+      auto* node = g->mutable_node(s.node);
+      for (int i : s.activation_inputs) {
+        const std::string act = node->input(i);
+        auto it = dq_of.find(act);
+        if (it == dq_of.end()) {
+          const auto& obs = observers.at(act);
+          auto r = obs.range(opt_.method, opt_.percentile, 127);
+          auto q = quantize::activation_params(opt_.scheme, r);
+          ranges[act] = {{"min", obs.min()}, {"max", obs.max()}, {"lo", r.lo}, {"hi", r.hi}, {"scale", q.scale}, {"zero_point", q.zero_point}};
+          it = dq_of.emplace(act, add_activation_qdq(*g, act, q, before[s.node])).first;
+        }
+        node->set_input(i, it->second);
+      }
+      if (s.weight_input >= 0) {
+        node->set_input(s.weight_input, add_weight_dq(*g, node->input(s.weight_input), s.weight_axis, before[s.node]));
+        ++weights_quantized;
+        per_channel += s.weight_axis >= 0;
+      }
+    }
+    google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+    for (int i = 0; i < g->node_size(); ++i) {
+      if (auto it = before.find(i); it != before.end())
+        for (auto& n : it->second) *nodes.Add() = std::move(n);
+      *nodes.Add() = g->node(i);
+    }
+    g->mutable_node()->Swap(&nodes);
+    drop_unused_initializers(*g);
+    g->clear_value_info();
+
+    details_ = {{"scheme", quantize::scheme_name(opt_.scheme)},
+                {"method", quantize::method_name(opt_.method)},
+                {"calibration", {{"source", split.source},
+                                 {"synthetic", split.synthetic},
+                                 {"samples", split.calibrate.size()},
+                                 {"validation_samples_held_out", split.held_out}}},
+                {"ops", std::vector<std::string>(opt_.ops.begin(), opt_.ops.end())},
+                {"opset", {{"from", original_opset}, {"to", opset_of(model)}}},
+                {"activation_ranges", ranges}};
+    if (opt_.method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
+    return {{"nodes_quantized", static_cast<std::int64_t>(sites.size())},
+            {"activations_quantized", static_cast<std::int64_t>(dq_of.size())},
+            {"weights_quantized", weights_quantized},
+            {"weights_per_channel", per_channel},
+            {"calibration_samples", static_cast<std::int64_t>(split.calibrate.size())}};
+  }
+
+ private:
+  static onnx::ModelProto to_opset13(const onnx::ModelProto& model) {
+    auto m = upgrade_to_opset13(model);
+    m.mutable_graph()->clear_value_info();
+    try {
+      onnx::ShapeInferenceOptions options(false, 1, true);
+      onnx::shape_inference::InferShapes(m, onnx::OpSchemaRegistry::Instance(), options);
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kUnprocessable, "opset-upgrade-failed", std::string("the opset-13 model fails shape inference: ") + e.what());
+    }
+    return m;
+  }
+
+  std::vector<QuantSite> find_sites(const onnx::GraphProto& g) const {
+    std::vector<QuantSite> sites;
+    auto is_float_activation = [&](const std::string& name) {
+      if (name.empty() || find_constant(g, name)) return false;
+      // Only float values: look at declared types when there are any.
+      for (const auto& vi : g.value_info())
+        if (vi.name() == name) return vi.type().tensor_type().elem_type() == onnx::TensorProto::FLOAT;
+      for (const auto& vi : g.input())
+        if (vi.name() == name) return vi.type().tensor_type().elem_type() == onnx::TensorProto::FLOAT;
+      return true;
+    };
+    for (int i = 0; i < g.node_size(); ++i) {
+      const auto& n = g.node(i);
+      if (!(n.domain().empty() || n.domain() == "ai.onnx") || !opt_.ops.count(n.op_type())) continue;
+      QuantSite s;
+      s.node = i;
+      const bool per_channel = quantize::per_channel_weights(opt_.scheme);
+      if (n.op_type() == "Conv" && n.input_size() >= 2) {
+        if (!is_float_activation(n.input(0)) || !is_float_initializer(g, n.input(1))) continue;
+        s.activation_inputs = {0};
+        s.weight_input = 1;
+        s.weight_axis = per_channel ? 0 : -1;
+      } else if (n.op_type() == "Gemm" && n.input_size() >= 2) {
+        if (!is_float_activation(n.input(0)) || !is_float_initializer(g, n.input(1))) continue;
+        if (attr_int(n, "transA", 0) != 0) continue;
+        s.activation_inputs = {0};
+        s.weight_input = 1;
+        s.weight_axis = per_channel ? (attr_int(n, "transB", 0) ? 0 : 1) : -1;
+      } else if (n.op_type() == "MatMul" && n.input_size() == 2) {
+        if (!is_float_activation(n.input(0))) continue;
+        s.activation_inputs = {0};
+        if (is_float_initializer(g, n.input(1))) {
+          s.weight_input = 1;
+          const auto* w = find_constant(g, n.input(1));
+          s.weight_axis = per_channel && w->dims_size() == 2 ? 1 : -1;
+        } else if (is_float_activation(n.input(1))) {
+          s.activation_inputs.push_back(1);  // activation x activation (attention)
+        } else {
+          continue;
+        }
+      } else {
+        continue;
+      }
+      sites.push_back(s);
+    }
+    return sites;
+  }
+
+  // Runs the samples with the activations exposed as outputs: min/max first, then histograms.
+  std::unordered_map<std::string, quantize::RangeObserver> calibrate(const onnx::ModelProto& model,
+                                                                      const std::vector<std::string>& activations,
+                                                                      const std::vector<Sample>& samples) const {
+    auto probe = model;
+    auto* g = probe.mutable_graph();
+    std::set<std::string> outputs;
+    for (const auto& o : g->output()) outputs.insert(o.name());
+    for (const auto& a : activations)
+      if (!outputs.count(a)) g->add_output()->set_name(a);
+    engine::SessionOptions so;
+    auto inputs = model_inputs(model);
+    for (std::size_t k = 0; k < inputs.size(); ++k) so.input_shapes[inputs[k].name] = samples[0][k].shape;
+    engine::Session session(probe, so);
+    std::unordered_map<std::string, std::size_t> index;
+    for (std::size_t k = 0; k < session.outputs().size(); ++k) index[session.outputs()[k].name] = k;
+    std::unordered_map<std::string, quantize::RangeObserver> obs;
+    const bool histograms = opt_.method != quantize::CalibrationMethod::kMinMax;
+    for (int sweep = 0; sweep < (histograms ? 2 : 1); ++sweep)
+      for (const auto& sample : samples) {
+        auto out = session.run(sample);
+        for (const auto& a : activations) {
+          const auto& t = out[index.at(a)];
+          if (t.dtype != engine::DType::kF32) continue;
+          if (sweep == 0) obs[a].observe_minmax(t.as<float>(), t.numel());
+          else obs[a].observe_histogram(t.as<float>(), t.numel());
+        }
+      }
+    return obs;
+  }
+
+  static onnx::TensorProto scalar(const std::string& name, int type, double v) {
+    onnx::TensorProto t;
+    t.set_name(name);
+    t.set_data_type(type);
+    if (type == onnx::TensorProto::FLOAT) t.add_float_data(static_cast<float>(v));
+    else t.add_int32_data(static_cast<std::int32_t>(v));
+    return t;
+  }
+
+  std::string add_activation_qdq(onnx::GraphProto& g, const std::string& act, const quantize::QuantParams& q,
+                                 std::vector<onnx::NodeProto>& out) {
+    const int qtype = q.is_unsigned ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8;
+    const std::string base = unique(g, act);
+    *g.add_initializer() = scalar(base + "_scale", onnx::TensorProto::FLOAT, q.scale);
+    *g.add_initializer() = scalar(base + "_zero_point", qtype, q.zero_point);
+    onnx::NodeProto qn;
+    qn.set_op_type("QuantizeLinear");
+    qn.set_name(base + "_QuantizeLinear");
+    qn.add_input(act);
+    qn.add_input(base + "_scale");
+    qn.add_input(base + "_zero_point");
+    qn.add_output(base + "_quantized");
+    onnx::NodeProto dq;
+    dq.set_op_type("DequantizeLinear");
+    dq.set_name(base + "_DequantizeLinear");
+    dq.add_input(base + "_quantized");
+    dq.add_input(base + "_scale");
+    dq.add_input(base + "_zero_point");
+    dq.add_output(base + "_dequantized");
+    out.push_back(std::move(qn));
+    out.push_back(std::move(dq));
+    return base + "_dequantized";
+  }
+
+  std::string add_weight_dq(onnx::GraphProto& g, const std::string& weight, int axis, std::vector<onnx::NodeProto>& out) {
+    const auto& wt = *find_constant(g, weight);
+    std::vector<std::int64_t> dims(wt.dims().begin(), wt.dims().end());
+    auto w = to_floats(wt);
+    std::int64_t outer = 1, channels = 1, inner = static_cast<std::int64_t>(w.size());
+    if (axis >= 0) {
+      outer = 1;
+      for (int d = 0; d < axis; ++d) outer *= dims[static_cast<std::size_t>(d)];
+      channels = dims[static_cast<std::size_t>(axis)];
+      inner = static_cast<std::int64_t>(w.size()) / std::max<std::int64_t>(1, outer * channels);
+    }
+    std::vector<float> abs_max(static_cast<std::size_t>(channels), 0.f);
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t c = 0; c < channels; ++c)
+        for (std::int64_t i = 0; i < inner; ++i)
+          abs_max[static_cast<std::size_t>(c)] = std::max(abs_max[static_cast<std::size_t>(c)], std::abs(w[static_cast<std::size_t>((o * channels + c) * inner + i)]));
+    std::vector<float> scales(static_cast<std::size_t>(channels));
+    for (std::int64_t c = 0; c < channels; ++c) scales[static_cast<std::size_t>(c)] = quantize::weight_scale(opt_.scheme, abs_max[static_cast<std::size_t>(c)]);
+    const std::string base = unique(g, weight);
+    onnx::TensorProto q;
+    q.set_name(base + "_quantized");
+    q.set_data_type(onnx::TensorProto::INT8);
+    for (auto d : dims) q.add_dims(d);
+    std::string raw(w.size(), '\0');
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t c = 0; c < channels; ++c)
+        for (std::int64_t i = 0; i < inner; ++i) {
+          const auto k = static_cast<std::size_t>((o * channels + c) * inner + i);
+          raw[k] = static_cast<char>(static_cast<std::int8_t>(std::clamp(std::nearbyint(w[k] / scales[static_cast<std::size_t>(c)]), -127.f, 127.f)));
+        }
+    q.set_raw_data(raw);
+    *g.add_initializer() = std::move(q);
+    onnx::TensorProto s, z;
+    s.set_name(base + "_scale");
+    s.set_data_type(onnx::TensorProto::FLOAT);
+    z.set_name(base + "_zero_point");
+    z.set_data_type(onnx::TensorProto::INT8);
+    if (axis >= 0) {
+      s.add_dims(channels);
+      z.add_dims(channels);
+    }
+    for (float v : scales) s.add_float_data(v);
+    for (std::int64_t c = 0; c < channels; ++c) z.add_int32_data(0);
+    *g.add_initializer() = std::move(s);
+    *g.add_initializer() = std::move(z);
+    onnx::NodeProto dq;
+    dq.set_op_type("DequantizeLinear");
+    dq.set_name(base + "_DequantizeLinear");
+    dq.add_input(base + "_quantized");
+    dq.add_input(base + "_scale");
+    dq.add_input(base + "_zero_point");
+    dq.add_output(base + "_dequantized");
+    if (axis >= 0) {
+      auto* a = dq.add_attribute();
+      a->set_name("axis");
+      a->set_type(onnx::AttributeProto::INT);
+      a->set_i(axis);
+    }
+    out.push_back(std::move(dq));
+    return base + "_dequantized";
+  }
+
+  // A name prefix no existing value uses (weights shared by two quantized nodes get two copies).
+  std::string unique(const onnx::GraphProto& g, const std::string& base) {
+    std::string name = base;
+    for (int k = 1; !used_.insert(name).second || find_initializer(g, name + "_scale") >= 0; ++k) name = base + "_" + std::to_string(k);
+    return name;
+  }
+
+  static void drop_unused_initializers(onnx::GraphProto& g) {
+    auto uses = value_use_counts(g);
+    google::protobuf::RepeatedPtrField<onnx::TensorProto> kept;
+    for (auto& t : *g.mutable_initializer())
+      if (uses.count(t.name()) || is_graph_input(g, t.name())) *kept.Add() = std::move(t);
+    g.mutable_initializer()->Swap(&kept);
+  }
+
+  Options opt_;
+  PassEnv env_;
+  nlohmann::json details_;
+  std::set<std::string> used_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_quantize_int8_pass(const PassOptions& options, const PassEnv& env) {
+  return std::make_unique<QuantizeInt8Pass>(parse_options(options), env);
+}
+
+}  // namespace aifgen

@@ -1,0 +1,133 @@
+// Calibration methods. Entropy follows the KL-divergence threshold search that TensorRT's
+// entropy calibrator popularized: for each candidate threshold, the clipped reference
+// distribution is compared with its quantized-then-expanded copy, and the threshold with the
+// smallest divergence wins.
+#include "core/quantize/range_observer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace aifgen::quantize {
+
+CalibrationMethod parse_method(const std::string& s) {
+  if (s == "minmax") return CalibrationMethod::kMinMax;
+  if (s == "percentile") return CalibrationMethod::kPercentile;
+  if (s == "entropy") return CalibrationMethod::kEntropy;
+  throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "unknown calibration method '" + s + "'",
+              {"minmax", "percentile", "entropy"});
+}
+
+const char* method_name(CalibrationMethod m) {
+  switch (m) {
+    case CalibrationMethod::kMinMax: return "minmax";
+    case CalibrationMethod::kPercentile: return "percentile";
+    case CalibrationMethod::kEntropy: return "entropy";
+  }
+  return "?";
+}
+
+void RangeObserver::observe_minmax(const float* x, std::int64_t n) {
+  float lo = seen_ ? min_ : std::numeric_limits<float>::infinity();
+  float hi = seen_ ? max_ : -std::numeric_limits<float>::infinity();
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) continue;  // an inf/NaN activation must not stretch the range
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  if (n > 0 && lo <= hi) {
+    min_ = lo;
+    max_ = hi;
+    seen_ = true;
+  }
+}
+
+float RangeObserver::abs_max() const { return std::max(std::abs(min_), std::abs(max_)); }
+
+void RangeObserver::observe_histogram(const float* x, std::int64_t n) {
+  if (hist_.empty()) hist_.assign(kBins, 0.0);
+  const float am = abs_max();
+  if (am <= 0) {
+    hist_[0] += static_cast<double>(n);
+    return;
+  }
+  const float per_bin = kBins / am;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) continue;
+    int b = static_cast<int>(std::abs(x[i]) * per_bin);
+    hist_[static_cast<std::size_t>(std::min(b, kBins - 1))] += 1;
+  }
+}
+
+double RangeObserver::percentile_threshold(double percentile) const {
+  double total = 0;
+  for (double h : hist_) total += h;
+  if (total <= 0) return abs_max();
+  const double want = total * percentile / 100.0;
+  double cum = 0;
+  for (int i = 0; i < kBins; ++i) {
+    cum += hist_[static_cast<std::size_t>(i)];
+    if (cum >= want) return (i + 1) * static_cast<double>(abs_max()) / kBins;
+  }
+  return abs_max();
+}
+
+double RangeObserver::entropy_threshold(int levels) const {
+  const int target = levels + 1;  // quantized bins: 0..levels
+  double best_kl = std::numeric_limits<double>::infinity();
+  int best_i = kBins;
+  std::vector<double> p, q;
+  for (int i = target; i <= kBins; ++i) {
+    // Reference: the first i bins, everything beyond folded into the last (clipping).
+    p.assign(hist_.begin(), hist_.begin() + i);
+    double outliers = 0;
+    for (int k = i; k < kBins; ++k) outliers += hist_[static_cast<std::size_t>(k)];
+    p.back() += outliers;
+    // Candidate: the first i bins merged into `target` bins, each spread back evenly over the
+    // source bins that were non-empty.
+    q.assign(static_cast<std::size_t>(i), 0.0);
+    const double width = static_cast<double>(i) / target;
+    for (int j = 0; j < target; ++j) {
+      const int b = static_cast<int>(std::floor(j * width)), e = j == target - 1 ? i : static_cast<int>(std::floor((j + 1) * width));
+      double sum = 0;
+      int nonzero = 0;
+      for (int k = b; k < e; ++k) {
+        sum += hist_[static_cast<std::size_t>(k)];
+        nonzero += hist_[static_cast<std::size_t>(k)] > 0;
+      }
+      for (int k = b; k < e; ++k)
+        if (hist_[static_cast<std::size_t>(k)] > 0) q[static_cast<std::size_t>(k)] = sum / nonzero;
+    }
+    double psum = 0, qsum = 0;
+    for (int k = 0; k < i; ++k) {
+      psum += p[static_cast<std::size_t>(k)];
+      qsum += q[static_cast<std::size_t>(k)];
+    }
+    if (psum <= 0 || qsum <= 0) continue;
+    double kl = 0;
+    for (int k = 0; k < i; ++k) {
+      const double pk = p[static_cast<std::size_t>(k)] / psum, qk = q[static_cast<std::size_t>(k)] / qsum;
+      if (pk <= 0) continue;
+      // An empty candidate bin where the reference has mass (only the folded last bin): a
+      // large but finite penalty rather than infinity, so some threshold always wins.
+      kl += pk * std::log(pk / std::max(qk, 1e-12));
+    }
+    if (kl < best_kl) {
+      best_kl = kl;
+      best_i = i;
+    }
+  }
+  return (best_i + 0.5) * static_cast<double>(abs_max()) / kBins;
+}
+
+Range RangeObserver::range(CalibrationMethod method, double percentile, int levels) const {
+  if (!seen_) return {0, 0};
+  if (method == CalibrationMethod::kMinMax || hist_.empty()) return {min_, max_};
+  const double t = method == CalibrationMethod::kPercentile ? percentile_threshold(percentile) : entropy_threshold(levels);
+  const float tf = static_cast<float>(std::min<double>(t, abs_max()));
+  return {std::max(min_, -tf), std::min(max_, tf)};
+}
+
+}  // namespace aifgen::quantize

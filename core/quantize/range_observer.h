@@ -1,0 +1,47 @@
+// Activation statistics for post-training quantization: a running min/max per tensor (first
+// calibration sweep), then a histogram of |x| over [0, max|x|] (second sweep), from which a
+// calibration method picks the range to represent.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace aifgen::quantize {
+
+enum class CalibrationMethod { kMinMax, kPercentile, kEntropy };
+
+// "minmax" | "percentile" | "entropy"; throws Error(kInvalidArgument, "bad-pass-option").
+CalibrationMethod parse_method(const std::string& s);
+const char* method_name(CalibrationMethod m);
+
+struct Range {
+  float lo = 0, hi = 0;
+};
+
+class RangeObserver {
+ public:
+  static constexpr int kBins = 2048;
+
+  void observe_minmax(const float* x, std::int64_t n);
+  // Only after every observe_minmax call: the histogram's extent is fixed by them.
+  void observe_histogram(const float* x, std::int64_t n);
+
+  float min() const { return min_; }
+  float max() const { return max_; }
+  // The range to quantize: minmax keeps [min, max]; percentile and entropy pick a threshold T on
+  // |x| and clip to [max(min, -T), min(max, T)]. `levels` is the number of positive integer
+  // levels the target type offers (127 for int8), used by the entropy search.
+  Range range(CalibrationMethod method, double percentile, int levels) const;
+
+ private:
+  float abs_max() const;
+  double percentile_threshold(double percentile) const;
+  double entropy_threshold(int levels) const;
+
+  float min_ = 0, max_ = 0;
+  bool seen_ = false;
+  std::vector<double> hist_;
+};
+
+}  // namespace aifgen::quantize

@@ -1,0 +1,98 @@
+#include "service/build_options.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace aifgen {
+namespace {
+
+[[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, "invalid-field", msg); }
+
+const char* kKnown[] = {"calibration_id", "synthetic_calibration", "calibration_method", "percentile", "calibration_samples",
+                        "validation_thresholds"};
+
+ValidationThresholds checked(double validated, double degraded, const std::string& precision) {
+  if (!std::isfinite(validated) || !std::isfinite(degraded) || degraded > validated || validated > 300 || degraded < -100)
+    invalid("thresholds for " + precision + " must be finite dB values with degraded <= validated");
+  ValidationThresholds t;
+  t.validated_sqnr_db = validated;
+  t.degraded_sqnr_db = degraded;
+  return t;
+}
+
+}  // namespace
+
+BuildOptions parse_build_options(const nlohmann::json& j) {
+  if (!j.is_object()) invalid("'options' must be an object");
+  for (const auto& [key, _] : j.items()) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || key == k;
+    if (!known)
+      throw Error(ErrorCode::kInvalidArgument, "unknown-field", "unknown option '" + key + "'",
+                  std::vector<std::string>(std::begin(kKnown), std::end(kKnown)));
+  }
+  BuildOptions o;
+  if (j.contains("calibration_id")) {
+    if (!j["calibration_id"].is_string() || j["calibration_id"].get<std::string>().empty()) invalid("'calibration_id' must be a string");
+    o.calibration_id = j["calibration_id"].get<std::string>();
+  }
+  if (j.contains("synthetic_calibration")) {
+    if (!j["synthetic_calibration"].is_boolean()) invalid("'synthetic_calibration' must be true or false");
+    o.synthetic_calibration = j["synthetic_calibration"].get<bool>();
+  }
+  if (o.synthetic_calibration && o.calibration_id) invalid("'synthetic_calibration' and 'calibration_id' exclude each other");
+  if (j.contains("calibration_method")) {
+    const auto& m = j["calibration_method"];
+    if (!m.is_string() || (m != "minmax" && m != "percentile" && m != "entropy"))
+      throw Error(ErrorCode::kInvalidArgument, "invalid-field", "'calibration_method' must be minmax, percentile or entropy",
+                  {"minmax", "percentile", "entropy"});
+    o.calibration_method = m.get<std::string>();
+  }
+  if (j.contains("percentile")) {
+    if (!j["percentile"].is_number() || !(j["percentile"].get<double>() > 50 && j["percentile"].get<double>() <= 100))
+      invalid("'percentile' must be a number in (50, 100]");
+    o.percentile = j["percentile"].get<double>();
+  }
+  if (j.contains("calibration_samples")) {
+    if (!j["calibration_samples"].is_number_integer() || j["calibration_samples"].get<std::int64_t>() < 1 ||
+        j["calibration_samples"].get<std::int64_t>() > 4096)
+      invalid("'calibration_samples' must be an integer in [1, 4096]");
+    o.calibration_samples = j["calibration_samples"].get<int>();
+  }
+  if (j.contains("validation_thresholds")) {
+    const auto& t = j["validation_thresholds"];
+    if (!t.is_object()) invalid("'validation_thresholds' must be an object keyed by precision");
+    for (const auto& [precision, v] : t.items()) {
+      if (precision != "fp32" && precision != "fp16" && precision != "int8") invalid("'validation_thresholds' keys are fp32, fp16 and int8");
+      if (!v.is_object() || !v.contains("validated_sqnr_db") || !v.contains("degraded_sqnr_db") || v.size() != 2 ||
+          !v["validated_sqnr_db"].is_number() || !v["degraded_sqnr_db"].is_number())
+        invalid("'validation_thresholds." + precision + "' must be {validated_sqnr_db, degraded_sqnr_db}");
+      o.thresholds[precision] = checked(v["validated_sqnr_db"].get<double>(), v["degraded_sqnr_db"].get<double>(), precision);
+    }
+  }
+  return o;
+}
+
+void parse_threshold_flag(const std::string& flag, BuildOptions& into) {
+  auto eq = flag.find('='), colon = flag.find(':');
+  if (eq == std::string::npos || colon == std::string::npos || colon < eq) invalid("--thresholds wants PRECISION=VALIDATED:DEGRADED, got '" + flag + "'");
+  const std::string precision = flag.substr(0, eq);
+  if (precision != "fp32" && precision != "fp16" && precision != "int8") invalid("--thresholds: precision must be fp32, fp16 or int8");
+  try {
+    std::size_t used1 = 0, used2 = 0;
+    const std::string a = flag.substr(eq + 1, colon - eq - 1), b = flag.substr(colon + 1);
+    double v = std::stod(a, &used1), d = std::stod(b, &used2);
+    if (used1 != a.size() || used2 != b.size()) throw std::invalid_argument("trailing");
+    into.thresholds[precision] = checked(v, d, precision);
+  } catch (const std::logic_error&) {
+    invalid("--thresholds: '" + flag + "' has a value that is not a number");
+  }
+}
+
+ValidationThresholds thresholds_for(const BuildOptions& o, const std::string& precision) {
+  auto it = o.thresholds.find(precision);
+  return it != o.thresholds.end() ? it->second : default_thresholds(precision);
+}
+
+}  // namespace aifgen
