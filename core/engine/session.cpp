@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstring>
 #include <cmath>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -121,6 +123,103 @@ bool layout_free_elementwise(const onnx::NodeProto& n) {
 
 float scalar_f32(const Tensor& t) { return t.dtype == DType::kF32 && t.numel() == 1 ? t.as<float>()[0] : NAN; }
 
+bool is_conv(const onnx::NodeProto& n) { return is_op(n, "Conv") || is_op(n, "ConvInt8"); }
+
+// QuantizeLinear -> DequantizeLinear -> Conv <- DequantizeLinear <- int8 weights: the QDQ form
+// of an int8 convolution. Found before planning so the planner can run it as one oneDNN int8
+// convolution reading the float activation (ConvInt8) and skip the Q/DQ nodes only it reads.
+struct Int8ConvMatch {
+  onnx::NodeProto node;  // the ConvInt8 node planned in the Conv's place
+  int q = -1, dq = -1, weight_dq = -1;
+};
+
+std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g) {
+  std::unordered_map<std::string, const onnx::TensorProto*> init;
+  for (const auto& t : g.initializer()) init[t.name()] = &t;
+  for (const auto& in : g.input()) init.erase(in.name());  // overridable: not constant
+  std::unordered_map<std::string, int> producer;
+  for (int i = 0; i < g.node_size(); ++i)
+    for (const auto& o : g.node(i).output()) producer[o] = i;
+  std::deque<Tensor> keep;  // stable addresses for the decoded constants below
+  auto constant = [&](const onnx::NodeProto& n, int k) -> const Tensor* {
+    if (k >= n.input_size() || n.input(k).empty()) return nullptr;
+    auto it = init.find(n.input(k));
+    if (it == init.end()) return nullptr;
+    keep.push_back(tensor_from_proto(*it->second));
+    return &keep.back();
+  };
+  auto producer_of = [&](const std::string& v, const char* op) -> int {
+    auto it = producer.find(v);
+    return it != producer.end() && is_op(g.node(it->second), op) ? it->second : -1;
+  };
+  std::unordered_map<int, Int8ConvMatch> out;
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& conv = g.node(i);
+    if (!is_op(conv, "Conv") || conv.input_size() < 2 || conv.output_size() != 1) continue;
+    const int wdq = producer_of(conv.input(1), "DequantizeLinear");
+    const int dq = producer_of(conv.input(0), "DequantizeLinear");
+    if (wdq < 0 || dq < 0) continue;
+    const int q = producer_of(g.node(dq).input(0), "QuantizeLinear");
+    if (q < 0) continue;
+    const auto& wn = g.node(wdq);
+    const auto& dqn = g.node(dq);
+    const auto& qn = g.node(q);
+    const Tensor* wq = constant(wn, 0);
+    const Tensor* ws = constant(wn, 1);
+    const Tensor* wz = constant(wn, 2);
+    const Tensor* xs = constant(dqn, 1);
+    const Tensor* xz = constant(dqn, 2);
+    const Tensor* qs = constant(qn, 1);
+    const Tensor* qz = constant(qn, 2);
+    if (!wq || wq->dtype != DType::kI8 || !ws || ws->dtype != DType::kF32 || !xs || !qs || xs->dtype != DType::kF32 ||
+        qs->dtype != DType::kF32 || xs->numel() != 1 || qs->numel() != 1 || xs->as<float>()[0] != qs->as<float>()[0])
+      continue;
+    // Weights symmetric (zero points 0) and per output channel (axis 0) or per tensor.
+    bool ok = ws->numel() == 1 || (ws->numel() == wq->shape[0] && [&] {
+      for (const auto& a : wn.attribute())
+        if (a.name() == "axis") return a.i() == 0;
+      return false;  // default axis 1 is the input channel
+    }());
+    if (wz)
+      for (std::int64_t k = 0; k < wz->numel() && ok; ++k) ok = wz->dtype == DType::kI8 && wz->as<std::int8_t>()[k] == 0;
+    // Activation zero point: the same uint8 or int8 scalar on both sides (absent means uint8 0).
+    const DType xt = xz ? xz->dtype : DType::kU8;
+    if ((qz ? qz->dtype : DType::kU8) != xt || (xt != DType::kU8 && xt != DType::kI8)) ok = false;
+    auto zp_value = [](const Tensor* z) -> std::int32_t {
+      if (!z) return 0;
+      return z->dtype == DType::kU8 ? z->as<std::uint8_t>()[0] : z->as<std::int8_t>()[0];
+    };
+    if (!ok || (xz && xz->numel() != 1) || (qz && qz->numel() != 1) || zp_value(xz) != zp_value(qz)) continue;
+    Int8ConvMatch m;
+    m.q = q;
+    m.dq = dq;
+    m.weight_dq = wdq;
+    m.node = conv;
+    m.node.set_op_type("ConvInt8");
+    m.node.set_input(0, qn.input(0));
+    m.node.set_input(1, wn.input(0));
+    auto add = [&](const char* name) {
+      auto* a = m.node.add_attribute();
+      a->set_name(name);
+      return a;
+    };
+    auto* a = add("x_scale");
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(xs->as<float>()[0]);
+    a = add("x_zero_point");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(zp_value(xz));
+    a = add("x_signed");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(xt == DType::kI8);
+    a = add("w_scales");
+    a->set_type(onnx::AttributeProto::FLOATS);
+    for (std::int64_t k = 0; k < ws->numel(); ++k) a->add_floats(ws->as<float>()[k]);
+    out.emplace(i, std::move(m));
+  }
+  return out;
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -211,6 +310,33 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
   std::set<std::string> graph_outputs;
   for (const auto& o : g.output()) graph_outputs.insert(o.name());
   std::vector<bool> absorbed(static_cast<std::size_t>(g.node_size()), false);
+  auto int8_convs = options.int8_kernels ? find_int8_convs(g) : std::unordered_map<int, Int8ConvMatch>{};
+  {
+    // A Q or DQ node is skipped when every reader of its output is a matched convolution (or a
+    // DQ skipped for that reason); otherwise it still runs for its other readers.
+    std::unordered_map<int, bool> skip;
+    auto only_read_by = [&](int producer, const std::function<bool(int)>& ok) {
+      const auto& outs = g.node(producer).output();
+      if (outs.size() != 1 || graph_outputs.count(outs[0])) return false;
+      auto it = consumers.find(outs[0]);
+      if (it == consumers.end()) return false;
+      for (int c : it->second)
+        if (!ok(c)) return false;
+      return true;
+    };
+    std::set<int> dqs, wdqs, qs;
+    for (const auto& [i, m] : int8_convs) {
+      dqs.insert(m.dq);
+      wdqs.insert(m.weight_dq);
+      qs.insert(m.q);
+    }
+    auto matched = [&](int c) { return int8_convs.count(c) > 0; };
+    for (int d : dqs) skip[d] = only_read_by(d, matched);
+    for (int w : wdqs) skip[w] = only_read_by(w, matched);
+    for (int q : qs) skip[q] = only_read_by(q, [&](int c) { return skip.count(c) && skip[c]; });
+    for (const auto& [i, s] : skip)
+      if (s) absorbed[static_cast<std::size_t>(i)] = true;
+  }
   std::unordered_map<std::string, int> constant_nodes;  // output name -> Constant node index
   for (int i = 0; i < g.node_size(); ++i)
     if (is_op(g.node(i), "Constant") && g.node(i).output_size() == 1) constant_nodes[g.node(i).output(0)] = i;
@@ -279,7 +405,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     return cur;
   };
   for (int node_index = 0; node_index < g.node_size(); ++node_index) {
-    const auto& node = g.node(node_index);
+    auto int8 = int8_convs.find(node_index);
+    const auto& node = int8 != int8_convs.end() ? int8->second.node : g.node(node_index);
     if (absorbed[static_cast<std::size_t>(node_index)]) continue;
     if (!(node.domain().empty() || node.domain() == "ai.onnx"))
       throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
@@ -308,7 +435,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       int id = it->second;
       const bool onednn_pool = (is_op(node, "MaxPool") || is_op(node, "AveragePool")) && pool_runs_on_onednn(node) &&
                                slots[id].desc.shape.size() >= 3 && slots[id].desc.shape.size() <= 5;
-      const bool layout_aware = is_op(node, "Conv") || is_op(node, "Shape") || is_op(node, "Size") || onednn_pool ||
+      const bool layout_aware = is_conv(node) || is_op(node, "Shape") || is_op(node, "Size") || onednn_pool ||
                                 ((layout_free_elementwise(node) || is_op(node, "GlobalAveragePool")) && is_nhwc(slots[id].desc));
       if (!layout_aware) id = plain_slot(id);
       const Slot& s = slots[id];
@@ -393,7 +520,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       }
     }
     NodeCtx ctx(*effective, opset, pin, eng);
-    ctx.blocked_output_ok = !all_constant && (is_op(node, "Conv") || is_op(node, "MaxPool") || is_op(node, "AveragePool"));
+    ctx.blocked_output_ok = !all_constant && (is_conv(node) || is_op(node, "MaxPool") || is_op(node, "AveragePool"));
     std::vector<TensorDesc> out_desc;
     auto kernel = factory->second(ctx, out_desc);
     std::string fused_output;
@@ -664,7 +791,7 @@ std::vector<OpProfile> Session::profile() const {
 std::vector<std::string> supported_ops() {
   std::vector<std::string> ops = {"Constant", "Shape", "Size"};
   for (const auto& [name, _] : kernel_table())
-    if (name.find("NHWC") == std::string::npos) ops.push_back(name);  // internal kernels are not ONNX ops
+    if (name.find("NHWC") == std::string::npos && name != "ConvInt8") ops.push_back(name);  // internal kernels are not ONNX ops
   std::sort(ops.begin(), ops.end());
   return ops;
 }

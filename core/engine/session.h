@@ -28,6 +28,9 @@ struct SessionOptions {
   std::map<std::string, Tensor> input_values;
   // Time every kernel by op type (adds a clock read per kernel); see Session::profile().
   bool profile = false;
+  // Run QuantizeLinear -> DequantizeLinear -> Conv patterns as oneDNN int8 convolutions
+  // ("ConvInt8" in profiles). Off: every Q/DQ node runs as written, in float (the reference).
+  bool int8_kernels = true;
 };
 
 // Accumulated kernel time per op type ("Conv+Clip" for fused kernels, "Reorder" for layout

@@ -176,6 +176,152 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   return kernel;
 }
 
+// "ConvInt8" (engine-internal, planned from QuantizeLinear -> DequantizeLinear -> Conv with a
+// DequantizeLinear'd int8 weight; see session.cpp). Input 0 is the float activation before its
+// QuantizeLinear: one oneDNN reorder quantizes it (scale and zero point applied, saturating,
+// round-to-nearest-even like QuantizeLinear) into the layout the int8 convolution wants; the
+// convolution accumulates u8/s8 x s8 in s32 and writes float with the per-channel output scale
+// x_scale * w_scale[m] and the fused post-ops, so the result equals the QDQ graph's up to
+// float rounding.
+class ConvInt8Kernel final : public Kernel {
+ public:
+  ConvInt8Kernel(const dnnl::engine& eng, memory::desc x, memory::desc xq, dnnl::primitive_attr qattr, std::int32_t zp,
+                 dnnl::convolution_forward::primitive_desc pd, std::shared_ptr<memory> w, std::shared_ptr<memory> bias)
+      : eng_(eng), x_(x), xq_(xq), qpd_(eng, x, eng, xq, qattr), quant_(qpd_), pd_(pd), conv_(pd), w_(std::move(w)),
+        bias_(std::move(bias)), zp_(zp) {}
+
+  void set_sum_input(int index, memory::desc md) {
+    sum_input_ = index;
+    sum_md_ = md;
+    dnnl::reorder::primitive_desc pd(eng_, md, eng_, pd_.dst_desc(), scratchpad_attr());
+    sum_scratch_ = pd.scratchpad_desc();
+    sum_reorder_ = dnnl::reorder(pd);
+  }
+  const memory::desc& sum_scratchpad() const { return sum_scratch_; }
+  std::size_t quantized_bytes() const { return xq_.get_size(); }
+  // Quantized input lives at the start of the scratchpad region; oneDNN's own scratchpads after it.
+  std::size_t scratch_offset() const { return (xq_.get_size() + 63) / 64 * 64; }
+  std::size_t scratch_bytes() const {
+    return scratch_offset() + std::max({qpd_.scratchpad_desc().get_size(), pd_.scratchpad_desc().get_size(), sum_scratch_.get_size()});
+  }
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    std::byte* xq_buf = ctx.scratchpad;
+    RunContext inner = ctx;
+    inner.scratchpad = ctx.scratchpad + scratch_offset();
+    auto xq = wrap(xq_, eng_, xq_buf);
+    memory zp_mem(memory::desc({1}, memory::data_type::s32, memory::format_tag::x), eng_, &zp_);
+    {
+      std::unordered_map<int, memory> args{{DNNL_ARG_FROM, wrap(x_, eng_, in[0]->data)}, {DNNL_ARG_TO, xq}};
+      if (zp_ != 0) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, zp_mem);
+      add_scratchpad(args, qpd_.scratchpad_desc(), eng_, inner);
+      quant_.execute(*ctx.stream, args);
+    }
+    auto dst = wrap(pd_.dst_desc(), eng_, out[0]->data);
+    if (sum_input_ >= 0) {
+      std::unordered_map<int, memory> rargs{{DNNL_ARG_FROM, wrap(sum_md_, eng_, in[sum_input_]->data)}, {DNNL_ARG_TO, dst}};
+      add_scratchpad(rargs, sum_scratch_, eng_, inner);
+      sum_reorder_.execute(*ctx.stream, rargs);
+    }
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xq}, {DNNL_ARG_WEIGHTS, *w_}, {DNNL_ARG_DST, dst}};
+    if (bias_) args.emplace(DNNL_ARG_BIAS, *bias_);
+    if (zp_ != 0) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp_mem);
+    add_scratchpad(args, pd_.scratchpad_desc(), eng_, inner);
+    conv_.execute(*ctx.stream, args);
+  }
+
+ private:
+  dnnl::engine eng_;
+  memory::desc x_, xq_;
+  dnnl::reorder::primitive_desc qpd_;
+  dnnl::reorder quant_;
+  dnnl::convolution_forward::primitive_desc pd_;
+  dnnl::convolution_forward conv_;
+  std::shared_ptr<memory> w_, bias_;
+  std::int32_t zp_;
+  int sum_input_ = -1;
+  memory::desc sum_md_, sum_scratch_;
+  dnnl::reorder sum_reorder_;
+};
+
+std::unique_ptr<Kernel> make_conv_int8(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  ctx.require_dtype(0, {DType::kF32});
+  ctx.require_dtype(1, {DType::kI8});
+  if (ctx.has_input(2)) ctx.require_dtype(2, {DType::kF32});
+  const auto& x = ctx.in(0).shape;
+  const auto& w = ctx.in(1).shape;
+  if (x.size() < 3 || x.size() > 5 || w.size() != x.size()) ctx.unsupported("only 1-D to 3-D convolutions");
+  const Tensor& wq = ctx.constant_input(1, "int8 weights");
+  const Tensor* bias_const = ctx.has_input(2) ? &ctx.constant_input(2, "bias") : nullptr;
+  Shape out_spatial;
+  auto g = conv_geometry(ctx, x, w, out_spatial);
+  const std::int64_t n = x[0], c = x[1], m = w[0];
+  if (g.group < 1 || c % g.group != 0 || m % g.group != 0 || w[1] != c / g.group)
+    ctx.invalid("channels do not match weights and groups");
+  Shape y = {n, m};
+  y.insert(y.end(), out_spatial.begin(), out_spatial.end());
+  outs = {{DType::kF32, y}};
+
+  const float x_scale = ctx.attr_f("x_scale", 0);
+  const auto x_zp = static_cast<std::int32_t>(ctx.attr_i("x_zero_point", 0));
+  const bool x_signed = ctx.attr_i("x_signed", 0) != 0;
+  auto w_scales = ctx.attr_floats("w_scales");
+  if (!(x_scale > 0) || (w_scales.size() != 1 && static_cast<std::int64_t>(w_scales.size()) != m)) ctx.invalid("bad quantization parameters");
+  if (w_scales.size() == 1) w_scales.assign(static_cast<std::size_t>(m), w_scales[0]);
+  std::vector<float> out_scales(static_cast<std::size_t>(m));
+  for (std::int64_t k = 0; k < m; ++k) out_scales[static_cast<std::size_t>(k)] = x_scale * w_scales[static_cast<std::size_t>(k)];
+
+  memory::dims wdims = to_dims(w);
+  if (g.group > 1) {
+    wdims[0] = m / g.group;
+    wdims.insert(wdims.begin(), g.group);
+  }
+  const auto qtype = x_signed ? memory::data_type::s8 : memory::data_type::u8;
+  memory::desc xq_any(to_dims(x), qtype, memory::format_tag::any);
+  memory::desc w_any(wdims, memory::data_type::s8, memory::format_tag::any);
+  memory::desc bias_md = bias_const ? plain_f32({m}) : memory::desc();
+  auto dst_any = ctx.blocked_output_ok ? memory::desc(to_dims(y), memory::data_type::f32, memory::format_tag::any) : plain_f32(to_dims(y));
+  dnnl::primitive_attr attr = post_op_attr(ctx);
+  attr.set_output_scales(1 << 1, out_scales);
+  if (x_zp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, xq_any, w_any,
+                                    bias_md, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
+  dnnl::convolution_forward::primitive_desc pd;
+  try {
+    pd = dnnl::convolution_forward::primitive_desc(d, attr, ctx.dnnl_engine());
+  } catch (const dnnl::error& e) {
+    ctx.unsupported(std::string("oneDNN has no int8 convolution for this case: ") + e.what());
+  }
+  auto dst = pd.dst_desc();
+  if (dst != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(dst);
+  // Weights: int8 row-major -> the implementation's layout, once.
+  memory::desc w_plain(wdims, memory::data_type::s8, row_major(wdims));
+  auto w_packed = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
+  reorder_now(ctx.dnnl_engine(), w_plain, wq.data, *w_packed);
+  // oneDNN 2.x adds the bias to the s32 accumulator before the output scale, so the float bias
+  // is divided by each channel's scale here.
+  std::shared_ptr<memory> bias;
+  if (bias_const) {
+    bias = std::make_shared<memory>(bias_md, ctx.dnnl_engine());
+    auto* b = static_cast<float*>(bias->get_data_handle());
+    for (std::int64_t k = 0; k < m; ++k) b[k] = bias_const->as<float>()[k] / out_scales[static_cast<std::size_t>(k)];
+  }
+  dnnl::primitive_attr qattr = scratchpad_attr();
+  qattr.set_output_scales(0, {1.0f / x_scale});
+  if (x_zp != 0) qattr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+  const auto x_md = layout_or_plain(ctx.in(0));
+  std::unique_ptr<ConvInt8Kernel> kernel;
+  try {
+    kernel = std::make_unique<ConvInt8Kernel>(ctx.dnnl_engine(), x_md, pd.src_desc(), qattr, x_zp, pd, w_packed, bias);
+  } catch (const dnnl::error& e) {
+    ctx.unsupported(std::string("oneDNN cannot quantize this input: ") + e.what());
+  }
+  for (const auto& p : ctx.post_ops)
+    if (p.kind == PostOp::Kind::kSum) kernel->set_sum_input(p.sum_input, layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input))));
+  ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, kernel->scratch_bytes());
+  return kernel;
+}
+
 std::unique_ptr<Kernel> make_conv_transpose(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   check_float_inputs(ctx);
   const auto& x = ctx.in(0).shape;
@@ -254,6 +400,7 @@ std::unique_ptr<Kernel> make_conv_transpose(const NodeCtx& ctx, std::vector<Tens
 void register_conv_kernels(KernelTable& t) {
   t["Conv"] = make_conv;
   t["ConvTranspose"] = make_conv_transpose;
+  t["ConvInt8"] = make_conv_int8;  // engine-internal, see session.cpp
 }
 
 }  // namespace aifgen::engine

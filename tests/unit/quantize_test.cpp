@@ -1,0 +1,263 @@
+// INT8 quantization: calibration methods, scheme parameters, the QDQ rewrite, the engine's int8
+// convolutions against the float reference of the same QDQ graph, and validation catching a
+// broken quantization.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <set>
+
+#include "core/calibration/calibration_set.h"
+#include "core/engine/random_inputs.h"
+#include "core/engine/session.h"
+#include "core/engine/tensor.h"
+#include "core/error.h"
+#include "core/passes/pass_manager.h"
+#include "core/quantize/range_observer.h"
+#include "core/quantize/scheme.h"
+#include "core/validation.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen {
+namespace {
+
+using namespace aifgen::testing;
+
+// x[1,3,16,16] -> Conv 3x3 (+bias, pad 1) -> Relu -> depthwise Conv 3x3 (pad 1) -> Add(residual)
+// -> Conv 1x1 -> GlobalAveragePool -> Flatten -> Gemm(transB) -> y[1,10].
+onnx::ModelProto small_cnn() {
+  auto m = empty_model("small_cnn");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "3", "16", "16"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"1", "10"});
+  *g->add_initializer() = random_tensor("W1", {8, 3, 3, 3}, 11, -0.5f, 0.5f);
+  *g->add_initializer() = random_tensor("B1", {8}, 12, -0.2f, 0.2f);
+  *g->add_initializer() = random_tensor("W2", {8, 1, 3, 3}, 13, -0.5f, 0.5f);
+  *g->add_initializer() = random_tensor("B2", {8}, 14, -0.2f, 0.2f);
+  *g->add_initializer() = random_tensor("W3", {16, 8, 1, 1}, 15, -0.5f, 0.5f);
+  *g->add_initializer() = random_tensor("W4", {10, 16}, 16, -0.5f, 0.5f);
+  *g->add_initializer() = random_tensor("B4", {10}, 17, -0.05f, 0.05f);
+  auto c1 = node("Conv", {"x", "W1", "B1"}, {"c1"}, "conv1");
+  add_ints_attr(c1, "pads", {1, 1, 1, 1});
+  *g->add_node() = c1;
+  *g->add_node() = node("Relu", {"c1"}, {"r1"}, "relu1");
+  auto c2 = node("Conv", {"r1", "W2", "B2"}, {"c2"}, "dwconv");
+  add_ints_attr(c2, "pads", {1, 1, 1, 1});
+  add_int_attr(c2, "group", 8);
+  *g->add_node() = c2;
+  *g->add_node() = node("Add", {"c2", "r1"}, {"s"}, "residual");
+  *g->add_node() = node("Conv", {"s", "W3"}, {"c3"}, "conv1x1");
+  *g->add_node() = node("GlobalAveragePool", {"c3"}, {"p"});
+  *g->add_node() = node("Flatten", {"p"}, {"f"});
+  auto gemm = node("Gemm", {"f", "W4", "B4"}, {"y"}, "fc");
+  add_int_attr(gemm, "transB", 1);
+  *g->add_node() = gemm;
+  return m;
+}
+
+onnx::ModelProto quantized(const onnx::ModelProto& source, const std::string& scheme, const std::string& method = "percentile",
+                           const PassEnv& env = {}) {
+  auto m = source;
+  run_pipeline(m, {"infer_shapes", PassSpec("quantize_int8", {{"scheme", scheme}, {"method", method}, {"samples", "8"}}), "infer_shapes"},
+               env);
+  return m;
+}
+
+int count_ops(const onnx::ModelProto& m, const std::string& op) {
+  int n = 0;
+  for (const auto& node : m.graph().node()) n += node.op_type() == op;
+  return n;
+}
+
+const onnx::TensorProto* initializer(const onnx::ModelProto& m, const std::string& name) {
+  for (const auto& t : m.graph().initializer())
+    if (t.name() == name) return &t;
+  return nullptr;
+}
+
+// Every scale and zero point read by a Q or DQ node.
+void for_each_qparam(const onnx::ModelProto& m, const std::function<void(const engine::Tensor& scale, const engine::Tensor* zp)>& fn) {
+  for (const auto& n : m.graph().node()) {
+    if (n.op_type() != "QuantizeLinear" && n.op_type() != "DequantizeLinear") continue;
+    auto scale = engine::tensor_from_proto(*initializer(m, n.input(1)));
+    std::optional<engine::Tensor> zp;
+    if (n.input_size() > 2) zp = engine::tensor_from_proto(*initializer(m, n.input(2)));
+    fn(scale, zp ? &*zp : nullptr);
+  }
+}
+
+TEST(RangeObserver, MinMaxPercentileAndEntropyOnAKnownDistribution) {
+  // Gaussian bulk (sigma 1) plus a few huge outliers: minmax keeps them, the others clip.
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> x(200000);
+  for (auto& v : x) v = normal(rng);
+  x[0] = 100.f;
+  x[1] = -80.f;
+  quantize::RangeObserver obs;
+  obs.observe_minmax(x.data(), static_cast<std::int64_t>(x.size()));
+  obs.observe_histogram(x.data(), static_cast<std::int64_t>(x.size()));
+  EXPECT_EQ(obs.min(), -80.f);
+  EXPECT_EQ(obs.max(), 100.f);
+  auto mm = obs.range(quantize::CalibrationMethod::kMinMax, 0, 127);
+  EXPECT_EQ(mm.hi, 100.f);
+  // 99.9th percentile of |N(0,1)| is 3.29; the histogram's bin width here is 100/2048.
+  auto pc = obs.range(quantize::CalibrationMethod::kPercentile, 99.9, 127);
+  EXPECT_NEAR(pc.hi, 3.29, 0.1);
+  EXPECT_NEAR(pc.lo, -3.29, 0.1);
+  auto en = obs.range(quantize::CalibrationMethod::kEntropy, 0, 127);
+  EXPECT_GT(en.hi, 2.0f);
+  EXPECT_LT(en.hi, 20.0f);
+}
+
+TEST(QuantScheme, ParametersFollowEachScheme) {
+  auto u = quantize::activation_params(quantize::Scheme::kU8S8, {-1.f, 3.f});
+  EXPECT_TRUE(u.is_unsigned);
+  EXPECT_FLOAT_EQ(u.scale, 4.f / 255.f);
+  EXPECT_EQ(u.zero_point, 64);  // -(-1) / (4/255) = 63.75 -> 64
+  auto relu = quantize::activation_params(quantize::Scheme::kU8S8, {0.f, 6.f});
+  EXPECT_EQ(relu.zero_point, 0);
+  auto s = quantize::activation_params(quantize::Scheme::kS8S8Symmetric, {-1.f, 3.f});
+  EXPECT_FALSE(s.is_unsigned);
+  EXPECT_EQ(s.zero_point, 0);
+  EXPECT_FLOAT_EQ(s.scale, 3.f / 127.f);
+  auto p = quantize::activation_params(quantize::Scheme::kPow2, {-1.f, 3.f});
+  EXPECT_EQ(p.scale, 0.03125f);  // 3/127 = 0.0236 -> 2^-5
+  EXPECT_EQ(quantize::weight_scale(quantize::Scheme::kPow2, 1.0f), 0.015625f);  // 1/127 -> 2^-6 (2^-7 would clip 1.0)
+  EXPECT_EQ(quantize::weight_scale(quantize::Scheme::kU8S8, 0.f), 1.f);          // all-zero channel
+}
+
+TEST(QuantizeInt8, U8S8RewritesEveryConvAndGemmIntoCheckedQdq) {
+  auto source = small_cnn();
+  auto m = quantized(source, "u8s8");  // run_pipeline ran the ONNX checker
+  // 3 convolutions + 1 Gemm; activations x, r1, s, f each get one shared Q -> DQ pair.
+  EXPECT_EQ(count_ops(m, "QuantizeLinear"), 4);
+  EXPECT_EQ(count_ops(m, "DequantizeLinear"), 4 + 4);
+  for (const auto& t : m.graph().initializer()) EXPECT_NE(t.name(), "W1") << "the float weight is gone";
+  int per_channel = 0;
+  for (const auto& n : m.graph().node())
+    if (n.op_type() == "DequantizeLinear" && initializer(m, n.input(0)) &&
+        initializer(m, n.input(0))->data_type() == onnx::TensorProto::INT8) {
+      auto s = engine::tensor_from_proto(*initializer(m, n.input(1)));
+      per_channel += s.numel() > 1;
+    }
+  EXPECT_EQ(per_channel, 4);
+  int unsigned_activations = 0;
+  for (const auto& n : m.graph().node())
+    if (n.op_type() == "QuantizeLinear") unsigned_activations += initializer(m, n.input(2))->data_type() == onnx::TensorProto::UINT8;
+  EXPECT_EQ(unsigned_activations, 4);
+  auto r = validate_variant(source, m, default_thresholds("int8"));
+  EXPECT_NE(r.status, "failed") << r.reason;
+  EXPECT_GT(r.outputs[0].sqnr_db, 20.0);
+}
+
+TEST(QuantizeInt8, Pow2ScalesArePowersOfTwoAndSymmetric) {
+  auto m = quantized(small_cnn(), "pow2", "minmax");
+  int checked = 0;
+  for_each_qparam(m, [&](const engine::Tensor& scale, const engine::Tensor* zp) {
+    EXPECT_EQ(scale.numel(), 1) << "pow2 is per tensor";
+    for (std::int64_t i = 0; i < scale.numel(); ++i) {
+      int e = 0;
+      EXPECT_EQ(std::frexp(scale.as<float>()[i], &e), 0.5f) << scale.as<float>()[i] << " is not a power of two";
+    }
+    ASSERT_TRUE(zp);
+    EXPECT_EQ(zp->dtype, engine::DType::kI8);
+    for (std::int64_t i = 0; i < zp->numel(); ++i) EXPECT_EQ(zp->as<std::int8_t>()[i], 0);
+    ++checked;
+  });
+  EXPECT_EQ(checked, 12);
+}
+
+TEST(QuantizeInt8, S8S8SymmetricHasOnlyZeroZeroPoints) {
+  auto m = quantized(small_cnn(), "s8s8-symmetric", "entropy");
+  int checked = 0;
+  for_each_qparam(m, [&](const engine::Tensor&, const engine::Tensor* zp) {
+    ASSERT_TRUE(zp);
+    EXPECT_EQ(zp->dtype, engine::DType::kI8);
+    for (std::int64_t i = 0; i < zp->numel(); ++i) EXPECT_EQ(zp->as<std::int8_t>()[i], 0);
+    ++checked;
+  });
+  EXPECT_EQ(checked, 12);
+}
+
+TEST(QuantizeInt8, EngineInt8ConvolutionsMatchTheFloatReferenceOfTheSameGraph) {
+  auto m = quantized(small_cnn(), "u8s8");
+  engine::SessionOptions fast, reference;
+  fast.profile = true;
+  reference.int8_kernels = false;
+  engine::Session a(m, fast), b(m, reference);
+  double max_err = 0, max_ref = 0;
+  for (std::uint32_t seed = 1; seed <= 3; ++seed) {
+    auto in = engine::random_inputs(a.inputs(), seed);
+    auto ya = a.run(in), yb = b.run(in);
+    for (std::int64_t i = 0; i < ya[0].numel(); ++i) {
+      max_err = std::max(max_err, std::abs(static_cast<double>(ya[0].as<float>()[i]) - yb[0].as<float>()[i]));
+      max_ref = std::max(max_ref, std::abs(static_cast<double>(yb[0].as<float>()[i])));
+    }
+  }
+  // Same integers on both paths; only float rounding (and a rare tie rounded the other way by
+  // a multiply-by-reciprocal) may differ.
+  EXPECT_LT(max_err, 1e-3 * max_ref) << max_err << " vs " << max_ref;
+  int int8_convs = 0;
+  for (const auto& p : a.profile()) int8_convs += p.op.rfind("ConvInt8", 0) == 0 ? static_cast<int>(p.calls) : 0;
+  EXPECT_EQ(int8_convs, 3 * 3) << "3 convolutions x 3 runs on the int8 path";
+}
+
+TEST(QuantizeInt8, ScalesOffByAHundredFailValidation) {
+  auto source = small_cnn();
+  auto m = quantized(source, "u8s8");
+  std::set<std::string> activation_scales;
+  for (const auto& n : m.graph().node())
+    if (n.op_type() == "QuantizeLinear") activation_scales.insert(n.input(1));
+  for (auto& t : *m.mutable_graph()->mutable_initializer())
+    if (activation_scales.count(t.name())) t.set_float_data(0, t.float_data(0) * 100.f);
+  auto r = validate_variant(source, m, default_thresholds("int8"));
+  EXPECT_EQ(r.status, "failed") << r.outputs[0].sqnr_db;
+  EXPECT_LT(r.outputs[0].sqnr_db, 8.0);
+}
+
+TEST(QuantizeInt8, UsesTheCalibrationSetAndRefusesOneThatDoesNotFit) {
+  auto source = small_cnn();
+  CalibrationSet set;
+  auto t = engine::Tensor::allocate(engine::DType::kF32, {16, 3, 16, 16});
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] = 0.5f * std::sin(0.01f * static_cast<float>(i));
+  set.tensors["x"] = t;
+  set.source = "x.npy";
+  PassEnv env{&set};
+  auto m = source;
+  auto records = run_pipeline(m, {"infer_shapes", PassSpec("quantize_int8", {{"samples", "32"}})}, env);
+  const auto& d = records[1].details;
+  EXPECT_EQ(d["calibration"]["source"], "x.npy");
+  EXPECT_EQ(d["calibration"]["synthetic"], false);
+  EXPECT_EQ(d["calibration"]["samples"], 14);  // 16 given, 2 held out for validation
+  // The input's range came from the data (|x| <= 0.5), not from synthetic [-1, 1] noise.
+  EXPECT_LE(d["activation_ranges"]["x"]["max"].get<double>(), 0.5 + 1e-6);
+
+  CalibrationSet wrong;
+  wrong.tensors["x"] = engine::Tensor::allocate(engine::DType::kF32, {4, 3, 8, 8});
+  PassEnv bad{&wrong};
+  auto m2 = source;
+  try {
+    run_pipeline(m2, {"infer_shapes", "quantize_int8"}, bad);
+    FAIL() << "expected calibration-mismatch";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "calibration-mismatch");
+    EXPECT_NE(std::string(e.what()).find("dim 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(QuantizeInt8, BadOptionsAreRefusedByName) {
+  auto m = small_cnn();
+  for (const PassOptions& o : {PassOptions{{"scheme", "int4"}}, PassOptions{{"method", "kl"}}, PassOptions{{"percentile", "20"}},
+                               PassOptions{{"samples", "0"}}, PassOptions{{"bogus", "1"}}}) {
+    try {
+      make_pass(PassSpec("quantize_int8", o));
+      FAIL() << "accepted " << o.begin()->first;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.type(), "bad-pass-option");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace aifgen
