@@ -242,6 +242,7 @@ struct Session::Impl {
   // Copy of a plain slot in a blocked layout (adds a reorder step once per slot and layout).
   int blocked_slot(int id, const std::shared_ptr<const dnnl::memory::desc>& layout);
   std::map<std::pair<int, std::string>, int> blocked_copies;
+  std::deque<onnx::NodeProto> requant_nodes;  // planned ConvInt8 nodes with fused requantization
   std::unique_ptr<RunState> make_state();
   std::vector<Tensor> run(const std::vector<Tensor>& in);
 };
@@ -530,7 +531,34 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       std::vector<int> fused;
       int sum_slot = -1;
       auto last = collect_post_ops(node.output(0), out_desc[0].shape, ops, fused, sum_slot);
-      if (!ops.empty()) {
+      // Requantization fused into an int8 convolution: when its (post-op'd) result is read only
+      // by a skipped QuantizeLinear feeding other int8 convolutions, it writes the quantized
+      // tensor itself and those convolutions read it as it is.
+      const onnx::NodeProto* requant_q = nullptr;
+      int requant_index = -1;
+      if (is_op(node, "ConvInt8") && sum_slot < 0 && !graph_outputs.count(last)) {
+        auto cs = consumers.find(last);
+        if (cs != consumers.end() && cs->second.size() == 1 && is_op(g.node(cs->second[0]), "QuantizeLinear") &&
+            absorbed[static_cast<std::size_t>(cs->second[0])]) {
+          requant_index = cs->second[0];
+          requant_q = &g.node(requant_index);
+        }
+      }
+      const Tensor* y_scale = nullptr;
+      const Tensor* y_zp = nullptr;
+      if (requant_q) {
+        auto find_const = [&](int k) -> const Tensor* {
+          if (k >= requant_q->input_size()) return nullptr;
+          auto it = slot_of.find(requant_q->input(k));
+          return it != slot_of.end() && slots[it->second].kind == SlotKind::kConstant ? &slots[it->second].constant : nullptr;
+        };
+        y_scale = find_const(1);
+        y_zp = find_const(2);
+        if (!y_scale || y_scale->dtype != DType::kF32 || y_scale->numel() != 1 || !(y_scale->as<float>()[0] > 0) ||
+            (y_zp && (y_zp->numel() != 1 || (y_zp->dtype != DType::kU8 && y_zp->dtype != DType::kI8))))
+          requant_q = nullptr;
+      }
+      if (!ops.empty() || requant_q) {
         while (pin.size() < 3) {
           pin.push_back({});
           in_ids.push_back(-1);
@@ -539,7 +567,23 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
           pin.push_back({true, slots[sum_slot].desc, nullptr});
           in_ids.push_back(sum_slot);
         }
-        NodeCtx fused_ctx(node, opset, pin, eng);
+        const onnx::NodeProto* planned = &node;
+        if (requant_q) {
+          auto& n = requant_nodes.emplace_back(node);
+          auto attr = [&](const char* name, onnx::AttributeProto::AttributeType t) {
+            auto* a = n.add_attribute();
+            a->set_name(name);
+            a->set_type(t);
+            return a;
+          };
+          attr("y_scale", onnx::AttributeProto::FLOAT)->set_f(y_scale->as<float>()[0]);
+          const bool y_signed = y_zp && y_zp->dtype == DType::kI8;
+          attr("y_zero_point", onnx::AttributeProto::INT)
+              ->set_i(!y_zp ? 0 : y_signed ? y_zp->as<std::int8_t>()[0] : y_zp->as<std::uint8_t>()[0]);
+          attr("y_signed", onnx::AttributeProto::INT)->set_i(y_signed);
+          planned = &n;
+        }
+        NodeCtx fused_ctx(*planned, opset, pin, eng);
         fused_ctx.blocked_output_ok = true;
         fused_ctx.post_ops = ops;
         out_desc.clear();
@@ -547,6 +591,13 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         for (int j : fused) absorbed[static_cast<std::size_t>(j)] = true;
         fused_output = last;
         fused_nodes = fused;
+        if (requant_q) {
+          fused_output = requant_q->output(0);
+          fused_nodes.push_back(requant_index);
+          // The convolutions that quantized this value themselves now read it quantized.
+          for (auto& [_, m] : int8_convs)
+            if (m.q == requant_index) m.node.set_input(0, requant_q->output(0));
+        }
         ctx.wanted_input_layout = fused_ctx.wanted_input_layout;
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }

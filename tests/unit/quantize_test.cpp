@@ -203,6 +203,54 @@ TEST(QuantizeInt8, EngineInt8ConvolutionsMatchTheFloatReferenceOfTheSameGraph) {
   EXPECT_EQ(int8_convs, 3 * 3) << "3 convolutions x 3 runs on the int8 path";
 }
 
+// x -> Conv -> Relu -> Conv (stride 2) -> Clip(0, 6) -> Conv -> y: every intermediate value is read
+// only by the next convolution, so the int8 path requantizes inside each producer.
+onnx::ModelProto conv_chain() {
+  auto m = empty_model("conv_chain");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "4", "12", "12"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"1", "8", "6", "6"});
+  *g->add_initializer() = random_tensor("W1", {16, 4, 3, 3}, 21, -0.5f, 0.5f);
+  *g->add_initializer() = random_tensor("B1", {16}, 22, -0.2f, 0.2f);
+  *g->add_initializer() = random_tensor("W2", {16, 16, 3, 3}, 23, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("W3", {8, 16, 1, 1}, 24, -0.5f, 0.5f);
+  *g->add_initializer() = float_tensor("lo", {}, {0.f});
+  *g->add_initializer() = float_tensor("hi", {}, {6.f});
+  auto c1 = node("Conv", {"x", "W1", "B1"}, {"c1"});
+  add_ints_attr(c1, "pads", {1, 1, 1, 1});
+  *g->add_node() = c1;
+  *g->add_node() = node("Relu", {"c1"}, {"r1"});
+  auto c2 = node("Conv", {"r1", "W2"}, {"c2"});
+  add_ints_attr(c2, "pads", {1, 1, 1, 1});
+  add_ints_attr(c2, "strides", {2, 2});
+  *g->add_node() = c2;
+  *g->add_node() = node("Clip", {"c2", "lo", "hi"}, {"r2"});
+  *g->add_node() = node("Conv", {"r2", "W3"}, {"y"});
+  return m;
+}
+
+TEST(QuantizeInt8, FusedRequantizationMatchesTheFloatReference) {
+  auto m = quantized(conv_chain(), "u8s8");
+  engine::SessionOptions fast, reference;
+  fast.profile = true;
+  reference.int8_kernels = false;
+  engine::Session a(m, fast), b(m, reference);
+  auto in = engine::random_inputs(a.inputs(), 9);
+  auto ya = a.run(in), yb = b.run(in);
+  double max_err = 0, max_ref = 0;
+  for (std::int64_t i = 0; i < ya[0].numel(); ++i) {
+    max_err = std::max(max_err, std::abs(static_cast<double>(ya[0].as<float>()[i]) - yb[0].as<float>()[i]));
+    max_ref = std::max(max_ref, std::abs(static_cast<double>(yb[0].as<float>()[i])));
+  }
+  // A tie rounded differently flips one integer level of one value; allow a few levels' effect.
+  EXPECT_LT(max_err, 2e-2 * max_ref) << max_err << " vs " << max_ref;
+  std::set<std::string> labels;
+  for (const auto& p : a.profile()) labels.insert(p.op);
+  EXPECT_TRUE(labels.count("ConvInt8+Relu+QuantizeLinear")) << "requantization not fused";
+  EXPECT_TRUE(labels.count("ConvInt8+Clip+QuantizeLinear")) << "requantization not fused";
+  EXPECT_FALSE(labels.count("QuantizeLinear")) << "a QuantizeLinear still runs on its own";
+}
+
 TEST(QuantizeInt8, ScalesOffByAHundredFailValidation) {
   auto source = small_cnn();
   auto m = quantized(source, "u8s8");

@@ -177,18 +177,28 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
 }
 
 // "ConvInt8" (engine-internal, planned from QuantizeLinear -> DequantizeLinear -> Conv with a
-// DequantizeLinear'd int8 weight; see session.cpp). Input 0 is the float activation before its
-// QuantizeLinear: one oneDNN reorder quantizes it (scale and zero point applied, saturating,
-// round-to-nearest-even like QuantizeLinear) into the layout the int8 convolution wants; the
-// convolution accumulates u8/s8 x s8 in s32 and writes float with the per-channel output scale
-// x_scale * w_scale[m] and the fused post-ops, so the result equals the QDQ graph's up to
-// float rounding.
+// DequantizeLinear'd int8 weight; see session.cpp). Input 0 is either the float activation
+// before its QuantizeLinear, which one oneDNN reorder quantizes (scale, zero point, saturation,
+// round-to-nearest-even like QuantizeLinear) into the layout the convolution wants, or, when the
+// producer already requantized it, the uint8/int8 tensor itself. The convolution accumulates
+// u8/s8 x s8 in s32, scales per output channel by x_scale * w_scale[m], applies the fused
+// post-ops in float and writes float, or (attributes y_scale/y_zero_point) the next
+// QuantizeLinear's integers directly. Results equal the QDQ graph's up to float rounding.
 class ConvInt8Kernel final : public Kernel {
  public:
-  ConvInt8Kernel(const dnnl::engine& eng, memory::desc x, memory::desc xq, dnnl::primitive_attr qattr, std::int32_t zp,
-                 dnnl::convolution_forward::primitive_desc pd, std::shared_ptr<memory> w, std::shared_ptr<memory> bias)
-      : eng_(eng), x_(x), xq_(xq), qpd_(eng, x, eng, xq, qattr), quant_(qpd_), pd_(pd), conv_(pd), w_(std::move(w)),
-        bias_(std::move(bias)), zp_(zp) {}
+  ConvInt8Kernel(const dnnl::engine& eng, dnnl::convolution_forward::primitive_desc pd, std::shared_ptr<memory> w,
+                 std::shared_ptr<memory> bias, std::int32_t x_zp)
+      : eng_(eng), pd_(pd), conv_(pd), w_(std::move(w)), bias_(std::move(bias)), zp_(x_zp) {}
+
+  // Input 0 arrives as `from` and must first become the convolution's source layout (with the
+  // quantizing scale/zero point in `attr` when it is float).
+  void set_input_reorder(const memory::desc& from, const dnnl::primitive_attr& attr, bool with_zero_point) {
+    in_md_ = from;
+    in_pd_ = dnnl::reorder::primitive_desc(eng_, from, eng_, pd_.src_desc(), attr);
+    in_reorder_ = dnnl::reorder(in_pd_);
+    reorder_zp_ = with_zero_point;
+    has_in_reorder_ = true;
+  }
 
   void set_sum_input(int index, memory::desc md) {
     sum_input_ = index;
@@ -197,25 +207,27 @@ class ConvInt8Kernel final : public Kernel {
     sum_scratch_ = pd.scratchpad_desc();
     sum_reorder_ = dnnl::reorder(pd);
   }
-  const memory::desc& sum_scratchpad() const { return sum_scratch_; }
-  std::size_t quantized_bytes() const { return xq_.get_size(); }
-  // Quantized input lives at the start of the scratchpad region; oneDNN's own scratchpads after it.
-  std::size_t scratch_offset() const { return (xq_.get_size() + 63) / 64 * 64; }
+
+  // The reordered input lives at the start of the run's scratchpad; oneDNN's own scratchpads after it.
+  std::size_t scratch_offset() const { return has_in_reorder_ ? (pd_.src_desc().get_size() + 63) / 64 * 64 : 0; }
   std::size_t scratch_bytes() const {
-    return scratch_offset() + std::max({qpd_.scratchpad_desc().get_size(), pd_.scratchpad_desc().get_size(), sum_scratch_.get_size()});
+    return scratch_offset() + std::max({has_in_reorder_ ? in_pd_.scratchpad_desc().get_size() : 0, pd_.scratchpad_desc().get_size(),
+                                        sum_scratch_.get_size()});
   }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    std::byte* xq_buf = ctx.scratchpad;
     RunContext inner = ctx;
     inner.scratchpad = ctx.scratchpad + scratch_offset();
-    auto xq = wrap(xq_, eng_, xq_buf);
     memory zp_mem(memory::desc({1}, memory::data_type::s32, memory::format_tag::x), eng_, &zp_);
-    {
-      std::unordered_map<int, memory> args{{DNNL_ARG_FROM, wrap(x_, eng_, in[0]->data)}, {DNNL_ARG_TO, xq}};
-      if (zp_ != 0) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, zp_mem);
-      add_scratchpad(args, qpd_.scratchpad_desc(), eng_, inner);
-      quant_.execute(*ctx.stream, args);
+    memory src;
+    if (has_in_reorder_) {
+      src = wrap(pd_.src_desc(), eng_, ctx.scratchpad);
+      std::unordered_map<int, memory> args{{DNNL_ARG_FROM, wrap(in_md_, eng_, in[0]->data)}, {DNNL_ARG_TO, src}};
+      if (reorder_zp_) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, zp_mem);
+      add_scratchpad(args, in_pd_.scratchpad_desc(), eng_, inner);
+      in_reorder_.execute(*ctx.stream, args);
+    } else {
+      src = wrap(pd_.src_desc(), eng_, in[0]->data);
     }
     auto dst = wrap(pd_.dst_desc(), eng_, out[0]->data);
     if (sum_input_ >= 0) {
@@ -223,7 +235,7 @@ class ConvInt8Kernel final : public Kernel {
       add_scratchpad(rargs, sum_scratch_, eng_, inner);
       sum_reorder_.execute(*ctx.stream, rargs);
     }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xq}, {DNNL_ARG_WEIGHTS, *w_}, {DNNL_ARG_DST, dst}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, *w_}, {DNNL_ARG_DST, dst}};
     if (bias_) args.emplace(DNNL_ARG_BIAS, *bias_);
     if (zp_ != 0) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp_mem);
     add_scratchpad(args, pd_.scratchpad_desc(), eng_, inner);
@@ -232,20 +244,35 @@ class ConvInt8Kernel final : public Kernel {
 
  private:
   dnnl::engine eng_;
-  memory::desc x_, xq_;
-  dnnl::reorder::primitive_desc qpd_;
-  dnnl::reorder quant_;
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward conv_;
   std::shared_ptr<memory> w_, bias_;
   std::int32_t zp_;
+  bool has_in_reorder_ = false, reorder_zp_ = false;
+  memory::desc in_md_;
+  dnnl::reorder::primitive_desc in_pd_;
+  dnnl::reorder in_reorder_;
   int sum_input_ = -1;
   memory::desc sum_md_, sum_scratch_;
   dnnl::reorder sum_reorder_;
 };
 
+memory::data_type onednn_type(DType t) {
+  switch (t) {
+    case DType::kU8: return memory::data_type::u8;
+    case DType::kI8: return memory::data_type::s8;
+    default: return memory::data_type::f32;
+  }
+}
+
+// The layout a tensor is in: its oneDNN layout or plain row-major of its type.
+memory::desc layout_of(const TensorDesc& d) {
+  if (d.layout) return *d.layout;
+  return memory::desc(to_dims(d.shape), onednn_type(d.dtype), row_major(to_dims(d.shape)));
+}
+
 std::unique_ptr<Kernel> make_conv_int8(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
-  ctx.require_dtype(0, {DType::kF32});
+  ctx.require_dtype(0, {DType::kF32, DType::kU8, DType::kI8});
   ctx.require_dtype(1, {DType::kI8});
   if (ctx.has_input(2)) ctx.require_dtype(2, {DType::kF32});
   const auto& x = ctx.in(0).shape;
@@ -260,7 +287,6 @@ std::unique_ptr<Kernel> make_conv_int8(const NodeCtx& ctx, std::vector<TensorDes
     ctx.invalid("channels do not match weights and groups");
   Shape y = {n, m};
   y.insert(y.end(), out_spatial.begin(), out_spatial.end());
-  outs = {{DType::kF32, y}};
 
   const float x_scale = ctx.attr_f("x_scale", 0);
   const auto x_zp = static_cast<std::int32_t>(ctx.attr_i("x_zero_point", 0));
@@ -270,6 +296,16 @@ std::unique_ptr<Kernel> make_conv_int8(const NodeCtx& ctx, std::vector<TensorDes
   if (w_scales.size() == 1) w_scales.assign(static_cast<std::size_t>(m), w_scales[0]);
   std::vector<float> out_scales(static_cast<std::size_t>(m));
   for (std::int64_t k = 0; k < m; ++k) out_scales[static_cast<std::size_t>(k)] = x_scale * w_scales[static_cast<std::size_t>(k)];
+  const DType in_type = ctx.in(0).dtype;
+  if (in_type != DType::kF32 && (in_type == DType::kI8) != x_signed) ctx.invalid("quantized input type differs from its zero point's");
+  // Requantized output: float result -> * (1 / y_scale) + y_zero_point, rounded and saturated
+  // by oneDNN's conversion to the integer destination.
+  const bool requant = ctx.has_attr("y_scale");
+  const float y_scale = ctx.attr_f("y_scale", 1);
+  const auto y_zp = ctx.attr_i("y_zero_point", 0);
+  const DType out_type = !requant ? DType::kF32 : ctx.attr_i("y_signed", 0) ? DType::kI8 : DType::kU8;
+  if (requant && !(y_scale > 0)) ctx.invalid("bad requantization scale");
+  outs = {{out_type, y}};
 
   memory::dims wdims = to_dims(w);
   if (g.group > 1) {
@@ -280,20 +316,43 @@ std::unique_ptr<Kernel> make_conv_int8(const NodeCtx& ctx, std::vector<TensorDes
   memory::desc xq_any(to_dims(x), qtype, memory::format_tag::any);
   memory::desc w_any(wdims, memory::data_type::s8, memory::format_tag::any);
   memory::desc bias_md = bias_const ? plain_f32({m}) : memory::desc();
-  auto dst_any = ctx.blocked_output_ok ? memory::desc(to_dims(y), memory::data_type::f32, memory::format_tag::any) : plain_f32(to_dims(y));
-  dnnl::primitive_attr attr = post_op_attr(ctx);
+  const auto dst_type = onednn_type(out_type);
+  auto dst_any = ctx.blocked_output_ok ? memory::desc(to_dims(y), dst_type, memory::format_tag::any)
+                                       : memory::desc(to_dims(y), dst_type, row_major(to_dims(y)));
+  dnnl::post_ops po;
+  for (const auto& p : ctx.post_ops) {
+    if (p.kind == PostOp::Kind::kSum) po.append_sum(1.f);
+    else po.append_eltwise(1.f, p.alg, p.alpha, p.beta);
+  }
+  if (requant) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.0f / y_scale, static_cast<float>(y_zp));
+  dnnl::primitive_attr attr = scratchpad_attr();
+  attr.set_post_ops(po);
   attr.set_output_scales(1 << 1, out_scales);
   if (x_zp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, xq_any, w_any,
-                                    bias_md, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
+  // An already-quantized input is used in its own layout when the convolution accepts it.
   dnnl::convolution_forward::primitive_desc pd;
+  auto make_pd = [&](const memory::desc& src) {
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, w_any,
+                                      bias_md, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
+    return dnnl::convolution_forward::primitive_desc(d, attr, ctx.dnnl_engine());
+  };
+  bool direct = false;
   try {
-    pd = dnnl::convolution_forward::primitive_desc(d, attr, ctx.dnnl_engine());
+    if (in_type != DType::kF32) {
+      try {
+        pd = make_pd(layout_of(ctx.in(0)));
+        direct = true;
+      } catch (const dnnl::error&) {
+        pd = make_pd(xq_any);
+      }
+    } else {
+      pd = make_pd(xq_any);
+    }
   } catch (const dnnl::error& e) {
     ctx.unsupported(std::string("oneDNN has no int8 convolution for this case: ") + e.what());
   }
   auto dst = pd.dst_desc();
-  if (dst != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(dst);
+  if (dst != memory::desc(to_dims(y), dst_type, row_major(to_dims(y)))) outs[0].layout = std::make_shared<const memory::desc>(dst);
   // Weights: int8 row-major -> the implementation's layout, once.
   memory::desc w_plain(wdims, memory::data_type::s8, row_major(wdims));
   auto w_packed = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
@@ -306,15 +365,18 @@ std::unique_ptr<Kernel> make_conv_int8(const NodeCtx& ctx, std::vector<TensorDes
     auto* b = static_cast<float*>(bias->get_data_handle());
     for (std::int64_t k = 0; k < m; ++k) b[k] = bias_const->as<float>()[k] / out_scales[static_cast<std::size_t>(k)];
   }
-  dnnl::primitive_attr qattr = scratchpad_attr();
-  qattr.set_output_scales(0, {1.0f / x_scale});
-  if (x_zp != 0) qattr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
-  const auto x_md = layout_or_plain(ctx.in(0));
-  std::unique_ptr<ConvInt8Kernel> kernel;
+  auto kernel = std::make_unique<ConvInt8Kernel>(ctx.dnnl_engine(), pd, w_packed, bias, x_zp);
   try {
-    kernel = std::make_unique<ConvInt8Kernel>(ctx.dnnl_engine(), x_md, pd.src_desc(), qattr, x_zp, pd, w_packed, bias);
+    if (in_type == DType::kF32) {
+      dnnl::primitive_attr qattr = scratchpad_attr();
+      qattr.set_output_scales(0, {1.0f / x_scale});
+      if (x_zp != 0) qattr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+      kernel->set_input_reorder(layout_of(ctx.in(0)), qattr, x_zp != 0);
+    } else if (!direct) {
+      kernel->set_input_reorder(layout_of(ctx.in(0)), scratchpad_attr(), false);
+    }
   } catch (const dnnl::error& e) {
-    ctx.unsupported(std::string("oneDNN cannot quantize this input: ") + e.what());
+    ctx.unsupported(std::string("oneDNN cannot bring this input into the convolution's layout: ") + e.what());
   }
   for (const auto& p : ctx.post_ops)
     if (p.kind == PostOp::Kind::kSum) kernel->set_sum_input(p.sum_input, layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input))));
