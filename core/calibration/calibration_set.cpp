@@ -204,7 +204,7 @@ SampleSplit split_samples(const onnx::ModelProto& model, const CalibrationSet* s
   std::vector<engine::IoInfo> io;
   auto shapes = engine::default_input_shapes(model);
   for (const auto& in : model_inputs(model)) io.push_back({in.name, in.dtype, shapes.at(in.name)});
-  for (int i = 0; i < std::min(max_calibration, 8); ++i) split.calibrate.push_back(engine::random_inputs(io, 100u + static_cast<std::uint32_t>(i)));
+  for (int i = 0; i < max_calibration; ++i) split.calibrate.push_back(engine::random_inputs(io, 100u + static_cast<std::uint32_t>(i)));
   for (int i = 0; i < 2; ++i) split.validate.push_back(engine::random_inputs(io, 1000u + static_cast<std::uint32_t>(i)));
   return split;
 }

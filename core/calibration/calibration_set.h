@@ -62,7 +62,7 @@ struct SampleSplit {
 
 // With a user set of N samples: when N >= 8 the last max(1, N / 8) are held out for validation
 // and calibration uses up to `max_calibration` of the rest; with fewer, all samples do both.
-// Without a set: `max_calibration` (at most 8) synthetic samples for calibration and 2 others
+// Without a set: `max_calibration` synthetic samples for calibration and 2 others
 // (different seeds) for validation, shaped by engine::default_input_shapes.
 SampleSplit split_samples(const onnx::ModelProto& model, const CalibrationSet* set, int max_calibration);
 

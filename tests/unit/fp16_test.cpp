@@ -1,0 +1,128 @@
+// FP16 conversion: fp16 weights and compute with Casts only at region borders, options, range
+// clamping, and validation by emulation (every fp16 value rounded like fp16 storage would).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/engine/random_inputs.h"
+#include "core/engine/session.h"
+#include "core/error.h"
+#include "core/fp16_emulation.h"
+#include "core/numeric/half.h"
+#include "core/passes/pass_manager.h"
+#include "core/validation.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen {
+namespace {
+
+using namespace aifgen::testing;
+
+// x -> Conv -> Relu -> Conv -> y
+onnx::ModelProto two_convs() {
+  auto m = empty_model("two_convs");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "3", "8", "8"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"1", "4", "8", "8"});
+  *g->add_initializer() = random_tensor("W1", {6, 3, 3, 3}, 1);
+  *g->add_initializer() = random_tensor("B1", {6}, 2);
+  *g->add_initializer() = random_tensor("W2", {4, 6, 1, 1}, 3);
+  auto c1 = node("Conv", {"x", "W1", "B1"}, {"c1"});
+  add_ints_attr(c1, "pads", {1, 1, 1, 1});
+  *g->add_node() = c1;
+  *g->add_node() = node("Relu", {"c1"}, {"r1"});
+  *g->add_node() = node("Conv", {"r1", "W2"}, {"y"});
+  return m;
+}
+
+int count_ops(const onnx::ModelProto& m, const std::string& op) {
+  int n = 0;
+  for (const auto& node : m.graph().node()) n += node.op_type() == op;
+  return n;
+}
+
+onnx::ModelProto fp16(const onnx::ModelProto& source, PassOptions options = {}, PassCounts* counts = nullptr) {
+  auto m = source;
+  auto records = run_pipeline(m, {PassSpec("convert_fp16", std::move(options))});  // + ONNX checker
+  if (counts) *counts = records[0].counts;
+  return m;
+}
+
+TEST(ConvertFp16, WeightsAndComputeInFp16WithCastsOnlyAtTheBorders) {
+  auto source = two_convs();
+  PassCounts counts;
+  auto m = fp16(source, {}, &counts);
+  for (const auto& t : m.graph().initializer()) EXPECT_EQ(t.data_type(), onnx::TensorProto::FLOAT16) << t.name();
+  EXPECT_EQ(count_ops(m, "Cast"), 2);  // input to fp16, output back to fp32
+  EXPECT_EQ(counts["nodes_fp16"], 3);
+  EXPECT_EQ(counts["initializers_converted"], 3);
+  EXPECT_EQ(m.graph().input(0).type().tensor_type().elem_type(), onnx::TensorProto::FLOAT);
+  EXPECT_EQ(m.graph().output(0).type().tensor_type().elem_type(), onnx::TensorProto::FLOAT);
+  EXPECT_EQ(m.graph().output(0).name(), "y");
+  EXPECT_LT(m.ByteSizeLong(), source.ByteSizeLong());
+  auto r = validate_variant(source, m, default_thresholds("fp16"));
+  EXPECT_EQ(r.status, "validated") << r.reason;
+  EXPECT_GE(r.outputs[0].cosine, 0.999);
+  EXPECT_NE(r.method.find("validated by emulation"), std::string::npos);
+  EXPECT_LT(r.outputs[0].sqnr_db, 100.0) << "fp16 rounding must show";
+}
+
+TEST(ConvertFp16, BlockedOpsStayFloatBehindCasts) {
+  auto m = fp16(two_convs(), {{"block_ops", "Relu"}});
+  // x -> fp16, c1 -> fp32 for the Relu, r1 -> fp16, y -> fp32.
+  EXPECT_EQ(count_ops(m, "Cast"), 4);
+}
+
+TEST(ConvertFp16, InputsAndOutputsCanBeFp16Too) {
+  auto m = fp16(two_convs(), {{"keep_io_types", "false"}});
+  EXPECT_EQ(count_ops(m, "Cast"), 0);
+  EXPECT_EQ(m.graph().input(0).type().tensor_type().elem_type(), onnx::TensorProto::FLOAT16);
+  EXPECT_EQ(m.graph().output(0).type().tensor_type().elem_type(), onnx::TensorProto::FLOAT16);
+  auto r = validate_variant(two_convs(), m, default_thresholds("fp16"));
+  EXPECT_EQ(r.status, "validated") << r.reason;
+}
+
+TEST(ConvertFp16, ValuesBeyondTheFp16RangeAreClampedAndCounted) {
+  auto m = two_convs();
+  auto* w = m.mutable_graph()->mutable_initializer(1);  // B1
+  w->set_float_data(0, 1e6f);
+  PassCounts counts;
+  auto h = fp16(m, {}, &counts);
+  EXPECT_EQ(counts["values_clamped"], 1);
+}
+
+TEST(ConvertFp16, BadOptionsAreRefused) {
+  EXPECT_THROW(make_pass(PassSpec("convert_fp16", {{"keep_io_types", "maybe"}})), Error);
+  EXPECT_THROW(make_pass(PassSpec("convert_fp16", {{"nope", "1"}})), Error);
+}
+
+TEST(Fp16Emulation, EveryFp16ValueIsRoundedToFp16) {
+  auto m = fp16(two_convs());
+  ASSERT_TRUE(uses_fp16(m));
+  EXPECT_FALSE(uses_fp16(two_convs()));
+  auto emulated = emulate_fp16(m);
+  EXPECT_FALSE(uses_fp16(emulated) && count_ops(emulated, "Cast") == 0);
+  engine::Session e(emulated, {}), ref(two_convs(), {});
+  auto in = engine::random_inputs(e.inputs(), 3);
+  auto y = e.run(in)[0];
+  auto y32 = ref.run(in)[0];
+  int differ = 0;
+  for (std::int64_t i = 0; i < y.numel(); ++i) {
+    const float v = y.as<float>()[i];
+    EXPECT_EQ(round_to_half(v), v) << "output " << i << " is not an fp16 value";
+    differ += v != y32.as<float>()[i];
+  }
+  EXPECT_GT(differ, y.numel() / 2);
+}
+
+TEST(Half, ConversionsRoundToNearestEven) {
+  EXPECT_EQ(half_bits_to_float(float_to_half_bits(1.0f)), 1.0f);
+  EXPECT_EQ(float_to_half_bits(65504.f), 0x7bff);
+  EXPECT_EQ(float_to_half_bits(1e6f), 0x7c00);  // overflow: +inf
+  // 1 + 2^-11 lies exactly between 1 and the next fp16 (1 + 2^-10): ties to even (1.0).
+  EXPECT_EQ(round_to_half(1.0f + std::ldexp(1.0f, -11)), 1.0f);
+  EXPECT_EQ(round_to_half(1.0f + 3 * std::ldexp(1.0f, -11)), 1.0f + std::ldexp(1.0f, -9));
+}
+
+}  // namespace
+}  // namespace aifgen
