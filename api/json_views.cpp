@@ -35,8 +35,17 @@ nlohmann::json variant_json(const storage::VariantRecord& v, bool with_report) {
       {"created_at", v.created_at},
       {"updated_at", v.updated_at},
   };
+  // The validation verdict at the top, for dashboards: validated | degraded | skipped (null
+  // until the variant is built; a failed validation fails the variant).
+  j["validation"] = opt(v.validation);
   if (with_report) j["report"] = v.report_json ? nlohmann::json::parse(*v.report_json) : nlohmann::json(nullptr);
   return j;
+}
+
+nlohmann::json calibration_json(const storage::CalibrationRecord& c) {
+  return {{"id", c.id},           {"model_id", c.model_id}, {"file_name", c.file_name},
+          {"sha256", c.sha256},   {"size_bytes", c.size_bytes}, {"samples", c.samples},
+          {"inputs", nlohmann::json::parse(c.inputs_json)}, {"created_at", c.created_at}};
 }
 
 nlohmann::json benchmark_json(const storage::BenchmarkRecord& b) {

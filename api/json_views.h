@@ -11,6 +11,7 @@ namespace aifgen::api {
 nlohmann::json model_json(const storage::ModelRecord& m);
 nlohmann::json job_json(const storage::JobRecord& j);
 nlohmann::json variant_json(const storage::VariantRecord& v, bool with_report);
+nlohmann::json calibration_json(const storage::CalibrationRecord& c);
 nlohmann::json benchmark_json(const storage::BenchmarkRecord& b);
 nlohmann::json target_json(const TargetDescriptor& t);
 

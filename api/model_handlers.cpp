@@ -1,4 +1,4 @@
-// /v1/models: upload (streamed), list, get, delete.
+// /v1/models: upload (streamed), list, get, delete; calibration sets per model.
 #include "api/handlers.h"
 #include "api/json_views.h"
 #include "api/upload_reader.h"
@@ -37,6 +37,33 @@ void delete_model(RequestContext& ctx) {
   ctx.respond(web::http::http_response(web::http::status_codes::NoContent));
 }
 
+// Raw .npy/.npz body (or multipart field `file`); ?name= gives the file name, whose stem names
+// the input for a .npy (any name fits a single-input model).
+void upload_calibration(RequestContext& ctx) {
+  auto& cal = ctx.app.calibrations();
+  const std::string model_id = ctx.params["id"];
+  ctx.app.models().get(model_id);  // 404 before reading the body
+  auto declared = ctx.request.headers().content_length();
+  if (declared > cal.max_bytes())
+    throw Error(ErrorCode::kTooLarge, "upload-too-large",
+                "the upload is " + std::to_string(declared) + " bytes; the limit is " + std::to_string(cal.max_bytes()) + " bytes");
+  auto slot = ctx.app.models().acquire_upload_slot();
+  auto sink = cal.begin_upload();
+  auto fields = read_upload(ctx, *sink, "file");
+  std::string name = !fields.name.empty() ? fields.name : !fields.file_name.empty() ? fields.file_name : "calibration";
+  ModelService::check_name(name);
+  auto rec = cal.add(model_id, *sink, name);
+  auto r = json_response(201, calibration_json(rec));
+  r.headers().add("Location", "/v1/models/" + model_id + "/calibration/" + rec.id);
+  ctx.respond(r);
+}
+
+void list_calibrations(RequestContext& ctx) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& c : ctx.app.calibrations().list(ctx.params["id"])) items.push_back(calibration_json(c));
+  ctx.respond(json_response(200, {{"items", items}}));
+}
+
 }  // namespace
 
 void add_model_routes(Router& r) {
@@ -44,6 +71,8 @@ void add_model_routes(Router& r) {
   r.add("GET", "/v1/models", list_models);
   r.add("GET", "/v1/models/{id}", get_model);
   r.add("DELETE", "/v1/models/{id}", delete_model);
+  r.add("POST", "/v1/models/{id}/calibration", upload_calibration);
+  r.add("GET", "/v1/models/{id}/calibration", list_calibrations);
 }
 
 }  // namespace aifgen::api

@@ -33,7 +33,7 @@ void for_each_chunk(const RequestContext& ctx, Fn&& fn) {
 
 }  // namespace
 
-UploadFields read_upload(const RequestContext& ctx, storage::BlobWriter& sink) {
+UploadFields read_upload(const RequestContext& ctx, storage::BlobWriter& sink, const std::string& file_field) {
   const std::string ct = ctx.header("Content-Type").value_or("");
   const std::string type = media_type(ct);
   UploadFields fields;
@@ -45,7 +45,7 @@ UploadFields read_upload(const RequestContext& ctx, storage::BlobWriter& sink) {
   }
   if (type != "multipart/form-data")
     throw Error(ErrorCode::kUnsupportedMedia, "unsupported-media-type",
-                "upload the model as application/octet-stream or as field 'model' of multipart/form-data (got '" +
+                "upload the file as application/octet-stream or as field '" + file_field + "' of multipart/form-data (got '" +
                     ct + "')");
 
   MultipartParser parser(multipart_boundary(ct));
@@ -53,8 +53,9 @@ UploadFields read_upload(const RequestContext& ctx, storage::BlobWriter& sink) {
   bool saw_model = false;
   std::string name_field;
   parser.on_part_begin = [&](const PartHeaders& h) {
-    if (h.name == "model") {
-      if (saw_model) throw Error(ErrorCode::kInvalidArgument, "multipart-malformed", "more than one 'model' field");
+    if (h.name == file_field) {
+      if (saw_model) throw Error(ErrorCode::kInvalidArgument, "multipart-malformed", "more than one '" + file_field + "' field");
+      if (fields.file_name.empty()) fields.file_name = h.filename;
       saw_model = true;
       current = Field::kModel;
     } else if (h.name == "name") {
@@ -62,7 +63,7 @@ UploadFields read_upload(const RequestContext& ctx, storage::BlobWriter& sink) {
       name_field.clear();
     } else {
       throw Error(ErrorCode::kInvalidArgument, "unknown-field",
-                  "unknown form field '" + h.name + "'; expected 'model' and optionally 'name'");
+                  "unknown form field '" + h.name + "'; expected '" + file_field + "' and optionally 'name'");
     }
   };
   parser.on_part_data = [&](const char* p, std::size_t n) {
@@ -81,7 +82,7 @@ UploadFields read_upload(const RequestContext& ctx, storage::BlobWriter& sink) {
   for_each_chunk(ctx, [&](const char* p, std::size_t n) { parser.feed(p, n); });
   parser.finish();
   if (!saw_model)
-    throw Error(ErrorCode::kInvalidArgument, "missing-model-field", "the multipart body has no 'model' field");
+    throw Error(ErrorCode::kInvalidArgument, "missing-" + file_field + "-field", "the multipart body has no '" + file_field + "' field");
   return fields;
 }
 

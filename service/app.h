@@ -13,6 +13,8 @@
 #include "service/model_service.h"
 #include "service/worker_pool.h"
 #include "service/auth.h"
+#include "service/calibration_service.h"
+#include "storage/calibration_repository.h"
 #include "storage/api_key_repository.h"
 #include "storage/artifact_store.h"
 #include "storage/benchmark_repository.h"
@@ -34,6 +36,7 @@ class App {
 
   const Config& config() const { return config_; }
   ModelService& models() { return model_service_; }
+  CalibrationService& calibrations() { return calibration_service_; }
   JobService& jobs() { return job_service_; }
   Metrics& metrics() { return metrics_; }
   JobEvents& events() { return events_; }
@@ -53,11 +56,13 @@ class App {
   storage::JobRepository job_repo_;
   storage::BenchmarkRepository benchmark_repo_;
   storage::ApiKeyRepository key_repo_;
+  storage::CalibrationRepository calibration_repo_;
   Auth auth_;
   bool started_with_keys_ = false;
   JobEvents events_;
   Metrics metrics_;
   ModelService model_service_;
+  CalibrationService calibration_service_;
   JobService job_service_;
   JobRunner runner_;
   WorkerPool pool_;

@@ -12,6 +12,7 @@ struct Config {
   std::string data_dir = "./aifgen-data";  // SQLite file + artifact store
   int workers = 2;                         // job worker threads
   std::int64_t max_upload_mb = 1024;       // larger uploads are refused with 413
+  std::int64_t max_calibration_mb = 1024;  // calibration uploads, and what an .npz may decompress to
   int max_attempts = 3;                    // a job interrupted this often fails
   int max_queued_jobs = 1000;              // more queued jobs: POST /v1/jobs answers 503
   int max_concurrent_uploads = 8;          // more uploads at once: POST /v1/models answers 503
@@ -26,6 +27,7 @@ struct Config {
   int debug_stage_delay_ms = 0;
 
   std::uint64_t max_upload_bytes() const { return static_cast<std::uint64_t>(max_upload_mb) << 20; }
+  std::uint64_t max_calibration_bytes() const { return static_cast<std::uint64_t>(max_calibration_mb) << 20; }
   std::string database_path() const { return data_dir + "/aifgen.db"; }
 };
 

@@ -2,6 +2,9 @@
 // storage. A failure of one variant is recorded on that variant and the job goes on.
 #include "service/job_runner.h"
 
+#include <nlohmann/json.hpp>
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -77,6 +80,10 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
   req.target = target;
   req.precision = v.precision;
   req.bundle_path = artifacts_.temp_dir() + "/" + new_id("bundle") + ".tar.gz";
+  req.options = parse_build_options(nlohmann::json::parse(job.options_json));
+  std::optional<CalibrationSet> calibration;
+  if (!req.options.synthetic_calibration) calibration = calibrations_.load(model_row->id, req.options.calibration_id);
+  req.calibration = calibration ? &*calibration : nullptr;
   struct RemoveOnExit {
     std::string p;
     ~RemoveOnExit() { std::filesystem::remove(p); }
@@ -86,7 +93,8 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
   stage(job, "storing " + label, base + share * 0.9);
   std::string sha = artifacts_.put_file(req.bundle_path);
   for (const auto& b : built.benchmarks) benchmarks_.add(b);
-  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*artifacts_.size_of(sha)), built.manifest);
+  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*artifacts_.size_of(sha)), built.manifest,
+                           built.validation.status);
   events_.notify();
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "service/calibration_service.h"
 #include "service/config.h"
 #include "service/job_events.h"
 #include "service/metrics.h"
@@ -20,10 +21,10 @@ namespace aifgen {
 class JobRunner {
  public:
   JobRunner(const Config& config, storage::JobRepository& jobs, storage::ModelRepository& models,
-            storage::BenchmarkRepository& benchmarks, storage::ArtifactStore& artifacts, JobEvents& events, Metrics& metrics,
-            const std::atomic<bool>& stopping)
-      : config_(config), jobs_(jobs), models_(models), benchmarks_(benchmarks), artifacts_(artifacts), events_(events),
-        metrics_(metrics), stopping_(stopping) {}
+            storage::BenchmarkRepository& benchmarks, storage::ArtifactStore& artifacts, CalibrationService& calibrations,
+            JobEvents& events, Metrics& metrics, const std::atomic<bool>& stopping)
+      : config_(config), jobs_(jobs), models_(models), benchmarks_(benchmarks), artifacts_(artifacts),
+        calibrations_(calibrations), events_(events), metrics_(metrics), stopping_(stopping) {}
 
   void run(const storage::JobRecord& job);
 
@@ -36,6 +37,7 @@ class JobRunner {
   storage::ModelRepository& models_;
   storage::BenchmarkRepository& benchmarks_;
   storage::ArtifactStore& artifacts_;
+  CalibrationService& calibrations_;
   JobEvents& events_;
   Metrics& metrics_;
   const std::atomic<bool>& stopping_;

@@ -1,6 +1,10 @@
 // Job submission, cancellation and variant lookups.
 #include "service/job_service.h"
 
+#include <nlohmann/json.hpp>
+
+#include "service/build_options.h"
+
 #include "core/error.h"
 #include "core/sha256.h"
 #include "service/ids.h"
@@ -23,6 +27,12 @@ std::string request_fingerprint(const JobRequest& r) {
 
 SubmitResult JobService::submit(const JobRequest& req) {
   auto pairs = expand_requests(req.targets, req.precisions);
+  // Options are checked now, so a job never fails late for a typo or a missing calibration set.
+  auto options = parse_build_options(nlohmann::json::parse(req.options_json));
+  if (options.calibration_id) {
+    calibrations_.list(req.model_id);  // 404 for an unknown model first
+    calibrations_.check_exists(req.model_id, *options.calibration_id);
+  }
   storage::JobRecord job;
   job.id = new_id("job");
   job.model_id = req.model_id;

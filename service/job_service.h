@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "service/calibration_service.h"
 #include "service/job_events.h"
 #include "storage/artifact_store.h"
 #include "storage/benchmark_repository.h"
@@ -36,8 +37,9 @@ struct ArtifactRef {
 class JobService {
  public:
   JobService(storage::JobRepository& jobs, storage::BenchmarkRepository& benchmarks, storage::ArtifactStore& artifacts,
-             JobEvents& events, int max_queued)
-      : jobs_(jobs), benchmarks_(benchmarks), artifacts_(artifacts), events_(events), max_queued_(max_queued) {}
+             JobEvents& events, CalibrationService& calibrations, int max_queued)
+      : jobs_(jobs), benchmarks_(benchmarks), artifacts_(artifacts), events_(events), calibrations_(calibrations),
+        max_queued_(max_queued) {}
 
   // Validates targets/precisions against the registry (422 listing valid pairs) and queues.
   // Throws Error(kUnavailable, "queue-full") when max_queued jobs already wait.
@@ -64,6 +66,7 @@ class JobService {
   storage::BenchmarkRepository& benchmarks_;
   storage::ArtifactStore& artifacts_;
   JobEvents& events_;
+  CalibrationService& calibrations_;
   int max_queued_;
 };
 

@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
   serve->add_option("--workers", config.workers, "job worker threads")->envname("AIFGEN_WORKERS")->check(CLI::Range(1, 64))->capture_default_str();
   serve->add_option("--max-upload-mb", config.max_upload_mb, "largest accepted model upload, MiB")
       ->envname("AIFGEN_MAX_UPLOAD_MB")->check(CLI::Range(1, 2047))->capture_default_str();
+  serve->add_option("--max-calibration-mb", config.max_calibration_mb,
+                    "largest calibration upload, and the most an .npz may decompress to, MiB")
+      ->envname("AIFGEN_MAX_CALIBRATION_MB")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   serve->add_option("--max-attempts", config.max_attempts, "runs of a job interrupted by crashes before it fails")
       ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
   serve->add_option("--max-queued-jobs", config.max_queued_jobs, "queued jobs before POST /v1/jobs answers 503")

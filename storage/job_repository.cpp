@@ -11,7 +11,7 @@ constexpr const char* kJobCols =
     "cancel_requested, version, created_at, updated_at, started_at, finished_at";
 constexpr const char* kVariantCols =
     "id, job_id, model_id, target, precision, state, error, artifact_sha256, artifact_size, report_json, "
-    "created_at, updated_at";
+    "created_at, updated_at, validation";
 
 std::string sql(const char* head, const char* cols, const char* tail) {
   return std::string(head) + cols + tail;
@@ -52,6 +52,7 @@ VariantRecord read_variant(const Statement& st) {
   v.report_json = st.opt_text(9);
   v.created_at = st.text(10);
   v.updated_at = st.text(11);
+  v.validation = st.opt_text(12);
   return v;
 }
 
@@ -264,13 +265,14 @@ void JobRepository::set_variant_state(const std::string& variant_id, const std::
 }
 
 void JobRepository::set_variant_result(const std::string& variant_id, const std::string& artifact_sha256,
-                                       std::int64_t artifact_size, const std::string& report_json) {
+                                       std::int64_t artifact_size, const std::string& report_json,
+                                       const std::string& validation) {
   auto c = db_.acquire();
   Transaction tx(c);
   c.prepare("UPDATE variants SET state = 'succeeded', error = NULL, artifact_sha256 = ?, artifact_size = ?, "
-            "report_json = ?, updated_at = ? WHERE id = ?")
-      .bind(1, artifact_sha256).bind(2, artifact_size).bind(3, report_json).bind(4, now_iso8601())
-      .bind(5, variant_id).exec();
+            "report_json = ?, validation = ?, updated_at = ? WHERE id = ?")
+      .bind(1, artifact_sha256).bind(2, artifact_size).bind(3, report_json).bind(4, validation).bind(5, now_iso8601())
+      .bind(6, variant_id).exec();
   auto st = c.prepare("SELECT job_id FROM variants WHERE id = ?");
   st.bind(1, variant_id);
   if (st.step()) bump(c, st.text(0));

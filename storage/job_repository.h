@@ -53,7 +53,7 @@ class JobRepository {
   void set_variant_state(const std::string& variant_id, const std::string& state,
                          const std::optional<std::string>& error);
   void set_variant_result(const std::string& variant_id, const std::string& artifact_sha256,
-                          std::int64_t artifact_size, const std::string& report_json);
+                          std::int64_t artifact_size, const std::string& report_json, const std::string& validation);
   std::optional<VariantRecord> get_variant(const std::string& id);
   std::vector<VariantRecord> list_variants(const std::optional<std::string>& model_id,
                                            const std::optional<std::string>& job_id, int limit, int offset);

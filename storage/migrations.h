@@ -81,6 +81,24 @@ CREATE TABLE api_keys (
   revoked_at  TEXT
 );
 )sql",
+    // 4: calibration sets uploaded for a model (the bytes live in the artifact store).
+    R"sql(
+CREATE TABLE calibration_sets (
+  id          TEXT PRIMARY KEY,
+  model_id    TEXT NOT NULL REFERENCES models(id),
+  sha256      TEXT NOT NULL,
+  size_bytes  INTEGER NOT NULL,
+  file_name   TEXT NOT NULL,
+  inputs_json TEXT NOT NULL,                  -- [{name, dtype, shape}]
+  samples     INTEGER NOT NULL,
+  created_at  TEXT NOT NULL
+);
+CREATE INDEX calibration_by_model ON calibration_sets(model_id, created_at);
+)sql",
+    // 5: a built variant's validation verdict, readable without parsing its report.
+    R"sql(
+ALTER TABLE variants ADD COLUMN validation TEXT;   -- validated | degraded | skipped
+)sql",
 };
 
 }  // namespace aifgen::storage

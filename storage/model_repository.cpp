@@ -71,6 +71,14 @@ std::vector<std::string> ModelRepository::remove(const std::string& id) {
     st.bind(1, id);
     while (st.step()) artifacts.push_back(st.text(0));
   }
+  {
+    // Calibration blobs go too, unless another model's set has the same bytes.
+    auto st = c.prepare("SELECT DISTINCT sha256 FROM calibration_sets WHERE model_id = ?1 AND sha256 NOT IN "
+                        "(SELECT sha256 FROM calibration_sets WHERE model_id != ?1)");
+    st.bind(1, id);
+    while (st.step()) artifacts.push_back(st.text(0));
+  }
+  c.prepare("DELETE FROM calibration_sets WHERE model_id = ?").bind(1, id).exec();
   c.prepare("DELETE FROM benchmarks WHERE variant_id IN (SELECT id FROM variants WHERE model_id = ?)").bind(1, id).exec();
   c.prepare("DELETE FROM variants WHERE model_id = ?").bind(1, id).exec();
   c.prepare("DELETE FROM jobs WHERE model_id = ?").bind(1, id).exec();

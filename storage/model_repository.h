@@ -19,7 +19,8 @@ class ModelRepository {
   std::optional<ModelRecord> get(const std::string& id);
   std::vector<ModelRecord> list(int limit, int offset);
   // Deletes the model with its jobs and variants in one transaction. Returns the artifact
-  // digests of its variants (for the caller to remove from the artifact store).
+  // digests of its variants and of calibration sets no other model uses (for the caller to
+  // remove from the artifact store).
   // Throws Error(kNotFound) / Error(kConflict, "model-has-active-jobs").
   std::vector<std::string> remove(const std::string& id);
 

@@ -27,8 +27,20 @@ struct VariantRecord {
   std::optional<std::string> artifact_sha256;
   std::optional<std::int64_t> artifact_size;
   std::optional<std::string> report_json;
+  std::optional<std::string> validation;  // validated | degraded | skipped, once built
   std::string created_at;
   std::string updated_at;
+};
+
+struct CalibrationRecord {
+  std::string id;
+  std::string model_id;
+  std::string sha256;
+  std::int64_t size_bytes = 0;
+  std::string file_name;
+  std::string inputs_json;
+  std::int64_t samples = 0;
+  std::string created_at;
 };
 
 struct BenchmarkRecord {

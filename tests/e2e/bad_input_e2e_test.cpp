@@ -112,7 +112,7 @@ TEST_F(BadInputE2E, InvalidJobFields) {
 TEST_F(BadInputE2E, UnsupportedTargetOrPrecisionListsValidPairs) {
   auto r = http().post_json("/v1/jobs", {{"model_id", "x"}, {"targets", {"x86_64-cpu"}}, {"precisions", {"int4"}}});
   expect_problem(r, 422, "unsupported-target-precision");
-  EXPECT_EQ(r.json()["allowed"], nlohmann::json({"x86_64-cpu/fp32"}));
+  EXPECT_EQ(r.json()["allowed"], nlohmann::json({"x86_64-cpu/fp32", "x86_64-cpu/int8"}));
   expect_problem(http().post_json("/v1/jobs", {{"model_id", "x"}, {"targets", {"tpu-v9"}}}), 422, "unsupported-target-precision");
 }
 

@@ -32,7 +32,7 @@ TEST_F(JobsE2E, ConvBnModelBecomesADownloadableFoldedVariant) {
   auto retried = http().post_json("/v1/jobs", req, {{"Idempotency-Key", "k-1"}});
   EXPECT_EQ(retried.status, 200);
   EXPECT_EQ(retried.json()["id"], job_id);
-  auto reused = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}, {"options", {{"x", 1}}}},
+  auto reused = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}, {"options", {{"calibration_method", "minmax"}}}},
                                  {{"Idempotency-Key", "k-1"}});
   EXPECT_EQ(reused.status, 409);
   EXPECT_EQ(reused.problem_type(), "idempotency-key-reused");

@@ -79,7 +79,7 @@ TEST_F(ModelsE2E, OperationsEndpoints) {
   auto targets = http().get("/v1/targets").json()["items"];
   ASSERT_FALSE(targets.empty());
   EXPECT_EQ(targets[0]["id"], "x86_64-cpu");
-  EXPECT_EQ(targets[0]["precisions"], nlohmann::json({"fp32"}));
+  EXPECT_EQ(targets[0]["precisions"], nlohmann::json({"fp32", "int8"}));
   http().get("/v1/models/does-not-exist");
   auto metrics = http().get("/metrics");
   ASSERT_EQ(metrics.status, 200);

@@ -86,12 +86,13 @@ TEST_F(JobRepositoryTest, InterruptedJobsAreRequeuedUntilTheyRunOutOfAttempts) {
 TEST_F(JobRepositoryTest, FinishedVariantsSurviveARequeue) {
   jobs_->create(make_job("a"));
   jobs_->claim_next();
-  jobs_->set_variant_result("a-v1", std::string(64, 'a'), 123, "{}");
+  jobs_->set_variant_result("a-v1", std::string(64, 'a'), 123, "{}", "degraded");
   jobs_->requeue_interrupted(3);
   auto job = jobs_->get("a");
   EXPECT_EQ(job->state, "queued");
   EXPECT_EQ(job->variants[0].state, "succeeded");
   EXPECT_EQ(*job->variants[0].artifact_size, 123);
+  EXPECT_EQ(job->variants[0].validation.value_or(""), "degraded");
 }
 
 TEST_F(JobRepositoryTest, IdempotencyKeyReturnsTheFirstJob) {
