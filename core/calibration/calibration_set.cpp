@@ -46,17 +46,23 @@ void add_tensor(CalibrationSet& set, const std::string& name, engine::Tensor t) 
   if (!set.tensors.emplace(name, std::move(t)).second) invalid("two tensors for input '" + name + "'");
 }
 
+// libarchive may have no message (null) for some failures; never build a string from null.
+std::string archive_message(archive* a) {
+  const char* m = archive_error_string(a);
+  return m ? m : "unreadable archive";
+}
+
 void read_npz(CalibrationSet& set, const std::string& bytes, const CalibrationLimits& limits, std::int64_t& total) {
   std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
   archive_read_support_format_zip(a.get());
   if (archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK)
-    invalid(std::string(".npz is not a zip archive: ") + archive_error_string(a.get()));
+    invalid(std::string(".npz is not a zip archive: ") + archive_message(a.get()));
   archive_entry* e = nullptr;
   int entries = 0;
   for (;;) {
     int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
-    if (r != ARCHIVE_OK) invalid(std::string(".npz: ") + archive_error_string(a.get()));
+    if (r != ARCHIVE_OK) invalid(std::string(".npz: ") + archive_message(a.get()));
     if (++entries > limits.max_entries) invalid(".npz has more than " + std::to_string(limits.max_entries) + " entries");
     const char* path = archive_entry_pathname(e);
     std::string name = path ? path : "";
@@ -66,7 +72,7 @@ void read_npz(CalibrationSet& set, const std::string& bytes, const CalibrationLi
     char buf[1 << 16];
     for (;;) {
       auto n = archive_read_data(a.get(), buf, sizeof buf);
-      if (n < 0) invalid(std::string(".npz entry '" + name + "': ") + archive_error_string(a.get()));
+      if (n < 0) invalid(std::string(".npz entry '" + name + "': ") + archive_message(a.get()));
       if (n == 0) break;
       total += n;
       if (total > limits.max_total_bytes) too_large(limits);

@@ -26,12 +26,18 @@ bool safe_relative_name(const std::string& n) {
   return true;
 }
 
+// libarchive may leave no message (null); never build a std::string from null.
+std::string message_of(archive* a) {
+  const char* m = a ? archive_error_string(a) : nullptr;
+  return m ? m : "unknown libarchive error";
+}
+
 }  // namespace
 
 BundleWriter::BundleWriter(const std::string& out_path, std::string top_dir) : a_(archive_write_new()), top_(std::move(top_dir)) {
   if (!a_ || archive_write_add_filter_gzip(a_) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a_) != ARCHIVE_OK ||
       archive_write_open_filename(a_, out_path.c_str()) != ARCHIVE_OK) {
-    std::string msg = a_ ? archive_error_string(a_) ? archive_error_string(a_) : "unknown" : "out of memory";
+    std::string msg = a_ ? message_of(a_) : "out of memory";
     if (a_) archive_write_free(a_);
     a_ = nullptr;
     throw Error(ErrorCode::kIo, "io-error", "cannot create bundle " + out_path + ": " + msg);
@@ -53,14 +59,14 @@ void BundleWriter::add(const std::string& name, std::string_view bytes, bool exe
   bool ok = archive_write_header(a_, e) == ARCHIVE_OK &&
             archive_write_data(a_, bytes.data(), bytes.size()) == static_cast<la_ssize_t>(bytes.size());
   archive_entry_free(e);
-  if (!ok) throw Error(ErrorCode::kIo, "io-error", std::string("bundle write failed: ") + archive_error_string(a_));
+  if (!ok) throw Error(ErrorCode::kIo, "io-error", "bundle write failed: " + message_of(a_));
 }
 
 void BundleWriter::close() {
   if (closed_) return;
   closed_ = true;
   if (archive_write_close(a_) != ARCHIVE_OK)
-    throw Error(ErrorCode::kIo, "io-error", std::string("bundle close failed: ") + archive_error_string(a_));
+    throw Error(ErrorCode::kIo, "io-error", "bundle close failed: " + message_of(a_));
 }
 
 }  // namespace aifgen

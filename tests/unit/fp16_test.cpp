@@ -115,6 +115,24 @@ TEST(Fp16Emulation, EveryFp16ValueIsRoundedToFp16) {
   EXPECT_GT(differ, y.numel() / 2);
 }
 
+TEST(Half, EveryHalfValueRoundTripsAndMidpointsRoundToEven) {
+  for (std::uint32_t b = 0; b < 0x10000; ++b) {
+    const auto h = static_cast<std::uint16_t>(b);
+    const float f = half_bits_to_float(h);
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(half_bits_to_float(float_to_half_bits(f))));
+      continue;
+    }
+    ASSERT_EQ(float_to_half_bits(f), h) << std::hex << b;
+    // The midpoint to the next half value rounds to whichever of the two has an even mantissa.
+    if ((b & 0x7fff) < 0x7bff) {
+      const float next = half_bits_to_float(static_cast<std::uint16_t>(b + 1));
+      const float mid = f + (next - f) / 2;
+      ASSERT_EQ(float_to_half_bits(mid), (b & 1) ? b + 1 : b) << std::hex << b;
+    }
+  }
+}
+
 TEST(Half, ConversionsRoundToNearestEven) {
   EXPECT_EQ(half_bits_to_float(float_to_half_bits(1.0f)), 1.0f);
   EXPECT_EQ(float_to_half_bits(65504.f), 0x7bff);
