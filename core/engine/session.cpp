@@ -15,6 +15,7 @@
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/memory_plan.h"
 #include "core/engine/registry.h"
+#include "core/passes/aifgen_ops.h"
 #include "core/error.h"
 
 namespace aifgen::engine {
@@ -818,7 +819,10 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   if (impl_->options.threads < 1) impl_->options.threads = 1;
   omp_set_num_threads(impl_->options.threads);
   auto t0 = std::chrono::steady_clock::now();
-  impl_->plan(model);
+  // aifgen's private ops (fused by passes for this engine) become the standard ops the planner
+  // fuses again; planning from them is the same as planning the original graph.
+  if (auto standard = expand_aifgen_ops(model)) impl_->plan(*standard);
+  else impl_->plan(model);
   impl_->plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -15,6 +15,7 @@ std::unique_ptr<Pass> make_eliminate_dead_nodes_pass();
 std::unique_ptr<Pass> make_fold_batchnorm_pass();
 std::unique_ptr<Pass> make_fold_constants_pass();
 std::unique_ptr<Pass> make_fuse_matmul_add_pass();
+std::unique_ptr<Pass> make_fuse_conv_activation_pass();
 std::unique_ptr<Pass> make_convert_fp16_pass(const PassOptions& options);
 std::unique_ptr<Pass> make_quantize_int8_pass(const PassOptions& options, const PassEnv& env);
 
@@ -44,6 +45,7 @@ const Entry kPasses[] = {
     {"fold_batchnorm", no_options<make_fold_batchnorm_pass>},
     {"fold_constants", no_options<make_fold_constants_pass>},
     {"fuse_matmul_add", no_options<make_fuse_matmul_add_pass>},
+    {"fuse_conv_activation", no_options<make_fuse_conv_activation_pass>},
     {"convert_fp16", convert_fp16},
     {"quantize_int8", make_quantize_int8_pass},
 };

@@ -1,6 +1,6 @@
 // Target "x86_64-cpu": Intel/AMD servers, run by aifgen's own CPU engine.
 //
-// fp32: graph optimizations only. int8: the same, then static QDQ quantization with the u8s8
+// fp32: graph optimizations, Conv + activation fused into aifgen's private op. int8: the same, then static QDQ quantization with the u8s8
 // scheme (uint8 asymmetric activations, int8 per-channel weights), which the engine runs as
 // oneDNN int8 convolutions (VNNI where the CPU has it).
 #include <nlohmann/json.hpp>
@@ -25,8 +25,11 @@ class X86CpuTarget final : public Target {
     std::vector<PassSpec> p = {"infer_shapes",    "eliminate_identity",   "fold_constants", "fold_batchnorm",
                                "fuse_matmul_add", "eliminate_dead_nodes", "infer_shapes"};
     if (precision == "int8") {
+      // QDQ stays standard: the engine recognizes Q -> DQ -> Conv itself.
       p.push_back({"quantize_int8", {{"scheme", "u8s8"}}});
       p.push_back("infer_shapes");
+    } else {
+      p.push_back("fuse_conv_activation");  // com.aifgen.FusedConv: this target's runtime is aifgen's engine
     }
     return p;
   }

@@ -51,11 +51,13 @@ TEST_F(JobsE2E, ConvBnModelBecomesADownloadableFoldedVariant) {
   // The variant record carries the report: every pass with what it changed.
   auto full = http().get("/v1/variants/" + variant["id"].get<std::string>()).json();
   auto passes = full["report"]["passes"];
-  ASSERT_EQ(passes.size(), 7u);
+  ASSERT_EQ(passes.size(), 8u);
   EXPECT_EQ(passes[1]["name"], "eliminate_identity");
   EXPECT_EQ(passes[1]["changes"]["nodes_removed"], 1);
   EXPECT_EQ(passes[3]["name"], "fold_batchnorm");
   EXPECT_EQ(passes[3]["changes"]["batchnorms_folded"], 1);
+  EXPECT_EQ(passes[7]["name"], "fuse_conv_activation");
+  EXPECT_EQ(passes[7]["changes"]["convs_fused"], 1);
   // Validated against the source on the engine, and benchmarked before/after on this host.
   auto validation = full["report"]["validation"];
   EXPECT_EQ(validation["status"], "validated") << validation.dump();
@@ -92,9 +94,10 @@ TEST_F(JobsE2E, ConvBnModelBecomesADownloadableFoldedVariant) {
 
   onnx::ModelProto out;
   ASSERT_TRUE(out.ParseFromString(files[top + "model.onnx"].bytes));
-  ASSERT_EQ(out.graph().node_size(), 2);  // Conv, Relu: Identity gone, BN folded
+  ASSERT_EQ(out.graph().node_size(), 1);  // Identity gone, BN folded, Conv + Relu fused
   const auto& conv = out.graph().node(0);
-  EXPECT_EQ(conv.op_type(), "Conv");
+  EXPECT_EQ(conv.op_type(), "FusedConv");
+  EXPECT_EQ(conv.domain(), "com.aifgen");
   auto w = floats_of(out, conv.input(1)), b = floats_of(out, conv.input(2));
   auto w0 = floats_of(source, "W"), b0 = floats_of(source, "B"), gamma = floats_of(source, "gamma"),
        beta = floats_of(source, "beta"), mean = floats_of(source, "mean"), var = floats_of(source, "var");

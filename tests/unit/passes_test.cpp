@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "core/engine/random_inputs.h"
+#include "core/engine/session.h"
 #include "core/error.h"
 #include "core/onnx_model.h"
 #include "core/passes/graph_edit.h"
@@ -241,6 +243,50 @@ TEST(PassManager, UnknownPassIsAnError) {
     EXPECT_EQ(e.type(), "unknown-pass");
     EXPECT_FALSE(e.allowed().empty());
   }
+}
+
+}  // namespace
+}  // namespace aifgen
+
+namespace aifgen {
+namespace {
+
+TEST(FuseConvActivation, ConvActivationPairsBecomeFusedConvTheEngineRunsTheSame) {
+  auto source = testing::empty_model("chain");
+  auto* g = source.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "3", "8", "8"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {"1", "4", "8", "8"});
+  *g->add_initializer() = testing::random_tensor("W1", {6, 3, 3, 3}, 1);
+  *g->add_initializer() = testing::random_tensor("W2", {4, 6, 1, 1}, 2);
+  *g->add_initializer() = testing::float_tensor("lo", {}, {0.f});
+  *g->add_initializer() = testing::float_tensor("hi", {}, {0.5f});
+  auto c1 = testing::node("Conv", {"x", "W1"}, {"c1"}, "c1");
+  testing::add_ints_attr(c1, "pads", {1, 1, 1, 1});
+  *g->add_node() = c1;
+  *g->add_node() = testing::node("Clip", {"c1", "lo", "hi"}, {"r1"});
+  *g->add_node() = testing::node("Conv", {"r1", "W2"}, {"c2"}, "c2");
+  auto leaky = testing::node("LeakyRelu", {"c2"}, {"y"});
+  testing::add_float_attr(leaky, "alpha", 0.3f);
+  *g->add_node() = leaky;
+  auto m = source;
+  auto records = run_pipeline(m, {"infer_shapes", "fuse_conv_activation"});  // + the ONNX checker
+  EXPECT_EQ(records[1].counts["convs_fused"], 2);
+  ASSERT_EQ(m.graph().node_size(), 2);
+  EXPECT_EQ(m.graph().node(0).domain(), "com.aifgen");
+  EXPECT_EQ(m.graph().node(0).op_type(), "FusedConv");
+  EXPECT_EQ(m.graph().node(1).output(0), "y");
+  bool declared = false;
+  for (const auto& op : m.opset_import()) declared = declared || op.domain() == "com.aifgen";
+  EXPECT_TRUE(declared);
+  engine::Session a(source, {}), b(m, {});
+  auto in = engine::random_inputs(a.inputs(), 5);
+  auto ya = a.run(in)[0], yb = b.run(in)[0];
+  for (std::int64_t i = 0; i < ya.numel(); ++i) ASSERT_EQ(ya.as<float>()[i], yb.as<float>()[i]);
+}
+
+TEST(FuseConvActivation, ASharedConvOutputIsLeftAlone) {
+  auto m = testing::conv_bn_relu_model();  // Conv -> BN -> Relu: the Conv's reader is not an activation
+  EXPECT_EQ(make_pass("fuse_conv_activation")->run(m)["convs_fused"], 0);
 }
 
 }  // namespace
