@@ -79,8 +79,16 @@ nlohmann::json target_json(const TargetDescriptor& t) {
   return {{"id", t.id},
           {"hardware", t.hardware},
           {"runtime", t.runtime},
+          {"runtime_version", t.runtime_version},
           {"precisions", t.precisions},
-          {"int8_scheme", t.int8_scheme.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.int8_scheme)}};
+          {"int8_scheme", t.int8_scheme.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.int8_scheme)},
+          {"benchmarked_on_service_host", t.runs_on_service_host}};
+}
+
+nlohmann::json support_json(const TargetSupport& s) {
+  return {{"verdict", s.verdict},           {"summary", s.summary},
+          {"native_nodes", s.native_nodes}, {"fallback_nodes", s.fallback_nodes},
+          {"fallback_ops", s.fallback_ops}, {"unsupported_ops", s.unsupported_ops}};
 }
 
 std::string job_etag(const std::string& job_id, std::int64_t version) {

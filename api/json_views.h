@@ -14,6 +14,7 @@ nlohmann::json variant_json(const storage::VariantRecord& v, bool with_report);
 nlohmann::json calibration_json(const storage::CalibrationRecord& c);
 nlohmann::json benchmark_json(const storage::BenchmarkRecord& b);
 nlohmann::json target_json(const TargetDescriptor& t);
+nlohmann::json support_json(const TargetSupport& s);
 
 // The job's ETag: changes whenever the job or one of its variants changes.
 std::string job_etag(const std::string& job_id, std::int64_t version);

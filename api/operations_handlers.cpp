@@ -29,9 +29,19 @@ void metrics(RequestContext& ctx) {
   ctx.respond(r);
 }
 
+// With ?model_id=, each target also says how it would run that model.
 void list_targets(RequestContext& ctx) {
+  std::optional<std::map<std::string, std::int64_t>> census;
+  if (auto id = ctx.query_param("model_id")) {
+    auto info = nlohmann::json::parse(ctx.app.models().get(*id).info_json);
+    census = info.value("op_census", std::map<std::string, std::int64_t>{});
+  }
   nlohmann::json items = nlohmann::json::array();
-  for (const auto* t : all_targets()) items.push_back(target_json(t->descriptor()));
+  for (const auto* t : all_targets()) {
+    auto j = target_json(t->descriptor());
+    if (census) j["support"] = support_json(t->assess(*census));
+    items.push_back(std::move(j));
+  }
   ctx.respond(json_response(200, {{"items", items}}));
 }
 

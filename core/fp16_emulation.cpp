@@ -54,6 +54,13 @@ bool uses_fp16(const onnx::ModelProto& model) {
   return false;
 }
 
+bool has_fp16_io(const onnx::ModelProto& model) {
+  for (const auto* list : {&model.graph().input(), &model.graph().output()})
+    for (const auto& v : *list)
+      if (v.type().tensor_type().elem_type() == kF16) return true;
+  return false;
+}
+
 onnx::ModelProto emulate_fp16(const onnx::ModelProto& model) {
   auto typed = model;
   typed.mutable_graph()->clear_value_info();

@@ -11,6 +11,9 @@ namespace aifgen {
 // True when the model has any float16 initializer, value, input or output.
 bool uses_fp16(const onnx::ModelProto& model);
 
+// True when a graph input or output is float16.
+bool has_fp16_io(const onnx::ModelProto& model);
+
 // The float32 model with fp16 rounding points (Cast to float16 then back to float32 after every
 // value that was float16). Throws Error(kInvalidModel) when type inference fails.
 onnx::ModelProto emulate_fp16(const onnx::ModelProto& model);

@@ -60,6 +60,7 @@ int run_convert(const ConvertOptions& o) {
       req.bundle_path = o.out_dir + "/" + stem + "-" + target_id + "-" + precision + ".tar.gz";
       req.calibration = calibration ? &*calibration : nullptr;
       req.options = build;
+      req.runtime_image = o.runtime_image;
       const double base = static_cast<double>(i) / static_cast<double>(pairs.size());
       try {
         auto built = build_variant(source, req, [&](const std::string& what, double f) {

@@ -17,6 +17,7 @@ struct ConvertOptions {
   std::vector<std::string> calibration_files;  // empty: synthetic calibration
   std::vector<std::string> thresholds;         // "int8=15:8"
   BuildOptions build;
+  std::string runtime_image = "aifgen:latest";
 };
 
 int run_convert(const ConvertOptions& o);

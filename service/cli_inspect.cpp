@@ -10,6 +10,7 @@
 #include "core/model_info_json.h"
 #include "core/onnx_model.h"
 #include "core/sha256.h"
+#include "targets/registry.h"
 
 namespace aifgen {
 namespace {
@@ -57,6 +58,10 @@ void print_table(const std::string& path, const nlohmann::json& j) {
   std::printf("\nnodes      %s\n", with_commas(j["node_count"].get<std::int64_t>()).c_str());
   std::printf("op census\n");
   for (const auto& [op, n] : j["op_census"].items()) std::printf("  %-24s %lld\n", op.c_str(), static_cast<long long>(n.get<std::int64_t>()));
+  std::printf("targets\n");
+  for (const auto& t : j["targets"])
+    std::printf("  %-14s %-11s %s\n", t["id"].get<std::string>().c_str(), t["verdict"].get<std::string>().c_str(),
+                t["summary"].get<std::string>().c_str());
 }
 
 }  // namespace
@@ -69,6 +74,15 @@ int run_inspect(const std::string& path, bool as_json) {
     j["sha256"] = Sha256::of_file(path);
     j["id"] = j["sha256"];
     j["size_bytes"] = static_cast<std::int64_t>(std::filesystem::file_size(path));
+    // How each target would run it: native, partial (CPU fallback), or not at all.
+    j["targets"] = nlohmann::json::array();
+    const auto census = j["op_census"].get<std::map<std::string, std::int64_t>>();
+    for (const auto* t : all_targets()) {
+      auto s = t->assess(census);
+      j["targets"].push_back({{"id", t->descriptor().id}, {"verdict", s.verdict}, {"summary", s.summary},
+                              {"native_nodes", s.native_nodes}, {"fallback_nodes", s.fallback_nodes},
+                              {"fallback_ops", s.fallback_ops}, {"unsupported_ops", s.unsupported_ops}});
+    }
     if (as_json) std::cout << j.dump(2) << "\n";
     else print_table(path, j);
     return 0;

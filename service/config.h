@@ -22,6 +22,7 @@ struct Config {
   bool metrics_public = false;             // serve /metrics without a key
   std::string tls_cert;                    // PEM certificate chain; with tls_key: HTTPS only
   std::string tls_key;                     // PEM private key
+  std::string runtime_image = "aifgen:latest";  // the image CPU bundles' Dockerfiles start from
   // Test hook: sleep this long at every job stage boundary so tests can kill or cancel a job
   // mid-run deterministically. Zero (the default) in any real deployment.
   int debug_stage_delay_ms = 0;

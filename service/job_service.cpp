@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "service/build_options.h"
+#include "targets/registry.h"
 
 #include "core/error.h"
 #include "core/sha256.h"
@@ -29,6 +30,11 @@ SubmitResult JobService::submit(const JobRequest& req) {
   auto pairs = expand_requests(req.targets, req.precisions);
   // Options are checked now, so a job never fails late for a typo or a missing calibration set.
   auto options = parse_build_options(nlohmann::json::parse(req.options_json));
+  // A target that cannot run the model fails the request now, with the ops it lacks.
+  if (auto model = models_.get(req.model_id)) {
+    auto info = nlohmann::json::parse(model->info_json);
+    check_targets_can_run(req.targets, info.value("op_census", std::map<std::string, std::int64_t>{}));
+  }
   if (options.calibration_id) {
     calibrations_.list(req.model_id);  // 404 for an unknown model first
     calibrations_.check_exists(req.model_id, *options.calibration_id);

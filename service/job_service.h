@@ -10,6 +10,7 @@
 #include "storage/artifact_store.h"
 #include "storage/benchmark_repository.h"
 #include "storage/job_repository.h"
+#include "storage/model_repository.h"
 #include "storage/records.h"
 
 namespace aifgen {
@@ -36,10 +37,10 @@ struct ArtifactRef {
 
 class JobService {
  public:
-  JobService(storage::JobRepository& jobs, storage::BenchmarkRepository& benchmarks, storage::ArtifactStore& artifacts,
-             JobEvents& events, CalibrationService& calibrations, int max_queued)
-      : jobs_(jobs), benchmarks_(benchmarks), artifacts_(artifacts), events_(events), calibrations_(calibrations),
-        max_queued_(max_queued) {}
+  JobService(storage::JobRepository& jobs, storage::ModelRepository& models, storage::BenchmarkRepository& benchmarks,
+             storage::ArtifactStore& artifacts, JobEvents& events, CalibrationService& calibrations, int max_queued)
+      : jobs_(jobs), models_(models), benchmarks_(benchmarks), artifacts_(artifacts), events_(events),
+        calibrations_(calibrations), max_queued_(max_queued) {}
 
   // Validates targets/precisions against the registry (422 listing valid pairs) and queues.
   // Throws Error(kUnavailable, "queue-full") when max_queued jobs already wait.
@@ -63,6 +64,7 @@ class JobService {
 
  private:
   storage::JobRepository& jobs_;
+  storage::ModelRepository& models_;
   storage::BenchmarkRepository& benchmarks_;
   storage::ArtifactStore& artifacts_;
   JobEvents& events_;

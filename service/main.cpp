@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   serve->add_option("--max-calibration-mb", config.max_calibration_mb,
                     "largest calibration upload, and the most an .npz may decompress to, MiB")
       ->envname("AIFGEN_MAX_CALIBRATION_MB")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  serve->add_option("--runtime-image", config.runtime_image, "image the CPU bundles' Dockerfiles start FROM (built by the top-level Dockerfile)")
+      ->envname("AIFGEN_RUNTIME_IMAGE")->capture_default_str();
   serve->add_option("--max-attempts", config.max_attempts, "runs of a job interrupted by crashes before it fails")
       ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
   serve->add_option("--max-queued-jobs", config.max_queued_jobs, "queued jobs before POST /v1/jobs answers 503")
@@ -148,6 +150,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(50.000001, 100.0))->capture_default_str();
   convert->add_option("--calibration-samples", convert_opts.build.calibration_samples, "calibration samples to use at most")
       ->check(CLI::Range(1, 4096))->capture_default_str();
+  convert->add_option("--runtime-image", convert_opts.runtime_image, "image the CPU bundles' Dockerfiles start FROM")->capture_default_str();
   convert->add_option("--thresholds", convert_opts.thresholds,
                       "validation thresholds per precision, PRECISION=VALIDATED_DB:DEGRADED_DB (e.g. int8=20:10)")->delimiter(',');
 

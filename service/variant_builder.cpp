@@ -84,6 +84,12 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   if (built.validation.status == "failed")
     throw Error(ErrorCode::kUnprocessable, "validation-failed", "validation failed: " + built.validation.reason);
   nlohmann::json report = {{"validation", validation_to_json(built.validation)}, {"benchmarks", nlohmann::json::array()}};
+  if (!target.descriptor().runs_on_service_host && built.validation.status != "skipped") {
+    // The target's hardware is elsewhere: these numbers come from the CPU engine emulating it.
+    report["validation"]["by_emulation"] = true;
+    report["validation"]["engine"] = built.validation.method + "; " + target.descriptor().id +
+                                      " is not this host: validated by emulation until a field benchmark arrives";
+  }
   report["validation"]["thresholds"] = {{"validated_sqnr_db", thresholds.validated_sqnr_db}, {"degraded_sqnr_db", thresholds.degraded_sqnr_db}};
   for (const auto& p : passes)
     if (p.name == "quantize_int8" && p.details.is_object()) {
@@ -115,6 +121,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   build.optimize_ms = optimize_ms;
   build.report_json = report.dump();
   build.aifgen_version = AIFGEN_VERSION;
+  build.runtime_image = req.runtime_image;
   build.created_at = storage::now_iso8601();
   built.manifest = target.package(proto, build, req.bundle_path);
   return built;

@@ -29,6 +29,7 @@ struct VariantRequest {
   std::string bundle_path;  // where the .tar.gz is written
   const CalibrationSet* calibration = nullptr;  // none: synthetic calibration and validation inputs
   BuildOptions options;
+  std::string runtime_image = "aifgen:latest";
 };
 
 struct BuiltVariant {

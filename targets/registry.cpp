@@ -9,10 +9,16 @@
 namespace aifgen {
 
 const Target& x86_64_cpu_target();
+const Target& arm64_cpu_target();
+const Target& nvidia_gpu_target();
+const Target& nvidia_jetson_target();
+const Target& xilinx_alveo_target();
+const Target& xilinx_zynq_target();
 
 const std::vector<const Target*>& all_targets() {
   static const std::vector<const Target*> targets = {
-      &x86_64_cpu_target(),
+      &x86_64_cpu_target(),   &arm64_cpu_target(),    &nvidia_gpu_target(),
+      &nvidia_jetson_target(), &xilinx_alveo_target(), &xilinx_zynq_target(),
   };
   return targets;
 }
@@ -21,6 +27,20 @@ const Target* find_target(const std::string& id) {
   for (const auto* t : all_targets())
     if (t->descriptor().id == id) return t;
   return nullptr;
+}
+
+void check_targets_can_run(const std::vector<std::string>& targets, const std::map<std::string, std::int64_t>& op_census) {
+  std::vector<std::string> problems;
+  for (const auto& id : targets) {
+    const Target* t = find_target(id);
+    if (!t) continue;  // expand_requests reports unknown targets
+    auto s = t->assess(op_census);
+    if (s.verdict == "unsupported") problems.push_back(id + ": " + s.summary);
+  }
+  if (problems.empty()) return;
+  std::string msg;
+  for (const auto& p : problems) msg += (msg.empty() ? "" : "; ") + p;
+  throw Error(ErrorCode::kUnprocessable, "target-cannot-run-model", "the model cannot run on every requested target: " + msg, problems);
 }
 
 std::vector<std::pair<std::string, std::string>> expand_requests(const std::vector<std::string>& targets,

@@ -1,6 +1,7 @@
 // The list of hardware targets this build of aifgen offers.
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,5 +20,9 @@ const Target* find_target(const std::string& id);
 // allowed() listing every valid "target/precision".
 std::vector<std::pair<std::string, std::string>> expand_requests(const std::vector<std::string>& targets,
                                                                  const std::vector<std::string>& precisions);
+
+// Throws Error(kUnprocessable, "target-cannot-run-model") listing, per target, the ops it cannot
+// run, when any of `targets` cannot run a model with this op census (partial support passes).
+void check_targets_can_run(const std::vector<std::string>& targets, const std::map<std::string, std::int64_t>& op_census);
 
 }  // namespace aifgen

@@ -1,5 +1,5 @@
-// A hardware target: what it is (descriptor), how a model becomes a variant for it (pipeline),
-// and how the variant is packaged into a deployable bundle.
+// A hardware target: what it is (descriptor), which ops it runs (op-support table), how a model
+// becomes a variant for it (pipeline), and how the variant is packaged into a deployable bundle.
 //
 // Adding a target is one folder under targets/ implementing this interface plus one line in
 // targets/registry.cpp.
@@ -7,6 +7,8 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,14 +17,26 @@
 namespace aifgen {
 
 struct TargetDescriptor {
-  std::string id;          // "x86_64-cpu"
-  std::string hardware;    // for people: "Intel/AMD x86-64 servers"
-  std::string runtime;     // what runs the bundle
+  std::string id;               // "x86_64-cpu"
+  std::string hardware;         // for people: "Intel/AMD x86-64 servers"
+  std::string runtime;          // what runs the bundle
+  std::string runtime_version;  // the version the bundle is written for
   std::vector<std::string> precisions;  // the precisions this build of aifgen can produce
-  std::string int8_scheme; // empty when int8 is not offered
+  std::string int8_scheme;      // empty when int8 is not offered
   // True when the service host itself can run the variant natively (so it is benchmarked
-  // locally); false for accelerators, whose numbers come from field reports.
+  // locally); false for accelerators, whose numbers come from field reports and whose
+  // validation is an emulation on the CPU engine.
   bool runs_on_service_host = false;
+};
+
+// How a target handles a model's ops: nodes it runs natively, nodes that fall back to the CPU
+// (Vitis AI partitions the graph), and ops it cannot run at all.
+struct TargetSupport {
+  std::string verdict;  // "native" | "partial" (some nodes on the CPU) | "unsupported"
+  std::int64_t native_nodes = 0, fallback_nodes = 0;
+  std::map<std::string, std::int64_t> fallback_ops;     // op -> nodes run on the CPU
+  std::map<std::string, std::int64_t> unsupported_ops;  // op -> nodes the target cannot run
+  std::string summary;                                  // one line for people
 };
 
 // Everything a packager needs to write a bundle.
@@ -40,12 +54,15 @@ struct VariantBuild {
   std::string report_json;
   std::string aifgen_version;
   std::string created_at;
+  std::string runtime_image = "aifgen:latest";  // the image the project's Dockerfile builds
 };
 
 class Target {
  public:
   virtual ~Target() = default;
   virtual const TargetDescriptor& descriptor() const = 0;
+  // The model's op census ("Op" or "domain::Op" -> node count) against the op-support table.
+  virtual TargetSupport assess(const std::map<std::string, std::int64_t>& op_census) const = 0;
   // Pass names to run for `precision` (one of descriptor().precisions).
   virtual std::vector<PassSpec> pipeline(const std::string& precision) const = 0;
   // Writes the bundle (.tar.gz) to `out_path` and returns the variant manifest (variant.json

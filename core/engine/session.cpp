@@ -9,12 +9,14 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/memory_plan.h"
 #include "core/engine/registry.h"
+#include "core/fp16_emulation.h"
 #include "core/passes/aifgen_ops.h"
 #include "core/error.h"
 
@@ -821,8 +823,13 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   auto t0 = std::chrono::steady_clock::now();
   // aifgen's private ops (fused by passes for this engine) become the standard ops the planner
   // fuses again; planning from them is the same as planning the original graph.
-  if (auto standard = expand_aifgen_ops(model)) impl_->plan(*standard);
-  else impl_->plan(model);
+  // float16 models with float32 inputs and outputs (fp16 variants) run in float32 with fp16
+  // rounding wherever they store fp16 (no native fp16 kernels), so fp16 bundles serve with the
+  // numerics their validation measured. Models with fp16 inputs or outputs run as written.
+  std::optional<onnx::ModelProto> standard = expand_aifgen_ops(model);
+  const auto& m = standard ? *standard : model;
+  if (uses_fp16(m) && !has_fp16_io(m)) standard = emulate_fp16(m);
+  impl_->plan(standard ? *standard : model);
   impl_->plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -94,6 +94,14 @@ TEST(Calibration, UnsafeOrMalformedArchivesAreRefused) {
   EXPECT_EQ(error_type([&] { parse_calibration("plain text", "c.bin"); }), "calibration-invalid");
 }
 
+TEST(Calibration, FuzzerFoundArchiveWithoutAnErrorMessageIsRefusedNotACrash) {
+  std::ifstream in(std::string(AIFGEN_SOURCE_DIR) + "/fuzz/corpus/calibration/regression-null-archive-error", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  ASSERT_FALSE(ss.str().empty());
+  EXPECT_EQ(error_type([&] { parse_calibration(ss.str(), "upload.npz"); }), "calibration-invalid");
+}
+
 TEST(Calibration, DecompressedSizeIsLimitedWhileReading) {
   // 4 MiB of zeros compress to a few KiB: the limit must apply to what comes out.
   auto big = npy_bytes(engine::Tensor::allocate(engine::DType::kU8, {4, 1 << 20}));
