@@ -77,6 +77,7 @@ void Server::close() {
 // GET needs read, everything else write. Answers 401/403 itself and returns false.
 bool Server::authorize(RequestContext& ctx, const std::string& route, const std::string& method) {
   if (route == "/healthz" || route == "/readyz") return true;
+  if (route == "/v1/bundles/{id}") return true;  // a signed link is its own authorization
   if (route == "/metrics" && app_.config().metrics_public) return true;
   if (!app_.keys_required()) return true;
   const Scope needed = method == "GET" ? Scope::kRead : Scope::kWrite;

@@ -14,6 +14,7 @@ namespace aifgen {
 
 enum class ErrorCode {
   kInvalidArgument,  // malformed request or input (400)
+  kForbidden,        // authenticated by something that does not allow this (403), e.g. an expired signed link
   kNotFound,         // no such model/job/variant (404)
   kConflict,         // valid request that clashes with current state (409)
   kTooLarge,         // over a configured size limit (413)

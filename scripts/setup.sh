@@ -37,8 +37,8 @@ fi
 # OpenAPI validator for tests (only when tests are wanted; the service itself needs no npm).
 if [ "${1:-}" = "--with-test-tools" ]; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
-  if [ ! -x "$here/tests/tools/node_modules/.bin/redocly" ]; then
-    echo "setup: installing the OpenAPI validator (npm)"
+  if [ ! -x "$here/tests/tools/node_modules/.bin/validate-api" ] || [ ! -x "$here/tests/tools/node_modules/.bin/dockerfilelint" ]; then
+    echo "setup: installing the test tools: OpenAPI validator, Dockerfile linter (npm)"
     (cd "$here/tests/tools" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi

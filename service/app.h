@@ -14,6 +14,7 @@
 #include "service/worker_pool.h"
 #include "service/auth.h"
 #include "service/calibration_service.h"
+#include "service/link_signer.h"
 #include "storage/calibration_repository.h"
 #include "storage/api_key_repository.h"
 #include "storage/artifact_store.h"
@@ -37,6 +38,7 @@ class App {
   const Config& config() const { return config_; }
   ModelService& models() { return model_service_; }
   CalibrationService& calibrations() { return calibration_service_; }
+  const LinkSigner& links() const { return links_; }
   JobService& jobs() { return job_service_; }
   Metrics& metrics() { return metrics_; }
   JobEvents& events() { return events_; }
@@ -63,6 +65,7 @@ class App {
   Metrics metrics_;
   ModelService model_service_;
   CalibrationService calibration_service_;
+  LinkSigner links_;
   JobService job_service_;
   JobRunner runner_;
   WorkerPool pool_;

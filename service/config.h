@@ -23,6 +23,8 @@ struct Config {
   std::string tls_cert;                    // PEM certificate chain; with tls_key: HTTPS only
   std::string tls_key;                     // PEM private key
   std::string runtime_image = "aifgen:latest";  // the image CPU bundles' Dockerfiles start from
+  std::string link_secret;                 // hex HMAC key for download links; empty: <data_dir>/link-secret
+  std::int64_t link_ttl_s = 3600;          // how long a signed download link works
   // Test hook: sleep this long at every job stage boundary so tests can kill or cancel a job
   // mid-run deterministically. Zero (the default) in any real deployment.
   int debug_stage_delay_ms = 0;

@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
       ->envname("AIFGEN_MAX_CALIBRATION_MB")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   serve->add_option("--runtime-image", config.runtime_image, "image the CPU bundles' Dockerfiles start FROM (built by the top-level Dockerfile)")
       ->envname("AIFGEN_RUNTIME_IMAGE")->capture_default_str();
+  serve->add_option("--link-secret", config.link_secret, "hex key (>= 64 digits) signing download links; default: generated once into the data dir")
+      ->envname("AIFGEN_LINK_SECRET");
+  serve->add_option("--link-ttl-s", config.link_ttl_s, "seconds a signed download link stays valid")
+      ->envname("AIFGEN_LINK_TTL_S")->check(CLI::Range(1, 7 * 24 * 3600))->capture_default_str();
   serve->add_option("--max-attempts", config.max_attempts, "runs of a job interrupted by crashes before it fails")
       ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
   serve->add_option("--max-queued-jobs", config.max_queued_jobs, "queued jobs before POST /v1/jobs answers 503")

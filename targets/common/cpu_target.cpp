@@ -42,7 +42,7 @@ std::string readme(const TargetDescriptor& t, const VariantBuild& b, const std::
          "client/run_loadgen.sh      # in another shell\n```\n\n"
          "## Build and deploy\n\n"
          "```sh\n# the runtime image, from the aifgen repository: docker build -t " + b.runtime_image + " .\n"
-         "docker build -t " + name + ":1 --build-arg AIFGEN_RUNTIME_IMAGE=" + b.runtime_image + " .\n"
+         "docker build -t " + name + ":1 .   # another runtime image: --build-arg AIFGEN_RUNTIME_IMAGE=... AIFGEN_RUNTIME_TAG=...\n"
          "docker run --rm -p 8000:8000 " + name + ":1\n"
          "# push it where your cluster pulls from, set the image in k8s/*.yaml, then\n"
          "kubectl apply -f k8s/deployment.yaml   # or k8s/kserve.yaml with KServe installed\n```\n\n"
@@ -74,13 +74,20 @@ std::string CpuTarget::package(const onnx::ModelProto& model, const VariantBuild
   bool private_ops = false;
   for (const auto& op : model.opset_import()) private_ops = private_ops || op.domain() == "com.aifgen";
 
+  // "registry/name:tag" -> repository and tag (latest when none), so the FROM line names a tag.
+  std::string image_repo = build.runtime_image, image_tag = "latest";
+  if (auto colon = image_repo.rfind(':'); colon != std::string::npos && image_repo.find('/', colon) == std::string::npos) {
+    image_tag = image_repo.substr(colon + 1);
+    image_repo = image_repo.substr(0, colon);
+  }
   BundleFiles files;
   files.add("model.onnx", model_bytes);
   files.add("Dockerfile",
             "# Serves this variant with aifgen's engine. The runtime image is built from the aifgen\n"
             "# repository's top-level Dockerfile (docker build -t " + build.runtime_image + " .).\n"
-            "ARG AIFGEN_RUNTIME_IMAGE=" + build.runtime_image + "\n"
-            "FROM ${AIFGEN_RUNTIME_IMAGE}\n"
+            "ARG AIFGEN_RUNTIME_IMAGE=" + image_repo + "\n"
+            "ARG AIFGEN_RUNTIME_TAG=" + image_tag + "\n"
+            "FROM ${AIFGEN_RUNTIME_IMAGE}:${AIFGEN_RUNTIME_TAG}\n"
             "COPY --chown=aifgen:aifgen . /bundle\n"
             "ENV AIFGEN_LISTEN=0.0.0.0:8000\n"
             "EXPOSE 8000\n"

@@ -43,7 +43,7 @@ TEST_F(FaultE2E, TwentyKillsLoseNothing) {
     EXPECT_EQ(job["state"], "succeeded") << job.dump();
     for (const auto& v : job["variants"]) {
       if (v["state"] != "succeeded") continue;
-      auto dl = http().get(v["artifact"]["download"].get<std::string>());
+      auto dl = http().fetch_bundle(v["artifact"]["download"].get<std::string>());
       ASSERT_EQ(dl.status, 200);
       EXPECT_EQ(Sha256::of(dl.body), v["artifact"]["sha256"]);
     }
@@ -70,7 +70,7 @@ TEST_F(CorruptionE2E, CorruptedBundleIsDetectedAndNotServed) {
     f.seekp(100);
     f.put('\x7f');  // one flipped byte
   }
-  auto dl = http().get(job["variants"][0]["artifact"]["download"].get<std::string>());
+  auto dl = http().fetch_bundle(job["variants"][0]["artifact"]["download"].get<std::string>());
   EXPECT_EQ(dl.status, 500);
   EXPECT_EQ(dl.problem_type(), "artifact-corrupt");
   EXPECT_EQ(http().get("/healthz").status, 200);

@@ -49,6 +49,12 @@ Response Http::request(const std::string& method, const std::string& path, const
   return out;
 }
 
+Response Http::fetch_bundle(const std::string& download_path, const std::map<std::string, std::string>& headers) const {
+  auto link = get(download_path);
+  if (link.status != 200) return link;
+  return get(link.json()["url"].get<std::string>(), headers);
+}
+
 Response Http::upload(const std::string& bytes, const std::string& name) const {
   return request("POST", "/v1/models" + (name.empty() ? "" : "?name=" + web::uri::encode_data_string(name)), bytes,
                  "application/octet-stream");

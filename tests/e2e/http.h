@@ -35,6 +35,9 @@ class Http {
     return request("POST", path, body.dump(), "application/json", headers);
   }
   Response upload(const std::string& bytes, const std::string& name = "") const;
+  // GET download_path (/v1/variants/{id}/download) for the signed link, then the link. An
+  // error answer of the first request is returned as it is.
+  Response fetch_bundle(const std::string& download_path, const std::map<std::string, std::string>& headers = {}) const;
   Response upload_multipart(const std::string& bytes, const std::string& name) const;
 
  private:

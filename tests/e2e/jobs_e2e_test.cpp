@@ -73,14 +73,14 @@ TEST_F(JobsE2E, ConvBnModelBecomesADownloadableFoldedVariant) {
     EXPECT_EQ(b["origin"], "local");
   }
 
-  auto dl = http().get(variant["artifact"]["download"].get<std::string>());
+  auto dl = http().fetch_bundle(variant["artifact"]["download"].get<std::string>());
   ASSERT_EQ(dl.status, 200);
   EXPECT_EQ(dl.header("content-type"), "application/gzip");
   EXPECT_EQ(std::stoul(dl.header("content-length")), dl.body.size());
   EXPECT_EQ(dl.header("etag"), "\"" + Sha256::of(dl.body) + "\"");
   EXPECT_EQ(dl.header("digest"), "sha-256=" + hex_digest_to_base64(Sha256::of(dl.body)));
   EXPECT_EQ(variant["artifact"]["sha256"], Sha256::of(dl.body));
-  EXPECT_EQ(http().get(variant["artifact"]["download"].get<std::string>(), {{"If-None-Match", dl.header("etag")}}).status, 304);
+  EXPECT_EQ(http().fetch_bundle(variant["artifact"]["download"].get<std::string>(), {{"If-None-Match", dl.header("etag")}}).status, 304);
 
   auto files = read_bundle(dl.body);
   std::string top = "aifgen-" + variant["id"].get<std::string>() + "/";

@@ -29,7 +29,7 @@ TEST_F(RestartE2E, KilledMidJobResumesAfterRestart) {
   EXPECT_EQ(job["attempts"], 2);
   // Everything accepted before the kill is intact.
   EXPECT_EQ(http().get("/v1/models/" + model_id).status, 200);
-  auto dl = http().get("/v1/variants/" + done["variants"][0]["id"].get<std::string>() + "/download");
+  auto dl = http().fetch_bundle("/v1/variants/" + done["variants"][0]["id"].get<std::string>() + "/download");
   ASSERT_EQ(dl.status, 200);
   EXPECT_EQ(Sha256::of(dl.body), bundle_sha);
 }

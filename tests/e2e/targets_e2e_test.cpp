@@ -1,0 +1,259 @@
+// All six targets in one request, each bundle fetched through its signed link and checked the
+// way a deployer would: checksums, Kubernetes YAML, Triton's config.pbtxt against Triton's
+// schema, shell scripts with `bash -n`, Dockerfiles with a linter. Then the links themselves:
+// tampered and expired links are refused, byte ranges resume downloads.
+#include <google/protobuf/text_format.h>
+#include <onnx/onnx_pb.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/sha256.h"
+#include "service/link_signer.h"
+#include "tests/e2e/bundle_reader.h"
+#include "tests/e2e/fixture.h"
+#include "triton_model_config.pb.h"
+
+namespace aifgen::e2e {
+namespace {
+
+class TargetsE2E : public ServerTest {
+ protected:
+  std::string upload_cls() {
+    auto r = http().upload(shared_model("ch_ppocr_mobile_v2.0_cls_infer"), "cls");
+    EXPECT_TRUE(r.status == 201 || r.status == 200) << r.body;
+    return r.json()["id"].get<std::string>();
+  }
+};
+
+// Runs `cmd` with `text` in a temp file appended as the last argument; returns the exit status.
+int run_on_text(const std::string& cmd, const std::string& text, const std::string& suffix, std::string* output = nullptr) {
+  static int counter = 0;
+  auto dir = std::filesystem::temp_directory_path() / ("aifgen-check-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::filesystem::create_directories(dir);
+  auto file = dir / ("file" + suffix);
+  std::ofstream(file) << text;
+  auto out = dir / "out.txt";
+  int rc = std::system((cmd + " '" + file.string() + "' >'" + out.string() + "' 2>&1").c_str());
+  if (output) {
+    std::ifstream in(out);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    *output = ss.str();
+  }
+  std::filesystem::remove_all(dir);
+  return rc;
+}
+
+void check_sha256sums(const std::map<std::string, BundleEntry>& files, const std::string& top) {
+  ASSERT_TRUE(files.count(top + "SHA256SUMS"));
+  std::istringstream sums(files.at(top + "SHA256SUMS").bytes);
+  std::string line;
+  std::set<std::string> listed;
+  while (std::getline(sums, line)) {
+    const auto sha = line.substr(0, 64), name = line.substr(66);
+    ASSERT_TRUE(files.count(top + name)) << name;
+    EXPECT_EQ(Sha256::of(files.at(top + name).bytes), sha) << name;
+    listed.insert(name);
+  }
+  for (const auto& [path, _] : files)
+    if (path != top + "SHA256SUMS") EXPECT_TRUE(listed.count(path.substr(top.size()))) << path << " missing from SHA256SUMS";
+}
+
+void check_k8s(const std::string& yaml, const std::string& target, const std::string& file) {
+  auto docs = YAML::LoadAll(yaml);
+  ASSERT_FALSE(docs.empty()) << file;
+  bool workload = false;
+  for (const auto& d : docs) {
+    ASSERT_TRUE(d["apiVersion"] && d["kind"] && d["metadata"]["name"]) << file;
+    const auto name = d["metadata"]["name"].as<std::string>();
+    EXPECT_LE(name.size(), 63u);
+    EXPECT_EQ(name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-"), std::string::npos) << name;
+    const std::string kind = d["kind"].as<std::string>();
+    if (kind != "Deployment" && kind != "InferenceService") continue;
+    const YAML::Node pod = kind == "Deployment" ? d["spec"]["template"]["spec"] : d["spec"]["predictor"];
+    ASSERT_TRUE(pod.IsMap()) << file;
+    workload = true;
+    const auto c = pod["containers"][0];
+    ASSERT_TRUE(c["image"]) << file;
+    ASSERT_TRUE(c["resources"]["requests"]["cpu"] && c["resources"]["requests"]["memory"]) << file;
+    const auto limits = c["resources"]["limits"];
+    if (target.rfind("nvidia", 0) == 0) EXPECT_EQ(limits["nvidia.com/gpu"].as<std::string>(), "1") << file;
+    if (target.rfind("xilinx", 0) == 0) {
+      bool fpga = false;
+      for (const auto& kv : limits) fpga = fpga || kv.first.as<std::string>().find("xilinx") != std::string::npos;
+      EXPECT_TRUE(fpga) << file << ": no FPGA device resource";
+    }
+    if (target == "x86_64-cpu") EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "amd64");
+    if (target == "arm64-cpu") EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "arm64");
+  }
+  EXPECT_TRUE(workload) << file << " has no Deployment or InferenceService";
+}
+
+TEST_F(TargetsE2E, EveryTargetAtEveryPrecisionBecomesADeployableBundle) {
+  const auto model_id = upload_cls();
+  auto targets = http().get("/v1/targets?model_id=" + model_id).json()["items"];
+  ASSERT_EQ(targets.size(), 6u);
+  for (const auto& t : targets) {
+    const auto id = t["id"].get<std::string>();
+    const auto verdict = t["support"]["verdict"].get<std::string>();
+    if (id.rfind("xilinx", 0) == 0) {
+      EXPECT_EQ(verdict, "partial") << t.dump();  // Softmax and friends run on the CPU next to the DPU
+      EXPECT_GT(t["support"]["fallback_nodes"].get<int>(), 0);
+    } else {
+      EXPECT_EQ(verdict, "native") << t.dump();
+    }
+  }
+
+  const std::vector<std::string> all = {"x86_64-cpu", "arm64-cpu", "nvidia-gpu", "nvidia-jetson", "xilinx-alveo", "xilinx-zynq"};
+  auto created = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", all}});
+  ASSERT_EQ(created.status, 202) << created.body;
+  auto job = wait_finished(created.json()["id"].get<std::string>(), 300);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  ASSERT_EQ(job["variants"].size(), 12u);  // 2 + 3 + 3 + 2 + 1 + 1
+
+  const std::string dockerfilelint = std::string(AIFGEN_SOURCE_DIR) + "/tests/tools/node_modules/.bin/dockerfilelint";
+  ASSERT_TRUE(std::filesystem::exists(dockerfilelint)) << "run scripts/setup.sh --with-test-tools";
+  for (const auto& v : job["variants"]) {
+    const auto target = v["target"].get<std::string>(), precision = v["precision"].get<std::string>();
+    SCOPED_TRACE(target + "/" + precision);
+    EXPECT_NE(v["validation"], "skipped");
+    auto dl = http().fetch_bundle(v["artifact"]["download"].get<std::string>());
+    ASSERT_EQ(dl.status, 200);
+    EXPECT_EQ(Sha256::of(dl.body), v["artifact"]["sha256"]);
+    auto files = read_bundle(dl.body);
+    const std::string top = "aifgen-" + v["id"].get<std::string>() + "/";
+    for (const char* f : {"README.md", "variant.json", "Dockerfile", "entrypoint.sh", "client/run_loadgen.sh", "client/README.md",
+                          "k8s/deployment.yaml"})
+      ASSERT_TRUE(files.count(top + f)) << f;
+    check_sha256sums(files, top);
+    auto manifest = nlohmann::json::parse(files[top + "variant.json"].bytes);
+    EXPECT_EQ(manifest["target"]["id"], target);
+    EXPECT_EQ(manifest["precision"], precision);
+    EXPECT_TRUE(manifest.contains("validation"));
+    if (target != "x86_64-cpu") EXPECT_EQ(manifest["validation"]["by_emulation"], true);
+    for (const auto& [path, entry] : files) {
+      if (path.size() > 3 && path.compare(path.size() - 3, 3, ".sh") == 0) {
+        EXPECT_EQ(entry.mode, 0755) << path;
+        std::string out;
+        EXPECT_EQ(run_on_text("bash -n", entry.bytes, ".sh", &out), 0) << path << ": " << out;
+      }
+      if (path.find("/k8s/") != std::string::npos) check_k8s(entry.bytes, target, path);
+    }
+    std::string lint;
+    EXPECT_EQ(run_on_text(dockerfilelint, files[top + "Dockerfile"].bytes, "", &lint), 0) << lint;
+
+    if (target.rfind("nvidia", 0) == 0) {
+      std::string config_path;
+      for (const auto& [path, _] : files)
+        if (path.size() > 13 && path.compare(path.size() - 13, 13, "/config.pbtxt") == 0) config_path = path;
+      ASSERT_FALSE(config_path.empty());
+      inference::ModelConfig config;
+      ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(files[config_path].bytes, &config)) << files[config_path].bytes;
+      EXPECT_EQ(config.platform(), "tensorrt_plan");
+      EXPECT_EQ(config.max_batch_size(), target == "nvidia-gpu" ? 8 : 4);  // the cls model's batch dim is free
+      EXPECT_TRUE(config.has_dynamic_batching());
+      ASSERT_EQ(config.input_size(), 1);
+      EXPECT_EQ(config.input(0).name(), "x");
+      EXPECT_EQ(config.input(0).data_type(), inference::TYPE_FP32);
+      EXPECT_EQ(config.input(0).dims_size(), 3);  // batch dim left to Triton
+      ASSERT_TRUE(files.count(config_path.substr(0, config_path.size() - 12) + "1/model.onnx"));
+      const auto& build = files[top + "build_engine.sh"].bytes;
+      EXPECT_NE(build.find("trtexec"), std::string::npos);
+      EXPECT_NE(build.find("--timingCacheFile"), std::string::npos);
+      if (precision == "fp16") EXPECT_NE(build.find("--fp16"), std::string::npos);
+      if (precision == "int8") EXPECT_NE(build.find("--int8"), std::string::npos);
+      if (target == "nvidia-jetson") EXPECT_NE(files[top + "Dockerfile"].bytes.find("igpu"), std::string::npos);
+    } else if (target.rfind("xilinx", 0) == 0) {
+      auto partition = nlohmann::json::parse(files[top + "partition.json"].bytes);
+      EXPECT_FALSE(partition["dpu_nodes"].empty());
+      EXPECT_FALSE(partition["cpu_nodes"].empty());
+      EXPECT_NE(files[top + "compile.sh"].bytes.find(target == "xilinx-alveo" ? "DPUCAHX8H" : "DPUCZDX8G"), std::string::npos);
+      EXPECT_EQ(manifest["quantization"]["scheme"], "pow2");
+    } else {
+      ASSERT_TRUE(files.count(top + "model.onnx") && files.count(top + "k8s/kserve.yaml"));
+      EXPECT_NE(files[top + "entrypoint.sh"].bytes.find("infer-server"), std::string::npos);
+      if (precision == "int8") EXPECT_EQ(manifest["quantization"]["scheme"], "u8s8");
+    }
+  }
+}
+
+TEST_F(TargetsE2E, ATargetThatCannotRunTheModelIsRefusedUpFront) {
+  // Det (matrix determinant) is valid ONNX that TensorRT's parser does not import.
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("det");
+  auto io = [](const std::string& name, std::vector<int> dims) {
+    onnx::ValueInfoProto v;
+    v.set_name(name);
+    auto* t = v.mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
+    return v;
+  };
+  *g->add_input() = io("x", {2, 3, 3});
+  *g->add_output() = io("y", {2});
+  auto* n = g->add_node();
+  n->set_op_type("Det");
+  n->add_input("x");
+  n->add_output("y");
+  std::string bytes;
+  m.SerializeToString(&bytes);
+  auto id = http().upload(bytes, "det").json()["id"].get<std::string>();
+  auto r = http().post_json("/v1/jobs", {{"model_id", id}, {"targets", {"xilinx-zynq", "nvidia-gpu"}}});
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.problem_type(), "target-cannot-run-model");
+  EXPECT_NE(r.json()["detail"].get<std::string>().find("nvidia-gpu: TensorRT cannot run Det"), std::string::npos) << r.body;
+  auto ok = http().post_json("/v1/jobs", {{"model_id", id}, {"targets", {"xilinx-zynq"}}});  // Det falls back to the CPU there
+  EXPECT_EQ(ok.status, 202) << ok.body;
+}
+
+TEST_F(TargetsE2E, SignedLinksExpireRefuseTamperingAndServeRanges) {
+  auto model = http().upload(shared_model("ch_ppocr_mobile_v2.0_cls_infer"), "cls").json()["id"].get<std::string>();
+  auto created = http().post_json("/v1/jobs", {{"model_id", model}, {"targets", {"x86_64-cpu"}}, {"precisions", {"fp32"}}});
+  auto job = wait_finished(created.json()["id"].get<std::string>());
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  const auto vid = job["variants"][0]["id"].get<std::string>();
+  auto link = http().get("/v1/variants/" + vid + "/download");
+  ASSERT_EQ(link.status, 200);
+  const auto url = link.json()["url"].get<std::string>();
+  EXPECT_EQ(link.header("location"), url);
+  auto full = http().get(url);
+  ASSERT_EQ(full.status, 200);
+  EXPECT_EQ(full.header("accept-ranges"), "bytes");
+  EXPECT_EQ(std::to_string(full.body.size()), full.header("content-length"));
+
+  auto part = http().get(url, {{"Range", "bytes=10-19"}});
+  ASSERT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, full.body.substr(10, 10));
+  EXPECT_EQ(part.header("content-range"), "bytes 10-19/" + std::to_string(full.body.size()));
+  auto tail = http().get(url, {{"Range", "bytes=-7"}});
+  EXPECT_EQ(tail.body, full.body.substr(full.body.size() - 7));
+  auto beyond = http().get(url, {{"Range", "bytes=" + std::to_string(full.body.size()) + "-"}});
+  EXPECT_EQ(beyond.status, 416);
+
+  // Tampering: another variant's path, a changed expiry, a changed signature.
+  std::string tampered = url;
+  tampered[tampered.size() - 1] = tampered.back() == '0' ? '1' : '0';
+  EXPECT_EQ(http().get(tampered).problem_type(), "link-invalid");
+  auto later = url;
+  later.replace(later.find("expires=") + 8, 1, "9");
+  EXPECT_EQ(http().get(later).status, 403);
+  EXPECT_EQ(http().get("/v1/bundles/" + vid).problem_type(), "link-invalid");
+  // A correctly signed link whose time is up (signed here with the server's own secret).
+  LinkSigner signer(LinkSigner::load_or_create_secret(data_dir(), ""), 3600);
+  auto old = signer.sign("GET", "/v1/bundles/" + vid, 1000);
+  auto expired = http().get(old.url);
+  EXPECT_EQ(expired.status, 403);
+  EXPECT_EQ(expired.problem_type(), "link-expired");
+  EXPECT_EQ(http().get(signer.sign("GET", "/v1/bundles/" + vid, std::time(nullptr)).url).status, 200);
+}
+
+}  // namespace
+}  // namespace aifgen::e2e
