@@ -51,7 +51,9 @@ nlohmann::json calibration_json(const storage::CalibrationRecord& c) {
 nlohmann::json benchmark_json(const storage::BenchmarkRecord& b) {
   return {{"subject", b.subject}, {"origin", b.origin}, {"host", b.host}, {"threads", b.threads}, {"batch", b.batch},
           {"iterations", b.iterations}, {"p50_ms", b.p50_ms}, {"p90_ms", b.p90_ms}, {"p99_ms", b.p99_ms},
-          {"throughput_per_s", b.throughput_per_s}, {"created_at", b.created_at}};
+          {"throughput_per_s", b.throughput_per_s}, {"concurrency", b.concurrency},
+          {"hardware", b.hardware_json ? nlohmann::json::parse(*b.hardware_json) : nlohmann::json(nullptr)},
+          {"created_at", b.created_at}};
 }
 
 nlohmann::json job_json(const storage::JobRecord& job) {

@@ -15,6 +15,7 @@
 #include "service/auth.h"
 #include "service/calibration_service.h"
 #include "service/link_signer.h"
+#include "service/variant_catalog.h"
 #include "storage/calibration_repository.h"
 #include "storage/api_key_repository.h"
 #include "storage/artifact_store.h"
@@ -39,6 +40,7 @@ class App {
   ModelService& models() { return model_service_; }
   CalibrationService& calibrations() { return calibration_service_; }
   const LinkSigner& links() const { return links_; }
+  VariantCatalog& catalog() { return catalog_; }
   JobService& jobs() { return job_service_; }
   Metrics& metrics() { return metrics_; }
   JobEvents& events() { return events_; }
@@ -67,6 +69,7 @@ class App {
   CalibrationService calibration_service_;
   LinkSigner links_;
   JobService job_service_;
+  VariantCatalog catalog_{job_service_};
   JobRunner runner_;
   WorkerPool pool_;
 };

@@ -82,6 +82,18 @@ storage::JobRecord JobService::cancel(const std::string& id) {
   return get(id);
 }
 
+storage::BenchmarkRecord JobService::add_field_benchmark(const std::string& variant_id, storage::BenchmarkRecord b) {
+  auto v = variant(variant_id);
+  if (v.state != "succeeded")
+    throw Error(ErrorCode::kConflict, "variant-not-built", "variant " + variant_id + " is " + v.state + "; only built variants take benchmarks");
+  b.variant_id = variant_id;
+  b.subject = "variant";
+  b.origin = "field";
+  b.created_at = storage::now_iso8601();
+  benchmarks_.add(b);
+  return b;
+}
+
 storage::VariantRecord JobService::variant(const std::string& id) {
   auto v = jobs_.get_variant(id);
   if (!v) throw Error(ErrorCode::kNotFound, "variant-not-found", "no variant with id " + id);

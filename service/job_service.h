@@ -53,6 +53,9 @@ class JobService {
 
   storage::VariantRecord variant(const std::string& id);  // throws kNotFound
   std::vector<storage::BenchmarkRecord> benchmarks(const std::string& variant_id) { return benchmarks_.for_variant(variant_id); }
+  // Stores a measurement from the field (origin "field") for a built variant. Throws
+  // Error(kNotFound) for an unknown variant, Error(kConflict, "variant-not-built") before it is built.
+  storage::BenchmarkRecord add_field_benchmark(const std::string& variant_id, storage::BenchmarkRecord b);
   std::vector<storage::VariantRecord> variants(const std::optional<std::string>& model_id,
                                                const std::optional<std::string>& job_id, int limit, int offset);
   // The bundle of a succeeded variant, re-hashed before it is served. Throws kNotFound,

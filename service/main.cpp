@@ -9,6 +9,8 @@
 #include "api/server.h"
 #include "core/error.h"
 #include "service/app.h"
+#include "api/infer_server.h"
+#include "api/loadgen.h"
 #include "service/cli_convert.h"
 #include "service/cli_engine.h"
 #include "service/cli_inspect.h"
@@ -158,6 +160,29 @@ int main(int argc, char** argv) {
   convert->add_option("--thresholds", convert_opts.thresholds,
                       "validation thresholds per precision, PRECISION=VALIDATED_DB:DEGRADED_DB (e.g. int8=20:10)")->delimiter(',');
 
+  aifgen::api::InferServerOptions infer_opts;
+  auto* infer = cli.add_subcommand("infer-server", "serve a CPU bundle over the KServe v2 / Open Inference Protocol (REST)");
+  infer->add_option("--bundle", infer_opts.bundle_dir, "an unpacked x86_64-cpu or arm64-cpu bundle directory")->required()->check(CLI::ExistingDirectory);
+  infer->add_option("--name", infer_opts.name, "model name in URLs (default: variant.json serving.model_name)");
+  infer->add_option("--listen", infer_opts.listen, "HOST:PORT")->capture_default_str();
+  infer->add_option("--threads", infer_opts.infer.threads, "intra-op threads per run (0: every core)")->check(CLI::Range(0, 256))->capture_default_str();
+  infer->add_option("--max-batch", infer_opts.infer.max_batch, "rows merged into one run when the batch dim is free (1: no batching)")
+      ->check(CLI::Range(1, 1024))->capture_default_str();
+  int batch_window_us = 2000;
+  infer->add_option("--batch-window-us", batch_window_us, "how long a request waits for others to batch with")->check(CLI::Range(0, 1000000))->capture_default_str();
+
+  aifgen::api::LoadgenOptions load_opts;
+  auto* loadgen = cli.add_subcommand("loadgen", "load-test a model served over the v2 protocol; optionally report to the service");
+  loadgen->add_option("--url", load_opts.url, "base URL of the inference server")->capture_default_str();
+  loadgen->add_option("--model", load_opts.model, "model name")->required();
+  loadgen->add_option("--concurrency", load_opts.concurrency, "requests in flight")->check(CLI::Range(1, 1024))->capture_default_str();
+  loadgen->add_option("--duration", load_opts.duration_s, "seconds")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
+  loadgen->add_option("--rate", load_opts.rate, "open loop at this many requests/s (default: closed loop)")->check(CLI::Range(0.0, 1e6));
+  loadgen->add_option("--shape", load_opts.shapes, "NAME=1x3x224x224 for an input's free dims (repeatable)");
+  loadgen->add_option("--report-to", load_opts.report_to, "aifgen service URL: post the result as a field benchmark");
+  loadgen->add_option("--variant", load_opts.variant, "variant id for --report-to");
+  loadgen->add_option("--token", load_opts.token, "API key (write scope) for --report-to")->envname("AIFGEN_TOKEN");
+
   CLI11_PARSE(cli, argc, argv);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   if (*serve) return run_serve(config);
@@ -165,6 +190,11 @@ int main(int argc, char** argv) {
   if (*run) return aifgen::run_model(engine_opts);
   if (*bench) return aifgen::bench_model(engine_opts);
   if (*convert) return aifgen::run_convert(convert_opts);
+  if (*infer) {
+    infer_opts.infer.batch_window = std::chrono::microseconds(batch_window_us);
+    return aifgen::api::run_infer_server(infer_opts);
+  }
+  if (*loadgen) return aifgen::api::run_loadgen(load_opts);
   if (*keys_create) return aifgen::keys_create(keys_data_dir, key_name, key_scope, if_none);
   if (*keys_list) return aifgen::keys_list(keys_data_dir);
   if (*keys_revoke) return aifgen::keys_revoke(keys_data_dir, key_id);

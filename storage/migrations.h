@@ -99,6 +99,11 @@ CREATE INDEX calibration_by_model ON calibration_sets(model_id, created_at);
     R"sql(
 ALTER TABLE variants ADD COLUMN validation TEXT;   -- validated | degraded | skipped
 )sql",
+    // 6: field reports: how many requests were in flight, and the reporter's hardware.
+    R"sql(
+ALTER TABLE benchmarks ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE benchmarks ADD COLUMN hardware_json TEXT;
+)sql",
 };
 
 }  // namespace aifgen::storage

@@ -51,6 +51,8 @@ struct BenchmarkRecord {
   std::string host;
   std::int64_t threads = 1, batch = 1, iterations = 0;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, throughput_per_s = 0;
+  std::int64_t concurrency = 1;
+  std::optional<std::string> hardware_json;  // field reports: {cpu_model, cores, gpus, ...}
   std::string created_at;
 };
 

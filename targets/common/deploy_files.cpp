@@ -70,7 +70,8 @@ void add_client_files(BundleFiles& files, const std::string& model_name, const s
             "args=(--url \"$URL\" --model " + model_name + " --concurrency \"${CONCURRENCY:-4}\" --duration \"${DURATION:-30}\")\n"
             "[ -n \"${RATE:-}\" ] && args+=(--rate \"$RATE\")\n"
             "if [ -n \"${SERVICE_URL:-}\" ]; then\n"
-            "  args+=(--report-to \"$SERVICE_URL\" --variant " + variant_id + " --token \"${TOKEN:?TOKEN (API key) is required with SERVICE_URL}\")\n"
+            "  args+=(--report-to \"$SERVICE_URL\" --variant " + variant_id + ")\n"
+            "  [ -n \"${TOKEN:-}\" ] && args+=(--token \"$TOKEN\")  # an API key with write scope, unless the service is local-only\n"
             "fi\n"
             "exec \"${AIFGEN:-aifgen}\" loadgen \"${args[@]}\"\n",
             true);

@@ -1,0 +1,197 @@
+// The v2 protocol's routes over cpprest. Errors answer {"error": "..."} as the protocol says.
+#include "api/infer_server.h"
+
+#include <cpprest/http_listener.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "api/kserve_codec.h"
+#include "core/error.h"
+
+namespace aifgen::api {
+namespace {
+
+using web::http::http_request;
+using web::http::http_response;
+
+void reply_json(const http_request& req, int status, const nlohmann::json& body) {
+  http_response r(static_cast<web::http::status_code>(status));
+  r.set_body(body.dump(), "application/json");
+  req.reply(r);
+}
+
+void reply_error(const http_request& req, int status, const std::string& msg) { reply_json(req, status, {{"error", msg}}); }
+
+std::string default_name(const std::string& bundle_dir) {
+  std::ifstream in(bundle_dir + "/variant.json");
+  if (in) {
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_discarded() && j.contains("serving") && j["serving"].contains("model_name")) return j["serving"]["model_name"].get<std::string>();
+  }
+  return "model";
+}
+
+nlohmann::json io_json(const std::vector<InferModel::IoSpec>& specs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& s : specs) a.push_back({{"name", s.name}, {"datatype", dtype_to_v2(s.dtype)}, {"shape", s.dims}});
+  return a;
+}
+
+class InferServer {
+ public:
+  InferServer(InferModel& model, std::size_t max_bytes) : model_(model), max_bytes_(max_bytes) {}
+
+  void handle(const http_request& req) {
+    const auto path = web::uri::decode(req.relative_uri().path());
+    const auto method = req.method();
+    const auto start = std::chrono::steady_clock::now();
+    int status = 200;
+    try {
+      status = route(req, method, path);
+    } catch (const Error& e) {
+      status = e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kUnprocessable ? 400 : 500;
+      reply_error(req, status, e.what());
+    } catch (const std::exception& e) {
+      status = 500;
+      reply_error(req, status, e.what());
+    }
+    spdlog::debug("{} {} {} {:.2f}ms", method, path, status,
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+
+ private:
+  int route(const http_request& req, const std::string& method, const std::string& path) {
+    static const std::regex model_re(R"(^/v2/models/([^/]+)(/versions/[^/]+)?(/ready|/infer)?/?$)");
+    if (method == "GET" && (path == "/v2/health/live" || path == "/v2/health/ready")) {
+      reply_json(req, 200, {{path == "/v2/health/live" ? "live" : "ready", true}});
+      return 200;
+    }
+    if (method == "GET" && (path == "/v2" || path == "/v2/")) {
+      reply_json(req, 200, {{"name", "aifgen"}, {"version", AIFGEN_VERSION}, {"extensions", {"binary_tensor_data"}}});
+      return 200;
+    }
+    std::smatch m;
+    if (!std::regex_match(path, m, model_re)) {
+      reply_error(req, 404, "no route " + method + " " + path);
+      return 404;
+    }
+    if (m[1].str() != model_.name()) {
+      reply_error(req, 404, "unknown model '" + m[1].str() + "'; this server serves '" + model_.name() + "'");
+      return 404;
+    }
+    const std::string action = m[3].str();
+    if (method == "GET" && action.empty()) {
+      reply_json(req, 200, {{"name", model_.name()}, {"versions", {"1"}}, {"platform", "onnx"},
+                            {"inputs", io_json(model_.inputs())}, {"outputs", io_json(model_.outputs())},
+                            {"parameters", {{"batched", model_.batched()}}}});
+      return 200;
+    }
+    if (method == "GET" && action == "/ready") {
+      reply_json(req, 200, {{"name", model_.name()}, {"ready", true}});
+      return 200;
+    }
+    if (method == "POST" && action == "/infer") return infer(req);
+    reply_error(req, 405, method + " is not allowed on " + path);
+    return 405;
+  }
+
+  int infer(const http_request& req) {
+    const auto declared = req.headers().content_length();
+    if (declared > max_bytes_) {
+      reply_error(req, 413, "the request is larger than " + std::to_string(max_bytes_) + " bytes");
+      return 413;
+    }
+    auto bytes = req.extract_vector().get();
+    if (bytes.size() > max_bytes_) {
+      reply_error(req, 413, "the request is too large");
+      return 413;
+    }
+    std::string body(bytes.begin(), bytes.end());
+    std::size_t header_length = 0;
+    if (req.headers().has("Inference-Header-Content-Length")) {
+      try {
+        header_length = std::stoull(req.headers().find("Inference-Header-Content-Length")->second);
+      } catch (const std::exception&) {
+        throw Error(ErrorCode::kInvalidArgument, "infer-bad-request", "Inference-Header-Content-Length is not a number");
+      }
+    }
+    auto request = decode_request(body, header_length);
+    std::vector<engine::Tensor> inputs;
+    for (const auto& spec : model_.inputs()) {
+      auto it = request.inputs.find(spec.name);
+      if (it == request.inputs.end()) throw Error(ErrorCode::kInvalidArgument, "infer-bad-request", "input '" + spec.name + "' is missing");
+      inputs.push_back(std::move(it->second));
+      request.inputs.erase(it);
+    }
+    if (!request.inputs.empty())
+      throw Error(ErrorCode::kInvalidArgument, "infer-bad-request", "the model has no input '" + request.inputs.begin()->first + "'");
+    auto outs = model_.infer(std::move(inputs));
+    std::vector<std::pair<std::string, engine::Tensor>> named;
+    for (std::size_t k = 0; k < outs.size(); ++k) {
+      const auto& name = model_.outputs()[k].name;
+      if (request.outputs.empty() || std::find(request.outputs.begin(), request.outputs.end(), name) != request.outputs.end())
+        named.emplace_back(name, std::move(outs[k]));
+    }
+    for (const auto& want : request.outputs) {
+      bool found = false;
+      for (const auto& [n, _] : named) found = found || n == want;
+      if (!found) throw Error(ErrorCode::kInvalidArgument, "infer-bad-request", "the model has no output '" + want + "'");
+    }
+    auto encoded = encode_response(model_.name(), request.id, named, request.binary_outputs, request.binary_by_default);
+    http_response r(web::http::status_codes::OK);
+    if (encoded.header_length) {
+      r.headers().add("Inference-Header-Content-Length", std::to_string(encoded.header_length));
+      r.set_body(std::vector<unsigned char>(encoded.body.begin(), encoded.body.end()));
+      r.headers().set_content_type("application/octet-stream");
+    } else {
+      r.set_body(encoded.body, "application/json");
+    }
+    req.reply(r);
+    return 200;
+  }
+
+  InferModel& model_;
+  std::size_t max_bytes_;
+};
+
+}  // namespace
+
+int run_infer_server(const InferServerOptions& o) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  try {
+    if (!std::filesystem::exists(o.bundle_dir + "/model.onnx"))
+      throw Error(ErrorCode::kInvalidArgument, "bundle-invalid",
+                  o.bundle_dir + " has no model.onnx (infer-server serves the CPU targets' bundles)");
+    const std::string name = o.name.empty() ? default_name(o.bundle_dir) : o.name;
+    InferModel model(o.bundle_dir, name, o.infer);
+    InferServer server(model, o.max_request_bytes);
+    web::http::experimental::listener::http_listener listener("http://" + o.listen);
+    listener.support([&server](http_request req) { server.handle(req); });
+    listener.open().wait();
+    spdlog::info("aifgen infer-server: model '{}' ({} input(s), {}) on http://{}", name, model.inputs().size(),
+                 model.batched() ? "batching up to " + std::to_string(o.infer.max_batch) : "no batching", o.listen);
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("signal {}: stopping after {} request(s) in {} run(s)", sig, model.requests_run(), model.batches_run());
+    listener.close().wait();
+    return 0;
+  } catch (const Error& e) {
+    spdlog::critical("infer-server cannot start: {} ({})", e.what(), e.type());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::critical("infer-server cannot start: {}", e.what());
+    return 2;
+  }
+}
+
+}  // namespace aifgen::api

@@ -1,0 +1,23 @@
+// `aifgen infer-server --bundle DIR`: serves a CPU bundle's model over the KServe v2 / Open
+// Inference Protocol REST API (health, server and model metadata, infer with JSON tensors or
+// the binary tensor extension). Concurrent requests are batched by InferModel.
+#pragma once
+
+#include <string>
+
+#include "service/infer_model.h"
+
+namespace aifgen::api {
+
+struct InferServerOptions {
+  std::string bundle_dir;
+  std::string name;                 // model name in URLs; default from variant.json or "model"
+  std::string listen = "0.0.0.0:8000";
+  std::size_t max_request_bytes = std::size_t{256} << 20;
+  InferOptions infer;
+};
+
+// Blocks until SIGINT/SIGTERM. Returns the process exit status.
+int run_infer_server(const InferServerOptions& options);
+
+}  // namespace aifgen::api

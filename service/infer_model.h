@@ -1,0 +1,77 @@
+// A deployed bundle's model behind `aifgen infer-server`: the engine session(s) and the batcher
+// that merges concurrent requests along the batch dimension. No wire format here.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/engine/session.h"
+
+namespace aifgen {
+
+struct InferOptions {
+  int threads = 0;       // intra-op threads per run; 0: every core
+  int max_batch = 8;     // rows merged into one run when the model's batch dim is free
+  std::chrono::microseconds batch_window{2000};  // how long the first request waits for company
+};
+
+class InferModel {
+ public:
+  struct IoSpec {
+    std::string name;
+    engine::DType dtype;
+    std::vector<std::int64_t> dims;  // -1 where symbolic
+  };
+
+  // Loads <bundle_dir>/model.onnx (or model_repository/*/1/model.onnx is not served: CPU bundles
+  // only). Throws Error.
+  InferModel(const std::string& bundle_dir, std::string name, InferOptions options);
+  ~InferModel();
+
+  const std::string& name() const { return name_; }
+  const std::vector<IoSpec>& inputs() const { return inputs_; }
+  const std::vector<IoSpec>& outputs() const { return outputs_; }
+  // True when every input and output has a free first dimension: requests are merged.
+  bool batched() const { return batched_; }
+
+  // Runs one request: tensors in the order of inputs(), dtypes and fixed dims as declared.
+  // Thread-safe. Throws Error(kInvalidArgument, "infer-bad-input") for mismatched tensors.
+  std::vector<engine::Tensor> infer(std::vector<engine::Tensor> inputs);
+
+  std::int64_t batches_run() const;   // runs of merged requests (for tests and logs)
+  std::int64_t requests_run() const;
+
+ private:
+  struct Pending {
+    std::vector<engine::Tensor> inputs;
+    std::promise<std::vector<engine::Tensor>> result;
+  };
+  engine::Session& session_for(const std::vector<engine::Tensor>& inputs);
+  void run_batch(std::vector<std::shared_ptr<Pending>> batch);
+  void batcher_loop();
+
+  std::string name_;
+  InferOptions options_;
+  onnx::ModelProto model_;
+  std::vector<IoSpec> inputs_, outputs_;
+  bool batched_ = false;
+  std::mutex sessions_mu_;
+  std::map<std::vector<engine::Shape>, std::unique_ptr<engine::Session>> sessions_;
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<std::shared_ptr<Pending>> queue_;
+  bool stopping_ = false;
+  std::thread batcher_;
+  mutable std::mutex stats_mu_;
+  std::int64_t batches_ = 0, requests_ = 0;
+};
+
+}  // namespace aifgen

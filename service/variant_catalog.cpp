@@ -1,0 +1,105 @@
+#include "service/variant_catalog.h"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace aifgen {
+namespace {
+
+// Accuracy drop from the stored validation numbers.
+std::optional<double> accuracy_drop(const storage::VariantRecord& v) {
+  if (!v.report_json) return std::nullopt;
+  auto r = nlohmann::json::parse(*v.report_json, nullptr, false);
+  if (r.is_discarded() || !r.contains("validation") || !r["validation"].contains("outputs") || r["validation"]["outputs"].empty())
+    return std::nullopt;
+  double worst = 1;
+  for (const auto& o : r["validation"]["outputs"]) {
+    const double agreement = o.contains("top1_agreement") ? o["top1_agreement"].get<double>() : o.value("cosine", 0.0);
+    worst = std::min(worst, agreement);
+  }
+  return std::max(0.0, 1.0 - worst);
+}
+
+}  // namespace
+
+OnDemandResult VariantCatalog::on_demand(const std::string& model_id, const std::string& target, const std::string& precision,
+                                         bool retry) {
+  std::lock_guard lock(on_demand_mu_);
+  OnDemandResult out;
+  std::optional<storage::VariantRecord> latest;
+  for (const auto& v : jobs_.variants(model_id, std::nullopt, 1000, 0)) {
+    if (v.target != target || v.precision != precision) continue;
+    if (v.state == "succeeded") {
+      out.ready = v;
+      return out;
+    }
+    if (!latest) latest = v;  // newest first
+  }
+  if (latest && (latest->state == "queued" || latest->state == "running")) {
+    out.job = jobs_.get(latest->job_id);
+    return out;
+  }
+  if (latest && latest->state == "failed" && !retry)
+    throw Error(ErrorCode::kUnprocessable, "variant-failed",
+                "the latest attempt at " + target + "/" + precision + " failed: " + latest->error.value_or("unknown error") +
+                    " (ask again with ?retry=true to try once more)");
+  JobRequest req;
+  req.model_id = model_id;
+  req.targets = {target};
+  req.precisions = {precision};
+  auto submitted = jobs_.submit(req);
+  out.job = submitted.job;
+  out.started = true;
+  return out;
+}
+
+Recommendation VariantCatalog::recommend(const std::string& model_id, const std::string& objective, double max_drop,
+                                         const std::vector<std::string>& targets) {
+  if (objective != "latency" && objective != "throughput")
+    throw Error(ErrorCode::kInvalidArgument, "invalid-parameter", "objective must be latency or throughput", {"latency", "throughput"});
+  if (!(max_drop >= 0 && max_drop <= 1)) throw Error(ErrorCode::kInvalidArgument, "invalid-parameter", "max_accuracy_drop must be in [0, 1]");
+  Recommendation rec;
+  rec.objective = objective;
+  rec.max_accuracy_drop = max_drop;
+  for (const auto& v : jobs_.variants(model_id, std::nullopt, 1000, 0)) {
+    if (v.state != "succeeded") continue;
+    if (!targets.empty() && std::find(targets.begin(), targets.end(), v.target) == targets.end()) continue;
+    RankedVariant r;
+    r.variant = v;
+    auto drop = accuracy_drop(v);
+    if (!drop) {
+      rec.excluded.emplace_back(v, "no validation numbers");
+      continue;
+    }
+    r.accuracy_drop = *drop;
+    if (r.accuracy_drop > max_drop) {
+      char why[96];
+      std::snprintf(why, sizeof why, "accuracy drop %.4f exceeds %.4f", r.accuracy_drop, max_drop);
+      rec.excluded.emplace_back(v, why);
+      continue;
+    }
+    // Field reports first (newest wins), then this host's measurement of the variant.
+    std::optional<storage::BenchmarkRecord> field, local;
+    for (const auto& b : jobs_.benchmarks(v.id)) {
+      if (b.subject != "variant") continue;
+      if (b.origin == "field") field = b;
+      else local = b;
+    }
+    r.figure = field ? field : local;
+    if (!r.figure) {
+      rec.unmeasured.push_back(r);
+      continue;
+    }
+    r.value = objective == "latency" ? r.figure->p50_ms : r.figure->throughput_per_s;
+    rec.ranked.push_back(r);
+  }
+  std::stable_sort(rec.ranked.begin(), rec.ranked.end(), [&](const RankedVariant& a, const RankedVariant& b) {
+    return objective == "latency" ? a.value < b.value : a.value > b.value;
+  });
+  return rec;
+}
+
+}  // namespace aifgen
