@@ -67,7 +67,7 @@ class InferServer {
 
  private:
   int route(const http_request& req, const std::string& method, const std::string& path) {
-    static const std::regex model_re(R"(^/v2/models/([^/]+)(/versions/[^/]+)?(/ready|/infer)?/?$)");
+    static const std::regex model_re(R"(^/v2/models/([^/]+)(/versions/[^/]+)?(/ready|/infer|/stats)?/?$)");
     if (method == "GET" && (path == "/v2/health/live" || path == "/v2/health/ready")) {
       reply_json(req, 200, {{path == "/v2/health/live" ? "live" : "ready", true}});
       return 200;
@@ -94,6 +94,13 @@ class InferServer {
     }
     if (method == "GET" && action == "/ready") {
       reply_json(req, 200, {{"name", model_.name()}, {"ready", true}});
+      return 200;
+    }
+    if (method == "GET" && action == "/stats") {
+      // The statistics extension's counters: requests answered, and runs of the engine (fewer
+      // when requests were batched together).
+      reply_json(req, 200, {{"model_stats", {{{"name", model_.name()}, {"version", "1"}, {"inference_count", model_.requests_run()},
+                                              {"execution_count", model_.batches_run()}}}}});
       return 200;
     }
     if (method == "POST" && action == "/infer") return infer(req);

@@ -1,0 +1,196 @@
+// The CPU bundle as deployed: unpacked, its entrypoint (aifgen infer-server) started, queried
+// over the KServe v2 protocol (JSON and binary tensors, batching of concurrent requests), then
+// its client (aifgen loadgen) run with --report-to the service: the field benchmark appears on
+// the variant and the recommendation switches to it. Also the on-demand route.
+#include <cpprest/http_client.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+#include "api/kserve_codec.h"
+#include "core/engine/random_inputs.h"
+#include "core/engine/session.h"
+#include "core/onnx_model.h"
+#include "tests/e2e/bundle_reader.h"
+#include "tests/e2e/fixture.h"
+
+namespace aifgen::e2e {
+namespace {
+
+class DeployedBundleE2E : public ServerTest {};
+
+// A child process running `command` (through bash) in `dir`, killed at the end of the scope.
+class Child {
+ public:
+  Child(const std::string& command, const std::string& dir, const std::string& log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      if (::chdir(dir.c_str()) != 0) _exit(127);
+      execl("/bin/bash", "bash", "-c", (command + " >" + log + " 2>&1").c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(-pid_, SIGTERM);
+      int st = 0;
+      ::waitpid(pid_, &st, 0);
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+int run(const std::string& command, std::string* output) {
+  std::string out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  char buf[1024];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int st = ::pclose(p);
+  if (output) *output = out;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void unpack(const std::string& tar_gz, const std::string& dir) {
+  for (const auto& [path, entry] : read_bundle(tar_gz)) {
+    auto rel = path.substr(path.find('/') + 1);
+    auto target = std::filesystem::path(dir) / rel;
+    std::filesystem::create_directories(target.parent_path());
+    std::ofstream(target, std::ios::binary) << entry.bytes;
+    std::filesystem::permissions(target, static_cast<std::filesystem::perms>(entry.mode));
+  }
+}
+
+TEST_F(DeployedBundleE2E, InferServerServesTheBundleAndLoadgenReportsBack) {
+  auto model_id = http().upload(shared_model("ch_ppocr_mobile_v2.0_cls_infer"), "cls").json()["id"].get<std::string>();
+  auto created = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}, {"precisions", {"fp32"}}});
+  auto job = wait_finished(created.json()["id"].get<std::string>());
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  const auto vid = job["variants"][0]["id"].get<std::string>();
+  const std::string dir = data_dir() + "/../deployed";
+  unpack(http().fetch_bundle(job["variants"][0]["artifact"]["download"].get<std::string>()).body, dir);
+  std::string out;
+  ASSERT_EQ(run("cd " + dir + " && sha256sum -c --quiet SHA256SUMS", &out), 0) << out;
+
+  // Before any field report the recommendation uses this host's benchmark.
+  auto before = http().get("/v1/models/" + model_id + "/recommendation?objective=latency").json();
+  ASSERT_EQ(before["ranked"].size(), 1u) << before.dump();
+  EXPECT_EQ(before["ranked"][0]["figure"]["origin"], "local");
+
+  const int port = free_port();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  Child server("AIFGEN=" + std::string(AIFGEN_BINARY) + " AIFGEN_LISTEN=127.0.0.1:" + std::to_string(port) + " AIFGEN_THREADS=1 ./entrypoint.sh", dir,
+               dir + "/server.log");
+  web::http::client::http_client client(url);
+  bool ready = false;
+  for (int i = 0; i < 200 && !ready; ++i) {
+    try {
+      ready = client.request(web::http::methods::GET, "/v2/health/ready").get().status_code() == 200;
+    } catch (const std::exception&) {
+    }
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(ready) << read_file(dir + "/server.log");
+  auto meta = nlohmann::json::parse(client.request(web::http::methods::GET, "/v2/models/cls").get().extract_string().get());
+  ASSERT_EQ(meta["inputs"][0]["name"], "x");
+  EXPECT_EQ(meta["parameters"]["batched"], true);  // the batch dim is free
+
+  // One JSON request, checked against the engine running the bundle's model here.
+  auto model = load_model_file(dir + "/model.onnx");
+  engine::SessionOptions so;
+  so.input_shapes["x"] = {1, 3, 48, 192};
+  engine::Session local(model, so);
+  auto x = engine::random_inputs(local.inputs(), 3)[0];
+  auto expected = local.run({x})[0];
+  nlohmann::json data = nlohmann::json::array();
+  for (std::int64_t i = 0; i < x.numel(); ++i) data.push_back(x.as<float>()[i]);
+  nlohmann::json body = {{"inputs", {{{"name", "x"}, {"datatype", "FP32"}, {"shape", {1, 3, 48, 192}}, {"data", data}}}}};
+  auto resp = client.request(web::http::methods::POST, "/v2/models/cls/infer", body.dump(), "application/json").get();
+  ASSERT_EQ(resp.status_code(), 200);
+  auto answer = nlohmann::json::parse(resp.extract_string().get());
+  ASSERT_EQ(answer["outputs"][0]["shape"], nlohmann::json({1, 2}));
+  for (int i = 0; i < 2; ++i) EXPECT_NEAR(answer["outputs"][0]["data"][i].get<float>(), expected.as<float>()[i], 1e-5);
+
+  // Bad requests get the protocol's {"error": ...} with 400.
+  auto bad = client.request(web::http::methods::POST, "/v2/models/cls/infer", R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[1,2]}]})",
+                            "application/json").get();
+  EXPECT_EQ(bad.status_code(), 400);
+  EXPECT_TRUE(nlohmann::json::parse(bad.extract_string().get()).contains("error"));
+
+  // Concurrent binary requests are batched: fewer engine runs than requests, same answers.
+  auto encoded = api::encode_binary_request({{"x", x}});
+  std::vector<std::future<std::vector<float>>> results;
+  for (int i = 0; i < 16; ++i)
+    results.push_back(std::async(std::launch::async, [&] {
+      web::http::client::http_client c(url);
+      web::http::http_request req(web::http::methods::POST);
+      req.set_request_uri("/v2/models/cls/infer");
+      req.headers().add("Inference-Header-Content-Length", std::to_string(encoded.header_length));
+      req.set_body(std::vector<unsigned char>(encoded.body.begin(), encoded.body.end()));
+      auto r = c.request(req).get();
+      auto bytes = r.extract_vector().get();
+      std::size_t hl = std::stoull(r.headers().find("Inference-Header-Content-Length")->second);
+      auto outs = api::decode_response(std::string(bytes.begin(), bytes.end()), hl);
+      const auto& y = outs.at(meta["outputs"][0]["name"].get<std::string>());
+      return std::vector<float>(y.as<float>(), y.as<float>() + y.numel());
+    }));
+  for (auto& f : results) {
+    auto y = f.get();
+    ASSERT_EQ(y.size(), 2u);
+    for (int i = 0; i < 2; ++i) EXPECT_NEAR(y[static_cast<std::size_t>(i)], expected.as<float>()[i], 1e-5);
+  }
+  auto stats = nlohmann::json::parse(client.request(web::http::methods::GET, "/v2/models/cls/stats").get().extract_string().get());
+  const auto requests = stats["model_stats"][0]["inference_count"].get<int>(), runs = stats["model_stats"][0]["execution_count"].get<int>();
+  EXPECT_EQ(requests, 17);  // 1 JSON + 16 binary; the malformed one never reached the model
+  EXPECT_LT(runs, requests) << "concurrent requests were not batched";
+
+  // The bundle's client, reporting to the service.
+  int status = run("cd " + dir + " && AIFGEN=" + std::string(AIFGEN_BINARY) + " URL=" + url + " DURATION=1.5 CONCURRENCY=2 SERVICE_URL=" +
+                       server_->base_url() + " client/run_loadgen.sh", &out);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("p99"), std::string::npos) << out;
+  EXPECT_NE(out.find("reported"), std::string::npos) << out;
+  auto variant = http().get("/v1/variants/" + vid).json();
+  nlohmann::json field;
+  for (const auto& b : variant["benchmarks"])
+    if (b["origin"] == "field") field = b;
+  ASSERT_FALSE(field.is_null()) << variant["benchmarks"].dump();
+  EXPECT_EQ(field["concurrency"], 2);
+  EXPECT_GT(field["throughput_per_s"].get<double>(), 0.0);
+  EXPECT_GT(field["hardware"]["cores"].get<int>(), 0);
+  auto after = http().get("/v1/models/" + model_id + "/recommendation?objective=latency").json();
+  ASSERT_EQ(after["ranked"].size(), 1u);
+  EXPECT_EQ(after["ranked"][0]["figure"]["origin"], "field");
+  EXPECT_DOUBLE_EQ(after["ranked"][0]["value"].get<double>(), field["p50_ms"].get<double>());
+  // An accuracy budget tighter than the variant's drop excludes it.
+  auto strict = http().get("/v1/models/" + model_id + "/recommendation?max_accuracy_drop=0").json();
+  EXPECT_EQ(strict["ranked"].size() + strict["excluded"].size(), 1u);
+}
+
+TEST_F(DeployedBundleE2E, OnDemandStartsOneJobAndThenAnswersWithTheVariant) {
+  auto model_id = http().upload(shared_model("ch_ppocr_mobile_v2.0_cls_infer"), "cls").json()["id"].get<std::string>();
+  const std::string path = "/v1/models/" + model_id + "/variants/x86_64-cpu/int8";
+  auto first = http().get(path);
+  ASSERT_EQ(first.status, 202) << first.body;
+  const auto job_id = first.json()["id"].get<std::string>();
+  EXPECT_EQ(first.header("location"), "/v1/jobs/" + job_id);
+  auto second = http().get(path);
+  if (second.status == 202) EXPECT_EQ(second.json()["id"], job_id);  // joined, not a second job
+  wait_finished(job_id);
+  auto ready = http().get(path);
+  ASSERT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(ready.json()["target"], "x86_64-cpu");
+  EXPECT_EQ(ready.json()["precision"], "int8");
+  EXPECT_EQ(http().get("/v1/jobs").json()["items"].size(), 1u);
+  EXPECT_EQ(http().get("/v1/models/" + model_id + "/variants/x86_64-cpu/int4").problem_type(), "unsupported-target-precision");
+  EXPECT_EQ(http().get("/v1/models/" + model_id + "/recommendation?objective=fast").problem_type(), "invalid-parameter");
+}
+
+}  // namespace
+}  // namespace aifgen::e2e
