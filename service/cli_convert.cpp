@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/onnx_model.h"
 #include "core/sha256.h"
+#include "core/quantize/stats_cache.h"
 #include "service/ids.h"
 #include "service/variant_builder.h"
 #include "targets/registry.h"
@@ -46,6 +47,7 @@ int run_convert(const ConvertOptions& o) {
     const std::string stem = std::filesystem::path(o.model).stem().string();
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     int failed = 0;
+    quantize::StatsCache stats_cache;  // int8 variants for several targets calibrate once
     std::printf("%-28s %-10s %-10s %9s %12s %12s  %s\n", "variant", "precision", "validation", "SQNR dB", "source p50",
                 "variant p50", "bundle");
     for (std::size_t i = 0; i < pairs.size(); ++i) {
@@ -61,6 +63,7 @@ int run_convert(const ConvertOptions& o) {
       req.calibration = calibration ? &*calibration : nullptr;
       req.options = build;
       req.runtime_image = o.runtime_image;
+      req.stats_cache = &stats_cache;
       const double base = static_cast<double>(i) / static_cast<double>(pairs.size());
       try {
         auto built = build_variant(source, req, [&](const std::string& what, double f) {

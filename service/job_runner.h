@@ -3,10 +3,14 @@
 // shutdown at every stage boundary; a running job therefore stops at its next boundary.
 #pragma once
 
+#include <onnx/onnx_pb.h>
+
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "core/quantize/stats_cache.h"
 #include "service/calibration_service.h"
 #include "service/config.h"
 #include "service/job_events.h"
@@ -30,7 +34,12 @@ class JobRunner {
 
  private:
   void stage(const storage::JobRecord& job, const std::string& name, double progress);
-  void build_variant(const storage::JobRecord& job, const storage::VariantRecord& v, double base, double share);
+  // What the variants of one job share.
+  struct JobCache {
+    std::optional<onnx::ModelProto> source;
+    quantize::StatsCache stats;  // int8 variants of several targets calibrate once
+  };
+  void build_variant(const storage::JobRecord& job, const storage::VariantRecord& v, double base, double share, JobCache& cache);
 
   const Config& config_;
   storage::JobRepository& jobs_;

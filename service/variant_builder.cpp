@@ -64,6 +64,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
     }
   PassEnv env;
   env.calibration = req.calibration;
+  env.stats_cache = req.stats_cache;
   auto t0 = std::chrono::steady_clock::now();
   auto passes = run_pipeline(proto, pipeline, env, [&](std::size_t i) {
     progress("optimizing " + label + ": " + pipeline[i].name, 0.1 + 0.5 * static_cast<double>(i) / static_cast<double>(pipeline.size()));
@@ -80,7 +81,9 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
                          split.source + ")";
   }
   const auto thresholds = thresholds_for(req.options, req.precision);
+  auto t1 = std::chrono::steady_clock::now();
   built.validation = validate_variant(source, proto, thresholds, inputs);
+  const double validate_ms = ms_since(t1);
   if (built.validation.status == "failed")
     throw Error(ErrorCode::kUnprocessable, "validation-failed", "validation failed: " + built.validation.reason);
   nlohmann::json report = {{"validation", validation_to_json(built.validation)}, {"benchmarks", nlohmann::json::array()}};
@@ -99,9 +102,12 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
             "**Calibrated on synthetic inputs (uniform noise), not on real data: INT8 accuracy on real inputs is unknown. "
             "Upload a calibration set (POST /v1/models/{id}/calibration) for a meaningful INT8 variant.**";
     }
+  double benchmark_ms = 0;
   if (target.descriptor().runs_on_service_host && built.validation.status != "skipped") {
     progress("benchmarking " + label, 0.7);
+    auto t2 = std::chrono::steady_clock::now();
     built.benchmarks = benchmark_pair(source, proto, req.variant_id);
+    benchmark_ms = ms_since(t2);
     for (const auto& b : built.benchmarks)
       report["benchmarks"].push_back({{"subject", b.subject}, {"host", b.host}, {"threads", b.threads}, {"batch", b.batch},
                                       {"p50_ms", b.p50_ms}, {"p90_ms", b.p90_ms}, {"p99_ms", b.p99_ms},
@@ -119,6 +125,8 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   build.source_bytes = req.source_bytes;
   build.variant_model_bytes = static_cast<std::int64_t>(proto.ByteSizeLong());
   build.optimize_ms = optimize_ms;
+  build.validate_ms = validate_ms;
+  build.benchmark_ms = benchmark_ms;
   build.report_json = report.dump();
   build.aifgen_version = AIFGEN_VERSION;
   build.runtime_image = req.runtime_image;

@@ -28,6 +28,7 @@ struct VariantRequest {
   std::string precision;
   std::string bundle_path;  // where the .tar.gz is written
   const CalibrationSet* calibration = nullptr;  // none: synthetic calibration and validation inputs
+  quantize::StatsCache* stats_cache = nullptr;  // shared by the variants of one job
   BuildOptions options;
   std::string runtime_image = "aifgen:latest";
 };

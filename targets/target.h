@@ -49,7 +49,7 @@ struct VariantBuild {
   std::vector<PassRecord> passes;
   std::int64_t source_bytes = 0;
   std::int64_t variant_model_bytes = 0;
-  double optimize_ms = 0;
+  double optimize_ms = 0, validate_ms = 0, benchmark_ms = 0;
   // JSON object text merged into variant.json (validation, benchmarks); may be empty.
   std::string report_json;
   std::string aifgen_version;

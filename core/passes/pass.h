@@ -16,6 +16,9 @@
 namespace aifgen {
 
 struct CalibrationSet;
+namespace quantize {
+class StatsCache;
+}
 
 // What a pass changed, e.g. {"nodes_removed": 3}. Keys are stable; zero counts are kept so a
 // report shows the pass ran and found nothing.
@@ -35,6 +38,9 @@ struct PassSpec {
 struct PassEnv {
   // Samples for calibrating quantization; null means none was given (synthetic inputs).
   const CalibrationSet* calibration = nullptr;
+  // Activation statistics shared by the int8 variants of one job (their graphs are the same up
+  // to the quantization scheme); null: computed every time.
+  quantize::StatsCache* stats_cache = nullptr;
 };
 
 class Pass {

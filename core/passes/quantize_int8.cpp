@@ -28,6 +28,8 @@
 #include "core/passes/pass_manager.h"
 #include "core/quantize/range_observer.h"
 #include "core/quantize/scheme.h"
+#include "core/quantize/stats_cache.h"
+#include "core/sha256.h"
 
 namespace aifgen {
 namespace {
@@ -122,7 +124,26 @@ class QuantizeInt8Pass final : public Pass {
         const auto& name = g->node(s.node).input(i);
         if (seen.insert(name).second) activations.push_back(name);
       }
-    auto observers = calibrate(model, activations, split.calibrate);
+    // The same graph, samples and quantized ops give the same statistics: reuse them across the
+    // job's int8 variants (schemes differ only in how ranges become scales).
+    std::shared_ptr<const quantize::Observers> stats;
+    std::string key;
+    bool cache_hit = false;
+    if (env_.stats_cache) {
+      std::string bytes;
+      model.SerializeToString(&bytes);
+      key = Sha256::of(bytes) + "|" + split.source + "|" + std::to_string(split.calibrate.size()) + "|" +
+            (opt_.method == quantize::CalibrationMethod::kMinMax ? "minmax" : "histogram");
+      for (const auto& op : opt_.ops) key += "|" + op;
+      stats = env_.stats_cache->find(key);
+      cache_hit = stats != nullptr;
+      if (cache_hit) env_.stats_cache->count_hit();
+    }
+    if (!stats) {
+      stats = std::make_shared<const quantize::Observers>(calibrate(model, activations, split.calibrate));
+      if (env_.stats_cache) env_.stats_cache->put(key, stats);
+    }
+    const auto& observers = *stats;
 
     // Rewrite: new Q/DQ nodes go right before the first node that reads them.
     std::unordered_map<int, std::vector<onnx::NodeProto>> before;  // node index -> nodes to insert first
@@ -164,7 +185,8 @@ class QuantizeInt8Pass final : public Pass {
                 {"calibration", {{"source", split.source},
                                  {"synthetic", split.synthetic},
                                  {"samples", split.calibrate.size()},
-                                 {"validation_samples_held_out", split.held_out}}},
+                                 {"validation_samples_held_out", split.held_out},
+                                 {"statistics_reused", cache_hit}}},
                 {"ops", std::vector<std::string>(opt_.ops.begin(), opt_.ops.end())},
                 {"opset", {{"from", original_opset}, {"to", opset_of(model)}}},
                 {"activation_ranges", ranges}};
@@ -238,7 +260,7 @@ class QuantizeInt8Pass final : public Pass {
   }
 
   // Runs the samples with the activations exposed as outputs: min/max first, then histograms.
-  std::unordered_map<std::string, quantize::RangeObserver> calibrate(const onnx::ModelProto& model,
+  quantize::Observers calibrate(const onnx::ModelProto& model,
                                                                       const std::vector<std::string>& activations,
                                                                       const std::vector<Sample>& samples) const {
     auto probe = model;

@@ -21,7 +21,7 @@ std::string variant_manifest_json(const VariantBuild& b, const TargetDescriptor&
       {"precision", b.precision},
       {"passes", passes},
       {"model_bytes", b.variant_model_bytes},
-      {"timings_ms", {{"optimize", b.optimize_ms}}},
+      {"timings_ms", {{"optimize", b.optimize_ms}, {"validate", b.validate_ms}, {"benchmark", b.benchmark_ms}}},
       {"aifgen_version", b.aifgen_version},
       {"created_at", b.created_at},
   };

@@ -1,0 +1,44 @@
+// Calibration statistics keyed by what determines them (the graph before quantization, the
+// calibration samples, the quantized op types, whether histograms were gathered), so a job's
+// int8 variants for several targets run the calibration sweeps once.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/quantize/range_observer.h"
+
+namespace aifgen::quantize {
+
+using Observers = std::unordered_map<std::string, RangeObserver>;
+
+class StatsCache {
+ public:
+  std::shared_ptr<const Observers> find(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(key);
+    return it == entries_.end() ? nullptr : it->second;
+  }
+  void put(const std::string& key, std::shared_ptr<const Observers> stats) {
+    std::lock_guard lock(mu_);
+    entries_[key] = std::move(stats);
+  }
+  int hits() const {
+    std::lock_guard lock(mu_);
+    return hits_;
+  }
+  void count_hit() {
+    std::lock_guard lock(mu_);
+    ++hits_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const Observers>> entries_;
+  int hits_ = 0;
+};
+
+}  // namespace aifgen::quantize
