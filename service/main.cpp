@@ -29,9 +29,10 @@ void print_curl_example(const aifgen::Config& config, bool keys_required) {
       "  curl -s -X POST --data-binary @%s -H 'Content-Type: application/octet-stream' '%s/v1/models?name=demo'\n"
       "  curl -s -X POST %s/v1/jobs -H 'Content-Type: application/json' -d '{\"model_id\":\"%s\",\"targets\":[\"x86_64-cpu\"]}'\n"
       "  curl -s '%s/v1/variants?model_id=%s'\n"
-      "  curl -s -OJ %s/v1/variants/VARIANT_ID/download   # VARIANT_ID from the line above\n%s\n",
+      "  curl -s %s/v1/variants/VARIANT_ID/download        # VARIANT_ID from the line above: a signed link\n"
+      "  curl -s -OJ '%sURL'                               # URL from the line above (no key needed)\n%s\n",
       model_path.c_str(), model_path.c_str(), base.c_str(), base.c_str(), id.c_str(), base.c_str(), id.c_str(),
-      base.c_str(), keys_required ? "(API keys are in use: add -H 'Authorization: Bearer YOUR_KEY' to each command)\n" : "");
+      base.c_str(), base.c_str(), keys_required ? "(API keys are in use: add -H 'Authorization: Bearer YOUR_KEY' to each command)\n" : "");
   std::fflush(stdout);
 }
 
