@@ -1,16 +1,61 @@
 // The parked-request loop: wake on any job change (JobEvents) or the nearest deadline.
 #include "api/long_poll.h"
+#include "core/error.h"
+#include <unordered_map>
+#include <optional>
+#include <mutex>
 
 #include "api/json_views.h"
 #include "api/problem.h"
 
 namespace aifgen::api {
 
-web::http::http_response job_response(App& app, const std::string& job_id) {
-  auto job = app.jobs().get(job_id);
-  auto r = json_response(200, job_json(job));
-  r.headers().add("ETag", job_etag(job.id, job.version));
+namespace {
+
+// Serialized job bodies by (id, version). A job's body for one version never changes, so a
+// poll reads the version (one indexed lookup) and reuses the body instead of reading the job
+// with its variants and serializing them again. Bounded; cleared when full.
+class JobBodyCache {
+ public:
+  std::optional<std::string> find(const std::string& id, std::int64_t version) {
+    std::lock_guard lock(mu_);
+    auto it = bodies_.find(id);
+    if (it == bodies_.end() || it->second.first != version) return std::nullopt;
+    return it->second.second;
+  }
+  void put(const std::string& id, std::int64_t version, const std::string& body) {
+    std::lock_guard lock(mu_);
+    if (bodies_.size() >= 4096) bodies_.clear();
+    bodies_[id] = {version, body};
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, std::pair<std::int64_t, std::string>> bodies_;
+};
+
+JobBodyCache& body_cache() {
+  static JobBodyCache cache;
+  return cache;
+}
+
+web::http::http_response body_response(const std::string& body, const std::string& id, std::int64_t version) {
+  web::http::http_response r(web::http::status_codes::OK);
+  r.set_body(body, "application/json");
+  r.headers().add("ETag", job_etag(id, version));
   return r;
+}
+
+}  // namespace
+
+web::http::http_response job_response(App& app, const std::string& job_id) {
+  auto version = app.jobs().version(job_id);
+  if (!version) throw Error(ErrorCode::kNotFound, "job-not-found", "no job with id " + job_id);
+  if (auto body = body_cache().find(job_id, *version)) return body_response(*body, job_id, *version);
+  auto job = app.jobs().get(job_id);
+  auto body = job_json(job).dump();
+  body_cache().put(job.id, job.version, body);
+  return body_response(body, job.id, job.version);
 }
 
 LongPoller::LongPoller(App& app) : app_(app), thread_([this] { loop(); }) {}
