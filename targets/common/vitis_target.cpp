@@ -50,52 +50,55 @@ std::string VitisTarget::package(const onnx::ModelProto& model, const VariantBui
   files.add("partition.json", partition.dump(2) + "\n");
   files.add("compile.sh",
             "#!/usr/bin/env bash\n"
-            "# Compiles the power-of-two INT8 QDQ model for the " + flavor_.dpu + " DPU (" + flavor_.board + ").\n"
-            "# Run inside the Vitis AI 3.5 container (docker run -v $PWD:/bundle xilinx/vitis-ai-pytorch-cpu:3.5.0).\n"
+            "# Compiles the DPU subgraphs of the power-of-two INT8 QDQ model for the " + flavor_.dpu + " DPU (" + flavor_.board + ")\n"
+            "# with the Vitis AI ONNX Runtime Engine (VOE, Vitis AI 3.5): creating a session with the\n"
+            "# Vitis AI execution provider partitions the graph (DPU / CPU, as in partition.json), compiles\n"
+            "# for the DPU named by the board's vaip_config.json and caches the result in compiled/.\n"
+            "# Run it once on the target (or an image with the same DPU configuration).\n"
             "set -euo pipefail\n"
             "here=$(cd \"$(dirname \"$0\")\" && pwd)\n"
-            "ARCH=${ARCH:-" + arch + "}\n"
-            "out=${OUT:-$here/compiled}\n"
-            "mkdir -p \"$out\"\n"
-            "# QDQ ONNX -> XIR: the scales are already powers of two, so the conversion keeps them exactly.\n"
-            "python3 -m vai_q_onnx.tools.convert_onnx_to_xmodel -i \"$here/model.onnx\" -o \"$out/quantized.xmodel\"\n"
-            "vai_c_xir --xmodel \"$out/quantized.xmodel\" --arch \"$ARCH\" --net_name " + model_name + " --output_dir \"$out\"\n"
-            "echo \"compiled: $out/" + model_name + ".xmodel (subgraphs on the DPU and the CPU as in partition.json)\"\n",
+            "export AIFGEN_DPU=" + flavor_.dpu + " AIFGEN_DPU_ARCH=${AIFGEN_DPU_ARCH:-" + arch + "}\n"
+            "exec python3 \"$here/run_vitisai.py\" --compile-only \"$here/model.onnx\"\n",
             true);
   files.add("entrypoint.sh",
             "#!/usr/bin/env bash\n"
-            "# Runs the compiled model with VART on the board (after compile.sh): one inference on\n"
-            "# INPUT (an .npy), outputs written next to it.\n"
+            "# One inference on INPUT (an .npy) with the compiled model (compile.sh first); outputs are\n"
+            "# written next to it.\n"
             "set -euo pipefail\n"
             "here=$(cd \"$(dirname \"$0\")\" && pwd)\n"
-            "exec python3 \"$here/run_vart.py\" \"${XMODEL:-$here/compiled/" + model_name + ".xmodel}\" \"${INPUT:?INPUT=.npy file}\"\n",
+            "exec python3 \"$here/run_vitisai.py\" \"$here/model.onnx\" \"${INPUT:?INPUT=.npy file}\"\n",
             true);
-  files.add("run_vart.py",
+  files.add("run_vitisai.py",
             "#!/usr/bin/env python3\n"
-            "\"\"\"One inference with VART: runs every DPU subgraph of the compiled xmodel in order.\"\"\"\n"
-            "import sys\n\nimport numpy as np\nimport vart\nimport xir\n\n\n"
-            "def main(xmodel, input_npy):\n"
-            "    graph = xir.Graph.deserialize(xmodel)\n"
-            "    subgraphs = [s for s in graph.get_root_subgraph().toposort_child_subgraph()\n"
-            "                 if s.has_attr(\"device\") and s.get_attr(\"device\").upper() == \"DPU\"]\n"
-            "    x = np.load(input_npy)\n"
-            "    for sub in subgraphs:\n"
-            "        runner = vart.Runner.create_runner(sub, \"run\")\n"
-            "        inp, out = runner.get_input_tensors()[0], runner.get_output_tensors()[0]\n"
-            "        scale = 2 ** inp.get_attr(\"fix_point\")\n"
-            "        q = np.clip(np.round(x * scale), -128, 127).astype(np.int8).reshape(tuple(inp.dims))\n"
-            "        y = np.empty(tuple(out.dims), dtype=np.int8)\n"
-            "        job = runner.execute_async([q], [y])\n"
-            "        runner.wait(job)\n"
-            "        x = y.astype(np.float32) / (2 ** out.get_attr(\"fix_point\"))\n"
-            "    np.save(input_npy.replace(\".npy\", \"\") + \"_output.npy\", x)\n\n\n"
-            "if __name__ == \"__main__\":\n    main(sys.argv[1], sys.argv[2])\n",
+            "\"\"\"Runs the QDQ model with ONNX Runtime's Vitis AI execution provider (VOE): DPU subgraphs on\n"
+            "the DPU through VART, the rest on the CPU. --compile-only creates the session (which compiles\n"
+            "and caches the DPU subgraphs) and exits.\"\"\"\n"
+            "import os\nimport sys\n\nimport numpy as np\nimport onnxruntime as ort\n\n\n"
+            "def session(model):\n"
+            "    here = os.path.dirname(os.path.abspath(model))\n"
+            "    options = {\"config_file\": os.environ.get(\"VAIP_CONFIG\", \"/usr/bin/vaip_config.json\"),\n"
+            "               \"cache_dir\": os.path.join(here, \"compiled\"), \"cache_key\": \"" + model_name + "\"}\n"
+            "    return ort.InferenceSession(model, providers=[\"VitisAIExecutionProvider\"], provider_options=[options])\n\n\n"
+            "def main(argv):\n"
+            "    if argv[1] == \"--compile-only\":\n"
+            "        session(argv[2])\n"
+            "        print(\"compiled into\", os.path.join(os.path.dirname(os.path.abspath(argv[2])), \"compiled\"))\n"
+            "        return\n"
+            "    s = session(argv[1])\n"
+            "    x = np.load(argv[2])\n"
+            "    outputs = s.run(None, {s.get_inputs()[0].name: x})\n"
+            "    for meta, y in zip(s.get_outputs(), outputs):\n"
+            "        np.save(argv[2][:-4] + \"_\" + meta.name.replace(\"/\", \"_\") + \".npy\", y)\n\n\n"
+            "if __name__ == \"__main__\":\n    main(sys.argv)\n",
             true);
   files.add("Dockerfile",
-            "# Compile stage and runtime for hosts with the FPGA (Alveo: XRT + the DPU shell installed).\n"
-            "FROM xilinx/vitis-ai-pytorch-cpu:3.5.0\n"
+            "# For targets that run containers: an image with Vitis AI 3.5's ONNX Runtime (VOE) and the\n"
+            "# board's DPU configuration. The base is an argument because AMD publishes board images per\n"
+            "# platform; the default names the Vitis AI 3.5 image.\n"
+            "ARG VITIS_AI_IMAGE=xilinx/vitis-ai-pytorch-cpu\n"
+            "ARG VITIS_AI_TAG=3.5.0\n"
+            "FROM ${VITIS_AI_IMAGE}:${VITIS_AI_TAG}\n"
             "COPY . /bundle\n"
-            "RUN /bundle/compile.sh\n"
             "ENTRYPOINT [\"/bundle/entrypoint.sh\"]\n");
   DeploySpec d;
   d.name = name;
@@ -117,12 +120,14 @@ std::string VitisTarget::package(const onnx::ModelProto& model, const VariantBui
             "| file | what |\n|---|---|\n"
             "| `model.onnx` | INT8 QDQ, symmetric, per-tensor, every scale a power of two (the DPU's fixed point) |\n"
             "| `partition.json` | every node, on the DPU or the CPU |\n"
-            "| `compile.sh` | Vitis AI 3.5: QDQ ONNX -> XIR -> `vai_c_xir` for `" + arch + "` (set `ARCH` for another board) |\n"
-            "| `entrypoint.sh`, `run_vart.py` | runs the compiled model with VART |\n"
+            "| `compile.sh` | Vitis AI 3.5 ONNX Runtime Engine: partition, compile the DPU subgraphs for " + flavor_.dpu + " (arch `" + arch + "`), cache them in `compiled/` |\n"
+            "| `entrypoint.sh`, `run_vitisai.py` | runs the model with ONNX Runtime's Vitis AI execution provider (DPU through VART, the rest on the CPU) |\n"
             "| `Dockerfile`, `k8s/deployment.yaml` | image with the compiled model; Deployment requesting `" + flavor_.device_resource + "` |\n"
             "| `client/`, `variant.json`, `SHA256SUMS` | load client, report, checksums |\n\n"
             "The Vitis AI tools are not part of aifgen and were not run when this bundle was made: `compile.sh`\n"
-            "and `run_vart.py` are written for Vitis AI 3.5 and have not been executed on " + flavor_.dpu + " hardware by aifgen's tests.\n"
+            "and `run_vitisai.py` follow Vitis AI 3.5's documented ONNX Runtime flow and have not been executed on\n"
+            + flavor_.dpu + " hardware by aifgen's tests. Vitis AI 3.5's ONNX Runtime flow lists Zynq UltraScale+ and Versal\n"
+            "boards; for Alveo DPUCAHX8H cards, check your Vitis AI release's support for ONNX models.\n"
             "The accuracy figures in `variant.json` come from running this QDQ model on aifgen's CPU engine (validated by emulation).\n");
   nlohmann::json extra = {{"opset", default_opset(model)}, {"partition", {{"verdict", support.verdict}, {"summary", support.summary},
                                                                           {"dpu_nodes", support.native_nodes}, {"cpu_nodes", support.fallback_nodes}}}};

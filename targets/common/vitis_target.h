@@ -1,6 +1,7 @@
 // AMD/Xilinx DPU targets (Vitis AI 3.5): the power-of-two INT8 QDQ model, a compile step for the
-// board's DPU architecture, a partition report (which nodes the DPU runs, which fall back to the
-// CPU), a VART runtime entrypoint and manifests requesting the FPGA.
+// board's DPU (ONNX Runtime's Vitis AI execution provider partitions the graph and compiles the
+// DPU subgraphs), a partition report (which nodes the DPU runs, which fall back to the CPU), a
+// runtime entrypoint and manifests requesting the FPGA.
 #pragma once
 
 #include "targets/target.h"

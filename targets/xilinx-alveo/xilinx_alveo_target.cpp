@@ -5,7 +5,7 @@ namespace aifgen {
 
 const Target& xilinx_alveo_target() {
   static const VitisTarget target(
-      TargetDescriptor{"xilinx-alveo", "AMD/Xilinx Alveo U50/U280 FPGA cards (DPUCAHX8H)", "Vitis AI 3.5 (compile for the DPU, run with VART)",
+      TargetDescriptor{"xilinx-alveo", "AMD/Xilinx Alveo U50/U280 FPGA cards (DPUCAHX8H)", "Vitis AI 3.5 (ONNX Runtime with the Vitis AI execution provider: DPU subgraphs compiled and run through VART)",
                        "3.5", {"int8"}, "pow2", false},
       VitisFlavor{"DPUCAHX8H", "U50LV", "amd.com/xilinx_u50_gen3x16_xdma_base_5", "amd64"});
   return target;

@@ -5,7 +5,7 @@ namespace aifgen {
 
 const Target& xilinx_zynq_target() {
   static const VitisTarget target(
-      TargetDescriptor{"xilinx-zynq", "AMD/Xilinx Zynq UltraScale+ and Kria SOMs (DPUCZDX8G)", "Vitis AI 3.5 (compile for the DPU, run with VART)",
+      TargetDescriptor{"xilinx-zynq", "AMD/Xilinx Zynq UltraScale+ and Kria SOMs (DPUCZDX8G)", "Vitis AI 3.5 (ONNX Runtime with the Vitis AI execution provider: DPU subgraphs compiled and run through VART)",
                        "3.5", {"int8"}, "pow2", false},
       VitisFlavor{"DPUCZDX8G", "KV260", "xilinx.com/fpga-kv260-dpu", "arm64"});
   return target;
