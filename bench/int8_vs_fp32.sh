@@ -32,8 +32,8 @@ fi
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 field() { sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p"; }
 
-printf '%-14s %3s %12s %12s %12s %10s %12s\n' model thr "ORT source" "aifgen fp32" "aifgen int8" "int8/fp32" "ORT/int8"
-for path in "$models_dir/resnet50.onnx" "$shared/models/mobilenet_v2.onnx"; do
+printf '%-20s %3s %12s %12s %12s %10s %12s\n' model thr "ORT source" "aifgen fp32" "aifgen int8" "int8/fp32" "ORT/int8"
+for path in "$models_dir/resnet50.onnx" "$shared/models/mobilenet_v2.onnx" "$shared/models/transformer_encoder.onnx"; do
   [ -f "$path" ] || continue
   name=$(basename "$path" .onnx)
   ./build/aifgen convert "$path" --targets x86_64-cpu --precisions fp32,int8 --out "$work/$name" >/dev/null 2>&1
@@ -49,6 +49,6 @@ for path in "$models_dir/resnet50.onnx" "$shared/models/mobilenet_v2.onnx"; do
     done
     mo=$(printf '%s\n' "${o[@]}" | median); mf=$(printf '%s\n' "${f[@]}" | median); mq=$(printf '%s\n' "${q[@]}" | median)
     awk -v n="$name" -v t="$threads" -v o="$mo" -v f="$mf" -v q="$mq" \
-      'BEGIN { printf "%-14s %3d %9.2f ms %9.2f ms %9.2f ms %9.2fx %11.2fx\n", n, t, o, f, q, f / q, o / q }'
+      'BEGIN { printf "%-20s %3d %9.2f ms %9.2f ms %9.2f ms %9.2fx %11.2fx\n", n, t, o, f, q, f / q, o / q }'
   done
 done

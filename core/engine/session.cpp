@@ -158,7 +158,20 @@ std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g
   std::unordered_map<int, Int8ConvMatch> out;
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& conv = g.node(i);
-    if (!is_op(conv, "Conv") || conv.input_size() < 2 || conv.output_size() != 1) continue;
+    const bool is_matmul = is_op(conv, "MatMul"), is_gemm = is_op(conv, "Gemm");
+    if (!(is_op(conv, "Conv") || is_matmul || is_gemm) || conv.input_size() < 2 || conv.output_size() != 1) continue;
+    auto int_attr = [&](const char* name, std::int64_t dflt) {
+      for (const auto& a : conv.attribute())
+        if (a.name() == name) return a.i();
+      return dflt;
+    };
+    auto float_attr = [&](const char* name, float dflt) {
+      for (const auto& a : conv.attribute())
+        if (a.name() == name) return a.f();
+      return dflt;
+    };
+    // Gemm: plain A, alpha 1 and a row-vector bias (beta 1) fit one int8 matmul.
+    if (is_gemm && (int_attr("transA", 0) != 0 || float_attr("alpha", 1.f) != 1.f || float_attr("beta", 1.f) != 1.f)) continue;
     const int wdq = producer_of(conv.input(1), "DequantizeLinear");
     const int dq = producer_of(conv.input(0), "DequantizeLinear");
     if (wdq < 0 || dq < 0) continue;
@@ -177,11 +190,14 @@ std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g
     if (!wq || wq->dtype != DType::kI8 || !ws || ws->dtype != DType::kF32 || !xs || !qs || xs->dtype != DType::kF32 ||
         qs->dtype != DType::kF32 || xs->numel() != 1 || qs->numel() != 1 || xs->as<float>()[0] != qs->as<float>()[0])
       continue;
-    // Weights symmetric (zero points 0) and per output channel (axis 0) or per tensor.
-    bool ok = ws->numel() == 1 || (ws->numel() == wq->shape[0] && [&] {
+    // Weights symmetric (zero points 0) and per output channel or per tensor. The output channel
+    // axis: 0 for Conv and Gemm with transB, 1 for MatMul and Gemm without (B is [K, N]).
+    const std::int64_t out_axis = is_matmul || (is_gemm && int_attr("transB", 0) == 0) ? 1 : 0;
+    if ((is_matmul || is_gemm) && wq->shape.size() != 2) continue;
+    bool ok = ws->numel() == 1 || (ws->numel() == wq->shape[static_cast<std::size_t>(out_axis)] && [&] {
       for (const auto& a : wn.attribute())
-        if (a.name() == "axis") return a.i() == 0;
-      return false;  // default axis 1 is the input channel
+        if (a.name() == "axis") return a.i() == out_axis;
+      return out_axis == 1;  // default axis is 1
     }());
     if (wz)
       for (std::int64_t k = 0; k < wz->numel() && ok; ++k) ok = wz->dtype == DType::kI8 && wz->as<std::int8_t>()[k] == 0;
@@ -198,7 +214,13 @@ std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g
     m.dq = dq;
     m.weight_dq = wdq;
     m.node = conv;
-    m.node.set_op_type("ConvInt8");
+    m.node.set_op_type(is_op(conv, "Conv") ? "ConvInt8" : "MatMulInt8");
+    if (is_matmul || is_gemm) {
+      auto* tb = m.node.add_attribute();
+      tb->set_name("w_transposed");
+      tb->set_type(onnx::AttributeProto::INT);
+      tb->set_i(out_axis == 0);
+    }
     m.node.set_input(0, qn.input(0));
     m.node.set_input(1, wn.input(0));
     auto add = [&](const char* name) {
@@ -543,8 +565,14 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         auto cs = consumers.find(last);
         if (cs != consumers.end() && cs->second.size() == 1 && is_op(g.node(cs->second[0]), "QuantizeLinear") &&
             absorbed[static_cast<std::size_t>(cs->second[0])]) {
-          requant_index = cs->second[0];
-          requant_q = &g.node(requant_index);
+          // Only when every reader is an int8 convolution (which takes any quantized layout).
+          bool all_conv = true;
+          for (const auto& [_, m] : int8_convs)
+            if (m.q == cs->second[0]) all_conv = all_conv && is_op(m.node, "ConvInt8");
+          if (all_conv) {
+            requant_index = cs->second[0];
+            requant_q = &g.node(requant_index);
+          }
         }
       }
       const Tensor* y_scale = nullptr;
@@ -853,7 +881,7 @@ std::vector<OpProfile> Session::profile() const {
 std::vector<std::string> supported_ops() {
   std::vector<std::string> ops = {"Constant", "Shape", "Size"};
   for (const auto& [name, _] : kernel_table())
-    if (name.find("NHWC") == std::string::npos && name != "ConvInt8") ops.push_back(name);  // internal kernels are not ONNX ops
+    if (name.find("NHWC") == std::string::npos && name != "ConvInt8" && name != "MatMulInt8") ops.push_back(name);  // internal kernels are not ONNX ops
   std::sort(ops.begin(), ops.end());
   return ops;
 }

@@ -2,7 +2,8 @@
 //
 // Options: scheme (u8s8 | s8s8-symmetric | pow2, default u8s8), method (minmax | percentile |
 // entropy, default percentile), percentile (default 99.99), samples (calibration samples used,
-// default 32), ops (comma list of op types to quantize, default Conv,Gemm,MatMul).
+// default 32), ops (comma list of op types to quantize, default Conv,Gemm,MatMul),
+// activation_matmuls (true | false, default true: also MatMuls whose both inputs are activations).
 //
 // 1. Models below opset 13 are raised to 13 (per-channel QuantizeLinear needs it).
 // 2. Every float activation read by a quantized op is recorded: the engine runs the calibration
@@ -42,10 +43,13 @@ struct Options {
   double percentile = 99.99;
   int samples = 32;
   std::set<std::string> ops = {"Conv", "Gemm", "MatMul"};
+  // MatMul of two activations (attention scores): worth it where the runtime has int8 kernels
+  // for it (TensorRT), a slowdown where only weight MatMuls run in int8 (aifgen's engine).
+  bool activation_matmuls = true;
 };
 
 Options parse_options(const PassOptions& o) {
-  check_pass_options("quantize_int8", o, {"scheme", "method", "percentile", "samples", "ops"});
+  check_pass_options("quantize_int8", o, {"scheme", "method", "percentile", "samples", "ops", "activation_matmuls"});
   Options opt;
   auto bad = [](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: " + what); };
   if (auto it = o.find("scheme"); it != o.end()) opt.scheme = quantize::parse_scheme(it->second);
@@ -65,6 +69,10 @@ Options parse_options(const PassOptions& o) {
       bad("samples must be an integer");
     }
     if (opt.samples < 1 || opt.samples > 4096) bad("samples must be in [1, 4096]");
+  }
+  if (auto it = o.find("activation_matmuls"); it != o.end()) {
+    if (it->second != "true" && it->second != "false") bad("activation_matmuls must be true or false");
+    opt.activation_matmuls = it->second == "true";
   }
   if (auto it = o.find("ops"); it != o.end()) {
     opt.ops.clear();
@@ -246,7 +254,7 @@ class QuantizeInt8Pass final : public Pass {
           s.weight_input = 1;
           const auto* w = find_constant(g, n.input(1));
           s.weight_axis = per_channel && w->dims_size() == 2 ? 1 : -1;
-        } else if (is_float_activation(n.input(1))) {
+        } else if (opt_.activation_matmuls && is_float_activation(n.input(1))) {
           s.activation_inputs.push_back(1);  // activation x activation (attention)
         } else {
           continue;

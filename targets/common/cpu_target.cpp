@@ -60,6 +60,10 @@ TargetSupport CpuTarget::assess(const std::map<std::string, std::int64_t>& censu
 
 std::vector<PassSpec> CpuTarget::pipeline(const std::string& precision) const {
   auto p = standard_pipeline(precision, "u8s8");
+  // aifgen's engine runs weight MatMuls in int8 but attention's activation x activation MatMuls
+  // in float, where their Q/DQ would only cost time.
+  for (auto& spec : p)
+    if (spec.name == "quantize_int8") spec.options["activation_matmuls"] = "false";
   // fp32: Conv + activation as aifgen's private op (this runtime is aifgen's engine). int8 QDQ
   // stays standard: the engine recognizes Q -> DQ -> Conv itself.
   if (precision == "fp32") p.push_back("fuse_conv_activation");

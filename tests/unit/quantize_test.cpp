@@ -251,6 +251,45 @@ TEST(QuantizeInt8, FusedRequantizationMatchesTheFloatReference) {
   EXPECT_FALSE(labels.count("QuantizeLinear")) << "a QuantizeLinear still runs on its own";
 }
 
+TEST(QuantizeInt8, Int8MatMulAndGemmMatchTheFloatReference) {
+  // x[2,5,16] -> MatMul(W[16,8]) -> Relu -> Reshape [10,8] -> Gemm(W2[4,8], transB, bias) -> y[10,4]
+  auto m = empty_model("mm");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"2", "5", "16"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"10", "4"});
+  *g->add_initializer() = random_tensor("W", {16, 8}, 31, -0.5f, 0.5f);
+  *g->add_initializer() = random_tensor("W2", {4, 8}, 32, -0.5f, 0.5f);
+  *g->add_initializer() = random_tensor("B2", {4}, 33, -0.3f, 0.3f);
+  auto shape = float_tensor("shape", {2}, {0.f, 0.f});
+  shape.clear_float_data();
+  shape.set_data_type(onnx::TensorProto::INT64);
+  shape.add_int64_data(10);
+  shape.add_int64_data(8);
+  *g->add_initializer() = shape;
+  *g->add_node() = node("MatMul", {"x", "W"}, {"h"});
+  *g->add_node() = node("Relu", {"h"}, {"r"});
+  *g->add_node() = node("Reshape", {"r", "shape"}, {"f"});
+  auto gemm = node("Gemm", {"f", "W2", "B2"}, {"y"});
+  add_int_attr(gemm, "transB", 1);
+  *g->add_node() = gemm;
+  auto q = quantized(m, "u8s8");
+  engine::SessionOptions fast, reference;
+  fast.profile = true;
+  reference.int8_kernels = false;
+  engine::Session a(q, fast), b(q, reference);
+  auto in = engine::random_inputs(a.inputs(), 4);
+  auto ya = a.run(in)[0], yb = b.run(in)[0];
+  double max_err = 0, max_ref = 0;
+  for (std::int64_t i = 0; i < ya.numel(); ++i) {
+    max_err = std::max(max_err, std::abs(static_cast<double>(ya.as<float>()[i]) - yb.as<float>()[i]));
+    max_ref = std::max(max_ref, std::abs(static_cast<double>(yb.as<float>()[i])));
+  }
+  EXPECT_LT(max_err, 1e-2 * max_ref) << max_err << " vs " << max_ref;
+  int int8_matmuls = 0;
+  for (const auto& p : a.profile()) int8_matmuls += p.op == "MatMulInt8" ? static_cast<int>(p.calls) : 0;
+  EXPECT_EQ(int8_matmuls, 2) << "MatMul and Gemm on the int8 path";
+}
+
 TEST(QuantizeInt8, ScalesOffByAHundredFailValidation) {
   auto source = small_cnn();
   auto m = quantized(source, "u8s8");

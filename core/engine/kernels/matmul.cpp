@@ -130,11 +130,114 @@ std::unique_ptr<Kernel> make_gemm(const NodeCtx& ctx, std::vector<TensorDesc>& o
   return kernel;
 }
 
+// "MatMulInt8" (engine-internal, planned from QuantizeLinear -> DequantizeLinear -> MatMul/Gemm
+// with a DequantizeLinear'd constant int8 2-D weight; see session.cpp): the float activation
+// [..., K] is quantized by one oneDNN reorder (scale, zero point, saturation) as [M, K] rows,
+// multiplied u8/s8 x s8 with s32 accumulation, scaled per output column by x_scale * w_scale[n],
+// plus Gemm's row-vector bias, written as float [..., N].
+class MatMulInt8Kernel final : public Kernel {
+ public:
+  MatMulInt8Kernel(const dnnl::engine& eng, dnnl::matmul::primitive_desc pd, memory::desc x, memory::desc xq,
+                   dnnl::primitive_attr qattr, std::shared_ptr<memory> w, std::shared_ptr<memory> bias, std::int32_t zp)
+      : eng_(eng), pd_(pd), prim_(pd), x_(x), xq_(xq), qpd_(eng, x, eng, xq, qattr), quant_(qpd_), w_(std::move(w)),
+        bias_(std::move(bias)), zp_(zp) {}
+  std::size_t offset() const { return (xq_.get_size() + 63) / 64 * 64; }
+  std::size_t scratch_bytes() const { return offset() + std::max(qpd_.scratchpad_desc().get_size(), pd_.scratchpad_desc().get_size()); }
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    RunContext inner = ctx;
+    inner.scratchpad = ctx.scratchpad + offset();
+    memory zp_mem(memory::desc({1}, memory::data_type::s32, memory::format_tag::x), eng_, &zp_);
+    auto xq = wrap(xq_, eng_, ctx.scratchpad);
+    std::unordered_map<int, memory> qargs{{DNNL_ARG_FROM, wrap(x_, eng_, in[0]->data)}, {DNNL_ARG_TO, xq}};
+    if (zp_ != 0) qargs.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, zp_mem);
+    add_scratchpad(qargs, qpd_.scratchpad_desc(), eng_, inner);
+    quant_.execute(*ctx.stream, qargs);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xq}, {DNNL_ARG_WEIGHTS, *w_}, {DNNL_ARG_DST, wrap(pd_.dst_desc(), eng_, out[0]->data)}};
+    if (bias_) args.emplace(DNNL_ARG_BIAS, *bias_);
+    if (zp_ != 0) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp_mem);
+    add_scratchpad(args, pd_.scratchpad_desc(), eng_, inner);
+    prim_.execute(*ctx.stream, args);
+  }
+
+ private:
+  dnnl::engine eng_;
+  dnnl::matmul::primitive_desc pd_;
+  dnnl::matmul prim_;
+  memory::desc x_, xq_;
+  dnnl::reorder::primitive_desc qpd_;
+  dnnl::reorder quant_;
+  std::shared_ptr<memory> w_, bias_;
+  std::int32_t zp_;
+};
+
+std::unique_ptr<Kernel> make_matmul_int8(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  ctx.require_dtype(0, {DType::kF32});
+  ctx.require_dtype(1, {DType::kI8});
+  const auto& a = ctx.in(0).shape;
+  const Tensor& wq = ctx.constant_input(1, "int8 weights");
+  const bool tb = ctx.attr_i("w_transposed", 0) != 0;
+  if (a.empty() || wq.shape.size() != 2) ctx.unsupported("int8 matmul needs a 2-D weight");
+  const std::int64_t k = tb ? wq.shape[1] : wq.shape[0], n = tb ? wq.shape[0] : wq.shape[1];
+  if (a.back() != k) ctx.invalid("inner dimensions differ");
+  const std::int64_t m = numel(a) / k;
+  Shape y(a.begin(), a.end() - 1);
+  y.push_back(n);
+  outs = {{DType::kF32, y}};
+  const float x_scale = ctx.attr_f("x_scale", 0);
+  const auto x_zp = static_cast<std::int32_t>(ctx.attr_i("x_zero_point", 0));
+  const bool x_signed = ctx.attr_i("x_signed", 0) != 0;
+  auto w_scales = ctx.attr_floats("w_scales");
+  if (!(x_scale > 0) || (w_scales.size() != 1 && static_cast<std::int64_t>(w_scales.size()) != n)) ctx.invalid("bad quantization parameters");
+  if (w_scales.size() == 1) w_scales.assign(static_cast<std::size_t>(n), w_scales[0]);
+  std::vector<float> out_scales(static_cast<std::size_t>(n));
+  for (std::int64_t j = 0; j < n; ++j) out_scales[static_cast<std::size_t>(j)] = x_scale * w_scales[static_cast<std::size_t>(j)];
+  const Tensor* c = ctx.has_input(2) ? &ctx.constant_input(2, "bias") : nullptr;
+  if (c && (c->dtype != DType::kF32 || c->numel() != n)) ctx.unsupported("bias other than a float row vector");
+  const auto qtype = x_signed ? memory::data_type::s8 : memory::data_type::u8;
+  memory::desc x_md = plain_f32({m, k});
+  memory::desc xq_md({m, k}, qtype, memory::dims{k, 1});
+  memory::desc w_any({k, n}, memory::data_type::s8, memory::format_tag::any);
+  memory::desc w_plain({k, n}, memory::data_type::s8, tb ? memory::dims{1, k} : memory::dims{n, 1});
+  memory::desc bias_md = c ? plain_f32({1, n}) : memory::desc();
+  dnnl::primitive_attr attr = scratchpad_attr();
+  attr.set_output_scales(1 << 1, out_scales);
+  if (x_zp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+  dnnl::matmul::primitive_desc pd;
+  try {
+    pd = dnnl::matmul::primitive_desc(c ? dnnl::matmul::desc(xq_md, w_any, bias_md, plain_f32({m, n})) : dnnl::matmul::desc(xq_md, w_any, plain_f32({m, n})),
+                                      attr, ctx.dnnl_engine());
+  } catch (const dnnl::error& e) {
+    ctx.unsupported(std::string("oneDNN has no int8 matmul for this case: ") + e.what());
+  }
+  auto w = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
+  reorder_now(ctx.dnnl_engine(), w_plain, wq.data, *w);
+  std::shared_ptr<memory> bias;
+  if (c) {
+    // As for convolutions, oneDNN 2.x adds the bias before the output scale.
+    bias = std::make_shared<memory>(bias_md, ctx.dnnl_engine());
+    auto* b = static_cast<float*>(bias->get_data_handle());
+    for (std::int64_t j = 0; j < n; ++j) b[j] = c->as<float>()[j] / out_scales[static_cast<std::size_t>(j)];
+  }
+  dnnl::primitive_attr qattr = scratchpad_attr();
+  qattr.set_output_scales(0, {1.0f / x_scale});
+  if (x_zp != 0) qattr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+  std::unique_ptr<MatMulInt8Kernel> kernel;
+  try {
+    kernel = std::make_unique<MatMulInt8Kernel>(ctx.dnnl_engine(), pd, x_md, xq_md, qattr, w, bias, x_zp);
+  } catch (const dnnl::error& e) {
+    ctx.unsupported(std::string("oneDNN cannot quantize this input: ") + e.what());
+  }
+  ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, kernel->scratch_bytes());
+  return kernel;
+}
+
 }  // namespace
 
 void register_matmul_kernels(KernelTable& t) {
   t["MatMul"] = make_matmul;
   t["Gemm"] = make_gemm;
+  t["MatMulInt8"] = make_matmul_int8;  // engine-internal, see session.cpp
 }
 
 }  // namespace aifgen::engine
