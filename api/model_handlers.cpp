@@ -4,6 +4,9 @@
 #include "api/upload_reader.h"
 #include "core/error.h"
 
+#include <map>
+#include <mutex>
+
 namespace aifgen::api {
 namespace {
 
@@ -23,11 +26,33 @@ void upload_model(RequestContext& ctx) {
   ctx.respond(r);
 }
 
+// Listings are cached per (limit, offset) until a model is added or removed: dashboards poll
+// them, and each one otherwise re-reads and re-serializes every model record.
 void list_models(RequestContext& ctx) {
+  static std::mutex mu;
+  static std::uint64_t cached_generation = 0;
+  static std::map<std::pair<int, int>, std::string> cache;
   int limit = ctx.query_int("limit", 100, 1, 1000), offset = ctx.query_int("offset", 0, 0, 1 << 30);
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& m : ctx.app.models().list(limit, offset)) items.push_back(model_json(m));
-  ctx.respond(json_response(200, {{"items", items}, {"limit", limit}, {"offset", offset}}));
+  const auto generation = ctx.app.models().generation();
+  std::string body;
+  {
+    std::lock_guard lock(mu);
+    if (cached_generation != generation) {
+      cache.clear();
+      cached_generation = generation;
+    }
+    if (auto it = cache.find({limit, offset}); it != cache.end()) body = it->second;
+  }
+  if (body.empty()) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& m : ctx.app.models().list(limit, offset)) items.push_back(model_json(m));
+    body = nlohmann::json{{"items", items}, {"limit", limit}, {"offset", offset}}.dump();
+    std::lock_guard lock(mu);
+    if (cached_generation == generation && cache.size() < 256) cache[{limit, offset}] = body;
+  }
+  web::http::http_response r(web::http::status_codes::OK);
+  r.set_body(body, "application/json");
+  ctx.respond(r);
 }
 
 void get_model(RequestContext& ctx) { ctx.respond(json_response(200, model_json(ctx.app.models().get(ctx.params["id"])))); }

@@ -24,7 +24,7 @@ App::App(Config config)
       benchmark_repo_(db_),
       key_repo_(db_),
       calibration_repo_(db_),
-      auth_(key_repo_),
+      auth_(key_repo_, std::chrono::seconds(1)),
       model_service_(artifacts_, model_repo_, config_.max_upload_bytes(), config_.max_concurrent_uploads),
       calibration_service_(artifacts_, model_repo_, calibration_repo_, config_.max_calibration_bytes()),
       links_(LinkSigner::load_or_create_secret(config_.data_dir, config_.link_secret), config_.link_ttl_s),

@@ -3,6 +3,8 @@
 // that has no key yet.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -28,18 +30,33 @@ struct CreatedKey {
 
 class Auth {
  public:
-  explicit Auth(storage::ApiKeyRepository& keys) : keys_(keys) {}
+  // `recheck`: how long a local_only() answer may be reused (zero: every call asks the database).
+  explicit Auth(storage::ApiKeyRepository& keys, std::chrono::milliseconds recheck = std::chrono::milliseconds(0))
+      : keys_(keys), recheck_ns_(std::chrono::nanoseconds(recheck).count()) {}
 
   // Throws Error(kInvalidArgument) for a bad name or scope.
   CreatedKey create(const std::string& name, const std::string& scope);
   // The key's principal, or nullopt for unknown, malformed or revoked keys.
   std::optional<Principal> authenticate(const std::string& presented);
   // True while no active key exists: the service then serves loopback only, without keys.
-  bool local_only() { return keys_.count_active() == 0; }
+  // Keys are created by another process (`aifgen keys create`), so the answer comes from the
+  // database; the service reuses it for `recheck` (a second), so a new key takes effect within
+  // a second without a query on every request.
+  bool local_only() {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    if (recheck_ns_ == 0 || checked_at_.load() == 0 || now - checked_at_.load() > recheck_ns_) {
+      local_only_.store(keys_.count_active() == 0);
+      checked_at_.store(now);
+    }
+    return local_only_.load();
+  }
   storage::ApiKeyRepository& keys() { return keys_; }
 
  private:
   storage::ApiKeyRepository& keys_;
+  std::int64_t recheck_ns_;
+  std::atomic<std::int64_t> checked_at_{0};
+  std::atomic<bool> local_only_{true};
 };
 
 }  // namespace aifgen

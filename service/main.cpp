@@ -1,6 +1,12 @@
 // The aifgen command line: `serve` runs the REST service, `inspect` describes a model.
 #include <signal.h>
+#include <utility>  // boost/asio/awaitable.hpp (via pplx) uses std::exchange without it
+#include <pplx/threadpool.h>
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -44,6 +50,20 @@ int run_serve(const aifgen::Config& config) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Request logs go through a queue to one writer thread, so handlers never wait on stdout.
+  spdlog::init_thread_pool(32768, 1);
+  auto logger = std::make_shared<spdlog::async_logger>("aifgen", std::make_shared<spdlog::sinks::stdout_color_sink_mt>(),
+                                                       spdlog::thread_pool(), spdlog::async_overflow_policy::block);
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::flush_every(std::chrono::seconds(1));
+  struct FlushAtExit {
+    ~FlushAtExit() { spdlog::shutdown(); }
+  } flush_at_exit;
+  // cpprest's default pool is 40 threads whatever the machine; a few per core serve as many
+  // requests with less switching (long polls are parked, not held on a thread).
+  crossplat::threadpool::initialize_with_threads(std::max(4u, 2 * std::thread::hardware_concurrency()));
   try {
     aifgen::App app(config);
     aifgen::api::Server server(app);

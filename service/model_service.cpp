@@ -57,6 +57,7 @@ IngestResult ModelService::ingest(storage::BlobWriter& upload, const std::string
   rec.created_at = storage::now_iso8601();
   artifacts_.commit(upload);  // blob first: a row never points at a missing blob
   auto [stored, created] = models_.insert_if_absent(rec);
+  if (created) ++generation_;
   return {stored, created};
 }
 
@@ -70,6 +71,7 @@ std::vector<storage::ModelRecord> ModelService::list(int limit, int offset) { re
 
 void ModelService::remove(const std::string& id) {
   auto artifacts = models_.remove(id);
+  ++generation_;
   artifacts_.remove(id);
   for (const auto& sha : artifacts) artifacts_.remove(sha);
 }

@@ -50,6 +50,9 @@ class ModelService {
   std::vector<storage::ModelRecord> list(int limit, int offset);
   void remove(const std::string& id);               // throws kNotFound, kConflict
   std::uint64_t max_upload_bytes() const { return max_upload_bytes_; }
+  // Changes whenever a model is added or removed (listings may be cached per generation). Only
+  // this process writes models, so it sees every change.
+  std::uint64_t generation() const { return generation_.load(); }
 
   // Throws Error(kInvalidArgument, "invalid-name") unless `name` is 1..200 bytes of printable
   // characters without path separators.
@@ -61,6 +64,7 @@ class ModelService {
   std::uint64_t max_upload_bytes_;
   int max_concurrent_uploads_;
   std::atomic<int> uploads_in_flight_{0};
+  std::atomic<std::uint64_t> generation_{1};
 };
 
 }  // namespace aifgen
