@@ -99,7 +99,12 @@ V2Request decode_request(const std::string& body, std::size_t header_length) {
     if (!in.is_object() || !in.contains("name") || !in["name"].is_string()) bad("every input needs a name");
     const auto name = in["name"].get<std::string>();
     if (!in.contains("datatype") || !in["datatype"].is_string()) bad("input '" + name + "' needs a datatype");
-    auto t = engine::Tensor::allocate(dtype_from_v2(in["datatype"].get<std::string>()), read_shape(in, name));
+    const auto dtype = dtype_from_v2(in["datatype"].get<std::string>());
+    const auto shape = read_shape(in, name);
+    // Every element costs at least one byte of the body (binary) or of JSON text: a shape
+    // claiming more is refused before anything is allocated by it.
+    if (static_cast<std::uint64_t>(engine::numel(shape)) > body.size()) bad("input '" + name + "' declares more elements than the request holds");
+    auto t = engine::Tensor::allocate(dtype, shape);
     const auto* params = in.contains("parameters") && in["parameters"].is_object() ? &in["parameters"] : nullptr;
     if (params && params->contains("binary_data_size")) {
       const auto& n = (*params)["binary_data_size"];
@@ -176,7 +181,10 @@ std::map<std::string, engine::Tensor> decode_response(const std::string& body, s
   std::size_t offset = json_len;
   for (const auto& o : j["outputs"]) {
     const auto name = o.value("name", std::string());
-    auto t = engine::Tensor::allocate(dtype_from_v2(o.value("datatype", std::string())), read_shape(o, name));
+    const auto dtype = dtype_from_v2(o.value("datatype", std::string()));
+    const auto shape = read_shape(o, name);
+    if (static_cast<std::uint64_t>(engine::numel(shape)) > body.size()) bad("output '" + name + "' declares more elements than the response holds");
+    auto t = engine::Tensor::allocate(dtype, shape);
     if (o.contains("parameters") && o["parameters"].contains("binary_data_size")) {
       if (offset + t.bytes() > body.size()) bad("truncated binary output");
       std::memcpy(t.data, body.data() + offset, t.bytes());

@@ -59,20 +59,19 @@ InferModel::~InferModel() {
   if (batcher_.joinable()) batcher_.join();
 }
 
-engine::Session& InferModel::session_for(const std::vector<engine::Tensor>& inputs) {
+std::shared_ptr<engine::Session> InferModel::session_for(const std::vector<engine::Tensor>& inputs) {
   std::vector<engine::Shape> key;
   for (const auto& t : inputs) key.push_back(t.shape);
   std::lock_guard lock(sessions_mu_);
   auto it = sessions_.find(key);
-  if (it != sessions_.end()) return *it->second;
+  if (it != sessions_.end()) return it->second;
   if (sessions_.size() >= 64) sessions_.erase(sessions_.begin());  // bounded: shapes come from clients
   engine::SessionOptions o;
   o.threads = options_.threads;
   for (std::size_t k = 0; k < inputs.size(); ++k) o.input_shapes[inputs_[k].name] = inputs[k].shape;
-  auto s = std::make_unique<engine::Session>(model_, o);
-  auto& ref = *s;
-  sessions_[key] = std::move(s);
-  return ref;
+  auto s = std::make_shared<engine::Session>(model_, o);
+  sessions_[key] = s;
+  return s;
 }
 
 std::vector<engine::Tensor> InferModel::infer(std::vector<engine::Tensor> inputs) {
@@ -97,7 +96,7 @@ std::vector<engine::Tensor> InferModel::infer(std::vector<engine::Tensor> inputs
       std::lock_guard lock(stats_mu_);
       ++batches_;
     }
-    return session_for(inputs).run(inputs);
+    return session_for(inputs)->run(inputs);
   }
   auto mine = std::make_shared<Pending>();
   mine->inputs = std::move(inputs);
@@ -160,7 +159,7 @@ void InferModel::run_batch(std::vector<std::shared_ptr<Pending>> batch) {
       }
       merged.push_back(std::move(t));
     }
-    auto outs = session_for(merged).run(merged);
+    auto outs = session_for(merged)->run(merged);
     {
       std::lock_guard lock(stats_mu_);
       ++batches_;

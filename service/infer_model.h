@@ -54,7 +54,8 @@ class InferModel {
     std::vector<engine::Tensor> inputs;
     std::promise<std::vector<engine::Tensor>> result;
   };
-  engine::Session& session_for(const std::vector<engine::Tensor>& inputs);
+  // Shared so a session evicted from the cache lives until its last run ends.
+  std::shared_ptr<engine::Session> session_for(const std::vector<engine::Tensor>& inputs);
   void run_batch(std::vector<std::shared_ptr<Pending>> batch);
   void batcher_loop();
 
@@ -64,7 +65,7 @@ class InferModel {
   std::vector<IoSpec> inputs_, outputs_;
   bool batched_ = false;
   std::mutex sessions_mu_;
-  std::map<std::vector<engine::Shape>, std::unique_ptr<engine::Session>> sessions_;
+  std::map<std::vector<engine::Shape>, std::shared_ptr<engine::Session>> sessions_;
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<std::shared_ptr<Pending>> queue_;
