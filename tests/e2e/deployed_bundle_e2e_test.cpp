@@ -194,3 +194,47 @@ TEST_F(DeployedBundleE2E, OnDemandStartsOneJobAndThenAnswersWithTheVariant) {
 
 }  // namespace
 }  // namespace aifgen::e2e
+
+namespace aifgen::e2e {
+namespace {
+
+class FieldBenchmarksE2E : public ServerTest {};
+
+TEST_F(FieldBenchmarksE2E, ReportsAreCheckedAndOnlyBuiltVariantsTakeThem) {
+  auto model_id = http().upload(shared_model("ch_ppocr_mobile_v2.0_cls_infer"), "cls").json()["id"].get<std::string>();
+  auto created = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}, {"precisions", {"fp32"}}});
+  auto job = wait_finished(created.json()["id"].get<std::string>());
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  const std::string path = "/v1/variants/" + job["variants"][0]["id"].get<std::string>() + "/benchmarks";
+  const nlohmann::json good = {{"host", "test rig"}, {"p50_ms", 1.0}, {"p90_ms", 2.0}, {"p99_ms", 3.0}, {"throughput_per_s", 100.0},
+                               {"concurrency", 4}, {"hardware", {{"cores", 8}}}};
+  auto ok = http().post_json(path, good);
+  ASSERT_EQ(ok.status, 201) << ok.body;
+  EXPECT_EQ(ok.json()["origin"], "field");
+  EXPECT_EQ(ok.json()["concurrency"], 4);
+  auto without = [&](const char* key) {
+    auto b = good;
+    b.erase(key);
+    return http().post_json(path, b);
+  };
+  EXPECT_EQ(without("host").problem_type(), "invalid-field");
+  EXPECT_EQ(without("p99_ms").problem_type(), "invalid-field");
+  auto unordered = good;
+  unordered["p50_ms"] = 5.0;  // above p90
+  EXPECT_EQ(http().post_json(path, unordered).problem_type(), "invalid-field");
+  auto negative = good;
+  negative["throughput_per_s"] = -1;
+  EXPECT_EQ(http().post_json(path, negative).problem_type(), "invalid-field");
+  auto extra = good;
+  extra["gpu_temperature"] = 80;
+  EXPECT_EQ(http().post_json(path, extra).problem_type(), "unknown-field");
+  EXPECT_EQ(http().post_json("/v1/variants/var_nope/benchmarks", good).status, 404);
+  // Only the accepted report was stored.
+  int field = 0;
+  const auto variant = http().get("/v1/variants/" + job["variants"][0]["id"].get<std::string>()).json();
+  for (const auto& b : variant["benchmarks"]) field += b["origin"] == "field";
+  EXPECT_EQ(field, 1);
+}
+
+}  // namespace
+}  // namespace aifgen::e2e
