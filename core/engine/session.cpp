@@ -336,7 +336,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
   std::set<std::string> graph_outputs;
   for (const auto& o : g.output()) graph_outputs.insert(o.name());
   std::vector<bool> absorbed(static_cast<std::size_t>(g.node_size()), false);
-  auto int8_convs = options.int8_kernels ? find_int8_convs(g) : std::unordered_map<int, Int8ConvMatch>{};
+  auto int8_convs = options.int8_kernels && int8_kernels_supported() ? find_int8_convs(g) : std::unordered_map<int, Int8ConvMatch>{};
   {
     // A Q or DQ node is skipped when every reader of its output is a matched convolution (or a
     // DQ skipped for that reason); otherwise it still runs for its other readers.
@@ -876,6 +876,19 @@ std::vector<OpProfile> Session::profile() const {
   for (const auto& [_, p] : impl_->profile) out.push_back(p);
   std::sort(out.begin(), out.end(), [](const OpProfile& a, const OpProfile& b) { return a.total_ms > b.total_ms; });
   return out;
+}
+
+bool int8_kernels_supported() {
+#if defined(__x86_64__)
+  static const bool vnni = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    auto has = [&](dnnl::cpu_isa want) { return (isa & static_cast<unsigned>(want)) == static_cast<unsigned>(want); };
+    return has(dnnl::cpu_isa::avx512_core_vnni) || has(dnnl::cpu_isa::avx2_vnni);
+  }();
+  return vnni;
+#else
+  return false;
+#endif
 }
 
 std::vector<std::string> supported_ops() {

@@ -76,4 +76,9 @@ class Session {
 // Op types the engine can plan (the kernel registry), sorted.
 std::vector<std::string> supported_ops();
 
+// Whether this CPU runs QDQ graphs with oneDNN int8 kernels: x86 with VNNI (AVX-512 VNNI or
+// AVX-VNNI). Without VNNI, oneDNN's u8 x s8 products go through 16-bit saturating adds and can
+// clip full-range int8 weights, so QDQ graphs run as written, in float (correct, not faster).
+bool int8_kernels_supported();
+
 }  // namespace aifgen::engine

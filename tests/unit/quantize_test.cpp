@@ -181,6 +181,7 @@ TEST(QuantizeInt8, S8S8SymmetricHasOnlyZeroZeroPoints) {
 }
 
 TEST(QuantizeInt8, EngineInt8ConvolutionsMatchTheFloatReferenceOfTheSameGraph) {
+  if (!engine::int8_kernels_supported()) GTEST_SKIP() << "this CPU has no VNNI: QDQ graphs run in float here (see int8_kernels_supported)";
   auto m = quantized(small_cnn(), "u8s8");
   engine::SessionOptions fast, reference;
   fast.profile = true;
@@ -230,6 +231,7 @@ onnx::ModelProto conv_chain() {
 }
 
 TEST(QuantizeInt8, FusedRequantizationMatchesTheFloatReference) {
+  if (!engine::int8_kernels_supported()) GTEST_SKIP() << "this CPU has no VNNI: QDQ graphs run in float here (see int8_kernels_supported)";
   auto m = quantized(conv_chain(), "u8s8");
   engine::SessionOptions fast, reference;
   fast.profile = true;
@@ -252,6 +254,7 @@ TEST(QuantizeInt8, FusedRequantizationMatchesTheFloatReference) {
 }
 
 TEST(QuantizeInt8, Int8MatMulAndGemmMatchTheFloatReference) {
+  if (!engine::int8_kernels_supported()) GTEST_SKIP() << "this CPU has no VNNI: QDQ graphs run in float here (see int8_kernels_supported)";
   // x[2,5,16] -> MatMul(W[16,8]) -> Relu -> Reshape [10,8] -> Gemm(W2[4,8], transB, bias) -> y[10,4]
   auto m = empty_model("mm");
   auto* g = m.mutable_graph();
