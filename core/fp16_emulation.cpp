@@ -1,12 +1,11 @@
 #include "core/fp16_emulation.h"
 
-#include <onnx/shape_inference/implementation.h>
-
 #include <unordered_set>
 
 #include "core/engine/tensor.h"
 #include "core/error.h"
 #include "core/numeric/half.h"
+#include "core/onnx_model.h"
 #include "core/passes/graph_edit.h"
 
 namespace aifgen {
@@ -24,19 +23,6 @@ void to_float(onnx::TensorProto& t) {
   t.clear_int32_data();
   t.set_data_type(kF32);
   t.set_raw_data(raw);
-}
-
-onnx::NodeProto cast(const std::string& from, const std::string& to, int type) {
-  onnx::NodeProto n;
-  n.set_op_type("Cast");
-  n.set_name(to);
-  n.add_input(from);
-  n.add_output(to);
-  auto* a = n.add_attribute();
-  a->set_name("to");
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(type);
-  return n;
 }
 
 }  // namespace
@@ -63,13 +49,7 @@ bool has_fp16_io(const onnx::ModelProto& model) {
 
 onnx::ModelProto emulate_fp16(const onnx::ModelProto& model) {
   auto typed = model;
-  typed.mutable_graph()->clear_value_info();
-  try {
-    onnx::ShapeInferenceOptions options(false, 1, true);
-    onnx::shape_inference::InferShapes(typed, onnx::OpSchemaRegistry::Instance(), options);
-  } catch (const std::exception& e) {
-    throw Error(ErrorCode::kInvalidModel, "model-shape-inference-failed", e.what());
-  }
+  reinfer_shapes(typed, /*check_types=*/false);
   std::unordered_set<std::string> half_values;
   for (const auto& v : typed.graph().value_info())
     if (v.type().tensor_type().elem_type() == kF16) half_values.insert(v.name());
@@ -88,8 +68,8 @@ onnx::ModelProto emulate_fp16(const onnx::ModelProto& model) {
     tt->set_elem_type(kF32);
     const std::string rounded = in.name() + "_fp16_rounded";
     rename_uses(*g, in.name(), rounded);
-    *nodes.Add() = cast(in.name(), rounded + "_h", kF16);
-    *nodes.Add() = cast(rounded + "_h", rounded, kF32);
+    *nodes.Add() = cast_node(in.name(), rounded + "_h", kF16);
+    *nodes.Add() = cast_node(rounded + "_h", rounded, kF32);
   }
   for (auto& n : *g->mutable_node()) {
     for (auto& a : *n.mutable_attribute()) {
@@ -104,8 +84,8 @@ onnx::ModelProto emulate_fp16(const onnx::ModelProto& model) {
       }
     *nodes.Add() = n;
     for (const auto& o : rounded) {
-      *nodes.Add() = cast(o + "_unrounded", o + "_h", kF16);
-      *nodes.Add() = cast(o + "_h", o, kF32);
+      *nodes.Add() = cast_node(o + "_unrounded", o + "_h", kF16);
+      *nodes.Add() = cast_node(o + "_h", o, kF32);
     }
   }
   g->mutable_node()->Swap(&nodes);

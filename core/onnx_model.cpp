@@ -187,6 +187,16 @@ void accept_model(onnx::ModelProto& model, const ModelLimits& limits) {
   }
 }
 
+void reinfer_shapes(onnx::ModelProto& model, bool check_types) {
+  model.mutable_graph()->clear_value_info();
+  try {
+    onnx::ShapeInferenceOptions options(check_types, /*strict=*/1, /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kInvalidModel, "model-shape-inference-failed", std::string("ONNX shape inference: ") + e.what());
+  }
+}
+
 void save_model_file(const onnx::ModelProto& model, const std::string& path) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out || !model.SerializeToOstream(&out) || !out.flush())

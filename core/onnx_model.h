@@ -36,6 +36,10 @@ void accept_model(onnx::ModelProto& model, const ModelLimits& limits = {});
 // does the durable rename). Throws Error(kIo).
 void save_model_file(const onnx::ModelProto& model, const std::string& path);
 
+// Clears value_info and recomputes it with strict ONNX shape inference (data propagation on;
+// type checks when `check_types`). Throws Error(kInvalidModel, "model-shape-inference-failed").
+void reinfer_shapes(onnx::ModelProto& model, bool check_types = true);
+
 // Opset version the model imports for the default ONNX domain ("" or "ai.onnx"), 0 if none.
 std::int64_t default_opset(const onnx::ModelProto& model);
 

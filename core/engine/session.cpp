@@ -19,6 +19,7 @@
 #include "core/fp16_emulation.h"
 #include "core/passes/aifgen_ops.h"
 #include "core/error.h"
+#include "core/onnx_model.h"
 
 namespace aifgen::engine {
 namespace {
@@ -46,12 +47,6 @@ struct RunState {
   dnnl::stream stream;
   std::vector<Tensor> views;  // one per slot; arena slots point into `arena`
 };
-
-std::int64_t opset_of(const onnx::ModelProto& m) {
-  for (const auto& op : m.opset_import())
-    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
-  return 0;
-}
 
 Tensor constant_node_value(const onnx::NodeProto& n) {
   for (const auto& a : n.attribute()) {
@@ -274,7 +269,7 @@ struct Session::Impl {
 
 void Session::Impl::plan(const onnx::ModelProto& model) {
   const auto& g = model.graph();
-  const std::int64_t opset = opset_of(model);
+  const std::int64_t opset = default_opset(model);
   std::unordered_map<std::string, int> slot_of;
   auto add_slot = [&](const std::string& name, Slot s) {
     slots.push_back(std::move(s));

@@ -4,15 +4,10 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/onnx_model.h"
 
 namespace aifgen {
 namespace {
-
-std::int64_t default_opset(const onnx::ModelProto& m) {
-  for (const auto& op : m.opset_import())
-    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
-  return 0;
-}
 
 onnx::AttributeProto float_attr(const std::string& name, float v) {
   onnx::AttributeProto a;

@@ -8,8 +8,6 @@
 // inputs are float32 in the source. Ops whose range or accumulation is fragile in fp16 stay
 // float32 by default: Exp, Log, Pow, Softmax/LogSoftmax and the reductions (which sit before
 // Softmax and inside LayerNormalization), plus ops that compute indices or sizes from floats.
-#include <onnx/shape_inference/implementation.h>
-
 #include <cmath>
 #include <map>
 #include <set>
@@ -17,6 +15,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/onnx_model.h"
 #include "core/numeric/half.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/pass.h"
@@ -117,18 +116,16 @@ class ConvertFp16Pass final : public Pass {
         for (auto& n : *g->mutable_node())
           for (auto& name : *n.mutable_output())
             if (name == o.name()) name = h;
-        add_cast(*g->add_node(), h, o.name(), onnx::TensorProto::FLOAT);
+        *g->add_node() = cast_node(h, o.name(), onnx::TensorProto::FLOAT);
         ++casts_;
       } else {
         o.mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT16);
       }
     }
     drop_unused_initializers(*g);
-    g->clear_value_info();
     try {
-      onnx::ShapeInferenceOptions options(true, 1, true);
-      onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
-    } catch (const std::exception& e) {
+      reinfer_shapes(model);
+    } catch (const Error& e) {
       throw Error(ErrorCode::kInternal, "fp16-conversion-invalid", std::string("the fp16 model fails type inference: ") + e.what());
     }
     return {{"nodes_fp16", fp16_nodes}, {"nodes_fp32", fp32_nodes}, {"casts_inserted", casts_},
@@ -138,13 +135,7 @@ class ConvertFp16Pass final : public Pass {
  private:
   static std::unordered_map<std::string, int> value_types(const onnx::ModelProto& model) {
     auto copy = model;
-    copy.mutable_graph()->clear_value_info();
-    try {
-      onnx::ShapeInferenceOptions options(false, 1, true);
-      onnx::shape_inference::InferShapes(copy, onnx::OpSchemaRegistry::Instance(), options);
-    } catch (const std::exception& e) {
-      throw Error(ErrorCode::kInvalidModel, "model-shape-inference-failed", e.what());
-    }
+    reinfer_shapes(copy, /*check_types=*/false);
     std::unordered_map<std::string, int> types;
     const auto& g = copy.graph();
     for (const auto* list : {&g.input(), &g.value_info(), &g.output()})
@@ -172,17 +163,6 @@ class ConvertFp16Pass final : public Pass {
     return any_float_out;
   }
 
-  static void add_cast(onnx::NodeProto& n, const std::string& from, const std::string& to, int type) {
-    n.set_op_type("Cast");
-    n.set_name(to + "_Cast");
-    n.add_input(from);
-    n.add_output(to);
-    auto* a = n.add_attribute();
-    a->set_name("to");
-    a->set_type(onnx::AttributeProto::INT);
-    a->set_i(type);
-  }
-
   // The fp16 version of `name`: converted constants, fp16 values as they are, a Cast otherwise.
   std::string as_half(onnx::GraphProto& g, const std::string& name, google::protobuf::RepeatedPtrField<onnx::NodeProto>& out) {
     if (half_.count(name)) return name;
@@ -208,7 +188,7 @@ class ConvertFp16Pass final : public Pass {
       *g.add_initializer() = std::move(p);
       ++initializers_;
     } else {
-      add_cast(*out.Add(), name, h, onnx::TensorProto::FLOAT16);
+      *out.Add() = cast_node(name, h, onnx::TensorProto::FLOAT16);
       ++casts_;
     }
     half_copy_[name] = h;
@@ -218,18 +198,10 @@ class ConvertFp16Pass final : public Pass {
   std::string as_float(const std::string& name, google::protobuf::RepeatedPtrField<onnx::NodeProto>& out) {
     if (auto it = float_copy_.find(name); it != float_copy_.end()) return it->second;
     const std::string f = name + "_fp32";
-    add_cast(*out.Add(), name, f, onnx::TensorProto::FLOAT);
+    *out.Add() = cast_node(name, f, onnx::TensorProto::FLOAT);
     ++casts_;
     float_copy_[name] = f;
     return f;
-  }
-
-  static void drop_unused_initializers(onnx::GraphProto& g) {
-    auto uses = value_use_counts(g);
-    google::protobuf::RepeatedPtrField<onnx::TensorProto> kept;
-    for (auto& t : *g.mutable_initializer())
-      if (uses.count(t.name()) || is_graph_input(g, t.name())) *kept.Add() = std::move(t);
-    g.mutable_initializer()->Swap(&kept);
   }
 
   bool keep_io_ = true;

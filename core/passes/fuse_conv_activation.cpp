@@ -4,6 +4,7 @@
 // result is no longer standard ONNX. Runs last in a pipeline, after shape inference, because
 // ONNX shape inference does not know the private op.
 #include "core/engine/tensor.h"
+#include "core/onnx_model.h"
 #include "core/passes/aifgen_ops.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/pass.h"
@@ -12,12 +13,6 @@ namespace aifgen {
 namespace {
 
 bool is_op(const onnx::NodeProto& n, const char* op) { return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx"); }
-
-std::int64_t default_opset(const onnx::ModelProto& m) {
-  for (const auto& op : m.opset_import())
-    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
-  return 0;
-}
 
 // Reads an optional scalar float bound of Clip (opset >= 11 inputs).
 bool clip_bound(const onnx::GraphProto& g, const onnx::NodeProto& n, int k, float dflt, float& out) {

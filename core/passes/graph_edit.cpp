@@ -86,6 +86,27 @@ std::optional<std::vector<std::int64_t>> declared_dims(const onnx::GraphProto& g
   return std::nullopt;
 }
 
+void drop_unused_initializers(onnx::GraphProto& g) {
+  auto uses = value_use_counts(g);
+  google::protobuf::RepeatedPtrField<onnx::TensorProto> kept;
+  for (auto& t : *g.mutable_initializer())
+    if (uses.count(t.name()) || is_graph_input(g, t.name())) *kept.Add() = std::move(t);
+  g.mutable_initializer()->Swap(&kept);
+}
+
+onnx::NodeProto cast_node(const std::string& from, const std::string& to, int type) {
+  onnx::NodeProto n;
+  n.set_op_type("Cast");
+  n.set_name(to + "_Cast");
+  n.add_input(from);
+  n.add_output(to);
+  auto* a = n.add_attribute();
+  a->set_name("to");
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(type);
+  return n;
+}
+
 std::int64_t attr_int(const onnx::NodeProto& node, const std::string& name, std::int64_t dflt) {
   for (const auto& a : node.attribute())
     if (a.name() == name) return a.i();

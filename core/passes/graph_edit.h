@@ -34,6 +34,12 @@ bool is_graph_input(const onnx::GraphProto& graph, const std::string& name);
 // nullopt when no shape is declared.
 std::optional<std::vector<std::int64_t>> declared_dims(const onnx::GraphProto& graph, const std::string& name);
 
+// Removes initializers nothing reads any more (graph inputs stay).
+void drop_unused_initializers(onnx::GraphProto& graph);
+
+// A Cast node from `from` to `to` (ONNX TensorProto type `type`), named after its output.
+onnx::NodeProto cast_node(const std::string& from, const std::string& to, int type);
+
 // Integer/float attribute lookup with a default.
 std::int64_t attr_int(const onnx::NodeProto& node, const std::string& name, std::int64_t dflt);
 float attr_float(const onnx::NodeProto& node, const std::string& name, float dflt);

@@ -3,16 +3,11 @@
 #include <onnx/version_converter/convert.h>
 
 #include "core/error.h"
+#include "core/onnx_model.h"
 #include "core/passes/graph_edit.h"
 
 namespace aifgen {
 namespace {
-
-std::int64_t default_opset(const onnx::ModelProto& m) {
-  for (const auto& op : m.opset_import())
-    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
-  return 0;
-}
 
 [[noreturn]] void fail(const std::string& why) {
   throw Error(ErrorCode::kUnprocessable, "opset-upgrade-failed", "cannot raise the model to opset 13: " + why);

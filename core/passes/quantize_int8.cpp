@@ -12,7 +12,6 @@
 //    quantized ops read; each constant weight becomes an int8 initializer behind a
 //    DequantizeLinear (per output channel unless the scheme is per tensor). Biases and every
 //    other op stay float, as the QDQ format intends: a runtime fuses what it can run in int8.
-#include <onnx/shape_inference/implementation.h>
 
 #include <chrono>
 #include <cmath>
@@ -23,6 +22,7 @@
 #include "core/calibration/calibration_set.h"
 #include "core/engine/session.h"
 #include "core/error.h"
+#include "core/onnx_model.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/opset_upgrade.h"
 #include "core/passes/pass.h"
@@ -86,12 +86,6 @@ Options parse_options(const PassOptions& o) {
   return opt;
 }
 
-std::int64_t opset_of(const onnx::ModelProto& m) {
-  for (const auto& op : m.opset_import())
-    if (op.domain().empty() || op.domain() == "ai.onnx") return op.version();
-  return 0;
-}
-
 bool is_float_initializer(const onnx::GraphProto& g, const std::string& name) {
   const auto* t = find_constant(g, name);
   return t && t->data_type() == onnx::TensorProto::FLOAT && find_initializer(g, name) >= 0;
@@ -118,7 +112,7 @@ class QuantizeInt8Pass final : public Pass {
   nlohmann::json details() const override { return details_; }
 
   PassCounts run(onnx::ModelProto& model) override {
-    const auto original_opset = opset_of(model);
+    const auto original_opset = default_opset(model);
     auto split = split_samples(model, env_.calibration, opt_.samples);
     if (split.calibrate.empty())
       throw Error(ErrorCode::kUnprocessable, "calibration-mismatch", "the calibration set has no samples left for calibration");
@@ -196,7 +190,7 @@ class QuantizeInt8Pass final : public Pass {
                                  {"validation_samples_held_out", split.held_out},
                                  {"statistics_reused", cache_hit}}},
                 {"ops", std::vector<std::string>(opt_.ops.begin(), opt_.ops.end())},
-                {"opset", {{"from", original_opset}, {"to", opset_of(model)}}},
+                {"opset", {{"from", original_opset}, {"to", default_opset(model)}}},
                 {"activation_ranges", ranges}};
     if (opt_.method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
     return {{"nodes_quantized", static_cast<std::int64_t>(sites.size())},
@@ -209,11 +203,9 @@ class QuantizeInt8Pass final : public Pass {
  private:
   static onnx::ModelProto to_opset13(const onnx::ModelProto& model) {
     auto m = upgrade_to_opset13(model);
-    m.mutable_graph()->clear_value_info();
     try {
-      onnx::ShapeInferenceOptions options(false, 1, true);
-      onnx::shape_inference::InferShapes(m, onnx::OpSchemaRegistry::Instance(), options);
-    } catch (const std::exception& e) {
+      reinfer_shapes(m, /*check_types=*/false);
+    } catch (const Error& e) {
       throw Error(ErrorCode::kUnprocessable, "opset-upgrade-failed", std::string("the opset-13 model fails shape inference: ") + e.what());
     }
     return m;
@@ -399,14 +391,6 @@ class QuantizeInt8Pass final : public Pass {
     std::string name = base;
     for (int k = 1; !used_.insert(name).second || find_initializer(g, name + "_scale") >= 0; ++k) name = base + "_" + std::to_string(k);
     return name;
-  }
-
-  static void drop_unused_initializers(onnx::GraphProto& g) {
-    auto uses = value_use_counts(g);
-    google::protobuf::RepeatedPtrField<onnx::TensorProto> kept;
-    for (auto& t : *g.mutable_initializer())
-      if (uses.count(t.name()) || is_graph_input(g, t.name())) *kept.Add() = std::move(t);
-    g.mutable_initializer()->Swap(&kept);
   }
 
   Options opt_;
