@@ -29,4 +29,23 @@ std::string variant_manifest_json(const VariantBuild& b, const TargetDescriptor&
   return j.dump(2) + "\n";
 }
 
+std::string finish_bundle(BundleFiles& files, const VariantBuild& build, const TargetDescriptor& target, nlohmann::json extra,
+                          const std::string& out_path) {
+  if (!build.report_json.empty()) extra.update(nlohmann::json::parse(build.report_json));
+  auto names = files.names();
+  names.push_back("variant.json");
+  extra["files"] = names;
+  std::string manifest = variant_manifest_json(build, target, extra.dump());
+  files.add("variant.json", manifest);
+  files.write(out_path, "aifgen-" + build.variant_id);
+  return manifest;
+}
+
+std::string synthetic_calibration_warning(const VariantBuild& build) {
+  if (build.report_json.empty()) return "";
+  auto r = nlohmann::json::parse(build.report_json);
+  const bool synthetic = r.contains("quantization") && r["quantization"].value("calibration", nlohmann::json::object()).value("synthetic", false);
+  return synthetic ? "**Calibrated on synthetic inputs (uniform noise), not on real data: the INT8 accuracy on real inputs is unknown.**\n\n" : "";
+}
+
 }  // namespace aifgen
