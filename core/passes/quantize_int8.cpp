@@ -299,6 +299,25 @@ class QuantizeInt8Pass final : public Pass {
     return t;
   }
 
+  // DequantizeLinear of <base>_quantized with <base>_scale and <base>_zero_point (per `axis`
+  // when >= 0) into <base>_dequantized.
+  static onnx::NodeProto dequantize_node(const std::string& base, int axis) {
+    onnx::NodeProto dq;
+    dq.set_op_type("DequantizeLinear");
+    dq.set_name(base + "_DequantizeLinear");
+    dq.add_input(base + "_quantized");
+    dq.add_input(base + "_scale");
+    dq.add_input(base + "_zero_point");
+    dq.add_output(base + "_dequantized");
+    if (axis >= 0) {
+      auto* a = dq.add_attribute();
+      a->set_name("axis");
+      a->set_type(onnx::AttributeProto::INT);
+      a->set_i(axis);
+    }
+    return dq;
+  }
+
   std::string add_activation_qdq(onnx::GraphProto& g, const std::string& act, const quantize::QuantParams& q,
                                  std::vector<onnx::NodeProto>& out) {
     const int qtype = q.is_unsigned ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8;
@@ -312,15 +331,8 @@ class QuantizeInt8Pass final : public Pass {
     qn.add_input(base + "_scale");
     qn.add_input(base + "_zero_point");
     qn.add_output(base + "_quantized");
-    onnx::NodeProto dq;
-    dq.set_op_type("DequantizeLinear");
-    dq.set_name(base + "_DequantizeLinear");
-    dq.add_input(base + "_quantized");
-    dq.add_input(base + "_scale");
-    dq.add_input(base + "_zero_point");
-    dq.add_output(base + "_dequantized");
     out.push_back(std::move(qn));
-    out.push_back(std::move(dq));
+    out.push_back(dequantize_node(base, -1));
     return base + "_dequantized";
   }
 
@@ -369,20 +381,7 @@ class QuantizeInt8Pass final : public Pass {
     for (std::int64_t c = 0; c < channels; ++c) z.add_int32_data(0);
     *g.add_initializer() = std::move(s);
     *g.add_initializer() = std::move(z);
-    onnx::NodeProto dq;
-    dq.set_op_type("DequantizeLinear");
-    dq.set_name(base + "_DequantizeLinear");
-    dq.add_input(base + "_quantized");
-    dq.add_input(base + "_scale");
-    dq.add_input(base + "_zero_point");
-    dq.add_output(base + "_dequantized");
-    if (axis >= 0) {
-      auto* a = dq.add_attribute();
-      a->set_name("axis");
-      a->set_type(onnx::AttributeProto::INT);
-      a->set_i(axis);
-    }
-    out.push_back(std::move(dq));
+    out.push_back(dequantize_node(base, axis));
     return base + "_dequantized";
   }
 
