@@ -13,19 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 iters=${2:-30}
-shared=${AIFGEN_SHARED_DIR:-../shared}
-ort_dir=${ORT_BENCH_DIR:-/tmp/aifgen-ort-bench}
-models_dir=${AIFGEN_BENCH_MODELS:-/tmp/aifgen-bench-models}
+. bench/common.sh
 
-if [ ! -d "$ort_dir/node_modules" ]; then
-  rm -rf "$ort_dir" && cp -r "$shared/tools/ort-bench" "$ort_dir"
-  (cd "$ort_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >/dev/null
-fi
-mkdir -p "$models_dir"
-if [ ! -f "$models_dir/resnet50.onnx" ]; then
-  /usr/bin/python3 "$shared/models/make_models.py" "$models_dir" resnet50 >/dev/null 2>&1 ||
-    echo "note: resnet50 not generated (needs Debian python3-torch and python3-torchvision)" >&2
-fi
+ensure_ort_bench
+ensure_resnet50
 
 # name | model path | --shape arguments
 cases=(
@@ -36,8 +27,6 @@ cases=(
   "ppocr_rec_48x320|$shared/models/ch_PP-OCRv4_rec_infer.onnx|--shape x=1x3x48x320"
 )
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-field() { sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p"; }
 
 printf '%-22s %7s %12s %12s %8s %10s\n' model threads "aifgen p50" "ORT p50" ratio "plan ms"
 for c in "${cases[@]}"; do
