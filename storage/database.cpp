@@ -20,11 +20,37 @@ namespace {
 
 }  // namespace
 
-Statement::Statement(sqlite3* db, const char* sql) : db_(db) {
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail(db, "prepare");
+Statement::Statement(Connection& conn, const char* sql) : db_(conn.db) {
+  auto it = conn.prepared.find(std::string_view(sql));
+  if (it != conn.prepared.end() && !it->second.in_use) {
+    stmt_ = it->second.stmt;
+    in_use_ = &it->second.in_use;  // unordered_map nodes never move, so the pointer stays valid
+    *in_use_ = true;
+    return;
+  }
+  const bool keep = it == conn.prepared.end() && conn.prepared.size() < Connection::kMaxPrepared;
+  if (sqlite3_prepare_v3(db_, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &stmt_, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(stmt_);
+    fail(db_, "prepare");
+  }
+  if (keep) {
+    auto& slot = conn.prepared[sql];
+    slot = {stmt_, true};
+    in_use_ = &slot.in_use;
+  }
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  if (!in_use_) {
+    sqlite3_finalize(stmt_);
+    return;
+  }
+  // Back to the cache: reset ends the statement's read transaction, so a kept statement never
+  // holds the WAL back.
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  *in_use_ = false;
+}
 
 Statement& Statement::bind(int idx, const std::string& v) {
   if (sqlite3_bind_text(stmt_, idx, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK)
@@ -72,7 +98,7 @@ std::int64_t Statement::integer(int col) const { return sqlite3_column_int64(stm
 double Statement::real(int col) const { return sqlite3_column_double(stmt_, col); }
 
 Lease::~Lease() {
-  if (db_) owner_->release(db_);
+  if (conn_) owner_->release(conn_);
 }
 
 void exec_sql(sqlite3* db, const char* sql) {
@@ -85,7 +111,7 @@ void exec_sql(sqlite3* db, const char* sql) {
   }
 }
 
-void Lease::exec(const char* sql) const { exec_sql(db_, sql); }
+void Lease::exec(const char* sql) const { exec_sql(conn_->db, sql); }
 
 Transaction::Transaction(const Lease& lease) : lease_(lease) { lease_.exec("BEGIN IMMEDIATE"); }
 Transaction::~Transaction() {
@@ -101,10 +127,13 @@ Database::Database(const std::string& path, int pool_size) : path_(path), pool_s
 }
 
 Database::~Database() {
-  for (auto* db : all_) sqlite3_close_v2(db);
+  for (auto& conn : all_) {
+    for (auto& [sql, p] : conn->prepared) sqlite3_finalize(p.stmt);
+    sqlite3_close_v2(conn->db);
+  }
 }
 
-sqlite3* Database::open_connection() {
+std::unique_ptr<Connection> Database::open_connection() {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path_.c_str(), &db, flags, nullptr) != SQLITE_OK) {
@@ -120,28 +149,30 @@ sqlite3* Database::open_connection() {
     sqlite3_close_v2(db);
     throw;
   }
-  return db;
+  auto conn = std::make_unique<Connection>();
+  conn->db = db;
+  return conn;
 }
 
 Lease Database::acquire() {
   std::unique_lock lock(mu_);
   if (idle_.empty() && static_cast<int>(all_.size()) < pool_size_) {
     lock.unlock();
-    sqlite3* db = open_connection();
+    auto conn = open_connection();
     lock.lock();
-    all_.push_back(db);
-    return Lease(this, db);
+    all_.push_back(std::move(conn));
+    return Lease(this, all_.back().get());
   }
   cv_.wait(lock, [&] { return !idle_.empty(); });
-  sqlite3* db = idle_.back();
+  Connection* conn = idle_.back();
   idle_.pop_back();
-  return Lease(this, db);
+  return Lease(this, conn);
 }
 
-void Database::release(sqlite3* db) {
+void Database::release(Connection* conn) {
   {
     std::lock_guard lock(mu_);
-    idle_.push_back(db);
+    idle_.push_back(conn);
   }
   cv_.notify_one();
 }

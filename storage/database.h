@@ -12,14 +12,37 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace aifgen::storage {
 
+// One pooled connection and the statements already prepared on it. Parsing and planning is most
+// of the cost of a point lookup (a job-status poll), so each distinct SQL text is prepared once
+// per connection and reset after every use.
+struct Connection {
+  struct Prepared {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+  static constexpr std::size_t kMaxPrepared = 128;  // the code has a few dozen SQL texts
+
+  struct SqlHash {  // lets a lookup by const char* skip building a std::string
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  sqlite3* db = nullptr;
+  std::unordered_map<std::string, Prepared, SqlHash, std::equal_to<>> prepared;
+};
+
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql);
+  // Takes the connection's prepared copy of `sql` when it is free, else prepares a private one.
+  Statement(Connection& conn, const char* sql);
   ~Statement();
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -44,6 +67,7 @@ class Statement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool* in_use_ = nullptr;  // set when stmt_ belongs to the connection's cache
 };
 
 class Database;
@@ -54,19 +78,19 @@ void exec_sql(sqlite3* db, const char* sql);
 // One pooled connection, returned to the pool on destruction.
 class Lease {
  public:
-  Lease(Database* owner, sqlite3* db) : owner_(owner), db_(db) {}
+  Lease(Database* owner, Connection* conn) : owner_(owner), conn_(conn) {}
   ~Lease();
-  Lease(Lease&& o) noexcept : owner_(o.owner_), db_(o.db_) { o.db_ = nullptr; }
+  Lease(Lease&& o) noexcept : owner_(o.owner_), conn_(o.conn_) { o.conn_ = nullptr; }
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
 
-  sqlite3* get() const { return db_; }
-  Statement prepare(const char* sql) const { return Statement(db_, sql); }
+  sqlite3* get() const { return conn_->db; }
+  Statement prepare(const char* sql) const { return Statement(*conn_, sql); }
   void exec(const char* sql) const;
 
  private:
   Database* owner_;
-  sqlite3* db_;
+  Connection* conn_;
 };
 
 // BEGIN IMMEDIATE on construction; ROLLBACK unless commit() was called.
@@ -96,15 +120,15 @@ class Database {
 
  private:
   friend class Lease;
-  void release(sqlite3* db);
-  sqlite3* open_connection();
+  void release(Connection* conn);
+  std::unique_ptr<Connection> open_connection();
   void migrate();
 
   std::string path_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<sqlite3*> idle_;
-  std::vector<sqlite3*> all_;
+  std::vector<Connection*> idle_;
+  std::vector<std::unique_ptr<Connection>> all_;
   int pool_size_;
 };
 
