@@ -39,9 +39,9 @@ JobBodyCache& body_cache() {
   return cache;
 }
 
-web::http::http_response body_response(const std::string& body, const std::string& id, std::int64_t version) {
+web::http::http_response body_response(std::string body, const std::string& id, std::int64_t version) {
   web::http::http_response r(web::http::status_codes::OK);
-  r.set_body(body, "application/json");
+  r.set_body(std::move(body), "application/json");
   r.headers().add("ETag", job_etag(id, version));
   return r;
 }
@@ -51,7 +51,7 @@ web::http::http_response body_response(const std::string& body, const std::strin
 web::http::http_response job_response(App& app, const std::string& job_id) {
   auto version = app.jobs().version(job_id);
   if (!version) throw Error(ErrorCode::kNotFound, "job-not-found", "no job with id " + job_id);
-  if (auto body = body_cache().find(job_id, *version)) return body_response(*body, job_id, *version);
+  if (auto body = body_cache().find(job_id, *version)) return body_response(std::move(*body), job_id, *version);
   auto job = app.jobs().get(job_id);
   auto body = job_json(job).dump();
   body_cache().put(job.id, job.version, body);

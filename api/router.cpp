@@ -17,14 +17,15 @@ std::vector<std::string> split_path(const std::string& path) {
 }
 
 void Router::add(std::string method, std::string path_template, Handler h) {
-  routes_.push_back({std::move(method), std::move(path_template), std::move(h)});
+  auto segments = split_path(path_template);
+  routes_.push_back({std::move(method), std::move(path_template), std::move(h), std::move(segments)});
 }
 
 RouteMatch Router::match(const std::string& method, const std::string& path) const {
   RouteMatch result;
   auto parts = split_path(path);
   for (const auto& r : routes_) {
-    auto tparts = split_path(r.path_template);
+    const auto& tparts = r.segments;
     if (tparts.size() != parts.size()) continue;
     std::map<std::string, std::string> params;
     bool ok = true;

@@ -16,6 +16,7 @@ struct Route {
   std::string method;
   std::string path_template;
   Handler handler;
+  std::vector<std::string> segments;  // path_template split once at add(), not per request
 };
 
 struct RouteMatch {

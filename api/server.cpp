@@ -123,7 +123,8 @@ void Server::dispatch(http_request request) {
   }
   auto match = router_.match(request.method(), path);
   std::string route = match.route ? match.route->path_template : "(unmatched)";
-  RequestContext ctx{request, std::make_shared<Responder>(request, route, app_.metrics()), match.params, query, app_};
+  RequestContext ctx{request, std::make_shared<Responder>(request, std::move(route), app_.metrics()),
+                     std::move(match.params), std::move(query), app_};
   if (!match.route) {
     if (match.path_known) {
       auto r = problem_response(405, "method-not-allowed", request.method() + " is not supported on " + path);
