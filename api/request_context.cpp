@@ -6,6 +6,18 @@
 #include "core/error.h"
 
 namespace aifgen::api {
+namespace {
+
+spdlog::logger& access_logger() {
+  // Looked up once: the registry lookup takes a lock, and the logger lives as long as the program.
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = spdlog::get(std::string(kAccessLoggerName));
+    return l ? l : spdlog::default_logger();
+  }();
+  return *logger;
+}
+
+}  // namespace
 
 void Responder::send(web::http::http_response response) {
   if (sent_) return;
@@ -16,7 +28,7 @@ void Responder::send(web::http::http_response response) {
   // always includes it.
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   metrics_.observe_request(request_.method(), route_, status, secs);
-  spdlog::info("{} {} {} {:.2f}ms", request_.method(), request_.relative_uri().to_string(), status, secs * 1000);
+  access_logger().info("{} {} {} {:.2f}ms", request_.method(), request_.relative_uri().to_string(), status, secs * 1000);
   request_.reply(response).then([](pplx::task<void> t) {
     try {
       t.get();

@@ -11,10 +11,15 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "service/app.h"
 
 namespace aifgen::api {
+
+// The logger that gets one line per answered request, when the program registers one under
+// this name (`serve` does, with a buffered sink); otherwise request lines go to the default.
+inline constexpr std::string_view kAccessLoggerName = "access";
 
 // Sends the one response of a request, then logs it and records its metrics.
 class Responder {
