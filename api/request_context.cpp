@@ -77,10 +77,9 @@ nlohmann::json read_json_object(const RequestContext& ctx, std::size_t max_bytes
   if (len > max_bytes)
     throw Error(ErrorCode::kTooLarge, "body-too-large", "JSON bodies are limited to " + std::to_string(max_bytes) + " bytes");
   std::string body;
-  auto buf = ctx.request.body().streambuf();
   std::vector<uint8_t> chunk(16 * 1024);
   for (;;) {
-    auto n = buf.getn(chunk.data(), chunk.size()).get();
+    auto n = read_body_chunk(ctx, chunk.data(), chunk.size());
     if (n == 0) break;
     body.append(reinterpret_cast<const char*>(chunk.data()), n);
     if (body.size() > max_bytes)
@@ -90,6 +89,16 @@ nlohmann::json read_json_object(const RequestContext& ctx, std::size_t max_bytes
   if (j.is_discarded()) throw Error(ErrorCode::kInvalidArgument, "malformed-json", "the request body is not valid JSON");
   if (!j.is_object()) throw Error(ErrorCode::kInvalidArgument, "malformed-json", "the request body must be a JSON object");
   return j;
+}
+
+std::size_t read_body_chunk(const RequestContext& ctx, uint8_t* data, std::size_t size) {
+  try {
+    return ctx.request.body().streambuf().getn(data, size).get();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kInvalidArgument, "body-incomplete", std::string("the request body ended early: ") + e.what());
+  }
 }
 
 }  // namespace aifgen::api

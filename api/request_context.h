@@ -62,4 +62,9 @@ web::http::http_response json_response(int status, const nlohmann::json& body);
 // non-JSON content types (415). Throws Error.
 nlohmann::json read_json_object(const RequestContext& ctx, std::size_t max_bytes = 64 * 1024);
 
+// Reads the next piece of the request body into `data` (at most `size` bytes), waiting for it to
+// arrive; 0 at the end. A connection that drops or is shut down mid-body is the client's
+// incomplete request, not a service fault: Error(kInvalidArgument, "body-incomplete").
+std::size_t read_body_chunk(const RequestContext& ctx, uint8_t* data, std::size_t size);
+
 }  // namespace aifgen::api

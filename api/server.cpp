@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <cstdio>
 
@@ -53,7 +54,16 @@ void Server::open() {
   try {
     listener_ = std::make_unique<web::http::experimental::listener::http_listener>(
         web::uri(utility::conversions::to_string_t((tls ? "https://" : "http://") + listen)), cfg);
-    listener_->support([this](http_request req) { dispatch(std::move(req)); });
+    // Sized for every upload the service admits at once plus room for JSON posts; beyond that a
+    // body-carrying request waits its turn while GETs (status polls, listings) stay unaffected.
+    body_pool_ = std::make_unique<boost::asio::thread_pool>(app_.config().max_concurrent_uploads + 8);
+    listener_->support([this](http_request req) {
+      const auto& m = req.method();
+      if (m == web::http::methods::GET || m == web::http::methods::HEAD || m == web::http::methods::OPTIONS)
+        dispatch(std::move(req));
+      else
+        boost::asio::post(*body_pool_, [this, req = std::move(req)]() mutable { dispatch(std::move(req)); });
+    });
     listener_->open().wait();
   } catch (const std::exception& e) {
     listener_.reset();
@@ -69,6 +79,12 @@ void Server::close() {
       spdlog::warn("closing the listener: {}", e.what());
     }
     listener_.reset();
+  }
+  // Closing the listener ends the connections, so handlers still waiting for a body fail and
+  // return; the pool then drains before the objects its handlers use go away.
+  if (body_pool_) {
+    body_pool_->join();
+    body_pool_.reset();
   }
   poller_.reset();
 }

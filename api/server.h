@@ -4,6 +4,7 @@
 
 #include <cpprest/http_listener.h>
 
+#include <boost/asio/thread_pool.hpp>
 #include <memory>
 
 #include "api/long_poll.h"
@@ -32,6 +33,10 @@ class Server {
   std::unique_ptr<LongPoller> poller_;
   RateLimiter limiter_;
   std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
+  // Requests that carry a body run here, not on cpprest's I/O threads: their handlers wait for
+  // the body, which those I/O threads deliver, so a few slow or stalled senders would otherwise
+  // hold every I/O thread and freeze all connections (or deadlock with one I/O thread).
+  std::unique_ptr<boost::asio::thread_pool> body_pool_;
 };
 
 }  // namespace aifgen::api

@@ -22,10 +22,9 @@ std::string media_type(const std::string& content_type) {
 
 template <typename Fn>
 void for_each_chunk(const RequestContext& ctx, Fn&& fn) {
-  auto buf = ctx.request.body().streambuf();
   std::vector<uint8_t> chunk(kChunk);
   for (;;) {
-    std::size_t n = buf.getn(chunk.data(), chunk.size()).get();
+    std::size_t n = read_body_chunk(ctx, chunk.data(), chunk.size());
     if (n == 0) break;
     fn(reinterpret_cast<const char*>(chunk.data()), n);
   }

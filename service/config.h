@@ -11,6 +11,7 @@ struct Config {
   std::string listen = "127.0.0.1:8080";  // host:port
   std::string data_dir = "./aifgen-data";  // SQLite file + artifact store
   int workers = 2;                         // job worker threads
+  int http_threads = 0;                    // threads answering HTTP; 0: two per core, at least 4
   std::int64_t max_upload_mb = 1024;       // larger uploads are refused with 413
   std::int64_t max_calibration_mb = 1024;  // calibration uploads, and what an .npz may decompress to
   int max_attempts = 3;                    // a job interrupted this often fails

@@ -69,7 +69,9 @@ int run_serve(const aifgen::Config& config) {
   } flush_at_exit;
   // cpprest's default pool is 40 threads whatever the machine; a few per core serve as many
   // requests with less switching (long polls are parked, not held on a thread).
-  crossplat::threadpool::initialize_with_threads(std::max(4u, 2 * std::thread::hardware_concurrency()));
+  crossplat::threadpool::initialize_with_threads(
+      config.http_threads > 0 ? static_cast<std::size_t>(config.http_threads)
+                              : std::max<std::size_t>(4, 2 * std::thread::hardware_concurrency()));
   try {
     aifgen::App app(config);
     aifgen::api::Server server(app);
@@ -103,6 +105,8 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", config.listen, "HOST:PORT to listen on")->envname("AIFGEN_LISTEN")->capture_default_str();
   serve->add_option("--data-dir", config.data_dir, "database and artifact directory")->envname("AIFGEN_DATA_DIR")->capture_default_str();
   serve->add_option("--workers", config.workers, "job worker threads")->envname("AIFGEN_WORKERS")->check(CLI::Range(1, 64))->capture_default_str();
+  serve->add_option("--http-threads", config.http_threads, "threads answering HTTP (0: two per core, at least 4)")
+      ->envname("AIFGEN_HTTP_THREADS")->check(CLI::Range(0, 256))->capture_default_str();
   serve->add_option("--max-upload-mb", config.max_upload_mb, "largest accepted model upload, MiB")
       ->envname("AIFGEN_MAX_UPLOAD_MB")->check(CLI::Range(1, 2047))->capture_default_str();
   serve->add_option("--max-calibration-mb", config.max_calibration_mb,
