@@ -183,7 +183,26 @@ int run_infer_server(const InferServerOptions& o) {
     InferModel model(o.bundle_dir, name, o.infer);
     InferServer server(model, o.max_request_bytes);
     web::http::experimental::listener::http_listener listener("http://" + o.listen);
-    listener.support([&server](http_request req) { server.handle(req); });
+    listener.support([&server, max = o.max_request_bytes](http_request req) {
+      // An inference body is read whole before the request is handled, and cpprest delivers it
+      // on the same threads that would run the handler: waiting for it there lets a few slow or
+      // stalled senders hold every thread. So the handler runs once the body is complete.
+      // Requests without a body, and ones already too large by their Content-Length (413 at
+      // once), are handled right away.
+      if (req.method() != web::http::methods::POST || req.headers().content_length() > max) {
+        server.handle(req);
+        return;
+      }
+      req.content_ready().then([&server, req](pplx::task<http_request> ready) {
+        try {
+          ready.get();
+        } catch (const std::exception& e) {
+          spdlog::debug("request body not received: {}", e.what());  // the sender went away
+          return;
+        }
+        server.handle(req);
+      });
+    });
     listener.open().wait();
     spdlog::info("aifgen infer-server: model '{}' ({} input(s), {}) on http://{}", name, model.inputs().size(),
                  model.batched() ? "batching up to " + std::to_string(o.infer.max_batch) : "no batching", o.listen);

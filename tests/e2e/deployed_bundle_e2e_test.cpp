@@ -17,6 +17,7 @@
 #include "core/onnx_model.h"
 #include "tests/e2e/bundle_reader.h"
 #include "tests/e2e/fixture.h"
+#include "tests/e2e/stalled_senders.h"
 
 namespace aifgen::e2e {
 namespace {
@@ -111,7 +112,16 @@ TEST_F(DeployedBundleE2E, InferServerServesTheBundleAndLoadgenReportsBack) {
   nlohmann::json data = nlohmann::json::array();
   for (std::int64_t i = 0; i < x.numel(); ++i) data.push_back(x.as<float>()[i]);
   nlohmann::json body = {{"inputs", {{{"name", "x"}, {"datatype", "FP32"}, {"shape", {1, 3, 48, 192}}, {"data", data}}}}};
-  auto resp = client.request(web::http::methods::POST, "/v2/models/cls/infer", body.dump(), "application/json").get();
+  // ...sent while more senders than cpprest has I/O threads (40) stall mid-body: waiting for
+  // their bodies must not hold the threads every other caller needs.
+  auto stalled = open_stalled_posts(port, 48, "/v2/models/cls/infer", "application/json", 100000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto pending = std::async(std::launch::async, [&] {
+    return client.request(web::http::methods::POST, "/v2/models/cls/infer", body.dump(), "application/json").get();
+  });
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "stalled senders blocked the server";
+  auto resp = pending.get();
+  hang_up(stalled);
   ASSERT_EQ(resp.status_code(), 200);
   auto answer = nlohmann::json::parse(resp.extract_string().get());
   ASSERT_EQ(answer["outputs"][0]["shape"], nlohmann::json({1, 2}));
