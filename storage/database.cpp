@@ -151,7 +151,22 @@ std::unique_ptr<Connection> Database::open_connection() {
   }
   auto conn = std::make_unique<Connection>();
   conn->db = db;
+  {
+    // Some file systems cannot hold a WAL; SQLite then stays in another journal mode silently.
+    Statement mode(*conn, "PRAGMA journal_mode");
+    if (!mode.step() || mode.text(0) != "wal") tracks_commits_ = false;
+  }
+  // The WAL hook runs after each commit on this connection, once it is visible to readers. It
+  // replaces SQLite's own auto-checkpoint hook, so it checkpoints at the same default threshold.
+  sqlite3_wal_hook(db, &Database::on_wal_commit, this);
   return conn;
+}
+
+int Database::on_wal_commit(void* self, sqlite3* db, const char* name, int wal_pages) {
+  static_cast<Database*>(self)->commits_.fetch_add(1, std::memory_order_release);
+  constexpr int kAutoCheckpointPages = 1000;  // SQLite's default wal_autocheckpoint
+  if (wal_pages >= kAutoCheckpointPages) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  return SQLITE_OK;
 }
 
 Lease Database::acquire() {

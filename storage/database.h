@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -114,6 +115,15 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   Lease acquire();
+  // A number that grows with every commit made through this pool, bumped only after the commit
+  // is visible: a read that starts after loading generation G sees every write counted in G. So
+  // a value read while the generation was G is still current while it remains G. nullopt when
+  // commits cannot be tracked (the database is not in WAL mode). Writes by other processes are
+  // not counted; aifgen writes its database from one `serve` process only.
+  std::optional<std::uint64_t> commit_generation() const {
+    if (!tracks_commits_) return std::nullopt;
+    return commits_.load(std::memory_order_acquire);
+  }
   // The schema version after migrations (PRAGMA user_version).
   int schema_version();
   static int latest_schema_version();
@@ -124,7 +134,11 @@ class Database {
   std::unique_ptr<Connection> open_connection();
   void migrate();
 
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int wal_pages);
+
   std::string path_;
+  std::atomic<std::uint64_t> commits_{0};
+  std::atomic<bool> tracks_commits_{true};  // cleared if any connection is not in WAL mode
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Connection*> idle_;

@@ -129,11 +129,25 @@ std::optional<JobRecord> JobRepository::get(const std::string& id) {
 }
 
 std::optional<std::int64_t> JobRepository::version_of(const std::string& id) {
-  auto c = db_.acquire();
-  auto st = c.prepare("SELECT version FROM jobs WHERE id = ?");
-  st.bind(1, id);
-  if (!st.step()) return std::nullopt;
-  return st.integer(0);
+  const auto generation = db_.commit_generation();  // loaded before the read: see commit_generation()
+  if (generation) {
+    std::lock_guard lock(versions_mu_);
+    if (auto it = versions_.find(id); it != versions_.end() && it->second.generation == *generation) return it->second.version;
+  }
+  std::int64_t version;
+  {
+    auto c = db_.acquire();
+    auto st = c.prepare("SELECT version FROM jobs WHERE id = ?");
+    st.bind(1, id);
+    if (!st.step()) return std::nullopt;
+    version = st.integer(0);
+  }
+  if (generation) {
+    std::lock_guard lock(versions_mu_);
+    if (versions_.size() >= kMaxKnownVersions) versions_.clear();
+    versions_.insert_or_assign(id, KnownVersion{*generation, version});
+  }
+  return version;
 }
 
 std::vector<JobRecord> JobRepository::list(const std::optional<std::string>& state, int limit, int offset) {

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <map>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <vector>
 
@@ -33,6 +35,8 @@ class JobRepository {
   std::pair<JobRecord, bool> create(const JobRecord& job, std::int64_t max_queued = INT64_MAX);
   std::optional<JobRecord> get(const std::string& id);
   std::vector<JobRecord> list(const std::optional<std::string>& state, int limit, int offset);
+  // The job's version (its ETag). Answered from memory while no commit has happened since it was
+  // read (Database::commit_generation): dashboards poll this far more often than jobs change.
   std::optional<std::int64_t> version_of(const std::string& id);
 
   // Atomically moves the oldest queued job to running, incrementing its attempt count.
@@ -66,6 +70,13 @@ class JobRepository {
   void bump(const Lease& c, const std::string& job_id);
 
   Database& db_;
+  struct KnownVersion {
+    std::uint64_t generation;
+    std::int64_t version;
+  };
+  static constexpr std::size_t kMaxKnownVersions = 4096;  // emptied when full: it only saves reads
+  std::mutex versions_mu_;
+  std::unordered_map<std::string, KnownVersion> versions_;
 };
 
 }  // namespace aifgen::storage

@@ -96,5 +96,31 @@ TEST_F(DatabaseTest, CachedStatementSeesWritesFromAnotherConnection) {
   EXPECT_EQ(count(), 6);  // a kept statement holds no read snapshot between uses
 }
 
+TEST_F(DatabaseTest, CommitGenerationGrowsWithEveryCommitAndOnlyThen) {
+  Database two(dir_.path() + "/t.db", 2);
+  auto before = two.commit_generation();
+  ASSERT_TRUE(before.has_value());  // WAL mode: commits are tracked
+  {
+    auto reader = two.acquire();
+    auto s = reader.prepare("SELECT count(*) FROM numbers");
+    ASSERT_TRUE(s.step());
+  }
+  EXPECT_EQ(two.commit_generation(), before);  // reads commit nothing
+  {
+    auto writer = two.acquire();
+    writer.prepare("INSERT INTO numbers (n) VALUES (7)").exec();
+  }
+  EXPECT_EQ(*two.commit_generation(), *before + 1);
+  {
+    auto writer = two.acquire();
+    Transaction tx(writer);
+    writer.prepare("INSERT INTO numbers (n) VALUES (8)").exec();
+    writer.prepare("INSERT INTO numbers (n) VALUES (9)").exec();
+    EXPECT_EQ(*two.commit_generation(), *before + 1);  // not yet committed
+    tx.commit();
+  }
+  EXPECT_EQ(*two.commit_generation(), *before + 2);  // one transaction, one commit
+}
+
 }  // namespace
 }  // namespace aifgen::storage

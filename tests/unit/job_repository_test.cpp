@@ -142,6 +142,18 @@ TEST_F(JobRepositoryTest, EveryChangeBumpsTheVersion) {
   EXPECT_LT(v2, v3);
 }
 
+TEST_F(JobRepositoryTest, RememberedVersionsFollowWritesFromAnyRepositoryOnTheDatabase) {
+  jobs_->create(make_job("a"));
+  auto v0 = *jobs_->version_of("a");
+  EXPECT_EQ(*jobs_->version_of("a"), v0);  // no write in between: same answer (from memory)
+  JobRepository other(*db_);                // e.g. the worker's view of the same database
+  other.set_progress("a", "optimizing", 0.25);
+  auto v1 = *jobs_->version_of("a");
+  EXPECT_GT(v1, v0);
+  EXPECT_EQ(v1, jobs_->get("a")->version);
+  EXPECT_FALSE(jobs_->version_of("missing").has_value());
+}
+
 TEST_F(JobRepositoryTest, ModelWithActiveJobCannotBeDeleted) {
   jobs_->create(make_job("a"));
   try {
