@@ -16,6 +16,7 @@
 #include "api/server.h"
 #include "core/error.h"
 #include "service/app.h"
+#include "service/data_dir_lock.h"
 #include "api/infer_server.h"
 #include "api/loadgen.h"
 #include "service/cli_convert.h"
@@ -73,6 +74,7 @@ int run_serve(const aifgen::Config& config) {
       config.http_threads > 0 ? static_cast<std::size_t>(config.http_threads)
                               : std::max<std::size_t>(4, 2 * std::thread::hardware_concurrency()));
   try {
+    aifgen::DataDirLock lock(config.data_dir);
     aifgen::App app(config);
     aifgen::api::Server server(app);
     server.open();
