@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <string_view>
 
 #include "core/error.h"
 #include "storage/migrations.h"
@@ -16,6 +17,14 @@ namespace {
   if ((code & 0xff) == SQLITE_CONSTRAINT) throw Error(ErrorCode::kConflict, "constraint", msg);
   if ((code & 0xff) == SQLITE_FULL) throw Error(ErrorCode::kIo, "storage-full", msg);
   throw Error(ErrorCode::kIo, "storage-error", msg);
+}
+
+bool in_wal_mode(sqlite3* db) {
+  sqlite3_stmt* st = nullptr;
+  bool wal = sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+             std::string_view(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "wal";
+  sqlite3_finalize(st);
+  return wal;
 }
 
 }  // namespace
@@ -149,13 +158,10 @@ std::unique_ptr<Connection> Database::open_connection() {
     sqlite3_close_v2(db);
     throw;
   }
+  // Some file systems cannot hold a WAL; SQLite then stays in another journal mode silently.
+  if (!in_wal_mode(db)) tracks_commits_ = false;
   auto conn = std::make_unique<Connection>();
   conn->db = db;
-  {
-    // Some file systems cannot hold a WAL; SQLite then stays in another journal mode silently.
-    Statement mode(*conn, "PRAGMA journal_mode");
-    if (!mode.step() || mode.text(0) != "wal") tracks_commits_ = false;
-  }
   // The WAL hook runs after each commit on this connection, once it is visible to readers. It
   // replaces SQLite's own auto-checkpoint hook, so it checkpoints at the same default threshold.
   sqlite3_wal_hook(db, &Database::on_wal_commit, this);
