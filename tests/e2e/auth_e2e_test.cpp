@@ -3,19 +3,16 @@
 #include <cstdio>
 
 #include "tests/e2e/fixture.h"
+#include "tests/e2e/run_command.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::e2e {
 namespace {
 
 std::string run_and_capture(const std::string& cmd, int* status = nullptr) {
-  std::string out;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  char buf[1024];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int st = ::pclose(p);
-  if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
+  auto r = run_command(cmd);
+  if (status) *status = r.status;
+  return r.output;
 }
 
 std::string last_line(const std::string& s) {

@@ -1,13 +1,10 @@
 // Malformed uploads and requests: each gets its status and problem type, and the service keeps
 // serving afterwards.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <thread>
 
 #include "tests/e2e/fixture.h"
+#include "tests/e2e/stalled_senders.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::e2e {
@@ -149,23 +146,15 @@ class UploadLimitE2E : public ServerTest {
 };
 
 TEST_F(UploadLimitE2E, SecondConcurrentUploadGets503) {
-  // Upload 1: headers and half its body sent on a raw socket, then held open.
-  auto port = std::stoi(server_->base_url().substr(server_->base_url().rfind(':') + 1));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  std::string head = "POST /v1/models HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-                     "Content-Length: 100000\r\n\r\n" + std::string(50000, 'a');
-  ASSERT_EQ(::write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+  // Upload 1: headers and the start of its body sent on a raw socket, then held open.
+  auto first = open_stalled_posts(server_->port(), 1, "/v1/models", "application/octet-stream", 100000);
+  ASSERT_EQ(first.size(), 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto second = http().upload(testing::serialize(testing::conv_bn_relu_model()));
   EXPECT_EQ(second.status, 503);
   EXPECT_EQ(second.problem_type(), "too-many-uploads");
   EXPECT_EQ(second.header("retry-after"), "5");
-  ::close(fd);  // upload 1 ends (incomplete); its slot is given back
+  hang_up(first);  // upload 1 ends (incomplete); its slot is given back
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(http().upload(testing::serialize(testing::conv_bn_relu_model())).status, 201);
 }

@@ -8,27 +8,14 @@
 #include "core/engine/npy.h"
 #include "tests/e2e/bundle_reader.h"
 #include "tests/e2e/http.h"
+#include "tests/e2e/run_command.h"
 #include "tests/support/model_builder.h"
 #include "tests/support/temp_dir.h"
 
 namespace aifgen::e2e {
 namespace {
 
-struct Run {
-  int status;
-  std::string output;
-};
-
-Run aifgen_cli(const std::string& args) {
-  std::string cmd = std::string(AIFGEN_BINARY) + " " + args + " 2>&1";
-  Run r{0, ""};
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+CommandResult aifgen_cli(const std::string& args) { return run_command(std::string(AIFGEN_BINARY) + " " + args); }
 
 TEST(Cli, ConvertWritesAValidatedBundle) {
   testing::TempDir dir;

@@ -17,6 +17,7 @@
 #include "core/onnx_model.h"
 #include "tests/e2e/bundle_reader.h"
 #include "tests/e2e/fixture.h"
+#include "tests/e2e/run_command.h"
 #include "tests/e2e/stalled_senders.h"
 
 namespace aifgen::e2e {
@@ -49,13 +50,9 @@ class Child {
 };
 
 int run(const std::string& command, std::string* output) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  char buf[1024];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int st = ::pclose(p);
-  if (output) *output = out;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  auto r = run_command(command);
+  if (output) *output = r.output;
+  return r.status;
 }
 
 void unpack(const std::string& tar_gz, const std::string& dir) {

@@ -30,9 +30,6 @@ int free_port() {
   return port;
 }
 
-namespace {
-
-// A TCP connection to 127.0.0.1:port, or -1.
 int connect_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -43,6 +40,8 @@ int connect_loopback(int port) {
   ::close(fd);
   return -1;
 }
+
+namespace {
 
 bool port_accepts(int port) {
   int fd = connect_loopback(port);

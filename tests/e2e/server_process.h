@@ -23,6 +23,7 @@ class ServerProcess {
   int terminate();
   bool running() const { return pid_ > 0; }
   std::string base_url() const { return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
   std::string plain_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string log() const;
 
@@ -35,5 +36,7 @@ class ServerProcess {
 };
 
 int free_port();
+// A TCP connection to 127.0.0.1:port, or -1.
+int connect_loopback(int port);
 
 }  // namespace aifgen::e2e

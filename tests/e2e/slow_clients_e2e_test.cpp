@@ -18,11 +18,9 @@ class SlowClientsE2E : public ServerTest {
   // Two HTTP threads: the smallest pool, so any handler blocking one of them shows at once.
   std::vector<std::string> server_args() const override { return {"--http-threads", "2", "--max-concurrent-uploads", "16"}; }
 
-  int port() const { return std::stoi(server_->base_url().substr(server_->base_url().rfind(':') + 1)); }
-
   // `n` senders that stall mid-body, then a pause so every handler is already waiting on one.
   std::vector<int> stall(int n, const std::string& path, const std::string& content_type, int length) {
-    auto fds = open_stalled_posts(port(), n, path, content_type, length);
+    auto fds = open_stalled_posts(server_->port(), n, path, content_type, length);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     return fds;
   }

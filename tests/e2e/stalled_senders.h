@@ -2,14 +2,13 @@
 // slow uploader, a stuck client or a slowloris attack looks like to a server.
 #pragma once
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
 #include <vector>
+
+#include "tests/e2e/server_process.h"
 
 namespace aifgen::e2e {
 
@@ -19,13 +18,8 @@ inline std::vector<int> open_stalled_posts(int port, int n, const std::string& p
                                            int length) {
   std::vector<int> fds;
   for (int i = 0; i < n; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd);
+    int fd = connect_loopback(port);
+    if (fd < 0) {
       ADD_FAILURE() << "cannot connect to port " << port;
       break;
     }
