@@ -84,7 +84,9 @@ nlohmann::json target_json(const TargetDescriptor& t) {
           {"runtime_version", t.runtime_version},
           {"precisions", t.precisions},
           {"int8_scheme", t.int8_scheme.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.int8_scheme)},
-          {"benchmarked_on_service_host", t.runs_on_service_host}};
+          {"benchmarked_on_service_host", t.runs_on_service_host},
+          {"verification", t.verification},
+          {"references", t.references}};
 }
 
 nlohmann::json support_json(const TargetSupport& s) {

@@ -17,7 +17,9 @@ PACKAGES=(
 # (Debian's nodejs package conflicts with a separately installed npm).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 # Fuzzing (fuzz/run.sh) needs clang's libFuzzer and sanitizer runtimes; only with test tools.
-[ "${1:-}" = "--with-test-tools" ] && PACKAGES+=(clang libclang-rt-14-dev)
+# The Vitis AI bundles' KServe server is Python with numpy; the tests run it (against a stand-in
+# for ONNX Runtime's Vitis AI provider) with Debian's python3 and python3-numpy.
+[ "${1:-}" = "--with-test-tools" ] && PACKAGES+=(clang libclang-rt-14-dev python3-numpy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -37,8 +39,9 @@ fi
 # OpenAPI validator for tests (only when tests are wanted; the service itself needs no npm).
 if [ "${1:-}" = "--with-test-tools" ]; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
-  if [ ! -x "$here/tests/tools/node_modules/.bin/validate-api" ] || [ ! -x "$here/tests/tools/node_modules/.bin/dockerfilelint" ]; then
-    echo "setup: installing the test tools: OpenAPI validator, Dockerfile linter (npm)"
+  if [ ! -x "$here/tests/tools/node_modules/.bin/validate-api" ] || [ ! -x "$here/tests/tools/node_modules/.bin/dockerfilelint" ] ||
+     [ ! -d "$here/tests/tools/node_modules/kubernetes-models" ] || [ ! -d "$here/tests/tools/node_modules/@kubernetes/client-node" ]; then
+    echo "setup: installing the test tools: OpenAPI validator, Dockerfile linter, Kubernetes schemas (npm)"
     (cd "$here/tests/tools" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi

@@ -10,7 +10,19 @@ namespace {
 [[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, "invalid-field", msg); }
 
 const char* kKnown[] = {"calibration_id", "synthetic_calibration", "calibration_method", "percentile", "calibration_samples",
-                        "validation_thresholds"};
+                        "validation_thresholds", "shape_profiles"};
+
+// One of min/opt/max: 1..8 positive integers (TensorRT's dims hold at most 8).
+std::vector<std::int64_t> shape_of(const nlohmann::json& v, const std::string& where) {
+  if (!v.is_array() || v.empty() || v.size() > 8) invalid("'" + where + "' must be an array of 1 to 8 positive integers");
+  std::vector<std::int64_t> out;
+  for (const auto& d : v) {
+    if (!d.is_number_integer() || d.get<std::int64_t>() < 1 || d.get<std::int64_t>() > (std::int64_t{1} << 31) - 1)
+      invalid("'" + where + "' must be an array of 1 to 8 positive integers");
+    out.push_back(d.get<std::int64_t>());
+  }
+  return out;
+}
 
 ValidationThresholds checked(double validated, double degraded, const std::string& precision) {
   if (!std::isfinite(validated) || !std::isfinite(degraded) || degraded > validated || validated > 300 || degraded < -100)
@@ -69,6 +81,21 @@ BuildOptions parse_build_options(const nlohmann::json& j) {
           !v["validated_sqnr_db"].is_number() || !v["degraded_sqnr_db"].is_number())
         invalid("'validation_thresholds." + precision + "' must be {validated_sqnr_db, degraded_sqnr_db}");
       o.thresholds[precision] = checked(v["validated_sqnr_db"].get<double>(), v["degraded_sqnr_db"].get<double>(), precision);
+    }
+  }
+  if (j.contains("shape_profiles")) {
+    const auto& sp = j["shape_profiles"];
+    if (!sp.is_object()) invalid("'shape_profiles' must be an object keyed by input name");
+    for (const auto& [input, r] : sp.items()) {
+      const std::string where = "shape_profiles." + input;
+      if (!r.is_object() || r.size() != 3 || !r.contains("min") || !r.contains("opt") || !r.contains("max"))
+        invalid("'" + where + "' must be {min, opt, max}");
+      ShapeRange range{shape_of(r["min"], where + ".min"), shape_of(r["opt"], where + ".opt"), shape_of(r["max"], where + ".max")};
+      if (range.min.size() != range.opt.size() || range.opt.size() != range.max.size())
+        invalid("'" + where + "': min, opt and max must have the same rank");
+      for (std::size_t i = 0; i < range.min.size(); ++i)
+        if (range.min[i] > range.opt[i] || range.opt[i] > range.max[i]) invalid("'" + where + "': dim " + std::to_string(i) + " needs min <= opt <= max");
+      o.shape_profiles[input] = std::move(range);
     }
   }
   return o;

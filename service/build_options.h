@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/validation.h"
+#include "targets/target.h"
 
 namespace aifgen {
 
@@ -18,6 +19,7 @@ struct BuildOptions {
   double percentile = 99.99;
   int calibration_samples = 32;
   std::map<std::string, ValidationThresholds> thresholds;  // precision -> override
+  ShapeProfiles shape_profiles;  // input -> min/opt/max for ahead-of-time engines (TensorRT)
 };
 
 // Strict: unknown keys and out-of-range values throw Error(kInvalidArgument, "invalid-field").

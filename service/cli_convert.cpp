@@ -63,6 +63,7 @@ int run_convert(const ConvertOptions& o) {
       req.calibration = calibration ? &*calibration : nullptr;
       req.options = build;
       req.runtime_image = o.runtime_image;
+      req.resources = o.k8s_resources;
       req.stats_cache = &stats_cache;
       const double base = static_cast<double>(i) / static_cast<double>(pairs.size());
       try {

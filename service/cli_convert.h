@@ -2,6 +2,8 @@
 // pipeline offline, writing one bundle per (target, precision) into DIR.
 #pragma once
 
+#include "targets/target.h"
+
 #include <string>
 
 #include "service/build_options.h"
@@ -18,6 +20,7 @@ struct ConvertOptions {
   std::vector<std::string> thresholds;         // "int8=15:8"
   BuildOptions build;
   std::string runtime_image = "aifgen:latest";
+  DeviceResources k8s_resources;
 };
 
 int run_convert(const ConvertOptions& o);

@@ -2,6 +2,8 @@
 // variable (flag wins); defaults give the embedded local setup.
 #pragma once
 
+#include "targets/target.h"
+
 #include <cstdint>
 #include <string>
 
@@ -24,6 +26,7 @@ struct Config {
   std::string tls_cert;                    // PEM certificate chain; with tls_key: HTTPS only
   std::string tls_key;                     // PEM private key
   std::string runtime_image = "aifgen:latest";  // the image CPU bundles' Dockerfiles start from
+  DeviceResources k8s_resources;           // extended resources the bundles' manifests request
   std::string link_secret;                 // hex HMAC key for download links; empty: <data_dir>/link-secret
   std::int64_t link_ttl_s = 3600;          // how long a signed download link works
   // Test hook: sleep this long at every job stage boundary so tests can kill or cancel a job

@@ -85,6 +85,7 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
   req.bundle_path = artifacts_.temp_dir() + "/" + new_id("bundle") + ".tar.gz";
   req.options = parse_build_options(nlohmann::json::parse(job.options_json));
   req.runtime_image = config_.runtime_image;
+  req.resources = config_.k8s_resources;
   std::optional<CalibrationSet> calibration;
   if (!req.options.synthetic_calibration) calibration = calibrations_.load(model_row->id, req.options.calibration_id);
   req.calibration = calibration ? &*calibration : nullptr;

@@ -10,6 +10,7 @@
 #include "core/sha256.h"
 #include "service/ids.h"
 #include "storage/database.h"
+#include "targets/common/tensorrt_profile.h"
 #include "targets/registry.h"
 
 namespace aifgen {
@@ -24,6 +25,18 @@ std::string request_fingerprint(const JobRequest& r) {
   return Sha256::of(s);
 }
 
+// The model's inputs as stored at upload: name -> dims, -1 where symbolic or unknown.
+std::map<std::string, std::vector<std::int64_t>> input_dims(const nlohmann::json& info) {
+  std::map<std::string, std::vector<std::int64_t>> out;
+  for (const auto& in : info.value("inputs", nlohmann::json::array())) {
+    std::vector<std::int64_t> dims;
+    if (in.contains("shape") && in["shape"].is_array())
+      for (const auto& d : in["shape"]) dims.push_back(d.is_number_integer() && d.get<std::int64_t>() > 0 ? d.get<std::int64_t>() : -1);
+    out[in.value("name", "")] = dims;
+  }
+  return out;
+}
+
 }  // namespace
 
 SubmitResult JobService::submit(const JobRequest& req) {
@@ -34,6 +47,7 @@ SubmitResult JobService::submit(const JobRequest& req) {
   if (auto model = models_.get(req.model_id)) {
     auto info = nlohmann::json::parse(model->info_json);
     check_targets_can_run(req.targets, info.value("op_census", std::map<std::string, std::int64_t>{}));
+    if (!options.shape_profiles.empty()) check_shape_profiles(options.shape_profiles, input_dims(info));
   }
   if (options.calibration_id) {
     calibrations_.list(req.model_id);  // 404 for an unknown model first

@@ -24,6 +24,7 @@
 #include "service/cli_inspect.h"
 #include "service/cli_keys.h"
 #include "service/demo_model.h"
+#include "targets/common/deploy_files.h"
 
 namespace {
 
@@ -97,6 +98,11 @@ int run_serve(const aifgen::Config& config) {
 
 }  // namespace
 
+// Kubernetes extended resource names ("vendor.com/name"), or empty for none.
+const CLI::Validator k8s_resource_name(
+    [](std::string& v) { return v.empty() || aifgen::is_extended_resource_name(v) ? std::string() : "not a Kubernetes extended resource name (vendor.domain/name): " + v; },
+    "RESOURCE");
+
 int main(int argc, char** argv) {
   CLI::App cli{"aifgen: turn one ONNX model into deployment-ready variants for many targets"};
   cli.require_subcommand(1);
@@ -116,6 +122,11 @@ int main(int argc, char** argv) {
       ->envname("AIFGEN_MAX_CALIBRATION_MB")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   serve->add_option("--runtime-image", config.runtime_image, "image the CPU bundles' Dockerfiles start FROM (built by the top-level Dockerfile)")
       ->envname("AIFGEN_RUNTIME_IMAGE")->capture_default_str();
+  serve->add_option("--k8s-gpu-resource", config.k8s_resources.gpu, "extended resource the NVIDIA bundles' manifests request (empty: none)")
+      ->envname("AIFGEN_K8S_GPU_RESOURCE")->check(k8s_resource_name)->capture_default_str();
+  serve->add_option("--k8s-fpga-resource", config.k8s_resources.fpga,
+                    "extended resource the Vitis AI bundles' manifests request (empty: a privileged pod with the DPU's device nodes)")
+      ->envname("AIFGEN_K8S_FPGA_RESOURCE")->check(k8s_resource_name);
   serve->add_option("--link-secret", config.link_secret, "hex key (>= 64 digits) signing download links; default: generated once into the data dir")
       ->envname("AIFGEN_LINK_SECRET");
   serve->add_option("--link-ttl-s", config.link_ttl_s, "seconds a signed download link stays valid")
@@ -190,6 +201,10 @@ int main(int argc, char** argv) {
   convert->add_option("--calibration-samples", convert_opts.build.calibration_samples, "calibration samples to use at most")
       ->check(CLI::Range(1, 4096))->capture_default_str();
   convert->add_option("--runtime-image", convert_opts.runtime_image, "image the CPU bundles' Dockerfiles start FROM")->capture_default_str();
+  convert->add_option("--k8s-gpu-resource", convert_opts.k8s_resources.gpu, "extended resource the NVIDIA bundles' manifests request (empty: none)")
+      ->check(k8s_resource_name)->capture_default_str();
+  convert->add_option("--k8s-fpga-resource", convert_opts.k8s_resources.fpga, "extended resource the Vitis AI bundles' manifests request")
+      ->check(k8s_resource_name);
   convert->add_option("--thresholds", convert_opts.thresholds,
                       "validation thresholds per precision, PRECISION=VALIDATED_DB:DEGRADED_DB (e.g. int8=20:10)")->delimiter(',');
 

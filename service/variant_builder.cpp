@@ -48,6 +48,26 @@ std::vector<storage::BenchmarkRecord> benchmark_pair(const onnx::ModelProto& sou
   return out;
 }
 
+// One calibration sample's shape per model input (batch 1), binding the set as split_samples
+// does: a tensor of the input's rank holds batch-1 rows, one of rank + 1 whole inputs; a lone
+// tensor binds to a lone input whatever its name.
+std::map<std::string, std::vector<std::int64_t>> calibration_sample_shapes(const onnx::ModelProto& model, const CalibrationSet* set) {
+  std::map<std::string, std::vector<std::int64_t>> out;
+  if (!set || set->tensors.empty()) return out;
+  auto inputs = engine::default_input_shapes(model);
+  for (const auto& [name, dims] : inputs) {
+    auto it = set->tensors.find(name);
+    if (it == set->tensors.end() && inputs.size() == 1 && set->tensors.size() == 1) it = set->tensors.begin();
+    if (it == set->tensors.end()) continue;
+    std::vector<std::int64_t> shape = it->second.shape;
+    if (shape.size() == dims.size() + 1) shape.erase(shape.begin());
+    if (shape.size() != dims.size() || shape.empty()) continue;
+    shape[0] = 1;
+    out[name] = shape;
+  }
+  return out;
+}
+
 }  // namespace
 
 BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest& req,
@@ -130,6 +150,9 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   build.report_json = report.dump();
   build.aifgen_version = AIFGEN_VERSION;
   build.runtime_image = req.runtime_image;
+  build.shape_profiles = req.options.shape_profiles;
+  build.sample_shapes = calibration_sample_shapes(source, req.calibration);
+  build.resources = req.resources;
   build.created_at = storage::now_iso8601();
   built.manifest = target.package(proto, build, req.bundle_path);
   return built;

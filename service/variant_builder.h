@@ -31,6 +31,7 @@ struct VariantRequest {
   quantize::StatsCache* stats_cache = nullptr;  // shared by the variants of one job
   BuildOptions options;
   std::string runtime_image = "aifgen:latest";
+  DeviceResources resources;  // extended resource names the manifests request
 };
 
 struct BuiltVariant {

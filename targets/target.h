@@ -27,6 +27,12 @@ struct TargetDescriptor {
   // locally); false for accelerators, whose numbers come from field reports and whose
   // validation is an emulation on the CPU engine.
   bool runs_on_service_host = false;
+  // How far this target's bundles have been checked: "executed" (aifgen's tests run the bundle's
+  // runtime), "reference-checked" (files held against the vendor's documents, schemas and
+  // flags; never run on the hardware by aifgen's tests).
+  std::string verification = "reference-checked";
+  // The vendor documents and releases the bundle follows, and what they do not cover.
+  std::vector<std::string> references;
 };
 
 // How a target handles a model's ops: nodes it runs natively, nodes that fall back to the CPU
@@ -37,6 +43,20 @@ struct TargetSupport {
   std::map<std::string, std::int64_t> fallback_ops;     // op -> nodes run on the CPU
   std::map<std::string, std::int64_t> unsupported_ops;  // op -> nodes the target cannot run
   std::string summary;                                  // one line for people
+};
+
+// One input's shape range for an engine built ahead of time (TensorRT's optimization profile):
+// full shapes, batch dim included; min <= opt <= max element by element.
+struct ShapeRange {
+  std::vector<std::int64_t> min, opt, max;
+};
+using ShapeProfiles = std::map<std::string, ShapeRange>;  // input name -> range
+
+// Kubernetes extended resources the manifests request. Defaults are the names the upstream
+// device plugins register; empty = request none (see each target's README for why).
+struct DeviceResources {
+  std::string gpu = "nvidia.com/gpu";  // NVIDIA k8s-device-plugin (datacenter and Jetson)
+  std::string fpga;                    // no upstream plugin covers the DPU boards aifgen targets
 };
 
 // Everything a packager needs to write a bundle.
@@ -55,6 +75,11 @@ struct VariantBuild {
   std::string aifgen_version;
   std::string created_at;
   std::string runtime_image = "aifgen:latest";  // the image the project's Dockerfile builds
+  ShapeProfiles shape_profiles;                 // the job's `shape_profiles` option (may be empty)
+  // One calibration sample's shape per input (batch 1), when the job has a calibration set: the
+  // size real inputs have, so engines are tuned for it.
+  std::map<std::string, std::vector<std::int64_t>> sample_shapes;
+  DeviceResources resources;
 };
 
 class Target {

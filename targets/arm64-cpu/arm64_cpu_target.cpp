@@ -7,7 +7,8 @@ namespace aifgen {
 
 const Target& arm64_cpu_target() {
   static const CpuTarget target(
-      TargetDescriptor{"arm64-cpu", "64-bit ARM servers and boards (Graviton, Ampere Altra, Raspberry Pi 4/5)",
+      [] {
+        TargetDescriptor d{"arm64-cpu", "64-bit ARM servers and boards (Graviton, Ampere Altra, Raspberry Pi 4/5)",
                        "aifgen infer-server built for arm64 (aifgen's CPU engine, oneDNN)", AIFGEN_VERSION,
                        {"fp32", "fp16", "int8"}, "u8s8",
 #if defined(__aarch64__)
@@ -15,7 +16,11 @@ const Target& arm64_cpu_target() {
 #else
                        false
 #endif
-      },
+        };
+        d.verification = "reference-checked";
+        d.references = {"aifgen infer-server built for arm64 (not built or run by the test suite on arm64)", "Kubernetes apps/v1 and KServe v1beta1 schemas (kubernetes-models)"};
+        return d;
+      }(),
       "arm64");
   return target;
 }

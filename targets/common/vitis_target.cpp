@@ -9,15 +9,17 @@
 #include "targets/common/op_support.h"
 #include "targets/common/pipelines.h"
 #include "targets/common/variant_manifest.h"
+#include "vitis_kserve_server.h"
 
 namespace aifgen {
 
 const std::set<std::string>& dpu_ops() {
-  // Quantize/DequantizeLinear carry the fixed-point positions the compiler consumes.
+  // The op types partition_for_dpu can place on the DPU; Quantize/DequantizeLinear carry the
+  // fixed-point positions the compiler consumes.
   static const std::set<std::string> ops = {
       "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "Relu", "LeakyRelu", "Clip", "Add", "Mul",
       "Concat", "Gemm", "MatMul", "BatchNormalization", "Resize", "Upsample", "Pad", "Flatten", "Reshape", "Transpose",
-      "HardSigmoid", "HardSwish", "Sigmoid", "QuantizeLinear", "DequantizeLinear", "DepthToSpace", "SpaceToDepth"};
+      "HardSigmoid", "HardSwish", "QuantizeLinear", "DequantizeLinear", "DepthToSpace", "SpaceToDepth"};
   return ops;
 }
 
@@ -32,103 +34,133 @@ std::string VitisTarget::package(const onnx::ModelProto& model, const VariantBui
   model.SerializeToString(&model_bytes);
   const std::string model_name = dns_name(build.source_model_name);
   const std::string name = dns_name("aifgen-" + build.variant_id);
-  // Partition: each node on the DPU or on the CPU, in graph order.
-  nlohmann::json dpu = nlohmann::json::array(), cpu = nlohmann::json::array();
-  std::map<std::string, std::int64_t> census;
-  for (const auto& n : model.graph().node()) {
-    const std::string op = n.domain().empty() || n.domain() == "ai.onnx" ? n.op_type() : n.domain() + "::" + n.op_type();
-    ++census[op];
-    const bool on_dpu = dpu_ops().count(op) || op == "Constant" || op == "Identity";
-    (on_dpu ? dpu : cpu).push_back({{"node", n.name()}, {"op", op}});
+
+  // Partition, node by node, against the DPU's documented limits.
+  nlohmann::json nodes = nlohmann::json::array();
+  std::map<std::string, std::int64_t> cpu_ops;
+  std::int64_t on_dpu = 0, on_cpu = 0;
+  for (const auto& p : partition_for_dpu(model, flavor_.limits)) {
+    nodes.push_back({{"node", p.node}, {"op", p.op}, {"device", p.on_dpu ? "dpu" : "cpu"}, {"reason", p.reason}});
+    if (p.on_dpu) {
+      ++on_dpu;
+    } else {
+      ++on_cpu;
+      ++cpu_ops[p.op];
+    }
   }
-  auto support = assess(census);
-  nlohmann::json partition = {{"dpu", flavor_.dpu}, {"board", flavor_.board}, {"verdict", support.verdict},
-                              {"summary", support.summary}, {"dpu_nodes", dpu}, {"cpu_nodes", cpu}};
-  const std::string arch = "/opt/vitis_ai/compiler/arch/" + flavor_.dpu + "/" + flavor_.board + "/arch.json";
+  const std::string summary = std::to_string(on_dpu) + " of " + std::to_string(on_dpu + on_cpu) + " nodes on the " + flavor_.dpu +
+                              (on_cpu ? ", " + std::to_string(on_cpu) + " on the CPU" : "");
+  nlohmann::json partition = {{"dpu", flavor_.dpu},
+                              {"boards", flavor_.boards},
+                              {"limits", {{"arch", flavor_.limits.arch},
+                                          {"channel_parallel", flavor_.limits.channel_parallel},
+                                          {"bank_depth", flavor_.limits.bank_depth},
+                                          {"conv_kernel_max", flavor_.limits.conv_kernel_max},
+                                          {"conv_stride_max", flavor_.limits.conv_stride_max},
+                                          {"depthwise_kernel_max", flavor_.limits.depthwise_kernel_max},
+                                          {"depthwise_stride_max", flavor_.limits.depthwise_stride_max},
+                                          {"pool_kernel_max", flavor_.limits.pool_kernel_max},
+                                          {"pool_stride_max", flavor_.limits.pool_stride_max},
+                                          {"source", flavor_.limits.source}}},
+                              {"summary", summary},
+                              {"dpu_nodes", on_dpu},
+                              {"cpu_nodes", on_cpu},
+                              {"cpu_ops", cpu_ops},
+                              {"nodes", nodes},
+                              {"note", "The Vitis AI execution provider makes the final partition when it compiles on the board."}};
+
   BundleFiles files;
   files.add("model.onnx", model_bytes);
   files.add("partition.json", partition.dump(2) + "\n");
+  files.add("serve_kserve.py", std::string(kVitisKserveServerPy), true);
   files.add("compile.sh",
             "#!/usr/bin/env bash\n"
-            "# Compiles the DPU subgraphs of the power-of-two INT8 QDQ model for the " + flavor_.dpu + " DPU (" + flavor_.board + ")\n"
-            "# with the Vitis AI ONNX Runtime Engine (VOE, Vitis AI 3.5): creating a session with the\n"
-            "# Vitis AI execution provider partitions the graph (DPU / CPU, as in partition.json), compiles\n"
-            "# for the DPU named by the board's vaip_config.json and caches the result in compiled/.\n"
-            "# Run it once on the target (or an image with the same DPU configuration).\n"
+            "# Compiles the DPU subgraphs of model.onnx for this board's " + flavor_.dpu + " ahead of the first request:\n"
+            "# creating the ONNX Runtime session with the Vitis AI execution provider (Vitis AI " + flavor_.vitis_ai + ") partitions\n"
+            "# the graph and compiles into COMPILE_CACHE. Optional: entrypoint.sh compiles on first start too.\n"
             "set -euo pipefail\n"
             "here=$(cd \"$(dirname \"$0\")\" && pwd)\n"
-            "export AIFGEN_DPU=" + flavor_.dpu + " AIFGEN_DPU_ARCH=${AIFGEN_DPU_ARCH:-" + arch + "}\n"
-            "exec python3 \"$here/run_vitisai.py\" --compile-only \"$here/model.onnx\"\n",
+            "export AIFGEN_DPU=" + flavor_.dpu + "\n"
+            "exec \"${PYTHON:-python3}\" \"$here/serve_kserve.py\" --compile-only --model \"$here/model.onnx\" --name " + model_name + "\n",
             true);
   files.add("entrypoint.sh",
             "#!/usr/bin/env bash\n"
-            "# One inference on INPUT (an .npy) with the compiled model (compile.sh first); outputs are\n"
-            "# written next to it.\n"
+            "# Serves the model over KServe v2 (Open Inference Protocol, REST) on PORT (8000): live at once,\n"
+            "# ready once the DPU subgraphs are compiled (first start) or loaded from COMPILE_CACHE.\n"
             "set -euo pipefail\n"
             "here=$(cd \"$(dirname \"$0\")\" && pwd)\n"
-            "exec python3 \"$here/run_vitisai.py\" \"$here/model.onnx\" \"${INPUT:?INPUT=.npy file}\"\n",
-            true);
-  files.add("run_vitisai.py",
-            "#!/usr/bin/env python3\n"
-            "\"\"\"Runs the QDQ model with ONNX Runtime's Vitis AI execution provider (VOE): DPU subgraphs on\n"
-            "the DPU through VART, the rest on the CPU. --compile-only creates the session (which compiles\n"
-            "and caches the DPU subgraphs) and exits.\"\"\"\n"
-            "import os\nimport sys\n\nimport numpy as np\nimport onnxruntime as ort\n\n\n"
-            "def session(model):\n"
-            "    here = os.path.dirname(os.path.abspath(model))\n"
-            "    options = {\"config_file\": os.environ.get(\"VAIP_CONFIG\", \"/usr/bin/vaip_config.json\"),\n"
-            "               \"cache_dir\": os.path.join(here, \"compiled\"), \"cache_key\": \"" + model_name + "\"}\n"
-            "    return ort.InferenceSession(model, providers=[\"VitisAIExecutionProvider\"], provider_options=[options])\n\n\n"
-            "def main(argv):\n"
-            "    if argv[1] == \"--compile-only\":\n"
-            "        session(argv[2])\n"
-            "        print(\"compiled into\", os.path.join(os.path.dirname(os.path.abspath(argv[2])), \"compiled\"))\n"
-            "        return\n"
-            "    s = session(argv[1])\n"
-            "    x = np.load(argv[2])\n"
-            "    outputs = s.run(None, {s.get_inputs()[0].name: x})\n"
-            "    for meta, y in zip(s.get_outputs(), outputs):\n"
-            "        np.save(argv[2][:-4] + \"_\" + meta.name.replace(\"/\", \"_\") + \".npy\", y)\n\n\n"
-            "if __name__ == \"__main__\":\n    main(sys.argv)\n",
+            "export AIFGEN_DPU=" + flavor_.dpu + "\n"
+            "exec \"${PYTHON:-python3}\" \"$here/serve_kserve.py\" --model \"$here/model.onnx\" --name \"${MODEL_NAME:-" + model_name +
+                "}\" \\\n  --port \"${PORT:-8000}\"\n",
             true);
   files.add("Dockerfile",
-            "# For targets that run containers: an image with Vitis AI 3.5's ONNX Runtime (VOE) and the\n"
-            "# board's DPU configuration. The base is an argument because AMD publishes board images per\n"
-            "# platform; the default names the Vitis AI 3.5 image.\n"
-            "ARG VITIS_AI_IMAGE=xilinx/vitis-ai-pytorch-cpu\n"
-            "ARG VITIS_AI_TAG=3.5.0\n"
-            "FROM ${VITIS_AI_IMAGE}:${VITIS_AI_TAG}\n"
+            "# The board's own Vitis AI " + flavor_.vitis_ai + " runtime, as a container. AMD publishes no runtime image for\n"
+            "# these boards: build VITIS_AI_RUNTIME_IMAGE from the board image (" + flavor_.board_image + ") with the\n"
+            "# VOE package " + flavor_.runtime_package + " installed (README.md). Without one, run entrypoint.sh on the board.\n"
+            "# No default image on purpose: `docker build` stops here until you name yours.\n"
+            "ARG VITIS_AI_RUNTIME_IMAGE\n"
+            "ARG VITIS_AI_RUNTIME_TAG=vitis-ai-" + flavor_.vitis_ai + "\n"
+            "FROM ${VITIS_AI_RUNTIME_IMAGE}:${VITIS_AI_RUNTIME_TAG}\n"
             "COPY . /bundle\n"
+            "ENV COMPILE_CACHE=/cache PORT=8000\n"
+            "EXPOSE 8000\n"
             "ENTRYPOINT [\"/bundle/entrypoint.sh\"]\n");
   DeploySpec d;
   d.name = name;
   d.image = name + ":1";
-  d.memory = "4Gi";
+  d.memory = "2Gi";
   d.node_selector = {{"kubernetes.io/arch", flavor_.k8s_arch}};
-  d.device_limits = {{flavor_.device_resource, "1"}};
+  if (!build.resources.fpga.empty()) {
+    d.device_limits = {{build.resources.fpga, "1"}};
+  } else {
+    // No upstream device plugin offers these boards' DPU as a resource: the container gets the
+    // DPU's device nodes (zocl's render node, XRT) directly, which Kubernetes allows only to a
+    // privileged container. --k8s-fpga-resource names a plugin's resource instead.
+    d.host_devices = {"/dev/dri"};
+    d.node_selector["aifgen.dev/dpu"] = flavor_.dpu;
+  }
+  d.cache_mount = "/cache";
+  d.env = {{"COMPILE_CACHE", "/cache"}};
+  d.startup_seconds = 1200;  // the first session compiles every DPU subgraph
   files.add("k8s/deployment.yaml", k8s_deployment_yaml(d));
+  files.add("k8s/kserve.yaml", kserve_yaml(d));
   add_client_files(files, model_name, build.variant_id, 8000);
-  std::string cpu_ops;
-  for (const auto& [op, n] : support.fallback_ops) cpu_ops += (cpu_ops.empty() ? "" : ", ") + op + " x" + std::to_string(n);
+  std::string cpu_text;
+  for (const auto& [op, n] : cpu_ops) cpu_text += (cpu_text.empty() ? "" : ", ") + op + " x" + std::to_string(n);
   const std::string warning = synthetic_calibration_warning(build);
   files.add("README.md",
             "# " + build.source_model_name + " for " + desc_.id + " (int8, " + flavor_.dpu + ")\n\n"
-            "Generated by aifgen " + build.aifgen_version + " on " + build.created_at + ". Runtime: " + desc_.runtime + ".\n\n" + warning +
-            "**Partition:** " + support.summary + ".\n" + (cpu_ops.empty() ? "" : "CPU-side ops: " + cpu_ops + ".\n") + "\n"
+            "Generated by aifgen " + build.aifgen_version + " on " + build.created_at + ". Runtime: " + desc_.runtime + ".\n"
+            "Boards: " + flavor_.boards + ".\n\n" + warning +
+            "**Partition** (checked against " + flavor_.limits.source + "): " + summary + ".\n" +
+            (cpu_text.empty() ? "" : "CPU-side ops: " + cpu_text + "; `partition.json` says why for each node.\n") + "\n"
             "| file | what |\n|---|---|\n"
             "| `model.onnx` | INT8 QDQ, symmetric, per-tensor, every scale a power of two (the DPU's fixed point) |\n"
-            "| `partition.json` | every node, on the DPU or the CPU |\n"
-            "| `compile.sh` | Vitis AI 3.5 ONNX Runtime Engine: partition, compile the DPU subgraphs for " + flavor_.dpu + " (arch `" + arch + "`), cache them in `compiled/` |\n"
-            "| `entrypoint.sh`, `run_vitisai.py` | runs the model with ONNX Runtime's Vitis AI execution provider (DPU through VART, the rest on the CPU) |\n"
-            "| `Dockerfile`, `k8s/deployment.yaml` | image with the compiled model; Deployment requesting `" + flavor_.device_resource + "` |\n"
+            "| `partition.json` | every node on the DPU or the CPU, with the reason, and the DPU limits used |\n"
+            "| `serve_kserve.py`, `entrypoint.sh` | KServe v2 (REST) on port 8000, ONNX Runtime with the Vitis AI execution provider |\n"
+            "| `compile.sh` | compiles the DPU subgraphs into `$COMPILE_CACHE` ahead of the first request (optional) |\n"
+            "| `Dockerfile`, `k8s/` | container on the board's runtime image; Deployment + Service + cache PVC, or KServe |\n"
             "| `client/`, `variant.json`, `SHA256SUMS` | load client, report, checksums |\n\n"
-            "The Vitis AI tools are not part of aifgen and were not run when this bundle was made: `compile.sh`\n"
-            "and `run_vitisai.py` follow Vitis AI 3.5's documented ONNX Runtime flow and have not been executed on\n"
-            + flavor_.dpu + " hardware by aifgen's tests. Vitis AI 3.5's ONNX Runtime flow lists Zynq UltraScale+ and Versal\n"
-            "boards; for Alveo DPUCAHX8H cards, check your Vitis AI release's support for ONNX models.\n"
-            "The accuracy figures in `variant.json` come from running this QDQ model on aifgen's CPU engine (validated by emulation).\n");
-  nlohmann::json extra = {{"opset", default_opset(model)}, {"partition", {{"verdict", support.verdict}, {"summary", support.summary},
-                                                                          {"dpu_nodes", support.native_nodes}, {"cpu_nodes", support.fallback_nodes}}}};
+            "## Run it on the board\n\n"
+            "1. Flash the Vitis AI " + flavor_.vitis_ai + " board image (" + flavor_.board_image + ") and install the VOE package\n"
+            "   `" + flavor_.runtime_package + "` as the Vitis AI " + flavor_.vitis_ai + " target setup describes; it provides ONNX Runtime with\n"
+            "   the Vitis AI execution provider and `vaip_config.json` (set `VAIP_CONFIG` if it is not `/etc/vaip_config.json`).\n"
+            "2. `sha256sum -c SHA256SUMS && ./entrypoint.sh` (needs python3 and numpy). The first start compiles for the DPU;\n"
+            "   `/v2/health/ready` turns 200 when it is done.\n"
+            "3. From any machine with aifgen: `URL=http://<board>:8000 client/run_loadgen.sh`.\n\n"
+            "In Kubernetes (k3s on the board, say), build the image with\n"
+            "`docker build --build-arg VITIS_AI_RUNTIME_IMAGE=<your board runtime image> --build-arg VITIS_AI_RUNTIME_TAG=<its tag> -t " + name + ":1 .`.\n" +
+            (build.resources.fpga.empty()
+                 ? "No upstream device plugin exposes this DPU, so the manifests mount `/dev/dri` into a privileged container and\n"
+                   "select nodes labelled `aifgen.dev/dpu=" + flavor_.dpu + "` (`kubectl label node <board> aifgen.dev/dpu=" + flavor_.dpu + "`).\n"
+                   "With a device plugin, generate with `--k8s-fpga-resource <its resource name>` instead.\n"
+                 : "The manifests request `" + build.resources.fpga + ": 1` from your device plugin.\n") +
+            "\nNot run on " + flavor_.dpu + " hardware by aifgen's tests: the KServe server and its probes are tested with a stand-in\n"
+            "for ONNX Runtime, the files against Vitis AI's documents (`variant.json` lists them). Accuracy figures in\n"
+            "`variant.json` come from running this QDQ model on aifgen's CPU engine (validated by emulation).\n");
+  nlohmann::json extra = {{"opset", default_opset(model)},
+                          {"serving", {{"protocol", "kserve-v2"}, {"model_name", model_name}, {"port", 8000}}},
+                          {"partition", {{"summary", summary}, {"dpu_nodes", on_dpu}, {"cpu_nodes", on_cpu}, {"cpu_ops", cpu_ops}}}};
   return finish_bundle(files, build, desc_, std::move(extra), out_path);
 }
 

@@ -1,18 +1,30 @@
-// AMD/Xilinx DPU targets (Vitis AI 3.5): the power-of-two INT8 QDQ model, a compile step for the
-// board's DPU (ONNX Runtime's Vitis AI execution provider partitions the graph and compiles the
-// DPU subgraphs), a partition report (which nodes the DPU runs, which fall back to the CPU), a
-// runtime entrypoint and manifests requesting the FPGA.
+// AMD/Xilinx DPU targets through the one documented path from an ONNX model to a DPU: ONNX
+// Runtime with the Vitis AI execution provider (VOE) on the board, which partitions the QDQ
+// model, compiles the DPU subgraphs for the board's DPU at session creation and caches them.
+// ONNX Runtime's Vitis AI EP page and UG1414 list the boards: Zynq UltraScale+ ZCU102, ZCU104,
+// KV260 and Versal VCK190 with Vitis AI 3.0; Versal AI Edge VEK280 with Vitis AI 3.5. No Alveo
+// card has a documented ONNX path: the EP flow starts with Vitis AI 3.0, which dropped
+// DPUCAHX8H (U50/U50LV/U280/U55C), and Vitis AI 3.5 documents VOE for the VEK280 only; its V70
+// runs xmodels from the PyTorch/TensorFlow quantizers through the Vitis AI Library.
+//
+// The bundle: the power-of-two INT8 QDQ model, a partition report checked against the DPU's
+// operator limits, serve_kserve.py (KServe v2 on port 8000, like every other bundle), a
+// compile step, a Dockerfile on the board's own runtime image, and manifests.
 #pragma once
 
+#include "targets/common/dpu_partition.h"
 #include "targets/target.h"
 
 namespace aifgen {
 
 struct VitisFlavor {
-  std::string dpu;           // DPUCAHX8H, DPUCZDX8G
-  std::string board;         // arch file folder: U50LV, ZCU104, KV260 ...
-  std::string device_resource;  // Kubernetes extended resource of the FPGA device plugin
-  std::string k8s_arch;      // amd64 (Alveo hosts), arm64 (Zynq)
+  std::string dpu;              // DPUCZDX8G, DPUCV2DX8G
+  std::string boards;           // for people: "ZCU102, ZCU104, KV260"
+  std::string vitis_ai;         // the Vitis AI release whose VOE supports those boards
+  std::string runtime_package;  // VOE package installed on the board image
+  std::string board_image;      // the board image that release is tested with
+  std::string k8s_arch;         // the boards' CPU: arm64
+  DpuLimits limits;
 };
 
 class VitisTarget final : public Target {
@@ -28,7 +40,7 @@ class VitisTarget final : public Target {
   VitisFlavor flavor_;
 };
 
-// Ops the DPU executes (from a quantized graph); everything else runs on the host CPU.
+// Op types some DPU engine runs (parameters permitting); everything else runs on the host CPU.
 const std::set<std::string>& dpu_ops();
 
 }  // namespace aifgen

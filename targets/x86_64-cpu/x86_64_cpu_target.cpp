@@ -7,14 +7,19 @@ namespace aifgen {
 
 const Target& x86_64_cpu_target() {
   static const CpuTarget target(
-      TargetDescriptor{"x86_64-cpu", "Intel/AMD x86-64 servers (AVX2 and newer)", "aifgen infer-server (aifgen's CPU engine, oneDNN)",
+      [] {
+        TargetDescriptor d{"x86_64-cpu", "Intel/AMD x86-64 servers (AVX2 and newer)", "aifgen infer-server (aifgen's CPU engine, oneDNN)",
                        AIFGEN_VERSION, {"fp32", "int8"}, "u8s8",
 #if defined(__x86_64__)
                        /*runs_on_service_host=*/true
 #else
                        false
 #endif
-      },
+        };
+        d.verification = "executed";
+        d.references = {"aifgen infer-server (this repository): the e2e tests deploy an x86_64 bundle and send it KServe v2 requests", "Kubernetes apps/v1 and KServe v1beta1 schemas (kubernetes-models)"};
+        return d;
+      }(),
       "amd64");
   return target;
 }

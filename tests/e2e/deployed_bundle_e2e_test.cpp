@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <yaml-cpp/yaml.h>
+
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -178,6 +180,99 @@ TEST_F(DeployedBundleE2E, InferServerServesTheBundleAndLoadgenReportsBack) {
   // An accuracy budget tighter than the variant's drop excludes it.
   auto strict = http().get("/v1/models/" + model_id + "/recommendation?max_accuracy_drop=0").json();
   EXPECT_EQ(strict["ranked"].size() + strict["excluded"].size(), 1u);
+}
+
+// The Vitis AI bundle as deployed, minus the DPU: its entrypoint runs serve_kserve.py with a
+// stand-in for ONNX Runtime's Vitis AI provider (tests/support/fake_onnxruntime), and every probe
+// its manifests declare is asked of that process; then KServe v2 JSON and the bundle's own client
+// (binary tensors) go through it.
+TEST_F(DeployedBundleE2E, VitisBundleServesKserveV2OnTheProbedPort) {
+  if (run("/usr/bin/python3 -c 'import numpy'", nullptr) != 0) GTEST_SKIP() << "Debian's python3-numpy is missing (scripts/setup.sh --with-test-tools)";
+  auto model_id = http().upload(shared_model("ch_ppocr_mobile_v2.0_cls_infer"), "cls").json()["id"].get<std::string>();
+  auto created = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"xilinx-zynq"}}});
+  auto job = wait_finished(created.json()["id"].get<std::string>(), 120);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  const std::string dir = data_dir() + "/../vitis";
+  unpack(http().fetch_bundle(job["variants"][0]["artifact"]["download"].get<std::string>()).body, dir);
+
+  // What Kubernetes will ask of the container.
+  std::vector<std::pair<std::string, std::string>> probes;  // kind, path
+  int manifest_port = 0;
+  for (const char* file : {"/k8s/deployment.yaml", "/k8s/kserve.yaml"})
+    for (const auto& doc : YAML::LoadAllFromFile(dir + file)) {
+      const auto kind = doc["kind"].as<std::string>();
+      if (kind != "Deployment" && kind != "InferenceService") continue;
+      const auto c = kind == "Deployment" ? doc["spec"]["template"]["spec"]["containers"][0] : doc["spec"]["predictor"]["containers"][0];
+      manifest_port = c["ports"][0]["containerPort"].as<int>();
+      for (const char* p : {"startupProbe", "readinessProbe", "livenessProbe"}) {
+        ASSERT_TRUE(c[p]) << file << " has no " << p;
+        EXPECT_EQ(c[p]["httpGet"]["port"].as<int>(), manifest_port) << file << " " << p;
+        probes.emplace_back(p, c[p]["httpGet"]["path"].as<std::string>());
+      }
+    }
+  ASSERT_EQ(manifest_port, 8000);
+  EXPECT_NE(read_file(dir + "/entrypoint.sh").find("${PORT:-8000}"), std::string::npos) << "the entrypoint must serve the probed port";
+
+  auto model = load_model_file(dir + "/model.onnx");
+  const std::string output = model.graph().output(0).name();
+  const nlohmann::json io = {{"inputs", {{"x", "tensor(float)", {nullptr, 3, 48, nullptr}}}}, {"outputs", {{output, "tensor(float)", {nullptr, 2}}}}};
+  std::ofstream(dir + "/vaip_config.json") << "{}";
+  const int port = free_port();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  Child server("PYTHON=/usr/bin/python3 PYTHONPATH=" + std::string(AIFGEN_SOURCE_DIR) + "/tests/support/fake_onnxruntime VAIP_CONFIG=" + dir +
+                   "/vaip_config.json COMPILE_CACHE=" + dir + "/cache FAKE_ORT_COMPILE_SECONDS=2 FAKE_ORT_LOG=" + dir +
+                   "/ort.log FAKE_ORT_IO='" + io.dump() + "' PORT=" + std::to_string(port) + " ./entrypoint.sh",
+               dir, dir + "/server.log");
+  web::http::client::http_client client(url);
+  auto status_of = [&](const std::string& path) {
+    try {
+      return static_cast<int>(client.request(web::http::methods::GET, path).get().status_code());
+    } catch (const std::exception&) {
+      return 0;
+    }
+  };
+  int live = 0;
+  for (int i = 0; i < 200 && live != 200; ++i) {
+    live = status_of("/v2/health/live");
+    if (live != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(live, 200) << read_file(dir + "/server.log");
+  EXPECT_EQ(status_of("/v2/health/ready"), 503) << "ready before the DPU subgraphs were compiled";
+  int ready = 0;
+  for (int i = 0; i < 200 && ready != 200; ++i) {
+    ready = status_of("/v2/health/ready");
+    if (ready != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(ready, 200) << read_file(dir + "/server.log");
+  for (const auto& [kind, path] : probes) EXPECT_EQ(status_of(path), 200) << kind << " " << path;
+
+  auto meta = nlohmann::json::parse(client.request(web::http::methods::GET, "/v2/models/cls").get().extract_string().get());
+  EXPECT_EQ(meta["inputs"][0]["shape"], nlohmann::json({-1, 3, 48, -1}));
+  nlohmann::json data = nlohmann::json::array();
+  double sum = 0;
+  for (int i = 0; i < 3 * 48 * 4; ++i) {
+    data.push_back(i * 0.5);
+    sum += i * 0.5;
+  }
+  nlohmann::json body = {{"inputs", {{{"name", "x"}, {"datatype", "FP32"}, {"shape", {1, 3, 48, 4}}, {"data", data}}}}};
+  auto resp = client.request(web::http::methods::POST, "/v2/models/cls/infer", body.dump(), "application/json").get();
+  ASSERT_EQ(resp.status_code(), 200);
+  auto answer = nlohmann::json::parse(resp.extract_string().get());
+  ASSERT_EQ(answer["outputs"][0]["name"], output);
+  ASSERT_EQ(answer["outputs"][0]["shape"], nlohmann::json({1, 2}));
+  EXPECT_DOUBLE_EQ(answer["outputs"][0]["data"][1].get<double>(), sum);
+  auto bad = client.request(web::http::methods::POST, "/v2/models/cls/infer",
+                            R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[1]}]})", "application/json").get();
+  EXPECT_EQ(bad.status_code(), 400);
+  EXPECT_TRUE(nlohmann::json::parse(bad.extract_string().get()).contains("error"));
+
+  std::string out;
+  int status = run("cd " + dir + " && AIFGEN=" + std::string(AIFGEN_BINARY) + " URL=" + url + " DURATION=1 CONCURRENCY=2 client/run_loadgen.sh", &out);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find(" 0 errors"), std::string::npos) << out;
+  // The provider was asked for the DPU with the compile cache the manifests mount.
+  auto log = read_file(dir + "/ort.log");
+  EXPECT_NE(log.find("\"cacheDir\": \"" + dir + "/cache\""), std::string::npos) << log;
 }
 
 TEST_F(DeployedBundleE2E, OnDemandStartsOneJobAndThenAnswersWithTheVariant) {

@@ -65,6 +65,11 @@ void check_sha256sums(const std::map<std::string, BundleEntry>& files, const std
 }
 
 void check_k8s(const std::string& yaml, const std::string& target, const std::string& file) {
+  // The Kubernetes schemas first (types, required fields, unknown field names), with the
+  // kubernetes-models / client-node validator the test tools install.
+  std::string report;
+  EXPECT_EQ(run_on_text("node " + std::string(AIFGEN_SOURCE_DIR) + "/tests/tools/validate-k8s.mjs", yaml, ".yaml", &report), 0)
+      << file << ":\n" << report;
   auto docs = YAML::LoadAll(yaml);
   ASSERT_FALSE(docs.empty()) << file;
   bool workload = false;
@@ -81,12 +86,35 @@ void check_k8s(const std::string& yaml, const std::string& target, const std::st
     const auto c = pod["containers"][0];
     ASSERT_TRUE(c["image"]) << file;
     ASSERT_TRUE(c["resources"]["requests"]["cpu"] && c["resources"]["requests"]["memory"]) << file;
+    // Every probe asks the port the container serves, on the KServe v2 health routes.
+    const int port = c["ports"][0]["containerPort"].as<int>();
+    EXPECT_EQ(port, 8000) << file;
+    EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/v2/health/ready") << file;
+    EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/v2/health/live") << file;
+    for (const char* p : {"readinessProbe", "livenessProbe", "startupProbe"})
+      if (c[p]) EXPECT_EQ(c[p]["httpGet"]["port"].as<int>(), port) << file << " " << p;
+    if (kind == "InferenceService") {
+      std::map<std::string, std::string> env;
+      for (const auto& e : c["env"]) env[e["name"].as<std::string>()] = e["value"].as<std::string>();
+      EXPECT_EQ(env["PROTOCOL"], "v2") << file << ": KServe must know the container speaks the v2 protocol";
+    }
     const auto limits = c["resources"]["limits"];
-    if (target.rfind("nvidia", 0) == 0) EXPECT_EQ(limits["nvidia.com/gpu"].as<std::string>(), "1") << file;
+    if (target.rfind("nvidia", 0) == 0) {
+      EXPECT_EQ(limits["nvidia.com/gpu"].as<std::string>(), "1") << file;
+      // The engine is built at first start: a startupProbe long enough for a Jetson INT8 build.
+      ASSERT_TRUE(c["startupProbe"]) << file;
+      EXPECT_GE(c["startupProbe"]["periodSeconds"].as<int>() * c["startupProbe"]["failureThreshold"].as<int>(), 900) << file;
+      EXPECT_EQ(c["volumeMounts"][0]["mountPath"].as<std::string>(), "/cache") << file;
+    }
+    if (target == "nvidia-jetson") EXPECT_LE(std::stoi(limits["memory"].as<std::string>()), 6) << "an Orin NX 8GB must fit it";
     if (target.rfind("xilinx", 0) == 0) {
-      bool fpga = false;
-      for (const auto& kv : limits) fpga = fpga || kv.first.as<std::string>().find("xilinx") != std::string::npos;
-      EXPECT_TRUE(fpga) << file << ": no FPGA device resource";
+      // No upstream plugin exposes these DPUs: the default is the device node, privileged.
+      ASSERT_TRUE(c["startupProbe"]) << file;
+      EXPECT_TRUE(c["securityContext"]["privileged"].as<bool>()) << file;
+      bool dri = false;
+      for (const auto& v : pod["volumes"]) dri = dri || (v["hostPath"] && v["hostPath"]["path"].as<std::string>() == "/dev/dri");
+      EXPECT_TRUE(dri) << file;
+      EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "arm64");
     }
     if (target == "x86_64-cpu") EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "amd64");
     if (target == "arm64-cpu") EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "arm64");
@@ -101,6 +129,9 @@ TEST_F(TargetsE2E, EveryTargetAtEveryPrecisionBecomesADeployableBundle) {
   for (const auto& t : targets) {
     const auto id = t["id"].get<std::string>();
     const auto verdict = t["support"]["verdict"].get<std::string>();
+    // Which targets the tests execute and which are only checked against vendor documents.
+    EXPECT_EQ(t["verification"], id == "x86_64-cpu" ? "executed" : "reference-checked") << id;
+    EXPECT_FALSE(t["references"].empty()) << id;
     if (id.rfind("xilinx", 0) == 0) {
       EXPECT_EQ(verdict, "partial") << t.dump();  // Softmax and friends run on the CPU next to the DPU
       EXPECT_GT(t["support"]["fallback_nodes"].get<int>(), 0);
@@ -128,7 +159,7 @@ TEST_F(TargetsE2E, EveryTargetAtEveryPrecisionBecomesADeployableBundle) {
     auto files = read_bundle(dl.body);
     const std::string top = "aifgen-" + v["id"].get<std::string>() + "/";
     for (const char* f : {"README.md", "variant.json", "Dockerfile", "entrypoint.sh", "client/run_loadgen.sh", "client/README.md",
-                          "k8s/deployment.yaml"})
+                          "k8s/deployment.yaml", "k8s/kserve.yaml"})
       ASSERT_TRUE(files.count(top + f)) << f;
     check_sha256sums(files, top);
     auto manifest = nlohmann::json::parse(files[top + "variant.json"].bytes);
@@ -160,19 +191,34 @@ TEST_F(TargetsE2E, EveryTargetAtEveryPrecisionBecomesADeployableBundle) {
       ASSERT_EQ(config.input_size(), 1);
       EXPECT_EQ(config.input(0).name(), "x");
       EXPECT_EQ(config.input(0).data_type(), inference::TYPE_FP32);
-      EXPECT_EQ(config.input(0).dims_size(), 3);  // batch dim left to Triton
+      // Batch dim left to Triton; free height and width -1, the engine's profile covering the
+      // 48x192 crops PaddleOCR feeds this classifier.
+      ASSERT_EQ(config.input(0).dims_size(), 3);
+      EXPECT_EQ(config.input(0).dims(0), 3);
+      EXPECT_EQ(config.input(0).dims(1), -1);
+      EXPECT_EQ(config.input(0).dims(2), -1);
+      const auto& range = manifest["tensorrt"]["profile"][0];
+      EXPECT_LE(range["min"][2].get<int>(), 48);
+      EXPECT_GE(range["max"][2].get<int>(), 48);
+      EXPECT_LE(range["min"][3].get<int>(), 192);
+      EXPECT_GE(range["max"][3].get<int>(), 192);
       ASSERT_TRUE(files.count(config_path.substr(0, config_path.size() - 12) + "1/model.onnx"));
       const auto& build = files[top + "build_engine.sh"].bytes;
-      EXPECT_NE(build.find("trtexec"), std::string::npos);
+      EXPECT_NE(build.find("/usr/src/tensorrt/bin/trtexec"), std::string::npos);
       EXPECT_NE(build.find("--timingCacheFile"), std::string::npos);
+      EXPECT_NE(build.find("--maxShapes=x:" + std::to_string(config.max_batch_size()) + "x3x"), std::string::npos) << build;
       if (precision == "fp16") EXPECT_NE(build.find("--fp16"), std::string::npos);
-      if (precision == "int8") EXPECT_NE(build.find("--int8"), std::string::npos);
+      if (precision == "int8") EXPECT_NE(build.find("--int8 --fp16"), std::string::npos);
+      EXPECT_EQ(manifest["tensorrt"]["profile"][0]["input"], "x");
       if (target == "nvidia-jetson") EXPECT_NE(files[top + "Dockerfile"].bytes.find("igpu"), std::string::npos);
     } else if (target.rfind("xilinx", 0) == 0) {
       auto partition = nlohmann::json::parse(files[top + "partition.json"].bytes);
-      EXPECT_FALSE(partition["dpu_nodes"].empty());
-      EXPECT_FALSE(partition["cpu_nodes"].empty());
-      EXPECT_NE(files[top + "compile.sh"].bytes.find(target == "xilinx-alveo" ? "DPUCAHX8H" : "DPUCZDX8G"), std::string::npos);
+      EXPECT_GT(partition["dpu_nodes"].get<int>(), 0);
+      EXPECT_GT(partition["cpu_nodes"].get<int>(), 0);  // Softmax and friends
+      EXPECT_EQ(partition["nodes"].size(), partition["dpu_nodes"].get<std::size_t>() + partition["cpu_nodes"].get<std::size_t>());
+      for (const auto& n : partition["nodes"]) EXPECT_FALSE(n["reason"].get<std::string>().empty()) << n.dump();
+      EXPECT_NE(files[top + "compile.sh"].bytes.find(target == "xilinx-alveo" ? "DPUCV2DX8G" : "DPUCZDX8G"), std::string::npos);
+      EXPECT_TRUE(files.count(top + "serve_kserve.py"));
       EXPECT_EQ(manifest["quantization"]["scheme"], "pow2");
     } else {
       ASSERT_TRUE(files.count(top + "model.onnx") && files.count(top + "k8s/kserve.yaml"));
@@ -212,6 +258,37 @@ TEST_F(TargetsE2E, ATargetThatCannotRunTheModelIsRefusedUpFront) {
   EXPECT_NE(r.json()["detail"].get<std::string>().find("nvidia-gpu: TensorRT cannot run Det"), std::string::npos) << r.body;
   auto ok = http().post_json("/v1/jobs", {{"model_id", id}, {"targets", {"xilinx-zynq"}}});  // Det falls back to the CPU there
   EXPECT_EQ(ok.status, 202) << ok.body;
+}
+
+// Shape profiles are checked against the model when the job is submitted, not when its engine
+// is built on a GPU, and a valid one reaches the bundle: config.pbtxt and trtexec's flags.
+TEST_F(TargetsE2E, ShapeProfilesAreCheckedAtSubmissionAndReachTheEngineBuild) {
+  const auto model_id = upload_cls();
+  auto submit = [&](const nlohmann::json& profiles) {
+    return http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"nvidia-gpu"}}, {"precisions", {"fp16"}},
+                                         {"options", {{"shape_profiles", profiles}}}});
+  };
+  auto wrong_name = submit({{"image", {{"min", {1, 3, 48, 96}}, {"opt", {1, 3, 48, 192}}, {"max", {4, 3, 48, 384}}}}});
+  EXPECT_EQ(wrong_name.status, 422);
+  EXPECT_EQ(wrong_name.problem_type(), "invalid-shape-profile");
+  auto fixed_dim = submit({{"x", {{"min", {1, 1, 48, 96}}, {"opt", {1, 1, 48, 192}}, {"max", {4, 1, 48, 384}}}}});
+  EXPECT_EQ(fixed_dim.problem_type(), "invalid-shape-profile");
+  EXPECT_NE(fixed_dim.json()["detail"].get<std::string>().find("fixed at 3"), std::string::npos) << fixed_dim.body;
+  auto unordered = submit({{"x", {{"min", {1, 3, 48, 400}}, {"opt", {1, 3, 48, 192}}, {"max", {4, 3, 48, 384}}}}});
+  EXPECT_EQ(unordered.status, 400);
+  EXPECT_EQ(unordered.problem_type(), "invalid-field");
+
+  auto ok = submit({{"x", {{"min", {1, 3, 48, 96}}, {"opt", {2, 3, 48, 192}}, {"max", {16, 3, 48, 384}}}}});
+  ASSERT_EQ(ok.status, 202) << ok.body;
+  auto job = wait_finished(ok.json()["id"].get<std::string>(), 120);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump();
+  auto files = read_bundle(http().fetch_bundle(job["variants"][0]["artifact"]["download"].get<std::string>()).body);
+  const std::string top = "aifgen-" + job["variants"][0]["id"].get<std::string>() + "/";
+  inference::ModelConfig config;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(files[top + "model_repository/cls/config.pbtxt"].bytes, &config));
+  EXPECT_EQ(config.max_batch_size(), 16);
+  const auto& build = files[top + "build_engine.sh"].bytes;
+  EXPECT_NE(build.find("'--minShapes=x:1x3x48x96' '--optShapes=x:2x3x48x192' '--maxShapes=x:16x3x48x384'"), std::string::npos) << build;
 }
 
 TEST_F(TargetsE2E, SignedLinksExpireRefuseTamperingAndServeRanges) {
