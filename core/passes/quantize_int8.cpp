@@ -3,7 +3,9 @@
 // Options: scheme (u8s8 | s8s8-symmetric | pow2, default u8s8), method (minmax | percentile |
 // entropy, default percentile), percentile (default 99.99), samples (calibration samples used,
 // default 32), ops (comma list of op types to quantize, default Conv,Gemm,MatMul),
-// activation_matmuls (true | false, default true: also MatMuls whose both inputs are activations).
+// activation_matmuls (true | false, default true: also MatMuls whose both inputs are activations),
+// layout (qdq | dpu, default qdq; dpu needs scheme pow2: the form Vitis AI's DPU compiler expects,
+// see core/passes/quantize_dpu_layout.h).
 //
 // 1. Models below opset 13 are raised to 13 (per-channel QuantizeLinear needs it).
 // 2. Every float activation read by a quantized op is recorded: the engine runs the calibration
@@ -27,6 +29,8 @@
 #include "core/passes/opset_upgrade.h"
 #include "core/passes/pass.h"
 #include "core/passes/pass_manager.h"
+#include "core/passes/quantize_dpu_layout.h"
+#include "core/quantize/dpu_rules.h"
 #include "core/quantize/range_observer.h"
 #include "core/quantize/scheme.h"
 #include "core/quantize/stats_cache.h"
@@ -46,10 +50,11 @@ struct Options {
   // MatMul of two activations (attention scores): worth it where the runtime has int8 kernels
   // for it (TensorRT), a slowdown where only weight MatMuls run in int8 (aifgen's engine).
   bool activation_matmuls = true;
+  bool dpu_layout = false;
 };
 
 Options parse_options(const PassOptions& o) {
-  check_pass_options("quantize_int8", o, {"scheme", "method", "percentile", "samples", "ops", "activation_matmuls"});
+  check_pass_options("quantize_int8", o, {"scheme", "method", "percentile", "samples", "ops", "activation_matmuls", "layout"});
   Options opt;
   auto bad = [](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: " + what); };
   if (auto it = o.find("scheme"); it != o.end()) opt.scheme = quantize::parse_scheme(it->second);
@@ -73,6 +78,11 @@ Options parse_options(const PassOptions& o) {
   if (auto it = o.find("activation_matmuls"); it != o.end()) {
     if (it->second != "true" && it->second != "false") bad("activation_matmuls must be true or false");
     opt.activation_matmuls = it->second == "true";
+  }
+  if (auto it = o.find("layout"); it != o.end()) {
+    if (it->second != "qdq" && it->second != "dpu") bad("layout must be qdq or dpu");
+    opt.dpu_layout = it->second == "dpu";
+    if (opt.dpu_layout && opt.scheme != Scheme::kPow2) bad("layout dpu needs scheme pow2");
   }
   if (auto it = o.find("ops"); it != o.end()) {
     opt.ops.clear();
@@ -118,14 +128,19 @@ class QuantizeInt8Pass final : public Pass {
       throw Error(ErrorCode::kUnprocessable, "calibration-mismatch", "the calibration set has no samples left for calibration");
     if (original_opset < 13) model = to_opset13(model);
     auto* g = model.mutable_graph();
-    auto sites = find_sites(*g);
+    std::vector<QuantSite> sites;
     std::vector<std::string> activations;
-    std::set<std::string> seen;
-    for (const auto& s : sites)
-      for (int i : s.activation_inputs) {
-        const auto& name = g->node(s.node).input(i);
-        if (seen.insert(name).second) activations.push_back(name);
-      }
+    if (opt_.dpu_layout) {
+      activations = dpu_layout_activations(*g);
+    } else {
+      sites = find_sites(*g);
+      std::set<std::string> seen;
+      for (const auto& s : sites)
+        for (int i : s.activation_inputs) {
+          const auto& name = g->node(s.node).input(i);
+          if (seen.insert(name).second) activations.push_back(name);
+        }
+    }
     // The same graph, samples and quantized ops give the same statistics: reuse them across the
     // job's int8 variants (schemes differ only in how ranges become scales).
     std::shared_ptr<const quantize::Observers> stats;
@@ -137,6 +152,7 @@ class QuantizeInt8Pass final : public Pass {
       key = Sha256::of(bytes) + "|" + split.source + "|" + std::to_string(split.calibrate.size()) + "|" +
             (opt_.method == quantize::CalibrationMethod::kMinMax ? "minmax" : "histogram");
       for (const auto& op : opt_.ops) key += "|" + op;
+      if (opt_.dpu_layout) key += "|dpu-layout";  // other activations are observed
       stats = env_.stats_cache->find(key);
       cache_hit = stats != nullptr;
       if (cache_hit) env_.stats_cache->count_hit();
@@ -146,6 +162,7 @@ class QuantizeInt8Pass final : public Pass {
       if (env_.stats_cache) env_.stats_cache->put(key, stats);
     }
     const auto& observers = *stats;
+    if (opt_.dpu_layout) return run_dpu_layout(model, observers, split, cache_hit, original_opset);
 
     // Rewrite: new Q/DQ nodes go right before the first node that reads them.
     std::unordered_map<int, std::vector<onnx::NodeProto>> before;  // node index -> nodes to insert first
@@ -184,11 +201,7 @@ class QuantizeInt8Pass final : public Pass {
 
     details_ = {{"scheme", quantize::scheme_name(opt_.scheme)},
                 {"method", quantize::method_name(opt_.method)},
-                {"calibration", {{"source", split.source},
-                                 {"synthetic", split.synthetic},
-                                 {"samples", split.calibrate.size()},
-                                 {"validation_samples_held_out", split.held_out},
-                                 {"statistics_reused", cache_hit}}},
+                {"calibration", calibration_details(split, cache_hit)},
                 {"ops", std::vector<std::string>(opt_.ops.begin(), opt_.ops.end())},
                 {"opset", {{"from", original_opset}, {"to", default_opset(model)}}},
                 {"activation_ranges", ranges}};
@@ -201,6 +214,42 @@ class QuantizeInt8Pass final : public Pass {
   }
 
  private:
+  nlohmann::json calibration_details(const SampleSplit& split, bool cache_hit) const {
+    return {{"source", split.source},
+            {"synthetic", split.synthetic},
+            {"samples", split.calibrate.size()},
+            {"validation_samples_held_out", split.held_out},
+            {"statistics_reused", cache_hit}};
+  }
+
+  PassCounts run_dpu_layout(onnx::ModelProto& model, const quantize::Observers& observers, const SampleSplit& split, bool cache_hit,
+                            std::int64_t original_opset) {
+    auto* g = model.mutable_graph();
+    auto counts = apply_dpu_layout(*g, observers, opt_.method, opt_.percentile);
+    g->clear_value_info();
+    const auto violations = quantize::check_dpu_qdq(*g);
+    nlohmann::json listed = nlohmann::json::array();
+    for (std::size_t i = 0; i < violations.size() && i < 20; ++i) listed.push_back(violations[i]);
+    details_ = {{"scheme", quantize::scheme_name(opt_.scheme)},
+                {"layout", "dpu"},
+                {"method", quantize::method_name(opt_.method)},
+                {"calibration", calibration_details(split, cache_hit)},
+                {"opset", {{"from", original_opset}, {"to", default_opset(model)}}},
+                {"dpu_rules", {{"source", "vai_q_onnx DPU mode (Vitis AI 3.5): float weights/biases behind Q/DQ, every DPU op output "
+                                          "quantized, shift_cut/shift_bias/shift_read/shift_write limits, concat and pool alignment"},
+                               {"positions_adjusted", counts.positions_adjusted},
+                               {"adjustments", counts.adjustments},
+                               {"violations", violations.size()},
+                               {"violation_list", listed}}}};
+    if (opt_.method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
+    return {{"activations_quantized", counts.activations},
+            {"weights_quantized", counts.weights},
+            {"biases_quantized", counts.biases},
+            {"positions_adjusted", counts.positions_adjusted},
+            {"dpu_rule_violations", static_cast<std::int64_t>(violations.size())},
+            {"calibration_samples", static_cast<std::int64_t>(split.calibrate.size())}};
+  }
+
   static onnx::ModelProto to_opset13(const onnx::ModelProto& model) {
     auto m = upgrade_to_opset13(model);
     try {

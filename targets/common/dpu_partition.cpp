@@ -16,13 +16,15 @@ std::vector<std::int64_t> ints(const onnx::NodeProto& n, const std::string& name
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-// The float or int8 weight behind a Conv's second input: an initializer, or one behind a
-// DequantizeLinear (the QDQ form).
+// The weight behind a Conv's second input: an initializer, an int8 one behind DequantizeLinear,
+// or a float one behind QuantizeLinear -> DequantizeLinear (the DPU form).
 const onnx::TensorProto* conv_weight(const onnx::GraphProto& g, const std::string& name) {
   if (const auto* t = find_constant(g, name)) return t;
   const int p = producer_of(g, name);
-  if (p >= 0 && g.node(p).op_type() == "DequantizeLinear") return find_constant(g, g.node(p).input(0));
-  return nullptr;
+  if (p < 0 || g.node(p).op_type() != "DequantizeLinear") return nullptr;
+  if (const auto* t = find_constant(g, g.node(p).input(0))) return t;  // int8 weight behind DQ
+  const int q = producer_of(g, g.node(p).input(0));                     // float weight -> Q -> DQ
+  return q >= 0 && g.node(q).op_type() == "QuantizeLinear" ? find_constant(g, g.node(q).input(0)) : nullptr;
 }
 
 std::string check_window(const char* what, const std::vector<std::int64_t>& kernel, const std::vector<std::int64_t>& strides,
@@ -106,6 +108,14 @@ DpuPlacement place_pool(const onnx::NodeProto& n, const DpuLimits& l) {
   return p;
 }
 
+bool reads_dequantized(const onnx::GraphProto& g, const onnx::NodeProto& n) {
+  for (const auto& in : n.input()) {
+    const int p = producer_of(g, in);
+    if (p >= 0 && g.node(p).op_type() == "DequantizeLinear") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<DpuPlacement> partition_for_dpu(const onnx::ModelProto& model, const DpuLimits& limits) {
@@ -116,6 +126,8 @@ std::vector<DpuPlacement> partition_for_dpu(const onnx::ModelProto& model, const
                                                 "DepthToSpace", "SpaceToDepth", "GlobalAveragePool", "ConvTranspose"};
   static const std::set<std::string> boundary = {"QuantizeLinear", "DequantizeLinear", "Constant", "Identity"};
   const auto& g = model.graph();
+  bool quantized = false;
+  for (const auto& n : g.node()) quantized = quantized || n.op_type() == "DequantizeLinear";
   std::vector<DpuPlacement> out;
   for (const auto& n : g.node()) {
     const bool standard = n.domain().empty() || n.domain() == "ai.onnx";
@@ -131,6 +143,8 @@ std::vector<DpuPlacement> partition_for_dpu(const onnx::ModelProto& model, const
       out.push_back({n.name(), op, weight, weight ? "fully connected (convolution engine)" : "activation x activation product: no DPU engine"});
     } else if (boundary.count(n.op_type())) {
       out.push_back({n.name(), op, true, "quantization boundary / constant: consumed by the compiler"});
+    } else if ((n.op_type() == "Concat" || n.op_type() == "Add") && quantized && !reads_dequantized(g, n)) {
+      out.push_back({n.name(), op, false, "reads no quantized tensor (integer or shape arithmetic): CPU"});
     } else if (engines.count(n.op_type())) {
       out.push_back({n.name(), op, true, "DPU engine (fused or element-wise)"});
     } else {

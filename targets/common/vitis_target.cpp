@@ -27,7 +27,12 @@ TargetSupport VitisTarget::assess(const std::map<std::string, std::int64_t>& cen
   return assess_support(census, dpu_ops(), Fallback::kCpu, flavor_.dpu);
 }
 
-std::vector<PassSpec> VitisTarget::pipeline(const std::string& precision) const { return standard_pipeline(precision, "pow2"); }
+std::vector<PassSpec> VitisTarget::pipeline(const std::string& precision) const {
+  auto p = standard_pipeline(precision, "pow2");
+  for (auto& spec : p)
+    if (spec.name == "quantize_int8") spec.options["layout"] = "dpu";  // the form the DPU compiler expects
+  return p;
+}
 
 std::string VitisTarget::package(const onnx::ModelProto& model, const VariantBuild& build, const std::string& out_path) const {
   std::string model_bytes;

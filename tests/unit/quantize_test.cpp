@@ -12,7 +12,11 @@
 #include "core/engine/session.h"
 #include "core/engine/tensor.h"
 #include "core/error.h"
+#include "core/passes/graph_edit.h"
 #include "core/passes/pass_manager.h"
+#include "core/onnx_model.h"
+#include "core/quantize/dpu_rules.h"
+#include "targets/registry.h"
 #include "core/quantize/range_observer.h"
 #include "core/quantize/scheme.h"
 #include "core/validation.h"
@@ -336,10 +340,117 @@ TEST(QuantizeInt8, UsesTheCalibrationSetAndRefusesOneThatDoesNotFit) {
   }
 }
 
+onnx::ModelProto dpu_quantized(const onnx::ModelProto& source, int samples = 8) {
+  auto m = source;
+  run_pipeline(m, {"infer_shapes",
+                   PassSpec("quantize_int8", {{"scheme", "pow2"}, {"layout", "dpu"}, {"method", "minmax"}, {"samples", std::to_string(samples)}}),
+                   "infer_shapes"});
+  return m;
+}
+
+// The float initializer a node's input comes from through QuantizeLinear -> DequantizeLinear.
+const onnx::TensorProto* float_weight_behind_qdq(const onnx::ModelProto& m, const std::string& input) {
+  const int dq = producer_of(m.graph(), input);
+  if (dq < 0 || m.graph().node(dq).op_type() != "DequantizeLinear") return nullptr;
+  const int q = producer_of(m.graph(), m.graph().node(dq).input(0));
+  if (q < 0 || m.graph().node(q).op_type() != "QuantizeLinear") return nullptr;
+  const auto* w = initializer(m, m.graph().node(q).input(0));
+  return w && w->data_type() == onnx::TensorProto::FLOAT ? w : nullptr;
+}
+
+// The DPU layout: what vai_q_onnx's DPU mode produces and Vitis AI's compiler expects.
+TEST(QuantizeDpuLayout, SmallCnnTakesTheFormTheDpuCompilerExpects) {
+  auto source = small_cnn();
+  auto m = dpu_quantized(source);
+  EXPECT_EQ(quantize::check_dpu_qdq(m.graph()), std::vector<std::string>{});
+  int weights = 0, biases = 0;
+  for (const auto& n : m.graph().node()) {
+    if (n.op_type() != "Conv" && n.op_type() != "Gemm") continue;
+    EXPECT_TRUE(float_weight_behind_qdq(m, n.input(1))) << n.name() << ": weights stay float behind Q -> DQ";
+    ++weights;
+    if (n.input_size() > 2) {
+      EXPECT_TRUE(float_weight_behind_qdq(m, n.input(2))) << n.name() << ": biases are quantized too";
+      ++biases;
+    }
+  }
+  EXPECT_EQ(weights, 4);
+  EXPECT_EQ(biases, 3);
+  // Every op's result is quantized: conv1 after its Relu, the residual Add, conv1x1, the pool
+  // and the Gemm, plus the input, r1 and f (read by quantized ops).
+  const auto* relu = &m.graph().node(0);
+  for (const auto& n : m.graph().node())
+    if (n.op_type() == "Relu") relu = &n;
+  bool relu_output_quantized = false;
+  for (const auto& n : m.graph().node()) relu_output_quantized |= n.op_type() == "QuantizeLinear" && n.input(0) == relu->output(0);
+  EXPECT_TRUE(relu_output_quantized) << "conv1 + Relu is quantized after the fused activation";
+  auto r = validate_variant(source, m, default_thresholds("int8"));
+  EXPECT_NE(r.status, "failed") << r.reason;
+  EXPECT_GT(r.outputs[0].sqnr_db, 15.0);
+}
+
+TEST(QuantizeDpuLayout, TheStandardQdqLayoutBreaksTheDpuRules) {
+  auto problems = quantize::check_dpu_qdq(quantized(small_cnn(), "pow2", "minmax").graph());
+  auto mentions = [&](const std::string& text) {
+    for (const auto& p : problems)
+      if (p.find(text) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(mentions("weight is not a float initializer")) << ::testing::PrintToString(problems);
+  EXPECT_TRUE(mentions("GlobalAveragePool 'GlobalAveragePool_p': input and output must both be quantized")) << ::testing::PrintToString(problems);
+}
+
+// Two branches with ranges 64x apart meet in a Concat and a MaxPool: the DPU needs one position
+// for the Concat's inputs and output and for the pool's input and output.
+TEST(QuantizeDpuLayout, ConcatAndPoolPositionsAreAligned) {
+  auto m = empty_model("branches");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "4", "8", "8"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"1", "8", "4", "4"});
+  *g->add_initializer() = random_tensor("Wa", {4, 4, 1, 1}, 21, -4.f, 4.f);
+  *g->add_initializer() = random_tensor("Wb", {4, 4, 1, 1}, 22, -0.0625f, 0.0625f);
+  *g->add_node() = node("Conv", {"x", "Wa"}, {"a"}, "wide");
+  *g->add_node() = node("Conv", {"x", "Wb"}, {"b"}, "narrow");
+  auto cat = node("Concat", {"a", "b"}, {"c"}, "cat");
+  add_int_attr(cat, "axis", 1);
+  *g->add_node() = cat;
+  auto pool = node("MaxPool", {"c"}, {"y"}, "pool");
+  add_ints_attr(pool, "kernel_shape", {2, 2});
+  add_ints_attr(pool, "strides", {2, 2});
+  *g->add_node() = pool;
+  auto q = dpu_quantized(m);
+  EXPECT_EQ(quantize::check_dpu_qdq(q.graph()), std::vector<std::string>{});
+  std::set<float> concat_scales;
+  for (const auto& n : q.graph().node())
+    if (n.op_type() == "Concat")
+      for (const auto& in : n.input()) concat_scales.insert(engine::tensor_from_proto(*initializer(q, q.graph().node(producer_of(q.graph(), in)).input(1))).as<float>()[0]);
+  EXPECT_EQ(concat_scales.size(), 1u) << "the Concat's inputs keep different positions";
+}
+
+// The Vitis AI targets' own int8 pipeline (BatchNormalization folded first) on real models.
+TEST(QuantizeDpuLayout, SharedModelsMeetTheDpuRulesThroughTheVitisPipeline) {
+  for (const char* target : {"xilinx-zynq", "xilinx-alveo"}) {
+    auto pipeline = find_target(target)->pipeline("int8");
+    for (auto& spec : pipeline)
+      if (spec.name == "quantize_int8") {
+        EXPECT_EQ(spec.options["layout"], "dpu") << target;
+        spec.options["samples"] = "2";
+        spec.options["method"] = "minmax";
+      }
+    for (const char* name : {"ch_ppocr_mobile_v2.0_cls_infer", "mobilenet_v2"}) {
+      auto m = load_model_file(std::string(AIFGEN_SHARED_DIR) + "/models/" + name + ".onnx");
+      auto records = run_pipeline(m, pipeline, {});
+      EXPECT_EQ(quantize::check_dpu_qdq(m.graph()), std::vector<std::string>{}) << target << " " << name;
+      for (const auto& r : records)
+        if (r.name == "quantize_int8") EXPECT_EQ(r.details["dpu_rules"]["violations"], 0) << target << " " << name;
+    }
+  }
+}
+
 TEST(QuantizeInt8, BadOptionsAreRefusedByName) {
   auto m = small_cnn();
   for (const PassOptions& o : {PassOptions{{"scheme", "int4"}}, PassOptions{{"method", "kl"}}, PassOptions{{"percentile", "20"}},
-                               PassOptions{{"samples", "0"}}, PassOptions{{"bogus", "1"}}}) {
+                               PassOptions{{"samples", "0"}}, PassOptions{{"bogus", "1"}}, PassOptions{{"layout", "dpu"}},
+                               PassOptions{{"scheme", "pow2"}, {"layout", "xmodel"}}}) {
     try {
       make_pass(PassSpec("quantize_int8", o));
       FAIL() << "accepted " << o.begin()->first;
