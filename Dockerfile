@@ -6,6 +6,11 @@
 #   docker run --rm -v aifgen-data:/var/lib/aifgen aifgen:0.1.0 keys create --name admin --scope admin
 #   docker run -p 8080:8080 -v aifgen-data:/var/lib/aifgen aifgen:0.1.0
 # (Without an API key the service only listens on the container's loopback.)
+#
+# The same file builds the runtime image for arm64 hosts (the arm64-cpu bundles' --runtime-image):
+# every stage is Debian 12 and every package exists for arm64, so a multi-arch build is
+#   docker buildx build --platform linux/amd64,linux/arm64 -t registry.example/aifgen:0.1.0 --push .
+# (an amd64 builder compiles the arm64 stage under QEMU emulation: slow, but the same packages).
 
 FROM debian:12 AS build
 WORKDIR /src

@@ -119,4 +119,28 @@ float attr_float(const onnx::NodeProto& node, const std::string& name, float dfl
   return dflt;
 }
 
+std::string add_qdq_pair(onnx::GraphProto& graph, const std::string& input, const std::string& base, float scale, int zero_type,
+                         std::int32_t zero_point, std::vector<onnx::NodeProto>& out) {
+  auto* s = graph.add_initializer();
+  s->set_name(base + "_scale");
+  s->set_data_type(onnx::TensorProto::FLOAT);
+  s->add_float_data(scale);
+  auto* z = graph.add_initializer();
+  z->set_name(base + "_zero_point");
+  z->set_data_type(zero_type);
+  z->add_int32_data(zero_point);
+  for (const char* op : {"QuantizeLinear", "DequantizeLinear"}) {
+    onnx::NodeProto n;
+    const bool quantize = op[0] == 'Q';
+    n.set_op_type(op);
+    n.set_name(base + "_" + op);
+    n.add_input(quantize ? input : base + "_quantized");
+    n.add_input(base + "_scale");
+    n.add_input(base + "_zero_point");
+    n.add_output(base + (quantize ? "_quantized" : "_dequantized"));
+    out.push_back(std::move(n));
+  }
+  return base + "_dequantized";
+}
+
 }  // namespace aifgen

@@ -40,6 +40,12 @@ void drop_unused_initializers(onnx::GraphProto& graph);
 // A Cast node from `from` to `to` (ONNX TensorProto type `type`), named after its output.
 onnx::NodeProto cast_node(const std::string& from, const std::string& to, int type);
 
+// QuantizeLinear(input) -> DequantizeLinear with a scalar scale and zero point (ONNX type
+// `zero_type`) stored as initializers <base>_scale and <base>_zero_point; appends the two nodes
+// (<base>_QuantizeLinear, <base>_DequantizeLinear) to `out` and returns <base>_dequantized.
+std::string add_qdq_pair(onnx::GraphProto& graph, const std::string& input, const std::string& base, float scale, int zero_type,
+                         std::int32_t zero_point, std::vector<onnx::NodeProto>& out);
+
 // Integer/float attribute lookup with a default.
 std::int64_t attr_int(const onnx::NodeProto& node, const std::string& name, std::int64_t dflt);
 float attr_float(const onnx::NodeProto& node, const std::string& name, float dflt);

@@ -171,32 +171,7 @@ class Layout {
 
   // base_scale / base_zero_point initializers and Q -> DQ nodes; returns the DQ output.
   std::string qdq(onnx::GraphProto& g, const std::string& input, int pos, const std::string& hint, std::vector<onnx::NodeProto>& out) {
-    const std::string base = fresh(hint);
-    onnx::TensorProto scale, zero;
-    scale.set_name(base + "_scale");
-    scale.set_data_type(onnx::TensorProto::FLOAT);
-    scale.add_float_data(std::ldexp(1.f, -pos));
-    zero.set_name(base + "_zero_point");
-    zero.set_data_type(onnx::TensorProto::INT8);
-    zero.add_int32_data(0);
-    *g.add_initializer() = scale;
-    *g.add_initializer() = zero;
-    onnx::NodeProto q, dq;
-    q.set_op_type("QuantizeLinear");
-    q.set_name(base + "_QuantizeLinear");
-    q.add_input(input);
-    q.add_input(base + "_scale");
-    q.add_input(base + "_zero_point");
-    q.add_output(base + "_quantized");
-    dq.set_op_type("DequantizeLinear");
-    dq.set_name(base + "_DequantizeLinear");
-    dq.add_input(base + "_quantized");
-    dq.add_input(base + "_scale");
-    dq.add_input(base + "_zero_point");
-    dq.add_output(base + "_dequantized");
-    out.push_back(std::move(q));
-    out.push_back(std::move(dq));
-    return base + "_dequantized";
+    return add_qdq_pair(g, input, fresh(hint), std::ldexp(1.f, -pos), onnx::TensorProto::INT8, 0, out);
   }
 
   void rewrite(onnx::GraphProto& g) {

@@ -339,15 +339,6 @@ class QuantizeInt8Pass final : public Pass {
     return obs;
   }
 
-  static onnx::TensorProto scalar(const std::string& name, int type, double v) {
-    onnx::TensorProto t;
-    t.set_name(name);
-    t.set_data_type(type);
-    if (type == onnx::TensorProto::FLOAT) t.add_float_data(static_cast<float>(v));
-    else t.add_int32_data(static_cast<std::int32_t>(v));
-    return t;
-  }
-
   // DequantizeLinear of <base>_quantized with <base>_scale and <base>_zero_point (per `axis`
   // when >= 0) into <base>_dequantized.
   static onnx::NodeProto dequantize_node(const std::string& base, int axis) {
@@ -370,19 +361,7 @@ class QuantizeInt8Pass final : public Pass {
   std::string add_activation_qdq(onnx::GraphProto& g, const std::string& act, const quantize::QuantParams& q,
                                  std::vector<onnx::NodeProto>& out) {
     const int qtype = q.is_unsigned ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8;
-    const std::string base = unique(g, act);
-    *g.add_initializer() = scalar(base + "_scale", onnx::TensorProto::FLOAT, q.scale);
-    *g.add_initializer() = scalar(base + "_zero_point", qtype, q.zero_point);
-    onnx::NodeProto qn;
-    qn.set_op_type("QuantizeLinear");
-    qn.set_name(base + "_QuantizeLinear");
-    qn.add_input(act);
-    qn.add_input(base + "_scale");
-    qn.add_input(base + "_zero_point");
-    qn.add_output(base + "_quantized");
-    out.push_back(std::move(qn));
-    out.push_back(dequantize_node(base, -1));
-    return base + "_dequantized";
+    return add_qdq_pair(g, act, unique(g, act), q.scale, qtype, q.zero_point, out);
   }
 
   std::string add_weight_dq(onnx::GraphProto& g, const std::string& weight, int axis, std::vector<onnx::NodeProto>& out) {

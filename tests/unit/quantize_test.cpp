@@ -433,15 +433,18 @@ TEST(QuantizeDpuLayout, SharedModelsMeetTheDpuRulesThroughTheVitisPipeline) {
     for (auto& spec : pipeline)
       if (spec.name == "quantize_int8") {
         EXPECT_EQ(spec.options["layout"], "dpu") << target;
-        spec.options["samples"] = "2";
-        spec.options["method"] = "minmax";
+        spec.options.insert_or_assign("samples", std::string("2"));  // (operator= on a short literal trips GCC 12's -Wrestrict)
+        spec.options.insert_or_assign("method", std::string("minmax"));
       }
     for (const char* name : {"ch_ppocr_mobile_v2.0_cls_infer", "mobilenet_v2"}) {
       auto m = load_model_file(std::string(AIFGEN_SHARED_DIR) + "/models/" + name + ".onnx");
       auto records = run_pipeline(m, pipeline, {});
       EXPECT_EQ(quantize::check_dpu_qdq(m.graph()), std::vector<std::string>{}) << target << " " << name;
-      for (const auto& r : records)
-        if (r.name == "quantize_int8") EXPECT_EQ(r.details["dpu_rules"]["violations"], 0) << target << " " << name;
+      for (const auto& r : records) {
+        if (r.name == "quantize_int8") {
+          EXPECT_EQ(r.details["dpu_rules"]["violations"], 0) << target << " " << name;
+        }
+      }
     }
   }
 }
