@@ -78,7 +78,8 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 curl -sf "http://127.0.0.1:$port/v2/health/ready" >/dev/null || { cat "$tmp/server.log"; exit 1; }
-curl -sf "http://127.0.0.1:$port/v2/models/cls" >"$tmp/metadata.json"
+model=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['serving']['model_name'])" "$bundle/variant.json")
+curl -sf "http://127.0.0.1:$port/v2/models/$model" >"$tmp/metadata.json"
 # One request with the shared reference input; the answer must match the x86-64 engine's.
 python3 - "$shared/models/refs/ch_ppocr_mobile_v2.0_cls_infer" "$tmp" <<'PY'
 import json, struct, sys, ast
@@ -92,15 +93,15 @@ def load_npy(path):
     for d in header["shape"]:
         n *= d
     return list(header["shape"]), list(struct.unpack("<%df" % n, data[10 + hlen:10 + hlen + 4 * n]))
-shape, x = load_npy(refs + "/input_0.npy")
+shape, x = load_npy(refs + "/input_x.npy")
 json.dump({"inputs": [{"name": "x", "datatype": "FP32", "shape": shape, "data": x}]}, open(tmp + "/request.json", "w"))
 PY
 curl -sf -X POST -H 'Content-Type: application/json' --data-binary @"$tmp/request.json" \
-  "http://127.0.0.1:$port/v2/models/cls/infer" >"$tmp/response.json"
+  "http://127.0.0.1:$port/v2/models/$model/infer" >"$tmp/response.json"
 python3 - "$shared/models/refs/ch_ppocr_mobile_v2.0_cls_infer" "$tmp" <<'PY'
 import json, struct, sys, ast
 refs, tmp = sys.argv[1], sys.argv[2]
-data = open(refs + "/output_0.npy", "rb").read()
+data = open(refs + "/output_softmax_0.tmp_0.npy", "rb").read()
 hlen = struct.unpack("<H", data[8:10])[0]
 header = ast.literal_eval(data[10:10 + hlen].decode("latin1"))
 n = 1

@@ -231,7 +231,14 @@ int main(int argc, char** argv) {
   loadgen->add_option("--variant", load_opts.variant, "variant id for --report-to");
   loadgen->add_option("--token", load_opts.token, "API key (write scope) for --report-to")->envname("AIFGEN_TOKEN");
 
-  CLI11_PARSE(cli, argc, argv);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" with code 0; every other parse error is a bad argument,
+    // which the README promises as exit status 2 (CLI11's own codes run from 100 up).
+    const int code = cli.exit(e);
+    return code == 0 ? 0 : 2;
+  }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   if (*serve) return run_serve(config);
   if (*inspect) return aifgen::run_inspect(inspect_path, inspect_json);

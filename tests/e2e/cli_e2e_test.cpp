@@ -35,6 +35,30 @@ TEST(Cli, ConvertWritesAValidatedBundle) {
   EXPECT_TRUE(found);
 }
 
+// Device-plugin resource names are the deployer's: a named FPGA resource replaces the privileged
+// device mount, a GPU resource can be renamed, and names Kubernetes would refuse are refused here.
+TEST(Cli, ConvertTakesTheClustersDeviceResourceNames) {
+  testing::TempDir dir;
+  auto model = dir.file("convbn.onnx", testing::serialize(testing::conv_bn_relu_model()));
+  auto r = aifgen_cli("convert " + model + " --targets xilinx-zynq nvidia-gpu --precisions int8 --k8s-fpga-resource example.com/kv260-dpu" +
+                      " --k8s-gpu-resource nvidia.com/mig-1g.10gb --out " + dir.path() + "/out");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto manifest = [&](const std::string& bundle) {
+    for (const auto& [name, entry] : read_bundle(read_file(dir.path() + "/out/" + bundle)))
+      if (name.find("/k8s/deployment.yaml") != std::string::npos) return entry.bytes;
+    return std::string();
+  };
+  const auto dpu = manifest("convbn-xilinx-zynq-int8.tar.gz");
+  EXPECT_NE(dpu.find("example.com/kv260-dpu: \"1\""), std::string::npos) << dpu;
+  EXPECT_EQ(dpu.find("privileged"), std::string::npos) << dpu;
+  EXPECT_EQ(dpu.find("hostPath"), std::string::npos) << dpu;
+  const auto gpu = manifest("convbn-nvidia-gpu-int8.tar.gz");
+  EXPECT_NE(gpu.find("nvidia.com/mig-1g.10gb: \"1\""), std::string::npos) << gpu;
+  auto bad = aifgen_cli("convert " + model + " --targets xilinx-zynq --k8s-fpga-resource 'kubernetes.io/dpu' --out " + dir.path() + "/bad");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("not a Kubernetes extended resource name"), std::string::npos) << bad.output;
+}
+
 TEST(Cli, ConvertRefusesUnknownTargetsAndInvalidModels) {
   testing::TempDir dir;
   auto model = dir.file("convbn.onnx", testing::serialize(testing::conv_bn_relu_model()));

@@ -61,7 +61,9 @@ void check_sha256sums(const std::map<std::string, BundleEntry>& files, const std
     listed.insert(name);
   }
   for (const auto& [path, _] : files)
-    if (path != top + "SHA256SUMS") EXPECT_TRUE(listed.count(path.substr(top.size()))) << path << " missing from SHA256SUMS";
+    if (path != top + "SHA256SUMS") {
+      EXPECT_TRUE(listed.count(path.substr(top.size()))) << path << " missing from SHA256SUMS";
+    }
 }
 
 void check_k8s(const std::string& yaml, const std::string& target, const std::string& file) {
@@ -92,7 +94,9 @@ void check_k8s(const std::string& yaml, const std::string& target, const std::st
     EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/v2/health/ready") << file;
     EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/v2/health/live") << file;
     for (const char* p : {"readinessProbe", "livenessProbe", "startupProbe"})
-      if (c[p]) EXPECT_EQ(c[p]["httpGet"]["port"].as<int>(), port) << file << " " << p;
+      if (c[p]) {
+        EXPECT_EQ(c[p]["httpGet"]["port"].as<int>(), port) << file << " " << p;
+      }
     if (kind == "InferenceService") {
       std::map<std::string, std::string> env;
       for (const auto& e : c["env"]) env[e["name"].as<std::string>()] = e["value"].as<std::string>();
@@ -106,7 +110,9 @@ void check_k8s(const std::string& yaml, const std::string& target, const std::st
       EXPECT_GE(c["startupProbe"]["periodSeconds"].as<int>() * c["startupProbe"]["failureThreshold"].as<int>(), 900) << file;
       EXPECT_EQ(c["volumeMounts"][0]["mountPath"].as<std::string>(), "/cache") << file;
     }
-    if (target == "nvidia-jetson") EXPECT_LE(std::stoi(limits["memory"].as<std::string>()), 6) << "an Orin NX 8GB must fit it";
+    if (target == "nvidia-jetson") {
+      EXPECT_LE(std::stoi(limits["memory"].as<std::string>()), 6) << "an Orin NX 8GB must fit it";
+    }
     if (target.rfind("xilinx", 0) == 0) {
       // No upstream plugin exposes these DPUs: the default is the device node, privileged.
       ASSERT_TRUE(c["startupProbe"]) << file;
@@ -116,8 +122,12 @@ void check_k8s(const std::string& yaml, const std::string& target, const std::st
       EXPECT_TRUE(dri) << file;
       EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "arm64");
     }
-    if (target == "x86_64-cpu") EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "amd64");
-    if (target == "arm64-cpu") EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "arm64");
+    if (target == "x86_64-cpu") {
+  EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "amd64");
+    }
+    if (target == "arm64-cpu") {
+  EXPECT_EQ(pod["nodeSelector"]["kubernetes.io/arch"].as<std::string>(), "arm64");
+    }
   }
   EXPECT_TRUE(workload) << file << " has no Deployment or InferenceService";
 }
@@ -166,7 +176,9 @@ TEST_F(TargetsE2E, EveryTargetAtEveryPrecisionBecomesADeployableBundle) {
     EXPECT_EQ(manifest["target"]["id"], target);
     EXPECT_EQ(manifest["precision"], precision);
     EXPECT_TRUE(manifest.contains("validation"));
-    if (target != "x86_64-cpu") EXPECT_EQ(manifest["validation"]["by_emulation"], true);
+    if (target != "x86_64-cpu") {
+  EXPECT_EQ(manifest["validation"]["by_emulation"], true);
+    }
     for (const auto& [path, entry] : files) {
       if (path.size() > 3 && path.compare(path.size() - 3, 3, ".sh") == 0) {
         EXPECT_EQ(entry.mode, 0755) << path;
@@ -207,10 +219,20 @@ TEST_F(TargetsE2E, EveryTargetAtEveryPrecisionBecomesADeployableBundle) {
       EXPECT_NE(build.find("/usr/src/tensorrt/bin/trtexec"), std::string::npos);
       EXPECT_NE(build.find("--timingCacheFile"), std::string::npos);
       EXPECT_NE(build.find("--maxShapes=x:" + std::to_string(config.max_batch_size()) + "x3x"), std::string::npos) << build;
-      if (precision == "fp16") EXPECT_NE(build.find("--fp16"), std::string::npos);
-      if (precision == "int8") EXPECT_NE(build.find("--int8 --fp16"), std::string::npos);
+      if (precision == "fp16") {
+  EXPECT_NE(build.find("--fp16"), std::string::npos);
+      }
+      if (precision == "int8") {
+  EXPECT_NE(build.find("--int8 --fp16"), std::string::npos);
+      }
       EXPECT_EQ(manifest["tensorrt"]["profile"][0]["input"], "x");
-      if (target == "nvidia-jetson") EXPECT_NE(files[top + "Dockerfile"].bytes.find("igpu"), std::string::npos);
+      if (target == "nvidia-jetson") {
+        EXPECT_NE(files[top + "Dockerfile"].bytes.find("tritonserver:24.05-py3-igpu"), std::string::npos);
+        EXPECT_NE(files[top + "README.md"].bytes.find("docker run --rm --runtime nvidia"), std::string::npos) << "JetPack's container runtime";
+      } else {
+        EXPECT_NE(files[top + "Dockerfile"].bytes.find("FROM nvcr.io/nvidia/tritonserver:24.05-py3\n"), std::string::npos);
+      }
+      EXPECT_NE(manifest["target"]["runtime"].get<std::string>().find(target == "nvidia-gpu" ? "TensorRT 10.0.1" : "JetPack 6.0"), std::string::npos);
     } else if (target.rfind("xilinx", 0) == 0) {
       auto partition = nlohmann::json::parse(files[top + "partition.json"].bytes);
       EXPECT_GT(partition["dpu_nodes"].get<int>(), 0);
@@ -219,11 +241,18 @@ TEST_F(TargetsE2E, EveryTargetAtEveryPrecisionBecomesADeployableBundle) {
       for (const auto& n : partition["nodes"]) EXPECT_FALSE(n["reason"].get<std::string>().empty()) << n.dump();
       EXPECT_NE(files[top + "compile.sh"].bytes.find(target == "xilinx-alveo" ? "DPUCV2DX8G" : "DPUCZDX8G"), std::string::npos);
       EXPECT_TRUE(files.count(top + "serve_kserve.py"));
+      // No made-up base image: the board's runtime image is the deployer's to name.
+      const auto& dockerfile = files[top + "Dockerfile"].bytes;
+      EXPECT_NE(dockerfile.find("ARG VITIS_AI_RUNTIME_IMAGE\n"), std::string::npos) << dockerfile;
+      EXPECT_EQ(dockerfile.find("vitis-ai-pytorch"), std::string::npos) << dockerfile;
+      EXPECT_EQ(partition["boards"], target == "xilinx-alveo" ? "VEK280 (Versal AI Edge)" : "ZCU102, ZCU104, KV260");
       EXPECT_EQ(manifest["quantization"]["scheme"], "pow2");
     } else {
       ASSERT_TRUE(files.count(top + "model.onnx") && files.count(top + "k8s/kserve.yaml"));
       EXPECT_NE(files[top + "entrypoint.sh"].bytes.find("infer-server"), std::string::npos);
-      if (precision == "int8") EXPECT_EQ(manifest["quantization"]["scheme"], "u8s8");
+      if (precision == "int8") {
+        EXPECT_EQ(manifest["quantization"]["scheme"], "u8s8");
+      }
     }
   }
 }
