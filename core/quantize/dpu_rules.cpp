@@ -39,8 +39,10 @@ class Checker {
       const auto& n = g_.node(i);
       const std::string& op = n.op_type();
       if (op == "QuantizeLinear" || op == "DequantizeLinear") check_qdq(n);
-      const bool weighted = op == "Conv" || op == "ConvTranspose" || op == "Gemm" ||
-                            (op == "MatMul" && n.input_size() == 2 && (find_constant(g_, n.input(1)) || weight_source(n.input(1))));
+      // Only ops with a constant weight can go to the DPU; one whose weight arrives at run time
+      // stays on the CPU (the partition says so) and has nothing to meet here.
+      const bool weighted = (op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul") && n.input_size() >= 2 &&
+                            (find_constant(g_, n.input(1)) || weight_source(n.input(1)) || int8_weight(n.input(1)));
       if (weighted) check_weighted(n);
       // An Add or Concat none of whose inputs is dequantized is integer or shape arithmetic that
       // stays on the CPU (the partition says so), not a DPU op missing its quantization.
@@ -89,6 +91,12 @@ class Checker {
     for (const auto& in : n.input())
       if (dq_position(in)) return true;
     return false;
+  }
+
+  // A constant already quantized, behind DequantizeLinear alone (the standard QDQ layout).
+  bool int8_weight(const std::string& t) const {
+    const auto* dq = producer(t);
+    return dq && dq->op_type() == "DequantizeLinear" && find_constant(g_, dq->input(0)) != nullptr;
   }
 
   // The float initializer behind DQ(Q(initializer)), or nullptr.

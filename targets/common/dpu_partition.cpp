@@ -40,7 +40,7 @@ DpuPlacement place_conv(const onnx::GraphProto& g, const onnx::NodeProto& n, con
   DpuPlacement p{n.name(), n.op_type(), false, ""};
   const auto* w = n.input_size() > 1 ? conv_weight(g, n.input(1)) : nullptr;
   if (!w || w->dims_size() != 4) {
-    p.reason = "not a 2-D convolution with a constant weight";
+    p.reason = "not a 2-D convolution with a constant weight (a weight that arrives at run time has no DPU engine)";
     return p;
   }
   const std::int64_t group = attr_int(n, "group", 1), oc = w->dims(0), ic = w->dims(1) * group;
@@ -123,7 +123,7 @@ std::vector<DpuPlacement> partition_for_dpu(const onnx::ModelProto& model, const
   // convolution or element-wise op; layout ops are folded by the compiler).
   static const std::set<std::string> engines = {"Relu", "LeakyRelu", "Clip", "HardSigmoid", "HardSwish", "Add", "Mul", "Concat",
                                                 "BatchNormalization", "Resize", "Upsample", "Pad", "Flatten", "Reshape", "Transpose",
-                                                "DepthToSpace", "SpaceToDepth", "GlobalAveragePool", "ConvTranspose"};
+                                                "DepthToSpace", "SpaceToDepth", "GlobalAveragePool"};
   static const std::set<std::string> boundary = {"QuantizeLinear", "DequantizeLinear", "Constant", "Identity"};
   const auto& g = model.graph();
   bool quantized = false;
@@ -138,9 +138,12 @@ std::vector<DpuPlacement> partition_for_dpu(const onnx::ModelProto& model, const
       out.push_back(place_conv(g, n, limits));
     } else if (n.op_type() == "MaxPool" || n.op_type() == "AveragePool") {
       out.push_back(place_pool(n, limits));
+    } else if (n.op_type() == "ConvTranspose") {
+      const bool weight = n.input_size() > 1 && conv_weight(g, n.input(1));
+      out.push_back({n.name(), op, weight, weight ? "transposed convolution engine" : "weight arrives at run time: no DPU engine"});
     } else if (n.op_type() == "Gemm" || n.op_type() == "MatMul") {
       const bool weight = n.input_size() > 1 && conv_weight(g, n.input(1));
-      out.push_back({n.name(), op, weight, weight ? "fully connected (convolution engine)" : "activation x activation product: no DPU engine"});
+      out.push_back({n.name(), op, weight, weight ? "fully connected (convolution engine)" : "activation x activation product (the weight arrives at run time): no DPU engine"});
     } else if (boundary.count(n.op_type())) {
       out.push_back({n.name(), op, true, "quantization boundary / constant: consumed by the compiler"});
     } else if ((n.op_type() == "Concat" || n.op_type() == "Add") && quantized && !reads_dequantized(g, n)) {

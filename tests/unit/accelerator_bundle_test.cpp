@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/onnx_model.h"
+#include "core/quantize/dpu_rules.h"
 #include "service/build_options.h"
 #include "targets/common/deploy_files.h"
 #include "targets/common/dpu_partition.h"
@@ -358,6 +359,23 @@ TEST_F(DpuPartition, PoolingAndOtherOps) {
   EXPECT_FALSE(p[4].on_dpu);
   EXPECT_NE(p[4].reason.find("activation x activation"), std::string::npos);
   EXPECT_TRUE(p[5].on_dpu);
+}
+
+// A convolution whose weight is a graph input (as in ONNX's own node tests) cannot be compiled for
+// the DPU: the partition keeps it on the CPU and the DPU rules do not ask anything of it.
+TEST_F(DpuPartition, ConvolutionsWithRuntimeWeightsStayOnTheCpu) {
+  for (const char* op : {"Conv", "ConvTranspose", "Gemm"}) {
+    auto m = testing::empty_model();
+    auto* g = m.mutable_graph();
+    *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "4", "8", "8"});
+    *g->add_input() = testing::tensor_value("w", onnx::TensorProto::FLOAT, {"4", "4", "3", "3"});
+    *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+    *g->add_node() = testing::node(op, {"x", "w"}, {"y"}, "runtime_weight");
+    auto p = only(m, zynq);
+    EXPECT_FALSE(p.on_dpu) << op;
+    EXPECT_NE(p.reason.find("run time"), std::string::npos) << op << ": " << p.reason;
+    EXPECT_EQ(quantize::check_dpu_qdq(m.graph()), std::vector<std::string>{}) << op;
+  }
 }
 
 TEST(DeployFiles, ExtendedResourceNamesFollowKubernetesRules) {
