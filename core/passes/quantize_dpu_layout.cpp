@@ -230,8 +230,8 @@ std::vector<std::string> dpu_layout_activations(const onnx::GraphProto& graph) {
 
 DpuLayoutCounts apply_dpu_layout(onnx::GraphProto& graph, const quantize::Observers& observers, quantize::CalibrationMethod method,
                                  double percentile) {
-  const onnx::GraphProto before = graph;
-  return Layout(before).apply(graph, observers, method, percentile);
+  // Layout reads the graph as it was until rewrite() changes it, at the very end: no copy.
+  return Layout(graph).apply(graph, observers, method, percentile);
 }
 
 }  // namespace aifgen
