@@ -40,12 +40,6 @@ std::string dims_text(const std::vector<std::int64_t>& dims, bool drop_batch) {
   return "[ " + out + " ]";
 }
 
-std::vector<std::int64_t> model_dims(const onnx::ValueInfoProto& v) {
-  std::vector<std::int64_t> d;
-  for (const auto& dim : v.type().tensor_type().shape().dim()) d.push_back(dim.has_dim_value() && dim.dim_value() > 0 ? dim.dim_value() : -1);
-  return d;
-}
-
 }  // namespace
 
 const std::set<std::string>& tensorrt_ops() {
@@ -82,7 +76,7 @@ std::string triton_config(const onnx::ModelProto& model, const std::string& name
   first = true;
   for (const auto& out : model.graph().output()) {
     c += std::string(first ? "" : ",\n") + "  {\n    name: \"" + out.name() + "\"\n    data_type: " +
-         triton_type(out.name(), out.type().tensor_type().elem_type()) + "\n    dims: " + dims_text(model_dims(out), profile.batched) + "\n  }";
+         triton_type(out.name(), out.type().tensor_type().elem_type()) + "\n    dims: " + dims_text(dims_of(out), profile.batched) + "\n  }";
     first = false;
   }
   c += "\n]\n";
@@ -195,12 +189,8 @@ std::string NvidiaTarget::package(const onnx::ModelProto& model, const VariantBu
   std::string profile_rows;
   nlohmann::json profile_json = nlohmann::json::array();
   for (const auto& t : profile.inputs) {
-    auto text = [](const std::vector<std::int64_t>& v) {
-      std::string s;
-      for (auto x : v) s += (s.empty() ? "" : "x") + std::to_string(x);
-      return s;
-    };
-    profile_rows += "| `" + t.name + "` | " + text(t.range.min) + " | " + text(t.range.opt) + " | " + text(t.range.max) + " | " + t.source + " |\n";
+    profile_rows += "| `" + t.name + "` | " + shape_text(t.range.min) + " | " + shape_text(t.range.opt) + " | " + shape_text(t.range.max) + " | " +
+                    t.source + " |\n";
     profile_json.push_back({{"input", t.name}, {"min", t.range.min}, {"opt", t.range.opt}, {"max", t.range.max}, {"source", t.source}});
   }
   const std::string run_flags = flavor_.jetson ? "--runtime nvidia" : "--gpus all";

@@ -10,21 +10,9 @@ namespace {
 
 [[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kUnprocessable, "invalid-shape-profile", msg); }
 
-std::vector<std::int64_t> dims_of(const onnx::ValueInfoProto& v) {
-  std::vector<std::int64_t> d;
-  for (const auto& dim : v.type().tensor_type().shape().dim()) d.push_back(dim.has_dim_value() && dim.dim_value() > 0 ? dim.dim_value() : -1);
-  return d;
-}
-
 bool leading_dim_free(const onnx::ValueInfoProto& v) {
   const auto& s = v.type().tensor_type().shape();
   return s.dim_size() > 0 && !(s.dim(0).has_dim_value() && s.dim(0).dim_value() > 0);
-}
-
-std::string shape_text(const std::vector<std::int64_t>& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? "x" : "") + std::to_string(s[i]);
-  return out;
 }
 
 // trtexec splits its shape lists on ',' and a name from its shape on the last ':'; names that
@@ -34,6 +22,21 @@ std::string trtexec_name(const std::string& name) {
 }
 
 }  // namespace
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) out += 'x';
+    out += std::to_string(shape[i]);
+  }
+  return out;
+}
+
+std::vector<std::int64_t> dims_of(const onnx::ValueInfoProto& v) {
+  std::vector<std::int64_t> d;
+  for (const auto& dim : v.type().tensor_type().shape().dim()) d.push_back(dim.has_dim_value() && dim.dim_value() > 0 ? dim.dim_value() : -1);
+  return d;
+}
 
 bool TensorrtProfile::dynamic() const {
   for (const auto& in : inputs)

@@ -53,6 +53,12 @@ std::string trtexec_shape_args(const TensorrtProfile& profile);
 // Throws Error(kUnprocessable, "invalid-shape-profile") naming the input and dim.
 void check_shape_profiles(const ShapeProfiles& profiles, const std::map<std::string, std::vector<std::int64_t>>& model_inputs);
 
+// "1x3x224x224", as trtexec and the bundle READMEs write shapes.
+std::string shape_text(const std::vector<std::int64_t>& shape);
+
+// A tensor's declared dims, -1 where free or unknown.
+std::vector<std::int64_t> dims_of(const onnx::ValueInfoProto& v);
+
 // Single-quotes `s` for bash.
 std::string shell_quote(const std::string& s);
 
