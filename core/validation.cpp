@@ -17,14 +17,21 @@ namespace {
 struct Accumulator {
   double max_abs = 0, sum_abs = 0, dot = 0, ref_sq = 0, var_sq = 0, err_sq = 0;
   std::int64_t count = 0, rows = 0, top1 = 0, top5 = 0;
+  // Values where the variant is NaN or infinite and the source is not (or the other way round,
+  // or a different infinity): the way an fp16 variant breaks. They stay out of the error sums
+  // (which they would turn into NaN, and NaN compares as "no worse") and fail the variant.
+  std::int64_t nonfinite = 0;
   bool class_scores = false;
 };
+
+// NaN ranks below everything, so the comparison stays a strict weak order.
+float rank_key(float x) { return std::isnan(x) ? -INFINITY : x; }
 
 std::vector<std::int64_t> top_k(const float* row, std::int64_t c, std::int64_t k) {
   std::vector<std::int64_t> idx(static_cast<std::size_t>(c));
   std::iota(idx.begin(), idx.end(), 0);
   k = std::min(k, c);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](auto a, auto b) { return row[a] > row[b]; });
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](auto a, auto b) { return rank_key(row[a]) > rank_key(row[b]); });
   idx.resize(static_cast<std::size_t>(k));
   return idx;
 }
@@ -33,6 +40,11 @@ void accumulate(Accumulator& a, const engine::Tensor& ref, const engine::Tensor&
   const float* r = ref.as<float>();
   const float* v = var.as<float>();
   for (std::int64_t i = 0; i < ref.numel(); ++i) {
+    if (!std::isfinite(r[i]) || !std::isfinite(v[i])) {
+      const bool same = (std::isnan(r[i]) && std::isnan(v[i])) || r[i] == v[i];  // both NaN, or the same infinity
+      a.nonfinite += !same;
+      continue;
+    }
     const double e = static_cast<double>(v[i]) - r[i];
     a.max_abs = std::max(a.max_abs, std::abs(e));
     a.sum_abs += std::abs(e);
@@ -112,10 +124,19 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
         m.top1_agreement = static_cast<double>(a.top1) / static_cast<double>(a.rows);
         m.top5_agreement = static_cast<double>(a.top5) / static_cast<double>(a.rows);
       }
+      m.nonfinite_values = a.nonfinite;
       worst_sqnr = std::min(worst_sqnr, m.sqnr_db);
       result.outputs.push_back(m);
     }
-    if (worst_sqnr >= t.validated_sqnr_db) result.status = "validated";
+    std::string nonfinite;
+    for (const auto& m : result.outputs)
+      if (m.nonfinite_values > 0)
+        nonfinite += (nonfinite.empty() ? "" : "; ") + std::string("output '") + m.name + "' has " + std::to_string(m.nonfinite_values) +
+                     " NaN or infinite value(s) where the source's differ";
+    if (!nonfinite.empty()) {
+      result.status = "failed";
+      result.reason = nonfinite;
+    } else if (worst_sqnr >= t.validated_sqnr_db) result.status = "validated";
     else if (worst_sqnr >= t.degraded_sqnr_db) result.status = "degraded";
     else {
       result.status = "failed";
@@ -123,13 +144,18 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
                       std::to_string(t.degraded_sqnr_db) + " dB";
     }
   } catch (const Error& e) {
-    if (e.type() == "validation-mismatch") {
+    // Only "this engine cannot run the model" skips validation; a bug or a mismatch must not
+    // ship a variant as if nothing had been checked.
+    if (e.code() == ErrorCode::kInternal || e.type() == "validation-mismatch") {
       result.status = "failed";
-      result.reason = e.what();
+      result.reason = e.type() == "validation-mismatch" ? e.what() : std::string("internal error while validating: ") + e.what();
     } else {
       result.status = "skipped";
       result.reason = std::string("the CPU engine cannot execute this model: ") + e.what();
     }
+  } catch (const std::exception& e) {
+    result.status = "failed";
+    result.reason = std::string("internal error while validating: ") + e.what();
   }
   return result;
 }
@@ -138,7 +164,7 @@ nlohmann::json validation_to_json(const ValidationResult& r) {
   nlohmann::json outputs = nlohmann::json::array();
   for (const auto& m : r.outputs) {
     nlohmann::json o = {{"name", m.name}, {"max_abs_err", m.max_abs_err}, {"mean_abs_err", m.mean_abs_err},
-                        {"cosine", m.cosine}, {"sqnr_db", m.sqnr_db}};
+                        {"cosine", m.cosine}, {"sqnr_db", m.sqnr_db}, {"nonfinite_values", m.nonfinite_values}};
     if (m.top1_agreement) o["top1_agreement"] = *m.top1_agreement;
     if (m.top5_agreement) o["top5_agreement"] = *m.top5_agreement;
     outputs.push_back(o);

@@ -18,8 +18,9 @@ namespace aifgen {
 
 struct OutputMetrics {
   std::string name;
-  double max_abs_err = 0, mean_abs_err = 0, cosine = 1, sqnr_db = 0;
+  double max_abs_err = 0, mean_abs_err = 0, cosine = 1, sqnr_db = 0;  // over the finite values
   std::optional<double> top1_agreement, top5_agreement;
+  std::int64_t nonfinite_values = 0;  // NaN/Inf in the variant where the source's value differs: fails the variant
 };
 
 // A variant passes ("validated") when every output's SQNR is at least `validated_sqnr_db`; it is

@@ -64,6 +64,43 @@ TEST(Validation, ClassScoresGetTopKAgreement) {
   EXPECT_EQ(r.outputs[0].sqnr_db, 200.0);
 }
 
+// y = x * k: k = 1 is the source; the variant's k is what an fp16 overflow or a broken kernel
+// would leave (infinity, NaN).
+onnx::ModelProto scale_model(float k, const std::vector<std::string>& dims = {"1", "10"}) {
+  auto m = testing::empty_model("scale");
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, dims);
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, dims);
+  *g->add_initializer() = testing::float_tensor("k", {}, {k});
+  *g->add_node() = testing::node("Mul", {"x", "k"}, {"y"});
+  return m;
+}
+
+TEST(Validation, NonFiniteOutputsFailTheVariantWithTheirCount) {
+  for (float k : {INFINITY, NAN}) {
+    auto r = validate_variant(scale_model(1.f), scale_model(k), {});
+    EXPECT_EQ(r.status, "failed") << k;
+    ASSERT_EQ(r.outputs.size(), 1u);
+    EXPECT_EQ(r.outputs[0].nonfinite_values, 2 * 10) << k;  // 2 synthetic samples x 10 values
+    EXPECT_NE(r.reason.find("20 NaN or infinite value(s)"), std::string::npos) << r.reason;
+    EXPECT_EQ(validation_to_json(r)["outputs"][0]["nonfinite_values"], 20);
+  }
+  // The same infinities in source and variant are agreement, not a failure.
+  auto same = validate_variant(scale_model(INFINITY), scale_model(INFINITY), {});
+  EXPECT_NE(same.status, "failed") << same.reason;
+  EXPECT_EQ(same.outputs[0].nonfinite_values, 0);
+}
+
+TEST(Validation, TopKAgreementCopesWithNaNScores) {
+  // [N, C] class scores where the variant is NaN everywhere: the ranking must stay well defined
+  // (NaN ranks last) and the variant fails on its non-finite values.
+  auto r = validate_variant(scale_model(1.f, {"4", "7"}), scale_model(NAN, {"4", "7"}), {});
+  EXPECT_EQ(r.status, "failed");
+  ASSERT_TRUE(r.outputs[0].top1_agreement.has_value());
+  EXPECT_GE(*r.outputs[0].top1_agreement, 0.0);
+  EXPECT_LE(*r.outputs[0].top1_agreement, 1.0);
+}
+
 TEST(Validation, ModelsTheEngineCannotRunAreSkippedWithTheReason) {
   auto m = testing::empty_model();
   auto* g = m.mutable_graph();
