@@ -143,4 +143,9 @@ std::string add_qdq_pair(onnx::GraphProto& graph, const std::string& input, cons
   return base + "_dequantized";
 }
 
+bool is_float_initializer(const onnx::GraphProto& graph, const std::string& name) {
+  const auto* t = find_constant(graph, name);
+  return t && t->data_type() == onnx::TensorProto::FLOAT && find_initializer(graph, name) >= 0;
+}
+
 }  // namespace aifgen

@@ -27,6 +27,9 @@ int find_initializer(const onnx::GraphProto& graph, const std::string& name);
 // override those), or the `value` tensor of a Constant node. nullptr otherwise.
 const onnx::TensorProto* find_constant(const onnx::GraphProto& graph, const std::string& name);
 
+// A float32 initializer (not overridable by a graph input): a weight quantizers may rewrite.
+bool is_float_initializer(const onnx::GraphProto& graph, const std::string& name);
+
 bool is_graph_output(const onnx::GraphProto& graph, const std::string& name);
 bool is_graph_input(const onnx::GraphProto& graph, const std::string& name);
 

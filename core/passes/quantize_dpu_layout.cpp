@@ -24,11 +24,6 @@ bool is_float_value(const onnx::GraphProto& g, const std::string& name) {
   return true;
 }
 
-const onnx::TensorProto* float_initializer(const onnx::GraphProto& g, const std::string& name) {
-  const auto* t = find_constant(g, name);
-  return t && t->data_type() == onnx::TensorProto::FLOAT && find_initializer(g, name) >= 0 ? t : nullptr;
-}
-
 float abs_max(const onnx::TensorProto& t) {
   auto v = engine::tensor_from_proto(t);
   float m = 0;
@@ -59,11 +54,11 @@ class Layout {
       a.op = n.op_type();
       const bool weighted = (a.op == "Conv" || a.op == "ConvTranspose" || a.op == "MatMul" ||
                              (a.op == "Gemm" && attr_int(n, "transA", 0) == 0)) &&
-                            n.input_size() >= 2 && float_initializer(g, n.input(1)) && is_float_value(g, n.input(0));
+                            n.input_size() >= 2 && is_float_initializer(g, n.input(1)) && is_float_value(g, n.input(0));
       if (weighted) {
         a.inputs = {n.input(0)};
         a.weight = n.input(1);
-        if (a.op != "MatMul" && n.input_size() > 2 && float_initializer(g, n.input(2))) a.bias = n.input(2);
+        if (a.op != "MatMul" && n.input_size() > 2 && is_float_initializer(g, n.input(2))) a.bias = n.input(2);
       } else if (a.op == "Add" || a.op == "Concat") {
         for (const auto& in : n.input())
           if (is_float_value(g, in)) a.inputs.push_back(in);

@@ -96,11 +96,6 @@ Options parse_options(const PassOptions& o) {
   return opt;
 }
 
-bool is_float_initializer(const onnx::GraphProto& g, const std::string& name) {
-  const auto* t = find_constant(g, name);
-  return t && t->data_type() == onnx::TensorProto::FLOAT && find_initializer(g, name) >= 0;
-}
-
 // Which inputs of a quantizable node are activations and which is its weight (with the output
 // channel axis of that weight, -1 for per tensor).
 struct QuantSite {

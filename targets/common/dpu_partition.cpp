@@ -1,6 +1,7 @@
 #include "targets/common/dpu_partition.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "core/passes/graph_edit.h"
@@ -16,15 +17,18 @@ std::vector<std::int64_t> ints(const onnx::NodeProto& n, const std::string& name
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
+using Producers = std::map<std::string, int>;  // value -> index of the node making it
+
 // The weight behind a Conv's second input: an initializer, an int8 one behind DequantizeLinear,
 // or a float one behind QuantizeLinear -> DequantizeLinear (the DPU form).
-const onnx::TensorProto* conv_weight(const onnx::GraphProto& g, const std::string& name) {
+const onnx::TensorProto* conv_weight(const onnx::GraphProto& g, const Producers& producers, const std::string& name) {
   if (const auto* t = find_constant(g, name)) return t;
-  const int p = producer_of(g, name);
-  if (p < 0 || g.node(p).op_type() != "DequantizeLinear") return nullptr;
-  if (const auto* t = find_constant(g, g.node(p).input(0))) return t;  // int8 weight behind DQ
-  const int q = producer_of(g, g.node(p).input(0));                     // float weight -> Q -> DQ
-  return q >= 0 && g.node(q).op_type() == "QuantizeLinear" ? find_constant(g, g.node(q).input(0)) : nullptr;
+  auto p = producers.find(name);
+  if (p == producers.end() || g.node(p->second).op_type() != "DequantizeLinear") return nullptr;
+  const auto& dq = g.node(p->second);
+  if (const auto* t = find_constant(g, dq.input(0))) return t;  // int8 weight behind DQ
+  auto q = producers.find(dq.input(0));                          // float weight -> Q -> DQ
+  return q != producers.end() && g.node(q->second).op_type() == "QuantizeLinear" ? find_constant(g, g.node(q->second).input(0)) : nullptr;
 }
 
 std::string check_window(const char* what, const std::vector<std::int64_t>& kernel, const std::vector<std::int64_t>& strides,
@@ -36,9 +40,9 @@ std::string check_window(const char* what, const std::vector<std::int64_t>& kern
   return "";
 }
 
-DpuPlacement place_conv(const onnx::GraphProto& g, const onnx::NodeProto& n, const DpuLimits& l) {
+DpuPlacement place_conv(const onnx::GraphProto& g, const Producers& producers, const onnx::NodeProto& n, const DpuLimits& l) {
   DpuPlacement p{n.name(), n.op_type(), false, ""};
-  const auto* w = n.input_size() > 1 ? conv_weight(g, n.input(1)) : nullptr;
+  const auto* w = n.input_size() > 1 ? conv_weight(g, producers, n.input(1)) : nullptr;
   if (!w || w->dims_size() != 4) {
     p.reason = "not a 2-D convolution with a constant weight (a weight that arrives at run time has no DPU engine)";
     return p;
@@ -108,10 +112,10 @@ DpuPlacement place_pool(const onnx::NodeProto& n, const DpuLimits& l) {
   return p;
 }
 
-bool reads_dequantized(const onnx::GraphProto& g, const onnx::NodeProto& n) {
+bool reads_dequantized(const onnx::GraphProto& g, const Producers& producers, const onnx::NodeProto& n) {
   for (const auto& in : n.input()) {
-    const int p = producer_of(g, in);
-    if (p >= 0 && g.node(p).op_type() == "DequantizeLinear") return true;
+    auto p = producers.find(in);
+    if (p != producers.end() && g.node(p->second).op_type() == "DequantizeLinear") return true;
   }
   return false;
 }
@@ -127,7 +131,11 @@ std::vector<DpuPlacement> partition_for_dpu(const onnx::ModelProto& model, const
   static const std::set<std::string> boundary = {"QuantizeLinear", "DequantizeLinear", "Constant", "Identity"};
   const auto& g = model.graph();
   bool quantized = false;
-  for (const auto& n : g.node()) quantized = quantized || n.op_type() == "DequantizeLinear";
+  Producers producers;
+  for (int i = 0; i < g.node_size(); ++i) {
+    quantized = quantized || g.node(i).op_type() == "DequantizeLinear";
+    for (const auto& o : g.node(i).output()) producers[o] = i;
+  }
   std::vector<DpuPlacement> out;
   for (const auto& n : g.node()) {
     const bool standard = n.domain().empty() || n.domain() == "ai.onnx";
@@ -135,18 +143,18 @@ std::vector<DpuPlacement> partition_for_dpu(const onnx::ModelProto& model, const
     if (!standard) {
       out.push_back({n.name(), op, false, "custom-domain op: the DPU compiler knows only standard ONNX"});
     } else if (n.op_type() == "Conv") {
-      out.push_back(place_conv(g, n, limits));
+      out.push_back(place_conv(g, producers, n, limits));
     } else if (n.op_type() == "MaxPool" || n.op_type() == "AveragePool") {
       out.push_back(place_pool(n, limits));
     } else if (n.op_type() == "ConvTranspose") {
-      const bool weight = n.input_size() > 1 && conv_weight(g, n.input(1));
+      const bool weight = n.input_size() > 1 && conv_weight(g, producers, n.input(1));
       out.push_back({n.name(), op, weight, weight ? "transposed convolution engine" : "weight arrives at run time: no DPU engine"});
     } else if (n.op_type() == "Gemm" || n.op_type() == "MatMul") {
-      const bool weight = n.input_size() > 1 && conv_weight(g, n.input(1));
+      const bool weight = n.input_size() > 1 && conv_weight(g, producers, n.input(1));
       out.push_back({n.name(), op, weight, weight ? "fully connected (convolution engine)" : "activation x activation product (the weight arrives at run time): no DPU engine"});
     } else if (boundary.count(n.op_type())) {
       out.push_back({n.name(), op, true, "quantization boundary / constant: consumed by the compiler"});
-    } else if ((n.op_type() == "Concat" || n.op_type() == "Add") && quantized && !reads_dequantized(g, n)) {
+    } else if ((n.op_type() == "Concat" || n.op_type() == "Add") && quantized && !reads_dequantized(g, producers, n)) {
       out.push_back({n.name(), op, false, "reads no quantized tensor (integer or shape arithmetic): CPU"});
     } else if (engines.count(n.op_type())) {
       out.push_back({n.name(), op, true, "DPU engine (fused or element-wise)"});
