@@ -68,7 +68,70 @@ void accumulate(Accumulator& a, const engine::Tensor& ref, const engine::Tensor&
   }
 }
 
+
+OutputMetrics finish(const std::string& name, const Accumulator& a) {
+  OutputMetrics m;
+  m.name = name;
+  m.max_abs_err = a.max_abs;
+  m.mean_abs_err = a.count ? a.sum_abs / static_cast<double>(a.count) : 0;
+  m.cosine = a.ref_sq > 0 && a.var_sq > 0 ? a.dot / std::sqrt(a.ref_sq * a.var_sq) : (a.err_sq == 0 ? 1.0 : 0.0);
+  // SQNR = 10 log10(signal power / error power); an exact match reports 200 dB.
+  m.sqnr_db = a.err_sq == 0 ? 200.0 : 10.0 * std::log10(std::max(a.ref_sq, 1e-300) / a.err_sq);
+  if (a.class_scores && a.rows > 0) {
+    m.top1_agreement = static_cast<double>(a.top1) / static_cast<double>(a.rows);
+    m.top5_agreement = static_cast<double>(a.top5) / static_cast<double>(a.rows);
+  }
+  m.nonfinite_values = a.nonfinite;
+  return m;
+}
+
 }  // namespace
+
+struct OutputComparison::State {
+  std::vector<Accumulator> acc;
+};
+
+OutputComparison::OutputComparison(std::vector<std::string> output_names)
+    : names_(std::move(output_names)), state_(std::make_unique<State>()) {
+  state_->acc.resize(names_.size());
+}
+OutputComparison::~OutputComparison() = default;
+OutputComparison::OutputComparison(OutputComparison&&) noexcept = default;
+OutputComparison& OutputComparison::operator=(OutputComparison&&) noexcept = default;
+
+void OutputComparison::add(const std::vector<engine::Tensor>& ro, const std::vector<engine::Tensor>& vo) {
+  if (ro.size() != names_.size() || vo.size() != names_.size())
+    throw Error(ErrorCode::kInternal, "validation-mismatch", "the variant's outputs differ in number from the source's");
+  for (std::size_t k = 0; k < ro.size(); ++k) {
+    if (ro[k].dtype != engine::DType::kF32 || vo[k].dtype != engine::DType::kF32 || ro[k].shape != vo[k].shape)
+      throw Error(ErrorCode::kInternal, "validation-mismatch", "output '" + names_[k] + "' differs in type or shape, or is not float32");
+    accumulate(state_->acc[k], ro[k], vo[k]);
+  }
+}
+
+std::vector<OutputMetrics> OutputComparison::metrics() const {
+  std::vector<OutputMetrics> out;
+  for (std::size_t k = 0; k < names_.size(); ++k) out.push_back(finish(names_[k], state_->acc[k]));
+  return out;
+}
+
+double accuracy_drop(const OutputMetrics& m) {
+  const double agreement = m.top1_agreement ? *m.top1_agreement : m.cosine;
+  return std::clamp(1.0 - agreement, 0.0, 1.0);
+}
+
+std::optional<double> accuracy_drop_of_report(const nlohmann::json& outputs) {
+  if (!outputs.is_array() || outputs.empty()) return std::nullopt;
+  double worst = 0;
+  for (const auto& o : outputs) {
+    if (!o.is_object()) return std::nullopt;
+    OutputMetrics m;
+    m.cosine = o.value("cosine", 0.0);
+    if (o.contains("top1_agreement") && o["top1_agreement"].is_number()) m.top1_agreement = o["top1_agreement"].get<double>();
+    worst = std::max(worst, accuracy_drop(m));
+  }
+  return worst;
+}
 
 ValidationThresholds default_thresholds(const std::string& precision) {
   if (precision == "fp16") return {30, 20, 2};
@@ -95,39 +158,19 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
     engine::Session var(fp16 ? emulate_fp16(variant) : variant, opts);
     if (ref.inputs().size() != var.inputs().size() || ref.outputs().size() != var.outputs().size())
       throw Error(ErrorCode::kInternal, "validation-mismatch", "the variant's inputs or outputs differ from the source's");
-    std::vector<Accumulator> acc(ref.outputs().size());
+    std::vector<std::string> names;
+    for (const auto& o : ref.outputs()) names.push_back(o.name);
+    OutputComparison comparison(names);
     const int count = given.samples.empty() ? t.samples : static_cast<int>(given.samples.size());
     for (int s = 0; s < count; ++s) {
       auto inputs = given.samples.empty() ? engine::random_inputs(ref.inputs(), 1000u + static_cast<std::uint32_t>(s))
                                           : given.samples[static_cast<std::size_t>(s)];
-      auto ro = ref.run(inputs);
-      auto vo = var.run(inputs);
-      for (std::size_t k = 0; k < ro.size(); ++k) {
-        if (ro[k].dtype != engine::DType::kF32 || vo[k].dtype != engine::DType::kF32 || ro[k].shape != vo[k].shape)
-          throw Error(ErrorCode::kInternal, "validation-mismatch",
-                      "output '" + ref.outputs()[k].name + "' differs in type or shape, or is not float32");
-        accumulate(acc[k], ro[k], vo[k]);
-      }
+      comparison.add(ref.run(inputs), var.run(inputs));
     }
     result.samples = count;
+    result.outputs = comparison.metrics();
     double worst_sqnr = INFINITY;
-    for (std::size_t k = 0; k < acc.size(); ++k) {
-      const auto& a = acc[k];
-      OutputMetrics m;
-      m.name = ref.outputs()[k].name;
-      m.max_abs_err = a.max_abs;
-      m.mean_abs_err = a.count ? a.sum_abs / static_cast<double>(a.count) : 0;
-      m.cosine = a.ref_sq > 0 && a.var_sq > 0 ? a.dot / std::sqrt(a.ref_sq * a.var_sq) : (a.err_sq == 0 ? 1.0 : 0.0);
-      // SQNR = 10 log10(signal power / error power); an exact match reports 200 dB.
-      m.sqnr_db = a.err_sq == 0 ? 200.0 : 10.0 * std::log10(std::max(a.ref_sq, 1e-300) / a.err_sq);
-      if (a.class_scores && a.rows > 0) {
-        m.top1_agreement = static_cast<double>(a.top1) / static_cast<double>(a.rows);
-        m.top5_agreement = static_cast<double>(a.top5) / static_cast<double>(a.rows);
-      }
-      m.nonfinite_values = a.nonfinite;
-      worst_sqnr = std::min(worst_sqnr, m.sqnr_db);
-      result.outputs.push_back(m);
-    }
+    for (const auto& m : result.outputs) worst_sqnr = std::min(worst_sqnr, m.sqnr_db);
     std::string nonfinite;
     for (const auto& m : result.outputs)
       if (m.nonfinite_values > 0)

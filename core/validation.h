@@ -7,6 +7,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -22,6 +23,34 @@ struct OutputMetrics {
   std::optional<double> top1_agreement, top5_agreement;
   std::int64_t nonfinite_values = 0;  // NaN/Inf in the variant where the source's value differs: fails the variant
 };
+
+// Compares a variant's outputs with the source's, sample by sample, output by output: the one
+// place these metrics are computed (validation, the quantizer's accuracy budget and its
+// sensitivity analysis all use it).
+class OutputComparison {
+ public:
+  explicit OutputComparison(std::vector<std::string> output_names);
+  ~OutputComparison();
+  OutputComparison(OutputComparison&&) noexcept;
+  OutputComparison& operator=(OutputComparison&&) noexcept;
+  // One sample's outputs, in the order of the names. Throws Error(kInternal,
+  // "validation-mismatch") when an output differs in type or shape or is not float32.
+  void add(const std::vector<engine::Tensor>& source, const std::vector<engine::Tensor>& variant);
+  std::vector<OutputMetrics> metrics() const;
+
+ private:
+  struct State;
+  std::vector<std::string> names_;
+  std::unique_ptr<State> state_;
+};
+
+// The accuracy drop of one output, in [0, 1]: 1 - top-1 agreement for class scores, 1 - cosine
+// similarity otherwise. This is what the recommendation endpoint's `max_accuracy_drop` and the
+// accuracy budget's `max_accuracy_drop` mean.
+double accuracy_drop(const OutputMetrics& m);
+// The worst output's drop, from metrics as stored in a report ("outputs" of validation_to_json);
+// nullopt when there are none.
+std::optional<double> accuracy_drop_of_report(const nlohmann::json& outputs);
 
 // A variant passes ("validated") when every output's SQNR is at least `validated_sqnr_db`; it is
 // kept but flagged ("degraded") down to `degraded_sqnr_db`; below that it "failed".

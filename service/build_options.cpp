@@ -10,7 +10,31 @@ namespace {
 [[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, "invalid-field", msg); }
 
 const char* kKnown[] = {"calibration_id", "synthetic_calibration", "calibration_method", "percentile", "calibration_samples",
-                        "validation_thresholds", "shape_profiles"};
+                        "validation_thresholds", "shape_profiles", "accuracy_budget"};
+
+void parse_budget_object(const nlohmann::json& b, BuildOptions& o) {
+  if (b.is_string() && b == "off") {
+    o.budget_mode = BuildOptions::BudgetMode::kOff;
+    return;
+  }
+  if (!b.is_object()) invalid("'accuracy_budget' must be \"off\" or {max_accuracy_drop, min_sqnr_db, max_float_fraction}");
+  for (const auto& [key, v] : b.items()) {
+    if (key != "max_accuracy_drop" && key != "min_sqnr_db" && key != "max_float_fraction")
+      throw Error(ErrorCode::kInvalidArgument, "unknown-field", "unknown accuracy_budget field '" + key + "'",
+                  {"max_accuracy_drop", "min_sqnr_db", "max_float_fraction"});
+    if (!v.is_number()) invalid("'accuracy_budget." + key + "' must be a number");
+  }
+  auto number = [&](const char* key, double lo, double hi, double fallback) {
+    if (!b.contains(key)) return fallback;
+    const double v = b[key].get<double>();
+    if (!(v >= lo && v <= hi)) invalid(std::string("'accuracy_budget.") + key + "' must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return v;
+  };
+  o.accuracy_budget.max_accuracy_drop = number("max_accuracy_drop", 0, 1, o.accuracy_budget.max_accuracy_drop);
+  o.accuracy_budget.min_sqnr_db = number("min_sqnr_db", 0, 200, o.accuracy_budget.min_sqnr_db);
+  o.max_float_fraction = number("max_float_fraction", 0, 1, o.max_float_fraction);
+  o.budget_mode = BuildOptions::BudgetMode::kOn;
+}
 
 // One of min/opt/max: 1..8 positive integers (TensorRT's dims hold at most 8).
 std::vector<std::int64_t> shape_of(const nlohmann::json& v, const std::string& where) {
@@ -56,9 +80,9 @@ BuildOptions parse_build_options(const nlohmann::json& j) {
   if (o.synthetic_calibration && o.calibration_id) invalid("'synthetic_calibration' and 'calibration_id' exclude each other");
   if (j.contains("calibration_method")) {
     const auto& m = j["calibration_method"];
-    if (!m.is_string() || (m != "minmax" && m != "percentile" && m != "entropy"))
-      throw Error(ErrorCode::kInvalidArgument, "invalid-field", "'calibration_method' must be minmax, percentile or entropy",
-                  {"minmax", "percentile", "entropy"});
+    if (!m.is_string() || (m != "minmax" && m != "percentile" && m != "entropy" && m != "mse" && m != "auto"))
+      throw Error(ErrorCode::kInvalidArgument, "invalid-field", "'calibration_method' must be minmax, percentile, entropy, mse or auto",
+                  {"minmax", "percentile", "entropy", "mse", "auto"});
     o.calibration_method = m.get<std::string>();
   }
   if (j.contains("percentile")) {
@@ -83,6 +107,7 @@ BuildOptions parse_build_options(const nlohmann::json& j) {
       o.thresholds[precision] = checked(v["validated_sqnr_db"].get<double>(), v["degraded_sqnr_db"].get<double>(), precision);
     }
   }
+  if (j.contains("accuracy_budget")) parse_budget_object(j["accuracy_budget"], o);
   if (j.contains("shape_profiles")) {
     const auto& sp = j["shape_profiles"];
     if (!sp.is_object()) invalid("'shape_profiles' must be an object keyed by input name");
@@ -115,6 +140,32 @@ void parse_threshold_flag(const std::string& flag, BuildOptions& into) {
   } catch (const std::logic_error&) {
     invalid("--thresholds: '" + flag + "' has a value that is not a number");
   }
+}
+
+void parse_budget_flag(const std::string& flag, BuildOptions& into) {
+  if (flag == "off") {
+    into.budget_mode = BuildOptions::BudgetMode::kOff;
+    return;
+  }
+  const auto colon = flag.find(':');
+  const std::string drop = flag.substr(0, colon), sqnr = colon == std::string::npos ? "" : flag.substr(colon + 1);
+  nlohmann::json b = nlohmann::json::object();
+  try {
+    std::size_t used = 0;
+    b["max_accuracy_drop"] = std::stod(drop, &used);
+    if (used != drop.size()) throw std::invalid_argument("trailing");
+    if (!sqnr.empty()) {
+      b["min_sqnr_db"] = std::stod(sqnr, &used);
+      if (used != sqnr.size()) throw std::invalid_argument("trailing");
+    }
+  } catch (const std::logic_error&) {
+    invalid("--accuracy-budget wants off or DROP[:SQNR_DB] (e.g. 0.01:20), got '" + flag + "'");
+  }
+  parse_budget_object(b, into);
+}
+
+bool budget_applies(const BuildOptions& o, bool has_calibration_set) {
+  return o.budget_mode == BuildOptions::BudgetMode::kOn || (o.budget_mode == BuildOptions::BudgetMode::kAuto && has_calibration_set);
 }
 
 ValidationThresholds thresholds_for(const BuildOptions& o, const std::string& precision) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "core/accuracy_budget.h"
 #include "core/validation.h"
 #include "targets/target.h"
 
@@ -15,11 +16,16 @@ namespace aifgen {
 struct BuildOptions {
   std::optional<std::string> calibration_id;  // a set uploaded for the model; none: the latest one, if any
   bool synthetic_calibration = false;         // true: ignore uploaded sets, calibrate on synthetic inputs
-  std::string calibration_method = "percentile";
+  std::string calibration_method = "percentile";  // minmax | percentile | entropy | mse | auto
   double percentile = 99.99;
   int calibration_samples = 32;
   std::map<std::string, ValidationThresholds> thresholds;  // precision -> override
   ShapeProfiles shape_profiles;  // input -> min/opt/max for ahead-of-time engines (TensorRT)
+  // The INT8 accuracy budget (core/accuracy_budget.h) and mixed precision to meet it. kAuto
+  // applies it when a calibration set was uploaded: on synthetic inputs it would judge noise.
+  enum class BudgetMode { kAuto, kOff, kOn } budget_mode = BudgetMode::kAuto;
+  AccuracyBudget accuracy_budget;
+  double max_float_fraction = 0.5;
 };
 
 // Strict: unknown keys and out-of-range values throw Error(kInvalidArgument, "invalid-field").
@@ -27,6 +33,13 @@ BuildOptions parse_build_options(const nlohmann::json& options);
 
 // "int8=15:8" -> thresholds["int8"] = {15, 8}; throws Error(kInvalidArgument, "invalid-field").
 void parse_threshold_flag(const std::string& flag, BuildOptions& into);
+
+// --accuracy-budget: "off", or DROP[:SQNR_DB] (e.g. 0.005:25); throws Error(kInvalidArgument,
+// "invalid-field").
+void parse_budget_flag(const std::string& flag, BuildOptions& into);
+
+// Whether a build with or without an uploaded calibration set applies the budget.
+bool budget_applies(const BuildOptions& o, bool has_calibration_set);
 
 ValidationThresholds thresholds_for(const BuildOptions& o, const std::string& precision);
 

@@ -30,6 +30,32 @@ void draw_progress(bool tty, const std::string& what, double fraction) {
   std::fflush(stderr);
 }
 
+// One or two lines on the INT8 accuracy budget: met or not, and which nodes stayed float.
+void print_accuracy(const nlohmann::json& q) {
+  if (!q.is_object() || !q.contains("accuracy")) return;
+  const auto& a = q["accuracy"];
+  if (!a.contains("met")) {
+    std::printf("  accuracy budget: %s\n", a.value("why", std::string("not applied")).c_str());
+    return;
+  }
+  const auto& chosen = a.contains("chosen") ? a["chosen"] : a["all_int8"];
+  std::printf("  accuracy budget (max drop %.4g, min SQNR %.4g dB) on %d held-out sample(s): %s; method %s\n",
+              a["budget"]["max_accuracy_drop"].get<double>(), a["budget"]["min_sqnr_db"].get<double>(), a["held_out_samples"].get<int>(),
+              chosen["explanation"].get<std::string>().c_str(), q.value("method", std::string("?")).c_str());
+  if (q.contains("mixed_precision")) {
+    const auto& floats = q["mixed_precision"]["float_nodes"];
+    std::string names;
+    for (std::size_t i = 0; i < floats.size() && i < 8; ++i) names += (i ? ", " : "") + floats[i]["node"].get<std::string>();
+    if (floats.size() > 8) names += ", ...";
+    std::printf("  mixed precision: %zu node(s) kept float%s%s\n", floats.size(), floats.empty() ? "" : ": ", names.c_str());
+    if (q["mixed_precision"].contains("speed")) {
+      const auto& sp = q["mixed_precision"]["speed"];
+      std::printf("  speed on this host (p50): fp32 %.2f ms, all int8 %.2f ms, mixed %.2f ms\n", sp["fp32_p50_ms"].get<double>(),
+                  sp["all_int8_p50_ms"].get<double>(), sp["mixed_p50_ms"].get<double>());
+    }
+  }
+}
+
 }  // namespace
 
 int run_convert(const ConvertOptions& o) {
@@ -37,6 +63,7 @@ int run_convert(const ConvertOptions& o) {
     auto pairs = expand_requests(o.targets, o.precisions);
     BuildOptions build = o.build;
     for (const auto& t : o.thresholds) parse_threshold_flag(t, build);
+    if (!o.accuracy_budget.empty()) parse_budget_flag(o.accuracy_budget, build);
     std::optional<CalibrationSet> calibration;
     if (!o.calibration_files.empty()) calibration = read_calibration_files(o.calibration_files);
     auto source = load_model_file(o.model);
@@ -83,10 +110,17 @@ int run_convert(const ConvertOptions& o) {
                     built.validation.outputs.empty() ? 0.0 : worst, src_p50.c_str(), var_p50.c_str(), req.bundle_path.c_str());
         if (built.validation.status == "skipped") std::printf("  note: %s\n", built.validation.reason.c_str());
         if (precision == "int8" && !calibration) std::printf("  note: calibrated on SYNTHETIC inputs (no --calibration given)\n");
+        print_accuracy(built.quantization);
       } catch (const Error& e) {
         if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
         std::filesystem::remove(req.bundle_path);
         std::printf("%-28s %-10s failed: %s\n", target_id.c_str(), precision.c_str(), e.what());
+        ++failed;
+      } catch (const std::exception& e) {
+        // A bug, not bad input: fail this variant, say so, and go on with the others.
+        if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
+        std::filesystem::remove(req.bundle_path);
+        std::printf("%-28s %-10s failed: internal error: %s\n", target_id.c_str(), precision.c_str(), e.what());
         ++failed;
       }
     }

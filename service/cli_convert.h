@@ -18,6 +18,7 @@ struct ConvertOptions {
   std::string out_dir;
   std::vector<std::string> calibration_files;  // empty: synthetic calibration
   std::vector<std::string> thresholds;         // "int8=15:8"
+  std::string accuracy_budget;                 // "off" or DROP[:SQNR_DB]; empty: the default
   BuildOptions build;
   std::string runtime_image = "aifgen:latest";
   DeviceResources k8s_resources;

@@ -194,8 +194,12 @@ int main(int argc, char** argv) {
   convert->add_option("--calibration", convert_opts.calibration_files,
                       "INT8 calibration data: .npy files named after the inputs (first dim = samples) or one .npz")
       ->delimiter(',')->check(CLI::ExistingFile);
-  convert->add_option("--calibration-method", convert_opts.build.calibration_method, "minmax, percentile or entropy")
-      ->check(CLI::IsMember({"minmax", "percentile", "entropy"}))->capture_default_str();
+  convert->add_option("--calibration-method", convert_opts.build.calibration_method,
+                      "minmax, percentile, entropy, mse, or auto (each tried on the held-out samples, the best kept)")
+      ->check(CLI::IsMember({"minmax", "percentile", "entropy", "mse", "auto"}))->capture_default_str();
+  convert->add_option("--accuracy-budget", convert_opts.accuracy_budget,
+                      "INT8 accuracy budget on held-out samples: DROP[:SQNR_DB] (max top-1 drop for class scores, min SQNR for "
+                      "other outputs; default 0.01:20 when --calibration is given) or off");
   convert->add_option("--percentile", convert_opts.build.percentile, "for --calibration-method percentile")
       ->check(CLI::Range(50.000001, 100.0))->capture_default_str();
   convert->add_option("--calibration-samples", convert_opts.build.calibration_samples, "calibration samples to use at most")

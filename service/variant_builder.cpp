@@ -76,18 +76,28 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   const std::string label = target.descriptor().id + "/" + req.precision;
   auto proto = source;
   auto pipeline = target.pipeline(req.precision);
+  const bool budget = budget_applies(req.options, req.calibration != nullptr);
   for (auto& spec : pipeline)
     if (spec.name == "quantize_int8") {
       spec.options["method"] = req.options.calibration_method;
       spec.options["samples"] = std::to_string(req.options.calibration_samples);
       if (req.options.calibration_method == "percentile") spec.options["percentile"] = format_number(req.options.percentile);
+      if (budget) {
+        spec.options["max_accuracy_drop"] = format_number(req.options.accuracy_budget.max_accuracy_drop);
+        spec.options["min_sqnr_db"] = format_number(req.options.accuracy_budget.min_sqnr_db);
+        spec.options["max_float_fraction"] = format_number(req.options.max_float_fraction);
+      }
     }
   PassEnv env;
   env.calibration = req.calibration;
   env.stats_cache = req.stats_cache;
+  std::size_t current = 0;
+  auto fraction = [&] { return 0.1 + 0.5 * static_cast<double>(current) / static_cast<double>(pipeline.size()); };
+  env.progress = [&](const std::string& what) { progress("optimizing " + label + ": " + pipeline[current].name + ": " + what, fraction()); };
   auto t0 = std::chrono::steady_clock::now();
   auto passes = run_pipeline(proto, pipeline, env, [&](std::size_t i) {
-    progress("optimizing " + label + ": " + pipeline[i].name, 0.1 + 0.5 * static_cast<double>(i) / static_cast<double>(pipeline.size()));
+    current = i;
+    progress("optimizing " + label + ": " + pipeline[i].name, fraction());
   });
   const double optimize_ms = ms_since(t0);
 
@@ -117,11 +127,21 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   for (const auto& p : passes)
     if (p.name == "quantize_int8" && p.details.is_object()) {
       report["quantization"] = {{"scheme", p.details["scheme"]}, {"method", p.details["method"]}, {"calibration", p.details["calibration"]}};
+      // The accuracy budget's verdict, the per-node sensitivity table and the float nodes.
+      for (const char* key : {"method_search", "accuracy", "sensitivity", "mixed_precision"})
+        if (p.details.contains(key)) report["quantization"][key] = p.details[key];
+      if (!budget)
+        report["quantization"]["accuracy"] = {
+            {"budget", nullptr},
+            {"why", req.options.budget_mode == BuildOptions::BudgetMode::kOff
+                        ? "the job turned the accuracy budget off"
+                        : "not applied: without an uploaded calibration set there are no real held-out samples to judge it on"}};
       if (p.details["calibration"]["synthetic"].get<bool>())
         report["quantization"]["warning"] =
             "**Calibrated on synthetic inputs (uniform noise), not on real data: INT8 accuracy on real inputs is unknown. "
             "Upload a calibration set (POST /v1/models/{id}/calibration) for a meaningful INT8 variant.**";
     }
+  if (report.contains("quantization")) built.quantization = report["quantization"];
   double benchmark_ms = 0;
   if (target.descriptor().runs_on_service_host && built.validation.status != "skipped") {
     progress("benchmarking " + label, 0.7);

@@ -7,6 +7,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,7 @@ struct BuiltVariant {
   std::string manifest;  // the bundle's variant.json
   ValidationResult validation;
   std::vector<storage::BenchmarkRecord> benchmarks;  // variant_id set; the caller stores them
+  nlohmann::json quantization;  // the report's "quantization" (null for float variants)
 };
 
 // `progress(stage, fraction_of_this_variant)` is called at every stage boundary; it may throw to

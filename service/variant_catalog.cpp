@@ -5,22 +5,18 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/validation.h"
 
 namespace aifgen {
 namespace {
 
-// Accuracy drop from the stored validation numbers.
+// Accuracy drop from the stored validation numbers (core's one definition of it).
 std::optional<double> accuracy_drop(const storage::VariantRecord& v) {
   if (!v.report_json) return std::nullopt;
   auto r = nlohmann::json::parse(*v.report_json, nullptr, false);
-  if (r.is_discarded() || !r.contains("validation") || !r["validation"].contains("outputs") || r["validation"]["outputs"].empty())
+  if (r.is_discarded() || !r.contains("validation") || !r["validation"].is_object() || !r["validation"].contains("outputs"))
     return std::nullopt;
-  double worst = 1;
-  for (const auto& o : r["validation"]["outputs"]) {
-    const double agreement = o.contains("top1_agreement") ? o["top1_agreement"].get<double>() : o.value("cosine", 0.0);
-    worst = std::min(worst, agreement);
-  }
-  return std::max(0.0, 1.0 - worst);
+  return accuracy_drop_of_report(r["validation"]["outputs"]);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -41,6 +42,9 @@ struct PassEnv {
   // Activation statistics shared by the int8 variants of one job (their graphs are the same up
   // to the quantization scheme); null: computed every time.
   quantize::StatsCache* stats_cache = nullptr;
+  // What a long pass is doing now ("sensitivity 12/47"), for job progress and the CLI; may be
+  // empty. Called from the pass's worker threads, one call at a time.
+  std::function<void(const std::string&)> progress;
 };
 
 class Pass {

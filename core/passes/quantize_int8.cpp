@@ -1,11 +1,14 @@
 // Pass "quantize_int8": static post-training quantization to standard QDQ ONNX.
 //
 // Options: scheme (u8s8 | s8s8-symmetric | pow2, default u8s8), method (minmax | percentile |
-// entropy, default percentile), percentile (default 99.99), samples (calibration samples used,
-// default 32), ops (comma list of op types to quantize, default Conv,Gemm,MatMul),
+// entropy | mse | auto, default percentile; auto tries the other four on the held-out samples and
+// keeps the best), percentile (default 99.99), samples (calibration samples used, default 32),
+// ops (comma list of op types to quantize, default Conv,Gemm,MatMul),
 // activation_matmuls (true | false, default true: also MatMuls whose both inputs are activations),
 // layout (qdq | dpu, default qdq; dpu needs scheme pow2: the form Vitis AI's DPU compiler expects,
-// see core/passes/quantize_dpu_layout.h).
+// see core/passes/quantize_dpu_layout.h), max_accuracy_drop and min_sqnr_db (the accuracy
+// budget, core/accuracy_budget.h; either one turns it on), max_float_fraction (at most this share
+// of the quantized nodes may stay float to meet the budget, default 0.5).
 //
 // 1. Models below opset 13 are raised to 13 (per-channel QuantizeLinear needs it).
 // 2. Every float activation read by a quantized op is recorded: the engine runs the calibration
@@ -14,8 +17,14 @@
 //    quantized ops read; each constant weight becomes an int8 initializer behind a
 //    DequantizeLinear (per output channel unless the scheme is per tensor). Biases and every
 //    other op stay float, as the QDQ format intends: a runtime fuses what it can run in int8.
+// 4. With a budget (qdq layout): the sensitivity of every quantized node is measured on the
+//    held-out samples and the most costly ones stay float until the budget holds
+//    (core/quantize/mixed_precision.h); no mix within max_float_fraction fails the pass with
+//    "accuracy-budget-unmet". The DPU layout is judged against the budget but not mixed.
 
 #include <chrono>
+#include <optional>
+#include <thread>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -23,6 +32,7 @@
 
 #include "core/calibration/calibration_set.h"
 #include "core/engine/session.h"
+#include "core/engine/timing.h"
 #include "core/error.h"
 #include "core/onnx_model.h"
 #include "core/passes/graph_edit.h"
@@ -31,6 +41,7 @@
 #include "core/passes/pass_manager.h"
 #include "core/passes/quantize_dpu_layout.h"
 #include "core/quantize/dpu_rules.h"
+#include "core/quantize/mixed_precision.h"
 #include "core/quantize/range_observer.h"
 #include "core/quantize/scheme.h"
 #include "core/quantize/stats_cache.h"
@@ -51,14 +62,46 @@ struct Options {
   // for it (TensorRT), a slowdown where only weight MatMuls run in int8 (aifgen's engine).
   bool activation_matmuls = true;
   bool dpu_layout = false;
+  bool auto_method = false;  // method "auto": chosen on the held-out samples
+  std::optional<AccuracyBudget> budget;
+  double max_float_fraction = 0.5;
 };
 
+double parse_double(const PassOptions& o, const char* key, double lo, double hi, double fallback) {
+  auto it = o.find(key);
+  if (it == o.end()) return fallback;
+  double v = 0;
+  try {
+    std::size_t used = 0;
+    v = std::stod(it->second, &used);
+    if (used != it->second.size()) throw std::invalid_argument("trailing characters");
+  } catch (const std::exception&) {
+    throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", std::string("quantize_int8: ") + key + " must be a number");
+  }
+  if (!(v >= lo && v <= hi))
+    throw Error(ErrorCode::kInvalidArgument, "bad-pass-option",
+                std::string("quantize_int8: ") + key + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
+
 Options parse_options(const PassOptions& o) {
-  check_pass_options("quantize_int8", o, {"scheme", "method", "percentile", "samples", "ops", "activation_matmuls", "layout"});
+  check_pass_options("quantize_int8", o,
+                     {"scheme", "method", "percentile", "samples", "ops", "activation_matmuls", "layout", "max_accuracy_drop",
+                      "min_sqnr_db", "max_float_fraction"});
   Options opt;
   auto bad = [](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: " + what); };
   if (auto it = o.find("scheme"); it != o.end()) opt.scheme = quantize::parse_scheme(it->second);
-  if (auto it = o.find("method"); it != o.end()) opt.method = quantize::parse_method(it->second);
+  if (auto it = o.find("method"); it != o.end()) {
+    if (it->second == "auto") opt.auto_method = true;
+    else opt.method = quantize::parse_method(it->second);
+  }
+  if (o.count("max_accuracy_drop") || o.count("min_sqnr_db")) {
+    AccuracyBudget b;
+    b.max_accuracy_drop = parse_double(o, "max_accuracy_drop", 0, 1, b.max_accuracy_drop);
+    b.min_sqnr_db = parse_double(o, "min_sqnr_db", 0, 200, b.min_sqnr_db);
+    opt.budget = b;
+  }
+  opt.max_float_fraction = parse_double(o, "max_float_fraction", 0, 1, opt.max_float_fraction);
   if (auto it = o.find("percentile"); it != o.end()) {
     try {
       opt.percentile = std::stod(it->second);
@@ -141,47 +184,254 @@ class QuantizeInt8Pass final : public Pass {
     std::shared_ptr<const quantize::Observers> stats;
     std::string key;
     bool cache_hit = false;
+    const bool histograms = opt_.auto_method || opt_.method != quantize::CalibrationMethod::kMinMax;
     if (env_.stats_cache) {
       std::string bytes;
       model.SerializeToString(&bytes);
       key = Sha256::of(bytes) + "|" + split.source + "|" + std::to_string(split.calibrate.size()) + "|" +
-            (opt_.method == quantize::CalibrationMethod::kMinMax ? "minmax" : "histogram");
+            (histograms ? "histogram" : "minmax");
       for (const auto& op : opt_.ops) key += "|" + op;
+      // Activation x activation MatMuls add activations to observe (TensorRT quantizes them, the
+      // CPU targets do not): sharing statistics across that difference missed their inputs.
+      if (opt_.activation_matmuls) key += "|activation-matmuls";
       if (opt_.dpu_layout) key += "|dpu-layout";  // other activations are observed
       stats = env_.stats_cache->find(key);
       cache_hit = stats != nullptr;
       if (cache_hit) env_.stats_cache->count_hit();
     }
     if (!stats) {
-      stats = std::make_shared<const quantize::Observers>(calibrate(model, activations, split.calibrate));
+      report("calibrating on " + std::to_string(split.calibrate.size()) + " sample(s)");
+      stats = std::make_shared<const quantize::Observers>(calibrate(model, activations, split.calibrate, histograms));
       if (env_.stats_cache) env_.stats_cache->put(key, stats);
     }
     const auto& observers = *stats;
-    if (opt_.dpu_layout) return run_dpu_layout(model, observers, split, cache_hit, original_opset);
+    const onnx::ModelProto base = model;  // the float graph every candidate is built from
 
-    // Rewrite: new Q/DQ nodes go right before the first node that reads them.
+    // Held-out samples judge the calibration method ("auto") and the accuracy budget.
+    std::optional<quantize::HeldOutProbe> probe;
+    if (opt_.auto_method || opt_.budget) {
+      if (split.validate.empty())
+        throw Error(ErrorCode::kUnprocessable, "calibration-mismatch", "the accuracy budget and method auto need held-out samples");
+      probe.emplace(base, split.validate, opt_.budget.value_or(AccuracyBudget{}));
+    }
+    std::vector<char> all(sites.size(), 1);
+    auto build = [&](quantize::CalibrationMethod method, const std::vector<char>& mask) {
+      return opt_.dpu_layout ? build_dpu(base, observers, method) : build_qdq(base, sites, mask, observers, method).model;
+    };
+    quantize::CalibrationMethod method = opt_.method;
+    nlohmann::json search = nullptr;
+    std::optional<BudgetVerdict> all_int8;
+    if (opt_.auto_method) {
+      search = nlohmann::json::array();
+      for (auto m : {quantize::CalibrationMethod::kMinMax, quantize::CalibrationMethod::kPercentile,
+                     quantize::CalibrationMethod::kEntropy, quantize::CalibrationMethod::kMse}) {
+        report(std::string("calibration method auto: trying ") + quantize::method_name(m));
+        auto v = probe->judge(build(m, all));
+        search.push_back({{"method", quantize::method_name(m)}, {"result", verdict_json(v)}});
+        if (!all_int8 || better_than(v, *all_int8)) {
+          all_int8 = v;
+          method = m;
+        }
+      }
+    } else if (opt_.budget) {
+      all_int8 = probe->judge(build(method, all));
+    }
+    nlohmann::json accuracy = nullptr;
+    if (opt_.budget) accuracy = {{"budget", budget_to_json(*opt_.budget)}, {"held_out_samples", probe->samples()}, {"all_int8", verdict_json(*all_int8)}};
+
+    if (opt_.dpu_layout) {
+      if (opt_.budget) {
+        accuracy["met"] = all_int8->met;
+        accuracy["mixed_precision"] = "not available for the DPU layout: the variant is judged against the budget, not mixed";
+        if (!all_int8->met)
+          throw Error(ErrorCode::kUnprocessable, "accuracy-budget-unmet",
+                      "the DPU-layout INT8 model misses the accuracy budget on " + std::to_string(probe->samples()) +
+                          " held-out sample(s): " + all_int8->explanation);
+      }
+      return run_dpu_layout(model, observers, method, split, cache_hit, original_opset, search, accuracy);
+    }
+
+    std::vector<char> mask = all;
+    nlohmann::json sensitivity = nullptr, mixed = nullptr;
+    if (opt_.budget) {
+      const auto site_build = [&](const std::vector<char>& m) { return build(method, m); };
+      const auto t0 = std::chrono::steady_clock::now();
+      const int before = probe->evaluations();
+      std::string cache_key = key + "|" + quantize::scheme_name(opt_.scheme) + "|" + quantize::method_name(method) + "|" +
+                              std::to_string(opt_.percentile) + "|" + budget_to_json(*opt_.budget).dump();
+      std::shared_ptr<const nlohmann::json> cached = env_.stats_cache && !key.empty() ? env_.stats_cache->find_json(cache_key) : nullptr;
+      std::vector<quantize::SiteCost> ranked;
+      if (cached) {
+        for (const auto& c : *cached) ranked.push_back(site_cost_from_json(c));
+      } else {
+        const int threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+        ranked = quantize::site_sensitivity(static_cast<int>(sites.size()), site_build, *probe, threads, [&](const std::string& m) { report(m); });
+        if (env_.stats_cache && !key.empty()) {
+          auto stored = std::make_shared<nlohmann::json>(nlohmann::json::array());
+          for (const auto& c : ranked) stored->push_back(site_cost_json(c));
+          env_.stats_cache->put_json(cache_key, stored);
+        }
+      }
+      const double sensitivity_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      nlohmann::json table = nlohmann::json::array();
+      for (std::size_t r = 0; r < ranked.size(); ++r) {
+        const auto& n = base.graph().node(sites[static_cast<std::size_t>(ranked[r].site)].node);
+        auto row = verdict_json(ranked[r].verdict);
+        row.erase("explanation");
+        row["rank"] = r + 1;
+        row["node"] = node_label(n);
+        row["op"] = n.op_type();
+        table.push_back(row);
+      }
+      sensitivity = {{"metric", "budget used with only this node quantized, on the held-out samples (1 = the whole budget)"},
+                     {"nodes", table},
+                     {"evaluations", probe->evaluations() - before},
+                     {"seconds", sensitivity_s},
+                     {"reused", cached != nullptr}};
+      const int max_float = static_cast<int>(std::floor(opt_.max_float_fraction * static_cast<double>(sites.size())));
+      auto mix = quantize::search_mix(ranked, static_cast<int>(sites.size()), max_float, site_build, *probe, *all_int8,
+                                      [&](const std::string& m) { report(m); });
+      accuracy["met"] = mix.met;
+      accuracy["chosen"] = verdict_json(mix.verdict);
+      if (!mix.met)
+        throw Error(ErrorCode::kUnprocessable, "accuracy-budget-unmet",
+                    "no mix of INT8 and float nodes meets the accuracy budget on " + std::to_string(probe->samples()) +
+                        " held-out sample(s) with at most " + std::to_string(max_float) + " of " + std::to_string(sites.size()) +
+                        " nodes in float; the best tried: " + mix.verdict.explanation +
+                        ". Loosen the budget, raise max_float_fraction, or calibrate on more representative data.");
+      nlohmann::json floats = nlohmann::json::array(), tried = nlohmann::json::array();
+      for (int site : mix.float_sites) {
+        mask[static_cast<std::size_t>(site)] = 0;
+        const auto& n = base.graph().node(sites[static_cast<std::size_t>(site)].node);
+        const auto it = std::find_if(ranked.begin(), ranked.end(), [&](const quantize::SiteCost& c) { return c.site == site; });
+        floats.push_back({{"node", node_label(n)}, {"op", n.op_type()}, {"rank", it - ranked.begin() + 1},
+                          {"why", "among the most costly nodes (" + std::to_string(it->verdict.used) +
+                                      " of the budget on its own); the budget needed it in float"}});
+      }
+      for (const auto& [k, used] : mix.tried) tried.push_back({{"float_nodes", k}, {"budget_used", used}});
+      mixed = {{"float_nodes", floats}, {"float_precision", "fp32 (the target runtime may run float nodes in fp16 where it is enabled)"},
+               {"tried", tried}};
+      if (!mix.float_sites.empty()) mixed["speed"] = compare_speed(base, build(method, all), build(method, mask), split.validate.front());
+    }
+
+    auto built = build_qdq(base, sites, mask, observers, method);
+    model = std::move(built.model);
+    std::int64_t quantized = 0;
+    for (char m : mask) quantized += m;
+    details_ = {{"scheme", quantize::scheme_name(opt_.scheme)},
+                {"method", quantize::method_name(method)},
+                {"calibration", calibration_details(split, cache_hit)},
+                {"ops", std::vector<std::string>(opt_.ops.begin(), opt_.ops.end())},
+                {"opset", {{"from", original_opset}, {"to", default_opset(model)}}},
+                {"activation_ranges", built.ranges}};
+    if (method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
+    if (!search.is_null()) details_["method_search"] = search;
+    if (!accuracy.is_null()) details_["accuracy"] = accuracy;
+    if (!sensitivity.is_null()) details_["sensitivity"] = sensitivity;
+    if (!mixed.is_null()) details_["mixed_precision"] = mixed;
+    return {{"nodes_quantized", quantized},
+            {"nodes_kept_float", static_cast<std::int64_t>(sites.size()) - quantized},
+            {"activations_quantized", built.activations},
+            {"weights_quantized", built.weights_quantized},
+            {"weights_per_channel", built.per_channel},
+            {"calibration_samples", static_cast<std::int64_t>(split.calibrate.size())}};
+  }
+
+ private:
+  void report(const std::string& what) const {
+    if (env_.progress) env_.progress(what);
+  }
+
+  static std::string node_label(const onnx::NodeProto& n) {
+    if (!n.name().empty()) return n.name();
+    return n.op_type() + "(" + (n.output_size() ? n.output(0) : std::string()) + ")";
+  }
+
+  static nlohmann::json verdict_json(const BudgetVerdict& v) {
+    nlohmann::json j = {{"met", v.met}, {"budget_used", v.used}, {"accuracy_drop", v.worst_drop}, {"explanation", v.explanation}};
+    j["sqnr_db"] = std::isfinite(v.worst_sqnr_db) ? nlohmann::json(v.worst_sqnr_db) : nlohmann::json(nullptr);
+    j["noise"] = v.noise;
+    return j;
+  }
+  static nlohmann::json site_cost_json(const quantize::SiteCost& c) {
+    auto j = verdict_json(c.verdict);
+    j["site"] = c.site;
+    return j;
+  }
+  static quantize::SiteCost site_cost_from_json(const nlohmann::json& j) {
+    quantize::SiteCost c;
+    c.site = j.at("site").get<int>();
+    c.verdict.met = j.at("met").get<bool>();
+    c.verdict.used = j.at("budget_used").get<double>();
+    c.verdict.worst_drop = j.at("accuracy_drop").get<double>();
+    c.verdict.noise = j.at("noise").get<double>();
+    c.verdict.worst_sqnr_db = j.at("sqnr_db").is_number() ? j.at("sqnr_db").get<double>() : INFINITY;
+    c.verdict.explanation = j.at("explanation").get<std::string>();
+    return c;
+  }
+
+  // What the float nodes cost in speed, on this host's engine (1 thread, one held-out sample).
+  static nlohmann::json compare_speed(const onnx::ModelProto& fp32, const onnx::ModelProto& all_int8, const onnx::ModelProto& mixed,
+                                      const Sample& sample) {
+    engine::SessionOptions so;
+    auto inputs = model_inputs(fp32);
+    for (std::size_t k = 0; k < inputs.size() && k < sample.size(); ++k) so.input_shapes[inputs[k].name] = sample[k].shape;
+    nlohmann::json out = {{"engine", std::string("aifgen CPU engine, 1 thread, this host") +
+                                         (engine::int8_kernels_supported() ? " (int8 kernels)" : " (no VNNI: Q/DQ run in float)")}};
+    for (const auto& [label, m] : {std::pair<const char*, const onnx::ModelProto*>{"fp32_p50_ms", &fp32}, {"all_int8_p50_ms", &all_int8},
+                                   {"mixed_p50_ms", &mixed}}) {
+      engine::Session session(*m, so);
+      out[label] = engine::time_runs(session, sample, 2, 10).p50_ms;
+    }
+    return out;
+  }
+
+  // The DPU layout applied to a copy of `base`.
+  onnx::ModelProto build_dpu(const onnx::ModelProto& base, const quantize::Observers& observers, quantize::CalibrationMethod method) const {
+    auto m = base;
+    apply_dpu_layout(*m.mutable_graph(), observers, method, opt_.percentile);
+    m.mutable_graph()->clear_value_info();
+    return m;
+  }
+
+  struct Built {
+    onnx::ModelProto model;
+    nlohmann::json ranges = nlohmann::json::object();
+    std::int64_t activations = 0, weights_quantized = 0, per_channel = 0;
+  };
+
+  // `base` with the sites whose mask is set quantized. New Q/DQ nodes go right before the
+  // first node that reads them.
+  Built build_qdq(const onnx::ModelProto& base, const std::vector<QuantSite>& sites, const std::vector<char>& mask,
+                  const quantize::Observers& observers, quantize::CalibrationMethod method) const {
+    Built out;
+    out.model = base;
+    auto* g = out.model.mutable_graph();
+    std::set<std::string> used;
     std::unordered_map<int, std::vector<onnx::NodeProto>> before;  // node index -> nodes to insert first
     std::unordered_map<std::string, std::string> dq_of;            // activation -> its DQ output
-    std::int64_t weights_quantized = 0, per_channel = 0;
-    nlohmann::json ranges = nlohmann::json::object();
-    for (const auto& s : sites) {
+    for (std::size_t k = 0; k < sites.size(); ++k) {
+      if (!mask[k]) continue;
+      const auto& s = sites[k];
       auto* node = g->mutable_node(s.node);
       for (int i : s.activation_inputs) {
         const std::string act = node->input(i);
         auto it = dq_of.find(act);
         if (it == dq_of.end()) {
           const auto& obs = observers.at(act);
-          auto r = obs.range(opt_.method, opt_.percentile, 127);
+          // A non-negative tensor in uint8 has 255 levels above zero, which the mse search uses.
+          const int levels = method == quantize::CalibrationMethod::kMse && opt_.scheme == Scheme::kU8S8 && obs.min() >= 0 ? 255 : 127;
+          auto r = obs.range(method, opt_.percentile, levels);
           auto q = quantize::activation_params(opt_.scheme, r);
-          ranges[act] = {{"min", obs.min()}, {"max", obs.max()}, {"lo", r.lo}, {"hi", r.hi}, {"scale", q.scale}, {"zero_point", q.zero_point}};
-          it = dq_of.emplace(act, add_activation_qdq(*g, act, q, before[s.node])).first;
+          out.ranges[act] = {{"min", obs.min()}, {"max", obs.max()}, {"lo", r.lo}, {"hi", r.hi}, {"scale", q.scale}, {"zero_point", q.zero_point}};
+          it = dq_of.emplace(act, add_activation_qdq(*g, act, q, before[s.node], used)).first;
         }
         node->set_input(i, it->second);
       }
       if (s.weight_input >= 0) {
-        node->set_input(s.weight_input, add_weight_dq(*g, node->input(s.weight_input), s.weight_axis, before[s.node]));
-        ++weights_quantized;
-        per_channel += s.weight_axis >= 0;
+        node->set_input(s.weight_input, add_weight_dq(*g, node->input(s.weight_input), s.weight_axis, before[s.node], used));
+        ++out.weights_quantized;
+        out.per_channel += s.weight_axis >= 0;
       }
     }
     google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
@@ -193,22 +443,10 @@ class QuantizeInt8Pass final : public Pass {
     g->mutable_node()->Swap(&nodes);
     drop_unused_initializers(*g);
     g->clear_value_info();
-
-    details_ = {{"scheme", quantize::scheme_name(opt_.scheme)},
-                {"method", quantize::method_name(opt_.method)},
-                {"calibration", calibration_details(split, cache_hit)},
-                {"ops", std::vector<std::string>(opt_.ops.begin(), opt_.ops.end())},
-                {"opset", {{"from", original_opset}, {"to", default_opset(model)}}},
-                {"activation_ranges", ranges}};
-    if (opt_.method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
-    return {{"nodes_quantized", static_cast<std::int64_t>(sites.size())},
-            {"activations_quantized", static_cast<std::int64_t>(dq_of.size())},
-            {"weights_quantized", weights_quantized},
-            {"weights_per_channel", per_channel},
-            {"calibration_samples", static_cast<std::int64_t>(split.calibrate.size())}};
+    out.activations = static_cast<std::int64_t>(dq_of.size());
+    return out;
   }
 
- private:
   nlohmann::json calibration_details(const SampleSplit& split, bool cache_hit) const {
     return {{"source", split.source},
             {"synthetic", split.synthetic},
@@ -217,17 +455,18 @@ class QuantizeInt8Pass final : public Pass {
             {"statistics_reused", cache_hit}};
   }
 
-  PassCounts run_dpu_layout(onnx::ModelProto& model, const quantize::Observers& observers, const SampleSplit& split, bool cache_hit,
-                            std::int64_t original_opset) {
+  PassCounts run_dpu_layout(onnx::ModelProto& model, const quantize::Observers& observers, quantize::CalibrationMethod method,
+                            const SampleSplit& split, bool cache_hit, std::int64_t original_opset, const nlohmann::json& search,
+                            const nlohmann::json& accuracy) {
     auto* g = model.mutable_graph();
-    auto counts = apply_dpu_layout(*g, observers, opt_.method, opt_.percentile);
+    auto counts = apply_dpu_layout(*g, observers, method, opt_.percentile);
     g->clear_value_info();
     const auto violations = quantize::check_dpu_qdq(*g);
     nlohmann::json listed = nlohmann::json::array();
     for (std::size_t i = 0; i < violations.size() && i < 20; ++i) listed.push_back(violations[i]);
     details_ = {{"scheme", quantize::scheme_name(opt_.scheme)},
                 {"layout", "dpu"},
-                {"method", quantize::method_name(opt_.method)},
+                {"method", quantize::method_name(method)},
                 {"calibration", calibration_details(split, cache_hit)},
                 {"opset", {{"from", original_opset}, {"to", default_opset(model)}}},
                 {"dpu_rules", {{"source", "vai_q_onnx DPU mode (Vitis AI 3.5): float weights/biases behind Q/DQ, every DPU op output "
@@ -236,7 +475,9 @@ class QuantizeInt8Pass final : public Pass {
                                {"adjustments", counts.adjustments},
                                {"violations", violations.size()},
                                {"violation_list", listed}}}};
-    if (opt_.method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
+    if (method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
+    if (!search.is_null()) details_["method_search"] = search;
+    if (!accuracy.is_null()) details_["accuracy"] = accuracy;
     return {{"activations_quantized", counts.activations},
             {"weights_quantized", counts.weights},
             {"biases_quantized", counts.biases},
@@ -304,9 +545,8 @@ class QuantizeInt8Pass final : public Pass {
   }
 
   // Runs the samples with the activations exposed as outputs: min/max first, then histograms.
-  quantize::Observers calibrate(const onnx::ModelProto& model,
-                                                                      const std::vector<std::string>& activations,
-                                                                      const std::vector<Sample>& samples) const {
+  quantize::Observers calibrate(const onnx::ModelProto& model, const std::vector<std::string>& activations,
+                                const std::vector<Sample>& samples, bool histograms) const {
     auto probe = model;
     auto* g = probe.mutable_graph();
     std::set<std::string> outputs;
@@ -320,7 +560,6 @@ class QuantizeInt8Pass final : public Pass {
     std::unordered_map<std::string, std::size_t> index;
     for (std::size_t k = 0; k < session.outputs().size(); ++k) index[session.outputs()[k].name] = k;
     std::unordered_map<std::string, quantize::RangeObserver> obs;
-    const bool histograms = opt_.method != quantize::CalibrationMethod::kMinMax;
     for (int sweep = 0; sweep < (histograms ? 2 : 1); ++sweep)
       for (const auto& sample : samples) {
         auto out = session.run(sample);
@@ -353,13 +592,14 @@ class QuantizeInt8Pass final : public Pass {
     return dq;
   }
 
-  std::string add_activation_qdq(onnx::GraphProto& g, const std::string& act, const quantize::QuantParams& q,
-                                 std::vector<onnx::NodeProto>& out) {
+  static std::string add_activation_qdq(onnx::GraphProto& g, const std::string& act, const quantize::QuantParams& q,
+                                        std::vector<onnx::NodeProto>& out, std::set<std::string>& used) {
     const int qtype = q.is_unsigned ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8;
-    return add_qdq_pair(g, act, unique(g, act), q.scale, qtype, q.zero_point, out);
+    return add_qdq_pair(g, act, unique(g, act, used), q.scale, qtype, q.zero_point, out);
   }
 
-  std::string add_weight_dq(onnx::GraphProto& g, const std::string& weight, int axis, std::vector<onnx::NodeProto>& out) {
+  std::string add_weight_dq(onnx::GraphProto& g, const std::string& weight, int axis, std::vector<onnx::NodeProto>& out,
+                            std::set<std::string>& used) const {
     const auto& wt = *find_constant(g, weight);
     std::vector<std::int64_t> dims(wt.dims().begin(), wt.dims().end());
     auto w = to_floats(wt);
@@ -377,7 +617,7 @@ class QuantizeInt8Pass final : public Pass {
           abs_max[static_cast<std::size_t>(c)] = std::max(abs_max[static_cast<std::size_t>(c)], std::abs(w[static_cast<std::size_t>((o * channels + c) * inner + i)]));
     std::vector<float> scales(static_cast<std::size_t>(channels));
     for (std::int64_t c = 0; c < channels; ++c) scales[static_cast<std::size_t>(c)] = quantize::weight_scale(opt_.scheme, abs_max[static_cast<std::size_t>(c)]);
-    const std::string base = unique(g, weight);
+    const std::string base = unique(g, weight, used);
     onnx::TensorProto q;
     q.set_name(base + "_quantized");
     q.set_data_type(onnx::TensorProto::INT8);
@@ -409,16 +649,15 @@ class QuantizeInt8Pass final : public Pass {
   }
 
   // A name prefix no existing value uses (weights shared by two quantized nodes get two copies).
-  std::string unique(const onnx::GraphProto& g, const std::string& base) {
+  static std::string unique(const onnx::GraphProto& g, const std::string& base, std::set<std::string>& used) {
     std::string name = base;
-    for (int k = 1; !used_.insert(name).second || find_initializer(g, name + "_scale") >= 0; ++k) name = base + "_" + std::to_string(k);
+    for (int k = 1; !used.insert(name).second || find_initializer(g, name + "_scale") >= 0; ++k) name = base + "_" + std::to_string(k);
     return name;
   }
 
   Options opt_;
   PassEnv env_;
   nlohmann::json details_;
-  std::set<std::string> used_;
 };
 
 }  // namespace

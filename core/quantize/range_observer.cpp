@@ -16,8 +16,9 @@ CalibrationMethod parse_method(const std::string& s) {
   if (s == "minmax") return CalibrationMethod::kMinMax;
   if (s == "percentile") return CalibrationMethod::kPercentile;
   if (s == "entropy") return CalibrationMethod::kEntropy;
+  if (s == "mse") return CalibrationMethod::kMse;
   throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "unknown calibration method '" + s + "'",
-              {"minmax", "percentile", "entropy"});
+              {"minmax", "percentile", "entropy", "mse"});
 }
 
 const char* method_name(CalibrationMethod m) {
@@ -25,6 +26,7 @@ const char* method_name(CalibrationMethod m) {
     case CalibrationMethod::kMinMax: return "minmax";
     case CalibrationMethod::kPercentile: return "percentile";
     case CalibrationMethod::kEntropy: return "entropy";
+    case CalibrationMethod::kMse: return "mse";
   }
   return "?";
 }
@@ -122,10 +124,41 @@ double RangeObserver::entropy_threshold(int levels) const {
   return (best_i + 0.5) * static_cast<double>(abs_max()) / kBins;
 }
 
+double RangeObserver::mse_threshold(int levels) const {
+  // Each bin's values sit at its centre. For threshold T (a bin edge), a value inside the range
+  // costs the uniform rounding noise step^2 / 12 with step = T / levels; one beyond it costs its
+  // squared distance to T. Suffix sums make every candidate O(1).
+  const double width = static_cast<double>(abs_max()) / kBins;
+  std::vector<double> count_above(kBins + 1, 0.0), sum_above(kBins + 1, 0.0), sq_above(kBins + 1, 0.0);
+  for (int k = kBins - 1; k >= 0; --k) {
+    const double c = hist_[static_cast<std::size_t>(k)], x = (k + 0.5) * width;
+    count_above[static_cast<std::size_t>(k)] = count_above[static_cast<std::size_t>(k) + 1] + c;
+    sum_above[static_cast<std::size_t>(k)] = sum_above[static_cast<std::size_t>(k) + 1] + c * x;
+    sq_above[static_cast<std::size_t>(k)] = sq_above[static_cast<std::size_t>(k) + 1] + c * x * x;
+  }
+  double best = std::numeric_limits<double>::infinity();
+  int best_i = kBins;
+  for (int i = std::min(kBins, 16); i <= kBins; ++i) {
+    const double t = i * width, step = t / std::max(1, levels);
+    const auto ui = static_cast<std::size_t>(i);
+    const double inside = count_above[0] - count_above[ui];
+    // sum over clipped values of (x - t)^2 = sum x^2 - 2 t sum x + t^2 n
+    const double clipped = i < kBins ? sq_above[ui] - 2 * t * sum_above[ui] + t * t * count_above[ui] : 0.0;
+    const double err = inside * step * step / 12.0 + clipped;
+    if (err < best) {
+      best = err;
+      best_i = i;
+    }
+  }
+  return best_i * width;
+}
+
 Range RangeObserver::range(CalibrationMethod method, double percentile, int levels) const {
   if (!seen_) return {0, 0};
   if (method == CalibrationMethod::kMinMax || hist_.empty()) return {min_, max_};
-  const double t = method == CalibrationMethod::kPercentile ? percentile_threshold(percentile) : entropy_threshold(levels);
+  const double t = method == CalibrationMethod::kPercentile ? percentile_threshold(percentile)
+                   : method == CalibrationMethod::kEntropy  ? entropy_threshold(levels)
+                                                             : mse_threshold(levels);
   const float tf = static_cast<float>(std::min<double>(t, abs_max()));
   return {std::max(min_, -tf), std::min(max_, tf)};
 }

@@ -1,6 +1,11 @@
 // Activation statistics for post-training quantization: a running min/max per tensor (first
 // calibration sweep), then a histogram of |x| over [0, max|x|] (second sweep), from which a
-// calibration method picks the range to represent.
+// calibration method picks the range to represent:
+//   minmax      the whole observed range
+//   percentile  clip |x| at a percentile of its histogram
+//   entropy     the threshold whose clipped-and-quantized histogram is closest in KL divergence
+//   mse         the threshold with the smallest expected squared error: rounding noise
+//               (step^2 / 12 per value inside the range) plus clipping error (outside it)
 #pragma once
 
 #include <cstdint>
@@ -9,9 +14,9 @@
 
 namespace aifgen::quantize {
 
-enum class CalibrationMethod { kMinMax, kPercentile, kEntropy };
+enum class CalibrationMethod { kMinMax, kPercentile, kEntropy, kMse };
 
-// "minmax" | "percentile" | "entropy"; throws Error(kInvalidArgument, "bad-pass-option").
+// "minmax" | "percentile" | "entropy" | "mse"; throws Error(kInvalidArgument, "bad-pass-option").
 CalibrationMethod parse_method(const std::string& s);
 const char* method_name(CalibrationMethod m);
 
@@ -31,13 +36,15 @@ class RangeObserver {
   float max() const { return max_; }
   // The range to quantize: minmax keeps [min, max]; percentile and entropy pick a threshold T on
   // |x| and clip to [max(min, -T), min(max, T)]. `levels` is the number of positive integer
-  // levels the target type offers (127 for int8), used by the entropy search.
+  // levels the target type offers (127 for int8; 255 for uint8 of a non-negative tensor), used
+  // by the entropy and mse searches.
   Range range(CalibrationMethod method, double percentile, int levels) const;
 
  private:
   float abs_max() const;
   double percentile_threshold(double percentile) const;
   double entropy_threshold(int levels) const;
+  double mse_threshold(int levels) const;
 
   float min_ = 0, max_ = 0;
   bool seen_ = false;

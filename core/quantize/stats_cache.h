@@ -1,11 +1,13 @@
 // Calibration statistics keyed by what determines them (the graph before quantization, the
 // calibration samples, the quantized op types, whether histograms were gathered), so a job's
-// int8 variants for several targets run the calibration sweeps once.
+// int8 variants for several targets run the calibration sweeps once; likewise the per-node
+// sensitivity analysis (JSON, keyed by the statistics' key plus scheme, method and budget).
 #pragma once
 
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
 
@@ -26,6 +28,15 @@ class StatsCache {
     std::lock_guard lock(mu_);
     entries_[key] = std::move(stats);
   }
+  std::shared_ptr<const nlohmann::json> find_json(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = reports_.find(key);
+    return it == reports_.end() ? nullptr : it->second;
+  }
+  void put_json(const std::string& key, std::shared_ptr<const nlohmann::json> value) {
+    std::lock_guard lock(mu_);
+    reports_[key] = std::move(value);
+  }
   int hits() const {
     std::lock_guard lock(mu_);
     return hits_;
@@ -38,6 +49,7 @@ class StatsCache {
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const Observers>> entries_;
+  std::map<std::string, std::shared_ptr<const nlohmann::json>> reports_;
   int hits_ = 0;
 };
 
