@@ -36,8 +36,9 @@ BudgetVerdict check_budget(const std::vector<OutputMetrics>& outputs, const Accu
     if (w.nonfinite_values > 0)
       std::snprintf(text, sizeof text, "output '%s' has %lld NaN or infinite value(s)", w.name.c_str(), static_cast<long long>(w.nonfinite_values));
     else if (w.top1_agreement)
-      std::snprintf(text, sizeof text, "output '%s': top-1 agreement %.4f, a drop of %.4f against at most %.4f", w.name.c_str(),
-                    *w.top1_agreement, accuracy_drop(w), budget.max_accuracy_drop);
+      std::snprintf(text, sizeof text, "output '%s': %s agreement %.4f over %lld, a drop of %.4f against at most %.4f", w.name.c_str(),
+                    w.agreement == "decoded-sequence" ? "decoded-sequence" : "top-1", *w.top1_agreement,
+                    static_cast<long long>(w.top1_rows), accuracy_drop(w), budget.max_accuracy_drop);
     else
       std::snprintf(text, sizeof text, "output '%s': SQNR %.2f dB against at least %.2f dB", w.name.c_str(), w.sqnr_db, budget.min_sqnr_db);
     v.explanation = text;

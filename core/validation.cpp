@@ -17,6 +17,13 @@ namespace {
 struct Accumulator {
   double max_abs = 0, sum_abs = 0, dot = 0, ref_sq = 0, var_sq = 0, err_sq = 0;
   std::int64_t count = 0, rows = 0, top1 = 0, top5 = 0;
+  // Sequences of class scores ([N, T, C]): rows per (source top-1, variant top-1) class when
+  // both agree, to find the background class (CTC's blank, a tagger's "outside").
+  std::map<std::int64_t, std::int64_t> agreed_rows_by_class;
+  bool sequence = false;
+  // Per sequence (one per sample and batch row): the source's and the variant's best class at
+  // each step, for the decoded-sequence agreement.
+  std::vector<std::pair<std::vector<std::int64_t>, std::vector<std::int64_t>>> paths;
   // Values where the variant is NaN or infinite and the source is not (or the other way round,
   // or a different infinity): the way an fp16 variant breaks. They stay out of the error sums
   // (which they would turn into NaN, and NaN compares as "no worse") and fail the variant.
@@ -57,10 +64,18 @@ void accumulate(Accumulator& a, const engine::Tensor& ref, const engine::Tensor&
   // Class scores: [N, C] or a sequence of them [N, T, C], with more than one class.
   if ((ref.shape.size() == 2 || ref.shape.size() == 3) && ref.shape.back() > 1) {
     a.class_scores = true;
+    a.sequence = ref.shape.size() == 3;
     const auto c = ref.shape.back();
+    const std::int64_t steps = a.sequence ? ref.shape[1] : 1;
     for (std::int64_t n = 0; n < ref.numel() / c; ++n) {
       auto tr = top_k(r + n * c, c, 1), tv = top_k(v + n * c, c, 5);
+      if (a.sequence) {
+        if (n % steps == 0) a.paths.emplace_back();
+        a.paths.back().first.push_back(tr[0]);
+        a.paths.back().second.push_back(tv[0]);
+      }
       a.top1 += tr[0] == tv[0];
+      if (tr[0] == tv[0] && ref.shape.size() == 3) ++a.agreed_rows_by_class[tr[0]];
       // Top-5 agreement: the source's top class is among the variant's five best.
       a.top5 += std::find(tv.begin(), tv.end(), tr[0]) != tv.end();
       ++a.rows;
@@ -68,6 +83,32 @@ void accumulate(Accumulator& a, const engine::Tensor& ref, const engine::Tensor&
   }
 }
 
+
+// A path of best classes as a decoder reads it: runs collapsed, the background class dropped.
+std::vector<std::int64_t> decode_path(const std::vector<std::int64_t>& path, std::int64_t background) {
+  std::vector<std::int64_t> out;
+  std::int64_t last = -1;
+  for (auto c : path) {
+    if (c != last && c != background) out.push_back(c);
+    last = c;
+  }
+  return out;
+}
+
+std::int64_t edit_distance(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b) {
+  std::vector<std::int64_t> row(b.size() + 1);
+  std::iota(row.begin(), row.end(), 0);
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::int64_t diag = row[0];
+    row[0] = static_cast<std::int64_t>(i);
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::int64_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
 
 OutputMetrics finish(const std::string& name, const Accumulator& a) {
   OutputMetrics m;
@@ -78,8 +119,36 @@ OutputMetrics finish(const std::string& name, const Accumulator& a) {
   // SQNR = 10 log10(signal power / error power); an exact match reports 200 dB.
   m.sqnr_db = a.err_sq == 0 ? 200.0 : 10.0 * std::log10(std::max(a.ref_sq, 1e-300) / a.err_sq);
   if (a.class_scores && a.rows > 0) {
-    m.top1_agreement = static_cast<double>(a.top1) / static_cast<double>(a.rows);
-    m.top5_agreement = static_cast<double>(a.top5) / static_cast<double>(a.rows);
+    // A sequence with a background class (CTC's blank, a tagger's "outside": the class most
+    // steps agree on, when that is more than half of them) is judged as what it decodes to:
+    // each path with repeats collapsed and the background dropped, and the agreement is
+    // 1 - edit distance / length of the source's decoded sequence. Step-by-step agreement
+    // counted blank steps (a 1-point drop cost about 4 points of character accuracy) and
+    // boundary steps that decode the same. Other outputs: the share of rows whose best class
+    // agrees.
+    std::int64_t background = -1, most = 0;
+    for (const auto& [cls, rows] : a.agreed_rows_by_class)
+      if (rows > most) {
+        most = rows;
+        background = cls;
+      }
+    if (a.sequence && most * 2 > a.rows) {
+      std::int64_t edits = 0, length = 0;
+      for (const auto& [src, var] : a.paths) {
+        const auto s1 = decode_path(src, background), s2 = decode_path(var, background);
+        edits += edit_distance(s1, s2);
+        length += static_cast<std::int64_t>(s1.size());
+      }
+      m.top1_agreement = length > 0 ? std::max(0.0, 1.0 - static_cast<double>(edits) / static_cast<double>(length)) : (edits ? 0.0 : 1.0);
+      m.top5_agreement = std::nullopt;
+      m.top1_rows = length;
+      m.agreement = "decoded-sequence";
+    } else {
+      m.top1_agreement = static_cast<double>(a.top1) / static_cast<double>(a.rows);
+      m.top5_agreement = static_cast<double>(a.top5) / static_cast<double>(a.rows);
+      m.top1_rows = a.rows;
+      m.agreement = "per-row";
+    }
   }
   m.nonfinite_values = a.nonfinite;
   return m;
@@ -208,7 +277,11 @@ nlohmann::json validation_to_json(const ValidationResult& r) {
   for (const auto& m : r.outputs) {
     nlohmann::json o = {{"name", m.name}, {"max_abs_err", m.max_abs_err}, {"mean_abs_err", m.mean_abs_err},
                         {"cosine", m.cosine}, {"sqnr_db", m.sqnr_db}, {"nonfinite_values", m.nonfinite_values}};
-    if (m.top1_agreement) o["top1_agreement"] = *m.top1_agreement;
+    if (m.top1_agreement) {
+      o["top1_agreement"] = *m.top1_agreement;
+      o["top1_rows"] = m.top1_rows;
+      o["agreement"] = m.agreement;
+    }
     if (m.top5_agreement) o["top5_agreement"] = *m.top5_agreement;
     outputs.push_back(o);
   }

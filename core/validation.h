@@ -1,7 +1,7 @@
 // Numerical validation of a variant against its source: both run on the CPU engine with the
 // same inputs, and every output is compared (max/mean absolute error, cosine similarity, SQNR,
-// and for outputs shaped like class scores, [N, C] or [N, T, C]: top-1 agreement (same best
-// class) and top-5 agreement (the source's best class among the variant's five best)).
+// and for outputs shaped like class scores, [N, C] or [N, T, C]: top-1 and top-5 agreement, see
+// OutputMetrics).
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -20,7 +20,14 @@ namespace aifgen {
 struct OutputMetrics {
   std::string name;
   double max_abs_err = 0, mean_abs_err = 0, cosine = 1, sqnr_db = 0;  // over the finite values
+  // Class scores ([N, C] or sequences [N, T, C]). `agreement` says how top1_agreement was
+  // counted: "per-row", the share of `top1_rows` rows whose best class agrees (top-5: the
+  // source's best class among the variant's five best); "decoded-sequence", for sequences with a
+  // background class (CTC's blank), 1 - edit distance between the decoded sequences / the
+  // length of the source's (`top1_rows` decoded symbols; no top-5).
   std::optional<double> top1_agreement, top5_agreement;
+  std::int64_t top1_rows = 0;
+  std::string agreement;
   std::int64_t nonfinite_values = 0;  // NaN/Inf in the variant where the source's value differs: fails the variant
 };
 

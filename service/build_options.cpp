@@ -147,19 +147,26 @@ void parse_budget_flag(const std::string& flag, BuildOptions& into) {
     into.budget_mode = BuildOptions::BudgetMode::kOff;
     return;
   }
-  const auto colon = flag.find(':');
-  const std::string drop = flag.substr(0, colon), sqnr = colon == std::string::npos ? "" : flag.substr(colon + 1);
+  // DROP[:SQNR_DB[:MAX_FLOAT_FRACTION]]
+  std::vector<std::string> parts;
+  for (std::size_t start = 0;;) {
+    const auto colon = flag.find(':', start);
+    parts.push_back(flag.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  const char* keys[] = {"max_accuracy_drop", "min_sqnr_db", "max_float_fraction"};
   nlohmann::json b = nlohmann::json::object();
   try {
-    std::size_t used = 0;
-    b["max_accuracy_drop"] = std::stod(drop, &used);
-    if (used != drop.size()) throw std::invalid_argument("trailing");
-    if (!sqnr.empty()) {
-      b["min_sqnr_db"] = std::stod(sqnr, &used);
-      if (used != sqnr.size()) throw std::invalid_argument("trailing");
+    if (parts.size() > 3) throw std::invalid_argument("too many fields");
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (i > 0 && parts[i].empty()) continue;  // "0.01::0.8" keeps the default SQNR
+      std::size_t used = 0;
+      b[keys[i]] = std::stod(parts[i], &used);
+      if (used != parts[i].size()) throw std::invalid_argument("trailing");
     }
   } catch (const std::logic_error&) {
-    invalid("--accuracy-budget wants off or DROP[:SQNR_DB] (e.g. 0.01:20), got '" + flag + "'");
+    invalid("--accuracy-budget wants off or DROP[:SQNR_DB[:MAX_FLOAT_FRACTION]] (e.g. 0.01:20), got '" + flag + "'");
   }
   parse_budget_object(b, into);
 }

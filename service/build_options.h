@@ -25,7 +25,7 @@ struct BuildOptions {
   // applies it when a calibration set was uploaded: on synthetic inputs it would judge noise.
   enum class BudgetMode { kAuto, kOff, kOn } budget_mode = BudgetMode::kAuto;
   AccuracyBudget accuracy_budget;
-  double max_float_fraction = 0.5;
+  double max_float_fraction = 0.75;
 };
 
 // Strict: unknown keys and out-of-range values throw Error(kInvalidArgument, "invalid-field").
@@ -34,7 +34,7 @@ BuildOptions parse_build_options(const nlohmann::json& options);
 // "int8=15:8" -> thresholds["int8"] = {15, 8}; throws Error(kInvalidArgument, "invalid-field").
 void parse_threshold_flag(const std::string& flag, BuildOptions& into);
 
-// --accuracy-budget: "off", or DROP[:SQNR_DB] (e.g. 0.005:25); throws Error(kInvalidArgument,
+// --accuracy-budget: "off", or DROP[:SQNR_DB[:MAX_FLOAT_FRACTION]] (e.g. 0.005:25); throws Error(kInvalidArgument,
 // "invalid-field").
 void parse_budget_flag(const std::string& flag, BuildOptions& into);
 

@@ -195,7 +195,7 @@ SampleSplit split_samples(const onnx::ModelProto& model, const CalibrationSet* s
   if (set) {
     auto all = bind_calibration(*set, model_inputs(model));
     const std::size_t n = all.size();
-    const std::size_t hold = n >= 8 ? std::max<std::size_t>(1, n / 8) : 0;
+    const std::size_t hold = n >= 8 ? n / 4 : 0;
     const std::size_t cal_end = n - hold;
     for (std::size_t i = 0; i < cal_end && static_cast<int>(split.calibrate.size()) < max_calibration; ++i)
       split.calibrate.push_back(all[i]);

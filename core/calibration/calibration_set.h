@@ -60,7 +60,8 @@ struct SampleSplit {
   std::string source;           // "synthetic" or the user's file names
 };
 
-// With a user set of N samples: when N >= 8 the last max(1, N / 8) are held out for validation
+// With a user set of N samples: when N >= 8 the last N / 4 are held out for validation (and the
+// INT8 accuracy budget, whose top-1 agreement needs rows to be meaningful)
 // and calibration uses up to `max_calibration` of the rest; with fewer, all samples do both.
 // Without a set: `max_calibration` synthetic samples for calibration and 2 others
 // (different seeds) for validation, shaped by engine::default_input_shapes.

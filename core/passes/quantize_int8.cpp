@@ -8,7 +8,7 @@
 // layout (qdq | dpu, default qdq; dpu needs scheme pow2: the form Vitis AI's DPU compiler expects,
 // see core/passes/quantize_dpu_layout.h), max_accuracy_drop and min_sqnr_db (the accuracy
 // budget, core/accuracy_budget.h; either one turns it on), max_float_fraction (at most this share
-// of the quantized nodes may stay float to meet the budget, default 0.5).
+// of the quantized nodes may stay float to meet the budget, default 0.75).
 //
 // 1. Models below opset 13 are raised to 13 (per-channel QuantizeLinear needs it).
 // 2. Every float activation read by a quantized op is recorded: the engine runs the calibration
@@ -41,6 +41,7 @@
 #include "core/passes/pass_manager.h"
 #include "core/passes/quantize_dpu_layout.h"
 #include "core/quantize/dpu_rules.h"
+#include "core/quantize/equalization.h"
 #include "core/quantize/mixed_precision.h"
 #include "core/quantize/range_observer.h"
 #include "core/quantize/scheme.h"
@@ -64,7 +65,8 @@ struct Options {
   bool dpu_layout = false;
   bool auto_method = false;  // method "auto": chosen on the held-out samples
   std::optional<AccuracyBudget> budget;
-  double max_float_fraction = 0.5;
+  double max_float_fraction = 0.75;
+  bool equalize = true;  // channel equalization before calibration (core/quantize/equalization.h)
 };
 
 double parse_double(const PassOptions& o, const char* key, double lo, double hi, double fallback) {
@@ -87,7 +89,7 @@ double parse_double(const PassOptions& o, const char* key, double lo, double hi,
 Options parse_options(const PassOptions& o) {
   check_pass_options("quantize_int8", o,
                      {"scheme", "method", "percentile", "samples", "ops", "activation_matmuls", "layout", "max_accuracy_drop",
-                      "min_sqnr_db", "max_float_fraction"});
+                      "min_sqnr_db", "max_float_fraction", "equalize"});
   Options opt;
   auto bad = [](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: " + what); };
   if (auto it = o.find("scheme"); it != o.end()) opt.scheme = quantize::parse_scheme(it->second);
@@ -102,6 +104,10 @@ Options parse_options(const PassOptions& o) {
     opt.budget = b;
   }
   opt.max_float_fraction = parse_double(o, "max_float_fraction", 0, 1, opt.max_float_fraction);
+  if (auto it = o.find("equalize"); it != o.end()) {
+    if (it->second != "true" && it->second != "false") throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: equalize must be true or false");
+    opt.equalize = it->second == "true";
+  }
   if (auto it = o.find("percentile"); it != o.end()) {
     try {
       opt.percentile = std::stod(it->second);
@@ -166,6 +172,15 @@ class QuantizeInt8Pass final : public Pass {
       throw Error(ErrorCode::kUnprocessable, "calibration-mismatch", "the calibration set has no samples left for calibration");
     if (original_opset < 13) model = to_opset13(model);
     auto* g = model.mutable_graph();
+    nlohmann::json equalization = nullptr;
+    if (opt_.equalize) {
+      const auto eq = quantize::find_equalization_sites(*g);
+      if (!eq.empty()) {
+        report("equalizing channels of " + std::to_string(eq.size()) + " tensor(s)");
+        equalization = {{"method", "per-channel migration of activation ranges into weights, alpha 0.5 (exact in float)"},
+                        {"tensors", quantize::apply_equalization(*g, eq, channel_abs_max(model, eq, split.calibrate))}};
+      }
+    }
     std::vector<QuantSite> sites;
     std::vector<std::string> activations;
     if (opt_.dpu_layout) {
@@ -248,7 +263,9 @@ class QuantizeInt8Pass final : public Pass {
                       "the DPU-layout INT8 model misses the accuracy budget on " + std::to_string(probe->samples()) +
                           " held-out sample(s): " + all_int8->explanation);
       }
-      return run_dpu_layout(model, observers, method, split, cache_hit, original_opset, search, accuracy);
+      auto counts = run_dpu_layout(model, observers, method, split, cache_hit, original_opset, search, accuracy);
+      if (!equalization.is_null()) details_["equalization"] = equalization;
+      return counts;
     }
 
     std::vector<char> mask = all;
@@ -281,6 +298,9 @@ class QuantizeInt8Pass final : public Pass {
         row["rank"] = r + 1;
         row["node"] = node_label(n);
         row["op"] = n.op_type();
+        nlohmann::json acts = nlohmann::json::array();
+        for (int i : sites[static_cast<std::size_t>(ranked[r].site)].activation_inputs) acts.push_back(n.input(i));
+        row["activations"] = acts;  // their ranges are in activation_ranges
         table.push_back(row);
       }
       sensitivity = {{"metric", "budget used with only this node quantized, on the held-out samples (1 = the whole budget)"},
@@ -326,6 +346,7 @@ class QuantizeInt8Pass final : public Pass {
                 {"activation_ranges", built.ranges}};
     if (method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
     if (!search.is_null()) details_["method_search"] = search;
+    if (!equalization.is_null()) details_["equalization"] = equalization;
     if (!accuracy.is_null()) details_["accuracy"] = accuracy;
     if (!sensitivity.is_null()) details_["sensitivity"] = sensitivity;
     if (!mixed.is_null()) details_["mixed_precision"] = mixed;
@@ -571,6 +592,45 @@ class QuantizeInt8Pass final : public Pass {
         }
       }
     return obs;
+  }
+
+  // The largest |x| per channel of each equalization site's tensor over the samples.
+  static std::map<std::string, std::vector<float>> channel_abs_max(const onnx::ModelProto& model,
+                                                                   const std::vector<quantize::EqualizationSite>& sites,
+                                                                   const std::vector<Sample>& samples) {
+    auto probe = model;
+    auto* g = probe.mutable_graph();
+    std::set<std::string> outputs;
+    for (const auto& o : g->output()) outputs.insert(o.name());
+    for (const auto& s : sites)
+      if (!outputs.count(s.value)) g->add_output()->set_name(s.value);
+    engine::SessionOptions so;
+    auto inputs = model_inputs(model);
+    for (std::size_t k = 0; k < inputs.size(); ++k) so.input_shapes[inputs[k].name] = samples[0][k].shape;
+    engine::Session session(probe, so);
+    std::unordered_map<std::string, std::size_t> index;
+    for (std::size_t k = 0; k < session.outputs().size(); ++k) index[session.outputs()[k].name] = k;
+    std::map<std::string, std::vector<float>> out;
+    for (const auto& sample : samples) {
+      auto values = session.run(sample);
+      for (const auto& s : sites) {
+        const auto& t = values[index.at(s.value)];
+        if (t.dtype != engine::DType::kF32 || t.shape.size() < 2) continue;
+        const auto rank = static_cast<int>(t.shape.size());
+        const int axis = s.channel_axis < 0 ? rank - 1 : s.channel_axis;
+        if (t.shape[static_cast<std::size_t>(axis)] != s.channels) continue;
+        std::int64_t inner = 1;
+        for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
+        auto& m = out[s.value];
+        m.resize(static_cast<std::size_t>(s.channels), 0.f);
+        const float* x = t.as<float>();
+        for (std::int64_t i = 0; i < t.numel(); ++i) {
+          const auto ch = static_cast<std::size_t>((i / inner) % s.channels);
+          if (std::isfinite(x[i])) m[ch] = std::max(m[ch], std::abs(x[i]));
+        }
+      }
+    }
+    return out;
   }
 
   // DequantizeLinear of <base>_quantized with <base>_scale and <base>_zero_point (per `axis`

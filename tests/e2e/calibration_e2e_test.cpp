@@ -60,10 +60,20 @@ TEST_F(CalibrationE2E, UploadedSetCalibratesAndValidatesTheInt8Variant) {
   EXPECT_EQ(report["quantization"]["method"], "minmax");
   EXPECT_EQ(report["quantization"]["calibration"]["synthetic"], false);
   EXPECT_NE(report["quantization"]["calibration"]["source"].get<std::string>().find("x.npy"), std::string::npos);
-  EXPECT_EQ(report["quantization"]["calibration"]["samples"], 14);
+  EXPECT_EQ(report["quantization"]["calibration"]["samples"], 12);  // 16 uploaded, a quarter held out
   EXPECT_FALSE(report["quantization"].contains("warning"));
   EXPECT_NE(report["validation"]["inputs"].get<std::string>().find("held-out"), std::string::npos);
-  EXPECT_EQ(report["validation"]["samples"], 2);
+  EXPECT_EQ(report["validation"]["samples"], 4);
+  // An uploaded set turns the default accuracy budget on: its verdict and the per-node
+  // sensitivity table come back with the variant.
+  const auto& accuracy = report["quantization"]["accuracy"];
+  EXPECT_EQ(accuracy["budget"]["max_accuracy_drop"], 0.01) << accuracy.dump();
+  EXPECT_EQ(accuracy["held_out_samples"], 4);
+  EXPECT_TRUE(accuracy["met"].get<bool>()) << accuracy.dump();
+  const auto& nodes = report["quantization"]["sensitivity"]["nodes"];
+  ASSERT_FALSE(nodes.empty());
+  EXPECT_EQ(nodes[0]["rank"], 1);
+  EXPECT_FALSE(nodes[0]["node"].get<std::string>().empty());
 }
 
 TEST_F(CalibrationE2E, SyntheticCalibrationSaysSoInTheReport) {

@@ -160,16 +160,16 @@ TEST(Calibration, MismatchesNameTheProblem) {
   EXPECT_NE(mismatch(missing, two).find("'b'"), std::string::npos);
 }
 
-TEST(Calibration, HoldsOutAnEighthForValidationWhenThereAreEnough) {
+TEST(Calibration, HoldsOutAQuarterForValidationWhenThereAreEnough) {
   auto model = testing::conv_bn_relu_model();  // x [N,3,8,8]
   CalibrationSet set;
   set.tensors["x"] = filled(engine::DType::kF32, {16, 3, 8, 8});
   set.source = "x.npy";
   auto split = split_samples(model, &set, 32);
-  EXPECT_EQ(split.calibrate.size(), 14u);
-  EXPECT_EQ(split.validate.size(), 2u);
+  EXPECT_EQ(split.calibrate.size(), 12u);
+  EXPECT_EQ(split.validate.size(), 4u);
   EXPECT_TRUE(split.held_out);
-  EXPECT_EQ(split.validate[0][0].as<float>()[0], filled(engine::DType::kF32, {16, 3, 8, 8}).as<float>()[14 * 192]);
+  EXPECT_EQ(split.validate[0][0].as<float>()[0], filled(engine::DType::kF32, {16, 3, 8, 8}).as<float>()[12 * 192]);
   set.tensors["x"] = filled(engine::DType::kF32, {4, 3, 8, 8});
   auto few = split_samples(model, &set, 32);
   EXPECT_EQ(few.calibrate.size(), 4u);

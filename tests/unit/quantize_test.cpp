@@ -323,7 +323,7 @@ TEST(QuantizeInt8, UsesTheCalibrationSetAndRefusesOneThatDoesNotFit) {
   const auto& d = records[1].details;
   EXPECT_EQ(d["calibration"]["source"], "x.npy");
   EXPECT_EQ(d["calibration"]["synthetic"], false);
-  EXPECT_EQ(d["calibration"]["samples"], 14);  // 16 given, 2 held out for validation
+  EXPECT_EQ(d["calibration"]["samples"], 12);  // 16 given, a quarter (4) held out for validation
   // The input's range came from the data (|x| <= 0.5), not from synthetic [-1, 1] noise.
   EXPECT_LE(d["activation_ranges"]["x"]["max"].get<double>(), 0.5 + 1e-6);
 
