@@ -19,7 +19,8 @@ command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 # Fuzzing (fuzz/run.sh) needs clang's libFuzzer and sanitizer runtimes; only with test tools.
 # The Vitis AI bundles' KServe server is Python with numpy; the tests run it (against a stand-in
 # for ONNX Runtime's Vitis AI provider) with Debian's python3 and python3-numpy.
-[ "${1:-}" = "--with-test-tools" ] && PACKAGES+=(clang libclang-rt-14-dev python3-numpy)
+# bench/int8_accuracy.sh renders held-out OCR lines with python3-pil and the DejaVu fonts.
+[ "${1:-}" = "--with-test-tools" ] && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

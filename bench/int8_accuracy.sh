@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# INT8 accuracy of the PaddleOCR v4 recognizer's variants on text lines aifgen never saw, judged
+# by ONNX Runtime running each variant's model.onnx (greedy CTC decoding, character accuracy),
+# with the accuracy budget on (the default with a calibration set) and off, side by side; and
+# each variant's speed on aifgen's engine as `aifgen convert` measured it.
+#
+#   bench/int8_accuracy.sh [LINES] [SEED]     (defaults: 96 new lines, seed 2027)
+#
+# Calibration: ../shared/calibration/rec_x.npy (32 lines; the last quarter is the budget's
+# held-out split). Judged on: LINES new lines rendered by ../shared/calibration/make_ocr_data.py
+# with SEED (needs Debian python3-numpy, python3-pil and fonts-dejavu-core), and on the shared
+# set's own held-out quarter. Needs build/, Node.js and ../shared/tools/ort-bench.
+# DNNL_MAX_CPU_ISA=AVX2 in the environment measures speed without VNNI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lines=${1:-96}
+seed=${2:-2027}
+. bench/common.sh
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+ensure_ort_bench
+
+/usr/bin/python3 "$shared/calibration/make_ocr_data.py" "$work/new" --rec "$lines" --det 1 --seed "$seed" >/dev/null
+mkdir -p "$work/cal" && ln -s "$(realpath "$shared/calibration/rec_x.npy")" "$work/cal/x.npy"
+model=$shared/models/ch_PP-OCRv4_rec_infer.onnx
+targets=x86_64-cpu,nvidia-gpu,xilinx-alveo
+models=("fp32=$model")
+for budget in on off; do
+  flag=()
+  [ "$budget" = off ] && flag=(--accuracy-budget off)
+  echo "== aifgen convert, accuracy budget $budget"
+  ./build/aifgen convert "$model" --targets "$targets" --precisions int8 --out "$work/$budget" \
+    --calibration "$work/cal/x.npy" "${flag[@]}" 2>/dev/null | sed 's/^/   /' || true
+  for t in ${targets//,/ }; do
+    bundle=$work/$budget/ch_PP-OCRv4_rec_infer-$t-int8.tar.gz
+    [ -f "$bundle" ] || continue
+    mkdir -p "$work/$budget/$t" && tar xzf "$bundle" -C "$work/$budget/$t"
+    onnx=$(find "$work/$budget/$t" -name model.onnx | head -1)
+    [ -n "$onnx" ] && models+=("$t-int8-budget-$budget=$onnx")
+  done
+done
+echo
+echo "== $lines new lines (seed $seed), ONNX Runtime, character accuracy"
+node bench/ocr_accuracy.js --ort-dir "$ort_dir" --x "$work/new/rec_x.npy" --labels "$work/new/rec_labels.txt" \
+  --keys "$shared/models/ppocr_keys_v1.txt" "${models[@]}"
+echo
+echo "== the shared set's held-out quarter (lines 24-31, never calibrated on)"
+node bench/ocr_accuracy.js --ort-dir "$ort_dir" --x "$shared/calibration/rec_x.npy" --labels "$shared/calibration/rec_labels.txt" \
+  --keys "$shared/models/ppocr_keys_v1.txt" --from 24 --to 32 "${models[@]}"
