@@ -25,18 +25,21 @@ mkdir -p "$work/cal" && ln -s "$(realpath "$shared/calibration/rec_x.npy")" "$wo
 model=$shared/models/ch_PP-OCRv4_rec_infer.onnx
 targets=x86_64-cpu,nvidia-gpu,xilinx-alveo
 models=("fp32=$model")
-for budget in on off; do
+# name, targets, --accuracy-budget value ("" = the default)
+configs=("on|$targets|" "off|$targets|off" "0.02|xilinx-alveo|0.02")
+for config in "${configs[@]}"; do
+  IFS='|' read -r budget these flagvalue <<<"$config"
   flag=()
-  [ "$budget" = off ] && flag=(--accuracy-budget off)
-  echo "== aifgen convert, accuracy budget $budget"
-  ./build/aifgen convert "$model" --targets "$targets" --precisions int8 --out "$work/$budget" \
+  [ -n "$flagvalue" ] && flag=(--accuracy-budget "$flagvalue")
+  echo "== aifgen convert $these, accuracy budget $budget"
+  ./build/aifgen convert "$model" --targets "$these" --precisions int8 --out "$work/$budget" \
     --calibration "$work/cal/x.npy" "${flag[@]}" 2>/dev/null | sed 's/^/   /' || true
-  for t in ${targets//,/ }; do
+  for t in ${these//,/ }; do
     bundle=$work/$budget/ch_PP-OCRv4_rec_infer-$t-int8.tar.gz
     [ -f "$bundle" ] || continue
     mkdir -p "$work/$budget/$t" && tar xzf "$bundle" -C "$work/$budget/$t"
     onnx=$(find "$work/$budget/$t" -name model.onnx | head -1)
-    [ -n "$onnx" ] && models+=("$t-int8-budget-$budget=$onnx")
+    [ -n "$onnx" ] && models+=("$t-budget-$budget=$onnx")
   done
 done
 echo

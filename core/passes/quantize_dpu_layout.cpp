@@ -42,13 +42,13 @@ struct Anchor {
 
 class Layout {
  public:
-  explicit Layout(const onnx::GraphProto& g) : g_(g) {
+  Layout(const onnx::GraphProto& g, const std::set<int>& cpu_nodes) : g_(g), cpu_nodes_(cpu_nodes) {
     std::map<std::string, std::vector<int>> consumers;
     for (int i = 0; i < g.node_size(); ++i)
       for (const auto& in : g.node(i).input()) consumers[in].push_back(i);
     for (int i = 0; i < g.node_size(); ++i) {
       const auto& n = g.node(i);
-      if (!(n.domain().empty() || n.domain() == "ai.onnx") || n.output_size() == 0) continue;
+      if (!(n.domain().empty() || n.domain() == "ai.onnx") || n.output_size() == 0 || cpu_nodes.count(i)) continue;
       Anchor a;
       a.node = i;
       a.op = n.op_type();
@@ -78,6 +78,12 @@ class Layout {
     }
   }
 
+  std::vector<int> anchor_nodes() const {
+    std::vector<int> out;
+    for (const auto& a : anchors_) out.push_back(a.node);
+    return out;
+  }
+
   std::vector<std::string> activations() const {
     std::vector<std::string> out;
     std::set<std::string> seen;
@@ -101,6 +107,10 @@ class Layout {
     }
     for (int loop = 0; loop < 5 && refine(); ++loop) {
     }
+    // Nodes left out of the layout on purpose are marked so that the rules checker and the DPU
+    // partition report leave them to the CPU instead of flagging them (before rewrite(), which
+    // renumbers the nodes).
+    for (int n : cpu_nodes_) g.mutable_node(n)->set_doc_string(kCpuFallbackMark);
     rewrite(g);
     counts_.activations = static_cast<std::int64_t>(pos_.size());
     return counts_;
@@ -211,6 +221,7 @@ class Layout {
   }
 
   const onnx::GraphProto& g_;
+  std::set<int> cpu_nodes_;
   std::vector<Anchor> anchors_;
   std::map<std::string, int> pos_;
   std::map<int, int> wpos_, bpos_;
@@ -221,12 +232,14 @@ class Layout {
 
 }  // namespace
 
-std::vector<std::string> dpu_layout_activations(const onnx::GraphProto& graph) { return Layout(graph).activations(); }
+std::vector<std::string> dpu_layout_activations(const onnx::GraphProto& graph) { return Layout(graph, {}).activations(); }
+
+std::vector<int> dpu_layout_nodes(const onnx::GraphProto& graph) { return Layout(graph, {}).anchor_nodes(); }
 
 DpuLayoutCounts apply_dpu_layout(onnx::GraphProto& graph, const quantize::Observers& observers, quantize::CalibrationMethod method,
-                                 double percentile) {
+                                 double percentile, const std::set<int>& cpu_nodes) {
   // Layout reads the graph as it was until rewrite() changes it, at the very end: no copy.
-  return Layout(graph).apply(graph, observers, method, percentile);
+  return Layout(graph, cpu_nodes).apply(graph, observers, method, percentile);
 }
 
 }  // namespace aifgen

@@ -9,6 +9,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,14 @@
 
 namespace aifgen {
 
+// doc_string of a node the layout left to the CPU on purpose (kept float by the accuracy budget).
+inline constexpr const char* kCpuFallbackMark = "aifgen: kept float to meet the accuracy budget; runs on the CPU";
+
 // The float activations the layout quantizes (to calibrate).
 std::vector<std::string> dpu_layout_activations(const onnx::GraphProto& graph);
+
+// The nodes the layout quantizes as DPU ops (Conv, Gemm, MatMul with weights, Add, Concat, pools).
+std::vector<int> dpu_layout_nodes(const onnx::GraphProto& graph);
 
 struct DpuLayoutCounts {
   std::int64_t activations = 0, weights = 0, biases = 0;
@@ -27,8 +34,9 @@ struct DpuLayoutCounts {
 };
 
 // Rewrites `graph` in place. `observers` holds statistics for every name
-// dpu_layout_activations returned.
+// dpu_layout_activations returned. Nodes in `cpu_nodes` are not treated as DPU ops (their
+// weights stay float; the mixed-precision search leaves them to the CPU).
 DpuLayoutCounts apply_dpu_layout(onnx::GraphProto& graph, const quantize::Observers& observers, quantize::CalibrationMethod method,
-                                 double percentile);
+                                 double percentile, const std::set<int>& cpu_nodes = {});
 
 }  // namespace aifgen

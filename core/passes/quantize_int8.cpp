@@ -8,7 +8,7 @@
 // layout (qdq | dpu, default qdq; dpu needs scheme pow2: the form Vitis AI's DPU compiler expects,
 // see core/passes/quantize_dpu_layout.h), max_accuracy_drop and min_sqnr_db (the accuracy
 // budget, core/accuracy_budget.h; either one turns it on), max_float_fraction (at most this share
-// of the quantized nodes may stay float to meet the budget, default 0.75).
+// of the quantized nodes, or DPU ops, may stay float to meet the budget, default 0.75).
 //
 // 1. Models below opset 13 are raised to 13 (per-channel QuantizeLinear needs it).
 // 2. Every float activation read by a quantized op is recorded: the engine runs the calibration
@@ -20,7 +20,8 @@
 // 4. With a budget (qdq layout): the sensitivity of every quantized node is measured on the
 //    held-out samples and the most costly ones stay float until the budget holds
 //    (core/quantize/mixed_precision.h); no mix within max_float_fraction fails the pass with
-//    "accuracy-budget-unmet". The DPU layout is judged against the budget but not mixed.
+//    "accuracy-budget-unmet". In the DPU layout the sites are the DPU ops: a float one is left
+//    to the board's CPU.
 
 #include <chrono>
 #include <optional>
@@ -229,9 +230,34 @@ class QuantizeInt8Pass final : public Pass {
         throw Error(ErrorCode::kUnprocessable, "calibration-mismatch", "the accuracy budget and method auto need held-out samples");
       probe.emplace(base, split.validate, opt_.budget.value_or(AccuracyBudget{}));
     }
-    std::vector<char> all(sites.size(), 1);
+    // What the budget can keep float: the quantized nodes (qdq), or the DPU ops (dpu layout; a
+    // float one runs on the CPU), with the activations each reads.
+    std::vector<int> site_nodes;
+    std::vector<std::vector<std::string>> site_inputs;
+    if (opt_.dpu_layout) {
+      const std::set<std::string> quantized(activations.begin(), activations.end());
+      for (int n : dpu_layout_nodes(base.graph())) {
+        site_nodes.push_back(n);
+        site_inputs.emplace_back();
+        for (const auto& in : base.graph().node(n).input())
+          if (quantized.count(in)) site_inputs.back().push_back(in);
+      }
+    } else {
+      for (const auto& st : sites) {
+        site_nodes.push_back(st.node);
+        site_inputs.emplace_back();
+        for (int i : st.activation_inputs) site_inputs.back().push_back(base.graph().node(st.node).input(i));
+      }
+    }
+    std::vector<char> all(site_nodes.size(), 1);
+    auto cpu_nodes = [&](const std::vector<char>& mask) {
+      std::set<int> out;
+      for (std::size_t k = 0; k < mask.size(); ++k)
+        if (!mask[k]) out.insert(site_nodes[k]);
+      return out;
+    };
     auto build = [&](quantize::CalibrationMethod method, const std::vector<char>& mask) {
-      return opt_.dpu_layout ? build_dpu(base, observers, method) : build_qdq(base, sites, mask, observers, method).model;
+      return opt_.dpu_layout ? build_dpu(base, observers, method, cpu_nodes(mask)) : build_qdq(base, sites, mask, observers, method).model;
     };
     quantize::CalibrationMethod method = opt_.method;
     nlohmann::json search = nullptr;
@@ -254,20 +280,6 @@ class QuantizeInt8Pass final : public Pass {
     nlohmann::json accuracy = nullptr;
     if (opt_.budget) accuracy = {{"budget", budget_to_json(*opt_.budget)}, {"held_out_samples", probe->samples()}, {"all_int8", verdict_json(*all_int8)}};
 
-    if (opt_.dpu_layout) {
-      if (opt_.budget) {
-        accuracy["met"] = all_int8->met;
-        accuracy["mixed_precision"] = "not available for the DPU layout: the variant is judged against the budget, not mixed";
-        if (!all_int8->met)
-          throw Error(ErrorCode::kUnprocessable, "accuracy-budget-unmet",
-                      "the DPU-layout INT8 model misses the accuracy budget on " + std::to_string(probe->samples()) +
-                          " held-out sample(s): " + all_int8->explanation);
-      }
-      auto counts = run_dpu_layout(model, observers, method, split, cache_hit, original_opset, search, accuracy);
-      if (!equalization.is_null()) details_["equalization"] = equalization;
-      return counts;
-    }
-
     std::vector<char> mask = all;
     nlohmann::json sensitivity = nullptr, mixed = nullptr;
     if (opt_.budget) {
@@ -282,7 +294,7 @@ class QuantizeInt8Pass final : public Pass {
         for (const auto& c : *cached) ranked.push_back(site_cost_from_json(c));
       } else {
         const int threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
-        ranked = quantize::site_sensitivity(static_cast<int>(sites.size()), site_build, *probe, threads, [&](const std::string& m) { report(m); });
+        ranked = quantize::site_sensitivity(static_cast<int>(site_nodes.size()), site_build, *probe, threads, [&](const std::string& m) { report(m); });
         if (env_.stats_cache && !key.empty()) {
           auto stored = std::make_shared<nlohmann::json>(nlohmann::json::array());
           for (const auto& c : ranked) stored->push_back(site_cost_json(c));
@@ -292,15 +304,14 @@ class QuantizeInt8Pass final : public Pass {
       const double sensitivity_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       nlohmann::json table = nlohmann::json::array();
       for (std::size_t r = 0; r < ranked.size(); ++r) {
-        const auto& n = base.graph().node(sites[static_cast<std::size_t>(ranked[r].site)].node);
+        const auto site = static_cast<std::size_t>(ranked[r].site);
+        const auto& n = base.graph().node(site_nodes[site]);
         auto row = verdict_json(ranked[r].verdict);
         row.erase("explanation");
         row["rank"] = r + 1;
         row["node"] = node_label(n);
         row["op"] = n.op_type();
-        nlohmann::json acts = nlohmann::json::array();
-        for (int i : sites[static_cast<std::size_t>(ranked[r].site)].activation_inputs) acts.push_back(n.input(i));
-        row["activations"] = acts;  // their ranges are in activation_ranges
+        row["activations"] = site_inputs[site];  // their ranges are in activation_ranges
         table.push_back(row);
       }
       sensitivity = {{"metric", "budget used with only this node quantized, on the held-out samples (1 = the whole budget)"},
@@ -308,32 +319,42 @@ class QuantizeInt8Pass final : public Pass {
                      {"evaluations", probe->evaluations() - before},
                      {"seconds", sensitivity_s},
                      {"reused", cached != nullptr}};
-      const int max_float = static_cast<int>(std::floor(opt_.max_float_fraction * static_cast<double>(sites.size())));
-      auto mix = quantize::search_mix(ranked, static_cast<int>(sites.size()), max_float, site_build, *probe, *all_int8,
+      const int max_float = static_cast<int>(std::floor(opt_.max_float_fraction * static_cast<double>(site_nodes.size())));
+      auto mix = quantize::search_mix(ranked, static_cast<int>(site_nodes.size()), max_float, site_build, *probe, *all_int8,
                                       [&](const std::string& m) { report(m); });
       accuracy["met"] = mix.met;
       accuracy["chosen"] = verdict_json(mix.verdict);
       if (!mix.met)
         throw Error(ErrorCode::kUnprocessable, "accuracy-budget-unmet",
                     "no mix of INT8 and float nodes meets the accuracy budget on " + std::to_string(probe->samples()) +
-                        " held-out sample(s) with at most " + std::to_string(max_float) + " of " + std::to_string(sites.size()) +
+                        " held-out sample(s) with at most " + std::to_string(max_float) + " of " + std::to_string(site_nodes.size()) +
                         " nodes in float; the best tried: " + mix.verdict.explanation +
                         ". Loosen the budget, raise max_float_fraction, or calibrate on more representative data.");
       nlohmann::json floats = nlohmann::json::array(), tried = nlohmann::json::array();
       for (int site : mix.float_sites) {
         mask[static_cast<std::size_t>(site)] = 0;
-        const auto& n = base.graph().node(sites[static_cast<std::size_t>(site)].node);
+        const auto& n = base.graph().node(site_nodes[static_cast<std::size_t>(site)]);
         const auto it = std::find_if(ranked.begin(), ranked.end(), [&](const quantize::SiteCost& c) { return c.site == site; });
         floats.push_back({{"node", node_label(n)}, {"op", n.op_type()}, {"rank", it - ranked.begin() + 1},
                           {"why", "among the most costly nodes (" + std::to_string(it->verdict.used) +
                                       " of the budget on its own); the budget needed it in float"}});
       }
       for (const auto& [k, used] : mix.tried) tried.push_back({{"float_nodes", k}, {"budget_used", used}});
-      mixed = {{"float_nodes", floats}, {"float_precision", "fp32 (the target runtime may run float nodes in fp16 where it is enabled)"},
+      mixed = {{"float_nodes", floats},
+               {"float_precision", opt_.dpu_layout ? "fp32 on the board's CPU (the DPU runs only quantized ops)"
+                                                   : "fp32 (the target runtime may run float nodes in fp16 where it is enabled)"},
                {"tried", tried}};
       if (!mix.float_sites.empty()) mixed["speed"] = compare_speed(base, build(method, all), build(method, mask), split.validate.front());
     }
 
+    if (opt_.dpu_layout) {
+      auto counts = run_dpu_layout(model, observers, method, split, cache_hit, original_opset, search, accuracy, cpu_nodes(mask));
+      if (!equalization.is_null()) details_["equalization"] = equalization;
+      if (!sensitivity.is_null()) details_["sensitivity"] = sensitivity;
+      if (!mixed.is_null()) details_["mixed_precision"] = mixed;
+      counts["dpu_ops_kept_float"] = static_cast<std::int64_t>(cpu_nodes(mask).size());
+      return counts;
+    }
     auto built = build_qdq(base, sites, mask, observers, method);
     model = std::move(built.model);
     std::int64_t quantized = 0;
@@ -408,9 +429,10 @@ class QuantizeInt8Pass final : public Pass {
   }
 
   // The DPU layout applied to a copy of `base`.
-  onnx::ModelProto build_dpu(const onnx::ModelProto& base, const quantize::Observers& observers, quantize::CalibrationMethod method) const {
+  onnx::ModelProto build_dpu(const onnx::ModelProto& base, const quantize::Observers& observers, quantize::CalibrationMethod method,
+                             const std::set<int>& cpu) const {
     auto m = base;
-    apply_dpu_layout(*m.mutable_graph(), observers, method, opt_.percentile);
+    apply_dpu_layout(*m.mutable_graph(), observers, method, opt_.percentile, cpu);
     m.mutable_graph()->clear_value_info();
     return m;
   }
@@ -478,9 +500,9 @@ class QuantizeInt8Pass final : public Pass {
 
   PassCounts run_dpu_layout(onnx::ModelProto& model, const quantize::Observers& observers, quantize::CalibrationMethod method,
                             const SampleSplit& split, bool cache_hit, std::int64_t original_opset, const nlohmann::json& search,
-                            const nlohmann::json& accuracy) {
+                            const nlohmann::json& accuracy, const std::set<int>& cpu) {
     auto* g = model.mutable_graph();
-    auto counts = apply_dpu_layout(*g, observers, method, opt_.percentile);
+    auto counts = apply_dpu_layout(*g, observers, method, opt_.percentile, cpu);
     g->clear_value_info();
     const auto violations = quantize::check_dpu_qdq(*g);
     nlohmann::json listed = nlohmann::json::array();

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/passes/graph_edit.h"
+#include "core/passes/quantize_dpu_layout.h"
 
 namespace aifgen::quantize {
 namespace {
@@ -38,6 +39,7 @@ class Checker {
     for (int i = 0; i < g_.node_size(); ++i) {
       const auto& n = g_.node(i);
       const std::string& op = n.op_type();
+      if (n.doc_string() == kCpuFallbackMark) continue;  // left to the CPU on purpose
       if (op == "QuantizeLinear" || op == "DequantizeLinear") check_qdq(n);
       // Only ops with a constant weight can go to the DPU; one whose weight arrives at run time
       // stays on the CPU (the partition says so) and has nothing to meet here.

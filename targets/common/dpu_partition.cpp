@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/passes/graph_edit.h"
+#include "core/passes/quantize_dpu_layout.h"
 
 namespace aifgen {
 namespace {
@@ -142,6 +143,8 @@ std::vector<DpuPlacement> partition_for_dpu(const onnx::ModelProto& model, const
     const std::string op = standard ? n.op_type() : n.domain() + "::" + n.op_type();
     if (!standard) {
       out.push_back({n.name(), op, false, "custom-domain op: the DPU compiler knows only standard ONNX"});
+    } else if (n.doc_string() == kCpuFallbackMark) {
+      out.push_back({n.name(), op, false, "kept float to meet the accuracy budget: runs on the CPU"});
     } else if (n.op_type() == "Conv") {
       out.push_back(place_conv(g, producers, n, limits));
     } else if (n.op_type() == "MaxPool" || n.op_type() == "AveragePool") {

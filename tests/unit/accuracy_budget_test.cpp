@@ -11,6 +11,8 @@
 #include "core/error.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/pass_manager.h"
+#include "core/passes/quantize_dpu_layout.h"
+#include "core/quantize/dpu_rules.h"
 #include "core/quantize/equalization.h"
 #include "core/quantize/range_observer.h"
 #include "core/validation.h"
@@ -272,6 +274,31 @@ TEST(AccuracyBudget, KeepsTheNodeThatBreaksTheBudgetInFloatAndQuantizesTheRest) 
     EXPECT_EQ(e.type(), "accuracy-budget-unmet");
     EXPECT_NE(std::string(e.what()).find("SQNR"), std::string::npos) << e.what();
   }
+}
+
+TEST(AccuracyBudget, TheDpuLayoutLeavesTheCostlyOpToTheCpuAndStaysWithinTheDpuRules) {
+  auto c = fragile_case();
+  PassEnv env{&c.set};
+  auto m = c.model;
+  const PassOptions budget = {{"scheme", "pow2"}, {"layout", "dpu"}, {"method", "minmax"}, {"min_sqnr_db", "25"}, {"equalize", "false"}};
+  auto records = run_pipeline(m, {"infer_shapes", PassSpec("quantize_int8", budget)}, env);
+  const auto& r = records[1];
+  EXPECT_FALSE(r.details["accuracy"]["all_int8"]["met"].get<bool>()) << r.details["accuracy"].dump();
+  EXPECT_TRUE(r.details["accuracy"]["met"].get<bool>());
+  EXPECT_EQ(r.details["sensitivity"]["nodes"][0]["node"], "fragile") << r.details["sensitivity"].dump();
+  EXPECT_GE(r.counts.at("dpu_ops_kept_float"), 1);
+  EXPECT_EQ(r.counts.at("dpu_rule_violations"), 0);
+  bool marked = false;
+  for (const auto& n : m.graph().node())
+    if (n.name() == "fragile") {
+      marked = n.doc_string() == kCpuFallbackMark;
+      EXPECT_EQ(n.input(1), "WF");  // its weight stays a float initializer
+    }
+  EXPECT_TRUE(marked);
+  EXPECT_EQ(quantize::check_dpu_qdq(m.graph()), std::vector<std::string>{});
+  // Unmarked, the same float conv is a broken DPU op.
+  for (auto& n : *m.mutable_graph()->mutable_node()) n.clear_doc_string();
+  EXPECT_FALSE(quantize::check_dpu_qdq(m.graph()).empty());
 }
 
 TEST(AccuracyBudget, MethodAutoTriesEveryMethodOnTheHeldOutSamples) {
