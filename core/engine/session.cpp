@@ -1,5 +1,6 @@
 // Planning and execution.
 #include "core/engine/session.h"
+#include "core/quantize/weight_range.h"
 
 #include <omp.h>
 
@@ -131,7 +132,8 @@ struct Int8ConvMatch {
   int q = -1, dq = -1, weight_dq = -1;
 };
 
-std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g) {
+// `seven_bit_only`: match only uint8 activations with weights in [-64, 63] (no VNNI).
+std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g, bool seven_bit_only) {
   std::unordered_map<std::string, const onnx::TensorProto*> init;
   for (const auto& t : g.initializer()) init[t.name()] = &t;
   for (const auto& in : g.input()) init.erase(in.name());  // overridable: not constant
@@ -204,6 +206,11 @@ std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g
       return z->dtype == DType::kU8 ? z->as<std::uint8_t>()[0] : z->as<std::int8_t>()[0];
     };
     if (!ok || (xz && xz->numel() != 1) || (qz && qz->numel() != 1) || zp_value(xz) != zp_value(qz)) continue;
+    if (seven_bit_only) {
+      if (xt != DType::kU8) continue;  // s8 sources go through oneDNN's own 0.5 weight rescaling
+      const auto* w = wq->as<std::int8_t>();
+      if (std::any_of(w, w + wq->numel(), [](std::int8_t v) { return v < -64 || v > 63; })) continue;
+    }
     Int8ConvMatch m;
     m.q = q;
     m.dq = dq;
@@ -331,7 +338,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
   std::set<std::string> graph_outputs;
   for (const auto& o : g.output()) graph_outputs.insert(o.name());
   std::vector<bool> absorbed(static_cast<std::size_t>(g.node_size()), false);
-  auto int8_convs = options.int8_kernels && int8_kernels_supported() ? find_int8_convs(g) : std::unordered_map<int, Int8ConvMatch>{};
+  const auto int8 = options.int8_kernels ? int8_support() : Int8Support::kNone;
+  auto int8_convs = int8 != Int8Support::kNone ? find_int8_convs(g, int8 == Int8Support::kSevenBitWeights)
+                                               : std::unordered_map<int, Int8ConvMatch>{};
   {
     // A Q or DQ node is skipped when every reader of its output is a matched convolution (or a
     // DQ skipped for that reason); otherwise it still runs for its other readers.
@@ -742,6 +751,8 @@ int Session::Impl::blocked_slot(int id, const std::shared_ptr<const dnnl::memory
   dnnl::memory::dims dims(d.shape.begin(), d.shape.end()), strides(dims.size(), 1);
   for (std::size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
   dnnl::memory::desc plain(dims, dnnl::memory::data_type::f32, strides);
+  // The value may already be in a producer's layout (an int8 convolution's nhwc output).
+  const dnnl::memory::desc from = d.layout ? *d.layout : plain;
   // Key by the layout's identity: its size and blocking description are enough to tell apart
   // the few layouts oneDNN picks for one tensor.
   std::string key = std::to_string(layout->get_size()) + ":" + std::to_string(static_cast<int>(layout->data.format_desc.blocking.inner_nblks)) +
@@ -753,7 +764,7 @@ int Session::Impl::blocked_slot(int id, const std::shared_ptr<const dnnl::memory
   int copy = static_cast<int>(slots.size()) - 1;
   Step step;
   step.label = "Reorder";
-  auto reorder = std::make_unique<ReorderKernel>(eng, plain, *layout);
+  auto reorder = std::make_unique<ReorderKernel>(eng, from, *layout);
   scratchpad_bytes = std::max(scratchpad_bytes, reorder->scratchpad_bytes());
   step.kernel = std::move(reorder);
   step.in = {id};
@@ -852,6 +863,16 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   std::optional<onnx::ModelProto> standard = expand_aifgen_ops(model);
   const auto& m = standard ? *standard : model;
   if (uses_fp16(m) && !has_fp16_io(m)) standard = emulate_fp16(m);
+  // Without VNNI, full-range int8 weights could overflow oneDNN's 16-bit pair sums: halve them
+  // (7 bits) where the variant's validation allowed it, so its convolutions still run in int8;
+  // where it did not, drop the activation Q/DQ pairs and run the float graph (closer to the
+  // source than what was validated, and as fast as fp32 rather than slower).
+  if (impl_->options.int8_kernels && int8_support() == Int8Support::kSevenBitWeights) {
+    const auto& cur = standard ? *standard : model;
+    std::int64_t changed = 0;
+    auto h = quantize::halving_allowed(cur) ? quantize::halve_int8_weights(cur, &changed) : quantize::strip_activation_qdq(cur, &changed);
+    if (changed > 0) standard = std::move(h);
+  }
   impl_->plan(standard ? *standard : model);
   impl_->plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -873,18 +894,22 @@ std::vector<OpProfile> Session::profile() const {
   return out;
 }
 
-bool int8_kernels_supported() {
+Int8Support int8_support() {
 #if defined(__x86_64__)
-  static const bool vnni = [] {
+  static const Int8Support support = [] {
     const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
     auto has = [&](dnnl::cpu_isa want) { return (isa & static_cast<unsigned>(want)) == static_cast<unsigned>(want); };
-    return has(dnnl::cpu_isa::avx512_core_vnni) || has(dnnl::cpu_isa::avx2_vnni);
+    if (has(dnnl::cpu_isa::avx512_core_vnni) || has(dnnl::cpu_isa::avx2_vnni)) return Int8Support::kFull;
+    if (has(dnnl::cpu_isa::avx2)) return Int8Support::kSevenBitWeights;
+    return Int8Support::kNone;
   }();
-  return vnni;
+  return support;
 #else
-  return false;
+  return Int8Support::kNone;
 #endif
 }
+
+bool int8_kernels_supported() { return int8_support() == Int8Support::kFull; }
 
 std::vector<std::string> supported_ops() {
   std::vector<std::string> ops = {"Constant", "Shape", "Size"};

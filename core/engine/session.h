@@ -76,9 +76,15 @@ class Session {
 // Op types the engine can plan (the kernel registry), sorted.
 std::vector<std::string> supported_ops();
 
-// Whether this CPU runs QDQ graphs with oneDNN int8 kernels: x86 with VNNI (AVX-512 VNNI or
-// AVX-VNNI). Without VNNI, oneDNN's u8 x s8 products go through 16-bit saturating adds and can
-// clip full-range int8 weights, so QDQ graphs run as written, in float (correct, not faster).
+// How this CPU runs QDQ graphs with oneDNN int8 kernels. kFull: x86 with VNNI (AVX-512 VNNI or
+// AVX-VNNI). kSevenBitWeights: x86 with AVX2 or AVX-512 but no VNNI, where oneDNN sums pairs of
+// u8 x s8 products in saturating 16-bit adds (oneDNN, "Nuances of int8 computations"): only
+// convolutions and matmuls whose int8 weights lie in [-64, 63] (255 * 64 * 2 fits in 16 bits)
+// and whose activations are uint8 run in int8; the rest run as written, in float. kNone: other
+// CPUs, everything in float (correct, not faster).
+enum class Int8Support { kNone, kSevenBitWeights, kFull };
+Int8Support int8_support();
+// int8_support() == kFull.
 bool int8_kernels_supported();
 
 }  // namespace aifgen::engine

@@ -7,7 +7,8 @@
 // activation_matmuls (true | false, default true: also MatMuls whose both inputs are activations),
 // layout (qdq | dpu, default qdq; dpu needs scheme pow2: the form Vitis AI's DPU compiler expects,
 // see core/passes/quantize_dpu_layout.h), max_accuracy_drop and min_sqnr_db (the accuracy
-// budget, core/accuracy_budget.h; either one turns it on), max_float_fraction (at most this share
+// budget, core/accuracy_budget.h; either one turns it on), weight_bits (8, or 7 for weights in
+// [-63, 63] that int8 kernels without VNNI run without overflow; u8s8 only), max_float_fraction (at most this share
 // of the quantized nodes, or DPU ops, may stay float to meet the budget, default 0.75).
 //
 // 1. Models below opset 13 are raised to 13 (per-channel QuantizeLinear needs it).
@@ -47,6 +48,7 @@
 #include "core/quantize/range_observer.h"
 #include "core/quantize/scheme.h"
 #include "core/quantize/stats_cache.h"
+#include "core/quantize/weight_range.h"
 #include "core/sha256.h"
 
 namespace aifgen {
@@ -68,6 +70,7 @@ struct Options {
   std::optional<AccuracyBudget> budget;
   double max_float_fraction = 0.75;
   bool equalize = true;  // channel equalization before calibration (core/quantize/equalization.h)
+  int weight_bits = 8;   // 7: weights in [-63, 63], int8 kernels without VNNI cannot overflow
 };
 
 double parse_double(const PassOptions& o, const char* key, double lo, double hi, double fallback) {
@@ -90,7 +93,7 @@ double parse_double(const PassOptions& o, const char* key, double lo, double hi,
 Options parse_options(const PassOptions& o) {
   check_pass_options("quantize_int8", o,
                      {"scheme", "method", "percentile", "samples", "ops", "activation_matmuls", "layout", "max_accuracy_drop",
-                      "min_sqnr_db", "max_float_fraction", "equalize"});
+                      "min_sqnr_db", "max_float_fraction", "equalize", "weight_bits"});
   Options opt;
   auto bad = [](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: " + what); };
   if (auto it = o.find("scheme"); it != o.end()) opt.scheme = quantize::parse_scheme(it->second);
@@ -105,6 +108,11 @@ Options parse_options(const PassOptions& o) {
     opt.budget = b;
   }
   opt.max_float_fraction = parse_double(o, "max_float_fraction", 0, 1, opt.max_float_fraction);
+  if (auto it = o.find("weight_bits"); it != o.end()) {
+    if (it->second != "7" && it->second != "8") bad("weight_bits must be 7 or 8");
+    opt.weight_bits = std::stoi(it->second);
+    if (opt.weight_bits == 7 && opt.scheme != Scheme::kU8S8) bad("weight_bits 7 is for scheme u8s8");
+  }
   if (auto it = o.find("equalize"); it != o.end()) {
     if (it->second != "true" && it->second != "false") throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: equalize must be true or false");
     opt.equalize = it->second == "true";
@@ -357,6 +365,8 @@ class QuantizeInt8Pass final : public Pass {
     }
     auto built = build_qdq(base, sites, mask, observers, method);
     model = std::move(built.model);
+    nlohmann::json without_vnni = nullptr;
+    if (opt_.scheme == Scheme::kU8S8 && opt_.weight_bits == 8) without_vnni = decide_without_vnni(model, probe ? &*probe : nullptr);
     std::int64_t quantized = 0;
     for (char m : mask) quantized += m;
     details_ = {{"scheme", quantize::scheme_name(opt_.scheme)},
@@ -364,13 +374,15 @@ class QuantizeInt8Pass final : public Pass {
                 {"calibration", calibration_details(split, cache_hit)},
                 {"ops", std::vector<std::string>(opt_.ops.begin(), opt_.ops.end())},
                 {"opset", {{"from", original_opset}, {"to", default_opset(model)}}},
-                {"activation_ranges", built.ranges}};
+                {"activation_ranges", built.ranges},
+                {"weight_bits", opt_.weight_bits}};
     if (method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
     if (!search.is_null()) details_["method_search"] = search;
     if (!equalization.is_null()) details_["equalization"] = equalization;
     if (!accuracy.is_null()) details_["accuracy"] = accuracy;
     if (!sensitivity.is_null()) details_["sensitivity"] = sensitivity;
     if (!mixed.is_null()) details_["mixed_precision"] = mixed;
+    if (!without_vnni.is_null()) details_["without_vnni"] = without_vnni;
     return {{"nodes_quantized", quantized},
             {"nodes_kept_float", static_cast<std::int64_t>(sites.size()) - quantized},
             {"activations_quantized", built.activations},
@@ -382,6 +394,40 @@ class QuantizeInt8Pass final : public Pass {
  private:
   void report(const std::string& what) const {
     if (env_.progress) env_.progress(what);
+  }
+
+  // What aifgen's engine may do with this variant on x86 without VNNI (AVX2, AVX-512 without
+  // VNNI): run its int8 kernels with the weights halved to 7 bits, or keep Q/DQ in float. With a
+  // budget the halved model is judged on the held-out samples and the answer is stored in the
+  // model's metadata (core/quantize/weight_range.h); without one the engine halves, as oneDNN
+  // itself does for int8 sources.
+  static nlohmann::json decide_without_vnni(onnx::ModelProto& model, const quantize::HeldOutProbe* probe) {
+    std::int64_t halved = 0;
+    auto seven = quantize::halve_int8_weights(model, &halved);
+    nlohmann::json out = {{"weights_halved", halved}};
+    if (halved == 0) return nullptr;
+    std::string decision = "halve";
+    if (probe) {
+      auto v = probe->judge(seven);
+      out["budget_with_7_bit_weights"] = verdict_json(v);
+      if (!v.met) decision = "float";
+    } else {
+      out["note"] = "no accuracy budget: 7-bit weights are not validated";
+    }
+    out["decision"] = decision == "halve" ? "int8 kernels with weights halved to 7 bits"
+                                          : "the float graph: activation Q/DQ dropped, int8-rounded weights (7-bit weights miss the budget)";
+    bool set = false;
+    for (auto& p : *model.mutable_metadata_props())
+      if (p.key() == quantize::kNoVnniWeightsKey) {
+        p.set_value(decision);
+        set = true;
+      }
+    if (!set) {
+      auto* p = model.add_metadata_props();
+      p->set_key(quantize::kNoVnniWeightsKey);
+      p->set_value(decision);
+    }
+    return out;
   }
 
   static std::string node_label(const onnx::NodeProto& n) {
@@ -419,7 +465,9 @@ class QuantizeInt8Pass final : public Pass {
     auto inputs = model_inputs(fp32);
     for (std::size_t k = 0; k < inputs.size() && k < sample.size(); ++k) so.input_shapes[inputs[k].name] = sample[k].shape;
     nlohmann::json out = {{"engine", std::string("aifgen CPU engine, 1 thread, this host") +
-                                         (engine::int8_kernels_supported() ? " (int8 kernels)" : " (no VNNI: Q/DQ run in float)")}};
+                                         (engine::int8_support() == engine::Int8Support::kFull              ? " (int8 kernels, VNNI)"
+                                          : engine::int8_support() == engine::Int8Support::kSevenBitWeights ? " (no VNNI: int8 kernels for 7-bit weights only)"
+                                                                                                             : " (Q/DQ run in float)")}};
     for (const auto& [label, m] : {std::pair<const char*, const onnx::ModelProto*>{"fp32_p50_ms", &fp32}, {"all_int8_p50_ms", &all_int8},
                                    {"mixed_p50_ms", &mixed}}) {
       engine::Session session(*m, so);
@@ -698,7 +746,9 @@ class QuantizeInt8Pass final : public Pass {
         for (std::int64_t i = 0; i < inner; ++i)
           abs_max[static_cast<std::size_t>(c)] = std::max(abs_max[static_cast<std::size_t>(c)], std::abs(w[static_cast<std::size_t>((o * channels + c) * inner + i)]));
     std::vector<float> scales(static_cast<std::size_t>(channels));
-    for (std::int64_t c = 0; c < channels; ++c) scales[static_cast<std::size_t>(c)] = quantize::weight_scale(opt_.scheme, abs_max[static_cast<std::size_t>(c)]);
+    const int levels = opt_.weight_bits == 7 ? 63 : 127;
+    for (std::int64_t c = 0; c < channels; ++c)
+      scales[static_cast<std::size_t>(c)] = quantize::weight_scale(opt_.scheme, abs_max[static_cast<std::size_t>(c)], levels);
     const std::string base = unique(g, weight, used);
     onnx::TensorProto q;
     q.set_name(base + "_quantized");
@@ -709,7 +759,8 @@ class QuantizeInt8Pass final : public Pass {
       for (std::int64_t c = 0; c < channels; ++c)
         for (std::int64_t i = 0; i < inner; ++i) {
           const auto k = static_cast<std::size_t>((o * channels + c) * inner + i);
-          raw[k] = static_cast<char>(static_cast<std::int8_t>(std::clamp(std::nearbyint(w[k] / scales[static_cast<std::size_t>(c)]), -127.f, 127.f)));
+          const auto limit = static_cast<float>(levels);
+          raw[k] = static_cast<char>(static_cast<std::int8_t>(std::clamp(std::nearbyint(w[k] / scales[static_cast<std::size_t>(c)]), -limit, limit)));
         }
     q.set_raw_data(raw);
     *g.add_initializer() = std::move(q);

@@ -48,8 +48,8 @@ QuantParams activation_params(Scheme s, Range r) {
   return q;
 }
 
-float weight_scale(Scheme s, float abs_max) {
-  float scale = usable(abs_max / 127.f);
+float weight_scale(Scheme s, float abs_max, int levels) {
+  float scale = usable(abs_max / static_cast<float>(levels));
   return s == Scheme::kPow2 ? pow2_at_least(scale) : scale;
 }
 

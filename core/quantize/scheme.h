@@ -27,8 +27,11 @@ struct QuantParams {
 
 // Parameters for an activation whose calibrated range is `r`.
 QuantParams activation_params(Scheme s, Range r);
-// Symmetric int8 weight scale for a channel (or tensor) whose largest magnitude is `abs_max`.
-float weight_scale(Scheme s, float abs_max);
+// Symmetric int8 weight scale for a channel (or tensor) whose largest magnitude is `abs_max`,
+// with `levels` integer steps a side: 127, or 63 for 7-bit weights (x86 without VNNI sums pairs
+// of u8 x s8 products in 16 bits, which full-range int8 weights can overflow; see
+// oneDNN's "Nuances of int8 computations").
+float weight_scale(Scheme s, float abs_max, int levels = 127);
 // Whether weights get one scale per output channel.
 bool per_channel_weights(Scheme s);
 

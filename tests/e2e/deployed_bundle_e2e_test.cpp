@@ -283,7 +283,9 @@ TEST_F(DeployedBundleE2E, OnDemandStartsOneJobAndThenAnswersWithTheVariant) {
   const auto job_id = first.json()["id"].get<std::string>();
   EXPECT_EQ(first.header("location"), "/v1/jobs/" + job_id);
   auto second = http().get(path);
-  if (second.status == 202) EXPECT_EQ(second.json()["id"], job_id);  // joined, not a second job
+  if (second.status == 202) {
+    EXPECT_EQ(second.json()["id"], job_id);  // joined, not a second job
+  }
   wait_finished(job_id);
   auto ready = http().get(path);
   ASSERT_EQ(ready.status, 200) << ready.body;

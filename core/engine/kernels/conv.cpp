@@ -157,8 +157,26 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
                                     bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
   dnnl::convolution_forward::primitive_desc pd(d, post_op_attr(ctx), ctx.dnnl_engine());
+  // A producer's layout oneDNN has no optimized kernel for on this CPU (an int8 convolution's
+  // nhwc output read by a float convolution on AVX2 chose the reference kernel, 100x slower):
+  // let oneDNN pick the source layout and reorder into it once.
+  bool reorder_src = false;
+  if (!choose_src && ctx.in(0).layout && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+    auto any_src = memory::desc(to_dims(x), memory::data_type::f32, memory::format_tag::any);
+    dnnl::convolution_forward::desc d2(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_src, wmd,
+                                       bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
+    dnnl::convolution_forward::primitive_desc pd2(d2, post_op_attr(ctx), ctx.dnnl_engine());
+    if (std::string(pd2.impl_info_str()).rfind("ref", 0) != 0) {
+      pd = pd2;
+      reorder_src = true;
+    }
+  }
   auto dst = pd.dst_desc();
   if (dst != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(dst);
+  if (reorder_src) {
+    src = pd.src_desc();
+    ctx.wanted_input_layout = std::make_shared<const memory::desc>(src);
+  }
   if (choose_src) {
     src = pd.src_desc();
     if (src != plain_f32(to_dims(x))) ctx.wanted_input_layout = std::make_shared<const memory::desc>(src);
