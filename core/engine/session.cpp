@@ -1,5 +1,6 @@
 // Planning and execution.
 #include "core/engine/session.h"
+#include "core/engine/hardswish_pattern.h"
 #include "core/quantize/weight_range.h"
 
 #include <omp.h>
@@ -861,6 +862,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   // rounding wherever they store fp16 (no native fp16 kernels), so fp16 bundles serve with the
   // numerics their validation measured. Models with fp16 inputs or outputs run as written.
   std::optional<onnx::ModelProto> standard = expand_aifgen_ops(model);
+  if (auto hs = fuse_decomposed_hardswish(standard ? *standard : model)) standard = std::move(hs);
   const auto& m = standard ? *standard : model;
   if (uses_fp16(m) && !has_fp16_io(m)) standard = emulate_fp16(m);
   // Without VNNI, full-range int8 weights could overflow oneDNN's 16-bit pair sums: halve them

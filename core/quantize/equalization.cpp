@@ -72,6 +72,26 @@ bool reader_absorbs(const onnx::GraphProto& g, const onnx::NodeProto& n, const s
   return false;
 }
 
+// Calls f(k, c) for every element k of a reader's weight (dims `d`) with the input channel c it
+// multiplies: Conv [M, C/group, ...] by group, Gemm with transB [N, K], else [K, N].
+template <class F>
+void each_input_channel(const onnx::NodeProto& n, const std::vector<std::int64_t>& d, std::int64_t channels, F f) {
+  if (n.op_type() == "Conv") {
+    const std::int64_t per_group = d[1], groups = channels / per_group, out_per_group = d[0] / groups;
+    std::int64_t inner = 1;
+    for (std::size_t k = 2; k < d.size(); ++k) inner *= d[k];
+    for (std::int64_t o = 0; o < d[0]; ++o)
+      for (std::int64_t l = 0; l < per_group; ++l) {
+        const auto ch = static_cast<std::size_t>((o / out_per_group) * per_group + l);
+        for (std::int64_t i = 0; i < inner; ++i) f(static_cast<std::size_t>((o * per_group + l) * inner + i), ch);
+      }
+    return;
+  }
+  const bool k_major = !(n.op_type() == "Gemm" && attr_int(n, "transB", 0));
+  for (std::int64_t a = 0; a < d[0]; ++a)
+    for (std::int64_t b = 0; b < d[1]; ++b) f(static_cast<std::size_t>(a * d[1] + b), static_cast<std::size_t>(k_major ? a : b));
+}
+
 }  // namespace
 
 std::vector<EqualizationSite> find_equalization_sites(const onnx::GraphProto& g) {
@@ -133,26 +153,8 @@ nlohmann::json apply_equalization(onnx::GraphProto& g, const std::vector<Equaliz
     for (int r : s.readers) {
       const auto& n = g.node(r);
       const auto& t = *find_constant(g, n.input(1));
-      const auto d = dims_of(t);
       const auto w = floats_of(t);
-      if (n.op_type() == "Conv") {
-        const std::int64_t per_group = d[1], groups = s.channels / per_group, out_per_group = d[0] / groups;
-        std::int64_t inner = 1;
-        for (std::size_t k = 2; k < d.size(); ++k) inner *= d[k];
-        for (std::int64_t o = 0; o < d[0]; ++o)
-          for (std::int64_t l = 0; l < per_group; ++l) {
-            const auto ch = static_cast<std::size_t>((o / out_per_group) * per_group + l);
-            for (std::int64_t i = 0; i < inner; ++i)
-              w_max[ch] = std::max(w_max[ch], std::abs(w[static_cast<std::size_t>((o * per_group + l) * inner + i)]));
-          }
-      } else {
-        const bool k_major = !(n.op_type() == "Gemm" && attr_int(n, "transB", 0));  // [K, N] or [N, K]
-        for (std::int64_t a = 0; a < d[0]; ++a)
-          for (std::int64_t b = 0; b < d[1]; ++b) {
-            const auto ch = static_cast<std::size_t>(k_major ? a : b);
-            w_max[ch] = std::max(w_max[ch], std::abs(w[static_cast<std::size_t>(a * d[1] + b)]));
-          }
-      }
+      each_input_channel(n, dims_of(t), s.channels, [&](std::size_t k, std::size_t ch) { w_max[ch] = std::max(w_max[ch], std::abs(w[k])); });
     }
     std::vector<float> scale(c, 1.f);
     float widest = 0, narrowest = INFINITY;
@@ -190,22 +192,8 @@ nlohmann::json apply_equalization(onnx::GraphProto& g, const std::vector<Equaliz
     for (int r : s.readers) {
       const auto& n = g.node(r);
       auto& t = initializer(g, n.input(1));
-      const auto d = dims_of(t);
       auto w = floats_of(t);
-      if (n.op_type() == "Conv") {
-        const std::int64_t per_group = d[1], groups = s.channels / per_group, out_per_group = d[0] / groups;
-        std::int64_t inner = 1;
-        for (std::size_t k = 2; k < d.size(); ++k) inner *= d[k];
-        for (std::int64_t o = 0; o < d[0]; ++o)
-          for (std::int64_t l = 0; l < per_group; ++l) {
-            const float f = scale[static_cast<std::size_t>((o / out_per_group) * per_group + l)];
-            for (std::int64_t i = 0; i < inner; ++i) w[static_cast<std::size_t>((o * per_group + l) * inner + i)] *= f;
-          }
-      } else {
-        const bool k_major = !(n.op_type() == "Gemm" && attr_int(n, "transB", 0));
-        for (std::int64_t a = 0; a < d[0]; ++a)
-          for (std::int64_t b = 0; b < d[1]; ++b) w[static_cast<std::size_t>(a * d[1] + b)] *= scale[static_cast<std::size_t>(k_major ? a : b)];
-      }
+      each_input_channel(n, dims_of(t), s.channels, [&](std::size_t k, std::size_t ch) { w[k] *= scale[ch]; });
       store(t, w);
     }
     applied.push_back({{"value", s.value}, {"channels", s.channels}, {"readers", s.readers.size()},

@@ -2,11 +2,13 @@
 // the .npy reader the CLI uses.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <thread>
 
+#include "core/engine/hardswish_pattern.h"
 #include "core/engine/npy.h"
 #include "core/engine/session.h"
 #include "core/error.h"
@@ -125,3 +127,58 @@ TEST(Npy, RoundTripsAndRejectsMalformedFiles) {
 
 }  // namespace
 }  // namespace aifgen::engine
+
+namespace aifgen {
+namespace {
+
+// x -> Conv -> c; c * Clip(c + 3, 0, 6) / 6 -> y: hardswish as exporters write it before opset 14.
+onnx::ModelProto decomposed_hardswish(bool add_read_twice) {
+  using namespace aifgen::testing;
+  auto m = empty_model("hardswish");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "4", "6", "6"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"1", "4", "6", "6"});
+  *g->add_initializer() = random_tensor("W", {4, 4, 1, 1}, 51, -2.f, 2.f);
+  *g->add_initializer() = float_tensor("three", {}, {3.f});
+  *g->add_initializer() = float_tensor("zero", {}, {0.f});
+  *g->add_initializer() = float_tensor("six", {}, {6.f});
+  *g->add_node() = node("Conv", {"x", "W"}, {"c"}, "conv");
+  *g->add_node() = node("Add", {"c", "three"}, {"a"});
+  *g->add_node() = node("Clip", {"a", "zero", "six"}, {"r"});
+  *g->add_node() = node("Mul", {"c", "r"}, {"m"});
+  *g->add_node() = node("Div", {"m", "six"}, {"y"});
+  if (add_read_twice) *g->add_output() = tensor_value("a", onnx::TensorProto::FLOAT, {"1", "4", "6", "6"});
+  return m;
+}
+
+TEST(EngineSession, DecomposedHardswishRunsAsOneKernelFusedIntoTheConvolution) {
+  auto m = decomposed_hardswish(false);
+  std::int64_t fused = 0;
+  auto rewritten = engine::fuse_decomposed_hardswish(m, &fused);
+  ASSERT_TRUE(rewritten.has_value());
+  EXPECT_EQ(fused, 1);
+  EXPECT_EQ(rewritten->graph().node_size(), 2);  // Conv, HardSwish
+  engine::SessionOptions o;
+  o.profile = true;
+  engine::Session s(m, o);
+  auto x = engine::Tensor::allocate(engine::DType::kF32, {1, 4, 6, 6});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.5f * static_cast<float>(i));
+  auto y = s.run({x})[0];
+  bool conv_hardswish = false;
+  for (const auto& p : s.profile()) conv_hardswish = conv_hardswish || p.op == "Conv+HardSwish";
+  EXPECT_TRUE(conv_hardswish);
+  // The same values as the four ops compute them.
+  auto w = engine::tensor_from_proto(m.graph().initializer(0));
+  for (int c = 0; c < 4; ++c)
+    for (int p = 0; p < 36; ++p) {
+      float v = 0;
+      for (int k = 0; k < 4; ++k) v += w.as<float>()[c * 4 + k] * x.as<float>()[k * 36 + p];
+      const float want = v * std::clamp(v + 3.f, 0.f, 6.f) / 6.f;
+      EXPECT_NEAR(y.as<float>()[c * 36 + p], want, 1e-5f * std::max(1.f, std::abs(want)));
+    }
+  // A chain whose intermediate is read elsewhere is left alone.
+  EXPECT_FALSE(engine::fuse_decomposed_hardswish(decomposed_hardswish(true)).has_value());
+}
+
+}  // namespace
+}  // namespace aifgen
