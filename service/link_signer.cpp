@@ -3,13 +3,13 @@
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/private_file.h"
 
 namespace aifgen {
 namespace {
@@ -54,24 +54,21 @@ std::string LinkSigner::load_or_create_secret(const std::string& data_dir, const
     return raw;
   }
   const auto path = std::filesystem::path(data_dir) / "link-secret";
-  if (std::filesystem::exists(path)) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
     std::ifstream in(path);
     std::string hex;
     in >> hex;
-    auto raw = from_hex(hex);
-    if (raw.size() < 32) throw Error(ErrorCode::kIo, "invalid-link-secret", path.string() + " does not hold a valid secret");
-    return raw;
+    // Empty: a crash between create and write on a version that wrote in place; make a new one.
+    if (!hex.empty()) {
+      auto raw = from_hex(hex);
+      if (raw.size() < 32) throw Error(ErrorCode::kIo, "invalid-link-secret", path.string() + " does not hold a valid secret");
+      return raw;
+    }
   }
   unsigned char key[32];
   if (RAND_bytes(key, sizeof key) != 1) throw Error(ErrorCode::kIo, "random-failed", "no randomness for the link secret");
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << to_hex(key, sizeof key) << "\n";
-    if (!out.good()) throw Error(ErrorCode::kIo, "io-error", "cannot write " + tmp);
-  }
-  ::chmod(tmp.c_str(), 0600);
-  std::filesystem::rename(tmp, path);
+  write_private_file(path.string(), to_hex(key, sizeof key) + "\n");
   return std::string(reinterpret_cast<const char*>(key), sizeof key);
 }
 

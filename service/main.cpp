@@ -93,6 +93,11 @@ int run_serve(const aifgen::Config& config) {
   } catch (const aifgen::Error& e) {
     spdlog::critical("cannot start: {} ({})", e.what(), e.type());
     return 2;
+  } catch (const std::exception& e) {
+    // A data dir that cannot be created (std::filesystem), a port that cannot be bound
+    // (cpprest): say why and exit, instead of std::terminate's abort.
+    spdlog::critical("cannot start: {}", e.what());
+    return 2;
   }
 }
 
