@@ -114,6 +114,9 @@ std::string ArtifactStore::put_file(const std::string& path) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     if (in.gcount() > 0) w->write(buf.data(), static_cast<std::size_t>(in.gcount()));
   }
+  // Only the end of the file ends the copy: a read error (badbit, or a stop short of EOF) must
+  // not store a truncated blob as if it were whole. The writer's temp file goes with it.
+  if (in.bad() || !in.eof()) throw Error(ErrorCode::kIo, "io-error", "reading " + path + " failed before its end");
   commit(*w);
   return w->sha256();
 }

@@ -56,6 +56,8 @@ namespace {
 
 using quantize::Scheme;
 
+constexpr std::size_t kMaxJudgedSamples = 32;  // held-out samples the budget and "auto" run on
+
 struct Options {
   Scheme scheme = Scheme::kU8S8;
   quantize::CalibrationMethod method = quantize::CalibrationMethod::kPercentile;
@@ -236,7 +238,11 @@ class QuantizeInt8Pass final : public Pass {
     if (opt_.auto_method || opt_.budget) {
       if (split.validate.empty())
         throw Error(ErrorCode::kUnprocessable, "calibration-mismatch", "the accuracy budget and method auto need held-out samples");
-      probe.emplace(base, split.validate, opt_.budget.value_or(AccuracyBudget{}));
+      // The analysis runs the model about (nodes + 2 log2 nodes) times over these samples: at
+      // most 32 of them keep a large uploaded set from turning minutes into hours.
+      const std::size_t judged = std::min<std::size_t>(split.validate.size(), kMaxJudgedSamples);
+      probe.emplace(base, std::vector<Sample>(split.validate.begin(), split.validate.begin() + static_cast<std::ptrdiff_t>(judged)),
+                    opt_.budget.value_or(AccuracyBudget{}));
     }
     // What the budget can keep float: the quantized nodes (qdq), or the DPU ops (dpu layout; a
     // float one runs on the CPU), with the activations each reads.

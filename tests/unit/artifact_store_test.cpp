@@ -57,6 +57,25 @@ TEST(ArtifactStore, AbandonedWriterLeavesNothing) {
   EXPECT_TRUE(std::filesystem::is_empty(store.temp_dir()));
 }
 
+TEST(ArtifactStore, AFileThatCannotBeReadToItsEndIsNotStored) {
+  TempDir dir;
+  ArtifactStore store(dir.path() + "/store");
+  // Opening a directory succeeds and its first read fails (EISDIR): the copy used to stop there
+  // as if at the end of the file and store an empty blob as the whole bundle.
+  std::filesystem::create_directories(dir.path() + "/unreadable");
+  try {
+    store.put_file(dir.path() + "/unreadable");
+    ADD_FAILURE() << "a read error must not store a blob";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "io-error");
+  }
+  EXPECT_FALSE(store.exists(Sha256::of("")));
+  EXPECT_TRUE(std::filesystem::is_empty(store.temp_dir()));
+  // A whole file still is.
+  const auto whole = dir.file("bundle.tar.gz", "all of it");
+  EXPECT_EQ(store.put_file(whole), Sha256::of("all of it"));
+}
+
 TEST(ArtifactStore, StaleTempFilesAreRemovedAtOpen) {
   TempDir dir;
   { ArtifactStore store(dir.path()); }
