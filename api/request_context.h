@@ -44,6 +44,9 @@ struct RequestContext {
   std::map<std::string, std::string> params;  // {id} -> value
   std::map<std::string, std::string> query;
   App& app;
+  // Whether the caller may change state (a write or admin key, or local-only mode without
+  // keys): a GET that would start work (the on-demand variant route) checks it.
+  bool may_write = true;
 
   std::optional<std::string> query_param(const std::string& key) const {
     auto it = query.find(key);

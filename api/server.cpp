@@ -116,6 +116,7 @@ bool Server::authorize(RequestContext& ctx, const std::string& route, const std:
     ctx.respond(r);
     return false;
   }
+  ctx.may_write = static_cast<int>(who->scope) >= static_cast<int>(Scope::kWrite);
   if (static_cast<int>(who->scope) < static_cast<int>(needed)) {
     ctx.respond(problem_response(403, "insufficient-scope",
                                  std::string("key ") + who->key_id + " has scope " + scope_name(who->scope) + "; " + method +

@@ -90,11 +90,12 @@ void report_benchmark(RequestContext& ctx) {
 }
 
 // GET /v1/models/{id}/variants/{target}/{precision}: 200 with the built variant, or 202 with the
-// job making it (started by the first ask, joined by later ones).
+// job making it (started by the first ask, joined by later ones). Starting one needs write scope:
+// a read key gets 403 (it may still join a job already under way).
 void on_demand(RequestContext& ctx) {
   ctx.app.models().get(ctx.params["id"]);
   const bool retry = ctx.query_param("retry").value_or("") == "true";
-  auto r = ctx.app.catalog().on_demand(ctx.params["id"], ctx.params["target"], ctx.params["precision"], retry);
+  auto r = ctx.app.catalog().on_demand(ctx.params["id"], ctx.params["target"], ctx.params["precision"], retry, ctx.may_write);
   if (r.ready) {
     auto resp = json_response(200, variant_json(*r.ready, false));
     resp.headers().add("Location", "/v1/variants/" + r.ready->id);

@@ -22,7 +22,7 @@ std::optional<double> accuracy_drop(const storage::VariantRecord& v) {
 }  // namespace
 
 OnDemandResult VariantCatalog::on_demand(const std::string& model_id, const std::string& target, const std::string& precision,
-                                         bool retry) {
+                                         bool retry, bool may_start) {
   std::lock_guard lock(on_demand_mu_);
   OnDemandResult out;
   std::optional<storage::VariantRecord> latest;
@@ -38,6 +38,10 @@ OnDemandResult VariantCatalog::on_demand(const std::string& model_id, const std:
     out.job = jobs_.get(latest->job_id);
     return out;
   }
+  if (!may_start)
+    throw Error(ErrorCode::kForbidden, "insufficient-scope",
+                "no " + target + "/" + precision + " variant of this model is built or being built, and starting one needs a key with "
+                "write scope" + (latest ? " (the latest attempt, variant " + latest->id + ", is " + latest->state + ")" : std::string()));
   if (latest && latest->state == "failed" && !retry)
     throw Error(ErrorCode::kUnprocessable, "variant-failed",
                 "the latest attempt at " + target + "/" + precision + " failed: " + latest->error.value_or("unknown error") +

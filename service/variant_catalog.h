@@ -38,8 +38,11 @@ class VariantCatalog {
 
   // The newest built variant for (model, target, precision); else the queued or running job
   // making it; else a new job (joined by later asks). A latest attempt that failed answers
-  // Error(kUnprocessable, "variant-failed") unless `retry`. Throws what submit throws.
-  OnDemandResult on_demand(const std::string& model_id, const std::string& target, const std::string& precision, bool retry);
+  // Error(kUnprocessable, "variant-failed") unless `retry`. Throws what submit throws. Without
+  // `may_start` (a read-only caller) nothing new is started: Error(kForbidden,
+  // "insufficient-scope") instead of a job.
+  OnDemandResult on_demand(const std::string& model_id, const std::string& target, const std::string& precision, bool retry,
+                           bool may_start = true);
 
   // Ranks the model's built variants by `objective` ("latency" | "throughput"), each by its
   // newest field benchmark or, without one, this host's measurement; variants whose accuracy drop exceeds

@@ -39,6 +39,25 @@ class AuthE2E : public ServerTest {
   std::string read_key_, write_key_;
 };
 
+TEST_F(AuthE2E, AReadKeyCannotStartAVariantBuildThroughTheOnDemandGet) {
+  auto bytes = testing::serialize(testing::conv_bn_relu_model());
+  auto up = http().request("POST", "/v1/models", bytes, "application/octet-stream", bearer(write_key_));
+  ASSERT_EQ(up.status, 201) << up.body;
+  const std::string path = "/v1/models/" + up.json()["id"].get<std::string>() + "/variants/x86_64-cpu/fp32";
+  auto denied = http().get(path, bearer(read_key_));
+  EXPECT_EQ(denied.status, 403) << denied.body;
+  EXPECT_EQ(denied.problem_type(), "insufficient-scope");
+  EXPECT_TRUE(http().get("/v1/jobs", bearer(read_key_)).json()["items"].empty()) << "a GET with a read key started work";
+  auto started = http().get(path, bearer(write_key_));
+  EXPECT_EQ(started.status, 202) << started.body;
+  // Once a writer started it, a reader may follow the same job (and later get the variant).
+  auto joined = http().get(path, bearer(read_key_));
+  EXPECT_TRUE(joined.status == 202 || joined.status == 200) << joined.body;
+  if (joined.status == 202) {
+    EXPECT_EQ(joined.json()["id"], started.json()["id"]);
+  }
+}
+
 TEST_F(AuthE2E, KeysAreRequiredAndScopesEnforced) {
   auto none = http().get("/v1/models");
   EXPECT_EQ(none.status, 401);
