@@ -2,7 +2,9 @@
 // meet.
 //
 // Options: keep_io_types (true | false, default true: graph inputs and outputs stay float32),
-// block_ops (comma list replacing the default list of ops kept in float32).
+// block_ops (comma list replacing the default list of ops kept in float32), range_check (true |
+// false, default true: run the float32 model on the calibration samples, or synthetic ones, and
+// keep in float32 every op whose inputs or outputs leave fp16's range; see fp16_range_check.h).
 //
 // An op runs in fp16 when it is on the convertible list below, not blocked, and its float
 // inputs are float32 in the source. Ops whose range or accumulation is fragile in fp16 stay
@@ -15,6 +17,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/passes/fp16_range_check.h"
 #include "core/onnx_model.h"
 #include "core/numeric/half.h"
 #include "core/passes/graph_edit.h"
@@ -58,9 +61,10 @@ bool parse_bool(const std::string& pass, const std::string& key, const std::stri
 
 class ConvertFp16Pass final : public Pass {
  public:
-  explicit ConvertFp16Pass(const PassOptions& o) : blocked_(kDefaultBlocked) {
-    check_pass_options("convert_fp16", o, {"keep_io_types", "block_ops"});
+  ConvertFp16Pass(const PassOptions& o, const PassEnv& env) : blocked_(kDefaultBlocked), env_(env) {
+    check_pass_options("convert_fp16", o, {"keep_io_types", "block_ops", "range_check"});
     if (auto it = o.find("keep_io_types"); it != o.end()) keep_io_ = parse_bool("convert_fp16", "keep_io_types", it->second);
+    if (auto it = o.find("range_check"); it != o.end()) range_check_ = parse_bool("convert_fp16", "range_check", it->second);
     if (auto it = o.find("block_ops"); it != o.end()) {
       blocked_.clear();
       std::stringstream ss(it->second);
@@ -78,6 +82,7 @@ class ConvertFp16Pass final : public Pass {
         if (a.has_g() || a.graphs_size() > 0)
           throw Error(ErrorCode::kUnprocessable, "fp16-control-flow", "fp16 conversion does not handle control flow (node '" + n.name() + "')");
     types_ = value_types(model);
+    if (range_check_) check_ranges(model);
 
     google::protobuf::RepeatedPtrField<onnx::NodeProto> out;
     std::int64_t fp16_nodes = 0, fp32_nodes = 0;
@@ -89,7 +94,7 @@ class ConvertFp16Pass final : public Pass {
         }
     for (int i = 0; i < g->node_size(); ++i) {
       onnx::NodeProto node = g->node(i);
-      if (runs_in_fp16(node)) {
+      if (runs_in_fp16(node) && !range_kept_.count(i)) {
         ++fp16_nodes;
         const auto& which = convertible_ops().at(node.op_type());
         for (int k = 0; k < node.input_size(); ++k) {
@@ -129,7 +134,15 @@ class ConvertFp16Pass final : public Pass {
       throw Error(ErrorCode::kInternal, "fp16-conversion-invalid", std::string("the fp16 model fails type inference: ") + e.what());
     }
     return {{"nodes_fp16", fp16_nodes}, {"nodes_fp32", fp32_nodes}, {"casts_inserted", casts_},
-            {"initializers_converted", initializers_}, {"values_clamped", clamped_}};
+            {"initializers_converted", initializers_}, {"values_clamped", clamped_},
+            {"nodes_kept_for_range", static_cast<std::int64_t>(kept_for_range_.size())}};
+  }
+
+  nlohmann::json details() const override {
+    if (!range_check_) return {{"range_check", "off"}};
+    nlohmann::json kept = nlohmann::json::array();
+    for (const auto& [node, why] : kept_for_range_) kept.push_back({{"node", node.first}, {"op", node.second}, {"reason", why}});
+    return {{"range_check", range_note_}, {"kept_float_for_range", kept}};
   }
 
  private:
@@ -152,6 +165,59 @@ class ConvertFp16Pass final : public Pass {
   bool is_float(const std::string& name) const {
     auto it = types_.find(name);
     return it != types_.end() && it->second == onnx::TensorProto::FLOAT;
+  }
+
+  static std::string node_label(const onnx::NodeProto& n, int index) {
+    return n.name().empty() ? n.op_type() + "#" + std::to_string(index) : n.name();
+  }
+
+  // Observes every float value an fp16 candidate reads or writes on the samples and marks the
+  // candidates whose values fp16 cannot hold. A model the engine cannot run is converted
+  // without the check, and the report says so.
+  void check_ranges(const onnx::ModelProto& model) {
+    const auto& g = model.graph();
+    std::set<std::string> initializers;
+    for (const auto& t : g.initializer()) initializers.insert(t.name());
+    std::set<std::string> zero_sensitive;  // values read by Log, Reciprocal or as a divisor
+    for (const auto& n : g.node()) {
+      if ((n.op_type() == "Log" || n.op_type() == "Reciprocal") && n.input_size() > 0) zero_sensitive.insert(n.input(0));
+      if (n.op_type() == "Div" && n.input_size() > 1) zero_sensitive.insert(n.input(1));
+    }
+    std::vector<std::string> values;
+    std::set<std::string> seen;
+    for (const auto& n : g.node()) {
+      if (!runs_in_fp16(n)) continue;
+      for (const auto* list : {&n.input(), &n.output()})
+        for (const auto& v : *list)
+          if (!v.empty() && is_float(v) && !initializers.count(v) && seen.insert(v).second) values.push_back(v);
+    }
+    std::map<std::string, ObservedRange> ranges;
+    try {
+      // Up to 8 of the user's samples; 3 synthetic ones otherwise (their ranges say less, and
+      // exposing every value makes each run several times slower than inference).
+      auto split = split_samples(model, env_.calibration, env_.calibration ? 8 : 3);
+      ranges = observe_ranges(model, values, split.calibrate);
+      range_note_ = "observed on " + std::to_string(split.calibrate.size()) + " " + (split.synthetic ? "synthetic" : "calibration") +
+                    " sample(s)";
+    } catch (const std::exception& e) {
+      range_note_ = std::string("not done: the float32 model could not be run to observe ranges (") + e.what() + ")";
+      return;
+    }
+    for (int i = 0; i < g.node_size(); ++i) {
+      const auto& n = g.node(i);
+      if (!runs_in_fp16(n)) continue;
+      std::string why;
+      for (const auto* list : {&n.input(), &n.output()})
+        for (const auto& v : *list) {
+          auto it = ranges.find(v);
+          if (!why.empty() || it == ranges.end()) continue;
+          if (auto p = fp16_range_problem(it->second, zero_sensitive.count(v) > 0); !p.empty()) why = "'" + v + "' " + p;
+        }
+      if (!why.empty()) {
+        kept_for_range_.push_back({{node_label(n, i), n.op_type()}, why});
+        range_kept_.insert(i);
+      }
+    }
   }
 
   bool runs_in_fp16(const onnx::NodeProto& n) const {
@@ -205,7 +271,12 @@ class ConvertFp16Pass final : public Pass {
   }
 
   bool keep_io_ = true;
+  bool range_check_ = true;
   std::set<std::string> blocked_;
+  PassEnv env_;
+  std::string range_note_;
+  std::set<int> range_kept_;  // node indices kept in float32 for their ranges
+  std::vector<std::pair<std::pair<std::string, std::string>, std::string>> kept_for_range_;  // ((node, op), why)
   std::unordered_map<std::string, int> types_;
   std::set<std::string> half_;                                   // values that are fp16 now
   std::unordered_map<std::string, std::string> half_copy_, float_copy_;
@@ -214,6 +285,8 @@ class ConvertFp16Pass final : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> make_convert_fp16_pass(const PassOptions& options) { return std::make_unique<ConvertFp16Pass>(options); }
+std::unique_ptr<Pass> make_convert_fp16_pass(const PassOptions& options, const PassEnv& env) {
+  return std::make_unique<ConvertFp16Pass>(options, env);
+}
 
 }  // namespace aifgen

@@ -16,7 +16,7 @@ std::unique_ptr<Pass> make_fold_batchnorm_pass();
 std::unique_ptr<Pass> make_fold_constants_pass();
 std::unique_ptr<Pass> make_fuse_matmul_add_pass();
 std::unique_ptr<Pass> make_fuse_conv_activation_pass();
-std::unique_ptr<Pass> make_convert_fp16_pass(const PassOptions& options);
+std::unique_ptr<Pass> make_convert_fp16_pass(const PassOptions& options, const PassEnv& env);
 std::unique_ptr<Pass> make_quantize_int8_pass(const PassOptions& options, const PassEnv& env);
 
 namespace {
@@ -36,7 +36,7 @@ std::unique_ptr<Pass> no_options(const PassOptions& options, const PassEnv&) {
   return pass;
 }
 
-std::unique_ptr<Pass> convert_fp16(const PassOptions& options, const PassEnv&) { return make_convert_fp16_pass(options); }
+std::unique_ptr<Pass> convert_fp16(const PassOptions& options, const PassEnv& env) { return make_convert_fp16_pass(options, env); }
 
 const Entry kPasses[] = {
     {"infer_shapes", no_options<make_infer_shapes_pass>},

@@ -86,7 +86,11 @@ std::string triton_config(const onnx::ModelProto& model, const std::string& name
 }
 
 std::string trtexec_precision_flags(const std::string& precision) {
-  if (precision == "fp16") return "--fp16";
+  // The fp16 model.onnx already says which ops run in fp16 and which stay fp32 (blocked ops, and
+  // ops whose observed ranges leave fp16's). A weakly typed build with --fp16 would let TensorRT
+  // pick fp16 for those too; --stronglyTyped (trtexec of TensorRT 10.0.1, samples/common/
+  // sampleOptions.cpp: "Create a strongly typed network") makes it obey the model's types.
+  if (precision == "fp16") return "--stronglyTyped";
   if (precision == "int8") return "--int8 --fp16";
   return "";
 }

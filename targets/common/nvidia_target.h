@@ -42,7 +42,8 @@ const std::set<std::string>& tensorrt_ops();
 // TensorRT has no binding type for (FP64, UINT16/32/64, strings).
 std::string triton_config(const onnx::ModelProto& model, const std::string& name, const TensorrtProfile& profile);
 
-// trtexec's precision flags: int8 adds --fp16 so layers left outside Q/DQ run in fp16, not fp32.
+// trtexec's precision flags: fp16 builds strongly typed (the model's own fp16/fp32 types decide);
+// int8 adds --fp16 so layers left outside Q/DQ run in fp16, not fp32.
 std::string trtexec_precision_flags(const std::string& precision);
 
 // build_engine.sh: trtexec -> model.plan, cached under a key of model hash, precision, GPU and

@@ -11,7 +11,7 @@ const Target& nvidia_gpu_target() {
                            {"fp32", "fp16", "int8"}, "s8s8-symmetric", false};
         d.references = {"Triton Inference Server release notes 24.05 (TensorRT 10.0.1, CUDA 12.4, drivers)",
                         "Triton model_config.proto (triton-inference-server/common) and Model Configuration docs r24.05",
-                        "trtexec --help, TensorRT 10.0 (--minShapes/--optShapes/--maxShapes, --int8, --fp16, --skipInference)",
+                        "trtexec --help, TensorRT 10.0 (--minShapes/--optShapes/--maxShapes, --int8, --fp16, --stronglyTyped, --skipInference)",
                         "NVIDIA k8s-device-plugin (resource nvidia.com/gpu)",
                         "KServe v1beta1 custom predictor (PROTOCOL=v2)"};
         return d;

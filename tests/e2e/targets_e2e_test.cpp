@@ -220,7 +220,9 @@ TEST_F(TargetsE2E, EveryTargetAtEveryPrecisionBecomesADeployableBundle) {
       EXPECT_NE(build.find("--timingCacheFile"), std::string::npos);
       EXPECT_NE(build.find("--maxShapes=x:" + std::to_string(config.max_batch_size()) + "x3x"), std::string::npos) << build;
       if (precision == "fp16") {
-  EXPECT_NE(build.find("--fp16"), std::string::npos);
+        // Strongly typed: TensorRT keeps the fp32 ops the fp16 pass kept, which --fp16 would not.
+        EXPECT_NE(build.find("--stronglyTyped"), std::string::npos);
+        EXPECT_EQ(build.find("--fp16"), std::string::npos);
       }
       if (precision == "int8") {
   EXPECT_NE(build.find("--int8 --fp16"), std::string::npos);

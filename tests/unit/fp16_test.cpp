@@ -87,8 +87,18 @@ TEST(ConvertFp16, ValuesBeyondTheFp16RangeAreClampedAndCounted) {
   auto* w = m.mutable_graph()->mutable_initializer(1);  // B1
   w->set_float_data(0, 1e6f);
   PassCounts counts;
-  auto h = fp16(m, {}, &counts);
+  auto h = fp16(m, {{"range_check", "false"}}, &counts);
   EXPECT_EQ(counts["values_clamped"], 1);
+  // With the range check (the default) the first Conv's output, ~1e6 in channel 0, cannot be
+  // fp16: that Conv, the Relu and the second Conv reading it stay float32, so nothing is
+  // clamped and nothing is left in fp16.
+  PassCounts checked;
+  auto kept = fp16(m, {}, &checked);
+  EXPECT_EQ(checked["values_clamped"], 0);
+  EXPECT_EQ(checked["nodes_kept_for_range"], 3);
+  EXPECT_EQ(checked["nodes_fp16"], 0);
+  auto r = validate_variant(m, kept, default_thresholds("fp16"));
+  EXPECT_EQ(r.status, "validated") << r.reason;
 }
 
 TEST(ConvertFp16, BadOptionsAreRefused) {
@@ -113,6 +123,46 @@ TEST(Fp16Emulation, EveryFp16ValueIsRoundedToFp16) {
     differ += v != y32.as<float>()[i];
   }
   EXPECT_GT(differ, y.numel() / 2);
+}
+
+// The model: y = log|x * 1e-4 * 1e-4| - log|x * 1e-4 * 1e-4|. Exact (zero) in fp32; in
+// fp16 x * 1e-8 underflows to 0, log(0) = -inf and -inf - -inf = NaN.
+onnx::ModelProto underflowing_log() {
+  auto m = empty_model("underflow");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "16"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"1", "16"});
+  *g->add_initializer() = float_tensor("a", {1}, {1e-4f});
+  *g->add_initializer() = float_tensor("b", {1}, {1e-4f});
+  *g->add_node() = node("Mul", {"x", "a"}, {"xa"});
+  *g->add_node() = node("Mul", {"xa", "b"}, {"xab"});
+  *g->add_node() = node("Abs", {"xab"}, {"m"});
+  *g->add_node() = node("Log", {"m"}, {"l1"});
+  *g->add_node() = node("Log", {"m"}, {"l2"});
+  *g->add_node() = node("Sub", {"l1", "l2"}, {"y"});
+  return m;
+}
+
+TEST(Fp16Emulation, UnderflowToZeroThenLogIsCaughtAsNonFinite) {
+  // Every op in fp16 (Log unblocked) is what a naive converter ships: emulation must show NaN.
+  auto naive = fp16(underflowing_log(), {{"block_ops", ""}, {"range_check", "false"}});
+  auto r = validate_variant(underflowing_log(), naive, default_thresholds("fp16"));
+  EXPECT_EQ(r.status, "failed") << r.reason;
+  ASSERT_EQ(r.outputs.size(), 1u);
+  EXPECT_GT(r.outputs[0].nonfinite_values, 0);
+}
+
+TEST(ConvertFp16, OpsWhoseObservedRangeLeavesFp16StayFloat) {
+  PassCounts counts;
+  auto m = fp16(underflowing_log(), {}, &counts);
+  EXPECT_EQ(counts["nodes_kept_for_range"], 2);  // the second Mul (1e-8) and the Abs reading it
+  auto r = validate_variant(underflowing_log(), m, default_thresholds("fp16"));
+  EXPECT_EQ(r.status, "validated") << r.reason;
+  // The same with every op allowed in fp16: the range check alone keeps the chain float32.
+  PassCounts all;
+  auto unblocked = fp16(underflowing_log(), {{"block_ops", ""}}, &all);
+  EXPECT_EQ(all["nodes_kept_for_range"], 2);
+  EXPECT_EQ(validate_variant(underflowing_log(), unblocked, default_thresholds("fp16")).status, "validated");
 }
 
 TEST(Half, EveryHalfValueRoundTripsAndMidpointsRoundToEven) {

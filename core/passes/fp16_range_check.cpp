@@ -1,0 +1,75 @@
+#include "core/passes/fp16_range_check.h"
+
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "core/engine/session.h"
+
+namespace aifgen {
+namespace {
+
+constexpr float kHalfMax = 65504.f;
+// Below or at 2^-25 (half the smallest fp16 subnormal) a value rounds to zero (ties to even).
+const float kHalfFlush = std::ldexp(1.0f, -25);
+// Flushing tiny elements of a tensor whose largest element is a normal fp16 number costs less
+// than rounding that element already does (2^-25 against its 2^-11 relative step); only a
+// tensor that lives entirely below the smallest normal (2^-14) loses its content.
+const float kHalfMinNormal = std::ldexp(1.0f, -14);
+
+std::string short_float(double v) {
+  std::ostringstream s;
+  s.precision(3);
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+std::map<std::string, ObservedRange> observe_ranges(const onnx::ModelProto& model, const std::vector<std::string>& values,
+                                                    const std::vector<Sample>& samples) {
+  std::map<std::string, ObservedRange> out;
+  if (samples.empty() || values.empty()) return out;
+  auto probe = model;
+  auto* g = probe.mutable_graph();
+  std::set<std::string> outputs;
+  for (const auto& o : g->output()) outputs.insert(o.name());
+  for (const auto& v : values)
+    if (outputs.insert(v).second) g->add_output()->set_name(v);
+  engine::SessionOptions so;
+  const auto inputs = model_inputs(model);
+  for (std::size_t k = 0; k < inputs.size() && k < samples[0].size(); ++k) so.input_shapes[inputs[k].name] = samples[0][k].shape;
+  engine::Session session(probe, so);
+  std::map<std::string, std::size_t> index;
+  for (std::size_t k = 0; k < session.outputs().size(); ++k) index[session.outputs()[k].name] = k;
+  for (const auto& sample : samples) {
+    auto result = session.run(sample);
+    for (const auto& v : values) {
+      auto it = index.find(v);
+      if (it == index.end()) continue;
+      const auto& t = result[it->second];
+      if (t.dtype != engine::DType::kF32) continue;
+      auto& r = out[v];
+      const float* x = t.as<float>();
+      for (std::int64_t i = 0; i < t.numel(); ++i) {
+        const float a = std::abs(x[i]);
+        if (!std::isfinite(a) || a == 0) continue;
+        ++r.nonzero;
+        r.flushed += a <= kHalfFlush;
+        r.max_abs = std::max(r.max_abs, a);
+      }
+    }
+  }
+  return out;
+}
+
+std::string fp16_range_problem(const ObservedRange& r, bool feeds_zero_sensitive) {
+  if (r.max_abs > kHalfMax)
+    return "overflow: |x| reaches " + short_float(r.max_abs) + " on the samples, beyond fp16's 65504 (it would become inf)";
+  if (r.flushed > 0 && (feeds_zero_sensitive || (r.flushed * 100 > r.nonzero && r.max_abs < kHalfMinNormal)))
+    return "underflow: " + std::to_string(r.flushed) + " of " + std::to_string(r.nonzero) +
+           " nonzero values round to 0 in fp16" + (feeds_zero_sensitive ? ", and the value feeds a log or a divisor" : "");
+  return "";
+}
+
+}  // namespace aifgen
