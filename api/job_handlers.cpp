@@ -47,8 +47,11 @@ void get_job(RequestContext& ctx, LongPoller& poller) {
     return;
   }
   if (wait > 0) {
-    poller.park(ctx, id, *version, std::chrono::steady_clock::now() + std::chrono::seconds(wait));
-    return;
+    if (poller.park(ctx, id, *version, std::chrono::steady_clock::now() + std::chrono::seconds(wait))) return;
+    // Too many parked already: a 503 with Retry-After, so the client polls again a bit later.
+    throw Error(ErrorCode::kUnavailable, "too-many-long-polls",
+                "the service holds " + std::to_string(ctx.app.config().max_long_polls) +
+                    " parked long polls already; retry, or poll without ?wait=");
   }
   web::http::http_response r(web::http::status_codes::NotModified);
   r.headers().add("ETag", job_etag(id, *version));

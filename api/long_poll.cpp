@@ -5,6 +5,8 @@
 #include <optional>
 #include <mutex>
 
+#include <spdlog/spdlog.h>
+
 #include "api/json_views.h"
 #include "api/problem.h"
 
@@ -58,59 +60,136 @@ web::http::http_response job_response(App& app, const std::string& job_id) {
   return body_response(body, job.id, job.version);
 }
 
-LongPoller::LongPoller(App& app) : app_(app), thread_([this] { loop(); }) {}
+LongPoller::LongPoller(App& app, std::size_t max_waiters)
+    : app_(app), max_waiters_(max_waiters), thread_([this] { loop(); }) {}
 
 LongPoller::~LongPoller() {
   stop_.store(true);
-  app_.events().notify();
+  app_.events().wake();
   thread_.join();
   // Answer whoever is still parked so no client hangs until its own timeout.
-  for (auto& w : waiters_) w.responder->send(problem_response(503, "shutting-down", "the service is stopping"));
+  for (auto& [job, list] : waiters_)
+    for (auto& w : list) w.responder->send(problem_response(503, "shutting-down", "the service is stopping"));
 }
 
-void LongPoller::park(const RequestContext& ctx, std::string job_id, std::int64_t seen_version,
+bool LongPoller::park(const RequestContext& ctx, std::string job_id, std::int64_t seen_version,
                       std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard lock(mu_);
-    waiters_.push_back({ctx.responder, std::move(job_id), seen_version, deadline});
+    if (count_ >= max_waiters_) return false;
+    ++count_;
+    // The job may have changed between the handler's version read and now: look once more.
+    recheck_.insert(job_id);
+    waiters_[job_id].push_back({ctx.responder, seen_version, deadline});
+    next_deadline_ = std::min(next_deadline_, deadline);
   }
-  app_.events().notify();  // let the loop recompute its next deadline
+  app_.events().wake();
+  return true;
+}
+
+std::size_t LongPoller::parked() const {
+  std::lock_guard lock(mu_);
+  return count_;
 }
 
 void LongPoller::loop() {
   auto seen = app_.events().generation();
   while (!stop_.load()) {
-    auto next_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    std::vector<Waiter> ready;
+    try {
+      wake_round();
+    } catch (const std::exception& e) {
+      // Never let the thread die (every parked client would hang): log and go on.
+      spdlog::error("long poll: {}", e.what());
+    }
+    std::chrono::steady_clock::time_point until;
     {
       std::lock_guard lock(mu_);
-      auto now = std::chrono::steady_clock::now();
-      for (auto it = waiters_.begin(); it != waiters_.end();) {
-        auto version = app_.jobs().version(it->job_id);
-        if (!version || *version != it->seen_version || now >= it->deadline) {
-          ready.push_back(std::move(*it));
-          it = waiters_.erase(it);
-        } else {
-          next_deadline = std::min(next_deadline, it->deadline);
-          ++it;
-        }
-      }
+      until = std::min(next_deadline_, std::chrono::steady_clock::now() + std::chrono::seconds(1));
     }
-    for (auto& w : ready) {
+    seen = app_.events().wait_for(seen, until);
+  }
+}
+
+// One round: the jobs that changed (or were just parked on) get one version lookup each; their
+// waiters with an old version get the new body, and every waiter whose time is up gets 304.
+void LongPoller::wake_round() {
+  auto changes = app_.events().take_changes();
+  std::vector<std::string> jobs;
+  {
+    std::lock_guard lock(mu_);
+    if (changes.all) {
+      for (const auto& [job, list] : waiters_) jobs.push_back(job);
+    } else {
+      for (const auto& job : changes.jobs)
+        if (waiters_.count(job)) jobs.push_back(job);
+      for (const auto& job : recheck_)
+        if (!changes.jobs.count(job) && waiters_.count(job)) jobs.push_back(job);
+    }
+    recheck_.clear();
+  }
+  // Outside the lock: a slow database must not stall park() on the I/O threads.
+  std::unordered_map<std::string, std::optional<std::int64_t>> versions;
+  std::unordered_map<std::string, std::exception_ptr> failures;
+  for (const auto& job : jobs) {
+    try {
+      versions[job] = app_.jobs().version(job);
+    } catch (...) {
+      failures[job] = std::current_exception();
+    }
+  }
+  struct Reply {
+    std::shared_ptr<Responder> responder;
+    std::string job;
+    std::int64_t seen_version;
+    enum { kChanged, kTimedOut, kFailed } kind;
+  };
+  std::vector<Reply> replies;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    next_deadline_ = std::chrono::steady_clock::time_point::max();
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      auto& [job, list] = *it;
+      auto v = versions.find(job);
+      const bool failed = failures.count(job) > 0;
+      std::erase_if(list, [&](Waiter& w) {
+        if (failed) {
+          replies.push_back({std::move(w.responder), job, w.seen_version, Reply::kFailed});
+          return true;
+        }
+        if (v != versions.end() && (!v->second || *v->second != w.seen_version)) {
+          replies.push_back({std::move(w.responder), job, w.seen_version, Reply::kChanged});
+          return true;
+        }
+        if (now >= w.deadline) {
+          replies.push_back({std::move(w.responder), job, w.seen_version, Reply::kTimedOut});
+          return true;
+        }
+        next_deadline_ = std::min(next_deadline_, w.deadline);
+        return false;
+      });
+      it = list.empty() ? waiters_.erase(it) : std::next(it);
+    }
+    count_ -= replies.size();
+  }
+  for (auto& r : replies) {
+    try {
+      if (r.kind == Reply::kTimedOut) {
+        web::http::http_response resp(web::http::status_codes::NotModified);
+        resp.headers().add("ETag", job_etag(r.job, r.seen_version));
+        r.responder->send(resp);
+      } else if (r.kind == Reply::kFailed) {
+        r.responder->send(problem_response(failures.at(r.job)));
+      } else {
+        r.responder->send(job_response(app_, r.job));
+      }
+    } catch (...) {
       try {
-        auto version = app_.jobs().version(w.job_id);
-        if (version && *version == w.seen_version) {
-          web::http::http_response r(web::http::status_codes::NotModified);
-          r.headers().add("ETag", job_etag(w.job_id, *version));
-          w.responder->send(r);
-        } else {
-          w.responder->send(job_response(app_, w.job_id));
-        }
+        r.responder->send(problem_response(std::current_exception()));
       } catch (...) {
-        w.responder->send(problem_response(std::current_exception()));
+        // The client is gone or the reply cannot be built: nothing more to do for it.
       }
     }
-    seen = app_.events().wait_for(seen, next_deadline);
   }
 }
 

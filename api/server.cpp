@@ -16,7 +16,7 @@ namespace aifgen::api {
 using web::http::http_request;
 
 Server::Server(App& app)
-    : app_(app), poller_(std::make_unique<LongPoller>(app)), limiter_(app.config().rate_limit_per_minute) {
+    : app_(app), poller_(std::make_unique<LongPoller>(app, static_cast<std::size_t>(app.config().max_long_polls))), limiter_(app.config().rate_limit_per_minute) {
   add_operations_routes(router_);
   add_model_routes(router_);
   add_job_routes(router_, *poller_);

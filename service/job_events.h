@@ -1,17 +1,39 @@
-// A process-wide "some job changed" signal. Writers call notify() after committing a change;
-// long-poll waiters block in wait_for() until the generation moves past what they saw.
+// A process-wide "a job changed" signal. Writers call notify(job_id) after committing a change
+// to that job; the worker pool waits on the generation, and the long poller takes the set of
+// changed jobs so it looks up only those (not every parked request) on each wake.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <string>
+#include <unordered_set>
 
 namespace aifgen {
 
 class JobEvents {
  public:
-  void notify() {
+  // Jobs changed since the last take_changes(); `all` when the set overflowed (then every
+  // waiter must recheck).
+  struct Changes {
+    bool all = false;
+    std::unordered_set<std::string> jobs;
+  };
+
+  // A change to job `job_id` is committed.
+  void notify(const std::string& job_id) {
+    {
+      std::lock_guard lock(mu_);
+      ++generation_;
+      if (changed_.size() < kMaxTracked) changed_.insert(job_id);
+      else all_changed_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  // Wakes every waiter without naming a change (a new parked request, a stop request).
+  void wake() {
     {
       std::lock_guard lock(mu_);
       ++generation_;
@@ -31,10 +53,24 @@ class JobEvents {
     return generation_;
   }
 
+  // The jobs changed since the previous call (one consumer: the long poller).
+  Changes take_changes() {
+    std::lock_guard lock(mu_);
+    Changes c{all_changed_, std::move(changed_)};
+    changed_.clear();
+    all_changed_ = false;
+    return c;
+  }
+
  private:
+  // Past this many distinct jobs between two wakes, "everything changed" is cheaper to carry.
+  static constexpr std::size_t kMaxTracked = 4096;
+
   std::mutex mu_;
   std::condition_variable cv_;
   std::uint64_t generation_ = 0;
+  std::unordered_set<std::string> changed_;
+  bool all_changed_ = false;
 };
 
 }  // namespace aifgen

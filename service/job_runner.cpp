@@ -58,7 +58,7 @@ void JobRunner::stage(const storage::JobRecord& job, const std::string& name, do
   if (stopping_.load()) throw StopRequested{name, true};
   if (jobs_.cancel_requested(job.id)) throw StopRequested{name, false};
   jobs_.set_progress(job.id, name, progress);
-  events_.notify();
+  events_.notify(job.id);
 }
 
 void JobRunner::build_variant(const storage::JobRecord& job, const storage::VariantRecord& v, double base, double share,
@@ -94,62 +94,141 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
     std::string p;
     ~RemoveOnExit() { std::filesystem::remove(p); }
   } cleanup{req.bundle_path};
-  auto built = aifgen::build_variant(source, req, [&](const std::string& name, double f) { stage(job, name, base + share * f); });
+  auto built = build_(source, req, [&](const std::string& name, double f) { stage(job, name, base + share * f); });
 
   stage(job, "storing " + label, base + share * 0.9);
   std::string sha = artifacts_.put_file(req.bundle_path);
   const auto size = artifacts_.size_of(sha);
   if (!size) throw Error(ErrorCode::kIo, "io-error", "the bundle just stored as " + sha + " cannot be found in the artifact store");
-  for (const auto& b : built.benchmarks) benchmarks_.add(b);
-  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*size), built.manifest, built.validation.status);
-  events_.notify();
+  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*size), built.manifest, built.validation.status, built.benchmarks);
+  events_.notify(job.id);
 }
 
-void JobRunner::run(const storage::JobRecord& job) {
+// Writes a record from inside a failure path. A second failure there (the database itself is
+// failing) is logged, not thrown: it must not escape the worker thread.
+template <class F>
+bool JobRunner::record(const storage::JobRecord& job, const char* what, F&& write) noexcept {
+  try {
+    write();
+    events_.notify(job.id);
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::error("job {}: cannot record {}: {}", job.id, what, e.what());
+  } catch (...) {
+    spdlog::error("job {}: cannot record {}: unknown exception", job.id, what);
+  }
+  return false;
+}
+
+// The job goes back to the queue (attempt counted) after a storage fault; when even that write
+// fails it is remembered and retried by the worker before its next claim.
+void JobRunner::give_back(const storage::JobRecord& job, const std::string& reason) {
+  if (record(job, "the requeue", [&] { jobs_.retry_later(job.id, reason, config_.max_attempts); })) return;
+  std::lock_guard lock(orphans_mu_);
+  orphans_.push_back({job.id, reason});
+}
+
+bool JobRunner::requeue_orphans() {
+  std::vector<std::pair<std::string, std::string>> pending;
+  {
+    std::lock_guard lock(orphans_mu_);
+    pending.swap(orphans_);
+  }
+  std::vector<std::pair<std::string, std::string>> still;
+  for (auto& [id, reason] : pending) {
+    try {
+      jobs_.retry_later(id, reason, config_.max_attempts);
+      events_.notify(id);
+    } catch (const std::exception& e) {
+      spdlog::error("job {}: still cannot requeue after a storage fault: {}", id, e.what());
+      still.emplace_back(std::move(id), std::move(reason));
+    }
+  }
+  std::lock_guard lock(orphans_mu_);
+  orphans_.insert(orphans_.end(), still.begin(), still.end());
+  return orphans_.empty();
+}
+
+bool JobRunner::run(const storage::JobRecord& job) {
   auto start = std::chrono::steady_clock::now();
   spdlog::info("job {} started (attempt {}, {} variant(s))", job.id, job.attempts, job.variants.size());
   const double n = static_cast<double>(job.variants.size());
   int failed = 0;
   JobCache cache;  // the source model and calibration statistics, shared by the job's variants
+  // Records the job's end; a storage fault there hands the job back for another attempt.
+  auto end_as = [&](const char* what, auto&& write) {
+    if (record(job, what, write)) return true;
+    give_back(job, std::string("storage fault while recording ") + what);
+    return false;
+  };
   try {
     for (std::size_t i = 0; i < job.variants.size(); ++i) {
       const auto& v = job.variants[i];
       if (v.state == "succeeded") continue;  // built by an earlier attempt: kept, not redone
+      std::string error;
       try {
         build_variant(job, v, i / n, 1.0 / n, cache);
         check_stage_deadline(config_.stage_timeout_s);  // the variant's last stage
         current_stage.clear();
+        continue;
       } catch (const Error& e) {
-        current_stage.clear();
-        ++failed;
-        spdlog::warn("job {} variant {} ({}/{}) failed: {}", job.id, v.id, v.target, v.precision, e.what());
-        jobs_.set_variant_state(v.id, "failed", std::string(e.what()));
-        events_.notify();
+        // A storage fault is not the variant's fault: the job stops here and is retried later.
+        if (e.code() == ErrorCode::kIo) throw;
+        error = e.what();
+      } catch (const StopRequested&) {
+        throw;
+      } catch (const std::exception& e) {
+        // A bug in a pass or a target (std::out_of_range, bad_alloc, ...) fails this variant
+        // only, labelled as internal so nobody mistakes it for the model's fault.
+        error = std::string("internal error: ") + e.what();
       }
+      current_stage.clear();
+      ++failed;
+      spdlog::warn("job {} variant {} ({}/{}) failed: {}", job.id, v.id, v.target, v.precision, error);
+      if (!end_as("a failed variant", [&] { jobs_.set_variant_state(v.id, "failed", error); })) return false;
     }
     std::string state = failed == 0 ? "succeeded" : "failed";
     std::optional<std::string> error;
     if (failed) error = std::to_string(failed) + " of " + std::to_string(job.variants.size()) + " variant(s) failed";
-    jobs_.finish(job.id, state, error, "done");
+    if (!end_as("the job's result", [&] { jobs_.finish(job.id, state, error, "done"); })) return false;
     metrics_.observe_job(state, seconds_since(start));
     spdlog::info("job {} {} in {:.3f}s", job.id, state, seconds_since(start));
+    return true;
   } catch (const StopRequested& stop) {
+    current_stage.clear();
     if (stop.shutdown) {
-      // Not the job's fault: put it back without counting this attempt.
-      jobs_.release(job.id, "requeued: service shutting down during '" + stop.stage + "'");
-      spdlog::info("job {} requeued at shutdown", job.id);
-    } else {
-      jobs_.finish(job.id, "cancelled", "cancelled on request during stage '" + stop.stage + "'",
-                   "cancelled during '" + stop.stage + "'");
-      metrics_.observe_job("cancelled", seconds_since(start));
-      spdlog::info("job {} cancelled during '{}'", job.id, stop.stage);
+      // Not the job's fault: put it back without counting this attempt (a restart requeues it
+      // anyway if even this write fails).
+      return record(job, "the requeue at shutdown",
+                    [&] { jobs_.release(job.id, "requeued: service shutting down during '" + stop.stage + "'"); });
     }
-  } catch (const std::exception& e) {
-    jobs_.finish(job.id, "failed", std::string("internal error: ") + e.what(), "failed");
+    metrics_.observe_job("cancelled", seconds_since(start));
+    spdlog::info("job {} cancelled during '{}'", job.id, stop.stage);
+    return end_as("the cancellation", [&] {
+      jobs_.finish(job.id, "cancelled", "cancelled on request during stage '" + stop.stage + "'", "cancelled during '" + stop.stage + "'");
+    });
+  } catch (const Error& e) {
+    current_stage.clear();
+    if (e.code() == ErrorCode::kIo) {
+      // Storage failed under the job (disk full, an I/O error). Hand it back: the attempt
+      // counts, so a fault that never clears ends the job after max_attempts, not in a loop.
+      spdlog::error("job {} interrupted by a storage fault (attempt {}): {}", job.id, job.attempts, e.what());
+      give_back(job, std::string("storage fault: ") + e.what());
+      return false;
+    }
     metrics_.observe_job("failed", seconds_since(start));
     spdlog::error("job {} failed: {}", job.id, e.what());
+    return end_as("the failure", [&] { jobs_.finish(job.id, "failed", std::string("internal error: ") + e.what(), "failed"); });
+  } catch (const std::exception& e) {
+    current_stage.clear();
+    metrics_.observe_job("failed", seconds_since(start));
+    spdlog::error("job {} failed: {}", job.id, e.what());
+    return end_as("the failure", [&] { jobs_.finish(job.id, "failed", std::string("internal error: ") + e.what(), "failed"); });
+  } catch (...) {
+    current_stage.clear();
+    spdlog::error("job {} failed: unknown exception", job.id);
+    return end_as("the failure", [&] { jobs_.finish(job.id, "failed", "internal error: unknown exception", "failed"); });
   }
-  events_.notify();
 }
 
 }  // namespace aifgen

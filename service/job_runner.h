@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -15,6 +17,7 @@
 #include "service/config.h"
 #include "service/job_events.h"
 #include "service/metrics.h"
+#include "service/variant_builder.h"
 #include "storage/artifact_store.h"
 #include "storage/benchmark_repository.h"
 #include "storage/job_repository.h"
@@ -24,13 +27,26 @@ namespace aifgen {
 
 class JobRunner {
  public:
+  // Builds one variant; aifgen::build_variant unless a test swaps it to throw on purpose.
+  using BuildFn = std::function<BuiltVariant(const onnx::ModelProto&, const VariantRequest&,
+                                             const std::function<void(const std::string&, double)>&)>;
+
   JobRunner(const Config& config, storage::JobRepository& jobs, storage::ModelRepository& models,
             storage::BenchmarkRepository& benchmarks, storage::ArtifactStore& artifacts, CalibrationService& calibrations,
             JobEvents& events, Metrics& metrics, const std::atomic<bool>& stopping)
       : config_(config), jobs_(jobs), models_(models), benchmarks_(benchmarks), artifacts_(artifacts),
         calibrations_(calibrations), events_(events), metrics_(metrics), stopping_(stopping) {}
 
-  void run(const storage::JobRecord& job);
+  // Never throws: a variant that fails (any exception) is recorded as failed and the job goes
+  // on; when even that record cannot be written (the database is failing) the job is left for
+  // the next claim, which counts the attempt, and this returns false so the caller backs off.
+  bool run(const storage::JobRecord& job);
+
+  void set_build_function(BuildFn fn) { build_ = std::move(fn); }
+
+  // Retries the requeue of jobs whose hand-back failed during a storage fault; true when none
+  // is left. The worker calls it before each claim.
+  bool requeue_orphans();
 
  private:
   void stage(const storage::JobRecord& job, const std::string& name, double progress);
@@ -40,6 +56,9 @@ class JobRunner {
     quantize::StatsCache stats;  // int8 variants of several targets calibrate once
   };
   void build_variant(const storage::JobRecord& job, const storage::VariantRecord& v, double base, double share, JobCache& cache);
+  template <class F>
+  bool record(const storage::JobRecord& job, const char* what, F&& write) noexcept;
+  void give_back(const storage::JobRecord& job, const std::string& reason);
 
   const Config& config_;
   storage::JobRepository& jobs_;
@@ -50,6 +69,9 @@ class JobRunner {
   JobEvents& events_;
   Metrics& metrics_;
   const std::atomic<bool>& stopping_;
+  BuildFn build_ = aifgen::build_variant;
+  std::mutex orphans_mu_;
+  std::vector<std::pair<std::string, std::string>> orphans_;  // (job id, reason)
 };
 
 }  // namespace aifgen

@@ -68,7 +68,7 @@ SubmitResult JobService::submit(const JobRequest& req) {
     job.variants.push_back(v);
   }
   auto [stored, created] = jobs_.create(job, max_queued_);
-  if (created) events_.notify();
+  if (created) events_.notify(stored.id);
   return {stored, created};
 }
 
@@ -92,7 +92,7 @@ storage::JobRecord JobService::cancel(const std::string& id) {
     auto job = get(id);
     throw Error(ErrorCode::kConflict, "job-already-finished", "job " + id + " already ended as " + job.state);
   }
-  events_.notify();
+  events_.notify(id);
   return get(id);
 }
 

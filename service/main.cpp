@@ -140,6 +140,8 @@ int main(int argc, char** argv) {
       ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
   serve->add_option("--max-queued-jobs", config.max_queued_jobs, "queued jobs before POST /v1/jobs answers 503")
       ->envname("AIFGEN_MAX_QUEUED_JOBS")->check(CLI::Range(1, 1000000))->capture_default_str();
+  serve->add_option("--max-long-polls", config.max_long_polls, "parked GET /v1/jobs/{id}?wait= requests at once before 503")
+      ->envname("AIFGEN_MAX_LONG_POLLS")->check(CLI::Range(1, 1000000))->capture_default_str();
   serve->add_option("--max-concurrent-uploads", config.max_concurrent_uploads, "uploads at once before POST /v1/models answers 503")
       ->envname("AIFGEN_MAX_CONCURRENT_UPLOADS")->check(CLI::Range(1, 10000))->capture_default_str();
   serve->add_option("--rate-limit-per-minute", config.rate_limit_per_minute, "requests per API key per minute (429 beyond)")

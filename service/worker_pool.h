@@ -23,6 +23,9 @@ class WorkerPool {
   // Sets the stop flag, lets running jobs reach their next stage boundary (they are requeued
   // there) and joins the threads.
   void stop();
+  // Storage faults the workers backed off from (for tests and the log).
+  int faults() const { return faults_.load(); }
+  void set_max_backoff_s(int s) { max_backoff_s_ = s; }
 
  private:
   void loop(int index);
@@ -32,6 +35,8 @@ class WorkerPool {
   JobEvents& events_;
   std::atomic<bool>& stopping_;
   std::vector<std::thread> threads_;
+  std::atomic<int> faults_{0};
+  int max_backoff_s_ = 60;
 };
 
 }  // namespace aifgen

@@ -2,8 +2,9 @@
 
 namespace aifgen::storage {
 
-void BenchmarkRepository::add(const BenchmarkRecord& b) {
-  auto c = db_.acquire();
+void BenchmarkRepository::add(const BenchmarkRecord& b) { insert_benchmark(db_.acquire(), b); }
+
+void insert_benchmark(const Lease& c, const BenchmarkRecord& b) {
   auto st = c.prepare("INSERT INTO benchmarks(variant_id, subject, origin, host, threads, batch, iterations, p50_ms, p90_ms, p99_ms, "
                       "throughput_per_s, created_at, concurrency, hardware_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.bind(1, b.variant_id).bind(2, b.subject).bind(3, b.origin).bind(4, b.host).bind(5, b.threads).bind(6, b.batch)

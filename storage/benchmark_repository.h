@@ -8,6 +8,9 @@
 
 namespace aifgen::storage {
 
+// Inserts one benchmark row on `c` (inside the caller's transaction, if any).
+void insert_benchmark(const Lease& c, const BenchmarkRecord& b);
+
 class BenchmarkRepository {
  public:
   explicit BenchmarkRepository(Database& db) : db_(db) {}

@@ -30,6 +30,8 @@ bool in_wal_mode(sqlite3* db) {
 }  // namespace
 
 Statement::Statement(Connection& conn, const char* sql) : db_(conn.db) {
+  if (conn.owner && conn.owner->should_fail(sql))
+    throw Error(ErrorCode::kIo, "storage-error", std::string("storage fault (injected) running: ") + sql);
   auto it = conn.prepared.find(std::string_view(sql));
   if (it != conn.prepared.end() && !it->second.in_use) {
     stmt_ = it->second.stmt;
@@ -161,6 +163,7 @@ std::unique_ptr<Connection> Database::open_connection() {
   // Some file systems cannot hold a WAL; SQLite then stays in another journal mode silently.
   if (!in_wal_mode(db)) tracks_commits_ = false;
   auto conn = std::make_unique<Connection>();
+  conn->owner = this;
   conn->db = db;
   // The WAL hook runs after each commit on this connection, once it is visible to readers. It
   // replaces SQLite's own auto-checkpoint hook, so it checkpoints at the same default threshold.

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -38,7 +39,12 @@ struct Connection {
 
   sqlite3* db = nullptr;
   std::unordered_map<std::string, Prepared, SqlHash, std::equal_to<>> prepared;
+  const class Database* owner = nullptr;
 };
+
+// A test seam: called with each SQL text before it runs; returning true makes that statement
+// fail as a storage fault (Error kIo "storage-error"), as a full disk or an I/O error would.
+using FaultInjector = std::function<bool(std::string_view sql)>;
 
 class Statement {
  public:
@@ -124,6 +130,19 @@ class Database {
     if (!tracks_commits_) return std::nullopt;
     return commits_.load(std::memory_order_acquire);
   }
+  // Installs (or, with nullptr, removes) a fault injector for every connection of this pool.
+  void inject_faults(FaultInjector injector) {
+    std::lock_guard lock(fault_mu_);
+    fault_ = injector ? std::make_shared<const FaultInjector>(std::move(injector)) : nullptr;
+  }
+  bool should_fail(std::string_view sql) const {
+    std::shared_ptr<const FaultInjector> f;
+    {
+      std::lock_guard lock(fault_mu_);
+      f = fault_;
+    }
+    return f && (*f)(sql);
+  }
   // The schema version after migrations (PRAGMA user_version).
   int schema_version();
   static int latest_schema_version();
@@ -144,6 +163,8 @@ class Database {
   std::vector<Connection*> idle_;
   std::vector<std::unique_ptr<Connection>> all_;
   int pool_size_;
+  mutable std::mutex fault_mu_;
+  std::shared_ptr<const FaultInjector> fault_;
 };
 
 // Current UTC time as ISO 8601 with milliseconds, e.g. 2026-11-24T17:46:54.123Z.

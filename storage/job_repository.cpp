@@ -1,5 +1,6 @@
 // SQL for jobs and variants. Writes that touch both happen in one transaction.
 #include "storage/job_repository.h"
+#include "storage/benchmark_repository.h"
 
 #include "core/error.h"
 
@@ -213,6 +214,23 @@ void JobRepository::release(const std::string& id, const std::string& stage) {
   tx.commit();
 }
 
+void JobRepository::retry_later(const std::string& id, const std::string& reason, int max_attempts) {
+  auto c = db_.acquire();
+  Transaction tx(c);
+  std::string now = now_iso8601();
+  const bool give_up = c.prepare("UPDATE jobs SET state = 'failed', stage = 'failed', error = ?1 || ' (attempt ' || attempts || "
+                                 "' of ' || ?2 || ')', finished_at = ?3, updated_at = ?3, version = version + 1 "
+                                 "WHERE id = ?4 AND state = 'running' AND attempts >= ?2")
+                           .bind(1, reason).bind(2, static_cast<std::int64_t>(max_attempts)).bind(3, now).bind(4, id).exec() > 0;
+  if (!give_up)
+    c.prepare("UPDATE jobs SET state = 'queued', stage = ?1, updated_at = ?2, version = version + 1 WHERE id = ?3 AND state = 'running'")
+        .bind(1, "requeued: " + reason).bind(2, now).bind(3, id).exec();
+  c.prepare("UPDATE variants SET state = ?1, error = CASE WHEN ?1 = 'failed' THEN ?2 ELSE error END, updated_at = ?3 "
+            "WHERE job_id = ?4 AND state = 'running'")
+      .bind(1, std::string(give_up ? "failed" : "queued")).bind(2, reason).bind(3, now).bind(4, id).exec();
+  tx.commit();
+}
+
 void JobRepository::set_progress(const std::string& id, const std::string& stage, double progress) {
   auto c = db_.acquire();
   c.prepare("UPDATE jobs SET stage = ?, progress = ?, version = version + 1, updated_at = ? WHERE id = ?")
@@ -280,9 +298,11 @@ void JobRepository::set_variant_state(const std::string& variant_id, const std::
 
 void JobRepository::set_variant_result(const std::string& variant_id, const std::string& artifact_sha256,
                                        std::int64_t artifact_size, const std::string& report_json,
-                                       const std::string& validation) {
+                                       const std::string& validation, const std::vector<BenchmarkRecord>& local_benchmarks) {
   auto c = db_.acquire();
   Transaction tx(c);
+  c.prepare("DELETE FROM benchmarks WHERE variant_id = ? AND origin = 'local'").bind(1, variant_id).exec();
+  for (const auto& b : local_benchmarks) insert_benchmark(c, b);
   c.prepare("UPDATE variants SET state = 'succeeded', error = NULL, artifact_sha256 = ?, artifact_size = ?, "
             "report_json = ?, validation = ?, updated_at = ? WHERE id = ?")
       .bind(1, artifact_sha256).bind(2, artifact_size).bind(3, report_json).bind(4, validation).bind(5, now_iso8601())

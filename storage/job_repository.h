@@ -47,6 +47,9 @@ class JobRepository {
 
   // Puts a running job back in the queue without counting the attempt (graceful shutdown).
   void release(const std::string& id, const std::string& stage);
+  // Puts a running job back in the queue after a fault that was not its own (storage), with
+  // the attempt counted: after `max_attempts` it fails with `reason` instead.
+  void retry_later(const std::string& id, const std::string& reason, int max_attempts);
   void set_progress(const std::string& id, const std::string& stage, double progress);
   // Terminal state for the job; variants still queued/running take `variant_state`.
   void finish(const std::string& id, const std::string& state, const std::optional<std::string>& error,
@@ -56,8 +59,12 @@ class JobRepository {
 
   void set_variant_state(const std::string& variant_id, const std::string& state,
                          const std::optional<std::string>& error);
+  // A built variant: its bundle, report, validation and this host's benchmark rows, in one
+  // transaction. Local rows an earlier attempt left (a crash between writes) are replaced, so a
+  // retried job never counts its benchmarks twice; field reports are kept.
   void set_variant_result(const std::string& variant_id, const std::string& artifact_sha256,
-                          std::int64_t artifact_size, const std::string& report_json, const std::string& validation);
+                          std::int64_t artifact_size, const std::string& report_json, const std::string& validation,
+                          const std::vector<BenchmarkRecord>& local_benchmarks = {});
   std::optional<VariantRecord> get_variant(const std::string& id);
   std::vector<VariantRecord> list_variants(const std::optional<std::string>& model_id,
                                            const std::optional<std::string>& job_id, int limit, int offset);

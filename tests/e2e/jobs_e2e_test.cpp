@@ -128,6 +128,36 @@ TEST_F(JobsE2E, EtagAndLongPoll) {
   EXPECT_EQ(http().get("/v1/jobs/" + job_id + "?wait=9999").status, 400);
 }
 
+class CappedLongPollsE2E : public ServerTest {
+  std::vector<std::string> server_args() const override { return {"--max-long-polls", "2"}; }
+};
+
+TEST_F(CappedLongPollsE2E, ParkedPollsAreCappedWith503AndRetryAfterAndFreeTheirSlotsWhenAnswered) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  auto job_id = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}}).json()["id"].get<std::string>();
+  wait_finished(job_id);
+  const auto etag = http().get("/v1/jobs/" + job_id).header("etag");
+  // Two clients park (the job is finished, so they wait their full 2 s) and fill the cap.
+  std::vector<std::thread> parked;
+  std::vector<int> statuses(2, 0);
+  for (int i = 0; i < 2; ++i)
+    parked.emplace_back([&, i] {
+      Http own(server_->base_url());
+      statuses[static_cast<std::size_t>(i)] = own.get("/v1/jobs/" + job_id + "?wait=2", {{"If-None-Match", etag}}).status;
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  auto refused = http().get("/v1/jobs/" + job_id + "?wait=2", {{"If-None-Match", etag}});
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.problem_type(), "too-many-long-polls");
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  // A poll without ?wait= is never refused.
+  EXPECT_EQ(http().get("/v1/jobs/" + job_id, {{"If-None-Match", etag}}).status, 304);
+  for (auto& t : parked) t.join();
+  EXPECT_EQ(statuses, (std::vector<int>{304, 304}));
+  // Answered waiters free their slots.
+  EXPECT_EQ(http().get("/v1/jobs/" + job_id + "?wait=1", {{"If-None-Match", etag}}).status, 304);
+}
+
 // One worker that pauses at each stage boundary, so jobs are observably running or queued.
 class SlowJobsE2E : public ServerTest {
   std::vector<std::string> server_args() const override { return {"--debug-stage-delay-ms", "400", "--workers", "1"}; }

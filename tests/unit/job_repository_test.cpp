@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "storage/benchmark_repository.h"
 #include "storage/model_repository.h"
 #include "tests/support/temp_dir.h"
 
@@ -93,6 +94,34 @@ TEST_F(JobRepositoryTest, FinishedVariantsSurviveARequeue) {
   EXPECT_EQ(job->variants[0].state, "succeeded");
   EXPECT_EQ(*job->variants[0].artifact_size, 123);
   EXPECT_EQ(job->variants[0].validation.value_or(""), "degraded");
+}
+
+TEST_F(JobRepositoryTest, ARetriedVariantResultReplacesItsLocalBenchmarksAndKeepsFieldOnes) {
+  jobs_->create(make_job("a"));
+  jobs_->claim_next();
+  BenchmarkRepository benchmarks(*db_);
+  BenchmarkRecord local, field;
+  local.variant_id = field.variant_id = "a-v1";
+  local.subject = field.subject = "variant";
+  local.p50_ms = 2.0;
+  field.origin = "field";
+  field.p50_ms = 1.0;
+  benchmarks.add(field);
+  // The first attempt stored its result and then the process died; the retry stores it again.
+  jobs_->set_variant_result("a-v1", std::string(64, 'a'), 123, "{}", "validated", {local, local});
+  local.p50_ms = 3.0;
+  jobs_->set_variant_result("a-v1", std::string(64, 'a'), 123, "{}", "validated", {local, local});
+  auto rows = benchmarks.for_variant("a-v1");
+  int locals = 0, fields = 0;
+  for (const auto& b : rows) {
+    if (b.origin == "local") {
+      ++locals;
+      EXPECT_EQ(b.p50_ms, 3.0);
+    }
+    fields += b.origin == "field";
+  }
+  EXPECT_EQ(locals, 2);
+  EXPECT_EQ(fields, 1);
 }
 
 TEST_F(JobRepositoryTest, IdempotencyKeyReturnsTheFirstJob) {
