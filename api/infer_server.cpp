@@ -11,8 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include <openssl/crypto.h>
+
 #include "api/kserve_codec.h"
+#include "api/listener_config.h"
 #include "core/error.h"
+#include "core/sha256.h"
 
 namespace aifgen::api {
 namespace {
@@ -43,17 +47,49 @@ nlohmann::json io_json(const std::vector<InferModel::IoSpec>& specs) {
   return a;
 }
 
+// The keys a client may present, kept as SHA-256 digests so the comparison is over fixed-length
+// values (CRYPTO_memcmp: no timing hint of how much of a key matched).
+class InferKeys {
+ public:
+  explicit InferKeys(const std::string& file) {
+    if (file.empty()) return;
+    std::ifstream in(file);
+    if (!in) throw Error(ErrorCode::kInvalidArgument, "invalid-config", "cannot read --api-key-file " + file);
+    for (std::string line; std::getline(in, line);) {
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+      if (line.empty() || line[0] == '#') continue;
+      if (line.size() < 16)
+        throw Error(ErrorCode::kInvalidArgument, "invalid-config", "keys in " + file + " must be at least 16 characters");
+      digests_.push_back(Sha256::of(line));
+    }
+    if (digests_.empty()) throw Error(ErrorCode::kInvalidArgument, "invalid-config", file + " holds no key");
+  }
+  bool required() const { return !digests_.empty(); }
+  bool accepts(const http_request& req) const {
+    auto it = req.headers().find("Authorization");
+    if (it == req.headers().end() || it->second.rfind("Bearer ", 0) != 0) return false;
+    const auto digest = Sha256::of(std::string_view(it->second).substr(7));
+    bool ok = false;
+    for (const auto& d : digests_) ok |= CRYPTO_memcmp(d.data(), digest.data(), d.size()) == 0;
+    return ok;
+  }
+
+ private:
+  std::vector<std::string> digests_;
+};
+
 class InferServer {
  public:
-  InferServer(InferModel& model, std::size_t max_bytes) : model_(model), max_bytes_(max_bytes) {}
+  InferServer(InferModel& model, std::size_t max_bytes, const InferKeys& keys) : model_(model), max_bytes_(max_bytes), keys_(keys) {}
 
-  void handle(const http_request& req) {
+  // `body`: the request body, already read (and within the limit) by the listener.
+  void handle(const http_request& req, const std::string& body = {}) {
     const auto path = web::uri::decode(req.relative_uri().path());
     const auto method = req.method();
     const auto start = std::chrono::steady_clock::now();
     int status = 200;
     try {
-      status = route(req, method, path);
+      status = route(req, method, path, body);
     } catch (const Error& e) {
       status = e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kUnprocessable ? 400 : 500;
       reply_error(req, status, e.what());
@@ -66,11 +102,19 @@ class InferServer {
   }
 
  private:
-  int route(const http_request& req, const std::string& method, const std::string& path) {
+  int route(const http_request& req, const std::string& method, const std::string& path, const std::string& body) {
     static const std::regex model_re(R"(^/v2/models/([^/]+)(/versions/[^/]+)?(/ready|/infer|/stats)?/?$)");
     if (method == "GET" && (path == "/v2/health/live" || path == "/v2/health/ready")) {
       reply_json(req, 200, {{path == "/v2/health/live" ? "live" : "ready", true}});
       return 200;
+    }
+    // Health stays open for the kubelet's probes; everything else needs a key when keys exist.
+    if (keys_.required() && !keys_.accepts(req)) {
+      http_response r(web::http::status_codes::Unauthorized);
+      r.headers().add("WWW-Authenticate", "Bearer");
+      r.set_body(nlohmann::json{{"error", "send a valid API key as 'Authorization: Bearer <key>'"}}.dump(), "application/json");
+      req.reply(r);
+      return 401;
     }
     if (method == "GET" && (path == "/v2" || path == "/v2/")) {
       reply_json(req, 200, {{"name", "aifgen"}, {"version", AIFGEN_VERSION}, {"extensions", {"binary_tensor_data"}}});
@@ -103,23 +147,12 @@ class InferServer {
                                               {"execution_count", model_.batches_run()}}}}});
       return 200;
     }
-    if (method == "POST" && action == "/infer") return infer(req);
+    if (method == "POST" && action == "/infer") return infer(req, body);
     reply_error(req, 405, method + " is not allowed on " + path);
     return 405;
   }
 
-  int infer(const http_request& req) {
-    const auto declared = req.headers().content_length();
-    if (declared > max_bytes_) {
-      reply_error(req, 413, "the request is larger than " + std::to_string(max_bytes_) + " bytes");
-      return 413;
-    }
-    auto bytes = req.extract_vector().get();
-    if (bytes.size() > max_bytes_) {
-      reply_error(req, 413, "the request is too large");
-      return 413;
-    }
-    std::string body(bytes.begin(), bytes.end());
+  int infer(const http_request& req, const std::string& body) {
     std::size_t header_length = 0;
     if (req.headers().has("Inference-Header-Content-Length")) {
       try {
@@ -165,6 +198,52 @@ class InferServer {
 
   InferModel& model_;
   std::size_t max_bytes_;
+  const InferKeys& keys_;
+};
+
+// Reads a request body chunk by chunk as it arrives, on cpprest's continuations (no thread
+// waits for a slow sender), and stops keeping it at `max` bytes: 413, and the body stream is
+// closed so the rest is dropped as it arrives instead of buffered. Content-Length is not trusted
+// for this: a chunked request has none.
+class BodyReader : public std::enable_shared_from_this<BodyReader> {
+ public:
+  using Done = std::function<void(const http_request&, const std::string&)>;
+  BodyReader(http_request req, std::size_t max, Done done) : req_(std::move(req)), max_(max), done_(std::move(done)) {}
+
+  void next() {
+    auto self = shared_from_this();
+    auto buf = req_.body().streambuf();
+    buf.getn(chunk_.data(), chunk_.size()).then([self, buf](pplx::task<size_t> t) mutable {
+      std::size_t n = 0;
+      try {
+        n = t.get();
+      } catch (const std::exception& e) {
+        spdlog::debug("request body not received: {}", e.what());  // the sender went away
+        return;
+      }
+      if (n == 0) {
+        self->done_(self->req_, self->body_);
+        return;
+      }
+      if (self->body_.size() + n > self->max_) {
+        reply_error(self->req_, 413, "the request body is larger than " + std::to_string(self->max_) + " bytes");
+        // Closed: cpprest's further writes into the body are no-ops, so the rest of the body is
+        // read and dropped, never kept. (cpprest sends the reply only once the body has ended;
+        // closing the stream with an exception instead made it buffer the rest: measured.)
+        buf.close(std::ios_base::in | std::ios_base::out).wait();
+        return;
+      }
+      self->body_.append(reinterpret_cast<const char*>(self->chunk_.data()), n);
+      self->next();
+    });
+  }
+
+ private:
+  http_request req_;
+  std::size_t max_;
+  Done done_;
+  std::string body_;
+  std::vector<std::uint8_t> chunk_ = std::vector<std::uint8_t>(64 * 1024);
 };
 
 }  // namespace
@@ -180,32 +259,32 @@ int run_infer_server(const InferServerOptions& o) {
       throw Error(ErrorCode::kInvalidArgument, "bundle-invalid",
                   o.bundle_dir + " has no model.onnx (infer-server serves the CPU targets' bundles)");
     const std::string name = o.name.empty() ? default_name(o.bundle_dir) : o.name;
+    InferKeys keys(o.api_key_file);
     InferModel model(o.bundle_dir, name, o.infer);
-    InferServer server(model, o.max_request_bytes);
-    web::http::experimental::listener::http_listener listener("http://" + o.listen);
+    InferServer server(model, o.max_request_bytes, keys);
+    bool tls = false;
+    auto cfg = listener_config(o.tls_cert, o.tls_key, std::chrono::seconds(120), tls);
+    web::http::experimental::listener::http_listener listener((tls ? "https://" : "http://") + o.listen, cfg);
     listener.support([&server, max = o.max_request_bytes](http_request req) {
       // An inference body is read whole before the request is handled, and cpprest delivers it
       // on the same threads that would run the handler: waiting for it there lets a few slow or
-      // stalled senders hold every thread. So the handler runs once the body is complete.
-      // Requests without a body, and ones already too large by their Content-Length (413 at
-      // once), are handled right away.
-      if (req.method() != web::http::methods::POST || req.headers().content_length() > max) {
+      // stalled senders hold every thread. So the body is collected on continuations and the
+      // handler runs once it is complete. Requests without a body, and ones already too large
+      // by their Content-Length (413 at once), are handled right away.
+      if (req.method() != web::http::methods::POST) {
         server.handle(req);
         return;
       }
-      req.content_ready().then([&server, req](pplx::task<http_request> ready) {
-        try {
-          ready.get();
-        } catch (const std::exception& e) {
-          spdlog::debug("request body not received: {}", e.what());  // the sender went away
-          return;
-        }
-        server.handle(req);
-      });
+      if (req.headers().content_length() > max) {
+        reply_error(req, 413, "the request body is larger than " + std::to_string(max) + " bytes");
+        return;
+      }
+      std::make_shared<BodyReader>(req, max, [&server](const http_request& r, const std::string& body) { server.handle(r, body); })->next();
     });
     listener.open().wait();
-    spdlog::info("aifgen infer-server: model '{}' ({} input(s), {}) on http://{}", name, model.inputs().size(),
-                 model.batched() ? "batching up to " + std::to_string(o.infer.max_batch) : "no batching", o.listen);
+    spdlog::info("aifgen infer-server: model '{}' ({} input(s), {}) on {}://{}{}", name, model.inputs().size(),
+                 model.batched() ? "batching up to " + std::to_string(o.infer.max_batch) : "no batching", tls ? "https" : "http",
+                 o.listen, keys.required() ? ", API key required" : "");
     int sig = 0;
     sigwait(&stop_signals, &sig);
     spdlog::info("signal {}: stopping after {} request(s) in {} run(s)", sig, model.requests_run(), model.batches_run());

@@ -1,10 +1,10 @@
 // Listener setup and request dispatch.
 #include "api/server.h"
+#include "api/listener_config.h"
 
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
 #include <cstdio>
 
 #include "api/handlers.h"
@@ -30,27 +30,9 @@ void Server::open() {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size())
     throw Error(ErrorCode::kInvalidArgument, "invalid-config", "--listen must be HOST:PORT, got '" + listen + "'");
-  web::http::experimental::listener::http_listener_config cfg;
-  cfg.set_timeout(std::chrono::seconds(300));  // uploads of large models over slow links
-  const auto& cert = app_.config().tls_cert;
-  const auto& key = app_.config().tls_key;
-  if (cert.empty() != key.empty())
-    throw Error(ErrorCode::kInvalidArgument, "invalid-config", "--tls-cert and --tls-key go together");
-  const bool tls = !cert.empty();
-  if (tls) {
-    // HTTPS only: the one listener speaks TLS (OpenSSL through Boost.Asio), so a plain-HTTP
-    // client fails its handshake instead of being served in clear.
-    cfg.set_ssl_context_callback([cert, key](boost::asio::ssl::context& ctx) {
-      ctx.set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
-                      boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
-                      boost::asio::ssl::context::no_tlsv1_1);
-      ctx.use_certificate_chain_file(cert);
-      ctx.use_private_key_file(key, boost::asio::ssl::context::pem);
-    });
-    for (const auto& f : {cert, key})
-      if (FILE* fp = std::fopen(f.c_str(), "r")) std::fclose(fp);
-      else throw Error(ErrorCode::kInvalidArgument, "invalid-config", "cannot read TLS file " + f);
-  }
+  bool tls = false;
+  // 300 s: uploads of large models over slow links.
+  auto cfg = listener_config(app_.config().tls_cert, app_.config().tls_key, std::chrono::seconds(300), tls);
   try {
     listener_ = std::make_unique<web::http::experimental::listener::http_listener>(
         web::uri(utility::conversions::to_string_t((tls ? "https://" : "http://") + listen)), cfg);

@@ -227,6 +227,13 @@ int main(int argc, char** argv) {
   infer->add_option("--threads", infer_opts.infer.threads, "intra-op threads per run (0: every core)")->check(CLI::Range(0, 256))->capture_default_str();
   infer->add_option("--max-batch", infer_opts.infer.max_batch, "rows merged into one run when the batch dim is free (1: no batching)")
       ->check(CLI::Range(1, 1024))->capture_default_str();
+  infer->add_option("--api-key-file", infer_opts.api_key_file, "file of API keys, one per line: all but /v2/health/* need 'Authorization: Bearer KEY'")
+      ->envname("AIFGEN_INFER_API_KEY_FILE")->check(CLI::ExistingFile);
+  infer->add_option("--tls-cert", infer_opts.tls_cert, "PEM certificate chain: serve HTTPS only (with --tls-key)")->envname("AIFGEN_TLS_CERT");
+  infer->add_option("--tls-key", infer_opts.tls_key, "PEM private key for --tls-cert")->envname("AIFGEN_TLS_KEY");
+  std::size_t max_request_mb = 256;
+  infer->add_option("--max-request-mb", max_request_mb, "largest request body, checked while it arrives (413 beyond)")
+      ->check(CLI::Range(1, 65536))->capture_default_str();
   int batch_window_us = 2000;
   infer->add_option("--batch-window-us", batch_window_us, "how long a request waits for others to batch with")->check(CLI::Range(0, 1000000))->capture_default_str();
 
@@ -258,6 +265,7 @@ int main(int argc, char** argv) {
   if (*convert) return aifgen::run_convert(convert_opts);
   if (*infer) {
     infer_opts.infer.batch_window = std::chrono::microseconds(batch_window_us);
+    infer_opts.max_request_bytes = max_request_mb << 20;
     return aifgen::api::run_infer_server(infer_opts);
   }
   if (*loadgen) return aifgen::api::run_loadgen(load_opts);

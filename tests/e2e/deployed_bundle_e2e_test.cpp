@@ -18,6 +18,7 @@
 #include "core/engine/session.h"
 #include "core/onnx_model.h"
 #include "tests/e2e/bundle_reader.h"
+#include "tests/e2e/child_process.h"
 #include "tests/e2e/fixture.h"
 #include "tests/e2e/run_command.h"
 #include "tests/e2e/stalled_senders.h"
@@ -26,30 +27,6 @@ namespace aifgen::e2e {
 namespace {
 
 class DeployedBundleE2E : public ServerTest {};
-
-// A child process running `command` (through bash) in `dir`, killed at the end of the scope.
-class Child {
- public:
-  Child(const std::string& command, const std::string& dir, const std::string& log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      if (::chdir(dir.c_str()) != 0) _exit(127);
-      execl("/bin/bash", "bash", "-c", (command + " >" + log + " 2>&1").c_str(), nullptr);
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(-pid_, SIGTERM);
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-
- private:
-  pid_t pid_ = -1;
-};
 
 int run(const std::string& command, std::string* output) {
   auto r = run_command(command);
