@@ -49,6 +49,7 @@ storage::CalibrationRecord CalibrationService::add(const std::string& model_id, 
   r.inputs_json = described.dump();
   r.samples = static_cast<std::int64_t>(samples.size());
   r.created_at = storage::now_iso8601();
+  auto lock = artifacts_.lock_blob(sha);  // against a model delete unlinking the same bytes
   artifacts_.commit(upload);  // blob first: a row never points at a missing blob
   sets_.insert(r);
   return r;

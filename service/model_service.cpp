@@ -35,7 +35,15 @@ IngestResult ModelService::ingest(storage::BlobWriter& upload, const std::string
   if (!name.empty()) check_name(name);
   const std::string sha = upload.finish();
   if (upload.size() == 0) throw Error(ErrorCode::kInvalidArgument, "empty-body", "the upload is empty: send the ONNX file as the body");
-  if (auto existing = models_.get(sha)) return {*existing, false};
+  {
+    // Known bytes: no parsing again, but the upload still repairs a stored copy that has gone
+    // bad (commit replaces a blob that no longer matches its digest).
+    auto lock = artifacts_.lock_blob(sha);
+    if (auto existing = models_.get(sha)) {
+      artifacts_.commit(upload);
+      return {*existing, false};
+    }
+  }
 
   ModelLimits limits;
   limits.max_bytes = max_upload_bytes_;
@@ -55,6 +63,7 @@ IngestResult ModelService::ingest(storage::BlobWriter& upload, const std::string
   rec.size_bytes = static_cast<std::int64_t>(upload.size());
   rec.info_json = model_info_to_json(info).dump();
   rec.created_at = storage::now_iso8601();
+  auto lock = artifacts_.lock_blob(sha);  // against a concurrent delete of the same bytes
   artifacts_.commit(upload);  // blob first: a row never points at a missing blob
   auto [stored, created] = models_.insert_if_absent(rec);
   if (created) ++generation_;
@@ -72,8 +81,13 @@ std::vector<storage::ModelRecord> ModelService::list(int limit, int offset) { re
 void ModelService::remove(const std::string& id) {
   auto artifacts = models_.remove(id);
   ++generation_;
-  artifacts_.remove(id);
-  for (const auto& sha : artifacts) artifacts_.remove(sha);
+  artifacts.push_back(id);
+  // Rows first (one transaction), blobs after, each under its lock and only if no row names it
+  // by now: an upload of the same bytes may have added one since the rows went.
+  for (const auto& sha : artifacts) {
+    auto lock = artifacts_.lock_blob(sha);
+    if (!models_.blob_referenced(sha)) artifacts_.remove(sha);
+  }
 }
 
 }  // namespace aifgen

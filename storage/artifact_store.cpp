@@ -98,7 +98,12 @@ bool ArtifactStore::commit(BlobWriter& writer) {
   std::string final_path = path_of(sha);
   std::string dir = blobs_ + "/" + sha.substr(0, 2);
   fs::create_directories(dir);
-  if (exists(sha)) return false;  // destructor drops the temp file
+  if (exists(sha)) {
+    struct stat st {};
+    const bool whole = ::stat(final_path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == writer.size();
+    if (whole && verify(sha)) return false;  // destructor drops the temp file
+    // The stored copy is damaged: the fresh bytes take its place (rename is atomic).
+  }
   if (::rename(writer.temp_path().c_str(), final_path.c_str()) != 0) throw io_error("rename", errno);
   writer.committed_ = true;
   fsync_dir(dir);
@@ -130,6 +135,10 @@ std::optional<std::uint64_t> ArtifactStore::size_of(const std::string& sha) cons
   struct stat st {};
   if (::stat(path_of(sha).c_str(), &st) != 0) return std::nullopt;
   return static_cast<std::uint64_t>(st.st_size);
+}
+
+std::unique_lock<std::mutex> ArtifactStore::lock_blob(const std::string& sha) {
+  return std::unique_lock<std::mutex>(blob_locks_[std::hash<std::string>{}(sha) % blob_locks_.size()]);
 }
 
 void ArtifactStore::remove(const std::string& sha) { ::unlink(path_of(sha).c_str()); }

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <array>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -55,8 +57,16 @@ class ArtifactStore {
 
   std::unique_ptr<BlobWriter> begin(std::uint64_t max_bytes = UINT64_MAX);
   // Moves a finished writer's file to its content address. Returns true when the blob is new,
-  // false when identical content was already stored (the temp file is then dropped).
+  // false when identical content was already stored (the temp file is then dropped). A stored
+  // blob that no longer matches its name (bit rot, truncation) is replaced: re-uploading the
+  // same bytes repairs it.
   bool commit(BlobWriter& writer);
+
+  // Serializes "store the blob and add the row that references it" against "drop the row and
+  // unlink the blob if nothing references it" for one digest, so a delete racing a re-upload of
+  // the same bytes cannot unlink the blob under the new row. In-process (striped mutexes): one
+  // `serve` owns a data dir.
+  std::unique_lock<std::mutex> lock_blob(const std::string& sha);
   // Stores an existing file by streaming it through a writer (the source is left in place).
   std::string put_file(const std::string& path);
 
@@ -71,6 +81,7 @@ class ArtifactStore {
 
  private:
   std::string root_, blobs_, tmp_;
+  std::array<std::mutex, 64> blob_locks_;
 };
 
 }  // namespace aifgen::storage

@@ -47,6 +47,15 @@ std::vector<ModelRecord> ModelRepository::list(int limit, int offset) {
   return out;
 }
 
+bool ModelRepository::blob_referenced(const std::string& sha) {
+  auto c = db_.acquire();
+  auto st = c.prepare("SELECT EXISTS(SELECT 1 FROM models WHERE id = ?1) OR EXISTS(SELECT 1 FROM variants WHERE artifact_sha256 = ?1) "
+                      "OR EXISTS(SELECT 1 FROM calibration_sets WHERE sha256 = ?1)");
+  st.bind(1, sha);
+  st.step();
+  return st.integer(0) != 0;
+}
+
 std::vector<std::string> ModelRepository::remove(const std::string& id) {
   auto c = db_.acquire();
   Transaction tx(c);

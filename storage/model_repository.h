@@ -22,6 +22,8 @@ class ModelRepository {
   // digests of its variants and of calibration sets no other model uses (for the caller to
   // remove from the artifact store).
   // Throws Error(kNotFound) / Error(kConflict, "model-has-active-jobs").
+  // True when any model, variant or calibration set row still names blob `sha`.
+  bool blob_referenced(const std::string& sha);
   std::vector<std::string> remove(const std::string& id);
 
  private:

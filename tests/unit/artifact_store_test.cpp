@@ -96,6 +96,25 @@ TEST(ArtifactStore, VerifyDetectsCorruption) {
   EXPECT_FALSE(store.verify(sha));
 }
 
+TEST(ArtifactStore, StoringTheSameBytesAgainRepairsADamagedBlob) {
+  TempDir dir;
+  ArtifactStore store(dir.path());
+  const std::string bytes = "bytes that will rot on disk";
+  for (const std::string& damage : {std::string("bytes that will ROT on disk"), std::string("bytes that")}) {
+    auto sha = put_bytes(store, bytes);
+    std::filesystem::permissions(store.path_of(sha), std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+    std::ofstream(store.path_of(sha), std::ios::binary | std::ios::trunc) << damage;  // same size, then truncated
+    ASSERT_FALSE(store.verify(sha));
+    bool created = false;
+    EXPECT_EQ(put_bytes(store, bytes, &created), sha);
+    EXPECT_TRUE(created) << "the damaged copy was kept";
+    EXPECT_TRUE(store.verify(sha));
+  }
+  bool created = true;
+  put_bytes(store, bytes, &created);
+  EXPECT_FALSE(created);  // a healthy copy is still deduplicated
+}
+
 TEST(ArtifactStore, WriterEnforcesItsLimit) {
   TempDir dir;
   ArtifactStore store(dir.path());
