@@ -41,7 +41,10 @@ void Server::open() {
     body_pool_ = std::make_unique<boost::asio::thread_pool>(app_.config().max_concurrent_uploads + 8);
     listener_->support([this](http_request req) {
       const auto& m = req.method();
-      if (m == web::http::methods::GET || m == web::http::methods::HEAD || m == web::http::methods::OPTIONS)
+      // Bundle downloads may re-hash a blob that changed on disk (a disk read of its whole
+      // size): like bodies, they run on the pool so status polls and /healthz never wait on one.
+      const bool may_block = req.relative_uri().path().rfind("/v1/bundles/", 0) == 0;
+      if (!may_block && (m == web::http::methods::GET || m == web::http::methods::HEAD || m == web::http::methods::OPTIONS))
         dispatch(std::move(req));
       else
         boost::asio::post(*body_pool_, [this, req = std::move(req)]() mutable { dispatch(std::move(req)); });

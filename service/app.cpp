@@ -31,6 +31,7 @@ App::App(Config config)
       job_service_(job_repo_, model_repo_, benchmark_repo_, artifacts_, events_, calibration_service_, config_.max_queued_jobs),
       runner_(config_, job_repo_, model_repo_, benchmark_repo_, artifacts_, calibration_service_, events_, metrics_, stopping_),
       pool_(runner_, job_repo_, events_, stopping_) {
+  metrics_.set_verifications_source([this] { return artifacts_.verifications(); });
   started_with_keys_ = !auth_.local_only();
   if (!started_with_keys_) {
     // No API key yet: serve this machine only, whatever --listen said.

@@ -12,6 +12,7 @@
 #include "service/metrics.h"
 #include "service/model_service.h"
 #include "service/worker_pool.h"
+#include "service/artifact_scrubber.h"
 #include "service/auth.h"
 #include "service/calibration_service.h"
 #include "service/link_signer.h"
@@ -33,8 +34,14 @@ class App {
   explicit App(Config config);
   ~App() { stop_workers(); }
 
-  void start_workers() { pool_.start(config_.workers); }
-  void stop_workers() { pool_.stop(); }
+  void start_workers() {
+    pool_.start(config_.workers);
+    scrubber_.start();
+  }
+  void stop_workers() {
+    scrubber_.stop();
+    pool_.stop();
+  }
 
   const Config& config() const { return config_; }
   ModelService& models() { return model_service_; }
@@ -72,6 +79,7 @@ class App {
   VariantCatalog catalog_{job_service_};
   JobRunner runner_;
   WorkerPool pool_;
+  ArtifactScrubber scrubber_{artifacts_, metrics_, std::chrono::seconds(config_.scrub_interval_s)};
 };
 
 }  // namespace aifgen

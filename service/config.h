@@ -23,6 +23,7 @@ struct Config {
   int rate_limit_per_minute = 6000;        // requests per API key (429 beyond, with Retry-After)
   int max_long_poll_s = 60;                // cap on ?wait=
   int max_long_polls = 10000;              // parked ?wait= requests at once (503 beyond)
+  int scrub_interval_s = 21600;            // re-hash every stored blob this often (0: never)
   bool metrics_public = false;             // serve /metrics without a key
   std::string tls_cert;                    // PEM certificate chain; with tls_key: HTTPS only
   std::string tls_key;                     // PEM private key

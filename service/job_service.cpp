@@ -125,7 +125,9 @@ ArtifactRef JobService::artifact(const std::string& variant_id) {
   if (v.state != "succeeded" || !v.artifact_sha256)
     throw Error(ErrorCode::kConflict, "variant-not-ready",
                 "variant " + variant_id + " is " + v.state + "; only succeeded variants have a bundle");
-  if (!artifacts_.verify(*v.artifact_sha256))
+  // One stat per download; a full re-hash only when the file changed on disk since it was
+  // written or last checked (the scheduled scrub covers changes a stat cannot see).
+  if (!artifacts_.verify_if_changed(*v.artifact_sha256))
     throw Error(ErrorCode::kIo, "artifact-corrupt",
                 "the stored bundle of variant " + variant_id + " is missing or does not match its sha256");
   return {artifacts_.path_of(*v.artifact_sha256), *v.artifact_sha256, v.artifact_size.value_or(0),

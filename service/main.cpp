@@ -142,6 +142,8 @@ int main(int argc, char** argv) {
       ->envname("AIFGEN_MAX_QUEUED_JOBS")->check(CLI::Range(1, 1000000))->capture_default_str();
   serve->add_option("--max-long-polls", config.max_long_polls, "parked GET /v1/jobs/{id}?wait= requests at once before 503")
       ->envname("AIFGEN_MAX_LONG_POLLS")->check(CLI::Range(1, 1000000))->capture_default_str();
+  serve->add_option("--scrub-interval-s", config.scrub_interval_s, "re-hash every stored blob this often, quarantining corrupt ones (0: never)")
+      ->envname("AIFGEN_SCRUB_INTERVAL_S")->check(CLI::Range(0, 365 * 24 * 3600))->capture_default_str();
   serve->add_option("--max-concurrent-uploads", config.max_concurrent_uploads, "uploads at once before POST /v1/models answers 503")
       ->envname("AIFGEN_MAX_CONCURRENT_UPLOADS")->check(CLI::Range(1, 10000))->capture_default_str();
   serve->add_option("--rate-limit-per-minute", config.rate_limit_per_minute, "requests per API key per minute (429 beyond)")

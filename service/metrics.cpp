@@ -1,6 +1,7 @@
 // Prometheus text rendering for the service's counters and histograms.
 #include "service/metrics.h"
 
+#include <chrono>
 #include <cstdio>
 
 namespace aifgen {
@@ -63,6 +64,15 @@ void Metrics::observe_job(const std::string& final_state, double seconds) {
   job_duration_.try_emplace(final_state, kJobBounds).first->second.observe(seconds);
 }
 
+void Metrics::observe_scrub(std::uint64_t checked, std::uint64_t corrupt, double seconds) {
+  std::lock_guard lock(mu_);
+  ++scrub_runs_;
+  scrub_corrupt_ += corrupt;
+  scrub_last_checked_ = checked;
+  scrub_last_seconds_ = seconds;
+  scrub_last_end_unix_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 std::string Metrics::render(const std::map<std::string, std::int64_t>& jobs_by_state) const {
   std::lock_guard lock(mu_);
   std::string out;
@@ -87,6 +97,20 @@ std::string Metrics::render(const std::map<std::string, std::int64_t>& jobs_by_s
   out += "# HELP aifgen_job_duration_seconds Wall time of job runs in this process, by final state.\n";
   out += "# TYPE aifgen_job_duration_seconds histogram\n";
   for (const auto& [state, h] : job_duration_) h.render(out, "aifgen_job_duration_seconds", "state=\"" + state + "\"");
+  out += "# HELP aifgen_artifact_scrub_runs_total Completed scrubs of the artifact store.\n# TYPE aifgen_artifact_scrub_runs_total counter\n";
+  out += "aifgen_artifact_scrub_runs_total " + std::to_string(scrub_runs_) + "\n";
+  out += "# HELP aifgen_artifact_scrub_corrupt_total Blobs a scrub found corrupt (and quarantined).\n# TYPE aifgen_artifact_scrub_corrupt_total counter\n";
+  out += "aifgen_artifact_scrub_corrupt_total " + std::to_string(scrub_corrupt_) + "\n";
+  out += "# HELP aifgen_artifact_scrub_last_checked_blobs Blobs the last scrub re-hashed.\n# TYPE aifgen_artifact_scrub_last_checked_blobs gauge\n";
+  out += "aifgen_artifact_scrub_last_checked_blobs " + std::to_string(scrub_last_checked_) + "\n";
+  out += "# HELP aifgen_artifact_scrub_last_duration_seconds Wall time of the last scrub.\n# TYPE aifgen_artifact_scrub_last_duration_seconds gauge\n";
+  out += "aifgen_artifact_scrub_last_duration_seconds " + num(scrub_last_seconds_) + "\n";
+  out += "# HELP aifgen_artifact_scrub_last_end_timestamp_seconds When the last scrub ended (Unix time; 0: none yet).\n# TYPE aifgen_artifact_scrub_last_end_timestamp_seconds gauge\n";
+  out += "aifgen_artifact_scrub_last_end_timestamp_seconds " + num(scrub_last_end_unix_) + "\n";
+  if (verifications_) {
+    out += "# HELP aifgen_artifact_verifications_total Full re-hashes of stored blobs (scrubs, and downloads of blobs changed on disk).\n";
+    out += "# TYPE aifgen_artifact_verifications_total counter\naifgen_artifact_verifications_total " + std::to_string(verifications_()) + "\n";
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/random_hex.h"
+#include "core/sha256.h"
 
 namespace fs = std::filesystem;
 
@@ -107,6 +109,7 @@ bool ArtifactStore::commit(BlobWriter& writer) {
   if (::rename(writer.temp_path().c_str(), final_path.c_str()) != 0) throw io_error("rename", errno);
   writer.committed_ = true;
   fsync_dir(dir);
+  remember(sha);  // hashed while written
   return true;
 }
 
@@ -144,12 +147,78 @@ std::unique_lock<std::mutex> ArtifactStore::lock_blob(const std::string& sha) {
 void ArtifactStore::remove(const std::string& sha) { ::unlink(path_of(sha).c_str()); }
 
 bool ArtifactStore::verify(const std::string& sha) const {
-  if (!exists(sha)) return false;
-  try {
-    return Sha256::of_file(path_of(sha)) == sha;
-  } catch (const Error&) {
-    return false;
+  const auto before = stamp_of(sha);
+  bool ok = false;
+  if (before) {
+    ++verifications_;
+    try {
+      ok = Sha256::of_file(path_of(sha)) == sha;
+    } catch (const Error&) {
+      ok = false;
+    }
   }
+  std::lock_guard lock(verified_mu_);
+  // Remembered only if the file did not change while it was read.
+  if (ok && stamp_of(sha) == before) verified_[sha] = *before;
+  else verified_.erase(sha);
+  return ok;
+}
+
+bool ArtifactStore::verify_if_changed(const std::string& sha) const {
+  const auto now = stamp_of(sha);
+  if (!now) return false;
+  {
+    std::lock_guard lock(verified_mu_);
+    auto it = verified_.find(sha);
+    if (it != verified_.end() && it->second == *now) return true;
+  }
+  return verify(sha);
+}
+
+std::optional<ArtifactStore::Stamp> ArtifactStore::stamp_of(const std::string& sha) const {
+  struct stat st {};
+  if (::stat(path_of(sha).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  Stamp s;
+  s.dev = static_cast<std::uint64_t>(st.st_dev);
+  s.ino = static_cast<std::uint64_t>(st.st_ino);
+  s.size = static_cast<std::uint64_t>(st.st_size);
+  s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return s;
+}
+
+void ArtifactStore::remember(const std::string& sha) const {
+  auto s = stamp_of(sha);
+  std::lock_guard lock(verified_mu_);
+  if (s) verified_[sha] = *s;
+}
+
+ArtifactStore::ScrubReport ArtifactStore::scrub(const std::function<bool()>& stop) {
+  ScrubReport r;
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::string> names;
+  for (const auto& prefix : fs::directory_iterator(blobs_)) {
+    if (!prefix.is_directory()) continue;
+    for (const auto& e : fs::directory_iterator(prefix.path())) {
+      const auto name = e.path().filename().string();
+      if (is_sha256_hex(name) && name.compare(0, 2, prefix.path().filename().string()) == 0) names.push_back(name);
+    }
+  }
+  for (const auto& sha : names) {
+    if (stop()) break;
+    auto lock = lock_blob(sha);  // not while an upload of the same bytes replaces it
+    const auto size = size_of(sha);
+    if (!size) continue;  // deleted meanwhile
+    ++r.checked;
+    r.bytes += *size;
+    if (verify(sha)) continue;
+    const std::string quarantine = root_ + "/quarantine";
+    fs::create_directories(quarantine);
+    if (::rename(path_of(sha).c_str(), (quarantine + "/" + sha).c_str()) != 0) throw io_error("quarantine " + sha, errno);
+    r.corrupt.push_back(sha);
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
 }
 
 }  // namespace aifgen::storage

@@ -9,6 +9,10 @@
 #include <cstdint>
 #include <memory>
 #include <array>
+#include <atomic>
+#include <functional>
+#include <unordered_map>
+#include <vector>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -77,10 +81,38 @@ class ArtifactStore {
   void remove(const std::string& sha);
   // Re-hashes a blob; false when missing or when its bytes no longer match its name.
   bool verify(const std::string& sha) const;
+  // The check for serving: re-hashes only when the file changed on disk (inode, size, mtime or
+  // ctime differ) since it was written or last verified in this process; otherwise one stat.
+  // Changes that leave those alone (bit rot) are the scrub's to find.
+  bool verify_if_changed(const std::string& sha) const;
+  // Full re-hashes done so far (each verify that read a whole file).
+  std::uint64_t verifications() const { return verifications_.load(); }
+
+  struct ScrubReport {
+    std::uint64_t checked = 0, bytes = 0;
+    std::vector<std::string> corrupt;  // moved to <root>/quarantine/
+    double seconds = 0;
+  };
+  // Re-hashes every blob; one that no longer matches its name is moved to <root>/quarantine/ so
+  // it is never served again (a re-upload of the same bytes restores it). `stop` is polled
+  // between blobs.
+  ScrubReport scrub(const std::function<bool()>& stop = [] { return false; });
   const std::string& temp_dir() const { return tmp_; }
 
  private:
+  // What a file looked like when its hash last matched.
+  struct Stamp {
+    std::uint64_t dev = 0, ino = 0, size = 0;
+    std::int64_t mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const Stamp&) const = default;
+  };
+  std::optional<Stamp> stamp_of(const std::string& sha) const;
+  void remember(const std::string& sha) const;
+
   std::string root_, blobs_, tmp_;
+  mutable std::mutex verified_mu_;
+  mutable std::unordered_map<std::string, Stamp> verified_;
+  mutable std::atomic<std::uint64_t> verifications_{0};
   std::array<std::mutex, 64> blob_locks_;
 };
 

@@ -76,5 +76,49 @@ TEST_F(CorruptionE2E, CorruptedBundleIsDetectedAndNotServed) {
   EXPECT_EQ(http().get("/healthz").status, 200);
 }
 
+double metric(const Http& http, const std::string& name) {
+  const auto text = http.get("/metrics").body;
+  const auto at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST_F(CorruptionE2E, RangedDownloadsDoNotReHashTheBundle) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  auto job = wait_finished(http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}}).json()["id"]);
+  ASSERT_EQ(job["state"], "succeeded");
+  const auto link = job["variants"][0]["artifact"]["download"].get<std::string>();
+  const double before = metric(http(), "aifgen_artifact_verifications_total");
+  ASSERT_GE(before, 0);
+  for (int i = 0; i < 20; ++i) {
+    auto part = http().fetch_bundle(link, {{"Range", "bytes=0-99"}});
+    ASSERT_EQ(part.status, 206);
+  }
+  EXPECT_EQ(metric(http(), "aifgen_artifact_verifications_total"), before);
+}
+
+class ScrubE2E : public ServerTest {
+  std::vector<std::string> server_args() const override { return {"--scrub-interval-s", "1"}; }
+};
+
+TEST_F(ScrubE2E, TheScheduledScrubQuarantinesACorruptBundleAndCountsIt) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  auto job = wait_finished(http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}}).json()["id"]);
+  ASSERT_EQ(job["state"], "succeeded");
+  const auto sha = job["variants"][0]["artifact"]["sha256"].get<std::string>();
+  {
+    std::fstream f(data_dir() + "/blobs/" + sha.substr(0, 2) + "/" + sha, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x7f');
+  }
+  for (int i = 0; i < 100 && metric(http(), "aifgen_artifact_scrub_corrupt_total") < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(metric(http(), "aifgen_artifact_scrub_corrupt_total"), 1);
+  EXPECT_TRUE(std::filesystem::exists(data_dir() + "/quarantine/" + sha));
+  EXPECT_NE(server_->log().find("does not match its sha256"), std::string::npos);
+  auto dl = http().fetch_bundle(job["variants"][0]["artifact"]["download"].get<std::string>());
+  EXPECT_EQ(dl.status, 500);
+  EXPECT_EQ(dl.problem_type(), "artifact-corrupt");
+}
+
 }  // namespace
 }  // namespace aifgen::e2e

@@ -115,6 +115,45 @@ TEST(ArtifactStore, StoringTheSameBytesAgainRepairsADamagedBlob) {
   EXPECT_FALSE(created);  // a healthy copy is still deduplicated
 }
 
+TEST(ArtifactStore, ServingChecksAStatAndReHashesOnlyFilesChangedOnDisk) {
+  TempDir dir;
+  ArtifactStore store(dir.path());
+  auto sha = put_bytes(store, std::string(1 << 20, 'b'));
+  const auto before = store.verifications();
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(store.verify_if_changed(sha));
+  EXPECT_EQ(store.verifications(), before) << "an unchanged blob was re-hashed";
+  std::filesystem::permissions(store.path_of(sha), std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+  {
+    std::fstream f(store.path_of(sha), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096);
+    f.put('X');  // same size, new ctime
+  }
+  EXPECT_FALSE(store.verify_if_changed(sha));
+  EXPECT_EQ(store.verifications(), before + 1);
+}
+
+TEST(ArtifactStore, ScrubQuarantinesCorruptBlobsAndAReuploadRestoresThem) {
+  TempDir dir;
+  ArtifactStore store(dir.path());
+  auto good = put_bytes(store, "good bytes");
+  auto bad = put_bytes(store, "bytes to corrupt");
+  std::filesystem::permissions(store.path_of(bad), std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+  std::ofstream(store.path_of(bad), std::ios::binary | std::ios::trunc) << "bytes to CORRUPT";
+  auto report = store.scrub();
+  EXPECT_EQ(report.checked, 2u);
+  EXPECT_EQ(report.corrupt, std::vector<std::string>{bad});
+  EXPECT_FALSE(store.exists(bad));  // never served again
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/quarantine/" + bad));
+  EXPECT_TRUE(store.verify(good));
+  bool created = false;
+  put_bytes(store, "bytes to corrupt", &created);
+  EXPECT_TRUE(created);
+  EXPECT_TRUE(store.verify(bad));
+  EXPECT_TRUE(store.scrub().corrupt.empty());
+  int stops = 0;
+  EXPECT_EQ(store.scrub([&] { return ++stops > 1; }).checked, 1u);  // stops between blobs
+}
+
 TEST(ArtifactStore, WriterEnforcesItsLimit) {
   TempDir dir;
   ArtifactStore store(dir.path());
