@@ -42,8 +42,11 @@ void Server::open() {
     listener_->support([this](http_request req) {
       const auto& m = req.method();
       // Bundle downloads may re-hash a blob that changed on disk (a disk read of its whole
-      // size): like bodies, they run on the pool so status polls and /healthz never wait on one.
-      const bool may_block = req.relative_uri().path().rfind("/v1/bundles/", 0) == 0;
+      // size) and the on-demand GET may insert a job: like bodies, they run on the pool so
+      // status polls and /healthz never wait on one.
+      const auto path = req.relative_uri().path();
+      const bool may_block = path.rfind("/v1/bundles/", 0) == 0 ||
+                             (path.rfind("/v1/models/", 0) == 0 && path.find("/variants/") != std::string::npos);
       if (!may_block && (m == web::http::methods::GET || m == web::http::methods::HEAD || m == web::http::methods::OPTIONS))
         dispatch(std::move(req));
       else

@@ -56,6 +56,10 @@ class JobService {
   // Stores a measurement from the field (origin "field") for a built variant. Throws
   // Error(kNotFound) for an unknown variant, Error(kConflict, "variant-not-built") before it is built.
   storage::BenchmarkRecord add_field_benchmark(const std::string& variant_id, storage::BenchmarkRecord b);
+  storage::JobRepository::LatestVariants latest_variants(const std::string& model_id, const std::string& target,
+                                                        const std::string& precision) {
+    return jobs_.latest_variants(model_id, target, precision);
+  }
   std::vector<storage::VariantRecord> variants(const std::optional<std::string>& model_id,
                                                const std::optional<std::string>& job_id, int limit, int offset);
   // The bundle of a succeeded variant, re-hashed before it is served. Throws kNotFound,

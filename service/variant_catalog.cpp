@@ -23,17 +23,13 @@ std::optional<double> accuracy_drop(const storage::VariantRecord& v) {
 
 OnDemandResult VariantCatalog::on_demand(const std::string& model_id, const std::string& target, const std::string& precision,
                                          bool retry, bool may_start) {
-  std::lock_guard lock(on_demand_mu_);
   OnDemandResult out;
-  std::optional<storage::VariantRecord> latest;
-  for (const auto& v : jobs_.variants(model_id, std::nullopt, 1000, 0)) {
-    if (v.target != target || v.precision != precision) continue;
-    if (v.state == "succeeded") {
-      out.ready = v;
-      return out;
-    }
-    if (!latest) latest = v;  // newest first
+  auto found = jobs_.latest_variants(model_id, target, precision);
+  if (found.succeeded) {
+    out.ready = found.succeeded;
+    return out;
   }
+  const auto& latest = found.newest;
   if (latest && (latest->state == "queued" || latest->state == "running")) {
     out.job = jobs_.get(latest->job_id);
     return out;
@@ -50,6 +46,10 @@ OnDemandResult VariantCatalog::on_demand(const std::string& model_id, const std:
   req.model_id = model_id;
   req.targets = {target};
   req.precisions = {precision};
+  // Concurrent asks for the same variant must join one job, without a lock around the database
+  // work: the idempotency key names what is being asked after which attempt, so the job store's
+  // unique key lets the first insert win and hands every other asker that same job.
+  req.idempotency_key = "on-demand:" + model_id + "/" + target + "/" + precision + "/after:" + (latest ? latest->id : "none");
   auto submitted = jobs_.submit(req);
   out.job = submitted.job;
   out.started = true;

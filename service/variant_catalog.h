@@ -2,7 +2,6 @@
 // made now), and "which variant is best for my objective within my accuracy budget".
 #pragma once
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,7 +51,7 @@ class VariantCatalog {
 
  private:
   JobService& jobs_;
-  std::mutex on_demand_mu_;  // check-then-submit is one step: concurrent asks join one job
+
 };
 
 }  // namespace aifgen

@@ -313,6 +313,21 @@ void JobRepository::set_variant_result(const std::string& variant_id, const std:
   tx.commit();
 }
 
+JobRepository::LatestVariants JobRepository::latest_variants(const std::string& model_id, const std::string& target,
+                                                             const std::string& precision) {
+  auto c = db_.acquire();
+  LatestVariants out;
+  for (bool only_succeeded : {true, false}) {
+    auto st = c.prepare(sql("SELECT ", kVariantCols,
+                            " FROM variants WHERE model_id = ?1 AND target = ?2 AND precision = ?3 AND (?4 = 0 OR state = 'succeeded') "
+                            "ORDER BY created_at DESC, rowid DESC LIMIT 1")
+                            .c_str());
+    st.bind(1, model_id).bind(2, target).bind(3, precision).bind(4, static_cast<std::int64_t>(only_succeeded));
+    if (st.step()) (only_succeeded ? out.succeeded : out.newest) = read_variant(st);
+  }
+  return out;
+}
+
 std::optional<VariantRecord> JobRepository::get_variant(const std::string& id) {
   auto c = db_.acquire();
   auto st = c.prepare(sql("SELECT ", kVariantCols, " FROM variants WHERE id = ?").c_str());

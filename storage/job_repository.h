@@ -66,6 +66,12 @@ class JobRepository {
                           std::int64_t artifact_size, const std::string& report_json, const std::string& validation,
                           const std::vector<BenchmarkRecord>& local_benchmarks = {});
   std::optional<VariantRecord> get_variant(const std::string& id);
+  // The model's newest succeeded variant of target/precision and its newest of any state (each
+  // one indexed lookup, however many variants the model has).
+  struct LatestVariants {
+    std::optional<VariantRecord> succeeded, newest;
+  };
+  LatestVariants latest_variants(const std::string& model_id, const std::string& target, const std::string& precision);
   std::vector<VariantRecord> list_variants(const std::optional<std::string>& model_id,
                                            const std::optional<std::string>& job_id, int limit, int offset);
 

@@ -104,6 +104,10 @@ ALTER TABLE variants ADD COLUMN validation TEXT;   -- validated | degraded | ski
 ALTER TABLE benchmarks ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE benchmarks ADD COLUMN hardware_json TEXT;
 )sql",
+    // 7: the on-demand route looks up one model's variants of one target/precision.
+    R"sql(
+CREATE INDEX variants_by_model_target ON variants(model_id, target, precision, created_at);
+)sql",
 };
 
 }  // namespace aifgen::storage

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <set>
 
 #include "api/kserve_codec.h"
 #include "core/engine/random_inputs.h"
@@ -263,12 +264,25 @@ TEST_F(DeployedBundleE2E, OnDemandStartsOneJobAndThenAnswersWithTheVariant) {
   if (second.status == 202) {
     EXPECT_EQ(second.json()["id"], job_id);  // joined, not a second job
   }
+  // Concurrent asks for another variant: no lock serializes them, yet they all join one job.
+  const std::string fp32 = "/v1/models/" + model_id + "/variants/x86_64-cpu/fp32";
+  std::vector<std::future<std::string>> asks;
+  for (int i = 0; i < 12; ++i)
+    asks.push_back(std::async(std::launch::async, [&] {
+      Http own(server_->base_url());
+      auto r = own.get(fp32);
+      return r.status == 202 ? r.json()["id"].get<std::string>() : "status " + std::to_string(r.status);
+    }));
+  std::set<std::string> joined;
+  for (auto& a : asks) joined.insert(a.get());
+  EXPECT_EQ(joined.size(), 1u) << ::testing::PrintToString(joined);
   wait_finished(job_id);
+  wait_finished(*joined.begin());
   auto ready = http().get(path);
   ASSERT_EQ(ready.status, 200) << ready.body;
   EXPECT_EQ(ready.json()["target"], "x86_64-cpu");
   EXPECT_EQ(ready.json()["precision"], "int8");
-  EXPECT_EQ(http().get("/v1/jobs").json()["items"].size(), 1u);
+  EXPECT_EQ(http().get("/v1/jobs").json()["items"].size(), 2u);
   EXPECT_EQ(http().get("/v1/models/" + model_id + "/variants/x86_64-cpu/int4").problem_type(), "unsupported-target-precision");
   EXPECT_EQ(http().get("/v1/models/" + model_id + "/recommendation?objective=fast").problem_type(), "invalid-parameter");
 }

@@ -124,6 +124,24 @@ TEST_F(JobRepositoryTest, ARetriedVariantResultReplacesItsLocalBenchmarksAndKeep
   EXPECT_EQ(fields, 1);
 }
 
+TEST_F(JobRepositoryTest, TheLatestVariantOfATargetIsFoundBehindAThousandNewerOnes) {
+  auto old = make_job("old");
+  old.variants[0].precision = "int8";
+  jobs_->create(old);
+  jobs_->claim_next();
+  jobs_->set_variant_result("old-v1", std::string(64, 'a'), 1, "{}", "validated");
+  for (int i = 0; i < 1001; ++i) jobs_->create(make_job("j" + std::to_string(i)));  // x86_64-cpu/fp32, newer
+  auto found = jobs_->latest_variants("m1", "x86_64-cpu", "int8");
+  ASSERT_TRUE(found.succeeded);
+  EXPECT_EQ(found.succeeded->id, "old-v1");
+  ASSERT_TRUE(found.newest);
+  EXPECT_EQ(found.newest->id, "old-v1");
+  auto fp32 = jobs_->latest_variants("m1", "x86_64-cpu", "fp32");
+  EXPECT_FALSE(fp32.succeeded);
+  ASSERT_TRUE(fp32.newest);
+  EXPECT_EQ(fp32.newest->id, "j1000-v1");
+}
+
 TEST_F(JobRepositoryTest, IdempotencyKeyReturnsTheFirstJob) {
   auto [first, created1] = jobs_->create(make_job("a", "key-1"));
   auto [again, created2] = jobs_->create(make_job("b", "key-1"));
