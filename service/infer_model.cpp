@@ -62,16 +62,37 @@ InferModel::~InferModel() {
 std::shared_ptr<engine::Session> InferModel::session_for(const std::vector<engine::Tensor>& inputs) {
   std::vector<engine::Shape> key;
   for (const auto& t : inputs) key.push_back(t.shape);
-  std::lock_guard lock(sessions_mu_);
-  auto it = sessions_.find(key);
-  if (it != sessions_.end()) return it->second;
-  if (sessions_.size() >= 64) sessions_.erase(sessions_.begin());  // bounded: shapes come from clients
+  {
+    std::unique_lock lock(sessions_mu_);
+    auto it = sessions_.find(key);
+    if (it != sessions_.end()) return it->second;
+    // Planning takes milliseconds to seconds: done outside the lock so requests of shapes
+    // already planned never wait behind it, and at most max_concurrent_plans at once.
+    plans_cv_.wait(lock, [&] { return plans_running_ < std::max(1, options_.max_concurrent_plans); });
+    ++plans_running_;
+  }
+  struct PlanSlot {
+    InferModel* self;
+    ~PlanSlot() {
+      {
+        std::lock_guard lock(self->sessions_mu_);
+        --self->plans_running_;
+      }
+      self->plans_cv_.notify_one();
+    }
+  } slot{this};
   engine::SessionOptions o;
   o.threads = options_.threads;
   for (std::size_t k = 0; k < inputs.size(); ++k) o.input_shapes[inputs_[k].name] = inputs[k].shape;
   auto s = std::make_shared<engine::Session>(model_, o);
-  sessions_[key] = s;
-  return s;
+  std::lock_guard lock(sessions_mu_);
+  auto [it, inserted] = sessions_.try_emplace(key, s);
+  if (inserted && sessions_.size() > 64) {  // bounded: shapes come from clients
+    auto victim = sessions_.begin();
+    if (victim == it) ++victim;
+    sessions_.erase(victim);
+  }
+  return it->second;
 }
 
 std::vector<engine::Tensor> InferModel::infer(std::vector<engine::Tensor> inputs) {
@@ -86,6 +107,12 @@ std::vector<engine::Tensor> InferModel::infer(std::vector<engine::Tensor> inputs
     bool ok = t.shape.size() == s.dims.size();
     for (std::size_t i = 0; ok && i < s.dims.size(); ++i) ok = t.shape[i] > 0 && (s.dims[i] < 0 || s.dims[i] == t.shape[i]);
     if (!ok) throw Error(ErrorCode::kInvalidArgument, "infer-bad-input", "input '" + s.name + "' has shape " + engine::shape_str(t.shape) + ", which the model does not accept");
+    std::int64_t n = 1;
+    for (auto d : t.shape) n = d > 0 && n <= INT64_MAX / d ? n * d : INT64_MAX;
+    if (options_.max_input_elements > 0 && n > options_.max_input_elements)
+      throw Error(ErrorCode::kInvalidArgument, "infer-bad-input",
+                  "input '" + s.name + "' of shape " + engine::shape_str(t.shape) + " has " + std::to_string(n) +
+                      " elements, more than this server's --max-input-elements " + std::to_string(options_.max_input_elements));
   }
   {
     std::lock_guard lock(stats_mu_);

@@ -21,6 +21,11 @@ struct InferOptions {
   int threads = 0;       // intra-op threads per run; 0: every core
   int max_batch = 8;     // rows merged into one run when the model's batch dim is free
   std::chrono::microseconds batch_window{2000};  // how long the first request waits for company
+  // Largest element count of any one input a request may send (free dims come from clients;
+  // the engine's arena grows with them). 0: no limit.
+  std::int64_t max_input_elements = std::int64_t{1} << 26;
+  // Distinct input shapes planned at once (planning allocates the arena for the shape).
+  int max_concurrent_plans = 2;
 };
 
 class InferModel {
@@ -65,6 +70,8 @@ class InferModel {
   std::vector<IoSpec> inputs_, outputs_;
   bool batched_ = false;
   std::mutex sessions_mu_;
+  std::condition_variable plans_cv_;
+  int plans_running_ = 0;
   std::map<std::vector<engine::Shape>, std::shared_ptr<engine::Session>> sessions_;
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

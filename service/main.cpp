@@ -238,6 +238,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65536))->capture_default_str();
   int batch_window_us = 2000;
   infer->add_option("--batch-window-us", batch_window_us, "how long a request waits for others to batch with")->check(CLI::Range(0, 1000000))->capture_default_str();
+  infer->add_option("--max-input-elements", infer_opts.infer.max_input_elements,
+                    "largest element count of one input a request may send (free dims are the client's; 0: no limit)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))->capture_default_str();
 
   aifgen::api::LoadgenOptions load_opts;
   auto* loadgen = cli.add_subcommand("loadgen", "load-test a model served over the v2 protocol; optionally report to the service");

@@ -775,12 +775,23 @@ int Session::Impl::blocked_slot(int id, const std::shared_ptr<const dnnl::memory
   return copy;
 }
 
+// 64-byte aligned memory for a run. aligned_alloc needs the size to be a multiple of the
+// alignment (C11/C++17) and returns null on failure, which must not become a write through null.
+static std::unique_ptr<std::byte[], void (*)(void*)> aligned_buffer(std::size_t bytes, const char* what) {
+  constexpr std::size_t kAlign = 64;
+  if (bytes > SIZE_MAX - kAlign) throw Error(ErrorCode::kUnprocessable, "engine-out-of-memory", std::string(what) + " size overflows");
+  const std::size_t rounded = std::max<std::size_t>((bytes + kAlign - 1) / kAlign * kAlign, kAlign);
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(kAlign, rounded));
+  if (!p)
+    throw Error(ErrorCode::kUnprocessable, "engine-out-of-memory",
+                "cannot allocate the " + std::string(what) + " (" + std::to_string(rounded >> 20) + " MiB) for these input shapes");
+  return {p, std::free};
+}
+
 std::unique_ptr<RunState> Session::Impl::make_state() {
   auto st = std::make_unique<RunState>();
-  st->arena = std::unique_ptr<std::byte[], void (*)(void*)>(
-      static_cast<std::byte*>(std::aligned_alloc(64, std::max<std::size_t>(arena_bytes, 64))), std::free);
-  st->scratchpad = std::unique_ptr<std::byte[], void (*)(void*)>(
-      static_cast<std::byte*>(std::aligned_alloc(64, std::max<std::size_t>((scratchpad_bytes + 63) / 64 * 64, 64))), std::free);
+  st->arena = aligned_buffer(arena_bytes, "activation arena");
+  st->scratchpad = aligned_buffer(scratchpad_bytes, "oneDNN scratchpad");
   st->stream = dnnl::stream(eng);
   st->views.resize(slots.size());
   for (std::size_t i = 0; i < slots.size(); ++i) {

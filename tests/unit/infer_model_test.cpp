@@ -1,0 +1,70 @@
+// The model behind infer-server: client-chosen shapes are bounded, and shapes are planned outside
+// the lock, so requests of an already planned shape never wait behind a new one.
+#include "service/infer_model.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+#include "core/engine/random_inputs.h"
+#include "core/error.h"
+#include "tests/support/model_builder.h"
+#include "tests/support/temp_dir.h"
+
+namespace aifgen {
+namespace {
+
+// x [N, 3, H, W] free in N, H and W -> Conv -> BN -> Relu.
+std::string bundle_with_free_dims(const testing::TempDir& dir) {
+  auto m = testing::conv_bn_relu_model();
+  auto* dims = m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  for (int d : {0, 2, 3}) dims->mutable_dim(d)->set_dim_param(d == 0 ? "N" : d == 2 ? "H" : "W");
+  m.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+  std::filesystem::create_directories(dir.path() + "/b");
+  std::ofstream(dir.path() + "/b/model.onnx", std::ios::binary) << testing::serialize(m);
+  return dir.path() + "/b";
+}
+
+engine::Tensor input(std::int64_t h, std::int64_t w) {
+  auto t = engine::Tensor::allocate(engine::DType::kF32, {1, 3, h, w});
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] = 0.5f;
+  return t;
+}
+
+TEST(InferModel, InputsBeyondTheElementLimitAreRefusedBeforeAnythingIsPlanned) {
+  testing::TempDir dir;
+  InferOptions o;
+  o.max_batch = 1;
+  o.max_input_elements = 3 * 64 * 64;
+  InferModel model(bundle_with_free_dims(dir), "m", o);
+  EXPECT_EQ(model.infer({input(64, 64)}).size(), 1u);
+  try {
+    model.infer({input(4096, 4096)});  // 50M elements: the arena would be gigabytes
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "infer-bad-input");
+    EXPECT_NE(std::string(e.what()).find("--max-input-elements"), std::string::npos) << e.what();
+  }
+}
+
+TEST(InferModel, ManyDistinctShapesAtOnceAreAllAnsweredCorrectly) {
+  testing::TempDir dir;
+  InferOptions o;
+  o.max_batch = 1;
+  InferModel model(bundle_with_free_dims(dir), "m", o);
+  const auto reference = model.infer({input(8, 8)})[0];
+  std::vector<std::future<engine::Tensor>> runs;
+  for (int i = 0; i < 24; ++i)
+    runs.push_back(std::async(std::launch::async, [&, i] { return model.infer({input(8 + i % 6, 8)})[0]; }));
+  for (int i = 0; i < 24; ++i) {
+    auto y = runs[static_cast<std::size_t>(i)].get();
+    ASSERT_EQ(y.shape[2], 8 + i % 6);
+    // A constant input gives the same value at an interior pixel whatever the height.
+    EXPECT_FLOAT_EQ(y.as<float>()[y.shape[3] + 1], reference.as<float>()[reference.shape[3] + 1]);
+  }
+}
+
+}  // namespace
+}  // namespace aifgen
