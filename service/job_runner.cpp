@@ -99,7 +99,7 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
   stage(job, "storing " + label, base + share * 0.9);
   std::string sha = artifacts_.put_file(req.bundle_path);
   const auto size = artifacts_.size_of(sha);
-  if (!size) throw Error(ErrorCode::kIo, "io-error", "the bundle just stored as " + sha + " cannot be found in the artifact store");
+  if (!size) throw Error(ErrorCode::kIo, "storage-error", "the bundle just stored as " + sha + " cannot be found in the artifact store");
   jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*size), built.manifest, built.validation.status, built.benchmarks);
   events_.notify(job.id);
 }

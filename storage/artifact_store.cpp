@@ -22,7 +22,7 @@ namespace aifgen::storage {
 namespace {
 
 Error io_error(const std::string& what, int err) {
-  return Error(ErrorCode::kIo, err == ENOSPC || err == EDQUOT ? "storage-full" : "io-error",
+  return Error(ErrorCode::kIo, err == ENOSPC || err == EDQUOT ? "storage-full" : "storage-error",
                what + ": " + std::strerror(err));
 }
 
@@ -115,7 +115,7 @@ bool ArtifactStore::commit(BlobWriter& writer) {
 
 std::string ArtifactStore::put_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kIo, "io-error", "cannot read " + path);
+  if (!in) throw Error(ErrorCode::kIo, "storage-error", "cannot read " + path);
   auto w = begin();
   std::vector<char> buf(1 << 20);
   while (in) {
@@ -124,7 +124,7 @@ std::string ArtifactStore::put_file(const std::string& path) {
   }
   // Only the end of the file ends the copy: a read error (badbit, or a stop short of EOF) must
   // not store a truncated blob as if it were whole. The writer's temp file goes with it.
-  if (in.bad() || !in.eof()) throw Error(ErrorCode::kIo, "io-error", "reading " + path + " failed before its end");
+  if (in.bad() || !in.eof()) throw Error(ErrorCode::kIo, "storage-error", "reading " + path + " failed before its end");
   commit(*w);
   return w->sha256();
 }

@@ -43,7 +43,7 @@ BundleWriter::BundleWriter(const std::string& out_path, std::string top_dir) : a
     std::string msg = a_ ? message_of(a_) : "out of memory";
     if (a_) archive_write_free(a_);
     a_ = nullptr;
-    throw Error(ErrorCode::kIo, "io-error", "cannot create bundle " + out_path + ": " + msg);
+    throw Error(ErrorCode::kIo, "storage-error", "cannot create bundle " + out_path + ": " + msg);
   }
 }
 
@@ -62,14 +62,14 @@ void BundleWriter::add(const std::string& name, std::string_view bytes, bool exe
   bool ok = archive_write_header(a_, e) == ARCHIVE_OK &&
             archive_write_data(a_, bytes.data(), bytes.size()) == static_cast<la_ssize_t>(bytes.size());
   archive_entry_free(e);
-  if (!ok) throw Error(ErrorCode::kIo, "io-error", "bundle write failed: " + message_of(a_));
+  if (!ok) throw Error(ErrorCode::kIo, "storage-error", "bundle write failed: " + message_of(a_));
 }
 
 void BundleWriter::close() {
   if (closed_) return;
   closed_ = true;
   if (archive_write_close(a_) != ARCHIVE_OK)
-    throw Error(ErrorCode::kIo, "io-error", "bundle close failed: " + message_of(a_));
+    throw Error(ErrorCode::kIo, "storage-error", "bundle close failed: " + message_of(a_));
 }
 
 }  // namespace aifgen

@@ -67,7 +67,7 @@ TEST(ArtifactStore, AFileThatCannotBeReadToItsEndIsNotStored) {
     store.put_file(dir.path() + "/unreadable");
     ADD_FAILURE() << "a read error must not store a blob";
   } catch (const Error& e) {
-    EXPECT_EQ(e.type(), "io-error");
+    EXPECT_EQ(e.type(), "storage-error");
   }
   EXPECT_FALSE(store.exists(Sha256::of("")));
   EXPECT_TRUE(std::filesystem::is_empty(store.temp_dir()));
