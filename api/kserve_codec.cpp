@@ -1,5 +1,8 @@
 #include "api/kserve_codec.h"
 
+#include <cmath>
+#include <limits>
+
 #include <cstring>
 
 #include "core/engine/kernels/dispatch.h"
@@ -36,6 +39,36 @@ void flatten(const nlohmann::json& j, std::vector<const nlohmann::json*>& out, i
     out.push_back(&j);
 }
 
+// A JSON number as T, refused (400) when T cannot hold it: a fraction or an out-of-range value
+// for an integer type, a finite value beyond the float type's range. A plain cast would be
+// undefined behaviour there (found by fuzz_kserve_request: 99999999.9 sent as UINT8).
+template <class T>
+T number_as(const nlohmann::json& v, const std::string& name) {
+  using L = std::numeric_limits<T>;
+  const auto out_of_range = [&] { bad("tensor '" + name + "' holds a value its datatype cannot represent"); };
+  if constexpr (std::is_floating_point_v<T>) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && std::abs(d) > static_cast<double>(L::max())) out_of_range();
+    return static_cast<T>(d);
+  } else {
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      const double limit = std::ldexp(1.0, L::digits);  // 2^digits: one past the largest value, exact in double
+      if (!(d == std::floor(d)) || d >= limit || d < (L::is_signed ? -limit : 0.0)) out_of_range();
+      return static_cast<T>(d);
+    }
+    if (v.is_number_unsigned()) {
+      const auto u = v.get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(L::max())) out_of_range();
+      return static_cast<T>(u);
+    }
+    const auto i = v.get<std::int64_t>();
+    if (i < static_cast<std::int64_t>(L::min()) || (i > 0 && static_cast<std::uint64_t>(i) > static_cast<std::uint64_t>(L::max())))
+      out_of_range();
+    return static_cast<T>(i);
+  }
+}
+
 void fill_from_json(engine::Tensor& t, const nlohmann::json& data, const std::string& name) {
   std::vector<const nlohmann::json*> values;
   flatten(data, values);
@@ -52,7 +85,7 @@ void fill_from_json(engine::Tensor& t, const nlohmann::json& data, const std::st
         p[i] = v.get<bool>();
       } else {
         if (!v.is_number()) bad("tensor '" + name + "' must hold numbers");
-        p[i] = v.get<T>();
+        p[i] = number_as<T>(v, name);
       }
     }
   });

@@ -70,7 +70,7 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
   if (!model_row) throw Error(ErrorCode::kNotFound, "model-not-found", "the job's model no longer exists");
 
   stage(job, "loading " + label, base);
-  jobs_.set_variant_state(v.id, "running", std::nullopt);
+  jobs_.set_variant_state(v.id, storage::RunState::kRunning, std::nullopt);
   // Parsed once per job: a 100 MB model takes about half a second to parse.
   if (!cache.source) cache.source = load_model_file(artifacts_.path_of(model_row->id));
   const auto& source = *cache.source;
@@ -164,7 +164,7 @@ bool JobRunner::run(const storage::JobRecord& job) {
   try {
     for (std::size_t i = 0; i < job.variants.size(); ++i) {
       const auto& v = job.variants[i];
-      if (v.state == "succeeded") continue;  // built by an earlier attempt: kept, not redone
+      if (storage::in_state(v.state, storage::RunState::kSucceeded)) continue;  // built by an earlier attempt: kept, not redone
       std::string error;
       try {
         build_variant(job, v, i / n, 1.0 / n, cache);
@@ -185,14 +185,14 @@ bool JobRunner::run(const storage::JobRecord& job) {
       current_stage.clear();
       ++failed;
       spdlog::warn("job {} variant {} ({}/{}) failed: {}", job.id, v.id, v.target, v.precision, error);
-      if (!end_as("a failed variant", [&] { jobs_.set_variant_state(v.id, "failed", error); })) return false;
+      if (!end_as("a failed variant", [&] { jobs_.set_variant_state(v.id, storage::RunState::kFailed, error); })) return false;
     }
-    std::string state = failed == 0 ? "succeeded" : "failed";
+    const auto state = failed == 0 ? storage::RunState::kSucceeded : storage::RunState::kFailed;
     std::optional<std::string> error;
     if (failed) error = std::to_string(failed) + " of " + std::to_string(job.variants.size()) + " variant(s) failed";
     if (!end_as("the job's result", [&] { jobs_.finish(job.id, state, error, "done"); })) return false;
-    metrics_.observe_job(state, seconds_since(start));
-    spdlog::info("job {} {} in {:.3f}s", job.id, state, seconds_since(start));
+    metrics_.observe_job(storage::state_name(state), seconds_since(start));
+    spdlog::info("job {} {} in {:.3f}s", job.id, storage::state_name(state), seconds_since(start));
     return true;
   } catch (const StopRequested& stop) {
     current_stage.clear();
@@ -202,10 +202,10 @@ bool JobRunner::run(const storage::JobRecord& job) {
       return record(job, "the requeue at shutdown",
                     [&] { jobs_.release(job.id, "requeued: service shutting down during '" + stop.stage + "'"); });
     }
-    metrics_.observe_job("cancelled", seconds_since(start));
+    metrics_.observe_job(storage::state_name(storage::RunState::kCancelled), seconds_since(start));
     spdlog::info("job {} cancelled during '{}'", job.id, stop.stage);
     return end_as("the cancellation", [&] {
-      jobs_.finish(job.id, "cancelled", "cancelled on request during stage '" + stop.stage + "'", "cancelled during '" + stop.stage + "'");
+      jobs_.finish(job.id, storage::RunState::kCancelled, "cancelled on request during stage '" + stop.stage + "'", "cancelled during '" + stop.stage + "'");
     });
   } catch (const Error& e) {
     current_stage.clear();
@@ -216,18 +216,18 @@ bool JobRunner::run(const storage::JobRecord& job) {
       give_back(job, std::string("storage fault: ") + e.what());
       return false;
     }
-    metrics_.observe_job("failed", seconds_since(start));
+    metrics_.observe_job(storage::state_name(storage::RunState::kFailed), seconds_since(start));
     spdlog::error("job {} failed: {}", job.id, e.what());
-    return end_as("the failure", [&] { jobs_.finish(job.id, "failed", std::string("internal error: ") + e.what(), "failed"); });
+    return end_as("the failure", [&] { jobs_.finish(job.id, storage::RunState::kFailed, std::string("internal error: ") + e.what(), "failed"); });
   } catch (const std::exception& e) {
     current_stage.clear();
-    metrics_.observe_job("failed", seconds_since(start));
+    metrics_.observe_job(storage::state_name(storage::RunState::kFailed), seconds_since(start));
     spdlog::error("job {} failed: {}", job.id, e.what());
-    return end_as("the failure", [&] { jobs_.finish(job.id, "failed", std::string("internal error: ") + e.what(), "failed"); });
+    return end_as("the failure", [&] { jobs_.finish(job.id, storage::RunState::kFailed, std::string("internal error: ") + e.what(), "failed"); });
   } catch (...) {
     current_stage.clear();
     spdlog::error("job {} failed: unknown exception", job.id);
-    return end_as("the failure", [&] { jobs_.finish(job.id, "failed", "internal error: unknown exception", "failed"); });
+    return end_as("the failure", [&] { jobs_.finish(job.id, storage::RunState::kFailed, "internal error: unknown exception", "failed"); });
   }
 }
 

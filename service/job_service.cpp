@@ -79,10 +79,11 @@ storage::JobRecord JobService::get(const std::string& id) {
 }
 
 std::vector<storage::JobRecord> JobService::list(const std::optional<std::string>& state, int limit, int offset) {
-  if (state && *state != "queued" && *state != "running" && *state != "succeeded" && *state != "failed" &&
-      *state != "cancelled")
-    throw Error(ErrorCode::kInvalidArgument, "invalid-parameter", "unknown job state '" + *state + "'",
-                {"queued", "running", "succeeded", "failed", "cancelled"});
+  if (state && !storage::parse_state(*state)) {
+    std::vector<std::string> names;
+    for (auto s : storage::kRunStates) names.emplace_back(storage::state_name(s));
+    throw Error(ErrorCode::kInvalidArgument, "invalid-parameter", "unknown job state '" + *state + "'", names);
+  }
   return jobs_.list(state, limit, offset);
 }
 
@@ -98,7 +99,7 @@ storage::JobRecord JobService::cancel(const std::string& id) {
 
 storage::BenchmarkRecord JobService::add_field_benchmark(const std::string& variant_id, storage::BenchmarkRecord b) {
   auto v = variant(variant_id);
-  if (v.state != "succeeded")
+  if (!storage::in_state(v.state, storage::RunState::kSucceeded))
     throw Error(ErrorCode::kConflict, "variant-not-built", "variant " + variant_id + " is " + v.state + "; only built variants take benchmarks");
   b.variant_id = variant_id;
   b.subject = "variant";
@@ -122,7 +123,7 @@ std::vector<storage::VariantRecord> JobService::variants(const std::optional<std
 
 ArtifactRef JobService::artifact(const std::string& variant_id) {
   auto v = variant(variant_id);
-  if (v.state != "succeeded" || !v.artifact_sha256)
+  if (!storage::in_state(v.state, storage::RunState::kSucceeded) || !v.artifact_sha256)
     throw Error(ErrorCode::kConflict, "variant-not-ready",
                 "variant " + variant_id + " is " + v.state + "; only succeeded variants have a bundle");
   // One stat per download; a full re-hash only when the file changed on disk since it was

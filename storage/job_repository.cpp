@@ -227,7 +227,7 @@ void JobRepository::retry_later(const std::string& id, const std::string& reason
         .bind(1, "requeued: " + reason).bind(2, now).bind(3, id).exec();
   c.prepare("UPDATE variants SET state = ?1, error = CASE WHEN ?1 = 'failed' THEN ?2 ELSE error END, updated_at = ?3 "
             "WHERE job_id = ?4 AND state = 'running'")
-      .bind(1, std::string(give_up ? "failed" : "queued")).bind(2, reason).bind(3, now).bind(4, id).exec();
+      .bind(1, std::string(state_name(give_up ? RunState::kFailed : RunState::kQueued))).bind(2, reason).bind(3, now).bind(4, id).exec();
   tx.commit();
 }
 
@@ -237,15 +237,16 @@ void JobRepository::set_progress(const std::string& id, const std::string& stage
       .bind(1, stage).bind(2, progress).bind(3, now_iso8601()).bind(4, id).exec();
 }
 
-void JobRepository::finish(const std::string& id, const std::string& state,
+void JobRepository::finish(const std::string& id, RunState state,
                            const std::optional<std::string>& error, const std::string& stage) {
   auto c = db_.acquire();
   Transaction tx(c);
   std::string now = now_iso8601();
   c.prepare("UPDATE jobs SET state = ?1, error = ?2, stage = ?3, finished_at = ?4, updated_at = ?4, "
             "progress = CASE WHEN ?1 = 'succeeded' THEN 1.0 ELSE progress END, version = version + 1 WHERE id = ?5")
-      .bind(1, state).bind_opt(2, error).bind(3, stage).bind(4, now).bind(5, id).exec();
-  std::string vstate = state == "succeeded" ? "failed" : state;  // a succeeded job has no pending variants
+      .bind(1, std::string(state_name(state))).bind_opt(2, error).bind(3, stage).bind(4, now).bind(5, id).exec();
+  // A succeeded job has no pending variants; any left would be failed ones.
+  const std::string vstate = state_name(state == RunState::kSucceeded ? RunState::kFailed : state);
   c.prepare("UPDATE variants SET state = ?1, updated_at = ?2, error = COALESCE(error, ?3) "
             "WHERE job_id = ?4 AND state IN ('queued','running')")
       .bind(1, vstate).bind(2, now).bind_opt(3, error).bind(4, id).exec();
@@ -261,7 +262,7 @@ CancelOutcome JobRepository::request_cancel(const std::string& id) {
   std::string now = now_iso8601();
   if (is_terminal_state(job->state)) {
     out = CancelOutcome::kAlreadyFinished;
-  } else if (job->state == "queued") {
+  } else if (in_state(job->state, RunState::kQueued)) {
     c.prepare("UPDATE jobs SET state = 'cancelled', stage = 'cancelled before start', cancel_requested = 1, "
               "finished_at = ?1, updated_at = ?1, version = version + 1 WHERE id = ?2")
         .bind(1, now).bind(2, id).exec();
@@ -284,12 +285,12 @@ bool JobRepository::cancel_requested(const std::string& id) {
   return st.step() && st.integer(0) != 0;
 }
 
-void JobRepository::set_variant_state(const std::string& variant_id, const std::string& state,
+void JobRepository::set_variant_state(const std::string& variant_id, RunState state,
                                       const std::optional<std::string>& error) {
   auto c = db_.acquire();
   Transaction tx(c);
   c.prepare("UPDATE variants SET state = ?, error = ?, updated_at = ? WHERE id = ?")
-      .bind(1, state).bind_opt(2, error).bind(3, now_iso8601()).bind(4, variant_id).exec();
+      .bind(1, std::string(state_name(state))).bind_opt(2, error).bind(3, now_iso8601()).bind(4, variant_id).exec();
   auto st = c.prepare("SELECT job_id FROM variants WHERE id = ?");
   st.bind(1, variant_id);
   if (st.step()) bump(c, st.text(0));
@@ -352,8 +353,8 @@ std::vector<VariantRecord> JobRepository::list_variants(const std::optional<std:
 }
 
 std::map<std::string, std::int64_t> JobRepository::count_by_state() {
-  std::map<std::string, std::int64_t> out{
-      {"queued", 0}, {"running", 0}, {"succeeded", 0}, {"failed", 0}, {"cancelled", 0}};
+  std::map<std::string, std::int64_t> out;
+  for (auto s : kRunStates) out[state_name(s)] = 0;
   auto c = db_.acquire();
   auto st = c.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
   while (st.step()) out[st.text(0)] = st.integer(1);

@@ -52,12 +52,12 @@ class JobRepository {
   void retry_later(const std::string& id, const std::string& reason, int max_attempts);
   void set_progress(const std::string& id, const std::string& stage, double progress);
   // Terminal state for the job; variants still queued/running take `variant_state`.
-  void finish(const std::string& id, const std::string& state, const std::optional<std::string>& error,
+  void finish(const std::string& id, RunState state, const std::optional<std::string>& error,
               const std::string& stage);
   CancelOutcome request_cancel(const std::string& id);  // throws kNotFound
   bool cancel_requested(const std::string& id);
 
-  void set_variant_state(const std::string& variant_id, const std::string& state,
+  void set_variant_state(const std::string& variant_id, RunState state,
                          const std::optional<std::string>& error);
   // A built variant: its bundle, report, validation and this host's benchmark rows, in one
   // transaction. Local rows an earlier attempt left (a crash between writes) are replaced, so a

@@ -1,6 +1,9 @@
 // Plain rows as storage/ reads and writes them. Timestamps are ISO 8601 UTC strings.
 #pragma once
 
+#include <array>
+#include <string_view>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -85,8 +88,37 @@ struct JobRecord {
   std::vector<VariantRecord> variants;
 };
 
-inline bool is_terminal_state(const std::string& s) {
-  return s == "succeeded" || s == "failed" || s == "cancelled";
+// The states jobs and variants move through, and their one text form (what the database stores
+// and the API shows). Code names states through this enum; only SQL text spells them.
+enum class RunState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+inline constexpr std::array<RunState, 5> kRunStates = {RunState::kQueued, RunState::kRunning, RunState::kSucceeded,
+                                                       RunState::kFailed, RunState::kCancelled};
+
+constexpr const char* state_name(RunState s) {
+  switch (s) {
+    case RunState::kQueued: return "queued";
+    case RunState::kRunning: return "running";
+    case RunState::kSucceeded: return "succeeded";
+    case RunState::kFailed: return "failed";
+    case RunState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+inline std::optional<RunState> parse_state(std::string_view text) {
+  for (auto s : kRunStates)
+    if (text == state_name(s)) return s;
+  return std::nullopt;
+}
+
+// True when a record's state text is `s`.
+inline bool in_state(const std::string& text, RunState s) { return text == state_name(s); }
+
+inline bool is_terminal(RunState s) { return s == RunState::kSucceeded || s == RunState::kFailed || s == RunState::kCancelled; }
+
+inline bool is_terminal_state(const std::string& text) {
+  auto s = parse_state(text);
+  return s && is_terminal(*s);
 }
 
 }  // namespace aifgen::storage

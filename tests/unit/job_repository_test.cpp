@@ -30,7 +30,8 @@ class JobRepositoryTest : public ::testing::Test {
     j.idempotency_key = std::move(key);
     j.request_hash = std::move(hash);
     VariantRecord v;
-    v.id = id + "-v1";
+    v.id = id;
+    v.id += "-v1";  // not id + "-v1": GCC 12 warns (-Wrestrict, a false positive) once this is inlined in a loop
     v.target = "x86_64-cpu";
     v.precision = "fp32";
     j.variants.push_back(v);
@@ -130,7 +131,11 @@ TEST_F(JobRepositoryTest, TheLatestVariantOfATargetIsFoundBehindAThousandNewerOn
   jobs_->create(old);
   jobs_->claim_next();
   jobs_->set_variant_result("old-v1", std::string(64, 'a'), 1, "{}", "validated");
-  for (int i = 0; i < 1001; ++i) jobs_->create(make_job("j" + std::to_string(i)));  // x86_64-cpu/fp32, newer
+  for (int i = 0; i < 1001; ++i) {  // x86_64-cpu/fp32, all newer
+    std::string id = "j";
+    id += std::to_string(i);
+    jobs_->create(make_job(id));
+  }
   auto found = jobs_->latest_variants("m1", "x86_64-cpu", "int8");
   ASSERT_TRUE(found.succeeded);
   EXPECT_EQ(found.succeeded->id, "old-v1");
@@ -170,7 +175,7 @@ TEST_F(JobRepositoryTest, CancelQueuedIsImmediateRunningIsRequestedFinishedIsRef
   jobs_->claim_next();  // a is running
   EXPECT_EQ(jobs_->request_cancel("a"), CancelOutcome::kRequested);
   EXPECT_TRUE(jobs_->cancel_requested("a"));
-  jobs_->finish("a", "cancelled", "stopped", "cancelled");
+  jobs_->finish("a", RunState::kCancelled, "stopped", "cancelled");
   EXPECT_EQ(jobs_->request_cancel("a"), CancelOutcome::kAlreadyFinished);
   EXPECT_THROW(jobs_->request_cancel("zzz"), Error);
 }
@@ -180,7 +185,7 @@ TEST_F(JobRepositoryTest, EveryChangeBumpsTheVersion) {
   auto v0 = *jobs_->version_of("a");
   jobs_->claim_next();
   auto v1 = *jobs_->version_of("a");
-  jobs_->set_variant_state("a-v1", "running", std::nullopt);
+  jobs_->set_variant_state("a-v1", RunState::kRunning, std::nullopt);
   auto v2 = *jobs_->version_of("a");
   jobs_->set_progress("a", "optimizing", 0.5);
   auto v3 = *jobs_->version_of("a");

@@ -52,6 +52,17 @@ TEST(KServeCodec, MalformedRequestsAreRefused) {
   EXPECT_EQ(error_of(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[3],"data":[1,2]}]})"), "infer-bad-request");
   EXPECT_EQ(error_of(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":["a"]}]})"), "infer-bad-request");
   EXPECT_EQ(error_of(R"({"inputs":[{"name":"x","datatype":"FP32","shape":[-1],"data":[]}]})"), "infer-bad-request");
+  // Values the datatype cannot hold are refused instead of cast (undefined behaviour; found by
+  // fuzz_kserve_request), and ones it can hold are kept exactly.
+  for (const char* bad : {R"("UINT8","shape":[1],"data":[256])", R"("UINT8","shape":[1],"data":[-1])",
+                          R"("UINT8","shape":[1],"data":[99999999.999])", R"("INT32","shape":[1],"data":[1.5])",
+                          R"("INT64","shape":[1],"data":[9.3e18])", R"("INT64","shape":[1],"data":[18446744073709551615])",
+                          R"("FP32","shape":[1],"data":[1e300])", R"("INT8","shape":[1],"data":[-129])"})
+    EXPECT_EQ(error_of(std::string(R"({"inputs":[{"name":"x","datatype":)") + bad + "}]}"), "infer-bad-request") << bad;
+  for (const char* good : {R"("UINT8","shape":[2],"data":[0,255])", R"("INT8","shape":[1],"data":[-128])",
+                           R"("INT64","shape":[1],"data":[-9223372036854775808])", R"("INT32","shape":[1],"data":[7.0])",
+                           R"("FP32","shape":[1],"data":[3.4e38])"})
+    EXPECT_EQ(error_of(std::string(R"({"inputs":[{"name":"x","datatype":)") + good + "}]}"), "accepted") << good;
   // A huge declared shape with no data behind it is refused, not allocated.
   EXPECT_EQ(error_of(R"({"inputs":[{"name":"x","datatype":"FP64","shape":[65536,65536],"data":[]}]})"), "infer-bad-request");
   // Binary data shorter than declared, longer than claimed, or a header length past the body.
