@@ -1,10 +1,9 @@
 #include "core/passes/fp16_range_check.h"
 
 #include <cmath>
-#include <set>
 #include <sstream>
 
-#include "core/engine/session.h"
+#include "core/passes/exposed_session.h"
 
 namespace aifgen {
 namespace {
@@ -30,24 +29,13 @@ std::map<std::string, ObservedRange> observe_ranges(const onnx::ModelProto& mode
                                                     const std::vector<Sample>& samples) {
   std::map<std::string, ObservedRange> out;
   if (samples.empty() || values.empty()) return out;
-  auto probe = model;
-  auto* g = probe.mutable_graph();
-  std::set<std::string> outputs;
-  for (const auto& o : g->output()) outputs.insert(o.name());
-  for (const auto& v : values)
-    if (outputs.insert(v).second) g->add_output()->set_name(v);
-  engine::SessionOptions so;
-  const auto inputs = model_inputs(model);
-  for (std::size_t k = 0; k < inputs.size() && k < samples[0].size(); ++k) so.input_shapes[inputs[k].name] = samples[0][k].shape;
-  engine::Session session(probe, so);
-  std::map<std::string, std::size_t> index;
-  for (std::size_t k = 0; k < session.outputs().size(); ++k) index[session.outputs()[k].name] = k;
+  ExposedSession probe(model, values, samples[0]);
   for (const auto& sample : samples) {
-    auto result = session.run(sample);
+    auto result = probe.session->run(sample);
     for (const auto& v : values) {
-      auto it = index.find(v);
-      if (it == index.end()) continue;
-      const auto& t = result[it->second];
+      const long at = probe.position(v);
+      if (at < 0) continue;
+      const auto& t = result[static_cast<std::size_t>(at)];
       if (t.dtype != engine::DType::kF32) continue;
       auto& r = out[v];
       const float* x = t.as<float>();

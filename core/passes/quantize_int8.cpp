@@ -37,6 +37,7 @@
 #include "core/engine/timing.h"
 #include "core/error.h"
 #include "core/onnx_model.h"
+#include "core/passes/exposed_session.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/opset_upgrade.h"
 #include "core/passes/pass.h"
@@ -644,7 +645,7 @@ class QuantizeInt8Pass final : public Pass {
   // Runs the samples with the activations exposed as outputs: min/max first, then histograms.
   quantize::Observers calibrate(const onnx::ModelProto& model, const std::vector<std::string>& activations,
                                 const std::vector<Sample>& samples, bool histograms) const {
-    Exposed probe(model, activations, samples[0]);
+    ExposedSession probe(model, activations, samples[0]);
     auto& session = *probe.session;
     const auto& index = probe.index;
     std::unordered_map<std::string, quantize::RangeObserver> obs;
@@ -661,33 +662,13 @@ class QuantizeInt8Pass final : public Pass {
     return obs;
   }
 
-  // A session of `model` with `values` exposed as extra outputs (planned for `sample`'s shapes),
-  // and where each output is.
-  struct Exposed {
-    std::unique_ptr<engine::Session> session;
-    std::unordered_map<std::string, std::size_t> index;
-    Exposed(const onnx::ModelProto& model, const std::vector<std::string>& values, const Sample& sample) {
-      auto probe = model;
-      auto* g = probe.mutable_graph();
-      std::set<std::string> outputs;
-      for (const auto& o : g->output()) outputs.insert(o.name());
-      for (const auto& v : values)
-        if (outputs.insert(v).second) g->add_output()->set_name(v);
-      engine::SessionOptions so;
-      auto inputs = model_inputs(model);
-      for (std::size_t k = 0; k < inputs.size(); ++k) so.input_shapes[inputs[k].name] = sample[k].shape;
-      session = std::make_unique<engine::Session>(probe, so);
-      for (std::size_t k = 0; k < session->outputs().size(); ++k) index[session->outputs()[k].name] = k;
-    }
-  };
-
   // The largest |x| per channel of each equalization site's tensor over the samples.
   static std::map<std::string, std::vector<float>> channel_abs_max(const onnx::ModelProto& model,
                                                                    const std::vector<quantize::EqualizationSite>& sites,
                                                                    const std::vector<Sample>& samples) {
     std::vector<std::string> values;
     for (const auto& s : sites) values.push_back(s.value);
-    Exposed probe(model, values, samples[0]);
+    ExposedSession probe(model, values, samples[0]);
     auto& session = *probe.session;
     const auto& index = probe.index;
     std::map<std::string, std::vector<float>> out;
