@@ -4,6 +4,10 @@
 // splits the outputs back.
 #include "service/infer_model.h"
 
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
 #include <algorithm>
 #include <set>
 #include <cstring>
@@ -34,6 +38,7 @@ InferModel::InferModel(const std::string& bundle_dir, std::string name, InferOpt
   };
   for (const auto& in : model_.graph().input())
     if (!inits.count(in.name())) inputs_.push_back(spec(in));
+  load_declared_ranges(bundle_dir);
   for (const auto& out : model_.graph().output()) outputs_.push_back(spec(out));
   // Plan the common case now so the first request does not pay for it and errors show at start.
   std::vector<engine::Tensor> probe;
@@ -48,6 +53,29 @@ InferModel::InferModel(const std::string& bundle_dir, std::string name, InferOpt
     // Free non-batch dims have no natural default; the first real request plans its shapes.
   }
   if (batched_) batcher_ = std::thread([this] { batcher_loop(); });
+}
+
+// variant.json's serving.input_ranges (written when the job had a shape profile): per input, the
+// smallest and largest shape accepted. Absent: only --max-input-elements bounds client shapes.
+void InferModel::load_declared_ranges(const std::string& bundle_dir) {
+  std::ifstream in(bundle_dir + "/variant.json");
+  if (!in) return;
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.contains("serving") || !j["serving"].contains("input_ranges")) return;
+  for (auto& s : inputs_) {
+    const auto& ranges = j["serving"]["input_ranges"];
+    if (!ranges.contains(s.name)) continue;
+    const auto& r = ranges[s.name];
+    try {
+      auto mn = r.at("min").get<std::vector<std::int64_t>>(), mx = r.at("max").get<std::vector<std::int64_t>>();
+      if (mn.size() != s.dims.size() || mx.size() != s.dims.size()) throw std::invalid_argument("rank differs from the model's");
+      s.min_dims = std::move(mn);
+      s.max_dims = std::move(mx);
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kInvalidArgument, "bundle-invalid",
+                  "variant.json serving.input_ranges for '" + s.name + "' is not usable: " + e.what());
+    }
+  }
 }
 
 InferModel::~InferModel() {
@@ -106,7 +134,10 @@ std::vector<engine::Tensor> InferModel::infer(std::vector<engine::Tensor> inputs
       throw Error(ErrorCode::kInvalidArgument, "infer-bad-input", "input '" + s.name + "' must be " + engine::dtype_str(s.dtype));
     bool ok = t.shape.size() == s.dims.size();
     for (std::size_t i = 0; ok && i < s.dims.size(); ++i) ok = t.shape[i] > 0 && (s.dims[i] < 0 || s.dims[i] == t.shape[i]);
-    if (!ok) throw Error(ErrorCode::kInvalidArgument, "infer-bad-input", "input '" + s.name + "' has shape " + engine::shape_str(t.shape) + ", which the model does not accept");
+    for (std::size_t i = 0; ok && i < s.max_dims.size(); ++i) ok = t.shape[i] >= s.min_dims[i] && t.shape[i] <= s.max_dims[i];
+    if (!ok) throw Error(ErrorCode::kInvalidArgument, "infer-bad-input", "input '" + s.name + "' has shape " + engine::shape_str(t.shape) + ", which the model does not accept" +
+                      (s.max_dims.empty() ? std::string()
+                                          : " (this bundle serves " + engine::shape_str(s.min_dims) + " to " + engine::shape_str(s.max_dims) + ")"));
     std::int64_t n = 1;
     for (auto d : t.shape) n = d > 0 && n <= INT64_MAX / d ? n * d : INT64_MAX;
     if (options_.max_input_elements > 0 && n > options_.max_input_elements)

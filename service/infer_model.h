@@ -34,6 +34,7 @@ class InferModel {
     std::string name;
     engine::DType dtype;
     std::vector<std::int64_t> dims;  // -1 where symbolic
+    std::vector<std::int64_t> min_dims, max_dims;  // declared by the bundle (variant.json); empty: none
   };
 
   // Loads <bundle_dir>/model.onnx (or model_repository/*/1/model.onnx is not served: CPU bundles
@@ -55,6 +56,7 @@ class InferModel {
   std::int64_t requests_run() const;
 
  private:
+  void load_declared_ranges(const std::string& bundle_dir);
   struct Pending {
     std::vector<engine::Tensor> inputs;
     std::promise<std::vector<engine::Tensor>> result;

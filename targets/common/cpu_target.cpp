@@ -112,6 +112,13 @@ std::string CpuTarget::package(const onnx::ModelProto& model, const VariantBuild
   add_client_files(files, model_name, build.variant_id, 8000);
   files.add("README.md", readme(desc_, build, model_name, name, private_ops, arch_));
   nlohmann::json extra = {{"opset", default_opset(model)}, {"serving", {{"protocol", "kserve-v2"}, {"model_name", model_name}, {"port", 8000}}}};
+  // The job's shape profile, when it has one, bounds what infer-server accepts (and so what it
+  // plans memory for): a client cannot send shapes the variant was never meant for.
+  if (!build.shape_profiles.empty()) {
+    nlohmann::json ranges = nlohmann::json::object();
+    for (const auto& [input, r] : build.shape_profiles) ranges[input] = {{"min", r.min}, {"max", r.max}};
+    extra["serving"]["input_ranges"] = ranges;
+  }
   return finish_bundle(files, build, desc_, std::move(extra), out_path);
 }
 

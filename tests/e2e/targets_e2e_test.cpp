@@ -320,6 +320,17 @@ TEST_F(TargetsE2E, ShapeProfilesAreCheckedAtSubmissionAndReachTheEngineBuild) {
   EXPECT_EQ(config.max_batch_size(), 16);
   const auto& build = files[top + "build_engine.sh"].bytes;
   EXPECT_NE(build.find("'--minShapes=x:1x3x48x96' '--optShapes=x:2x3x48x192' '--maxShapes=x:16x3x48x384'"), std::string::npos) << build;
+
+  // A CPU bundle of the same profile declares it, so its infer-server serves only those shapes.
+  auto cpu = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}, {"precisions", {"fp32"}},
+                                           {"options", {{"shape_profiles", {{"x", {{"min", {1, 3, 48, 96}}, {"opt", {2, 3, 48, 192}}, {"max", {16, 3, 48, 384}}}}}}}}});
+  ASSERT_EQ(cpu.status, 202) << cpu.body;
+  auto cpu_job = wait_finished(cpu.json()["id"].get<std::string>(), 120);
+  ASSERT_EQ(cpu_job["state"], "succeeded") << cpu_job.dump();
+  auto cpu_files = read_bundle(http().fetch_bundle(cpu_job["variants"][0]["artifact"]["download"].get<std::string>()).body);
+  const auto variant = nlohmann::json::parse(cpu_files["aifgen-" + cpu_job["variants"][0]["id"].get<std::string>() + "/variant.json"].bytes);
+  EXPECT_EQ(variant["serving"]["input_ranges"]["x"]["min"], nlohmann::json({1, 3, 48, 96}));
+  EXPECT_EQ(variant["serving"]["input_ranges"]["x"]["max"], nlohmann::json({16, 3, 48, 384}));
 }
 
 TEST_F(TargetsE2E, SignedLinksExpireRefuseTamperingAndServeRanges) {

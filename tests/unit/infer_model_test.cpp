@@ -49,6 +49,28 @@ TEST(InferModel, InputsBeyondTheElementLimitAreRefusedBeforeAnythingIsPlanned) {
   }
 }
 
+TEST(InferModel, ABundleWithDeclaredShapeRangesServesOnlyThose) {
+  testing::TempDir dir;
+  const auto bundle = bundle_with_free_dims(dir);
+  std::ofstream(bundle + "/variant.json") << R"({"serving": {"input_ranges": {"x": {"min": [1, 3, 16, 16], "max": [4, 3, 64, 128]}}}})";
+  InferOptions o;
+  o.max_batch = 1;
+  InferModel model(bundle, "m", o);
+  EXPECT_EQ(model.infer({input(32, 100)}).size(), 1u);
+  for (auto [h, w] : {std::pair<std::int64_t, std::int64_t>{8, 32}, {32, 200}, {65, 16}}) {
+    try {
+      model.infer({input(h, w)});
+      ADD_FAILURE() << h << "x" << w << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.type(), "infer-bad-input");
+      EXPECT_NE(std::string(e.what()).find("this bundle serves [1x3x16x16] to [4x3x64x128]"), std::string::npos) << e.what();
+    }
+  }
+  // A declaration that does not fit the model is refused when the server starts.
+  std::ofstream(bundle + "/variant.json") << R"({"serving": {"input_ranges": {"x": {"min": [1, 3], "max": [4, 3]}}}})";
+  EXPECT_THROW(InferModel(bundle, "m", o), Error);
+}
+
 TEST(InferModel, ManyDistinctShapesAtOnceAreAllAnsweredCorrectly) {
   testing::TempDir dir;
   InferOptions o;
