@@ -103,7 +103,9 @@ bool ArtifactStore::commit(BlobWriter& writer) {
   if (exists(sha)) {
     struct stat st {};
     const bool whole = ::stat(final_path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == writer.size();
-    if (whole && verify(sha)) return false;  // destructor drops the temp file
+    // One stat when the copy is unchanged since its last good hash; bit rot is the scrub's to find
+    // (it quarantines the blob, and this upload then restores it).
+    if (whole && verify_if_changed(sha)) return false;  // destructor drops the temp file
     // The stored copy is damaged: the fresh bytes take its place (rename is atomic).
   }
   if (::rename(writer.temp_path().c_str(), final_path.c_str()) != 0) throw io_error("rename", errno);

@@ -62,8 +62,8 @@ class ArtifactStore {
   std::unique_ptr<BlobWriter> begin(std::uint64_t max_bytes = UINT64_MAX);
   // Moves a finished writer's file to its content address. Returns true when the blob is new,
   // false when identical content was already stored (the temp file is then dropped). A stored
-  // blob that no longer matches its name (bit rot, truncation) is replaced: re-uploading the
-  // same bytes repairs it.
+  // copy changed on disk since its last good hash (verify_if_changed) is replaced when it no
+  // longer matches: re-uploading the same bytes repairs it. Bit rot is the scrub's to find.
   bool commit(BlobWriter& writer);
 
   // Serializes "store the blob and add the row that references it" against "drop the row and

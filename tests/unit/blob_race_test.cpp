@@ -48,7 +48,9 @@ TEST(BlobRace, ARowNeverOutlivesItsBlobWhenDeleteAndReuploadOverlap) {
   stop = true;
   deleter.join();
   EXPECT_EQ(broken, 0);
-  if (models.get(sha)) EXPECT_TRUE(artifacts.verify(sha));
+  if (models.get(sha)) {
+    EXPECT_TRUE(artifacts.verify(sha));
+  }
 }
 
 }  // namespace
