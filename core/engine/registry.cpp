@@ -14,6 +14,7 @@ const KernelTable& kernel_table() {
     register_reduce_kernels(t);
     register_resize_kernels(t);
     register_quantize_kernels(t);
+    register_pad_kernels(t);
     return t;
   }();
   return table;

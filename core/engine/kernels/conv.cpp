@@ -97,6 +97,15 @@ class ConvKernel final : public Kernel {
   dnnl::reorder sum_reorder_;
 };
 
+// How good a oneDNN implementation is, from its name: reference < generic (gemm, uni) < AVX2 <
+// AVX-512 (brgemm kernels are AVX-512 only). Only used to compare two choices for one op.
+int kernel_rank(const std::string& impl) {
+  if (impl.rfind("ref", 0) == 0) return 0;
+  if (impl.find("avx512") != std::string::npos || impl.find("amx") != std::string::npos) return 3;
+  if (impl.find("avx2") != std::string::npos) return 2;
+  return 1;
+}
+
 memory::desc layout_or_plain(const TensorDesc& d) { return d.layout ? *d.layout : plain_f32(to_dims(d.shape)); }
 
 dnnl::primitive_attr post_op_attr(const NodeCtx& ctx) {
@@ -157,16 +166,19 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
                                     bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
   dnnl::convolution_forward::primitive_desc pd(d, post_op_attr(ctx), ctx.dnnl_engine());
-  // A producer's layout oneDNN has no optimized kernel for on this CPU (an int8 convolution's
-  // nhwc output read by a float convolution on AVX2 chose the reference kernel, 100x slower):
-  // let oneDNN pick the source layout and reorder into it once.
+  // The producer's layout can cost the convolution its best kernel: an int8 convolution's nhwc
+  // output read by a float convolution on AVX2 chose the reference kernel (100x slower), and a
+  // grouped convolution's nChw8c output (group width 8) made every following 1x1 convolution
+  // take oneDNN's AVX2 kernel instead of the AVX-512 one (resnext50: 1.5x ORT's time). When a
+  // source layout of oneDNN's own choosing gets a kernel of a better instruction set, reorder the
+  // input into it once; the reorder costs far less than the slower kernel.
   bool reorder_src = false;
-  if (!choose_src && ctx.in(0).layout && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+  if (!choose_src && ctx.in(0).layout) {
     auto any_src = memory::desc(to_dims(x), memory::data_type::f32, memory::format_tag::any);
     dnnl::convolution_forward::desc d2(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_src, wmd,
                                        bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
     dnnl::convolution_forward::primitive_desc pd2(d2, post_op_attr(ctx), ctx.dnnl_engine());
-    if (std::string(pd2.impl_info_str()).rfind("ref", 0) != 0) {
+    if (pd2.src_desc() != src && kernel_rank(pd2.impl_info_str()) > kernel_rank(pd.impl_info_str())) {
       pd = pd2;
       reorder_src = true;
     }
