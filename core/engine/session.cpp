@@ -17,6 +17,7 @@
 
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/memory_plan.h"
+#include "core/engine/nhwc_passthrough.h"
 #include "core/engine/registry.h"
 #include "core/fp16_emulation.h"
 #include "core/passes/aifgen_ops.h"
@@ -100,25 +101,6 @@ class ReorderKernel final : public Kernel {
 
 bool is_op(const onnx::NodeProto& n, const char* op) {
   return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx");
-}
-
-// True when a value's layout is NHWC (what oneDNN's fastest f32 convolutions write here):
-// element-wise ops can then run on the raw buffer viewed as [N, H, W, C].
-bool is_nhwc(const TensorDesc& d) {
-  if (!d.layout || d.shape.size() != 4) return false;
-  const auto& md = d.layout->data;
-  if (md.format_kind != dnnl_blocked || md.format_desc.blocking.inner_nblks != 0) return false;
-  const auto* st = md.format_desc.blocking.strides;
-  const auto n = d.shape;
-  return st[1] == 1 && st[3] == n[1] && st[2] == n[3] * n[1] && st[0] == n[2] * n[3] * n[1] && md.padded_dims[1] == n[1];
-}
-
-Shape nhwc_physical(const Shape& s) { return {s[0], s[2], s[3], s[1]}; }
-
-bool layout_free_elementwise(const onnx::NodeProto& n) {
-  static const std::set<std::string> ops = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu",
-                                            "Add", "Sub", "Mul", "Div", "Erf", "Sqrt", "Abs", "Neg", "Exp"};
-  return (n.domain().empty() || n.domain() == "ai.onnx") && ops.count(n.op_type()) > 0;
 }
 
 float scalar_f32(const Tensor& t) { return t.dtype == DType::kF32 && t.numel() == 1 ? t.as<float>()[0] : NAN; }
@@ -467,7 +449,10 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       const bool onednn_pool = (is_op(node, "MaxPool") || is_op(node, "AveragePool")) && pool_runs_on_onednn(node) &&
                                slots[id].desc.shape.size() >= 3 && slots[id].desc.shape.size() <= 5;
       const bool layout_aware = is_conv(node) || is_op(node, "Shape") || is_op(node, "Size") || onednn_pool ||
-                                ((layout_free_elementwise(node) || is_op(node, "GlobalAveragePool")) && is_nhwc(slots[id].desc));
+                                ((layout_free_elementwise(node) || is_op(node, "GlobalAveragePool") ||
+                                  (is_op(node, "BatchNormalization") && node.input(0) == name) ||
+                                  is_channel_concat_or_split(node, slots[id].desc.shape.size())) &&
+                                 is_nhwc(slots[id].desc));
       if (!layout_aware) id = plain_slot(id);
       const Slot& s = slots[id];
       pin.push_back({true, s.desc, s.kind == SlotKind::kConstant ? &s.constant : nullptr});
@@ -507,13 +492,14 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     // NHWC pass-through: element-wise ops on an NHWC value run on its raw buffer as [N,H,W,C]
     // (other operands: the same layout, scalars or per-channel vectors), and a global average
     // pool becomes a mean over H and W of that view. Anything else gets plain inputs.
-    std::shared_ptr<const dnnl::memory::desc> nhwc_layout;
+    std::shared_ptr<const dnnl::memory::desc> passthrough_layout;
     const onnx::NodeProto* effective = &node;
     onnx::NodeProto gap_as_reduce;
     int nhwc_input = -1;
     for (std::size_t k = 0; k < pin.size() && nhwc_input < 0; ++k)
       if (pin[k].present && is_nhwc(pin[k].desc)) nhwc_input = static_cast<int>(k);
-    if (!all_constant && nhwc_input >= 0 && (layout_free_elementwise(node) || is_op(node, "GlobalAveragePool"))) {
+    const bool nhwc_batchnorm = is_op(node, "BatchNormalization") && nhwc_input == 0;
+    if (!all_constant && nhwc_input >= 0 && (layout_free_elementwise(node) || is_op(node, "GlobalAveragePool") || nhwc_batchnorm)) {
       const Shape logical = pin[static_cast<std::size_t>(nhwc_input)].desc.shape;
       bool ok = true;
       std::vector<PlanInput> phys = pin;
@@ -527,9 +513,16 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
           in_ids[k] = blocked_slot(in_ids[k], pin[static_cast<std::size_t>(nhwc_input)].desc.layout);
           phys[k] = {true, {d.dtype, nhwc_physical(d.shape), nullptr}, nullptr};
         }
+        else if (nhwc_batchnorm) ok = pin[k].constant && numel(d.shape) == logical[1];  // per-channel statistics
         else if (numel(d.shape) == 1) continue;
         else if (d.shape == Shape{1, logical[1], 1, 1} || d.shape == Shape{logical[1], 1, 1}) phys[k].desc = {d.dtype, {1, 1, 1, logical[1]}, nullptr};
         else ok = false;
+      }
+      if (nhwc_batchnorm) {
+        gap_as_reduce = node;
+        gap_as_reduce.set_op_type("BatchNormalizationNHWC");  // engine-internal kernel
+        effective = &gap_as_reduce;
+        factory = table.find("BatchNormalizationNHWC");
       }
       if (is_op(node, "GlobalAveragePool")) {
         gap_as_reduce = node;
@@ -538,7 +531,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         factory = table.find("GlobalAveragePoolNHWC");
       }
       if (ok) {
-        nhwc_layout = pin[static_cast<std::size_t>(nhwc_input)].desc.layout;
+        passthrough_layout = pin[static_cast<std::size_t>(nhwc_input)].desc.layout;
         pin = std::move(phys);
       } else {
         for (std::size_t k = 0; k < in_ids.size(); ++k)
@@ -548,6 +541,36 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
           }
         effective = &node;
         factory = table.find(node.op_type());
+      }
+    }
+    // Channel Concat/Split of NHWC values: the same op along the innermost axis of the
+    // [N,H,W,C] views; plain operands join the NHWC side with one reorder each.
+    onnx::NodeProto channel_node;
+    bool nhwc_outputs = false;
+    if (!all_constant && nhwc_input >= 0 && is_channel_concat_or_split(node, pin[static_cast<std::size_t>(nhwc_input)].desc.shape.size())) {
+      const Shape ref = pin[static_cast<std::size_t>(nhwc_input)].desc.shape;
+      const std::size_t data_inputs = is_op(node, "Concat") ? pin.size() : 1;
+      bool ok = true;
+      std::vector<PlanInput> phys = pin;
+      for (std::size_t k = 0; k < data_inputs && ok; ++k) {
+        const auto& d = pin[k].desc;
+        ok = pin[k].present && !pin[k].constant && d.dtype == DType::kF32 && d.shape.size() == 4 && d.shape[0] == ref[0] &&
+             d.shape[2] == ref[2] && d.shape[3] == ref[3] && (!d.layout || is_nhwc(d));
+        if (!ok) break;
+        if (!d.layout) in_ids[k] = blocked_slot(in_ids[k], nhwc_layout(d.shape));
+        phys[k].desc = {d.dtype, nhwc_physical(d.shape), nullptr};
+      }
+      if (ok) {
+        channel_node = along_nhwc_channels(node);
+        effective = &channel_node;
+        pin = std::move(phys);
+        nhwc_outputs = true;
+      } else {
+        for (std::size_t k = 0; k < in_ids.size(); ++k)
+          if (in_ids[k] >= 0) {
+            in_ids[k] = plain_slot(in_ids[k]);
+            pin[k].desc = slots[in_ids[k]].desc;
+          }
       }
     }
     NodeCtx ctx(*effective, opset, pin, eng);
@@ -639,14 +662,19 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       }
     }
     if (ctx.wanted_input_layout && !all_constant) in_ids[0] = blocked_slot(in_ids[0], ctx.wanted_input_layout);
-    if (nhwc_layout) {
+    if (nhwc_outputs)
+      for (auto& d : out_desc) {
+        d.shape = nchw_logical(d.shape);
+        d.layout = nhwc_layout(d.shape);
+      }
+    if (passthrough_layout) {
       auto& d = out_desc[0];
-      if (effective != &node) {
+      if (is_op(node, "GlobalAveragePool")) {
         // mean over H, W of [N,H,W,C] is [N,1,1,C]: the same bytes as plain [N,C,1,1]
         d.shape = {d.shape[0], d.shape[3], 1, 1};
       } else {
         d.shape = {d.shape[0], d.shape[3], d.shape[1], d.shape[2]};
-        d.layout = nhwc_layout;
+        d.layout = passthrough_layout;
       }
     }
     if (out_desc.size() < static_cast<std::size_t>(node.output_size()))

@@ -39,4 +39,14 @@ AIFGEN_MULTIVERSION float exp_shift_sum_loop(const float* x, float* y, std::int6
   return sum;
 }
 
+AIFGEN_MULTIVERSION void channel_affine_rows(const float* x, float* y, std::int64_t rows, std::int64_t c, const float* scale,
+                                             const float* shift) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * c;
+    float* yr = y + r * c;
+#pragma omp simd
+    for (std::int64_t k = 0; k < c; ++k) yr[k] = xr[k] * scale[k] + shift[k];
+  }
+}
+
 }  // namespace aifgen::engine

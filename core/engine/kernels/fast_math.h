@@ -47,5 +47,7 @@ void erf_loop(const float* x, float* y, std::int64_t n);
 void sigmoid_loop(const float* x, float* y, std::int64_t n);
 // y[i] = exp(x[i] - m); returns the sum of y.
 float exp_shift_sum_loop(const float* x, float* y, std::int64_t n, float m);
+// y[r][k] = x[r][k] * scale[k] + shift[k] over `rows` rows of `c` channels (NHWC batch norm).
+void channel_affine_rows(const float* x, float* y, std::int64_t rows, std::int64_t c, const float* scale, const float* shift);
 
 }  // namespace aifgen::engine

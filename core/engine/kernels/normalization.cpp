@@ -35,6 +35,38 @@ std::unique_ptr<Kernel> make_batchnorm(const NodeCtx& ctx, std::vector<TensorDes
   });
 }
 
+// "BatchNormalizationNHWC" (engine-internal, see nhwc_passthrough.h): the same inference
+// normalization on a [N, H, W, C] view of an NHWC value, with constant statistics folded into
+// one scale and shift per channel at plan time.
+std::unique_ptr<Kernel> make_batchnorm_nhwc(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  for (std::size_t i = 0; i < 5; ++i) ctx.require_dtype(i, {DType::kF32});
+  const auto& x = ctx.in(0).shape;
+  if (x.size() != 4) ctx.invalid("expects a 4-D [N,H,W,C] view");
+  const std::int64_t c = x[3];
+  std::vector<float> scale(static_cast<std::size_t>(c)), shift(static_cast<std::size_t>(c));
+  const float eps = ctx.attr_f("epsilon", 1e-5f);
+  const float *gamma = ctx.constant_input(1, "scale").as<float>(), *beta = ctx.constant_input(2, "bias").as<float>(),
+              *mean = ctx.constant_input(3, "mean").as<float>(), *var = ctx.constant_input(4, "variance").as<float>();
+  for (std::size_t i = 1; i < 5; ++i)
+    if (numel(ctx.in(i).shape) != c) ctx.invalid("per-channel inputs must have C elements");
+  for (std::int64_t k = 0; k < c; ++k) {
+    scale[static_cast<std::size_t>(k)] = gamma[k] / std::sqrt(var[k] + eps);
+    shift[static_cast<std::size_t>(k)] = beta[k] - mean[k] * scale[static_cast<std::size_t>(k)];
+  }
+  outs = {ctx.in(0)};
+  return make_kernel([scale = std::move(scale), shift = std::move(shift), c](const std::vector<const Tensor*>& in,
+                                                                              const std::vector<Tensor*>& out, RunContext&) {
+    const std::int64_t rows = in[0]->numel() / std::max<std::int64_t>(c, 1);
+    const float* xp = in[0]->as<float>();
+    float* yp = out[0]->as<float>();
+    // One contiguous block of rows per thread; small tensors stay on the calling thread.
+    parallel_chunks(rows * c, [&](std::int64_t b, std::int64_t e) {
+      const std::int64_t r0 = b / c, r1 = e == rows * c ? rows : e / c;
+      channel_affine_rows(xp + r0 * c, yp + r0 * c, r1 - r0, c, scale.data(), shift.data());
+    });
+  });
+}
+
 std::unique_ptr<Kernel> make_softmax(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool log) {
   ctx.require_dtype(0, {DType::kF32});
   const auto& x = ctx.in(0).shape;
@@ -86,6 +118,7 @@ std::unique_ptr<Kernel> make_softmax(const NodeCtx& ctx, std::vector<TensorDesc>
 
 void register_normalization_kernels(KernelTable& t) {
   t["BatchNormalization"] = make_batchnorm;
+  t["BatchNormalizationNHWC"] = make_batchnorm_nhwc;  // engine-internal
   t["Softmax"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_softmax(c, o, false); };
   t["LogSoftmax"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_softmax(c, o, true); };
 }

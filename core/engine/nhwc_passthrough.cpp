@@ -1,0 +1,58 @@
+#include "core/engine/nhwc_passthrough.h"
+
+#include <set>
+#include <string>
+
+#include "core/engine/kernels/onednn_util.h"
+
+namespace aifgen::engine {
+
+bool is_nhwc(const TensorDesc& d) {
+  if (!d.layout || d.shape.size() != 4) return false;
+  const auto& md = d.layout->data;
+  if (md.format_kind != dnnl_blocked || md.format_desc.blocking.inner_nblks != 0) return false;
+  const auto* st = md.format_desc.blocking.strides;
+  const auto n = d.shape;
+  return st[1] == 1 && st[3] == n[1] && st[2] == n[3] * n[1] && st[0] == n[2] * n[3] * n[1] && md.padded_dims[1] == n[1];
+}
+
+Shape nhwc_physical(const Shape& s) { return {s[0], s[2], s[3], s[1]}; }
+Shape nchw_logical(const Shape& p) { return {p[0], p[3], p[1], p[2]}; }
+
+std::shared_ptr<const dnnl::memory::desc> nhwc_layout(const Shape& logical) {
+  return std::make_shared<const dnnl::memory::desc>(to_dims(logical), dnnl::memory::data_type::f32, dnnl::memory::format_tag::acdb);
+}
+
+bool layout_free_elementwise(const onnx::NodeProto& n) {
+  static const std::set<std::string> ops = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu",
+                                            "Add", "Sub", "Mul", "Div", "Erf", "Sqrt", "Abs", "Neg", "Exp"};
+  return (n.domain().empty() || n.domain() == "ai.onnx") && ops.count(n.op_type()) > 0;
+}
+
+bool is_channel_concat_or_split(const onnx::NodeProto& n, std::size_t rank) {
+  if (rank != 4 || !(n.domain().empty() || n.domain() == "ai.onnx")) return false;
+  if (n.op_type() != "Concat" && n.op_type() != "Split") return false;
+  std::int64_t axis = 0;
+  for (const auto& a : n.attribute())
+    if (a.name() == "axis") axis = a.i();
+  return axis == 1 || axis == -3;
+}
+
+onnx::NodeProto along_nhwc_channels(const onnx::NodeProto& n) {
+  onnx::NodeProto r = n;
+  bool set = false;
+  for (auto& a : *r.mutable_attribute())
+    if (a.name() == "axis") {
+      a.set_i(3);
+      set = true;
+    }
+  if (!set) {
+    auto* a = r.add_attribute();
+    a->set_name("axis");
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(3);
+  }
+  return r;
+}
+
+}  // namespace aifgen::engine

@@ -1,0 +1,39 @@
+// Which ops may run on a value while it stays in oneDNN's NHWC layout, and how they are
+// rewritten to run on its raw buffer viewed as [N, H, W, C]. oneDNN's fastest float
+// convolutions here read and write NHWC; every op between two convolutions that needs the
+// plain NCHW form costs two reorders (ShuffleNet, SqueezeNet, GoogLeNet and DenseNet spent up to
+// 45% of their time in them), so element-wise ops, global average pooling and channel
+// Concat/Split keep the layout.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <memory>
+
+#include <dnnl.hpp>
+
+#include "core/engine/tensor.h"
+
+namespace aifgen::engine {
+
+// True when `d` is a 4-D value in NHWC order (channels innermost, no blocking).
+bool is_nhwc(const TensorDesc& d);
+
+// [N, C, H, W] -> [N, H, W, C] and back.
+Shape nhwc_physical(const Shape& s);
+Shape nchw_logical(const Shape& physical);
+
+// The NHWC float32 layout of a logical NCHW shape.
+std::shared_ptr<const dnnl::memory::desc> nhwc_layout(const Shape& logical);
+
+// Element-wise ops whose result at each element depends only on the elements at the same
+// position: they run on any layout when every operand is in it (or broadcasts per channel).
+bool layout_free_elementwise(const onnx::NodeProto& n);
+
+// A Concat or Split along the channel axis of a 4-D value (`rank` of its data input).
+bool is_channel_concat_or_split(const onnx::NodeProto& n, std::size_t rank);
+
+// The same node along axis 3, for running on [N, H, W, C] views.
+onnx::NodeProto along_nhwc_channels(const onnx::NodeProto& n);
+
+}  // namespace aifgen::engine

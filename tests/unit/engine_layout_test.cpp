@@ -1,0 +1,99 @@
+// Values stay in oneDNN's NHWC layout through channel Concat, channel Split and inference
+// BatchNormalization between convolutions (no reorder to NCHW and back), with the same results
+// as when every op reads plain NCHW. The plain reference is the same graph with an Identity in
+// front of each of those ops: Identity is not layout-aware, so its input is made plain.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/engine/session.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen::engine {
+namespace {
+
+using testing::node;
+using testing::random_tensor;
+using testing::tensor_value;
+
+onnx::NodeProto conv(const std::string& x, const std::string& w, const std::string& y, bool pad) {
+  auto n = node("Conv", {x, w}, {y});
+  if (pad) testing::add_ints_attr(n, "pads", {1, 1, 1, 1});
+  return n;
+}
+
+// x[1,8,10,10] -> conv a (16 ch, 3x3), conv b (24 ch, 1x1) -> Concat(axis 1) -> 40 ch
+//   -> BatchNormalization -> Split(axis 1: 10, 30) -> conv c on the first part, conv d on the
+//   second -> Concat -> conv e -> y. With `barriers`, an Identity precedes each Concat, BN and
+//   Split input.
+onnx::ModelProto channel_ops_model(bool barriers) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "8", "10", "10"});
+  *g->add_initializer() = random_tensor("wa", {16, 8, 3, 3}, 1, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("wb", {24, 8, 1, 1}, 2, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("wc", {16, 10, 3, 3}, 3, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("wd", {16, 30, 1, 1}, 4, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("we", {16, 32, 3, 3}, 5, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("gamma", {40}, 6, 0.5f, 1.5f);
+  *g->add_initializer() = random_tensor("beta", {40}, 7, -0.5f, 0.5f);
+  *g->add_initializer() = random_tensor("mean", {40}, 8, -0.2f, 0.2f);
+  *g->add_initializer() = random_tensor("var", {40}, 9, 0.5f, 2.0f);
+  int k = 0;
+  auto barrier = [&](const std::string& v) {
+    if (!barriers) return v;
+    std::string out = v + "_plain" + std::to_string(k++);
+    *g->add_node() = node("Identity", {v}, {out});
+    return out;
+  };
+  *g->add_node() = conv("x", "wa", "a", true);
+  *g->add_node() = conv("x", "wb", "b", false);
+  auto cat1 = node("Concat", {barrier("a"), barrier("b")}, {"ab"});
+  testing::add_int_attr(cat1, "axis", 1);
+  *g->add_node() = cat1;
+  *g->add_node() = node("BatchNormalization", {barrier("ab"), "gamma", "beta", "mean", "var"}, {"bn"});
+  *g->add_initializer() = [] {
+    onnx::TensorProto t;
+    t.set_name("split");
+    t.set_data_type(onnx::TensorProto::INT64);
+    t.add_dims(2);
+    t.add_int64_data(10);
+    t.add_int64_data(30);
+    return t;
+  }();
+  auto split = node("Split", {barrier("bn"), "split"}, {"s0", "s1"});
+  testing::add_int_attr(split, "axis", -3);
+  *g->add_node() = split;
+  *g->add_node() = conv("s0", "wc", "c", true);
+  *g->add_node() = conv("s1", "wd", "d", false);
+  auto cat2 = node("Concat", {barrier("c"), barrier("d")}, {"cd"});
+  testing::add_int_attr(cat2, "axis", 1);
+  *g->add_node() = cat2;
+  *g->add_node() = conv("cd", "we", "y", true);
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+std::int64_t reorders(const Session& s) {
+  for (const auto& p : s.profile())
+    if (p.op == "Reorder") return p.calls;
+  return 0;
+}
+
+TEST(EngineLayout, ChannelConcatSplitAndBatchNormKeepNhwcWithTheSameResults) {
+  SessionOptions o;
+  o.profile = true;
+  Session fast(channel_ops_model(false), o), plain(channel_ops_model(true), o);
+  Tensor x = Tensor::allocate(DType::kF32, {1, 8, 10, 10});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.37f * static_cast<float>(i));
+  auto y = fast.run({x})[0], want = plain.run({x})[0];
+  ASSERT_EQ(y.shape, want.shape);
+  for (std::int64_t i = 0; i < y.numel(); ++i)
+    ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-4f * std::max(1.f, std::abs(want.as<float>()[i]))) << i;
+  // The plain graph reorders around every barrier; the NHWC one at most at the model's edges.
+  EXPECT_LE(reorders(fast), 2) << reorders(plain);
+  EXPECT_GT(reorders(plain), reorders(fast) + 4);
+}
+
+}  // namespace
+}  // namespace aifgen::engine
