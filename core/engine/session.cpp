@@ -19,6 +19,7 @@
 #include "core/engine/memory_plan.h"
 #include "core/engine/nhwc_passthrough.h"
 #include "core/engine/registry.h"
+#include "core/engine/thread_policy.h"
 #include "core/fp16_emulation.h"
 #include "core/passes/aifgen_ops.h"
 #include "core/error.h"
@@ -42,6 +43,7 @@ struct Step {
   std::unique_ptr<Kernel> kernel;
   std::vector<int> in;   // slot ids, -1 for omitted inputs
   std::vector<int> out;  // slot ids
+  int threads = 1;       // OpenMP threads this step runs with (see thread_policy.h)
 };
 
 struct RunState {
@@ -368,13 +370,53 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
   };
   // Follows the single reader of a convolution's output through activations and one residual
   // Add, as long as oneDNN can apply them as post-ops. Returns the name of the last fused value.
+  // x -> {Sigmoid | HardSigmoid(1/6, 0.5)} -> g, Mul(x, g): the gate read only by the Mul.
+  struct GatedActivation {
+    dnnl::algorithm alg;
+    float alpha;
+    int gate_node, mul_node;
+  };
+  auto gated_activation = [&](const std::string& x, const std::vector<int>& readers) -> std::optional<GatedActivation> {
+    if (readers.size() != 2) return std::nullopt;
+    for (int pick = 0; pick < 2; ++pick) {
+      const int gi = readers[static_cast<std::size_t>(pick)], mi = readers[static_cast<std::size_t>(1 - pick)];
+      const auto& gate = g.node(gi);
+      const auto& mul = g.node(mi);
+      if (gate.input_size() < 1 || gate.input(0) != x || gate.output_size() != 1 || !is_op(mul, "Mul") || mul.input_size() != 2) continue;
+      const std::string& gv = gate.output(0);
+      if (!((mul.input(0) == x && mul.input(1) == gv) || (mul.input(1) == x && mul.input(0) == gv))) continue;
+      auto gr = consumers.find(gv);
+      if (graph_outputs.count(gv) || gr == consumers.end() || gr->second.size() != 1) continue;
+      if (is_op(gate, "Sigmoid")) return GatedActivation{dnnl::algorithm::eltwise_swish, 1.f, gi, mi};
+      if (is_op(gate, "HardSigmoid")) {
+        float alpha = 0.2f, beta = 0.5f;
+        for (const auto& a : gate.attribute()) {
+          if (a.name() == "alpha") alpha = a.f();
+          if (a.name() == "beta") beta = a.f();
+        }
+        if (std::abs(alpha - 1.f / 6.f) < 1e-6f && beta == 0.5f) return GatedActivation{dnnl::algorithm::eltwise_hardswish, 0.f, gi, mi};
+      }
+    }
+    return std::nullopt;
+  };
   auto collect_post_ops = [&](const std::string& conv_out, const Shape& out_shape, std::vector<PostOp>& ops,
                               std::vector<int>& fused, int& sum_slot) {
     std::string cur = conv_out;
     for (;;) {
       if (graph_outputs.count(cur)) break;
       auto cs = consumers.find(cur);
-      if (cs == consumers.end() || cs->second.size() != 1) break;
+      if (cs == consumers.end()) break;
+      // x * Sigmoid(x) (SiLU/Swish: EfficientNet, YOLO) and x * HardSigmoid(x) with alpha 1/6,
+      // beta 0.5 (how PyTorch exports hardswish before opset 14: MobileNetV3) are one oneDNN
+      // post-op each instead of two extra passes over the tensor.
+      if (auto gate = gated_activation(cur, cs->second)) {
+        ops.push_back(PostOp{PostOp::Kind::kEltwise, gate->alg, gate->alpha, 0, -1});
+        fused.push_back(gate->gate_node);
+        fused.push_back(gate->mul_node);
+        cur = g.node(gate->mul_node).output(0);
+        continue;
+      }
+      if (cs->second.size() != 1) break;
       const int j = cs->second[0];
       const auto& n = g.node(j);
       std::vector<PostOp> add;
@@ -576,6 +618,10 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     NodeCtx ctx(*effective, opset, pin, eng);
     ctx.blocked_output_ok = !all_constant && (is_conv(node) || is_op(node, "MaxPool") || is_op(node, "AveragePool"));
     std::vector<TensorDesc> out_desc;
+    // oneDNN sizes a primitive's work split by the threads at creation: plan small steps
+    // with the thread count they will run with.
+    const int step_threads = threads_for_work(estimated_work(*effective, pin), options.threads);
+    omp_set_num_threads(step_threads);
     auto kernel = factory->second(ctx, out_desc);
     std::string fused_output;
     std::vector<int> fused_nodes;
@@ -661,6 +707,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
     }
+    omp_set_num_threads(options.threads);
     if (ctx.wanted_input_layout && !all_constant) in_ids[0] = blocked_slot(in_ids[0], ctx.wanted_input_layout);
     if (nhwc_outputs)
       for (auto& d : out_desc) {
@@ -706,6 +753,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     step.label = node.op_type();
     for (int j : fused_nodes) step.label += "+" + g.node(j).op_type();  // e.g. Conv+Add+Relu
     step.kernel = std::move(kernel);
+    step.threads = step_threads;
     step.in = std::move(in_ids);
     for (std::size_t i = 0; i < out_desc.size(); ++i) {
       Slot s;
@@ -765,7 +813,10 @@ int Session::Impl::plain_slot(int id) {
   int copy = static_cast<int>(slots.size()) - 1;
   Step step;
   step.label = "Reorder";
+  step.threads = threads_for_work(static_cast<double>(numel(slots[id].desc.shape)), options.threads);
+  omp_set_num_threads(step.threads);
   auto reorder = std::make_unique<ReorderKernel>(eng, *slots[id].desc.layout, plain);
+  omp_set_num_threads(options.threads);
   scratchpad_bytes = std::max(scratchpad_bytes, reorder->scratchpad_bytes());
   step.kernel = std::move(reorder);
   step.in = {id};
@@ -793,7 +844,10 @@ int Session::Impl::blocked_slot(int id, const std::shared_ptr<const dnnl::memory
   int copy = static_cast<int>(slots.size()) - 1;
   Step step;
   step.label = "Reorder";
+  step.threads = threads_for_work(static_cast<double>(numel(slots[id].desc.shape)), options.threads);
+  omp_set_num_threads(step.threads);
   auto reorder = std::make_unique<ReorderKernel>(eng, from, *layout);
+  omp_set_num_threads(options.threads);
   scratchpad_bytes = std::max(scratchpad_bytes, reorder->scratchpad_bytes());
   step.kernel = std::move(reorder);
   step.in = {id};
@@ -850,7 +904,8 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
     }
   }
   if (!st) st = make_state();
-  omp_set_num_threads(options.threads);
+  int team = options.threads;
+  omp_set_num_threads(team);
   for (std::size_t i = 0; i < input_slots.size(); ++i) st->views[input_slots[i]].data = in[i].data;
   RunContext rc{&st->stream, st->scratchpad.get()};
   std::vector<const Tensor*> in_ptrs;
@@ -862,6 +917,7 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
     out_ptrs.clear();
     for (int id : step.in) in_ptrs.push_back(id < 0 ? nullptr : &st->views[id]);
     for (int id : step.out) out_ptrs.push_back(&st->views[id]);
+    if (step.threads != team) omp_set_num_threads(team = step.threads);
     if (!options.profile) {
       step.kernel->run(in_ptrs, out_ptrs, rc);
       continue;
@@ -872,6 +928,7 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
     step_ms[k] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   st->stream.wait();
+  omp_set_num_threads(options.threads);
   std::vector<Tensor> out;
   for (int id : output_slots) {
     const auto& v = st->views[id];

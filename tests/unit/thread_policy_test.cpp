@@ -1,0 +1,73 @@
+// Steps too small to pay for a thread team run on one thread; the rest get the session's
+// threads; and a session that mixes both computes what a one-thread session computes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/engine/session.h"
+#include "core/engine/thread_policy.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen::engine {
+namespace {
+
+PlanInput input(const Shape& s) { return {true, {DType::kF32, s, nullptr}, nullptr}; }
+
+onnx::NodeProto conv_node(std::int64_t stride) {
+  auto n = testing::node("Conv", {"x", "w"}, {"y"});
+  testing::add_ints_attr(n, "strides", {stride, stride});
+  return n;
+}
+
+TEST(ThreadPolicy, SmallStepsRunOnOneThreadLargeOnesOnAll) {
+  // 1x1 conv, 16 -> 16 channels on 7x7: 12.5k MACs.
+  const double tiny = estimated_work(conv_node(1), {input({1, 16, 7, 7}), input({16, 16, 1, 1})});
+  EXPECT_DOUBLE_EQ(tiny, 16.0 * 16 * 49);
+  EXPECT_EQ(threads_for_work(tiny, 4), 1);
+  // 3x3 conv, 64 -> 64 channels on 56x56: 115M MACs; stride 2 quarters it.
+  const double big = estimated_work(conv_node(1), {input({1, 64, 56, 56}), input({64, 64, 3, 3})});
+  EXPECT_DOUBLE_EQ(estimated_work(conv_node(2), {input({1, 64, 56, 56}), input({64, 64, 3, 3})}), big / 4);
+  EXPECT_EQ(threads_for_work(big, 4), 4);
+  EXPECT_EQ(threads_for_work(big, 1), 1);
+  // A matrix product counts M*K*N; element-wise work counts the elements read.
+  auto mm = testing::node("MatMul", {"a", "b"}, {"c"});
+  EXPECT_DOUBLE_EQ(estimated_work(mm, {input({128, 256}), input({256, 512})}), 128.0 * 256 * 512);
+  auto add = testing::node("Add", {"a", "b"}, {"c"});
+  EXPECT_DOUBLE_EQ(estimated_work(add, {input({4, 100}), input({100})}), 500.0);
+}
+
+// x[1,16,28,28] -> conv 3x3 (large step) -> Relu -> conv 1x1 stride 4 to 8 channels (small) -> Sigmoid -> y
+onnx::ModelProto mixed_model() {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "16", "28", "28"});
+  *g->add_initializer() = testing::random_tensor("w1", {32, 16, 3, 3}, 11, -0.2f, 0.2f);
+  *g->add_initializer() = testing::random_tensor("w2", {8, 32, 1, 1}, 12, -0.2f, 0.2f);
+  auto c1 = testing::node("Conv", {"x", "w1"}, {"a"});
+  testing::add_ints_attr(c1, "pads", {1, 1, 1, 1});
+  *g->add_node() = c1;
+  *g->add_node() = testing::node("Relu", {"a"}, {"b"});
+  auto c2 = testing::node("Conv", {"b", "w2"}, {"c"});
+  testing::add_ints_attr(c2, "strides", {4, 4});
+  *g->add_node() = c2;
+  *g->add_node() = testing::node("Sigmoid", {"c"}, {"y"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+TEST(ThreadPolicy, MixedThreadCountsComputeWhatOneThreadComputes) {
+  SessionOptions one, two;
+  one.threads = 1;
+  two.threads = 2;
+  Session s1(mixed_model(), one), s2(mixed_model(), two);
+  Tensor x = Tensor::allocate(DType::kF32, {1, 16, 28, 28});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.11f * static_cast<float>(i));
+  for (int round = 0; round < 3; ++round) {
+    auto a = s1.run({x})[0], b = s2.run({x})[0];
+    ASSERT_EQ(a.shape, b.shape);
+    for (std::int64_t i = 0; i < a.numel(); ++i) ASSERT_NEAR(a.as<float>()[i], b.as<float>()[i], 1e-5f) << i;
+  }
+}
+
+}  // namespace
+}  // namespace aifgen::engine
