@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "core/engine/hardswish_pattern.h"
 #include "core/engine/npy.h"
@@ -178,6 +179,48 @@ TEST(EngineSession, DecomposedHardswishRunsAsOneKernelFusedIntoTheConvolution) {
     }
   // A chain whose intermediate is read elsewhere is left alone.
   EXPECT_FALSE(engine::fuse_decomposed_hardswish(decomposed_hardswish(true)).has_value());
+}
+
+
+// x[1,4,6,6] -> 1x1 Conv -> a; gate = Sigmoid(a) or HardSigmoid(a; alpha, 0.5); y = a * gate.
+onnx::ModelProto gated_conv(bool hard, float alpha) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "4", "6", "6"});
+  *g->add_initializer() = testing::random_tensor("w", {4, 4, 1, 1}, 21, -2.f, 2.f);
+  *g->add_node() = testing::node("Conv", {"x", "w"}, {"a"});
+  auto gate = testing::node(hard ? "HardSigmoid" : "Sigmoid", {"a"}, {"g"});
+  if (hard) {
+    testing::add_float_attr(gate, "alpha", alpha);
+    testing::add_float_attr(gate, "beta", 0.5f);
+  }
+  *g->add_node() = gate;
+  *g->add_node() = testing::node("Mul", {"g", "a"}, {"y"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+TEST(EngineSession, SwishAndHardswishGatesFuseIntoTheConvolution) {
+  for (const auto& [hard, alpha, fused] : {std::tuple{false, 0.2f, true}, std::tuple{true, 1.f / 6.f, true}, std::tuple{true, 0.2f, false}}) {
+    auto m = gated_conv(hard, alpha);
+    engine::SessionOptions o;
+    o.profile = true;
+    engine::Session s(m, o);
+    auto x = engine::Tensor::allocate(engine::DType::kF32, {1, 4, 6, 6});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.3f * static_cast<float>(i));
+    auto y = s.run({x})[0];
+    bool one_step = false;
+    for (const auto& p : s.profile()) one_step = one_step || p.op == std::string("Conv+") + (hard ? "HardSigmoid" : "Sigmoid") + "+Mul";
+    EXPECT_EQ(one_step, fused) << "hard " << hard << " alpha " << alpha;
+    auto w = engine::tensor_from_proto(m.graph().initializer(0));
+    for (int c = 0; c < 4; ++c)
+      for (int p = 0; p < 36; ++p) {
+        float a = 0;
+        for (int k = 0; k < 4; ++k) a += w.as<float>()[c * 4 + k] * x.as<float>()[k * 36 + p];
+        const float gate = hard ? std::clamp(alpha * a + 0.5f, 0.f, 1.f) : 1.f / (1.f + std::exp(-a));
+        EXPECT_NEAR(y.as<float>()[c * 36 + p], a * gate, 1e-5f * std::max(1.f, std::abs(a)));
+      }
+  }
 }
 
 }  // namespace
