@@ -1,8 +1,10 @@
 #include "core/engine/nhwc_passthrough.h"
 
+#include <cstring>
 #include <set>
 #include <string>
 
+#include "core/engine/kernels/dispatch.h"
 #include "core/engine/kernels/onednn_util.h"
 
 namespace aifgen::engine {
@@ -53,6 +55,23 @@ onnx::NodeProto along_nhwc_channels(const onnx::NodeProto& n) {
     a->set_i(3);
   }
   return r;
+}
+
+std::unique_ptr<Kernel> make_channel_shuffle_nhwc(const Shape& physical, std::int64_t groups) {
+  const std::int64_t c = physical[3], per_group = c / groups, rows = numel(physical) / std::max<std::int64_t>(c, 1);
+  return make_kernel([c, per_group, groups, rows](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const float* x = in[0]->as<float>();
+    float* y = out[0]->as<float>();
+    parallel_chunks(rows * c, [&](std::int64_t b, std::int64_t e) {
+      const std::int64_t r1 = e == rows * c ? rows : e / c;
+      for (std::int64_t r = b / c; r < r1; ++r) {
+        const float* xr = x + r * c;
+        float* yr = y + r * c;
+        for (std::int64_t i = 0; i < groups; ++i)
+          for (std::int64_t j = 0; j < per_group; ++j) yr[j * groups + i] = xr[i * per_group + j];
+      }
+    });
+  });
 }
 
 }  // namespace aifgen::engine

@@ -12,6 +12,7 @@
 
 #include <dnnl.hpp>
 
+#include "core/engine/kernel.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen::engine {
@@ -35,5 +36,11 @@ bool is_channel_concat_or_split(const onnx::NodeProto& n, std::size_t rank);
 
 // The same node along axis 3, for running on [N, H, W, C] views.
 onnx::NodeProto along_nhwc_channels(const onnx::NodeProto& n);
+
+// ShuffleNet's channel shuffle, Reshape [N,C,H,W] -> [N,g,C/g,H,W], Transpose (0,2,1,3,4),
+// Reshape back to [N,C,H,W], on an NHWC value: one permutation of each pixel's C channels
+// (output channel j*g + i is input channel i*C/g + j), instead of three plain-layout ops and
+// two reorders. `physical` is the [N,H,W,C] view.
+std::unique_ptr<Kernel> make_channel_shuffle_nhwc(const Shape& physical, std::int64_t groups);
 
 }  // namespace aifgen::engine

@@ -459,10 +459,94 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     }
     return cur;
   };
+  // Constant nodes by output, for patterns whose constants come later in the node order than
+  // the node that starts them (PyTorch emits each Reshape's shape just before that Reshape).
+  std::unordered_map<std::string, int> constant_node;
+  for (int i = 0; i < g.node_size(); ++i)
+    if (is_op(g.node(i), "Constant") && g.node(i).output_size() == 1) constant_node[g.node(i).output(0)] = i;
+  std::deque<Tensor> early_constants;
+  auto constant_of = [&](const std::string& name) -> const Tensor* {
+    auto it = slot_of.find(name);
+    if (it != slot_of.end()) return slots[it->second].kind == SlotKind::kConstant ? &slots[it->second].constant : nullptr;
+    auto c = constant_node.find(name);
+    return c == constant_node.end() ? nullptr : &early_constants.emplace_back(constant_node_value(g.node(c->second)));
+  };
+  // The single reader of `v` (not a graph output), or -1.
+  auto only_reader = [&](const std::string& v) {
+    auto cs = consumers.find(v);
+    return graph_outputs.count(v) || cs == consumers.end() || cs->second.size() != 1 ? -1 : cs->second[0];
+  };
+  // Reshape -> Transpose(0,2,1,3,4) -> Reshape over an NHWC value: {groups, last reshape}.
+  auto channel_shuffle = [&](const onnx::NodeProto& r1) -> std::optional<std::pair<std::int64_t, int>> {
+    if (!is_op(r1, "Reshape") || r1.input_size() != 2) return std::nullopt;
+    auto in = slot_of.find(r1.input(0));
+    const Tensor* t1 = constant_of(r1.input(1));
+    if (in == slot_of.end() || !t1 || !is_nhwc(slots[in->second].desc) || slots[in->second].desc.dtype != DType::kF32) return std::nullopt;
+    const Shape x = slots[in->second].desc.shape;
+    // A Reshape target with 0 (copy) and -1 (infer) resolved against `from`, as Reshape does.
+    auto resolve = [](std::vector<std::int64_t> t, const Shape& from) {
+      std::int64_t known = 1, infer = -1;
+      for (std::size_t i = 0; i < t.size(); ++i) {
+        if (t[i] == 0 && i < from.size()) t[i] = from[i];
+        if (t[i] == -1) infer = static_cast<std::int64_t>(i);
+        else known *= t[i];
+      }
+      if (infer >= 0 && known > 0) t[static_cast<std::size_t>(infer)] = numel(from) / known;
+      return t;
+    };
+    const auto target1 = resolve(to_int64_vector(*t1), x);
+    if (target1.size() != 5 || target1[0] != x[0] || target1[1] < 1 || target1[1] * target1[2] != x[1] || target1[3] != x[2] ||
+        target1[4] != x[3])
+      return std::nullopt;
+    const int ti = only_reader(r1.output(0));
+    if (ti < 0 || !is_op(g.node(ti), "Transpose")) return std::nullopt;
+    std::vector<std::int64_t> perm;
+    for (const auto& a : g.node(ti).attribute())
+      if (a.name() == "perm") perm.assign(a.ints().begin(), a.ints().end());
+    if (perm != std::vector<std::int64_t>{0, 2, 1, 3, 4}) return std::nullopt;
+    const int r2 = only_reader(g.node(ti).output(0));
+    if (r2 < 0 || !is_op(g.node(r2), "Reshape") || g.node(r2).input_size() != 2 || g.node(r2).input(0) != g.node(ti).output(0))
+      return std::nullopt;
+    const Tensor* t2 = constant_of(g.node(r2).input(1));
+    const Shape transposed = {target1[0], target1[2], target1[1], target1[3], target1[4]};
+    if (!t2 || resolve(to_int64_vector(*t2), transposed) != std::vector<std::int64_t>(x.begin(), x.end())) return std::nullopt;
+    absorbed[static_cast<std::size_t>(ti)] = absorbed[static_cast<std::size_t>(r2)] = true;
+    return std::pair{target1[1], r2};
+  };
+  // Slice of a 4-D value along the channel axis only, step 1 (ShuffleNet's channel split).
+  auto channel_slice = [&](const onnx::NodeProto& n) {
+    if (!is_op(n, "Slice") || opset < 10 || n.input_size() < 4) return false;
+    const Tensor* axes = constant_of(n.input(3));
+    if (!axes) return false;
+    for (auto a : to_int64_vector(*axes))
+      if (a != 1 && a != -3) return false;
+    if (n.input_size() >= 5 && !n.input(4).empty()) {
+      const Tensor* steps_in = constant_of(n.input(4));
+      if (!steps_in) return false;
+      for (auto st : to_int64_vector(*steps_in))
+        if (st != 1) return false;
+    }
+    return true;
+  };
+  std::deque<Tensor> nhwc_axes;  // axis-3 constants handed to channel Slices planned on NHWC views
   for (int node_index = 0; node_index < g.node_size(); ++node_index) {
     auto int8 = int8_convs.find(node_index);
     const auto& node = int8 != int8_convs.end() ? int8->second.node : g.node(node_index);
     if (absorbed[static_cast<std::size_t>(node_index)]) continue;
+    if (auto shuffle = channel_shuffle(node)) {
+      const int in_id = slot_of.at(node.input(0));
+      const Shape logical = slots[in_id].desc.shape;
+      Step step;
+      step.label = "ChannelShuffle";
+      step.threads = threads_for_work(static_cast<double>(numel(logical)), options.threads);
+      step.kernel = make_channel_shuffle_nhwc(nhwc_physical(logical), shuffle->first);
+      step.in = {in_id};
+      Slot out;
+      out.desc = {DType::kF32, logical, nhwc_layout(logical)};
+      step.out = {add_slot(g.node(shuffle->second).output(0), std::move(out))};
+      steps.push_back(std::move(step));
+      continue;
+    }
     if (!(node.domain().empty() || node.domain() == "ai.onnx"))
       throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
                   "node '" + node.name() + "': domain '" + node.domain() + "' is not supported");
@@ -493,7 +577,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       const bool layout_aware = is_conv(node) || is_op(node, "Shape") || is_op(node, "Size") || onednn_pool ||
                                 ((layout_free_elementwise(node) || is_op(node, "GlobalAveragePool") ||
                                   (is_op(node, "BatchNormalization") && node.input(0) == name) ||
-                                  is_channel_concat_or_split(node, slots[id].desc.shape.size())) &&
+                                  is_channel_concat_or_split(node, slots[id].desc.shape.size()) ||
+                                  (channel_slice(node) && node.input(0) == name)) &&
                                  is_nhwc(slots[id].desc));
       if (!layout_aware) id = plain_slot(id);
       const Slot& s = slots[id];
@@ -589,7 +674,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     // [N,H,W,C] views; plain operands join the NHWC side with one reorder each.
     onnx::NodeProto channel_node;
     bool nhwc_outputs = false;
-    if (!all_constant && nhwc_input >= 0 && is_channel_concat_or_split(node, pin[static_cast<std::size_t>(nhwc_input)].desc.shape.size())) {
+    const bool nhwc_slice = channel_slice(node) && nhwc_input == 0;
+    if (!all_constant && nhwc_input >= 0 &&
+        (nhwc_slice || is_channel_concat_or_split(node, pin[static_cast<std::size_t>(nhwc_input)].desc.shape.size()))) {
       const Shape ref = pin[static_cast<std::size_t>(nhwc_input)].desc.shape;
       const std::size_t data_inputs = is_op(node, "Concat") ? pin.size() : 1;
       bool ok = true;
@@ -602,7 +689,14 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         if (!d.layout) in_ids[k] = blocked_slot(in_ids[k], nhwc_layout(d.shape));
         phys[k].desc = {d.dtype, nhwc_physical(d.shape), nullptr};
       }
-      if (ok) {
+      if (ok && nhwc_slice) {
+        // The same slice with its axes moved to 3; starts and ends are unchanged.
+        auto& axes = nhwc_axes.emplace_back(Tensor::allocate(DType::kI64, pin[3].desc.shape));
+        for (std::int64_t k = 0; k < axes.numel(); ++k) axes.as<std::int64_t>()[k] = 3;
+        phys[3] = {true, axes.desc(), &axes};
+        pin = std::move(phys);
+        nhwc_outputs = true;
+      } else if (ok) {
         channel_node = along_nhwc_channels(node);
         effective = &channel_node;
         pin = std::move(phys);

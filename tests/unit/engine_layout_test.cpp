@@ -95,5 +95,82 @@ TEST(EngineLayout, ChannelConcatSplitAndBatchNormKeepNhwcWithTheSameResults) {
   EXPECT_GT(reorders(plain), reorders(fast) + 4);
 }
 
+
+onnx::TensorProto int64s(const std::string& name, const std::vector<std::int64_t>& v) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::INT64);
+  t.add_dims(static_cast<std::int64_t>(v.size()));
+  for (auto x : v) t.add_int64_data(x);
+  return t;
+}
+
+onnx::NodeProto constant_node(const std::string& out, const std::vector<std::int64_t>& v) {
+  auto n = node("Constant", {}, {out});
+  auto* a = n.add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  *a->mutable_t() = int64s(out, v);
+  return n;
+}
+
+// ShuffleNet's unit as PyTorch exports it: x[1,8,6,6] -> conv (16 ch) -> Slice channels [0,8) and
+// [8,16) -> conv on the second half -> Concat -> Reshape [1,2,8,6,6] -> Transpose (0,2,1,3,4) ->
+// Reshape [1,-1,6,6] (each shape a Constant node just before its Reshape) -> conv -> y.
+onnx::ModelProto shuffle_unit_model(bool barriers) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "8", "6", "6"});
+  *g->add_initializer() = random_tensor("w0", {16, 8, 1, 1}, 31, -0.4f, 0.4f);
+  *g->add_initializer() = random_tensor("w1", {8, 8, 3, 3}, 32, -0.4f, 0.4f);
+  *g->add_initializer() = random_tensor("w2", {16, 16, 1, 1}, 33, -0.4f, 0.4f);
+  *g->add_initializer() = int64s("axes", {1});
+  *g->add_initializer() = int64s("s0", {0});
+  *g->add_initializer() = int64s("s1", {8});
+  *g->add_initializer() = int64s("s2", {16});
+  int k = 0;
+  auto barrier = [&](const std::string& v) {
+    if (!barriers) return v;
+    std::string out = v + "_plain" + std::to_string(k++);
+    *g->add_node() = node("Identity", {v}, {out});
+    return out;
+  };
+  *g->add_node() = conv("x", "w0", "a", false);
+  const std::string a = barrier("a");
+  *g->add_node() = node("Slice", {a, "s0", "s1", "axes"}, {"lo"});
+  *g->add_node() = node("Slice", {a, "s1", "s2", "axes"}, {"hi"});
+  *g->add_node() = conv("hi", "w1", "b", true);
+  auto cat = node("Concat", {"lo", "b"}, {"cat"});
+  testing::add_int_attr(cat, "axis", 1);
+  *g->add_node() = cat;
+  *g->add_node() = constant_node("shape5", {1, 2, 8, 6, 6});
+  *g->add_node() = node("Reshape", {barrier("cat"), "shape5"}, {"r5"});
+  auto tr = node("Transpose", {"r5"}, {"t5"});
+  testing::add_ints_attr(tr, "perm", {0, 2, 1, 3, 4});
+  *g->add_node() = tr;
+  *g->add_node() = constant_node("shape4", {1, -1, 6, 6});
+  *g->add_node() = node("Reshape", {"t5", "shape4"}, {"shuffled"});
+  *g->add_node() = conv("shuffled", "w2", "y", false);
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+TEST(EngineLayout, ChannelSliceAndChannelShuffleKeepNhwcWithTheSameResults) {
+  SessionOptions o;
+  o.profile = true;
+  Session fast(shuffle_unit_model(false), o), plain(shuffle_unit_model(true), o);
+  Tensor x = Tensor::allocate(DType::kF32, {1, 8, 6, 6});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.23f * static_cast<float>(i));
+  auto y = fast.run({x})[0], want = plain.run({x})[0];
+  ASSERT_EQ(y.shape, want.shape);
+  for (std::int64_t i = 0; i < y.numel(); ++i)
+    ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-4f * std::max(1.f, std::abs(want.as<float>()[i]))) << i;
+  bool shuffled_in_place = false;
+  for (const auto& p : fast.profile()) shuffled_in_place = shuffled_in_place || p.op == "ChannelShuffle";
+  EXPECT_TRUE(shuffled_in_place);
+  EXPECT_LE(reorders(fast), 2) << reorders(plain);
+  EXPECT_GT(reorders(plain), reorders(fast) + 2);
+}
+
 }  // namespace
 }  // namespace aifgen::engine
