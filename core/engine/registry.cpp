@@ -15,6 +15,7 @@ const KernelTable& kernel_table() {
     register_resize_kernels(t);
     register_quantize_kernels(t);
     register_pad_kernels(t);
+    register_scatter_kernels(t);
     return t;
   }();
   return table;

@@ -1,5 +1,6 @@
 // Broadcasting binary ops (arithmetic, comparison, logic), variadic Max/Min/Sum/Mean, Where.
 #include <cmath>
+#include <type_traits>
 #include <cstring>
 
 #include "core/engine/kernels/dispatch.h"
@@ -95,6 +96,39 @@ std::unique_ptr<Kernel> make_pow(const NodeCtx& ctx, std::vector<TensorDesc>& ou
   return k;
 }
 
+// Mod: with fmod=0 (integers only) the result takes the divisor's sign, as Python's %; with
+// fmod=1 the dividend's, as C's fmod. An integer divisor of 0 gives 0 instead of trapping.
+std::unique_ptr<Kernel> make_mod(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  const auto dt = ctx.in(0).dtype;
+  if (ctx.in(1).dtype != dt) ctx.unsupported("inputs of different types");
+  if (dt == DType::kF16 || dt == DType::kBool) ctx.unsupported(std::string("Mod on ") + dtype_str(dt));
+  const bool fmod = ctx.attr_i("fmod", 0) != 0;
+  const bool floating = dt == DType::kF32 || dt == DType::kF64;
+  if (floating && !fmod) ctx.invalid("floating-point Mod needs fmod=1");
+  auto so = out_shape(ctx, {ctx.in(0).shape, ctx.in(1).shape});
+  outs = {{dt, so}};
+  std::unique_ptr<Kernel> k;
+  dispatch_type(dt, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (std::is_floating_point_v<T>) {
+      k = binary_kernel<T, T, T>(ctx.in(0).shape, ctx.in(1).shape, so, [](T a, T b) { return std::fmod(a, b); });
+    } else if constexpr (!std::is_same_v<T, bool>) {
+      k = binary_kernel<T, T, T>(ctx.in(0).shape, ctx.in(1).shape, so, [fmod](T a, T b) -> T {
+        if (b == 0) return 0;
+        if constexpr (std::is_signed_v<T>) {
+          if (b == -1) return 0;  // also avoids INT_MIN % -1 overflowing
+          T r = static_cast<T>(a % b);
+          if (!fmod && r != 0 && ((r < 0) != (b < 0))) r = static_cast<T>(r + b);
+          return r;
+        } else {
+          return static_cast<T>(a % b);
+        }
+      });
+    }
+  });
+  return k;
+}
+
 // Max/Min/Sum/Mean over any number of inputs: folds pairwise through a temporary.
 template <typename F>
 void add_variadic(KernelTable& t, const char* name, F fn, bool mean) {
@@ -166,7 +200,18 @@ void register_elementwise_kernels(KernelTable& t) {
   add_binary(t, "Add", Kind::kArith, [](auto a, auto b) { return a + b; });
   add_binary(t, "Sub", Kind::kArith, [](auto a, auto b) { return a - b; });
   add_binary(t, "Mul", Kind::kArith, [](auto a, auto b) { return a * b; });
-  add_binary(t, "Div", Kind::kArith, [](auto a, auto b) { return a / b; });
+  // An integer division by zero is undefined in ONNX; it gives 0 here rather than a SIGFPE that
+  // would take the service down with it.
+  add_binary(t, "Div", Kind::kArith, [](auto a, auto b) {
+    using T = decltype(a);
+    if constexpr (std::is_integral_v<T>) {
+      if (b == 0) return T{0};
+      if constexpr (std::is_signed_v<T>)
+        if (b == T{-1}) return static_cast<T>(0u - static_cast<std::make_unsigned_t<T>>(a));  // INT_MIN / -1 wraps
+    }
+    return static_cast<T>(a / b);
+  });
+  t["Mod"] = make_mod;
   add_binary(t, "Equal", Kind::kCompare, [](auto a, auto b) { return a == b; });
   add_binary(t, "Less", Kind::kCompare, [](auto a, auto b) { return a < b; });
   add_binary(t, "LessOrEqual", Kind::kCompare, [](auto a, auto b) { return a <= b; });

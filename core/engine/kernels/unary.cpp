@@ -132,11 +132,14 @@ void register_elementwise_unary(KernelTable& t) {
     outs = {ctx.in(0)};
     return copy_kernel();
   };
-  // Dropout at inference is the identity; its optional mask output is all true.
+  // Dropout at inference is the identity; its optional mask output is all true. So is training
+  // mode with a ratio of 0 (Swin Transformer's attention dropout exports that way).
   t["Dropout"] = [](const NodeCtx& ctx, std::vector<TensorDesc>& outs) -> std::unique_ptr<Kernel> {
     if (ctx.has_input(2)) {
       const auto* training = ctx.maybe_constant(2);
-      if (!training || training->as<bool>()[0]) ctx.unsupported("training mode");
+      const auto* ratio = ctx.maybe_constant(1);
+      const bool zero_ratio = ratio && ratio->numel() == 1 && ratio->dtype == DType::kF32 && ratio->as<float>()[0] == 0.f;
+      if (!training || (training->as<bool>()[0] && !zero_ratio)) ctx.unsupported("training mode with a non-zero ratio");
     }
     outs = {ctx.in(0), {DType::kBool, ctx.in(0).shape}};
     return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
