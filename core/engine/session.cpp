@@ -20,6 +20,7 @@
 #include "core/engine/nhwc_passthrough.h"
 #include "core/engine/registry.h"
 #include "core/engine/thread_policy.h"
+#include "core/engine/transformer_patterns.h"
 #include "core/fp16_emulation.h"
 #include "core/passes/aifgen_ops.h"
 #include "core/error.h"
@@ -431,6 +432,11 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       else if (is_op(n, "Sigmoid")) add = {elt(dnnl::algorithm::eltwise_logistic, 0, 0)};
       else if (is_op(n, "Tanh")) add = {elt(dnnl::algorithm::eltwise_tanh, 0, 0)};
       else if (is_op(n, "HardSwish")) add = {elt(dnnl::algorithm::eltwise_hardswish, 0, 0)};
+      else if (is_op(n, "Gelu")) {
+        bool exact = true;
+        for (const auto& a : n.attribute()) exact = exact && !(a.name() == "approximate" && a.s() != "none");
+        if (exact) add = {elt(dnnl::algorithm::eltwise_gelu_erf, 0, 0)};
+      }
       else if (is_op(n, "HardSigmoid"))
         add = {elt(dnnl::algorithm::eltwise_linear, attr_f("alpha", 0.2f), attr_f("beta", 0.5f)),
                elt(dnnl::algorithm::eltwise_clip, 0.f, 1.f)};
@@ -1053,6 +1059,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   // numerics their validation measured. Models with fp16 inputs or outputs run as written.
   std::optional<onnx::ModelProto> standard = expand_aifgen_ops(model);
   if (auto hs = fuse_decomposed_hardswish(standard ? *standard : model)) standard = std::move(hs);
+  if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);
   const auto& m = standard ? *standard : model;
   if (uses_fp16(m) && !has_fp16_io(m)) standard = emulate_fp16(m);
   // Without VNNI, full-range int8 weights could overflow oneDNN's 16-bit pair sums: halve them

@@ -1,6 +1,8 @@
 // Multiversioned element-wise loops (see fast_math.h).
 #include "core/engine/kernels/fast_math.h"
 
+#include <cmath>
+
 namespace aifgen::engine {
 namespace {
 
@@ -46,6 +48,36 @@ AIFGEN_MULTIVERSION void channel_affine_rows(const float* x, float* y, std::int6
     float* yr = y + r * c;
 #pragma omp simd
     for (std::int64_t k = 0; k < c; ++k) yr[k] = xr[k] * scale[k] + shift[k];
+  }
+}
+
+AIFGEN_MULTIVERSION void gelu_loop(const float* x, float* y, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.f + erf_f32(x[i] * 0.70710678118654752f));
+}
+
+AIFGEN_MULTIVERSION void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::int64_t c, float eps, const float* scale,
+                                         const float* bias, float* mean_out, float* inv_out) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * c;
+    float* yr = y + r * c;
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t k = 0; k < c; ++k) sum += xr[k];
+    const float mean = sum / static_cast<float>(c);
+    float sq = 0;
+#pragma omp simd reduction(+ : sq)
+    for (std::int64_t k = 0; k < c; ++k) sq += (xr[k] - mean) * (xr[k] - mean);
+    const float inv = 1.f / std::sqrt(sq / static_cast<float>(c) + eps);
+    if (mean_out) mean_out[r] = mean;
+    if (inv_out) inv_out[r] = inv;
+    if (bias) {
+#pragma omp simd
+      for (std::int64_t k = 0; k < c; ++k) yr[k] = (xr[k] - mean) * inv * scale[k] + bias[k];
+    } else {
+#pragma omp simd
+      for (std::int64_t k = 0; k < c; ++k) yr[k] = (xr[k] - mean) * inv * scale[k];
+    }
   }
 }
 

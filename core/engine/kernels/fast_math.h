@@ -47,6 +47,13 @@ void erf_loop(const float* x, float* y, std::int64_t n);
 void sigmoid_loop(const float* x, float* y, std::int64_t n);
 // y[i] = exp(x[i] - m); returns the sum of y.
 float exp_shift_sum_loop(const float* x, float* y, std::int64_t n, float m);
+// Exact GELU: 0.5 x (1 + erf(x / sqrt 2)).
+void gelu_loop(const float* x, float* y, std::int64_t n);
+// Normalizes each of `rows` rows of `c` values to mean 0, variance 1 (biased, + eps), then
+// scales and shifts per position (bias may be null); each row's mean and 1/deviation go to
+// mean_out/inv_out where not null.
+void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::int64_t c, float eps, const float* scale, const float* bias,
+                     float* mean_out, float* inv_out);
 // y[r][k] = x[r][k] * scale[k] + shift[k] over `rows` rows of `c` channels (NHWC batch norm).
 void channel_affine_rows(const float* x, float* y, std::int64_t rows, std::int64_t c, const float* scale, const float* shift);
 

@@ -67,6 +67,43 @@ std::unique_ptr<Kernel> make_batchnorm_nhwc(const NodeCtx& ctx, std::vector<Tens
   });
 }
 
+// LayerNormalization (opset 17, and the engine's fused form of the opset-13 decomposition; see
+// transformer_patterns.h): normalization over the dims from `axis` on, float32, with constant
+// or run-time scale and bias (one value per normalized position), and the optional Mean and
+// InvStdDev outputs.
+std::unique_ptr<Kernel> make_layer_norm(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  ctx.require_dtype(0, {DType::kF32});
+  const auto& x = ctx.in(0).shape;
+  const auto rank = static_cast<std::int64_t>(x.size());
+  if (rank < 1) ctx.invalid("a scalar cannot be normalized");
+  const auto axis = normalize_axis(ctx, ctx.attr_i("axis", -1), rank);
+  std::int64_t c = 1;
+  for (auto i = axis; i < rank; ++i) c *= x[static_cast<std::size_t>(i)];
+  for (std::size_t i = 1; i < 3; ++i)
+    if (ctx.has_input(i)) {
+      ctx.require_dtype(i, {DType::kF32});
+      if (numel(ctx.in(i).shape) != c) ctx.unsupported("scale or bias that is not one value per normalized position");
+    }
+  const bool has_scale = ctx.has_input(1), has_bias = ctx.has_input(2);
+  const float eps = ctx.attr_f("epsilon", 1e-5f);
+  // Optional Mean and InvStdDev outputs: the input's shape with the normalized dims set to 1.
+  Shape stats = x;
+  for (auto i = axis; i < rank; ++i) stats[static_cast<std::size_t>(i)] = 1;
+  outs = {{DType::kF32, x}, {DType::kF32, stats}, {DType::kF32, stats}};
+  return make_kernel([c, eps, has_scale, has_bias](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const std::int64_t rows = in[0]->numel() / std::max<std::int64_t>(c, 1);
+    std::vector<float> ones;
+    const float* scale = has_scale ? in[1]->as<float>() : (ones.assign(static_cast<std::size_t>(c), 1.f), ones.data());
+    const float* bias = has_bias ? in[2]->as<float>() : nullptr;
+    const float* xp = in[0]->as<float>();
+    float* yp = out[0]->as<float>();
+    parallel_chunks(rows * c, [&](std::int64_t b, std::int64_t e) {
+      const std::int64_t r0 = b / c, r1 = e == rows * c ? rows : e / c;
+      layer_norm_rows(xp + r0 * c, yp + r0 * c, r1 - r0, c, eps, scale, bias, out[1]->as<float>() + r0, out[2]->as<float>() + r0);
+    });
+  });
+}
+
 std::unique_ptr<Kernel> make_softmax(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool log) {
   ctx.require_dtype(0, {DType::kF32});
   const auto& x = ctx.in(0).shape;
@@ -119,6 +156,7 @@ std::unique_ptr<Kernel> make_softmax(const NodeCtx& ctx, std::vector<TensorDesc>
 void register_normalization_kernels(KernelTable& t) {
   t["BatchNormalization"] = make_batchnorm;
   t["BatchNormalizationNHWC"] = make_batchnorm_nhwc;  // engine-internal
+  t["LayerNormalization"] = make_layer_norm;
   t["Softmax"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_softmax(c, o, false); };
   t["LogSoftmax"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_softmax(c, o, true); };
 }

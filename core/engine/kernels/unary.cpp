@@ -65,6 +65,19 @@ std::unique_ptr<Kernel> erf_kernel(const NodeCtx& ctx, std::vector<TensorDesc>& 
   });
 }
 
+// Gelu (opset 20; the engine's fused form of the opset-13 decomposition, see
+// transformer_patterns.h). approximate="tanh" is refused rather than computed as the erf form.
+std::unique_ptr<Kernel> gelu_kernel(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  ctx.require_dtype(0, {DType::kF32});
+  if (ctx.attr_s("approximate", "none") != "none") ctx.unsupported("approximate=" + ctx.attr_s("approximate", ""));
+  outs = {ctx.in(0)};
+  return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const float* x = in[0]->as<float>();
+    float* y = out[0]->as<float>();
+    parallel_chunks(in[0]->numel(), [&](std::int64_t b, std::int64_t e) { gelu_loop(x + b, y + b, e - b); });
+  });
+}
+
 std::unique_ptr<Kernel> copy_kernel() {
   return make_kernel([](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
     std::memcpy(out[0]->data, in[0]->data, in[0]->bytes());
@@ -95,6 +108,7 @@ void register_elementwise_unary(KernelTable& t) {
   };
   add_float_op(t, "Tanh", [](auto x, Params) { return std::tanh(x); });
   t["Erf"] = erf_kernel;
+  t["Gelu"] = gelu_kernel;
   add_float_op(t, "Sqrt", [](auto x, Params) { return std::sqrt(x); });
   add_float_op(t, "Exp", [](auto x, Params) { return std::exp(x); });
   add_float_op(t, "Log", [](auto x, Params) { return std::log(x); });
