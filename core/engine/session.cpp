@@ -401,7 +401,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     return std::nullopt;
   };
   auto collect_post_ops = [&](const std::string& conv_out, const Shape& out_shape, std::vector<PostOp>& ops,
-                              std::vector<int>& fused, int& sum_slot) {
+                              std::vector<int>& fused, int& sum_slot, bool allow_sum = true) {
     std::string cur = conv_out;
     for (;;) {
       if (graph_outputs.count(cur)) break;
@@ -450,7 +450,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
           hi = constant_scalar(n, 2, INFINITY);
         }
         if (!std::isnan(lo) && !std::isnan(hi)) add = {elt(dnnl::algorithm::eltwise_clip, lo, hi)};
-      } else if (is_op(n, "Add") && ops.empty() && sum_slot < 0 && n.input_size() == 2 && n.input(0) != n.input(1)) {
+      } else if (allow_sum && is_op(n, "Add") && ops.empty() && sum_slot < 0 && n.input_size() == 2 && n.input(0) != n.input(1)) {
         const std::string& other = n.input(0) == cur ? n.input(1) : n.input(0);
         auto it = slot_of.find(other);
         if (it != slot_of.end() && slots[it->second].desc.dtype == DType::kF32 && slots[it->second].desc.shape == out_shape) {
@@ -539,6 +539,37 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     auto int8 = int8_convs.find(node_index);
     const auto& node = int8 != int8_convs.end() ? int8->second.node : g.node(node_index);
     if (absorbed[static_cast<std::size_t>(node_index)]) continue;
+    // NCHW <-> NHWC transposes that the layout already did: Transpose(0,2,3,1) of an NHWC value
+    // is that value's bytes read as plain [N,H,W,C], and Transpose(0,3,1,2) of a plain 4-D value
+    // is its bytes read as NHWC [N,C,H,W] (ConvNeXt permutes around every block's MLP). One
+    // copy instead of a transpose plus a reorder.
+    if (is_op(node, "Transpose") && node.input_size() == 1 && node.output_size() == 1) {
+      std::vector<std::int64_t> perm;
+      for (const auto& a : node.attribute())
+        if (a.name() == "perm") perm.assign(a.ints().begin(), a.ints().end());
+      auto in = slot_of.find(node.input(0));
+      if (in != slot_of.end() && slots[in->second].kind != SlotKind::kConstant && slots[in->second].desc.dtype == DType::kF32 &&
+          slots[in->second].desc.shape.size() == 4) {
+        const TensorDesc d = slots[in->second].desc;
+        const bool to_nhwc_plain = perm == std::vector<std::int64_t>{0, 2, 3, 1} && is_nhwc(d);
+        const bool from_nhwc_plain = perm == std::vector<std::int64_t>{0, 3, 1, 2} && !d.layout;
+        if (to_nhwc_plain || from_nhwc_plain) {
+          Slot out;
+          out.desc = to_nhwc_plain ? TensorDesc{DType::kF32, nhwc_physical(d.shape), nullptr}
+                                   : TensorDesc{DType::kF32, nchw_logical(d.shape), nhwc_layout(nchw_logical(d.shape))};
+          Step step;
+          step.label = "Transpose(layout)";
+          step.threads = 1;
+          step.kernel = make_kernel([](const std::vector<const Tensor*>& i, const std::vector<Tensor*>& o, RunContext&) {
+            std::memcpy(o[0]->data, i[0]->data, o[0]->bytes());
+          });
+          step.in = {in->second};
+          step.out = {add_slot(node.output(0), std::move(out))};
+          steps.push_back(std::move(step));
+          continue;
+        }
+      }
+    }
     if (auto shuffle = channel_shuffle(node)) {
       const int in_id = slot_of.at(node.input(0));
       const Shape logical = slots[in_id].desc.shape;
@@ -805,6 +836,51 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         }
         ctx.wanted_input_layout = fused_ctx.wanted_input_layout;
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
+      }
+    }
+    // MatMul by constant weights: a following Add of a constant row vector becomes the
+    // primitive's bias, then element-wise activations (GELU, ReLU, ...) its post-ops, so a
+    // transformer's or ConvNeXt's MLP layer is one pass instead of three.
+    if (is_op(node, "MatMul") && !all_constant && node.output_size() == 1 && pin.size() == 2 && pin[1].constant &&
+        pin[1].desc.shape.size() == 2 && !graph_outputs.count(node.output(0))) {
+      const std::int64_t n_cols = pin[1].desc.shape[1];
+      std::string cur = node.output(0);
+      std::vector<int> fused;
+      const Tensor* bias = nullptr;
+      int bias_slot = -1;
+      if (int add = only_reader(cur); add >= 0 && is_op(g.node(add), "Add") && g.node(add).input_size() == 2) {
+        const auto& a = g.node(add);
+        const std::string& other = a.input(0) == cur ? a.input(1) : a.input(0);
+        const Tensor* b = constant_of(other);
+        auto bs = slot_of.find(other);
+        if (b && bs != slot_of.end() && b->dtype == DType::kF32 && b->numel() == n_cols && !b->shape.empty() && b->shape.back() == n_cols &&
+            a.input(0) != a.input(1)) {
+          bias = b;
+          bias_slot = bs->second;
+          fused.push_back(add);
+          cur = a.output(0);
+        }
+      }
+      std::vector<PostOp> ops;
+      int no_sum = -1;
+      const std::string last = collect_post_ops(cur, out_desc[0].shape, ops, fused, no_sum, false);
+      if (!fused.empty()) {
+        onnx::NodeProto planned = node;
+        std::vector<PlanInput> fpin = pin;
+        if (bias) {
+          planned.add_input("");  // the bias travels as input 2, as Gemm's C
+          fpin.push_back({true, bias->desc(), bias});
+          in_ids.push_back(bias_slot);
+        }
+        NodeCtx fused_ctx(planned, opset, fpin, eng);
+        fused_ctx.post_ops = ops;
+        omp_set_num_threads(step_threads);
+        out_desc.clear();
+        kernel = factory->second(fused_ctx, out_desc);
+        ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
+        for (int j : fused) absorbed[static_cast<std::size_t>(j)] = true;
+        fused_output = last;
+        fused_nodes = fused;
       }
     }
     omp_set_num_threads(options.threads);

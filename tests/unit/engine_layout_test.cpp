@@ -172,5 +172,56 @@ TEST(EngineLayout, ChannelSliceAndChannelShuffleKeepNhwcWithTheSameResults) {
   EXPECT_GT(reorders(plain), reorders(fast) + 2);
 }
 
+
+// ConvNeXt's block edges: x[1,8,6,6] -> conv -> Transpose(0,2,3,1) -> Add per-channel bias (last
+// axis) -> Transpose(0,3,1,2) -> conv -> y. On the NHWC value each transpose is a copy of bytes.
+onnx::ModelProto permute_model(bool barriers) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "8", "6", "6"});
+  *g->add_initializer() = random_tensor("w0", {16, 8, 3, 3}, 61, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("w1", {8, 16, 1, 1}, 62, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("bias", {16}, 63, -1.f, 1.f);
+  *g->add_node() = conv("x", "w0", "a", true);
+  std::string a = "a";
+  if (barriers) {
+    *g->add_node() = node("Identity", {"a"}, {"a_plain"});
+    a = "a_plain";
+  }
+  auto t1 = node("Transpose", {a}, {"nhwc"});
+  testing::add_ints_attr(t1, "perm", {0, 2, 3, 1});
+  *g->add_node() = t1;
+  *g->add_node() = node("Add", {"nhwc", "bias"}, {"biased"});
+  auto t2 = node("Transpose", {"biased"}, {"nchw"});
+  testing::add_ints_attr(t2, "perm", {0, 3, 1, 2});
+  *g->add_node() = t2;
+  std::string b = "nchw";
+  if (barriers) {
+    *g->add_node() = node("Identity", {"nchw"}, {"nchw_plain"});
+    b = "nchw_plain";
+  }
+  *g->add_node() = conv(b, "w1", "y", false);
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+TEST(EngineLayout, NchwNhwcTransposesOfLaidOutValuesAreCopies) {
+  SessionOptions o;
+  o.profile = true;
+  Session fast(permute_model(false), o), plain(permute_model(true), o);
+  Tensor x = Tensor::allocate(DType::kF32, {1, 8, 6, 6});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.41f * static_cast<float>(i));
+  auto y = fast.run({x})[0], want = plain.run({x})[0];
+  ASSERT_EQ(y.shape, want.shape);
+  for (std::int64_t i = 0; i < y.numel(); ++i)
+    ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-4f * std::max(1.f, std::abs(want.as<float>()[i]))) << i;
+  std::int64_t copies = 0;
+  for (const auto& p : fast.profile())
+    if (p.op == "Transpose(layout)") copies += p.calls;
+  EXPECT_EQ(copies, 2);
+  EXPECT_LE(reorders(fast), 2) << reorders(plain);  // the model input and output only
+  EXPECT_GT(reorders(plain), reorders(fast) + 2);
+}
+
 }  // namespace
 }  // namespace aifgen::engine

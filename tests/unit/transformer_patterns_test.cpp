@@ -99,5 +99,44 @@ TEST(TransformerPatterns, FusedGraphComputesWhatTheOpsCompute) {
   }
 }
 
+
+// x[2,5,8] -> MatMul W[8,6] -> Add b[6] -> GELU (5 ops) -> y: one MatMul+Add+Gelu step.
+TEST(TransformerPatterns, MatMulTakesItsBiasAndActivationAsOneStep) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"2", "5", "8"});
+  *g->add_initializer() = testing::random_tensor("w", {8, 6}, 51, -1.f, 1.f);
+  *g->add_initializer() = testing::random_tensor("b", {6}, 52, -1.f, 1.f);
+  *g->add_initializer() = float_tensor("isqrt2", {}, {1.f / std::sqrt(2.f)});
+  *g->add_initializer() = float_tensor("one", {}, {1.f});
+  *g->add_initializer() = float_tensor("half", {}, {0.5f});
+  *g->add_node() = node("MatMul", {"x", "w"}, {"xw"});
+  *g->add_node() = node("Add", {"b", "xw"}, {"h"});
+  *g->add_node() = node("Mul", {"h", "isqrt2"}, {"hs"});
+  *g->add_node() = node("Erf", {"hs"}, {"e"});
+  *g->add_node() = node("Add", {"one", "e"}, {"e1"});
+  *g->add_node() = node("Mul", {"h", "e1"}, {"he"});
+  *g->add_node() = node("Mul", {"half", "he"}, {"y"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  SessionOptions o;
+  o.profile = true;
+  Session s(m, o);
+  Tensor x = Tensor::allocate(DType::kF32, {2, 5, 8});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.9f * static_cast<float>(i));
+  auto y = s.run({x})[0];
+  ASSERT_EQ(y.shape, (Shape{2, 5, 6}));
+  bool one_step = false;
+  for (const auto& p : s.profile()) one_step = one_step || p.op == "MatMul+Add+Gelu";
+  EXPECT_TRUE(one_step);
+  const auto w = tensor_from_proto(m.graph().initializer(0)), b = tensor_from_proto(m.graph().initializer(1));
+  for (int r = 0; r < 10; ++r)
+    for (int n = 0; n < 6; ++n) {
+      double h = b.as<float>()[n];
+      for (int k = 0; k < 8; ++k) h += static_cast<double>(x.as<float>()[r * 8 + k]) * w.as<float>()[k * 6 + n];
+      const double want = 0.5 * h * (1 + std::erf(h / std::sqrt(2.0)));
+      EXPECT_NEAR(y.as<float>()[r * 6 + n], want, 2e-5 * std::max(1.0, std::abs(want)));
+    }
+}
+
 }  // namespace
 }  // namespace aifgen::engine

@@ -78,15 +78,31 @@ std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>&
   auto amd = plain_f32(to_dims(a)), bmd = plain_f32(to_dims(b)), cmd = plain_f32(to_dims(c));
   const Tensor* bconst = ctx.maybe_constant(1);
   if (bconst && b.size() == 2) {
-    // Constant weights: let oneDNN choose their layout and reorder them once now.
+    // Constant weights: let oneDNN choose their layout and reorder them once now. A fused row
+    // bias (input 2, planned by the session from a following Add) and element-wise post-ops
+    // ride along.
     memory::desc bany(to_dims(b), memory::data_type::f32, memory::format_tag::any);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bany, cmd), scratchpad_attr(), ctx.dnnl_engine());
+    const bool has_bias = ctx.has_input(2);
+    memory::dims bias_dims(c.size(), 1);
+    bias_dims.back() = c.back();
+    auto bias_md = has_bias ? plain_f32(bias_dims) : memory::desc();
+    dnnl::post_ops po;
+    for (const auto& p : ctx.post_ops) {
+      if (p.kind != PostOp::Kind::kEltwise) ctx.unsupported("a fused sum");
+      po.append_eltwise(1.f, p.alg, p.alpha, p.beta);
+    }
+    dnnl::primitive_attr attr = scratchpad_attr();
+    attr.set_post_ops(po);
+    dnnl::matmul::primitive_desc pd(has_bias ? dnnl::matmul::desc(amd, bany, bias_md, cmd) : dnnl::matmul::desc(amd, bany, cmd), attr,
+                                    ctx.dnnl_engine());
     auto packed = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
     reorder_now(ctx.dnnl_engine(), bmd, bconst->data, *packed);
-    auto k = std::make_unique<MatMulKernel>(ctx, pd, amd, pd.weights_desc(), memory::desc(), cmd);
+    auto k = std::make_unique<MatMulKernel>(ctx, pd, amd, pd.weights_desc(), bias_md, cmd);
     k->packed_weights = packed;
+    if (has_bias) k->bias_input = 2;
     return k;
   }
+  if (ctx.has_input(2) || !ctx.post_ops.empty()) ctx.unsupported("fused bias or post-ops without constant 2-D weights");
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bmd, cmd), scratchpad_attr(), ctx.dnnl_engine());
   return std::make_unique<MatMulKernel>(ctx, pd, amd, bmd, memory::desc(), cmd);
 }
