@@ -16,6 +16,7 @@ const KernelTable& kernel_table() {
     register_quantize_kernels(t);
     register_pad_kernels(t);
     register_scatter_kernels(t);
+    register_einsum_kernels(t);
     return t;
   }();
   return table;
