@@ -20,7 +20,19 @@ command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 # The Vitis AI bundles' KServe server is Python with numpy; the tests run it (against a stand-in
 # for ONNX Runtime's Vitis AI provider) with Debian's python3 and python3-numpy.
 # bench/int8_accuracy.sh renders held-out OCR lines with python3-pil and the DejaVu fonts.
-[ "${1:-}" = "--with-test-tools" ] && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core)
+test_tools=false
+bench_tools=false
+for arg in "$@"; do
+  case "$arg" in
+    --with-test-tools) test_tools=true ;;
+    --with-bench-tools) bench_tools=true ;;
+    *) echo "setup: unknown option $arg (known: --with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
+  esac
+done
+$test_tools && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core)
+# bench/zoo.sh and bench/compare_ort.sh export torchvision architectures with Debian's PyTorch
+# (large: only when asked for).
+$bench_tools && PACKAGES+=(python3-torch python3-torchvision python3-numpy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -38,7 +50,7 @@ else
 fi
 
 # OpenAPI validator for tests (only when tests are wanted; the service itself needs no npm).
-if [ "${1:-}" = "--with-test-tools" ]; then
+if $test_tools; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
   if [ ! -x "$here/tests/tools/node_modules/.bin/validate-api" ] || [ ! -x "$here/tests/tools/node_modules/.bin/dockerfilelint" ] ||
      [ ! -d "$here/tests/tools/node_modules/kubernetes-models" ] || [ ! -d "$here/tests/tools/node_modules/@kubernetes/client-node" ]; then

@@ -150,7 +150,7 @@ TEST(OnnxConformance, EveryCaseOfEveryClaimedOpPassesOrIsExcluded) {
   }
   for (const auto& [name, reason] : exclusions)
     EXPECT_TRUE(seen.count(name)) << name << " is excluded but no longer runs (op not claimed?)";
-  std::cout << "conformance: " << run << " cases of claimed ops, " << passed << " passed, " << excluded << " excluded\n";
+  std::cout << "conformance: " << claimed.size() << " ops claimed, " << run << " cases of claimed ops, " << passed << " passed, " << excluded << " excluded\n";
 }
 
 }  // namespace

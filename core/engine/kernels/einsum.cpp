@@ -208,7 +208,13 @@ std::unique_ptr<Kernel> make_einsum(const NodeCtx& ctx, std::vector<TensorDesc>&
   std::string letters;
   for (const auto& [c, _] : size) letters += c;
   Shape dims;
-  for (char c : letters) dims.push_back(size[c]);
+  double combinations = 1;
+  for (char c : letters) {
+    dims.push_back(size[c]);
+    combinations *= static_cast<double>(size[c]);
+  }
+  // The direct loop visits every combination once; past ~2^30 a run would take minutes.
+  if (combinations > double(1 << 30)) ctx.unsupported("an einsum outside the matmul form over more than 2^30 index combinations");
   // Per operand and the output: the stride each letter position moves it by (0 when absent,
   // and for a broadcast size-1 dim).
   auto strides_of = [&](const std::string& term, const Shape& shape) {
