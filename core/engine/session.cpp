@@ -19,6 +19,7 @@
 #include "core/engine/memory_plan.h"
 #include "core/engine/nhwc_passthrough.h"
 #include "core/engine/registry.h"
+#include "core/engine/pad_fusion.h"
 #include "core/engine/thread_policy.h"
 #include "core/engine/transformer_patterns.h"
 #include "core/fp16_emulation.h"
@@ -1136,6 +1137,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   std::optional<onnx::ModelProto> standard = expand_aifgen_ops(model);
   if (auto hs = fuse_decomposed_hardswish(standard ? *standard : model)) standard = std::move(hs);
   if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);
+  if (auto pf = fold_pads_into_consumers(standard ? *standard : model)) standard = std::move(pf);
   const auto& m = standard ? *standard : model;
   if (uses_fp16(m) && !has_fp16_io(m)) standard = emulate_fp16(m);
   // Without VNNI, full-range int8 weights could overflow oneDNN's 16-bit pair sums: halve them
