@@ -165,6 +165,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a cross-section of 9 architectures plus the shared models")
     ap.add_argument("--models", default="", help="comma-separated torchvision names (instead of all)")
     ap.add_argument("--no-shared", action="store_true", help="leave out the shared models")
+    ap.add_argument("--shared-only", action="store_true", help="only the shared models")
     ap.add_argument("--aifgen", default=os.path.join(ROOT, "build", "aifgen"))
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--ort-dir", default="/tmp/aifgen-ort-bench")
@@ -174,7 +175,9 @@ def main():
     os.makedirs(args.cache, exist_ok=True)
     work = os.path.join(args.cache, "work")
 
-    if args.models:
+    if args.shared_only:
+        names = []
+    elif args.models:
         names = args.models.split(",")
     elif args.quick:
         names = QUICK
@@ -185,7 +188,7 @@ def main():
               f" 2 threads: same | 2t/1t")
     print(header, flush=True)
     todo = [(n, None) for n in names]
-    if not args.no_shared and not args.models:
+    if not args.no_shared:
         todo += [(n, v) for n, v in SHARED.items()]
     for name, shared in todo:
         t0 = time.time()
