@@ -5,24 +5,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/engine/pattern_match.h"
 #include "core/engine/tensor.h"
 #include "core/passes/graph_edit.h"
 
 namespace aifgen::engine {
 namespace {
 
-bool standard(const onnx::NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
-
-// The value of a scalar float constant, if `name` is one.
-std::optional<float> scalar(const onnx::GraphProto& g, const std::string& name) {
-  const auto* t = find_constant(g, name);
-  if (!t || t->data_type() != onnx::TensorProto::FLOAT) return std::nullopt;
-  auto v = tensor_from_proto(*t);
-  if (v.numel() != 1) return std::nullopt;
-  return v.as<float>()[0];
-}
-
-bool near(std::optional<float> v, float want) { return v && std::abs(*v - want) <= 1e-6f * std::max(1.f, std::abs(want)); }
+bool standard(const onnx::NodeProto& n) { return is_standard_op(n); }
+std::optional<float> scalar(const onnx::GraphProto& g, const std::string& name) { return scalar_constant(g, name); }
+bool near(std::optional<float> v, float want) { return near_value(v, want, 1e-6f); }
 
 // Clip(a) to [0, 6], bounds as inputs (opset 11+) or attributes (older).
 bool clips_to_0_6(const onnx::GraphProto& g, const onnx::NodeProto& n) {

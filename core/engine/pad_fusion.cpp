@@ -4,13 +4,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/engine/pattern_match.h"
 #include "core/engine/tensor.h"
 #include "core/passes/graph_edit.h"
 
 namespace aifgen::engine {
 namespace {
 
-bool standard(const onnx::NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
+bool standard(const onnx::NodeProto& n) { return is_standard_op(n); }
 
 std::vector<std::int64_t> ints_attr(const onnx::NodeProto& n, const char* name) {
   for (const auto& a : n.attribute())

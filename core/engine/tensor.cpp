@@ -81,7 +81,10 @@ std::int64_t numel(const Shape& s) {
 
 std::string shape_str(const Shape& s) {
   std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? "x" : "") + std::to_string(s[i]);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) out += 'x';  // appended separately: GCC 12 warns (-Wrestrict, falsely) on "x" + to_string
+    out += std::to_string(s[i]);
+  }
   return out + "]";
 }
 

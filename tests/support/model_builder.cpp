@@ -23,6 +23,15 @@ onnx::TensorProto float_tensor(const std::string& name, const std::vector<std::i
   return t;
 }
 
+onnx::TensorProto int64_tensor(const std::string& name, const std::vector<std::int64_t>& values) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::INT64);
+  t.add_dims(static_cast<std::int64_t>(values.size()));
+  for (auto x : values) t.add_int64_data(x);
+  return t;
+}
+
 onnx::ValueInfoProto tensor_value(const std::string& name, int elem_type, const std::vector<std::string>& dims) {
   onnx::ValueInfoProto v;
   v.set_name(name);

@@ -16,6 +16,9 @@ onnx::TensorProto random_tensor(const std::string& name, const std::vector<std::
 onnx::TensorProto float_tensor(const std::string& name, const std::vector<std::int64_t>& dims,
                                const std::vector<float>& values);
 
+// A 1-D int64 tensor (shapes, pads, axes, split sizes).
+onnx::TensorProto int64_tensor(const std::string& name, const std::vector<std::int64_t>& values);
+
 onnx::ValueInfoProto tensor_value(const std::string& name, int elem_type, const std::vector<std::string>& dims);
 
 onnx::NodeProto node(const std::string& op, const std::vector<std::string>& inputs,

@@ -22,6 +22,20 @@ onnx::NodeProto conv(const std::string& x, const std::string& w, const std::stri
   return n;
 }
 
+// With `on`, puts an Identity after value v and returns its output (Identity is not
+// layout-aware, so the engine makes v plain there); without, returns v.
+struct Barrier {
+  onnx::GraphProto* g;
+  bool on;
+  int count = 0;
+  std::string operator()(const std::string& v) {
+    if (!on) return v;
+    std::string out = v + "_plain" + std::to_string(count++);
+    *g->add_node() = node("Identity", {v}, {out});
+    return out;
+  }
+};
+
 // x[1,8,10,10] -> conv a (16 ch, 3x3), conv b (24 ch, 1x1) -> Concat(axis 1) -> 40 ch
 //   -> BatchNormalization -> Split(axis 1: 10, 30) -> conv c on the first part, conv d on the
 //   second -> Concat -> conv e -> y. With `barriers`, an Identity precedes each Concat, BN and
@@ -39,28 +53,14 @@ onnx::ModelProto channel_ops_model(bool barriers) {
   *g->add_initializer() = random_tensor("beta", {40}, 7, -0.5f, 0.5f);
   *g->add_initializer() = random_tensor("mean", {40}, 8, -0.2f, 0.2f);
   *g->add_initializer() = random_tensor("var", {40}, 9, 0.5f, 2.0f);
-  int k = 0;
-  auto barrier = [&](const std::string& v) {
-    if (!barriers) return v;
-    std::string out = v + "_plain" + std::to_string(k++);
-    *g->add_node() = node("Identity", {v}, {out});
-    return out;
-  };
+  Barrier barrier{g, barriers};
   *g->add_node() = conv("x", "wa", "a", true);
   *g->add_node() = conv("x", "wb", "b", false);
   auto cat1 = node("Concat", {barrier("a"), barrier("b")}, {"ab"});
   testing::add_int_attr(cat1, "axis", 1);
   *g->add_node() = cat1;
   *g->add_node() = node("BatchNormalization", {barrier("ab"), "gamma", "beta", "mean", "var"}, {"bn"});
-  *g->add_initializer() = [] {
-    onnx::TensorProto t;
-    t.set_name("split");
-    t.set_data_type(onnx::TensorProto::INT64);
-    t.add_dims(2);
-    t.add_int64_data(10);
-    t.add_int64_data(30);
-    return t;
-  }();
+  *g->add_initializer() = testing::int64_tensor("split", {10, 30});
   auto split = node("Split", {barrier("bn"), "split"}, {"s0", "s1"});
   testing::add_int_attr(split, "axis", -3);
   *g->add_node() = split;
@@ -96,21 +96,12 @@ TEST(EngineLayout, ChannelConcatSplitAndBatchNormKeepNhwcWithTheSameResults) {
 }
 
 
-onnx::TensorProto int64s(const std::string& name, const std::vector<std::int64_t>& v) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::INT64);
-  t.add_dims(static_cast<std::int64_t>(v.size()));
-  for (auto x : v) t.add_int64_data(x);
-  return t;
-}
-
 onnx::NodeProto constant_node(const std::string& out, const std::vector<std::int64_t>& v) {
   auto n = node("Constant", {}, {out});
   auto* a = n.add_attribute();
   a->set_name("value");
   a->set_type(onnx::AttributeProto::TENSOR);
-  *a->mutable_t() = int64s(out, v);
+  *a->mutable_t() = testing::int64_tensor(out, v);
   return n;
 }
 
@@ -124,17 +115,11 @@ onnx::ModelProto shuffle_unit_model(bool barriers) {
   *g->add_initializer() = random_tensor("w0", {16, 8, 1, 1}, 31, -0.4f, 0.4f);
   *g->add_initializer() = random_tensor("w1", {8, 8, 3, 3}, 32, -0.4f, 0.4f);
   *g->add_initializer() = random_tensor("w2", {16, 16, 1, 1}, 33, -0.4f, 0.4f);
-  *g->add_initializer() = int64s("axes", {1});
-  *g->add_initializer() = int64s("s0", {0});
-  *g->add_initializer() = int64s("s1", {8});
-  *g->add_initializer() = int64s("s2", {16});
-  int k = 0;
-  auto barrier = [&](const std::string& v) {
-    if (!barriers) return v;
-    std::string out = v + "_plain" + std::to_string(k++);
-    *g->add_node() = node("Identity", {v}, {out});
-    return out;
-  };
+  *g->add_initializer() = testing::int64_tensor("axes", {1});
+  *g->add_initializer() = testing::int64_tensor("s0", {0});
+  *g->add_initializer() = testing::int64_tensor("s1", {8});
+  *g->add_initializer() = testing::int64_tensor("s2", {16});
+  Barrier barrier{g, barriers};
   *g->add_node() = conv("x", "w0", "a", false);
   const std::string a = barrier("a");
   *g->add_node() = node("Slice", {a, "s0", "s1", "axes"}, {"lo"});

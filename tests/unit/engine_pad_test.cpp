@@ -16,15 +16,6 @@ namespace {
 using testing::node;
 using testing::tensor_value;
 
-onnx::TensorProto int64_tensor(const std::string& name, const std::vector<std::int64_t>& v) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::INT64);
-  t.add_dims(static_cast<std::int64_t>(v.size()));
-  for (auto x : v) t.add_int64_data(x);
-  return t;
-}
-
 // x[2,3,4] -> Pad(mode, pads, constant 7.5, axes?) -> y, at `opset`.
 onnx::ModelProto pad_model(const std::string& mode, const std::vector<std::int64_t>& pads, int opset,
                            const std::vector<std::int64_t>& axes = {}) {
@@ -32,11 +23,11 @@ onnx::ModelProto pad_model(const std::string& mode, const std::vector<std::int64
   m.mutable_opset_import(0)->set_version(opset);
   auto* g = m.mutable_graph();
   *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"2", "3", "4"});
-  *g->add_initializer() = int64_tensor("pads", pads);
+  *g->add_initializer() = testing::int64_tensor("pads", pads);
   *g->add_initializer() = testing::float_tensor("value", {}, {7.5f});
   std::vector<std::string> ins = {"x", "pads", "value"};
   if (!axes.empty()) {
-    *g->add_initializer() = int64_tensor("axes", axes);
+    *g->add_initializer() = testing::int64_tensor("axes", axes);
     ins.push_back("axes");
   }
   auto n = node("Pad", ins, {"y"});

@@ -14,15 +14,6 @@ namespace {
 
 using testing::node;
 
-onnx::TensorProto int64s(const std::string& name, const std::vector<std::int64_t>& v) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::INT64);
-  t.add_dims(static_cast<std::int64_t>(v.size()));
-  for (auto x : v) t.add_int64_data(x);
-  return t;
-}
-
 // x[1,4,7,7] -> Pad(p1) -> Conv 3x3 (pads 1) -> Pad(p2, value) -> AveragePool 3x3 stride 2
 // (count_include_pad, own pads) -> y. `barrier` puts an Identity after each Pad.
 onnx::ModelProto padded_model(bool barrier, std::vector<std::int64_t> p2, float value, std::int64_t include, std::int64_t pool_pad) {
@@ -30,8 +21,8 @@ onnx::ModelProto padded_model(bool barrier, std::vector<std::int64_t> p2, float 
   auto* g = m.mutable_graph();
   *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "4", "7", "7"});
   *g->add_initializer() = testing::random_tensor("w", {6, 4, 3, 3}, 71, -0.5f, 0.5f);
-  *g->add_initializer() = int64s("p1", {0, 0, 2, 1, 0, 0, 0, 3});
-  *g->add_initializer() = int64s("p2", p2);
+  *g->add_initializer() = testing::int64_tensor("p1", {0, 0, 2, 1, 0, 0, 0, 3});
+  *g->add_initializer() = testing::int64_tensor("p2", p2);
   *g->add_initializer() = testing::float_tensor("v", {}, {value});
   auto pad_then = [&](const std::string& in, const std::string& pads, const std::string& out, bool with_value) {
     std::vector<std::string> ins = {in, pads};
