@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "core/engine/kernels/onednn_util.h"
+#include "core/engine/kernels/post_ops.h"
 #include "core/engine/memory_plan.h"
 #include "core/engine/nhwc_passthrough.h"
 #include "core/engine/registry.h"
@@ -354,21 +355,48 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     for (const auto& [i, s] : skip)
       if (s) absorbed[static_cast<std::size_t>(i)] = true;
   }
-  std::unordered_map<std::string, int> constant_nodes;  // output name -> Constant node index
+  // Constant nodes by output, for patterns whose constants come later in the node order than
+  // the node that starts them (PyTorch emits each Reshape's shape just before that Reshape).
+  // Each is evaluated once, when a pattern first asks; a malformed one is simply not a constant
+  // here and reports its error when it is planned itself.
+  std::unordered_map<std::string, int> constant_node;
   for (int i = 0; i < g.node_size(); ++i)
-    if (is_op(g.node(i), "Constant") && g.node(i).output_size() == 1) constant_nodes[g.node(i).output(0)] = i;
+    if (is_op(g.node(i), "Constant") && g.node(i).output_size() == 1) constant_node[g.node(i).output(0)] = i;
+  std::unordered_map<std::string, std::optional<Tensor>> early_constants;
+  auto constant_of = [&](const std::string& name) -> const Tensor* {
+    auto it = slot_of.find(name);
+    if (it != slot_of.end()) return slots[it->second].kind == SlotKind::kConstant ? &slots[it->second].constant : nullptr;
+    auto c = constant_node.find(name);
+    if (c == constant_node.end()) return nullptr;
+    auto [memo, fresh] = early_constants.try_emplace(name);
+    if (fresh) {
+      try {
+        memo->second = constant_node_value(g.node(c->second));
+      } catch (const Error&) {
+      }
+    }
+    return memo->second ? &*memo->second : nullptr;
+  };
   // A scalar known before planning reaches it: a planned constant or a later Constant node.
   auto constant_scalar = [&](const onnx::NodeProto& n, int input, float dflt) -> float {
     if (input >= n.input_size() || n.input(input).empty()) return dflt;
-    auto it = slot_of.find(n.input(input));
-    if (it != slot_of.end()) return slots[it->second].kind == SlotKind::kConstant ? scalar_f32(slots[it->second].constant) : NAN;
-    auto c = constant_nodes.find(n.input(input));
-    if (c == constant_nodes.end()) return NAN;
-    try {
-      return scalar_f32(constant_node_value(g.node(c->second)));
-    } catch (const Error&) {
-      return NAN;
-    }
+    const Tensor* t = constant_of(n.input(input));
+    return t ? scalar_f32(*t) : NAN;
+  };
+  // Mul, Add, Sub or Div of `x` by a one-element float constant that does not widen x's rank
+  // (PaddleOCR's learnable affine blocks, a normalisation's scale and shift) is alpha * x + beta.
+  auto scalar_affine = [&](const onnx::NodeProto& n, const std::string& x, std::size_t rank) -> std::optional<std::pair<float, float>> {
+    if (n.input_size() != 2 || n.input(0) == n.input(1)) return std::nullopt;
+    const bool x_first = n.input(0) == x;
+    const Tensor* c = constant_of(n.input(x_first ? 1 : 0));
+    if (!c || c->shape.size() > rank) return std::nullopt;
+    const float v = scalar_f32(*c);
+    if (!std::isfinite(v)) return std::nullopt;
+    if (is_op(n, "Mul")) return std::pair{v, 0.f};
+    if (is_op(n, "Add")) return std::pair{1.f, v};
+    if (is_op(n, "Sub")) return x_first ? std::pair{1.f, -v} : std::pair{-1.f, v};
+    if (is_op(n, "Div") && x_first && v != 0.f) return std::pair{1.f / v, 0.f};
+    return std::nullopt;
   };
   // Follows the single reader of a convolution's output through activations and one residual
   // Add, as long as oneDNN can apply them as post-ops. Returns the name of the last fused value.
@@ -412,7 +440,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       // beta 0.5 (how PyTorch exports hardswish before opset 14: MobileNetV3) are one oneDNN
       // post-op each instead of two extra passes over the tensor.
       if (auto gate = gated_activation(cur, cs->second)) {
-        ops.push_back(PostOp{PostOp::Kind::kEltwise, gate->alg, gate->alpha, 0, -1});
+        const PostOp op{PostOp::Kind::kEltwise, gate->alg, gate->alpha, 0, -1};
+        if (conflicts_with_chain(ops, op)) break;
+        ops.push_back(op);
         fused.push_back(gate->gate_node);
         fused.push_back(gate->mul_node);
         cur = g.node(gate->mul_node).output(0);
@@ -433,6 +463,21 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       else if (is_op(n, "Sigmoid")) add = {elt(dnnl::algorithm::eltwise_logistic, 0, 0)};
       else if (is_op(n, "Tanh")) add = {elt(dnnl::algorithm::eltwise_tanh, 0, 0)};
       else if (is_op(n, "HardSwish")) add = {elt(dnnl::algorithm::eltwise_hardswish, 0, 0)};
+      else if (auto affine = scalar_affine(n, cur, out_shape.size())) {
+        // Two linear steps in a row are one: a2 * (a1 * x + b1) + b2.
+        if (!ops.empty() && ops.back().kind == PostOp::Kind::kEltwise && ops.back().alg == dnnl::algorithm::eltwise_linear) {
+          auto& prev = ops.back();
+          prev.beta = affine->first * prev.beta + affine->second;
+          prev.alpha *= affine->first;
+        } else {
+          add = {elt(dnnl::algorithm::eltwise_linear, affine->first, affine->second)};
+        }
+        if (add.empty()) {
+          fused.push_back(j);
+          cur = n.output(0);
+          continue;
+        }
+      }
       else if (is_op(n, "Gelu")) {
         bool exact = true;
         for (const auto& a : n.attribute()) exact = exact && !(a.name() == "approximate" && a.s() != "none");
@@ -460,23 +505,15 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         }
       }
       if (add.empty()) break;
+      // oneDNN 2.6 runs a repeated eltwise algorithm with its first parameters (post_ops.h).
+      bool conflict = false;
+      for (const auto& op : add) conflict = conflict || conflicts_with_chain(ops, op);
+      if (conflict) break;
       ops.insert(ops.end(), add.begin(), add.end());
       fused.push_back(j);
       cur = n.output(0);
     }
     return cur;
-  };
-  // Constant nodes by output, for patterns whose constants come later in the node order than
-  // the node that starts them (PyTorch emits each Reshape's shape just before that Reshape).
-  std::unordered_map<std::string, int> constant_node;
-  for (int i = 0; i < g.node_size(); ++i)
-    if (is_op(g.node(i), "Constant") && g.node(i).output_size() == 1) constant_node[g.node(i).output(0)] = i;
-  std::deque<Tensor> early_constants;
-  auto constant_of = [&](const std::string& name) -> const Tensor* {
-    auto it = slot_of.find(name);
-    if (it != slot_of.end()) return slots[it->second].kind == SlotKind::kConstant ? &slots[it->second].constant : nullptr;
-    auto c = constant_node.find(name);
-    return c == constant_node.end() ? nullptr : &early_constants.emplace_back(constant_node_value(g.node(c->second)));
   };
   // The single reader of `v` (not a graph output), or -1.
   auto only_reader = [&](const std::string& v) {

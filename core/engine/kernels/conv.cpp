@@ -2,6 +2,7 @@
 // automatic padding). Primitives are created at plan time; constant weights are reordered once
 // into the layout the chosen oneDNN implementation prefers.
 #include "core/engine/kernels/onednn_util.h"
+#include "core/engine/kernels/post_ops.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -70,6 +71,7 @@ class ConvKernel final : public Kernel {
   }
 
   const memory::desc& sum_scratchpad() const { return sum_scratch_; }
+  void set_post_ops(std::shared_ptr<const PostOpChain> chain) { post_ops_ = std::move(chain); }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     auto dst = wrap(dst_, eng_, out[0]->data);
@@ -81,11 +83,13 @@ class ConvKernel final : public Kernel {
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, dst}};
     args.emplace(DNNL_ARG_WEIGHTS, const_w_ ? *const_w_ : wrap(w_, eng_, in[1]->data));
     if (has_bias_) args.emplace(DNNL_ARG_BIAS, wrap(b_, eng_, in[2]->data));
+    if (post_ops_) post_ops_->add_args(args);
     add_scratchpad(args, scratch_, eng_, ctx);
     prim_.execute(*ctx.stream, args);
   }
 
  private:
+  std::shared_ptr<const PostOpChain> post_ops_;
   dnnl::primitive prim_;
   memory::desc src_, w_, b_, dst_;
   std::shared_ptr<dnnl::memory> const_w_;
@@ -108,14 +112,9 @@ int kernel_rank(const std::string& impl) {
 
 memory::desc layout_or_plain(const TensorDesc& d) { return d.layout ? *d.layout : plain_f32(to_dims(d.shape)); }
 
-dnnl::primitive_attr post_op_attr(const NodeCtx& ctx) {
-  dnnl::post_ops po;
-  for (const auto& p : ctx.post_ops) {
-    if (p.kind == PostOp::Kind::kSum) po.append_sum(1.f);
-    else po.append_eltwise(1.f, p.alg, p.alpha, p.beta);
-  }
+dnnl::primitive_attr post_op_attr(const PostOpChain& chain) {
   dnnl::primitive_attr attr = scratchpad_attr();
-  attr.set_post_ops(po);
+  attr.set_post_ops(chain.post_ops());
   return attr;
 }
 
@@ -165,7 +164,8 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   auto wmd = wconst ? memory::desc(wdims, memory::data_type::f32, memory::format_tag::any) : wplain;
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
                                     bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
-  dnnl::convolution_forward::primitive_desc pd(d, post_op_attr(ctx), ctx.dnnl_engine());
+  auto chain = std::make_shared<const PostOpChain>(ctx.post_ops, std::nullopt, static_cast<int>(y.size()), ctx.dnnl_engine());
+  dnnl::convolution_forward::primitive_desc pd(d, post_op_attr(*chain), ctx.dnnl_engine());
   // The producer's layout can cost the convolution its best kernel: an int8 convolution's nhwc
   // output read by a float convolution on AVX2 chose the reference kernel (100x slower), and a
   // grouped convolution's nChw8c output (group width 8) made every following 1x1 convolution
@@ -177,7 +177,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
     auto any_src = memory::desc(to_dims(x), memory::data_type::f32, memory::format_tag::any);
     dnnl::convolution_forward::desc d2(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_src, wmd,
                                        bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
-    dnnl::convolution_forward::primitive_desc pd2(d2, post_op_attr(ctx), ctx.dnnl_engine());
+    dnnl::convolution_forward::primitive_desc pd2(d2, post_op_attr(*chain), ctx.dnnl_engine());
     if (pd2.src_desc() != src && kernel_rank(pd2.impl_info_str()) > kernel_rank(pd.impl_info_str())) {
       pd = pd2;
       reorder_src = true;
@@ -198,6 +198,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   ctx.need_scratchpad(pd.scratchpad_desc());
   auto kernel = std::make_unique<ConvKernel>(dnnl::convolution_forward(pd), src, wplain, bias, dst, packed, has_bias,
                                              ctx.dnnl_engine(), pd.scratchpad_desc());
+  kernel->set_post_ops(chain);
   for (const auto& p : ctx.post_ops)
     if (p.kind == PostOp::Kind::kSum) {
       kernel->set_sum_input(p.sum_input, layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input))));
@@ -217,8 +218,8 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
 class ConvInt8Kernel final : public Kernel {
  public:
   ConvInt8Kernel(const dnnl::engine& eng, dnnl::convolution_forward::primitive_desc pd, std::shared_ptr<memory> w,
-                 std::shared_ptr<memory> bias, std::int32_t x_zp)
-      : eng_(eng), pd_(pd), conv_(pd), w_(std::move(w)), bias_(std::move(bias)), zp_(x_zp) {}
+                 std::shared_ptr<memory> bias, std::int32_t x_zp, std::shared_ptr<const PostOpChain> post_ops)
+      : eng_(eng), pd_(pd), conv_(pd), w_(std::move(w)), bias_(std::move(bias)), zp_(x_zp), post_ops_(std::move(post_ops)) {}
 
   // Input 0 arrives as `from` and must first become the convolution's source layout (with the
   // quantizing scale/zero point in `attr` when it is float).
@@ -268,6 +269,7 @@ class ConvInt8Kernel final : public Kernel {
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, *w_}, {DNNL_ARG_DST, dst}};
     if (bias_) args.emplace(DNNL_ARG_BIAS, *bias_);
     if (zp_ != 0) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp_mem);
+    post_ops_->add_args(args);
     add_scratchpad(args, pd_.scratchpad_desc(), eng_, inner);
     conv_.execute(*ctx.stream, args);
   }
@@ -278,6 +280,7 @@ class ConvInt8Kernel final : public Kernel {
   dnnl::convolution_forward conv_;
   std::shared_ptr<memory> w_, bias_;
   std::int32_t zp_;
+  std::shared_ptr<const PostOpChain> post_ops_;
   bool has_in_reorder_ = false, reorder_zp_ = false;
   memory::desc in_md_;
   dnnl::reorder::primitive_desc in_pd_;
@@ -349,14 +352,11 @@ std::unique_ptr<Kernel> make_conv_int8(const NodeCtx& ctx, std::vector<TensorDes
   const auto dst_type = onednn_type(out_type);
   auto dst_any = ctx.blocked_output_ok ? memory::desc(to_dims(y), dst_type, memory::format_tag::any)
                                        : memory::desc(to_dims(y), dst_type, row_major(to_dims(y)));
-  dnnl::post_ops po;
-  for (const auto& p : ctx.post_ops) {
-    if (p.kind == PostOp::Kind::kSum) po.append_sum(1.f);
-    else po.append_eltwise(1.f, p.alg, p.alpha, p.beta);
-  }
-  if (requant) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.0f / y_scale, static_cast<float>(y_zp));
+  std::optional<std::pair<float, float>> requantize;
+  if (requant) requantize = std::pair{1.0f / y_scale, static_cast<float>(y_zp)};
+  auto chain = std::make_shared<const PostOpChain>(ctx.post_ops, requantize, static_cast<int>(y.size()), ctx.dnnl_engine());
   dnnl::primitive_attr attr = scratchpad_attr();
-  attr.set_post_ops(po);
+  attr.set_post_ops(chain->post_ops());
   attr.set_output_scales(1 << 1, out_scales);
   if (x_zp != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
   // An already-quantized input is used in its own layout when the convolution accepts it.
@@ -395,7 +395,7 @@ std::unique_ptr<Kernel> make_conv_int8(const NodeCtx& ctx, std::vector<TensorDes
     auto* b = static_cast<float*>(bias->get_data_handle());
     for (std::int64_t k = 0; k < m; ++k) b[k] = bias_const->as<float>()[k] / out_scales[static_cast<std::size_t>(k)];
   }
-  auto kernel = std::make_unique<ConvInt8Kernel>(ctx.dnnl_engine(), pd, w_packed, bias, x_zp);
+  auto kernel = std::make_unique<ConvInt8Kernel>(ctx.dnnl_engine(), pd, w_packed, bias, x_zp, chain);
   try {
     if (in_type == DType::kF32) {
       dnnl::primitive_attr qattr = scratchpad_attr();

@@ -3,6 +3,7 @@
 // beta = 1 the primitive's bias; any other C is added after the product.
 #include "core/engine/kernels/dispatch.h"
 #include "core/engine/kernels/onednn_util.h"
+#include "core/engine/kernels/post_ops.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -21,12 +22,14 @@ class MatMulKernel final : public Kernel {
   std::function<void(const std::vector<const Tensor*>&, Tensor&)> epilogue;
   int bias_input = -1;
   std::shared_ptr<memory> packed_weights;  // constant B, already in the primitive's layout
+  std::shared_ptr<const PostOpChain> post_ops;
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(a_, eng_, in[0]->data)},
                                          {DNNL_ARG_WEIGHTS, packed_weights ? *packed_weights : wrap(b_, eng_, in[1]->data)},
                                          {DNNL_ARG_DST, wrap(c_, eng_, out[0]->data)}};
     if (bias_input >= 0) args.emplace(DNNL_ARG_BIAS, wrap(bias_, eng_, in[bias_input]->data));
+    if (post_ops) post_ops->add_args(args);
     add_scratchpad(args, scratch_, eng_, ctx);
     prim_.execute(*ctx.stream, args);
     if (epilogue) {
@@ -86,19 +89,18 @@ std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>&
     memory::dims bias_dims(c.size(), 1);
     bias_dims.back() = c.back();
     auto bias_md = has_bias ? plain_f32(bias_dims) : memory::desc();
-    dnnl::post_ops po;
-    for (const auto& p : ctx.post_ops) {
+    for (const auto& p : ctx.post_ops)
       if (p.kind != PostOp::Kind::kEltwise) ctx.unsupported("a fused sum");
-      po.append_eltwise(1.f, p.alg, p.alpha, p.beta);
-    }
+    auto chain = std::make_shared<const PostOpChain>(ctx.post_ops, std::nullopt, static_cast<int>(c.size()), ctx.dnnl_engine());
     dnnl::primitive_attr attr = scratchpad_attr();
-    attr.set_post_ops(po);
+    attr.set_post_ops(chain->post_ops());
     dnnl::matmul::primitive_desc pd(has_bias ? dnnl::matmul::desc(amd, bany, bias_md, cmd) : dnnl::matmul::desc(amd, bany, cmd), attr,
                                     ctx.dnnl_engine());
     auto packed = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
     reorder_now(ctx.dnnl_engine(), bmd, bconst->data, *packed);
     auto k = std::make_unique<MatMulKernel>(ctx, pd, amd, pd.weights_desc(), bias_md, cmd);
     k->packed_weights = packed;
+    k->post_ops = chain;
     if (has_bias) k->bias_input = 2;
     return k;
   }
