@@ -1178,13 +1178,14 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   const auto& m = standard ? *standard : model;
   if (uses_fp16(m) && !has_fp16_io(m)) standard = emulate_fp16(m);
   // Without VNNI, full-range int8 weights could overflow oneDNN's 16-bit pair sums: halve them
-  // (7 bits) where the variant's validation allowed it, so its convolutions still run in int8;
-  // where it did not, drop the activation Q/DQ pairs and run the float graph (closer to the
-  // source than what was validated, and as fast as fp32 rather than slower).
+  // (7 bits) where the variant's validation allowed it, so its convolutions still run in int8,
+  // except the nodes the budget kept float there; where it allowed none, drop the activation
+  // Q/DQ pairs and run the float graph (closer to the source than what was validated, and as
+  // fast as fp32 rather than slower).
   if (impl_->options.int8_kernels && int8_support() == Int8Support::kSevenBitWeights) {
     const auto& cur = standard ? *standard : model;
     std::int64_t changed = 0;
-    auto h = quantize::halving_allowed(cur) ? quantize::halve_int8_weights(cur, &changed) : quantize::strip_activation_qdq(cur, &changed);
+    auto h = quantize::as_run_without_vnni(cur, &changed);
     if (changed > 0) standard = std::move(h);
   }
   impl_->plan(standard ? *standard : model);

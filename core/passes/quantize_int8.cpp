@@ -50,6 +50,7 @@
 #include "core/quantize/scheme.h"
 #include "core/quantize/stats_cache.h"
 #include "core/quantize/weight_range.h"
+#include "core/quantize/without_vnni.h"
 #include "core/sha256.h"
 
 namespace aifgen {
@@ -403,37 +404,23 @@ class QuantizeInt8Pass final : public Pass {
     if (env_.progress) env_.progress(what);
   }
 
-  // What aifgen's engine may do with this variant on x86 without VNNI (AVX2, AVX-512 without
-  // VNNI): run its int8 kernels with the weights halved to 7 bits, or keep Q/DQ in float. With a
-  // budget the halved model is judged on the held-out samples and the answer is stored in the
-  // model's metadata (core/quantize/weight_range.h); without one the engine halves, as oneDNN
-  // itself does for int8 sources.
-  static nlohmann::json decide_without_vnni(onnx::ModelProto& model, const quantize::HeldOutProbe* probe) {
-    std::int64_t halved = 0;
-    auto seven = quantize::halve_int8_weights(model, &halved);
-    nlohmann::json out = {{"weights_halved", halved}};
-    if (halved == 0) return nullptr;
-    std::string decision = "halve";
-    if (probe) {
-      auto v = probe->judge(seven);
-      out["budget_with_7_bit_weights"] = verdict_json(v);
-      if (!v.met) decision = "float";
-    } else {
-      out["note"] = "no accuracy budget: 7-bit weights are not validated";
+  // What aifgen's engine does with this variant on x86 without VNNI (AVX2, AVX-512 without
+  // VNNI), judged against the budget when there is one: core/quantize/without_vnni.h.
+  nlohmann::json decide_without_vnni(onnx::ModelProto& model, const quantize::HeldOutProbe* probe) const {
+    const int threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+    auto plan = quantize::plan_without_vnni(model, probe, opt_.max_float_fraction, threads, [&](const std::string& m) { report(m); });
+    if (plan.weights_halved == 0) return nullptr;
+    nlohmann::json out = {{"weights_halved", plan.weights_halved}};
+    if (plan.all_halved) out["budget_with_7_bit_weights"] = verdict_json(*plan.all_halved);
+    else out["note"] = "no accuracy budget: 7-bit weights are not validated";
+    if (plan.mix) {
+      out["float_nodes"] = plan.float_nodes;
+      out["budget_with_float_nodes"] = verdict_json(*plan.mix);
     }
-    out["decision"] = decision == "halve" ? "int8 kernels with weights halved to 7 bits"
-                                          : "the float graph: activation Q/DQ dropped, int8-rounded weights (7-bit weights miss the budget)";
-    bool set = false;
-    for (auto& p : *model.mutable_metadata_props())
-      if (p.key() == quantize::kNoVnniWeightsKey) {
-        p.set_value(decision);
-        set = true;
-      }
-    if (!set) {
-      auto* p = model.add_metadata_props();
-      p->set_key(quantize::kNoVnniWeightsKey);
-      p->set_value(decision);
-    }
+    out["decision"] = !plan.halve              ? "the float graph: activation Q/DQ dropped, int8-rounded weights (no mix of 7-bit and float nodes met the budget)"
+                      : plan.float_nodes.empty() ? "int8 kernels with weights halved to 7 bits"
+                                                 : "int8 kernels with weights halved to 7 bits, " + std::to_string(plan.float_nodes.size()) + " of " +
+                                                       std::to_string(plan.candidates) + " int8 nodes in float (halving them cost the budget most)";
     return out;
   }
 
