@@ -10,7 +10,7 @@ namespace {
 [[noreturn]] void invalid(const std::string& msg) { throw Error(ErrorCode::kInvalidArgument, "invalid-field", msg); }
 
 const char* kKnown[] = {"calibration_id", "synthetic_calibration", "calibration_method", "percentile", "calibration_samples",
-                        "validation_thresholds", "shape_profiles", "accuracy_budget"};
+                        "validation_thresholds", "shape_profiles", "accuracy_budget", "bias_correction"};
 
 void parse_budget_object(const nlohmann::json& b, BuildOptions& o) {
   if (b.is_string() && b == "off") {
@@ -108,6 +108,12 @@ BuildOptions parse_build_options(const nlohmann::json& j) {
     }
   }
   if (j.contains("accuracy_budget")) parse_budget_object(j["accuracy_budget"], o);
+  if (j.contains("bias_correction")) {
+    const auto& b = j["bias_correction"];
+    if (b.is_boolean()) o.bias_correction = b.get<bool>() ? "true" : "false";
+    else if (b.is_string() && b == "auto") o.bias_correction = "auto";
+    else throw Error(ErrorCode::kInvalidArgument, "invalid-field", "'bias_correction' must be \"auto\", true or false", {"auto", "true", "false"});
+  }
   if (j.contains("shape_profiles")) {
     const auto& sp = j["shape_profiles"];
     if (!sp.is_object()) invalid("'shape_profiles' must be an object keyed by input name");

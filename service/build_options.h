@@ -26,6 +26,9 @@ struct BuildOptions {
   enum class BudgetMode { kAuto, kOff, kOn } budget_mode = BudgetMode::kAuto;
   AccuracyBudget accuracy_budget;
   double max_float_fraction = 0.75;
+  // INT8 bias correction (core/quantize/bias_correction.h): "auto" (judged on the held-out
+  // samples, kept where it helps), "true" or "false".
+  std::string bias_correction = "auto";
 };
 
 // Strict: unknown keys and out-of-range values throw Error(kInvalidArgument, "invalid-field").

@@ -209,6 +209,9 @@ int main(int argc, char** argv) {
   convert->add_option("--accuracy-budget", convert_opts.accuracy_budget,
                       "INT8 accuracy budget on held-out samples: DROP[:SQNR_DB] (max top-1 drop for class scores, min SQNR for "
                       "other outputs; default 0.01:20 when --calibration is given) or off");
+  convert->add_option("--bias-correction", convert_opts.build.bias_correction,
+                      "INT8 bias correction: auto (judged on the held-out samples, kept where it helps), true or false")
+      ->check(CLI::IsMember({"auto", "true", "false"}))->capture_default_str();
   convert->add_option("--percentile", convert_opts.build.percentile, "for --calibration-method percentile")
       ->check(CLI::Range(50.000001, 100.0))->capture_default_str();
   convert->add_option("--calibration-samples", convert_opts.build.calibration_samples, "calibration samples to use at most")

@@ -81,6 +81,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
     if (spec.name == "quantize_int8") {
       spec.options["method"] = req.options.calibration_method;
       spec.options["samples"] = std::to_string(req.options.calibration_samples);
+      spec.options["bias_correction"] = req.options.bias_correction;
       if (req.options.calibration_method == "percentile") spec.options["percentile"] = format_number(req.options.percentile);
       if (budget) {
         spec.options["max_accuracy_drop"] = format_number(req.options.accuracy_budget.max_accuracy_drop);

@@ -43,6 +43,7 @@
 #include "core/passes/pass.h"
 #include "core/passes/pass_manager.h"
 #include "core/passes/quantize_dpu_layout.h"
+#include "core/quantize/bias_correction.h"
 #include "core/quantize/dpu_rules.h"
 #include "core/quantize/equalization.h"
 #include "core/quantize/mixed_precision.h"
@@ -74,6 +75,9 @@ struct Options {
   std::optional<AccuracyBudget> budget;
   double max_float_fraction = 0.75;
   bool equalize = true;  // channel equalization before calibration (core/quantize/equalization.h)
+  // Bias correction (core/quantize/bias_correction.h): "auto" judges the all-int8 model with
+  // and without it on the held-out samples and keeps the better (off without held-out samples).
+  enum class BiasCorrection { kAuto, kOn, kOff } bias_correction = BiasCorrection::kAuto;
   int weight_bits = 8;   // 7: weights in [-63, 63], int8 kernels without VNNI cannot overflow
 };
 
@@ -97,7 +101,7 @@ double parse_double(const PassOptions& o, const char* key, double lo, double hi,
 Options parse_options(const PassOptions& o) {
   check_pass_options("quantize_int8", o,
                      {"scheme", "method", "percentile", "samples", "ops", "activation_matmuls", "layout", "max_accuracy_drop",
-                      "min_sqnr_db", "max_float_fraction", "equalize", "weight_bits"});
+                      "min_sqnr_db", "max_float_fraction", "equalize", "weight_bits", "bias_correction"});
   Options opt;
   auto bad = [](const std::string& what) { throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: " + what); };
   if (auto it = o.find("scheme"); it != o.end()) opt.scheme = quantize::parse_scheme(it->second);
@@ -120,6 +124,12 @@ Options parse_options(const PassOptions& o) {
   if (auto it = o.find("equalize"); it != o.end()) {
     if (it->second != "true" && it->second != "false") throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "quantize_int8: equalize must be true or false");
     opt.equalize = it->second == "true";
+  }
+  if (auto it = o.find("bias_correction"); it != o.end()) {
+    if (it->second == "auto") opt.bias_correction = Options::BiasCorrection::kAuto;
+    else if (it->second == "true") opt.bias_correction = Options::BiasCorrection::kOn;
+    else if (it->second == "false") opt.bias_correction = Options::BiasCorrection::kOff;
+    else bad("bias_correction must be auto, true or false");
   }
   if (auto it = o.find("percentile"); it != o.end()) {
     try {
@@ -229,7 +239,7 @@ class QuantizeInt8Pass final : public Pass {
     }
     if (!stats) {
       report("calibrating on " + std::to_string(split.calibrate.size()) + " sample(s)");
-      stats = std::make_shared<const quantize::Observers>(calibrate(model, activations, split.calibrate, histograms));
+      stats = std::make_shared<const quantize::Observers>(calibrate(model, activations, mean_axes(*g, sites), split.calibrate, histograms));
       if (env_.stats_cache) env_.stats_cache->put(key, stats);
     }
     const auto& observers = *stats;
@@ -272,8 +282,10 @@ class QuantizeInt8Pass final : public Pass {
         if (!mask[k]) out.insert(site_nodes[k]);
       return out;
     };
+    bool correct_bias = opt_.bias_correction == Options::BiasCorrection::kOn && !opt_.dpu_layout;
     auto build = [&](quantize::CalibrationMethod method, const std::vector<char>& mask) {
-      return opt_.dpu_layout ? build_dpu(base, observers, method, cpu_nodes(mask)) : build_qdq(base, sites, mask, observers, method).model;
+      return opt_.dpu_layout ? build_dpu(base, observers, method, cpu_nodes(mask))
+                             : build_qdq(base, sites, mask, observers, method, correct_bias).model;
     };
     quantize::CalibrationMethod method = opt_.method;
     nlohmann::json search = nullptr;
@@ -293,6 +305,25 @@ class QuantizeInt8Pass final : public Pass {
     } else if (opt_.budget) {
       all_int8 = probe->judge(build(method, all));
     }
+    // Bias correction, judged where there are held-out samples ("auto").
+    nlohmann::json bias_correction = nullptr;
+    if (!opt_.dpu_layout && opt_.bias_correction != Options::BiasCorrection::kOff) {
+      bias_correction = {{"method", "per-channel mean shift of rounded weights times calibration input means, subtracted from the bias"}};
+      if (opt_.bias_correction == Options::BiasCorrection::kAuto && probe) {
+        report("bias correction: judging it on the held-out samples");
+        const auto without = all_int8 ? *all_int8 : probe->judge(build(method, all));
+        correct_bias = true;
+        const auto with = probe->judge(build(method, all));
+        correct_bias = better_than(with, without);
+        bias_correction["judged"] = {{"with", verdict_json(with)}, {"without", verdict_json(without)}};
+        if (correct_bias && all_int8) all_int8 = with;
+      }
+      bias_correction["applied"] = correct_bias;
+      if (!correct_bias)
+        bias_correction["why_not"] = opt_.bias_correction == Options::BiasCorrection::kAuto && !probe
+                                         ? "no held-out samples to judge it on (auto applies it only where it measurably helps)"
+                                         : "it did not help on the held-out samples";
+    }
     nlohmann::json accuracy = nullptr;
     if (opt_.budget) accuracy = {{"budget", budget_to_json(*opt_.budget)}, {"held_out_samples", probe->samples()}, {"all_int8", verdict_json(*all_int8)}};
 
@@ -303,7 +334,7 @@ class QuantizeInt8Pass final : public Pass {
       const auto t0 = std::chrono::steady_clock::now();
       const int before = probe->evaluations();
       std::string cache_key = key + "|" + quantize::scheme_name(opt_.scheme) + "|" + quantize::method_name(method) + "|" +
-                              std::to_string(opt_.percentile) + "|" + budget_to_json(*opt_.budget).dump();
+                              std::to_string(opt_.percentile) + "|" + budget_to_json(*opt_.budget).dump() + (correct_bias ? "|bias-corrected" : "");
       std::shared_ptr<const nlohmann::json> cached = env_.stats_cache && !key.empty() ? env_.stats_cache->find_json(cache_key) : nullptr;
       std::vector<quantize::SiteCost> ranked;
       if (cached) {
@@ -371,7 +402,8 @@ class QuantizeInt8Pass final : public Pass {
       counts["dpu_ops_kept_float"] = static_cast<std::int64_t>(cpu_nodes(mask).size());
       return counts;
     }
-    auto built = build_qdq(base, sites, mask, observers, method);
+    auto built = build_qdq(base, sites, mask, observers, method, correct_bias);
+    if (!bias_correction.is_null()) bias_correction["biases_corrected"] = built.biases_corrected;
     model = std::move(built.model);
     nlohmann::json without_vnni = nullptr;
     if (opt_.scheme == Scheme::kU8S8 && opt_.weight_bits == 8) without_vnni = decide_without_vnni(model, probe ? &*probe : nullptr);
@@ -387,6 +419,7 @@ class QuantizeInt8Pass final : public Pass {
     if (method == quantize::CalibrationMethod::kPercentile) details_["percentile"] = opt_.percentile;
     if (!search.is_null()) details_["method_search"] = search;
     if (!equalization.is_null()) details_["equalization"] = equalization;
+    if (!bias_correction.is_null()) details_["bias_correction"] = bias_correction;
     if (!accuracy.is_null()) details_["accuracy"] = accuracy;
     if (!sensitivity.is_null()) details_["sensitivity"] = sensitivity;
     if (!mixed.is_null()) details_["mixed_precision"] = mixed;
@@ -482,13 +515,13 @@ class QuantizeInt8Pass final : public Pass {
   struct Built {
     onnx::ModelProto model;
     nlohmann::json ranges = nlohmann::json::object();
-    std::int64_t activations = 0, weights_quantized = 0, per_channel = 0;
+    std::int64_t activations = 0, weights_quantized = 0, per_channel = 0, biases_corrected = 0;
   };
 
   // `base` with the sites whose mask is set quantized. New Q/DQ nodes go right before the
   // first node that reads them.
   Built build_qdq(const onnx::ModelProto& base, const std::vector<QuantSite>& sites, const std::vector<char>& mask,
-                  const quantize::Observers& observers, quantize::CalibrationMethod method) const {
+                  const quantize::Observers& observers, quantize::CalibrationMethod method, bool correct_bias = false) const {
     Built out;
     out.model = base;
     auto* g = out.model.mutable_graph();
@@ -514,9 +547,15 @@ class QuantizeInt8Pass final : public Pass {
         node->set_input(i, it->second);
       }
       if (s.weight_input >= 0) {
-        node->set_input(s.weight_input, add_weight_dq(*g, node->input(s.weight_input), s.weight_axis, before[s.node], used));
+        const std::string weight = node->input(s.weight_input);
+        std::vector<float> dequantized;
+        node->set_input(s.weight_input, add_weight_dq(*g, weight, s.weight_axis, before[s.node], used, &dequantized));
         ++out.weights_quantized;
         out.per_channel += s.weight_axis >= 0;
+        if (correct_bias && !s.activation_inputs.empty()) {
+          const auto& obs = observers.find(base.graph().node(s.node).input(s.activation_inputs[0]));
+          if (obs != observers.end() && correct_bias_of(*g, *node, weight, dequantized, obs->second.channel_means(), used)) ++out.biases_corrected;
+        }
       }
     }
     google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
@@ -630,8 +669,21 @@ class QuantizeInt8Pass final : public Pass {
   }
 
   // Runs the samples with the activations exposed as outputs: min/max first, then histograms.
+  // The axis whose per-channel means bias correction needs, per activation read by a quantized
+  // weight: a Conv's input channels (axis 1), a Gemm's or MatMul's inner dimension (the last).
+  static std::unordered_map<std::string, int> mean_axes(const onnx::GraphProto& g, const std::vector<QuantSite>& sites) {
+    std::unordered_map<std::string, int> out;
+    for (const auto& s : sites) {
+      if (s.weight_input < 0 || s.activation_inputs.empty()) continue;
+      const auto& n = g.node(s.node);
+      out.emplace(n.input(s.activation_inputs[0]), n.op_type() == "Conv" ? 1 : -1);
+    }
+    return out;
+  }
+
   quantize::Observers calibrate(const onnx::ModelProto& model, const std::vector<std::string>& activations,
-                                const std::vector<Sample>& samples, bool histograms) const {
+                                const std::unordered_map<std::string, int>& mean_axes, const std::vector<Sample>& samples,
+                                bool histograms) const {
     ExposedSession probe(model, activations, samples[0]);
     auto& session = *probe.session;
     const auto& index = probe.index;
@@ -642,8 +694,18 @@ class QuantizeInt8Pass final : public Pass {
         for (const auto& a : activations) {
           const auto& t = out[index.at(a)];
           if (t.dtype != engine::DType::kF32) continue;
-          if (sweep == 0) obs[a].observe_minmax(t.as<float>(), t.numel());
-          else obs[a].observe_histogram(t.as<float>(), t.numel());
+          if (sweep == 0) {
+            obs[a].observe_minmax(t.as<float>(), t.numel());
+            if (auto ax = mean_axes.find(a); ax != mean_axes.end() && t.shape.size() >= 2) {
+              const auto rank = static_cast<int>(t.shape.size());
+              const int axis = ax->second < 0 ? rank - 1 : std::min(ax->second, rank - 1);
+              std::int64_t inner = 1;
+              for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
+              obs[a].observe_channel_sums(t.as<float>(), t.numel(), t.shape[static_cast<std::size_t>(axis)], inner);
+            }
+          } else {
+            obs[a].observe_histogram(t.as<float>(), t.numel());
+          }
         }
       }
     return obs;
@@ -706,8 +768,46 @@ class QuantizeInt8Pass final : public Pass {
     return add_qdq_pair(g, act, unique(g, act, used), q.scale, qtype, q.zero_point, out);
   }
 
+  // Subtracts the mean shift that rounding `weight` into `dequantized` causes from `node`'s bias
+  // (a new initializer; one is added where the node has none). Conv, and Gemm with beta 1 and a
+  // 1-D bias or none; false where it does not apply.
+  static bool correct_bias_of(onnx::GraphProto& g, onnx::NodeProto& node, const std::string& weight, const std::vector<float>& dequantized,
+                              const std::vector<float>& means, std::set<std::string>& used) {
+    if (means.empty()) return false;
+    const auto* wt = find_constant(g, weight);
+    if (!wt) return false;
+    const std::vector<std::int64_t> dims(wt->dims().begin(), wt->dims().end());
+    std::vector<float> shift;
+    if (node.op_type() == "Conv") {
+      shift = quantize::conv_bias_shift(to_floats(*wt), dequantized, dims, attr_int(node, "group", 1), means);
+    } else if (node.op_type() == "Gemm") {
+      for (const auto& a : node.attribute())
+        if (a.name() == "beta" && a.f() != 1.f) return false;
+      shift = quantize::matmul_bias_shift(to_floats(*wt), dequantized, dims, attr_int(node, "transB", 0) != 0, means);
+    }
+    if (shift.empty()) return false;
+    std::vector<float> bias(shift.size(), 0.f);
+    if (node.input_size() > 2 && !node.input(2).empty()) {
+      const auto* bt = find_constant(g, node.input(2));
+      if (!bt || bt->data_type() != onnx::TensorProto::FLOAT || bt->dims_size() != 1 || bt->dims(0) != static_cast<std::int64_t>(shift.size()))
+        return false;
+      bias = to_floats(*bt);
+    }
+    for (std::size_t c = 0; c < bias.size(); ++c) bias[c] -= shift[c];
+    const std::string name = unique(g, weight + "_bias_corrected", used);
+    onnx::TensorProto b;
+    b.set_name(name);
+    b.set_data_type(onnx::TensorProto::FLOAT);
+    b.add_dims(static_cast<std::int64_t>(bias.size()));
+    for (float v : bias) b.add_float_data(v);
+    *g.add_initializer() = std::move(b);
+    while (node.input_size() < 3) node.add_input("");
+    node.set_input(2, name);
+    return true;
+  }
+
   std::string add_weight_dq(onnx::GraphProto& g, const std::string& weight, int axis, std::vector<onnx::NodeProto>& out,
-                            std::set<std::string>& used) const {
+                            std::set<std::string>& used, std::vector<float>* dequantized = nullptr) const {
     const auto& wt = *find_constant(g, weight);
     std::vector<std::int64_t> dims(wt.dims().begin(), wt.dims().end());
     auto w = to_floats(wt);
@@ -733,12 +833,16 @@ class QuantizeInt8Pass final : public Pass {
     q.set_data_type(onnx::TensorProto::INT8);
     for (auto d : dims) q.add_dims(d);
     std::string raw(w.size(), '\0');
+    if (dequantized) dequantized->assign(w.size(), 0.f);
     for (std::int64_t o = 0; o < outer; ++o)
       for (std::int64_t c = 0; c < channels; ++c)
         for (std::int64_t i = 0; i < inner; ++i) {
           const auto k = static_cast<std::size_t>((o * channels + c) * inner + i);
           const auto limit = static_cast<float>(levels);
           raw[k] = static_cast<char>(static_cast<std::int8_t>(std::clamp(std::nearbyint(w[k] / scales[static_cast<std::size_t>(c)]), -limit, limit)));
+          if (dequantized) {
+            (*dequantized)[k] = static_cast<float>(static_cast<std::int8_t>(raw[k])) * scales[static_cast<std::size_t>(c)];
+          }
         }
     q.set_raw_data(raw);
     *g.add_initializer() = std::move(q);

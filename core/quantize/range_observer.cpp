@@ -46,6 +46,28 @@ void RangeObserver::observe_minmax(const float* x, std::int64_t n) {
   }
 }
 
+void RangeObserver::observe_channel_sums(const float* x, std::int64_t n, std::int64_t channels, std::int64_t inner) {
+  if (channels <= 0 || inner <= 0 || n % (channels * inner) != 0) {
+    channels_consistent_ = false;
+    return;
+  }
+  if (channel_sum_.empty() && channel_count_ == 0) channel_sum_.assign(static_cast<std::size_t>(channels), 0.0);
+  if (static_cast<std::int64_t>(channel_sum_.size()) != channels) {
+    channels_consistent_ = false;
+    return;
+  }
+  for (std::int64_t i = 0; i < n; ++i)
+    if (std::isfinite(x[i])) channel_sum_[static_cast<std::size_t>((i / inner) % channels)] += x[i];
+  channel_count_ += n / channels;
+}
+
+std::vector<float> RangeObserver::channel_means() const {
+  if (!channels_consistent_ || channel_count_ == 0) return {};
+  std::vector<float> out(channel_sum_.size());
+  for (std::size_t c = 0; c < out.size(); ++c) out[c] = static_cast<float>(channel_sum_[c] / static_cast<double>(channel_count_));
+  return out;
+}
+
 float RangeObserver::abs_max() const { return std::max(std::abs(min_), std::abs(max_)); }
 
 void RangeObserver::observe_histogram(const float* x, std::int64_t n) {

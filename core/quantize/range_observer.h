@@ -32,6 +32,13 @@ class RangeObserver {
   // Only after every observe_minmax call: the histogram's extent is fixed by them.
   void observe_histogram(const float* x, std::int64_t n);
 
+  // Per-channel sums for the mean of each channel (axis of `channels` with `inner` elements
+  // after it), gathered with the first sweep; bias correction reads them.
+  void observe_channel_sums(const float* x, std::int64_t n, std::int64_t channels, std::int64_t inner);
+  // The mean of each channel over everything observed; empty when none was, or the channel
+  // count changed between samples.
+  std::vector<float> channel_means() const;
+
   float min() const { return min_; }
   float max() const { return max_; }
   // The range to quantize: minmax keeps [min, max]; percentile and entropy pick a threshold T on
@@ -49,6 +56,9 @@ class RangeObserver {
   float min_ = 0, max_ = 0;
   bool seen_ = false;
   std::vector<double> hist_;
+  std::vector<double> channel_sum_;
+  std::int64_t channel_count_ = 0;  // values summed into each channel
+  bool channels_consistent_ = true;
 };
 
 }  // namespace aifgen::quantize

@@ -336,6 +336,11 @@ TEST(AccuracyBudget, JobOptionsAndCliFlag) {
     EXPECT_THROW(parse_build_options(nlohmann::json::parse(bad)), Error) << bad;
   }
   EXPECT_EQ(parse_build_options(nlohmann::json::parse(R"({"calibration_method": "auto"})")).calibration_method, "auto");
+  EXPECT_EQ(dflt.bias_correction, "auto");
+  EXPECT_EQ(parse_build_options(nlohmann::json::parse(R"({"bias_correction": false})")).bias_correction, "false");
+  EXPECT_EQ(parse_build_options(nlohmann::json::parse(R"({"bias_correction": true})")).bias_correction, "true");
+  for (const char* bad : {R"({"bias_correction": "yes"})", R"({"bias_correction": 1})"})
+    EXPECT_THROW(parse_build_options(nlohmann::json::parse(bad)), Error) << bad;
   BuildOptions f;
   parse_budget_flag("0.005:30:0.25", f);
   EXPECT_DOUBLE_EQ(f.accuracy_budget.max_accuracy_drop, 0.005);
