@@ -15,8 +15,8 @@
 
 #include "api/kserve_codec.h"
 #include "api/listener_config.h"
-#include "core/error.h"
-#include "core/sha256.h"
+#include "core/base/error.h"
+#include "core/base/sha256.h"
 
 namespace aifgen::api {
 namespace {

@@ -2,7 +2,7 @@
 #include "api/handlers.h"
 #include "api/job_request.h"
 #include "api/json_views.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::api {
 namespace {

@@ -1,7 +1,7 @@
 // Strict job-request parsing.
 #include "api/job_request.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::api {
 namespace {

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "core/engine/kernels/dispatch.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::api {
 namespace {

@@ -17,7 +17,7 @@
 
 #include "api/kserve_codec.h"
 #include "core/engine/random_inputs.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "service/host_info.h"
 
 namespace aifgen::api {

@@ -1,6 +1,6 @@
 // The parked-request loop: wake on any job change (JobEvents) or the nearest deadline.
 #include "api/long_poll.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include <unordered_map>
 #include <optional>
 #include <mutex>

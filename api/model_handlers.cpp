@@ -2,7 +2,7 @@
 #include "api/handlers.h"
 #include "api/json_views.h"
 #include "api/upload_reader.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 #include <map>
 #include <mutex>

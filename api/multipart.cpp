@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::api {
 namespace {

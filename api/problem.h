@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::api {
 

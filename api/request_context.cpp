@@ -3,7 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::api {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "api/handlers.h"
 #include "api/problem.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::api {
 

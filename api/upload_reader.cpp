@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "api/multipart.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::api {
 namespace {

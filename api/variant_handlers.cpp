@@ -9,7 +9,7 @@
 #include <cmath>
 #include <ctime>
 #include <sstream>
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 
 namespace aifgen::api {
 namespace {

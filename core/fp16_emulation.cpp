@@ -3,7 +3,7 @@
 #include <unordered_set>
 
 #include "core/engine/tensor.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/numeric/half.h"
 #include "core/onnx_model.h"
 #include "core/passes/graph_edit.h"

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <unordered_map>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen {
 namespace {

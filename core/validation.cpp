@@ -8,7 +8,7 @@
 #include "core/calibration/calibration_set.h"
 #include "core/engine/random_inputs.h"
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/fp16_emulation.h"
 
 namespace aifgen {

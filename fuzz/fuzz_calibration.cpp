@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/calibration/calibration_set.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::vector<aifgen::BoundInput> inputs = {{"x", aifgen::engine::DType::kF32, {-1, 3, 4, -1}},

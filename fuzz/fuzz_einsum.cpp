@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::size_t p = 0;

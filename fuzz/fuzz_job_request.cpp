@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/job_request.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "service/build_options.h"
 #include "targets/common/nvidia_target.h"
 #include "targets/common/tensorrt_profile.h"

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "api/kserve_codec.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4) return 0;

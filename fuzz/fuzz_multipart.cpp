@@ -5,7 +5,7 @@
 #include <string>
 
 #include "api/multipart.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

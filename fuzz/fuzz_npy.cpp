@@ -4,7 +4,7 @@
 #include <string>
 
 #include "core/engine/npy.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/model_info.h"
 #include "core/onnx_model.h"
 

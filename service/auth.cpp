@@ -4,9 +4,9 @@
 
 #include <openssl/crypto.h>
 
-#include "core/error.h"
-#include "core/random_hex.h"
-#include "core/sha256.h"
+#include "core/base/error.h"
+#include "core/base/random_hex.h"
+#include "core/base/sha256.h"
 #include "storage/database.h"
 
 namespace aifgen {

@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <optional>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 #include "core/quantize/stats_cache.h"
 #include "service/ids.h"
 #include "service/variant_builder.h"

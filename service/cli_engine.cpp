@@ -11,7 +11,7 @@
 #include "core/engine/random_inputs.h"
 #include "core/engine/timing.h"
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 
 namespace aifgen {

@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <iostream>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/model_info.h"
 #include "core/model_info_json.h"
 #include "core/onnx_model.h"
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 #include "targets/registry.h"
 
 namespace aifgen {

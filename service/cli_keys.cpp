@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "service/auth.h"
 #include "storage/database.h"
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "core/onnx_model.h"
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 
 namespace aifgen {
 namespace {

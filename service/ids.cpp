@@ -1,6 +1,6 @@
 #include "service/ids.h"
 
-#include "core/random_hex.h"
+#include "core/base/random_hex.h"
 
 namespace aifgen {
 

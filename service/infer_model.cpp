@@ -13,7 +13,7 @@
 #include <cstring>
 #include <thread>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 
 namespace aifgen {

@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 #include "service/variant_builder.h"
 #include "service/ids.h"

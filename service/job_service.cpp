@@ -6,8 +6,8 @@
 #include "service/build_options.h"
 #include "targets/registry.h"
 
-#include "core/error.h"
-#include "core/sha256.h"
+#include "core/base/error.h"
+#include "core/base/sha256.h"
 #include "service/ids.h"
 #include "storage/database.h"
 #include "targets/common/tensorrt_profile.h"

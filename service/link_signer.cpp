@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/error.h"
-#include "core/private_file.h"
+#include "core/base/error.h"
+#include "core/base/private_file.h"
 
 namespace aifgen {
 namespace {

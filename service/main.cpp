@@ -14,7 +14,7 @@
 #include <filesystem>
 
 #include "api/server.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "service/app.h"
 #include "service/data_dir_lock.h"
 #include "api/infer_server.h"

@@ -1,7 +1,7 @@
 // Upload ingestion: bounded parse, checker, shape inference, census, then commit + row.
 #include "service/model_service.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/model_info.h"
 #include "core/model_info_json.h"
 #include "core/onnx_model.h"

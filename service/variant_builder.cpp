@@ -7,7 +7,7 @@
 
 #include "core/engine/random_inputs.h"
 #include "core/engine/timing.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "service/host_info.h"
 #include "storage/database.h"
 

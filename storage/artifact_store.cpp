@@ -12,9 +12,9 @@
 #include <fstream>
 #include <vector>
 
-#include "core/error.h"
-#include "core/random_hex.h"
-#include "core/sha256.h"
+#include "core/base/error.h"
+#include "core/base/random_hex.h"
+#include "core/base/sha256.h"
 
 namespace fs = std::filesystem;
 

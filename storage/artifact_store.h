@@ -17,7 +17,7 @@
 #include <optional>
 #include <string>
 
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 
 namespace aifgen::storage {
 

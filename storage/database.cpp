@@ -5,7 +5,7 @@
 #include <ctime>
 #include <string_view>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "storage/migrations.h"
 
 namespace aifgen::storage {

@@ -2,7 +2,7 @@
 #include "storage/job_repository.h"
 #include "storage/benchmark_repository.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::storage {
 namespace {

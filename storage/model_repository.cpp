@@ -1,7 +1,7 @@
 // SQL for the models table.
 #include "storage/model_repository.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::storage {
 namespace {

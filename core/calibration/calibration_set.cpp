@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "core/engine/npy.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen {
 namespace {

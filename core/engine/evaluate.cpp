@@ -2,7 +2,7 @@
 
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/registry.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::engine {
 

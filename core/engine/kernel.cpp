@@ -1,7 +1,7 @@
 // NodeCtx helpers: attributes with defaults, constant inputs, uniform errors.
 #include "core/engine/kernel.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::engine {
 

@@ -25,7 +25,7 @@
 #include "core/engine/transformer_patterns.h"
 #include "core/fp16_emulation.h"
 #include "core/passes/aifgen_ops.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 
 namespace aifgen::engine {

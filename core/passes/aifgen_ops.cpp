@@ -3,7 +3,7 @@
 #include <set>
 #include <string>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 
 namespace aifgen {

@@ -16,7 +16,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/passes/fp16_range_check.h"
 #include "core/onnx_model.h"
 #include "core/numeric/half.h"

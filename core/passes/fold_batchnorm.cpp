@@ -9,7 +9,7 @@
 // shared with another node are copied under a new name instead of being changed in place.
 #include <cmath>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/pass.h"
 #include "core/tensor_util.h"

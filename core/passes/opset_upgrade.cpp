@@ -2,7 +2,7 @@
 
 #include <onnx/version_converter/convert.h>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 #include "core/passes/graph_edit.h"
 

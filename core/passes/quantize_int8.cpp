@@ -35,7 +35,7 @@
 #include "core/calibration/calibration_set.h"
 #include "core/engine/session.h"
 #include "core/engine/timing.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 #include "core/passes/exposed_session.h"
 #include "core/passes/graph_edit.h"
@@ -52,7 +52,7 @@
 #include "core/quantize/stats_cache.h"
 #include "core/quantize/weight_range.h"
 #include "core/quantize/without_vnni.h"
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 
 namespace aifgen {
 namespace {
@@ -314,7 +314,10 @@ class QuantizeInt8Pass final : public Pass {
         const auto without = all_int8 ? *all_int8 : probe->judge(build(method, all));
         correct_bias = true;
         const auto with = probe->judge(build(method, all));
-        correct_bias = better_than(with, without);
+        // Kept only when it uses less of the budget: on the OCR recognizer it raised SQNR by
+        // 2.7 dB at equal decoded agreement, yet read 96 new lines 1.6 points worse, so a
+        // better SQNR alone (the tie-breaker elsewhere) does not decide it.
+        correct_bias = with.used < without.used;
         bias_correction["judged"] = {{"with", verdict_json(with)}, {"without", verdict_json(without)}};
         if (correct_bias && all_int8) all_int8 = with;
       }
@@ -322,7 +325,7 @@ class QuantizeInt8Pass final : public Pass {
       if (!correct_bias)
         bias_correction["why_not"] = opt_.bias_correction == Options::BiasCorrection::kAuto && !probe
                                          ? "no held-out samples to judge it on (auto applies it only where it measurably helps)"
-                                         : "it did not help on the held-out samples";
+                                         : "it did not lower the budget used on the held-out samples";
     }
     nlohmann::json accuracy = nullptr;
     if (opt_.budget) accuracy = {{"budget", budget_to_json(*opt_.budget)}, {"held_out_samples", probe->samples()}, {"all_int8", verdict_json(*all_int8)}};
@@ -450,10 +453,15 @@ class QuantizeInt8Pass final : public Pass {
       out["float_nodes"] = plan.float_nodes;
       out["budget_with_float_nodes"] = verdict_json(*plan.mix);
     }
-    out["decision"] = !plan.halve              ? "the float graph: activation Q/DQ dropped, int8-rounded weights (no mix of 7-bit and float nodes met the budget)"
-                      : plan.float_nodes.empty() ? "int8 kernels with weights halved to 7 bits"
-                                                 : "int8 kernels with weights halved to 7 bits, " + std::to_string(plan.float_nodes.size()) + " of " +
-                                                       std::to_string(plan.candidates) + " int8 nodes in float (halving them cost the budget most)";
+    std::string decision = "int8 kernels with weights halved to 7 bits";
+    if (!plan.halve) {
+      decision = "the float graph: activation Q/DQ dropped, int8-rounded weights (no mix of 7-bit and float nodes met the budget)";
+    } else if (!plan.float_nodes.empty()) {
+      decision += ", ";
+      decision += std::to_string(plan.float_nodes.size());
+      decision += " of " + std::to_string(plan.candidates) + " int8 nodes in float (halving them cost the budget most)";
+    }
+    out["decision"] = decision;
     return out;
   }
 

@@ -4,7 +4,7 @@
 #include <mutex>
 #include <thread>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::quantize {
 

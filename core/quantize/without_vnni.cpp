@@ -65,7 +65,11 @@ NoVnniPlan plan_without_vnni(onnx::ModelProto& model, const HeldOutProbe* probe,
     set_metadata(m, kNoVnniFloatNodesKey, joined(floats));
     return as_run_without_vnni(m);
   };
-  if (progress) progress("without VNNI: 7-bit weights miss the budget; ranking " + std::to_string(candidates.size()) + " int8 nodes");
+  if (progress) {
+    std::string line = "without VNNI: 7-bit weights miss the budget; ranking ";
+    line += std::to_string(candidates.size());  // appended apart: GCC 12 warns falsely on "lit" + to_string
+    progress(line + " int8 nodes");
+  }
   auto ranked = site_sensitivity(plan.candidates, build, *probe, threads, {});
   const int max_float = static_cast<int>(std::floor(max_float_fraction * plan.candidates));
   auto mix = search_mix(ranked, plan.candidates, max_float, build, *probe, *plan.all_halved, {});

@@ -1,6 +1,6 @@
 #include "targets/common/bundle_files.h"
 
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 #include "targets/common/bundle_writer.h"
 
 namespace aifgen {

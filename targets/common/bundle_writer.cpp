@@ -6,7 +6,7 @@
 
 #include <ctime>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen {
 namespace {

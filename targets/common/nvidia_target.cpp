@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 #include "targets/common/bundle_files.h"
 #include "targets/common/deploy_files.h"

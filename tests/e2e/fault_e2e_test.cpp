@@ -5,7 +5,7 @@
 #include <random>
 #include <thread>
 
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 #include "tests/e2e/fixture.h"
 #include "tests/support/model_builder.h"
 

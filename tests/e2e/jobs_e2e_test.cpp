@@ -2,7 +2,7 @@
 // BN-folded weights checked against values computed here.
 #include <cmath>
 
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 #include "core/tensor_util.h"
 #include "tests/e2e/bundle_reader.h"
 #include "tests/e2e/fixture.h"

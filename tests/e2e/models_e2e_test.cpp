@@ -1,7 +1,7 @@
 // Upload (raw and multipart), dedupe, the model record, list, get, delete — over real HTTP.
 #include <filesystem>
 
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 #include "tests/e2e/fixture.h"
 #include "tests/support/model_builder.h"
 

@@ -1,6 +1,6 @@
 // Crash safety: SIGKILL while a job runs, restart, and the job completes; stored models and
 // finished bundles are intact.
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 #include "tests/e2e/fixture.h"
 #include "tests/support/model_builder.h"
 

@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 #include "service/link_signer.h"
 #include "tests/e2e/bundle_reader.h"
 #include "tests/e2e/fixture.h"

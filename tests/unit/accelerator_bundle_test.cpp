@@ -14,7 +14,7 @@
 #include <regex>
 #include <sstream>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 #include "core/quantize/dpu_rules.h"
 #include "service/build_options.h"

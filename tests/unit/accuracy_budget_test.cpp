@@ -8,7 +8,7 @@
 #include "core/accuracy_budget.h"
 #include "core/calibration/calibration_set.h"
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/pass_manager.h"
 #include "core/passes/quantize_dpu_layout.h"

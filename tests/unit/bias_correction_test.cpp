@@ -114,8 +114,8 @@ TEST(BiasCorrection, AutoIsJudgedOnTheHeldOutSamplesAndExplained) {
   const auto& b = records[1].details["bias_correction"];
   ASSERT_TRUE(b.contains("judged")) << b.dump();
   const bool applied = b["applied"].get<bool>();
-  // Kept exactly when it measured better (less budget used, or less noise at equal use).
-  const double with = b["judged"]["with"]["noise"].get<double>(), without = b["judged"]["without"]["noise"].get<double>();
+  // Kept exactly when it used less of the budget.
+  const double with = b["judged"]["with"]["budget_used"].get<double>(), without = b["judged"]["without"]["budget_used"].get<double>();
   EXPECT_EQ(applied, with < without) << b.dump();
   // Without held-out samples (no budget, no method auto) it stays off and says why.
   auto m2 = positive_input_conv();

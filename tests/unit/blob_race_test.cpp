@@ -6,7 +6,7 @@
 #include <atomic>
 #include <thread>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "service/model_service.h"
 #include "storage/database.h"
 #include "tests/support/model_builder.h"

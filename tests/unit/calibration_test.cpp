@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "core/engine/npy.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <optional>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "tests/support/temp_dir.h"
 
 namespace aifgen {

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {

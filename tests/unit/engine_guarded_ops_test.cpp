@@ -6,7 +6,7 @@
 #include <climits>
 
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {

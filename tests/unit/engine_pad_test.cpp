@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {

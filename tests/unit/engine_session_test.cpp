@@ -12,7 +12,7 @@
 #include "core/engine/hardswish_pattern.h"
 #include "core/engine/npy.h"
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 #include "tests/support/model_builder.h"
 #include "tests/support/temp_dir.h"

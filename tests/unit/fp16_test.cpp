@@ -6,7 +6,7 @@
 
 #include "core/engine/random_inputs.h"
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/fp16_emulation.h"
 #include "core/numeric/half.h"
 #include "core/passes/pass_manager.h"

@@ -9,7 +9,7 @@
 #include <future>
 
 #include "core/engine/random_inputs.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "tests/support/model_builder.h"
 #include "tests/support/temp_dir.h"
 

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "storage/benchmark_repository.h"
 #include "storage/model_repository.h"
 #include "tests/support/temp_dir.h"

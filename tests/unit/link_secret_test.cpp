@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "service/link_signer.h"
 #include "tests/support/temp_dir.h"
 

@@ -5,7 +5,7 @@
 
 #include <map>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::api {
 namespace {

@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 
 namespace aifgen::engine {

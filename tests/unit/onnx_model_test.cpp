@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/engine/tensor.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "tests/support/model_builder.h"
 #include "tests/support/temp_dir.h"
 

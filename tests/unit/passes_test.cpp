@@ -6,7 +6,7 @@
 
 #include "core/engine/random_inputs.h"
 #include "core/engine/session.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/onnx_model.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/pass_manager.h"

@@ -11,7 +11,7 @@
 #include "core/engine/random_inputs.h"
 #include "core/engine/session.h"
 #include "core/engine/tensor.h"
-#include "core/error.h"
+#include "core/base/error.h"
 #include "core/passes/graph_edit.h"
 #include "core/passes/pass_manager.h"
 #include "core/onnx_model.h"

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "core/error.h"
+#include "core/base/error.h"
 #include "service/calibration_service.h"
 #include "service/job_runner.h"
 #include "service/worker_pool.h"

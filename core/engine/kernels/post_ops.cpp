@@ -1,6 +1,6 @@
 #include "core/engine/kernels/post_ops.h"
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::engine {
 namespace {

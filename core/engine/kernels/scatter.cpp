@@ -7,7 +7,7 @@
 
 #include "core/engine/kernels/dispatch.h"
 #include "core/engine/registry.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen::engine {
 namespace {

@@ -1,10 +1,10 @@
-#include "core/random_hex.h"
+#include "core/base/random_hex.h"
 
 #include <openssl/rand.h>
 
 #include <vector>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen {
 

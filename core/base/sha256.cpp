@@ -1,5 +1,5 @@
 // SHA-256 through OpenSSL EVP, used for content addressing of models and bundles.
-#include "core/sha256.h"
+#include "core/base/sha256.h"
 
 #include <openssl/evp.h>
 
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <vector>
 
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace aifgen {
 

@@ -1,4 +1,4 @@
-#include "core/private_file.h"
+#include "core/base/private_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,8 +7,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/error.h"
-#include "core/random_hex.h"
+#include "core/base/error.h"
+#include "core/base/random_hex.h"
 
 namespace aifgen {
 namespace {
