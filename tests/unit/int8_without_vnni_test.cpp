@@ -69,16 +69,7 @@ std::vector<engine::Tensor> run(const onnx::ModelProto& m, bool int8_kernels = t
   return out;
 }
 
-void set_decision(onnx::ModelProto& m, const std::string& value) {
-  for (auto& p : *m.mutable_metadata_props())
-    if (p.key() == quantize::kNoVnniWeightsKey) {
-      p.set_value(value);
-      return;
-    }
-  auto* p = m.add_metadata_props();
-  p->set_key(quantize::kNoVnniWeightsKey);
-  p->set_value(value);
-}
+void set_decision(onnx::ModelProto& m, const std::string& value) { quantize::set_metadata(m, quantize::kNoVnniWeightsKey, value); }
 
 bool ran(const std::vector<engine::OpProfile>& p, const std::string& prefix) {
   for (const auto& op : p)
@@ -145,9 +136,7 @@ TEST(Int8WithoutVnni, EngineHalvesOrRunsFloatAsTheVariantSays) {
   EXPECT_GT(sqnr(ref, as_float), 35.0);
   // Halve, with conv2 (output y) in float.
   set_decision(q, "halve");
-  auto* p = q.add_metadata_props();
-  p->set_key(quantize::kNoVnniFloatNodesKey);
-  p->set_value("y");
+  quantize::set_metadata(q, quantize::kNoVnniFloatNodesKey, "y");
   auto mixed = run(q, true, &profile)[0];
   EXPECT_TRUE(ran(profile, "ConvInt8"));
   EXPECT_TRUE(std::any_of(profile.begin(), profile.end(), [](const engine::OpProfile& o) { return o.op == "Conv"; }));
@@ -218,9 +207,7 @@ TEST(Int8WithoutVnni, TheBudgetDecidesWhatTheVariantDoesWithoutVnni) {
 
 TEST(Int8WithoutVnni, AMixHalvesTheOtherWeightsAndLetsTheListedNodesReadFloat) {
   auto q = quantized_pair();
-  auto* p = q.add_metadata_props();
-  p->set_key(quantize::kNoVnniFloatNodesKey);
-  p->set_value("c1");  // conv1, by its output
+  quantize::set_metadata(q, quantize::kNoVnniFloatNodesKey, "c1");  // conv1, by its output
   std::int64_t changed = 0;
   auto r = quantize::as_run_without_vnni(q, &changed);
   EXPECT_EQ(changed, 2);  // W2 halved, conv1's input rewired
