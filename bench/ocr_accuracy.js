@@ -5,6 +5,8 @@
 // usage: node bench/ocr_accuracy.js --ort-dir DIR --x X.npy --labels LABELS.txt --keys KEYS.txt
 //             [--from I] [--to J] NAME=MODEL.onnx [NAME=MODEL.onnx ...]
 // The first model is the reference (fp32); every other one is reported with its drop against it.
+// --classes: the models are classifiers ([N, C] scores, e.g. the PaddleOCR text-orientation
+// model) and LABELS.txt holds one class index per line; accuracy is top-1 (no --keys).
 // --ort-dir is a folder where `npm ci` installed onnxruntime-node (see shared/tools/ort-bench).
 'use strict';
 const fs = require('fs');
@@ -12,7 +14,7 @@ const path = require('path');
 const { createRequire } = require('module');
 
 function parseArgs(argv) {
-  const a = { models: [], from: 0, to: Infinity };
+  const a = { models: [], from: 0, to: Infinity, classes: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--ort-dir') a.ortDir = argv[++i];
@@ -21,11 +23,12 @@ function parseArgs(argv) {
     else if (k === '--keys') a.keys = argv[++i];
     else if (k === '--from') a.from = +argv[++i];
     else if (k === '--to') a.to = +argv[++i];
+    else if (k === '--classes') a.classes = true;
     else if (k.includes('=')) { const e = k.indexOf('='); a.models.push([k.slice(0, e), k.slice(e + 1)]); }
     else throw new Error('unknown argument ' + k);
   }
-  if (!a.ortDir || !a.x || !a.labels || !a.keys || a.models.length === 0) {
-    console.error('usage: ocr_accuracy.js --ort-dir DIR --x X.npy --labels L.txt --keys K.txt [--from I] [--to J] NAME=MODEL.onnx ...');
+  if (!a.ortDir || !a.x || !a.labels || (!a.keys && !a.classes) || a.models.length === 0) {
+    console.error('usage: ocr_accuracy.js --ort-dir DIR --x X.npy --labels L.txt (--keys K.txt | --classes) [--from I] [--to J] NAME=MODEL.onnx ...');
     process.exit(2);
   }
   return a;
@@ -76,8 +79,10 @@ function decode(scores, t, c, dict) {
   const ort = createRequire(path.resolve(a.ortDir) + '/')('onnxruntime-node');
   const x = readNpy(a.x);
   const labels = fs.readFileSync(a.labels, 'utf8').split('\n').filter((l, i, all) => i < all.length - 1 || l.length);
-  const keys = fs.readFileSync(a.keys, 'utf8').split('\n').filter(l => l.length);
+  const keys = a.classes ? [] : fs.readFileSync(a.keys, 'utf8').split('\n').filter(l => l.length);
   const dict = ['', ...keys, ' '];
+  // A classifier's answer as text (its top-1 class), so the same accounting serves both.
+  const top1 = (scores, c) => { let best = 0; for (let k = 1; k < c; k++) if (scores[k] > scores[best]) best = k; return String(best); };
   const per = x.shape.slice(1).reduce((p, d) => p * d, 1);
   const to = Math.min(a.to, x.shape[0]);
   const rows = [];
@@ -89,12 +94,12 @@ function decode(scores, t, c, dict) {
     for (let i = a.from; i < to; i++) {
       const feed = new ort.Tensor('float32', x.data.slice(i * per, (i + 1) * per), [1, ...x.shape.slice(1)]);
       const out = (await sess.run({ [sess.inputNames[0]]: feed }))[sess.outputNames[0]];
-      const text = decode(out.data, out.dims[1], out.dims[2], dict);
+      const text = a.classes ? top1(out.data, out.dims[out.dims.length - 1]) : decode(out.data, out.dims[1], out.dims[2], dict);
       texts.push(text);
-      edits += editDistance(text, labels[i]);
-      chars += labels[i].length;
+      edits += a.classes ? (text === labels[i].trim() ? 0 : 1) : editDistance(text, labels[i]);
+      chars += a.classes ? 1 : labels[i].length;
       lines += 1;
-      exact += text === labels[i] ? 1 : 0;
+      exact += text === (a.classes ? labels[i].trim() : labels[i]) ? 1 : 0;
     }
     const acc = 100 * (1 - edits / Math.max(1, chars));
     let agree = null;
