@@ -25,6 +25,7 @@
 #include "core/engine/transformer_patterns.h"
 #include "core/fp16_emulation.h"
 #include "core/passes/aifgen_ops.h"
+#include "core/passes/pass_manager.h"
 #include "core/base/error.h"
 #include "core/onnx_model.h"
 
@@ -106,6 +107,20 @@ class ReorderKernel final : public Kernel {
 
 bool is_op(const onnx::NodeProto& n, const char* op) {
   return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx");
+}
+
+// An inference BatchNormalization after a Conv becomes part of the Conv's weights and bias, as
+// ONNX Runtime does when it loads a model: Paddle exports keep them apart (35 in the PaddleOCR
+// orientation classifier), and a separate BN pass also kept the activation after it out of the
+// convolution. The fold_batchnorm pass does the arithmetic and refuses what is not exact.
+std::optional<onnx::ModelProto> fold_batchnorms_into_convs(const onnx::ModelProto& model) {
+  bool any = false;
+  for (const auto& n : model.graph().node()) any = any || is_op(n, "BatchNormalization");
+  if (!any) return std::nullopt;
+  auto folded = model;
+  auto counts = make_pass(PassSpec("fold_batchnorm"))->run(folded);
+  if (counts["batchnorms_folded"] == 0) return std::nullopt;
+  return folded;
 }
 
 float scalar_f32(const Tensor& t) { return t.dtype == DType::kF32 && t.numel() == 1 ? t.as<float>()[0] : NAN; }
@@ -1172,6 +1187,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   // rounding wherever they store fp16 (no native fp16 kernels), so fp16 bundles serve with the
   // numerics their validation measured. Models with fp16 inputs or outputs run as written.
   std::optional<onnx::ModelProto> standard = expand_aifgen_ops(model);
+  if (auto bn = fold_batchnorms_into_convs(standard ? *standard : model)) standard = std::move(bn);
   if (auto hs = fuse_decomposed_hardswish(standard ? *standard : model)) standard = std::move(hs);
   if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);
   if (auto pf = fold_pads_into_consumers(standard ? *standard : model)) standard = std::move(pf);

@@ -223,5 +223,42 @@ TEST(EngineSession, SwishAndHardswishGatesFuseIntoTheConvolution) {
   }
 }
 
+// Conv -> BatchNormalization -> Relu plans as one Conv+Relu (the BN folded into the weights at
+// plan time) and computes what the three ops state.
+TEST(EngineSession, BatchNormalizationAfterAConvIsFoldedAtPlanTime) {
+  auto m = testing::conv_bn_relu_model();
+  engine::SessionOptions o;
+  o.profile = true;
+  o.input_shapes["x"] = {1, 3, 8, 8};
+  engine::Session s(m, o);
+  auto x = engine::Tensor::allocate(engine::DType::kF32, {1, 3, 8, 8});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.37f * static_cast<float>(i));
+  auto y = s.run({x})[0];
+  bool conv_relu = false, batchnorm = false;
+  for (const auto& p : s.profile()) {
+    conv_relu = conv_relu || p.op == "Conv+Relu";
+    batchnorm = batchnorm || p.op.find("BatchNormalization") != std::string::npos;
+  }
+  EXPECT_TRUE(conv_relu);
+  EXPECT_FALSE(batchnorm);
+  auto init = [&](int k) { return engine::tensor_from_proto(m.graph().initializer(k)); };
+  auto w = init(0), b = init(1), gamma = init(2), beta = init(3), mean = init(4), var = init(5);
+  for (int oc = 0; oc < 4; ++oc)
+    for (int r = 0; r < 8; ++r)
+      for (int c = 0; c < 8; ++c) {
+        float v = b.as<float>()[oc];
+        for (int i = 0; i < 3; ++i)
+          for (int kr = 0; kr < 3; ++kr)
+            for (int kc = 0; kc < 3; ++kc) {
+              const int rr = r + kr - 1, cc = c + kc - 1;
+              if (rr < 0 || rr >= 8 || cc < 0 || cc >= 8) continue;
+              v += w.as<float>()[((oc * 3 + i) * 3 + kr) * 3 + kc] * x.as<float>()[(i * 8 + rr) * 8 + cc];
+            }
+        v = gamma.as<float>()[oc] * (v - mean.as<float>()[oc]) / std::sqrt(var.as<float>()[oc] + 1e-3f) + beta.as<float>()[oc];
+        const float want = std::max(v, 0.f);
+        EXPECT_NEAR(y.as<float>()[(oc * 8 + r) * 8 + c], want, 1e-5f * std::max(1.f, std::abs(want)));
+      }
+}
+
 }  // namespace
 }  // namespace aifgen
