@@ -14,6 +14,7 @@
 #include "core/engine/session.h"
 #include "core/passes/pass_manager.h"
 #include "tests/support/model_builder.h"
+#include "tests/support/reference_conv.h"
 
 namespace aifgen {
 namespace {
@@ -93,22 +94,9 @@ engine::Tensor input() {
 std::vector<float> reference(const onnx::ModelProto& m, const std::vector<Step>& steps) {
   auto w = engine::tensor_from_proto(m.graph().initializer(0));
   auto b = engine::tensor_from_proto(m.graph().initializer(1));
-  auto x = input();
-  std::vector<float> y(8 * 36);
-  for (int o = 0; o < 8; ++o)
-    for (int r = 0; r < 6; ++r)
-      for (int c = 0; c < 6; ++c) {
-        float v = b.as<float>()[o];
-        for (int i = 0; i < 4; ++i)
-          for (int kr = 0; kr < 3; ++kr)
-            for (int kc = 0; kc < 3; ++kc) {
-              const int rr = r + kr - 1, cc = c + kc - 1;
-              if (rr < 0 || rr >= 6 || cc < 0 || cc >= 6) continue;
-              v += w.as<float>()[((o * 4 + i) * 3 + kr) * 3 + kc] * x.as<float>()[(i * 6 + rr) * 6 + cc];
-            }
-        for (const auto& s : steps) v = apply(s, v);
-        y[static_cast<std::size_t>((o * 6 + r) * 6 + c)] = v;
-      }
+  auto y = reference_conv2d(input(), w, &b, 1);
+  for (auto& v : y)
+    for (const auto& s : steps) v = apply(s, v);
   return y;
 }
 
