@@ -44,13 +44,13 @@ void PostOpChain::append_eltwise(dnnl::algorithm alg, float alpha, float beta) {
 
 void PostOpChain::append_scalar(dnnl::algorithm alg, float value) {
   po_.append_binary(alg, scalar_md(rank_));
-  scalars_.emplace_back(po_.len() - 1, std::make_shared<float>(value));
+  auto operand = std::make_shared<float>(value);
+  scalar_args_.emplace_back(po_.len() - 1, dnnl::memory(scalar_md(rank_), eng_, operand.get()));
+  operands_.push_back(std::move(operand));
 }
 
 void PostOpChain::add_args(std::unordered_map<int, dnnl::memory>& args) const {
-  const auto md = scalar_md(rank_);
-  for (const auto& [index, value] : scalars_)
-    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, dnnl::memory(md, eng_, value.get()));
+  for (const auto& [index, memory] : scalar_args_) args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1, memory);
 }
 
 }  // namespace aifgen::engine

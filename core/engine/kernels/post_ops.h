@@ -47,7 +47,8 @@ class PostOpChain {
   int rank_;
   dnnl::engine eng_;
   std::unordered_map<int, std::pair<float, float>> eltwise_params_;  // algorithm -> first parameters
-  std::vector<std::pair<int, std::shared_ptr<float>>> scalars_;      // post-op index -> operand
+  std::vector<std::shared_ptr<float>> operands_;              // the binary post-ops' values
+  std::vector<std::pair<int, dnnl::memory>> scalar_args_;      // post-op index -> operand, wrapped once
 };
 
 }  // namespace aifgen::engine
