@@ -10,7 +10,10 @@
 # held-out split). Judged on: LINES new lines rendered by ../shared/calibration/make_ocr_data.py
 # with SEED (needs Debian python3-numpy, python3-pil and fonts-dejavu-core), and on the shared
 # set's own held-out quarter. Needs build/, Node.js and ../shared/tools/ort-bench.
-# DNNL_MAX_CPU_ISA=AVX2 in the environment measures speed without VNNI.
+# DNNL_MAX_CPU_ISA=AVX2 in the environment measures speed without VNNI. The x86 variants are also
+# judged as aifgen's engine runs them on a CPU without VNNI (`aifgen run` under
+# DNNL_MAX_CPU_ISA=AVX2: saturation-safe weights or the float graph, as the variant says), rows
+# "...-as-run-without-vnni", on the new lines only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lines=${1:-96}
@@ -25,6 +28,7 @@ mkdir -p "$work/cal" && ln -s "$(realpath "$shared/calibration/rec_x.npy")" "$wo
 model=$shared/models/ch_PP-OCRv4_rec_infer.onnx
 targets=x86_64-cpu,nvidia-gpu,xilinx-alveo
 models=("fp32=$model")
+without_vnni=()
 # name, targets, --accuracy-budget value ("" = the default)
 configs=("on|$targets|" "off|$targets|off" "0.02|xilinx-alveo|0.02")
 for config in "${configs[@]}"; do
@@ -40,12 +44,16 @@ for config in "${configs[@]}"; do
     mkdir -p "$work/$budget/$t" && tar xzf "$bundle" -C "$work/$budget/$t"
     onnx=$(find "$work/$budget/$t" -name model.onnx | head -1)
     [ -n "$onnx" ] && models+=("$t-budget-$budget=$onnx")
+    if [ -n "$onnx" ] && [ "$t" = x86_64-cpu ]; then
+      DNNL_MAX_CPU_ISA=AVX2 ./build/aifgen run "$onnx" --threads 2 --input "x=$work/new/rec_x.npy" --output-dir "$work/$budget/avx2" >/dev/null
+      without_vnni+=("$t-budget-$budget-as-run-without-vnni=$(ls "$work/$budget/avx2"/*.npy)")
+    fi
   done
 done
 echo
 echo "== $lines new lines (seed $seed), ONNX Runtime, character accuracy"
 node bench/ocr_accuracy.js --ort-dir "$ort_dir" --x "$work/new/rec_x.npy" --labels "$work/new/rec_labels.txt" \
-  --keys "$shared/models/ppocr_keys_v1.txt" "${models[@]}"
+  --keys "$shared/models/ppocr_keys_v1.txt" "${models[@]}" "${without_vnni[@]}"
 echo
 echo "== the shared set's held-out quarter (lines 24-31, never calibrated on)"
 node bench/ocr_accuracy.js --ort-dir "$ort_dir" --x "$shared/calibration/rec_x.npy" --labels "$shared/calibration/rec_labels.txt" \

@@ -8,6 +8,8 @@
 // --classes: the models are classifiers ([N, C] scores, e.g. the PaddleOCR text-orientation
 // model) and LABELS.txt holds one class index per line; accuracy is top-1 (no --keys).
 // --ort-dir is a folder where `npm ci` installed onnxruntime-node (see shared/tools/ort-bench).
+// A NAME=SCORES.npy entry judges scores computed elsewhere ([N, T, C] or [N, C] float32 for all N
+// rows of --x, e.g. `aifgen run` under DNNL_MAX_CPU_ISA=AVX2) instead of running a model.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -88,12 +90,20 @@ function decode(scores, t, c, dict) {
   const rows = [];
   let reference = null;
   for (const [name, file] of a.models) {
-    const sess = await ort.InferenceSession.create(file, { intraOpNumThreads: 2, graphOptimizationLevel: 'all' });
+    const given = file.endsWith('.npy') ? readNpy(file) : null;
+    if (given && given.shape[0] !== x.shape[0]) throw new Error(file + ': ' + given.shape[0] + ' rows, --x has ' + x.shape[0]);
+    const sess = given ? null : await ort.InferenceSession.create(file, { intraOpNumThreads: 2, graphOptimizationLevel: 'all' });
     let edits = 0, chars = 0, lines = 0, exact = 0;
     const texts = [];
     for (let i = a.from; i < to; i++) {
-      const feed = new ort.Tensor('float32', x.data.slice(i * per, (i + 1) * per), [1, ...x.shape.slice(1)]);
-      const out = (await sess.run({ [sess.inputNames[0]]: feed }))[sess.outputNames[0]];
+      let out;
+      if (given) {
+        const row = given.shape.slice(1).reduce((p, d) => p * d, 1);
+        out = { data: given.data.subarray(i * row, (i + 1) * row), dims: [1, ...given.shape.slice(1)] };
+      } else {
+        const feed = new ort.Tensor('float32', x.data.slice(i * per, (i + 1) * per), [1, ...x.shape.slice(1)]);
+        out = (await sess.run({ [sess.inputNames[0]]: feed }))[sess.outputNames[0]];
+      }
       const text = a.classes ? top1(out.data, out.dims[out.dims.length - 1]) : decode(out.data, out.dims[1], out.dims[2], dict);
       texts.push(text);
       edits += a.classes ? (text === labels[i].trim() ? 0 : 1) : editDistance(text, labels[i]);

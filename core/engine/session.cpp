@@ -1,6 +1,7 @@
 // Planning and execution.
 #include "core/engine/session.h"
 #include "core/engine/hardswish_pattern.h"
+#include "core/quantize/saturation_safe.h"
 #include "core/quantize/weight_range.h"
 
 #include <omp.h>
@@ -135,8 +136,23 @@ struct Int8ConvMatch {
   int q = -1, dq = -1, weight_dq = -1;
 };
 
-// `seven_bit_only`: match only uint8 activations with weights in [-64, 63] (no VNNI).
-std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g, bool seven_bit_only) {
+// Whether no pair of `w`'s values that oneDNN adds in 16 bits without VNNI can overflow for this
+// reader: depthwise convolutions never pair products; others per quantize::can_saturate.
+bool saturation_safe_for(const onnx::NodeProto& reader, const Tensor& w, bool k_last) {
+  const std::vector<std::int64_t> dims(w.shape.begin(), w.shape.end());
+  const std::vector<std::int8_t> values(w.as<std::int8_t>(), w.as<std::int8_t>() + w.numel());
+  if (is_op(reader, "Conv")) {
+    std::int64_t group = 1;
+    for (const auto& a : reader.attribute())
+      if (a.name() == "group") group = a.i();
+    if (group > 1 && dims.size() >= 3 && dims[0] == group && dims[1] == 1) return true;
+    return !quantize::can_saturate(values, quantize::conv_pair_layout(dims));
+  }
+  return !quantize::can_saturate(values, quantize::matmul_pair_layout(dims, k_last));
+}
+
+// `safe_weights_only` (no VNNI): match only uint8 activations with saturation-safe weights.
+std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g, bool safe_weights_only) {
   std::unordered_map<std::string, const onnx::TensorProto*> init;
   for (const auto& t : g.initializer()) init[t.name()] = &t;
   for (const auto& in : g.input()) init.erase(in.name());  // overridable: not constant
@@ -209,10 +225,9 @@ std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g
       return z->dtype == DType::kU8 ? z->as<std::uint8_t>()[0] : z->as<std::int8_t>()[0];
     };
     if (!ok || (xz && xz->numel() != 1) || (qz && qz->numel() != 1) || zp_value(xz) != zp_value(qz)) continue;
-    if (seven_bit_only) {
+    if (safe_weights_only) {
       if (xt != DType::kU8) continue;  // s8 sources go through oneDNN's own 0.5 weight rescaling
-      const auto* w = wq->as<std::int8_t>();
-      if (std::any_of(w, w + wq->numel(), [](std::int8_t v) { return v < -64 || v > 63; })) continue;
+      if (!saturation_safe_for(conv, *wq, is_gemm && int_attr("transB", 0) != 0)) continue;
     }
     Int8ConvMatch m;
     m.q = q;
@@ -342,7 +357,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
   for (const auto& o : g.output()) graph_outputs.insert(o.name());
   std::vector<bool> absorbed(static_cast<std::size_t>(g.node_size()), false);
   const auto int8 = options.int8_kernels ? int8_support() : Int8Support::kNone;
-  auto int8_convs = int8 != Int8Support::kNone ? find_int8_convs(g, int8 == Int8Support::kSevenBitWeights)
+  auto int8_convs = int8 != Int8Support::kNone ? find_int8_convs(g, int8 == Int8Support::kSafeWeightsOnly)
                                                : std::unordered_map<int, Int8ConvMatch>{};
   {
     // A Q or DQ node is skipped when every reader of its output is a matched convolution (or a
@@ -1193,12 +1208,12 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   if (auto pf = fold_pads_into_consumers(standard ? *standard : model)) standard = std::move(pf);
   const auto& m = standard ? *standard : model;
   if (uses_fp16(m) && !has_fp16_io(m)) standard = emulate_fp16(m);
-  // Without VNNI, full-range int8 weights could overflow oneDNN's 16-bit pair sums: halve them
-  // (7 bits) where the variant's validation allowed it, so its convolutions still run in int8,
-  // except the nodes the budget kept float there; where it allowed none, drop the activation
-  // Q/DQ pairs and run the float graph (closer to the source than what was validated, and as
-  // fast as fp32 rather than slower).
-  if (impl_->options.int8_kernels && int8_support() == Int8Support::kSevenBitWeights) {
+  // Without VNNI, full-range int8 weights could overflow oneDNN's 16-bit pair sums: rewrite them
+  // so no pair can (quantize::as_run_without_vnni) where the variant's validation allowed it, so
+  // its convolutions still run in int8, except the nodes the budget kept float there; where it
+  // allowed none, drop the activation Q/DQ pairs and run the float graph (closer to the source
+  // than what was validated, and as fast as fp32 rather than slower).
+  if (impl_->options.int8_kernels && int8_support() == Int8Support::kSafeWeightsOnly) {
     const auto& cur = standard ? *standard : model;
     std::int64_t changed = 0;
     auto h = quantize::as_run_without_vnni(cur, &changed);
@@ -1231,7 +1246,7 @@ Int8Support int8_support() {
     const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
     auto has = [&](dnnl::cpu_isa want) { return (isa & static_cast<unsigned>(want)) == static_cast<unsigned>(want); };
     if (has(dnnl::cpu_isa::avx512_core_vnni) || has(dnnl::cpu_isa::avx2_vnni)) return Int8Support::kFull;
-    if (has(dnnl::cpu_isa::avx2)) return Int8Support::kSevenBitWeights;
+    if (has(dnnl::cpu_isa::avx2)) return Int8Support::kSafeWeightsOnly;
     return Int8Support::kNone;
   }();
   return support;

@@ -77,12 +77,12 @@ class Session {
 std::vector<std::string> supported_ops();
 
 // How this CPU runs QDQ graphs with oneDNN int8 kernels. kFull: x86 with VNNI (AVX-512 VNNI or
-// AVX-VNNI). kSevenBitWeights: x86 with AVX2 or AVX-512 but no VNNI, where oneDNN sums pairs of
+// AVX-VNNI). kSafeWeightsOnly: x86 with AVX2 or AVX-512 but no VNNI, where oneDNN sums pairs of
 // u8 x s8 products in saturating 16-bit adds (oneDNN, "Nuances of int8 computations"): only
-// convolutions and matmuls whose int8 weights lie in [-64, 63] (255 * 64 * 2 fits in 16 bits)
-// and whose activations are uint8 run in int8; the rest run as written, in float. kNone: other
-// CPUs, everything in float (correct, not faster).
-enum class Int8Support { kNone, kSevenBitWeights, kFull };
+// convolutions and matmuls with uint8 activations whose int8 weights no pair can overflow
+// (depthwise convolutions always; others as quantize::can_saturate checks) run in int8; the
+// rest run as written, in float. kNone: other CPUs, everything in float (correct, not faster).
+enum class Int8Support { kNone, kSafeWeightsOnly, kFull };
 Int8Support int8_support();
 // int8_support() == kFull.
 bool int8_kernels_supported();

@@ -445,21 +445,21 @@ class QuantizeInt8Pass final : public Pass {
   nlohmann::json decide_without_vnni(onnx::ModelProto& model, const quantize::HeldOutProbe* probe) const {
     const int threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
     auto plan = quantize::plan_without_vnni(model, probe, opt_.max_float_fraction, threads, [&](const std::string& m) { report(m); });
-    if (plan.weights_halved == 0) return nullptr;
-    nlohmann::json out = {{"weights_halved", plan.weights_halved}};
-    if (plan.all_halved) out["budget_with_7_bit_weights"] = verdict_json(*plan.all_halved);
-    else out["note"] = "no accuracy budget: 7-bit weights are not validated";
+    if (plan.weights_rewritten == 0) return nullptr;
+    nlohmann::json out = {{"weights_rewritten", plan.weights_rewritten}};
+    if (plan.all_rewritten) out["budget_with_safe_weights"] = verdict_json(*plan.all_rewritten);
+    else out["note"] = "no accuracy budget: saturation-safe weights are not validated";
     if (plan.mix) {
       out["float_nodes"] = plan.float_nodes;
       out["budget_with_float_nodes"] = verdict_json(*plan.mix);
     }
-    std::string decision = "int8 kernels with weights halved to 7 bits";
-    if (!plan.halve) {
-      decision = "the float graph: activation Q/DQ dropped, int8-rounded weights (no mix of 7-bit and float nodes met the budget)";
+    std::string decision = "int8 kernels with saturation-safe 8-bit weights (depthwise convolutions unchanged)";
+    if (!plan.int8) {
+      decision = "the float graph: activation Q/DQ dropped, int8-rounded weights (no mix of int8 and float nodes met the budget)";
     } else if (!plan.float_nodes.empty()) {
       decision += ", ";
       decision += std::to_string(plan.float_nodes.size());
-      decision += " of " + std::to_string(plan.candidates) + " int8 nodes in float (halving them cost the budget most)";
+      decision += " of " + std::to_string(plan.candidates) + " int8 nodes in float (rewriting their weights cost the budget most)";
     }
     out["decision"] = decision;
     return out;
@@ -501,7 +501,7 @@ class QuantizeInt8Pass final : public Pass {
     for (std::size_t k = 0; k < inputs.size() && k < sample.size(); ++k) so.input_shapes[inputs[k].name] = sample[k].shape;
     nlohmann::json out = {{"engine", std::string("aifgen CPU engine, 1 thread, this host") +
                                          (engine::int8_support() == engine::Int8Support::kFull              ? " (int8 kernels, VNNI)"
-                                          : engine::int8_support() == engine::Int8Support::kSevenBitWeights ? " (no VNNI: int8 kernels for 7-bit weights only)"
+                                          : engine::int8_support() == engine::Int8Support::kSafeWeightsOnly ? " (no VNNI: int8 kernels for 7-bit weights only)"
                                                                                                              : " (Q/DQ run in float)")}};
     for (const auto& [label, m] : {std::pair<const char*, const onnx::ModelProto*>{"fp32_p50_ms", &fp32}, {"all_int8_p50_ms", &all_int8},
                                    {"mixed_p50_ms", &mixed}}) {

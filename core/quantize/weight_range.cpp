@@ -3,32 +3,74 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "core/engine/tensor.h"
 #include "core/passes/graph_edit.h"
+#include "core/quantize/saturation_safe.h"
 
 namespace aifgen::quantize {
 
-onnx::ModelProto halve_int8_weights(const onnx::ModelProto& model, std::int64_t* changed, const std::set<std::string>& keep_for) {
-  auto out = model;
+bool exact_without_vnni(const onnx::NodeProto& reader, const onnx::TensorProto& weight) {
+  if (reader.op_type() != "Conv" || reader.input_size() < 2 || weight.dims_size() < 3) return false;
+  const auto group = attr_int(reader, "group", 1);
+  return group > 1 && weight.dims(0) == group && weight.dims(1) == 1;
+}
+
+namespace {
+
+void set_int8_values(onnx::TensorProto& t, const std::vector<std::int8_t>& v) {
+  t.clear_int32_data();
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size()));
+}
+
+void set_float_values(onnx::TensorProto& t, const std::vector<float>& v) {
+  t.clear_float_data();
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+}
+
+// One int8 weight behind a DequantizeLinear with zero point 0, as the rewrites below see it.
+struct Int8Weight {
+  const onnx::NodeProto* dq;
+  onnx::TensorProto* values;
+  onnx::TensorProto* scale;
+  const std::vector<const onnx::NodeProto*>* readers;  // of the DQ's output
+};
+
+// Calls `rewrite` once per int8 weight that may change without VNNI: not read (through its DQ)
+// by a node in `keep_for` (first outputs), nor only by depthwise convolutions, which are exact
+// in 8 bits there. Returns how many `rewrite` changed.
+std::int64_t for_each_int8_weight(onnx::ModelProto& out, const std::set<std::string>& keep_for,
+                                  const std::function<bool(const Int8Weight&)>& rewrite) {
   auto* g = out.mutable_graph();
   std::int64_t count = 0;
-  std::unordered_map<std::string, int> done;  // a weight read by several DQs is halved once
+  std::unordered_map<std::string, int> done;  // a weight read by several DQs is rewritten once
   std::set<std::string> kept_values;          // what the nodes in keep_for read
-  for (const auto& n : g->node())
+  std::unordered_map<std::string, std::vector<const onnx::NodeProto*>> readers;
+  for (const auto& n : g->node()) {
     if (n.output_size() > 0 && keep_for.count(n.output(0)))
       for (const auto& in : n.input()) kept_values.insert(in);
+    for (const auto& in : n.input()) readers[in].push_back(&n);
+  }
+  static const std::vector<const onnx::NodeProto*> none;
   for (const auto& n : g->node()) {
-    if (n.op_type() != "DequantizeLinear" || !(n.domain().empty() || n.domain() == "ai.onnx") || n.input_size() < 2) continue;
-    if (n.output_size() > 0 && kept_values.count(n.output(0))) {
-      done[n.input(0)] = 1;  // shared with a halving reader: 8-bit wins, the float node needs it
+    if (n.op_type() != "DequantizeLinear" || !(n.domain().empty() || n.domain() == "ai.onnx") || n.input_size() < 2 ||
+        n.output_size() != 1)
+      continue;
+    if (kept_values.count(n.output(0))) {
+      done[n.input(0)] = 1;  // shared with a rewritten reader: 8-bit wins, the float node needs it
       continue;
     }
     const int wi = find_initializer(*g, n.input(0)), si = find_initializer(*g, n.input(1));
     if (wi < 0 || si < 0 || is_graph_input(*g, n.input(0)) || done.count(n.input(0))) continue;
     if (g->initializer(wi).data_type() != onnx::TensorProto::INT8 || g->initializer(si).data_type() != onnx::TensorProto::FLOAT) continue;
+    const auto r = readers.find(n.output(0));
+    const auto& rs = r == readers.end() ? none : r->second;
+    if (!rs.empty() && std::all_of(rs.begin(), rs.end(), [&](const onnx::NodeProto* x) { return exact_without_vnni(*x, g->initializer(wi)); }))
+      continue;
     if (n.input_size() > 2 && !n.input(2).empty()) {
       const auto* z = find_constant(*g, n.input(2));
       if (!z) continue;
@@ -36,26 +78,85 @@ onnx::ModelProto halve_int8_weights(const onnx::ModelProto& model, std::int64_t*
       if (zt.dtype != engine::DType::kI8 || std::any_of(zt.as<std::int8_t>(), zt.as<std::int8_t>() + zt.numel(), [](std::int8_t v) { return v != 0; }))
         continue;
     }
-    auto w = engine::tensor_from_proto(g->initializer(wi));
-    std::string raw(static_cast<std::size_t>(w.numel()), '\0');
-    for (std::int64_t i = 0; i < w.numel(); ++i)
-      raw[static_cast<std::size_t>(i)] =
-          static_cast<char>(static_cast<std::int8_t>(std::clamp(std::nearbyint(w.as<std::int8_t>()[i] / 2.f), -64.f, 63.f)));
-    auto* wt = g->mutable_initializer(wi);
-    wt->clear_int32_data();
-    wt->set_raw_data(raw);
-    auto s = engine::tensor_from_proto(g->initializer(si));
-    auto* st = g->mutable_initializer(si);
-    st->clear_float_data();
-    std::string sraw(static_cast<std::size_t>(s.numel()) * sizeof(float), '\0');
-    for (std::int64_t i = 0; i < s.numel(); ++i) {
-      const float v = s.as<float>()[i] * 2.f;
-      std::memcpy(sraw.data() + i * static_cast<std::int64_t>(sizeof(float)), &v, sizeof(float));
-    }
-    st->set_raw_data(sraw);
     done[n.input(0)] = 1;
-    ++count;
+    if (rewrite({&n, g->mutable_initializer(wi), g->mutable_initializer(si), &rs})) ++count;
   }
+  return count;
+}
+
+bool halve(const Int8Weight& w) {
+  auto q = engine::tensor_from_proto(*w.values);
+  std::vector<std::int8_t> v(static_cast<std::size_t>(q.numel()));
+  for (std::int64_t i = 0; i < q.numel(); ++i)
+    v[static_cast<std::size_t>(i)] = static_cast<std::int8_t>(std::clamp(std::nearbyint(q.as<std::int8_t>()[i] / 2.f), -64.f, 63.f));
+  set_int8_values(*w.values, v);
+  auto s = engine::tensor_from_proto(*w.scale);
+  std::vector<float> sv(s.as<float>(), s.as<float>() + s.numel());
+  for (auto& x : sv) x *= 2.f;
+  set_float_values(*w.scale, sv);
+  return true;
+}
+
+// The pair layout every reader agrees on and the weight's output-channel axis; nullopt for a
+// reader that is not a Conv, MatMul or Gemm reading it as its weight, or readers that disagree.
+std::optional<std::pair<PairLayout, int>> reader_layout(const Int8Weight& w) {
+  std::vector<std::int64_t> dims(w.values->dims().begin(), w.values->dims().end());
+  std::optional<std::pair<PairLayout, int>> found;
+  std::string kind;
+  for (const auto* r : *w.readers) {
+    if (r->input_size() < 2 || r->input(1) != w.dq->output(0)) return std::nullopt;
+    std::string this_kind;
+    std::pair<PairLayout, int> l;
+    if (r->op_type() == "Conv" && dims.size() >= 3) {
+      this_kind = "conv";
+      l = {conv_pair_layout(dims), 0};
+    } else if ((r->op_type() == "MatMul" || r->op_type() == "Gemm") && dims.size() == 2) {
+      const bool k_last = r->op_type() == "Gemm" && attr_int(*r, "transB", 0) != 0;
+      this_kind = k_last ? "nk" : "kn";
+      l = {matmul_pair_layout(dims, k_last), k_last ? 0 : 1};
+    } else {
+      return std::nullopt;
+    }
+    if (found && kind != this_kind) return std::nullopt;
+    kind = this_kind;
+    found = std::move(l);
+  }
+  return found;
+}
+
+bool fit(const Int8Weight& w) {
+  const auto layout = reader_layout(w);
+  if (!layout || layout->first.channels == 0) return halve(w);  // unknown pairing: halving is safe for any
+  auto q = engine::tensor_from_proto(*w.values);
+  auto s = engine::tensor_from_proto(*w.scale);
+  const auto& [pairs, axis] = *layout;
+  const auto rank = static_cast<std::int64_t>(q.shape.size());
+  auto dq_axis = attr_int(*w.dq, "axis", 1);
+  if (dq_axis < 0) dq_axis += rank;
+  const bool per_channel = s.numel() == pairs.channels && s.numel() > 1 && dq_axis == axis;
+  if (s.numel() != 1 && !per_channel) return halve(w);
+  std::vector<std::int8_t> v(q.as<std::int8_t>(), q.as<std::int8_t>() + q.numel());
+  auto safe = saturation_safe(v, pairs, per_channel);
+  if (safe.changed_values == 0) return false;
+  set_int8_values(*w.values, safe.values);
+  std::vector<float> sv(s.as<float>(), s.as<float>() + s.numel());
+  for (std::size_t c = 0; c < sv.size(); ++c) sv[c] /= safe.shrink[per_channel ? c : 0];
+  set_float_values(*w.scale, sv);
+  return true;
+}
+
+}  // namespace
+
+onnx::ModelProto halve_int8_weights(const onnx::ModelProto& model, std::int64_t* changed, const std::set<std::string>& keep_for) {
+  auto out = model;
+  const auto count = for_each_int8_weight(out, keep_for, halve);
+  if (changed) *changed = count;
+  return out;
+}
+
+onnx::ModelProto fit_int8_weights(const onnx::ModelProto& model, std::int64_t* changed, const std::set<std::string>& keep_for) {
+  auto out = model;
+  const auto count = for_each_int8_weight(out, keep_for, fit);
   if (changed) *changed = count;
   return out;
 }
@@ -109,10 +210,14 @@ onnx::ModelProto strip_activation_qdq(const onnx::ModelProto& model, std::int64_
   return out;
 }
 
-bool halving_allowed(const onnx::ModelProto& model) {
+NoVnniWeights no_vnni_weights(const onnx::ModelProto& model) {
   for (const auto& p : model.metadata_props())
-    if (p.key() == kNoVnniWeightsKey) return p.value() != "float";
-  return true;
+    if (p.key() == kNoVnniWeightsKey) {
+      if (p.value() == "float") return NoVnniWeights::kFloat;
+      if (p.value() == "halve") return NoVnniWeights::kHalve;
+      return NoVnniWeights::kFit;
+    }
+  return NoVnniWeights::kFit;
 }
 
 std::set<std::string> float_nodes_without_vnni(const onnx::ModelProto& model) {
@@ -141,12 +246,13 @@ void set_metadata(onnx::ModelProto& model, const std::string& key, const std::st
 }
 
 onnx::ModelProto as_run_without_vnni(const onnx::ModelProto& model, std::int64_t* changed) {
-  if (!halving_allowed(model)) return strip_activation_qdq(model, changed);
+  const auto mode = no_vnni_weights(model);
+  if (mode == NoVnniWeights::kFloat) return strip_activation_qdq(model, changed);
   const auto floats = float_nodes_without_vnni(model);
-  std::int64_t halved = 0, rewired = 0;
-  auto out = halve_int8_weights(model, &halved, floats);
+  std::int64_t rewritten = 0, rewired = 0;
+  auto out = mode == NoVnniWeights::kHalve ? halve_int8_weights(model, &rewritten, floats) : fit_int8_weights(model, &rewritten, floats);
   if (!floats.empty()) out = strip_activation_qdq(out, &rewired, &floats);
-  if (changed) *changed = halved + rewired;
+  if (changed) *changed = rewritten + rewired;
   return out;
 }
 

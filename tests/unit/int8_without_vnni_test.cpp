@@ -12,6 +12,7 @@
 #include "core/calibration/calibration_set.h"
 #include "core/engine/session.h"
 #include "core/passes/pass_manager.h"
+#include "core/quantize/saturation_safe.h"
 #include "core/quantize/weight_range.h"
 #include "core/validation.h"
 #include "tests/support/model_builder.h"
@@ -110,25 +111,34 @@ TEST(Int8WithoutVnni, StrippingActivationQdqLeavesTheFloatGraphWithRoundedWeight
   EXPECT_GT(sqnr(ref, run(s, false)[0]), 35.0);
 }
 
-TEST(Int8WithoutVnni, MetadataSaysWhetherHalvingIsAllowed) {
-  EXPECT_TRUE(quantize::halving_allowed(conv_pair()));  // absent: halve, as oneDNN does for int8 sources
+TEST(Int8WithoutVnni, MetadataSaysWhatRunsWithoutVnni) {
+  using quantize::NoVnniWeights;
+  EXPECT_EQ(quantize::no_vnni_weights(conv_pair()), NoVnniWeights::kFit);  // absent: safe weights
   auto q = quantized_pair();
-  EXPECT_TRUE(quantize::halving_allowed(q));  // without a budget the pass says halve, unvalidated
+  EXPECT_EQ(quantize::no_vnni_weights(q), NoVnniWeights::kFit);  // without a budget the pass says fit, unvalidated
   set_decision(q, "float");
-  EXPECT_FALSE(quantize::halving_allowed(q));
-  set_decision(q, "halve");
-  EXPECT_TRUE(quantize::halving_allowed(q));
+  EXPECT_EQ(quantize::no_vnni_weights(q), NoVnniWeights::kFloat);
+  set_decision(q, "halve");  // variants built before "fit" keep running what was judged for them
+  EXPECT_EQ(quantize::no_vnni_weights(q), NoVnniWeights::kHalve);
+  std::int64_t changed = 0;
+  auto r = quantize::as_run_without_vnni(q, &changed);
+  EXPECT_EQ(changed, 2);
+  for (const auto& t : r.graph().initializer())
+    if (t.data_type() == onnx::TensorProto::INT8) {
+      auto v = engine::tensor_from_proto(t);
+      EXPECT_LE(*std::max_element(v.as<std::int8_t>(), v.as<std::int8_t>() + v.numel()), 63) << t.name();
+    }
 }
 
-TEST(Int8WithoutVnni, EngineHalvesOrRunsFloatAsTheVariantSays) {
-  if (engine::int8_support() != engine::Int8Support::kSevenBitWeights)
+TEST(Int8WithoutVnni, EngineRewritesOrRunsFloatAsTheVariantSays) {
+  if (engine::int8_support() != engine::Int8Support::kSafeWeightsOnly)
     GTEST_SKIP() << "needs x86 with AVX2 and no VNNI (CTest runs this with DNNL_MAX_CPU_ISA=AVX2)";
   auto q = quantized_pair();
   std::vector<engine::OpProfile> profile;
   const auto ref = run(conv_pair(), false)[0];
-  auto halved = run(q, true, &profile)[0];
-  EXPECT_TRUE(ran(profile, "ConvInt8")) << "7-bit weights run in int8 without VNNI";
-  EXPECT_GT(sqnr(ref, halved), 20.0);  // no 16-bit saturation
+  auto safe = run(q, true, &profile)[0];
+  EXPECT_TRUE(ran(profile, "ConvInt8")) << "saturation-safe weights run in int8 without VNNI";
+  EXPECT_GT(sqnr(ref, safe), 20.0);  // no 16-bit saturation
   set_decision(q, "float");
   auto as_float = run(q, true, &profile)[0];
   EXPECT_FALSE(ran(profile, "ConvInt8"));
@@ -161,6 +171,7 @@ TEST(Int8WithoutVnni, AFloatConvolutionAfterAnInt8OneReadsItsLayoutCorrectly) {
 }
 
 TEST(Int8WithoutVnni, TheBudgetDecidesWhatTheVariantDoesWithoutVnni) {
+  using quantize::NoVnniWeights;
   auto m = conv_pair();
   CalibrationSet set;
   auto t = engine::Tensor::allocate(engine::DType::kF32, {16, 8, 16, 16});
@@ -171,30 +182,31 @@ TEST(Int8WithoutVnni, TheBudgetDecidesWhatTheVariantDoesWithoutVnni) {
   auto lenient = m;
   auto records = run_pipeline(lenient, {"infer_shapes", PassSpec("quantize_int8", {{"min_sqnr_db", "10"}})}, env);
   const auto& d = records[1].details["without_vnni"];
-  EXPECT_EQ(d["weights_halved"], 2) << d.dump();
-  EXPECT_TRUE(d["budget_with_7_bit_weights"]["met"].get<bool>());
-  EXPECT_TRUE(quantize::halving_allowed(lenient));
-  // The rest compares 8-bit with 7-bit weights, which needs a judge that runs 8-bit weights: on
-  // a host without VNNI the pass's own engine already runs every candidate halved.
+  EXPECT_EQ(d["weights_rewritten"], 2) << d.dump();
+  EXPECT_TRUE(d["budget_with_safe_weights"]["met"].get<bool>());
+  EXPECT_NE(NoVnniWeights::kFloat, quantize::no_vnni_weights(lenient));
+  // The rest compares 8-bit with rewritten weights, which needs a judge that runs 8-bit weights:
+  // on a host without VNNI the pass's own engine already runs every candidate rewritten.
   if (engine::int8_support() != engine::Int8Support::kFull) return;
   // A budget only 8-bit weights meet: the variant says float, and the engine will obey.
   const double full_sqnr = records[1].details["accuracy"]["all_int8"]["sqnr_db"].get<double>();
+  const double safe_sqnr = d["budget_with_safe_weights"]["sqnr_db"].get<double>();
+  const double gap = full_sqnr - safe_sqnr;
+  ASSERT_GT(gap, 0.05) << "rewriting full-range weights must cost something here";
   auto strict = m;
   char sqnr_text[32];
-  std::snprintf(sqnr_text, sizeof sqnr_text, "%.3f", full_sqnr - 0.5);
+  std::snprintf(sqnr_text, sizeof sqnr_text, "%.3f", full_sqnr - 0.02);
   auto strict_records = run_pipeline(strict, {"infer_shapes", PassSpec("quantize_int8", {{"min_sqnr_db", sqnr_text}})}, env);
   const auto& sd = strict_records[1].details["without_vnni"];
-  EXPECT_FALSE(sd["budget_with_7_bit_weights"]["met"].get<bool>()) << sd.dump();
-  EXPECT_FALSE(quantize::halving_allowed(strict));  // even one halved convolution costs too much here
-  // Where 8-bit weights meet the budget and halving both misses it by a little, one of the two
-  // convolutions stays float there (8-bit weights, float activation) and the other halves.
-  const double seven_sqnr = d["budget_with_7_bit_weights"]["sqnr_db"].get<double>();
-  ASSERT_LT(seven_sqnr + 0.5, full_sqnr);
+  EXPECT_FALSE(sd["budget_with_safe_weights"]["met"].get<bool>()) << sd.dump();
+  EXPECT_EQ(NoVnniWeights::kFloat, quantize::no_vnni_weights(strict)) << sd.dump();  // even one rewritten convolution costs too much
+  // Where 8-bit weights meet the budget and rewriting both misses it by a little, one of the two
+  // convolutions stays float there (8-bit weights, float activation) and the other is rewritten.
+  std::snprintf(sqnr_text, sizeof sqnr_text, "%.3f", safe_sqnr + gap / 4);
   auto near = m;
-  std::snprintf(sqnr_text, sizeof sqnr_text, "%.3f", seven_sqnr + 0.5);
   auto near_records = run_pipeline(near, {"infer_shapes", PassSpec("quantize_int8", {{"min_sqnr_db", sqnr_text}})}, env);
   const auto& nd = near_records[1].details["without_vnni"];
-  EXPECT_TRUE(quantize::halving_allowed(near)) << nd.dump();
+  EXPECT_NE(NoVnniWeights::kFloat, quantize::no_vnni_weights(near)) << nd.dump();
   ASSERT_EQ(nd["float_nodes"].size(), 1u) << nd.dump();
   EXPECT_TRUE(nd["budget_with_float_nodes"]["met"].get<bool>());
   EXPECT_EQ(quantize::float_nodes_without_vnni(near), std::set<std::string>{nd["float_nodes"][0].get<std::string>()});
@@ -202,39 +214,42 @@ TEST(Int8WithoutVnni, TheBudgetDecidesWhatTheVariantDoesWithoutVnni) {
   auto none_float = m;
   auto none_records = run_pipeline(
       none_float, {"infer_shapes", PassSpec("quantize_int8", {{"min_sqnr_db", sqnr_text}, {"max_float_fraction", "0"}})}, env);
-  EXPECT_FALSE(quantize::halving_allowed(none_float)) << none_records[1].details["without_vnni"].dump();
+  EXPECT_EQ(NoVnniWeights::kFloat, quantize::no_vnni_weights(none_float)) << none_records[1].details["without_vnni"].dump();
 }
 
-TEST(Int8WithoutVnni, AMixHalvesTheOtherWeightsAndLetsTheListedNodesReadFloat) {
+TEST(Int8WithoutVnni, AMixRewritesTheOtherWeightsAndLetsTheListedNodesReadFloat) {
   auto q = quantized_pair();
   quantize::set_metadata(q, quantize::kNoVnniFloatNodesKey, "c1");  // conv1, by its output
   std::int64_t changed = 0;
   auto r = quantize::as_run_without_vnni(q, &changed);
-  EXPECT_EQ(changed, 2);  // W2 halved, conv1's input rewired
+  EXPECT_EQ(changed, 2);  // W2 rewritten, conv1's input rewired
   std::unordered_map<std::string, const onnx::NodeProto*> producer;
   for (const auto& n : r.graph().node()) producer[n.output(0)] = &n;
-  auto weight_range = [&](const std::string& conv_output) {
-    const auto* conv = producer.at(conv_output);
-    const auto* dq = producer.at(conv->input(1));
-    for (const auto& t : r.graph().initializer())
+  auto weights_of = [&](const onnx::ModelProto& m, const std::string& conv_output) {
+    std::unordered_map<std::string, const onnx::NodeProto*> made_by;
+    for (const auto& n : m.graph().node()) made_by[n.output(0)] = &n;
+    const auto* dq = made_by.at(made_by.at(conv_output)->input(1));
+    for (const auto& t : m.graph().initializer())
       if (t.name() == dq->input(0)) {
         auto w = engine::tensor_from_proto(t);
-        int lo = 0, hi = 0;
-        for (std::int64_t i = 0; i < w.numel(); ++i) {
-          lo = std::min<int>(lo, w.as<std::int8_t>()[i]);
-          hi = std::max<int>(hi, w.as<std::int8_t>()[i]);
-        }
-        return std::pair{lo, hi};
+        return std::pair{std::vector<std::int8_t>(w.as<std::int8_t>(), w.as<std::int8_t>() + w.numel()),
+                         std::vector<std::int64_t>(w.shape.begin(), w.shape.end())};
       }
-    return std::pair{0, 0};
+    return std::pair{std::vector<std::int8_t>{}, std::vector<std::int64_t>{}};
   };
-  EXPECT_GT(weight_range("c1").second, 63);   // the float node keeps its 8-bit weights
-  EXPECT_LE(weight_range("y").second, 63);    // the other one halved
-  EXPECT_GE(weight_range("y").first, -64);
+  const auto [c1, c1_dims] = weights_of(r, "c1");
+  const auto [y, y_dims] = weights_of(r, "y");
+  EXPECT_EQ(c1, weights_of(q, "c1").first);  // the float node keeps its 8-bit weights
+  EXPECT_TRUE(quantize::can_saturate(c1, quantize::conv_pair_layout(c1_dims)));
+  EXPECT_NE(y, weights_of(q, "y").first);  // the other one is rewritten, and safe
+  EXPECT_FALSE(quantize::can_saturate(y, quantize::conv_pair_layout(y_dims)));
   EXPECT_EQ(producer.at("c1")->input(0), "x");  // reads the float input, no Q/DQ in between
   EXPECT_EQ(producer.at(producer.at("y")->input(0))->op_type(), "DequantizeLinear");  // conv2 still quantized
   const auto ref = run(conv_pair(), false)[0];
-  EXPECT_GT(sqnr(ref, run(r, false)[0]), sqnr(ref, run(quantize::halve_int8_weights(q), false)[0]));
+  const double safe_all = sqnr(ref, run(quantize::fit_int8_weights(q), false)[0]);
+  EXPECT_GT(sqnr(ref, run(r, false)[0]), safe_all);
+  // The point of fitting: closer to the 8-bit model than halving every weight.
+  EXPECT_GT(safe_all, sqnr(ref, run(quantize::halve_int8_weights(q), false)[0]));
 }
 
 }  // namespace
