@@ -1,6 +1,7 @@
 #include "service/build_options.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "core/base/error.h"
 
@@ -31,6 +32,7 @@ void parse_budget_object(const nlohmann::json& b, BuildOptions& o) {
     return v;
   };
   o.accuracy_budget.max_accuracy_drop = number("max_accuracy_drop", 0, 1, o.accuracy_budget.max_accuracy_drop);
+  o.max_accuracy_drop_given = o.max_accuracy_drop_given || b.contains("max_accuracy_drop");
   o.accuracy_budget.min_sqnr_db = number("min_sqnr_db", 0, 200, o.accuracy_budget.min_sqnr_db);
   o.max_float_fraction = number("max_float_fraction", 0, 1, o.max_float_fraction);
   o.budget_mode = BuildOptions::BudgetMode::kOn;
@@ -175,6 +177,32 @@ void parse_budget_flag(const std::string& flag, BuildOptions& into) {
     invalid("--accuracy-budget wants off or DROP[:SQNR_DB[:MAX_FLOAT_FRACTION]] (e.g. 0.01:20), got '" + flag + "'");
   }
   parse_budget_object(b, into);
+}
+
+namespace {
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", v);
+  return buf;
+}
+
+}  // namespace
+
+void set_quantize_options(std::vector<PassSpec>& pipeline, const BuildOptions& o, bool budget) {
+  for (auto& spec : pipeline) {
+    if (spec.name != "quantize_int8") continue;
+    spec.options["method"] = o.calibration_method;
+    spec.options["samples"] = std::to_string(o.calibration_samples);
+    spec.options["bias_correction"] = o.bias_correction;
+    if (o.calibration_method == "percentile") spec.options["percentile"] = format_number(o.percentile);
+    if (!budget) continue;
+    const bool pow2 = spec.options.count("scheme") && spec.options.at("scheme") == "pow2";
+    const double drop = !o.max_accuracy_drop_given && pow2 ? kPow2DefaultMaxAccuracyDrop : o.accuracy_budget.max_accuracy_drop;
+    spec.options["max_accuracy_drop"] = format_number(drop);
+    spec.options["min_sqnr_db"] = format_number(o.accuracy_budget.min_sqnr_db);
+    spec.options["max_float_fraction"] = format_number(o.max_float_fraction);
+  }
 }
 
 bool budget_applies(const BuildOptions& o, bool has_calibration_set) {

@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/accuracy_budget.h"
+#include "core/passes/pass.h"
 #include "core/validation.h"
 #include "targets/target.h"
 
@@ -25,6 +27,7 @@ struct BuildOptions {
   // applies it when a calibration set was uploaded: on synthetic inputs it would judge noise.
   enum class BudgetMode { kAuto, kOff, kOn } budget_mode = BudgetMode::kAuto;
   AccuracyBudget accuracy_budget;
+  bool max_accuracy_drop_given = false;  // false: the scheme's default (kPow2DefaultMaxAccuracyDrop for pow2)
   double max_float_fraction = 0.75;
   // INT8 bias correction (core/quantize/bias_correction.h): "auto" (judged on the held-out
   // samples, kept where it helps), "true" or "false".
@@ -43,6 +46,11 @@ void parse_budget_flag(const std::string& flag, BuildOptions& into);
 
 // Whether a build with or without an uploaded calibration set applies the budget.
 bool budget_applies(const BuildOptions& o, bool has_calibration_set);
+
+// Writes the options into a target pipeline's quantize_int8 pass: calibration method, samples,
+// bias correction and, with `budget`, the accuracy budget (the pow2 scheme's own default drop
+// where the job set none, see kPow2DefaultMaxAccuracyDrop).
+void set_quantize_options(std::vector<PassSpec>& pipeline, const BuildOptions& o, bool budget);
 
 ValidationThresholds thresholds_for(const BuildOptions& o, const std::string& precision);
 

@@ -14,12 +14,6 @@
 namespace aifgen {
 namespace {
 
-std::string format_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
-
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
@@ -77,18 +71,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   auto proto = source;
   auto pipeline = target.pipeline(req.precision);
   const bool budget = budget_applies(req.options, req.calibration != nullptr);
-  for (auto& spec : pipeline)
-    if (spec.name == "quantize_int8") {
-      spec.options["method"] = req.options.calibration_method;
-      spec.options["samples"] = std::to_string(req.options.calibration_samples);
-      spec.options["bias_correction"] = req.options.bias_correction;
-      if (req.options.calibration_method == "percentile") spec.options["percentile"] = format_number(req.options.percentile);
-      if (budget) {
-        spec.options["max_accuracy_drop"] = format_number(req.options.accuracy_budget.max_accuracy_drop);
-        spec.options["min_sqnr_db"] = format_number(req.options.accuracy_budget.min_sqnr_db);
-        spec.options["max_float_fraction"] = format_number(req.options.max_float_fraction);
-      }
-    }
+  set_quantize_options(pipeline, req.options, budget);
   PassEnv env;
   env.calibration = req.calibration;
   env.stats_cache = req.stats_cache;

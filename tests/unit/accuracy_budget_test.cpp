@@ -357,5 +357,36 @@ TEST(AccuracyBudget, JobOptionsAndCliFlag) {
   }
 }
 
+TEST(AccuracyBudget, Pow2PipelinesDefaultToTheirOwnDropUnlessTheJobSetsOne) {
+  auto pipeline = [](const std::string& scheme) {
+    return std::vector<PassSpec>{PassSpec("infer_shapes"), PassSpec("quantize_int8", {{"scheme", scheme}})};
+  };
+  auto drop_of = [](const std::vector<PassSpec>& p) { return std::stod(p[1].options.at("max_accuracy_drop")); };
+  const auto dflt = parse_build_options(nlohmann::json::object());
+  auto pow2 = pipeline("pow2"), u8s8 = pipeline("u8s8");
+  set_quantize_options(pow2, dflt, true);
+  set_quantize_options(u8s8, dflt, true);
+  EXPECT_DOUBLE_EQ(drop_of(pow2), kPow2DefaultMaxAccuracyDrop);
+  EXPECT_DOUBLE_EQ(drop_of(u8s8), AccuracyBudget{}.max_accuracy_drop);
+  EXPECT_EQ(pow2[1].options.at("min_sqnr_db"), "20");
+  // A drop the job sets holds for every scheme, even the default's own value.
+  for (const char* job : {R"({"accuracy_budget": {"max_accuracy_drop": 0.01}})", R"({"accuracy_budget": {"max_accuracy_drop": 0.005}})"}) {
+    const auto o = parse_build_options(nlohmann::json::parse(job));
+    auto p = pipeline("pow2");
+    set_quantize_options(p, o, true);
+    EXPECT_DOUBLE_EQ(drop_of(p), o.accuracy_budget.max_accuracy_drop) << job;
+  }
+  BuildOptions flag;
+  parse_budget_flag("0.01", flag);
+  auto p = pipeline("pow2");
+  set_quantize_options(p, flag, true);
+  EXPECT_DOUBLE_EQ(drop_of(p), 0.01);
+  // Without a budget no budget options reach the pass.
+  auto off = pipeline("pow2");
+  set_quantize_options(off, dflt, false);
+  EXPECT_EQ(off[1].options.count("max_accuracy_drop"), 0u);
+  EXPECT_EQ(off[1].options.at("method"), "percentile");
+}
+
 }  // namespace
 }  // namespace aifgen
