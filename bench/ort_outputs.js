@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// Runs a model with ONNX Runtime (not aifgen's engine) on every row of a float32 .npy, one row
+// at a time, and writes the first output of each, stacked, as a float32 .npy: what a judge
+// outside this script scores (bench/det_accuracy.py).
+//
+// usage: node bench/ort_outputs.js --ort-dir DIR --x X.npy --out OUT.npy MODEL.onnx
+// --ort-dir is a folder where `npm ci` installed onnxruntime-node (see shared/tools/ort-bench).
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { createRequire } = require('module');
+
+function parseArgs(argv) {
+  const a = {};
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    if (k === '--ort-dir') a.ortDir = argv[++i];
+    else if (k === '--x') a.x = argv[++i];
+    else if (k === '--out') a.out = argv[++i];
+    else a.model = k;
+  }
+  if (!a.ortDir || !a.x || !a.out || !a.model) {
+    console.error('usage: ort_outputs.js --ort-dir DIR --x X.npy --out OUT.npy MODEL.onnx');
+    process.exit(2);
+  }
+  return a;
+}
+
+function readNpy(file) {
+  const buf = fs.readFileSync(file);
+  if (buf.toString('latin1', 0, 6) !== '\x93NUMPY') throw new Error(file + ': not a .npy file');
+  const major = buf[6];
+  const hlen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const start = (major === 1 ? 10 : 12) + hlen;
+  const header = buf.toString('latin1', major === 1 ? 10 : 12, start);
+  if (!/'descr': '<f4'/.test(header) || /'fortran_order': True/.test(header)) throw new Error(file + ': want C-order <f4');
+  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').map(s => s.trim()).filter(Boolean).map(Number);
+  return { shape, data: new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + buf.length)) };
+}
+
+function writeNpy(file, shape, chunks) {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const pad = 64 - ((10 + header.length + 1) % 64);
+  header += ' '.repeat(pad % 64) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(header.length, 8);
+  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header, 'latin1'), ...chunks.map(c => Buffer.from(c.buffer, c.byteOffset, c.byteLength))]));
+}
+
+(async () => {
+  const a = parseArgs(process.argv.slice(2));
+  const ort = createRequire(path.resolve(a.ortDir) + '/')('onnxruntime-node');
+  const x = readNpy(a.x);
+  const per = x.shape.slice(1).reduce((p, d) => p * d, 1);
+  const sess = await ort.InferenceSession.create(a.model, { intraOpNumThreads: 2, graphOptimizationLevel: 'all' });
+  const chunks = [];
+  let dims = null;
+  for (let i = 0; i < x.shape[0]; i++) {
+    const feed = new ort.Tensor('float32', x.data.slice(i * per, (i + 1) * per), [1, ...x.shape.slice(1)]);
+    const out = (await sess.run({ [sess.inputNames[0]]: feed }))[sess.outputNames[0]];
+    if (out.type !== 'float32') throw new Error('first output is ' + out.type + ', want float32');
+    dims = out.dims;
+    chunks.push(Float32Array.from(out.data));
+  }
+  writeNpy(a.out, [x.shape[0], ...dims.slice(1)], chunks);
+})().catch(e => { console.error('ort_outputs: ' + e.message); process.exit(1); });
