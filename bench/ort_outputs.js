@@ -3,7 +3,8 @@
 // at a time, and writes the first output of each, stacked, as a float32 .npy: what a judge
 // outside this script scores (bench/det_accuracy.py).
 //
-// usage: node bench/ort_outputs.js --ort-dir DIR --x X.npy --out OUT.npy MODEL.onnx
+// usage: node bench/ort_outputs.js --ort-dir DIR --x X.npy --out OUT.npy [--whole-rows] MODEL.onnx
+// Each row is fed as a batch of one ([1, ...row]); with --whole-rows as the whole input (row).
 // --ort-dir is a folder where `npm ci` installed onnxruntime-node (see shared/tools/ort-bench).
 'use strict';
 const fs = require('fs');
@@ -17,6 +18,7 @@ function parseArgs(argv) {
     if (k === '--ort-dir') a.ortDir = argv[++i];
     else if (k === '--x') a.x = argv[++i];
     else if (k === '--out') a.out = argv[++i];
+    else if (k === '--whole-rows') a.wholeRows = true;
     else a.model = k;
   }
   if (!a.ortDir || !a.x || !a.out || !a.model) {
@@ -59,10 +61,10 @@ function writeNpy(file, shape, chunks) {
   const chunks = [];
   let dims = null;
   for (let i = 0; i < x.shape[0]; i++) {
-    const feed = new ort.Tensor('float32', x.data.slice(i * per, (i + 1) * per), [1, ...x.shape.slice(1)]);
+    const feed = new ort.Tensor('float32', x.data.slice(i * per, (i + 1) * per), a.wholeRows ? x.shape.slice(1) : [1, ...x.shape.slice(1)]);
     const out = (await sess.run({ [sess.inputNames[0]]: feed }))[sess.outputNames[0]];
     if (out.type !== 'float32') throw new Error('first output is ' + out.type + ', want float32');
-    dims = out.dims;
+    dims = a.wholeRows ? [1, ...out.dims] : out.dims;
     chunks.push(Float32Array.from(out.data));
   }
   writeNpy(a.out, [x.shape[0], ...dims.slice(1)], chunks);

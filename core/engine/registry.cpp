@@ -17,6 +17,7 @@ const KernelTable& kernel_table() {
     register_pad_kernels(t);
     register_scatter_kernels(t);
     register_einsum_kernels(t);
+    register_recurrent_kernels(t);
     return t;
   }();
   return table;

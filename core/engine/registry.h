@@ -25,6 +25,7 @@ void register_quantize_kernels(KernelTable& t);
 void register_pad_kernels(KernelTable& t);
 void register_scatter_kernels(KernelTable& t);
 void register_einsum_kernels(KernelTable& t);
+void register_recurrent_kernels(KernelTable& t);
 
 // True when a MaxPool/AveragePool node runs on oneDNN (and so accepts blocked layouts).
 bool pool_runs_on_onednn(const onnx::NodeProto& node);

@@ -1,0 +1,367 @@
+// RNN, LSTM and GRU (ONNX opset 7 and 14, float32) on oneDNN's recurrent primitives
+// (vanilla_rnn_forward, lstm_forward, gru_forward, lbr_gru_forward; oneDNN v2.6 developer guide,
+// "RNN"). ONNX and oneDNN agree on the cell equations; they differ in where things are:
+//   - gate order: ONNX LSTM i,o,f,c against oneDNN i,f,c,o; LSTM peepholes i,o,f against i,f,o;
+//     GRU z,r,h against u,r,o (the same order);
+//   - weights: ONNX W [D, G*H, I] and R [D, G*H, H] against oneDNN ldigo [1, D, I|H, G, H];
+//   - bias: ONNX [D, 2*G*H] (W's then R's) against oneDNN's one [1, D, G, H], the two summed,
+//     except linear-before-reset GRU, whose fourth oneDNN gate is R's candidate bias alone;
+//   - Y: ONNX [T, D, N, H] against oneDNN's [T, N, D*H] (copied apart for two directions).
+// Constant weights are reordered once at plan time into the layout oneDNN picks; weights given
+// at run time (the ONNX conformance cases) go through oneDNN's plain layout in the run's
+// scratchpad. layout = 1 (batch-major) is oneDNN's ntc for X and Y, the states transposed.
+// What oneDNN cannot express is refused (engine-unsupported): activations other than the
+// defaults (RNN: one of Tanh, Relu, Sigmoid for both directions), clip, input_forget, and
+// sequence_lens shorter than seq_length (at plan time when constant, else when run).
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "core/base/error.h"
+
+#include "core/engine/kernels/onednn_util.h"
+#include "core/engine/registry.h"
+
+namespace aifgen::engine {
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+
+enum class Cell { kRnn, kLstm, kGru };
+
+int gates_of(Cell c) { return c == Cell::kLstm ? 4 : c == Cell::kGru ? 3 : 1; }
+
+// oneDNN gate position for ONNX gate g.
+int onednn_gate(Cell c, int g) {
+  if (c != Cell::kLstm) return g;
+  static const int lstm[4] = {0, 3, 1, 2};  // ONNX i, o, f, c -> oneDNN i, f, c, o
+  return lstm[g];
+}
+
+struct Dims {
+  std::int64_t T, N, I, H, D;
+};
+
+// ONNX [D, G*H, K] -> plain ldigo [1, D, K, G, H], gates in oneDNN's order.
+void to_ldigo(Cell cell, const float* src, std::int64_t D, std::int64_t G, std::int64_t H, std::int64_t K, float* out) {
+  for (std::int64_t d = 0; d < D; ++d)
+    for (std::int64_t g = 0; g < G; ++g)
+      for (std::int64_t h = 0; h < H; ++h)
+        for (std::int64_t k = 0; k < K; ++k)
+          out[((d * K + k) * G + onednn_gate(cell, static_cast<int>(g))) * H + h] = src[(d * G * H + g * H + h) * K + k];
+}
+
+// ONNX B [D, 2*G*H] (or none) -> ldgo [1, D, bias_gates, H].
+void to_bias(Cell cell, bool lbr, const float* src, std::int64_t D, std::int64_t G, std::int64_t H, float* dst) {
+  const std::int64_t bias_gates = lbr ? 4 : G;
+  std::fill(dst, dst + D * bias_gates * H, 0.f);
+  if (!src) return;
+  for (std::int64_t d = 0; d < D; ++d)
+    for (std::int64_t g = 0; g < G; ++g)
+      for (std::int64_t h = 0; h < H; ++h) {
+        const float wb = src[d * 2 * G * H + g * H + h], rb = src[d * 2 * G * H + G * H + g * H + h];
+        if (lbr && g == 2) {  // the candidate: W's bias outside the reset, R's inside (gate u')
+          dst[(d * bias_gates + 2) * H + h] = wb;
+          dst[(d * bias_gates + 3) * H + h] = rb;
+        } else {
+          dst[(d * bias_gates + onednn_gate(cell, static_cast<int>(g))) * H + h] = wb + rb;
+        }
+      }
+}
+
+// ONNX P [D, 3*H] (i, o, f) -> ldgo [1, D, 3, H] (i, f, o).
+void to_peephole(const float* src, std::int64_t D, std::int64_t H, float* dst) {
+  static const int order[3] = {0, 2, 1};
+  for (std::int64_t d = 0; d < D; ++d)
+    for (int g = 0; g < 3; ++g)
+      for (std::int64_t h = 0; h < H; ++h) dst[(d * 3 + order[g]) * H + h] = src[(d * 3 + g) * H + h];
+}
+
+// [A, B, H] -> [B, A, H]
+void swap_leading(const float* src, std::int64_t a, std::int64_t b, std::int64_t h, float* dst) {
+  for (std::int64_t i = 0; i < a; ++i)
+    for (std::int64_t j = 0; j < b; ++j) std::memcpy(dst + (j * a + i) * h, src + (i * b + j) * h, static_cast<std::size_t>(h) * sizeof(float));
+}
+
+// Where each run's temporaries live in its scratchpad: oneDNN's own first, then ours.
+struct ScratchLayout {
+  std::size_t total = 0;
+  std::size_t take(std::size_t bytes) {
+    const std::size_t at = total;
+    total += (bytes + 63) / 64 * 64;
+    return at;
+  }
+};
+
+struct Layout {
+  Cell cell;
+  Dims d;
+  std::int64_t G, bias_gates;
+  bool lbr, batch_major, peephole, packed;
+  std::string node;
+  // byte offsets into the run's scratchpad (npos: unused)
+  std::size_t concat, h0, c0, h_end, c_end, wl, wi, bias, peep;
+};
+
+constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+class RecurrentKernel final : public Kernel {
+ public:
+  RecurrentKernel(const dnnl::engine& eng, dnnl::primitive prim, Layout l, memory::desc src_layer, memory::desc iter,
+                  memory::desc dst_layer, memory::desc wl, memory::desc wi, memory::desc bias, memory::desc peep,
+                  memory::desc scratchpad, std::unordered_map<int, memory> packed)
+      : eng_(eng),
+        prim_(std::move(prim)),
+        l_(std::move(l)),
+        src_layer_(src_layer),
+        iter_(iter),
+        dst_layer_(dst_layer),
+        wl_(wl),
+        wi_(wi),
+        bias_(bias),
+        peep_(peep),
+        scratchpad_(scratchpad),
+        packed_(std::move(packed)) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    const auto& d = l_.d;
+    auto at = [&](std::size_t off) { return reinterpret_cast<float*>(ctx.scratchpad + off); };
+    auto input = [&](std::size_t k) -> const Tensor* { return k < in.size() ? in[k] : nullptr; };
+    if (const Tensor* lens = input(4))
+      for (std::int64_t k = 0; k < lens->numel(); ++k)
+        if (lens->as<std::int32_t>()[k] != d.T)
+          throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
+                      "node '" + l_.node + "': sequence_lens shorter than seq_length (padded batches) is not supported");
+    std::unordered_map<int, memory> args = packed_;
+    if (!l_.packed) {  // weights given at run time: into oneDNN's plain layout in the scratchpad
+      to_ldigo(l_.cell, in[1]->as<float>(), d.D, l_.G, d.H, d.I, at(l_.wl));
+      to_ldigo(l_.cell, in[2]->as<float>(), d.D, l_.G, d.H, d.H, at(l_.wi));
+      to_bias(l_.cell, l_.lbr, input(3) ? input(3)->as<float>() : nullptr, d.D, l_.G, d.H, at(l_.bias));
+      args.emplace(DNNL_ARG_WEIGHTS_LAYER, wrap(wl_, eng_, at(l_.wl)));
+      args.emplace(DNNL_ARG_WEIGHTS_ITER, wrap(wi_, eng_, at(l_.wi)));
+      args.emplace(DNNL_ARG_BIAS, wrap(bias_, eng_, at(l_.bias)));
+      if (l_.peephole) {
+        to_peephole(in[7]->as<float>(), d.D, d.H, at(l_.peep));
+        args.emplace(DNNL_ARG_WEIGHTS_PEEPHOLE, wrap(peep_, eng_, at(l_.peep)));
+      }
+    }
+    args.emplace(DNNL_ARG_SRC_LAYER, wrap(src_layer_, eng_, in[0]->data));
+    // States: ONNX [D, N, H] is oneDNN's ldnc; batch-major [N, D, H] goes through the scratchpad.
+    auto state_in = [&](std::size_t k, std::size_t off, int arg) {
+      const Tensor* t = input(k);
+      if (!t) return;
+      const float* p = t->as<float>();
+      if (l_.batch_major) {
+        swap_leading(p, d.N, d.D, d.H, at(off));
+        p = at(off);
+      }
+      args.emplace(arg, wrap(iter_, eng_, p));
+    };
+    state_in(5, l_.h0, DNNL_ARG_SRC_ITER);
+    if (l_.cell == Cell::kLstm) state_in(6, l_.c0, DNNL_ARG_SRC_ITER_C);
+    float* y = out[0]->as<float>();
+    // Y: batch-major [N, T, D, H] is oneDNN's ntc [N, T, D*H]; sequence-major [T, D, N, H] is
+    // oneDNN's tnc [T, N, D*H] only for one direction.
+    float* layer = !l_.batch_major && d.D == 2 ? at(l_.concat) : y;
+    args.emplace(DNNL_ARG_DST_LAYER, wrap(dst_layer_, eng_, layer));
+    float* h_end = l_.batch_major ? at(l_.h_end) : out[1]->as<float>();
+    float* c_end = l_.cell == Cell::kLstm ? (l_.batch_major ? at(l_.c_end) : out[2]->as<float>()) : nullptr;
+    args.emplace(DNNL_ARG_DST_ITER, wrap(iter_, eng_, h_end));
+    if (c_end) args.emplace(DNNL_ARG_DST_ITER_C, wrap(iter_, eng_, c_end));
+    add_scratchpad(args, scratchpad_, eng_, ctx);
+    prim_.execute(*ctx.stream, args);
+    ctx.stream->wait();
+    if (layer != y) {  // [T, N, 2H] -> [T, 2, N, H]
+      const std::size_t row = static_cast<std::size_t>(d.H) * sizeof(float);
+      for (std::int64_t t = 0; t < d.T; ++t)
+        for (std::int64_t dir = 0; dir < 2; ++dir)
+          for (std::int64_t n = 0; n < d.N; ++n)
+            std::memcpy(y + ((t * 2 + dir) * d.N + n) * d.H, layer + (t * d.N + n) * 2 * d.H + dir * d.H, row);
+    }
+    if (l_.batch_major) {
+      swap_leading(h_end, d.D, d.N, d.H, out[1]->as<float>());
+      if (c_end) swap_leading(c_end, d.D, d.N, d.H, out[2]->as<float>());
+    }
+  }
+
+ private:
+  dnnl::engine eng_;
+  dnnl::primitive prim_;
+  Layout l_;
+  memory::desc src_layer_, iter_, dst_layer_, wl_, wi_, bias_, peep_, scratchpad_;
+  std::unordered_map<int, memory> packed_;  // weights, bias and peepholes prepacked at plan time
+};
+
+std::string direction_of(const NodeCtx& ctx) { return ctx.attr_s("direction", "forward"); }
+
+// Checks the activations attribute against what oneDNN computes; returns the RNN cell's one.
+dnnl::algorithm check_activations(const NodeCtx& ctx, Cell cell, std::int64_t D) {
+  if (ctx.has_attr("clip")) ctx.unsupported("clip (oneDNN's recurrent cells do not clip)");
+  if (cell == Cell::kLstm && ctx.attr_i("input_forget", 0) != 0) ctx.unsupported("input_forget = 1");
+  std::vector<std::string> acts;
+  if (ctx.has_attr("activations"))
+    for (const auto& a : ctx.attr("activations")->strings()) acts.push_back(a);
+  const std::vector<std::string> defaults = cell == Cell::kLstm  ? std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"}
+                                            : cell == Cell::kGru ? std::vector<std::string>{"Sigmoid", "Tanh"}
+                                                                 : std::vector<std::string>{"Tanh"};
+  if (cell != Cell::kRnn) {
+    for (std::size_t k = 0; k < acts.size(); ++k)
+      if (acts[k] != defaults[k % defaults.size()])
+        ctx.unsupported("activations other than the defaults (" + acts[k] + "; oneDNN's cells are fixed)");
+    if (!acts.empty() && acts.size() != defaults.size() * static_cast<std::size_t>(D)) ctx.invalid("activations needs one list per direction");
+    return dnnl::algorithm::undef;
+  }
+  const std::string a = acts.empty() ? "Tanh" : acts[0];
+  for (const auto& x : acts)
+    if (x != a) ctx.unsupported("different activations per direction");
+  if (a == "Tanh") return dnnl::algorithm::eltwise_tanh;
+  if (a == "Relu") return dnnl::algorithm::eltwise_relu;
+  if (a == "Sigmoid") return dnnl::algorithm::eltwise_logistic;
+  ctx.unsupported("activation " + a + " (oneDNN's RNN cell runs Tanh, Relu or Sigmoid)");
+}
+
+std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDesc>& outs, Cell cell) {
+  const std::int64_t layout = ctx.attr_i("layout", 0);
+  if (layout != 0 && layout != 1) ctx.invalid("layout must be 0 or 1");
+  const bool batch_major = layout == 1;
+  for (std::size_t k = 0; k < ctx.num_inputs() && k < 8; ++k)
+    if (ctx.has_input(k)) ctx.require_dtype(k, {k == 4 ? DType::kI32 : DType::kF32});
+  const auto& x = ctx.in(0).shape;
+  if (x.size() != 3) ctx.invalid(batch_major ? "X must be [batch_size, seq_length, input_size]" : "X must be [seq_length, batch_size, input_size]");
+  const std::string dir = direction_of(ctx);
+  if (dir != "forward" && dir != "reverse" && dir != "bidirectional") ctx.invalid("direction must be forward, reverse or bidirectional");
+  const std::int64_t D = dir == "bidirectional" ? 2 : 1, G = gates_of(cell);
+  const auto& w = ctx.in(1).shape;
+  if (w.size() != 3 || w[0] != D || w[1] % G != 0 || w[2] != x[2]) ctx.invalid("W must be [num_directions, gates * hidden_size, input_size]");
+  const std::int64_t H = w[1] / G;
+  if (ctx.attr_i("hidden_size", H) != H) ctx.invalid("hidden_size disagrees with W");
+  if (ctx.in(2).shape != Shape{D, G * H, H}) ctx.invalid("R must be [num_directions, gates * hidden_size, hidden_size]");
+  if (ctx.has_input(3) && ctx.in(3).shape != Shape{D, 2 * G * H}) ctx.invalid("B must be [num_directions, 2 * gates * hidden_size]");
+  const Dims d{batch_major ? x[1] : x[0], batch_major ? x[0] : x[1], x[2], H, D};
+  const auto act = check_activations(ctx, cell, D);
+  const bool lbr = cell == Cell::kGru && ctx.attr_i("linear_before_reset", 0) != 0;
+  if (ctx.has_input(4)) {
+    if (ctx.in(4).shape != Shape{d.N}) ctx.invalid("sequence_lens must be [batch_size]");
+    if (const Tensor* lens = ctx.maybe_constant(4))
+      for (std::int64_t k = 0; k < lens->numel(); ++k)
+        if (lens->as<std::int32_t>()[k] != d.T) ctx.unsupported("sequence_lens shorter than seq_length (padded batches)");
+  }
+  const Shape state = batch_major ? Shape{d.N, D, H} : Shape{D, d.N, H};
+  for (std::size_t k : {std::size_t{5}, std::size_t{6}})
+    if (ctx.has_input(k) && (cell == Cell::kLstm || k == 5) && ctx.in(k).shape != state)
+      ctx.invalid(k == 5 ? "initial_h must be [num_directions, batch_size, hidden_size] ([batch_size, num_directions, hidden_size] with layout 1)"
+                         : "initial_c must be [num_directions, batch_size, hidden_size] ([batch_size, num_directions, hidden_size] with layout 1)");
+  const bool peephole = cell == Cell::kLstm && ctx.has_input(7);
+  if (peephole && ctx.in(7).shape != Shape{D, 3 * H}) ctx.invalid("P must be [num_directions, 3 * hidden_size]");
+  const bool packed = ctx.maybe_constant(1) && ctx.maybe_constant(2) && (!ctx.has_input(3) || ctx.maybe_constant(3)) &&
+                      (!peephole || ctx.maybe_constant(7));
+
+  const auto f32 = memory::data_type::f32;
+  const auto seq_tag = batch_major ? tag::ntc : tag::tnc;
+  const memory::desc src_layer({d.T, d.N, d.I}, f32, seq_tag);
+  const memory::desc iter({1, D, d.N, H}, f32, tag::ldnc);
+  const memory::desc src_iter = ctx.has_input(5) ? iter : memory::desc();
+  const memory::desc src_iter_c = cell == Cell::kLstm && ctx.has_input(6) ? iter : memory::desc();
+  const memory::desc wl_plain({1, D, d.I, G, H}, f32, tag::ldigo), wi_plain({1, D, H, G, H}, f32, tag::ldigo);
+  const memory::desc wl_want = packed ? memory::desc({1, D, d.I, G, H}, f32, tag::any) : wl_plain;
+  const memory::desc wi_want = packed ? memory::desc({1, D, H, G, H}, f32, tag::any) : wi_plain;
+  const std::int64_t bias_gates = lbr ? 4 : G;
+  const memory::desc bias({1, D, bias_gates, H}, f32, tag::ldgo);
+  const memory::desc dst_layer({d.T, d.N, D * H}, f32, seq_tag);
+  const memory::desc dst_iter_c = cell == Cell::kLstm ? iter : memory::desc();
+  const memory::desc peep = peephole ? memory::desc({1, D, 3, H}, f32, tag::ldgo) : memory::desc();
+  const auto direction = dir == "forward"   ? dnnl::rnn_direction::unidirectional_left2right
+                         : dir == "reverse" ? dnnl::rnn_direction::unidirectional_right2left
+                                            : dnnl::rnn_direction::bidirectional_concat;
+  const auto prop = dnnl::prop_kind::forward_inference;
+  const auto attr = scratchpad_attr();
+  const auto& eng = ctx.dnnl_engine();
+  dnnl::primitive prim;
+  memory::desc wl_md, wi_md, onednn_scratch;
+  auto take = [&](const auto& pd) {
+    wl_md = pd.weights_layer_desc();
+    wi_md = pd.weights_iter_desc();
+    onednn_scratch = pd.scratchpad_desc();
+  };
+  try {
+    if (cell == Cell::kLstm) {
+      dnnl::lstm_forward::primitive_desc pd(dnnl::lstm_forward::desc(prop, direction, src_layer, src_iter, src_iter_c, wl_want, wi_want, peep,
+                                                                     bias, dst_layer, iter, dst_iter_c),
+                                            attr, eng);
+      take(pd);
+      prim = dnnl::lstm_forward(pd);
+    } else if (cell == Cell::kGru && lbr) {
+      dnnl::lbr_gru_forward::primitive_desc pd(
+          dnnl::lbr_gru_forward::desc(prop, direction, src_layer, src_iter, wl_want, wi_want, bias, dst_layer, iter), attr, eng);
+      take(pd);
+      prim = dnnl::lbr_gru_forward(pd);
+    } else if (cell == Cell::kGru) {
+      dnnl::gru_forward::primitive_desc pd(
+          dnnl::gru_forward::desc(prop, direction, src_layer, src_iter, wl_want, wi_want, bias, dst_layer, iter), attr, eng);
+      take(pd);
+      prim = dnnl::gru_forward(pd);
+    } else {
+      dnnl::vanilla_rnn_forward::primitive_desc pd(
+          dnnl::vanilla_rnn_forward::desc(prop, act, direction, src_layer, src_iter, wl_want, wi_want, bias, dst_layer, iter), attr, eng);
+      take(pd);
+      prim = dnnl::vanilla_rnn_forward(pd);
+    }
+  } catch (const dnnl::error& e) {
+    ctx.unsupported(std::string("oneDNN has no recurrent primitive for it (") + e.what() + ")");
+  }
+
+  Layout l{cell, d, G, bias_gates, lbr, batch_major, peephole, packed, ctx.node().name(), kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone};
+  ScratchLayout sl;
+  sl.take(onednn_scratch.get_size());
+  const std::size_t state_bytes = static_cast<std::size_t>(D * d.N * H) * sizeof(float);
+  if (!batch_major && D == 2) l.concat = sl.take(static_cast<std::size_t>(d.T * d.N * 2 * H) * sizeof(float));
+  if (batch_major) {
+    l.h0 = sl.take(state_bytes);
+    l.c0 = sl.take(state_bytes);
+    l.h_end = sl.take(state_bytes);
+    l.c_end = sl.take(state_bytes);
+  }
+  std::unordered_map<int, memory> prepacked;
+  if (packed) {  // weights into oneDNN's chosen layout, once
+    std::vector<float> wl_v(static_cast<std::size_t>(D * d.I * G * H)), wi_v(static_cast<std::size_t>(D * H * G * H));
+    to_ldigo(cell, ctx.constant_input(1, "W").as<float>(), D, G, H, d.I, wl_v.data());
+    to_ldigo(cell, ctx.constant_input(2, "R").as<float>(), D, G, H, H, wi_v.data());
+    memory wl(wl_md, eng), wi(wi_md, eng), b(bias, eng);
+    reorder_now(eng, wl_plain, wl_v.data(), wl);
+    reorder_now(eng, wi_plain, wi_v.data(), wi);
+    to_bias(cell, lbr, ctx.has_input(3) ? ctx.constant_input(3, "B").as<float>() : nullptr, D, G, H, static_cast<float*>(b.get_data_handle()));
+    prepacked.emplace(DNNL_ARG_WEIGHTS_LAYER, wl);
+    prepacked.emplace(DNNL_ARG_WEIGHTS_ITER, wi);
+    prepacked.emplace(DNNL_ARG_BIAS, b);
+    if (peephole) {
+      memory pm(peep, eng);
+      to_peephole(ctx.constant_input(7, "P").as<float>(), D, H, static_cast<float*>(pm.get_data_handle()));
+      prepacked.emplace(DNNL_ARG_WEIGHTS_PEEPHOLE, pm);
+    }
+  } else {
+    l.wl = sl.take(wl_plain.get_size());
+    l.wi = sl.take(wi_plain.get_size());
+    l.bias = sl.take(bias.get_size());
+    if (peephole) l.peep = sl.take(peep.get_size());
+  }
+
+  const int n_out = cell == Cell::kLstm ? 3 : 2;
+  if (ctx.node().output_size() > n_out) ctx.invalid("too many outputs");
+  outs.clear();
+  outs.push_back({DType::kF32, batch_major ? Shape{d.N, d.T, D, H} : Shape{d.T, D, d.N, H}});
+  for (int k = 1; k < n_out; ++k) outs.push_back({DType::kF32, state});  // Y_h (and Y_c) always: the kernel writes them
+  ctx.need_scratchpad(memory::desc({static_cast<memory::dim>(std::max<std::size_t>(sl.total, 1))}, memory::data_type::u8, tag::a));
+  return std::make_unique<RecurrentKernel>(eng, std::move(prim), std::move(l), src_layer, iter, dst_layer, wl_plain, wi_plain, bias, peep,
+                                           onednn_scratch, std::move(prepacked));
+}
+
+}  // namespace
+
+void register_recurrent_kernels(KernelTable& t) {
+  t["RNN"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_recurrent(c, o, Cell::kRnn); };
+  t["LSTM"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_recurrent(c, o, Cell::kLstm); };
+  t["GRU"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_recurrent(c, o, Cell::kGru); };
+}
+
+}  // namespace aifgen::engine

@@ -1,0 +1,296 @@
+// RNN, LSTM and GRU on the engine (core/engine/kernels/recurrent.cpp, oneDNN's recurrent
+// primitives) against a direct evaluation of the ONNX operator definitions written here, gate by
+// gate, time step by time step; and the attributes oneDNN cannot express refused clearly.
+// bench/recurrent_vs_ort.sh compares the same operators against ONNX Runtime.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "core/base/error.h"
+#include "core/engine/session.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen {
+namespace {
+
+using namespace aifgen::testing;
+
+constexpr std::int64_t T = 6, N = 2, I = 3, H = 4;
+
+struct Case {
+  std::string op;  // RNN | LSTM | GRU
+  std::string direction = "forward";
+  bool initial_state = false;
+  bool peephole = false;
+  bool linear_before_reset = false;
+  std::string activation;  // RNN only; empty: Tanh
+};
+
+int gates(const std::string& op) { return op == "LSTM" ? 4 : op == "GRU" ? 3 : 1; }
+std::int64_t directions(const Case& c) { return c.direction == "bidirectional" ? 2 : 1; }
+
+onnx::ModelProto recurrent_model(const Case& c) {
+  const std::int64_t D = directions(c), G = gates(c.op);
+  auto m = empty_model("recurrent");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("X", onnx::TensorProto::FLOAT, {std::to_string(T), std::to_string(N), std::to_string(I)});
+  *g->add_initializer() = random_tensor("W", {D, G * H, I}, 11, -0.7f, 0.7f);
+  *g->add_initializer() = random_tensor("R", {D, G * H, H}, 12, -0.7f, 0.7f);
+  *g->add_initializer() = random_tensor("B", {D, 2 * G * H}, 13, -0.4f, 0.4f);
+  std::vector<std::string> in = {"X", "W", "R", "B", "", "", "", ""};
+  if (c.initial_state) {
+    *g->add_initializer() = random_tensor("h0", {D, N, H}, 14, -0.5f, 0.5f);
+    in[5] = "h0";
+    if (c.op == "LSTM") {
+      *g->add_initializer() = random_tensor("c0", {D, N, H}, 15, -0.5f, 0.5f);
+      in[6] = "c0";
+    }
+  }
+  if (c.peephole) {
+    *g->add_initializer() = random_tensor("P", {D, 3 * H}, 16, -0.5f, 0.5f);
+    in[7] = "P";
+  }
+  while (!in.empty() && in.back().empty()) in.pop_back();
+  std::vector<std::string> out = {"Y", "Y_h"};
+  if (c.op == "LSTM") out.push_back("Y_c");
+  for (const auto& o : out) *g->add_output() = tensor_value(o, onnx::TensorProto::FLOAT, {});
+  auto n = node(c.op, in, out, "cell");
+  add_int_attr(n, "hidden_size", H);
+  auto* dir = n.add_attribute();
+  dir->set_name("direction");
+  dir->set_type(onnx::AttributeProto::STRING);
+  dir->set_s(c.direction);
+  if (c.linear_before_reset) add_int_attr(n, "linear_before_reset", 1);
+  if (!c.activation.empty()) {
+    auto* a = n.add_attribute();
+    a->set_name("activations");
+    a->set_type(onnx::AttributeProto::STRINGS);
+    for (std::int64_t d = 0; d < D; ++d) a->add_strings(c.activation);
+  }
+  *g->add_node() = n;
+  return m;
+}
+
+std::vector<float> values_of(const onnx::ModelProto& m, const std::string& name) {
+  for (const auto& t : m.graph().initializer())
+    if (t.name() == name) {
+      auto v = engine::tensor_from_proto(t);
+      return {v.as<float>(), v.as<float>() + v.numel()};
+    }
+  return {};
+}
+
+float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
+
+// The ONNX definitions (onnx/docs/Operators.md, RNN / LSTM / GRU), evaluated directly. Gate
+// blocks in W, R, B as ONNX orders them: LSTM i, o, f, c; GRU z, r, h; peepholes i, o, f.
+struct Reference {
+  std::vector<float> y, y_h, y_c;  // [T, D, N, H], [D, N, H], [D, N, H]
+};
+
+Reference evaluate(const Case& c, const onnx::ModelProto& m, const std::vector<float>& x) {
+  const std::int64_t D = directions(c), G = gates(c.op);
+  const auto W = values_of(m, "W"), R = values_of(m, "R"), B = values_of(m, "B"), h0 = values_of(m, "h0"), c0 = values_of(m, "c0"),
+             P = values_of(m, "P");
+  Reference ref;
+  ref.y.assign(static_cast<std::size_t>(T * D * N * H), 0.f);
+  ref.y_h.assign(static_cast<std::size_t>(D * N * H), 0.f);
+  ref.y_c.assign(static_cast<std::size_t>(D * N * H), 0.f);
+  auto act = [&](float v) {
+    if (c.activation == "Relu") return std::max(v, 0.f);
+    if (c.activation == "Sigmoid") return sigmoid(v);
+    return std::tanh(v);
+  };
+  for (std::int64_t d = 0; d < D; ++d) {
+    const bool backward = c.direction == "reverse" || d == 1;
+    const float* w = W.data() + d * G * H * I;
+    const float* r = R.data() + d * G * H * H;
+    const float* wb = B.data() + d * 2 * G * H;
+    const float* rb = wb + G * H;
+    for (std::int64_t n = 0; n < N; ++n) {
+      std::vector<float> h(static_cast<std::size_t>(H), 0.f), cell(static_cast<std::size_t>(H), 0.f);
+      if (!h0.empty())
+        for (std::int64_t k = 0; k < H; ++k) h[k] = h0[(d * N + n) * H + k];
+      if (!c0.empty())
+        for (std::int64_t k = 0; k < H; ++k) cell[k] = c0[(d * N + n) * H + k];
+      for (std::int64_t s = 0; s < T; ++s) {
+        const std::int64_t t = backward ? T - 1 - s : s;
+        const float* xt = x.data() + (t * N + n) * I;
+        // gate g, unit k: x.W^T + Wb and h.R^T + Rb, apart (linear_before_reset needs them apart)
+        auto xw = [&](std::int64_t g, std::int64_t k) {
+          float v = wb[g * H + k];
+          for (std::int64_t i = 0; i < I; ++i) v += xt[i] * w[(g * H + k) * I + i];
+          return v;
+        };
+        auto hr = [&](std::int64_t g, std::int64_t k, const std::vector<float>& hv) {
+          float v = rb[g * H + k];
+          for (std::int64_t j = 0; j < H; ++j) v += hv[j] * r[(g * H + k) * H + j];
+          return v;
+        };
+        std::vector<float> next(static_cast<std::size_t>(H)), next_c(static_cast<std::size_t>(H));
+        for (std::int64_t k = 0; k < H; ++k) {
+          if (c.op == "RNN") {
+            next[k] = act(xw(0, k) + hr(0, k, h));
+          } else if (c.op == "LSTM") {
+            const float pi = P.empty() ? 0.f : P[d * 3 * H + k], po = P.empty() ? 0.f : P[d * 3 * H + H + k],
+                        pf = P.empty() ? 0.f : P[d * 3 * H + 2 * H + k];
+            const float i_g = sigmoid(xw(0, k) + hr(0, k, h) + pi * cell[k]);
+            const float f_g = sigmoid(xw(2, k) + hr(2, k, h) + pf * cell[k]);
+            const float c_g = std::tanh(xw(3, k) + hr(3, k, h));
+            next_c[k] = f_g * cell[k] + i_g * c_g;
+            const float o_g = sigmoid(xw(1, k) + hr(1, k, h) + po * next_c[k]);
+            next[k] = o_g * std::tanh(next_c[k]);
+          } else {
+            const float z = sigmoid(xw(0, k) + hr(0, k, h));
+            float cand;
+            if (c.linear_before_reset) {
+              const float rg = sigmoid(xw(1, k) + hr(1, k, h));
+              cand = std::tanh(xw(2, k) + rg * hr(2, k, h));
+            } else {
+              std::vector<float> rh(static_cast<std::size_t>(H));
+              for (std::int64_t j = 0; j < H; ++j) rh[j] = sigmoid(xw(1, j) + hr(1, j, h)) * h[j];
+              cand = std::tanh(xw(2, k) + hr(2, k, rh));
+            }
+            next[k] = (1 - z) * cand + z * h[k];
+          }
+        }
+        h = next;
+        if (c.op == "LSTM") cell = next_c;
+        for (std::int64_t k = 0; k < H; ++k) ref.y[((t * D + d) * N + n) * H + k] = h[k];
+      }
+      for (std::int64_t k = 0; k < H; ++k) {
+        ref.y_h[(d * N + n) * H + k] = h[k];
+        ref.y_c[(d * N + n) * H + k] = cell[k];
+      }
+    }
+  }
+  return ref;
+}
+
+double max_diff(const engine::Tensor& got, const std::vector<float>& want) {
+  EXPECT_EQ(static_cast<std::size_t>(got.numel()), want.size());
+  double d = 0;
+  for (std::size_t i = 0; i < want.size() && i < static_cast<std::size_t>(got.numel()); ++i)
+    d = std::max(d, std::abs(static_cast<double>(got.as<float>()[i]) - want[i]));
+  return d;
+}
+
+TEST(EngineRecurrent, EveryCellAndDirectionMatchesTheOnnxDefinition) {
+  const std::vector<Case> cases = {
+      {"RNN"},
+      {"RNN", "reverse", true, false, false, "Relu"},
+      {"RNN", "bidirectional", false, false, false, "Sigmoid"},
+      {"LSTM"},
+      {"LSTM", "reverse", true},
+      {"LSTM", "bidirectional", true, true},
+      {"GRU"},
+      {"GRU", "forward", true, false, true},
+      {"GRU", "bidirectional", true, false, false},
+      {"GRU", "bidirectional", false, false, true},
+  };
+  for (const auto& c : cases) {
+    const std::string what = c.op + " " + c.direction + (c.initial_state ? " h0" : "") + (c.peephole ? " peephole" : "") +
+                             (c.linear_before_reset ? " lbr" : "") + (c.activation.empty() ? "" : " " + c.activation);
+    const auto m = recurrent_model(c);
+    auto x = engine::Tensor::allocate(engine::DType::kF32, {T, N, I});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.9f * static_cast<float>(i)) * 1.5f;
+    engine::Session s(m, {});
+    const auto out = s.run({x});
+    const auto ref = evaluate(c, m, std::vector<float>(x.as<float>(), x.as<float>() + x.numel()));
+    ASSERT_EQ(out.size(), c.op == "LSTM" ? 3u : 2u) << what;
+    EXPECT_EQ(out[0].shape, (engine::Shape{T, directions(c), N, H})) << what;
+    EXPECT_LT(max_diff(out[0], ref.y), 1e-5) << what << ": Y";
+    EXPECT_LT(max_diff(out[1], ref.y_h), 1e-5) << what << ": Y_h";
+    if (c.op == "LSTM") {
+      EXPECT_LT(max_diff(out[2], ref.y_c), 1e-5) << what << ": Y_c";
+    }
+  }
+}
+
+// layout = 1 (batch-major X [N, T, I], Y [N, T, D, H], states [N, D, H]) gives the transposes of
+// layout 0's results for the transposed input and states.
+TEST(EngineRecurrent, BatchMajorLayoutIsTheTransposeOfSequenceMajor) {
+  for (const std::string op : {"LSTM", "GRU"}) {
+    Case c{op, "bidirectional", true, op == "LSTM", op == "GRU"};
+    const auto seq = recurrent_model(c);
+    auto batch = seq;
+    auto* g = batch.mutable_graph();
+    add_int_attr(*g->mutable_node(0), "layout", 1);
+    *g->mutable_input(0) = tensor_value("X", onnx::TensorProto::FLOAT, {std::to_string(N), std::to_string(T), std::to_string(I)});
+    for (auto& t : *g->mutable_initializer()) {
+      if (t.name() != "h0" && t.name() != "c0") continue;
+      auto v = engine::tensor_from_proto(t);  // [D, N, H] -> [N, D, H]
+      std::vector<float> tr(static_cast<std::size_t>(v.numel()));
+      for (std::int64_t d = 0; d < 2; ++d)
+        for (std::int64_t n = 0; n < N; ++n)
+          for (std::int64_t k = 0; k < H; ++k) tr[(n * 2 + d) * H + k] = v.as<float>()[(d * N + n) * H + k];
+      t = float_tensor(t.name(), {N, 2, H}, tr);
+    }
+    auto x = engine::Tensor::allocate(engine::DType::kF32, {T, N, I});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.7f * static_cast<float>(i));
+    auto xb = engine::Tensor::allocate(engine::DType::kF32, {N, T, I});
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t n = 0; n < N; ++n)
+        for (std::int64_t i = 0; i < I; ++i) xb.as<float>()[(n * T + t) * I + i] = x.as<float>()[(t * N + n) * I + i];
+    engine::Session s_seq(seq, {}), s_batch(batch, {});
+    const auto a = s_seq.run({x}), b = s_batch.run({xb});
+    ASSERT_EQ(b[0].shape, (engine::Shape{N, T, 2, H})) << op;
+    double worst = 0;
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t d = 0; d < 2; ++d)
+        for (std::int64_t n = 0; n < N; ++n)
+          for (std::int64_t k = 0; k < H; ++k)
+            worst = std::max(worst, std::abs(static_cast<double>(a[0].as<float>()[((t * 2 + d) * N + n) * H + k]) -
+                                             b[0].as<float>()[((n * T + t) * 2 + d) * H + k]));
+    for (std::size_t o_ = 1; o_ < a.size(); ++o_) {
+      ASSERT_EQ(b[o_].shape, (engine::Shape{N, 2, H})) << op;
+      for (std::int64_t d = 0; d < 2; ++d)
+        for (std::int64_t n = 0; n < N; ++n)
+          for (std::int64_t k = 0; k < H; ++k)
+            worst = std::max(worst, std::abs(static_cast<double>(a[o_].as<float>()[(d * N + n) * H + k]) - b[o_].as<float>()[(n * 2 + d) * H + k]));
+    }
+    EXPECT_LT(worst, 1e-6) << op;
+  }
+}
+
+TEST(EngineRecurrent, WhatOneDnnCannotComputeIsRefusedByName) {
+  auto refused = [](const std::function<void(onnx::ModelProto&)>& edit, const std::string& mentions) {
+    auto m = recurrent_model({"LSTM"});
+    edit(m);
+    try {
+      engine::Session s(m, {});
+      ADD_FAILURE() << "planned: " << mentions;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.type(), "engine-unsupported") << e.what();
+      EXPECT_NE(std::string(e.what()).find(mentions), std::string::npos) << e.what();
+    }
+  };
+  refused([](onnx::ModelProto& m) { add_float_attr(*m.mutable_graph()->mutable_node(0), "clip", 3.f); }, "clip");
+  refused([](onnx::ModelProto& m) { add_int_attr(*m.mutable_graph()->mutable_node(0), "input_forget", 1); }, "input_forget");
+  refused(
+      [](onnx::ModelProto& m) {
+        auto* a = m.mutable_graph()->mutable_node(0)->add_attribute();
+        a->set_name("activations");
+        a->set_type(onnx::AttributeProto::STRINGS);
+        for (const char* s : {"HardSigmoid", "Tanh", "Tanh"}) a->add_strings(s);
+      },
+      "activations");
+  refused(
+      [](onnx::ModelProto& m) {
+        auto* g = m.mutable_graph();
+        onnx::TensorProto lens;
+        lens.set_name("lens");
+        lens.set_data_type(onnx::TensorProto::INT32);
+        lens.add_dims(N);
+        for (std::int64_t k = 0; k < N; ++k) lens.add_int32_data(static_cast<std::int32_t>(T - k));
+        *g->add_initializer() = lens;
+        auto* n = g->mutable_node(0);
+        while (n->input_size() < 5) n->add_input("");
+        n->set_input(4, "lens");
+      },
+      "sequence_lens");
+}
+
+}  // namespace
+}  // namespace aifgen
