@@ -34,6 +34,15 @@ TEST(ThreadPolicy, SmallStepsRunOnOneThreadLargeOnesOnAll) {
   EXPECT_DOUBLE_EQ(estimated_work(mm, {input({128, 256}), input({256, 512})}), 128.0 * 256 * 512);
   auto add = testing::node("Add", {"a", "b"}, {"c"});
   EXPECT_DOUBLE_EQ(estimated_work(add, {input({4, 100}), input({100})}), 500.0);
+  // A recurrent step counts one time step's recurrent product, not the sequence: a 256-unit GRU
+  // over 100 steps at batch 1 stays on one thread, at batch 8 it gets them all.
+  auto gru = testing::node("GRU", {"x", "w", "r"}, {"y"});
+  const double one = estimated_work(gru, {input({100, 1, 80}), input({1, 768, 80}), input({1, 768, 256})});
+  EXPECT_DOUBLE_EQ(one, 768.0 * 256);
+  EXPECT_EQ(threads_for_work(one, 2), 1);
+  EXPECT_EQ(threads_for_work(estimated_work(gru, {input({100, 8, 80}), input({1, 768, 80}), input({1, 768, 256})}), 2), 2);
+  testing::add_int_attr(gru, "layout", 1);  // batch-major: the batch is X's first dimension
+  EXPECT_DOUBLE_EQ(estimated_work(gru, {input({8, 100, 80}), input({1, 768, 80}), input({1, 768, 256})}), 8 * 768.0 * 256);
 }
 
 // x[1,16,28,28] -> conv 3x3 (large step) -> Relu -> conv 1x1 stride 4 to 8 channels (small) -> Sigmoid -> y
