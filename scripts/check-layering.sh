@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Fails when a project #include runs against the layering drawn in ARCHITECTURE.md, printing
+# each offending line. The rooms and what each may include:
+#
+#   core/base  core/base                         (the bottom layer: errors, hashing, ids, files)
+#   core       core                              (ONNX, passes, quantization, engine; no I/O rooms)
+#   storage    storage, core/base                (SQLite and the artifact store)
+#   targets    targets, core                     (pipelines and packagers per target)
+#   service    service, core, targets, storage   (application services, workers, the CLI)
+#   api        api, service, core, targets       (HTTP: routes, handlers, views, KServe wire)
+#
+# plus one composition root, service/main.cpp, which may see every room. tests/, fuzz/ and
+# bench/ may include anything. Known debts are listed below with why they are still there; a
+# new arrow against the layering fails the check.
+#
+#   scripts/check-layering.sh [ROOT]      (default: the repository this script is in)
+#   scripts/check-layering.sh --self-test (shows the check fails on a planted violation)
+set -euo pipefail
+
+# file:included-path pairs allowed for now (issue 15: handlers should go through services).
+debts=(
+  "api/json_views.h:storage/records.h"        # views render storage records directly
+  "api/upload_reader.h:storage/artifact_store.h"  # uploads stream into the store without a service
+)
+
+allowed_for() {
+  case "$1" in
+    core/base) echo "core/base" ;;
+    core) echo "core" ;;
+    storage) echo "storage core/base" ;;
+    targets) echo "targets core" ;;
+    service) echo "service core targets storage" ;;
+    api) echo "api service core targets" ;;
+    *) echo "*" ;;
+  esac
+}
+
+check() {
+  local root=$1 bad=0
+  while IFS= read -r -d '' file; do
+    local rel=${file#"$root"/}
+    local room=${rel%%/*}
+    [[ $rel == core/base/* ]] && room=core/base
+    local allowed
+    allowed=$(allowed_for "$room")
+    [ "$allowed" = "*" ] && continue
+    [ "$rel" = service/main.cpp ] && continue  # the composition root
+    while IFS= read -r line; do
+      local inc=${line#*\"}
+      inc=${inc%%\"*}
+      [[ $inc == */* ]] || continue  # same-folder or system-style includes
+      local ok=0 a
+      for a in $allowed; do
+        if [[ $a == core && $inc == core/* ]] || [[ $inc == "$a"/* ]]; then ok=1; fi
+      done
+      # core/base may not reach up into the rest of core
+      if [ "$room" = core/base ] && [[ $inc != core/base/* ]]; then ok=0; fi
+      # storage may use only the bottom of core
+      if [ "$room" = storage ] && [[ $inc == core/* ]] && [[ $inc != core/base/* ]]; then ok=0; fi
+      [[ $inc == */* ]] && [ -e "$root/${inc%%/*}" ] || ok=1  # not a project path (e.g. <onnx/...> written with quotes)
+      if [ $ok = 0 ]; then
+        local d skip=0
+        for d in "${debts[@]}"; do [ "$d" = "$rel:$inc" ] && skip=1; done
+        if [ $skip = 0 ]; then
+          echo "layering: $rel includes $inc ($room may include: $allowed)"
+          bad=1
+        fi
+      fi
+    done < <(grep -E '^[[:space:]]*#[[:space:]]*include[[:space:]]+"' "$file" || true)
+  done < <(find "$root/core" "$root/storage" "$root/targets" "$root/service" "$root/api" -type f \( -name '*.h' -o -name '*.cpp' \) -print0)
+  return $bad
+}
+
+if [ "${1:-}" = --self-test ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  mkdir -p "$tmp/core/base" "$tmp/storage" "$tmp/targets" "$tmp/service" "$tmp/api"
+  echo '#include "core/base/error.h"' >"$tmp/storage/ok.cpp"
+  echo '#include "service/app.h"' >"$tmp/api/ok.cpp"
+  check "$tmp" >/dev/null || { echo "self-test: a clean tree was refused"; exit 1; }
+  for planted in 'core/engine.cpp:storage/database.h' 'storage/db.cpp:core/engine/session.h' 'core/base/x.h:core/model.h' \
+                 'targets/t.cpp:service/app.h' 'service/s.cpp:api/server.h' 'api/h.cpp:storage/database.h'; do
+    rm -rf "$tmp/bad" && mkdir -p "$tmp/bad" && cp -r "$tmp"/{core,storage,targets,service,api} "$tmp/bad/"
+    f=${planted%%:*}
+    mkdir -p "$tmp/bad/$(dirname "$f")"
+    echo "#include \"${planted#*:}\"" >"$tmp/bad/$f"
+    if check "$tmp/bad" >/dev/null; then
+      echo "self-test: $f including ${planted#*:} was not caught"
+      exit 1
+    fi
+  done
+  echo "self-test: 6 planted violations caught, the clean tree passes"
+  exit 0
+fi
+
+root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+check "$root" && echo "layering: no include runs against ARCHITECTURE.md's arrows (${#debts[@]} known debts listed in the script)"
