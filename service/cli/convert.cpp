@@ -1,6 +1,6 @@
 // convert: accept the model like an upload would, build each variant, print a summary table.
 // A progress line is redrawn on a terminal; without one, each stage is printed once.
-#include "service/cli_convert.h"
+#include "service/cli/convert.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // inspect: load like the service does (same limits, checker, inference), print a table or JSON.
-#include "service/cli_inspect.h"
+#include "service/cli/inspect.h"
 
 #include <cstdio>
 #include <filesystem>

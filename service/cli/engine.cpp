@@ -1,5 +1,5 @@
 // run / bench over core/engine: argument parsing into SessionOptions, .npy IO, timing table.
-#include "service/cli_engine.h"
+#include "service/cli/engine.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,6 +1,6 @@
 // Key management on the SQLite file directly (WAL + busy timeout make that safe next to a
 // running service).
-#include "service/cli_keys.h"
+#include "service/cli/keys.h"
 
 #include <cstdio>
 #include <filesystem>
