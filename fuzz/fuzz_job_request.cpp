@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
-#include "api/job_request.h"
+#include "api/rest/job_request.h"
 #include "core/base/error.h"
 #include "service/build_options.h"
 #include "targets/common/nvidia_target.h"

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "api/kserve_codec.h"
+#include "api/kserve/kserve_codec.h"
 #include "core/base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

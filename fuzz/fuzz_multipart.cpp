@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "api/multipart.h"
+#include "api/rest/multipart.h"
 #include "core/base/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -13,12 +13,12 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "api/server.h"
+#include "api/rest/server.h"
 #include "core/base/error.h"
 #include "service/app.h"
 #include "service/data_dir_lock.h"
-#include "api/infer_server.h"
-#include "api/loadgen.h"
+#include "api/kserve/infer_server.h"
+#include "api/kserve/loadgen.h"
 #include "service/cli/convert.h"
 #include "service/cli/engine.h"
 #include "service/cli/inspect.h"

@@ -3,7 +3,7 @@
 // An Error carries a closed category (ErrorCode), a stable machine-readable `type` slug that
 // clients may switch on (e.g. "model-checker-failed"), and a human message. api/ maps the
 // category to an HTTP status and the slug to a problem+json `type` in exactly one place
-// (api/problem.cpp); the CLI prints the message and exits non-zero.
+// (api/rest/problem.cpp); the CLI prints the message and exits non-zero.
 #pragma once
 
 #include <stdexcept>

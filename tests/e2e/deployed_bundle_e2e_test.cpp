@@ -14,7 +14,7 @@
 #include <future>
 #include <set>
 
-#include "api/kserve_codec.h"
+#include "api/kserve/kserve_codec.h"
 #include "core/engine/random_inputs.h"
 #include "core/engine/session.h"
 #include "core/onnx_model.h"

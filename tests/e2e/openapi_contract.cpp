@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "api/router.h"
+#include "api/rest/router.h"
 
 namespace aifgen::e2e {
 

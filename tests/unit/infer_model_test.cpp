@@ -1,6 +1,6 @@
 // The model behind infer-server: client-chosen shapes are bounded, and shapes are planned outside
 // the lock, so requests of an already planned shape never wait behind a new one.
-#include "service/infer_model.h"
+#include "api/kserve/infer_model.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The v2 inference wire format: JSON and binary tensors both ways, and requests that must be
 // refused (before anything is allocated by a declared shape).
-#include "api/kserve_codec.h"
+#include "api/kserve/kserve_codec.h"
 
 #include <gtest/gtest.h>
 

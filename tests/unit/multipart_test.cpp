@@ -1,5 +1,5 @@
 // Streaming multipart parser: same result whatever the chunking, clear errors on bad framing.
-#include "api/multipart.h"
+#include "api/rest/multipart.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "api/router.h"
+#include "api/rest/router.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "api/kserve_codec.h"
+#include "api/kserve/kserve_codec.h"
 
 #include <cmath>
 #include <limits>

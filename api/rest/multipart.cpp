@@ -1,6 +1,6 @@
 // Multipart framing: find delimiters in a sliding buffer, emitting part bytes that can no longer
 // be the start of a delimiter.
-#include "api/multipart.h"
+#include "api/rest/multipart.h"
 
 #include <algorithm>
 #include <cctype>

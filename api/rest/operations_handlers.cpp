@@ -1,7 +1,7 @@
 // Health, readiness, metrics and the target list.
-#include "api/handlers.h"
-#include "api/json_views.h"
-#include "api/problem.h"
+#include "api/rest/handlers.h"
+#include "api/rest/json_views.h"
+#include "api/rest/problem.h"
 #include "targets/registry.h"
 
 namespace aifgen::api {

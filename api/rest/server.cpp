@@ -1,5 +1,5 @@
 // Listener setup and request dispatch.
-#include "api/server.h"
+#include "api/rest/server.h"
 #include "api/listener_config.h"
 
 #include <spdlog/spdlog.h>
@@ -7,8 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <cstdio>
 
-#include "api/handlers.h"
-#include "api/problem.h"
+#include "api/rest/handlers.h"
+#include "api/rest/problem.h"
 #include "core/base/error.h"
 
 namespace aifgen::api {

@@ -1,5 +1,5 @@
 // Request helpers: query parsing, headers, JSON bodies.
-#include "api/request_context.h"
+#include "api/rest/request_context.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,10 +1,10 @@
 // Upload body streaming. cpprest hands the body over as an async stream while it is still
 // arriving; reading 1 MiB at a time keeps a large upload's memory at one buffer.
-#include "api/upload_reader.h"
+#include "api/rest/upload_reader.h"
 
 #include <vector>
 
-#include "api/multipart.h"
+#include "api/rest/multipart.h"
 #include "core/base/error.h"
 
 namespace aifgen::api {

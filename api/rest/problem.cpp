@@ -1,5 +1,5 @@
 // Error -> problem+json.
-#include "api/problem.h"
+#include "api/rest/problem.h"
 
 #include <spdlog/spdlog.h>
 

@@ -17,7 +17,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "api/request_context.h"
+#include "api/rest/request_context.h"
 
 namespace aifgen::api {
 

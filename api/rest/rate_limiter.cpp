@@ -1,4 +1,4 @@
-#include "api/rate_limiter.h"
+#include "api/rest/rate_limiter.h"
 
 #include <cmath>
 

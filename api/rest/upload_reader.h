@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "api/request_context.h"
+#include "api/rest/request_context.h"
 #include "storage/artifact_store.h"
 
 namespace aifgen::api {

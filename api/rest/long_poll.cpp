@@ -1,5 +1,5 @@
 // The parked-request loop: wake on any job change (JobEvents) or the nearest deadline.
-#include "api/long_poll.h"
+#include "api/rest/long_poll.h"
 #include "core/base/error.h"
 #include <unordered_map>
 #include <optional>
@@ -7,8 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "api/json_views.h"
-#include "api/problem.h"
+#include "api/rest/json_views.h"
+#include "api/rest/problem.h"
 
 namespace aifgen::api {
 

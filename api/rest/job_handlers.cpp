@@ -1,7 +1,7 @@
 // /v1/jobs: submit, list, get (ETag + long poll), cancel.
-#include "api/handlers.h"
-#include "api/job_request.h"
-#include "api/json_views.h"
+#include "api/rest/handlers.h"
+#include "api/rest/job_request.h"
+#include "api/rest/json_views.h"
 #include "core/base/error.h"
 
 namespace aifgen::api {

@@ -1,5 +1,5 @@
 // Segment-wise template matching.
-#include "api/router.h"
+#include "api/rest/router.h"
 
 namespace aifgen::api {
 

@@ -1,5 +1,5 @@
 // Strict job-request parsing.
-#include "api/job_request.h"
+#include "api/rest/job_request.h"
 
 #include "core/base/error.h"
 

@@ -2,7 +2,7 @@
 // to the batch window (or until max_batch rows are queued), takes every queued request with
 // the same per-row shapes, concatenates them along dim 0, runs once (with every core) and
 // splits the outputs back.
-#include "service/infer_model.h"
+#include "api/kserve/infer_model.h"
 
 #include <nlohmann/json.hpp>
 

@@ -2,8 +2,8 @@
 // call one service function, render the answer.
 #pragma once
 
-#include "api/long_poll.h"
-#include "api/router.h"
+#include "api/rest/long_poll.h"
+#include "api/rest/router.h"
 
 namespace aifgen::api {
 

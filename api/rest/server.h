@@ -7,9 +7,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 
-#include "api/long_poll.h"
-#include "api/rate_limiter.h"
-#include "api/router.h"
+#include "api/rest/long_poll.h"
+#include "api/rest/rate_limiter.h"
+#include "api/rest/router.h"
 #include "service/app.h"
 
 namespace aifgen::api {

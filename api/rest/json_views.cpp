@@ -1,5 +1,5 @@
 // Records -> wire JSON.
-#include "api/json_views.h"
+#include "api/rest/json_views.h"
 
 namespace aifgen::api {
 namespace {

@@ -1,6 +1,6 @@
 // Latency is measured from when a request was due (open loop) or sent (closed loop) to when its
 // reply was read, so a slow server cannot hide queueing (no coordinated omission).
-#include "api/loadgen.h"
+#include "api/kserve/loadgen.h"
 
 #include <cpprest/http_client.h>
 #include <sys/utsname.h>
@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "api/kserve_codec.h"
+#include "api/kserve/kserve_codec.h"
 #include "core/engine/random_inputs.h"
 #include "core/base/error.h"
 #include "service/host_info.h"

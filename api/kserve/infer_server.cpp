@@ -1,5 +1,5 @@
 // The v2 protocol's routes over cpprest. Errors answer {"error": "..."} as the protocol says.
-#include "api/infer_server.h"
+#include "api/kserve/infer_server.h"
 
 #include <cpprest/http_listener.h>
 #include <signal.h>
@@ -13,7 +13,7 @@
 
 #include <openssl/crypto.h>
 
-#include "api/kserve_codec.h"
+#include "api/kserve/kserve_codec.h"
 #include "api/listener_config.h"
 #include "core/base/error.h"
 #include "core/base/sha256.h"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "api/request_context.h"
+#include "api/rest/request_context.h"
 
 namespace aifgen::api {
 

@@ -1,9 +1,9 @@
 // /v1/variants: list, get (with the variant report), download the bundle.
 #include <cpprest/filestream.h>
 
-#include "api/handlers.h"
-#include "api/json_views.h"
-#include "api/problem.h"
+#include "api/rest/handlers.h"
+#include "api/rest/json_views.h"
+#include "api/rest/problem.h"
 
 #include <chrono>
 #include <cmath>

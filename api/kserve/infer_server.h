@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "service/infer_model.h"
+#include "api/kserve/infer_model.h"
 
 namespace aifgen::api {
 

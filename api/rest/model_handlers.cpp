@@ -1,7 +1,7 @@
 // /v1/models: upload (streamed), list, get, delete; calibration sets per model.
-#include "api/handlers.h"
-#include "api/json_views.h"
-#include "api/upload_reader.h"
+#include "api/rest/handlers.h"
+#include "api/rest/json_views.h"
+#include "api/rest/upload_reader.h"
 #include "core/base/error.h"
 
 #include <map>
