@@ -14,6 +14,7 @@
 const fs = require('fs');
 const path = require('path');
 const { createRequire } = require('module');
+const { readNpy } = require('./npy');
 
 function parseArgs(argv) {
   const a = { models: [], from: 0, to: Infinity, classes: false };
@@ -36,19 +37,6 @@ function parseArgs(argv) {
   return a;
 }
 
-// A little-endian float32 .npy (version 1 or 2 header).
-function readNpy(file) {
-  const buf = fs.readFileSync(file);
-  if (buf.toString('latin1', 0, 6) !== '\x93NUMPY') throw new Error(file + ': not a .npy file');
-  const major = buf[6];
-  const hlen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
-  const start = (major === 1 ? 10 : 12) + hlen;
-  const header = buf.toString('latin1', major === 1 ? 10 : 12, start);
-  if (!/'descr': '<f4'/.test(header) || /'fortran_order': True/.test(header)) throw new Error(file + ': want C-order <f4');
-  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').map(s => s.trim()).filter(Boolean).map(Number);
-  const data = new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + buf.length));
-  return { shape, data };
-}
 
 function editDistance(a, b) {
   const prev = new Array(b.length + 1).fill(0).map((_, j) => j);
