@@ -19,7 +19,7 @@ void upload_model(RequestContext& ctx) {
                     std::to_string(models.max_upload_bytes()) + " bytes");
   auto slot = models.acquire_upload_slot();
   auto sink = models.begin_upload();
-  auto fields = read_upload(ctx, *sink);
+  auto fields = read_upload(ctx, [&](const char* p, std::size_t n) { sink->write(p, n); });
   auto result = models.ingest(*sink, fields.name);
   auto r = json_response(result.created ? 201 : 200, model_json(result.model));
   r.headers().add("Location", "/v1/models/" + result.model.id);
@@ -74,7 +74,7 @@ void upload_calibration(RequestContext& ctx) {
                 "the upload is " + std::to_string(declared) + " bytes; the limit is " + std::to_string(cal.max_bytes()) + " bytes");
   auto slot = ctx.app.models().acquire_upload_slot();
   auto sink = cal.begin_upload();
-  auto fields = read_upload(ctx, *sink, "file");
+  auto fields = read_upload(ctx, [&](const char* p, std::size_t n) { sink->write(p, n); }, "file");
   std::string name = !fields.name.empty() ? fields.name : !fields.file_name.empty() ? fields.file_name : "calibration";
   ModelService::check_name(name);
   auto rec = cal.add(model_id, *sink, name);

@@ -32,14 +32,14 @@ void for_each_chunk(const RequestContext& ctx, Fn&& fn) {
 
 }  // namespace
 
-UploadFields read_upload(const RequestContext& ctx, storage::BlobWriter& sink, const std::string& file_field) {
+UploadFields read_upload(const RequestContext& ctx, const ByteSink& sink, const std::string& file_field) {
   const std::string ct = ctx.header("Content-Type").value_or("");
   const std::string type = media_type(ct);
   UploadFields fields;
   fields.name = ctx.query_param("name").value_or("");
 
   if (type == "application/octet-stream" || type == "application/onnx" || type == "application/x-onnx") {
-    for_each_chunk(ctx, [&](const char* p, std::size_t n) { sink.write(p, n); });
+    for_each_chunk(ctx, sink);
     return fields;
   }
   if (type != "multipart/form-data")
@@ -67,7 +67,7 @@ UploadFields read_upload(const RequestContext& ctx, storage::BlobWriter& sink, c
   };
   parser.on_part_data = [&](const char* p, std::size_t n) {
     if (current == Field::kModel) {
-      sink.write(p, n);
+      sink(p, n);
     } else {
       name_field.append(p, n);
       if (name_field.size() > kMaxNameField)
