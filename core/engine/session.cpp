@@ -137,18 +137,15 @@ struct Int8ConvMatch {
 };
 
 // Whether no pair of `w`'s values that oneDNN adds in 16 bits without VNNI can overflow for this
-// reader: depthwise convolutions never pair products; others per quantize::can_saturate.
-bool saturation_safe_for(const onnx::NodeProto& reader, const Tensor& w, bool k_last) {
-  const std::vector<std::int64_t> dims(w.shape.begin(), w.shape.end());
-  const std::vector<std::int8_t> values(w.as<std::int8_t>(), w.as<std::int8_t>() + w.numel());
-  if (is_op(reader, "Conv")) {
-    std::int64_t group = 1;
-    for (const auto& a : reader.attribute())
-      if (a.name() == "group") group = a.i();
-    if (group > 1 && dims.size() >= 3 && dims[0] == group && dims[1] == 1) return true;
-    return !quantize::can_saturate(values, quantize::conv_pair_layout(dims));
+// reader (quantize::weight_pairing decides how the reader pairs them).
+bool saturation_safe_for(const onnx::NodeProto& reader, const Tensor& w) {
+  std::int64_t group = 1, trans_b = 0;
+  for (const auto& a : reader.attribute()) {
+    if (a.name() == "group") group = a.i();
+    if (a.name() == "transB") trans_b = a.i();
   }
-  return !quantize::can_saturate(values, quantize::matmul_pair_layout(dims, k_last));
+  const auto pairing = quantize::weight_pairing(reader.op_type(), group, trans_b != 0, std::vector<std::int64_t>(w.shape.begin(), w.shape.end()));
+  return pairing && quantize::saturation_safe_for(*pairing, std::vector<std::int8_t>(w.as<std::int8_t>(), w.as<std::int8_t>() + w.numel()));
 }
 
 // `safe_weights_only` (no VNNI): match only uint8 activations with saturation-safe weights.
@@ -227,7 +224,7 @@ std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g
     if (!ok || (xz && xz->numel() != 1) || (qz && qz->numel() != 1) || zp_value(xz) != zp_value(qz)) continue;
     if (safe_weights_only) {
       if (xt != DType::kU8) continue;  // s8 sources go through oneDNN's own 0.5 weight rescaling
-      if (!saturation_safe_for(conv, *wq, is_gemm && int_attr("transB", 0) != 0)) continue;
+      if (!saturation_safe_for(conv, *wq)) continue;
     }
     Int8ConvMatch m;
     m.q = q;

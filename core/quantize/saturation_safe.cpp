@@ -109,6 +109,32 @@ PairLayout matmul_pair_layout(const std::vector<std::int64_t>& dims, bool k_last
   return l;
 }
 
+std::optional<WeightPairing> weight_pairing(std::string_view op, std::int64_t group, bool trans_b,
+                                            const std::vector<std::int64_t>& dims) {
+  WeightPairing p;
+  if (op == "Conv" && dims.size() >= 3) {
+    if (group > 1 && dims[0] == group && dims[1] == 1) {
+      p.kind = WeightPairing::Kind::kDepthwise;
+      return p;
+    }
+    p.kind = WeightPairing::Kind::kConv;
+    p.layout = conv_pair_layout(dims);
+    return p;
+  }
+  if ((op == "MatMul" || op == "Gemm") && dims.size() == 2) {
+    const bool k_last = op == "Gemm" && trans_b;
+    p.kind = k_last ? WeightPairing::Kind::kNK : WeightPairing::Kind::kKN;
+    p.layout = matmul_pair_layout(dims, k_last);
+    p.channel_axis = k_last ? 0 : 1;
+    return p;
+  }
+  return std::nullopt;
+}
+
+bool saturation_safe_for(const WeightPairing& pairing, const std::vector<std::int8_t>& weights) {
+  return pairing.kind == WeightPairing::Kind::kDepthwise || !can_saturate(weights, pairing.layout);
+}
+
 bool can_saturate(const std::vector<std::int8_t>& w, const PairLayout& layout) {
   for (std::int64_t c = 0; c < layout.channels; ++c)
     for (const auto& seq : layout.sequences)

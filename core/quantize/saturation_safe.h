@@ -17,6 +17,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 namespace aifgen::quantize {
@@ -39,6 +41,25 @@ PairLayout conv_pair_layout(const std::vector<std::int64_t>& dims);
 // Matrix-product weight: [K, N] (MatMul, Gemm without transB) or [N, K] (`k_last`, Gemm with
 // transB); output channels are the N columns or rows, pairs run along K.
 PairLayout matmul_pair_layout(const std::vector<std::int64_t>& dims, bool k_last);
+
+// How oneDNN's int8 kernels without VNNI add the products of one weight, decided by the node
+// that reads it. Depthwise convolutions widen each product to 32 bits (VPMADDWD on zero-extended
+// activations) and never pair them: any 8-bit value is exact there. The one place this decision
+// is made, for the quantizer that rewrites weights and for the engine that accepts them.
+struct WeightPairing {
+  enum class Kind { kDepthwise, kConv, kKN, kNK };
+  Kind kind = Kind::kConv;
+  PairLayout layout;     // empty for kDepthwise
+  int channel_axis = 0;  // the weight's output-channel axis (1 for a [K, N] matrix)
+};
+
+// `op` reads the weight as its second input: "Conv" (with `group`), "MatMul", or "Gemm" (with
+// `trans_b`). nullopt for any other reader or dims that do not fit it.
+std::optional<WeightPairing> weight_pairing(std::string_view op, std::int64_t group, bool trans_b,
+                                            const std::vector<std::int64_t>& dims);
+
+// Whether no pair of `weights` can saturate when read as `pairing` says.
+bool saturation_safe_for(const WeightPairing& pairing, const std::vector<std::int8_t>& weights);
 
 struct SafeWeights {
   std::vector<std::int8_t> values;

@@ -14,10 +14,19 @@
 
 namespace aifgen::quantize {
 
+namespace {
+
+std::optional<WeightPairing> pairing_of(const onnx::NodeProto& reader, const onnx::TensorProto& weight) {
+  return weight_pairing(reader.op_type(), attr_int(reader, "group", 1), attr_int(reader, "transB", 0) != 0,
+                        std::vector<std::int64_t>(weight.dims().begin(), weight.dims().end()));
+}
+
+}  // namespace
+
 bool exact_without_vnni(const onnx::NodeProto& reader, const onnx::TensorProto& weight) {
-  if (reader.op_type() != "Conv" || reader.input_size() < 2 || weight.dims_size() < 3) return false;
-  const auto group = attr_int(reader, "group", 1);
-  return group > 1 && weight.dims(0) == group && weight.dims(1) == 1;
+  if (reader.input_size() < 2) return false;
+  const auto p = pairing_of(reader, weight);
+  return p && p->kind == WeightPairing::Kind::kDepthwise;
 }
 
 namespace {
@@ -97,39 +106,26 @@ bool halve(const Int8Weight& w) {
   return true;
 }
 
-// The pair layout every reader agrees on and the weight's output-channel axis; nullopt for a
-// reader that is not a Conv, MatMul or Gemm reading it as its weight, or readers that disagree.
-std::optional<std::pair<PairLayout, int>> reader_layout(const Int8Weight& w) {
-  std::vector<std::int64_t> dims(w.values->dims().begin(), w.values->dims().end());
-  std::optional<std::pair<PairLayout, int>> found;
-  std::string kind;
+// The pairing every reader agrees on; nullopt for a reader that is not a Conv, MatMul or Gemm
+// reading it as its weight, or readers that disagree.
+std::optional<WeightPairing> reader_pairing(const Int8Weight& w) {
+  std::optional<WeightPairing> found;
   for (const auto* r : *w.readers) {
     if (r->input_size() < 2 || r->input(1) != w.dq->output(0)) return std::nullopt;
-    std::string this_kind;
-    std::pair<PairLayout, int> l;
-    if (r->op_type() == "Conv" && dims.size() >= 3) {
-      this_kind = "conv";
-      l = {conv_pair_layout(dims), 0};
-    } else if ((r->op_type() == "MatMul" || r->op_type() == "Gemm") && dims.size() == 2) {
-      const bool k_last = r->op_type() == "Gemm" && attr_int(*r, "transB", 0) != 0;
-      this_kind = k_last ? "nk" : "kn";
-      l = {matmul_pair_layout(dims, k_last), k_last ? 0 : 1};
-    } else {
-      return std::nullopt;
-    }
-    if (found && kind != this_kind) return std::nullopt;
-    kind = this_kind;
-    found = std::move(l);
+    auto p = pairing_of(*r, *w.values);
+    if (!p || (found && found->kind != p->kind)) return std::nullopt;
+    found = std::move(p);
   }
   return found;
 }
 
 bool fit(const Int8Weight& w) {
-  const auto layout = reader_layout(w);
-  if (!layout || layout->first.channels == 0) return halve(w);  // unknown pairing: halving is safe for any
+  const auto pairing = reader_pairing(w);
+  if (!pairing || pairing->layout.channels == 0) return halve(w);  // unknown pairing: halving is safe for any
   auto q = engine::tensor_from_proto(*w.values);
   auto s = engine::tensor_from_proto(*w.scale);
-  const auto& [pairs, axis] = *layout;
+  const auto& pairs = pairing->layout;
+  const int axis = pairing->channel_axis;
   const auto rank = static_cast<std::int64_t>(q.shape.size());
   auto dq_axis = attr_int(*w.dq, "axis", 1);
   if (dq_axis < 0) dq_axis += rank;
