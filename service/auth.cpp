@@ -4,6 +4,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/base/clock.h"
 #include "core/base/error.h"
 #include "core/base/random_hex.h"
 #include "core/base/sha256.h"
@@ -39,7 +40,7 @@ CreatedKey Auth::create(const std::string& name, const std::string& scope) {
   k.record.name = name;
   k.record.scope = scope;
   k.record.key_sha256 = Sha256::of(k.secret);
-  k.record.created_at = storage::now_iso8601();
+  k.record.created_at = now_iso8601();
   keys_.insert(k.record);
   return k;
 }

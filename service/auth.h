@@ -24,7 +24,7 @@ struct Principal {
 };
 
 struct CreatedKey {
-  storage::ApiKeyRecord record;
+  ApiKeyRecord record;
   std::string secret;  // the full key, to show once
 };
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/base/clock.h"
 #include "core/base/error.h"
 #include "core/onnx_model.h"
 #include "service/ids.h"
@@ -28,7 +29,7 @@ CalibrationLimits CalibrationService::limits() const {
   return l;
 }
 
-storage::CalibrationRecord CalibrationService::add(const std::string& model_id, storage::BlobWriter& upload,
+CalibrationRecord CalibrationService::add(const std::string& model_id, storage::BlobWriter& upload,
                                                    const std::string& file_name) {
   if (!models_.get(model_id)) throw Error(ErrorCode::kNotFound, "model-not-found", "no model with id " + model_id);
   const std::string sha = upload.finish();
@@ -40,7 +41,7 @@ storage::CalibrationRecord CalibrationService::add(const std::string& model_id, 
   if (samples.empty()) throw Error(ErrorCode::kUnprocessable, "calibration-mismatch", "the calibration set has no samples");
   nlohmann::json described = nlohmann::json::array();
   for (const auto& [name, t] : set.tensors) described.push_back({{"name", name}, {"dtype", engine::dtype_str(t.dtype)}, {"shape", t.shape}});
-  storage::CalibrationRecord r;
+  CalibrationRecord r;
   r.id = new_id("cal");
   r.model_id = model_id;
   r.sha256 = sha;
@@ -48,14 +49,14 @@ storage::CalibrationRecord CalibrationService::add(const std::string& model_id, 
   r.file_name = file_name;
   r.inputs_json = described.dump();
   r.samples = static_cast<std::int64_t>(samples.size());
-  r.created_at = storage::now_iso8601();
+  r.created_at = now_iso8601();
   auto lock = artifacts_.lock_blob(sha);  // against a model delete unlinking the same bytes
   artifacts_.commit(upload);  // blob first: a row never points at a missing blob
   sets_.insert(r);
   return r;
 }
 
-std::vector<storage::CalibrationRecord> CalibrationService::list(const std::string& model_id) {
+std::vector<CalibrationRecord> CalibrationService::list(const std::string& model_id) {
   if (!models_.get(model_id)) throw Error(ErrorCode::kNotFound, "model-not-found", "no model with id " + model_id);
   return sets_.list(model_id);
 }

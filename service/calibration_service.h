@@ -24,8 +24,8 @@ class CalibrationService {
   // Validates the upload against the model and stores it. Throws Error: kNotFound (model),
   // kInvalidArgument "calibration-invalid", kTooLarge "calibration-too-large",
   // kUnprocessable "calibration-mismatch".
-  storage::CalibrationRecord add(const std::string& model_id, storage::BlobWriter& upload, const std::string& file_name);
-  std::vector<storage::CalibrationRecord> list(const std::string& model_id);  // throws kNotFound
+  CalibrationRecord add(const std::string& model_id, storage::BlobWriter& upload, const std::string& file_name);
+  std::vector<CalibrationRecord> list(const std::string& model_id);  // throws kNotFound
   // Throws Error(kUnprocessable, "calibration-not-found") when `id` is not one of the model's sets.
   void check_exists(const std::string& model_id, const std::string& id);
   // The set `id`, or without one the model's latest set; nullopt when the model has none.

@@ -49,7 +49,7 @@ void check_stage_deadline(double limit_s) {
   }
 }
 
-void JobRunner::stage(const storage::JobRecord& job, const std::string& name, double progress) {
+void JobRunner::stage(const JobRecord& job, const std::string& name, double progress) {
   if (config_.debug_stage_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.debug_stage_delay_ms));
   if (name.rfind("loading ", 0) == 0) current_stage.clear();  // a new variant: nothing to time yet
   check_stage_deadline(config_.stage_timeout_s);
@@ -61,7 +61,7 @@ void JobRunner::stage(const storage::JobRecord& job, const std::string& name, do
   events_.notify(job.id);
 }
 
-void JobRunner::build_variant(const storage::JobRecord& job, const storage::VariantRecord& v, double base, double share,
+void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, double base, double share,
                               JobCache& cache) {
   const std::string label = v.target + "/" + v.precision;
   const Target* target = find_target(v.target);
@@ -70,7 +70,7 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
   if (!model_row) throw Error(ErrorCode::kNotFound, "model-not-found", "the job's model no longer exists");
 
   stage(job, "loading " + label, base);
-  jobs_.set_variant_state(v.id, storage::RunState::kRunning, std::nullopt);
+  jobs_.set_variant_state(v.id, RunState::kRunning, std::nullopt);
   // Parsed once per job: a 100 MB model takes about half a second to parse.
   if (!cache.source) cache.source = load_model_file(artifacts_.path_of(model_row->id));
   const auto& source = *cache.source;
@@ -107,7 +107,7 @@ void JobRunner::build_variant(const storage::JobRecord& job, const storage::Vari
 // Writes a record from inside a failure path. A second failure there (the database itself is
 // failing) is logged, not thrown: it must not escape the worker thread.
 template <class F>
-bool JobRunner::record(const storage::JobRecord& job, const char* what, F&& write) noexcept {
+bool JobRunner::record(const JobRecord& job, const char* what, F&& write) noexcept {
   try {
     write();
     events_.notify(job.id);
@@ -122,7 +122,7 @@ bool JobRunner::record(const storage::JobRecord& job, const char* what, F&& writ
 
 // The job goes back to the queue (attempt counted) after a storage fault; when even that write
 // fails it is remembered and retried by the worker before its next claim.
-void JobRunner::give_back(const storage::JobRecord& job, const std::string& reason) {
+void JobRunner::give_back(const JobRecord& job, const std::string& reason) {
   if (record(job, "the requeue", [&] { jobs_.retry_later(job.id, reason, config_.max_attempts); })) return;
   std::lock_guard lock(orphans_mu_);
   orphans_.push_back({job.id, reason});
@@ -149,7 +149,7 @@ bool JobRunner::requeue_orphans() {
   return orphans_.empty();
 }
 
-bool JobRunner::run(const storage::JobRecord& job) {
+bool JobRunner::run(const JobRecord& job) {
   auto start = std::chrono::steady_clock::now();
   spdlog::info("job {} started (attempt {}, {} variant(s))", job.id, job.attempts, job.variants.size());
   const double n = static_cast<double>(job.variants.size());
@@ -164,7 +164,7 @@ bool JobRunner::run(const storage::JobRecord& job) {
   try {
     for (std::size_t i = 0; i < job.variants.size(); ++i) {
       const auto& v = job.variants[i];
-      if (storage::in_state(v.state, storage::RunState::kSucceeded)) continue;  // built by an earlier attempt: kept, not redone
+      if (in_state(v.state, RunState::kSucceeded)) continue;  // built by an earlier attempt: kept, not redone
       std::string error;
       try {
         build_variant(job, v, i / n, 1.0 / n, cache);
@@ -185,14 +185,14 @@ bool JobRunner::run(const storage::JobRecord& job) {
       current_stage.clear();
       ++failed;
       spdlog::warn("job {} variant {} ({}/{}) failed: {}", job.id, v.id, v.target, v.precision, error);
-      if (!end_as("a failed variant", [&] { jobs_.set_variant_state(v.id, storage::RunState::kFailed, error); })) return false;
+      if (!end_as("a failed variant", [&] { jobs_.set_variant_state(v.id, RunState::kFailed, error); })) return false;
     }
-    const auto state = failed == 0 ? storage::RunState::kSucceeded : storage::RunState::kFailed;
+    const auto state = failed == 0 ? RunState::kSucceeded : RunState::kFailed;
     std::optional<std::string> error;
     if (failed) error = std::to_string(failed) + " of " + std::to_string(job.variants.size()) + " variant(s) failed";
     if (!end_as("the job's result", [&] { jobs_.finish(job.id, state, error, "done"); })) return false;
-    metrics_.observe_job(storage::state_name(state), seconds_since(start));
-    spdlog::info("job {} {} in {:.3f}s", job.id, storage::state_name(state), seconds_since(start));
+    metrics_.observe_job(state_name(state), seconds_since(start));
+    spdlog::info("job {} {} in {:.3f}s", job.id, state_name(state), seconds_since(start));
     return true;
   } catch (const StopRequested& stop) {
     current_stage.clear();
@@ -202,10 +202,10 @@ bool JobRunner::run(const storage::JobRecord& job) {
       return record(job, "the requeue at shutdown",
                     [&] { jobs_.release(job.id, "requeued: service shutting down during '" + stop.stage + "'"); });
     }
-    metrics_.observe_job(storage::state_name(storage::RunState::kCancelled), seconds_since(start));
+    metrics_.observe_job(state_name(RunState::kCancelled), seconds_since(start));
     spdlog::info("job {} cancelled during '{}'", job.id, stop.stage);
     return end_as("the cancellation", [&] {
-      jobs_.finish(job.id, storage::RunState::kCancelled, "cancelled on request during stage '" + stop.stage + "'", "cancelled during '" + stop.stage + "'");
+      jobs_.finish(job.id, RunState::kCancelled, "cancelled on request during stage '" + stop.stage + "'", "cancelled during '" + stop.stage + "'");
     });
   } catch (const Error& e) {
     current_stage.clear();
@@ -216,18 +216,18 @@ bool JobRunner::run(const storage::JobRecord& job) {
       give_back(job, std::string("storage fault: ") + e.what());
       return false;
     }
-    metrics_.observe_job(storage::state_name(storage::RunState::kFailed), seconds_since(start));
+    metrics_.observe_job(state_name(RunState::kFailed), seconds_since(start));
     spdlog::error("job {} failed: {}", job.id, e.what());
-    return end_as("the failure", [&] { jobs_.finish(job.id, storage::RunState::kFailed, std::string("internal error: ") + e.what(), "failed"); });
+    return end_as("the failure", [&] { jobs_.finish(job.id, RunState::kFailed, std::string("internal error: ") + e.what(), "failed"); });
   } catch (const std::exception& e) {
     current_stage.clear();
-    metrics_.observe_job(storage::state_name(storage::RunState::kFailed), seconds_since(start));
+    metrics_.observe_job(state_name(RunState::kFailed), seconds_since(start));
     spdlog::error("job {} failed: {}", job.id, e.what());
-    return end_as("the failure", [&] { jobs_.finish(job.id, storage::RunState::kFailed, std::string("internal error: ") + e.what(), "failed"); });
+    return end_as("the failure", [&] { jobs_.finish(job.id, RunState::kFailed, std::string("internal error: ") + e.what(), "failed"); });
   } catch (...) {
     current_stage.clear();
     spdlog::error("job {} failed: unknown exception", job.id);
-    return end_as("the failure", [&] { jobs_.finish(job.id, storage::RunState::kFailed, "internal error: unknown exception", "failed"); });
+    return end_as("the failure", [&] { jobs_.finish(job.id, RunState::kFailed, "internal error: unknown exception", "failed"); });
   }
 }
 

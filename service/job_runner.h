@@ -40,7 +40,7 @@ class JobRunner {
   // Never throws: a variant that fails (any exception) is recorded as failed and the job goes
   // on; when even that record cannot be written (the database is failing) the job is left for
   // the next claim, which counts the attempt, and this returns false so the caller backs off.
-  bool run(const storage::JobRecord& job);
+  bool run(const JobRecord& job);
 
   void set_build_function(BuildFn fn) { build_ = std::move(fn); }
 
@@ -49,16 +49,16 @@ class JobRunner {
   bool requeue_orphans();
 
  private:
-  void stage(const storage::JobRecord& job, const std::string& name, double progress);
+  void stage(const JobRecord& job, const std::string& name, double progress);
   // What the variants of one job share.
   struct JobCache {
     std::optional<onnx::ModelProto> source;
     quantize::StatsCache stats;  // int8 variants of several targets calibrate once
   };
-  void build_variant(const storage::JobRecord& job, const storage::VariantRecord& v, double base, double share, JobCache& cache);
+  void build_variant(const JobRecord& job, const VariantRecord& v, double base, double share, JobCache& cache);
   template <class F>
-  bool record(const storage::JobRecord& job, const char* what, F&& write) noexcept;
-  void give_back(const storage::JobRecord& job, const std::string& reason);
+  bool record(const JobRecord& job, const char* what, F&& write) noexcept;
+  void give_back(const JobRecord& job, const std::string& reason);
 
   const Config& config_;
   storage::JobRepository& jobs_;

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/base/clock.h"
 #include "service/build_options.h"
 #include "targets/registry.h"
 
@@ -53,15 +54,15 @@ SubmitResult JobService::submit(const JobRequest& req) {
     calibrations_.list(req.model_id);  // 404 for an unknown model first
     calibrations_.check_exists(req.model_id, *options.calibration_id);
   }
-  storage::JobRecord job;
+  JobRecord job;
   job.id = new_id("job");
   job.model_id = req.model_id;
   job.options_json = req.options_json;
   job.idempotency_key = req.idempotency_key;
   job.request_hash = request_fingerprint(req);
-  job.created_at = storage::now_iso8601();
+  job.created_at = now_iso8601();
   for (const auto& [target, precision] : pairs) {
-    storage::VariantRecord v;
+    VariantRecord v;
     v.id = new_id("var");
     v.target = target;
     v.precision = precision;
@@ -72,22 +73,22 @@ SubmitResult JobService::submit(const JobRequest& req) {
   return {stored, created};
 }
 
-storage::JobRecord JobService::get(const std::string& id) {
+JobRecord JobService::get(const std::string& id) {
   auto j = jobs_.get(id);
   if (!j) throw Error(ErrorCode::kNotFound, "job-not-found", "no job with id " + id);
   return *j;
 }
 
-std::vector<storage::JobRecord> JobService::list(const std::optional<std::string>& state, int limit, int offset) {
-  if (state && !storage::parse_state(*state)) {
+std::vector<JobRecord> JobService::list(const std::optional<std::string>& state, int limit, int offset) {
+  if (state && !parse_state(*state)) {
     std::vector<std::string> names;
-    for (auto s : storage::kRunStates) names.emplace_back(storage::state_name(s));
+    for (auto s : kRunStates) names.emplace_back(state_name(s));
     throw Error(ErrorCode::kInvalidArgument, "invalid-parameter", "unknown job state '" + *state + "'", names);
   }
   return jobs_.list(state, limit, offset);
 }
 
-storage::JobRecord JobService::cancel(const std::string& id) {
+JobRecord JobService::cancel(const std::string& id) {
   auto outcome = jobs_.request_cancel(id);
   if (outcome == storage::CancelOutcome::kAlreadyFinished) {
     auto job = get(id);
@@ -97,25 +98,25 @@ storage::JobRecord JobService::cancel(const std::string& id) {
   return get(id);
 }
 
-storage::BenchmarkRecord JobService::add_field_benchmark(const std::string& variant_id, storage::BenchmarkRecord b) {
+BenchmarkRecord JobService::add_field_benchmark(const std::string& variant_id, BenchmarkRecord b) {
   auto v = variant(variant_id);
-  if (!storage::in_state(v.state, storage::RunState::kSucceeded))
+  if (!in_state(v.state, RunState::kSucceeded))
     throw Error(ErrorCode::kConflict, "variant-not-built", "variant " + variant_id + " is " + v.state + "; only built variants take benchmarks");
   b.variant_id = variant_id;
   b.subject = "variant";
   b.origin = "field";
-  b.created_at = storage::now_iso8601();
+  b.created_at = now_iso8601();
   benchmarks_.add(b);
   return b;
 }
 
-storage::VariantRecord JobService::variant(const std::string& id) {
+VariantRecord JobService::variant(const std::string& id) {
   auto v = jobs_.get_variant(id);
   if (!v) throw Error(ErrorCode::kNotFound, "variant-not-found", "no variant with id " + id);
   return *v;
 }
 
-std::vector<storage::VariantRecord> JobService::variants(const std::optional<std::string>& model_id,
+std::vector<VariantRecord> JobService::variants(const std::optional<std::string>& model_id,
                                                          const std::optional<std::string>& job_id, int limit,
                                                          int offset) {
   return jobs_.list_variants(model_id, job_id, limit, offset);
@@ -123,7 +124,7 @@ std::vector<storage::VariantRecord> JobService::variants(const std::optional<std
 
 ArtifactRef JobService::artifact(const std::string& variant_id) {
   auto v = variant(variant_id);
-  if (!storage::in_state(v.state, storage::RunState::kSucceeded) || !v.artifact_sha256)
+  if (!in_state(v.state, RunState::kSucceeded) || !v.artifact_sha256)
     throw Error(ErrorCode::kConflict, "variant-not-ready",
                 "variant " + variant_id + " is " + v.state + "; only succeeded variants have a bundle");
   // One stat per download; a full re-hash only when the file changed on disk since it was

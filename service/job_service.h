@@ -11,7 +11,7 @@
 #include "storage/benchmark_repository.h"
 #include "storage/job_repository.h"
 #include "storage/model_repository.h"
-#include "storage/records.h"
+#include "core/base/records.h"
 
 namespace aifgen {
 
@@ -24,7 +24,7 @@ struct JobRequest {
 };
 
 struct SubmitResult {
-  storage::JobRecord job;
+  JobRecord job;
   bool created = false;  // false: an earlier request with the same Idempotency-Key
 };
 
@@ -45,22 +45,22 @@ class JobService {
   // Validates targets/precisions against the registry (422 listing valid pairs) and queues.
   // Throws Error(kUnavailable, "queue-full") when max_queued jobs already wait.
   SubmitResult submit(const JobRequest& req);
-  storage::JobRecord get(const std::string& id);  // throws kNotFound
+  JobRecord get(const std::string& id);  // throws kNotFound
   std::optional<std::int64_t> version(const std::string& id) { return jobs_.version_of(id); }
-  std::vector<storage::JobRecord> list(const std::optional<std::string>& state, int limit, int offset);
+  std::vector<JobRecord> list(const std::optional<std::string>& state, int limit, int offset);
   // Returns the job after the request; throws kNotFound, or kConflict when already finished.
-  storage::JobRecord cancel(const std::string& id);
+  JobRecord cancel(const std::string& id);
 
-  storage::VariantRecord variant(const std::string& id);  // throws kNotFound
-  std::vector<storage::BenchmarkRecord> benchmarks(const std::string& variant_id) { return benchmarks_.for_variant(variant_id); }
+  VariantRecord variant(const std::string& id);  // throws kNotFound
+  std::vector<BenchmarkRecord> benchmarks(const std::string& variant_id) { return benchmarks_.for_variant(variant_id); }
   // Stores a measurement from the field (origin "field") for a built variant. Throws
   // Error(kNotFound) for an unknown variant, Error(kConflict, "variant-not-built") before it is built.
-  storage::BenchmarkRecord add_field_benchmark(const std::string& variant_id, storage::BenchmarkRecord b);
+  BenchmarkRecord add_field_benchmark(const std::string& variant_id, BenchmarkRecord b);
   storage::JobRepository::LatestVariants latest_variants(const std::string& model_id, const std::string& target,
                                                         const std::string& precision) {
     return jobs_.latest_variants(model_id, target, precision);
   }
-  std::vector<storage::VariantRecord> variants(const std::optional<std::string>& model_id,
+  std::vector<VariantRecord> variants(const std::optional<std::string>& model_id,
                                                const std::optional<std::string>& job_id, int limit, int offset);
   // The bundle of a succeeded variant, re-hashed before it is served. Throws kNotFound,
   // kConflict ("variant-not-ready") or kIo ("artifact-corrupt").

@@ -8,40 +8,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/base/encoding.h"
 #include "core/base/error.h"
 #include "core/base/private_file.h"
 
 namespace aifgen {
-namespace {
-
-std::string to_hex(const unsigned char* p, std::size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) {
-    s += digits[p[i] >> 4];
-    s += digits[p[i] & 15];
-  }
-  return s;
-}
-
-std::string from_hex(const std::string& h) {
-  auto val = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  if (h.size() % 2) return "";
-  std::string out;
-  for (std::size_t i = 0; i < h.size(); i += 2) {
-    int a = val(h[i]), b = val(h[i + 1]);
-    if (a < 0 || b < 0) return "";
-    out += static_cast<char>(a * 16 + b);
-  }
-  return out;
-}
-
-}  // namespace
 
 LinkSigner::LinkSigner(std::string secret, std::int64_t ttl_s) : secret_(std::move(secret)), ttl_s_(ttl_s) {
   if (secret_.size() < 32) throw Error(ErrorCode::kInvalidArgument, "invalid-link-secret", "the link secret must be at least 32 bytes (64 hex digits)");
@@ -49,7 +20,7 @@ LinkSigner::LinkSigner(std::string secret, std::int64_t ttl_s) : secret_(std::mo
 
 std::string LinkSigner::load_or_create_secret(const std::string& data_dir, const std::string& configured_hex) {
   if (!configured_hex.empty()) {
-    auto raw = from_hex(configured_hex);
+    const auto raw = from_hex(configured_hex).value_or("");
     if (raw.size() < 32) throw Error(ErrorCode::kInvalidArgument, "invalid-link-secret", "--link-secret must be at least 64 hex digits");
     return raw;
   }
@@ -61,14 +32,14 @@ std::string LinkSigner::load_or_create_secret(const std::string& data_dir, const
     in >> hex;
     // Empty: a crash between create and write on a version that wrote in place; make a new one.
     if (!hex.empty()) {
-      auto raw = from_hex(hex);
-      if (raw.size() < 32) throw Error(ErrorCode::kIo, "invalid-link-secret", path.string() + " does not hold a valid secret");
+      const auto raw = from_hex(hex).value_or("");
+      if (raw.size() < 32) throw Error(ErrorCode::kIo, "link-secret-corrupt", path.string() + " does not hold a valid secret");
       return raw;
     }
   }
   unsigned char key[32];
   if (RAND_bytes(key, sizeof key) != 1) throw Error(ErrorCode::kIo, "random-failed", "no randomness for the link secret");
-  write_private_file(path.string(), to_hex(key, sizeof key) + "\n");
+  write_private_file(path.string(), to_hex(std::string_view(reinterpret_cast<const char*>(key), sizeof key)) + "\n");
   return std::string(reinterpret_cast<const char*>(key), sizeof key);
 }
 
@@ -78,7 +49,7 @@ std::string LinkSigner::mac(const std::string& method, const std::string& path, 
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()), reinterpret_cast<const unsigned char*>(msg.data()), msg.size(),
        out, &len);
-  return to_hex(out, len);
+  return to_hex(std::string_view(reinterpret_cast<const char*>(out), len));
 }
 
 LinkSigner::Link LinkSigner::sign(const std::string& method, const std::string& path, std::int64_t now_s) const {

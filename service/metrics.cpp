@@ -1,7 +1,7 @@
 // Prometheus text rendering for the service's counters and histograms.
 #include "service/metrics.h"
 
-#include "storage/records.h"
+#include "core/base/records.h"
 
 #include <chrono>
 #include <cstdio>
@@ -94,7 +94,7 @@ std::string Metrics::render(const std::map<std::string, std::int64_t>& jobs_by_s
   for (const auto& [state, n] : jobs_by_state)
     out += "aifgen_jobs{state=\"" + state + "\"} " + std::to_string(n) + "\n";
   out += "# HELP aifgen_queue_depth Jobs waiting for a worker.\n# TYPE aifgen_queue_depth gauge\n";
-  auto q = jobs_by_state.find(storage::state_name(storage::RunState::kQueued));
+  auto q = jobs_by_state.find(state_name(RunState::kQueued));
   out += "aifgen_queue_depth " + std::to_string(q == jobs_by_state.end() ? 0 : q->second) + "\n";
   out += "# HELP aifgen_job_duration_seconds Wall time of job runs in this process, by final state.\n";
   out += "# TYPE aifgen_job_duration_seconds histogram\n";

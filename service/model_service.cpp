@@ -1,6 +1,7 @@
 // Upload ingestion: bounded parse, checker, shape inference, census, then commit + row.
 #include "service/model_service.h"
 
+#include "core/base/clock.h"
 #include "core/base/error.h"
 #include "core/model_info.h"
 #include "core/model_info_json.h"
@@ -51,7 +52,7 @@ IngestResult ModelService::ingest(storage::BlobWriter& upload, const std::string
   accept_model(proto, limits);
   auto info = inspect_model(proto);
 
-  storage::ModelRecord rec;
+  ModelRecord rec;
   rec.id = sha;
   rec.name = name.empty() ? (proto.graph().name().empty() ? "model-" + sha.substr(0, 12) : proto.graph().name()) : name;
   // A graph name from the file is untrusted too; fall back when it is not a valid name.
@@ -62,7 +63,7 @@ IngestResult ModelService::ingest(storage::BlobWriter& upload, const std::string
   }
   rec.size_bytes = static_cast<std::int64_t>(upload.size());
   rec.info_json = model_info_to_json(info).dump();
-  rec.created_at = storage::now_iso8601();
+  rec.created_at = now_iso8601();
   auto lock = artifacts_.lock_blob(sha);  // against a concurrent delete of the same bytes
   artifacts_.commit(upload);  // blob first: a row never points at a missing blob
   auto [stored, created] = models_.insert_if_absent(rec);
@@ -70,13 +71,13 @@ IngestResult ModelService::ingest(storage::BlobWriter& upload, const std::string
   return {stored, created};
 }
 
-storage::ModelRecord ModelService::get(const std::string& id) {
+ModelRecord ModelService::get(const std::string& id) {
   auto m = models_.get(id);
   if (!m) throw Error(ErrorCode::kNotFound, "model-not-found", "no model with id " + id);
   return *m;
 }
 
-std::vector<storage::ModelRecord> ModelService::list(int limit, int offset) { return models_.list(limit, offset); }
+std::vector<ModelRecord> ModelService::list(int limit, int offset) { return models_.list(limit, offset); }
 
 void ModelService::remove(const std::string& id) {
   auto artifacts = models_.remove(id);

@@ -11,12 +11,12 @@
 
 #include "storage/artifact_store.h"
 #include "storage/model_repository.h"
-#include "storage/records.h"
+#include "core/base/records.h"
 
 namespace aifgen {
 
 struct IngestResult {
-  storage::ModelRecord model;
+  ModelRecord model;
   bool created = false;  // false: the same bytes were already stored
 };
 
@@ -46,8 +46,8 @@ class ModelService {
   // Error(kInvalidModel, ...) for bad models, Error(kInvalidArgument, "invalid-name").
   IngestResult ingest(storage::BlobWriter& upload, const std::string& name);
 
-  storage::ModelRecord get(const std::string& id);  // throws kNotFound
-  std::vector<storage::ModelRecord> list(int limit, int offset);
+  ModelRecord get(const std::string& id);  // throws kNotFound
+  std::vector<ModelRecord> list(int limit, int offset);
   void remove(const std::string& id);               // throws kNotFound, kConflict
   std::uint64_t max_upload_bytes() const { return max_upload_bytes_; }
   // Changes whenever a model is added or removed (listings may be cached per generation). Only

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/base/clock.h"
 #include "core/engine/random_inputs.h"
 #include "core/engine/timing.h"
 #include "core/base/error.h"
@@ -19,15 +20,15 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 }
 
 // Times source and variant on the engine, 1 thread, the same synthetic inputs.
-std::vector<storage::BenchmarkRecord> benchmark_pair(const onnx::ModelProto& source, const onnx::ModelProto& variant,
+std::vector<BenchmarkRecord> benchmark_pair(const onnx::ModelProto& source, const onnx::ModelProto& variant,
                                                      const std::string& variant_id) {
-  std::vector<storage::BenchmarkRecord> out;
+  std::vector<BenchmarkRecord> out;
   for (const auto* subject : {"source", "variant"}) {
     engine::SessionOptions opts;
     opts.input_shapes = engine::default_input_shapes(source);
     engine::Session session(std::string(subject) == "source" ? source : variant, opts);
     auto stats = engine::time_runs(session, engine::random_inputs(session.inputs(), 7), 2, 10);
-    storage::BenchmarkRecord b;
+    BenchmarkRecord b;
     b.variant_id = variant_id;
     b.subject = subject;
     b.host = host_description();
@@ -157,7 +158,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   build.shape_profiles = req.options.shape_profiles;
   build.sample_shapes = calibration_sample_shapes(source, req.calibration);
   build.resources = req.resources;
-  build.created_at = storage::now_iso8601();
+  build.created_at = now_iso8601();
   built.manifest = target.package(proto, build, req.bundle_path);
   return built;
 }

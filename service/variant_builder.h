@@ -14,7 +14,7 @@
 #include "core/calibration/calibration_set.h"
 #include "core/validation.h"
 #include "service/build_options.h"
-#include "storage/records.h"
+#include "core/base/records.h"
 #include "targets/target.h"
 
 namespace aifgen {
@@ -38,7 +38,7 @@ struct VariantRequest {
 struct BuiltVariant {
   std::string manifest;  // the bundle's variant.json
   ValidationResult validation;
-  std::vector<storage::BenchmarkRecord> benchmarks;  // variant_id set; the caller stores them
+  std::vector<BenchmarkRecord> benchmarks;  // variant_id set; the caller stores them
   nlohmann::json quantization;  // the report's "quantization" (null for float variants)
 };
 

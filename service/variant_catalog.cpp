@@ -11,7 +11,7 @@ namespace aifgen {
 namespace {
 
 // Accuracy drop from the stored validation numbers (core's one definition of it).
-std::optional<double> accuracy_drop(const storage::VariantRecord& v) {
+std::optional<double> accuracy_drop(const VariantRecord& v) {
   if (!v.report_json) return std::nullopt;
   auto r = nlohmann::json::parse(*v.report_json, nullptr, false);
   if (r.is_discarded() || !r.contains("validation") || !r["validation"].is_object() || !r["validation"].contains("outputs"))
@@ -30,7 +30,7 @@ OnDemandResult VariantCatalog::on_demand(const std::string& model_id, const std:
     return out;
   }
   const auto& latest = found.newest;
-  if (latest && !storage::is_terminal_state(latest->state)) {
+  if (latest && !is_terminal_state(latest->state)) {
     out.job = jobs_.get(latest->job_id);
     return out;
   }
@@ -38,7 +38,7 @@ OnDemandResult VariantCatalog::on_demand(const std::string& model_id, const std:
     throw Error(ErrorCode::kForbidden, "insufficient-scope",
                 "no " + target + "/" + precision + " variant of this model is built or being built, and starting one needs a key with "
                 "write scope" + (latest ? " (the latest attempt, variant " + latest->id + ", is " + latest->state + ")" : std::string()));
-  if (latest && storage::in_state(latest->state, storage::RunState::kFailed) && !retry)
+  if (latest && in_state(latest->state, RunState::kFailed) && !retry)
     throw Error(ErrorCode::kUnprocessable, "variant-failed",
                 "the latest attempt at " + target + "/" + precision + " failed: " + latest->error.value_or("unknown error") +
                     " (ask again with ?retry=true to try once more)");
@@ -65,7 +65,7 @@ Recommendation VariantCatalog::recommend(const std::string& model_id, const std:
   rec.objective = objective;
   rec.max_accuracy_drop = max_drop;
   for (const auto& v : jobs_.variants(model_id, std::nullopt, 1000, 0)) {
-    if (!storage::in_state(v.state, storage::RunState::kSucceeded)) continue;
+    if (!in_state(v.state, RunState::kSucceeded)) continue;
     if (!targets.empty() && std::find(targets.begin(), targets.end(), v.target) == targets.end()) continue;
     RankedVariant r;
     r.variant = v;
@@ -82,7 +82,7 @@ Recommendation VariantCatalog::recommend(const std::string& model_id, const std:
       continue;
     }
     // Field reports first (newest wins), then this host's measurement of the variant.
-    std::optional<storage::BenchmarkRecord> field, local;
+    std::optional<BenchmarkRecord> field, local;
     for (const auto& b : jobs_.benchmarks(v.id)) {
       if (b.subject != "variant") continue;
       if (b.origin == "field") field = b;

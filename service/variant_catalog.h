@@ -11,15 +11,15 @@
 namespace aifgen {
 
 struct OnDemandResult {
-  std::optional<storage::VariantRecord> ready;  // set: the built variant
-  std::optional<storage::JobRecord> job;        // set when not ready: the job making it
+  std::optional<VariantRecord> ready;  // set: the built variant
+  std::optional<JobRecord> job;        // set when not ready: the job making it
   bool started = false;                         // this ask started that job
 };
 
 struct RankedVariant {
-  storage::VariantRecord variant;
+  VariantRecord variant;
   double accuracy_drop = 0;  // 1 - min over outputs of (top-1 agreement, else cosine similarity)
-  std::optional<storage::BenchmarkRecord> figure;  // the benchmark the rank used
+  std::optional<BenchmarkRecord> figure;  // the benchmark the rank used
   double value = 0;          // p50 ms (latency) or inferences/s (throughput)
 };
 
@@ -28,7 +28,7 @@ struct Recommendation {
   double max_accuracy_drop = 1;
   std::vector<RankedVariant> ranked;      // best first
   std::vector<RankedVariant> unmeasured;  // within budget but never benchmarked
-  std::vector<std::pair<storage::VariantRecord, std::string>> excluded;  // and why
+  std::vector<std::pair<VariantRecord, std::string>> excluded;  // and why
 };
 
 class VariantCatalog {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "storage/database.h"
-#include "storage/records.h"
+#include "core/base/records.h"
 
 namespace aifgen::storage {
 

@@ -26,23 +26,23 @@ Error io_error(const std::string& what, int err) {
                what + ": " + std::strerror(err));
 }
 
-void fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+void fsync_dir(FileSystem& fs, const std::string& dir) {
+  int fd = fs.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd < 0) throw io_error("open " + dir, errno);
-  int rc = ::fsync(fd);
+  int rc = fs.fsync(fd);
   int err = errno;
-  ::close(fd);
+  fs.close(fd);
   if (rc != 0) throw io_error("fsync " + dir, err);
 }
 
 }  // namespace
 
-BlobWriter::BlobWriter(std::string temp_path, int fd, std::uint64_t max_bytes)
-    : temp_path_(std::move(temp_path)), fd_(fd), max_bytes_(max_bytes) {}
+BlobWriter::BlobWriter(std::string temp_path, int fd, std::uint64_t max_bytes, FileSystem& fs)
+    : temp_path_(std::move(temp_path)), fd_(fd), max_bytes_(max_bytes), fs_(fs) {}
 
 BlobWriter::~BlobWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(temp_path_.c_str());
+  if (fd_ >= 0) fs_.close(fd_);
+  if (!committed_) fs_.unlink(temp_path_);
 }
 
 void BlobWriter::write(const void* data, std::size_t size) {
@@ -53,7 +53,7 @@ void BlobWriter::write(const void* data, std::size_t size) {
   const char* p = static_cast<const char*>(data);
   std::size_t left = size;
   while (left > 0) {
-    ssize_t n = ::write(fd_, p, left);
+    ssize_t n = fs_.write(fd_, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw io_error("write " + temp_path_, errno);
@@ -67,16 +67,16 @@ void BlobWriter::write(const void* data, std::size_t size) {
 
 const std::string& BlobWriter::finish() {
   if (fd_ >= 0) {
-    if (::fsync(fd_) != 0) throw io_error("fsync " + temp_path_, errno);
-    ::close(fd_);
+    if (fs_.fsync(fd_) != 0) throw io_error("fsync " + temp_path_, errno);
+    fs_.close(fd_);
     fd_ = -1;
     sha_ = hasher_.finish_hex();
   }
   return sha_;
 }
 
-ArtifactStore::ArtifactStore(std::string root)
-    : root_(std::move(root)), blobs_(root_ + "/blobs"), tmp_(root_ + "/tmp") {
+ArtifactStore::ArtifactStore(std::string root, FileSystem& fs)
+    : root_(std::move(root)), blobs_(root_ + "/blobs"), tmp_(root_ + "/tmp"), fs_(fs) {
   fs::create_directories(blobs_);
   fs::create_directories(tmp_);
   // Temp files are only ever half-written uploads or bundles of a process that died.
@@ -85,9 +85,9 @@ ArtifactStore::ArtifactStore(std::string root)
 
 std::unique_ptr<BlobWriter> ArtifactStore::begin(std::uint64_t max_bytes) {
   std::string path = tmp_ + "/blob-" + random_hex(8) + ".part";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  int fd = fs_.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) throw io_error("create " + path, errno);
-  return std::unique_ptr<BlobWriter>(new BlobWriter(path, fd, max_bytes));
+  return std::unique_ptr<BlobWriter>(new BlobWriter(path, fd, max_bytes, fs_));
 }
 
 std::string ArtifactStore::path_of(const std::string& sha) const {
@@ -108,9 +108,9 @@ bool ArtifactStore::commit(BlobWriter& writer) {
     if (whole && verify_if_changed(sha)) return false;  // destructor drops the temp file
     // The stored copy is damaged: the fresh bytes take its place (rename is atomic).
   }
-  if (::rename(writer.temp_path().c_str(), final_path.c_str()) != 0) throw io_error("rename", errno);
+  if (fs_.rename(writer.temp_path(), final_path) != 0) throw io_error("rename", errno);
   writer.committed_ = true;
-  fsync_dir(dir);
+  fsync_dir(fs_, dir);
   remember(sha);  // hashed while written
   return true;
 }
@@ -146,7 +146,7 @@ std::unique_lock<std::mutex> ArtifactStore::lock_blob(const std::string& sha) {
   return std::unique_lock<std::mutex>(blob_locks_[std::hash<std::string>{}(sha) % blob_locks_.size()]);
 }
 
-void ArtifactStore::remove(const std::string& sha) { ::unlink(path_of(sha).c_str()); }
+void ArtifactStore::remove(const std::string& sha) { fs_.unlink(path_of(sha)); }
 
 bool ArtifactStore::verify(const std::string& sha) const {
   const auto before = stamp_of(sha);
@@ -216,7 +216,7 @@ ArtifactStore::ScrubReport ArtifactStore::scrub(const std::function<bool()>& sto
     if (verify(sha)) continue;
     const std::string quarantine = root_ + "/quarantine";
     fs::create_directories(quarantine);
-    if (::rename(path_of(sha).c_str(), (quarantine + "/" + sha).c_str()) != 0) throw io_error("quarantine " + sha, errno);
+    if (fs_.rename(path_of(sha), quarantine + "/" + sha) != 0) throw io_error("quarantine " + sha, errno);
     r.corrupt.push_back(sha);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

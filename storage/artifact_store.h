@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "core/base/file_system.h"
 #include "core/base/sha256.h"
 
 namespace aifgen::storage {
@@ -43,7 +44,7 @@ class BlobWriter {
 
  private:
   friend class ArtifactStore;
-  BlobWriter(std::string temp_path, int fd, std::uint64_t max_bytes);
+  BlobWriter(std::string temp_path, int fd, std::uint64_t max_bytes, FileSystem& fs);
 
   std::string temp_path_;
   int fd_;
@@ -52,12 +53,14 @@ class BlobWriter {
   Sha256 hasher_;
   std::string sha_;
   bool committed_ = false;
+  FileSystem& fs_;
 };
 
 class ArtifactStore {
  public:
-  // Creates <root>/blobs and <root>/tmp if needed and clears stale temp files.
-  explicit ArtifactStore(std::string root);
+  // Creates <root>/blobs and <root>/tmp if needed and clears stale temp files. Blobs are
+  // written, synced and renamed through `fs` (tests pass one that injects faults).
+  explicit ArtifactStore(std::string root, FileSystem& fs = posix_file_system());
 
   std::unique_ptr<BlobWriter> begin(std::uint64_t max_bytes = UINT64_MAX);
   // Moves a finished writer's file to its content address. Returns true when the blob is new,
@@ -110,6 +113,7 @@ class ArtifactStore {
   void remember(const std::string& sha) const;
 
   std::string root_, blobs_, tmp_;
+  FileSystem& fs_;
   mutable std::mutex verified_mu_;
   mutable std::unordered_map<std::string, Stamp> verified_;
   mutable std::atomic<std::uint64_t> verifications_{0};

@@ -20,6 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/base/clock.h"  // now_iso8601, for the repositories
+
 namespace aifgen::storage {
 
 // One pooled connection and the statements already prepared on it. Parsing and planning is most
@@ -167,7 +169,5 @@ class Database {
   std::shared_ptr<const FaultInjector> fault_;
 };
 
-// Current UTC time as ISO 8601 with milliseconds, e.g. 2026-11-24T17:46:54.123Z.
-std::string now_iso8601();
 
 }  // namespace aifgen::storage

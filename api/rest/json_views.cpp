@@ -8,7 +8,7 @@ nlohmann::json opt(const std::optional<std::string>& s) { return s ? nlohmann::j
 
 }  // namespace
 
-nlohmann::json model_json(const storage::ModelRecord& m) {
+nlohmann::json model_json(const ModelRecord& m) {
   auto j = nlohmann::json::parse(m.info_json);
   j["id"] = m.id;
   j["sha256"] = m.id;
@@ -18,7 +18,7 @@ nlohmann::json model_json(const storage::ModelRecord& m) {
   return j;
 }
 
-nlohmann::json variant_json(const storage::VariantRecord& v, bool with_report) {
+nlohmann::json variant_json(const VariantRecord& v, bool with_report) {
   nlohmann::json j = {
       {"id", v.id},
       {"job_id", v.job_id},
@@ -42,13 +42,13 @@ nlohmann::json variant_json(const storage::VariantRecord& v, bool with_report) {
   return j;
 }
 
-nlohmann::json calibration_json(const storage::CalibrationRecord& c) {
+nlohmann::json calibration_json(const CalibrationRecord& c) {
   return {{"id", c.id},           {"model_id", c.model_id}, {"file_name", c.file_name},
           {"sha256", c.sha256},   {"size_bytes", c.size_bytes}, {"samples", c.samples},
           {"inputs", nlohmann::json::parse(c.inputs_json)}, {"created_at", c.created_at}};
 }
 
-nlohmann::json benchmark_json(const storage::BenchmarkRecord& b) {
+nlohmann::json benchmark_json(const BenchmarkRecord& b) {
   return {{"subject", b.subject}, {"origin", b.origin}, {"host", b.host}, {"threads", b.threads}, {"batch", b.batch},
           {"iterations", b.iterations}, {"p50_ms", b.p50_ms}, {"p90_ms", b.p90_ms}, {"p99_ms", b.p99_ms},
           {"throughput_per_s", b.throughput_per_s}, {"concurrency", b.concurrency},
@@ -56,7 +56,7 @@ nlohmann::json benchmark_json(const storage::BenchmarkRecord& b) {
           {"created_at", b.created_at}};
 }
 
-nlohmann::json job_json(const storage::JobRecord& job) {
+nlohmann::json job_json(const JobRecord& job) {
   nlohmann::json variants = nlohmann::json::array();
   for (const auto& v : job.variants) variants.push_back(variant_json(v, false));
   return {

@@ -3,16 +3,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "storage/records.h"
+#include "core/base/records.h"
 #include "targets/target.h"
 
 namespace aifgen::api {
 
-nlohmann::json model_json(const storage::ModelRecord& m);
-nlohmann::json job_json(const storage::JobRecord& j);
-nlohmann::json variant_json(const storage::VariantRecord& v, bool with_report);
-nlohmann::json calibration_json(const storage::CalibrationRecord& c);
-nlohmann::json benchmark_json(const storage::BenchmarkRecord& b);
+nlohmann::json model_json(const ModelRecord& m);
+nlohmann::json job_json(const JobRecord& j);
+nlohmann::json variant_json(const VariantRecord& v, bool with_report);
+nlohmann::json calibration_json(const CalibrationRecord& c);
+nlohmann::json benchmark_json(const BenchmarkRecord& b);
 nlohmann::json target_json(const TargetDescriptor& t);
 nlohmann::json support_json(const TargetSupport& s);
 

@@ -18,8 +18,8 @@ void readyz(RequestContext& ctx) {
   auto counts = ctx.app.jobs().counts();  // throws (-> 500) when the database is unusable
   const bool local_only = !ctx.app.keys_required();
   ctx.respond(json_response(200, {{"status", "ready"}, {"workers", ctx.app.config().workers},
-                                  {"queue_depth", counts[storage::state_name(storage::RunState::kQueued)]},
-                                  {"running", counts[storage::state_name(storage::RunState::kRunning)]},
+                                  {"queue_depth", counts[state_name(RunState::kQueued)]},
+                                  {"running", counts[state_name(RunState::kRunning)]},
                                   {"auth", local_only ? "local-only" : "api-keys"},
                                   {"note", local_only ? "no API key exists: loopback only, requests need no key" : ""}}));
 }

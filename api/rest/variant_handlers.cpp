@@ -9,6 +9,7 @@
 #include <cmath>
 #include <ctime>
 #include <sstream>
+#include "core/base/clock.h"
 #include "core/base/sha256.h"
 
 namespace aifgen::api {
@@ -29,14 +30,6 @@ void get_variant(RequestContext& ctx) {
   ctx.respond(json_response(200, body));
 }
 
-std::string iso8601_utc(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -68,7 +61,7 @@ void report_benchmark(RequestContext& ctx) {
       invalid(std::string("'") + key + "' must be a positive integer");
     return body[key].get<std::int64_t>();
   };
-  storage::BenchmarkRecord b;
+  BenchmarkRecord b;
   if (!body.contains("host") || !body["host"].is_string() || body["host"].get<std::string>().empty() || body["host"].get<std::string>().size() > 500)
     invalid("'host' (a description of the machine, 1-500 characters) is required");
   b.host = body["host"].get<std::string>();
@@ -155,7 +148,7 @@ void download_link(RequestContext& ctx) {
   const std::string id = ctx.params["id"];
   auto ref = ctx.app.jobs().artifact(id);
   auto link = ctx.app.links().sign("GET", "/v1/bundles/" + id, now_s());
-  auto r = json_response(200, {{"url", link.url}, {"expires_at", iso8601_utc(link.expires)}, {"sha256", ref.sha256},
+  auto r = json_response(200, {{"url", link.url}, {"expires_at", iso8601_utc_seconds(link.expires)}, {"sha256", ref.sha256},
                                {"size_bytes", ref.size}, {"file_name", ref.file_name}});
   r.headers().add("Location", link.url);
   ctx.respond(r);

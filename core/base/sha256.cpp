@@ -7,6 +7,7 @@
 #include <fstream>
 #include <vector>
 
+#include "core/base/encoding.h"
 #include "core/base/error.h"
 
 namespace aifgen {
@@ -28,14 +29,7 @@ std::string Sha256::finish_hex() {
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx_, digest, &len) != 1)
     throw Error(ErrorCode::kInternal, "internal", "OpenSSL SHA-256 final failed");
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
+  return to_hex(std::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 std::string Sha256::of(std::string_view bytes) {
@@ -57,14 +51,7 @@ std::string Sha256::of_file(const std::string& path) {
   return h.finish_hex();
 }
 
-std::string hex_digest_to_base64(std::string_view hex) {
-  std::vector<unsigned char> raw;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) raw.push_back(static_cast<unsigned char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), raw.data(), static_cast<int>(raw.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
+std::string hex_digest_to_base64(std::string_view hex) { return to_base64(from_hex(hex).value_or("")); }
 
 bool is_sha256_hex(std::string_view s) {
   if (s.size() != 64) return false;

@@ -15,7 +15,7 @@
 namespace aifgen {
 namespace {
 
-storage::ModelRecord upload(ModelService& service, const std::string& bytes) {
+ModelRecord upload(ModelService& service, const std::string& bytes) {
   auto w = service.begin_upload();
   w->write(bytes.data(), bytes.size());
   return service.ingest(*w, "raced").model;

@@ -46,7 +46,7 @@ TEST(LinkSecret, AnEmptyFileIsReplacedACorruptOneRefusedUntouched) {
     LinkSigner::load_or_create_secret(dir.path(), "");
     ADD_FAILURE() << "a corrupt secret must not be replaced silently";
   } catch (const Error& e) {
-    EXPECT_EQ(e.type(), "invalid-link-secret");
+    EXPECT_EQ(e.type(), "link-secret-corrupt");
   }
   EXPECT_EQ(read(file), "not-hex\n");
 }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/base/error.h"
+#include "core/base/clock.h"
 #include "service/calibration_service.h"
 #include "service/job_runner.h"
 #include "service/worker_pool.h"
@@ -34,7 +35,7 @@ class StorageFault : public ::testing::Test {
     const std::string path = dir_.path() + "/m.onnx";
     std::ofstream(path, std::ios::binary) << bytes;
     model_id_ = artifacts_.put_file(path);
-    models_.insert_if_absent({model_id_, "m", static_cast<std::int64_t>(bytes.size()), "{}", storage::now_iso8601()});
+    models_.insert_if_absent({model_id_, "m", static_cast<std::int64_t>(bytes.size()), "{}", now_iso8601()});
     // A stand-in build: writes a small bundle; throws whatever the test asks for on one variant.
     runner_.set_build_function([this](const onnx::ModelProto&, const VariantRequest& req,
                                        const std::function<void(const std::string&, double)>& progress) {
@@ -44,7 +45,7 @@ class StorageFault : public ::testing::Test {
       BuiltVariant b;
       b.manifest = "{}";
       b.validation.status = "validated";
-      storage::BenchmarkRecord local;
+      BenchmarkRecord local;
       local.variant_id = req.variant_id;
       local.subject = "variant";
       b.benchmarks = {local};
@@ -54,13 +55,13 @@ class StorageFault : public ::testing::Test {
   ~StorageFault() override { pool_.stop(); }
 
   std::string submit(const std::string& id) {
-    storage::JobRecord j;
+    JobRecord j;
     j.id = id;
     j.model_id = model_id_;
     j.options_json = "{}";
-    j.created_at = storage::now_iso8601();
+    j.created_at = now_iso8601();
     for (const char* p : {"fp32", "int8"}) {
-      storage::VariantRecord v;
+      VariantRecord v;
       v.id = id + "-" + p;
       v.target = "x86_64-cpu";
       v.precision = p;
@@ -71,7 +72,7 @@ class StorageFault : public ::testing::Test {
     return id;
   }
 
-  storage::JobRecord wait_finished(const std::string& id, int seconds = 30) {
+  JobRecord wait_finished(const std::string& id, int seconds = 30) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     while (std::chrono::steady_clock::now() < until) {
       auto j = jobs_.get(id);

@@ -1,4 +1,7 @@
-// Plain rows as storage/ reads and writes them. Timestamps are ISO 8601 UTC strings.
+// The records every room shares: what a model, a job, a variant, a calibration set, a benchmark
+// and an API key are, as plain structs. storage/ persists them, service/ works on them, the REST
+// views render them; none of those needs the others' headers for it. Timestamps are ISO 8601 UTC
+// strings (core/base/clock.h).
 #pragma once
 
 #include <array>
@@ -9,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace aifgen::storage {
+namespace aifgen {
 
 struct ModelRecord {
   std::string id;  // sha256 of the bytes
@@ -121,4 +124,4 @@ inline bool is_terminal_state(const std::string& text) {
   return s && is_terminal(*s);
 }
 
-}  // namespace aifgen::storage
+}  // namespace aifgen
