@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/base/problem_types.h"
+
 namespace aifgen::api {
 namespace {
 
@@ -57,8 +59,9 @@ web::http::http_response problem_response(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const Error& err) {
-    int status = http_status_for(err.code());
-    if (err.type() == "storage-full") status = 507;
+    // The table's status where the slug is known (storage-full is 507, not kIo's 500).
+    const auto* known = find_problem_type(err.type());
+    const int status = known ? known->status : http_status_for(err.code());
     auto body = problem_json(status, err.type(), err.what());
     if (!err.allowed().empty()) body["allowed"] = err.allowed();
     if (status >= 500) spdlog::error("{}: {}", err.type(), err.what());

@@ -81,7 +81,8 @@ UploadFields read_upload(const RequestContext& ctx, const ByteSink& sink, const 
   for_each_chunk(ctx, [&](const char* p, std::size_t n) { parser.feed(p, n); });
   parser.finish();
   if (!saw_model)
-    throw Error(ErrorCode::kInvalidArgument, "missing-" + file_field + "-field", "the multipart body has no '" + file_field + "' field");
+    throw Error(ErrorCode::kInvalidArgument, file_field == "model" ? "missing-model-field" : "missing-file-field",
+                "the multipart body has no '" + file_field + "' field");
   return fields;
 }
 

@@ -171,7 +171,7 @@ std::vector<std::int64_t> to_int64_vector(const Tensor& t) {
   std::vector<std::int64_t> out(static_cast<std::size_t>(t.numel()));
   if (t.dtype == DType::kI64) std::memcpy(out.data(), t.data, t.bytes());
   else if (t.dtype == DType::kI32) for (std::size_t i = 0; i < out.size(); ++i) out[i] = t.as<std::int32_t>()[i];
-  else throw Error(ErrorCode::kInvalidModel, "engine-bad-input", std::string("expected an integer tensor, got ") + dtype_str(t.dtype));
+  else throw Error(ErrorCode::kInvalidArgument, "engine-bad-input", std::string("expected an integer tensor, got ") + dtype_str(t.dtype));
   return out;
 }
 
