@@ -16,6 +16,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/engine/control_flow.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
 #include "core/engine/memory_plan.h"
@@ -715,7 +716,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       continue;
     }
     auto factory = table.find(node.op_type());
-    if (factory == table.end())
+    const bool control_flow = is_control_flow(node);  // planned by control_flow.cpp, not a table kernel
+    if (factory == table.end() && !control_flow)
       throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
                   "node '" + node.name() + "': op " + node.op_type() + " is not implemented by the CPU engine");
     // NHWC pass-through: element-wise ops on an NHWC value run on its raw buffer as [N,H,W,C]
@@ -816,9 +818,10 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     std::vector<TensorDesc> out_desc;
     // oneDNN sizes a primitive's work split by the threads at creation: plan small steps
     // with the thread count they will run with.
-    const int step_threads = threads_for_work(estimated_work(*effective, pin), options.threads);
+    // A body's own steps choose their threads; the control-flow step itself runs with all.
+    const int step_threads = control_flow ? options.threads : threads_for_work(estimated_work(*effective, pin), options.threads);
     omp_set_num_threads(step_threads);
-    auto kernel = factory->second(ctx, out_desc);
+    auto kernel = control_flow ? plan_control_flow(ctx, model, options, out_desc) : factory->second(ctx, out_desc);
     std::string fused_output;
     std::vector<int> fused_nodes;
     if (ctx.blocked_output_ok && node.output_size() == 1) {
@@ -1199,6 +1202,9 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   // rounding wherever they store fp16 (no native fp16 kernels), so fp16 bundles serve with the
   // numerics their validation measured. Models with fp16 inputs or outputs run as written.
   std::optional<onnx::ModelProto> standard = expand_aifgen_ops(model);
+  // What If/Loop/Scan bodies read from the graph becomes explicit inputs of those nodes first,
+  // so no rewrite below drops or fuses away a value only a body reads.
+  if (auto cf = expose_subgraph_reads(standard ? *standard : model)) standard = std::move(cf);
   if (auto bn = fold_batchnorms_into_convs(standard ? *standard : model)) standard = std::move(bn);
   if (auto hs = fuse_decomposed_hardswish(standard ? *standard : model)) standard = std::move(hs);
   if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);
@@ -1255,7 +1261,7 @@ Int8Support int8_support() {
 bool int8_kernels_supported() { return int8_support() == Int8Support::kFull; }
 
 std::vector<std::string> supported_ops() {
-  std::vector<std::string> ops = {"Constant", "Shape", "Size"};
+  std::vector<std::string> ops = {"Constant", "Shape", "Size", "If", "Loop", "Scan"};
   for (const auto& [name, _] : kernel_table())
     if (name.find("NHWC") == std::string::npos && name != "ConvInt8" && name != "MatMulInt8") ops.push_back(name);  // internal kernels are not ONNX ops
   std::sort(ops.begin(), ops.end());
