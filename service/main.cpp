@@ -244,6 +244,9 @@ int main(int argc, char** argv) {
   infer->add_option("--max-input-elements", infer_opts.infer.max_input_elements,
                     "largest element count of one input a request may send (free dims are the client's; 0: no limit)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))->capture_default_str();
+  infer->add_option("--max-cached-plans", infer_opts.infer.max_cached_plans,
+                    "plans kept, one per input shape; the least recently used goes beyond this")
+      ->check(CLI::Range(1, 4096))->capture_default_str();
 
   aifgen::api::LoadgenOptions load_opts;
   auto* loadgen = cli.add_subcommand("loadgen", "load-test a model served over the v2 protocol; optionally report to the service");

@@ -93,7 +93,10 @@ std::shared_ptr<engine::Session> InferModel::session_for(const std::vector<engin
   {
     std::unique_lock lock(sessions_mu_);
     auto it = sessions_.find(key);
-    if (it != sessions_.end()) return it->second;
+    if (it != sessions_.end()) {
+      it->second.last_used = ++use_clock_;
+      return it->second.session;
+    }
     // Planning takes milliseconds to seconds: done outside the lock so requests of shapes
     // already planned never wait behind it, and at most max_concurrent_plans at once.
     plans_cv_.wait(lock, [&] { return plans_running_ < std::max(1, options_.max_concurrent_plans); });
@@ -114,13 +117,18 @@ std::shared_ptr<engine::Session> InferModel::session_for(const std::vector<engin
   for (std::size_t k = 0; k < inputs.size(); ++k) o.input_shapes[inputs_[k].name] = inputs[k].shape;
   auto s = std::make_shared<engine::Session>(model_, o);
   std::lock_guard lock(sessions_mu_);
-  auto [it, inserted] = sessions_.try_emplace(key, s);
-  if (inserted && sessions_.size() > 64) {  // bounded: shapes come from clients
-    auto victim = sessions_.begin();
-    if (victim == it) ++victim;
+  ++plans_made_;
+  auto [it, inserted] = sessions_.try_emplace(key, CachedPlan{s, 0});
+  it->second.last_used = ++use_clock_;
+  // Bounded, shapes come from clients: the least recently used plan goes (a run still using it
+  // keeps it alive through its shared_ptr).
+  while (sessions_.size() > static_cast<std::size_t>(std::max(1, options_.max_cached_plans))) {
+    auto victim = sessions_.end();
+    for (auto c = sessions_.begin(); c != sessions_.end(); ++c)
+      if (c != it && (victim == sessions_.end() || c->second.last_used < victim->second.last_used)) victim = c;
     sessions_.erase(victim);
   }
-  return it->second;
+  return it->second.session;
 }
 
 std::vector<engine::Tensor> InferModel::infer(std::vector<engine::Tensor> inputs) {
@@ -256,6 +264,11 @@ std::int64_t InferModel::batches_run() const {
 std::int64_t InferModel::requests_run() const {
   std::lock_guard lock(stats_mu_);
   return requests_;
+}
+
+std::int64_t InferModel::plans_made() const {
+  std::lock_guard lock(sessions_mu_);
+  return plans_made_;
 }
 
 }  // namespace aifgen

@@ -26,6 +26,9 @@ struct InferOptions {
   std::int64_t max_input_elements = std::int64_t{1} << 26;
   // Distinct input shapes planned at once (planning allocates the arena for the shape).
   int max_concurrent_plans = 2;
+  // Plans kept, one per input shape; past this the least recently used is dropped (a client
+  // sweeping sizes cannot grow memory without bound, and the shapes in use stay planned).
+  int max_cached_plans = 64;
 };
 
 class InferModel {
@@ -54,6 +57,7 @@ class InferModel {
 
   std::int64_t batches_run() const;   // runs of merged requests (for tests and logs)
   std::int64_t requests_run() const;
+  std::int64_t plans_made() const;    // sessions planned so far (cache misses)
 
  private:
   void load_declared_ranges(const std::string& bundle_dir);
@@ -71,10 +75,16 @@ class InferModel {
   onnx::ModelProto model_;
   std::vector<IoSpec> inputs_, outputs_;
   bool batched_ = false;
-  std::mutex sessions_mu_;
+  mutable std::mutex sessions_mu_;
   std::condition_variable plans_cv_;
   int plans_running_ = 0;
-  std::map<std::vector<engine::Shape>, std::shared_ptr<engine::Session>> sessions_;
+  struct CachedPlan {
+    std::shared_ptr<engine::Session> session;
+    std::uint64_t last_used = 0;
+  };
+  std::map<std::vector<engine::Shape>, CachedPlan> sessions_;
+  std::uint64_t use_clock_ = 0;
+  std::int64_t plans_made_ = 0;
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<std::shared_ptr<Pending>> queue_;

@@ -88,5 +88,25 @@ TEST(InferModel, ManyDistinctShapesAtOnceAreAllAnsweredCorrectly) {
   }
 }
 
+TEST(InferModel, PlansAreCachedPerShapeAndTheLeastRecentlyUsedGoesFirst) {
+  testing::TempDir dir;
+  InferOptions o;
+  o.max_batch = 1;
+  o.max_cached_plans = 2;
+  InferModel model(bundle_with_free_dims(dir), "m", o);
+  const auto start = model.plans_made();  // the constructor may plan a probe shape
+  model.infer({input(8, 8)});
+  model.infer({input(9, 9)});
+  EXPECT_EQ(model.plans_made(), start + 2);
+  for (int i = 0; i < 3; ++i) model.infer({input(8, 8)});  // planned shapes run without planning
+  EXPECT_EQ(model.plans_made(), start + 2);
+  model.infer({input(10, 10)});  // a third shape: 9x9, least recently used, goes
+  EXPECT_EQ(model.plans_made(), start + 3);
+  model.infer({input(8, 8)});
+  EXPECT_EQ(model.plans_made(), start + 3) << "8x8 was used last before 10x10 came: it stays";
+  model.infer({input(9, 9)});
+  EXPECT_EQ(model.plans_made(), start + 4) << "9x9 was dropped, so it is planned again";
+}
+
 }  // namespace
 }  // namespace aifgen
