@@ -246,12 +246,12 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
         nonfinite += (nonfinite.empty() ? "" : "; ") + std::string("output '") + m.name + "' has " + std::to_string(m.nonfinite_values) +
                      " NaN or infinite value(s) where the source's differ";
     if (!nonfinite.empty()) {
-      result.status = "failed";
+      result.status = ValidationStatus::kFailed;
       result.reason = nonfinite;
-    } else if (worst_sqnr >= t.validated_sqnr_db) result.status = "validated";
-    else if (worst_sqnr >= t.degraded_sqnr_db) result.status = "degraded";
+    } else if (worst_sqnr >= t.validated_sqnr_db) result.status = ValidationStatus::kValidated;
+    else if (worst_sqnr >= t.degraded_sqnr_db) result.status = ValidationStatus::kDegraded;
     else {
-      result.status = "failed";
+      result.status = ValidationStatus::kFailed;
       result.reason = "an output's SQNR (" + std::to_string(worst_sqnr) + " dB) is below " +
                       std::to_string(t.degraded_sqnr_db) + " dB";
     }
@@ -259,14 +259,14 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
     // Only "this engine cannot run the model" skips validation; a bug or a mismatch must not
     // ship a variant as if nothing had been checked.
     if (e.code() == ErrorCode::kInternal || e.type() == "validation-mismatch") {
-      result.status = "failed";
+      result.status = ValidationStatus::kFailed;
       result.reason = e.type() == "validation-mismatch" ? e.what() : std::string("internal error while validating: ") + e.what();
     } else {
-      result.status = "skipped";
+      result.status = ValidationStatus::kSkipped;
       result.reason = std::string("the CPU engine cannot execute this model: ") + e.what();
     }
   } catch (const std::exception& e) {
-    result.status = "failed";
+    result.status = ValidationStatus::kFailed;
     result.reason = std::string("internal error while validating: ") + e.what();
   }
   return result;
@@ -285,7 +285,7 @@ nlohmann::json validation_to_json(const ValidationResult& r) {
     if (m.top5_agreement) o["top5_agreement"] = *m.top5_agreement;
     outputs.push_back(o);
   }
-  return {{"status", r.status}, {"reason", r.reason}, {"inputs", r.inputs}, {"samples", r.samples},
+  return {{"status", validation_status_name(r.status)}, {"reason", r.reason}, {"inputs", r.inputs}, {"samples", r.samples},
           {"input_shapes", r.input_shapes}, {"engine", r.method}, {"outputs", outputs}};
 }
 

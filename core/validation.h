@@ -79,8 +79,22 @@ struct ValidationInputs {
   std::string description;                           // e.g. "held-out calibration samples (rec_x.npy)"
 };
 
+// How a variant's outputs compared with the source's; validation_status_name is its one text
+// form (what reports, the database's variants.validation and the API show).
+enum class ValidationStatus { kValidated, kDegraded, kFailed, kSkipped };
+
+constexpr const char* validation_status_name(ValidationStatus s) {
+  switch (s) {
+    case ValidationStatus::kValidated: return "validated";
+    case ValidationStatus::kDegraded: return "degraded";
+    case ValidationStatus::kFailed: return "failed";
+    case ValidationStatus::kSkipped: return "skipped";
+  }
+  return "unknown";
+}
+
 struct ValidationResult {
-  std::string status;  // validated | degraded | failed | skipped
+  ValidationStatus status = ValidationStatus::kSkipped;
   std::string reason;  // why skipped or failed, for people
   std::string inputs = "synthetic";  // what the inputs were
   std::string method = "aifgen CPU engine";  // how the variant ran ("... fp16 emulated by rounding")

@@ -100,7 +100,7 @@ void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, doub
   std::string sha = artifacts_.put_file(req.bundle_path);
   const auto size = artifacts_.size_of(sha);
   if (!size) throw Error(ErrorCode::kIo, "storage-error", "the bundle just stored as " + sha + " cannot be found in the artifact store");
-  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*size), built.manifest, built.validation.status, built.benchmarks);
+  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*size), built.manifest, validation_status_name(built.validation.status), built.benchmarks);
   events_.notify(job.id);
 }
 

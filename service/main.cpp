@@ -1,4 +1,7 @@
-// The aifgen command line: `serve` runs the REST service, `inspect` describes a model.
+// The composition root, and the only file that may see every room (ARCHITECTURE.md): it parses
+// the command line, builds the App (service/) with its storage, the REST server (api/rest/),
+// the inference server and load client (api/kserve/) and the CLI subcommands (service/cli/),
+// and wires them together. Nothing else includes upward.
 #include <signal.h>
 #include <utility>  // boost/asio/awaitable.hpp (via pplx) uses std::exchange without it
 #include <pplx/threadpool.h>

@@ -99,10 +99,10 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   auto t1 = std::chrono::steady_clock::now();
   built.validation = validate_variant(source, proto, thresholds, inputs);
   const double validate_ms = ms_since(t1);
-  if (built.validation.status == "failed")
+  if (built.validation.status == ValidationStatus::kFailed)
     throw Error(ErrorCode::kUnprocessable, "validation-failed", "validation failed: " + built.validation.reason);
   nlohmann::json report = {{"validation", validation_to_json(built.validation)}, {"benchmarks", nlohmann::json::array()}};
-  if (!target.descriptor().runs_on_service_host && built.validation.status != "skipped") {
+  if (!target.descriptor().runs_on_service_host && built.validation.status != ValidationStatus::kSkipped) {
     // The target's hardware is elsewhere: these numbers come from the CPU engine emulating it.
     report["validation"]["by_emulation"] = true;
     report["validation"]["engine"] = built.validation.method + "; " + target.descriptor().id +
@@ -128,7 +128,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
     }
   if (report.contains("quantization")) built.quantization = report["quantization"];
   double benchmark_ms = 0;
-  if (target.descriptor().runs_on_service_host && built.validation.status != "skipped") {
+  if (target.descriptor().runs_on_service_host && built.validation.status != ValidationStatus::kSkipped) {
     progress("benchmarking " + label, 0.7);
     auto t2 = std::chrono::steady_clock::now();
     built.benchmarks = benchmark_pair(source, proto, req.variant_id);

@@ -65,7 +65,7 @@ TEST(AccuracyBudget, ClassScoresByAgreementOtherOutputsBySqnr) {
 TEST(AccuracyBudget, RecommendationAndBudgetShareOneDropDefinition) {
   auto m = class_output(0.97);
   EXPECT_NEAR(accuracy_drop(m), 0.03, 1e-12);
-  auto stored = nlohmann::json::array({validation_to_json(ValidationResult{"validated", "", "x", "e", 1, {}, {m, map_output(30)}})["outputs"][0],
+  auto stored = nlohmann::json::array({validation_to_json(ValidationResult{ValidationStatus::kValidated, "", "x", "e", 1, {}, {m, map_output(30)}})["outputs"][0],
                                        {{"name", "map"}, {"cosine", 0.99}}});
   EXPECT_NEAR(*accuracy_drop_of_report(stored), 0.03, 1e-12);
   stored[1]["cosine"] = 0.9;  // 1 - cosine for outputs that are not class scores

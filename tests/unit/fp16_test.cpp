@@ -61,7 +61,7 @@ TEST(ConvertFp16, WeightsAndComputeInFp16WithCastsOnlyAtTheBorders) {
   EXPECT_EQ(m.graph().output(0).name(), "y");
   EXPECT_LT(m.ByteSizeLong(), source.ByteSizeLong());
   auto r = validate_variant(source, m, default_thresholds("fp16"));
-  EXPECT_EQ(r.status, "validated") << r.reason;
+  EXPECT_EQ(r.status, ValidationStatus::kValidated) << r.reason;
   EXPECT_GE(r.outputs[0].cosine, 0.999);
   EXPECT_NE(r.method.find("validated by emulation"), std::string::npos);
   EXPECT_LT(r.outputs[0].sqnr_db, 100.0) << "fp16 rounding must show";
@@ -79,7 +79,7 @@ TEST(ConvertFp16, InputsAndOutputsCanBeFp16Too) {
   EXPECT_EQ(m.graph().input(0).type().tensor_type().elem_type(), onnx::TensorProto::FLOAT16);
   EXPECT_EQ(m.graph().output(0).type().tensor_type().elem_type(), onnx::TensorProto::FLOAT16);
   auto r = validate_variant(two_convs(), m, default_thresholds("fp16"));
-  EXPECT_EQ(r.status, "validated") << r.reason;
+  EXPECT_EQ(r.status, ValidationStatus::kValidated) << r.reason;
 }
 
 TEST(ConvertFp16, ValuesBeyondTheFp16RangeAreClampedAndCounted) {
@@ -98,7 +98,7 @@ TEST(ConvertFp16, ValuesBeyondTheFp16RangeAreClampedAndCounted) {
   EXPECT_EQ(checked["nodes_kept_for_range"], 3);
   EXPECT_EQ(checked["nodes_fp16"], 0);
   auto r = validate_variant(m, kept, default_thresholds("fp16"));
-  EXPECT_EQ(r.status, "validated") << r.reason;
+  EXPECT_EQ(r.status, ValidationStatus::kValidated) << r.reason;
 }
 
 TEST(ConvertFp16, BadOptionsAreRefused) {
@@ -147,7 +147,7 @@ TEST(Fp16Emulation, UnderflowToZeroThenLogIsCaughtAsNonFinite) {
   // Every op in fp16 (Log unblocked) is what a naive converter ships: emulation must show NaN.
   auto naive = fp16(underflowing_log(), {{"block_ops", ""}, {"range_check", "false"}});
   auto r = validate_variant(underflowing_log(), naive, default_thresholds("fp16"));
-  EXPECT_EQ(r.status, "failed") << r.reason;
+  EXPECT_EQ(r.status, ValidationStatus::kFailed) << r.reason;
   ASSERT_EQ(r.outputs.size(), 1u);
   EXPECT_GT(r.outputs[0].nonfinite_values, 0);
 }
@@ -157,12 +157,12 @@ TEST(ConvertFp16, OpsWhoseObservedRangeLeavesFp16StayFloat) {
   auto m = fp16(underflowing_log(), {}, &counts);
   EXPECT_EQ(counts["nodes_kept_for_range"], 2);  // the second Mul (1e-8) and the Abs reading it
   auto r = validate_variant(underflowing_log(), m, default_thresholds("fp16"));
-  EXPECT_EQ(r.status, "validated") << r.reason;
+  EXPECT_EQ(r.status, ValidationStatus::kValidated) << r.reason;
   // The same with every op allowed in fp16: the range check alone keeps the chain float32.
   PassCounts all;
   auto unblocked = fp16(underflowing_log(), {{"block_ops", ""}}, &all);
   EXPECT_EQ(all["nodes_kept_for_range"], 2);
-  EXPECT_EQ(validate_variant(underflowing_log(), unblocked, default_thresholds("fp16")).status, "validated");
+  EXPECT_EQ(validate_variant(underflowing_log(), unblocked, default_thresholds("fp16")).status, ValidationStatus::kValidated);
 }
 
 TEST(Half, EveryHalfValueRoundTripsAndMidpointsRoundToEven) {

@@ -191,7 +191,7 @@ TEST(FoldConstants, ShapeArithmeticAndConstantNodesBecomeInitializers) {
   const auto original = m;
   auto counts = make_pass("fold_constants")->run(m);
   EXPECT_EQ(counts["nodes_folded"], 4);
-  EXPECT_EQ(validate_variant(original, m, {}).status, "validated");
+  EXPECT_EQ(validate_variant(original, m, {}).status, ValidationStatus::kValidated);
   make_pass("eliminate_dead_nodes")->run(m);
   ASSERT_EQ(m.graph().node_size(), 1);
   EXPECT_EQ(m.graph().node(0).op_type(), "Reshape");
@@ -225,7 +225,7 @@ TEST(FuseMatMulAdd, BecomesGemmOnlyWhenExact) {
   accept_model(m);
   const auto original = m;
   EXPECT_EQ(make_pass("fuse_matmul_add")->run(m)["matmuls_fused"], 1);
-  EXPECT_EQ(validate_variant(original, m, {}).status, "validated");
+  EXPECT_EQ(validate_variant(original, m, {}).status, ValidationStatus::kValidated);
   ASSERT_EQ(m.graph().node_size(), 1);
   EXPECT_EQ(m.graph().node(0).op_type(), "Gemm");
   EXPECT_NO_THROW(accept_model(m));

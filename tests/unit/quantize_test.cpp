@@ -151,7 +151,7 @@ TEST(QuantizeInt8, U8S8RewritesEveryConvAndGemmIntoCheckedQdq) {
     if (n.op_type() == "QuantizeLinear") unsigned_activations += initializer(m, n.input(2))->data_type() == onnx::TensorProto::UINT8;
   EXPECT_EQ(unsigned_activations, 4);
   auto r = validate_variant(source, m, default_thresholds("int8"));
-  EXPECT_NE(r.status, "failed") << r.reason;
+  EXPECT_NE(r.status, ValidationStatus::kFailed) << r.reason;
   EXPECT_GT(r.outputs[0].sqnr_db, 20.0);
 }
 
@@ -306,7 +306,7 @@ TEST(QuantizeInt8, ScalesOffByAHundredFailValidation) {
   for (auto& t : *m.mutable_graph()->mutable_initializer())
     if (activation_scales.count(t.name())) t.set_float_data(0, t.float_data(0) * 100.f);
   auto r = validate_variant(source, m, default_thresholds("int8"));
-  EXPECT_EQ(r.status, "failed") << r.outputs[0].sqnr_db;
+  EXPECT_EQ(r.status, ValidationStatus::kFailed) << r.outputs[0].sqnr_db;
   EXPECT_LT(r.outputs[0].sqnr_db, 8.0);
 }
 
@@ -384,7 +384,7 @@ TEST(QuantizeDpuLayout, SmallCnnTakesTheFormTheDpuCompilerExpects) {
   for (const auto& n : m.graph().node()) relu_output_quantized |= n.op_type() == "QuantizeLinear" && n.input(0) == relu->output(0);
   EXPECT_TRUE(relu_output_quantized) << "conv1 + Relu is quantized after the fused activation";
   auto r = validate_variant(source, m, default_thresholds("int8"));
-  EXPECT_NE(r.status, "failed") << r.reason;
+  EXPECT_NE(r.status, ValidationStatus::kFailed) << r.reason;
   EXPECT_GT(r.outputs[0].sqnr_db, 15.0);
 }
 

@@ -64,7 +64,7 @@ class SharedModelVariants : public ::testing::TestWithParam<Case> {
 
 void print(const char* what, const char* model, const ValidationResult& r) {
   for (const auto& o : r.outputs)
-    std::printf("[figures] %-36s %-22s %-10s SQNR %6.1f dB  cosine %.5f  top1 %s\n", model, what, r.status.c_str(), o.sqnr_db,
+    std::printf("[figures] %-36s %-22s %-10s SQNR %6.1f dB  cosine %.5f  top1 %s\n", model, what, validation_status_name(r.status), o.sqnr_db,
                 o.cosine, o.top1_agreement ? std::to_string(*o.top1_agreement).c_str() : "-");
 }
 
@@ -74,7 +74,7 @@ TEST_P(SharedModelVariants, Fp16CosineAtLeast0999) {
   print("fp16", GetParam().model, r);
   ASSERT_FALSE(r.outputs.empty()) << r.reason;
   for (const auto& o : r.outputs) EXPECT_GE(o.cosine, 0.999) << o.name;
-  EXPECT_EQ(r.status, "validated");
+  EXPECT_EQ(r.status, ValidationStatus::kValidated);
 }
 
 TEST_P(SharedModelVariants, Int8U8S8PercentileIsCloseToFp32) {
@@ -82,7 +82,7 @@ TEST_P(SharedModelVariants, Int8U8S8PercentileIsCloseToFp32) {
   auto r = validate_variant(source_, m, default_thresholds("int8"), inputs_);
   print("int8 u8s8 percentile", GetParam().model, r);
   ASSERT_FALSE(r.outputs.empty()) << r.reason;
-  EXPECT_NE(r.status, "failed") << r.reason;
+  EXPECT_NE(r.status, ValidationStatus::kFailed) << r.reason;
   for (const auto& o : r.outputs) EXPECT_GE(o.cosine, 0.9) << o.name;
 }
 

@@ -44,7 +44,7 @@ class StorageFault : public ::testing::Test {
       std::ofstream(req.bundle_path, std::ios::binary) << "bundle of " << req.variant_id;
       BuiltVariant b;
       b.manifest = "{}";
-      b.validation.status = "validated";
+      b.validation.status = ValidationStatus::kValidated;
       BenchmarkRecord local;
       local.variant_id = req.variant_id;
       local.subject = "variant";

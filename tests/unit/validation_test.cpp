@@ -16,7 +16,7 @@ TEST(Validation, BatchNormFoldingValidates) {
   auto variant = source;
   run_pipeline(variant, {"eliminate_identity", "fold_batchnorm", "eliminate_dead_nodes"});
   auto r = validate_variant(source, variant, {});
-  EXPECT_EQ(r.status, "validated") << r.reason;
+  EXPECT_EQ(r.status, ValidationStatus::kValidated) << r.reason;
   ASSERT_EQ(r.outputs.size(), 1u);
   EXPECT_GT(r.outputs[0].sqnr_db, 100.0);
   EXPECT_LT(r.outputs[0].max_abs_err, 1e-5);
@@ -31,7 +31,7 @@ TEST(Validation, WrongWeightsFail) {
   for (auto& v : values) v = -v;  // a "variant" that computes something else
   write_floats(w, values);
   auto r = validate_variant(source, variant, {});
-  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.status, ValidationStatus::kFailed);
   EXPECT_LT(r.outputs[0].sqnr_db, 30.0);
 }
 
@@ -45,7 +45,7 @@ TEST(Validation, SmallErrorsDegrade) {
   ValidationThresholds t;
   t.validated_sqnr_db = 80;
   auto r = validate_variant(source, variant, t);
-  EXPECT_EQ(r.status, "degraded");
+  EXPECT_EQ(r.status, ValidationStatus::kDegraded);
   EXPECT_GT(r.outputs[0].sqnr_db, 30.0);
   EXPECT_LT(r.outputs[0].sqnr_db, 80.0);
 }
@@ -79,7 +79,7 @@ onnx::ModelProto scale_model(float k, const std::vector<std::string>& dims = {"1
 TEST(Validation, NonFiniteOutputsFailTheVariantWithTheirCount) {
   for (float k : {INFINITY, NAN}) {
     auto r = validate_variant(scale_model(1.f), scale_model(k), {});
-    EXPECT_EQ(r.status, "failed") << k;
+    EXPECT_EQ(r.status, ValidationStatus::kFailed) << k;
     ASSERT_EQ(r.outputs.size(), 1u);
     EXPECT_EQ(r.outputs[0].nonfinite_values, 2 * 10) << k;  // 2 synthetic samples x 10 values
     EXPECT_NE(r.reason.find("20 NaN or infinite value(s)"), std::string::npos) << r.reason;
@@ -87,7 +87,7 @@ TEST(Validation, NonFiniteOutputsFailTheVariantWithTheirCount) {
   }
   // The same infinities in source and variant are agreement, not a failure.
   auto same = validate_variant(scale_model(INFINITY), scale_model(INFINITY), {});
-  EXPECT_NE(same.status, "failed") << same.reason;
+  EXPECT_NE(same.status, ValidationStatus::kFailed) << same.reason;
   EXPECT_EQ(same.outputs[0].nonfinite_values, 0);
 }
 
@@ -95,7 +95,7 @@ TEST(Validation, TopKAgreementCopesWithNaNScores) {
   // [N, C] class scores where the variant is NaN everywhere: the ranking must stay well defined
   // (NaN ranks last) and the variant fails on its non-finite values.
   auto r = validate_variant(scale_model(1.f, {"4", "7"}), scale_model(NAN, {"4", "7"}), {});
-  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.status, ValidationStatus::kFailed);
   ASSERT_TRUE(r.outputs[0].top1_agreement.has_value());
   EXPECT_GE(*r.outputs[0].top1_agreement, 0.0);
   EXPECT_LE(*r.outputs[0].top1_agreement, 1.0);
@@ -108,7 +108,7 @@ TEST(Validation, ModelsTheEngineCannotRunAreSkippedWithTheReason) {
   *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {"4"});
   *g->add_node() = testing::node("Hardmax", {"x"}, {"y"});
   auto r = validate_variant(m, m, {});
-  EXPECT_EQ(r.status, "skipped");
+  EXPECT_EQ(r.status, ValidationStatus::kSkipped);
   EXPECT_NE(r.reason.find("Hardmax"), std::string::npos);
 }
 
