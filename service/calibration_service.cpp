@@ -7,7 +7,7 @@
 #include "core/base/clock.h"
 #include "core/base/error.h"
 #include "core/onnx_model.h"
-#include "service/ids.h"
+#include "core/base/random_hex.h"
 #include "storage/database.h"
 
 namespace aifgen {

@@ -14,7 +14,7 @@
 #include "core/base/error.h"
 #include "core/onnx_model.h"
 #include "service/variant_builder.h"
-#include "service/ids.h"
+#include "core/base/random_hex.h"
 #include "storage/database.h"
 #include "targets/registry.h"
 

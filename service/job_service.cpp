@@ -9,7 +9,7 @@
 
 #include "core/base/error.h"
 #include "core/base/sha256.h"
-#include "service/ids.h"
+#include "core/base/random_hex.h"
 #include "storage/database.h"
 #include "targets/common/tensorrt_profile.h"
 #include "targets/registry.h"

@@ -16,4 +16,6 @@ std::string random_hex(std::size_t bytes) {
   return to_hex(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
 }
 
+std::string new_id(const std::string& prefix) { return prefix + "_" + random_hex(12); }
+
 }  // namespace aifgen

@@ -12,7 +12,7 @@
 #include "core/onnx_model.h"
 #include "core/base/sha256.h"
 #include "core/quantize/stats_cache.h"
-#include "service/ids.h"
+#include "core/base/random_hex.h"
 #include "service/variant_builder.h"
 #include "targets/registry.h"
 

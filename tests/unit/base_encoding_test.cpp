@@ -1,4 +1,4 @@
-// core/base's encoders and clock against known vectors (RFC 4648 section 10 for base64) and
+// core/base's encoders, ids and clock against known vectors (RFC 4648 section 10 for base64) and
 // round trips, so the one spelling every room uses is the standard one.
 #include <gtest/gtest.h>
 
@@ -8,6 +8,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/encoding.h"
+#include "core/base/random_hex.h"
 #include "core/base/sha256.h"
 
 namespace aifgen {
@@ -66,6 +67,14 @@ TEST(BaseClock, TextOrderIsTimeOrder) {
   const system_clock::time_point a = sys_days{year{2026} / 1 / 9} + milliseconds{999};
   EXPECT_LT(iso8601_utc(a), iso8601_utc(a + milliseconds{1}));
   EXPECT_LT(iso8601_utc(a), iso8601_utc(a + hours{24 * 40}));
+}
+
+TEST(BaseIds, PrefixedNinetySixRandomBits) {
+  const auto a = new_id("job"), b = new_id("job");
+  EXPECT_TRUE(std::regex_match(a, std::regex("job_[0-9a-f]{24}"))) << a;
+  EXPECT_NE(a, b);
+  EXPECT_EQ(random_hex(0), "");
+  EXPECT_EQ(random_hex(5).size(), 10u);
 }
 
 }  // namespace
