@@ -1,6 +1,7 @@
 // Inputs that would make a naive kernel trap or write out of bounds get a defined answer or an
 // error instead: integer Div and Mod by zero (and INT_MIN / -1) give 0 / a wrapped value, and a
-// ScatterND index outside the data is refused. The ONNX conformance cases cover the normal paths.
+// ScatterND index outside the data is refused, and ops that index an axis refuse scalars (found
+// by fuzz_control_flow: a Scan body concatenating scalar steps read past an empty shape). The ONNX conformance cases cover the normal paths.
 #include <gtest/gtest.h>
 
 #include <climits>
@@ -68,6 +69,33 @@ TEST(EngineGuardedOps, ScatterNdRefusesAnIndexOutsideTheData) {
     FAIL() << "an index past the data was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.type(), "engine-bad-input");
+  }
+}
+
+TEST(EngineGuardedOps, AxisOpsRefuseScalarsInsteadOfReadingPastTheShape) {
+  for (const char* op : {"Concat", "Split", "Gather", "ReduceSum"}) {
+    auto m = testing::empty_model();
+    auto* g = m.mutable_graph();
+    *g->add_input() = testing::tensor_value("a", onnx::TensorProto::FLOAT, {});  // rank 0
+    std::vector<std::string> in = {"a"};
+    if (std::string(op) == "Concat") in.push_back("a");
+    if (std::string(op) == "Gather") {
+      *g->add_initializer() = testing::int64_tensor("i", {0});
+      in.push_back("i");
+    }
+    auto n = testing::node(op, in, {"y"});
+    if (std::string(op) == "ReduceSum") {
+      testing::add_ints_attr(n, "axes", {0});
+      m.mutable_opset_import(0)->set_version(11);  // axes as an attribute
+    }
+    *g->add_node() = n;
+    *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+    try {
+      Session s(m, {});
+      ADD_FAILURE() << op << " of a scalar was planned";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.type(), "engine-invalid-node") << op << ": " << e.what();
+    }
   }
 }
 

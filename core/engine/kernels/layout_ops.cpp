@@ -69,6 +69,7 @@ std::unique_ptr<Kernel> make_transpose(const NodeCtx& ctx, std::vector<TensorDes
 std::unique_ptr<Kernel> make_concat(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   const auto& first = ctx.in(0);
   auto rank = static_cast<std::int64_t>(first.shape.size());
+  if (rank < 1) ctx.invalid("Concat needs inputs of rank 1 or more");
   auto axis = normalize_axis(ctx, ctx.attr_i("axis", 0), rank);
   Shape out = first.shape;
   out[static_cast<std::size_t>(axis)] = 0;
@@ -155,6 +156,7 @@ std::unique_ptr<Kernel> make_gather(const NodeCtx& ctx, std::vector<TensorDesc>&
   const auto& idx = ctx.in(1);
   ctx.require_dtype(1, {DType::kI64, DType::kI32});
   auto rank = static_cast<std::int64_t>(data.shape.size());
+  if (rank < 1) ctx.invalid("Gather needs data of rank 1 or more");
   auto axis = normalize_axis(ctx, ctx.attr_i("axis", 0), rank);
   Shape out(data.shape.begin(), data.shape.begin() + axis);
   out.insert(out.end(), idx.shape.begin(), idx.shape.end());
@@ -180,6 +182,7 @@ std::unique_ptr<Kernel> make_gather(const NodeCtx& ctx, std::vector<TensorDesc>&
 std::unique_ptr<Kernel> make_split(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   const auto& in = ctx.in(0);
   auto rank = static_cast<std::int64_t>(in.shape.size());
+  if (rank < 1) ctx.invalid("Split needs an input of rank 1 or more");
   auto axis = normalize_axis(ctx, ctx.attr_i("axis", 0), rank);
   const auto n_out = static_cast<std::size_t>(ctx.node().output_size());
   std::vector<std::int64_t> split;

@@ -22,6 +22,7 @@ AxisView axis_view(const NodeCtx& ctx, const Shape& x, std::int64_t scale_numel)
     return v;
   }
   if (ctx.opset() < 13) ctx.invalid("per-axis scales need opset 13");
+  if (x.empty()) ctx.invalid("per-axis scales need an input of rank 1 or more");
   const auto axis = normalize_axis(ctx, ctx.attr_i("axis", 1), static_cast<std::int64_t>(x.size()));
   for (std::int64_t i = 0; i < axis; ++i) v.outer *= x[static_cast<std::size_t>(i)];
   v.channels = x[static_cast<std::size_t>(axis)];

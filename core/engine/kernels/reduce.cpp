@@ -24,6 +24,7 @@ std::unique_ptr<Kernel> make_reduce(const NodeCtx& ctx, std::vector<TensorDesc>&
   const bool keep = ctx.attr_i("keepdims", 1) != 0;
   const bool noop = axes.empty() && ctx.attr_i("noop_with_empty_axes", 0) != 0;
   std::vector<bool> reduced(x.size(), axes.empty() && !noop);
+  if (rank == 0 && !axes.empty()) ctx.invalid("a scalar has no axes to reduce");
   for (auto a : axes) reduced[static_cast<std::size_t>(normalize_axis(ctx, a, rank))] = true;
   Shape y, kept_dims, red_dims, kept_strides, red_strides;
   Shape strides(x.size(), 1);
