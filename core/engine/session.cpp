@@ -274,6 +274,7 @@ struct Session::Impl {
   std::vector<int> input_slots, output_slots;
   std::size_t arena_bytes = 0, constant_bytes = 0, scratchpad_bytes = 0;
   double plan_ms = 0;
+  double parallel_work = 0;  // estimated work of the steps planned with more than one thread
   mutable std::mutex pool_mu;
   std::vector<std::unique_ptr<RunState>> pool;
   std::map<std::string, OpProfile> profile;  // guarded by pool_mu
@@ -819,7 +820,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     // oneDNN sizes a primitive's work split by the threads at creation: plan small steps
     // with the thread count they will run with.
     // A body's own steps choose their threads; the control-flow step itself runs with all.
-    const int step_threads = control_flow ? options.threads : threads_for_work(estimated_work(*effective, pin), options.threads);
+    const double work = control_flow ? 0 : estimated_work(*effective, pin);
+    const int step_threads = control_flow ? options.threads : threads_for_work(work, options.threads);
+    if (!all_constant && !control_flow && step_threads > 1) parallel_work += work;
     omp_set_num_threads(step_threads);
     auto kernel = control_flow ? plan_control_flow(ctx, model, options, out_desc) : factory->second(ctx, out_desc);
     std::string fused_output;
@@ -1223,6 +1226,16 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
     if (changed > 0) standard = std::move(h);
   }
   impl_->plan(standard ? *standard : model);
+  if (impl_->options.threads > 1 && !worth_a_thread_team(impl_->parallel_work)) {
+    // Too little parallel work to pay for a team: plan again for one thread, so every step's
+    // primitives are made for the thread count they run with.
+    auto single = std::make_unique<Impl>();
+    single->options = impl_->options;
+    single->options.threads = 1;
+    omp_set_num_threads(1);
+    single->plan(standard ? *standard : model);
+    impl_ = std::move(single);
+  }
   impl_->plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -1233,6 +1246,7 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) { return imp
 std::size_t Session::arena_bytes() const { return impl_->arena_bytes; }
 std::size_t Session::constant_bytes() const { return impl_->constant_bytes; }
 std::size_t Session::kernel_count() const { return impl_->steps.size(); }
+int Session::threads() const { return impl_->options.threads; }
 double Session::plan_ms() const { return impl_->plan_ms; }
 
 std::vector<OpProfile> Session::profile() const {

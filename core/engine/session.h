@@ -64,6 +64,9 @@ class Session {
   std::size_t arena_bytes() const;     // intermediate values after liveness reuse
   std::size_t constant_bytes() const;  // weights and folded constants
   std::size_t kernel_count() const;    // nodes left to execute per run
+  // Threads run() uses: SessionOptions::threads, or 1 when the model has too little parallel
+  // work for a team (thread_policy.h, worth_a_thread_team).
+  int threads() const;
   double plan_ms() const;
   std::vector<OpProfile> profile() const;  // sorted by total time, largest first
 

@@ -115,6 +115,7 @@ int bench_model(const EngineCliOptions& o) {
     nlohmann::json j = {
         {"model", std::filesystem::path(o.model).filename().string()},
         {"threads", o.threads},
+        {"threads_used", session.threads()},
         {"iterations", o.iterations},
         {"plan_ms", session.plan_ms()},
         {"p50_ms", q(0.5)},
@@ -131,8 +132,10 @@ int bench_model(const EngineCliOptions& o) {
     if (o.json) {
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("model       %s (%zu kernels after folding)\nthreads     %d\nplan        %.1f ms\n", j["model"].get<std::string>().c_str(),
-                  session.kernel_count(), o.threads, session.plan_ms());
+      std::printf("model       %s (%zu kernels after folding)\n", j["model"].get<std::string>().c_str(), session.kernel_count());
+      if (session.threads() == o.threads) std::printf("threads     %d\n", o.threads);
+      else std::printf("threads     %d asked, %d used (too little parallel work for a team)\n", o.threads, session.threads());
+      std::printf("plan        %.1f ms\n", session.plan_ms());
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),
                   q(0.99), o.iterations, o.warmup);
       std::printf("throughput  %.1f inferences/s\n", j["throughput_per_s"].get<double>());
