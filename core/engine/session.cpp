@@ -23,6 +23,7 @@
 #include "core/engine/nhwc_passthrough.h"
 #include "core/engine/registry.h"
 #include "core/engine/pad_fusion.h"
+#include "core/engine/squeeze_excite.h"
 #include "core/engine/thread_policy.h"
 #include "core/engine/transformer_patterns.h"
 #include "core/fp16_emulation.h"
@@ -602,6 +603,36 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     return true;
   };
   std::deque<Tensor> nhwc_axes;  // axis-3 constants handed to channel Slices planned on NHWC views
+  const std::function<bool(const std::string&)> is_graph_output = [&](const std::string& v) { return graph_outputs.count(v) > 0; };
+  const std::function<const Tensor*(const std::string&)> constant_by_name = [&](const std::string& v) { return constant_of(v); };
+  const GraphView view{g, consumers, is_graph_output, constant_by_name};
+  // A squeeze-and-excitation block (pool, two 1x1 convolutions, gate, Mul) as one step on x in
+  // its own layout; nullopt when the nodes from this GlobalAveragePool on are not one.
+  auto squeeze_excite_step = [&](int node_index) -> std::optional<Step> {
+    auto se = match_squeeze_excite(view, node_index);
+    if (!se) return std::nullopt;
+    for (int k : se->nodes)
+      if (absorbed[static_cast<std::size_t>(k)] || int8_convs.count(k)) return std::nullopt;
+    auto in = slot_of.find(se->input);
+    if (in == slot_of.end() || slots[in->second].kind == SlotKind::kConstant) return std::nullopt;
+    int id = in->second;
+    TensorDesc d = slots[id].desc;
+    if (d.dtype != DType::kF32 || d.shape.size() != 4 || d.shape[1] != se->w1->shape[1]) return std::nullopt;
+    if (d.layout && !is_nhwc(d)) {
+      id = plain_slot(id);
+      d = slots[id].desc;
+    }
+    Step step;
+    step.label = "SqueezeExcite";
+    step.threads = 1;
+    step.kernel = make_squeeze_excite(*se, d.shape, is_nhwc(d));
+    step.in = {id};
+    Slot out;
+    out.desc = d;
+    step.out = {add_slot(se->output, std::move(out))};
+    for (int k : se->nodes) absorbed[static_cast<std::size_t>(k)] = true;
+    return step;
+  };
   for (int node_index = 0; node_index < g.node_size(); ++node_index) {
     auto int8 = int8_convs.find(node_index);
     const auto& node = int8 != int8_convs.end() ? int8->second.node : g.node(node_index);
@@ -637,6 +668,11 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         }
       }
     }
+    if (is_op(node, "GlobalAveragePool") && int8 == int8_convs.end())
+      if (auto step = squeeze_excite_step(node_index)) {
+        steps.push_back(std::move(*step));
+        continue;
+      }
     if (auto shuffle = channel_shuffle(node)) {
       const int in_id = slot_of.at(node.input(0));
       const Shape logical = slots[in_id].desc.shape;

@@ -1,0 +1,200 @@
+#include "core/engine/squeeze_excite.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace aifgen::engine {
+namespace {
+
+bool is(const onnx::NodeProto& n, const char* op) { return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx"); }
+
+float attr_f(const onnx::NodeProto& n, const char* name, float dflt) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return a.f();
+  return dflt;
+}
+
+// A Conv that is a plain matrix-vector product on a [N, C, 1, 1] value: 1x1 kernel, stride 1,
+// no padding, no dilation, one group, constant weights [out, in, 1, 1] with `in` == expected.
+bool pointwise_conv(const GraphView& v, const onnx::NodeProto& n, std::int64_t in_channels, const Tensor** w, const Tensor** b) {
+  if (!is(n, "Conv") || n.input_size() < 2 || n.output_size() != 1) return false;
+  for (const auto& a : n.attribute()) {
+    if (a.name() == "group" && a.i() != 1) return false;
+    if (a.name() == "auto_pad" && a.s() != "NOTSET" && a.s() != "VALID") return false;
+    if (a.name() == "pads" || a.name() == "strides" || a.name() == "dilations" || a.name() == "kernel_shape")
+      for (auto x : a.ints())
+        if (x != (a.name() == "pads" ? 0 : 1)) return false;
+  }
+  *w = v.constant(n.input(1));
+  *b = n.input_size() > 2 && !n.input(2).empty() ? v.constant(n.input(2)) : nullptr;
+  if (!*w || (*w)->dtype != DType::kF32 || (*w)->shape.size() != 4 || (*w)->shape[1] != in_channels || (*w)->shape[2] != 1 ||
+      (*w)->shape[3] != 1)
+    return false;
+  if (n.input_size() > 2 && !n.input(2).empty() && (!*b || (*b)->dtype != DType::kF32 || (*b)->numel() != (*w)->shape[0])) return false;
+  return true;
+}
+
+class SqueezeExciteKernel final : public Kernel {
+ public:
+  SqueezeExciteKernel(const SqueezeExcite& se, const Shape& logical, bool nhwc)
+      : n_(logical[0]), c_(logical[1]), hw_(logical[2] * logical[3]), r_(se.w1->shape[0]), nhwc_(nhwc),
+        activation_(se.activation), gate_(se.gate), alpha_(se.alpha), beta_(se.beta),
+        w1_(se.w1->as<float>(), se.w1->as<float>() + se.w1->numel()), w2_(se.w2->as<float>(), se.w2->as<float>() + se.w2->numel()),
+        b1_(se.b1 ? std::vector<float>(se.b1->as<float>(), se.b1->as<float>() + se.b1->numel()) : std::vector<float>(r_, 0.f)),
+        b2_(se.b2 ? std::vector<float>(se.b2->as<float>(), se.b2->as<float>() + se.b2->numel()) : std::vector<float>(c_, 0.f)) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) override {
+    std::vector<float> mean(static_cast<std::size_t>(c_)), hidden(static_cast<std::size_t>(r_)), scale(static_cast<std::size_t>(c_));
+    const auto c = static_cast<std::size_t>(c_), hw = static_cast<std::size_t>(hw_), r = static_cast<std::size_t>(r_);
+    for (std::int64_t img = 0; img < n_; ++img) {
+      const float* x = in[0]->as<float>() + static_cast<std::size_t>(img) * c * hw;
+      float* y = out[0]->as<float>() + static_cast<std::size_t>(img) * c * hw;
+      // Squeeze: the mean of each channel.
+      std::fill(mean.begin(), mean.end(), 0.f);
+      if (nhwc_) {
+        for (std::size_t p = 0; p < hw; ++p) {
+          const float* px = x + p * c;
+#pragma omp simd
+          for (std::size_t k = 0; k < c; ++k) mean[k] += px[k];
+        }
+      } else {
+        for (std::size_t k = 0; k < c; ++k) {
+          float s = 0;
+#pragma omp simd reduction(+ : s)
+          for (std::size_t p = 0; p < hw; ++p) s += x[k * hw + p];
+          mean[k] = s;
+        }
+      }
+      const float inv = 1.f / static_cast<float>(hw);
+      for (auto& m : mean) m *= inv;
+      // Excite: two small products, the activation and the gate.
+      for (std::size_t j = 0; j < r; ++j) {
+        float s = b1_[j];
+        const float* w = w1_.data() + j * c;
+#pragma omp simd reduction(+ : s)
+        for (std::size_t k = 0; k < c; ++k) s += w[k] * mean[k];
+        switch (activation_) {
+          case SqueezeExcite::Activation::kRelu: s = std::max(s, 0.f); break;
+          case SqueezeExcite::Activation::kSilu: s = s / (1.f + std::exp(-s)); break;
+          case SqueezeExcite::Activation::kHardSwish: s = s * std::clamp(s / 6.f + 0.5f, 0.f, 1.f); break;
+        }
+        hidden[j] = s;
+      }
+      for (std::size_t k = 0; k < c; ++k) {
+        float s = b2_[k];
+        const float* w = w2_.data() + k * r;
+#pragma omp simd reduction(+ : s)
+        for (std::size_t j = 0; j < r; ++j) s += w[j] * hidden[j];
+        scale[k] = gate_ == SqueezeExcite::Gate::kSigmoid ? 1.f / (1.f + std::exp(-s)) : std::clamp(alpha_ * s + beta_, 0.f, 1.f);
+      }
+      // Scale every pixel of each channel.
+      if (nhwc_) {
+        for (std::size_t p = 0; p < hw; ++p) {
+          const float* px = x + p * c;
+          float* py = y + p * c;
+#pragma omp simd
+          for (std::size_t k = 0; k < c; ++k) py[k] = px[k] * scale[k];
+        }
+      } else {
+        for (std::size_t k = 0; k < c; ++k) {
+          const float g = scale[k];
+#pragma omp simd
+          for (std::size_t p = 0; p < hw; ++p) y[k * hw + p] = x[k * hw + p] * g;
+        }
+      }
+    }
+  }
+
+ private:
+  std::int64_t n_, c_, hw_, r_;
+  bool nhwc_;
+  SqueezeExcite::Activation activation_;
+  SqueezeExcite::Gate gate_;
+  float alpha_, beta_;
+  std::vector<float> w1_, w2_, b1_, b2_;
+};
+
+}  // namespace
+
+std::optional<SqueezeExcite> match_squeeze_excite(const GraphView& v, int gap) {
+  const auto& g = v.graph;
+  auto only_reader = [&](const std::string& name) {
+    auto it = v.readers.find(name);
+    return v.is_graph_output(name) || it == v.readers.end() || it->second.size() != 1 ? -1 : it->second[0];
+  };
+  const auto& pool = g.node(gap);
+  if (!is(pool, "GlobalAveragePool") || pool.input_size() != 1 || pool.output_size() != 1) return std::nullopt;
+  SqueezeExcite se;
+  se.input = pool.input(0);
+  se.nodes.push_back(gap);
+  auto x_readers = v.readers.find(se.input);
+  if (x_readers == v.readers.end() || x_readers->second.size() != 2) return std::nullopt;
+  // First product: C -> R.
+  const int c1 = only_reader(pool.output(0));
+  if (c1 < 0) return std::nullopt;
+  const Tensor* w1 = nullptr;
+  const Tensor* b1 = nullptr;
+  const Tensor* w1_probe = v.constant(g.node(c1).input_size() > 1 ? g.node(c1).input(1) : "");
+  if (!w1_probe || w1_probe->shape.size() != 4) return std::nullopt;
+  const std::int64_t channels = w1_probe->shape[1];
+  if (!pointwise_conv(v, g.node(c1), channels, &w1, &b1)) return std::nullopt;
+  se.nodes.push_back(c1);
+  // Activation: Relu, HardSwish, or SiLU written as x * Sigmoid(x).
+  const std::string& h = g.node(c1).output(0);
+  std::string activated;
+  if (int a = only_reader(h); a >= 0 && (is(g.node(a), "Relu") || is(g.node(a), "HardSwish"))) {
+    se.activation = is(g.node(a), "Relu") ? SqueezeExcite::Activation::kRelu : SqueezeExcite::Activation::kHardSwish;
+    se.nodes.push_back(a);
+    activated = g.node(a).output(0);
+  } else {
+    auto hr = v.readers.find(h);
+    if (v.is_graph_output(h) || hr == v.readers.end() || hr->second.size() != 2) return std::nullopt;
+    int sig = -1, mul = -1;
+    for (int k : hr->second) {
+      if (is(g.node(k), "Sigmoid")) sig = k;
+      if (is(g.node(k), "Mul")) mul = k;
+    }
+    if (sig < 0 || mul < 0 || only_reader(g.node(sig).output(0)) != mul) return std::nullopt;
+    const auto& m = g.node(mul);
+    if (m.input_size() != 2 || !((m.input(0) == h && m.input(1) == g.node(sig).output(0)) || (m.input(1) == h && m.input(0) == g.node(sig).output(0))))
+      return std::nullopt;
+    se.activation = SqueezeExcite::Activation::kSilu;
+    se.nodes.push_back(sig);
+    se.nodes.push_back(mul);
+    activated = m.output(0);
+  }
+  // Second product: R -> C.
+  const int c2 = only_reader(activated);
+  const Tensor* w2 = nullptr;
+  const Tensor* b2 = nullptr;
+  if (c2 < 0 || !pointwise_conv(v, g.node(c2), w1->shape[0], &w2, &b2) || w2->shape[0] != channels) return std::nullopt;
+  se.nodes.push_back(c2);
+  // Gate, then the scaling Mul of x.
+  const int gate = only_reader(g.node(c2).output(0));
+  if (gate < 0 || !(is(g.node(gate), "Sigmoid") || is(g.node(gate), "HardSigmoid"))) return std::nullopt;
+  if (is(g.node(gate), "HardSigmoid")) {
+    se.gate = SqueezeExcite::Gate::kHardSigmoid;
+    se.alpha = attr_f(g.node(gate), "alpha", 0.2f);
+    se.beta = attr_f(g.node(gate), "beta", 0.5f);
+  }
+  se.nodes.push_back(gate);
+  const int scale = only_reader(g.node(gate).output(0));
+  if (scale < 0 || !is(g.node(scale), "Mul") || g.node(scale).input_size() != 2) return std::nullopt;
+  const auto& s = g.node(scale);
+  const std::string& gv = g.node(gate).output(0);
+  if (!((s.input(0) == se.input && s.input(1) == gv) || (s.input(1) == se.input && s.input(0) == gv))) return std::nullopt;
+  if (std::find(x_readers->second.begin(), x_readers->second.end(), scale) == x_readers->second.end()) return std::nullopt;
+  se.nodes.push_back(scale);
+  se.output = s.output(0);
+  se.w1 = w1;
+  se.b1 = b1;
+  se.w2 = w2;
+  se.b2 = b2;
+  return se;
+}
+
+std::unique_ptr<Kernel> make_squeeze_excite(const SqueezeExcite& se, const Shape& logical, bool nhwc) {
+  return std::make_unique<SqueezeExciteKernel>(se, logical, nhwc);
+}
+
+}  // namespace aifgen::engine

@@ -1,0 +1,126 @@
+// Squeeze-and-excitation blocks planned as one step (core/engine/squeeze_excite.h) compute what
+// the same graph computes unfused (an Identity after the gate keeps the pattern from matching),
+// for each activation and gate the exporters write, on plain and NHWC inputs; and near misses
+// are left to the ordinary kernels.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/engine/session.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen::engine {
+namespace {
+
+using testing::node;
+
+struct Block {
+  std::string activation = "Relu";  // Relu | SiLU | HardSwish
+  std::string gate = "HardSigmoid";  // Sigmoid | HardSigmoid
+  bool after_conv = true;             // x from a Conv (NHWC between convolutions) or the graph input
+  bool barrier = false;               // Identity between gate and Mul: no fusion
+  bool bias = true;
+};
+
+// x0[1,8,12,10] -> (Conv 3x3 8->16 + Relu) -> x -> SE(16 -> 4 -> 16) -> Mul(x, gate) -> Conv 1x1 -> y
+onnx::ModelProto se_model(const Block& b) {
+  auto m = testing::empty_model("se");
+  m.mutable_opset_import(0)->set_version(14);  // HardSwish
+  auto* g = m.mutable_graph();
+  const std::int64_t c = b.after_conv ? 16 : 8;
+  *g->add_input() = testing::tensor_value("x0", onnx::TensorProto::FLOAT, {"1", "8", "12", "10"});
+  std::string x = "x0";
+  if (b.after_conv) {
+    *g->add_initializer() = testing::random_tensor("wc", {16, 8, 3, 3}, 21, -0.3f, 0.3f);
+    auto conv = node("Conv", {"x0", "wc"}, {"xc"});
+    testing::add_ints_attr(conv, "pads", {1, 1, 1, 1});
+    *g->add_node() = conv;
+    *g->add_node() = node("Relu", {"xc"}, {"x"});
+    x = "x";
+  }
+  *g->add_initializer() = testing::random_tensor("w1", {4, c, 1, 1}, 22, -0.5f, 0.5f);
+  *g->add_initializer() = testing::random_tensor("b1", {4}, 23, -0.2f, 0.2f);
+  *g->add_initializer() = testing::random_tensor("w2", {c, 4, 1, 1}, 24, -0.8f, 0.8f);
+  *g->add_initializer() = testing::random_tensor("b2", {c}, 25, -0.2f, 0.2f);
+  *g->add_node() = node("GlobalAveragePool", {x}, {"s"});
+  *g->add_node() = node("Conv", b.bias ? std::vector<std::string>{"s", "w1", "b1"} : std::vector<std::string>{"s", "w1"}, {"h"});
+  std::string a = "h_act";
+  if (b.activation == "SiLU") {
+    *g->add_node() = node("Sigmoid", {"h"}, {"h_sig"});
+    *g->add_node() = node("Mul", {"h", "h_sig"}, {a});
+  } else {
+    *g->add_node() = node(b.activation, {"h"}, {a});
+  }
+  *g->add_node() = node("Conv", {a, "w2", "b2"}, {"e"});
+  auto gate = node(b.gate, {"e"}, {"gate"});
+  if (b.gate == "HardSigmoid") {
+    testing::add_float_attr(gate, "alpha", 1.f / 6.f);
+    testing::add_float_attr(gate, "beta", 0.5f);
+  }
+  *g->add_node() = gate;
+  std::string gv = "gate";
+  if (b.barrier) {
+    *g->add_node() = node("Identity", {"gate"}, {"gate_plain"});
+    gv = "gate_plain";
+  }
+  *g->add_node() = node("Mul", {x, gv}, {"scaled"});
+  *g->add_initializer() = testing::random_tensor("wp", {8, c, 1, 1}, 26, -0.4f, 0.4f);
+  *g->add_node() = node("Conv", {"scaled", "wp"}, {"y"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+bool fused(const Session& s) {
+  for (const auto& p : s.profile())
+    if (p.op == "SqueezeExcite") return true;
+  return false;
+}
+
+TEST(EngineSqueezeExcite, FusedBlocksComputeWhatTheUnfusedGraphComputes) {
+  Tensor x = Tensor::allocate(DType::kF32, {1, 8, 12, 10});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.37f * static_cast<float>(i)) * 1.5f;
+  for (const char* act : {"Relu", "SiLU", "HardSwish"})
+    for (const char* gate : {"Sigmoid", "HardSigmoid"})
+      for (bool after_conv : {true, false})
+        for (bool bias : {true, false}) {
+          Block b{act, gate, after_conv, false, bias};
+          SessionOptions o;
+          o.profile = true;
+          Session fast(se_model(b), o);
+          b.barrier = true;
+          Session reference(se_model(b), o);
+          auto y = fast.run({x})[0], want = reference.run({x})[0];
+          EXPECT_TRUE(fused(fast)) << act << " " << gate << " " << after_conv;
+          EXPECT_FALSE(fused(reference));
+          ASSERT_EQ(y.shape, want.shape);
+          float largest = 0;
+          for (std::int64_t i = 0; i < want.numel(); ++i) largest = std::max(largest, std::abs(want.as<float>()[i]));
+          ASSERT_GT(largest, 0.1f);
+          for (std::int64_t i = 0; i < y.numel(); ++i)
+            ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-5f * largest) << act << " " << gate << " after_conv " << after_conv << " @" << i;
+        }
+}
+
+TEST(EngineSqueezeExcite, NearMissesAreLeftToTheOrdinaryKernels) {
+  SessionOptions o;
+  o.profile = true;
+  Tensor x = Tensor::allocate(DType::kF32, {1, 8, 12, 10});
+  // The squeezed value is also a graph output: it must be materialised, so no fusion.
+  auto m = se_model({});
+  *m.mutable_graph()->add_output() = testing::tensor_value("s", onnx::TensorProto::FLOAT, {});
+  Session with_output(m, o);
+  with_output.run({x});
+  EXPECT_FALSE(fused(with_output));
+  // A 3x3 (padded) second convolution is not a matrix-vector product.
+  auto m2 = se_model({});
+  for (auto& t : *m2.mutable_graph()->mutable_initializer())
+    if (t.name() == "w2") t = testing::random_tensor("w2", {16, 4, 3, 3}, 24);
+  for (auto& n : *m2.mutable_graph()->mutable_node())
+    if (n.output(0) == "e") testing::add_ints_attr(n, "pads", {1, 1, 1, 1});
+  Session three_by_three(m2, o);
+  three_by_three.run({x});
+  EXPECT_FALSE(fused(three_by_three));
+}
+
+}  // namespace
+}  // namespace aifgen::engine
