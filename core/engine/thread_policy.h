@@ -25,7 +25,8 @@ int threads_for_work(double work, int max_threads);
 // team at all. A few short parallel steps among many single-threaded ones save less than waking
 // the team for each costs (on a VM a sleeping OpenMP thread takes tens of microseconds to wake):
 // the PP-OCR orientation classifier, 10 such steps of ~1M MACs among 76, ran 0.62-0.76 ms at 2
-// threads and 0.51-0.63 ms at 1. Below the bound the session plans and runs on one thread.
+// threads and 0.51-0.63 ms at 1. Below the bound (thread_policy.cpp says how it was measured)
+// the session plans and runs on one thread.
 bool worth_a_thread_team(double parallel_work);
 
 }  // namespace aifgen::engine

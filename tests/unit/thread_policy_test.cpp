@@ -46,14 +46,15 @@ TEST(ThreadPolicy, SmallStepsRunOnOneThreadLargeOnesOnAll) {
   EXPECT_DOUBLE_EQ(estimated_work(gru, {input({8, 100, 80}), input({1, 768, 80}), input({1, 768, 256})}), 8 * 768.0 * 256);
 }
 
-// x[1,16,84,84] -> conv 3x3 (large step, 32.5M MACs: enough for the session to keep its team)
+// x[1,16,112,112] -> conv 3x3 to 128 channels (large step, 231M MACs: enough for the session to
+// keep its team)
 // -> Relu -> conv 1x1 stride 4 to 8 channels (small) -> Sigmoid -> y
 onnx::ModelProto mixed_model() {
   auto m = testing::empty_model();
   auto* g = m.mutable_graph();
-  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "16", "84", "84"});
-  *g->add_initializer() = testing::random_tensor("w1", {32, 16, 3, 3}, 11, -0.2f, 0.2f);
-  *g->add_initializer() = testing::random_tensor("w2", {8, 32, 1, 1}, 12, -0.2f, 0.2f);
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "16", "112", "112"});
+  *g->add_initializer() = testing::random_tensor("w1", {128, 16, 3, 3}, 11, -0.2f, 0.2f);
+  *g->add_initializer() = testing::random_tensor("w2", {8, 128, 1, 1}, 12, -0.2f, 0.2f);
   auto c1 = testing::node("Conv", {"x", "w1"}, {"a"});
   testing::add_ints_attr(c1, "pads", {1, 1, 1, 1});
   *g->add_node() = c1;
@@ -72,7 +73,7 @@ TEST(ThreadPolicy, MixedThreadCountsComputeWhatOneThreadComputes) {
   two.threads = 2;
   Session s1(mixed_model(), one), s2(mixed_model(), two);
   ASSERT_EQ(s2.threads(), 2) << "the large step should keep the team, or this test mixes nothing";
-  Tensor x = Tensor::allocate(DType::kF32, {1, 16, 84, 84});
+  Tensor x = Tensor::allocate(DType::kF32, {1, 16, 112, 112});
   for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.11f * static_cast<float>(i));
   for (int round = 0; round < 3; ++round) {
     auto a = s1.run({x})[0], b = s2.run({x})[0];
@@ -83,8 +84,9 @@ TEST(ThreadPolicy, MixedThreadCountsComputeWhatOneThreadComputes) {
 
 TEST(ThreadPolicy, ASessionWithTooLittleParallelWorkRunsOnOneThread) {
   EXPECT_FALSE(worth_a_thread_team(0));
-  EXPECT_FALSE(worth_a_thread_team(10e6));  // the PP-OCR classifier's 10 parallel steps
-  EXPECT_TRUE(worth_a_thread_team(300e6));  // mobilenet_v2
+  EXPECT_FALSE(worth_a_thread_team(10e6));   // the PP-OCR classifier's 10 parallel steps
+  EXPECT_FALSE(worth_a_thread_team(141e6));  // shufflenet_v2_x1_0
+  EXPECT_TRUE(worth_a_thread_team(299e6));   // mobilenet_v2
   // conv_bn_relu_model: 3 -> 4 channels on 8x8, no step worth a second thread.
   SessionOptions two;
   two.threads = 2;
