@@ -15,8 +15,8 @@ constexpr double kParallelMinWork = 1 << 19;
 // with bench/zoo.sh on a 2-core AMD EPYC VM (2026-12-02): shufflenet_v2_x1_0 (141M in its
 // parallel steps) ran 1.34x slower at 2 threads than at 1 and mobilenet_v3_small (54M) 1.47x,
 // while mnasnet1_0 (314M) broke even and mobilenet_v2 (299M) and regnet_x_400mf (413M) gained.
-// On the AVX-512 Intel VM of earlier runs mobilenet_v3_small gained at 2 threads; the bound is
-// set where neither machine loses, at the cost of that gain.
+// On the AVX-512 VM of earlier runs (another machine) mobilenet_v3_small gained at 2 threads;
+// the bound is set where neither machine loses, at the cost of that gain.
 constexpr double kMinSessionParallelWork = 1.5e8;
 
 double elements(const TensorDesc& d) { return static_cast<double>(numel(d.shape)); }
