@@ -16,6 +16,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/engine/attention.h"
 #include "core/engine/control_flow.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
@@ -633,6 +634,42 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     for (int k : se->nodes) absorbed[static_cast<std::size_t>(k)] = true;
     return step;
   };
+  // Scaled dot-product attention (two products around a softmax) as one step; nullopt when the
+  // nodes from this MatMul on are not that chain, or an operand is not yet produced here (the
+  // step runs at the first MatMul's place in the order).
+  auto attention_step = [&](int node_index) -> std::optional<Step> {
+    auto a = match_attention(view, node_index);
+    if (!a) return std::nullopt;
+    for (int k : a->nodes)
+      if (absorbed[static_cast<std::size_t>(k)] || int8_convs.count(k)) return std::nullopt;
+    std::vector<std::string> names = {a->q, a->k, a->v};
+    if (!a->mask.empty()) names.push_back(a->mask);
+    std::vector<int> ids;
+    for (const auto& name : names) {
+      auto it = slot_of.find(name);
+      if (it == slot_of.end() || slots[it->second].desc.dtype != DType::kF32) return std::nullopt;
+      ids.push_back(slots[it->second].desc.layout ? plain_slot(it->second) : it->second);
+    }
+    const Shape &q = slots[ids[0]].desc.shape, &k = slots[ids[1]].desc.shape, &v = slots[ids[2]].desc.shape;
+    const Shape* mask = a->mask.empty() ? nullptr : &slots[ids[3]].desc.shape;
+    if (!attention_shapes_fit(*a, g.node(a->softmax), opset, q, k, v, mask)) return std::nullopt;
+    Shape out_shape(q.begin(), q.end() - 1);
+    out_shape.push_back(v.back());
+    const double work = static_cast<double>(numel(q)) / static_cast<double>(q.back()) * static_cast<double>(k.back()) *
+                        static_cast<double>(q.back() + v.back());
+    Step step;
+    step.label = "Attention";
+    step.threads = threads_for_work(work, options.threads);
+    if (step.threads > 1) parallel_work += work;
+    omp_set_num_threads(step.threads);
+    step.kernel = make_attention(eng, *a, q, k, v, mask);
+    step.in = ids;
+    Slot out;
+    out.desc = {DType::kF32, out_shape, nullptr};
+    step.out = {add_slot(a->output, std::move(out))};
+    for (int k : a->nodes) absorbed[static_cast<std::size_t>(k)] = true;
+    return step;
+  };
   for (int node_index = 0; node_index < g.node_size(); ++node_index) {
     auto int8 = int8_convs.find(node_index);
     const auto& node = int8 != int8_convs.end() ? int8->second.node : g.node(node_index);
@@ -670,6 +707,11 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     }
     if (is_op(node, "GlobalAveragePool") && int8 == int8_convs.end())
       if (auto step = squeeze_excite_step(node_index)) {
+        steps.push_back(std::move(*step));
+        continue;
+      }
+    if (is_op(node, "MatMul") && int8 == int8_convs.end())
+      if (auto step = attention_step(node_index)) {
         steps.push_back(std::move(*step));
         continue;
       }

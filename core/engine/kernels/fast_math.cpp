@@ -41,6 +41,21 @@ AIFGEN_MULTIVERSION float exp_shift_sum_loop(const float* x, float* y, std::int6
   return sum;
 }
 
+AIFGEN_MULTIVERSION void softmax_row(const float* x, float* y, std::int64_t n) {
+  float m = x[0];
+#pragma omp simd reduction(max : m)
+  for (std::int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (std::int64_t i = 0; i < n; ++i) {
+    y[i] = exp_f32(x[i] - m);
+    sum += y[i];
+  }
+  const auto inv = static_cast<float>(1.0 / sum);
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
 AIFGEN_MULTIVERSION void channel_affine_rows(const float* x, float* y, std::int64_t rows, std::int64_t c, const float* scale,
                                              const float* shift) {
   for (std::int64_t r = 0; r < rows; ++r) {

@@ -47,6 +47,9 @@ void erf_loop(const float* x, float* y, std::int64_t n);
 void sigmoid_loop(const float* x, float* y, std::int64_t n);
 // y[i] = exp(x[i] - m); returns the sum of y.
 float exp_shift_sum_loop(const float* x, float* y, std::int64_t n, float m);
+// Softmax of one contiguous row of n > 0 values (x and y may be the same buffer): the max, the
+// shifted exponentials and their sum, and the scaling, each a vector loop.
+void softmax_row(const float* x, float* y, std::int64_t n);
 // Exact GELU: 0.5 x (1 + erf(x / sqrt 2)).
 void gelu_loop(const float* x, float* y, std::int64_t n);
 // Normalizes each of `rows` rows of `c` values to mean 0, variance 1 (biased, + eps), then

@@ -121,6 +121,7 @@ std::unique_ptr<Kernel> make_softmax(const NodeCtx& ctx, std::vector<TensorDesc>
   }
   outs = {ctx.in(0)};
   return make_kernel([outer, dim, inner, log](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    if (dim == 0) return;  // an empty softmax axis: nothing to read or write
     const float* x = in[0]->as<float>();
     float* y = out[0]->as<float>();
 #pragma omp parallel for if (outer * inner >= 8 && outer * inner * dim > kParallelMinElements) schedule(static)
@@ -128,17 +129,17 @@ std::unique_ptr<Kernel> make_softmax(const NodeCtx& ctx, std::vector<TensorDesc>
       const std::int64_t o = r / inner, i = r % inner;
       const float* xp = x + o * dim * inner + i;
       float* yp = y + o * dim * inner + i;
+      if (inner == 1 && !log) {
+        softmax_row(xp, yp, dim);
+        continue;
+      }
       float m = xp[0];
       for (std::int64_t k = 1; k < dim; ++k) m = std::max(m, xp[k * inner]);
       float sum = 0;
-      if (inner == 1 && !log) {
-        sum = exp_shift_sum_loop(xp, yp, dim, m);
-      } else {
-        for (std::int64_t k = 0; k < dim; ++k) {
-          float e = std::exp(xp[k * inner] - m);
-          if (!log) yp[k * inner] = e;
-          sum += e;
-        }
+      for (std::int64_t k = 0; k < dim; ++k) {
+        float e = std::exp(xp[k * inner] - m);
+        if (!log) yp[k * inner] = e;
+        sum += e;
       }
       if (log) {
         const float lse = static_cast<float>(std::log(sum));

@@ -1,0 +1,49 @@
+// Scaled dot-product attention as one step: MatMul(Q, K) -> [Mul or Div by a constant scalar] ->
+// [Add mask] -> Softmax over the last axis -> MatMul(P, V), the chain every exporter writes for
+// attention before ONNX had an Attention op (opset 23). Unfused, the [.., L, M] score tensor is
+// written by the first product, read and written again by the scale, the mask and the softmax,
+// and read by the second product: four passes over the largest tensor of the block and four
+// kernel launches. Here each batch-head's scores stay in a per-thread buffer the size of one
+// L x M matrix, between two oneDNN matmul primitives, while they are in cache. ONNX Runtime fuses the
+// same chain (its AttentionFusion / MultiHeadAttention). Engine-internal: the model on disk is
+// not changed.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/engine/kernel.h"
+#include "core/engine/squeeze_excite.h"  // GraphView
+
+namespace aifgen::engine {
+
+struct Attention {
+  std::string q, k, v, mask;  // mask empty when there is no Add
+  std::string output;         // the second MatMul's output
+  std::vector<int> nodes;     // every node replaced, the first MatMul first
+  int softmax = -1;           // index of the Softmax node (its axis is checked against the rank)
+  float scale = 1.f;          // applied to Q K before the mask
+};
+
+// The chain starting at the MatMul node `first`, or nullopt when the nodes after it are not
+// exactly that (every intermediate read once and not a graph output, the scale a constant
+// scalar, Softmax the next-to-last node and read only as the second MatMul's left operand).
+std::optional<Attention> match_attention(const GraphView& view, int first);
+
+// Whether the planned shapes fit the fused kernel: Q [..., L, D], K [..., D, M], V [..., M, E]
+// with the same leading dims, a mask (when present) that broadcasts to [..., L, M], and a Softmax
+// whose axis (by its opset's rule) is the last one.
+bool attention_shapes_fit(const Attention& a, const onnx::NodeProto& softmax, std::int64_t opset, const Shape& q, const Shape& k,
+                          const Shape& v, const Shape* mask);
+
+// The fused step; inputs in the order Q, K, V[, mask], all plain float32. Build it with the OpenMP
+// threads the step will run with (oneDNN sizes its primitives by them); batch-heads are spread
+// over them.
+std::unique_ptr<Kernel> make_attention(const dnnl::engine& eng, const Attention& a, const Shape& q, const Shape& k, const Shape& v,
+                                       const Shape* mask);
+
+}  // namespace aifgen::engine
