@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 #include "core/engine/kernels/fast_math.h"
+#include "core/engine/kernels/onednn_util.h"
 
 namespace aifgen::engine {
 namespace {
@@ -39,10 +41,18 @@ class AttentionKernel final : public Kernel {
     s_md_ = dnnl::memory::desc({l_, m_}, dt::f32, tag::ab);
     v_md_ = dnnl::memory::desc({m_, e_}, dt::f32, tag::ab);
     o_md_ = dnnl::memory::desc({l_, e_}, dt::f32, tag::ab);
-    dnnl::primitive_attr scaled;
+    // User-mode scratchpads: batch-heads run these primitives on several threads at once, and
+    // the library-mode scratchpad is one buffer shared by every primitive of the process
+    // (oneDNN is built without ONEDNN_ENABLE_CONCURRENT_EXEC), so concurrent runs would
+    // overwrite each other's packed operands. Each thread brings its own instead.
+    dnnl::primitive_attr scaled = scratchpad_attr();
     if (scale != 1.f) scaled.set_output_scales(0, {scale});
-    scores_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q_md_, k_md_, s_md_), scaled, eng));
-    context_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(s_md_, v_md_, o_md_), eng));
+    const dnnl::matmul::primitive_desc scores_pd(dnnl::matmul::desc(q_md_, k_md_, s_md_), scaled, eng);
+    const dnnl::matmul::primitive_desc context_pd(dnnl::matmul::desc(s_md_, v_md_, o_md_), scratchpad_attr(), eng);
+    scores_scratch_md_ = scores_pd.scratchpad_desc();
+    context_scratch_md_ = context_pd.scratchpad_desc();
+    scores_ = dnnl::matmul(scores_pd);
+    context_ = dnnl::matmul(context_pd);
     if (!mask) return;
     // Strides of the mask over the score shape [lead..., L, M], 0 where it broadcasts.
     Shape scores(q.begin(), q.end() - 1);
@@ -95,12 +105,17 @@ class AttentionKernel final : public Kernel {
 
   void one_batch(dnnl::stream& st, std::int64_t b, const float* q, const float* k, const float* v, const float* mask, float* o) const {
     thread_local std::vector<float> scores;
+    thread_local std::vector<std::byte> scratch;
     if (scores.size() < static_cast<std::size_t>(l_ * m_)) scores.resize(static_cast<std::size_t>(l_ * m_));
+    const std::size_t scratch_bytes = std::max(scores_scratch_md_.get_size(), context_scratch_md_.get_size());
+    if (scratch.size() < scratch_bytes) scratch.resize(scratch_bytes);
     float* s = scores.data();
     dnnl::memory sm(s_md_, eng_, s);
-    scores_.execute(st, {{DNNL_ARG_SRC, dnnl::memory(q_md_, eng_, ptr(q + b * l_ * d_))},
-                         {DNNL_ARG_WEIGHTS, dnnl::memory(k_md_, eng_, ptr(k + b * d_ * m_))},
-                         {DNNL_ARG_DST, sm}});
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(q_md_, eng_, ptr(q + b * l_ * d_))},
+                                               {DNNL_ARG_WEIGHTS, dnnl::memory(k_md_, eng_, ptr(k + b * d_ * m_))},
+                                               {DNNL_ARG_DST, sm}};
+    if (scores_scratch_md_.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scores_scratch_md_, eng_, scratch.data()));
+    scores_.execute(st, args);
     for (std::int64_t i = 0; i < l_; ++i) {
       float* row = s + i * m_;
       if (mask) {
@@ -114,13 +129,15 @@ class AttentionKernel final : public Kernel {
       }
       softmax_row(row, row, m_);  // the Softmax kernel's own row function: fused and unfused agree
     }
-    context_.execute(st, {{DNNL_ARG_SRC, sm},
-                          {DNNL_ARG_WEIGHTS, dnnl::memory(v_md_, eng_, ptr(v + b * m_ * e_))},
-                          {DNNL_ARG_DST, dnnl::memory(o_md_, eng_, o + b * l_ * e_)}});
+    args = {{DNNL_ARG_SRC, sm},
+            {DNNL_ARG_WEIGHTS, dnnl::memory(v_md_, eng_, ptr(v + b * m_ * e_))},
+            {DNNL_ARG_DST, dnnl::memory(o_md_, eng_, o + b * l_ * e_)}};
+    if (context_scratch_md_.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(context_scratch_md_, eng_, scratch.data()));
+    context_.execute(st, args);
   }
 
   dnnl::engine eng_;
-  dnnl::memory::desc q_md_, k_md_, s_md_, v_md_, o_md_;
+  dnnl::memory::desc q_md_, k_md_, s_md_, v_md_, o_md_, scores_scratch_md_, context_scratch_md_;
   dnnl::matmul scores_, context_;
   std::int64_t batches_ = 1, l_ = 0, d_ = 0, m_ = 0, e_ = 0;
   std::vector<std::int64_t> mask_base_;
