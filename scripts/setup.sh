@@ -10,9 +10,12 @@ PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libsqlite3-dev libspdlog-dev libfmt-dev libssl-dev
   libdnnl-dev libarchive-dev libcli11-dev libyaml-cpp-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev zlib1g-dev
+  libjs-chart.js
   python3 curl openssl
 )
+# libjs-chart.js: Debian's Chart.js (3.9.1 on Debian 12), embedded into the binary with the
+# dashboard's own files at build time; the page loads nothing from any other host.
 # Node.js/npm only for the OpenAPI validator, and only when the machine has no npm of its own
 # (Debian's nodejs package conflicts with a separately installed npm).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
@@ -20,6 +23,7 @@ command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 # The Vitis AI bundles' KServe server is Python with numpy; the tests run it (against a stand-in
 # for ONNX Runtime's Vitis AI provider) with Debian's python3 and python3-numpy.
 # bench/int8_accuracy.sh renders held-out OCR lines with python3-pil and the DejaVu fonts.
+# The dashboard's browser tests drive Debian's chromium with puppeteer-core (npm, no download).
 test_tools=false
 bench_tools=false
 for arg in "$@"; do
@@ -29,7 +33,7 @@ for arg in "$@"; do
     *) echo "setup: unknown option $arg (known: --with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
   esac
 done
-$test_tools && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core)
+$test_tools && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core chromium)
 # bench/zoo.sh and bench/compare_ort.sh export torchvision architectures with Debian's PyTorch
 # (large: only when asked for).
 $bench_tools && PACKAGES+=(python3-torch python3-torchvision python3-numpy)
@@ -53,8 +57,9 @@ fi
 if $test_tools; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
   if [ ! -x "$here/tests/tools/node_modules/.bin/validate-api" ] || [ ! -x "$here/tests/tools/node_modules/.bin/dockerfilelint" ] ||
-     [ ! -d "$here/tests/tools/node_modules/kubernetes-models" ] || [ ! -d "$here/tests/tools/node_modules/@kubernetes/client-node" ]; then
-    echo "setup: installing the test tools: OpenAPI validator, Dockerfile linter, Kubernetes schemas (npm)"
+     [ ! -d "$here/tests/tools/node_modules/kubernetes-models" ] || [ ! -d "$here/tests/tools/node_modules/@kubernetes/client-node" ] ||
+     [ ! -d "$here/tests/tools/node_modules/puppeteer-core" ]; then
+    echo "setup: installing the test tools: OpenAPI validator, Dockerfile linter, Kubernetes schemas, browser driver (npm)"
     (cd "$here/tests/tools" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi

@@ -21,6 +21,7 @@ Server::Server(App& app)
   add_model_routes(router_);
   add_job_routes(router_, *poller_);
   add_variant_routes(router_);
+  add_dashboard_routes(router_, dashboard_);
 }
 
 Server::~Server() { close(); }
@@ -81,6 +82,9 @@ void Server::close() {
 // GET needs read, everything else write. Answers 401/403 itself and returns false.
 bool Server::authorize(RequestContext& ctx, const std::string& route, const std::string& method) {
   if (route == "/healthz" || route == "/readyz") return true;
+  // The dashboard's page and files are public: they hold no data, and the page asks for a key
+  // before it calls the API (which checks it).
+  if (route == "/" || route == "/assets/{file}") return true;
   if (route == "/v1/bundles/{id}") return true;  // a signed link is its own authorization
   if (route == "/metrics" && app_.config().metrics_public) return true;
   if (!app_.keys_required()) return true;

@@ -7,6 +7,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 
+#include "api/rest/dashboard.h"
 #include "api/rest/long_poll.h"
 #include "api/rest/rate_limiter.h"
 #include "api/rest/router.h"
@@ -32,6 +33,7 @@ class Server {
   Router router_;
   std::unique_ptr<LongPoller> poller_;
   RateLimiter limiter_;
+  DashboardAssets dashboard_;
   std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
   // Requests that carry a body run here, not on cpprest's I/O threads: their handlers wait for
   // the body, which those I/O threads deliver, so a few slow or stalled senders would otherwise

@@ -36,6 +36,7 @@ inline constexpr ProblemType kProblemTypes[] = {
     {"missing-file-field", 400, "a multipart calibration upload has no 'file' field"},
     {"upload-too-large", 413, "an upload is over the configured size limit"},
     {"route-not-found", 404, "no route has this path"},
+    {"asset-not-found", 404, "no dashboard file has this name under /assets/"},
     {"method-not-allowed", 405, "the route exists but not with this method"},
     {"range-not-satisfiable", 416, "a Range header asks for bytes past the end of the bundle"},
     // Access
