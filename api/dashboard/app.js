@@ -24,6 +24,10 @@
   }
   Api.onConnection = setConnection;
 
+  // The skip link moves focus to the page's content; as a plain #main link it would change the
+  // hash, which is the router's.
+  document.querySelector('.skip').addEventListener('click', (e) => { e.preventDefault(); main.focus(); });
+
   function askForKey(problem) {
     keyButton.hidden = false;
     document.getElementById('key-reason').textContent = (problem && problem.detail ? problem.detail + '. ' : '') +

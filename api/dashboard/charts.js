@@ -35,7 +35,8 @@ const Charts = (() => {
         animation: false, maintainAspectRatio: false,
         scales: {
           x: { title: { display: true, text: 'p50 latency, ms (field figure where one exists, else local)' }, beginAtZero: true },
-          y: { title: { display: true, text: 'accuracy drop' }, beginAtZero: true },
+          // With every drop near zero Chart.js would span 0..1 and flatten the points onto the axis.
+          y: { title: { display: true, text: 'accuracy drop' }, beginAtZero: true, suggestedMax: Math.max(0.01, ...points.map((p) => p.y * 1.2)) },
         },
         plugins: {
           tooltip: { callbacks: { label: (c) => `${label(c.raw)}: ${c.raw.x.toFixed(3)} ms, drop ${c.raw.y.toFixed(4)} (${c.raw.origin})` } },

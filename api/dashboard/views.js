@@ -37,6 +37,9 @@ const Views = (() => {
     short(id) { return id.length > 16 ? id.slice(0, 12) + '…' : id; },
   };
 
+  // replaceChildren without the holes that conditional children leave (it would print "null").
+  const fill = (el, ...children) => el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+
   const badge = (s) => h('span', { class: `badge ${s || ''}` }, s || '—');
   const table = (head, rows, numeric = []) =>
     h('div', { class: 'table-wrap' },
@@ -90,7 +93,7 @@ const Views = (() => {
   // ---- Models ----
   async function models(main) {
     const list = h('div', {}, h('p', { class: 'muted' }, 'Loading models…'));
-    main.replaceChildren(h('h1', {}, 'Models'),
+    fill(main, h('h1', {}, 'Models'),
       uploader({
         label: 'Upload an ONNX model', accept: '.onnx', hint: 'Drop a .onnx file here, or choose one.',
         path: (f) => `/v1/models?name=${encodeURIComponent(f.name.replace(/\.onnx$/i, '').slice(0, 200))}`,
@@ -110,7 +113,7 @@ const Views = (() => {
     const census = Object.entries(m.op_census || {}).sort((a, b) => b[1] - a[1]);
     const calibrations = h('div', {});
     const variants = h('div', {});
-    main.replaceChildren(
+    fill(main, 
       h('h1', {}, m.name || m.id),
       h('dl', { class: 'kv' }, h('dt', {}, 'sha256'), h('dd', { class: 'mono' }, m.id), h('dt', {}, 'size'), h('dd', {}, fmt.bytes(m.size_bytes)),
         h('dt', {}, 'parameters'), h('dd', {}, fmt.count(m.parameter_count)), h('dt', {}, 'MACs'), h('dd', {}, fmt.count(m.macs)),
@@ -205,13 +208,13 @@ const Views = (() => {
   // ---- Jobs ----
   async function jobs(main) {
     const holder = h('div', {}, h('p', { class: 'muted' }, 'Loading jobs…'));
-    main.replaceChildren(h('h1', {}, 'Jobs'), holder);
+    fill(main, h('h1', {}, 'Jobs'), holder);
     const items = await Api.all('/v1/jobs', 1000);
     if (!items.length) { holder.replaceChildren(h('p', { class: 'muted' }, 'No jobs yet.')); return; }
     holder.replaceChildren(table(['Job', 'State', 'Stage', 'Progress', 'Variants', 'Created'], items.map((j) => row([
       h('a', { href: `#/jobs/${j.id}` }, fmt.short(j.id)), badge(j.state), j.stage,
       h('progress', { max: 1, value: j.progress ?? 0, 'aria-label': `progress of ${j.id}` }), (j.variants || []).length,
-      fmt.time(j.created_at)], [4]))), [4]));
+      fmt.time(j.created_at)], [4])), [4]));
   }
 
   const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -219,13 +222,13 @@ const Views = (() => {
   // ---- One job, live: one long poll in flight, ETag + ?wait=, reconnecting on its own ----
   async function job(main, { id }, signal, setConnection) {
     const view = h('div', {});
-    main.replaceChildren(view);
+    fill(main, view);
     let etag = null, current = null, delay = 1000;
     const render = (j) => {
       const cancel = h('button', { type: 'button', class: 'secondary', disabled: TERMINAL.has(j.state) || j.cancel_requested,
         onclick: async () => { try { await Api.post(`/v1/jobs/${id}/cancel`, {}); } catch (err) { view.append(problemBox(err)); } } },
       j.cancel_requested && !TERMINAL.has(j.state) ? 'Cancelling…' : 'Cancel job');
-      view.replaceChildren(
+      fill(view, 
         h('h1', {}, 'Job ', h('span', { class: 'mono' }, j.id)),
         h('dl', { class: 'kv' }, h('dt', {}, 'state'), h('dd', {}, badge(j.state)), h('dt', {}, 'stage'), h('dd', { id: 'job-stage' }, j.stage),
           h('dt', {}, 'model'), h('dd', {}, h('a', { href: `#/models/${j.model_id}` }, fmt.short(j.model_id))),
@@ -247,7 +250,7 @@ const Views = (() => {
         if (current && TERMINAL.has(current.state)) return;
       } catch (err) {
         if (err.name === 'AbortError') return;
-        if (!(err instanceof Api.NetworkError) && err.status !== 503 && err.status !== 502) { view.replaceChildren(problemBox(err)); return; }
+        if (!(err instanceof Api.NetworkError) && err.status !== 503 && err.status !== 502) { fill(view, problemBox(err)); return; }
         setConnection(false);  // "reconnecting": wait, then ask again, backing off to 10 s
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 10000);
@@ -276,7 +279,7 @@ const Views = (() => {
     } }, 'Download bundle');
     const th = val.thresholds || {};
     const outputs = val.outputs || [];
-    main.replaceChildren(
+    fill(main, 
       h('h1', {}, `${v.target} ${v.precision}`),
       h('dl', { class: 'kv' }, h('dt', {}, 'variant'), h('dd', { class: 'mono' }, v.id), h('dt', {}, 'state'), h('dd', {}, badge(v.state)),
         h('dt', {}, 'validation'), h('dd', {}, badge(v.validation)), h('dt', {}, 'job'), h('dd', {}, h('a', { href: `#/jobs/${v.job_id}` }, v.job_id)),
@@ -312,7 +315,7 @@ const Views = (() => {
     const scatterCanvas = h('canvas', { id: 'scatter', role: 'img', 'aria-label': 'latency against accuracy drop, one point per variant' });
     const barCanvas = h('canvas', { id: 'bars', role: 'img', 'aria-label': 'bundle size and latency per variant' });
     const note = h('div', {});
-    main.replaceChildren(h('h1', {}, 'Compare variants'),
+    fill(main, h('h1', {}, 'Compare variants'),
       h('p', {}, h('a', { href: `#/models/${id}` }, 'back to the model')),
       h('div', { class: 'form-grid' }, h('div', {}, h('label', { for: 'objective' }, 'Objective'), objective),
         h('div', {}, h('label', { for: 'budget' }, 'Largest accuracy drop'), budget)),
