@@ -1,6 +1,8 @@
 // Job submission, cancellation and variant lookups.
 #include "service/job_service.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "core/base/clock.h"
@@ -22,6 +24,10 @@ std::string request_fingerprint(const JobRequest& r) {
   for (const auto& t : r.targets) s += t + ",";
   s += "\n";
   for (const auto& p : r.precisions) s += p + ",";
+  if (!r.variants.empty()) {
+    s += "\nvariants:";  // only when present: fingerprints of earlier requests stay the same
+    for (const auto& v : r.variants) s += v + ",";
+  }
   s += "\n" + r.options_json;
   return Sha256::of(s);
 }
@@ -41,13 +47,16 @@ std::map<std::string, std::vector<std::int64_t>> input_dims(const nlohmann::json
 }  // namespace
 
 SubmitResult JobService::submit(const JobRequest& req) {
-  auto pairs = expand_requests(req.targets, req.precisions);
+  auto pairs = req.variants.empty() ? expand_requests(req.targets, req.precisions) : expand_pairs(req.variants);
+  std::vector<std::string> targets;
+  for (const auto& [t, _] : pairs)
+    if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
   // Options are checked now, so a job never fails late for a typo or a missing calibration set.
   auto options = parse_build_options(nlohmann::json::parse(req.options_json));
   // A target that cannot run the model fails the request now, with the ops it lacks.
   if (auto model = models_.get(req.model_id)) {
     auto info = nlohmann::json::parse(model->info_json);
-    check_targets_can_run(req.targets, info.value("op_census", std::map<std::string, std::int64_t>{}));
+    check_targets_can_run(targets, info.value("op_census", std::map<std::string, std::int64_t>{}));
     if (!options.shape_profiles.empty()) check_shape_profiles(options.shape_profiles, input_dims(info));
   }
   if (options.calibration_id) {

@@ -19,6 +19,7 @@ struct JobRequest {
   std::string model_id;
   std::vector<std::string> targets;
   std::vector<std::string> precisions;  // empty: every precision of each target
+  std::vector<std::string> variants;    // instead of the two above: "target/precision" pairs
   std::string options_json = "{}";      // a JSON object, stored verbatim
   std::optional<std::string> idempotency_key;
 };

@@ -43,11 +43,47 @@ void check_targets_can_run(const std::vector<std::string>& targets, const std::m
   throw Error(ErrorCode::kUnprocessable, "target-cannot-run-model", "the model cannot run on every requested target: " + msg, problems);
 }
 
-std::vector<std::pair<std::string, std::string>> expand_requests(const std::vector<std::string>& targets,
-                                                                 const std::vector<std::string>& precisions) {
+namespace {
+
+std::vector<std::string> valid_pairs() {
   std::vector<std::string> valid;
   for (const auto* t : all_targets())
     for (const auto& p : t->descriptor().precisions) valid.push_back(t->descriptor().id + "/" + p);
+  return valid;
+}
+
+[[noreturn]] void throw_unsupported(const std::vector<std::string>& invalid) {
+  std::string list;
+  for (const auto& s : invalid) list += (list.empty() ? "" : ", ") + s;
+  throw Error(ErrorCode::kUnprocessable, "unsupported-target-precision",
+              "not available: " + list + "; see 'allowed' for what this service can build", valid_pairs());
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> expand_pairs(const std::vector<std::string>& variants) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::vector<std::string> invalid;
+  for (const auto& v : variants) {
+    const auto slash = v.find('/');
+    const std::string tid = v.substr(0, slash), p = slash == std::string::npos ? "" : v.substr(slash + 1);
+    const Target* t = find_target(tid);
+    if (!t) {
+      invalid.push_back(v + " (unknown target)");
+      continue;
+    }
+    const auto& supported = t->descriptor().precisions;
+    if (std::find(supported.begin(), supported.end(), p) == supported.end()) invalid.push_back(v);
+    else if (std::find(pairs.begin(), pairs.end(), std::pair{tid, p}) == pairs.end()) pairs.emplace_back(tid, p);
+  }
+  if (!invalid.empty()) throw_unsupported(invalid);
+  if (pairs.empty()) throw Error(ErrorCode::kInvalidArgument, "no-variants-requested", "the request names no variant", valid_pairs());
+  return pairs;
+}
+
+std::vector<std::pair<std::string, std::string>> expand_requests(const std::vector<std::string>& targets,
+                                                                 const std::vector<std::string>& precisions) {
+  const std::vector<std::string> valid = valid_pairs();
 
   std::vector<std::pair<std::string, std::string>> pairs;
   std::vector<std::string> invalid;
@@ -64,12 +100,7 @@ std::vector<std::pair<std::string, std::string>> expand_requests(const std::vect
       else if (std::find(pairs.begin(), pairs.end(), std::pair{tid, p}) == pairs.end()) pairs.emplace_back(tid, p);
     }
   }
-  if (!invalid.empty()) {
-    std::string list;
-    for (const auto& s : invalid) list += (list.empty() ? "" : ", ") + s;
-    throw Error(ErrorCode::kUnprocessable, "unsupported-target-precision",
-                "not available: " + list + "; see 'allowed' for what this service can build", valid);
-  }
+  if (!invalid.empty()) throw_unsupported(invalid);
   if (pairs.empty())
     throw Error(ErrorCode::kInvalidArgument, "no-variants-requested", "the request names no target", valid);
   return pairs;

@@ -21,6 +21,11 @@ const Target* find_target(const std::string& id);
 std::vector<std::pair<std::string, std::string>> expand_requests(const std::vector<std::string>& targets,
                                                                  const std::vector<std::string>& precisions);
 
+// The same for an explicit list of "target/precision" pairs (the job request's `variants`), for
+// choices that are not a cross product (x86_64-cpu/fp32 with nvidia-jetson/int8). Duplicates
+// collapse; the same errors as above.
+std::vector<std::pair<std::string, std::string>> expand_pairs(const std::vector<std::string>& variants);
+
 // Throws Error(kUnprocessable, "target-cannot-run-model") listing, per target, the ops it cannot
 // run, when any of `targets` cannot run a model with this op census (partial support passes).
 void check_targets_can_run(const std::vector<std::string>& targets, const std::map<std::string, std::int64_t>& op_census);

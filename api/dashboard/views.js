@@ -166,7 +166,7 @@ const Views = (() => {
       return h('fieldset', { class: unavailable ? 'unavailable' : null, disabled: unavailable },
         h('legend', {}, t.id), reason ? h('span', { class: 'reason' }, reason) : null,
         t.precisions.map((p) => h('label', { class: 'check' },
-          h('input', { type: 'checkbox', name: 'variant', value: `${t.id}|${p}`, 'data-target': t.id, 'data-precision': p }), ' ', p)));
+          h('input', { type: 'checkbox', name: 'variant', value: `${t.id}/${p}`, 'data-target': t.id, 'data-precision': p }), ' ', p)));
     });
     const opt = (name, labelText, control) => h('div', {}, h('label', { for: `opt-${name}` }, labelText), control);
     const form = h('form', { id: 'job-form', novalidate: true },
@@ -187,8 +187,8 @@ const Views = (() => {
       error.replaceChildren();
       const picked = [...form.querySelectorAll('input[name=variant]:checked')];
       if (!picked.length) { error.append(h('div', { class: 'problem', role: 'alert' }, h('strong', {}, 'Choose at least one target and precision.'))); return; }
-      const targetsWanted = [...new Set(picked.map((i) => i.dataset.target))];
-      const precisions = [...new Set(picked.map((i) => i.dataset.precision))];
+      // Explicit pairs: the boxes ticked need not be a cross product of targets and precisions.
+      const variants = picked.map((i) => i.value);
       const options = {};
       const val = (n) => form.querySelector(`#opt-${n}`);
       if (val('calibration_method').value !== 'percentile') options.calibration_method = val('calibration_method').value;
@@ -198,7 +198,7 @@ const Views = (() => {
       if (val('accuracy_budget').value === 'off') options.accuracy_budget = 'off';
       if (val('synthetic_calibration').checked) options.synthetic_calibration = true;
       try {
-        const job = await Api.post('/v1/jobs', { model_id: m.id, targets: targetsWanted, precisions, options });
+        const job = await Api.post('/v1/jobs', { model_id: m.id, variants, options });
         location.hash = `#/jobs/${job.id}`;
       } catch (err) { error.append(problemBox(err)); }
     });

@@ -29,20 +29,28 @@ std::vector<std::string> string_array(const nlohmann::json& body, const char* ke
 }  // namespace
 
 JobRequest parse_job_request(const nlohmann::json& body) {
-  static const char* kKnown[] = {"model_id", "targets", "precisions", "options"};
+  static const char* kKnown[] = {"model_id", "targets", "precisions", "variants", "options"};
   for (const auto& [key, _] : body.items()) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;
     if (!known)
       throw Error(ErrorCode::kInvalidArgument, "unknown-field",
-                  "unknown field '" + key + "' in the job request", {"model_id", "targets", "precisions", "options"});
+                  "unknown field '" + key + "' in the job request", {"model_id", "targets", "precisions", "variants", "options"});
   }
   JobRequest req;
   if (!body.contains("model_id") || !body["model_id"].is_string() || body["model_id"].get<std::string>().empty())
     invalid("'model_id' is required and must be a string (the model's sha256)");
   req.model_id = body["model_id"].get<std::string>();
-  req.targets = string_array(body, "targets", true);
-  req.precisions = string_array(body, "precisions", false);
+  // Either a cross product (targets x precisions) or explicit "target/precision" pairs.
+  if (body.contains("variants")) {
+    if (body.contains("targets") || body.contains("precisions"))
+      invalid("'variants' names target/precision pairs itself; send it without 'targets' and 'precisions'");
+    req.variants = string_array(body, "variants", true);
+  } else {
+    if (!body.contains("targets")) invalid("'targets' (or 'variants') is required");
+    req.targets = string_array(body, "targets", true);
+    req.precisions = string_array(body, "precisions", false);
+  }
   if (body.contains("options")) {
     if (!body["options"].is_object()) invalid("'options' must be an object");
     req.options_json = body["options"].dump();

@@ -1,6 +1,7 @@
 // A job from request to downloaded bundle, with idempotency, ETag, long polling and the
 // BN-folded weights checked against values computed here.
 #include <cmath>
+#include <set>
 
 #include "core/base/sha256.h"
 #include "core/tensor_util.h"
@@ -107,6 +108,30 @@ TEST_F(JobsE2E, ConvBnModelBecomesADownloadableFoldedVariant) {
     for (int k = 0; k < 27; ++k) EXPECT_NEAR(w[c * 27 + k], w0[c * 27 + k] * s, 1e-6);
     EXPECT_NEAR(b[c], (b0[c] - mean[c]) * s + beta[c], 1e-6);
   }
+}
+
+TEST_F(JobsE2E, ExplicitVariantPairsBuildExactlyThosePairs) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  // x86_64-cpu has no fp16, so these two are no cross product of targets and precisions.
+  auto created = http().post_json("/v1/jobs", {{"model_id", model_id}, {"variants", {"x86_64-cpu/fp32", "arm64-cpu/fp16", "x86_64-cpu/fp32"}}});
+  ASSERT_EQ(created.status, 202) << created.body;
+  const auto job = created.json();
+  std::set<std::string> pairs;
+  for (const auto& v : job["variants"]) pairs.insert(v["target"].get<std::string>() + "/" + v["precision"].get<std::string>());
+  EXPECT_EQ(pairs, (std::set<std::string>{"x86_64-cpu/fp32", "arm64-cpu/fp16"})) << created.body;
+  EXPECT_EQ(job["variants"].size(), 2u) << "a repeated pair builds once";
+  http().post_json("/v1/jobs/" + job["id"].get<std::string>() + "/cancel", nlohmann::json::object());
+
+  auto both = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}, {"variants", {"x86_64-cpu/fp32"}}});
+  EXPECT_EQ(both.status, 400);
+  EXPECT_EQ(both.problem_type(), "invalid-field");
+  auto bad = http().post_json("/v1/jobs", {{"model_id", model_id}, {"variants", {"x86_64-cpu/fp16", "nowhere/int8", "x86_64-cpu"}}});
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_EQ(bad.problem_type(), "unsupported-target-precision");
+  for (const char* named : {"x86_64-cpu/fp16", "nowhere/int8 (unknown target)", "x86_64-cpu"})
+    EXPECT_NE(bad.json()["detail"].get<std::string>().find(named), std::string::npos) << named << " in " << bad.body;
+  EXPECT_EQ(http().post_json("/v1/jobs", {{"model_id", model_id}, {"variants", nlohmann::json::array()}}).status, 400);
+  EXPECT_EQ(http().post_json("/v1/jobs", {{"model_id", model_id}}).status, 400);
 }
 
 TEST_F(JobsE2E, EtagAndLongPoll) {
