@@ -6,7 +6,7 @@
 // the page makes must go to the service itself. Screenshots of each page, at 1280x800 and at a
 // 390 px wide phone size, go to the output folder.
 //
-// usage: node dashboard-browser.mjs <aifgen binary> <model.onnx> <output folder>
+// usage: node dashboard-browser.mjs <aifgen binary> <model.onnx> <bigger model.onnx> <output folder>
 // Exit 0: passed; 1: failed; 77: skipped (no browser here), saying why.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,9 +15,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-const [binary, modelPath, outDir] = process.argv.slice(2);
-if (!binary || !modelPath || !outDir) {
-  console.error('usage: node dashboard-browser.mjs <aifgen binary> <model.onnx> <output folder>');
+const [binary, modelPath, bigModelPath, outDir] = process.argv.slice(2);
+if (!binary || !modelPath || !bigModelPath || !outDir) {
+  console.error('usage: node dashboard-browser.mjs <aifgen binary> <model.onnx> <bigger model.onnx, for the cancelled upload> <output folder>');
   process.exit(2);
 }
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -52,21 +52,32 @@ async function freePort() {
   });
 }
 
-// Starts `aifgen serve` on a free port with its own data dir; resolves once /healthz answers.
-async function startService(dataDir) {
-  const port = await freePort();
-  const log = fs.openSync(path.join(outDir, `service-${port}.log`), 'w');
+// Starts `aifgen serve` on a free port (or `port`, for a restart) with its own data dir;
+// resolves with its base URL once /healthz answers. The last one started is `service`.
+let service = null;
+async function startService(dataDir, port = null) {
+  port = port || await freePort();
+  const log = fs.openSync(path.join(outDir, `service-${port}.log`), 'a');
   const child = spawn(binary, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], { stdio: ['ignore', log, log] });
   children.push(child);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) throw new Error(`aifgen serve exited with ${child.exitCode}; see ${outDir}/service-${port}.log`);
     try {
-      if ((await fetch(`${base}/healthz`)).ok) return base;
+      if ((await fetch(`${base}/healthz`)).ok) {
+        service = { base, child, port, dataDir };
+        return base;
+      }
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('aifgen serve did not answer /healthz within 30 s');
+}
+
+async function api(base, method, route, body) {
+  const r = await fetch(base + route, { method, headers: body ? { 'Content-Type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  if (!r.ok) throw new Error(`${method} ${route}: ${r.status} ${await r.text()}`);
+  return r.json();
 }
 
 async function newPage(base) {
@@ -112,6 +123,21 @@ async function mainFlow() {
   await page.waitForSelector('#file-Upload-an-ONNX-model');
   check((await text(page, '#main')).includes('No models yet'), 'an empty service shows no models');
   await page.evaluate(() => { window.__sameDocument = true; });
+
+  // A slow upload shows bytes sent and can be cancelled; nothing is stored then.
+  const cdpPage = await page.createCDPSession();
+  await cdpPage.send('Network.enable');
+  await cdpPage.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  await (await page.$('#file-Upload-an-ONNX-model')).uploadFile(bigModelPath);
+  await page.waitForFunction(() => { const p = document.querySelector('.dropzone progress'); return p && p.value > 0 && p.value < p.max; }, { timeout: 20000 });
+  const progress = await page.$eval('.dropzone progress', (p) => `${p.value} of ${p.max}`);
+  check(true, `a slow upload shows its progress (${progress} bytes)`);
+  await page.click('.dropzone button');
+  await page.waitForFunction(() => document.querySelector('.dropzone').textContent.includes('Upload cancelled'), { timeout: 10000 });
+  await cdpPage.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await new Promise((r) => setTimeout(r, 500));
+  check((await api(base, 'GET', '/v1/models')).items.length === 0, 'a cancelled upload stores no model');
+
   const upload = await page.$('#file-Upload-an-ONNX-model');
   await upload.uploadFile(modelPath);
   await page.waitForFunction(() => /^#\/models\/[0-9a-f]{64}$/.test(location.hash), { timeout: 30000 });
@@ -226,6 +252,26 @@ async function mainFlow() {
     return !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim();
   }).length);
   check(unlabelled === 0, 'every control on the models page has a label');
+
+  // A lost service: the live job view says "reconnecting" and recovers by itself once the
+  // service is back (here killed with SIGKILL mid-job and restarted on the same port and data
+  // dir; the interrupted job is requeued and finishes).
+  const long = await api(base, 'POST', '/v1/jobs', { model_id: modelId, targets: ['x86_64-cpu', 'arm64-cpu', 'nvidia-gpu', 'nvidia-jetson', 'xilinx-alveo', 'xilinx-zynq'] });
+  await page.goto(`${base}/#/jobs/${long.id}`, { waitUntil: 'load' });
+  await page.evaluate(() => { window.__sameDocument = true; });
+  await page.waitForSelector('#main [data-state="running"]', { timeout: 60000 });
+  const { child, port, dataDir } = service;
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  await page.waitForFunction(() => document.querySelector('#connection').textContent.includes('reconnecting'), { timeout: 30000 });
+  check(true, `with the service gone the page says "${await text(page, '#connection')}"`);
+  await screenshots(page, 'reconnecting');
+  await startService(dataDir, port);
+  await page.waitForFunction(() => document.querySelector('#connection').textContent === '', { timeout: 30000 });
+  check(true, 'the page reconnected by itself when the service came back');
+  await page.waitForSelector('#main [data-state="succeeded"]', { timeout: 240000 });
+  const attempts = await page.$eval('#main', (m) => m.innerText.match(/attempts\s+(\d+)/)?.[1]);
+  check(await page.evaluate(() => window.__sameDocument === true), `the interrupted job succeeded on the same page (attempts ${attempts})`);
 
   check(foreign.length === 0, `no request to any other host (${foreign.join(', ')})`);
   check(consoleErrors.length === 0, `no script errors (${consoleErrors.join(' | ')})`);
