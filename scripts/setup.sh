@@ -23,7 +23,8 @@ command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 # The Vitis AI bundles' KServe server is Python with numpy; the tests run it (against a stand-in
 # for ONNX Runtime's Vitis AI provider) with Debian's python3 and python3-numpy.
 # bench/int8_accuracy.sh renders held-out OCR lines with python3-pil and the DejaVu fonts.
-# The dashboard's browser tests drive Debian's chromium with puppeteer-core (npm, no download).
+# The dashboard's browser tests drive Debian's chromium and firefox-esr with puppeteer-core
+# (npm; it downloads no browser).
 test_tools=false
 bench_tools=false
 for arg in "$@"; do
@@ -33,7 +34,7 @@ for arg in "$@"; do
     *) echo "setup: unknown option $arg (known: --with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
   esac
 done
-$test_tools && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core chromium)
+$test_tools && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core chromium firefox-esr)
 # bench/zoo.sh and bench/compare_ort.sh export torchvision architectures with Debian's PyTorch
 # (large: only when asked for).
 $bench_tools && PACKAGES+=(python3-torch python3-torchvision python3-numpy)

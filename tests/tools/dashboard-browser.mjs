@@ -1,5 +1,5 @@
-// The dashboard driven in a real browser (Debian's chromium through puppeteer-core) against a
-// live service: upload a model through the page, see an API error in place (a bad calibration
+// The dashboard driven in real browsers (Debian's chromium, and firefox-esr where installed,
+// through puppeteer-core: CDP for Chromium, WebDriver BiDi for Firefox) against a live service: upload a model through the page, see an API error in place (a bad calibration
 // file), start a job from the form, watch it reach `succeeded` without a reload, open a variant,
 // download its bundle through the page and check the sha256, see the compare chart with one
 // point per measured variant; and, on a service with API keys, the key dialog. Every request
@@ -20,11 +20,17 @@ if (!binary || !modelPath || !bigModelPath || !outDir) {
   console.error('usage: node dashboard-browser.mjs <aifgen binary> <model.onnx> <bigger model.onnx, for the cancelled upload> <output folder>');
   process.exit(2);
 }
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!fs.existsSync(CHROMIUM)) {
-  console.log(`SKIP: no browser at ${CHROMIUM} (scripts/setup.sh --with-test-tools installs Debian's chromium)`);
-  process.exit(77);
-}
+// Each browser the flows run in; a missing one is skipped, saying so, and the run is skipped
+// (77) only when none is here.
+const BROWSERS = [
+  { name: 'chromium', path: process.env.CHROMIUM || '/usr/bin/chromium' },
+  { name: 'firefox', path: process.env.FIREFOX || '/usr/bin/firefox-esr' },
+].filter((b) => {
+  if (fs.existsSync(b.path)) return true;
+  console.log(`SKIP ${b.name}: no browser at ${b.path} (scripts/setup.sh --with-test-tools installs it)`);
+  return false;
+});
+if (!BROWSERS.length) process.exit(77);
 let puppeteer;
 try {
   puppeteer = (await import('puppeteer-core')).default;
@@ -37,11 +43,12 @@ fs.mkdirSync(outDir, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aifgen-dashboard-'));
 const children = [];
 let browser = null;
+let kind = null;  // the browser of this round: 'chromium' or 'firefox'
 const started = Date.now();
 
 function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
-  console.log(`ok (${((Date.now() - started) / 1000).toFixed(1)} s): ${what}`);
+  console.log(`ok (${kind}, ${((Date.now() - started) / 1000).toFixed(1)} s): ${what}`);
 }
 
 async function freePort() {
@@ -74,6 +81,8 @@ async function startService(dataDir, port = null) {
   throw new Error('aifgen serve did not answer /healthz within 30 s');
 }
 
+const downloadDir = () => path.join(work, `downloads-${kind}`);
+
 async function api(base, method, route, body) {
   const r = await fetch(base + route, { method, headers: body ? { 'Content-Type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
   if (!r.ok) throw new Error(`${method} ${route}: ${r.status} ${await r.text()}`);
@@ -101,30 +110,20 @@ async function screenshots(page, name) {
   const hole = shown.match(/\b(null|undefined|NaN|\[object Object\])\b/);
   check(!hole, `${name}: no "${hole ? hole[1] : 'null'}" shown where a value is missing`);
   await page.setViewport({ width: 1280, height: 800 });
-  await page.screenshot({ path: path.join(outDir, `${name}-1280.png`), fullPage: true });
+  const prefix = kind === 'chromium' ? name : `${name}-${kind}`;
+  await page.screenshot({ path: path.join(outDir, `${prefix}-1280.png`), fullPage: true });
   // Not isMobile: switching that reloads the page, and the flows check that nothing reloads.
   await page.setViewport({ width: 390, height: 844 });
   await new Promise((r) => setTimeout(r, 300));  // charts resize on the next frame
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  await page.screenshot({ path: path.join(outDir, `${name}-390.png`), fullPage: true });
+  await page.screenshot({ path: path.join(outDir, `${prefix}-390.png`), fullPage: true });
   await page.setViewport({ width: 1280, height: 800 });
-  check(overflow <= 0, `${name}: nothing wider than a 390 px screen (overflow ${overflow} px)`);
+  check(overflow <= 0, `${prefix}: nothing wider than a 390 px screen (overflow ${overflow} px)`);
 }
 
 const text = (page, sel) => page.$eval(sel, (el) => el.textContent);
 
-async function mainFlow() {
-  const base = await startService(path.join(work, 'data'));
-  const { page, foreign, consoleErrors } = await newPage(base);
-  const jobRequests = { inFlight: 0, most: 0, count: 0 };
-
-  // Models: upload through the page's file input (the drop zone's own control).
-  await page.goto(`${base}/`, { waitUntil: 'load' });
-  await page.waitForSelector('#file-Upload-an-ONNX-model');
-  check((await text(page, '#main')).includes('No models yet'), 'an empty service shows no models');
-  await page.evaluate(() => { window.__sameDocument = true; });
-
-  // A slow upload shows bytes sent and can be cancelled; nothing is stored then.
+async function cancelledUpload(page, base) {
   const cdpPage = await page.createCDPSession();
   await cdpPage.send('Network.enable');
   await cdpPage.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
@@ -137,6 +136,22 @@ async function mainFlow() {
   await cdpPage.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   await new Promise((r) => setTimeout(r, 500));
   check((await api(base, 'GET', '/v1/models')).items.length === 0, 'a cancelled upload stores no model');
+}
+
+async function mainFlow() {
+  const base = await startService(path.join(work, `data-${kind}`));
+  const { page, foreign, consoleErrors } = await newPage(base);
+  const jobRequests = { inFlight: 0, most: 0, count: 0 };
+
+  // Models: upload through the page's file input (the drop zone's own control).
+  await page.goto(`${base}/`, { waitUntil: 'load' });
+  await page.waitForSelector('#file-Upload-an-ONNX-model');
+  check((await text(page, '#main')).includes('No models yet'), 'an empty service shows no models');
+  await page.evaluate(() => { window.__sameDocument = true; });
+
+  // A slow upload shows bytes sent and can be cancelled; nothing is stored then. (Throttling
+  // is a DevTools protocol feature: Chromium only.)
+  if (kind === 'chromium') await cancelledUpload(page, base);
 
   const upload = await page.$('#file-Upload-an-ONNX-model');
   await upload.uploadFile(modelPath);
@@ -193,21 +208,32 @@ async function mainFlow() {
   await page.waitForSelector('#download');
   const variantText = await text(page, '#main');
   check(variantText.includes('SQNR') && variantText.includes('Passes'), 'the variant page shows validation and passes');
-  const downloads = path.join(work, 'downloads');
-  fs.mkdirSync(downloads);
-  const cdp = await browser.target().createCDPSession();
-  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads, eventsEnabled: true });
-  const finished = new Promise((resolve, reject) => {
-    cdp.on('Browser.downloadProgress', (e) => {
-      if (e.state === 'completed') resolve();
-      if (e.state === 'canceled') reject(new Error('the download was cancelled'));
+  const downloads = downloadDir();
+  let finished;
+  if (kind === 'chromium') {
+    const cdp = await browser.target().createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads, eventsEnabled: true });
+    finished = new Promise((resolve, reject) => {
+      cdp.on('Browser.downloadProgress', (e) => {
+        if (e.state === 'completed') resolve();
+        if (e.state === 'canceled') reject(new Error('the download was cancelled'));
+      });
     });
-  });
+  } else {
+    // Firefox saves into browser.download.dir (set at launch); done when the file is whole.
+    finished = (async () => {
+      for (;;) {
+        const done = fs.readdirSync(downloads).filter((f) => !f.endsWith('.part'));
+        if (done.length && !fs.readdirSync(downloads).some((f) => f.endsWith('.part')) && fs.statSync(path.join(downloads, done[0])).size > 0) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+  }
   await page.click('#download');
   await Promise.race([finished, new Promise((_, reject) => setTimeout(() => reject(new Error('no download within 60 s')), 60000))]);
   await page.waitForSelector('#download-sha256');
   const shown = await text(page, '#download-sha256');
-  const files = fs.readdirSync(downloads).filter((f) => !f.endsWith('.crdownload'));
+  const files = fs.readdirSync(downloads).filter((f) => !f.endsWith('.crdownload') && !f.endsWith('.part'));
   check(files.length === 1, `one file downloaded (${files.join(', ')})`);
   const got = createHash('sha256').update(fs.readFileSync(path.join(downloads, files[0]))).digest('hex');
   check(got === shown, `the downloaded bundle's sha256 is the one the page shows (${got.slice(0, 16)}…)`);
@@ -280,7 +306,7 @@ async function mainFlow() {
 
 // With API keys on, the page asks for one, keeps it for this tab only, and then works.
 async function keyFlow() {
-  const dataDir = path.join(work, 'keyed');
+  const dataDir = path.join(work, `keyed-${kind}`);
   const out = execFileSync(binary, ['keys', 'create', '--data-dir', dataDir, '--name', 'browser', '--scope', 'read'], { encoding: 'utf8' });
   const key = out.trim().split('\n').pop();
   check(key.startsWith('agk_'), 'a read key was created');
@@ -298,33 +324,50 @@ async function keyFlow() {
   await page.close();
 }
 
-let failed = false;
-try {
-  browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+async function launch(b) {
+  if (b.name === 'chromium')
+    return puppeteer.launch({ executablePath: b.path, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  fs.mkdirSync(path.join(work, 'downloads-firefox'), { recursive: true });
+  return puppeteer.launch({
+    browser: 'firefox', executablePath: b.path, headless: true,
+    extraPrefsFirefox: {
+      'browser.download.dir': path.join(work, 'downloads-firefox'), 'browser.download.folderList': 2,
+      'browser.download.useDownloadDir': true, 'browser.download.always_ask_before_handling_new_types': false,
+    },
   });
-} catch (e) {
-  console.log(`SKIP: the browser at ${CHROMIUM} did not start: ${e.message.split('\n')[0]}`);
-  for (const c of children) c.kill('SIGTERM');
-  process.exit(77);
 }
-try {
-  await mainFlow();
-  await keyFlow();
-  console.log(`screenshots in ${outDir}`);
-} catch (e) {
-  failed = true;
-  console.error(`FAILED: ${e.stack || e}`);
+
+let failed = false;
+let ran = 0;
+for (const b of BROWSERS) {
+  kind = b.name;
   try {
-    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 10000));
-    for (const p of await browser.pages())
-      await Promise.race([p.screenshot({ path: path.join(outDir, `failure-${Date.now()}.png`), fullPage: true }), timeout]);
-  } catch { /* the page may be gone */ }
-} finally {
-  await browser.close();
-  for (const c of children) c.kill('SIGTERM');
-  fs.rmSync(work, { recursive: true, force: true });
+    browser = await launch(b);
+  } catch (e) {
+    console.log(`SKIP ${b.name}: the browser at ${b.path} did not start: ${e.message.split('\n')[0]}`);
+    continue;
+  }
+  console.log(`--- ${b.name} ${await browser.version()}`);
+  if (b.name === 'chromium') fs.mkdirSync(downloadDir(), { recursive: true });
+  try {
+    await mainFlow();
+    await keyFlow();
+    ran++;
+  } catch (e) {
+    failed = true;
+    console.error(`FAILED (${b.name}): ${e.stack || e}`);
+    try {
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 10000));
+      for (const p of await browser.pages())
+        await Promise.race([p.screenshot({ path: path.join(outDir, `failure-${b.name}-${Date.now()}.png`), fullPage: true }), timeout]);
+    } catch { /* the page may be gone */ }
+  } finally {
+    await browser.close();
+    for (const c of children) c.kill('SIGTERM');
+    children.length = 0;
+  }
+  if (failed) break;
 }
-process.exit(failed ? 1 : 0);
+fs.rmSync(work, { recursive: true, force: true });
+if (!failed) console.log(ran ? `passed in ${ran} browser(s); screenshots in ${outDir}` : 'SKIP: no browser started');
+process.exit(failed ? 1 : ran ? 0 : 77);
