@@ -1,5 +1,5 @@
-// libFuzzer target: POST /v1/jobs body parsing (JSON, then the strict job-request rules and
-// the build options inside it), and for accepted shape profiles the TensorRT profile, the
+// libFuzzer target: POST /v1/jobs body parsing (JSON, then the strict job-request rules, the
+// variants it names, checked by the registry, and the build options inside it), and for accepted shape profiles the TensorRT profile, the
 // config.pbtxt and trtexec's shape flags they turn into for a model with a batch dim, a fixed
 // dim and two free dims (x[N, 3, H, W]).
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include "api/rest/job_request.h"
 #include "core/base/error.h"
 #include "service/build_options.h"
+#include "targets/registry.h"
 #include "targets/common/nvidia_target.h"
 #include "targets/common/tensorrt_profile.h"
 
@@ -43,6 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (j.is_discarded() || !j.is_object()) return 0;
   try {
     auto req = aifgen::api::parse_job_request(j);
+    // The (target, precision) pairs either form names, checked against the registry.
+    if (req.variants.empty()) (void)aifgen::expand_requests(req.targets, req.precisions);
+    else (void)aifgen::expand_pairs(req.variants);
     auto options = aifgen::parse_build_options(nlohmann::json::parse(req.options_json));
     if (!options.shape_profiles.empty()) {
       auto profile = aifgen::tensorrt_profile(model, 8, options.shape_profiles, {});

@@ -40,6 +40,14 @@ const Views = (() => {
   // replaceChildren without the holes that conditional children leave (it would print "null").
   const fill = (el, ...children) => el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 
+  // A model's MACs; nodes whose shapes depend on free input dims are not counted, so the
+  // figure is then a lower bound and says so.
+  const macs = (m, long) => {
+    if (!m.macs_unknown_nodes) return fmt.count(m.macs);
+    return long ? `at least ${fmt.count(m.macs)} (${m.macs_unknown_nodes} nodes not counted: their shapes depend on free input dims)`
+      : `≥ ${fmt.count(m.macs)}`;
+  };
+
   const badge = (s) => h('span', { class: `badge ${s || ''}` }, s || '—');
   const table = (head, rows, numeric = []) =>
     h('div', { class: 'table-wrap' },
@@ -104,7 +112,7 @@ const Views = (() => {
     list.replaceChildren(table(['Name', 'Size', 'Opset', 'Parameters', 'MACs', 'Uploaded'],
       items.map((m) => row([h('a', { href: `#/models/${m.id}` }, m.name || fmt.short(m.id)), fmt.bytes(m.size_bytes),
         (m.opset_imports && (m.opset_imports['ai.onnx'] ?? m.opset_imports[''])) ?? '—', fmt.count(m.parameter_count),
-        fmt.count(m.macs), fmt.time(m.created_at)], [1, 2, 3, 4])), [1, 2, 3, 4]));
+        macs(m, false), fmt.time(m.created_at)], [1, 2, 3, 4])), [1, 2, 3, 4]));
   }
 
   // ---- One model: census, target verdicts, calibration, new job ----
@@ -116,7 +124,7 @@ const Views = (() => {
     fill(main, 
       h('h1', {}, m.name || m.id),
       h('dl', { class: 'kv' }, h('dt', {}, 'sha256'), h('dd', { class: 'mono' }, m.id), h('dt', {}, 'size'), h('dd', {}, fmt.bytes(m.size_bytes)),
-        h('dt', {}, 'parameters'), h('dd', {}, fmt.count(m.parameter_count)), h('dt', {}, 'MACs'), h('dd', {}, fmt.count(m.macs)),
+        h('dt', {}, 'parameters'), h('dd', {}, fmt.count(m.parameter_count)), h('dt', {}, 'MACs'), h('dd', {}, macs(m, true)),
         h('dt', {}, 'inputs'), h('dd', { class: 'mono' }, (m.inputs || []).map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`).join('; ')),
         h('dt', {}, 'outputs'), h('dd', { class: 'mono' }, (m.outputs || []).map((i) => `${i.name} ${i.dtype} [${i.shape.join(', ')}]`).join('; '))),
       h('div', { class: 'actions' }, h('a', { href: `#/compare/${id}` }, 'Compare this model\u2019s variants')),

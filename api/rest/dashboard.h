@@ -34,12 +34,6 @@ class DashboardAssets {
   std::map<std::string, DashboardAsset, std::less<>> assets_;
 };
 
-// gzip (RFC 1952) of `bytes` at the best compression, with zlib.
-std::string gzip_compress(std::string_view bytes);
-
-// Whether an Accept-Encoding header value admits gzip (a `gzip` or `*` token not at q=0).
-bool accepts_gzip(std::string_view accept_encoding);
-
 void add_dashboard_routes(Router& r, const DashboardAssets& assets);
 
 }  // namespace aifgen::api

@@ -123,6 +123,15 @@ async function screenshots(page, name) {
 
 const text = (page, sel) => page.$eval(sel, (el) => el.textContent);
 
+// Every visible control has an accessible name: a <label>, aria-label or its own text.
+async function checkLabels(page, name) {
+  const unlabelled = await page.$$eval('input, select, button', (els) => els.filter((e) => {
+    if (e.type === 'hidden' || e.closest('dialog')) return false;
+    return !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim();
+  }).map((e) => e.outerHTML.slice(0, 60)));
+  check(unlabelled.length === 0, `every control on the ${name} page has a label (${unlabelled.join(' ')})`);
+}
+
 async function cancelledUpload(page, base) {
   const cdpPage = await page.createCDPSession();
   await cdpPage.send('Network.enable');
@@ -163,6 +172,8 @@ async function mainFlow() {
   const verdicts = await page.$$eval('table .badge', (els) => els.map((e) => e.textContent));
   check(verdicts.length >= 6 && verdicts.every((v) => ['native', 'partial', 'unsupported'].includes(v)), `a verdict per target (${verdicts.join(', ')})`);
   check((await text(page, '#main')).includes('Conv'), 'the op census lists the model\'s operators');
+  // The classifier's H and W are free: its MAC count is a lower bound, and the page says so.
+  check((await text(page, '#main')).includes('nodes not counted'), 'a MAC count with free input dims is shown as a lower bound');
 
   // An API error in place: a calibration file that is not .npy.
   const bad = path.join(work, 'not-a-calibration-set.npy');
@@ -173,6 +184,7 @@ async function mainFlow() {
   const problem = await text(page, '.dropzone .problem');
   check(/aifgen\.dev\/problems\//.test(problem) && problem.length > 40, `a bad calibration file shows the problem in place: "${problem.slice(0, 120)}"`);
   await screenshots(page, 'model');
+  await checkLabels(page, 'model');
 
   // New job from the form: x86_64-cpu at fp32 and int8, and arm64-cpu at fp16 (no cross product:
   // x86_64-cpu has no fp16). Only the x86 ones are benchmarked on this host.
@@ -273,11 +285,7 @@ async function mainFlow() {
   const next = await fresh.evaluate(() => document.activeElement.outerHTML.slice(0, 80));
   check(next.includes('type="file"') || next.includes('<label'), `after skipping, the next Tab lands in the page (${next})`);
   await fresh.close();
-  const unlabelled = await page.$$eval('input, select, button', (els) => els.filter((e) => {
-    if (e.type === 'hidden' || e.closest('dialog')) return false;
-    return !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim();
-  }).length);
-  check(unlabelled === 0, 'every control on the models page has a label');
+  await checkLabels(page, 'models');
 
   // A lost service: the live job view says "reconnecting" and recovers by itself once the
   // service is back (here killed with SIGKILL mid-job and restarted on the same port and data

@@ -7,6 +7,7 @@
 #include <regex>
 #include <set>
 
+#include "api/rest/content_encoding.h"
 #include "api/rest/dashboard.h"
 #include "core/base/sha256.h"
 
