@@ -24,6 +24,8 @@ const port = await new Promise((resolve) => {
 const base = `http://127.0.0.1:${port}`;
 // One worker: the slow job holds it while the idle view watches a queued job behind it.
 const service = spawn(binary, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', `${work}/data`, '--workers', '1'], { stdio: 'ignore' });
+process.on('exit', () => { if (service.exitCode === null) service.kill('SIGKILL'); fs.rmSync(work, { recursive: true, force: true }); });
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(1));
 for (let i = 0; ; i++) {
   try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* starting */ }
   if (i > 300) throw new Error('the service did not start');

@@ -42,6 +42,12 @@ try {
 fs.mkdirSync(outDir, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aifgen-dashboard-'));
 const children = [];
+// The services this script started never outlive it, however it ends.
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  fs.rmSync(work, { recursive: true, force: true });
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(1));
 let browser = null;
 let kind = null;  // the browser of this round: 'chromium' or 'firefox'
 const started = Date.now();
