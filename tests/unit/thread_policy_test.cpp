@@ -82,6 +82,46 @@ TEST(ThreadPolicy, MixedThreadCountsComputeWhatOneThreadComputes) {
   }
 }
 
+TEST(ThreadPolicy, AConcatOfPixelRowsIsCopiedWholeOnEveryThread) {
+  // Two inputs with uneven pieces per row ([1, 3025, 64] and [1, 3025, 40] on the last axis, as
+  // a channel Concat of NHWC values is): every row of the output holds both pieces, in order,
+  // however many threads copy it.
+  const double weighted = estimated_work(testing::node("Concat", {"a", "b"}, {"y"}), {input({1, 3025, 64}), input({1, 3025, 40})});
+  EXPECT_GT(weighted, estimated_work(testing::node("Add", {"a", "b"}, {"y"}), {input({1, 3025, 64}), input({1, 3025, 40})}));
+  EXPECT_GT(threads_for_work(weighted, 2), 1) << "this Concat should get the team, or this test copies on one thread";
+  auto m = testing::empty_model("concat");
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("a", onnx::TensorProto::FLOAT, {"1", "3025", "64"});
+  *g->add_input() = testing::tensor_value("b", onnx::TensorProto::FLOAT, {"1", "3025", "40"});
+  auto concat = testing::node("Concat", {"a", "b"}, {"y"});
+  testing::add_int_attr(concat, "axis", 2);
+  *g->add_node() = concat;
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  // A large product beside it, so that the session keeps its team at all (268M MACs).
+  *g->add_input() = testing::tensor_value("p", onnx::TensorProto::FLOAT, {"512", "512"});
+  *g->add_initializer() = testing::random_tensor("w", {512, 1024}, 5, -1.f, 1.f);
+  *g->add_node() = testing::node("MatMul", {"p", "w"}, {"q"});
+  *g->add_output() = testing::tensor_value("q", onnx::TensorProto::FLOAT, {});
+  Tensor p = Tensor::allocate(DType::kF32, {512, 512});
+  for (std::int64_t i = 0; i < p.numel(); ++i) p.as<float>()[i] = 0.5f;
+  Tensor a = Tensor::allocate(DType::kF32, {1, 3025, 64}), b = Tensor::allocate(DType::kF32, {1, 3025, 40});
+  for (std::int64_t i = 0; i < a.numel(); ++i) a.as<float>()[i] = static_cast<float>(i);
+  for (std::int64_t i = 0; i < b.numel(); ++i) b.as<float>()[i] = -static_cast<float>(i) - 1;
+  for (int threads : {1, 2, 3}) {
+    SessionOptions o;
+    o.threads = threads;
+    Session s(m, o);
+    ASSERT_EQ(s.threads(), threads);
+    auto y = s.run({a, b, p})[0];
+    ASSERT_EQ(y.shape, (Shape{1, 3025, 104}));
+    for (std::int64_t r = 0; r < 3025; ++r)
+      for (std::int64_t c = 0; c < 104; ++c) {
+        const float want = c < 64 ? a.as<float>()[r * 64 + c] : b.as<float>()[r * 40 + (c - 64)];
+        ASSERT_EQ(y.as<float>()[r * 104 + c], want) << "threads " << threads << " row " << r << " col " << c;
+      }
+  }
+}
+
 TEST(ThreadPolicy, ASessionWithTooLittleParallelWorkRunsOnOneThread) {
   EXPECT_FALSE(worth_a_thread_team(0));
   EXPECT_FALSE(worth_a_thread_team(10e6));   // the PP-OCR classifier's 10 parallel steps

@@ -1,4 +1,6 @@
 // Data-movement ops with index arithmetic: Transpose, Concat, Slice, Gather, Split.
+#include <omp.h>
+
 #include <cstring>
 
 #include "core/engine/kernels/dispatch.h"
@@ -91,11 +93,18 @@ std::unique_ptr<Kernel> make_concat(const NodeCtx& ctx, std::vector<TensorDesc>&
   return make_kernel([chunk, outer](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
     std::int64_t row = 0;
     for (auto c : chunk) row += c;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-      std::int64_t pos = 0;
-      for (std::size_t j = 0; j < i; ++j) pos += chunk[j];
-      for (std::int64_t r = 0; r < outer; ++r) std::memcpy(o[0]->data + r * row + pos, in[i]->data + r * chunk[i], chunk[i]);
-    }
+    std::vector<std::int64_t> pos(chunk.size(), 0);
+    for (std::size_t i = 1; i < chunk.size(); ++i) pos[i] = pos[i - 1] + chunk[i - 1];
+    std::byte* dst = o[0]->data;
+    // Row by row, every input's piece of the row: each output row is written whole by one
+    // thread. A channel Concat of NHWC values has one row per pixel, thousands of them, whose
+    // pieces the convolutions before it wrote on every core of the step; copied on one thread
+    // (fire modules, SqueezeNet) it ran 3.5x slower at 2 threads than at 1, pulling the other
+    // core's cache lines one piece at a time.
+    const int threads = omp_get_max_threads();
+#pragma omp parallel for schedule(static) if (threads > 1 && outer >= 4 * threads && outer * row >= (1 << 16))
+    for (std::int64_t r = 0; r < outer; ++r)
+      for (std::size_t i = 0; i < in.size(); ++i) std::memcpy(dst + r * row + pos[i], in[i]->data + r * chunk[i], static_cast<std::size_t>(chunk[i]));
   });
 }
 
