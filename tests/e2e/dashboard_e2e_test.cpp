@@ -1,34 +1,17 @@
 // The dashboard as the running service serves it: the page and its assets with their types,
 // caching, compression and security headers, open without an API key (the page asks for one and
 // sends it to /v1 itself) while the API stays closed.
-#include <zlib.h>
 
 #include <regex>
 
 #include "tests/e2e/fixture.h"
 #include "tests/e2e/run_command.h"
+#include "tests/support/gunzip.h"
 
 namespace aifgen::e2e {
 namespace {
 
-std::string gunzip(const std::string& gz) {
-  z_stream z{};
-  EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
-  std::string out;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  z.avail_in = static_cast<uInt>(gz.size());
-  char buf[16384];
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buf, sizeof buf - z.avail_out);
-  }
-  inflateEnd(&z);
-  EXPECT_EQ(rc, Z_STREAM_END);
-  return out;
-}
+using testing::gunzip;
 
 using DashboardE2E = ServerTest;
 

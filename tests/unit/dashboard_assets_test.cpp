@@ -2,7 +2,6 @@
 // the page refers to exists under its content-hashed name, that name's hash is the content's,
 // the gzip encoding inflates back to the same bytes, and Accept-Encoding is read as RFC 9110 says.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <regex>
 #include <set>
@@ -10,28 +9,12 @@
 #include "api/rest/content_encoding.h"
 #include "api/rest/dashboard.h"
 #include "core/base/sha256.h"
+#include "tests/support/gunzip.h"
 
 namespace aifgen::api {
 namespace {
 
-std::string gunzip(const std::string& gz) {
-  z_stream z{};
-  EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
-  std::string out;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  z.avail_in = static_cast<uInt>(gz.size());
-  char buf[16384];
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(buf, sizeof buf - z.avail_out);
-  }
-  inflateEnd(&z);
-  EXPECT_EQ(rc, Z_STREAM_END) << "not a complete gzip stream";
-  return out;
-}
+using testing::gunzip;
 
 TEST(DashboardAssets, GzipInflatesBackToTheSameBytes) {
   std::string text;
