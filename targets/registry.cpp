@@ -52,58 +52,56 @@ std::vector<std::string> valid_pairs() {
   return valid;
 }
 
-[[noreturn]] void throw_unsupported(const std::vector<std::string>& invalid) {
-  std::string list;
-  for (const auto& s : invalid) list += (list.empty() ? "" : ", ") + s;
-  throw Error(ErrorCode::kUnprocessable, "unsupported-target-precision",
-              "not available: " + list + "; see 'allowed' for what this service can build", valid_pairs());
-}
+// The (target, precision) pairs of a request in order, each once, and what it names wrongly.
+struct Requested {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::vector<std::string> invalid;
+
+  void add(const Target& t, const std::string& precision) {
+    const auto& id = t.descriptor().id;
+    const auto& supported = t.descriptor().precisions;
+    if (std::find(supported.begin(), supported.end(), precision) == supported.end()) invalid.push_back(id + "/" + precision);
+    else if (std::find(pairs.begin(), pairs.end(), std::pair{id, precision}) == pairs.end()) pairs.emplace_back(id, precision);
+  }
+  void unknown_target(const std::string& named) { invalid.push_back(named + " (unknown target)"); }
+
+  std::vector<std::pair<std::string, std::string>> checked(const char* when_empty) && {
+    if (!invalid.empty()) {
+      std::string list;
+      for (const auto& s : invalid) list += (list.empty() ? "" : ", ") + s;
+      throw Error(ErrorCode::kUnprocessable, "unsupported-target-precision",
+                  "not available: " + list + "; see 'allowed' for what this service can build", valid_pairs());
+    }
+    if (pairs.empty()) throw Error(ErrorCode::kInvalidArgument, "no-variants-requested", when_empty, valid_pairs());
+    return std::move(pairs);
+  }
+};
 
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> expand_pairs(const std::vector<std::string>& variants) {
-  std::vector<std::pair<std::string, std::string>> pairs;
-  std::vector<std::string> invalid;
+  Requested r;
   for (const auto& v : variants) {
     const auto slash = v.find('/');
-    const std::string tid = v.substr(0, slash), p = slash == std::string::npos ? "" : v.substr(slash + 1);
-    const Target* t = find_target(tid);
-    if (!t) {
-      invalid.push_back(v + " (unknown target)");
-      continue;
-    }
-    const auto& supported = t->descriptor().precisions;
-    if (std::find(supported.begin(), supported.end(), p) == supported.end()) invalid.push_back(v);
-    else if (std::find(pairs.begin(), pairs.end(), std::pair{tid, p}) == pairs.end()) pairs.emplace_back(tid, p);
+    const Target* t = find_target(v.substr(0, slash));
+    if (!t) r.unknown_target(v);
+    else r.add(*t, slash == std::string::npos ? "" : v.substr(slash + 1));
   }
-  if (!invalid.empty()) throw_unsupported(invalid);
-  if (pairs.empty()) throw Error(ErrorCode::kInvalidArgument, "no-variants-requested", "the request names no variant", valid_pairs());
-  return pairs;
+  return std::move(r).checked("the request names no variant");
 }
 
 std::vector<std::pair<std::string, std::string>> expand_requests(const std::vector<std::string>& targets,
                                                                  const std::vector<std::string>& precisions) {
-  const std::vector<std::string> valid = valid_pairs();
-
-  std::vector<std::pair<std::string, std::string>> pairs;
-  std::vector<std::string> invalid;
+  Requested r;
   for (const auto& tid : targets) {
     const Target* t = find_target(tid);
     if (!t) {
-      invalid.push_back(tid + " (unknown target)");
+      r.unknown_target(tid);
       continue;
     }
-    const auto& supported = t->descriptor().precisions;
-    const auto& wanted = precisions.empty() ? supported : precisions;
-    for (const auto& p : wanted) {
-      if (std::find(supported.begin(), supported.end(), p) == supported.end()) invalid.push_back(tid + "/" + p);
-      else if (std::find(pairs.begin(), pairs.end(), std::pair{tid, p}) == pairs.end()) pairs.emplace_back(tid, p);
-    }
+    for (const auto& p : precisions.empty() ? t->descriptor().precisions : precisions) r.add(*t, p);
   }
-  if (!invalid.empty()) throw_unsupported(invalid);
-  if (pairs.empty())
-    throw Error(ErrorCode::kInvalidArgument, "no-variants-requested", "the request names no target", valid);
-  return pairs;
+  return std::move(r).checked("the request names no target");
 }
 
 }  // namespace aifgen

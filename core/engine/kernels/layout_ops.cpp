@@ -90,19 +90,20 @@ std::unique_ptr<Kernel> make_concat(const NodeCtx& ctx, std::vector<TensorDesc>&
   std::int64_t outer = 1;
   for (std::int64_t k = 0; k < axis; ++k) outer *= out[static_cast<std::size_t>(k)];
   outs = {{first.dtype, out}};
-  return make_kernel([chunk, outer](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
-    std::int64_t row = 0;
-    for (auto c : chunk) row += c;
-    std::vector<std::int64_t> pos(chunk.size(), 0);
-    for (std::size_t i = 1; i < chunk.size(); ++i) pos[i] = pos[i - 1] + chunk[i - 1];
+  // Each input's offset within an output row, and the row's length, in bytes.
+  std::vector<std::int64_t> pos(chunk.size(), 0);
+  for (std::size_t i = 1; i < chunk.size(); ++i) pos[i] = pos[i - 1] + chunk[i - 1];
+  const std::int64_t row = pos.back() + chunk.back();
+  return make_kernel([chunk, pos, row, outer](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
     std::byte* dst = o[0]->data;
     // Row by row, every input's piece of the row: each output row is written whole by one
     // thread. A channel Concat of NHWC values has one row per pixel, thousands of them, whose
     // pieces the convolutions before it wrote on every core of the step; copied on one thread
     // (fire modules, SqueezeNet) it ran 3.5x slower at 2 threads than at 1, pulling the other
-    // core's cache lines one piece at a time.
+    // core's cache lines one piece at a time. The step's threads are the thread policy's call
+    // (a Concat is weighted for it); only rows too few to share stay on one.
     const int threads = omp_get_max_threads();
-#pragma omp parallel for schedule(static) if (threads > 1 && outer >= 4 * threads && outer * row >= (1 << 16))
+#pragma omp parallel for schedule(static) if (threads > 1 && outer >= threads)
     for (std::int64_t r = 0; r < outer; ++r)
       for (std::size_t i = 0; i < in.size(); ++i) std::memcpy(dst + r * row + pos[i], in[i]->data + r * chunk[i], static_cast<std::size_t>(chunk[i]));
   });
