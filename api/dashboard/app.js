@@ -60,7 +60,10 @@
       try {
         await view(main, params, signal, setConnection);
       } catch (err) {
-        if (err.name !== 'AbortError' && !signal.aborted) main.replaceChildren(Views.h('h1', {}, 'Something went wrong'), Views.problemBox(err));
+        if (err.name === 'AbortError' || signal.aborted) return;
+        // A 401 has already opened the key dialog; the page behind it says what is awaited.
+        if (err.status === 401) main.replaceChildren(Views.h('h1', {}, 'API key needed'), Views.h('p', { class: 'muted' }, 'This service needs an API key; the page loads once one is entered.'));
+        else main.replaceChildren(Views.h('h1', {}, 'Something went wrong'), Views.problemBox(err));
       }
       return;
     }

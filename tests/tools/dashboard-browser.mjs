@@ -328,6 +328,8 @@ async function keyFlow() {
   const { page, foreign } = await newPage(base);
   await page.goto(`${base}/`, { waitUntil: 'load' });
   await page.waitForSelector('#key-dialog[open]', { timeout: 15000 });
+  await page.waitForFunction(() => document.querySelector('#main h1')?.textContent === 'API key needed', { timeout: 15000 });
+  check(true, 'behind the dialog the page says an API key is needed, not that something went wrong');
   await screenshots(page, 'key-dialog');
   await page.type('#key-input', key);
   await page.click('#key-form button[value=save]');
