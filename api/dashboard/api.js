@@ -53,11 +53,23 @@ const Api = (() => {
     throw new ApiError(resp.status, problem);
   }
 
-  async function get(path, opts) { return (await request('GET', path, opts)).json(); }
+  // The body of an answer. A connection that drops after the headers (the service killed while
+  // it answers) fails here, not in fetch: that too is "cannot reach the service".
+  async function json(resp) {
+    try {
+      return await resp.json();
+    } catch (e) {
+      if (e.name === 'AbortError' || e instanceof SyntaxError) throw e;
+      onConnection(false);
+      throw new NetworkError(`the connection dropped mid-answer (${e.message})`);
+    }
+  }
+
+  async function get(path, opts) { return json(await request('GET', path, opts)); }
 
   async function post(path, body) {
     const resp = await request('POST', path, { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-    return resp.status === 204 ? null : resp.json();
+    return resp.status === 204 ? null : json(resp);
   }
 
   // Every page of a paged listing (limit/offset), up to `max` items.
@@ -104,7 +116,7 @@ const Api = (() => {
     const path = `/v1/jobs/${encodeURIComponent(id)}` + (etag ? `?wait=${waitS}` : '');
     const resp = await request('GET', path, { headers, signal });
     if (resp.status === 304) return null;
-    return { job: await resp.json(), etag: resp.headers.get('ETag') };
+    return { job: await json(resp), etag: resp.headers.get('ETag') };
   }
 
   return {
