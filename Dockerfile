@@ -26,7 +26,7 @@ FROM debian:12-slim AS runtime
 # Runtime libraries only (the -dev packages of the build stage pull these in there).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcpprest2.10 libonnx1 libprotobuf32 libsqlite3-0 libspdlog1.10 libfmt9 libssl3 \
+      libcpprest2.10 libonnx1 libprotobuf32 libsqlite3-0 libpqxx-6.4 libspdlog1.10 libfmt9 libssl3 \
       libarchive13 libdnnl2 libgomp1 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /var/lib/aifgen --create-home aifgen

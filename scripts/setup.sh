@@ -8,12 +8,13 @@ PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   libcpprest-dev nlohmann-json3-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
-  libsqlite3-dev libspdlog-dev libfmt-dev libssl-dev
+  libsqlite3-dev libpqxx-dev libspdlog-dev libfmt-dev libssl-dev
   libdnnl-dev libarchive-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev zlib1g-dev
   libjs-chart.js
   python3 curl openssl
 )
+# libpqxx-dev: the PostgreSQL backend (--database postgresql://...); SQLite stays the default.
 # libjs-chart.js: Debian's Chart.js (3.9.1 on Debian 12), embedded into the binary with the
 # dashboard's own files at build time; the page loads nothing from any other host.
 # Node.js/npm only for the OpenAPI validator, and only when the machine has no npm of its own
@@ -25,6 +26,8 @@ command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 # bench/int8_accuracy.sh renders held-out OCR lines with python3-pil and the DejaVu fonts.
 # The dashboard's browser tests drive Debian's chromium and firefox-esr with puppeteer-core
 # (npm; it downloads no browser).
+# The storage and e2e tests also run against a real PostgreSQL server (Debian's postgresql), which
+# the test run starts as an unprivileged user on a private port and stops afterwards.
 test_tools=false
 bench_tools=false
 for arg in "$@"; do
@@ -34,7 +37,7 @@ for arg in "$@"; do
     *) echo "setup: unknown option $arg (known: --with-test-tools, --with-bench-tools)" >&2; exit 2 ;;
   esac
 done
-$test_tools && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core chromium firefox-esr)
+$test_tools && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core chromium firefox-esr postgresql)
 # bench/zoo.sh and bench/compare_ort.sh export torchvision architectures with Debian's PyTorch
 # (large: only when asked for).
 $bench_tools && PACKAGES+=(python3-torch python3-torchvision python3-numpy)

@@ -17,7 +17,7 @@ const std::string& ensure_dir(const std::string& dir) {
 
 App::App(Config config)
     : config_(std::move(config)),
-      db_(ensure_dir(config_.data_dir) + "/aifgen.db"),
+      db_((ensure_dir(config_.data_dir), config_.database_location())),
       artifacts_(config_.data_dir),
       model_repo_(db_),
       job_repo_(db_),
@@ -29,8 +29,9 @@ App::App(Config config)
       calibration_service_(artifacts_, model_repo_, calibration_repo_, config_.max_calibration_bytes()),
       links_(LinkSigner::load_or_create_secret(config_.data_dir, config_.link_secret), config_.link_ttl_s),
       job_service_(job_repo_, model_repo_, benchmark_repo_, artifacts_, events_, calibration_service_, config_.max_queued_jobs),
-      runner_(config_, job_repo_, model_repo_, benchmark_repo_, artifacts_, calibration_service_, events_, metrics_, stopping_),
-      pool_(runner_, job_repo_, events_, stopping_) {
+      leases_(job_repo_, events_, std::chrono::seconds(config_.lease_s), config_.max_attempts),
+      runner_(config_, job_repo_, model_repo_, benchmark_repo_, artifacts_, calibration_service_, events_, metrics_, leases_, stopping_),
+      pool_(runner_, job_repo_, events_, leases_, config_.worker_targets, stopping_) {
   metrics_.set_verifications_source([this] { return artifacts_.verifications(); });
   started_with_keys_ = !auth_.local_only();
   if (!started_with_keys_) {
@@ -45,10 +46,15 @@ App::App(Config config)
       spdlog::warn("no API key exists yet: local-only mode (loopback only, requests need no key)");
     }
   }
-  auto outcome = job_repo_.requeue_interrupted(config_.max_attempts);
-  if (outcome.requeued || outcome.failed)
-    spdlog::warn("recovered from an unclean stop: {} job(s) requeued, {} failed after {} attempts", outcome.requeued,
-                 outcome.failed, config_.max_attempts);
+  // SQLite: this is the only process on the database (the data dir lock), so every job left
+  // running was left by a dead one. PostgreSQL: other processes run jobs now; only jobs whose
+  // lease has passed are orphans, and the lease keeper requeues those while the service runs.
+  if (!config_.shared_database()) {
+    auto outcome = job_repo_.requeue_interrupted(config_.max_attempts);
+    if (outcome.requeued || outcome.failed)
+      spdlog::warn("recovered from an unclean stop: {} job(s) requeued, {} failed after {} attempts", outcome.requeued,
+                   outcome.failed, config_.max_attempts);
+  }
 }
 
 }  // namespace aifgen

@@ -9,6 +9,7 @@
 #include "service/job_events.h"
 #include "service/job_runner.h"
 #include "service/job_service.h"
+#include "service/lease_keeper.h"
 #include "service/metrics.h"
 #include "service/model_service.h"
 #include "service/worker_pool.h"
@@ -35,12 +36,14 @@ class App {
   ~App() { stop_workers(); }
 
   void start_workers() {
+    leases_.start();
     pool_.start(config_.workers);
     scrubber_.start();
   }
   void stop_workers() {
     scrubber_.stop();
     pool_.stop();
+    leases_.stop();  // after the workers: the jobs they hand back keep their lease until then
   }
 
   const Config& config() const { return config_; }
@@ -77,6 +80,7 @@ class App {
   LinkSigner links_;
   JobService job_service_;
   VariantCatalog catalog_{job_service_};
+  LeaseKeeper leases_;
   JobRunner runner_;
   WorkerPool pool_;
   ArtifactScrubber scrubber_{artifacts_, metrics_, std::chrono::seconds(config_.scrub_interval_s)};

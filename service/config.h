@@ -6,13 +6,19 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace aifgen {
 
 struct Config {
   std::string listen = "127.0.0.1:8080";  // host:port
   std::string data_dir = "./aifgen-data";  // SQLite file + artifact store
+  // Empty: the embedded SQLite file in data_dir. A postgresql:// URL: a PostgreSQL database that
+  // many serve processes may share (each with the same, shared, data_dir for the artifacts).
+  std::string database;
   int workers = 2;                         // job worker threads
+  std::vector<std::string> worker_targets; // claim only jobs all of whose targets are listed (empty: any)
+  int lease_s = 60;                        // a running job's lease; a worker renews it every lease_s/3
   int http_threads = 0;                    // threads answering HTTP; 0: two per core, at least 4
   std::int64_t max_upload_mb = 1024;       // larger uploads are refused with 413
   std::int64_t max_calibration_mb = 1024;  // calibration uploads, and what an .npz may decompress to
@@ -37,7 +43,8 @@ struct Config {
 
   std::uint64_t max_upload_bytes() const { return static_cast<std::uint64_t>(max_upload_mb) << 20; }
   std::uint64_t max_calibration_bytes() const { return static_cast<std::uint64_t>(max_calibration_mb) << 20; }
-  std::string database_path() const { return data_dir + "/aifgen.db"; }
+  std::string database_location() const { return database.empty() ? data_dir + "/aifgen.db" : database; }
+  bool shared_database() const { return !database.empty(); }
 };
 
 }  // namespace aifgen

@@ -22,8 +22,9 @@ namespace aifgen {
 namespace {
 
 struct StopRequested {
+  enum Reason { kCancel, kShutdown, kLeaseLost };
   std::string stage;
-  bool shutdown;
+  Reason reason;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -55,8 +56,9 @@ void JobRunner::stage(const JobRecord& job, const std::string& name, double prog
   check_stage_deadline(config_.stage_timeout_s);
   current_stage = name;
   stage_began = std::chrono::steady_clock::now();
-  if (stopping_.load()) throw StopRequested{name, true};
-  if (jobs_.cancel_requested(job.id)) throw StopRequested{name, false};
+  if (stopping_.load()) throw StopRequested{name, StopRequested::kShutdown};
+  if (leases_.lost(job.id)) throw StopRequested{name, StopRequested::kLeaseLost};
+  if (jobs_.cancel_requested(job.id)) throw StopRequested{name, StopRequested::kCancel};
   jobs_.set_progress(job.id, name, progress);
   events_.notify(job.id);
 }
@@ -100,7 +102,8 @@ void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, doub
   std::string sha = artifacts_.put_file(req.bundle_path);
   const auto size = artifacts_.size_of(sha);
   if (!size) throw Error(ErrorCode::kIo, "storage-error", "the bundle just stored as " + sha + " cannot be found in the artifact store");
-  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*size), built.manifest, validation_status_name(built.validation.status), built.benchmarks);
+  jobs_.set_variant_result(v.id, sha, static_cast<std::int64_t>(*size), built.manifest, validation_status_name(built.validation.status),
+                           built.benchmarks, leases_.worker());
   events_.notify(job.id);
 }
 
@@ -123,7 +126,7 @@ bool JobRunner::record(const JobRecord& job, const char* what, F&& write) noexce
 // The job goes back to the queue (attempt counted) after a storage fault; when even that write
 // fails it is remembered and retried by the worker before its next claim.
 void JobRunner::give_back(const JobRecord& job, const std::string& reason) {
-  if (record(job, "the requeue", [&] { jobs_.retry_later(job.id, reason, config_.max_attempts); })) return;
+  if (record(job, "the requeue", [&] { jobs_.retry_later(job.id, reason, config_.max_attempts, leases_.worker()); })) return;
   std::lock_guard lock(orphans_mu_);
   orphans_.push_back({job.id, reason});
 }
@@ -137,7 +140,7 @@ bool JobRunner::requeue_orphans() {
   std::vector<std::pair<std::string, std::string>> still;
   for (auto& [id, reason] : pending) {
     try {
-      jobs_.retry_later(id, reason, config_.max_attempts);
+      jobs_.retry_later(id, reason, config_.max_attempts, leases_.worker());
       events_.notify(id);
     } catch (const std::exception& e) {
       spdlog::error("job {}: still cannot requeue after a storage fault: {}", id, e.what());
@@ -150,6 +153,12 @@ bool JobRunner::requeue_orphans() {
 }
 
 bool JobRunner::run(const JobRecord& job) {
+  leases_.hold(job.id);
+  struct DropLease {
+    LeaseKeeper& leases;
+    const std::string& id;
+    ~DropLease() { leases.drop(id); }
+  } drop_lease{leases_, job.id};
   auto start = std::chrono::steady_clock::now();
   spdlog::info("job {} started (attempt {}, {} variant(s))", job.id, job.attempts, job.variants.size());
   const double n = static_cast<double>(job.variants.size());
@@ -174,6 +183,7 @@ bool JobRunner::run(const JobRecord& job) {
       } catch (const Error& e) {
         // A storage fault is not the variant's fault: the job stops here and is retried later.
         if (e.code() == ErrorCode::kIo) throw;
+        if (e.type() == "lease-lost") throw StopRequested{"storing " + v.target + "/" + v.precision, StopRequested::kLeaseLost};
         error = e.what();
       } catch (const StopRequested&) {
         throw;
@@ -190,22 +200,33 @@ bool JobRunner::run(const JobRecord& job) {
     const auto state = failed == 0 ? RunState::kSucceeded : RunState::kFailed;
     std::optional<std::string> error;
     if (failed) error = std::to_string(failed) + " of " + std::to_string(job.variants.size()) + " variant(s) failed";
-    if (!end_as("the job's result", [&] { jobs_.finish(job.id, state, error, "done"); })) return false;
+    bool ours = true;
+    if (!end_as("the job's result", [&] { ours = jobs_.finish(job.id, state, error, "done", leases_.worker()); })) return false;
+    if (!ours) {
+      spdlog::warn("job {}: lease lost before its result was recorded; another worker owns it now", job.id);
+      return true;
+    }
     metrics_.observe_job(state_name(state), seconds_since(start));
     spdlog::info("job {} {} in {:.3f}s", job.id, state_name(state), seconds_since(start));
     return true;
   } catch (const StopRequested& stop) {
     current_stage.clear();
-    if (stop.shutdown) {
+    if (stop.reason == StopRequested::kLeaseLost) {
+      spdlog::warn("job {}: abandoned during '{}': its lease passed to another worker", job.id, stop.stage);
+      return true;
+    }
+    if (stop.reason == StopRequested::kShutdown) {
       // Not the job's fault: put it back without counting this attempt (a restart requeues it
       // anyway if even this write fails).
-      return record(job, "the requeue at shutdown",
-                    [&] { jobs_.release(job.id, "requeued: service shutting down during '" + stop.stage + "'"); });
+      return record(job, "the requeue at shutdown", [&] {
+        jobs_.release(job.id, "requeued: service shutting down during '" + stop.stage + "'", leases_.worker());
+      });
     }
     metrics_.observe_job(state_name(RunState::kCancelled), seconds_since(start));
     spdlog::info("job {} cancelled during '{}'", job.id, stop.stage);
     return end_as("the cancellation", [&] {
-      jobs_.finish(job.id, RunState::kCancelled, "cancelled on request during stage '" + stop.stage + "'", "cancelled during '" + stop.stage + "'");
+      jobs_.finish(job.id, RunState::kCancelled, "cancelled on request during stage '" + stop.stage + "'",
+                   "cancelled during '" + stop.stage + "'", leases_.worker());
     });
   } catch (const Error& e) {
     current_stage.clear();
@@ -218,16 +239,16 @@ bool JobRunner::run(const JobRecord& job) {
     }
     metrics_.observe_job(state_name(RunState::kFailed), seconds_since(start));
     spdlog::error("job {} failed: {}", job.id, e.what());
-    return end_as("the failure", [&] { jobs_.finish(job.id, RunState::kFailed, std::string("internal error: ") + e.what(), "failed"); });
+    return end_as("the failure", [&] { jobs_.finish(job.id, RunState::kFailed, std::string("internal error: ") + e.what(), "failed", leases_.worker()); });
   } catch (const std::exception& e) {
     current_stage.clear();
     metrics_.observe_job(state_name(RunState::kFailed), seconds_since(start));
     spdlog::error("job {} failed: {}", job.id, e.what());
-    return end_as("the failure", [&] { jobs_.finish(job.id, RunState::kFailed, std::string("internal error: ") + e.what(), "failed"); });
+    return end_as("the failure", [&] { jobs_.finish(job.id, RunState::kFailed, std::string("internal error: ") + e.what(), "failed", leases_.worker()); });
   } catch (...) {
     current_stage.clear();
     spdlog::error("job {} failed: unknown exception", job.id);
-    return end_as("the failure", [&] { jobs_.finish(job.id, RunState::kFailed, "internal error: unknown exception", "failed"); });
+    return end_as("the failure", [&] { jobs_.finish(job.id, RunState::kFailed, "internal error: unknown exception", "failed", leases_.worker()); });
   }
 }
 

@@ -16,6 +16,7 @@
 #include "service/calibration_service.h"
 #include "service/config.h"
 #include "service/job_events.h"
+#include "service/lease_keeper.h"
 #include "service/metrics.h"
 #include "service/variant_builder.h"
 #include "storage/artifact_store.h"
@@ -33,13 +34,15 @@ class JobRunner {
 
   JobRunner(const Config& config, storage::JobRepository& jobs, storage::ModelRepository& models,
             storage::BenchmarkRepository& benchmarks, storage::ArtifactStore& artifacts, CalibrationService& calibrations,
-            JobEvents& events, Metrics& metrics, const std::atomic<bool>& stopping)
+            JobEvents& events, Metrics& metrics, LeaseKeeper& leases, const std::atomic<bool>& stopping)
       : config_(config), jobs_(jobs), models_(models), benchmarks_(benchmarks), artifacts_(artifacts),
-        calibrations_(calibrations), events_(events), metrics_(metrics), stopping_(stopping) {}
+        calibrations_(calibrations), events_(events), metrics_(metrics), leases_(leases), stopping_(stopping) {}
 
   // Never throws: a variant that fails (any exception) is recorded as failed and the job goes
   // on; when even that record cannot be written (the database is failing) the job is left for
   // the next claim, which counts the attempt, and this returns false so the caller backs off.
+  // `job` was claimed under leases_.worker(): the lease is renewed while it runs, and a job
+  // whose lease went to another worker is abandoned without writing its result.
   bool run(const JobRecord& job);
 
   void set_build_function(BuildFn fn) { build_ = std::move(fn); }
@@ -68,6 +71,7 @@ class JobRunner {
   CalibrationService& calibrations_;
   JobEvents& events_;
   Metrics& metrics_;
+  LeaseKeeper& leases_;
   const std::atomic<bool>& stopping_;
   BuildFn build_ = aifgen::build_variant;
   std::mutex orphans_mu_;

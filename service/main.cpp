@@ -13,6 +13,8 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
+#include <optional>
 #include <cstdio>
 #include <filesystem>
 
@@ -27,6 +29,8 @@
 #include "service/cli/inspect.h"
 #include "service/cli/keys.h"
 #include "service/demo_model.h"
+#include "storage/database.h"
+#include "targets/registry.h"
 #include "targets/common/deploy_files.h"
 
 namespace {
@@ -78,14 +82,20 @@ int run_serve(const aifgen::Config& config) {
       config.http_threads > 0 ? static_cast<std::size_t>(config.http_threads)
                               : std::max<std::size_t>(4, 2 * std::thread::hardware_concurrency()));
   try {
-    aifgen::DataDirLock lock(config.data_dir);
+    // SQLite: one serve per data dir. PostgreSQL: many serve processes share the database and
+    // the (shared) data dir, so there is nothing to lock.
+    std::optional<aifgen::DataDirLock> lock;
+    if (!config.shared_database()) lock.emplace(config.data_dir);
     aifgen::App app(config);
     aifgen::api::Server server(app);
     server.open();
     app.start_workers();
     const auto& effective = app.config();
-    spdlog::info("aifgen {} listening on {}://{} (data dir {}, {} worker(s), uploads up to {} MiB)", AIFGEN_VERSION,
-                 effective.tls_cert.empty() ? "http" : "https", effective.listen, effective.data_dir, effective.workers, effective.max_upload_mb);
+    spdlog::info("aifgen {} listening on {}://{} (data dir {}, database {}, {} worker(s){}, uploads up to {} MiB)", AIFGEN_VERSION,
+                 effective.tls_cert.empty() ? "http" : "https", effective.listen, effective.data_dir,
+                 aifgen::storage::redact_database_url(effective.database_location()), effective.workers,
+                 effective.worker_targets.empty() ? "" : " for targets " + fmt::format("{}", fmt::join(effective.worker_targets, ",")),
+                 effective.max_upload_mb);
     print_curl_example(effective, app.keys_required());
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -106,6 +116,26 @@ int run_serve(const aifgen::Config& config) {
 
 }  // namespace
 
+// --database: only PostgreSQL URLs (the embedded SQLite file is the default, chosen by omitting it).
+const CLI::Validator database_url(
+    [](std::string& v) {
+      return aifgen::storage::is_postgres_url(v)
+                 ? std::string()
+                 : "not a postgresql:// URL: " + aifgen::storage::redact_database_url(v) +
+                       " (omit --database for the embedded SQLite file in --data-dir)";
+    },
+    "URL");
+
+// --targets: target ids this build has.
+const CLI::Validator known_target(
+    [](std::string& v) {
+      if (aifgen::find_target(v)) return std::string();
+      std::string known;
+      for (const auto* t : aifgen::all_targets()) known += (known.empty() ? "" : ", ") + t->descriptor().id;
+      return "unknown target " + v + " (known: " + known + ")";
+    },
+    "TARGET");
+
 // Kubernetes extended resource names ("vendor.com/name"), or empty for none.
 const CLI::Validator k8s_resource_name(
     [](std::string& v) { return v.empty() || aifgen::is_extended_resource_name(v) ? std::string() : "not a Kubernetes extended resource name (vendor.domain/name): " + v; },
@@ -120,7 +150,18 @@ int main(int argc, char** argv) {
   auto* serve = cli.add_subcommand("serve", "run the REST service (embedded SQLite + artifact store in --data-dir)");
   serve->add_option("--listen", config.listen, "HOST:PORT to listen on")->envname("AIFGEN_LISTEN")->capture_default_str();
   serve->add_option("--data-dir", config.data_dir, "database and artifact directory")->envname("AIFGEN_DATA_DIR")->capture_default_str();
-  serve->add_option("--workers", config.workers, "job worker threads")->envname("AIFGEN_WORKERS")->check(CLI::Range(1, 64))->capture_default_str();
+  serve->add_option("--database", config.database,
+                    "postgresql://USER:PASSWORD@HOST:PORT/DB: a PostgreSQL database many serve processes share "
+                    "(default: the embedded SQLite file in --data-dir)")
+      ->envname("AIFGEN_DATABASE_URL")->check(database_url);
+  serve->add_option("--workers", config.workers, "job worker threads (0: API only, jobs run by other processes)")
+      ->envname("AIFGEN_WORKERS")->check(CLI::Range(0, 64))->capture_default_str();
+  serve->add_option("--targets", config.worker_targets,
+                    "claim only jobs all of whose variants are for these targets (default: any job)")
+      ->envname("AIFGEN_WORKER_TARGETS")->delimiter(',')->check(known_target);
+  serve->add_option("--lease-s", config.lease_s,
+                    "a running job's lease, renewed every third of it; a job whose worker died is requeued after it")
+      ->envname("AIFGEN_LEASE_S")->check(CLI::Range(3, 3600))->capture_default_str();
   serve->add_option("--http-threads", config.http_threads, "threads answering HTTP (0: two per core, at least 4)")
       ->envname("AIFGEN_HTTP_THREADS")->check(CLI::Range(0, 256))->capture_default_str();
   serve->add_option("--max-upload-mb", config.max_upload_mb, "largest accepted model upload, MiB")
@@ -183,11 +224,13 @@ int main(int argc, char** argv) {
   bench->add_flag("--json", engine_opts.json, "one JSON object (p50_ms, p90_ms, p99_ms, plan_ms, peak_bytes, ...)");
   bench->add_flag("--profile", engine_opts.profile, "also print kernel time per op type (waits after every kernel)");
 
-  std::string keys_data_dir = config.data_dir, key_name, key_scope = "read", key_id;
+  std::string keys_data_dir = config.data_dir, keys_database, key_name, key_scope = "read", key_id;
   auto* keys = cli.add_subcommand("keys", "manage API keys (in the same --data-dir as serve)");
   keys->require_subcommand(1);
   keys->fallthrough();  // --data-dir may follow the subcommand
   keys->add_option("--data-dir", keys_data_dir, "data directory of the service")->envname("AIFGEN_DATA_DIR")->capture_default_str();
+  keys->add_option("--database", keys_database, "the service's PostgreSQL database, when it has one")
+      ->envname("AIFGEN_DATABASE_URL")->check(database_url);
   auto* keys_create = keys->add_subcommand("create", "create a key; it is printed once, alone on the last line");
   keys_create->add_option("--name", key_name, "who or what the key is for")->required();
   bool if_none = false;
@@ -283,8 +326,9 @@ int main(int argc, char** argv) {
     return aifgen::api::run_infer_server(infer_opts);
   }
   if (*loadgen) return aifgen::api::run_loadgen(load_opts);
-  if (*keys_create) return aifgen::keys_create(keys_data_dir, key_name, key_scope, if_none);
-  if (*keys_list) return aifgen::keys_list(keys_data_dir);
-  if (*keys_revoke) return aifgen::keys_revoke(keys_data_dir, key_id);
+  const std::string keys_location = keys_database.empty() ? keys_data_dir + "/aifgen.db" : keys_database;
+  if (*keys_create) return aifgen::keys_create(keys_location, key_name, key_scope, if_none);
+  if (*keys_list) return aifgen::keys_list(keys_location);
+  if (*keys_revoke) return aifgen::keys_revoke(keys_location, key_id);
   return 1;
 }

@@ -32,7 +32,11 @@ void WorkerPool::loop(int index) {
     bool ran = false;
     try {
       if (!runner_.requeue_orphans()) throw Error(ErrorCode::kIo, "storage-error", "jobs handed back during a storage fault are not requeued yet");
-      if (auto job = jobs_.claim_next()) {
+      storage::ClaimTerms terms;
+      terms.worker = leases_.worker();
+      terms.lease_ms = leases_.lease_ms();
+      terms.targets = targets_;
+      if (auto job = jobs_.claim_next(terms)) {
         ran = true;
         healthy = runner_.run(*job);
       }

@@ -1,6 +1,7 @@
-// N worker threads that claim queued jobs from storage and run them. The queue lives in SQLite,
-// so a restart picks up where the last process stopped. Idle workers sleep on JobEvents, so a
-// submitted job is claimed at once; a one-second timeout covers jobs queued by another process.
+// N worker threads that claim queued jobs from storage and run them. The queue lives in the
+// database, so a restart picks up where the last process stopped, and with PostgreSQL workers in
+// many processes share it. Idle workers sleep on JobEvents, so a job submitted here is claimed at
+// once; a one-second timeout covers jobs queued by another process.
 #pragma once
 
 #include <atomic>
@@ -15,8 +16,10 @@ namespace aifgen {
 
 class WorkerPool {
  public:
-  WorkerPool(JobRunner& runner, storage::JobRepository& jobs, JobEvents& events, std::atomic<bool>& stopping)
-      : runner_(runner), jobs_(jobs), events_(events), stopping_(stopping) {}
+  // Claims only jobs whose targets are all in `targets` (empty: any job), leased by `leases`.
+  WorkerPool(JobRunner& runner, storage::JobRepository& jobs, JobEvents& events, LeaseKeeper& leases,
+             std::vector<std::string> targets, std::atomic<bool>& stopping)
+      : runner_(runner), jobs_(jobs), events_(events), leases_(leases), targets_(std::move(targets)), stopping_(stopping) {}
   ~WorkerPool() { stop(); }
 
   void start(int workers);
@@ -33,6 +36,8 @@ class WorkerPool {
   JobRunner& runner_;
   storage::JobRepository& jobs_;
   JobEvents& events_;
+  LeaseKeeper& leases_;
+  std::vector<std::string> targets_;
   std::atomic<bool>& stopping_;
   std::vector<std::thread> threads_;
   std::atomic<int> faults_{0};

@@ -15,18 +15,16 @@ ModelRecord read_row(const Statement& st) {
 }  // namespace
 
 std::pair<ModelRecord, bool> ModelRepository::insert_if_absent(const ModelRecord& m) {
-  auto c = db_.acquire();
-  Transaction tx(c);
-  int changed = c.prepare("INSERT OR IGNORE INTO models(id, name, size_bytes, info_json, created_at) "
-                          "VALUES (?, ?, ?, ?, ?)")
-                    .bind(1, m.id).bind(2, m.name).bind(3, m.size_bytes).bind(4, m.info_json)
-                    .bind(5, m.created_at).exec();
-  auto st = c.prepare((std::string("SELECT ") + kColumns + " FROM models WHERE id = ?").c_str());
-  st.bind(1, m.id);
-  st.step();
-  auto row = read_row(st);
-  tx.commit();
-  return {row, changed > 0};
+  return db_.transact([&](const Lease& c) {
+    int changed = c.prepare("INSERT INTO models(id, name, size_bytes, info_json, created_at) "
+                            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING")
+                      .bind(1, m.id).bind(2, m.name).bind(3, m.size_bytes).bind(4, m.info_json)
+                      .bind(5, m.created_at).exec();
+    auto st = c.prepare((std::string("SELECT ") + kColumns + " FROM models WHERE id = ?").c_str());
+    st.bind(1, m.id);
+    st.step();
+    return std::pair{read_row(st), changed > 0};
+  });
 }
 
 std::optional<ModelRecord> ModelRepository::get(const std::string& id) {
@@ -57,43 +55,42 @@ bool ModelRepository::blob_referenced(const std::string& sha) {
 }
 
 std::vector<std::string> ModelRepository::remove(const std::string& id) {
-  auto c = db_.acquire();
-  Transaction tx(c);
-  {
-    auto st = c.prepare("SELECT COUNT(*) FROM models WHERE id = ?");
-    st.bind(1, id);
-    st.step();
-    if (st.integer(0) == 0) throw Error(ErrorCode::kNotFound, "model-not-found", "no model with id " + id);
-  }
-  {
-    auto st = c.prepare("SELECT COUNT(*) FROM jobs WHERE model_id = ? AND state IN ('queued','running')");
-    st.bind(1, id);
-    st.step();
-    if (st.integer(0) > 0)
-      throw Error(ErrorCode::kConflict, "model-has-active-jobs",
-                  "model " + id + " has " + std::to_string(st.integer(0)) +
-                      " queued or running job(s); cancel them or wait for them to finish");
-  }
-  std::vector<std::string> artifacts;
-  {
-    auto st = c.prepare("SELECT DISTINCT artifact_sha256 FROM variants WHERE model_id = ? AND artifact_sha256 IS NOT NULL");
-    st.bind(1, id);
-    while (st.step()) artifacts.push_back(st.text(0));
-  }
-  {
-    // Calibration blobs go too, unless another model's set has the same bytes.
-    auto st = c.prepare("SELECT DISTINCT sha256 FROM calibration_sets WHERE model_id = ?1 AND sha256 NOT IN "
-                        "(SELECT sha256 FROM calibration_sets WHERE model_id != ?1)");
-    st.bind(1, id);
-    while (st.step()) artifacts.push_back(st.text(0));
-  }
-  c.prepare("DELETE FROM calibration_sets WHERE model_id = ?").bind(1, id).exec();
-  c.prepare("DELETE FROM benchmarks WHERE variant_id IN (SELECT id FROM variants WHERE model_id = ?)").bind(1, id).exec();
-  c.prepare("DELETE FROM variants WHERE model_id = ?").bind(1, id).exec();
-  c.prepare("DELETE FROM jobs WHERE model_id = ?").bind(1, id).exec();
-  c.prepare("DELETE FROM models WHERE id = ?").bind(1, id).exec();
-  tx.commit();
-  return artifacts;
+  return db_.transact([&](const Lease& c) {
+    {
+      auto st = c.prepare("SELECT COUNT(*) FROM models WHERE id = ?");
+      st.bind(1, id);
+      st.step();
+      if (st.integer(0) == 0) throw Error(ErrorCode::kNotFound, "model-not-found", "no model with id " + id);
+    }
+    {
+      auto st = c.prepare("SELECT COUNT(*) FROM jobs WHERE model_id = ? AND state IN ('queued','running')");
+      st.bind(1, id);
+      st.step();
+      if (st.integer(0) > 0)
+        throw Error(ErrorCode::kConflict, "model-has-active-jobs",
+                    "model " + id + " has " + std::to_string(st.integer(0)) +
+                        " queued or running job(s); cancel them or wait for them to finish");
+    }
+    std::vector<std::string> artifacts;
+    {
+      auto st = c.prepare("SELECT DISTINCT artifact_sha256 FROM variants WHERE model_id = ? AND artifact_sha256 IS NOT NULL");
+      st.bind(1, id);
+      while (st.step()) artifacts.push_back(st.text(0));
+    }
+    {
+      // Calibration blobs go too, unless another model's set has the same bytes.
+      auto st = c.prepare("SELECT DISTINCT sha256 FROM calibration_sets WHERE model_id = ?1 AND sha256 NOT IN "
+                          "(SELECT sha256 FROM calibration_sets WHERE model_id != ?1)");
+      st.bind(1, id);
+      while (st.step()) artifacts.push_back(st.text(0));
+    }
+    c.prepare("DELETE FROM calibration_sets WHERE model_id = ?").bind(1, id).exec();
+    c.prepare("DELETE FROM benchmarks WHERE variant_id IN (SELECT id FROM variants WHERE model_id = ?)").bind(1, id).exec();
+    c.prepare("DELETE FROM variants WHERE model_id = ?").bind(1, id).exec();
+    c.prepare("DELETE FROM jobs WHERE model_id = ?").bind(1, id).exec();
+    c.prepare("DELETE FROM models WHERE id = ?").bind(1, id).exec();
+    return artifacts;
+  });
 }
 
 }  // namespace aifgen::storage

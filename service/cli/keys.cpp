@@ -1,5 +1,5 @@
-// Key management on the SQLite file directly (WAL + busy timeout make that safe next to a
-// running service).
+// Key management on the database directly: the SQLite file (WAL + busy timeout make that safe
+// next to a running service) or the deployment's PostgreSQL database.
 #include "service/cli/keys.h"
 
 #include <cstdio>
@@ -13,10 +13,10 @@ namespace aifgen {
 namespace {
 
 template <typename Fn>
-int with_keys(const std::string& data_dir, const char* cmd, Fn&& fn) {
+int with_keys(const std::string& database, const char* cmd, Fn&& fn) {
   try {
-    std::filesystem::create_directories(data_dir);
-    storage::Database db(data_dir + "/aifgen.db", 1);
+    if (!storage::is_postgres_url(database)) std::filesystem::create_directories(std::filesystem::path(database).parent_path());
+    storage::Database db(database, 1);
     storage::ApiKeyRepository repo(db);
     Auth auth(repo);
     return fn(auth);
@@ -28,8 +28,8 @@ int with_keys(const std::string& data_dir, const char* cmd, Fn&& fn) {
 
 }  // namespace
 
-int keys_create(const std::string& data_dir, const std::string& name, const std::string& scope, bool if_none) {
-  return with_keys(data_dir, "create", [&](Auth& auth) {
+int keys_create(const std::string& database, const std::string& name, const std::string& scope, bool if_none) {
+  return with_keys(database, "create", [&](Auth& auth) {
     if (if_none && !auth.local_only()) {
       std::printf("an active key exists; none created\n");
       return 0;
@@ -41,8 +41,8 @@ int keys_create(const std::string& data_dir, const std::string& name, const std:
   });
 }
 
-int keys_list(const std::string& data_dir) {
-  return with_keys(data_dir, "list", [&](Auth& auth) {
+int keys_list(const std::string& database) {
+  return with_keys(database, "list", [&](Auth& auth) {
     std::printf("%-14s %-6s %-26s %-26s %s\n", "id", "scope", "created", "revoked", "name");
     for (const auto& k : auth.keys().list())
       std::printf("%-14s %-6s %-26s %-26s %s\n", k.id.c_str(), k.scope.c_str(), k.created_at.c_str(),
@@ -51,8 +51,8 @@ int keys_list(const std::string& data_dir) {
   });
 }
 
-int keys_revoke(const std::string& data_dir, const std::string& id) {
-  return with_keys(data_dir, "revoke", [&](Auth& auth) {
+int keys_revoke(const std::string& database, const std::string& id) {
+  return with_keys(database, "revoke", [&](Auth& auth) {
     if (!auth.keys().revoke(id)) {
       std::fprintf(stderr, "aifgen keys revoke: no active key with id %s\n", id.c_str());
       return 2;

@@ -1,4 +1,5 @@
-// `aifgen keys create|list|revoke` against a data dir (the service may be running).
+// `aifgen keys create|list|revoke` against the service's database (it may be running): the SQLite
+// file in a data dir, or a postgresql:// URL. `database` is a file path or that URL.
 #pragma once
 
 #include <string>
@@ -6,8 +7,8 @@
 namespace aifgen {
 
 // With `if_none`, creates the key only when no active key exists (prints nothing otherwise).
-int keys_create(const std::string& data_dir, const std::string& name, const std::string& scope, bool if_none = false);
-int keys_list(const std::string& data_dir);
-int keys_revoke(const std::string& data_dir, const std::string& id);
+int keys_create(const std::string& database, const std::string& name, const std::string& scope, bool if_none = false);
+int keys_list(const std::string& database);
+int keys_revoke(const std::string& database, const std::string& id);
 
 }  // namespace aifgen

@@ -1,4 +1,8 @@
 // Shared fixture: a temp data dir and a running server per test.
+//
+// With AIFGEN_E2E_POSTGRES_DIR set to the test server's state dir (CTest registers the storage-heavy suites a second time so,
+// prefixed "Postgres/"), the server runs on a fresh PostgreSQL database of the test run's server
+// instead of the SQLite file, with short job leases so a killed server's jobs come back quickly.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,6 +13,7 @@
 #include "tests/e2e/http.h"
 #include "tests/e2e/server_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_database.h"
 
 namespace aifgen::e2e {
 
@@ -19,7 +24,13 @@ class ServerTest : public ::testing::Test {
   virtual bool tls() const { return false; }
 
   void SetUp() override {
-    server_ = std::make_unique<ServerProcess>(dir_.path() + "/data", server_args(), tls());
+    auto args = server_args();
+    if (on_postgres()) {
+      database_ = std::make_unique<aifgen::testing::TestDatabase>(aifgen::testing::DatabaseKind::kPostgres, dir_.path());
+      if (!database_->available()) GTEST_SKIP() << database_->skip_reason();
+      args.insert(args.end(), {"--database", database_->location(), "--lease-s", "3"});
+    }
+    server_ = std::make_unique<ServerProcess>(dir_.path() + "/data", args, tls());
     server_->start();
     http_ = std::make_unique<Http>(server_->base_url());
   }
@@ -28,6 +39,17 @@ class ServerTest : public ::testing::Test {
   }
 
   std::string data_dir() const { return dir_.path() + "/data"; }
+  static bool on_postgres() {
+    const char* dir = std::getenv("AIFGEN_E2E_POSTGRES_DIR");
+    if (!dir || !*dir) return false;
+    ::setenv("AIFGEN_TEST_POSTGRES_DIR", dir, 0);  // where TestDatabase finds the server
+    return true;
+  }
+  // What `aifgen keys --database` (or the SQLite default) must name for this server.
+  std::vector<std::string> database_args() const {
+    if (!database_) return {};
+    return {"--database", database_->location()};
+  }
   const Http& http() const { return *http_; }
 
   // Polls the job until `pred(job)` holds or `seconds` pass; returns the last job seen.
@@ -51,6 +73,7 @@ class ServerTest : public ::testing::Test {
   }
 
   aifgen::testing::TempDir dir_;
+  std::unique_ptr<aifgen::testing::TestDatabase> database_;  // only on PostgreSQL
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<Http> http_;
 };

@@ -1,4 +1,5 @@
-// The persistent queue: claim order, crash requeue with attempt limit, idempotency, cancel.
+// The persistent queue: claim order, crash requeue with attempt limit, idempotency, cancel; each
+// test runs on SQLite and on PostgreSQL.
 #include "storage/job_repository.h"
 
 #include <gtest/gtest.h>
@@ -7,16 +8,20 @@
 #include "storage/benchmark_repository.h"
 #include "storage/model_repository.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_database.h"
 
 namespace aifgen::storage {
 namespace {
 
+using aifgen::testing::DatabaseKind;
 using aifgen::testing::TempDir;
+using aifgen::testing::TestDatabase;
 
-class JobRepositoryTest : public ::testing::Test {
+class JobRepositoryTest : public ::testing::TestWithParam<DatabaseKind> {
  protected:
   void SetUp() override {
-    db_ = std::make_unique<Database>(dir_.path() + "/t.db");
+    if (!where_.available()) GTEST_SKIP() << where_.skip_reason();
+    db_ = std::make_unique<Database>(where_.location());
     models_ = std::make_unique<ModelRepository>(*db_);
     jobs_ = std::make_unique<JobRepository>(*db_);
     models_->insert_if_absent({"m1", "model one", 10, "{}", now_iso8601()});
@@ -39,19 +44,20 @@ class JobRepositoryTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  TestDatabase where_{GetParam(), dir_.path()};
   std::unique_ptr<Database> db_;
   std::unique_ptr<ModelRepository> models_;
   std::unique_ptr<JobRepository> jobs_;
 };
 
-TEST_F(JobRepositoryTest, SchemaIsAtTheLatestVersionAndReopenIsIdempotent) {
+TEST_P(JobRepositoryTest, SchemaIsAtTheLatestVersionAndReopenIsIdempotent) {
   EXPECT_EQ(db_->schema_version(), Database::latest_schema_version());
-  Database again(dir_.path() + "/t.db");
+  Database again(where_.location());
   EXPECT_EQ(again.schema_version(), Database::latest_schema_version());
   EXPECT_TRUE(models_->get("m1").has_value());
 }
 
-TEST_F(JobRepositoryTest, ClaimsOldestFirstAndOnlyOnce) {
+TEST_P(JobRepositoryTest, ClaimsOldestFirstAndOnlyOnce) {
   jobs_->create(make_job("a"));
   jobs_->create(make_job("b"));
   auto first = jobs_->claim_next();
@@ -64,7 +70,7 @@ TEST_F(JobRepositoryTest, ClaimsOldestFirstAndOnlyOnce) {
   EXPECT_FALSE(jobs_->claim_next().has_value());
 }
 
-TEST_F(JobRepositoryTest, InterruptedJobsAreRequeuedUntilTheyRunOutOfAttempts) {
+TEST_P(JobRepositoryTest, InterruptedJobsAreRequeuedUntilTheyRunOutOfAttempts) {
   jobs_->create(make_job("a"));
   for (int attempt = 1; attempt <= 3; ++attempt) {
     auto job = jobs_->claim_next();
@@ -85,7 +91,7 @@ TEST_F(JobRepositoryTest, InterruptedJobsAreRequeuedUntilTheyRunOutOfAttempts) {
   EXPECT_EQ(job->variants[0].state, "failed");
 }
 
-TEST_F(JobRepositoryTest, FinishedVariantsSurviveARequeue) {
+TEST_P(JobRepositoryTest, FinishedVariantsSurviveARequeue) {
   jobs_->create(make_job("a"));
   jobs_->claim_next();
   jobs_->set_variant_result("a-v1", std::string(64, 'a'), 123, "{}", "degraded");
@@ -97,7 +103,7 @@ TEST_F(JobRepositoryTest, FinishedVariantsSurviveARequeue) {
   EXPECT_EQ(job->variants[0].validation.value_or(""), "degraded");
 }
 
-TEST_F(JobRepositoryTest, ARetriedVariantResultReplacesItsLocalBenchmarksAndKeepsFieldOnes) {
+TEST_P(JobRepositoryTest, ARetriedVariantResultReplacesItsLocalBenchmarksAndKeepsFieldOnes) {
   jobs_->create(make_job("a"));
   jobs_->claim_next();
   BenchmarkRepository benchmarks(*db_);
@@ -125,7 +131,7 @@ TEST_F(JobRepositoryTest, ARetriedVariantResultReplacesItsLocalBenchmarksAndKeep
   EXPECT_EQ(fields, 1);
 }
 
-TEST_F(JobRepositoryTest, TheLatestVariantOfATargetIsFoundBehindAThousandNewerOnes) {
+TEST_P(JobRepositoryTest, TheLatestVariantOfATargetIsFoundBehindAThousandNewerOnes) {
   auto old = make_job("old");
   old.variants[0].precision = "int8";
   jobs_->create(old);
@@ -147,7 +153,7 @@ TEST_F(JobRepositoryTest, TheLatestVariantOfATargetIsFoundBehindAThousandNewerOn
   EXPECT_EQ(fp32.newest->id, "j1000-v1");
 }
 
-TEST_F(JobRepositoryTest, IdempotencyKeyReturnsTheFirstJob) {
+TEST_P(JobRepositoryTest, IdempotencyKeyReturnsTheFirstJob) {
   auto [first, created1] = jobs_->create(make_job("a", "key-1"));
   auto [again, created2] = jobs_->create(make_job("b", "key-1"));
   EXPECT_TRUE(created1);
@@ -156,7 +162,7 @@ TEST_F(JobRepositoryTest, IdempotencyKeyReturnsTheFirstJob) {
   EXPECT_THROW(jobs_->create(make_job("c", "key-1", "other-request")), Error);
 }
 
-TEST_F(JobRepositoryTest, UnknownModelIsNotFound) {
+TEST_P(JobRepositoryTest, UnknownModelIsNotFound) {
   auto j = make_job("a");
   j.model_id = "nope";
   try {
@@ -167,7 +173,7 @@ TEST_F(JobRepositoryTest, UnknownModelIsNotFound) {
   }
 }
 
-TEST_F(JobRepositoryTest, CancelQueuedIsImmediateRunningIsRequestedFinishedIsRefused) {
+TEST_P(JobRepositoryTest, CancelQueuedIsImmediateRunningIsRequestedFinishedIsRefused) {
   jobs_->create(make_job("a"));
   jobs_->create(make_job("b"));
   EXPECT_EQ(jobs_->request_cancel("b"), CancelOutcome::kCancelled);
@@ -180,7 +186,7 @@ TEST_F(JobRepositoryTest, CancelQueuedIsImmediateRunningIsRequestedFinishedIsRef
   EXPECT_THROW(jobs_->request_cancel("zzz"), Error);
 }
 
-TEST_F(JobRepositoryTest, EveryChangeBumpsTheVersion) {
+TEST_P(JobRepositoryTest, EveryChangeBumpsTheVersion) {
   jobs_->create(make_job("a"));
   auto v0 = *jobs_->version_of("a");
   jobs_->claim_next();
@@ -194,7 +200,7 @@ TEST_F(JobRepositoryTest, EveryChangeBumpsTheVersion) {
   EXPECT_LT(v2, v3);
 }
 
-TEST_F(JobRepositoryTest, RememberedVersionsFollowWritesFromAnyRepositoryOnTheDatabase) {
+TEST_P(JobRepositoryTest, RememberedVersionsFollowWritesFromAnyRepositoryOnTheDatabase) {
   jobs_->create(make_job("a"));
   auto v0 = *jobs_->version_of("a");
   EXPECT_EQ(*jobs_->version_of("a"), v0);  // no write in between: same answer (from memory)
@@ -206,7 +212,7 @@ TEST_F(JobRepositoryTest, RememberedVersionsFollowWritesFromAnyRepositoryOnTheDa
   EXPECT_FALSE(jobs_->version_of("missing").has_value());
 }
 
-TEST_F(JobRepositoryTest, ModelWithActiveJobCannotBeDeleted) {
+TEST_P(JobRepositoryTest, ModelWithActiveJobCannotBeDeleted) {
   jobs_->create(make_job("a"));
   try {
     models_->remove("m1");
@@ -219,6 +225,68 @@ TEST_F(JobRepositoryTest, ModelWithActiveJobCannotBeDeleted) {
   EXPECT_FALSE(models_->get("m1").has_value());
   EXPECT_FALSE(jobs_->get("a").has_value());
 }
+
+TEST_P(JobRepositoryTest, AWorkerRestrictedToTargetsClaimsOnlyJobsItCanBuildEntirely) {
+  auto gpu = make_job("gpu");
+  gpu.variants[0].target = "nvidia-gpu";
+  auto mixed = make_job("mixed");
+  VariantRecord v2 = mixed.variants[0];
+  v2.id = "mixed-v2";
+  v2.target = "nvidia-gpu";
+  mixed.variants.push_back(v2);
+  jobs_->create(make_job("cpu"));
+  jobs_->create(mixed);
+  jobs_->create(gpu);
+  ClaimTerms gpu_node;
+  gpu_node.worker = "gpu-node";
+  gpu_node.targets = {"nvidia-gpu", "nvidia-jetson"};
+  auto claimed = jobs_->claim_next(gpu_node);
+  ASSERT_TRUE(claimed);
+  EXPECT_EQ(claimed->id, "gpu");  // the older cpu and mixed jobs need a target this node lacks
+  EXPECT_FALSE(jobs_->claim_next(gpu_node).has_value());
+  ClaimTerms both;
+  both.targets = {"x86_64-cpu", "nvidia-gpu"};
+  EXPECT_EQ(jobs_->claim_next(both)->id, "cpu");
+  EXPECT_EQ(jobs_->claim_next(both)->id, "mixed");
+}
+
+TEST_P(JobRepositoryTest, OnlyTheLeaseOwnerRenewsFinishesOrReleasesAJob) {
+  jobs_->create(make_job("a"));
+  ClaimTerms mine;
+  mine.worker = "node-a";
+  mine.now_ms = 1'000'000;
+  mine.lease_ms = 1000;
+  ASSERT_TRUE(jobs_->claim_next(mine));
+  EXPECT_TRUE(jobs_->renew_lease("a", "node-a", 1'000'500, 1000));   // now runs to 1'001'500
+  EXPECT_FALSE(jobs_->renew_lease("a", "node-b", 1'000'500, 1000));  // not b's
+  EXPECT_EQ(jobs_->requeue_expired(1'001'400, 3).requeued, 0);
+  EXPECT_EQ(jobs_->requeue_expired(1'001'600, 3).requeued, 1);     // a stopped renewing
+  EXPECT_FALSE(jobs_->renew_lease("a", "node-a", 1'001'700, 1000)); // and has lost it
+  ClaimTerms other;
+  other.worker = "node-b";
+  auto again = jobs_->claim_next(other);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->attempts, 2);
+  // node-a wakes up late: none of its writes land on node-b's job.
+  EXPECT_FALSE(jobs_->finish("a", RunState::kSucceeded, std::nullopt, "done", std::string("node-a")));
+  jobs_->release("a", "shutting down", std::string("node-a"));
+  jobs_->retry_later("a", "storage fault", 3, std::string("node-a"));
+  try {
+    jobs_->set_variant_result("a-v1", std::string(64, 'a'), 1, "{}", "validated", {}, std::string("node-a"));
+    ADD_FAILURE() << "a stale worker stored a result";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "lease-lost");
+  }
+  auto job = jobs_->get("a");
+  EXPECT_EQ(job->state, "running");
+  EXPECT_EQ(job->attempts, 2);
+  EXPECT_FALSE(job->variants[0].artifact_sha256.has_value());
+  EXPECT_TRUE(jobs_->finish("a", RunState::kSucceeded, std::nullopt, "done", std::string("node-b")));
+  EXPECT_EQ(jobs_->get("a")->state, "succeeded");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, JobRepositoryTest, ::testing::Values(DatabaseKind::kSqlite, DatabaseKind::kPostgres),
+                         [](const auto& info) { return std::string(aifgen::testing::kind_name(info.param)); });
 
 }  // namespace
 }  // namespace aifgen::storage

@@ -27,8 +27,9 @@ class StorageFault : public ::testing::Test {
   StorageFault()
       : db_(dir_.path() + "/aifgen.db"), artifacts_(dir_.path()), models_(db_), jobs_(db_), benchmarks_(db_),
         calibration_repo_(db_), calibrations_(artifacts_, models_, calibration_repo_, 1 << 20),
-        runner_(config_, jobs_, models_, benchmarks_, artifacts_, calibrations_, events_, metrics_, stopping_),
-        pool_(runner_, jobs_, events_, stopping_) {
+        leases_(jobs_, events_, std::chrono::seconds(60), 3),
+        runner_(config_, jobs_, models_, benchmarks_, artifacts_, calibrations_, events_, metrics_, leases_, stopping_),
+        pool_(runner_, jobs_, events_, leases_, {}, stopping_) {
     config_.max_attempts = 3;
     pool_.set_max_backoff_s(1);
     const std::string bytes = testing::serialize(testing::conv_bn_relu_model());
@@ -95,6 +96,7 @@ class StorageFault : public ::testing::Test {
   CalibrationService calibrations_;
   JobEvents events_;
   Metrics metrics_;
+  LeaseKeeper leases_;
   JobRunner runner_;
   WorkerPool pool_;
   std::string model_id_;
@@ -162,6 +164,50 @@ TEST_F(StorageFault, AFaultThatNeverClearsEndsTheJobAfterMaxAttemptsInsteadOfLoo
   ASSERT_TRUE(job.error);
   EXPECT_NE(job.error->find("storage fault"), std::string::npos) << *job.error;
   EXPECT_NE(job.error->find("attempt 3 of 3"), std::string::npos) << *job.error;
+}
+
+TEST_F(StorageFault, AWorkerWhoseLeasePassedToAnotherAbandonsTheJobWithoutWritingItsResult) {
+  // While fp32 builds, the lease expires and another node claims the job (simulated: the lease
+  // changes hands in the database, then this process's renewal finds it gone).
+  throw_on_ = "fp32";
+  throw_ = [this] {
+    throw_on_.clear();  // only the first job's build
+    db_.acquire().prepare("UPDATE jobs SET lease_owner = 'other-node/1/ab' WHERE state = 'running'").exec();
+    leases_.renew_and_reclaim();
+  };
+  pool_.start(1);
+  const auto id = submit("job-f");
+  // One worker: once it has finished the next job, it has let go of this one.
+  const auto next = submit("job-g");
+  EXPECT_EQ(wait_finished(next).state, "succeeded");  // the worker lives on and takes the next job
+  auto job = jobs_.get(id);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->state, "running") << "the new owner's job must be left as it is";
+  EXPECT_FALSE(job->variants[0].artifact_sha256.has_value()) << "the abandoned build's bundle was recorded";
+  EXPECT_TRUE(benchmarks_.for_variant("job-f-fp32").empty());
+  auto lease = db_.acquire();
+  auto st = lease.prepare("SELECT lease_owner FROM jobs WHERE id = ?");
+  st.bind(1, id);
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.text(0), "other-node/1/ab");
+}
+
+TEST_F(StorageFault, AJobWhoseWorkerStoppedRenewingIsRequeuedAfterItsLeaseAndNotBefore) {
+  const auto id = submit("job-h");
+  storage::ClaimTerms dead;
+  dead.worker = "dead-node/7/cd";
+  dead.now_ms = unix_now_ms();
+  dead.lease_ms = 2000;
+  ASSERT_TRUE(jobs_.claim_next(dead));
+  EXPECT_EQ(jobs_.requeue_expired(dead.now_ms + 1999, 3).requeued, 0);  // still within its lease
+  EXPECT_EQ(jobs_.get(id)->state, "running");
+  EXPECT_EQ(jobs_.requeue_expired(dead.now_ms + 2001, 3).requeued, 1);
+  EXPECT_EQ(jobs_.get(id)->state, "queued");
+  // A worker here then takes it and finishes it; the attempt is counted.
+  pool_.start(1);
+  auto job = wait_finished(id);
+  EXPECT_EQ(job.state, "succeeded");
+  EXPECT_EQ(job.attempts, 2);
 }
 
 }  // namespace
