@@ -10,6 +10,7 @@
 #include "service/job_runner.h"
 #include "service/job_service.h"
 #include "service/lease_keeper.h"
+#include "service/job_change_relay.h"
 #include "service/metrics.h"
 #include "service/model_service.h"
 #include "service/worker_pool.h"
@@ -36,6 +37,7 @@ class App {
   ~App() { stop_workers(); }
 
   void start_workers() {
+    relay_.start();
     leases_.start();
     pool_.start(config_.workers);
     scrubber_.start();
@@ -44,6 +46,7 @@ class App {
     scrubber_.stop();
     pool_.stop();
     leases_.stop();  // after the workers: the jobs they hand back keep their lease until then
+    relay_.stop();
   }
 
   const Config& config() const { return config_; }
@@ -80,6 +83,7 @@ class App {
   LinkSigner links_;
   JobService job_service_;
   VariantCatalog catalog_{job_service_};
+  JobChangeRelay relay_{db_, events_};
   LeaseKeeper leases_;
   JobRunner runner_;
   WorkerPool pool_;

@@ -32,6 +32,17 @@ class JobEvents {
     cv_.notify_all();
   }
 
+  // Any job may have changed (changes by another process may have been missed): every waiter
+  // rechecks.
+  void notify_all_changed() {
+    {
+      std::lock_guard lock(mu_);
+      ++generation_;
+      all_changed_ = true;
+    }
+    cv_.notify_all();
+  }
+
   // Wakes every waiter without naming a change (a new parked request, a stop request).
   void wake() {
     {

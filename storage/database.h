@@ -141,6 +141,17 @@ class Transaction {
   bool done_ = false;
 };
 
+// Job changes committed by any process, as they happen (PostgreSQL: LISTEN on the channel the
+// schema's trigger notifies). One thread uses a feed; it owns its own connection.
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+  // Waits up to `timeout` for changes and returns the ids of the jobs changed (empty on timeout;
+  // an id may repeat). Throws Error(kUnavailable, "storage-unavailable") when the connection is
+  // lost: changes may have been missed, so treat every job as changed and open a new feed.
+  virtual std::vector<std::string> wait(std::chrono::milliseconds timeout) = 0;
+};
+
 // One engine's part of a Database: opening connections, migrating, tracking commits.
 class Backend {
  public:
@@ -154,6 +165,8 @@ class Backend {
   virtual std::optional<std::uint64_t> commit_generation() const { return std::nullopt; }
   // Where the data is, for messages: a path, or a URL without its password.
   virtual std::string describe() const = 0;
+  // nullptr when only this process writes (SQLite): its own changes are announced in memory.
+  virtual std::unique_ptr<ChangeFeed> job_changes() { return nullptr; }
 };
 
 // True for a postgresql:// or postgres:// URL (the PostgreSQL backend), false for a file path.
@@ -172,6 +185,8 @@ class Database {
 
   Lease acquire();
   Dialect dialect() const { return backend_->dialect(); }
+  // Job changes by every process on this database, or nullptr (see Backend::job_changes).
+  std::unique_ptr<ChangeFeed> job_changes() { return backend_->job_changes(); }
   std::string describe() const { return backend_->describe(); }
 
   // Runs fn(lease) in a transaction and commits; on "storage-contention" (PostgreSQL: a

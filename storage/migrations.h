@@ -118,6 +118,11 @@ CREATE INDEX variants_by_model_target ON variants(model_id, target, precision, c
 ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
 ALTER TABLE jobs ADD COLUMN lease_expires_ms INTEGER;
 )sql",
+    // 9: nothing on SQLite. (PostgreSQL announces job changes to other processes; one process
+    // owns a SQLite database and announces them in memory.)
+    R"sql(
+SELECT 1;
+)sql",
 };
 
 // PostgreSQL: the version is the highest row of schema_migrations. The same tables, in its types:
@@ -234,6 +239,21 @@ CREATE INDEX variants_by_model_target ON variants(model_id, target, precision, c
     R"sql(
 ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
 ALTER TABLE jobs ADD COLUMN lease_expires_ms BIGINT;
+)sql",
+    // 9: every new job and every change to a job (a new version; lease renewals are not changes)
+    // is announced on channel aifgen_job_changes with the job's id, delivered at commit to every
+    // process listening: long polls and idle workers on other replicas wake at once.
+    R"sql(
+CREATE FUNCTION aifgen_announce_job_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('aifgen_job_changes', NEW.id);
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER jobs_announce_insert AFTER INSERT ON jobs
+  FOR EACH ROW EXECUTE FUNCTION aifgen_announce_job_change();
+CREATE TRIGGER jobs_announce_update AFTER UPDATE ON jobs
+  FOR EACH ROW WHEN (OLD.version IS DISTINCT FROM NEW.version) EXECUTE FUNCTION aifgen_announce_job_change();
 )sql",
 };
 

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdio>
 #include <unordered_map>
+#include <utility>
 
 #include "storage/migrations.h"
 #include "storage/sql_placeholders.h"
@@ -207,6 +208,38 @@ bool PostgresStatement::step() {
   return true;
 }
 
+// LISTEN on its own connection; await_notification hands each payload (a job id) to the receiver.
+class PostgresChangeFeed final : public ChangeFeed {
+ public:
+  static constexpr const char* kChannel = "aifgen_job_changes";  // the migration's trigger notifies it
+
+  explicit PostgresChangeFeed(const std::string& url) : conn_(url), receiver_(conn_, *this) {}
+
+  std::vector<std::string> wait(std::chrono::milliseconds timeout) override {
+    try {
+      if (conn_.get_notifs() == 0) {  // nothing already waiting: block until something comes
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+        conn_.await_notification(static_cast<long>(us / 1000000), static_cast<long>(us % 1000000));
+      }
+      if (!conn_.is_open()) throw pqxx::broken_connection("the listening connection closed");
+    } catch (const pqxx::broken_connection& e) {
+      throw Error(ErrorCode::kUnavailable, "storage-unavailable", std::string("job change feed: ") + e.what());
+    }
+    return std::exchange(pending_, {});
+  }
+
+ private:
+  struct Receiver final : pqxx::notification_receiver {
+    Receiver(pqxx::connection_base& c, PostgresChangeFeed& feed) : pqxx::notification_receiver(c, kChannel), feed_(feed) {}
+    void operator()(const std::string& payload, int) override { feed_.pending_.push_back(payload); }
+    PostgresChangeFeed& feed_;
+  };
+
+  pqxx::connection conn_;
+  std::vector<std::string> pending_;
+  Receiver receiver_;  // after conn_ and pending_: it LISTENs on construction
+};
+
 class PostgresBackend final : public Backend {
  public:
   explicit PostgresBackend(std::string url) : url_(std::move(url)) {}
@@ -244,6 +277,14 @@ class PostgresBackend final : public Backend {
   int schema_version(const Lease& lease) override {
     auto st = lease.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
     return st.step() ? static_cast<int>(st.integer(0)) : 0;
+  }
+
+  std::unique_ptr<ChangeFeed> job_changes() override {
+    try {
+      return std::make_unique<PostgresChangeFeed>(url_);
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kUnavailable, "storage-unavailable", "cannot listen for job changes at " + describe() + ": " + e.what());
+    }
   }
 
  private:

@@ -52,6 +52,30 @@ TEST_F(ScaleOutE2E, AnApiOnlyReplicaQueuesAndAWorkerElsewhereBuilds) {
   EXPECT_EQ(on_worker.get("/v1/jobs/" + job_id).json()["version"], job["version"]);
 }
 
+TEST_F(ScaleOutE2E, ALongPollOnOneReplicaWakesWhenAWorkerElsewhereChangesTheJob) {
+  auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  auto worker = start_worker({"--debug-stage-delay-ms", "300"});
+  auto job_id = http().post_json("/v1/jobs", {{"model_id", model_id}, {"targets", {"x86_64-cpu"}}}).json()["id"].get<std::string>();
+  // Each stage of the build (300 ms apart) is a change made by the worker process; every long
+  // poll parked on the API replica must return with it, long before its 20 s wait runs out.
+  auto etag = http().get("/v1/jobs/" + job_id).header("etag");
+  int answered = 0;
+  std::string state;
+  for (int i = 0; i < 40 && state != "succeeded"; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = http().get("/v1/jobs/" + job_id + "?wait=20", {{"If-None-Match", etag}});
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_EQ(r.status, 200) << "the poll ran out its wait: the replica missed the worker's change";
+    EXPECT_LT(took, 5.0);
+    EXPECT_NE(r.header("etag"), etag);
+    etag = r.header("etag");
+    state = r.json()["state"].get<std::string>();
+    ++answered;
+  }
+  EXPECT_EQ(state, "succeeded");
+  EXPECT_GE(answered, 3);  // queued -> running -> stages -> succeeded, each seen as it happened
+}
+
 TEST_F(ScaleOutE2E, AJobOfAKilledWorkerIsFinishedByAnotherAfterItsLease) {
   auto model_id = http().upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
   auto first = start_worker({"--debug-stage-delay-ms", "400"});

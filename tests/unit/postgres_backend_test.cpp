@@ -165,6 +165,32 @@ TEST_F(PostgresBackendTest, ALostRaceRunsTheTransactionAgainAndNoUpdateIsLost) {
   EXPECT_GE(db.contention_retries(), 1u);
 }
 
+TEST_F(PostgresBackendTest, AnotherProcesssJobChangesAreAnnouncedButLeaseRenewalsAreNot) {
+  Database here(where_.location(), 1);
+  Database elsewhere(where_.location(), 1);
+  auto feed = here.job_changes();
+  ASSERT_NE(feed, nullptr);
+  elsewhere.acquire().exec("INSERT INTO models(id, name, size_bytes, info_json, created_at) VALUES ('m', 'm', 1, '{}', 'now')");
+  elsewhere.acquire().exec(
+      "INSERT INTO jobs(id, model_id, state, stage, created_at, updated_at) VALUES ('job-1', 'm', 'queued', 'queued', 'now', 'now')");
+  auto collect = [&](std::size_t want) {
+    std::vector<std::string> seen;
+    for (int i = 0; i < 20 && seen.size() < want; ++i)
+      for (auto& id : feed->wait(std::chrono::milliseconds(250))) seen.push_back(id);
+    return seen;
+  };
+  EXPECT_EQ(collect(1), std::vector<std::string>{"job-1"});
+  elsewhere.acquire().exec("UPDATE jobs SET lease_expires_ms = 5 WHERE id = 'job-1'");  // a renewal: no new version
+  elsewhere.acquire().exec("UPDATE jobs SET stage = 'x', version = version + 1 WHERE id = 'job-1'");
+  EXPECT_EQ(collect(2), std::vector<std::string>{"job-1"});  // one announcement: the version change
+}
+
+TEST(SqliteBackend, HasNoChangeFeedBecauseOneProcessMakesEveryChange) {
+  TempDir dir;
+  Database db(dir.path() + "/t.db", 1);
+  EXPECT_EQ(db.job_changes(), nullptr);
+}
+
 TEST_F(PostgresBackendTest, ADroppedConnectionFailsOnceThenThePoolReconnects) {
   Database db(where_.location(), 1);
   std::int64_t pid;
