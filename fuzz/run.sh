@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(npy multipart job_request onnx_model calibration kserve_request einsum control_flow accept_encoding)
+[ ${#targets[@]} -gt 0 ] || targets=(npy multipart job_request onnx_model calibration kserve_request einsum control_flow accept_encoding sql_placeholders)
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIFGEN_BUILD_TESTS=OFF -DAIFGEN_FUZZ=ON >/dev/null
 if ! cmake --build build-fuzz -j"$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}") >build-fuzz/build.log 2>&1; then
   tail -n 30 build-fuzz/build.log
