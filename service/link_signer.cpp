@@ -1,5 +1,7 @@
 #include "service/link_signer.h"
 
+#include <optional>
+
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -25,21 +27,33 @@ std::string LinkSigner::load_or_create_secret(const std::string& data_dir, const
     return raw;
   }
   const auto path = std::filesystem::path(data_dir) / "link-secret";
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
+  // nullopt: no file; "": an empty file (a crash between create and write on a version that
+  // wrote in place: replace it); otherwise the secret.
+  auto read_existing = [&]() -> std::optional<std::string> {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return std::nullopt;
     std::ifstream in(path);
     std::string hex;
     in >> hex;
-    // Empty: a crash between create and write on a version that wrote in place; make a new one.
-    if (!hex.empty()) {
-      const auto raw = from_hex(hex).value_or("");
-      if (raw.size() < 32) throw Error(ErrorCode::kIo, "link-secret-corrupt", path.string() + " does not hold a valid secret");
-      return raw;
-    }
-  }
+    if (hex.empty()) return std::string();
+    const auto raw = from_hex(hex).value_or("");
+    if (raw.size() < 32) throw Error(ErrorCode::kIo, "link-secret-corrupt", path.string() + " does not hold a valid secret");
+    return raw;
+  };
+  const auto existing = read_existing();
+  if (existing && !existing->empty()) return *existing;
   unsigned char key[32];
   if (RAND_bytes(key, sizeof key) != 1) throw Error(ErrorCode::kIo, "random-failed", "no randomness for the link secret");
-  write_private_file(path.string(), to_hex(std::string_view(reinterpret_cast<const char*>(key), sizeof key)) + "\n");
+  const std::string hex = to_hex(std::string_view(reinterpret_cast<const char*>(key), sizeof key)) + "\n";
+  if (existing) {
+    write_private_file(path.string(), hex);  // the empty file
+  } else if (!create_private_file(path.string(), hex)) {
+    // Another process sharing the data dir created it first: use theirs, so links made by any
+    // process of the deployment verify on all of them.
+    const auto theirs = read_existing();
+    if (theirs && !theirs->empty()) return *theirs;
+    throw Error(ErrorCode::kIo, "link-secret-corrupt", path.string() + " does not hold a valid secret");
+  }
   return std::string(reinterpret_cast<const char*>(key), sizeof key);
 }
 

@@ -9,5 +9,9 @@ namespace aifgen {
 // Writes `bytes` to a temp file opened O_CREAT | O_EXCL with mode 0600 (no umask window),
 // fsyncs it, renames it over `path` and fsyncs the directory. Throws Error(kIo, "io-error").
 void write_private_file(const std::string& path, const std::string& bytes);
+// The same, but only when `path` does not exist yet (it is hard-linked into place, which fails
+// if another process got there first): true when this call created it. Processes sharing a
+// directory that all start at once thereby agree on one file.
+bool create_private_file(const std::string& path, const std::string& bytes);
 
 }  // namespace aifgen

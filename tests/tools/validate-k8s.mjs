@@ -7,13 +7,21 @@
 // pod spec plus KServe's own fields (v1beta1 PredictorExtensionSpec / ComponentExtensionSpec),
 // so the pod-spec part is validated as a PodSpec and the rest against the field list below.
 //
-// Usage: validate-k8s.mjs FILE...   (exit 1 with one line per problem)
-import { readFileSync } from "node:fs";
+// A kustomization.yaml (or a directory holding one) stands for the files its `resources` list,
+// expanded recursively; only `resources` is accepted there, so that expansion is exactly what
+// `kubectl apply -k` would apply.
+//
+// Usage: validate-k8s.mjs FILE|DIR...   (exit 1 with one line per problem)
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import * as api from "@kubernetes/client-node";
 import { validate as validateDeployment } from "kubernetes-models/_schemas/IoK8sApiAppsV1Deployment";
 import { validate as validateService } from "kubernetes-models/_schemas/IoK8sApiCoreV1Service";
 import { validate as validatePvc } from "kubernetes-models/_schemas/IoK8sApiCoreV1PersistentVolumeClaim";
+import { validate as validateStatefulSet } from "kubernetes-models/_schemas/IoK8sApiAppsV1StatefulSet";
+import { validate as validateSecret } from "kubernetes-models/_schemas/IoK8sApiCoreV1Secret";
+import { validate as validatePdb } from "kubernetes-models/_schemas/IoK8sApiPolicyV1PodDisruptionBudget";
 import { validate as validatePodSpec } from "kubernetes-models/_schemas/IoK8sApiCoreV1PodSpec";
 import { validate as validateObjectMeta } from "@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta";
 
@@ -29,7 +37,36 @@ const KINDS = {
   "apps/v1/Deployment": { validate: validateDeployment, type: "V1Deployment" },
   "v1/Service": { validate: validateService, type: "V1Service" },
   "v1/PersistentVolumeClaim": { validate: validatePvc, type: "V1PersistentVolumeClaim" },
+  "apps/v1/StatefulSet": { validate: validateStatefulSet, type: "V1StatefulSet" },
+  "v1/Secret": { validate: validateSecret, type: "V1Secret" },
+  "policy/v1/PodDisruptionBudget": { validate: validatePdb, type: "V1PodDisruptionBudget" },
 };
+
+// The manifest files `path` stands for: itself, or the resources of a kustomization.
+function expand(path, problems, seen = new Set()) {
+  if (existsSync(path) && statSync(path).isDirectory()) path = join(path, "kustomization.yaml");
+  if (!path.endsWith("kustomization.yaml")) return [path];
+  if (seen.has(path)) {
+    problems.push(`${path}: included twice`);
+    return [];
+  }
+  seen.add(path);
+  if (!existsSync(path)) {
+    problems.push(`${path}: missing`);
+    return [];
+  }
+  const k = parseAllDocuments(readFileSync(path, "utf8"))[0]?.toJS() ?? {};
+  for (const key of Object.keys(k))
+    if (!["apiVersion", "kind", "resources"].includes(key)) problems.push(`${path}: "${key}" is not supported here (resources only)`);
+  if (k.kind !== "Kustomization") problems.push(`${path}: kind must be Kustomization`);
+  const files = [];
+  for (const r of k.resources ?? []) {
+    const target = join(dirname(path), r);
+    if (!existsSync(target)) problems.push(`${path}: resource ${r} does not exist`);
+    else files.push(...expand(target, problems, seen));
+  }
+  return files;
+}
 
 // Walks `value` against client-node's attribute type map of `type`; reports unknown fields.
 function unknownFields(value, type, path, problems) {
@@ -78,7 +115,8 @@ function checkInferenceService(doc, where, problems) {
 
 let problems = [];
 let objects = 0;
-for (const file of process.argv.slice(2)) {
+const names = new Set();
+for (const file of process.argv.slice(2).flatMap((a) => expand(a, problems))) {
   const docs = parseAllDocuments(readFileSync(file, "utf8"));
   docs.forEach((d, i) => {
     const where = `${file}#${i}`;
@@ -94,6 +132,9 @@ for (const file of process.argv.slice(2)) {
       checkInferenceService(doc, where, problems);
       return;
     }
+    const id = `${key}/${doc.metadata?.name}`;
+    if (names.has(id)) problems.push(`${where}: a second ${id}`);
+    names.add(id);
     const kind = KINDS[key];
     if (!kind) {
       problems.push(`${where}: no schema here for ${key}`);

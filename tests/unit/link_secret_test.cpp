@@ -1,6 +1,10 @@
 // The link-signing secret on disk: owner-only from creation, whole or absent after a crash, an
 // empty file (the old in-place write's crash) replaced, a corrupt one refused untouched.
 #include <gtest/gtest.h>
+
+#include <latch>
+#include <thread>
+#include <vector>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -52,4 +56,23 @@ TEST(LinkSecret, AnEmptyFileIsReplacedACorruptOneRefusedUntouched) {
 }
 
 }  // namespace
+TEST(LinkSecret, ProcessesStartingTogetherOnASharedDataDirAgreeOnOneSecret) {
+  // Scaled out, every serve process shares the data dir; each must sign with the same key.
+  for (int round = 0; round < 20; ++round) {
+    testing::TempDir dir;
+    constexpr int kStarters = 8;
+    std::vector<std::string> secrets(kStarters);
+    std::latch go(kStarters);
+    std::vector<std::thread> starters;
+    for (int i = 0; i < kStarters; ++i)
+      starters.emplace_back([&, i] {
+        go.arrive_and_wait();
+        secrets[i] = LinkSigner::load_or_create_secret(dir.path(), "");
+      });
+    for (auto& t : starters) t.join();
+    for (const auto& s : secrets) ASSERT_EQ(s, secrets[0]) << "round " << round;
+    EXPECT_EQ(LinkSigner::load_or_create_secret(dir.path(), ""), secrets[0]);
+  }
+}
+
 }  // namespace aifgen
