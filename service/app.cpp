@@ -18,7 +18,7 @@ const std::string& ensure_dir(const std::string& dir) {
 App::App(Config config)
     : config_(std::move(config)),
       db_((ensure_dir(config_.data_dir), config_.database_location())),
-      artifacts_(config_.data_dir),
+      artifacts_(config_.data_dir, posix_file_system(), config_.shared_database()),
       model_repo_(db_),
       job_repo_(db_),
       benchmark_repo_(db_),

@@ -160,7 +160,7 @@ bool JobRunner::run(const JobRecord& job) {
     ~DropLease() { leases.drop(id); }
   } drop_lease{leases_, job.id};
   auto start = std::chrono::steady_clock::now();
-  spdlog::info("job {} started (attempt {}, {} variant(s))", job.id, job.attempts, job.variants.size());
+  spdlog::info("job {} started by {} (attempt {}, {} variant(s))", job.id, leases_.worker(), job.attempts, job.variants.size());
   const double n = static_cast<double>(job.variants.size());
   int failed = 0;
   JobCache cache;  // the source model and calibration statistics, shared by the job's variants

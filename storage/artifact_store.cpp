@@ -75,16 +75,33 @@ const std::string& BlobWriter::finish() {
   return sha_;
 }
 
-ArtifactStore::ArtifactStore(std::string root, FileSystem& fs)
+ArtifactStore::ArtifactStore(std::string root, FileSystem& fs, bool shared)
     : root_(std::move(root)), blobs_(root_ + "/blobs"), tmp_(root_ + "/tmp"), fs_(fs) {
   fs::create_directories(blobs_);
   fs::create_directories(tmp_);
-  // Temp files are only ever half-written uploads or bundles of a process that died.
-  for (const auto& e : fs::directory_iterator(tmp_)) fs::remove_all(e.path());
+  const auto all_tmp = tmp_;
+  if (shared) tmp_ += "/p-" + random_hex(8);
+  // Temp files are only ever half-written uploads or bundles; unshared, of a process that died.
+  const auto now = fs::file_time_type::clock::now();
+  for (const auto& e : fs::directory_iterator(all_tmp)) {
+    std::error_code ec;
+    if (shared) {
+      const auto touched = fs::last_write_time(e.path(), ec);
+      if (ec || now - touched < kStaleTempAge) continue;  // perhaps a live process's
+    }
+    fs::remove_all(e.path(), ec);
+  }
+  fs::create_directories(tmp_);
+}
+
+const std::string& ArtifactStore::temp_dir() const {
+  std::error_code ec;
+  fs::create_directories(tmp_, ec);
+  return tmp_;
 }
 
 std::unique_ptr<BlobWriter> ArtifactStore::begin(std::uint64_t max_bytes) {
-  std::string path = tmp_ + "/blob-" + random_hex(8) + ".part";
+  std::string path = temp_dir() + "/blob-" + random_hex(8) + ".part";
   int fd = fs_.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) throw io_error("create " + path, errno);
   return std::unique_ptr<BlobWriter>(new BlobWriter(path, fd, max_bytes, fs_));

@@ -6,6 +6,8 @@
 // same content both succeed and the blob is stored once.
 #pragma once
 
+#include <chrono>
+
 #include <cstdint>
 #include <memory>
 #include <array>
@@ -60,7 +62,14 @@ class ArtifactStore {
  public:
   // Creates <root>/blobs and <root>/tmp if needed and clears stale temp files. Blobs are
   // written, synced and renamed through `fs` (tests pass one that injects faults).
-  explicit ArtifactStore(std::string root, FileSystem& fs = posix_file_system());
+  //
+  // `shared`: other processes (other nodes, scaled out) use the same root at the same time.
+  // Each process then writes its temp files in its own tmp/<process>/ and, at open, removes only
+  // temp directories untouched for kStaleTempAge (left by processes that died), never the files
+  // of a live one. Unshared (one process per data dir), everything in tmp/ is a dead process's
+  // and is removed at open.
+  static constexpr std::chrono::hours kStaleTempAge{24};
+  explicit ArtifactStore(std::string root, FileSystem& fs = posix_file_system(), bool shared = false);
 
   std::unique_ptr<BlobWriter> begin(std::uint64_t max_bytes = UINT64_MAX);
   // Moves a finished writer's file to its content address. Returns true when the blob is new,
@@ -100,7 +109,8 @@ class ArtifactStore {
   // it is never served again (a re-upload of the same bytes restores it). `stop` is polled
   // between blobs.
   ScrubReport scrub(const std::function<bool()>& stop = [] { return false; });
-  const std::string& temp_dir() const { return tmp_; }
+  // This process's temp directory (created again if another process's clean-up removed it).
+  const std::string& temp_dir() const;
 
  private:
   // What a file looked like when its hash last matched.

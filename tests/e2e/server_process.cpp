@@ -65,7 +65,7 @@ bool port_answers(int port) {
 }  // namespace
 
 ServerProcess::ServerProcess(std::string data_dir, std::vector<std::string> extra_args, bool tls)
-    : data_dir_(std::move(data_dir)), extra_args_(std::move(extra_args)), tls_(tls) {}
+    : data_dir_(std::move(data_dir)), log_path_(data_dir_ + ".log"), extra_args_(std::move(extra_args)), tls_(tls) {}
 
 ServerProcess::~ServerProcess() { kill9(); }
 
@@ -74,7 +74,7 @@ void ServerProcess::start(bool keep_port) {
   std::vector<std::string> args = {AIFGEN_BINARY, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
                                    "--data-dir", data_dir_};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  std::string log_path = data_dir_ + ".log";
+  const std::string log_path = log_path_;
   pid_ = ::fork();
   if (pid_ == 0) {
     int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -116,7 +116,7 @@ int ServerProcess::terminate() {
 }
 
 std::string ServerProcess::log() const {
-  std::ifstream in(data_dir_ + ".log");
+  std::ifstream in(log_path_);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

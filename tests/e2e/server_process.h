@@ -26,9 +26,14 @@ class ServerProcess {
   int port() const { return port_; }
   std::string plain_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string log() const;
+  // Where stdout and stderr go (appended); default: the data dir's path + ".log". Processes that
+  // share a data dir need their own.
+  void set_log_path(std::string path) { log_path_ = std::move(path); }
+  const std::string& log_path() const { return log_path_; }
 
  private:
   std::string data_dir_;
+  std::string log_path_;
   std::vector<std::string> extra_args_;
   int port_ = 0;
   pid_t pid_ = -1;

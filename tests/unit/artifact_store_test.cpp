@@ -84,6 +84,26 @@ TEST(ArtifactStore, StaleTempFilesAreRemovedAtOpen) {
   EXPECT_TRUE(std::filesystem::is_empty(reopened.temp_dir()));
 }
 
+TEST(ArtifactStore, SharedStoresOpeningLaterLeaveALiveProcesssTempFilesAlone) {
+  // Scaled out, a process starting on the shared data dir must not delete what another is
+  // writing; only temp directories untouched for a day (a dead process's) go.
+  TempDir dir;
+  ArtifactStore first(dir.path(), posix_file_system(), /*shared=*/true);
+  auto writer = first.begin();
+  const std::string bytes = "a bundle being written by a live process";
+  writer->write(bytes.data(), bytes.size());
+  std::filesystem::create_directories(dir.path() + "/tmp/p-deadbeef");
+  dir.file("tmp/p-deadbeef/blob-old.part", "left by a process that died long ago");
+  const auto old = std::filesystem::file_time_type::clock::now() - ArtifactStore::kStaleTempAge - std::chrono::hours(1);
+  std::filesystem::last_write_time(dir.path() + "/tmp/p-deadbeef", old);
+  ArtifactStore second(dir.path(), posix_file_system(), /*shared=*/true);
+  EXPECT_NE(second.temp_dir(), first.temp_dir());
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/tmp/p-deadbeef"));
+  const auto sha = writer->finish();   // its temp file survived the second opening
+  EXPECT_TRUE(first.commit(*writer));
+  EXPECT_TRUE(first.verify(sha));
+}
+
 TEST(ArtifactStore, VerifyDetectsCorruption) {
   TempDir dir;
   ArtifactStore store(dir.path());
