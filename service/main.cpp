@@ -119,10 +119,10 @@ int run_serve(const aifgen::Config& config) {
 // --database: only PostgreSQL URLs (the embedded SQLite file is the default, chosen by omitting it).
 const CLI::Validator database_url(
     [](std::string& v) {
+      // The value is not echoed: it may hold a password.
       return aifgen::storage::is_postgres_url(v)
                  ? std::string()
-                 : "not a postgresql:// URL: " + aifgen::storage::redact_database_url(v) +
-                       " (omit --database for the embedded SQLite file in --data-dir)";
+                 : "not a postgresql:// URL (omit --database for the embedded SQLite file in --data-dir)";
     },
     "URL");
 

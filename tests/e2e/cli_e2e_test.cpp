@@ -93,5 +93,21 @@ TEST(Cli, BenchPrintsJson) {
   EXPECT_LE(j["p50_ms"].get<double>(), j["p99_ms"].get<double>());
 }
 
+TEST(Cli, ServeAndKeysRefuseADatabaseThatIsNotAPostgresUrlAndUnknownTargets) {
+  for (const char* bad : {"mysql://db/aifgen", "/var/lib/aifgen/aifgen.db", "postgresql"}) {
+    auto serve = aifgen_cli(std::string("serve --database '") + bad + "'");
+    EXPECT_EQ(serve.status, 2) << bad << "\n" << serve.output;
+    EXPECT_NE(serve.output.find("not a postgresql:// URL"), std::string::npos) << serve.output;
+    auto keys = aifgen_cli(std::string("keys list --database '") + bad + "'");
+    EXPECT_EQ(keys.status, 2) << bad << "\n" << keys.output;
+  }
+  // The password never shows in the refusal.
+  auto secret = aifgen_cli("serve --database 'mysql://aifgen:s3cret@db/aifgen'");
+  EXPECT_EQ(secret.output.find("s3cret"), std::string::npos) << secret.output;
+  auto targets = aifgen_cli("serve --targets x86_64-cpu,tpu-v9");
+  EXPECT_EQ(targets.status, 2) << targets.output;
+  EXPECT_NE(targets.output.find("unknown target tpu-v9"), std::string::npos) << targets.output;
+}
+
 }  // namespace
 }  // namespace aifgen::e2e

@@ -13,6 +13,7 @@
 
 #include "core/base/sha256.h"
 #include "tests/e2e/fixture.h"
+#include "tests/e2e/run_command.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::e2e {
@@ -81,6 +82,29 @@ TEST_F(ScaleOutE2E, ALongPollOnOneReplicaWakesWhenAWorkerElsewhereChangesTheJob)
   }
   EXPECT_EQ(state, "succeeded");
   EXPECT_GE(answered, 3);  // queued -> running -> stages -> succeeded, each seen as it happened
+}
+
+TEST_F(ScaleOutE2E, AKeyCreatedInTheDatabaseGuardsEveryReplica) {
+  auto worker = start_worker();
+  Http on_worker(worker->base_url());
+  EXPECT_EQ(http().get("/v1/models").status, 200);  // no key anywhere yet: local-only mode
+  std::string cmd = std::string(AIFGEN_BINARY) + " keys create --name ops --scope admin";
+  for (const auto& a : database_args()) cmd += " '" + a + "'";
+  auto created = run_command(cmd);
+  ASSERT_EQ(created.status, 0) << created.output;
+  std::string out = created.output;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  const std::string token = out.substr(out.rfind('\n') + 1);  // printed alone on the last line
+  // Both processes see the key in the shared database (each rereads within a second).
+  for (const Http* replica : {&http(), static_cast<const Http*>(&on_worker)}) {
+    int status = 0;
+    for (int i = 0; i < 40 && status != 401; ++i) {
+      status = replica->get("/v1/models").status;
+      if (status != 401) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(status, 401);
+    EXPECT_EQ(replica->get("/v1/models", {{"Authorization", "Bearer " + token}}).status, 200);
+  }
 }
 
 TEST_F(ScaleOutE2E, AJobOfAKilledWorkerIsFinishedByAnotherAfterItsLease) {
