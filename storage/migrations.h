@@ -4,6 +4,9 @@
 #pragma once
 
 #include <iterator>
+#include <string>
+
+#include "core/base/error.h"
 
 namespace aifgen::storage {
 
@@ -260,5 +263,14 @@ CREATE TRIGGER jobs_announce_update AFTER UPDATE ON jobs
 static_assert(std::size(kSqliteMigrations) == std::size(kPostgresMigrations),
               "every migration is written for both backends");
 inline constexpr int kLatestSchemaVersion = static_cast<int>(std::size(kSqliteMigrations));
+
+// A database migrated by a newer aifgen is left alone: its schema may mean things this one
+// would get wrong.
+inline void refuse_newer_schema(int version) {
+  if (version > kLatestSchemaVersion)
+    throw Error(ErrorCode::kIo, "schema-too-new",
+                "database schema v" + std::to_string(version) + " is newer than this aifgen (v" +
+                    std::to_string(kLatestSchemaVersion) + "); refusing to touch it");
+}
 
 }  // namespace aifgen::storage

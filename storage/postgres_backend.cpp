@@ -262,10 +262,7 @@ class PostgresBackend final : public Backend {
     lease.prepare("SELECT pg_advisory_xact_lock(?)").bind(1, kMigrationLockKey).exec();
     lease.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
     const int version = schema_version(lease);
-    if (version > kLatestSchemaVersion)
-      throw Error(ErrorCode::kIo, "schema-too-new",
-                  "database schema v" + std::to_string(version) + " is newer than this aifgen (v" +
-                      std::to_string(kLatestSchemaVersion) + "); refusing to touch it");
+    refuse_newer_schema(version);
     for (int v = version; v < kLatestSchemaVersion; ++v) {
       lease.exec(kPostgresMigrations[v]);
       lease.prepare("INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)")

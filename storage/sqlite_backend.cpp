@@ -175,10 +175,7 @@ class SqliteBackend final : public Backend {
   void migrate(const Lease& lease) override {
     Transaction tx(lease);
     int version = schema_version(lease);
-    if (version > kLatestSchemaVersion)
-      throw Error(ErrorCode::kIo, "schema-too-new",
-                  "database schema v" + std::to_string(version) + " is newer than this aifgen (v" +
-                      std::to_string(kLatestSchemaVersion) + "); refusing to touch it");
+    refuse_newer_schema(version);
     for (int v = version; v < kLatestSchemaVersion; ++v) {
       lease.exec(kSqliteMigrations[v]);
       lease.exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
