@@ -25,7 +25,7 @@ App::App(Config config)
       key_repo_(db_),
       calibration_repo_(db_),
       auth_(key_repo_, std::chrono::seconds(1)),
-      model_service_(artifacts_, model_repo_, config_.max_upload_bytes(), config_.max_concurrent_uploads),
+      model_service_(artifacts_, model_repo_, config_.max_upload_bytes(), config_.max_concurrent_uploads, config_.shared_database()),
       calibration_service_(artifacts_, model_repo_, calibration_repo_, config_.max_calibration_bytes()),
       links_(LinkSigner::load_or_create_secret(config_.data_dir, config_.link_secret), config_.link_ttl_s),
       job_service_(job_repo_, model_repo_, benchmark_repo_, artifacts_, events_, calibration_service_, config_.max_queued_jobs),

@@ -22,10 +22,11 @@ struct IngestResult {
 
 class ModelService {
  public:
+  // `shared_database`: other processes add and remove models too (PostgreSQL, scaled out).
   ModelService(storage::ArtifactStore& artifacts, storage::ModelRepository& models, std::uint64_t max_upload_bytes,
-               int max_concurrent_uploads)
+               int max_concurrent_uploads, bool shared_database = false)
       : artifacts_(artifacts), models_(models), max_upload_bytes_(max_upload_bytes),
-        max_concurrent_uploads_(max_concurrent_uploads) {}
+        max_concurrent_uploads_(max_concurrent_uploads), shared_database_(shared_database) {}
 
   // One upload in progress; the slot is given back when the object goes away.
   class UploadSlot {
@@ -50,9 +51,11 @@ class ModelService {
   std::vector<ModelRecord> list(int limit, int offset);
   void remove(const std::string& id);               // throws kNotFound, kConflict
   std::uint64_t max_upload_bytes() const { return max_upload_bytes_; }
-  // Changes whenever a model is added or removed (listings may be cached per generation). Only
-  // this process writes models, so it sees every change.
+  // Changes whenever this process adds or removes a model. Listings may be cached per
+  // generation only when listings_cacheable(): alone on its database (SQLite), this process
+  // makes every change; on a shared database other processes' uploads would not show.
   std::uint64_t generation() const { return generation_.load(); }
+  bool listings_cacheable() const { return !shared_database_; }
 
   // Throws Error(kInvalidArgument, "invalid-name") unless `name` is 1..200 bytes of printable
   // characters without path separators.
@@ -65,6 +68,7 @@ class ModelService {
   int max_concurrent_uploads_;
   std::atomic<int> uploads_in_flight_{0};
   std::atomic<std::uint64_t> generation_{1};
+  bool shared_database_;
 };
 
 }  // namespace aifgen

@@ -27,7 +27,8 @@ void upload_model(RequestContext& ctx) {
 }
 
 // Listings are cached per (limit, offset) until a model is added or removed: dashboards poll
-// them, and each one otherwise re-reads and re-serializes every model record.
+// them, and each one otherwise re-reads and re-serializes every model record. Not on a shared
+// database, where another process's upload would not invalidate the cache.
 void list_models(RequestContext& ctx) {
   static std::mutex mu;
   static std::uint64_t cached_generation = 0;
@@ -41,14 +42,14 @@ void list_models(RequestContext& ctx) {
       cache.clear();
       cached_generation = generation;
     }
-    if (auto it = cache.find({limit, offset}); it != cache.end()) body = it->second;
+    if (auto it = cache.find({limit, offset}); it != cache.end() && ctx.app.models().listings_cacheable()) body = it->second;
   }
   if (body.empty()) {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& m : ctx.app.models().list(limit, offset)) items.push_back(model_json(m));
     body = nlohmann::json{{"items", items}, {"limit", limit}, {"offset", offset}}.dump();
     std::lock_guard lock(mu);
-    if (cached_generation == generation && cache.size() < 256) cache[{limit, offset}] = body;
+    if (cached_generation == generation && cache.size() < 256 && ctx.app.models().listings_cacheable()) cache[{limit, offset}] = body;
   }
   web::http::http_response r(web::http::status_codes::OK);
   r.set_body(body, "application/json");

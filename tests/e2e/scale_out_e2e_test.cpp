@@ -84,6 +84,17 @@ TEST_F(ScaleOutE2E, ALongPollOnOneReplicaWakesWhenAWorkerElsewhereChangesTheJob)
   EXPECT_GE(answered, 3);  // queued -> running -> stages -> succeeded, each seen as it happened
 }
 
+TEST_F(ScaleOutE2E, AModelUploadedThroughOneReplicaIsListedByEveryOther) {
+  auto worker = start_worker();
+  Http on_worker(worker->base_url());
+  EXPECT_EQ(http().get("/v1/models").json()["items"].size(), 0u);  // listed once: a cache would keep this
+  auto model_id = on_worker.upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  auto listed = http().get("/v1/models").json()["items"];
+  ASSERT_EQ(listed.size(), 1u) << listed.dump();
+  EXPECT_EQ(listed[0]["id"], model_id);
+  EXPECT_EQ(http().get("/v1/models/" + model_id).status, 200);
+}
+
 TEST_F(ScaleOutE2E, AKeyCreatedInTheDatabaseGuardsEveryReplica) {
   auto worker = start_worker();
   Http on_worker(worker->base_url());
