@@ -34,8 +34,9 @@ App::App(Config config)
       pool_(runner_, job_repo_, events_, leases_, config_.worker_targets, stopping_) {
   metrics_.set_verifications_source([this] { return artifacts_.verifications(); });
   started_with_keys_ = !auth_.local_only();
-  if (!started_with_keys_) {
-    // No API key yet: serve this machine only, whatever --listen said.
+  if (!started_with_keys_ && !config_.worker_only) {
+    // No API key yet: serve this machine only, whatever --listen said. (A worker serves no API,
+    // only probes and metrics, so it listens where it is told.)
     auto colon = config_.listen.rfind(':');
     std::string host = colon == std::string::npos ? config_.listen : config_.listen.substr(0, colon);
     if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {

@@ -19,6 +19,7 @@ struct Config {
   int workers = 2;                         // job worker threads
   std::vector<std::string> worker_targets; // claim only jobs all of whose targets are listed (empty: any)
   int lease_s = 60;                        // a running job's lease; a worker renews it every lease_s/3
+  bool worker_only = false;                // `aifgen worker`: HTTP serves only /healthz, /readyz, /metrics
   int http_threads = 0;                    // threads answering HTTP; 0: two per core, at least 4
   std::int64_t max_upload_mb = 1024;       // larger uploads are refused with 413
   std::int64_t max_calibration_mb = 1024;  // calibration uploads, and what an .npz may decompress to

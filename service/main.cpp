@@ -96,7 +96,10 @@ int run_serve(const aifgen::Config& config) {
                  aifgen::storage::redact_database_url(effective.database_location()), effective.workers,
                  effective.worker_targets.empty() ? "" : " for targets " + fmt::format("{}", fmt::join(effective.worker_targets, ",")),
                  effective.max_upload_mb);
-    print_curl_example(effective, app.keys_required());
+    if (effective.worker_only)
+      spdlog::info("worker mode: this process runs jobs; its HTTP port serves only /healthz, /readyz and /metrics");
+    else
+      print_curl_example(effective, app.keys_required());
     int sig = 0;
     sigwait(&stop_signals, &sig);
     spdlog::info("signal {} received: stopping (running jobs are requeued at their next stage)", sig);
@@ -147,59 +150,67 @@ int main(int argc, char** argv) {
   cli.set_version_flag("--version", AIFGEN_VERSION);
 
   aifgen::Config config;
+  // serve and worker take the same flags (a worker is a serve process without the public API).
+  auto add_serve_options = [&](CLI::App* serve) {
+    serve->add_option("--listen", config.listen, "HOST:PORT to listen on")->envname("AIFGEN_LISTEN")->capture_default_str();
+    serve->add_option("--data-dir", config.data_dir, "database and artifact directory")->envname("AIFGEN_DATA_DIR")->capture_default_str();
+    serve->add_option("--database", config.database,
+                      "postgresql://USER:PASSWORD@HOST:PORT/DB: a PostgreSQL database many serve processes share "
+                      "(default: the embedded SQLite file in --data-dir)")
+        ->envname("AIFGEN_DATABASE_URL")->check(database_url);
+    serve->add_option("--workers", config.workers, "job worker threads (0: API only, jobs run by other processes)")
+        ->envname("AIFGEN_WORKERS")->check(CLI::Range(0, 64))->capture_default_str();
+    serve->add_option("--targets", config.worker_targets,
+                      "claim only jobs all of whose variants are for these targets (default: any job)")
+        ->envname("AIFGEN_WORKER_TARGETS")->delimiter(',')->check(known_target);
+    serve->add_option("--lease-s", config.lease_s,
+                      "a running job's lease, renewed every third of it; a job whose worker died is requeued after it")
+        ->envname("AIFGEN_LEASE_S")->check(CLI::Range(3, 3600))->capture_default_str();
+    serve->add_option("--http-threads", config.http_threads, "threads answering HTTP (0: two per core, at least 4)")
+        ->envname("AIFGEN_HTTP_THREADS")->check(CLI::Range(0, 256))->capture_default_str();
+    serve->add_option("--max-upload-mb", config.max_upload_mb, "largest accepted model upload, MiB")
+        ->envname("AIFGEN_MAX_UPLOAD_MB")->check(CLI::Range(1, 2047))->capture_default_str();
+    serve->add_option("--max-calibration-mb", config.max_calibration_mb,
+                      "largest calibration upload, and the most an .npz may decompress to, MiB")
+        ->envname("AIFGEN_MAX_CALIBRATION_MB")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+    serve->add_option("--runtime-image", config.runtime_image, "image the CPU bundles' Dockerfiles start FROM (built by the top-level Dockerfile)")
+        ->envname("AIFGEN_RUNTIME_IMAGE")->capture_default_str();
+    serve->add_option("--k8s-gpu-resource", config.k8s_resources.gpu, "extended resource the NVIDIA bundles' manifests request (empty: none)")
+        ->envname("AIFGEN_K8S_GPU_RESOURCE")->check(k8s_resource_name)->capture_default_str();
+    serve->add_option("--k8s-fpga-resource", config.k8s_resources.fpga,
+                      "extended resource the Vitis AI bundles' manifests request (empty: a privileged pod with the DPU's device nodes)")
+        ->envname("AIFGEN_K8S_FPGA_RESOURCE")->check(k8s_resource_name);
+    serve->add_option("--link-secret", config.link_secret, "hex key (>= 64 digits) signing download links; default: generated once into the data dir")
+        ->envname("AIFGEN_LINK_SECRET");
+    serve->add_option("--link-ttl-s", config.link_ttl_s, "seconds a signed download link stays valid")
+        ->envname("AIFGEN_LINK_TTL_S")->check(CLI::Range(1, 7 * 24 * 3600))->capture_default_str();
+    serve->add_option("--max-attempts", config.max_attempts, "runs of a job interrupted by crashes before it fails")
+        ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
+    serve->add_option("--max-queued-jobs", config.max_queued_jobs, "queued jobs before POST /v1/jobs answers 503")
+        ->envname("AIFGEN_MAX_QUEUED_JOBS")->check(CLI::Range(1, 1000000))->capture_default_str();
+    serve->add_option("--max-long-polls", config.max_long_polls, "parked GET /v1/jobs/{id}?wait= requests at once before 503")
+        ->envname("AIFGEN_MAX_LONG_POLLS")->check(CLI::Range(1, 1000000))->capture_default_str();
+    serve->add_option("--scrub-interval-s", config.scrub_interval_s, "re-hash every stored blob this often, quarantining corrupt ones (0: never)")
+        ->envname("AIFGEN_SCRUB_INTERVAL_S")->check(CLI::Range(0, 365 * 24 * 3600))->capture_default_str();
+    serve->add_option("--max-concurrent-uploads", config.max_concurrent_uploads, "uploads at once before POST /v1/models answers 503")
+        ->envname("AIFGEN_MAX_CONCURRENT_UPLOADS")->check(CLI::Range(1, 10000))->capture_default_str();
+    serve->add_option("--rate-limit-per-minute", config.rate_limit_per_minute, "requests per API key per minute (429 beyond)")
+        ->envname("AIFGEN_RATE_LIMIT_PER_MINUTE")->check(CLI::Range(1, 10000000))->capture_default_str();
+    serve->add_option("--stage-timeout-s", config.stage_timeout_s, "wall-clock limit per job stage; past it the variant fails")
+        ->envname("AIFGEN_STAGE_TIMEOUT_S")->check(CLI::Range(0.001, 1e7))->capture_default_str();
+    serve->add_option("--tls-cert", config.tls_cert, "PEM certificate chain: serve HTTPS only (with --tls-key)")->envname("AIFGEN_TLS_CERT");
+    serve->add_option("--tls-key", config.tls_key, "PEM private key for --tls-cert")->envname("AIFGEN_TLS_KEY");
+    serve->add_flag("--metrics-public", config.metrics_public, "serve /metrics without an API key")->envname("AIFGEN_METRICS_PUBLIC");
+    serve->add_option("--debug-stage-delay-ms", config.debug_stage_delay_ms,
+                      "testing only: pause at every job stage boundary")
+        ->envname("AIFGEN_DEBUG_STAGE_DELAY_MS")->check(CLI::Range(0, 600000))->group("");
+  };
   auto* serve = cli.add_subcommand("serve", "run the REST service (embedded SQLite + artifact store in --data-dir)");
-  serve->add_option("--listen", config.listen, "HOST:PORT to listen on")->envname("AIFGEN_LISTEN")->capture_default_str();
-  serve->add_option("--data-dir", config.data_dir, "database and artifact directory")->envname("AIFGEN_DATA_DIR")->capture_default_str();
-  serve->add_option("--database", config.database,
-                    "postgresql://USER:PASSWORD@HOST:PORT/DB: a PostgreSQL database many serve processes share "
-                    "(default: the embedded SQLite file in --data-dir)")
-      ->envname("AIFGEN_DATABASE_URL")->check(database_url);
-  serve->add_option("--workers", config.workers, "job worker threads (0: API only, jobs run by other processes)")
-      ->envname("AIFGEN_WORKERS")->check(CLI::Range(0, 64))->capture_default_str();
-  serve->add_option("--targets", config.worker_targets,
-                    "claim only jobs all of whose variants are for these targets (default: any job)")
-      ->envname("AIFGEN_WORKER_TARGETS")->delimiter(',')->check(known_target);
-  serve->add_option("--lease-s", config.lease_s,
-                    "a running job's lease, renewed every third of it; a job whose worker died is requeued after it")
-      ->envname("AIFGEN_LEASE_S")->check(CLI::Range(3, 3600))->capture_default_str();
-  serve->add_option("--http-threads", config.http_threads, "threads answering HTTP (0: two per core, at least 4)")
-      ->envname("AIFGEN_HTTP_THREADS")->check(CLI::Range(0, 256))->capture_default_str();
-  serve->add_option("--max-upload-mb", config.max_upload_mb, "largest accepted model upload, MiB")
-      ->envname("AIFGEN_MAX_UPLOAD_MB")->check(CLI::Range(1, 2047))->capture_default_str();
-  serve->add_option("--max-calibration-mb", config.max_calibration_mb,
-                    "largest calibration upload, and the most an .npz may decompress to, MiB")
-      ->envname("AIFGEN_MAX_CALIBRATION_MB")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  serve->add_option("--runtime-image", config.runtime_image, "image the CPU bundles' Dockerfiles start FROM (built by the top-level Dockerfile)")
-      ->envname("AIFGEN_RUNTIME_IMAGE")->capture_default_str();
-  serve->add_option("--k8s-gpu-resource", config.k8s_resources.gpu, "extended resource the NVIDIA bundles' manifests request (empty: none)")
-      ->envname("AIFGEN_K8S_GPU_RESOURCE")->check(k8s_resource_name)->capture_default_str();
-  serve->add_option("--k8s-fpga-resource", config.k8s_resources.fpga,
-                    "extended resource the Vitis AI bundles' manifests request (empty: a privileged pod with the DPU's device nodes)")
-      ->envname("AIFGEN_K8S_FPGA_RESOURCE")->check(k8s_resource_name);
-  serve->add_option("--link-secret", config.link_secret, "hex key (>= 64 digits) signing download links; default: generated once into the data dir")
-      ->envname("AIFGEN_LINK_SECRET");
-  serve->add_option("--link-ttl-s", config.link_ttl_s, "seconds a signed download link stays valid")
-      ->envname("AIFGEN_LINK_TTL_S")->check(CLI::Range(1, 7 * 24 * 3600))->capture_default_str();
-  serve->add_option("--max-attempts", config.max_attempts, "runs of a job interrupted by crashes before it fails")
-      ->envname("AIFGEN_MAX_ATTEMPTS")->check(CLI::Range(1, 100))->capture_default_str();
-  serve->add_option("--max-queued-jobs", config.max_queued_jobs, "queued jobs before POST /v1/jobs answers 503")
-      ->envname("AIFGEN_MAX_QUEUED_JOBS")->check(CLI::Range(1, 1000000))->capture_default_str();
-  serve->add_option("--max-long-polls", config.max_long_polls, "parked GET /v1/jobs/{id}?wait= requests at once before 503")
-      ->envname("AIFGEN_MAX_LONG_POLLS")->check(CLI::Range(1, 1000000))->capture_default_str();
-  serve->add_option("--scrub-interval-s", config.scrub_interval_s, "re-hash every stored blob this often, quarantining corrupt ones (0: never)")
-      ->envname("AIFGEN_SCRUB_INTERVAL_S")->check(CLI::Range(0, 365 * 24 * 3600))->capture_default_str();
-  serve->add_option("--max-concurrent-uploads", config.max_concurrent_uploads, "uploads at once before POST /v1/models answers 503")
-      ->envname("AIFGEN_MAX_CONCURRENT_UPLOADS")->check(CLI::Range(1, 10000))->capture_default_str();
-  serve->add_option("--rate-limit-per-minute", config.rate_limit_per_minute, "requests per API key per minute (429 beyond)")
-      ->envname("AIFGEN_RATE_LIMIT_PER_MINUTE")->check(CLI::Range(1, 10000000))->capture_default_str();
-  serve->add_option("--stage-timeout-s", config.stage_timeout_s, "wall-clock limit per job stage; past it the variant fails")
-      ->envname("AIFGEN_STAGE_TIMEOUT_S")->check(CLI::Range(0.001, 1e7))->capture_default_str();
-  serve->add_option("--tls-cert", config.tls_cert, "PEM certificate chain: serve HTTPS only (with --tls-key)")->envname("AIFGEN_TLS_CERT");
-  serve->add_option("--tls-key", config.tls_key, "PEM private key for --tls-cert")->envname("AIFGEN_TLS_KEY");
-  serve->add_flag("--metrics-public", config.metrics_public, "serve /metrics without an API key")->envname("AIFGEN_METRICS_PUBLIC");
-  serve->add_option("--debug-stage-delay-ms", config.debug_stage_delay_ms,
-                    "testing only: pause at every job stage boundary")
-      ->envname("AIFGEN_DEBUG_STAGE_DELAY_MS")->check(CLI::Range(0, 600000))->group("");
+  add_serve_options(serve);
+  auto* worker = cli.add_subcommand("worker",
+                                    "run jobs from a shared PostgreSQL queue; HTTP only for /healthz, /readyz and /metrics "
+                                    "(same flags as serve; --database required)");
+  add_serve_options(worker);
 
   std::string inspect_path;
   bool inspect_json = false;
@@ -316,6 +327,15 @@ int main(int argc, char** argv) {
   }
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   if (*serve) return run_serve(config);
+  if (*worker) {
+    if (config.database.empty()) {
+      std::fprintf(stderr, "aifgen worker: --database (or AIFGEN_DATABASE_URL) is required: workers share a PostgreSQL queue "
+                           "with the API replicas (with the embedded SQLite database, 'serve' runs the jobs itself)\n");
+      return 2;
+    }
+    config.worker_only = true;
+    return run_serve(config);
+  }
   if (*inspect) return aifgen::run_inspect(inspect_path, inspect_json);
   if (*run) return aifgen::run_model(engine_opts);
   if (*bench) return aifgen::bench_model(engine_opts);

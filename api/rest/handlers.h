@@ -10,6 +10,8 @@ namespace aifgen::api {
 void add_model_routes(Router& r);
 void add_job_routes(Router& r, LongPoller& poller);
 void add_variant_routes(Router& r);
+// /healthz, /readyz, /metrics: the only routes an `aifgen worker` serves.
+void add_probe_routes(Router& r);
 void add_operations_routes(Router& r);
 
 }  // namespace aifgen::api

@@ -48,11 +48,12 @@ void list_targets(RequestContext& ctx) {
 
 }  // namespace
 
-void add_operations_routes(Router& r) {
+void add_probe_routes(Router& r) {
   r.add("GET", "/healthz", healthz);
   r.add("GET", "/readyz", readyz);
   r.add("GET", "/metrics", metrics);
-  r.add("GET", "/v1/targets", list_targets);
 }
+
+void add_operations_routes(Router& r) { r.add("GET", "/v1/targets", list_targets); }
 
 }  // namespace aifgen::api

@@ -17,6 +17,8 @@ using web::http::http_request;
 
 Server::Server(App& app)
     : app_(app), poller_(std::make_unique<LongPoller>(app, static_cast<std::size_t>(app.config().max_long_polls))), limiter_(app.config().rate_limit_per_minute) {
+  add_probe_routes(router_);
+  if (app.config().worker_only) return;  // `aifgen worker`: probes and metrics, nothing public
   add_operations_routes(router_);
   add_model_routes(router_);
   add_job_routes(router_, *poller_);

@@ -104,6 +104,9 @@ TEST(Cli, ServeAndKeysRefuseADatabaseThatIsNotAPostgresUrlAndUnknownTargets) {
   // The password never shows in the refusal.
   auto secret = aifgen_cli("serve --database 'mysql://aifgen:s3cret@db/aifgen'");
   EXPECT_EQ(secret.output.find("s3cret"), std::string::npos) << secret.output;
+  auto worker = aifgen_cli("worker --data-dir /tmp/nowhere-aifgen");
+  EXPECT_EQ(worker.status, 2) << worker.output;
+  EXPECT_NE(worker.output.find("--database"), std::string::npos) << worker.output;
   auto targets = aifgen_cli("serve --targets x86_64-cpu,tpu-v9");
   EXPECT_EQ(targets.status, 2) << targets.output;
   EXPECT_NE(targets.output.find("unknown target tpu-v9"), std::string::npos) << targets.output;

@@ -71,7 +71,7 @@ ServerProcess::~ServerProcess() { kill9(); }
 
 void ServerProcess::start(bool keep_port) {
   if (!keep_port || port_ == 0) port_ = free_port();
-  std::vector<std::string> args = {AIFGEN_BINARY, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
+  std::vector<std::string> args = {AIFGEN_BINARY, command_, "--listen", "127.0.0.1:" + std::to_string(port_),
                                    "--data-dir", data_dir_};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   const std::string log_path = log_path_;

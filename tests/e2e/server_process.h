@@ -29,11 +29,14 @@ class ServerProcess {
   // Where stdout and stderr go (appended); default: the data dir's path + ".log". Processes that
   // share a data dir need their own.
   void set_log_path(std::string path) { log_path_ = std::move(path); }
+  // The subcommand run: "serve" (default) or "worker".
+  void set_command(std::string command) { command_ = std::move(command); }
   const std::string& log_path() const { return log_path_; }
 
  private:
   std::string data_dir_;
   std::string log_path_;
+  std::string command_ = "serve";
   std::vector<std::string> extra_args_;
   int port_ = 0;
   pid_t pid_ = -1;

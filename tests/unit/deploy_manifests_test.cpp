@@ -97,6 +97,8 @@ TEST(DeployManifests, ScaledApiReplicasAndWorkersShareOneDatabaseAndOneVolume) {
   }
   EXPECT_EQ(env_of(api["spec"]["template"]["spec"]["containers"][0])["AIFGEN_WORKERS"]["value"].as<std::string>(), "0");
   EXPECT_NE(env_of(worker["spec"]["template"]["spec"]["containers"][0])["AIFGEN_WORKERS"]["value"].as<std::string>(), "0");
+  EXPECT_EQ(api["spec"]["template"]["spec"]["containers"][0]["args"][0].as<std::string>(), "serve");
+  EXPECT_EQ(worker["spec"]["template"]["spec"]["containers"][0]["args"][0].as<std::string>(), "worker");
   // The Service sends traffic to API replicas only.
   EXPECT_TRUE(selects(docs["Service/aifgen"]["spec"]["selector"], api["spec"]["template"]["metadata"]["labels"]));
   EXPECT_FALSE(selects(docs["Service/aifgen"]["spec"]["selector"], worker["spec"]["template"]["metadata"]["labels"]));
