@@ -175,14 +175,16 @@ std::optional<JobRecord> JobRepository::claim_next(const ClaimTerms& terms) {
   // writer at a time, so the plain subquery is already exclusive.
   // The target filter: ?5 is ",t1,t2," (or NULL for any target); a job qualifies when none of
   // its unfinished variants has a target outside the list.
-#define AIFGEN_CLAIM_SQL(LOCK)                                                                                     \
-  "UPDATE jobs SET state = 'running', stage = 'starting', attempts = attempts + 1, version = version + 1, "        \
-  "updated_at = ?1, started_at = COALESCE(started_at, ?1), lease_owner = ?2, lease_expires_ms = CAST(?3 AS BIGINT) + CAST(?4 AS BIGINT) "          \
-  "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND (CAST(?5 AS TEXT) IS NULL OR NOT EXISTS ("           \
-  "SELECT 1 FROM variants v WHERE v.job_id = jobs.id AND v.state IN ('queued','running') "                         \
-  "AND ?5 NOT LIKE '%,' || v.target || ',%')) ORDER BY created_at, rowid LIMIT 1" LOCK ") RETURNING id"
-  const char* sql = db_.dialect() == Dialect::kPostgres ? AIFGEN_CLAIM_SQL(" FOR UPDATE SKIP LOCKED") : AIFGEN_CLAIM_SQL("");
-#undef AIFGEN_CLAIM_SQL
+  static constexpr const char* kClaimHead =
+      "UPDATE jobs SET state = 'running', stage = 'starting', attempts = attempts + 1, version = version + 1, "
+      "updated_at = ?1, started_at = COALESCE(started_at, ?1), lease_owner = ?2, "
+      "lease_expires_ms = CAST(?3 AS BIGINT) + CAST(?4 AS BIGINT) "
+      "WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND (CAST(?5 AS TEXT) IS NULL OR NOT EXISTS ("
+      "SELECT 1 FROM variants v WHERE v.job_id = jobs.id AND v.state IN ('queued','running') "
+      "AND ?5 NOT LIKE '%,' || v.target || ',%')) ORDER BY created_at, rowid LIMIT 1";
+  static const std::string kPostgresClaim = std::string(kClaimHead) + " FOR UPDATE SKIP LOCKED) RETURNING id";
+  static const std::string kSqliteClaim = std::string(kClaimHead) + ") RETURNING id";
+  const char* sql = (db_.dialect() == Dialect::kPostgres ? kPostgresClaim : kSqliteClaim).c_str();
   std::optional<std::string> targets;
   if (!terms.targets.empty()) {
     targets = ",";

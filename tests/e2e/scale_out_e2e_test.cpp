@@ -29,6 +29,17 @@ class ScaleOutE2E : public ServerTest {
     ServerTest::SetUp();
   }
 
+  // Another API replica (--workers 0) on the same database and data dir.
+  std::unique_ptr<ServerProcess> start_api_replica() {
+    std::vector<std::string> args = {"--workers", "0"};
+    for (auto& a : database_args()) args.push_back(a);
+    auto replica = std::make_unique<ServerProcess>(data_dir(), args);
+    replica->set_log_path(dir_.path() + "/api-replica-" + std::to_string(++replicas_started_) + ".log");
+    replica->start();
+    return replica;
+  }
+  int replicas_started_ = 0;
+
   std::unique_ptr<ServerProcess> start_worker(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--workers", "1", "--lease-s", "3"};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -94,14 +105,10 @@ TEST_F(ScaleOutE2E, ALongPollOnOneReplicaWakesWhenAWorkerElsewhereChangesTheJob)
 }
 
 TEST_F(ScaleOutE2E, AModelUploadedThroughOneReplicaIsListedByEveryOther) {
-  std::vector<std::string> args = {"--workers", "0"};
-  for (auto& a : database_args()) args.push_back(a);
-  ServerProcess other(data_dir(), args);
-  other.set_log_path(dir_.path() + "/other-api.log");
-  other.start();
-  Http on_worker(other.base_url());
+  auto other = start_api_replica();
+  Http on_other(other->base_url());
   EXPECT_EQ(http().get("/v1/models").json()["items"].size(), 0u);  // listed once: a cache would keep this
-  auto model_id = on_worker.upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
+  auto model_id = on_other.upload(testing::serialize(testing::conv_bn_relu_model())).json()["id"].get<std::string>();
   auto listed = http().get("/v1/models").json()["items"];
   ASSERT_EQ(listed.size(), 1u) << listed.dump();
   EXPECT_EQ(listed[0]["id"], model_id);
@@ -109,12 +116,8 @@ TEST_F(ScaleOutE2E, AModelUploadedThroughOneReplicaIsListedByEveryOther) {
 }
 
 TEST_F(ScaleOutE2E, AKeyCreatedInTheDatabaseGuardsEveryReplica) {
-  std::vector<std::string> args = {"--workers", "0"};
-  for (auto& a : database_args()) args.push_back(a);
-  ServerProcess other(data_dir(), args);
-  other.set_log_path(dir_.path() + "/other-api.log");
-  other.start();
-  Http on_worker(other.base_url());
+  auto other = start_api_replica();
+  Http on_other(other->base_url());
   EXPECT_EQ(http().get("/v1/models").status, 200);  // no key anywhere yet: local-only mode
   std::string cmd = std::string(AIFGEN_BINARY) + " keys create --name ops --scope admin";
   for (const auto& a : database_args()) cmd += " '" + a + "'";
@@ -124,7 +127,7 @@ TEST_F(ScaleOutE2E, AKeyCreatedInTheDatabaseGuardsEveryReplica) {
   while (!out.empty() && out.back() == '\n') out.pop_back();
   const std::string token = out.substr(out.rfind('\n') + 1);  // printed alone on the last line
   // Both processes see the key in the shared database (each rereads within a second).
-  for (const Http* replica : {&http(), static_cast<const Http*>(&on_worker)}) {
+  for (const Http* replica : {&http(), static_cast<const Http*>(&on_other)}) {
     int status = 0;
     for (int i = 0; i < 40 && status != 401; ++i) {
       status = replica->get("/v1/models").status;
