@@ -129,6 +129,8 @@ def measure(name, path, shape, work):
     row = {"model": name}
     try:
         row["err"] = check_outputs(path, shape, work)
+        if args.check_only:
+            return row
         probe = ort_bench(path, shape, 1, 3)["p50_ms"]
         iters = max(5, min(30, int(2000 / max(probe, 1e-3))))
         for threads in (1, 2):
@@ -151,6 +153,8 @@ def fmt_row(r):
     e = r["err"]
     ok = "ok" if e <= 1e-4 else "WRONG"
     cells = [f"{r['model']:<30}", f"{e:9.1e} {ok:<5}"]
+    if 1 not in r:
+        return " ".join(cells)
     for t in (1, 2):
         a50, a99, o50 = r[t]
         cells.append(f"{a50:9.2f} {o50:9.2f} {a50 / o50:6.2f} {a99 / a50:6.1f}")
@@ -170,6 +174,7 @@ def main():
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--ort-dir", default="/tmp/aifgen-ort-bench")
     ap.add_argument("--cache", default="/tmp/aifgen-bench-models/zoo")
+    ap.add_argument("--check-only", action="store_true", help="only compare outputs with ORT's (no timing): a fast sweep")
     ap.add_argument("--json-out", default="", help="also write the rows as JSON here")
     args = ap.parse_args()
     os.makedirs(args.cache, exist_ok=True)
@@ -204,9 +209,16 @@ def main():
         print(fmt_row(r=row) + f"   ({time.time() - t0:.0f} s)", flush=True)
 
     timed = [r for r in rows if 1 in r and 2 in r]
+    checked = [r for r in rows if "err" in r]
     print()
-    print("columns: aifgen and ORT p50 in ms, ratio = aifgen/ORT (below 1 = aifgen faster), p99/50 = aifgen's tail,"
-          " 2t/1t = aifgen at 2 threads over 1 thread")
+    if args.check_only:
+        wrong = [r["model"] for r in checked if r["err"] > 1e-4]
+        print(f"models checked: {len(checked)}; skipped or failed: {len(rows) - len(checked)}")
+        print(f"outputs off by more than 1e-4: {len(wrong)}: {', '.join(wrong) or '-'}")
+        timed = []
+    else:
+        print("columns: aifgen and ORT p50 in ms, ratio = aifgen/ORT (below 1 = aifgen faster), p99/50 = aifgen's tail,"
+              " 2t/1t = aifgen at 2 threads over 1 thread")
     if timed:
         ratios = [(r[t][0] / r[t][2], r["model"], t) for r in timed for t in (1, 2)]
         geo = math.exp(sum(math.log(x[0]) for x in ratios) / len(ratios))

@@ -3,7 +3,7 @@
 # classification architecture (plus the shared models), outputs checked and p50/p99 timed at 1
 # and 2 threads, interleaved in one run. One table and a summary; see bench/zoo.py for the method.
 #
-#   bench/zoo.sh [--quick] [--rounds N] [--models a,b,c] [--no-shared | --shared-only] [--json-out FILE]
+#   bench/zoo.sh [--quick] [--check-only] [--rounds N] [--models a,b,c] [--no-shared | --shared-only] [--json-out FILE]
 #
 # Needs build/ from the README command, Node.js (ort-bench from ../shared/tools), and Debian's
 # python3-torch, python3-torchvision and python3-numpy to export the models once into
