@@ -282,6 +282,9 @@ struct Session::Impl {
   std::map<std::string, OpProfile> profile;  // guarded by pool_mu
 
   void plan(const onnx::ModelProto& model);
+  // Removes the steps that only reshape an arena value; per slot, the slot whose bytes it views
+  // (-1: its own).
+  std::vector<int> drop_view_steps();
   // Plain copy of a slot stored in a blocked layout (adds a reorder step once per slot).
   int plain_slot(int id);
   std::unordered_map<int, int> plain_copies;
@@ -1106,24 +1109,59 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     outputs.push_back({out.name(), slots[id].desc.dtype, slots[id].desc.shape});
   }
 
-  // Liveness: arena slots live from their writer to their last reader (outputs to the end).
+  const std::vector<int> view_of = drop_view_steps();
+
+  // Liveness: arena slots live from their writer to their last reader (outputs to the end); a
+  // view's readers and outputs keep the bytes it shares alive.
+  auto owner = [&](int id) { return view_of[static_cast<std::size_t>(id)] >= 0 ? view_of[static_cast<std::size_t>(id)] : id; };
   std::vector<int> first(slots.size(), -1), last(slots.size(), -1);
   for (int s = 0; s < static_cast<int>(steps.size()); ++s) {
     for (int id : steps[s].out) first[id] = last[id] = s;
     for (int id : steps[s].in)
-      if (id >= 0) last[id] = s;
+      if (id >= 0) last[owner(id)] = s;
   }
-  for (int id : output_slots) last[id] = static_cast<int>(steps.size());
+  for (int id : output_slots) last[owner(id)] = static_cast<int>(steps.size());
   std::vector<BufferRequest> requests;
   std::vector<int> request_slot;
   for (std::size_t id = 0; id < slots.size(); ++id) {
-    if (slots[id].kind != SlotKind::kArena || first[id] < 0) continue;
+    if (slots[id].kind != SlotKind::kArena || first[id] < 0 || view_of[id] >= 0) continue;
     requests.push_back({slots[id].desc.bytes(), first[id], last[id]});
     request_slot.push_back(static_cast<int>(id));
   }
   auto mp = plan_memory(requests);
   for (std::size_t r = 0; r < requests.size(); ++r) slots[request_slot[r]].offset = mp.offsets[r];
+  for (std::size_t id = 0; id < slots.size(); ++id)
+    if (view_of[id] >= 0) slots[id].offset = slots[static_cast<std::size_t>(view_of[id])].offset;
   arena_bytes = mp.total_bytes;
+}
+
+std::vector<int> Session::Impl::drop_view_steps() {
+  // Reshape, Flatten, Squeeze, Unsqueeze and Identity of a plain value change only its shape:
+  // their output can be a view of the input's bytes instead of a copy. Transformers and
+  // window-attention models (Swin, MaxViT) run a reshape between most of their ops (176 per
+  // MaxViT-T run, ~1% of its time as copies). Only values in the arena become views: a graph
+  // input's bytes belong to the caller and change per run. Safe because no kernel writes a
+  // value it reads: each value is written once, by its producer, before any reader runs.
+  static const std::set<std::string> kViewOps = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+  std::vector<int> view_of(slots.size(), -1);
+  std::vector<Step> kept;
+  kept.reserve(steps.size());
+  for (auto& step : steps) {
+    if (kViewOps.count(step.label) && step.out.size() == 1 && !step.in.empty() && step.in[0] >= 0) {
+      int root = step.in[0];
+      if (view_of[static_cast<std::size_t>(root)] >= 0) root = view_of[static_cast<std::size_t>(root)];
+      const auto& from = slots[static_cast<std::size_t>(root)].desc;
+      const auto& to = slots[static_cast<std::size_t>(step.out[0])].desc;
+      if (slots[static_cast<std::size_t>(root)].kind == SlotKind::kArena && !from.layout && !to.layout && from.dtype == to.dtype &&
+          from.bytes() == to.bytes()) {
+        view_of[static_cast<std::size_t>(step.out[0])] = root;
+        continue;
+      }
+    }
+    kept.push_back(std::move(step));
+  }
+  steps = std::move(kept);
+  return view_of;
 }
 
 int Session::Impl::plain_slot(int id) {

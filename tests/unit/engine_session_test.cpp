@@ -56,6 +56,41 @@ TEST(EngineSession, ShapeArithmeticIsFoldedAtPlanTime) {
   EXPECT_EQ(std::memcmp(out[0].data, filled({2, 3, 4}, 1).data, 24 * sizeof(float)), 0);
 }
 
+TEST(EngineSession, ReshapesOfComputedValuesAreViewsNotCopies) {
+  // a = Relu(x); b = Reshape(a, [6, 4]); c = Flatten(b); y = Sigmoid(c); z = Neg(a); b is an
+  // output too. The Reshape and the Flatten become views of a's bytes (no kernels), which must
+  // stay intact until both b is copied out and Neg has read a.
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"2", "3", "4"});
+  for (const char* out : {"b", "y", "z"}) *g->add_output() = testing::tensor_value(out, onnx::TensorProto::FLOAT, {});
+  onnx::TensorProto target;
+  target.set_name("target");
+  target.set_data_type(onnx::TensorProto::INT64);
+  target.add_dims(2);
+  target.add_int64_data(6);
+  target.add_int64_data(4);
+  *g->add_initializer() = target;
+  *g->add_node() = testing::node("Relu", {"x"}, {"a"});
+  *g->add_node() = testing::node("Reshape", {"a", "target"}, {"b"});
+  *g->add_node() = testing::node("Flatten", {"b"}, {"c"});
+  *g->add_node() = testing::node("Sigmoid", {"c"}, {"y"});
+  *g->add_node() = testing::node("Neg", {"a"}, {"z"});
+  Session s(m, {});
+  EXPECT_EQ(s.kernel_count(), 3u);  // Relu, Sigmoid, Neg
+  const Tensor x = filled({2, 3, 4}, 0.3f);
+  auto out = s.run({x});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].shape, (Shape{6, 4}));
+  EXPECT_EQ(out[1].shape, (Shape{6, 4}));
+  for (std::int64_t i = 0; i < 24; ++i) {
+    const float a = std::max(x.as<float>()[i], 0.f);
+    EXPECT_EQ(out[0].as<float>()[i], a) << i;
+    EXPECT_NEAR(out[1].as<float>()[i], 1.f / (1.f + std::exp(-a)), 1e-6f) << i;
+    EXPECT_EQ(out[2].as<float>()[i], -a) << i;
+  }
+}
+
 TEST(EngineSession, ConcurrentRunsGiveTheSameAnswersAsSequentialOnes) {
   auto model = load_model_file(std::string(AIFGEN_SHARED_DIR) + "/models/mobilenet_v2.onnx");
   SessionOptions opts;
