@@ -628,7 +628,10 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     }
     Step step;
     step.label = "SqueezeExcite";
-    step.threads = 1;
+    // Two passes over x (the channel sums, the scaling): its elements twice.
+    const double work = 2 * static_cast<double>(numel(d.shape));
+    step.threads = threads_for_work(work, options.threads);
+    if (step.threads > 1) parallel_work += work;
     step.kernel = make_squeeze_excite(*se, d.shape, is_nhwc(d));
     step.in = {id};
     Slot out;

@@ -4,9 +4,13 @@
 // are left to the ordinary kernels.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
+#include <vector>
 
 #include "core/engine/session.h"
+#include "core/engine/squeeze_excite.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
@@ -99,6 +103,63 @@ TEST(EngineSqueezeExcite, FusedBlocksComputeWhatTheUnfusedGraphComputes) {
           for (std::int64_t i = 0; i < y.numel(); ++i)
             ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-5f * largest) << act << " " << gate << " after_conv " << after_conv << " @" << i;
         }
+}
+
+Tensor filled_tensor(const Shape& shape, float freq, float amp) {
+  Tensor t = Tensor::allocate(DType::kF32, shape);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] = std::sin(freq * static_cast<float>(i)) * amp;
+  return t;
+}
+
+TEST(EngineSqueezeExcite, TheKernelOnTwoThreadsComputesTheBlockOnPlainAndNhwcInputs) {
+  // The step shares its passes over x among the step's threads: two images of 24 channels x
+  // 1200 pixels, SiLU and Sigmoid, against the block computed here directly.
+  const std::int64_t n = 2, c = 24, h = 40, w = 30, r = 6, hw = h * w;
+  Tensor w1 = filled_tensor({r, c, 1, 1}, 0.71f, 0.4f), b1 = filled_tensor({r}, 0.3f, 0.2f);
+  Tensor w2 = filled_tensor({c, r, 1, 1}, 0.53f, 0.6f), b2 = filled_tensor({c}, 0.9f, 0.2f);
+  SqueezeExcite se;
+  se.w1 = &w1;
+  se.b1 = &b1;
+  se.w2 = &w2;
+  se.b2 = &b2;
+  se.activation = SqueezeExcite::Activation::kSilu;
+  se.gate = SqueezeExcite::Gate::kSigmoid;
+  for (bool nhwc : {false, true}) {
+    Tensor x = filled_tensor(nhwc ? Shape{n, h, w, c} : Shape{n, c, h, w}, 0.013f, 2.f);
+    for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] += static_cast<float>(i % 7) * 0.05f;  // channel means differ
+    auto at = [&](std::int64_t img, std::int64_t k, std::int64_t p) { return nhwc ? (img * hw + p) * c + k : (img * c + k) * hw + p; };
+    Tensor want = Tensor::allocate(DType::kF32, x.shape);
+    for (std::int64_t img = 0; img < n; ++img) {
+      std::vector<double> mean(c), hidden(r);
+      for (std::int64_t k = 0; k < c; ++k) {
+        for (std::int64_t p = 0; p < hw; ++p) mean[k] += x.as<float>()[at(img, k, p)];
+        mean[k] /= static_cast<double>(hw);
+      }
+      for (std::int64_t j = 0; j < r; ++j) {
+        double s = b1.as<float>()[j];
+        for (std::int64_t k = 0; k < c; ++k) s += w1.as<float>()[j * c + k] * mean[k];
+        hidden[j] = s / (1 + std::exp(-s));
+      }
+      for (std::int64_t k = 0; k < c; ++k) {
+        double s = b2.as<float>()[k];
+        for (std::int64_t j = 0; j < r; ++j) s += w2.as<float>()[k * r + j] * hidden[j];
+        const double g = 1 / (1 + std::exp(-s));
+        for (std::int64_t p = 0; p < hw; ++p) want.as<float>()[at(img, k, p)] = static_cast<float>(x.as<float>()[at(img, k, p)] * g);
+      }
+    }
+    auto kernel = make_squeeze_excite(se, {n, c, h, w}, nhwc);
+    for (int threads : {1, 2}) {
+      Tensor y = Tensor::allocate(DType::kF32, x.shape);
+      const int before = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      RunContext rc;
+      kernel->run({&x}, {&y}, rc);
+      omp_set_num_threads(before);
+      for (std::int64_t i = 0; i < y.numel(); ++i)
+        ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-5f * (1 + std::abs(want.as<float>()[i])))
+            << "nhwc " << nhwc << " threads " << threads << " @" << i;
+    }
+  }
 }
 
 TEST(EngineSqueezeExcite, NearMissesAreLeftToTheOrdinaryKernels) {
