@@ -14,7 +14,11 @@
 namespace aifgen {
 
 struct ModelLimits {
-  std::uint64_t max_bytes = 1ull << 30;   // protobuf cannot exceed 2 GiB anyway
+  // Protobuf's own ceiling for one message (2 GiB - 1). The service's policy is its upload limit
+  // (--max-upload-mb), checked when a model arrives; local files (the CLI) and stored models
+  // (jobs, calibration) are read up to what protobuf can parse, so a model the service accepted
+  // is never refused later, and ViT-L/16 (1.2 GB) runs from the CLI.
+  std::uint64_t max_bytes = 0x7fffffffu;
   int max_recursion = 64;                  // protobuf nesting the parser accepts
   std::int64_t max_nodes = 200000;         // nodes over the whole model, subgraphs included
   int max_subgraph_depth = 8;              // If/Loop/Scan bodies inside bodies
