@@ -6,7 +6,7 @@ by ../shared/models/make_models.py into a cache folder) plus the shared models. 
 
   * correctness: ONNX Runtime's outputs for one random input (ort-bench --save-io) against
     `aifgen run` on the same input; the error is max|aifgen - ORT| / max|ORT| per output, and a
-    model passes at <= 1e-4;
+    model passes at <= 1e-4 (TOLERANCE lists the exceptions and why);
   * speed: `aifgen bench` and ort-bench interleaved, ROUNDS rounds at 1 and at 2 threads, the
     median of each side's p50 (and p99), iterations sized so one measurement takes ~2 s.
 
@@ -38,6 +38,20 @@ SHARED = {
     "ppocr_cls(shared)": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", ["--shape", "x=1x3x48x192"]),
 }
 
+# Models whose outputs are compared at a looser bound than 1e-4, with the reason (the same bound
+# and reason as tests/unit/engine_models_test.cpp).
+TOLERANCE = {
+    # On a random input its output is a sigmoid of logits down to about -2000 topping out at 3e-4:
+    # float32 rounding upstream shows through, and ONNX Runtime with all optimizations differs
+    # from its own unoptimized reference by 6e-4 of the max.
+    "ppocr_det_640(shared)": (1e-3, "sigmoid of very negative logits"),
+}
+
+
+def tolerance(model):
+    return TOLERANCE.get(model, (1e-4, ""))[0]
+
+
 # A small cross-section for quick checks during development (one per family the issue names).
 QUICK = ["regnet_x_400mf", "resnext50_32x4d", "mnasnet1_0", "efficientnet_b0", "shufflenet_v2_x1_0",
          "squeezenet1_1", "mobilenet_v3_small", "densenet121", "googlenet"]
@@ -47,6 +61,10 @@ QUICK = ["regnet_x_400mf", "resnext50_32x4d", "mnasnet1_0", "efficientnet_b0", "
 # as skipped with the reason instead of silently left out.
 TOO_LARGE = {"vit_h_14": "632M parameters: over ONNX's 2 GiB single-file limit",
              "regnet_y_128gf": "645M parameters: over ONNX's 2 GiB single-file limit"}
+
+
+# check_outputs' answer when every output of ORT and aifgen is exactly zero (nothing compared).
+ZERO_OUTPUTS = -1.0
 
 
 def torchvision_classifiers():
@@ -109,10 +127,12 @@ def check_outputs(path, shape, work):
         cmd += ["--input", f[len("input_"):-len(".npy")] + "=" + os.path.join(io, f)]
     run(cmd)
     worst = 0.0
+    all_zero = True
     for f in os.listdir(io):
         if not f.startswith("output_"):
             continue
         ref = np.load(os.path.join(io, f)).astype(np.float64)
+        all_zero = all_zero and not np.any(ref)
         mine_path = os.path.join(outdir, f[len("output_"):])
         if not os.path.exists(mine_path):
             return float("inf")
@@ -122,13 +142,35 @@ def check_outputs(path, shape, work):
         scale = max(np.max(np.abs(ref)), 1e-30)
         err = float(np.max(np.abs(mine - ref)) / scale)
         worst = max(worst, err if math.isfinite(err) else float("inf"))
-    return worst
+    return ZERO_OUTPUTS if all_zero and worst == 0.0 else worst
+
+
+def with_features(path, work):
+    """The model with one more output, "zoo_features": the first input of the node that makes
+    its first output (the features before the classifier head). torchvision initializes some
+    heads to zeros (ViT's), so with random weights their outputs are all zeros and comparing
+    them checks nothing; the features carry the whole network's arithmetic."""
+    import onnx
+    m = onnx.load(path)
+    out = m.graph.output[0].name
+    producer = next((n for n in m.graph.node if out in n.output), None)
+    if producer is None or not producer.input:
+        return None
+    m.graph.node.append(onnx.helper.make_node("Identity", [producer.input[0]], ["zoo_features"]))
+    m.graph.output.append(onnx.helper.make_tensor_value_info("zoo_features", onnx.TensorProto.FLOAT, None))
+    extended = os.path.join(work, "with_features.onnx")
+    onnx.save(m, extended)
+    return extended
 
 
 def measure(name, path, shape, work):
     row = {"model": name}
     try:
         row["err"] = check_outputs(path, shape, work)
+        if row["err"] == ZERO_OUTPUTS:
+            extended = with_features(path, work)
+            row["err"] = check_outputs(extended, shape, work) if extended else float("inf")
+            row["features"] = True
         if args.check_only:
             return row
         probe = ort_bench(path, shape, 1, 3)["p50_ms"]
@@ -151,7 +193,9 @@ def fmt_row(r):
     if "error" in r:
         return f"{r['model']:<30} error: {r['error']}"
     e = r["err"]
-    ok = "ok" if e <= 1e-4 else "WRONG"
+    ok = "ok" if e <= tolerance(r["model"]) else "WRONG"
+    if r.get("features"):
+        ok += "*"
     cells = [f"{r['model']:<30}", f"{e:9.1e} {ok:<5}"]
     if 1 not in r:
         return " ".join(cells)
@@ -211,10 +255,12 @@ def main():
     timed = [r for r in rows if 1 in r and 2 in r]
     checked = [r for r in rows if "err" in r]
     print()
+    if any(r.get("features") for r in rows):
+        print("*: outputs all zeros (a zero-initialized classifier head); the error is over the features before the head")
     if args.check_only:
-        wrong = [r["model"] for r in checked if r["err"] > 1e-4]
+        wrong = [r["model"] for r in checked if r["err"] > tolerance(r["model"])]
         print(f"models checked: {len(checked)}; skipped or failed: {len(rows) - len(checked)}")
-        print(f"outputs off by more than 1e-4: {len(wrong)}: {', '.join(wrong) or '-'}")
+        print(f"outputs off by more than 1e-4 (or their TOLERANCE): {len(wrong)}: {', '.join(wrong) or '-'}")
         timed = []
     else:
         print("columns: aifgen and ORT p50 in ms, ratio = aifgen/ORT (below 1 = aifgen faster), p99/50 = aifgen's tail,"
@@ -224,14 +270,14 @@ def main():
         geo = math.exp(sum(math.log(x[0]) for x in ratios) / len(ratios))
         worst = max(ratios)
         slower = sorted({f"{m}@{t}t" for x, m, t in ratios if x > 1.0})
-        wrong = [r["model"] for r in timed if r["err"] > 1e-4]
+        wrong = [r["model"] for r in timed if r["err"] > tolerance(r["model"])]
         lose2 = [r["model"] for r in timed if r[2][0] > r[1][0] * 1.02]
         tail = sorted({f"{r['model']}@{t}t" for r in timed for t in (1, 2) if r[t][1] > 3 * r[t][0]})
         print(f"models timed: {len(timed)}; skipped or failed: {len(rows) - len(timed)}")
         print(f"geometric mean aifgen/ORT (1 and 2 threads): {geo:.2f}")
         print(f"worst ratio: {worst[0]:.2f} ({worst[1]}, {worst[2]} thread{'s' if worst[2] > 1 else ''})")
         print(f"slower than ORT: {len(slower)} of {len(ratios)} measurements: {', '.join(slower) or '-'}")
-        print(f"outputs off by more than 1e-4: {len(wrong)}: {', '.join(wrong) or '-'}")
+        print(f"outputs off by more than 1e-4 (or their TOLERANCE): {len(wrong)}: {', '.join(wrong) or '-'}")
         print(f"slower at 2 threads than at 1 (by >2%): {len(lose2)}: {', '.join(lose2) or '-'}")
         print(f"p99 above 3x p50: {len(tail)}: {', '.join(tail) or '-'}")
     if args.json_out:
