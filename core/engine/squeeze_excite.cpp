@@ -49,8 +49,8 @@ class SqueezeExciteKernel final : public Kernel {
     const auto c = static_cast<std::size_t>(c_), hw = static_cast<std::size_t>(hw_);
     // The two passes over x share the step's threads: the convolution before the block wrote x
     // on every core of the team, and one thread reading all of it pulls the other cores' cache
-    // lines (EfficientNet-B4's blocks, up to 96x190x190, ran 1.1-1.2x slower at 2 threads than
-    // ONNX Runtime with these passes on one thread). The excitation between them is tiny.
+    // lines. The gain came with the thread policy's weighting (session.cpp), which gives the team
+    // to the many mid-sized blocks that ran alone before; the excitation between is tiny.
     const int threads = std::max(1, omp_get_max_threads());
     std::vector<float> partial(static_cast<std::size_t>(threads) * c), scale(c);
     for (std::int64_t img = 0; img < n_; ++img) {
