@@ -1,5 +1,6 @@
 // Planning and execution.
 #include "core/engine/session.h"
+#include "core/engine/concat_batchnorm.h"
 #include "core/engine/hardswish_pattern.h"
 #include "core/quantize/saturation_safe.h"
 #include "core/quantize/weight_range.h"
@@ -1087,6 +1088,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     Step step;
     step.label = node.op_type();
     for (int j : fused_nodes) step.label += "+" + g.node(j).op_type();  // e.g. Conv+Add+Relu
+    if (is_op(node, "Concat"))  // with a BatchNormalization (and Relu) fused by concat_batchnorm.h
+      for (const auto& a : node.attribute())
+        if (a.name() == kConcatReluAttr) step.label += a.i() ? "+BatchNormalization+Relu" : "+BatchNormalization";
     step.kernel = std::move(kernel);
     step.threads = step_threads;
     step.in = std::move(in_ids);
@@ -1335,6 +1339,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   if (auto hs = fuse_decomposed_hardswish(standard ? *standard : model)) standard = std::move(hs);
   if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);
   if (auto pf = fold_pads_into_consumers(standard ? *standard : model)) standard = std::move(pf);
+  if (auto cb = fuse_concat_batchnorm(standard ? *standard : model)) standard = std::move(cb);
   const auto& m = standard ? *standard : model;
   if (uses_fp16(m) && !has_fp16_io(m)) standard = emulate_fp16(m);
   // Without VNNI, full-range int8 weights could overflow oneDNN's 16-bit pair sums: rewrite them

@@ -1,6 +1,7 @@
 // Multiversioned element-wise loops (see fast_math.h).
 #include "core/engine/kernels/fast_math.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace aifgen::engine {
@@ -63,6 +64,32 @@ AIFGEN_MULTIVERSION void channel_affine_rows(const float* x, float* y, std::int6
     float* yr = y + r * c;
 #pragma omp simd
     for (std::int64_t k = 0; k < c; ++k) yr[k] = xr[k] * scale[k] + shift[k];
+  }
+}
+
+AIFGEN_MULTIVERSION void channel_affine_relu(const float* x, float* y, std::int64_t channels, std::int64_t inner, const float* scale,
+                                             const float* shift, bool relu) {
+  if (inner == 1) {
+    if (relu) {
+#pragma omp simd
+      for (std::int64_t k = 0; k < channels; ++k) y[k] = std::max(x[k] * scale[k] + shift[k], 0.f);
+    } else {
+#pragma omp simd
+      for (std::int64_t k = 0; k < channels; ++k) y[k] = x[k] * scale[k] + shift[k];
+    }
+    return;
+  }
+  for (std::int64_t k = 0; k < channels; ++k) {
+    const float a = scale[k], b = shift[k];
+    const float* xk = x + k * inner;
+    float* yk = y + k * inner;
+    if (relu) {
+#pragma omp simd
+      for (std::int64_t i = 0; i < inner; ++i) yk[i] = std::max(xk[i] * a + b, 0.f);
+    } else {
+#pragma omp simd
+      for (std::int64_t i = 0; i < inner; ++i) yk[i] = xk[i] * a + b;
+    }
   }
 }
 

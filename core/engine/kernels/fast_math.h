@@ -59,5 +59,10 @@ void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::int64_t c
                      float* mean_out, float* inv_out);
 // y[r][k] = x[r][k] * scale[k] + shift[k] over `rows` rows of `c` channels (NHWC batch norm).
 void channel_affine_rows(const float* x, float* y, std::int64_t rows, std::int64_t c, const float* scale, const float* shift);
+// y[k][i] = x[k][i] * scale[k] + shift[k] for `channels` channels of `inner` values each (inner
+// 1: NHWC pixels; H*W: NCHW planes), then max(0, y) when `relu`: a batch norm (and its ReLU)
+// applied while a Concat copies its inputs.
+void channel_affine_relu(const float* x, float* y, std::int64_t channels, std::int64_t inner, const float* scale, const float* shift,
+                         bool relu);
 
 }  // namespace aifgen::engine

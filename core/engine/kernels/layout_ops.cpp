@@ -1,9 +1,13 @@
 // Data-movement ops with index arithmetic: Transpose, Concat, Slice, Gather, Split.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
+#include "core/engine/concat_batchnorm.h"
 #include "core/engine/kernels/dispatch.h"
+#include "core/engine/kernels/fast_math.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -94,6 +98,35 @@ std::unique_ptr<Kernel> make_concat(const NodeCtx& ctx, std::vector<TensorDesc>&
   std::vector<std::int64_t> pos(chunk.size(), 0);
   for (std::size_t i = 1; i < chunk.size(); ++i) pos[i] = pos[i - 1] + chunk[i - 1];
   const std::int64_t row = pos.back() + chunk.back();
+  // A BatchNormalization (and ReLU) fused into this Concat (concat_batchnorm.h): one scale and
+  // shift per position along the axis, applied while copying.
+  auto scale = ctx.attr_floats(kConcatScaleAttr), shift = ctx.attr_floats(kConcatShiftAttr);
+  if (!scale.empty() || !shift.empty()) {
+    if (first.dtype != DType::kF32) ctx.unsupported("a fused batch normalization of non-float32 values");
+    const auto channels = out[static_cast<std::size_t>(axis)];
+    if (static_cast<std::int64_t>(scale.size()) != channels || shift.size() != scale.size())
+      ctx.invalid("the BatchNormalization after this Concat has " + std::to_string(scale.size()) + " channels; the Concat makes " +
+                  std::to_string(channels));
+    std::int64_t inner = 1;
+    for (auto k = axis + 1; k < rank; ++k) inner *= out[static_cast<std::size_t>(k)];
+    const bool relu = ctx.attr_i(kConcatReluAttr, 0) != 0;
+    std::vector<std::int64_t> first_channel(chunk.size(), 0);
+    for (std::size_t i = 1; i < chunk.size(); ++i)
+      first_channel[i] = first_channel[i - 1] + ctx.in(i - 1).shape[static_cast<std::size_t>(axis)];
+    return make_kernel([chunk, pos, row, outer, inner, relu, first_channel, scale = std::move(scale), shift = std::move(shift)](
+                           const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
+      float* dst = o[0]->as<float>();
+      const std::int64_t row_floats = row / 4;
+      const int threads = omp_get_max_threads();
+#pragma omp parallel for schedule(static) if (threads > 1 && outer >= threads)
+      for (std::int64_t r = 0; r < outer; ++r)
+        for (std::size_t i = 0; i < in.size(); ++i) {
+          const std::int64_t floats = chunk[i] / 4, c0 = first_channel[i];
+          channel_affine_relu(in[i]->as<float>() + r * floats, dst + r * row_floats + pos[i] / 4, floats / std::max<std::int64_t>(inner, 1),
+                              inner, scale.data() + c0, shift.data() + c0, relu);
+        }
+    });
+  }
   return make_kernel([chunk, pos, row, outer](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
     std::byte* dst = o[0]->data;
     // Row by row, every input's piece of the row: each output row is written whole by one
