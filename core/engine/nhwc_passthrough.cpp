@@ -3,6 +3,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "core/engine/kernels/dispatch.h"
 #include "core/engine/kernels/onednn_util.h"
@@ -16,6 +17,15 @@ bool is_nhwc(const TensorDesc& d) {
   const auto* st = md.format_desc.blocking.strides;
   const auto n = d.shape;
   return st[1] == 1 && st[3] == n[1] && st[2] == n[3] * n[1] && st[0] == n[2] * n[3] * n[1] && md.padded_dims[1] == n[1];
+}
+
+std::int64_t channel_block(const TensorDesc& d) {
+  if (d.shape.size() != 4 || d.dtype != DType::kF32) return 0;
+  if (!d.layout) return 1;
+  if (is_nhwc(d)) return d.shape[1];
+  for (auto [tag, block] : {std::pair{dnnl::memory::format_tag::aBcd16b, 16}, std::pair{dnnl::memory::format_tag::aBcd8b, 8}})
+    if (d.shape[1] % block == 0 && *d.layout == dnnl::memory::desc(to_dims(d.shape), dnnl::memory::data_type::f32, tag)) return block;
+  return 0;
 }
 
 Shape nhwc_physical(const Shape& s) { return {s[0], s[2], s[3], s[1]}; }

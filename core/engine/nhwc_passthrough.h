@@ -20,6 +20,11 @@ namespace aifgen::engine {
 // True when `d` is a 4-D value in NHWC order (channels innermost, no blocking).
 bool is_nhwc(const TensorDesc& d);
 
+// How many channels a 4-D float value stores together per pixel: 1 for plain NCHW, C for NHWC,
+// B for oneDNN's channel-blocked nChw8c/nChw16c ([N, C/B, H, W, B]) when B divides C (no
+// padding channels); 0 for any other layout.
+std::int64_t channel_block(const TensorDesc& d);
+
 // [N, C, H, W] -> [N, H, W, C] and back.
 Shape nhwc_physical(const Shape& s);
 Shape nchw_logical(const Shape& physical);

@@ -623,7 +623,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     int id = in->second;
     TensorDesc d = slots[id].desc;
     if (d.dtype != DType::kF32 || d.shape.size() != 4 || d.shape[1] != se->w1->shape[1]) return std::nullopt;
-    if (d.layout && !is_nhwc(d)) {
+    if (channel_block(d) == 0) {
       id = plain_slot(id);
       d = slots[id].desc;
     }
@@ -637,7 +637,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     const double work = 8 * static_cast<double>(numel(d.shape));
     step.threads = threads_for_work(work, options.threads);
     if (step.threads > 1) parallel_work += work;
-    step.kernel = make_squeeze_excite(*se, d.shape, is_nhwc(d));
+    step.kernel = make_squeeze_excite(*se, d.shape, channel_block(d));
     step.in = {id};
     Slot out;
     out.desc = d;

@@ -38,8 +38,8 @@ bool pointwise_conv(const GraphView& v, const onnx::NodeProto& n, std::int64_t i
 
 class SqueezeExciteKernel final : public Kernel {
  public:
-  SqueezeExciteKernel(const SqueezeExcite& se, const Shape& logical, bool nhwc)
-      : n_(logical[0]), c_(logical[1]), hw_(logical[2] * logical[3]), r_(se.w1->shape[0]), nhwc_(nhwc),
+  SqueezeExciteKernel(const SqueezeExcite& se, const Shape& logical, std::int64_t channel_block)
+      : n_(logical[0]), c_(logical[1]), hw_(logical[2] * logical[3]), r_(se.w1->shape[0]), block_(channel_block),
         activation_(se.activation), gate_(se.gate), alpha_(se.alpha), beta_(se.beta),
         w1_(se.w1->as<float>(), se.w1->as<float>() + se.w1->numel()), w2_(se.w2->as<float>(), se.w2->as<float>() + se.w2->numel()),
         b1_(se.b1 ? std::vector<float>(se.b1->as<float>(), se.b1->as<float>() + se.b1->numel()) : std::vector<float>(r_, 0.f)),
@@ -59,7 +59,19 @@ class SqueezeExciteKernel final : public Kernel {
       // Squeeze: each channel's sum (NHWC: per-thread sums over a share of the pixels, added up
       // after; NCHW: whole channels per thread).
       std::fill(partial.begin(), partial.end(), 0.f);
-      if (nhwc_) {
+      const auto b = static_cast<std::size_t>(block_);
+      if (block_ != 1 && block_ != c_) {
+        // nChw{b}c: c/b blocks of [hw][b], one block per thread at a time.
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+        for (std::size_t j = 0; j < c / b; ++j) {
+          const float* xb = x + j * hw * b;
+          float* sum = partial.data() + j * b;
+          for (std::size_t p = 0; p < hw; ++p) {
+#pragma omp simd
+            for (std::size_t k = 0; k < b; ++k) sum[k] += xb[p * b + k];
+          }
+        }
+      } else if (block_ == c_) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
           float* sum = partial.data() + static_cast<std::size_t>(omp_get_thread_num()) * c;
@@ -83,7 +95,18 @@ class SqueezeExciteKernel final : public Kernel {
       }
       excite(partial.data(), scale.data());
       // Scale every pixel of each channel.
-      if (nhwc_) {
+      if (block_ != 1 && block_ != c_) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+        for (std::size_t j = 0; j < c / b; ++j) {
+          const float* xb = x + j * hw * b;
+          float* yb = y + j * hw * b;
+          const float* g = scale.data() + j * b;
+          for (std::size_t p = 0; p < hw; ++p) {
+#pragma omp simd
+            for (std::size_t k = 0; k < b; ++k) yb[p * b + k] = xb[p * b + k] * g[k];
+          }
+        }
+      } else if (block_ == c_) {
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
         for (std::size_t p = 0; p < hw; ++p) {
           const float* px = x + p * c;
@@ -132,7 +155,7 @@ class SqueezeExciteKernel final : public Kernel {
   }
 
   std::int64_t n_, c_, hw_, r_;
-  bool nhwc_;
+  std::int64_t block_;  // channels stored together per pixel: 1 NCHW, c_ NHWC, else nChw{block_}c
   SqueezeExcite::Activation activation_;
   SqueezeExcite::Gate gate_;
   float alpha_, beta_;
@@ -218,8 +241,8 @@ std::optional<SqueezeExcite> match_squeeze_excite(const GraphView& v, int gap) {
   return se;
 }
 
-std::unique_ptr<Kernel> make_squeeze_excite(const SqueezeExcite& se, const Shape& logical, bool nhwc) {
-  return std::make_unique<SqueezeExciteKernel>(se, logical, nhwc);
+std::unique_ptr<Kernel> make_squeeze_excite(const SqueezeExcite& se, const Shape& logical, std::int64_t channel_block) {
+  return std::make_unique<SqueezeExciteKernel>(se, logical, channel_block);
 }
 
 }  // namespace aifgen::engine

@@ -4,7 +4,8 @@
 // on a [N, C, 1, 1] value where a oneDNN primitive call costs more than its arithmetic; here the
 // channel means, the two small matrix-vector products and the gate are computed in one pass over
 // registers, and the input is read once for the means and once for the scaling, in whatever
-// layout it arrives (plain NCHW or NHWC). ONNX Runtime's CPU provider leaves these ops unfused.
+// layout it arrives (plain NCHW, NHWC, or the channel-blocked layout of oneDNN's grouped
+// convolutions, so RegNet's grouped conv -> SE -> 1x1 conv needs no reorder between them). ONNX Runtime's CPU provider leaves these ops unfused.
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -48,7 +49,9 @@ struct GraphView {
 // ungrouped convolutions, x read only by the pool and the Mul).
 std::optional<SqueezeExcite> match_squeeze_excite(const GraphView& view, int gap);
 
-// The fused step for x of logical shape [N, C, H, W], stored as NHWC when `nhwc`.
-std::unique_ptr<Kernel> make_squeeze_excite(const SqueezeExcite& se, const Shape& logical, bool nhwc);
+// The fused step for x of logical shape [N, C, H, W] stored with `channel_block` channels
+// together per pixel (channel_block() in nhwc_passthrough.h: 1 plain NCHW, C NHWC, 8 or 16
+// oneDNN's nChw8c/nChw16c); y is written in the same layout.
+std::unique_ptr<Kernel> make_squeeze_excite(const SqueezeExcite& se, const Shape& logical, std::int64_t channel_block);
 
 }  // namespace aifgen::engine
