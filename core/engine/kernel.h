@@ -64,6 +64,10 @@ class NodeCtx {
   // Set by a layout-aware factory when it wants input 0 in this layout; the planner then adds
   // one reorder from the plain value (shared by every consumer wanting the same layout).
   mutable std::shared_ptr<const dnnl::memory::desc> wanted_input_layout;
+  // Set by a kernel that may write its output over input k's bytes (a convolution adding a
+  // residual in its own layout starts from a copy of it); the planner lets them share the bytes
+  // when nothing reads input k afterwards, and the copy disappears.
+  mutable int inplace_input = -1;
   // Largest oneDNN scratchpad the node's primitives need; the planner sizes each run's from it.
   mutable std::size_t scratchpad_bytes = 0;
   void need_scratchpad(const dnnl::memory::desc& md) const { scratchpad_bytes = std::max(scratchpad_bytes, md.get_size()); }

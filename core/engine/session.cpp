@@ -53,6 +53,7 @@ struct Step {
   std::vector<int> in;   // slot ids, -1 for omitted inputs
   std::vector<int> out;  // slot ids
   int threads = 1;       // OpenMP threads this step runs with (see thread_policy.h)
+  int inplace_input = -1;  // index into `in` whose bytes the output may take over (NodeCtx::inplace_input)
 };
 
 struct RunState {
@@ -286,6 +287,7 @@ struct Session::Impl {
   // Removes the steps that only reshape an arena value; per slot, the slot whose bytes it views
   // (-1: its own).
   std::vector<int> drop_view_steps();
+  void share_accumulator_bytes(std::vector<int>& view_of) const;
   // Plain copy of a slot stored in a blocked layout (adds a reorder step once per slot).
   int plain_slot(int id);
   std::unordered_map<int, int> plain_copies;
@@ -995,6 +997,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
             if (m.q == requant_index) m.node.set_input(0, requant_q->output(0));
         }
         ctx.wanted_input_layout = fused_ctx.wanted_input_layout;
+        ctx.inplace_input = fused_ctx.inplace_input;
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
     }
@@ -1093,6 +1096,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         if (a.name() == kConcatReluAttr) step.label += a.i() ? "+BatchNormalization+Relu" : "+BatchNormalization";
     step.kernel = std::move(kernel);
     step.threads = step_threads;
+    step.inplace_input = ctx.inplace_input;
     step.in = std::move(in_ids);
     for (std::size_t i = 0; i < out_desc.size(); ++i) {
       Slot s;
@@ -1120,7 +1124,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     outputs.push_back({out.name(), slots[id].desc.dtype, slots[id].desc.shape});
   }
 
-  const std::vector<int> view_of = drop_view_steps();
+  std::vector<int> view_of = drop_view_steps();
+  share_accumulator_bytes(view_of);
 
   // Liveness: arena slots live from their writer to their last reader (outputs to the end); a
   // view's readers and outputs keep the bytes it shares alive.
@@ -1173,6 +1178,43 @@ std::vector<int> Session::Impl::drop_view_steps() {
   }
   steps = std::move(kept);
   return view_of;
+}
+
+void Session::Impl::share_accumulator_bytes(std::vector<int>& view_of) const {
+  // A convolution that adds a residual (Conv+Add+Relu) starts by copying the residual into its
+  // output, then accumulates onto it: one extra read and write of a tensor per ResNet block.
+  // When nothing reads the residual after that step, the output takes over its bytes and the
+  // copy disappears (the kernel skips it when both are the same buffer). The residual must be an
+  // arena value not also read as another input of the step (the convolution would overwrite
+  // what it reads). Its bytes may already be shared (views, earlier accumulators): all of them
+  // must be dead after the step.
+  const auto n = slots.size();
+  std::vector<int> last_read(n, -1);
+  for (int s = 0; s < static_cast<int>(steps.size()); ++s)
+    for (int id : steps[static_cast<std::size_t>(s)].in)
+      if (id >= 0) last_read[static_cast<std::size_t>(id)] = s;
+  for (int id : output_slots) last_read[static_cast<std::size_t>(id)] = static_cast<int>(steps.size());
+  auto root = [&](int id) { return view_of[static_cast<std::size_t>(id)] >= 0 ? view_of[static_cast<std::size_t>(id)] : id; };
+  for (int s = 0; s < static_cast<int>(steps.size()); ++s) {
+    const Step& step = steps[static_cast<std::size_t>(s)];
+    if (step.inplace_input < 0 || step.out.size() != 1 || static_cast<std::size_t>(step.inplace_input) >= step.in.size()) continue;
+    const int acc = step.in[static_cast<std::size_t>(step.inplace_input)];
+    const int out = step.out[0];
+    if (acc < 0 || view_of[static_cast<std::size_t>(out)] >= 0) continue;
+    const int r = root(acc);
+    const Slot& rs = slots[static_cast<std::size_t>(r)];
+    if (rs.kind != SlotKind::kArena || rs.desc.bytes() != slots[static_cast<std::size_t>(out)].desc.bytes()) continue;
+    bool shared_input = false;
+    for (std::size_t k = 0; k < step.in.size(); ++k)
+      shared_input = shared_input || (static_cast<int>(k) != step.inplace_input && step.in[k] >= 0 && root(step.in[k]) == r);
+    bool read_later = false;
+    for (std::size_t id = 0; id < n && !read_later; ++id)
+      read_later = root(static_cast<int>(id)) == r && last_read[id] > s;
+    if (shared_input || read_later) continue;
+    view_of[static_cast<std::size_t>(out)] = r;
+    for (auto& v : view_of)  // reshapes of the output view the residual's bytes too
+      if (v == out) v = r;
+  }
 }
 
 int Session::Impl::plain_slot(int id) {

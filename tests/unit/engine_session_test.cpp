@@ -91,6 +91,53 @@ TEST(EngineSession, ReshapesOfComputedValuesAreViewsNotCopies) {
   }
 }
 
+// a = Conv(x), b = Conv'(x), y = Relu(Conv(b) + a): a ResNet block's residual add. `late`: a is
+// read again after the block (z = Sigmoid(a), an output); `barrier`: an Identity between the
+// last Conv and the Add keeps the Add out of the convolution (the reference).
+onnx::ModelProto residual_model(bool late, bool barrier) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "3", "12", "10"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  *g->add_initializer() = testing::random_tensor("wa", {16, 3, 3, 3}, 41, -0.4f, 0.4f);
+  *g->add_initializer() = testing::random_tensor("wb", {16, 3, 3, 3}, 42, -0.4f, 0.4f);
+  *g->add_initializer() = testing::random_tensor("wc", {16, 16, 3, 3}, 43, -0.2f, 0.2f);
+  for (const auto& [in, w, out] : {std::tuple{"x", "wa", "a"}, std::tuple{"x", "wb", "b"}, std::tuple{"b", "wc", barrier ? "c0" : "c"}}) {
+    auto conv = testing::node("Conv", {in, w}, {out});
+    testing::add_ints_attr(conv, "pads", {1, 1, 1, 1});
+    *g->add_node() = conv;
+  }
+  if (barrier) *g->add_node() = testing::node("Identity", {"c0"}, {"c"});
+  *g->add_node() = testing::node("Add", {"c", "a"}, {"s"});
+  *g->add_node() = testing::node("Relu", {"s"}, {"y"});
+  if (late) {
+    *g->add_node() = testing::node("Sigmoid", {"a"}, {"z"});
+    *g->add_output() = testing::tensor_value("z", onnx::TensorProto::FLOAT, {});
+  }
+  return m;
+}
+
+TEST(EngineSession, AResidualConvolutionWritesOverTheResidualOnlyWhenNothingReadsItAfter) {
+  // The convolution accumulating onto the residual a would copy a into its output first; with
+  // no reader of a after it, the output takes a's bytes instead: no copy, and the arena holds
+  // two [1,16,12,10] values (plus at most the 3-channel input in the convolutions' layout)
+  // where a, b and the output were three, in NHWC (AVX-512) and nChw8c (AVX2) alike. Read again
+  // after the block, a must survive the convolution intact.
+  const Tensor x = filled({1, 3, 12, 10}, 0.7f);
+  const std::size_t value_bytes = 16 * 12 * 10 * sizeof(float);
+  for (bool late : {false, true}) {
+    Session fused(residual_model(late, false), {}), reference(residual_model(late, true), {});
+    auto got = fused.run({x}), want = reference.run({x});
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t o = 0; o < got.size(); ++o)
+      for (std::int64_t i = 0; i < got[o].numel(); ++i)
+        ASSERT_NEAR(got[o].as<float>()[i], want[o].as<float>()[i], 1e-5f) << "late " << late << " output " << o << " @" << i;
+    if (!late) {
+      EXPECT_LT(fused.arena_bytes(), 2 * value_bytes + value_bytes / 2);
+    }
+  }
+}
+
 TEST(EngineSession, ConcurrentRunsGiveTheSameAnswersAsSequentialOnes) {
   auto model = load_model_file(std::string(AIFGEN_SHARED_DIR) + "/models/mobilenet_v2.onnx");
   SessionOptions opts;

@@ -75,7 +75,7 @@ class ConvKernel final : public Kernel {
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     auto dst = wrap(dst_, eng_, out[0]->data);
-    if (sum_input_ >= 0) {
+    if (sum_input_ >= 0 && in[sum_input_]->data != out[0]->data) {  // the same bytes when the planner shared them
       std::unordered_map<int, memory> rargs{{DNNL_ARG_FROM, wrap(sum_md_, eng_, in[sum_input_]->data)}, {DNNL_ARG_TO, dst}};
       add_scratchpad(rargs, sum_scratch_, eng_, ctx);
       sum_reorder_.execute(*ctx.stream, rargs);
@@ -201,8 +201,10 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   kernel->set_post_ops(chain);
   for (const auto& p : ctx.post_ops)
     if (p.kind == PostOp::Kind::kSum) {
-      kernel->set_sum_input(p.sum_input, layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input))));
+      const auto sum_md = layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input)));
+      kernel->set_sum_input(p.sum_input, sum_md);
       ctx.need_scratchpad(kernel->sum_scratchpad());
+      if (sum_md == dst) ctx.inplace_input = p.sum_input;
     }
   return kernel;
 }
