@@ -77,6 +77,17 @@ std::unique_ptr<Kernel> make_channel_shuffle_nhwc(const Shape& physical, std::in
       for (std::int64_t r = b / c; r < r1; ++r) {
         const float* xr = x + r * c;
         float* yr = y + r * c;
+        if (groups == 2) {
+          // ShuffleNet's case: interleave the two halves, a loop the compiler vectorizes
+          // (the general strided loop below ran ~4x slower: one scalar store per channel).
+          const float* lo = xr;
+          const float* hi = xr + per_group;
+          for (std::int64_t j = 0; j < per_group; ++j) {
+            yr[2 * j] = lo[j];
+            yr[2 * j + 1] = hi[j];
+          }
+          continue;
+        }
         for (std::int64_t i = 0; i < groups; ++i)
           for (std::int64_t j = 0; j < per_group; ++j) yr[j * groups + i] = xr[i * per_group + j];
       }
