@@ -20,9 +20,17 @@
 namespace aifgen::engine {
 
 // Per-run execution resources handed to kernels (one per concurrently running request).
+// What a kernel may keep between runs (RunContext::state), e.g. its oneDNN argument objects.
+struct KernelState {
+  virtual ~KernelState() = default;
+};
+
 struct RunContext {
   dnnl::stream* stream = nullptr;
   std::byte* scratchpad = nullptr;  // this run's oneDNN scratchpad (the plan's largest need)
+  // This step's slot in the session's pooled run state, or null (plan-time folding): one run
+  // uses a run state at a time, so what a kernel keeps here is never shared by concurrent runs.
+  std::unique_ptr<KernelState>* state = nullptr;
 };
 
 // Adds the scratchpad argument when the primitive needs one.

@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <cmath>
@@ -30,6 +31,7 @@
 #include "core/engine/transformer_patterns.h"
 #include "core/fp16_emulation.h"
 #include "core/passes/aifgen_ops.h"
+#include "core/passes/graph_edit.h"
 #include "core/passes/pass_manager.h"
 #include "core/base/error.h"
 #include "core/onnx_model.h"
@@ -61,6 +63,7 @@ struct RunState {
   std::unique_ptr<std::byte[], void (*)(void*)> scratchpad{nullptr, [](void*) {}};
   dnnl::stream stream;
   std::vector<Tensor> views;  // one per slot; arena slots point into `arena`
+  std::vector<std::unique_ptr<KernelState>> kernel_state;  // one per step (RunContext::state)
 };
 
 Tensor constant_node_value(const onnx::NodeProto& n) {
@@ -98,10 +101,12 @@ class ReorderKernel final : public Kernel {
       : eng_(eng), from_(from), to_(to), pd_(eng, from, eng, to, scratchpad_attr()), prim_(pd_) {}
   std::size_t scratchpad_bytes() const { return pd_.scratchpad_desc().get_size(); }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl::memory(from_, eng_, in[0]->data)},
-                                               {DNNL_ARG_TO, dnnl::memory(to_, eng_, out[0]->data)}};
-    add_scratchpad(args, pd_.scratchpad_desc(), eng_, ctx);
-    prim_.execute(*ctx.stream, args);
+    BoundArgs local;
+    BoundArgs& a = bound_args(ctx, local);
+    a.bind(DNNL_ARG_FROM, from_, eng_, in[0]->data);
+    a.bind(DNNL_ARG_TO, to_, eng_, out[0]->data);
+    if (pd_.scratchpad_desc().get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, pd_.scratchpad_desc(), eng_, ctx.scratchpad);
+    prim_.execute(*ctx.stream, a.args());
   }
 
  private:
@@ -683,10 +688,45 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     for (int k : a->nodes) absorbed[static_cast<std::size_t>(k)] = true;
     return step;
   };
+  // ReduceMean over the two spatial axes of a computed 4-D float value (ShuffleNet's global
+  // pooling, x.mean([2, 3])): whether it keeps the reduced dims, or nullopt when `n` is not one.
+  auto spatial_mean_keepdims = [&](const onnx::NodeProto& n) -> std::optional<bool> {
+    if (!is_op(n, "ReduceMean") || n.input_size() < 1 || n.output_size() != 1) return std::nullopt;
+    auto in = slot_of.find(n.input(0));
+    if (in == slot_of.end() || slots[in->second].kind == SlotKind::kConstant) return std::nullopt;
+    const auto& d = slots[in->second].desc;
+    if (d.shape.size() != 4 || d.dtype != DType::kF32) return std::nullopt;
+    std::vector<std::int64_t> axes;
+    if (opset < 18) {
+      for (const auto& a : n.attribute())
+        if (a.name() == "axes") axes.assign(a.ints().begin(), a.ints().end());
+    } else if (n.input_size() > 1 && !n.input(1).empty()) {
+      const Tensor* t = constant_of(n.input(1));
+      if (!t) return std::nullopt;
+      axes = to_int64_vector(*t);
+    }
+    for (auto& a : axes) a = a < 0 ? a + 4 : a;
+    std::sort(axes.begin(), axes.end());
+    if (axes != std::vector<std::int64_t>{2, 3}) return std::nullopt;
+    return attr_int(n, "keepdims", 1) != 0;
+  };
   for (int node_index = 0; node_index < g.node_size(); ++node_index) {
     auto int8 = int8_convs.find(node_index);
-    const auto& node = int8 != int8_convs.end() ? int8->second.node : g.node(node_index);
+    const onnx::NodeProto* planned_node = int8 != int8_convs.end() ? &int8->second.node : &g.node(node_index);
     if (absorbed[static_cast<std::size_t>(node_index)]) continue;
+    // A spatial mean is a GlobalAveragePool (with the unit dims dropped unless keepdims): it then
+    // reads NHWC values where they are, instead of reordering them for the generic reduction.
+    onnx::NodeProto mean_as_pool;
+    bool drop_unit_dims = false;
+    if (auto keep = spatial_mean_keepdims(*planned_node)) {
+      mean_as_pool.set_op_type("GlobalAveragePool");
+      mean_as_pool.set_name(planned_node->name());
+      mean_as_pool.add_input(planned_node->input(0));
+      mean_as_pool.add_output(planned_node->output(0));
+      planned_node = &mean_as_pool;
+      drop_unit_dims = !*keep;
+    }
+    const auto& node = *planned_node;
     // NCHW <-> NHWC transposes that the layout already did: Transpose(0,2,3,1) of an NHWC value
     // is that value's bytes read as plain [N,H,W,C], and Transpose(0,3,1,2) of a plain 4-D value
     // is its bytes read as NHWC [N,C,H,W] (ConvNeXt permutes around every block's MLP). One
@@ -1088,6 +1128,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       continue;
     }
     scratchpad_bytes = std::max(scratchpad_bytes, ctx.scratchpad_bytes);
+    if (drop_unit_dims && out_desc.size() == 1 && out_desc[0].shape.size() == 4)
+      out_desc[0].shape = {out_desc[0].shape[0], out_desc[0].shape[1]};  // [N, C, 1, 1] and [N, C]: the same bytes
     Step step;
     step.label = node.op_type();
     for (int j : fused_nodes) step.label += "+" + g.node(j).op_type();  // e.g. Conv+Add+Relu
@@ -1292,6 +1334,7 @@ std::unique_ptr<RunState> Session::Impl::make_state() {
   st->scratchpad = aligned_buffer(scratchpad_bytes, "oneDNN scratchpad");
   st->stream = dnnl::stream(eng);
   st->views.resize(slots.size());
+  st->kernel_state.resize(steps.size());
   for (std::size_t i = 0; i < slots.size(); ++i) {
     auto& v = st->views[i];
     v.dtype = slots[i].desc.dtype;
@@ -1334,6 +1377,7 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
     for (int id : step.in) in_ptrs.push_back(id < 0 ? nullptr : &st->views[id]);
     for (int id : step.out) out_ptrs.push_back(&st->views[id]);
     if (step.threads != team) omp_set_num_threads(team = step.threads);
+    rc.state = &st->kernel_state[k];
     if (!options.profile) {
       step.kernel->run(in_ptrs, out_ptrs, rc);
       continue;

@@ -210,3 +210,75 @@ TEST(EngineLayout, NchwNhwcTransposesOfLaidOutValuesAreCopies) {
 
 }  // namespace
 }  // namespace aifgen::engine
+
+namespace aifgen::engine {
+namespace {
+
+// x[1,8,10,9] -> conv (16 ch) -> c (also an output) -> ReduceMean over `axes` (attribute before
+// opset 18, input from 18) -> m.
+onnx::ModelProto mean_model(std::vector<std::int64_t> axes, std::int64_t keepdims, std::int64_t opset) {
+  auto m = testing::empty_model();
+  m.mutable_opset_import(0)->set_version(opset);
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "8", "10", "9"});
+  *g->add_initializer() = random_tensor("w", {16, 8, 3, 3}, 11, -0.3f, 0.3f);
+  *g->add_node() = conv("x", "w", "c", true);
+  auto mean = node("ReduceMean", {"c"}, {"m"});
+  if (opset >= 18) {
+    *g->add_initializer() = testing::int64_tensor("axes", axes);
+    mean.add_input("axes");
+  } else {
+    testing::add_ints_attr(mean, "axes", axes);
+  }
+  testing::add_int_attr(mean, "keepdims", keepdims);
+  *g->add_node() = mean;
+  *g->add_output() = tensor_value("c", onnx::TensorProto::FLOAT, {});
+  *g->add_output() = tensor_value("m", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+TEST(EngineLayout, SpatialReduceMeanRunsAsAGlobalAveragePoolWithReduceMeansShape) {
+  // ShuffleNet pools with x.mean([2, 3]): planned as a GlobalAveragePool on the convolution's
+  // layout, with ReduceMean's output shape ([N, C] without keepdims). Other axes stay a
+  // ReduceMean. Each result against the mean computed here from the convolution's output.
+  Tensor x = Tensor::allocate(DType::kF32, {1, 8, 10, 9});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.31f * static_cast<float>(i));
+  struct Case {
+    std::vector<std::int64_t> axes;
+    std::int64_t keepdims, opset;
+    Shape want;
+    bool pooled;
+  };
+  for (const auto& k : {Case{{2, 3}, 0, 13, {1, 16}, true}, Case{{-1, -2}, 1, 13, {1, 16, 1, 1}, true},
+                        Case{{2, 3}, 0, 18, {1, 16}, true}, Case{{1, 2}, 0, 13, {1, 9}, false}}) {
+    SessionOptions o;
+    o.profile = true;
+    Session s(mean_model(k.axes, k.keepdims, k.opset), o);
+    auto out = s.run({x});
+    ASSERT_EQ(out.size(), 2u);
+    ASSERT_EQ(out[1].shape, k.want) << k.axes[0] << k.axes[1];
+    const float* c = out[0].as<float>();  // [1, 16, 10, 9]
+    for (std::int64_t i = 0; i < out[1].numel(); ++i) {
+      double sum = 0;
+      if (k.pooled) {
+        for (std::int64_t p = 0; p < 90; ++p) sum += c[i * 90 + p];
+        sum /= 90;
+      } else {  // mean over C and H: output index is w
+        for (std::int64_t ch = 0; ch < 16; ++ch)
+          for (std::int64_t h = 0; h < 10; ++h) sum += c[(ch * 10 + h) * 9 + i];
+        sum /= 160;
+      }
+      EXPECT_NEAR(out[1].as<float>()[i], sum, 1e-5) << i;
+    }
+    bool pooled = false, reduced = false;
+    for (const auto& p : s.profile()) {
+      pooled = pooled || p.op == "GlobalAveragePool";
+      reduced = reduced || p.op == "ReduceMean";
+    }
+    EXPECT_EQ(pooled, k.pooled);
+    EXPECT_EQ(reduced, !k.pooled);
+  }
+}
+
+}  // namespace
+}  // namespace aifgen::engine

@@ -74,18 +74,23 @@ class ConvKernel final : public Kernel {
   void set_post_ops(std::shared_ptr<const PostOpChain> chain) { post_ops_ = std::move(chain); }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    auto dst = wrap(dst_, eng_, out[0]->data);
+    BoundArgs local_conv, local_sum;
     if (sum_input_ >= 0 && in[sum_input_]->data != out[0]->data) {  // the same bytes when the planner shared them
-      std::unordered_map<int, memory> rargs{{DNNL_ARG_FROM, wrap(sum_md_, eng_, in[sum_input_]->data)}, {DNNL_ARG_TO, dst}};
-      add_scratchpad(rargs, sum_scratch_, eng_, ctx);
-      sum_reorder_.execute(*ctx.stream, rargs);
+      BoundArgs& r = bound_args(ctx, local_sum, 1);
+      r.bind(DNNL_ARG_FROM, sum_md_, eng_, in[sum_input_]->data);
+      r.bind(DNNL_ARG_TO, dst_, eng_, out[0]->data);
+      if (sum_scratch_.get_size() > 0) r.bind(DNNL_ARG_SCRATCHPAD, sum_scratch_, eng_, ctx.scratchpad);
+      sum_reorder_.execute(*ctx.stream, r.args());
     }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, dst}};
-    args.emplace(DNNL_ARG_WEIGHTS, const_w_ ? *const_w_ : wrap(w_, eng_, in[1]->data));
-    if (has_bias_) args.emplace(DNNL_ARG_BIAS, wrap(b_, eng_, in[2]->data));
-    if (post_ops_) post_ops_->add_args(args);
-    add_scratchpad(args, scratch_, eng_, ctx);
-    prim_.execute(*ctx.stream, args);
+    BoundArgs& a = bound_args(ctx, local_conv, 0);
+    a.bind(DNNL_ARG_SRC, src_, eng_, in[0]->data);
+    a.bind(DNNL_ARG_DST, dst_, eng_, out[0]->data);
+    if (const_w_) a.bind(DNNL_ARG_WEIGHTS, *const_w_);
+    else a.bind(DNNL_ARG_WEIGHTS, w_, eng_, in[1]->data);
+    if (has_bias_) a.bind(DNNL_ARG_BIAS, b_, eng_, in[2]->data);
+    if (post_ops_) post_ops_->add_args(a.mutable_args());
+    if (scratch_.get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, scratch_, eng_, ctx.scratchpad);
+    prim_.execute(*ctx.stream, a.args());
   }
 
  private:
