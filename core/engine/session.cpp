@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <cmath>
 #include <deque>
+#include <limits>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -26,6 +28,7 @@
 #include "core/engine/nhwc_passthrough.h"
 #include "core/engine/registry.h"
 #include "core/engine/pad_fusion.h"
+#include "core/engine/random_inputs.h"
 #include "core/engine/squeeze_excite.h"
 #include "core/engine/thread_policy.h"
 #include "core/engine/transformer_patterns.h"
@@ -283,6 +286,7 @@ struct Session::Impl {
   std::vector<int> input_slots, output_slots;
   std::size_t arena_bytes = 0, constant_bytes = 0, scratchpad_bytes = 0;
   double plan_ms = 0;
+  std::string thread_choice;  // why the session runs on the threads it does (Session::thread_choice)
   double parallel_work = 0;  // estimated work of the steps planned with more than one thread
   mutable std::mutex pool_mu;
   std::vector<std::unique_ptr<RunState>> pool;
@@ -1407,6 +1411,46 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
   return out;
 }
 
+namespace {
+
+// A team planned below worth_a_thread_team's bound must beat one thread by this much to be kept
+// (near-ties go to one thread, which leaves the other cores to other work).
+constexpr double kTeamMustWin = 0.95;
+
+// The fastest steady-state run of each of two plans of one model on the same synthetic inputs,
+// in ms (first plan, second plan): two blocks of back-to-back runs per plan, alternating, the
+// first run of each block discarded (a team that slept through the other plan's runs wakes in
+// it), about 200 ms in all. Fastest rather than median: on a shared machine a run can only be
+// slowed by others. Nullopt when a run fails (synthetic inputs a model rejects, e.g.
+// out-of-range ids).
+std::optional<std::pair<double, double>> race_plans(Session::Impl& a, Session::Impl& b) {
+  try {
+    const auto in = random_inputs(a.inputs, 20261203);
+    auto timed_run = [&](Session::Impl& s) {
+      const auto t0 = std::chrono::steady_clock::now();
+      s.run(in);
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    };
+    timed_run(a);
+    const double first = timed_run(b) + timed_run(a);
+    const int per_block = std::clamp(static_cast<int>(50.0 / std::max(first, 0.01)), 3, 25);
+    double fa = std::numeric_limits<double>::infinity(), fb = fa;
+    for (int block = 0; block < 2; ++block)
+      for (auto* s : {&b, &a}) {
+        timed_run(*s);
+        double& best = s == &a ? fa : fb;
+        for (int r = 0; r < per_block; ++r) best = std::min(best, timed_run(*s));
+      }
+    a.profile.clear();  // the calibration runs are not the caller's
+    b.profile.clear();
+    return std::make_pair(fa, fb);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
 Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   if (impl_->options.threads < 1) impl_->options.threads = 1;
@@ -1441,14 +1485,34 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   }
   impl_->plan(standard ? *standard : model);
   if (impl_->options.threads > 1 && !worth_a_thread_team(impl_->parallel_work)) {
-    // Too little parallel work to pay for a team: plan again for one thread, so every step's
-    // primitives are made for the thread count they run with.
+    // Less parallel work than a team surely pays for: plan again for one thread, so every
+    // step's primitives are made for the thread count they run with. Whether the team still
+    // pays depends on the machine (how fast a sleeping OpenMP thread wakes, how caches are
+    // shared): on one 2-core VM mobilenet_v3_small ran 1.47x slower at 2 threads, on another
+    // 0.77x its 1-thread time. So when some steps would use the team, both plans are timed on
+    // the same synthetic inputs and the team is kept only if it is clearly faster.
     auto single = std::make_unique<Impl>();
     single->options = impl_->options;
     single->options.threads = 1;
     omp_set_num_threads(1);
     single->plan(standard ? *standard : model);
-    impl_ = std::move(single);
+    std::optional<std::pair<double, double>> timed;
+    if (impl_->parallel_work > 0) timed = race_plans(*impl_, *single);
+    char note[160];
+    if (timed && timed->first < kTeamMustWin * timed->second) {
+      std::snprintf(note, sizeof note, "a team measured faster: %.3f ms at %d threads, %.3f ms at 1", timed->first,
+                    impl_->options.threads, timed->second);
+      impl_->thread_choice = note;
+      omp_set_num_threads(impl_->options.threads);
+    } else {
+      if (timed)
+        std::snprintf(note, sizeof note, "one thread measured as fast: %.3f ms at 1, %.3f ms at %d threads", timed->second,
+                      timed->first, impl_->options.threads);
+      else
+        std::snprintf(note, sizeof note, "too little parallel work for a team");
+      single->thread_choice = note;
+      impl_ = std::move(single);
+    }
   }
   impl_->plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -1461,6 +1525,7 @@ std::size_t Session::arena_bytes() const { return impl_->arena_bytes; }
 std::size_t Session::constant_bytes() const { return impl_->constant_bytes; }
 std::size_t Session::kernel_count() const { return impl_->steps.size(); }
 int Session::threads() const { return impl_->options.threads; }
+const std::string& Session::thread_choice() const { return impl_->thread_choice; }
 double Session::plan_ms() const { return impl_->plan_ms; }
 
 std::vector<OpProfile> Session::profile() const {

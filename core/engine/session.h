@@ -65,8 +65,10 @@ class Session {
   std::size_t constant_bytes() const;  // weights and folded constants
   std::size_t kernel_count() const;    // nodes left to execute per run
   // Threads run() uses: SessionOptions::threads, or 1 when the model has too little parallel
-  // work for a team (thread_policy.h, worth_a_thread_team).
+  // work for a team (thread_policy.h, worth_a_thread_team) or, between the two bounds there,
+  // when one thread measured faster at plan time. thread_choice() says which and why.
   int threads() const;
+  const std::string& thread_choice() const;
   double plan_ms() const;
   std::vector<OpProfile> profile() const;  // sorted by total time, largest first
 

@@ -133,8 +133,9 @@ int bench_model(const EngineCliOptions& o) {
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("model       %s (%zu kernels after folding)\n", j["model"].get<std::string>().c_str(), session.kernel_count());
-      if (session.threads() == o.threads) std::printf("threads     %d\n", o.threads);
-      else std::printf("threads     %d asked, %d used (too little parallel work for a team)\n", o.threads, session.threads());
+      if (session.threads() == o.threads && session.thread_choice().empty()) std::printf("threads     %d\n", o.threads);
+      else if (session.threads() == o.threads) std::printf("threads     %d (%s)\n", o.threads, session.thread_choice().c_str());
+      else std::printf("threads     %d asked, %d used (%s)\n", o.threads, session.threads(), session.thread_choice().c_str());
       std::printf("plan        %.1f ms\n", session.plan_ms());
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),
                   q(0.99), o.iterations, o.warmup);

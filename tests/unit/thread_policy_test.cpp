@@ -1,6 +1,7 @@
 // Steps too small to pay for a thread team run on one thread; the rest get the session's
-// threads; a session with too little parallel work runs on one thread altogether; and a session
-// that mixes both computes what a one-thread session computes.
+// threads; a session with too little parallel work runs on one thread altogether, and one
+// between the bounds on whichever plan measured faster; and a session that mixes both computes
+// what a one-thread session computes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -120,6 +121,39 @@ TEST(ThreadPolicy, AConcatOfPixelRowsIsCopiedWholeOnEveryThread) {
         ASSERT_EQ(y.as<float>()[r * 104 + c], want) << "threads " << threads << " row " << r << " col " << c;
       }
   }
+}
+
+TEST(ThreadPolicy, BetweenTheBoundsTheFasterPlanIsMeasuredAndSaid) {
+  // x[1,16,56,56] -> 3x3 conv to 32 channels (14.5M MACs: a step for the team, a session below
+  // the bound where a team surely pays): both plans are timed when the session is made; which
+  // wins depends on the machine, but the session says which and why, runs what it says, and
+  // computes what a one-thread session computes.
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "16", "56", "56"});
+  *g->add_initializer() = testing::random_tensor("w", {32, 16, 3, 3}, 13, -0.2f, 0.2f);
+  auto c = testing::node("Conv", {"x", "w"}, {"a"});
+  testing::add_ints_attr(c, "pads", {1, 1, 1, 1});
+  *g->add_node() = c;
+  *g->add_node() = testing::node("Relu", {"a"}, {"y"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  SessionOptions one, two;
+  two.threads = 2;
+  Session s1(m, one), s2(m, two);
+  EXPECT_TRUE(s1.thread_choice().empty());  // one thread asked: nothing to choose
+  const std::string& why = s2.thread_choice();
+  const bool team = why.rfind("a team measured faster", 0) == 0, single = why.rfind("one thread measured as fast", 0) == 0;
+  EXPECT_TRUE(team || single) << why;
+  EXPECT_EQ(s2.threads(), team ? 2 : 1) << why;
+  Tensor x = Tensor::allocate(DType::kF32, {1, 16, 56, 56});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.07f * static_cast<float>(i));
+  auto a = s1.run({x})[0], b = s2.run({x})[0];
+  ASSERT_EQ(a.shape, b.shape);
+  for (std::int64_t i = 0; i < a.numel(); ++i) ASSERT_NEAR(a.as<float>()[i], b.as<float>()[i], 1e-5f) << i;
+  // No parallel step at all: nothing to measure.
+  Session small(testing::conv_bn_relu_model(), two);
+  EXPECT_EQ(small.threads(), 1);
+  EXPECT_EQ(small.thread_choice(), "too little parallel work for a team");
 }
 
 TEST(ThreadPolicy, ASessionWithTooLittleParallelWorkRunsOnOneThread) {
