@@ -21,8 +21,11 @@ namespace {
 
 class ScaleOutE2E : public ServerTest {
  protected:
-  // The fixture's own server is the API replica.
-  std::vector<std::string> server_args() const override { return {"--workers", "0"}; }
+  // The fixture's own server is the API replica. Every process requeues jobs whose lease
+  // expired and fails them past its --max-attempts, so it gets the chaos test's cap too: with
+  // the default (3), a job whose worker was killed three times failed there, when the other
+  // processes would have requeued it (seen once in a CI run under load).
+  std::vector<std::string> server_args() const override { return {"--workers", "0", "--max-attempts", "50"}; }
 
   void SetUp() override {
     if (!on_postgres()) GTEST_SKIP() << "PostgreSQL only: SQLite allows one serve per data dir";
@@ -184,8 +187,9 @@ struct WorkerRun {
 TEST_F(ScaleOutE2E, ChaosThreeApiReplicasThreeWorkersSixtyJobsAndRandomKills) {
   constexpr int kJobs = 60;
   constexpr int kKills = 8;
-  // Every process may requeue an expired job, so every process gets the same attempt cap; high
-  // enough that the kills below cannot use it up.
+  // Every process may requeue an expired job, so every process gets the same attempt cap
+  // (server_args above for the fixture's replica); high enough that the kills below cannot use
+  // it up.
   const std::vector<std::string> common = {"--lease-s", "3", "--max-attempts", "50"};
   std::vector<std::unique_ptr<ServerProcess>> api;  // replicas 2 and 3 (the fixture's server is 1)
   for (int i = 0; i < 2; ++i) {

@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include <dnnl.hpp>
+
 #include "core/engine/session.h"
 #include "tests/support/model_builder.h"
 
@@ -15,6 +17,16 @@ namespace {
 using testing::node;
 using testing::random_tensor;
 using testing::tensor_value;
+
+// oneDNN's AVX-512 float convolutions write NHWC, which the ops under test keep; its AVX2 ones
+// write nChw8c, from which those ops read a plain copy (`DNNL_MAX_CPU_ISA=AVX2` runs). There
+// the results must still match, but the layout claims (reorder counts, in-place shuffles and
+// transposes) do not apply.
+bool convolutions_write_nhwc() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+  return (isa & avx512) == avx512;
+}
 
 onnx::NodeProto conv(const std::string& x, const std::string& w, const std::string& y, bool pad) {
   auto n = node("Conv", {x, w}, {y});
@@ -91,6 +103,7 @@ TEST(EngineLayout, ChannelConcatSplitAndBatchNormKeepNhwcWithTheSameResults) {
   for (std::int64_t i = 0; i < y.numel(); ++i)
     ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-4f * std::max(1.f, std::abs(want.as<float>()[i]))) << i;
   // The plain graph reorders around every barrier; the NHWC one at most at the model's edges.
+  if (!convolutions_write_nhwc()) return;
   EXPECT_LE(reorders(fast), 2) << reorders(plain);
   EXPECT_GT(reorders(plain), reorders(fast) + 4);
 }
@@ -150,6 +163,7 @@ TEST(EngineLayout, ChannelSliceAndChannelShuffleKeepNhwcWithTheSameResults) {
   ASSERT_EQ(y.shape, want.shape);
   for (std::int64_t i = 0; i < y.numel(); ++i)
     ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-4f * std::max(1.f, std::abs(want.as<float>()[i]))) << i;
+  if (!convolutions_write_nhwc()) return;
   bool shuffled_in_place = false;
   for (const auto& p : fast.profile()) shuffled_in_place = shuffled_in_place || p.op == "ChannelShuffle";
   EXPECT_TRUE(shuffled_in_place);
@@ -200,6 +214,7 @@ TEST(EngineLayout, NchwNhwcTransposesOfLaidOutValuesAreCopies) {
   ASSERT_EQ(y.shape, want.shape);
   for (std::int64_t i = 0; i < y.numel(); ++i)
     ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-4f * std::max(1.f, std::abs(want.as<float>()[i]))) << i;
+  if (!convolutions_write_nhwc()) return;
   std::int64_t copies = 0;
   for (const auto& p : fast.profile())
     if (p.op == "Transpose(layout)") copies += p.calls;
