@@ -72,9 +72,7 @@ void add_floats(onnx::NodeProto& n, const char* name, const std::vector<float>& 
 std::optional<onnx::ModelProto> fuse_concat_batchnorm(const onnx::ModelProto& model, std::int64_t* fused) {
   const auto& g = model.graph();
   const auto uses = value_use_counts(g);
-  std::unordered_map<std::string, int> reader;
-  for (int i = 0; i < g.node_size(); ++i)
-    for (const auto& in : g.node(i).input()) reader[in] = i;
+  const auto reader = reader_index(g);
   std::vector<char> drop(static_cast<std::size_t>(g.node_size()), 0);
   std::unordered_map<int, onnx::NodeProto> rewritten;
   for (int i = 0; i < g.node_size(); ++i) {
@@ -110,15 +108,7 @@ std::optional<onnx::ModelProto> fuse_concat_batchnorm(const onnx::ModelProto& mo
   }
   if (fused) *fused = static_cast<std::int64_t>(rewritten.size());
   if (rewritten.empty()) return std::nullopt;
-  auto m = model;
-  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
-  for (int i = 0; i < g.node_size(); ++i) {
-    if (drop[static_cast<std::size_t>(i)]) continue;
-    auto it = rewritten.find(i);
-    *nodes.Add() = it != rewritten.end() ? it->second : g.node(i);
-  }
-  m.mutable_graph()->mutable_node()->Swap(&nodes);
-  return m;
+  return with_nodes_replaced(model, drop, rewritten);
 }
 
 }  // namespace aifgen::engine

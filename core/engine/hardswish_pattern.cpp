@@ -64,23 +64,16 @@ std::optional<onnx::ModelProto> fuse_decomposed_hardswish(const onnx::ModelProto
   }
   if (fused) *fused = static_cast<std::int64_t>(hardswish_of.size());
   if (hardswish_of.empty()) return std::nullopt;
-  auto out = model;
-  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
-  for (int i = 0; i < g.node_size(); ++i) {
-    if (drop[static_cast<std::size_t>(i)]) continue;
-    if (auto it = hardswish_of.find(i); it != hardswish_of.end()) {
-      onnx::NodeProto hs;
-      hs.set_op_type("HardSwish");
-      hs.set_name(g.node(i).name() + "_hardswish");
-      hs.add_input(it->second);
-      hs.add_output(g.node(i).output(0));
-      *nodes.Add() = std::move(hs);
-    } else {
-      *nodes.Add() = g.node(i);
-    }
+  std::unordered_map<int, onnx::NodeProto> rewritten;
+  for (const auto& [i, x] : hardswish_of) {
+    onnx::NodeProto hs;
+    hs.set_op_type("HardSwish");
+    hs.set_name(g.node(i).name() + "_hardswish");
+    hs.add_input(x);
+    hs.add_output(g.node(i).output(0));
+    rewritten.emplace(i, std::move(hs));
   }
-  out.mutable_graph()->mutable_node()->Swap(&nodes);
-  return out;
+  return with_nodes_replaced(model, drop, rewritten);
 }
 
 }  // namespace aifgen::engine

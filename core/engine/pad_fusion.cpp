@@ -79,9 +79,7 @@ std::optional<onnx::ModelProto> fold_pads_into_consumers(const onnx::ModelProto&
     if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
   const auto& g = model.graph();
   const auto uses = value_use_counts(g);
-  std::unordered_map<std::string, int> reader;
-  for (int i = 0; i < g.node_size(); ++i)
-    for (const auto& in : g.node(i).input()) reader[in] = i;
+  const auto reader = reader_index(g);
   std::vector<char> drop(static_cast<std::size_t>(g.node_size()), 0);
   std::unordered_map<int, onnx::NodeProto> rewritten;
   for (int i = 0; i < g.node_size(); ++i) {
@@ -120,15 +118,7 @@ std::optional<onnx::ModelProto> fold_pads_into_consumers(const onnx::ModelProto&
   }
   if (folded) *folded = static_cast<std::int64_t>(rewritten.size());
   if (rewritten.empty()) return std::nullopt;
-  auto m = model;
-  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
-  for (int i = 0; i < g.node_size(); ++i) {
-    if (drop[static_cast<std::size_t>(i)]) continue;
-    auto it = rewritten.find(i);
-    *nodes.Add() = it != rewritten.end() ? it->second : g.node(i);
-  }
-  m.mutable_graph()->mutable_node()->Swap(&nodes);
-  return m;
+  return with_nodes_replaced(model, drop, rewritten);
 }
 
 }  // namespace aifgen::engine

@@ -1,11 +1,13 @@
-// Small predicates shared by the engine's graph-pattern rewrites (hardswish_pattern,
-// transformer_patterns, pad_fusion).
+// Small predicates and helpers shared by the engine's graph-pattern rewrites (hardswish_pattern,
+// transformer_patterns, pad_fusion, concat_batchnorm).
 #pragma once
 
 #include <onnx/onnx_pb.h>
 
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace aifgen::engine {
 
@@ -17,5 +19,14 @@ std::optional<float> scalar_constant(const onnx::GraphProto& g, const std::strin
 
 // `v` is within `rel` (relative, at least absolute for |want| < 1) of `want`.
 bool near_value(std::optional<float> v, float want, float rel);
+
+// The index of the node reading each value of `g` (the last such node when several do; the
+// callers check use counts first).
+std::unordered_map<std::string, int> reader_index(const onnx::GraphProto& g);
+
+// `model` with the nodes whose index is marked in `drop` left out and those in `rewritten`
+// replaced, the graph's order otherwise kept: how each rewrite lands its matches.
+onnx::ModelProto with_nodes_replaced(const onnx::ModelProto& model, const std::vector<char>& drop,
+                                     const std::unordered_map<int, onnx::NodeProto>& rewritten);
 
 }  // namespace aifgen::engine
