@@ -223,6 +223,9 @@ int main(int argc, char** argv) {
     sub->add_option("model", engine_opts.model, "path to an .onnx file")->required();
     sub->add_option("--threads", engine_opts.threads, "intra-op threads")->check(CLI::Range(1, 256))->capture_default_str();
     sub->add_option("--shape", engine_opts.shapes, "bind an input's dims, NAME=1x3x640x640 (repeatable)");
+    sub->add_option("--conv-algorithm", engine_opts.conv_algorithm,
+                    "3x3 convolutions as Winograd: measured (per shape, kept when faster), direct (never) or winograd (always)")
+        ->check(CLI::IsMember({"measured", "direct", "winograd"}))->capture_default_str();
   };
   auto* run = cli.add_subcommand("run", "execute a model on the CPU engine with .npy inputs");
   add_engine_flags(run);

@@ -78,6 +78,7 @@ Body plan_body(const onnx::ModelProto& parent, const onnx::GraphProto& graph, co
   SessionOptions o;
   o.threads = parent_options.threads;
   o.int8_kernels = parent_options.int8_kernels;
+  o.conv_algorithm = parent_options.conv_algorithm;
   std::unordered_map<std::string, std::size_t> position;
   std::set<std::string> wanted;
   for (const auto& in : graph.input()) wanted.insert(in.name());

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/engine/conv_algorithm.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen::engine {
@@ -76,6 +77,10 @@ class NodeCtx {
   // residual in its own layout starts from a copy of it); the planner lets them share the bytes
   // when nothing reads input k afterwards, and the copy disappears.
   mutable int inplace_input = -1;
+  // Set by the planner from SessionOptions: may 3x3 convolutions run as Winograd.
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kDirect;
+  // Set by a convolution that runs as Winograd (Session::winograd_convolutions counts them).
+  mutable bool winograd = false;
   // Largest oneDNN scratchpad the node's primitives need; the planner sizes each run's from it.
   mutable std::size_t scratchpad_bytes = 0;
   void need_scratchpad(const dnnl::memory::desc& md) const { scratchpad_bytes = std::max(scratchpad_bytes, md.get_size()); }

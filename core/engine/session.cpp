@@ -59,6 +59,7 @@ struct Step {
   std::vector<int> out;  // slot ids
   int threads = 1;       // OpenMP threads this step runs with (see thread_policy.h)
   int inplace_input = -1;  // index into `in` whose bytes the output may take over (NodeCtx::inplace_input)
+  bool winograd = false;   // a convolution running as Winograd (NodeCtx::winograd)
 };
 
 struct RunState {
@@ -950,6 +951,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       }
     }
     NodeCtx ctx(*effective, opset, pin, eng);
+    ctx.conv_algorithm = options.conv_algorithm;
     ctx.blocked_output_ok = !all_constant && (is_conv(node) || is_op(node, "MaxPool") || is_op(node, "AveragePool"));
     std::vector<TensorDesc> out_desc;
     // oneDNN sizes a primitive's work split by the threads at creation: plan small steps
@@ -1026,6 +1028,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
           planned = &n;
         }
         NodeCtx fused_ctx(*planned, opset, pin, eng);
+        fused_ctx.conv_algorithm = options.conv_algorithm;
         fused_ctx.blocked_output_ok = true;
         fused_ctx.post_ops = ops;
         out_desc.clear();
@@ -1041,6 +1044,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
             if (m.q == requant_index) m.node.set_input(0, requant_q->output(0));
         }
         ctx.wanted_input_layout = fused_ctx.wanted_input_layout;
+        ctx.winograd = fused_ctx.winograd;
         ctx.inplace_input = fused_ctx.inplace_input;
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
@@ -1140,6 +1144,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     if (is_op(node, "Concat"))  // with a BatchNormalization (and Relu) fused by concat_batchnorm.h
       for (const auto& a : node.attribute())
         if (a.name() == kConcatReluAttr) step.label += a.i() ? "+BatchNormalization+Relu" : "+BatchNormalization";
+    step.winograd = ctx.winograd;
     step.kernel = std::move(kernel);
     step.threads = step_threads;
     step.inplace_input = ctx.inplace_input;
@@ -1526,6 +1531,10 @@ std::size_t Session::constant_bytes() const { return impl_->constant_bytes; }
 std::size_t Session::kernel_count() const { return impl_->steps.size(); }
 int Session::threads() const { return impl_->options.threads; }
 const std::string& Session::thread_choice() const { return impl_->thread_choice; }
+
+std::size_t Session::winograd_convolutions() const {
+  return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.winograd; }));
+}
 double Session::plan_ms() const { return impl_->plan_ms; }
 
 std::vector<OpProfile> Session::profile() const {

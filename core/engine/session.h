@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/engine/conv_algorithm.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen::engine {
@@ -31,6 +32,9 @@ struct SessionOptions {
   // Run QuantizeLinear -> DequantizeLinear -> Conv patterns as oneDNN int8 convolutions
   // ("ConvInt8" in profiles). Off: every Q/DQ node runs as written, in float (the reference).
   bool int8_kernels = true;
+  // Winograd for 3x3 stride-1 float convolutions: measured per shape (default), never, or always
+  // where oneDNN has it. See core/engine/kernels/winograd_choice.h.
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kMeasured;
 };
 
 // Accumulated kernel time per op type ("Conv+Clip" for fused kernels, "Reorder" for layout
@@ -64,6 +68,8 @@ class Session {
   std::size_t arena_bytes() const;     // intermediate values after liveness reuse
   std::size_t constant_bytes() const;  // weights and folded constants
   std::size_t kernel_count() const;    // nodes left to execute per run
+  // Convolutions planned as Winograd (SessionOptions::conv_algorithm).
+  std::size_t winograd_convolutions() const;
   // Threads run() uses: SessionOptions::threads, or 1 when the model has too little parallel
   // work for a team (thread_policy.h, worth_a_thread_team) or, between the two bounds there,
   // when one thread measured faster at plan time. thread_choice() says which and why.

@@ -44,6 +44,8 @@ engine::Shape parse_shape(const std::string& text) {
 engine::SessionOptions session_options(const EngineCliOptions& o) {
   engine::SessionOptions so;
   so.threads = o.threads;
+  // main.cpp accepts only the three names.
+  so.conv_algorithm = engine::parse_conv_algorithm(o.conv_algorithm).value_or(engine::ConvAlgorithm::kMeasured);
   for (const auto& s : o.shapes) {
     auto [name, dims] = split_assignment(s, "--shape");
     so.input_shapes[name] = parse_shape(dims);
@@ -128,6 +130,8 @@ int bench_model(const EngineCliOptions& o) {
         {"constant_bytes", session.constant_bytes()},
         {"rss_peak_bytes", peak_rss_bytes()},
         {"kernels", session.kernel_count()},
+        {"conv_algorithm", o.conv_algorithm},
+        {"winograd_convolutions", session.winograd_convolutions()},
     };
     if (o.json) {
       std::printf("%s\n", j.dump().c_str());
@@ -136,7 +140,8 @@ int bench_model(const EngineCliOptions& o) {
       if (session.threads() == o.threads && session.thread_choice().empty()) std::printf("threads     %d\n", o.threads);
       else if (session.threads() == o.threads) std::printf("threads     %d (%s)\n", o.threads, session.thread_choice().c_str());
       else std::printf("threads     %d asked, %d used (%s)\n", o.threads, session.threads(), session.thread_choice().c_str());
-      std::printf("plan        %.1f ms\n", session.plan_ms());
+      std::printf("plan        %.1f ms (convolution algorithm %s: %zu as Winograd)\n", session.plan_ms(), o.conv_algorithm.c_str(),
+                  session.winograd_convolutions());
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),
                   q(0.99), o.iterations, o.warmup);
       std::printf("throughput  %.1f inferences/s\n", j["throughput_per_s"].get<double>());

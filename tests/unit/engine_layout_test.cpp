@@ -94,6 +94,7 @@ std::int64_t reorders(const Session& s) {
 
 TEST(EngineLayout, ChannelConcatSplitAndBatchNormKeepNhwcWithTheSameResults) {
   SessionOptions o;
+  o.conv_algorithm = ConvAlgorithm::kDirect;  // the layouts claimed are the direct kernels' (Winograd reads nChw16c)
   o.profile = true;
   Session fast(channel_ops_model(false), o), plain(channel_ops_model(true), o);
   Tensor x = Tensor::allocate(DType::kF32, {1, 8, 10, 10});
@@ -155,6 +156,7 @@ onnx::ModelProto shuffle_unit_model(bool barriers) {
 
 TEST(EngineLayout, ChannelSliceAndChannelShuffleKeepNhwcWithTheSameResults) {
   SessionOptions o;
+  o.conv_algorithm = ConvAlgorithm::kDirect;  // the layouts claimed are the direct kernels' (Winograd reads nChw16c)
   o.profile = true;
   Session fast(shuffle_unit_model(false), o), plain(shuffle_unit_model(true), o);
   Tensor x = Tensor::allocate(DType::kF32, {1, 8, 6, 6});
@@ -206,6 +208,7 @@ onnx::ModelProto permute_model(bool barriers) {
 
 TEST(EngineLayout, NchwNhwcTransposesOfLaidOutValuesAreCopies) {
   SessionOptions o;
+  o.conv_algorithm = ConvAlgorithm::kDirect;  // the layouts claimed are the direct kernels' (Winograd reads nChw16c)
   o.profile = true;
   Session fast(permute_model(false), o), plain(permute_model(true), o);
   Tensor x = Tensor::allocate(DType::kF32, {1, 8, 6, 6});
@@ -267,6 +270,7 @@ TEST(EngineLayout, SpatialReduceMeanRunsAsAGlobalAveragePoolWithReduceMeansShape
   for (const auto& k : {Case{{2, 3}, 0, 13, {1, 16}, true}, Case{{-1, -2}, 1, 13, {1, 16, 1, 1}, true},
                         Case{{2, 3}, 0, 18, {1, 16}, true}, Case{{1, 2}, 0, 13, {1, 9}, false}}) {
     SessionOptions o;
+    o.conv_algorithm = ConvAlgorithm::kDirect;  // the layouts claimed are the direct kernels' (Winograd reads nChw16c)
     o.profile = true;
     Session s(mean_model(k.axes, k.keepdims, k.opset), o);
     auto out = s.run({x});

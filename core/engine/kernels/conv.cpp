@@ -3,6 +3,7 @@
 // into the layout the chosen oneDNN implementation prefers.
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
+#include "core/engine/kernels/winograd_choice.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -186,6 +187,19 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
     if (pd2.src_desc() != src && kernel_rank(pd2.impl_info_str()) > kernel_rank(pd.impl_info_str())) {
       pd = pd2;
       reorder_src = true;
+    }
+  }
+  // 3x3 stride-1 convolutions may run as Winograd (winograd_choice.h); it picks its own source
+  // layout (nChw16c), reordered into once like the case above.
+  if (wconst && g.group == 1 && x.size() == 4 && w[2] == 3 && w[3] == 3 && g.strides == memory::dims{1, 1} &&
+      g.dilations == memory::dims{0, 0}) {
+    auto any_src = memory::desc(to_dims(x), memory::data_type::f32, memory::format_tag::any);
+    dnnl::convolution_forward::desc dw(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd, any_src, wmd,
+                                       bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
+    if (auto wino = winograd_instead(ctx.conv_algorithm, pd, dw, post_op_attr(*chain), *chain, ctx.dnnl_engine())) {
+      pd = *wino;
+      ctx.winograd = true;
+      if (!choose_src) reorder_src = pd.src_desc() != src;
     }
   }
   auto dst = pd.dst_desc();

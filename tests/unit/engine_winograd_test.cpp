@@ -1,0 +1,116 @@
+// Winograd for 3x3 stride-1 convolutions (core/engine/kernels/winograd_choice.h): forced on, a
+// block of the shapes real networks chain (1x1 -> 3x3 -> 1x1 with a residual, pooling, odd
+// sizes) gives the direct algorithm's results; oneDNN has the kernels on AVX-512 only, and on
+// AVX2 (ctest engine_avx2) the planner falls back to direct without a word.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/engine/session.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen::engine {
+namespace {
+
+using testing::node;
+
+bool has_avx512() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+  return (isa & avx512) == avx512;
+}
+
+onnx::NodeProto conv(const std::string& x, const std::string& w, const std::string& y, std::vector<std::int64_t> pads) {
+  auto n = node("Conv", {x, w}, {y});
+  testing::add_ints_attr(n, "pads", pads);
+  return n;
+}
+
+// x[1,24,H,W] -> 1x1 (32) -> Relu = a; a -> 3x3 (32) -> Relu -> 3x3 (32) + a -> Relu = r;
+// r -> MaxPool 2x2 -> 3x3 (48, asymmetric pads) = y. Three 3x3 stride-1 convolutions: one
+// reading a 1x1 convolution's layout, one adding a residual, and one with padding oneDNN's
+// Winograd kernels do not take (they want the same padding on both sides), which stays direct.
+onnx::ModelProto block_model(std::int64_t h, std::int64_t w) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "24", std::to_string(h), std::to_string(w)});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  *g->add_initializer() = testing::random_tensor("w0", {32, 24, 1, 1}, 11, -0.3f, 0.3f);
+  *g->add_initializer() = testing::random_tensor("w1", {32, 32, 3, 3}, 12, -0.1f, 0.1f);
+  *g->add_initializer() = testing::random_tensor("w2", {32, 32, 3, 3}, 13, -0.1f, 0.1f);
+  *g->add_initializer() = testing::random_tensor("w3", {48, 32, 3, 3}, 14, -0.1f, 0.1f);
+  *g->add_node() = conv("x", "w0", "c0", {0, 0, 0, 0});
+  *g->add_node() = node("Relu", {"c0"}, {"a"});
+  *g->add_node() = conv("a", "w1", "c1", {1, 1, 1, 1});
+  *g->add_node() = node("Relu", {"c1"}, {"b"});
+  *g->add_node() = conv("b", "w2", "c2", {1, 1, 1, 1});
+  *g->add_node() = node("Add", {"c2", "a"}, {"s"});
+  *g->add_node() = node("Relu", {"s"}, {"r"});
+  auto pool = node("MaxPool", {"r"}, {"p"});
+  testing::add_ints_attr(pool, "kernel_shape", {2, 2});
+  testing::add_ints_attr(pool, "strides", {2, 2});
+  *g->add_node() = pool;
+  *g->add_node() = conv("p", "w3", "y", {0, 1, 2, 1});
+  return m;
+}
+
+Tensor wavy_input(std::int64_t h, std::int64_t w) {
+  Tensor x = Tensor::allocate(DType::kF32, {1, 24, h, w});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.13f * static_cast<float>(i)) + 0.2f;
+  return x;
+}
+
+// The largest difference relative to the largest magnitude of `want`.
+double relative_difference(const Tensor& got, const Tensor& want) {
+  double diff = 0, scale = 1e-30;
+  for (std::int64_t i = 0; i < want.numel(); ++i) {
+    diff = std::max(diff, static_cast<double>(std::abs(got.as<float>()[i] - want.as<float>()[i])));
+    scale = std::max(scale, static_cast<double>(std::abs(want.as<float>()[i])));
+  }
+  return diff / scale;
+}
+
+TEST(EngineWinograd, ABlockOfThreeByThreeConvolutionsGivesTheDirectResults) {
+  for (int threads : {1, 2})
+    for (auto [h, w] : {std::pair<std::int64_t, std::int64_t>{16, 16}, {13, 21}}) {
+      SessionOptions direct_opts, wino_opts;
+      direct_opts.threads = wino_opts.threads = threads;
+      direct_opts.conv_algorithm = ConvAlgorithm::kDirect;
+      wino_opts.conv_algorithm = ConvAlgorithm::kWinograd;
+      Session direct(block_model(h, w), direct_opts), wino(block_model(h, w), wino_opts);
+      EXPECT_EQ(direct.winograd_convolutions(), 0u);
+      // The two symmetric-padded ones where oneDNN has the kernels, none elsewhere.
+      EXPECT_EQ(wino.winograd_convolutions(), has_avx512() ? 2u : 0u) << "threads " << threads;
+      const Tensor x = wavy_input(h, w);
+      auto want = direct.run({x}), got = wino.run({x});
+      ASSERT_EQ(got[0].shape, want[0].shape);
+      ASSERT_EQ(got[0].shape, (Shape{1, 48, h / 2, w / 2}));  // pads 0,1 / 2,1: H +2-2, W +2-2
+      // Winograd's transforms round differently (measured ~2e-6 of the largest output per layer).
+      EXPECT_LT(relative_difference(got[0], want[0]), 2e-5) << h << "x" << w << " threads " << threads;
+      if (has_avx512()) EXPECT_GT(relative_difference(got[0], want[0]), 0.0) << "identical results: Winograd did not run";
+    }
+}
+
+TEST(EngineWinograd, MeasuredChoiceKeepsTheResultsAndNeverExceedsTheEligibleConvolutions) {
+  SessionOptions measured, direct;
+  direct.conv_algorithm = ConvAlgorithm::kDirect;
+  Session a(block_model(16, 16), measured), b(block_model(16, 16), direct);
+  EXPECT_LE(a.winograd_convolutions(), 2u);
+  if (!has_avx512()) EXPECT_EQ(a.winograd_convolutions(), 0u);
+  const Tensor x = wavy_input(16, 16);
+  EXPECT_LT(relative_difference(a.run({x})[0], b.run({x})[0]), 2e-5);
+  // A second session of the same shapes takes the remembered choice.
+  Session again(block_model(16, 16), measured);
+  EXPECT_EQ(again.winograd_convolutions(), a.winograd_convolutions());
+}
+
+TEST(EngineWinograd, PolicyNamesRoundTrip) {
+  for (auto a : {ConvAlgorithm::kMeasured, ConvAlgorithm::kDirect, ConvAlgorithm::kWinograd})
+    EXPECT_EQ(parse_conv_algorithm(conv_algorithm_name(a)), a);
+  EXPECT_FALSE(parse_conv_algorithm("Winograd"));
+  EXPECT_FALSE(parse_conv_algorithm(""));
+}
+
+}  // namespace
+}  // namespace aifgen::engine
