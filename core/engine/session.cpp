@@ -288,6 +288,7 @@ struct Session::Impl {
   std::size_t arena_bytes = 0, constant_bytes = 0, scratchpad_bytes = 0;
   double plan_ms = 0;
   std::string thread_choice;  // why the session runs on the threads it does (Session::thread_choice)
+  std::string conv_choice;    // why its convolutions run as they do (Session::conv_algorithm_choice)
   double parallel_work = 0;  // estimated work of the steps planned with more than one thread
   mutable std::mutex pool_mu;
   std::vector<std::unique_ptr<RunState>> pool;
@@ -801,6 +802,12 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     std::vector<PlanInput> pin;
     std::vector<int> in_ids;
     bool all_constant = true;
+    // A blocked operand (a Winograd convolution's nChw16c) of an op that takes another operand
+    // in NHWC keeps its layout here, so the NHWC paths below reorder it straight to NHWC.
+    const bool reads_nhwc = std::any_of(node.input().begin(), node.input().end(), [&](const std::string& name) {
+      auto it = slot_of.find(name);
+      return it != slot_of.end() && is_nhwc(slots[it->second].desc);
+    });
     for (const auto& name : node.input()) {
       if (name.empty()) {
         pin.push_back({});
@@ -819,7 +826,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
                                   (is_op(node, "BatchNormalization") && node.input(0) == name) ||
                                   is_channel_concat_or_split(node, slots[id].desc.shape.size()) ||
                                   (channel_slice(node) && node.input(0) == name)) &&
-                                 is_nhwc(slots[id].desc));
+                                 (is_nhwc(slots[id].desc) || (reads_nhwc && slots[id].desc.layout)));
       if (!layout_aware) id = plain_slot(id);
       const Slot& s = slots[id];
       pin.push_back({true, s.desc, s.kind == SlotKind::kConstant ? &s.constant : nullptr});
@@ -875,12 +882,13 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         if (!pin[k].present) continue;
         const auto& d = pin[k].desc;
         if (is_nhwc(d) && d.shape == logical) phys[k].desc = {d.dtype, nhwc_physical(d.shape), nullptr};
-        else if (d.layout) ok = false;
         else if (d.shape == logical && d.dtype == DType::kF32 && layout_free_elementwise(node)) {
-          // A plain operand of the same shape joins the NHWC side (one reorder, not two).
+          // A plain or blocked (a Winograd convolution's nChw16c) operand of the same shape joins
+          // the NHWC side with one reorder, not two through the plain layout.
           in_ids[k] = blocked_slot(in_ids[k], pin[static_cast<std::size_t>(nhwc_input)].desc.layout);
           phys[k] = {true, {d.dtype, nhwc_physical(d.shape), nullptr}, nullptr};
         }
+        else if (d.layout) ok = false;
         else if (nhwc_batchnorm) ok = pin[k].constant && numel(d.shape) == logical[1];  // per-channel statistics
         else if (numel(d.shape) == 1) continue;
         else if (d.shape == Shape{1, logical[1], 1, 1} || d.shape == Shape{logical[1], 1, 1}) phys[k].desc = {d.dtype, {1, 1, 1, logical[1]}, nullptr};
@@ -925,9 +933,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       for (std::size_t k = 0; k < data_inputs && ok; ++k) {
         const auto& d = pin[k].desc;
         ok = pin[k].present && !pin[k].constant && d.dtype == DType::kF32 && d.shape.size() == 4 && d.shape[0] == ref[0] &&
-             d.shape[2] == ref[2] && d.shape[3] == ref[3] && (!d.layout || is_nhwc(d));
+             d.shape[2] == ref[2] && d.shape[3] == ref[3];
         if (!ok) break;
-        if (!d.layout) in_ids[k] = blocked_slot(in_ids[k], nhwc_layout(d.shape));
+        if (!is_nhwc(d)) in_ids[k] = blocked_slot(in_ids[k], nhwc_layout(d.shape));  // plain or blocked: one reorder
         phys[k].desc = {d.dtype, nhwc_physical(d.shape), nullptr};
       }
       if (ok && nhwc_slice) {
@@ -1421,6 +1429,9 @@ namespace {
 // A team planned below worth_a_thread_team's bound must beat one thread by this much to be kept
 // (near-ties go to one thread, which leaves the other cores to other work).
 constexpr double kTeamMustWin = 0.95;
+// A plan with Winograd convolutions must beat the all-direct plan by this much to be kept (a near
+// tie goes to direct: smaller weights, results closer to the textbook sum).
+constexpr double kWinogradPlanMustWin = 0.97;
 
 // The fastest steady-state run of each of two plans of one model on the same synthetic inputs,
 // in ms (first plan, second plan): two blocks of back-to-back runs per plan, alternating, the
@@ -1519,7 +1530,42 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
       impl_ = std::move(single);
     }
   }
+  if (impl_->options.conv_algorithm == ConvAlgorithm::kMeasured) choose_winograd_or_direct(standard ? *standard : model);
   impl_->plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Each 3x3 convolution kept Winograd only where it timed faster alone, reorders into and out of
+// its nChw16c included (winograd_choice.h); in a network the layouts around it can still cost
+// more than it saves: DenseNet's dense layers sit between a 1x1 convolution's NHWC output and a
+// channel Concat, and at 2 threads densenet121 ran 18.5 ms with 18 Winograd convolutions and 55
+// reorders, 17.4 ms without. So a plan with any Winograd convolution races the all-direct plan
+// of the same thread count on the same synthetic inputs and is kept only if it wins.
+void Session::choose_winograd_or_direct(const onnx::ModelProto& planned) {
+  const auto winograd_steps = std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.winograd; });
+  if (winograd_steps == 0) return;
+  auto direct = std::make_unique<Impl>();
+  direct->options = impl_->options;
+  direct->options.conv_algorithm = ConvAlgorithm::kDirect;
+  const int threads = impl_->options.threads;
+  omp_set_num_threads(threads);
+  direct->plan(planned);
+  direct->thread_choice = impl_->thread_choice;
+  const auto timed = race_plans(*impl_, *direct);
+  char note[200];
+  if (timed && timed->first < kWinogradPlanMustWin * timed->second) {
+    std::snprintf(note, sizeof note, "%td as Winograd, measured faster: %.3f ms, all direct %.3f ms", winograd_steps,
+                  timed->first, timed->second);
+    impl_->conv_choice = note;
+  } else {
+    if (timed)
+      std::snprintf(note, sizeof note, "all direct, measured as fast: %.3f ms, with %td as Winograd %.3f ms", timed->second,
+                    winograd_steps, timed->first);
+    else
+      std::snprintf(note, sizeof note, "all direct (the plans could not be timed)");
+    direct->conv_choice = note;
+    impl_ = std::move(direct);
+  }
+  omp_set_num_threads(threads);
 }
 
 Session::~Session() = default;
@@ -1531,6 +1577,7 @@ std::size_t Session::constant_bytes() const { return impl_->constant_bytes; }
 std::size_t Session::kernel_count() const { return impl_->steps.size(); }
 int Session::threads() const { return impl_->options.threads; }
 const std::string& Session::thread_choice() const { return impl_->thread_choice; }
+const std::string& Session::conv_algorithm_choice() const { return impl_->conv_choice; }
 
 std::size_t Session::winograd_convolutions() const {
   return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.winograd; }));

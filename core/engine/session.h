@@ -75,12 +75,16 @@ class Session {
   // when one thread measured faster at plan time. thread_choice() says which and why.
   int threads() const;
   const std::string& thread_choice() const;
+  // With ConvAlgorithm::kMeasured and some convolution that timed faster as Winograd: whether the
+  // plan with them or the all-direct one was kept, and both times (empty otherwise).
+  const std::string& conv_algorithm_choice() const;
   double plan_ms() const;
   std::vector<OpProfile> profile() const;  // sorted by total time, largest first
 
   struct Impl;
 
  private:
+  void choose_winograd_or_direct(const onnx::ModelProto& planned);
   std::unique_ptr<Impl> impl_;
 };
 

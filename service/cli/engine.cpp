@@ -132,6 +132,7 @@ int bench_model(const EngineCliOptions& o) {
         {"kernels", session.kernel_count()},
         {"conv_algorithm", o.conv_algorithm},
         {"winograd_convolutions", session.winograd_convolutions()},
+        {"conv_algorithm_choice", session.conv_algorithm_choice()},
     };
     if (o.json) {
       std::printf("%s\n", j.dump().c_str());
@@ -140,8 +141,12 @@ int bench_model(const EngineCliOptions& o) {
       if (session.threads() == o.threads && session.thread_choice().empty()) std::printf("threads     %d\n", o.threads);
       else if (session.threads() == o.threads) std::printf("threads     %d (%s)\n", o.threads, session.thread_choice().c_str());
       else std::printf("threads     %d asked, %d used (%s)\n", o.threads, session.threads(), session.thread_choice().c_str());
-      std::printf("plan        %.1f ms (convolution algorithm %s: %zu as Winograd)\n", session.plan_ms(), o.conv_algorithm.c_str(),
-                  session.winograd_convolutions());
+      if (session.conv_algorithm_choice().empty())
+        std::printf("plan        %.1f ms (convolutions %s: %zu as Winograd)\n", session.plan_ms(), o.conv_algorithm.c_str(),
+                    session.winograd_convolutions());
+      else
+        std::printf("plan        %.1f ms (convolutions %s: %s)\n", session.plan_ms(), o.conv_algorithm.c_str(),
+                    session.conv_algorithm_choice().c_str());
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),
                   q(0.99), o.iterations, o.warmup);
       std::printf("throughput  %.1f inferences/s\n", j["throughput_per_s"].get<double>());

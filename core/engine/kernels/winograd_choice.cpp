@@ -5,11 +5,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <list>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
+
+#include "core/engine/kernels/onednn_util.h"
+#include "core/engine/thread_policy.h"
 
 namespace aifgen::engine {
 namespace {
@@ -24,43 +28,79 @@ constexpr double kBudgetMs = 20;
 // Remembered choices; a process planning unboundedly many shapes forgets them all at this size.
 constexpr std::size_t kMaxRemembered = 4096;
 
-// One primitive with zero-filled buffers of its own, ready to execute.
+// Primitives run back to back on zero-filled buffers of their own.
 class Trial {
  public:
-  Trial(const dnnl::convolution_forward::primitive_desc& pd, const PostOpChain& chain, const dnnl::engine& eng)
-      : prim_(pd) {
-    auto add = [&](int arg, const dnnl::memory::desc& md) {
-      if (md.get_size() == 0) return;
-      buffers_.emplace_back(md.get_size(), std::byte{0});
-      args_.emplace(arg, dnnl::memory(md, eng, buffers_.back().data()));
-    };
-    buffers_.reserve(5);
-    add(DNNL_ARG_SRC, pd.src_desc());
-    add(DNNL_ARG_WEIGHTS, pd.weights_desc());
-    add(DNNL_ARG_BIAS, pd.bias_desc());
-    add(DNNL_ARG_DST, pd.dst_desc());
-    add(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
-    chain.add_args(args_);
+  explicit Trial(const dnnl::engine& eng) : eng_(eng) {}
+
+  // `dst` of one step may be `src` of the next: pass the same descriptor and `chain_from_last`.
+  void add_convolution(const dnnl::convolution_forward::primitive_desc& pd, const PostOpChain& chain) {
+    threads_.push_back(omp_get_max_threads());
+    std::unordered_map<int, dnnl::memory> args;
+    bind(args, DNNL_ARG_SRC, pd.src_desc());
+    bind(args, DNNL_ARG_WEIGHTS, pd.weights_desc());
+    bind(args, DNNL_ARG_BIAS, pd.bias_desc());
+    bind(args, DNNL_ARG_DST, pd.dst_desc());
+    bind(args, DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+    chain.add_args(args);
+    steps_.emplace_back(dnnl::convolution_forward(pd), std::move(args));
+  }
+
+  // With the threads the planner gives a reorder of that size (thread_policy.h): a small one
+  // runs on one thread, and timed on the team it looked half as expensive as it is.
+  void add_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+    const int team = omp_get_max_threads();
+    double elements = 1;
+    for (auto d : from.dims()) elements *= static_cast<double>(d);
+    threads_.push_back(threads_for_work(elements, team));
+    omp_set_num_threads(threads_.back());
+    dnnl::reorder::primitive_desc pd(eng_, from, eng_, to, scratchpad_attr());
+    omp_set_num_threads(team);
+    std::unordered_map<int, dnnl::memory> args;
+    bind(args, DNNL_ARG_FROM, from);
+    bind(args, DNNL_ARG_TO, to);
+    bind(args, DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+    steps_.emplace_back(dnnl::reorder(pd), std::move(args));
   }
 
   double run_ms(dnnl::stream& s) {
+    const int team = omp_get_max_threads();
     auto t0 = std::chrono::steady_clock::now();
-    prim_.execute(s, args_);
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      if (threads_[i] != team) omp_set_num_threads(threads_[i]);
+      steps_[i].first.execute(s, steps_[i].second);
+      if (threads_[i] != team) omp_set_num_threads(team);
+    }
     s.wait();
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
  private:
-  dnnl::convolution_forward prim_;
-  std::vector<std::vector<std::byte>> buffers_;
-  std::unordered_map<int, dnnl::memory> args_;
+  void bind(std::unordered_map<int, dnnl::memory>& args, int arg, const dnnl::memory::desc& md) {
+    if (md.get_size() == 0) return;
+    buffers_.emplace_back(md.get_size(), std::byte{0});
+    args.emplace(arg, dnnl::memory(md, eng_, buffers_.back().data()));
+  }
+
+  dnnl::engine eng_;
+  std::list<std::vector<std::byte>> buffers_;  // a list: buffers never move
+  std::vector<std::pair<dnnl::primitive, std::unordered_map<int, dnnl::memory>>> steps_;
+  std::vector<int> threads_;  // per step
 };
 
-// Whether Winograd wins: fastest of alternating runs after one warm-up run each.
+// Whether Winograd wins: fastest of alternating runs after one warm-up run each. Winograd reads
+// and writes nChw16c; where the direct kernel's layouts differ, its time includes the reorders
+// into and out of them, as the planner would add them (a SqueezeNet fire module's 3x3 expand
+// sits between a 1x1 convolution's NHWC output and a Concat with another NHWC one: 4 Winograd
+// convolutions there saved 0.04 ms each at 2 threads and their 12 reorders cost 0.42 ms).
 bool winograd_measured_faster(const dnnl::convolution_forward::primitive_desc& direct,
                               const dnnl::convolution_forward::primitive_desc& winograd, const PostOpChain& chain,
                               const dnnl::engine& eng) {
-  Trial d(direct, chain, eng), w(winograd, chain, eng);
+  Trial d(eng), w(eng);
+  d.add_convolution(direct, chain);
+  if (direct.src_desc() != winograd.src_desc()) w.add_reorder(direct.src_desc(), winograd.src_desc());
+  w.add_convolution(winograd, chain);
+  if (direct.dst_desc() != winograd.dst_desc()) w.add_reorder(winograd.dst_desc(), direct.dst_desc());
   dnnl::stream s(eng);
   double spent = d.run_ms(s) + w.run_ms(s);
   double best_d = 1e300, best_w = 1e300;
@@ -78,10 +118,12 @@ void put_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
   os << ';';
 }
 
-// What decides the timing: shapes, padding and the thread count. Not the post-ops: the same
+// What decides the timing: shapes, padding, which reorders Winograd's side needs and the thread
+// count. Not the post-ops: the same
 // element-wise tail runs in both kernels, and a convolution is planned once without and once with
 // its fused tail, so keying on them would measure every shape twice.
-std::string measurement_key(const dnnl::convolution_forward::desc& d) {
+std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl::convolution_forward::primitive_desc& direct,
+                            const dnnl::convolution_forward::primitive_desc& winograd) {
   const auto& c = d.data;
   std::ostringstream os;
   put_dims(os, c.src_desc.dims, c.src_desc.ndims);
@@ -91,6 +133,7 @@ std::string measurement_key(const dnnl::convolution_forward::desc& d) {
   put_dims(os, c.padding[0], spatial);
   put_dims(os, c.padding[1], spatial);
   os << (c.bias_desc.ndims > 0) << ';';
+  os << (direct.src_desc() != winograd.src_desc()) << (direct.dst_desc() != winograd.dst_desc());
   os << ";t" << omp_get_max_threads();
   return os.str();
 }
@@ -117,7 +160,7 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(
   }
   if (!pd) return std::nullopt;
   if (policy == ConvAlgorithm::kWinograd) return pd;
-  const std::string key = measurement_key(winograd);
+  const std::string key = measurement_key(winograd, direct, pd);
   {
     std::lock_guard<std::mutex> lock(remembered_mutex);
     auto it = remembered().find(key);

@@ -6,7 +6,8 @@
 // instead of 1.04 ms, vgg16 as a whole 81 instead of 150 ms. They lose on a 3-channel first layer
 // (2.7x slower) and on small maps at 2 threads (128->32 at 7x7: 2x slower), and the picture
 // differs between CPUs, so by default each shape is timed both ways on this machine, with the
-// step's thread count, and the faster kept. Results differ from the direct algorithm by rounding
+// step's thread count, and the faster kept; Winograd's time includes the reorders between its
+// nChw16c and the layouts the direct kernel would read and write. Results differ from the direct algorithm by rounding
 // only (~2e-6 of the largest output per layer; the zoo's deep ResNets stay within 1e-4 of ONNX
 // Runtime). The transformed weights take 1.8x (2x3) to 4x (4x3) the memory of the plain ones.
 #pragma once
