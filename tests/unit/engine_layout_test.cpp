@@ -9,6 +9,7 @@
 #include <dnnl.hpp>
 
 #include "core/engine/session.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
@@ -22,11 +23,7 @@ using testing::tensor_value;
 // write nChw8c, from which those ops read a plain copy (`DNNL_MAX_CPU_ISA=AVX2` runs). There
 // the results must still match, but the layout claims (reorder counts, in-place shuffles and
 // transposes) do not apply.
-bool convolutions_write_nhwc() {
-  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
-  return (isa & avx512) == avx512;
-}
+bool convolutions_write_nhwc() { return testing::onednn_uses_avx512(); }
 
 onnx::NodeProto conv(const std::string& x, const std::string& w, const std::string& y, bool pad) {
   auto n = node("Conv", {x, w}, {y});
@@ -86,12 +83,6 @@ onnx::ModelProto channel_ops_model(bool barriers) {
   return m;
 }
 
-std::int64_t reorders(const Session& s) {
-  for (const auto& p : s.profile())
-    if (p.op == "Reorder") return p.calls;
-  return 0;
-}
-
 TEST(EngineLayout, ChannelConcatSplitAndBatchNormKeepNhwcWithTheSameResults) {
   SessionOptions o;
   o.conv_algorithm = ConvAlgorithm::kDirect;  // the layouts claimed are the direct kernels' (Winograd reads nChw16c)
@@ -105,8 +96,8 @@ TEST(EngineLayout, ChannelConcatSplitAndBatchNormKeepNhwcWithTheSameResults) {
     ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-4f * std::max(1.f, std::abs(want.as<float>()[i]))) << i;
   // The plain graph reorders around every barrier; the NHWC one at most at the model's edges.
   if (!convolutions_write_nhwc()) return;
-  EXPECT_LE(reorders(fast), 2) << reorders(plain);
-  EXPECT_GT(reorders(plain), reorders(fast) + 4);
+  EXPECT_LE(testing::reorder_calls(fast), 2) << testing::reorder_calls(plain);
+  EXPECT_GT(testing::reorder_calls(plain), testing::reorder_calls(fast) + 4);
 }
 
 
@@ -169,8 +160,8 @@ TEST(EngineLayout, ChannelSliceAndChannelShuffleKeepNhwcWithTheSameResults) {
   bool shuffled_in_place = false;
   for (const auto& p : fast.profile()) shuffled_in_place = shuffled_in_place || p.op == "ChannelShuffle";
   EXPECT_TRUE(shuffled_in_place);
-  EXPECT_LE(reorders(fast), 2) << reorders(plain);
-  EXPECT_GT(reorders(plain), reorders(fast) + 2);
+  EXPECT_LE(testing::reorder_calls(fast), 2) << testing::reorder_calls(plain);
+  EXPECT_GT(testing::reorder_calls(plain), testing::reorder_calls(fast) + 2);
 }
 
 
@@ -222,8 +213,8 @@ TEST(EngineLayout, NchwNhwcTransposesOfLaidOutValuesAreCopies) {
   for (const auto& p : fast.profile())
     if (p.op == "Transpose(layout)") copies += p.calls;
   EXPECT_EQ(copies, 2);
-  EXPECT_LE(reorders(fast), 2) << reorders(plain);  // the model input and output only
-  EXPECT_GT(reorders(plain), reorders(fast) + 2);
+  EXPECT_LE(testing::reorder_calls(fast), 2) << testing::reorder_calls(plain);  // the model input and output only
+  EXPECT_GT(testing::reorder_calls(plain), testing::reorder_calls(fast) + 2);
 }
 
 }  // namespace

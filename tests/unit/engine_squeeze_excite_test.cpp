@@ -11,6 +11,7 @@
 
 #include "core/engine/session.h"
 #include "core/engine/squeeze_excite.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
@@ -92,12 +93,6 @@ bool fused(const Session& s) {
   return false;
 }
 
-int reorders(const Session& s) {
-  for (const auto& p : s.profile())
-    if (p.op == "Reorder") return static_cast<int>(p.calls);
-  return 0;
-}
-
 TEST(EngineSqueezeExcite, ABlockAfterAGroupedConvolutionRunsInItsLayout) {
   // oneDNN's grouped convolutions write channel-blocked layouts (nChw16c/nChw8c); the block
   // reads and writes that layout, so the only reorders are the graph input's, the one into the
@@ -116,7 +111,7 @@ TEST(EngineSqueezeExcite, ABlockAfterAGroupedConvolutionRunsInItsLayout) {
   Session reference(se_model(b), {});
   auto y = fast.run({x})[0], want = reference.run({x})[0];
   EXPECT_TRUE(fused(fast));
-  EXPECT_LE(reorders(fast), 3);
+  EXPECT_LE(testing::reorder_calls(fast), 3);
   ASSERT_EQ(y.shape, want.shape);
   for (std::int64_t i = 0; i < y.numel(); ++i) ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-5f * (1 + std::abs(want.as<float>()[i]))) << i;
 }

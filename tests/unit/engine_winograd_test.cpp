@@ -9,18 +9,13 @@
 #include <string>
 
 #include "core/engine/session.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
 namespace {
 
 using testing::node;
-
-bool has_avx512() {
-  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
-  return (isa & avx512) == avx512;
-}
 
 onnx::NodeProto conv(const std::string& x, const std::string& w, const std::string& y, std::vector<std::int64_t> pads) {
   auto n = node("Conv", {x, w}, {y});
@@ -82,14 +77,14 @@ TEST(EngineWinograd, ABlockOfThreeByThreeConvolutionsGivesTheDirectResults) {
       Session direct(block_model(h, w), direct_opts), wino(block_model(h, w), wino_opts);
       EXPECT_EQ(direct.winograd_convolutions(), 0u);
       // The two symmetric-padded ones where oneDNN has the kernels, none elsewhere.
-      EXPECT_EQ(wino.winograd_convolutions(), has_avx512() ? 2u : 0u) << "threads " << threads;
+      EXPECT_EQ(wino.winograd_convolutions(), testing::onednn_uses_avx512() ? 2u : 0u) << "threads " << threads;
       const Tensor x = wavy_input(h, w);
       auto want = direct.run({x}), got = wino.run({x});
       ASSERT_EQ(got[0].shape, want[0].shape);
       ASSERT_EQ(got[0].shape, (Shape{1, 48, h / 2, w / 2}));  // pads 0,1 / 2,1: H +2-2, W +2-2
       // Winograd's transforms round differently (measured ~2e-6 of the largest output per layer).
       EXPECT_LT(relative_difference(got[0], want[0]), 2e-5) << h << "x" << w << " threads " << threads;
-      if (has_avx512()) EXPECT_GT(relative_difference(got[0], want[0]), 0.0) << "identical results: Winograd did not run";
+      if (testing::onednn_uses_avx512()) EXPECT_GT(relative_difference(got[0], want[0]), 0.0) << "identical results: Winograd did not run";
     }
 }
 
@@ -98,7 +93,7 @@ TEST(EngineWinograd, MeasuredChoiceKeepsTheResultsAndNeverExceedsTheEligibleConv
   direct.conv_algorithm = ConvAlgorithm::kDirect;
   Session a(block_model(16, 16), measured), b(block_model(16, 16), direct);
   EXPECT_LE(a.winograd_convolutions(), 2u);
-  if (!has_avx512()) EXPECT_EQ(a.winograd_convolutions(), 0u);
+  if (!testing::onednn_uses_avx512()) EXPECT_EQ(a.winograd_convolutions(), 0u);
   // Any Winograd convolution means the whole plan raced the all-direct one, and the note says
   // which was kept with the count it ran.
   const std::string& note = a.conv_algorithm_choice();
@@ -127,12 +122,6 @@ onnx::ModelProto concat_model() {
   return m;
 }
 
-std::int64_t reorders(const Session& s) {
-  for (const auto& p : s.profile())
-    if (p.op == "Reorder") return p.calls;
-  return 0;
-}
-
 TEST(EngineWinograd, ABlockedOutputJoinsAnNhwcConcatWithOneReorder) {
   SessionOptions direct_opts, wino_opts;
   direct_opts.conv_algorithm = ConvAlgorithm::kDirect;
@@ -142,11 +131,11 @@ TEST(EngineWinograd, ABlockedOutputJoinsAnNhwcConcatWithOneReorder) {
   Tensor x = Tensor::allocate(DType::kF32, {1, 24, 12, 12});
   for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.21f * static_cast<float>(i));
   EXPECT_LT(relative_difference(wino.run({x})[0], direct.run({x})[0]), 2e-5);
-  if (!has_avx512()) return;
+  if (!testing::onednn_uses_avx512()) return;
   ASSERT_EQ(wino.winograd_convolutions(), 1u);
   // The model's input and output, a into the Winograd layout, and b straight to NHWC for the
   // Concat (through the plain layout, and with a and the Concat going plain too, it was six).
-  EXPECT_LE(reorders(wino), 4);
+  EXPECT_LE(testing::reorder_calls(wino), 4);
 }
 
 TEST(EngineWinograd, PolicyNamesRoundTrip) {
