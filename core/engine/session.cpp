@@ -1541,7 +1541,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
 // reorders, 17.4 ms without. So a plan with any Winograd convolution races the all-direct plan
 // of the same thread count on the same synthetic inputs and is kept only if it wins.
 void Session::choose_winograd_or_direct(const onnx::ModelProto& planned) {
-  const auto winograd_steps = std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.winograd; });
+  const std::size_t winograd_steps = winograd_convolutions();
   if (winograd_steps == 0) return;
   auto direct = std::make_unique<Impl>();
   direct->options = impl_->options;
@@ -1553,12 +1553,12 @@ void Session::choose_winograd_or_direct(const onnx::ModelProto& planned) {
   const auto timed = race_plans(*impl_, *direct);
   char note[200];
   if (timed && timed->first < kWinogradPlanMustWin * timed->second) {
-    std::snprintf(note, sizeof note, "%td as Winograd, measured faster: %.3f ms, all direct %.3f ms", winograd_steps,
+    std::snprintf(note, sizeof note, "%zu as Winograd, measured faster: %.3f ms, all direct %.3f ms", winograd_steps,
                   timed->first, timed->second);
     impl_->conv_choice = note;
   } else {
     if (timed)
-      std::snprintf(note, sizeof note, "all direct, measured as fast: %.3f ms, with %td as Winograd %.3f ms", timed->second,
+      std::snprintf(note, sizeof note, "all direct, measured as fast: %.3f ms, with %zu as Winograd %.3f ms", timed->second,
                     winograd_steps, timed->first);
     else
       std::snprintf(note, sizeof note, "all direct (the plans could not be timed)");

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <list>
 #include <map>
 #include <mutex>
@@ -33,7 +32,6 @@ class Trial {
  public:
   explicit Trial(const dnnl::engine& eng) : eng_(eng) {}
 
-  // `dst` of one step may be `src` of the next: pass the same descriptor and `chain_from_last`.
   void add_convolution(const dnnl::convolution_forward::primitive_desc& pd, const PostOpChain& chain) {
     threads_.push_back(omp_get_max_threads());
     std::unordered_map<int, dnnl::memory> args;
@@ -119,9 +117,8 @@ void put_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
 }
 
 // What decides the timing: shapes, padding, which reorders Winograd's side needs and the thread
-// count. Not the post-ops: the same
-// element-wise tail runs in both kernels, and a convolution is planned once without and once with
-// its fused tail, so keying on them would measure every shape twice.
+// count. Not the post-ops: the same element-wise tail runs in both kernels, and a convolution is
+// planned once without and once with its fused tail, so keying on them would time it twice.
 std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl::convolution_forward::primitive_desc& direct,
                             const dnnl::convolution_forward::primitive_desc& winograd) {
   const auto& c = d.data;

@@ -7,9 +7,11 @@
 // (2.7x slower) and on small maps at 2 threads (128->32 at 7x7: 2x slower), and the picture
 // differs between CPUs, so by default each shape is timed both ways on this machine, with the
 // step's thread count, and the faster kept; Winograd's time includes the reorders between its
-// nChw16c and the layouts the direct kernel would read and write. Results differ from the direct algorithm by rounding
-// only (~2e-6 of the largest output per layer; the zoo's deep ResNets stay within 1e-4 of ONNX
-// Runtime). The transformed weights take 1.8x (2x3) to 4x (4x3) the memory of the plain ones.
+// nChw16c and the layouts the direct kernel would read and write (the session then races the
+// whole plan against an all-direct one, Session::choose_winograd_or_direct). Results differ from
+// the direct algorithm by rounding only (~2e-6 of the largest output per layer; the zoo's deep
+// ResNets stay within 1e-4 of ONNX Runtime). The transformed weights take 1.8x (2x3) to 4x
+// (4x3) the memory of the plain ones.
 #pragma once
 
 #include <dnnl.hpp>
@@ -24,8 +26,8 @@ namespace aifgen::engine {
 // The Winograd primitive for `winograd` (same shapes, attributes and post-ops as `direct`) when
 // the policy and this machine say it should replace `direct`; nullopt to keep `direct` (also when
 // oneDNN has no Winograd kernel for the shape or this CPU). Measurements run with the calling
-// thread's OpenMP thread count and are remembered per shape and thread count for the
-// life of the process.
+// thread's OpenMP thread count and are remembered per shape, needed reorders and thread count
+// for the life of the process.
 std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(
     ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
     const dnnl::convolution_forward::desc& winograd, const dnnl::primitive_attr& attr, const PostOpChain& chain,
