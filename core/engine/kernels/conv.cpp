@@ -3,6 +3,7 @@
 // into the layout the chosen oneDNN implementation prefers.
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
+#include "core/engine/kernels/silu.h"
 #include "core/engine/kernels/winograd_choice.h"
 #include "core/engine/registry.h"
 
@@ -73,6 +74,8 @@ class ConvKernel final : public Kernel {
 
   const memory::desc& sum_scratchpad() const { return sum_scratch_; }
   void set_post_ops(std::shared_ptr<const PostOpChain> chain) { post_ops_ = std::move(chain); }
+  // The chain's trailing SiLU, left out of it and applied by silu_inplace after the convolution.
+  void set_trailing_silu() { trailing_silu_ = true; }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     BoundArgs local_conv, local_sum;
@@ -92,10 +95,13 @@ class ConvKernel final : public Kernel {
     if (post_ops_) post_ops_->add_args(a.mutable_args());
     if (scratch_.get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, scratch_, eng_, ctx.scratchpad);
     prim_.execute(*ctx.stream, a.args());
+    // Every element of the destination, padding of a blocked layout included (SiLU(0) = 0).
+    if (trailing_silu_) silu_inplace(out[0]->as<float>(), static_cast<std::int64_t>(dst_.get_size() / sizeof(float)));
   }
 
  private:
   std::shared_ptr<const PostOpChain> post_ops_;
+  bool trailing_silu_ = false;
   dnnl::primitive prim_;
   memory::desc src_, w_, b_, dst_;
   std::shared_ptr<dnnl::memory> const_w_;
@@ -170,7 +176,13 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   auto wmd = wconst ? memory::desc(wdims, memory::data_type::f32, memory::format_tag::any) : wplain;
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
                                     bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
-  auto chain = std::make_shared<const PostOpChain>(ctx.post_ops, std::nullopt, static_cast<int>(y.size()), ctx.dnnl_engine());
+  // A SiLU at the end of the chain runs as a separate vector pass, cheaper than oneDNN's post-op
+  // (silu.h); elsewhere in the chain it stays a post-op.
+  std::vector<PostOp> fused = ctx.post_ops;
+  const bool trailing_silu = silu_vectorized() && !fused.empty() && fused.back().kind == PostOp::Kind::kEltwise &&
+                             fused.back().alg == dnnl::algorithm::eltwise_swish && fused.back().alpha == 1.f;
+  if (trailing_silu) fused.pop_back();
+  auto chain = std::make_shared<const PostOpChain>(fused, std::nullopt, static_cast<int>(y.size()), ctx.dnnl_engine());
   dnnl::convolution_forward::primitive_desc pd(d, post_op_attr(*chain), ctx.dnnl_engine());
   // The producer's layout can cost the convolution its best kernel: an int8 convolution's nhwc
   // output read by a float convolution on AVX2 chose the reference kernel (100x slower), and a
@@ -218,6 +230,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   auto kernel = std::make_unique<ConvKernel>(dnnl::convolution_forward(pd), src, wplain, bias, dst, packed, has_bias,
                                              ctx.dnnl_engine(), pd.scratchpad_desc());
   kernel->set_post_ops(chain);
+  if (trailing_silu) kernel->set_trailing_silu();
   for (const auto& p : ctx.post_ops)
     if (p.kind == PostOp::Kind::kSum) {
       const auto sum_md = layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input)));
