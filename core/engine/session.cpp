@@ -642,12 +642,10 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     }
     Step step;
     step.label = "SqueezeExcite";
-    // Two passes over x, which the convolution before it wrote on every core of the team: like
-    // a Concat's (thread_policy.cpp), its elements cost far more than an element-wise op's when
-    // one thread pulls them from the other cores. Weighted 8x, blocks from 64K elements up share
-    // the team: EfficientNet-B4 at 2 threads 18.4-18.7 -> 17.2-17.4 ms, EfficientNet-B0 5.9-6.0
-    // -> 5.6 ms; mnasnet1_0 (no SE blocks) unchanged.
-    const double work = 8 * static_cast<double>(numel(d.shape));
+    // Two passes over x, which the convolution before it wrote on every core of the team
+    // (team_written_work): EfficientNet-B4 at 2 threads 18.4-18.7 -> 17.2-17.4 ms,
+    // EfficientNet-B0 5.9-6.0 -> 5.6 ms; mnasnet1_0 (no SE blocks) unchanged.
+    const double work = team_written_work(static_cast<double>(numel(d.shape)));
     step.threads = threads_for_work(work, options.threads);
     if (step.threads > 1) parallel_work += work;
     step.kernel = make_squeeze_excite(*se, d.shape, channel_block(d));
@@ -1288,7 +1286,7 @@ int Session::Impl::plain_slot(int id) {
   int copy = static_cast<int>(slots.size()) - 1;
   Step step;
   step.label = "Reorder";
-  step.threads = threads_for_work(static_cast<double>(numel(slots[id].desc.shape)), options.threads);
+  step.threads = threads_for_work(team_written_work(static_cast<double>(numel(slots[id].desc.shape))), options.threads);
   omp_set_num_threads(step.threads);
   auto reorder = std::make_unique<ReorderKernel>(eng, *slots[id].desc.layout, plain);
   omp_set_num_threads(options.threads);
@@ -1319,7 +1317,7 @@ int Session::Impl::blocked_slot(int id, const std::shared_ptr<const dnnl::memory
   int copy = static_cast<int>(slots.size()) - 1;
   Step step;
   step.label = "Reorder";
-  step.threads = threads_for_work(static_cast<double>(numel(slots[id].desc.shape)), options.threads);
+  step.threads = threads_for_work(team_written_work(static_cast<double>(numel(slots[id].desc.shape))), options.threads);
   omp_set_num_threads(step.threads);
   auto reorder = std::make_unique<ReorderKernel>(eng, from, *layout);
   omp_set_num_threads(options.threads);

@@ -19,8 +19,6 @@ constexpr double kParallelMinWork = 1 << 19;
 // the bound is set where neither machine loses, at the cost of that gain.
 constexpr double kMinSessionParallelWork = 1.5e8;
 
-// How much more a Concat's element costs than an element-wise op's (see estimated_work).
-constexpr double kConcatWorkWeight = 8;
 
 double elements(const TensorDesc& d) { return static_cast<double>(numel(d.shape)); }
 
@@ -64,9 +62,11 @@ double estimated_work(const onnx::NodeProto& node, const std::vector<PlanInput>&
   // pulls the other cores' cache lines piece by piece, which costs far more than its element
   // count says (densenet121's 2-thread p50 fell from 23.1 to 21.4 ms, squeezenet1_1's from
   // 2.77 to 2.71, when its Concats ran on the team; nothing at 1 thread changes).
-  if (op == "Concat") total *= kConcatWorkWeight;
+  if (op == "Concat") return team_written_work(total);
   return total;
 }
+
+double team_written_work(double elements) { return 8 * elements; }
 
 bool worth_a_thread_team(double parallel_work) { return parallel_work >= kMinSessionParallelWork; }
 

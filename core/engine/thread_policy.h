@@ -18,6 +18,13 @@ namespace aifgen::engine {
 // touched (everything else), from its planned inputs.
 double estimated_work(const onnx::NodeProto& node, const std::vector<PlanInput>& inputs);
 
+// The work of a step that reads `elements` values the steps before it wrote on every core of
+// the team, and little else: 8x an element-wise op's. Run on one thread, such a step pulls the
+// other cores' cache lines piece by piece (a Concat ran 3.5x slower at 2 threads than at 1;
+// squeeze-excitation blocks and layout reorders likewise), so from 64K elements up it shares the
+// team, whose threads mostly read what their own core wrote.
+double team_written_work(double elements);
+
 // Threads for a step of `work` (as estimated above): 1 below the threshold, else `max_threads`.
 int threads_for_work(double work, int max_threads);
 

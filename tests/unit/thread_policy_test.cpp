@@ -47,6 +47,19 @@ TEST(ThreadPolicy, SmallStepsRunOnOneThreadLargeOnesOnAll) {
   EXPECT_DOUBLE_EQ(estimated_work(gru, {input({8, 100, 80}), input({1, 768, 80}), input({1, 768, 256})}), 8 * 768.0 * 256);
 }
 
+TEST(ThreadPolicy, StepsReadingWhatTheTeamWroteShareItFromSixtyFourThousandElements) {
+  // A Concat (and, in the planner, a layout reorder or a squeeze-excitation block) reads values
+  // the convolutions before it wrote on every core: weighted like team_written_work, so a
+  // 1x32x56x56 reorder (100K elements: 0.011 ms on one thread at 1, 0.068 ms on one thread of
+  // two in regnet_x_400mf) gets the team while a 1x16x32x32 one stays on one thread.
+  EXPECT_DOUBLE_EQ(team_written_work(1000), 8000);
+  EXPECT_EQ(threads_for_work(team_written_work(32.0 * 56 * 56), 2), 2);
+  EXPECT_EQ(threads_for_work(32.0 * 56 * 56, 2), 1) << "unweighted it would stay on one thread, and this test checks nothing";
+  EXPECT_EQ(threads_for_work(team_written_work(16.0 * 32 * 32), 2), 1);
+  auto concat = testing::node("Concat", {"a", "b"}, {"c"});
+  EXPECT_DOUBLE_EQ(estimated_work(concat, {input({1, 16, 56, 56}), input({1, 16, 56, 56})}), team_written_work(2 * 16.0 * 56 * 56));
+}
+
 // x[1,16,112,112] -> conv 3x3 to 128 channels (large step, 231M MACs: enough for the session to
 // keep its team)
 // -> Relu -> conv 1x1 stride 4 to 8 channels (small) -> Sigmoid -> y

@@ -50,7 +50,7 @@ class Trial {
     const int team = omp_get_max_threads();
     double elements = 1;
     for (auto d : from.dims()) elements *= static_cast<double>(d);
-    threads_.push_back(threads_for_work(elements, team));
+    threads_.push_back(threads_for_work(team_written_work(elements), team));
     omp_set_num_threads(threads_.back());
     dnnl::reorder::primitive_desc pd(eng_, from, eng_, to, scratchpad_attr());
     omp_set_num_threads(team);
