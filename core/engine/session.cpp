@@ -1,6 +1,7 @@
 // Planning and execution.
 #include "core/engine/session.h"
 #include "core/engine/concat_batchnorm.h"
+#include "core/engine/concat_split.h"
 #include "core/engine/hardswish_pattern.h"
 #include "core/quantize/saturation_safe.h"
 #include "core/quantize/weight_range.h"
@@ -1484,6 +1485,10 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);
   if (auto pf = fold_pads_into_consumers(standard ? *standard : model)) standard = std::move(pf);
   if (auto cb = fuse_concat_batchnorm(standard ? *standard : model)) standard = std::move(cb);
+  // Only with a team: on one thread the Concat's copy is cheap and the split costs more
+  // (concat_split.h).
+  if (impl_->options.threads > 1)
+    if (auto cs = split_concats_into_convs(standard ? *standard : model)) standard = std::move(cs);
   const auto& m = standard ? *standard : model;
   if (uses_fp16(m) && !has_fp16_io(m)) standard = emulate_fp16(m);
   // Without VNNI, full-range int8 weights could overflow oneDNN's 16-bit pair sums: rewrite them
