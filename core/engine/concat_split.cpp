@@ -136,17 +136,8 @@ std::optional<onnx::ModelProto> split_concats_into_convs(const onnx::ModelProto&
   }
   if (split) *split = static_cast<std::int64_t>(replaced.size());
   if (replaced.empty()) return std::nullopt;
-  auto m = model;
-  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
-  for (int i = 0; i < g.node_size(); ++i) {
-    if (drop[static_cast<std::size_t>(i)]) continue;
-    if (auto it = replaced.find(i); it != replaced.end())
-      for (auto& n : it->second) *nodes.Add() = std::move(n);
-    else
-      *nodes.Add() = g.node(i);
-  }
+  auto m = with_nodes_replaced(model, drop, replaced);
   auto* mg = m.mutable_graph();
-  mg->mutable_node()->Swap(&nodes);
   for (auto& t : weights) *mg->add_initializer() = std::move(t);
   drop_unused_initializers(*mg);
   return m;

@@ -39,4 +39,20 @@ onnx::ModelProto with_nodes_replaced(const onnx::ModelProto& model, const std::v
   return m;
 }
 
+onnx::ModelProto with_nodes_replaced(const onnx::ModelProto& model, const std::vector<char>& drop,
+                                     const std::unordered_map<int, std::vector<onnx::NodeProto>>& rewritten) {
+  const auto& g = model.graph();
+  auto m = model;
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (int i = 0; i < g.node_size(); ++i) {
+    if (static_cast<std::size_t>(i) < drop.size() && drop[static_cast<std::size_t>(i)]) continue;
+    if (auto it = rewritten.find(i); it != rewritten.end())
+      for (const auto& n : it->second) *nodes.Add() = n;
+    else
+      *nodes.Add() = g.node(i);
+  }
+  m.mutable_graph()->mutable_node()->Swap(&nodes);
+  return m;
+}
+
 }  // namespace aifgen::engine

@@ -1,5 +1,5 @@
 // Small predicates and helpers shared by the engine's graph-pattern rewrites (hardswish_pattern,
-// transformer_patterns, pad_fusion, concat_batchnorm).
+// transformer_patterns, pad_fusion, concat_batchnorm, concat_split).
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -28,5 +28,10 @@ std::unordered_map<std::string, int> reader_index(const onnx::GraphProto& g);
 // replaced, the graph's order otherwise kept: how each rewrite lands its matches.
 onnx::ModelProto with_nodes_replaced(const onnx::ModelProto& model, const std::vector<char>& drop,
                                      const std::unordered_map<int, onnx::NodeProto>& rewritten);
+
+// The same where a rewrite puts several nodes in one node's place (in the order given), e.g. one
+// convolution split into partial convolutions and their sums.
+onnx::ModelProto with_nodes_replaced(const onnx::ModelProto& model, const std::vector<char>& drop,
+                                     const std::unordered_map<int, std::vector<onnx::NodeProto>>& rewritten);
 
 }  // namespace aifgen::engine
