@@ -9,6 +9,10 @@ by ../shared/models/make_models.py into a cache folder) plus the shared models. 
     model passes at <= 1e-4 (TOLERANCE lists the exceptions and why);
   * speed: `aifgen bench` and ort-bench interleaved, ROUNDS rounds at 1 and at 2 threads, the
     median of each side's p50 (and p99), iterations sized so one measurement takes ~2 s.
+    At 1 thread both engines are pinned to the same core (taskset; --pin-core, default the last
+    core this process may use): on a VM the cores can differ in speed by a quarter (measured on
+    the 2-vCPU Firecracker machine this was tuned on: regnet_x_400mf 5.0 ms on one, 6.3 ms on
+    the other), and unpinned, which core each engine lands on decided the ratio.
 
 Prints one table and a summary (geometric mean of aifgen/ORT, worst ratio, models slower than
 ORT, models slower at 2 threads than at 1, models whose p99 exceeds 3x their p50).
@@ -97,8 +101,15 @@ def export(name, cache):
     return path, None
 
 
+def pinned(cmd, threads):
+    """`cmd` pinned to the benchmark core when it runs one thread (see the module docstring)."""
+    if threads != 1 or args.pin_core < 0:
+        return cmd
+    return ["taskset", "-c", str(args.pin_core)] + cmd
+
+
 def aifgen_bench(path, shape, threads, iters):
-    out = run([args.aifgen, "bench", path, "--threads", str(threads), "--warmup", "3", "--iterations", str(iters), "--json"] + shape)
+    out = run(pinned([args.aifgen, "bench", path, "--threads", str(threads), "--warmup", "3", "--iterations", str(iters), "--json"] + shape, threads))
     return json.loads(out)
 
 
@@ -107,7 +118,7 @@ def ort_bench(path, shape, threads, iters, save_io=None):
            "--iterations", str(iters), "--json"] + shape
     if save_io:
         cmd += ["--save-io", save_io]
-    return json.loads(run(cmd))
+    return json.loads(run(pinned(cmd, threads)))
 
 
 def check_outputs(path, shape, work):
@@ -174,7 +185,7 @@ def measure(name, path, shape, work):
         if args.check_only:
             return row
         probe = ort_bench(path, shape, 1, 3)["p50_ms"]
-        iters = max(5, min(30, int(2000 / max(probe, 1e-3))))
+        iters = max(5, min(200, int(2000 / max(probe, 1e-3))))
         for threads in (1, 2):
             a50, a99, o50 = [], [], []
             for _ in range(args.rounds):
@@ -219,6 +230,8 @@ def main():
     ap.add_argument("--ort-dir", default="/tmp/aifgen-ort-bench")
     ap.add_argument("--cache", default="/tmp/aifgen-bench-models/zoo")
     ap.add_argument("--check-only", action="store_true", help="only compare outputs with ORT's (no timing): a fast sweep")
+    ap.add_argument("--pin-core", type=int, default=max(os.sched_getaffinity(0)),
+                    help="core both engines' 1-thread runs are pinned to; -1 leaves them unpinned")
     ap.add_argument("--json-out", default="", help="also write the rows as JSON here")
     args = ap.parse_args()
     os.makedirs(args.cache, exist_ok=True)
@@ -236,6 +249,8 @@ def main():
     header = (f"{'model':<30} {'max rel err':>15} | 1 thread: {'aifgen':>6} {'ORT':>9} {'ratio':>6} {'p99/50':>6} |"
               f" 2 threads: same | 2t/1t")
     print(header, flush=True)
+    if args.pin_core >= 0:
+        print(f"(1-thread runs of both engines pinned to core {args.pin_core})", flush=True)
     todo = [(n, None) for n in names]
     if not args.no_shared:
         todo += [(n, v) for n, v in SHARED.items()]

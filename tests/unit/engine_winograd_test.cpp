@@ -138,6 +138,57 @@ TEST(EngineWinograd, ABlockedOutputJoinsAnNhwcConcatWithOneReorder) {
   EXPECT_LE(testing::reorder_calls(wino), 4);
 }
 
+// x[1,32,H,W] -> 1x1 (64) -> Relu = a; a -> 3x3 in 2 groups of 32 with bias + a -> Relu = r;
+// r -> 3x3 in 4 groups of 16 = s; s -> 3x3 in 8 groups of 8 = y. RegNet's grouped layers: the
+// first two have whole 16-channel blocks per group and may run group by group as Winograd
+// (one with a residual sum and bias), the last cannot.
+onnx::ModelProto grouped_model(std::int64_t h, std::int64_t w) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "32", std::to_string(h), std::to_string(w)});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  *g->add_initializer() = testing::random_tensor("w0", {64, 32, 1, 1}, 31, -0.3f, 0.3f);
+  *g->add_initializer() = testing::random_tensor("w1", {64, 32, 3, 3}, 32, -0.1f, 0.1f);
+  *g->add_initializer() = testing::random_tensor("b1", {64}, 33, -0.5f, 0.5f);
+  *g->add_initializer() = testing::random_tensor("w2", {64, 16, 3, 3}, 34, -0.15f, 0.15f);
+  *g->add_initializer() = testing::random_tensor("w3", {64, 8, 3, 3}, 35, -0.2f, 0.2f);
+  *g->add_node() = conv("x", "w0", "c0", {0, 0, 0, 0});
+  *g->add_node() = node("Relu", {"c0"}, {"a"});
+  auto c1 = node("Conv", {"a", "w1", "b1"}, {"c1"});
+  testing::add_ints_attr(c1, "pads", {1, 1, 1, 1});
+  testing::add_int_attr(c1, "group", 2);
+  *g->add_node() = c1;
+  *g->add_node() = node("Add", {"c1", "a"}, {"t"});
+  *g->add_node() = node("Relu", {"t"}, {"r"});
+  auto c2 = conv("r", "w2", "s", {1, 1, 1, 1});
+  testing::add_int_attr(c2, "group", 4);
+  *g->add_node() = c2;
+  auto c3 = conv("s", "w3", "y", {1, 1, 1, 1});
+  testing::add_int_attr(c3, "group", 8);
+  *g->add_node() = c3;
+  return m;
+}
+
+TEST(EngineWinograd, GroupedConvolutionsWithWholeBlocksPerGroupRunGroupByGroup) {
+  for (int threads : {1, 2})
+    for (auto [h, w] : {std::pair<std::int64_t, std::int64_t>{14, 14}, {9, 23}}) {
+      SessionOptions direct_opts, wino_opts;
+      direct_opts.threads = wino_opts.threads = threads;
+      direct_opts.conv_algorithm = ConvAlgorithm::kDirect;
+      wino_opts.conv_algorithm = ConvAlgorithm::kWinograd;
+      Session direct(grouped_model(h, w), direct_opts), wino(grouped_model(h, w), wino_opts);
+      EXPECT_EQ(wino.winograd_convolutions(), testing::onednn_uses_avx512() ? 2u : 0u) << "threads " << threads;
+      Tensor x = Tensor::allocate(DType::kF32, {1, 32, h, w});
+      for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.07f * static_cast<float>(i)) - 0.1f;
+      auto want = direct.run({x}), got = wino.run({x});
+      ASSERT_EQ(got[0].shape, (Shape{1, 64, h, w}));
+      EXPECT_LT(relative_difference(got[0], want[0]), 2e-5) << h << "x" << w << " threads " << threads;
+      if (testing::onednn_uses_avx512()) EXPECT_GT(relative_difference(got[0], want[0]), 0.0) << "identical results: Winograd did not run";
+      // Run again: the per-group arguments kept between runs still point at the right slices.
+      EXPECT_LT(relative_difference(wino.run({x})[0], want[0]), 2e-5);
+    }
+}
+
 TEST(EngineWinograd, PolicyNamesRoundTrip) {
   for (auto a : {ConvAlgorithm::kMeasured, ConvAlgorithm::kDirect, ConvAlgorithm::kWinograd})
     EXPECT_EQ(parse_conv_algorithm(conv_algorithm_name(a)), a);

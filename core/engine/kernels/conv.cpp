@@ -76,6 +76,17 @@ class ConvKernel final : public Kernel {
   void set_post_ops(std::shared_ptr<const PostOpChain> chain) { post_ops_ = std::move(chain); }
   // The chain's trailing SiLU, left out of it and applied by silu_inplace after the convolution.
   void set_trailing_silu() { trailing_silu_ = true; }
+  // Run the primitive once per group (grouped_winograd_instead, winograd_choice.h): group k reads
+  // the k-th `src_group`-sized slice of the source and writes the k-th `dst_group`-sized slice of
+  // the destination (whole 16-channel blocks of nChw16c tensors of a batch of one), with its own
+  // prepacked weights and its slice of the bias.
+  void set_group_split(memory::desc src_group, memory::desc dst_group, memory::desc bias_group,
+                       std::vector<std::shared_ptr<dnnl::memory>> weights) {
+    src_group_ = src_group;
+    dst_group_ = dst_group;
+    bias_group_ = bias_group;
+    group_weights_ = std::move(weights);
+  }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     BoundArgs local_conv, local_sum;
@@ -86,20 +97,42 @@ class ConvKernel final : public Kernel {
       if (sum_scratch_.get_size() > 0) r.bind(DNNL_ARG_SCRATCHPAD, sum_scratch_, eng_, ctx.scratchpad);
       sum_reorder_.execute(*ctx.stream, r.args());
     }
-    BoundArgs& a = bound_args(ctx, local_conv, 0);
-    a.bind(DNNL_ARG_SRC, src_, eng_, in[0]->data);
-    a.bind(DNNL_ARG_DST, dst_, eng_, out[0]->data);
-    if (const_w_) a.bind(DNNL_ARG_WEIGHTS, *const_w_);
-    else a.bind(DNNL_ARG_WEIGHTS, w_, eng_, in[1]->data);
-    if (has_bias_) a.bind(DNNL_ARG_BIAS, b_, eng_, in[2]->data);
-    if (post_ops_) post_ops_->add_args(a.mutable_args());
-    if (scratch_.get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, scratch_, eng_, ctx.scratchpad);
-    prim_.execute(*ctx.stream, a.args());
+    if (!group_weights_.empty()) {
+      run_group_by_group(in, out, ctx);
+    } else {
+      BoundArgs& a = bound_args(ctx, local_conv, 0);
+      a.bind(DNNL_ARG_SRC, src_, eng_, in[0]->data);
+      a.bind(DNNL_ARG_DST, dst_, eng_, out[0]->data);
+      if (const_w_) a.bind(DNNL_ARG_WEIGHTS, *const_w_);
+      else a.bind(DNNL_ARG_WEIGHTS, w_, eng_, in[1]->data);
+      if (has_bias_) a.bind(DNNL_ARG_BIAS, b_, eng_, in[2]->data);
+      if (post_ops_) post_ops_->add_args(a.mutable_args());
+      if (scratch_.get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, scratch_, eng_, ctx.scratchpad);
+      prim_.execute(*ctx.stream, a.args());
+    }
     // Every element of the destination, padding of a blocked layout included (SiLU(0) = 0).
     if (trailing_silu_) silu_inplace(out[0]->as<float>(), static_cast<std::int64_t>(dst_.get_size() / sizeof(float)));
   }
 
  private:
+  void run_group_by_group(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) {
+    const auto* src = static_cast<const std::byte*>(in[0]->data);
+    auto* dst = static_cast<std::byte*>(out[0]->data);
+    const auto* bias = has_bias_ ? static_cast<const std::byte*>(in[2]->data) : nullptr;
+    const std::size_t src_step = src_group_.get_size(), dst_step = dst_group_.get_size(), bias_step = bias_group_.get_size();
+    for (std::size_t k = 0; k < group_weights_.size(); ++k) {
+      BoundArgs local;
+      BoundArgs& a = bound_args(ctx, local, 2 + k);  // 0: the whole convolution, 1: the sum's reorder
+      a.bind(DNNL_ARG_SRC, src_group_, eng_, src + k * src_step);
+      a.bind(DNNL_ARG_DST, dst_group_, eng_, dst + k * dst_step);
+      a.bind(DNNL_ARG_WEIGHTS, *group_weights_[k]);
+      if (bias) a.bind(DNNL_ARG_BIAS, bias_group_, eng_, bias + k * bias_step);
+      if (post_ops_) post_ops_->add_args(a.mutable_args());
+      if (scratch_.get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, scratch_, eng_, ctx.scratchpad);
+      prim_.execute(*ctx.stream, a.args());
+    }
+  }
+
   std::shared_ptr<const PostOpChain> post_ops_;
   bool trailing_silu_ = false;
   dnnl::primitive prim_;
@@ -111,6 +144,8 @@ class ConvKernel final : public Kernel {
   int sum_input_ = -1;
   memory::desc sum_md_, sum_scratch_;
   dnnl::reorder sum_reorder_;
+  memory::desc src_group_, dst_group_, bias_group_;
+  std::vector<std::shared_ptr<dnnl::memory>> group_weights_;  // empty: one call for the whole convolution
 };
 
 // How good a oneDNN implementation is, from its name: reference < generic (gemm, uni) < AVX2 <
@@ -214,23 +249,61 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
       if (!choose_src) reorder_src = pd.src_desc() != src;
     }
   }
-  auto dst = pd.dst_desc();
+  // A grouped one (RegNet's 3x3 layers) may run group by group as Winograd when its groups are
+  // whole 16-channel blocks and the batch is one: group k's channels of an nChw16c tensor are then
+  // one dense nChw16c tensor at an offset, so no group needs copying in or out.
+  std::optional<memory::desc> whole_src, whole_dst;  // set when run group by group
+  const std::int64_t cg = c / g.group, mg = m / g.group;
+  if (!ctx.winograd && wconst && g.group > 1 && n == 1 && x.size() == 4 && w[2] == 3 && w[3] == 3 && cg % 16 == 0 &&
+      mg % 16 == 0 && ctx.blocked_output_ok && g.strides == memory::dims{1, 1} && g.dilations == memory::dims{0, 0}) {
+    using tag = memory::format_tag;
+    const memory::dims gsrc = {1, cg, x[2], x[3]}, gdst = {1, mg, y[2], y[3]};
+    const auto ws = memory::desc(to_dims(x), memory::data_type::f32, tag::nChw16c);
+    const auto wd = memory::desc(to_dims(y), memory::data_type::f32, tag::nChw16c);
+    dnnl::convolution_forward::desc dg(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+        memory::desc(gsrc, memory::data_type::f32, tag::any), memory::desc({mg, cg, 3, 3}, memory::data_type::f32, tag::any),
+        has_bias ? plain_f32({mg}) : memory::desc(), memory::desc(gdst, memory::data_type::f32, tag::any), g.strides,
+        g.dilations, g.pad_l, g.pad_r);
+    auto wino = grouped_winograd_instead(ctx.conv_algorithm, pd, dg, static_cast<int>(g.group), ws, wd, post_op_attr(*chain),
+                                         *chain, ctx.dnnl_engine());
+    if (wino && wino->src_desc() == memory::desc(gsrc, memory::data_type::f32, tag::nChw16c) &&
+        wino->dst_desc() == memory::desc(gdst, memory::data_type::f32, tag::nChw16c)) {
+      pd = *wino;
+      whole_src = ws;
+      whole_dst = wd;
+      ctx.winograd = true;
+      reorder_src = !choose_src && src != ws;
+    }
+  }
+  auto dst = whole_dst.value_or(pd.dst_desc());
   if (dst != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(dst);
   if (reorder_src) {
-    src = pd.src_desc();
+    src = whole_src.value_or(pd.src_desc());
     ctx.wanted_input_layout = std::make_shared<const memory::desc>(src);
   }
   if (choose_src) {
-    src = pd.src_desc();
+    src = whole_src.value_or(pd.src_desc());
     if (src != plain_f32(to_dims(x))) ctx.wanted_input_layout = std::make_shared<const memory::desc>(src);
   }
   std::shared_ptr<memory> packed;
-  if (wconst) packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
+  std::vector<std::shared_ptr<memory>> group_weights;
+  if (wconst && whole_src) {
+    const auto plain_group = plain_f32({mg, cg, 3, 3});
+    for (std::int64_t k = 0; k < g.group; ++k) {
+      group_weights.push_back(std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine()));
+      reorder_now(ctx.dnnl_engine(), plain_group, wconst->as<float>() + k * mg * cg * 9, *group_weights.back());
+    }
+  } else if (wconst) {
+    packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
+  }
   ctx.need_scratchpad(pd.scratchpad_desc());
   auto kernel = std::make_unique<ConvKernel>(dnnl::convolution_forward(pd), src, wplain, bias, dst, packed, has_bias,
                                              ctx.dnnl_engine(), pd.scratchpad_desc());
   kernel->set_post_ops(chain);
   if (trailing_silu) kernel->set_trailing_silu();
+  if (whole_src)
+    kernel->set_group_split(pd.src_desc(), pd.dst_desc(), has_bias ? plain_f32({mg}) : memory::desc(), std::move(group_weights));
   for (const auto& p : ctx.post_ops)
     if (p.kind == PostOp::Kind::kSum) {
       const auto sum_md = layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input)));

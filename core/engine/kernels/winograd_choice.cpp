@@ -91,14 +91,17 @@ class Trial {
 // into and out of them, as the planner would add them (a SqueezeNet fire module's 3x3 expand
 // sits between a 1x1 convolution's NHWC output and a Concat with another NHWC one: 4 Winograd
 // convolutions there saved 0.04 ms each at 2 threads and their 12 reorders cost 0.42 ms).
+// `winograd` runs `groups` times, once per group, between reorders of the whole tensors
+// (`wino_src`, `wino_dst`: the layouts it reads and writes, seen whole).
 bool winograd_measured_faster(const dnnl::convolution_forward::primitive_desc& direct,
-                              const dnnl::convolution_forward::primitive_desc& winograd, const PostOpChain& chain,
+                              const dnnl::convolution_forward::primitive_desc& winograd, int groups,
+                              const dnnl::memory::desc& wino_src, const dnnl::memory::desc& wino_dst, const PostOpChain& chain,
                               const dnnl::engine& eng) {
   Trial d(eng), w(eng);
   d.add_convolution(direct, chain);
-  if (direct.src_desc() != winograd.src_desc()) w.add_reorder(direct.src_desc(), winograd.src_desc());
-  w.add_convolution(winograd, chain);
-  if (direct.dst_desc() != winograd.dst_desc()) w.add_reorder(winograd.dst_desc(), direct.dst_desc());
+  if (direct.src_desc() != wino_src) w.add_reorder(direct.src_desc(), wino_src);
+  for (int g = 0; g < groups; ++g) w.add_convolution(winograd, chain);
+  if (direct.dst_desc() != wino_dst) w.add_reorder(wino_dst, direct.dst_desc());
   dnnl::stream s(eng);
   double spent = d.run_ms(s) + w.run_ms(s);
   double best_d = 1e300, best_w = 1e300;
@@ -120,7 +123,8 @@ void put_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
 // count. Not the post-ops: the same element-wise tail runs in both kernels, and a convolution is
 // planned once without and once with its fused tail, so keying on them would time it twice.
 std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl::convolution_forward::primitive_desc& direct,
-                            const dnnl::convolution_forward::primitive_desc& winograd) {
+                            const dnnl::convolution_forward::primitive_desc& winograd, int groups,
+                            const dnnl::memory::desc& wino_src, const dnnl::memory::desc& wino_dst) {
   const auto& c = d.data;
   std::ostringstream os;
   put_dims(os, c.src_desc.dims, c.src_desc.ndims);
@@ -130,8 +134,9 @@ std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl
   put_dims(os, c.padding[0], spatial);
   put_dims(os, c.padding[1], spatial);
   os << (c.bias_desc.ndims > 0) << ';';
-  os << (direct.src_desc() != winograd.src_desc()) << (direct.dst_desc() != winograd.dst_desc());
-  os << ";t" << omp_get_max_threads();
+  (void)winograd;
+  os << (direct.src_desc() != wino_src) << (direct.dst_desc() != wino_dst);
+  os << ";g" << groups << ";t" << omp_get_max_threads();
   return os.str();
 }
 
@@ -141,12 +146,15 @@ std::map<std::string, bool>& remembered() {
   return m;
 }
 
-}  // namespace
-
-std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(
-    ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
-    const dnnl::convolution_forward::desc& winograd, const dnnl::primitive_attr& attr, const PostOpChain& chain,
-    const dnnl::engine& eng) {
+// Both public choices: `groups` runs of the Winograd primitive against one of `direct`; the
+// whole-tensor Winograd layouts are the primitive's own unless given.
+std::optional<dnnl::convolution_forward::primitive_desc> choose(ConvAlgorithm policy,
+                                                               const dnnl::convolution_forward::primitive_desc& direct,
+                                                               const dnnl::convolution_forward::desc& winograd,
+                                                               const dnnl::primitive_attr& attr, const PostOpChain& chain,
+                                                               const dnnl::engine& eng, int groups,
+                                                               std::optional<dnnl::memory::desc> wino_src,
+                                                               std::optional<dnnl::memory::desc> wino_dst) {
   if (policy == ConvAlgorithm::kDirect) return std::nullopt;
   dnnl::convolution_forward::primitive_desc pd;
   try {
@@ -157,17 +165,34 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(
   }
   if (!pd) return std::nullopt;
   if (policy == ConvAlgorithm::kWinograd) return pd;
-  const std::string key = measurement_key(winograd, direct, pd);
+  const auto src = wino_src.value_or(pd.src_desc()), dst = wino_dst.value_or(pd.dst_desc());
+  const std::string key = measurement_key(winograd, direct, pd, groups, src, dst);
   {
     std::lock_guard<std::mutex> lock(remembered_mutex);
     auto it = remembered().find(key);
     if (it != remembered().end()) return it->second ? std::optional(pd) : std::nullopt;
   }
-  const bool faster = winograd_measured_faster(direct, pd, chain, eng);
+  const bool faster = winograd_measured_faster(direct, pd, groups, src, dst, chain, eng);
   std::lock_guard<std::mutex> lock(remembered_mutex);
   if (remembered().size() >= kMaxRemembered) remembered().clear();
   remembered()[key] = faster;
   return faster ? std::optional(pd) : std::nullopt;
+}
+
+}  // namespace
+
+std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(
+    ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
+    const dnnl::convolution_forward::desc& winograd, const dnnl::primitive_attr& attr, const PostOpChain& chain,
+    const dnnl::engine& eng) {
+  return choose(policy, direct, winograd, attr, chain, eng, 1, std::nullopt, std::nullopt);
+}
+
+std::optional<dnnl::convolution_forward::primitive_desc> grouped_winograd_instead(
+    ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
+    const dnnl::convolution_forward::desc& one_group, int groups, const dnnl::memory::desc& whole_src,
+    const dnnl::memory::desc& whole_dst, const dnnl::primitive_attr& attr, const PostOpChain& chain, const dnnl::engine& eng) {
+  return choose(policy, direct, one_group, attr, chain, eng, groups, whole_src, whole_dst);
 }
 
 }  // namespace aifgen::engine
