@@ -51,10 +51,18 @@ onnx::ModelProto block_model(std::int64_t h, std::int64_t w) {
   return m;
 }
 
-Tensor wavy_input(std::int64_t h, std::int64_t w) {
-  Tensor x = Tensor::allocate(DType::kF32, {1, 24, h, w});
-  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.13f * static_cast<float>(i)) + 0.2f;
+// A smooth, sign-changing input: sin(step * i) + offset over the flat index.
+Tensor wavy_input(const Shape& shape, float step = 0.13f, float offset = 0.2f) {
+  Tensor x = Tensor::allocate(DType::kF32, shape);
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(step * static_cast<float>(i)) + offset;
   return x;
+}
+
+SessionOptions options(ConvAlgorithm algorithm, int threads = 0) {
+  SessionOptions o;
+  o.conv_algorithm = algorithm;
+  if (threads > 0) o.threads = threads;
+  return o;
 }
 
 // The largest difference relative to the largest magnitude of `want`.
@@ -67,40 +75,47 @@ double relative_difference(const Tensor& got, const Tensor& want) {
   return diff / scale;
 }
 
+// Winograd's transforms round differently (measured ~2e-6 of the largest output per layer), so
+// the results are close to the direct ones but, where Winograd ran, not identical.
+void expect_close_but_winograd(const Tensor& got, const Tensor& want, const std::string& what) {
+  EXPECT_LT(relative_difference(got, want), 2e-5) << what;
+  if (testing::onednn_uses_avx512()) {
+    EXPECT_GT(relative_difference(got, want), 0.0) << what << ": identical results, Winograd did not run";
+  }
+}
+
 TEST(EngineWinograd, ABlockOfThreeByThreeConvolutionsGivesTheDirectResults) {
   for (int threads : {1, 2})
     for (auto [h, w] : {std::pair<std::int64_t, std::int64_t>{16, 16}, {13, 21}}) {
-      SessionOptions direct_opts, wino_opts;
-      direct_opts.threads = wino_opts.threads = threads;
-      direct_opts.conv_algorithm = ConvAlgorithm::kDirect;
-      wino_opts.conv_algorithm = ConvAlgorithm::kWinograd;
-      Session direct(block_model(h, w), direct_opts), wino(block_model(h, w), wino_opts);
+      Session direct(block_model(h, w), options(ConvAlgorithm::kDirect, threads));
+      Session wino(block_model(h, w), options(ConvAlgorithm::kWinograd, threads));
       EXPECT_EQ(direct.winograd_convolutions(), 0u);
       // The two symmetric-padded ones where oneDNN has the kernels, none elsewhere.
       EXPECT_EQ(wino.winograd_convolutions(), testing::onednn_uses_avx512() ? 2u : 0u) << "threads " << threads;
-      const Tensor x = wavy_input(h, w);
+      const Tensor x = wavy_input({1, 24, h, w});
       auto want = direct.run({x}), got = wino.run({x});
       ASSERT_EQ(got[0].shape, want[0].shape);
       ASSERT_EQ(got[0].shape, (Shape{1, 48, h / 2, w / 2}));  // pads 0,1 / 2,1: H +2-2, W +2-2
-      // Winograd's transforms round differently (measured ~2e-6 of the largest output per layer).
-      EXPECT_LT(relative_difference(got[0], want[0]), 2e-5) << h << "x" << w << " threads " << threads;
-      if (testing::onednn_uses_avx512()) EXPECT_GT(relative_difference(got[0], want[0]), 0.0) << "identical results: Winograd did not run";
+      expect_close_but_winograd(got[0], want[0], std::to_string(h) + "x" + std::to_string(w) + " threads " + std::to_string(threads));
     }
 }
 
 TEST(EngineWinograd, MeasuredChoiceKeepsTheResultsAndNeverExceedsTheEligibleConvolutions) {
-  SessionOptions measured, direct;
-  direct.conv_algorithm = ConvAlgorithm::kDirect;
-  Session a(block_model(16, 16), measured), b(block_model(16, 16), direct);
+  Session a(block_model(16, 16), options(ConvAlgorithm::kMeasured)), b(block_model(16, 16), options(ConvAlgorithm::kDirect));
   EXPECT_LE(a.winograd_convolutions(), 2u);
-  if (!testing::onednn_uses_avx512()) EXPECT_EQ(a.winograd_convolutions(), 0u);
+  if (!testing::onednn_uses_avx512()) {
+    EXPECT_EQ(a.winograd_convolutions(), 0u);
+  }
   // Any Winograd convolution means the whole plan raced the all-direct one, and the note says
   // which was kept with the count it ran.
   const std::string& note = a.conv_algorithm_choice();
-  if (a.winograd_convolutions() > 0) EXPECT_EQ(note.rfind(std::to_string(a.winograd_convolutions()) + " as Winograd, measured faster", 0), 0u) << note;
-  else if (!note.empty()) EXPECT_EQ(note.rfind("all direct", 0), 0u) << note;
+  if (a.winograd_convolutions() > 0) {
+    EXPECT_EQ(note.rfind(std::to_string(a.winograd_convolutions()) + " as Winograd, measured faster", 0), 0u) << note;
+  } else if (!note.empty()) {
+    EXPECT_EQ(note.rfind("all direct", 0), 0u) << note;
+  }
   EXPECT_TRUE(b.conv_algorithm_choice().empty());
-  const Tensor x = wavy_input(16, 16);
+  const Tensor x = wavy_input({1, 24, 16, 16});
   EXPECT_LT(relative_difference(a.run({x})[0], b.run({x})[0]), 2e-5);
 }
 
@@ -123,13 +138,10 @@ onnx::ModelProto concat_model() {
 }
 
 TEST(EngineWinograd, ABlockedOutputJoinsAnNhwcConcatWithOneReorder) {
-  SessionOptions direct_opts, wino_opts;
-  direct_opts.conv_algorithm = ConvAlgorithm::kDirect;
-  wino_opts.conv_algorithm = ConvAlgorithm::kWinograd;
+  SessionOptions wino_opts = options(ConvAlgorithm::kWinograd);
   wino_opts.profile = true;
-  Session direct(concat_model(), direct_opts), wino(concat_model(), wino_opts);
-  Tensor x = Tensor::allocate(DType::kF32, {1, 24, 12, 12});
-  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.21f * static_cast<float>(i));
+  Session direct(concat_model(), options(ConvAlgorithm::kDirect)), wino(concat_model(), wino_opts);
+  const Tensor x = wavy_input({1, 24, 12, 12}, 0.21f, 0.0f);
   EXPECT_LT(relative_difference(wino.run({x})[0], direct.run({x})[0]), 2e-5);
   if (!testing::onednn_uses_avx512()) return;
   ASSERT_EQ(wino.winograd_convolutions(), 1u);
@@ -172,18 +184,13 @@ onnx::ModelProto grouped_model(std::int64_t h, std::int64_t w) {
 TEST(EngineWinograd, GroupedConvolutionsWithWholeBlocksPerGroupRunGroupByGroup) {
   for (int threads : {1, 2})
     for (auto [h, w] : {std::pair<std::int64_t, std::int64_t>{14, 14}, {9, 23}}) {
-      SessionOptions direct_opts, wino_opts;
-      direct_opts.threads = wino_opts.threads = threads;
-      direct_opts.conv_algorithm = ConvAlgorithm::kDirect;
-      wino_opts.conv_algorithm = ConvAlgorithm::kWinograd;
-      Session direct(grouped_model(h, w), direct_opts), wino(grouped_model(h, w), wino_opts);
+      Session direct(grouped_model(h, w), options(ConvAlgorithm::kDirect, threads));
+      Session wino(grouped_model(h, w), options(ConvAlgorithm::kWinograd, threads));
       EXPECT_EQ(wino.winograd_convolutions(), testing::onednn_uses_avx512() ? 2u : 0u) << "threads " << threads;
-      Tensor x = Tensor::allocate(DType::kF32, {1, 32, h, w});
-      for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.07f * static_cast<float>(i)) - 0.1f;
+      const Tensor x = wavy_input({1, 32, h, w}, 0.07f, -0.1f);
       auto want = direct.run({x}), got = wino.run({x});
       ASSERT_EQ(got[0].shape, (Shape{1, 64, h, w}));
-      EXPECT_LT(relative_difference(got[0], want[0]), 2e-5) << h << "x" << w << " threads " << threads;
-      if (testing::onednn_uses_avx512()) EXPECT_GT(relative_difference(got[0], want[0]), 0.0) << "identical results: Winograd did not run";
+      expect_close_but_winograd(got[0], want[0], std::to_string(h) + "x" + std::to_string(w) + " threads " + std::to_string(threads));
       // Run again: the per-group arguments kept between runs still point at the right slices.
       EXPECT_LT(relative_difference(wino.run({x})[0], want[0]), 2e-5);
     }

@@ -123,8 +123,7 @@ void put_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
 // count. Not the post-ops: the same element-wise tail runs in both kernels, and a convolution is
 // planned once without and once with its fused tail, so keying on them would time it twice.
 std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl::convolution_forward::primitive_desc& direct,
-                            const dnnl::convolution_forward::primitive_desc& winograd, int groups,
-                            const dnnl::memory::desc& wino_src, const dnnl::memory::desc& wino_dst) {
+                            int groups, const dnnl::memory::desc& wino_src, const dnnl::memory::desc& wino_dst) {
   const auto& c = d.data;
   std::ostringstream os;
   put_dims(os, c.src_desc.dims, c.src_desc.ndims);
@@ -134,7 +133,6 @@ std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl
   put_dims(os, c.padding[0], spatial);
   put_dims(os, c.padding[1], spatial);
   os << (c.bias_desc.ndims > 0) << ';';
-  (void)winograd;
   os << (direct.src_desc() != wino_src) << (direct.dst_desc() != wino_dst);
   os << ";g" << groups << ";t" << omp_get_max_threads();
   return os.str();
@@ -166,7 +164,7 @@ std::optional<dnnl::convolution_forward::primitive_desc> choose(ConvAlgorithm po
   if (!pd) return std::nullopt;
   if (policy == ConvAlgorithm::kWinograd) return pd;
   const auto src = wino_src.value_or(pd.src_desc()), dst = wino_dst.value_or(pd.dst_desc());
-  const std::string key = measurement_key(winograd, direct, pd, groups, src, dst);
+  const std::string key = measurement_key(winograd, direct, groups, src, dst);
   {
     std::lock_guard<std::mutex> lock(remembered_mutex);
     auto it = remembered().find(key);
