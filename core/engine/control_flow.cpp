@@ -79,6 +79,7 @@ Body plan_body(const onnx::ModelProto& parent, const onnx::GraphProto& graph, co
   o.threads = parent_options.threads;
   o.int8_kernels = parent_options.int8_kernels;
   o.conv_algorithm = parent_options.conv_algorithm;
+  o.activation_layout = parent_options.activation_layout;
   std::unordered_map<std::string, std::size_t> position;
   std::set<std::string> wanted;
   for (const auto& in : graph.input()) wanted.insert(in.name());

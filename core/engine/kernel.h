@@ -79,6 +79,9 @@ class NodeCtx {
   mutable int inplace_input = -1;
   // Set by the planner from SessionOptions: may 3x3 convolutions run as Winograd.
   ConvAlgorithm conv_algorithm = ConvAlgorithm::kDirect;
+  // Set by the planner from SessionOptions (ActivationLayout::kBlocked): a convolution reading a
+  // plain tensor writes a blocked layout where oneDNN has as good a kernel for it.
+  bool blocked_activations = false;
   // Set by a convolution that runs as Winograd (Session::winograd_convolutions counts them).
   mutable bool winograd = false;
   // Largest oneDNN scratchpad the node's primitives need; the planner sizes each run's from it.

@@ -290,6 +290,8 @@ struct Session::Impl {
   double plan_ms = 0;
   std::string thread_choice;  // why the session runs on the threads it does (Session::thread_choice)
   std::string conv_choice;    // why its convolutions run as they do (Session::conv_algorithm_choice)
+  std::string layout_choice;  // which activation layout it runs and why (Session::activation_layout_choice)
+  std::size_t layout_conversions = 0;  // reorder steps between two non-plain layouts
   double parallel_work = 0;  // estimated work of the steps planned with more than one thread
   mutable std::mutex pool_mu;
   std::vector<std::unique_ptr<RunState>> pool;
@@ -959,6 +961,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     }
     NodeCtx ctx(*effective, opset, pin, eng);
     ctx.conv_algorithm = options.conv_algorithm;
+    ctx.blocked_activations = options.activation_layout == ActivationLayout::kBlocked;
     ctx.blocked_output_ok = !all_constant && (is_conv(node) || is_op(node, "MaxPool") || is_op(node, "AveragePool"));
     std::vector<TensorDesc> out_desc;
     // oneDNN sizes a primitive's work split by the threads at creation: plan small steps
@@ -1036,6 +1039,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         }
         NodeCtx fused_ctx(*planned, opset, pin, eng);
         fused_ctx.conv_algorithm = options.conv_algorithm;
+        fused_ctx.blocked_activations = options.activation_layout == ActivationLayout::kBlocked;
         fused_ctx.blocked_output_ok = true;
         fused_ctx.post_ops = ops;
         out_desc.clear();
@@ -1312,6 +1316,7 @@ int Session::Impl::blocked_slot(int id, const std::shared_ptr<const dnnl::memory
   std::string key = std::to_string(layout->get_size()) + ":" + std::to_string(static_cast<int>(layout->data.format_desc.blocking.inner_nblks)) +
                     ":" + std::to_string(layout->data.format_desc.blocking.inner_blks[0]);
   if (auto it = blocked_copies.find({id, key}); it != blocked_copies.end()) return it->second;
+  if (d.layout) ++layout_conversions;
   Slot s;
   s.desc = {d.dtype, d.shape, layout};
   slots.push_back(std::move(s));
@@ -1431,6 +1436,9 @@ constexpr double kTeamMustWin = 0.95;
 // A plan with Winograd convolutions must beat the all-direct plan by this much to be kept (a near
 // tie goes to direct: smaller weights, results closer to the textbook sum).
 constexpr double kWinogradPlanMustWin = 0.97;
+// The blocked plan must beat oneDNN's layouts by this much (activation_layout.h): its measured
+// gains are 2-4%, and a near tie goes to oneDNN's picks.
+constexpr double kBlockedPlanMustWin = 0.99;
 
 // The fastest steady-state run of each of two plans of one model on the same synthetic inputs,
 // in ms (first plan, second plan): two blocks of back-to-back runs per plan, alternating, the
@@ -1534,7 +1542,47 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
     }
   }
   if (impl_->options.conv_algorithm == ConvAlgorithm::kMeasured) choose_winograd_or_direct(standard ? *standard : model);
+  // After the Winograd choice: which layout is faster depends on which algorithm the grouped
+  // 3x3 convolutions run (both want nChw16c), so the race is between the plans that will run.
+  if (impl_->options.activation_layout == ActivationLayout::kMeasured) choose_activation_layout(standard ? *standard : model);
   impl_->plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// oneDNN's layouts converted between NHWC and a blocked layout somewhere (a grouped convolution
+// reading a 1x1 convolution's NHWC output): plan it again started blocked (activation_layout.h),
+// and keep that plan if it converts less and runs faster on the same synthetic inputs. Both are
+// planned with the thread count chosen above.
+void Session::choose_activation_layout(const onnx::ModelProto& planned) {
+  impl_->options.activation_layout = ActivationLayout::kOneDnn;
+  if (impl_->layout_conversions == 0) return;
+  const int threads = impl_->options.threads;
+  auto blocked = std::make_unique<Impl>();
+  blocked->options = impl_->options;
+  blocked->options.activation_layout = ActivationLayout::kBlocked;
+  omp_set_num_threads(threads);
+  blocked->plan(planned);
+  blocked->thread_choice = impl_->thread_choice;
+  blocked->conv_choice = impl_->conv_choice;
+  char note[200];
+  if (blocked->layout_conversions >= impl_->layout_conversions) {
+    std::snprintf(note, sizeof note, "oneDNN's: %zu layout conversions, as many started blocked", impl_->layout_conversions);
+    impl_->layout_choice = note;
+    return;
+  }
+  const auto timed = race_plans(*impl_, *blocked);
+  if (timed && timed->second < kBlockedPlanMustWin * timed->first) {
+    std::snprintf(note, sizeof note, "blocked, measured faster: %.3f ms, oneDNN's %.3f ms with %zu layout conversions", timed->second,
+                  timed->first, impl_->layout_conversions);
+    blocked->layout_choice = note;
+    impl_ = std::move(blocked);
+  } else {
+    if (timed)
+      std::snprintf(note, sizeof note, "oneDNN's, measured as fast: %.3f ms, blocked %.3f ms", timed->first, timed->second);
+    else
+      std::snprintf(note, sizeof note, "oneDNN's (the plans could not be timed)");
+    impl_->layout_choice = note;
+  }
+  omp_set_num_threads(threads);
 }
 
 // Each 3x3 convolution kept Winograd only where it timed faster alone, reorders into and out of
@@ -1581,6 +1629,8 @@ std::size_t Session::kernel_count() const { return impl_->steps.size(); }
 int Session::threads() const { return impl_->options.threads; }
 const std::string& Session::thread_choice() const { return impl_->thread_choice; }
 const std::string& Session::conv_algorithm_choice() const { return impl_->conv_choice; }
+std::size_t Session::layout_conversions() const { return impl_->layout_conversions; }
+const std::string& Session::activation_layout_choice() const { return impl_->layout_choice; }
 
 std::size_t Session::winograd_convolutions() const {
   return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.winograd; }));

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/engine/activation_layout.h"
 #include "core/engine/conv_algorithm.h"
 #include "core/engine/tensor.h"
 
@@ -35,6 +36,9 @@ struct SessionOptions {
   // Winograd for 3x3 stride-1 float convolutions: measured per shape (default), never, or always
   // where oneDNN has it. See core/engine/kernels/winograd_choice.h.
   ConvAlgorithm conv_algorithm = ConvAlgorithm::kMeasured;
+  // The layout of float convolution chains: oneDNN's picks or blocked from the first
+  // convolution, measured per model by default (activation_layout.h).
+  ActivationLayout activation_layout = ActivationLayout::kMeasured;
 };
 
 // Accumulated kernel time per op type ("Conv+Clip" for fused kernels, "Reorder" for layout
@@ -78,12 +82,18 @@ class Session {
   // With ConvAlgorithm::kMeasured and some convolution that timed faster as Winograd: whether the
   // plan with them or the all-direct one was kept, and both times (empty otherwise).
   const std::string& conv_algorithm_choice() const;
+  // Reorders per run between two non-plain layouts of one value (NHWC <-> nChw16c), and with
+  // ActivationLayout::kMeasured and some of them in oneDNN's plan: which plan was kept and why
+  // (empty otherwise).
+  std::size_t layout_conversions() const;
+  const std::string& activation_layout_choice() const;
   double plan_ms() const;
   std::vector<OpProfile> profile() const;  // sorted by total time, largest first
 
   struct Impl;
 
  private:
+  void choose_activation_layout(const onnx::ModelProto& planned);
   void choose_winograd_or_direct(const onnx::ModelProto& planned);
   std::unique_ptr<Impl> impl_;
 };

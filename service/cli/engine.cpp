@@ -133,6 +133,8 @@ int bench_model(const EngineCliOptions& o) {
         {"conv_algorithm", o.conv_algorithm},
         {"winograd_convolutions", session.winograd_convolutions()},
         {"conv_algorithm_choice", session.conv_algorithm_choice()},
+        {"layout_conversions", session.layout_conversions()},
+        {"activation_layout_choice", session.activation_layout_choice()},
     };
     if (o.json) {
       std::printf("%s\n", j.dump().c_str());
@@ -147,6 +149,8 @@ int bench_model(const EngineCliOptions& o) {
       else
         std::printf("plan        %.1f ms (convolutions %s: %s)\n", session.plan_ms(), o.conv_algorithm.c_str(),
                     session.conv_algorithm_choice().c_str());
+      if (!session.activation_layout_choice().empty())
+        std::printf("layouts     %s\n", session.activation_layout_choice().c_str());
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),
                   q(0.99), o.iterations, o.warmup);
       std::printf("throughput  %.1f inferences/s\n", j["throughput_per_s"].get<double>());

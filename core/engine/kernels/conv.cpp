@@ -219,6 +219,22 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   if (trailing_silu) fused.pop_back();
   auto chain = std::make_shared<const PostOpChain>(fused, std::nullopt, static_cast<int>(y.size()), ctx.dnnl_engine());
   dnnl::convolution_forward::primitive_desc pd(d, post_op_attr(*chain), ctx.dnnl_engine());
+  // Started blocked (activation_layout.h): write the channel-blocked layout of the widest vectors
+  // oneDNN has a kernel for here, as long as that kernel is as good as the one of its own pick.
+  if (choose_src && ctx.blocked_activations && y.size() == 4) {
+    for (auto tag : {memory::format_tag::nChw16c, memory::format_tag::nChw8c}) {
+      const std::int64_t block = tag == memory::format_tag::nChw16c ? 16 : 8;
+      if (m % block != 0) continue;
+      dnnl::convolution_forward::desc db(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
+                                         bias, memory::desc(to_dims(y), memory::data_type::f32, tag), g.strides, g.dilations,
+                                         g.pad_l, g.pad_r);
+      dnnl::convolution_forward::primitive_desc blocked(db, post_op_attr(*chain), ctx.dnnl_engine(), true);
+      if (blocked && kernel_rank(blocked.impl_info_str()) >= kernel_rank(pd.impl_info_str())) {
+        pd = blocked;
+        break;
+      }
+    }
+  }
   // The producer's layout can cost the convolution its best kernel: an int8 convolution's nhwc
   // output read by a float convolution on AVX2 chose the reference kernel (100x slower), and a
   // grouped convolution's nChw8c output (group width 8) made every following 1x1 convolution
