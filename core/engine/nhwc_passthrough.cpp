@@ -95,4 +95,29 @@ std::unique_ptr<Kernel> make_channel_shuffle_nhwc(const Shape& physical, std::in
   });
 }
 
+std::unique_ptr<Kernel> make_interleave_halves_nhwc(const Shape& half, std::vector<std::pair<std::int64_t, std::int64_t>> ranges) {
+  const std::int64_t c = half[3], rows = numel(half) / std::max<std::int64_t>(c, 1);
+  return make_kernel([c, rows, ranges](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const float* a = in[0]->as<float>();
+    const float* b = in[1]->as<float>();
+    // Split by elements, as the shuffle above (parallel_chunks' threshold counts elements).
+    parallel_chunks(rows * 2 * c, [&](std::int64_t b0, std::int64_t e0) {
+      const std::int64_t r0 = b0 / (2 * c), r1 = e0 == rows * 2 * c ? rows : e0 / (2 * c);
+      for (std::size_t k = 0; k < ranges.size(); ++k) {
+        const std::int64_t from = ranges[k].first / 2, pairs = (ranges[k].second - ranges[k].first) / 2;
+        float* y = out[k]->as<float>();
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const float* ar = a + r * c + from;
+          const float* br = b + r * c + from;
+          float* yr = y + r * 2 * pairs;
+          for (std::int64_t j = 0; j < pairs; ++j) {  // vectorized by the compiler, like the shuffle above
+            yr[2 * j] = ar[j];
+            yr[2 * j + 1] = br[j];
+          }
+        }
+      }
+    });
+  });
+}
+
 }  // namespace aifgen::engine

@@ -9,6 +9,8 @@
 #include <onnx/onnx_pb.h>
 
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include <dnnl.hpp>
 
@@ -47,5 +49,11 @@ onnx::NodeProto along_nhwc_channels(const onnx::NodeProto& n);
 // (output channel j*g + i is input channel i*C/g + j), instead of three plain-layout ops and
 // two reorders. `physical` is the [N,H,W,C] view.
 std::unique_ptr<Kernel> make_channel_shuffle_nhwc(const Shape& physical, std::int64_t groups);
+
+// Concat of two NHWC values of one shape along channels, the channel shuffle of 2 groups, then
+// channel slices [start, end) of the result (both even): each slice is channels start/2 ..
+// end/2 of the two inputs interleaved (output channel 2j from the first, 2j+1 from the second).
+// `half` is the inputs' [N,H,W,C] view; one output per range, each [N,H,W,end-start].
+std::unique_ptr<Kernel> make_interleave_halves_nhwc(const Shape& half, std::vector<std::pair<std::int64_t, std::int64_t>> ranges);
 
 }  // namespace aifgen::engine

@@ -571,13 +571,16 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     auto cs = consumers.find(v);
     return graph_outputs.count(v) || cs == consumers.end() || cs->second.size() != 1 ? -1 : cs->second[0];
   };
-  // Reshape -> Transpose(0,2,1,3,4) -> Reshape over an NHWC value: {groups, last reshape}.
-  auto channel_shuffle = [&](const onnx::NodeProto& r1) -> std::optional<std::pair<std::int64_t, int>> {
+  // Reshape -> Transpose(0,2,1,3,4) -> Reshape of a value of shape `x` (its first Reshape is
+  // r1): {groups, the Transpose, the last Reshape}; nothing is absorbed yet.
+  struct ShuffleNodes {
+    std::int64_t groups;
+    int transpose, last;
+  };
+  auto match_shuffle = [&](const onnx::NodeProto& r1, const Shape& x) -> std::optional<ShuffleNodes> {
     if (!is_op(r1, "Reshape") || r1.input_size() != 2) return std::nullopt;
-    auto in = slot_of.find(r1.input(0));
     const Tensor* t1 = constant_of(r1.input(1));
-    if (in == slot_of.end() || !t1 || !is_nhwc(slots[in->second].desc) || slots[in->second].desc.dtype != DType::kF32) return std::nullopt;
-    const Shape x = slots[in->second].desc.shape;
+    if (!t1) return std::nullopt;
     // A Reshape target with 0 (copy) and -1 (infer) resolved against `from`, as Reshape does.
     auto resolve = [](std::vector<std::int64_t> t, const Shape& from) {
       std::int64_t known = 1, infer = -1;
@@ -605,8 +608,18 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     const Tensor* t2 = constant_of(g.node(r2).input(1));
     const Shape transposed = {target1[0], target1[2], target1[1], target1[3], target1[4]};
     if (!t2 || resolve(to_int64_vector(*t2), transposed) != std::vector<std::int64_t>(x.begin(), x.end())) return std::nullopt;
-    absorbed[static_cast<std::size_t>(ti)] = absorbed[static_cast<std::size_t>(r2)] = true;
-    return std::pair{target1[1], r2};
+    return ShuffleNodes{target1[1], ti, r2};
+  };
+  // The channel shuffle of an NHWC value: {groups, last reshape}, its Transpose and last Reshape
+  // absorbed.
+  auto channel_shuffle = [&](const onnx::NodeProto& r1) -> std::optional<std::pair<std::int64_t, int>> {
+    if (!is_op(r1, "Reshape") || r1.input_size() != 2) return std::nullopt;
+    auto in = slot_of.find(r1.input(0));
+    if (in == slot_of.end() || !is_nhwc(slots[in->second].desc) || slots[in->second].desc.dtype != DType::kF32) return std::nullopt;
+    auto m = match_shuffle(r1, slots[in->second].desc.shape);
+    if (!m) return std::nullopt;
+    absorbed[static_cast<std::size_t>(m->transpose)] = absorbed[static_cast<std::size_t>(m->last)] = true;
+    return std::pair{m->groups, m->last};
   };
   // Slice of a 4-D value along the channel axis only, step 1 (ShuffleNet's channel split).
   auto channel_slice = [&](const onnx::NodeProto& n) {
@@ -622,6 +635,96 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         if (st != 1) return false;
     }
     return true;
+  };
+  // ShuffleNetV2's block ends in Concat(a, b) -> channel shuffle (2 groups) -> channel Slices
+  // (the next block's split): three copies of the block's output. When a and b are NHWC values of
+  // one shape, slice [s, e) of the shuffled value (s, e even) is channels s/2..e/2 of a and b
+  // interleaved, so each slice is written straight from a and b. The slices' bounds are computed
+  // from the shuffled value's Shape (torch's chunk), so they are known only when the slices are
+  // planned: until then the shuffled value is pending, a slot with a shape but no bytes, which
+  // Shape/Size may read; a reader that cannot take its slice from a and b gets the whole value
+  // written first. Where something else reads the shuffle, Concat and shuffle are one copy.
+  struct PendingShuffle {
+    int a, b, slot;
+    Shape half;
+  };
+  std::unordered_map<std::string, PendingShuffle> pending_shuffles;
+  auto interleave_step = [&](const PendingShuffle& p, std::pair<std::int64_t, std::int64_t> range, int out_slot, const char* label) {
+    Step step;
+    step.label = label;
+    // Reads what the convolutions before it wrote on every core of the team (team_written_work).
+    const double work = team_written_work(2.0 * static_cast<double>(numel(p.half)));
+    step.threads = threads_for_work(work, options.threads);
+    if (step.threads > 1) parallel_work += work;
+    step.kernel = make_interleave_halves_nhwc(nhwc_physical(p.half), {range});
+    step.in = {p.a, p.b};
+    step.out = {out_slot};
+    return step;
+  };
+  // Plans Concat(a, b) -> shuffle as above; false when `concat` does not start one.
+  auto plan_concat_shuffle = [&](const onnx::NodeProto& concat) {
+    if (!is_op(concat, "Concat") || concat.input_size() != 2 || concat.output_size() != 1) return false;
+    if (const auto axis = attr_int(concat, "axis", 0); axis != 1 && axis != -3) return false;
+    int ids[2];
+    for (int k = 0; k < 2; ++k) {
+      auto it = slot_of.find(concat.input(k));
+      if (it == slot_of.end() || slots[it->second].kind == SlotKind::kConstant || !is_nhwc(slots[it->second].desc) ||
+          slots[it->second].desc.dtype != DType::kF32)
+        return false;
+      ids[k] = it->second;
+    }
+    const Shape half = slots[ids[0]].desc.shape;
+    if (slots[ids[1]].desc.shape != half) return false;
+    const Shape whole = {half[0], 2 * half[1], half[2], half[3]};
+    const int r1 = only_reader(concat.output(0));
+    if (r1 < 0 || absorbed[static_cast<std::size_t>(r1)]) return false;
+    auto shuffle = match_shuffle(g.node(r1), whole);
+    if (!shuffle || shuffle->groups != 2) return false;
+    for (int k : {r1, shuffle->transpose, shuffle->last}) absorbed[static_cast<std::size_t>(k)] = true;
+    const std::string& shuffled = g.node(shuffle->last).output(0);
+    auto cs = consumers.find(shuffled);
+    bool slices_only = !graph_outputs.count(shuffled) && cs != consumers.end();
+    int slices = 0;
+    if (slices_only)
+      for (int si : cs->second) {
+        const auto& sn = g.node(si);
+        const bool shape_only = (is_op(sn, "Shape") || is_op(sn, "Size")) && sn.input_size() == 1;
+        const bool slice = channel_slice(sn) && sn.input(0) == shuffled && sn.output_size() == 1;
+        slices += slice;
+        slices_only = slices_only && (shape_only || slice) && !int8_convs.count(si);
+      }
+    Slot out;
+    out.desc = {DType::kF32, whole, nhwc_layout(whole)};
+    const int slot = add_slot(shuffled, std::move(out));
+    const PendingShuffle p{ids[0], ids[1], slot, half};
+    if (slices_only && slices > 0) pending_shuffles.emplace(shuffled, p);
+    else steps.push_back(interleave_step(p, {0, whole[1]}, slot, "ConcatShuffle"));
+    return true;
+  };
+  // A Slice of a pending shuffled value: its slice written from the two halves when its bounds
+  // allow (true), else the whole value written for it to read (false: plan the Slice as usual).
+  auto plan_pending_slice = [&](const onnx::NodeProto& n) {
+    if (!is_op(n, "Slice") || n.input_size() < 3) return false;
+    auto it = pending_shuffles.find(n.input(0));
+    if (it == pending_shuffles.end()) return false;
+    const PendingShuffle p = it->second;
+    const std::int64_t c = 2 * p.half[1];
+    const Tensor* st = constant_of(n.input(1));
+    const Tensor* en = constant_of(n.input(2));
+    if (st && en && st->numel() == 1 && en->numel() == 1) {
+      auto bound = [c](std::int64_t v) { return std::clamp<std::int64_t>(v < 0 ? v + c : v, 0, c); };
+      const std::int64_t b = bound(to_int64_vector(*st)[0]), e = bound(to_int64_vector(*en)[0]);
+      if (b < e && b % 2 == 0 && e % 2 == 0) {
+        Slot out;
+        const Shape logical = {p.half[0], e - b, p.half[2], p.half[3]};
+        out.desc = {DType::kF32, logical, nhwc_layout(logical)};
+        steps.push_back(interleave_step(p, {b, e}, add_slot(n.output(0), std::move(out)), "ConcatShuffleSlice"));
+        return true;
+      }
+    }
+    steps.push_back(interleave_step(p, {0, c}, p.slot, "ConcatShuffle"));
+    pending_shuffles.erase(it);
+    return false;
   };
   std::deque<Tensor> nhwc_axes;  // axis-3 constants handed to channel Slices planned on NHWC views
   const std::function<bool(const std::string&)> is_graph_output = [&](const std::string& v) { return graph_outputs.count(v) > 0; };
@@ -775,6 +878,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         steps.push_back(std::move(*step));
         continue;
       }
+    if (plan_concat_shuffle(node) || plan_pending_slice(node)) continue;
     if (auto shuffle = channel_shuffle(node)) {
       const int in_id = slot_of.at(node.input(0));
       const Shape logical = slots[in_id].desc.shape;

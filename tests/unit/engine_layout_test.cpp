@@ -101,6 +101,13 @@ TEST(EngineLayout, ChannelConcatSplitAndBatchNormKeepNhwcWithTheSameResults) {
 }
 
 
+// Calls per inference of the op type `op` in a profiled session.
+std::int64_t op_calls(const Session& s, const std::string& op) {
+  for (const auto& p : s.profile())
+    if (p.op == op) return p.calls;
+  return 0;
+}
+
 onnx::NodeProto constant_node(const std::string& out, const std::vector<std::int64_t>& v) {
   auto n = node("Constant", {}, {out});
   auto* a = n.add_attribute();
@@ -157,13 +164,97 @@ TEST(EngineLayout, ChannelSliceAndChannelShuffleKeepNhwcWithTheSameResults) {
   for (std::int64_t i = 0; i < y.numel(); ++i)
     ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-4f * std::max(1.f, std::abs(want.as<float>()[i]))) << i;
   if (!convolutions_write_nhwc()) return;
-  bool shuffled_in_place = false;
-  for (const auto& p : fast.profile()) shuffled_in_place = shuffled_in_place || p.op == "ChannelShuffle";
-  EXPECT_TRUE(shuffled_in_place);
+  // Concat and shuffle are one interleaving copy of the two NHWC halves.
+  EXPECT_EQ(op_calls(fast, "ConcatShuffle"), 1);
+  EXPECT_EQ(op_calls(fast, "Concat"), 0);
+  EXPECT_EQ(op_calls(fast, "ChannelShuffle"), 0);
   EXPECT_LE(testing::reorder_calls(fast), 2) << testing::reorder_calls(plain);
   EXPECT_GT(testing::reorder_calls(plain), testing::reorder_calls(fast) + 2);
 }
 
+
+// Two ShuffleNet units in a row, the second splitting the first's shuffled output as PyTorch's
+// chunk exports it: bounds computed from its Shape (Shape -> Slice -> Div by 2, minus `skew`).
+// x[1,8,6,6] -> conv (16) = a -> unit 1 (as above) = s1 -> Slice [0,h) and [h,16) -> conv (16-h)
+// on the second -> Concat -> shuffle -> conv -> y, h = 16/2 - skew.
+onnx::ModelProto shuffle_chain_model(bool barriers, std::int64_t skew) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  const std::int64_t h = 8 - skew;
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "8", "6", "6"});
+  *g->add_initializer() = random_tensor("w0", {16, 8, 1, 1}, 41, -0.4f, 0.4f);
+  *g->add_initializer() = random_tensor("w1", {8, 8, 3, 3}, 42, -0.4f, 0.4f);
+  *g->add_initializer() = random_tensor("w2", {16 - h, 16 - h, 3, 3}, 43, -0.4f, 0.4f);
+  *g->add_initializer() = random_tensor("w3", {16, 16, 1, 1}, 44, -0.4f, 0.4f);
+  for (auto [name, v] : {std::pair<const char*, std::int64_t>{"axes", 1}, {"zero", 0}, {"one", 1}, {"two", 2}, {"eight", 8},
+                         {"sixteen", 16}, {"skew", skew}})
+    *g->add_initializer() = testing::int64_tensor(name, {v});
+  Barrier barrier{g, barriers};
+  auto shuffle = [&](const std::string& in, const std::string& out, std::int64_t c) {
+    *g->add_node() = constant_node(out + "_shape5", {1, 2, c / 2, 6, 6});
+    *g->add_node() = node("Reshape", {barrier(in), out + "_shape5"}, {out + "_r5"});
+    auto tr = node("Transpose", {out + "_r5"}, {out + "_t5"});
+    testing::add_ints_attr(tr, "perm", {0, 2, 1, 3, 4});
+    *g->add_node() = tr;
+    *g->add_node() = constant_node(out + "_shape4", {1, -1, 6, 6});
+    *g->add_node() = node("Reshape", {out + "_t5", out + "_shape4"}, {out});
+  };
+  auto concat = [&](const std::string& x, const std::string& y, const std::string& out) {
+    auto n = node("Concat", {x, y}, {out});
+    testing::add_int_attr(n, "axis", 1);
+    *g->add_node() = n;
+  };
+  *g->add_node() = conv("x", "w0", "a", false);
+  *g->add_node() = node("Slice", {"a", "zero", "eight", "axes"}, {"lo"});
+  *g->add_node() = node("Slice", {"a", "eight", "sixteen", "axes"}, {"hi"});
+  *g->add_node() = conv("hi", "w1", "b", true);
+  concat("lo", "b", "cat1");
+  shuffle("cat1", "s1", 16);
+  const std::string s1 = barrier("s1");
+  *g->add_node() = node("Shape", {s1}, {"dims"});
+  *g->add_node() = node("Slice", {"dims", "one", "two"}, {"channels"});
+  *g->add_node() = node("Div", {"channels", "two"}, {"half"});
+  *g->add_node() = node("Sub", {"half", "skew"}, {"split"});
+  *g->add_node() = node("Slice", {s1, "zero", "split", "axes"}, {"lo2"});
+  *g->add_node() = node("Slice", {s1, "split", "channels", "axes"}, {"hi2"});
+  *g->add_node() = conv("hi2", "w2", "b2", true);
+  concat("lo2", "b2", "cat2");
+  shuffle("cat2", "s2", 16);
+  *g->add_node() = conv("s2", "w3", "y", false);
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+TEST(EngineLayout, AShuffleSplitByTheNextUnitIsWrittenAsItsSlicesWithTheSameResults) {
+  SessionOptions o;
+  o.conv_algorithm = ConvAlgorithm::kDirect;
+  o.profile = true;
+  for (std::int64_t skew : {0, 1}) {  // even halves; odd bounds (7 | 9), which cannot interleave
+    Session fast(shuffle_chain_model(false, skew), o), plain(shuffle_chain_model(true, skew), o);
+    Tensor x = Tensor::allocate(DType::kF32, {1, 8, 6, 6});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.29f * static_cast<float>(i) + 0.5f);
+    auto y = fast.run({x})[0], want = plain.run({x})[0];
+    ASSERT_EQ(y.shape, want.shape);
+    ASSERT_EQ(y.shape, (Shape{1, 16, 6, 6}));
+    for (std::int64_t i = 0; i < y.numel(); ++i)
+      ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-4f * std::max(1.f, std::abs(want.as<float>()[i]))) << "skew " << skew << " at " << i;
+    if (!convolutions_write_nhwc()) continue;
+    if (skew == 0) {
+      // Unit 1's Concat, shuffle and unit 2's two Slices: two interleaving copies; unit 2's
+      // Concat and shuffle (read by a convolution): one. Only unit 1's own Slices of `a` remain.
+      EXPECT_EQ(op_calls(fast, "ConcatShuffleSlice"), 2);
+      EXPECT_EQ(op_calls(fast, "ConcatShuffle"), 1);
+      EXPECT_EQ(op_calls(fast, "Slice"), 2);
+    } else {
+      // Odd bounds: unit 1's shuffled value is written whole and sliced as usual; unit 2's
+      // halves differ in size (7 and 9 channels), so its Concat and shuffle run apart.
+      EXPECT_EQ(op_calls(fast, "ConcatShuffleSlice"), 0);
+      EXPECT_EQ(op_calls(fast, "ConcatShuffle"), 1);
+      EXPECT_EQ(op_calls(fast, "Slice"), 4);
+      EXPECT_EQ(op_calls(fast, "ChannelShuffle"), 1);
+    }
+  }
+}
 
 // ConvNeXt's block edges: x[1,8,6,6] -> conv -> Transpose(0,2,3,1) -> Add per-channel bias (last
 // axis) -> Transpose(0,3,1,2) -> conv -> y. On the NHWC value each transpose is a copy of bytes.
