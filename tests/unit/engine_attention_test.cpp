@@ -102,7 +102,9 @@ void expect_same_as_unfused(Chain c, int threads, int runs = 1) {
   Session fast(attention_model(c), o);
   auto in = inputs(c);
   auto y = fast.run(in)[0];
-  if (runs > 1) ASSERT_EQ(fast.threads(), threads) << "the session gave up its thread team; the model is too small to test concurrency";
+  if (runs > 1) {
+    ASSERT_EQ(fast.threads(), threads) << "the session gave up its thread team; the model is too small to test concurrency";
+  }
   // Runs after the first must agree with it too: batch-heads run on several threads at once.
   for (int r = 1; r < runs; ++r) {
     auto again = fast.run(in)[0];

@@ -83,8 +83,6 @@ Tensor scalar_i64(std::int64_t v) {
   return t;
 }
 
-std::vector<float> values(const Tensor& t) { return {t.as<float>(), t.as<float>() + t.numel()}; }
-
 std::string unsupported_reason(const onnx::ModelProto& m, SessionOptions o = {}) {
   try {
     Session s(m, std::move(o));
