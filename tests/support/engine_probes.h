@@ -3,6 +3,8 @@
 
 #include <dnnl.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "core/engine/session.h"
@@ -22,6 +24,17 @@ inline bool onednn_uses_avx512() {
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
   const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
   return (isa & avx512) == avx512;
+}
+
+// The largest difference between two float tensors of one shape, relative to the largest
+// magnitude of `want` (engine results compared with a reference plan's).
+inline double relative_difference(const engine::Tensor& got, const engine::Tensor& want) {
+  double diff = 0, scale = 1e-30;
+  for (std::int64_t i = 0; i < want.numel(); ++i) {
+    diff = std::max(diff, static_cast<double>(std::abs(got.as<float>()[i] - want.as<float>()[i])));
+    scale = std::max(scale, static_cast<double>(std::abs(want.as<float>()[i])));
+  }
+  return diff / scale;
 }
 
 }  // namespace aifgen::testing

@@ -64,15 +64,6 @@ Tensor wavy_input() {
   return x;
 }
 
-double relative_difference(const Tensor& got, const Tensor& want) {
-  double diff = 0, scale = 1e-30;
-  for (std::int64_t i = 0; i < want.numel(); ++i) {
-    diff = std::max(diff, static_cast<double>(std::abs(got.as<float>()[i] - want.as<float>()[i])));
-    scale = std::max(scale, static_cast<double>(std::abs(want.as<float>()[i])));
-  }
-  return diff / scale;
-}
-
 TEST(EngineActivationLayout, StartedBlockedTheChainConvertsNothingAndGivesTheSameResults) {
   for (int threads : {1, 2}) {
     Session onednn(regnet_like(), options(ActivationLayout::kOneDnn, threads));
@@ -89,7 +80,7 @@ TEST(EngineActivationLayout, StartedBlockedTheChainConvertsNothingAndGivesTheSam
     auto want = onednn.run({x}), got = blocked.run({x});
     ASSERT_EQ(got[0].shape, (Shape{1, 64, 16, 16}));
     ASSERT_EQ(got[0].shape, want[0].shape);
-    EXPECT_LT(relative_difference(got[0], want[0]), 1e-5) << "threads " << threads;
+    EXPECT_LT(testing::relative_difference(got[0], want[0]), 1e-5) << "threads " << threads;
     double largest = 0;
     for (std::int64_t i = 0; i < got[0].numel(); ++i) largest = std::max(largest, static_cast<double>(got[0].as<float>()[i]));
     EXPECT_GT(largest, 0.0);  // not a chain of zeros
@@ -110,7 +101,7 @@ TEST(EngineActivationLayout, MeasuredKeepsOneOfTheTwoPlansAndSaysWhich) {
     EXPECT_EQ(measured.layout_conversions(), onednn.layout_conversions()) << note;
   }
   const Tensor x = wavy_input();
-  EXPECT_LT(relative_difference(measured.run({x})[0], onednn.run({x})[0]), 1e-5);
+  EXPECT_LT(testing::relative_difference(measured.run({x})[0], onednn.run({x})[0]), 1e-5);
 }
 
 }  // namespace

@@ -65,22 +65,12 @@ SessionOptions options(ConvAlgorithm algorithm, int threads = 0) {
   return o;
 }
 
-// The largest difference relative to the largest magnitude of `want`.
-double relative_difference(const Tensor& got, const Tensor& want) {
-  double diff = 0, scale = 1e-30;
-  for (std::int64_t i = 0; i < want.numel(); ++i) {
-    diff = std::max(diff, static_cast<double>(std::abs(got.as<float>()[i] - want.as<float>()[i])));
-    scale = std::max(scale, static_cast<double>(std::abs(want.as<float>()[i])));
-  }
-  return diff / scale;
-}
-
 // Winograd's transforms round differently (measured ~2e-6 of the largest output per layer), so
 // the results are close to the direct ones but, where Winograd ran, not identical.
 void expect_close_but_winograd(const Tensor& got, const Tensor& want, const std::string& what) {
-  EXPECT_LT(relative_difference(got, want), 2e-5) << what;
+  EXPECT_LT(testing::relative_difference(got, want), 2e-5) << what;
   if (testing::onednn_uses_avx512()) {
-    EXPECT_GT(relative_difference(got, want), 0.0) << what << ": identical results, Winograd did not run";
+    EXPECT_GT(testing::relative_difference(got, want), 0.0) << what << ": identical results, Winograd did not run";
   }
 }
 
@@ -116,7 +106,7 @@ TEST(EngineWinograd, MeasuredChoiceKeepsTheResultsAndNeverExceedsTheEligibleConv
   }
   EXPECT_TRUE(b.conv_algorithm_choice().empty());
   const Tensor x = wavy_input({1, 24, 16, 16});
-  EXPECT_LT(relative_difference(a.run({x})[0], b.run({x})[0]), 2e-5);
+  EXPECT_LT(testing::relative_difference(a.run({x})[0], b.run({x})[0]), 2e-5);
 }
 
 // x -> 1x1 conv = a (NHWC); a -> 3x3 conv = b (Winograd: nChw16c); Concat(a, b) -> 1x1 conv = y.
@@ -142,7 +132,7 @@ TEST(EngineWinograd, ABlockedOutputJoinsAnNhwcConcatWithOneReorder) {
   wino_opts.profile = true;
   Session direct(concat_model(), options(ConvAlgorithm::kDirect)), wino(concat_model(), wino_opts);
   const Tensor x = wavy_input({1, 24, 12, 12}, 0.21f, 0.0f);
-  EXPECT_LT(relative_difference(wino.run({x})[0], direct.run({x})[0]), 2e-5);
+  EXPECT_LT(testing::relative_difference(wino.run({x})[0], direct.run({x})[0]), 2e-5);
   if (!testing::onednn_uses_avx512()) return;
   ASSERT_EQ(wino.winograd_convolutions(), 1u);
   // The model's input and output, a into the Winograd layout, and b straight to NHWC for the
@@ -192,7 +182,7 @@ TEST(EngineWinograd, GroupedConvolutionsWithWholeBlocksPerGroupRunGroupByGroup) 
       ASSERT_EQ(got[0].shape, (Shape{1, 64, h, w}));
       expect_close_but_winograd(got[0], want[0], std::to_string(h) + "x" + std::to_string(w) + " threads " + std::to_string(threads));
       // Run again: the per-group arguments kept between runs still point at the right slices.
-      EXPECT_LT(relative_difference(wino.run({x})[0], want[0]), 2e-5);
+      EXPECT_LT(testing::relative_difference(wino.run({x})[0], want[0]), 2e-5);
     }
 }
 
