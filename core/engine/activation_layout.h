@@ -18,13 +18,4 @@ enum class ActivationLayout {
               // as good a kernel for it, so the chain after them runs blocked
 };
 
-inline const char* activation_layout_name(ActivationLayout a) {
-  switch (a) {
-    case ActivationLayout::kMeasured: return "measured";
-    case ActivationLayout::kOneDnn: return "onednn";
-    case ActivationLayout::kBlocked: return "blocked";
-  }
-  return "?";
-}
-
 }  // namespace aifgen::engine
