@@ -226,6 +226,10 @@ int main(int argc, char** argv) {
     sub->add_option("--conv-algorithm", engine_opts.conv_algorithm,
                     "3x3 convolutions as Winograd: measured (per shape, kept when faster), direct (never) or winograd (always)")
         ->check(CLI::IsMember({"measured", "direct", "winograd"}))->capture_default_str();
+    sub->add_option("--activation-layout", engine_opts.activation_layout,
+                    "convolution chains' activation layout: measured (oneDNN's, raced against blocked where it converts), "
+                    "onednn (oneDNN's picks) or blocked (nChw16c/nChw8c)")
+        ->check(CLI::IsMember({"measured", "onednn", "blocked"}))->capture_default_str();
   };
   auto* run = cli.add_subcommand("run", "execute a model on the CPU engine with .npy inputs");
   add_engine_flags(run);

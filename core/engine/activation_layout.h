@@ -9,6 +9,9 @@
 // network, so by default a plan with such conversions races the blocked one (Session).
 #pragma once
 
+#include <optional>
+#include <string>
+
 namespace aifgen::engine {
 
 enum class ActivationLayout {
@@ -17,5 +20,13 @@ enum class ActivationLayout {
   kBlocked,   // convolutions reading a plain tensor write nChw16c (nChw8c on AVX2) where oneDNN has
               // as good a kernel for it, so the chain after them runs blocked
 };
+
+// "measured", "onednn" or "blocked" (`aifgen bench --activation-layout`); nullopt otherwise.
+inline std::optional<ActivationLayout> parse_activation_layout(const std::string& name) {
+  if (name == "measured") return ActivationLayout::kMeasured;
+  if (name == "onednn") return ActivationLayout::kOneDnn;
+  if (name == "blocked") return ActivationLayout::kBlocked;
+  return std::nullopt;
+}
 
 }  // namespace aifgen::engine

@@ -14,8 +14,9 @@
 
 namespace aifgen::engine {
 
-// Estimated work of a node in multiply-accumulates (convolutions, matrix products) or elements
-// touched (everything else), from its planned inputs.
+// Estimated work of a node in multiply-accumulates (convolutions, matrix products), window reads
+// plus team-written input (pooling, see team_written_work) or elements touched (everything
+// else), from its planned inputs.
 double estimated_work(const onnx::NodeProto& node, const std::vector<PlanInput>& inputs);
 
 // The work of a step that reads `elements` values the steps before it wrote on every core of

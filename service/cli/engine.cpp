@@ -46,6 +46,7 @@ engine::SessionOptions session_options(const EngineCliOptions& o) {
   so.threads = o.threads;
   // main.cpp accepts only the three names.
   so.conv_algorithm = engine::parse_conv_algorithm(o.conv_algorithm).value_or(engine::ConvAlgorithm::kMeasured);
+  so.activation_layout = engine::parse_activation_layout(o.activation_layout).value_or(engine::ActivationLayout::kMeasured);
   for (const auto& s : o.shapes) {
     auto [name, dims] = split_assignment(s, "--shape");
     so.input_shapes[name] = parse_shape(dims);
@@ -134,6 +135,7 @@ int bench_model(const EngineCliOptions& o) {
         {"winograd_convolutions", session.winograd_convolutions()},
         {"conv_algorithm_choice", session.conv_algorithm_choice()},
         {"layout_conversions", session.layout_conversions()},
+        {"activation_layout", o.activation_layout},
         {"activation_layout_choice", session.activation_layout_choice()},
     };
     if (o.json) {

@@ -93,6 +93,21 @@ TEST(Cli, BenchPrintsJson) {
   EXPECT_LE(j["p50_ms"].get<double>(), j["p99_ms"].get<double>());
 }
 
+TEST(Cli, BenchTakesAnActivationLayoutAndRefusesUnknownOnes) {
+  // A fixed layout is planned as asked and not raced, so the session has no choice to report.
+  const std::string model = std::string(AIFGEN_SHARED_DIR) + "/models/mobilenet_v2.onnx";
+  for (const char* layout : {"onednn", "blocked"}) {
+    auto r = aifgen_cli("bench " + model + " --warmup 0 --iterations 1 --json --activation-layout " + layout);
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto j = nlohmann::json::parse(r.output);
+    EXPECT_EQ(j["activation_layout"], layout);
+    EXPECT_EQ(j["activation_layout_choice"], "") << layout;
+  }
+  auto bad = aifgen_cli("bench " + model + " --activation-layout sideways");
+  EXPECT_NE(bad.status, 0) << bad.output;
+  EXPECT_NE(bad.output.find("--activation-layout"), std::string::npos) << bad.output;
+}
+
 TEST(Cli, ServeAndKeysRefuseADatabaseThatIsNotAPostgresUrlAndUnknownTargets) {
   for (const char* bad : {"mysql://db/aifgen", "/var/lib/aifgen/aifgen.db", "postgresql"}) {
     auto serve = aifgen_cli(std::string("serve --database '") + bad + "'");

@@ -60,6 +60,24 @@ TEST(ThreadPolicy, StepsReadingWhatTheTeamWroteShareItFromSixtyFourThousandEleme
   EXPECT_DOUBLE_EQ(estimated_work(concat, {input({1, 16, 56, 56}), input({1, 16, 56, 56})}), team_written_work(2 * 16.0 * 56 * 56));
 }
 
+TEST(ThreadPolicy, APoolingStepCountsItsWindowAndWhatTheTeamWrote) {
+  // googlenet's 3x3 stride-1 MaxPool over 512x14x14 (100K elements): as elements alone it would
+  // run on one thread; weighted by its window and as team-written input it gets the team.
+  auto pool = testing::node("MaxPool", {"x"}, {"y"});
+  testing::add_ints_attr(pool, "kernel_shape", {3, 3});
+  testing::add_ints_attr(pool, "strides", {1, 1});
+  const double n = 512.0 * 14 * 14;
+  EXPECT_DOUBLE_EQ(estimated_work(pool, {input({1, 512, 14, 14})}), team_written_work(n) + 9 * n);
+  EXPECT_EQ(threads_for_work(n, 2), 1) << "unweighted it would stay on one thread, and this test checks nothing";
+  EXPECT_EQ(threads_for_work(estimated_work(pool, {input({1, 512, 14, 14})}), 2), 2);
+  // A stride reads each input fewer times; a small pool stays on one thread.
+  auto strided = testing::node("AveragePool", {"x"}, {"y"});
+  testing::add_ints_attr(strided, "kernel_shape", {2, 2});
+  testing::add_ints_attr(strided, "strides", {2, 2});
+  EXPECT_DOUBLE_EQ(estimated_work(strided, {input({1, 64, 8, 8})}), team_written_work(4096) + 4096);
+  EXPECT_EQ(threads_for_work(estimated_work(strided, {input({1, 64, 8, 8})}), 2), 1);
+}
+
 // x[1,16,112,112] -> conv 3x3 to 128 channels (large step, 231M MACs: enough for the session to
 // keep its team)
 // -> Relu -> conv 1x1 stride 4 to 8 channels (small) -> Sigmoid -> y
