@@ -200,6 +200,64 @@ TEST(EngineSqueezeExcite, TheKernelOnTwoThreadsComputesTheBlockOnPlainNhwcAndCha
   }
 }
 
+TEST(EngineSqueezeExcite, WideBlocksShareTheExcitationProductsAcrossThreadsWithTheSameGate) {
+  // 512 channels squeezed to 128: 64K weights per product, where the step's threads split the
+  // products' rows between them (squeeze_excite.cpp). Any split computes the serial gate: y
+  // matches the block computed here in double at every thread count, and on nChw16c (whose
+  // channel sums do not depend on the thread count; NHWC's add per-thread partial sums) every
+  // thread count gives the same y to the last bit.
+  const std::int64_t c = 512, r = 128, h = 3, w = 5, hw = h * w;
+  Tensor w1 = filled_tensor({r, c, 1, 1}, 0.37f, 0.05f), b1 = filled_tensor({r}, 0.3f, 0.2f);
+  Tensor w2 = filled_tensor({c, r, 1, 1}, 0.23f, 0.1f), b2 = filled_tensor({c}, 0.9f, 0.2f);
+  SqueezeExcite se;
+  se.w1 = &w1;
+  se.b1 = &b1;
+  se.w2 = &w2;
+  se.b2 = &b2;
+  se.activation = SqueezeExcite::Activation::kRelu;
+  se.gate = SqueezeExcite::Gate::kSigmoid;
+  for (std::int64_t block : {c, std::int64_t{16}}) {
+    Tensor x = filled_tensor({1, c / block, h, w, block}, 0.011f, 2.f);
+    auto at = [&](std::int64_t k, std::int64_t p) { return ((k / block) * hw + p) * block + k % block; };
+    std::vector<double> mean(c), hidden(r), gate(c);
+    for (std::int64_t k = 0; k < c; ++k) {
+      for (std::int64_t p = 0; p < hw; ++p) mean[k] += x.as<float>()[at(k, p)];
+      mean[k] /= static_cast<double>(hw);
+    }
+    for (std::int64_t j = 0; j < r; ++j) {
+      double s = b1.as<float>()[j];
+      for (std::int64_t k = 0; k < c; ++k) s += w1.as<float>()[j * c + k] * mean[k];
+      hidden[j] = std::max(s, 0.0);
+    }
+    bool gates_differ = false;
+    for (std::int64_t k = 0; k < c; ++k) {
+      double s = b2.as<float>()[k];
+      for (std::int64_t j = 0; j < r; ++j) s += w2.as<float>()[k * r + j] * hidden[j];
+      gate[k] = 1 / (1 + std::exp(-s));
+      gates_differ = gates_differ || std::abs(gate[k] - gate[0]) > 0.05;
+    }
+    ASSERT_TRUE(gates_differ) << "a constant gate would not show a wrong row split";
+    auto kernel = make_squeeze_excite(se, {1, c, h, w}, block);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      Tensor y = Tensor::allocate(DType::kF32, x.shape);
+      const int before = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      RunContext rc;
+      kernel->run({&x}, {&y}, rc);
+      omp_set_num_threads(before);
+      for (std::int64_t k = 0; k < c; ++k)
+        for (std::int64_t p = 0; p < hw; ++p) {
+          const double want = x.as<float>()[at(k, p)] * gate[k];
+          ASSERT_NEAR(y.as<float>()[at(k, p)], want, 1e-5 * (1 + std::abs(want))) << "block " << block << " threads " << threads << " channel " << k;
+        }
+      std::vector<float> got(y.as<float>(), y.as<float>() + y.numel());
+      if (first.empty()) first = got;
+      else if (block != c) EXPECT_EQ(got, first) << "block " << block << " threads " << threads;
+    }
+  }
+}
+
 TEST(EngineSqueezeExcite, NearMissesAreLeftToTheOrdinaryKernels) {
   SessionOptions o;
   o.profile = true;
