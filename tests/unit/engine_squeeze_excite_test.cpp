@@ -147,20 +147,34 @@ Tensor filled_tensor(const Shape& shape, float freq, float amp) {
   return t;
 }
 
+// A block's weights (c channels squeezed to r; sine-filled with the given frequencies and
+// amplitudes) and the SqueezeExcite pointing at them, with a Sigmoid gate.
+struct BlockWeights {
+  Tensor w1, b1, w2, b2;
+  BlockWeights(std::int64_t c, std::int64_t r, float f1, float a1, float f2, float a2)
+      : w1(filled_tensor({r, c, 1, 1}, f1, a1)), b1(filled_tensor({r}, 0.3f, 0.2f)), w2(filled_tensor({c, r, 1, 1}, f2, a2)),
+        b2(filled_tensor({c}, 0.9f, 0.2f)) {}
+  BlockWeights(const BlockWeights&) = delete;  // block() points into this object
+  SqueezeExcite block(SqueezeExcite::Activation activation) const {
+    SqueezeExcite se;
+    se.w1 = &w1;
+    se.b1 = &b1;
+    se.w2 = &w2;
+    se.b2 = &b2;
+    se.activation = activation;
+    se.gate = SqueezeExcite::Gate::kSigmoid;
+    return se;
+  }
+};
+
 TEST(EngineSqueezeExcite, TheKernelOnTwoThreadsComputesTheBlockOnPlainNhwcAndChannelBlockedInputs) {
   // The step shares its passes over x among the step's threads: two images of 24 channels x
   // 1200 pixels, SiLU and Sigmoid, against the block computed here directly, with x stored as
   // NCHW (1 channel per pixel run), NHWC (all 24) and nChw8c (3 blocks of 8).
   const std::int64_t n = 2, c = 24, h = 40, w = 30, r = 6, hw = h * w;
-  Tensor w1 = filled_tensor({r, c, 1, 1}, 0.71f, 0.4f), b1 = filled_tensor({r}, 0.3f, 0.2f);
-  Tensor w2 = filled_tensor({c, r, 1, 1}, 0.53f, 0.6f), b2 = filled_tensor({c}, 0.9f, 0.2f);
-  SqueezeExcite se;
-  se.w1 = &w1;
-  se.b1 = &b1;
-  se.w2 = &w2;
-  se.b2 = &b2;
-  se.activation = SqueezeExcite::Activation::kSilu;
-  se.gate = SqueezeExcite::Gate::kSigmoid;
+  const BlockWeights weights(c, r, 0.71f, 0.4f, 0.53f, 0.6f);
+  const Tensor &w1 = weights.w1, &b1 = weights.b1, &w2 = weights.w2, &b2 = weights.b2;
+  const SqueezeExcite se = weights.block(SqueezeExcite::Activation::kSilu);
   for (std::int64_t block : {std::int64_t{1}, c, std::int64_t{8}}) {
     Tensor x = filled_tensor({n, c / block, h, w, block}, 0.013f, 2.f);
     for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] += static_cast<float>(i % 7) * 0.05f;  // channel means differ
@@ -207,15 +221,9 @@ TEST(EngineSqueezeExcite, WideBlocksShareTheExcitationProductsAcrossThreadsWithT
   // channel sums do not depend on the thread count; NHWC's add per-thread partial sums) every
   // thread count gives the same y to the last bit.
   const std::int64_t c = 512, r = 128, h = 3, w = 5, hw = h * w;
-  Tensor w1 = filled_tensor({r, c, 1, 1}, 0.37f, 0.05f), b1 = filled_tensor({r}, 0.3f, 0.2f);
-  Tensor w2 = filled_tensor({c, r, 1, 1}, 0.23f, 0.1f), b2 = filled_tensor({c}, 0.9f, 0.2f);
-  SqueezeExcite se;
-  se.w1 = &w1;
-  se.b1 = &b1;
-  se.w2 = &w2;
-  se.b2 = &b2;
-  se.activation = SqueezeExcite::Activation::kRelu;
-  se.gate = SqueezeExcite::Gate::kSigmoid;
+  const BlockWeights weights(c, r, 0.37f, 0.05f, 0.23f, 0.1f);
+  const Tensor &w1 = weights.w1, &b1 = weights.b1, &w2 = weights.w2, &b2 = weights.b2;
+  const SqueezeExcite se = weights.block(SqueezeExcite::Activation::kRelu);
   for (std::int64_t block : {c, std::int64_t{16}}) {
     Tensor x = filled_tensor({1, c / block, h, w, block}, 0.011f, 2.f);
     auto at = [&](std::int64_t k, std::int64_t p) { return ((k / block) * hw + p) * block + k % block; };
