@@ -167,6 +167,17 @@ struct BlockWeights {
   }
 };
 
+// The kernel's output for x, run with `threads` OpenMP threads (as a planned step would be).
+Tensor run_on_threads(Kernel& kernel, const Tensor& x, int threads) {
+  Tensor y = Tensor::allocate(DType::kF32, x.shape);
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  RunContext rc;
+  kernel.run({&x}, {&y}, rc);
+  omp_set_num_threads(before);
+  return y;
+}
+
 TEST(EngineSqueezeExcite, TheKernelOnTwoThreadsComputesTheBlockOnPlainNhwcAndChannelBlockedInputs) {
   // The step shares its passes over x among the step's threads: two images of 24 channels x
   // 1200 pixels, SiLU and Sigmoid, against the block computed here directly, with x stored as
@@ -201,12 +212,7 @@ TEST(EngineSqueezeExcite, TheKernelOnTwoThreadsComputesTheBlockOnPlainNhwcAndCha
     }
     auto kernel = make_squeeze_excite(se, {n, c, h, w}, block);
     for (int threads : {1, 2}) {
-      Tensor y = Tensor::allocate(DType::kF32, x.shape);
-      const int before = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      RunContext rc;
-      kernel->run({&x}, {&y}, rc);
-      omp_set_num_threads(before);
+      const Tensor y = run_on_threads(*kernel, x, threads);
       for (std::int64_t i = 0; i < y.numel(); ++i)
         ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-5f * (1 + std::abs(want.as<float>()[i])))
             << "block " << block << " threads " << threads << " @" << i;
@@ -248,12 +254,7 @@ TEST(EngineSqueezeExcite, WideBlocksShareTheExcitationProductsAcrossThreadsWithT
     auto kernel = make_squeeze_excite(se, {1, c, h, w}, block);
     std::vector<float> first;
     for (int threads : {1, 2, 3}) {
-      Tensor y = Tensor::allocate(DType::kF32, x.shape);
-      const int before = omp_get_max_threads();
-      omp_set_num_threads(threads);
-      RunContext rc;
-      kernel->run({&x}, {&y}, rc);
-      omp_set_num_threads(before);
+      const Tensor y = run_on_threads(*kernel, x, threads);
       for (std::int64_t k = 0; k < c; ++k)
         for (std::int64_t p = 0; p < hw; ++p) {
           const double want = x.as<float>()[at(k, p)] * gate[k];
