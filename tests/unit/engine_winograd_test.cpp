@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/engine/kernels/winograd_choice.h"
 #include "core/engine/session.h"
 #include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
@@ -184,6 +185,52 @@ TEST(EngineWinograd, GroupedConvolutionsWithWholeBlocksPerGroupRunGroupByGroup) 
       // Run again: the per-group arguments kept between runs still point at the right slices.
       EXPECT_LT(testing::relative_difference(wino.run({x})[0], want[0]), 2e-5);
     }
+}
+
+TEST(EngineWinograd, GroupsSpreadOverTheThreadsGiveTheOneThreadResults) {
+  // At 2 threads both grouped convolutions deal their groups out to the threads (2 groups: one
+  // each; 4: two each), each group's primitive made for one thread as in a 1-thread session, so
+  // the results are those of the 1-thread session to the bit; a group left out or run twice on
+  // the wrong slice would not be. At 3 threads the 4 groups split 1/1/2 and the 2-group one keeps
+  // the whole team per group.
+  if (!testing::onednn_uses_avx512()) GTEST_SKIP() << "oneDNN has Winograd kernels on AVX-512 only";
+  // 72x72: enough work (~180M multiply-adds) that the session keeps its team (thread_policy.h).
+  const std::int64_t h = 72, w = 72;
+  const Tensor x = wavy_input({1, 32, h, w}, 0.07f, -0.1f);
+  Session one(grouped_model(h, w), options(ConvAlgorithm::kWinograd, 1));
+  Session direct(grouped_model(h, w), options(ConvAlgorithm::kDirect, 1));
+  const Tensor want = one.run({x})[0];
+  for (int threads : {2, 3}) {
+    Session spread(grouped_model(h, w), options(ConvAlgorithm::kWinograd, threads));
+    ASSERT_EQ(spread.winograd_convolutions(), 2u);
+    ASSERT_EQ(spread.threads(), threads) << spread.thread_choice();
+    for (int run = 0; run < 2; ++run) {
+      const Tensor got = spread.run({x})[0];
+      ASSERT_EQ(got.shape, want.shape);
+      if (threads == 2) EXPECT_EQ(testing::relative_difference(got, want), 0.0) << "run " << run;
+      expect_close_but_winograd(got, direct.run({x})[0], "threads " + std::to_string(threads) + " run " + std::to_string(run));
+    }
+  }
+}
+
+TEST(EngineWinograd, EveryGroupGoesToExactlyOneThread) {
+  for (int groups : {1, 2, 4, 11, 27})
+    for (int threads : {1, 2, 3, 8}) {
+      if (!spread_groups_over(groups, threads)) continue;
+      std::vector<int> seen(static_cast<std::size_t>(groups), 0);
+      int fewest = groups, most = 0;
+      for (int t = 0; t < threads; ++t) {
+        const auto [first, last] = groups_of_thread(groups, threads, t);
+        fewest = std::min(fewest, last - first);
+        most = std::max(most, last - first);
+        for (int g = first; g < last; ++g) ++seen[static_cast<std::size_t>(g)];
+      }
+      EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), groups) << groups << " groups, " << threads << " threads";
+      EXPECT_GE(fewest, 1);
+      EXPECT_LE(most - fewest, 1);
+    }
+  EXPECT_FALSE(spread_groups_over(2, 3));  // fewer groups than threads: each group keeps the team
+  EXPECT_FALSE(spread_groups_over(11, 1));
 }
 
 TEST(EngineWinograd, PolicyNamesRoundTrip) {

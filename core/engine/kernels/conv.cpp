@@ -1,6 +1,8 @@
 // Conv and ConvTranspose on oneDNN (float32, 1-D to 3-D, groups, dilations, asymmetric and
 // automatic padding). Primitives are created at plan time; constant weights are reordered once
 // into the layout the chosen oneDNN implementation prefers.
+#include <omp.h>
+
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
 #include "core/engine/kernels/silu.h"
@@ -80,12 +82,16 @@ class ConvKernel final : public Kernel {
   // the k-th `src_group`-sized slice of the source and writes the k-th `dst_group`-sized slice of
   // the destination (whole 16-channel blocks of nChw16c tensors of a batch of one), with its own
   // prepacked weights and its slice of the bias.
+  // With `spread_threads` > 1 the groups are dealt out to up to that many threads
+  // (run_groups_spread), each with its own `scratch_stride`-byte slice of the scratchpad.
   void set_group_split(memory::desc src_group, memory::desc dst_group, memory::desc bias_group,
-                       std::vector<std::shared_ptr<dnnl::memory>> weights) {
+                       std::vector<std::shared_ptr<dnnl::memory>> weights, int spread_threads, std::size_t scratch_stride) {
     src_group_ = src_group;
     dst_group_ = dst_group;
     bias_group_ = bias_group;
     group_weights_ = std::move(weights);
+    spread_threads_ = spread_threads;
+    scratch_stride_ = scratch_stride;
   }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
@@ -120,17 +126,29 @@ class ConvKernel final : public Kernel {
     auto* dst = static_cast<std::byte*>(out[0]->data);
     const auto* bias = has_bias_ ? static_cast<const std::byte*>(in[2]->data) : nullptr;
     const std::size_t src_step = src_group_.get_size(), dst_step = dst_group_.get_size(), bias_step = bias_group_.get_size();
-    for (std::size_t k = 0; k < group_weights_.size(); ++k) {
-      BoundArgs local;
-      BoundArgs& a = bound_args(ctx, local, 2 + k);  // 0: the whole convolution, 1: the sum's reorder
+    const std::size_t groups = group_weights_.size();
+    // Every group's arguments bound here, on the calling thread: the run state's set of them may
+    // grow, which the threads must not race on. Each thread then re-points only its own groups'
+    // scratchpads.
+    std::vector<BoundArgs> local(ctx.state ? 0 : groups);
+    std::vector<BoundArgs*> args(groups);
+    BoundArgs unused;
+    if (ctx.state) bound_args(ctx, unused, 1 + groups);  // the set at its full size first: it must not move below
+    for (std::size_t k = 0; k < groups; ++k) {
+      BoundArgs& a = ctx.state ? bound_args(ctx, unused, 2 + k) : local[k];  // 0: the whole convolution, 1: the sum's reorder
       a.bind(DNNL_ARG_SRC, src_group_, eng_, src + k * src_step);
       a.bind(DNNL_ARG_DST, dst_group_, eng_, dst + k * dst_step);
       a.bind(DNNL_ARG_WEIGHTS, *group_weights_[k]);
       if (bias) a.bind(DNNL_ARG_BIAS, bias_group_, eng_, bias + k * bias_step);
       if (post_ops_) post_ops_->add_args(a.mutable_args());
-      if (scratch_.get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, scratch_, eng_, ctx.scratchpad);
-      prim_.execute(*ctx.stream, a.args());
+      args[k] = &a;
     }
+    const int threads = spread_threads_ > 1 ? std::min(spread_threads_, omp_get_max_threads()) : 1;
+    run_groups_spread(static_cast<int>(groups), threads, *ctx.stream, [&](int k, int thread, dnnl::stream& s) {
+      BoundArgs& a = *args[static_cast<std::size_t>(k)];
+      if (scratch_.get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, scratch_, eng_, ctx.scratchpad + thread * scratch_stride_);
+      prim_.execute(s, a.args());
+    });
   }
 
   std::shared_ptr<const PostOpChain> post_ops_;
@@ -146,6 +164,8 @@ class ConvKernel final : public Kernel {
   dnnl::reorder sum_reorder_;
   memory::desc src_group_, dst_group_, bias_group_;
   std::vector<std::shared_ptr<dnnl::memory>> group_weights_;  // empty: one call for the whole convolution
+  int spread_threads_ = 1;
+  std::size_t scratch_stride_ = 0;
 };
 
 // How good a oneDNN implementation is, from its name: reference < generic (gemm, uni) < AVX2 <
@@ -269,6 +289,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   // whole 16-channel blocks and the batch is one: group k's channels of an nChw16c tensor are then
   // one dense nChw16c tensor at an offset, so no group needs copying in or out.
   std::optional<memory::desc> whole_src, whole_dst;  // set when run group by group
+  int spread_threads = 1;                            // > 1: the groups spread over that many threads
   const std::int64_t cg = c / g.group, mg = m / g.group;
   if (!ctx.winograd && wconst && g.group > 1 && n == 1 && x.size() == 4 && w[2] == 3 && w[3] == 3 && cg % 16 == 0 &&
       mg % 16 == 0 && ctx.blocked_output_ok && g.strides == memory::dims{1, 1} && g.dilations == memory::dims{0, 0}) {
@@ -281,8 +302,9 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
         memory::desc(gsrc, memory::data_type::f32, tag::any), memory::desc({mg, cg, 3, 3}, memory::data_type::f32, tag::any),
         has_bias ? plain_f32({mg}) : memory::desc(), memory::desc(gdst, memory::data_type::f32, tag::any), g.strides,
         g.dilations, g.pad_l, g.pad_r);
-    auto wino = grouped_winograd_instead(ctx.conv_algorithm, pd, dg, static_cast<int>(g.group), ws, wd, post_op_attr(*chain),
-                                         *chain, ctx.dnnl_engine());
+    spread_threads = spread_groups_over(static_cast<int>(g.group), omp_get_max_threads()) ? omp_get_max_threads() : 1;
+    auto wino = grouped_winograd_instead(ctx.conv_algorithm, pd, dg, static_cast<int>(g.group), spread_threads > 1, ws, wd,
+                                         post_op_attr(*chain), *chain, ctx.dnnl_engine());
     if (wino && wino->src_desc() == memory::desc(gsrc, memory::data_type::f32, tag::nChw16c) &&
         wino->dst_desc() == memory::desc(gdst, memory::data_type::f32, tag::nChw16c)) {
       pd = *wino;
@@ -313,13 +335,22 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   } else if (wconst) {
     packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
   }
-  ctx.need_scratchpad(pd.scratchpad_desc());
+  if (!whole_src) spread_threads = 1;
+  // One scratchpad slice per thread when the groups are spread, each on its own cache lines.
+  const std::size_t scratch_stride = (pd.scratchpad_desc().get_size() + 63) / 64 * 64;
+  ctx.need_scratchpad(spread_threads > 1 ? memory::desc({static_cast<memory::dim>(scratch_stride) * spread_threads},
+                                                        memory::data_type::u8, memory::format_tag::x)
+                                         : pd.scratchpad_desc());
+  std::optional<OneThreadScope> one_thread;  // the spread groups' primitive is made for one thread
+  if (spread_threads > 1) one_thread.emplace();
   auto kernel = std::make_unique<ConvKernel>(dnnl::convolution_forward(pd), src, wplain, bias, dst, packed, has_bias,
                                              ctx.dnnl_engine(), pd.scratchpad_desc());
+  one_thread.reset();
   kernel->set_post_ops(chain);
   if (trailing_silu) kernel->set_trailing_silu();
   if (whole_src)
-    kernel->set_group_split(pd.src_desc(), pd.dst_desc(), has_bias ? plain_f32({mg}) : memory::desc(), std::move(group_weights));
+    kernel->set_group_split(pd.src_desc(), pd.dst_desc(), has_bias ? plain_f32({mg}) : memory::desc(), std::move(group_weights),
+                            spread_threads, scratch_stride);
   for (const auto& p : ctx.post_ops)
     if (p.kind == PostOp::Kind::kSum) {
       const auto sum_md = layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input)));

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
@@ -33,15 +35,28 @@ class Trial {
   explicit Trial(const dnnl::engine& eng) : eng_(eng) {}
 
   void add_convolution(const dnnl::convolution_forward::primitive_desc& pd, const PostOpChain& chain) {
-    threads_.push_back(omp_get_max_threads());
-    std::unordered_map<int, dnnl::memory> args;
-    bind(args, DNNL_ARG_SRC, pd.src_desc());
-    bind(args, DNNL_ARG_WEIGHTS, pd.weights_desc());
-    bind(args, DNNL_ARG_BIAS, pd.bias_desc());
-    bind(args, DNNL_ARG_DST, pd.dst_desc());
-    bind(args, DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
-    chain.add_args(args);
-    steps_.emplace_back(dnnl::convolution_forward(pd), std::move(args));
+    Step step{dnnl::convolution_forward(pd), {convolution_args(pd, chain, true)}, omp_get_max_threads(), false};
+    steps_.push_back(std::move(step));
+  }
+
+  // `groups` runs of a one-thread primitive spread over the team (run_groups_spread), each group
+  // on buffers of its own and each thread with its own scratchpad.
+  void add_spread_groups(const dnnl::convolution_forward::primitive_desc& pd, const PostOpChain& chain, int groups) {
+    const int team = omp_get_max_threads();
+    Step step;
+    {
+      OneThreadScope one;
+      step.prim = dnnl::convolution_forward(pd);
+    }
+    for (int g = 0; g < groups; ++g) step.args.push_back(convolution_args(pd, chain, false));
+    for (int t = 0; t < team; ++t) {
+      buffers_.emplace_back(pd.scratchpad_desc().get_size() + 1, std::byte{0});
+      spread_scratch_.push_back(buffers_.back().data());
+    }
+    step.scratch_md = pd.scratchpad_desc();
+    step.threads = team;
+    step.spread = true;
+    steps_.push_back(std::move(step));
   }
 
   // With the threads the planner gives a reorder of that size (thread_policy.h): a small one
@@ -50,30 +65,59 @@ class Trial {
     const int team = omp_get_max_threads();
     double elements = 1;
     for (auto d : from.dims()) elements *= static_cast<double>(d);
-    threads_.push_back(threads_for_work(team_written_work(elements), team));
-    omp_set_num_threads(threads_.back());
+    const int threads = threads_for_work(team_written_work(elements), team);
+    omp_set_num_threads(threads);
     dnnl::reorder::primitive_desc pd(eng_, from, eng_, to, scratchpad_attr());
     omp_set_num_threads(team);
     std::unordered_map<int, dnnl::memory> args;
     bind(args, DNNL_ARG_FROM, from);
     bind(args, DNNL_ARG_TO, to);
     bind(args, DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
-    steps_.emplace_back(dnnl::reorder(pd), std::move(args));
+    steps_.push_back(Step{dnnl::reorder(pd), {std::move(args)}, threads, false});
   }
 
   double run_ms(dnnl::stream& s) {
     const int team = omp_get_max_threads();
     auto t0 = std::chrono::steady_clock::now();
-    for (std::size_t i = 0; i < steps_.size(); ++i) {
-      if (threads_[i] != team) omp_set_num_threads(threads_[i]);
-      steps_[i].first.execute(s, steps_[i].second);
-      if (threads_[i] != team) omp_set_num_threads(team);
+    for (auto& step : steps_) {
+      if (step.spread) {
+        run_groups_spread(static_cast<int>(step.args.size()), step.threads, s, [&](int g, int thread, dnnl::stream& own) {
+          auto& args = step.args[static_cast<std::size_t>(g)];
+          if (step.scratch_md.get_size() > 0)
+            args.insert_or_assign(DNNL_ARG_SCRATCHPAD, dnnl::memory(step.scratch_md, eng_, spread_scratch_[static_cast<std::size_t>(thread)]));
+          step.prim.execute(own, args);
+        });
+        continue;
+      }
+      if (step.threads != team) omp_set_num_threads(step.threads);
+      step.prim.execute(s, step.args.front());
+      if (step.threads != team) omp_set_num_threads(team);
     }
     s.wait();
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
  private:
+  struct Step {
+    dnnl::primitive prim;
+    std::vector<std::unordered_map<int, dnnl::memory>> args;  // one per run of `prim`
+    int threads = 1;
+    bool spread = false;  // args.size() groups spread over `threads` (scratchpads per thread)
+    dnnl::memory::desc scratch_md;
+  };
+
+  std::unordered_map<int, dnnl::memory> convolution_args(const dnnl::convolution_forward::primitive_desc& pd,
+                                                         const PostOpChain& chain, bool with_scratchpad) {
+    std::unordered_map<int, dnnl::memory> args;
+    bind(args, DNNL_ARG_SRC, pd.src_desc());
+    bind(args, DNNL_ARG_WEIGHTS, pd.weights_desc());
+    bind(args, DNNL_ARG_BIAS, pd.bias_desc());
+    bind(args, DNNL_ARG_DST, pd.dst_desc());
+    if (with_scratchpad) bind(args, DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+    chain.add_args(args);
+    return args;
+  }
+
   void bind(std::unordered_map<int, dnnl::memory>& args, int arg, const dnnl::memory::desc& md) {
     if (md.get_size() == 0) return;
     buffers_.emplace_back(md.get_size(), std::byte{0});
@@ -82,8 +126,8 @@ class Trial {
 
   dnnl::engine eng_;
   std::list<std::vector<std::byte>> buffers_;  // a list: buffers never move
-  std::vector<std::pair<dnnl::primitive, std::unordered_map<int, dnnl::memory>>> steps_;
-  std::vector<int> threads_;  // per step
+  std::vector<std::byte*> spread_scratch_;      // per thread, for spread steps
+  std::vector<Step> steps_;
 };
 
 // Whether Winograd wins: fastest of alternating runs after one warm-up run each. Winograd reads
@@ -94,13 +138,17 @@ class Trial {
 // `winograd` runs `groups` times, once per group, between reorders of the whole tensors
 // (`wino_src`, `wino_dst`: the layouts it reads and writes, seen whole).
 bool winograd_measured_faster(const dnnl::convolution_forward::primitive_desc& direct,
-                              const dnnl::convolution_forward::primitive_desc& winograd, int groups,
+                              const dnnl::convolution_forward::primitive_desc& winograd, int groups, bool spread,
                               const dnnl::memory::desc& wino_src, const dnnl::memory::desc& wino_dst, const PostOpChain& chain,
                               const dnnl::engine& eng) {
   Trial d(eng), w(eng);
   d.add_convolution(direct, chain);
   if (direct.src_desc() != wino_src) w.add_reorder(direct.src_desc(), wino_src);
-  for (int g = 0; g < groups; ++g) w.add_convolution(winograd, chain);
+  if (spread) {
+    w.add_spread_groups(winograd, chain, groups);
+  } else {
+    for (int g = 0; g < groups; ++g) w.add_convolution(winograd, chain);
+  }
   if (direct.dst_desc() != wino_dst) w.add_reorder(wino_dst, direct.dst_desc());
   dnnl::stream s(eng);
   double spent = d.run_ms(s) + w.run_ms(s);
@@ -123,7 +171,7 @@ void put_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
 // count. Not the post-ops: the same element-wise tail runs in both kernels, and a convolution is
 // planned once without and once with its fused tail, so keying on them would time it twice.
 std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl::convolution_forward::primitive_desc& direct,
-                            int groups, const dnnl::memory::desc& wino_src, const dnnl::memory::desc& wino_dst) {
+                            int groups, bool spread, const dnnl::memory::desc& wino_src, const dnnl::memory::desc& wino_dst) {
   const auto& c = d.data;
   std::ostringstream os;
   put_dims(os, c.src_desc.dims, c.src_desc.ndims);
@@ -134,7 +182,7 @@ std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl
   put_dims(os, c.padding[1], spatial);
   os << (c.bias_desc.ndims > 0) << ';';
   os << (direct.src_desc() != wino_src) << (direct.dst_desc() != wino_dst);
-  os << ";g" << groups << ";t" << omp_get_max_threads();
+  os << ";g" << groups << (spread ? "s" : "") << ";t" << omp_get_max_threads();
   return os.str();
 }
 
@@ -150,12 +198,14 @@ std::optional<dnnl::convolution_forward::primitive_desc> choose(ConvAlgorithm po
                                                                const dnnl::convolution_forward::primitive_desc& direct,
                                                                const dnnl::convolution_forward::desc& winograd,
                                                                const dnnl::primitive_attr& attr, const PostOpChain& chain,
-                                                               const dnnl::engine& eng, int groups,
+                                                               const dnnl::engine& eng, int groups, bool spread,
                                                                std::optional<dnnl::memory::desc> wino_src,
                                                                std::optional<dnnl::memory::desc> wino_dst) {
   if (policy == ConvAlgorithm::kDirect) return std::nullopt;
   dnnl::convolution_forward::primitive_desc pd;
   try {
+    std::optional<OneThreadScope> one;
+    if (spread) one.emplace();
     // allow_empty: no exception (and no verbose noise) where oneDNN has no Winograd kernel.
     pd = dnnl::convolution_forward::primitive_desc(winograd, attr, eng, true);
   } catch (const dnnl::error&) {
@@ -164,13 +214,13 @@ std::optional<dnnl::convolution_forward::primitive_desc> choose(ConvAlgorithm po
   if (!pd) return std::nullopt;
   if (policy == ConvAlgorithm::kWinograd) return pd;
   const auto src = wino_src.value_or(pd.src_desc()), dst = wino_dst.value_or(pd.dst_desc());
-  const std::string key = measurement_key(winograd, direct, groups, src, dst);
+  const std::string key = measurement_key(winograd, direct, groups, spread, src, dst);
   {
     std::lock_guard<std::mutex> lock(remembered_mutex);
     auto it = remembered().find(key);
     if (it != remembered().end()) return it->second ? std::optional(pd) : std::nullopt;
   }
-  const bool faster = winograd_measured_faster(direct, pd, groups, src, dst, chain, eng);
+  const bool faster = winograd_measured_faster(direct, pd, groups, spread, src, dst, chain, eng);
   std::lock_guard<std::mutex> lock(remembered_mutex);
   if (remembered().size() >= kMaxRemembered) remembered().clear();
   remembered()[key] = faster;
@@ -183,14 +233,45 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(
     ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
     const dnnl::convolution_forward::desc& winograd, const dnnl::primitive_attr& attr, const PostOpChain& chain,
     const dnnl::engine& eng) {
-  return choose(policy, direct, winograd, attr, chain, eng, 1, std::nullopt, std::nullopt);
+  return choose(policy, direct, winograd, attr, chain, eng, 1, false, std::nullopt, std::nullopt);
 }
 
 std::optional<dnnl::convolution_forward::primitive_desc> grouped_winograd_instead(
     ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
-    const dnnl::convolution_forward::desc& one_group, int groups, const dnnl::memory::desc& whole_src,
+    const dnnl::convolution_forward::desc& one_group, int groups, bool spread_groups, const dnnl::memory::desc& whole_src,
     const dnnl::memory::desc& whole_dst, const dnnl::primitive_attr& attr, const PostOpChain& chain, const dnnl::engine& eng) {
-  return choose(policy, direct, one_group, attr, chain, eng, groups, whole_src, whole_dst);
+  return choose(policy, direct, one_group, attr, chain, eng, groups, spread_groups, whole_src, whole_dst);
 }
+
+void run_groups_spread(int groups, int threads, dnnl::stream& caller, const std::function<void(int, int, dnnl::stream&)>& fn) {
+  threads = std::max(1, std::min(threads, groups));
+  if (threads == 1) {
+    for (int g = 0; g < groups; ++g) fn(g, 0, caller);
+    return;
+  }
+  // An exception must not leave an OpenMP region (it would terminate the process): the first
+  // one is kept and thrown on the calling thread.
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+#pragma omp parallel num_threads(threads)
+  {
+    try {
+      const int thread = omp_get_thread_num(), team = omp_get_num_threads();
+      std::optional<dnnl::stream> own;
+      if (thread != 0) own.emplace(caller.get_engine());
+      dnnl::stream& s = thread == 0 ? caller : *own;
+      const auto [first, last] = groups_of_thread(groups, team, thread);
+      for (int g = first; g < last; ++g) fn(g, thread, s);
+      s.wait();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+OneThreadScope::OneThreadScope() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
+OneThreadScope::~OneThreadScope() { omp_set_num_threads(saved_); }
 
 }  // namespace aifgen::engine

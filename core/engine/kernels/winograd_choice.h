@@ -15,8 +15,10 @@
 #pragma once
 
 #include <dnnl.hpp>
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "core/engine/conv_algorithm.h"
 #include "core/engine/kernels/post_ops.h"
@@ -41,9 +43,45 @@ std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(
 // need. oneDNN 2.6 has no Winograd kernel for grouped convolutions (RegNet's 3x3 layers with
 // 16 to 128 channels per group ran direct at about ORT's speed; one 128->128 group at 28x28 is
 // 2.3x faster as Winograd on one thread).
+//
+// With `spread_groups` the groups are dealt out to the calling thread's OpenMP threads
+// (run_groups_spread) and the primitive is made for one thread: oneDNN's Winograd kernels barely
+// use a second thread on one group's small map (regnet_y_16gf's 112-channel groups on 14x14:
+// 1.67 ms for 11 groups on one thread, 1.50 on two, slower than direct's 1.20), while two threads
+// with a group each do twice the work.
 std::optional<dnnl::convolution_forward::primitive_desc> grouped_winograd_instead(
     ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
-    const dnnl::convolution_forward::desc& one_group, int groups, const dnnl::memory::desc& whole_src,
+    const dnnl::convolution_forward::desc& one_group, int groups, bool spread_groups, const dnnl::memory::desc& whole_src,
     const dnnl::memory::desc& whole_dst, const dnnl::primitive_attr& attr, const PostOpChain& chain, const dnnl::engine& eng);
+
+// Whether a grouped convolution of `groups` groups spreads them over a team of `threads`: when
+// every thread gets at least one group (with fewer groups than threads, each group keeps the
+// whole team).
+inline bool spread_groups_over(int groups, int threads) { return threads > 1 && groups >= threads; }
+
+// The groups [first, last) that thread `thread` of `threads` runs: contiguous, sizes differing by
+// at most one.
+inline std::pair<int, int> groups_of_thread(int groups, int threads, int thread) {
+  return {groups * thread / threads, groups * (thread + 1) / threads};
+}
+
+// Runs fn(group, thread, stream) for every group on min(threads, groups) OpenMP threads, each
+// thread its groups_of_thread with a oneDNN stream of its own (a stream is not to be shared
+// between threads; thread 0, the caller, uses `caller`). The primitives fn runs must be made for
+// one thread: inside the parallel region oneDNN runs them on the calling thread.
+void run_groups_spread(int groups, int threads, dnnl::stream& caller, const std::function<void(int, int, dnnl::stream&)>& fn);
+
+// Makes oneDNN primitive descriptors and primitives for one thread while it lives (oneDNN sizes a
+// primitive's per-thread buffers and work split from the OpenMP thread count at creation).
+class OneThreadScope {
+ public:
+  OneThreadScope();
+  ~OneThreadScope();
+  OneThreadScope(const OneThreadScope&) = delete;
+  OneThreadScope& operator=(const OneThreadScope&) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace aifgen::engine
