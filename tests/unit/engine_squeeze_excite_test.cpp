@@ -267,6 +267,38 @@ TEST(EngineSqueezeExcite, WideBlocksShareTheExcitationProductsAcrossThreadsWithT
   }
 }
 
+TEST(EngineSqueezeExcite, TheBlockWritesOverItsInputOnlyWhenNothingReadsItLater) {
+  // Each output element is its input element times a gate, so the step may write over x (one
+  // buffer, in the cache of the core that wrote x, instead of two). x is 16 x 12 x 10 floats:
+  // in place, the arena never holds two of it; with x also a graph output (read after the
+  // block), it must keep x, and the output x must be x, not the scaled values.
+  Tensor x0 = Tensor::allocate(DType::kF32, {1, 8, 12, 10});
+  for (std::int64_t i = 0; i < x0.numel(); ++i) x0.as<float>()[i] = std::sin(0.29f * static_cast<float>(i)) * 1.5f;
+  const std::size_t x_bytes = 16 * 12 * 10 * sizeof(float);
+  SessionOptions o;
+  o.profile = true;
+  Session in_place(se_model({}), o);
+  Block plain;
+  plain.barrier = true;
+  auto want = Session(se_model(plain), {}).run({x0})[0];
+  EXPECT_LT(testing::relative_difference(in_place.run({x0})[0], want), 1e-5);
+  EXPECT_TRUE(fused(in_place));
+  EXPECT_LT(in_place.arena_bytes(), 2 * x_bytes);
+
+  auto read_later = [](Block b) {
+    auto m = se_model(b);
+    *m.mutable_graph()->add_output() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {});
+    return m;
+  };
+  Session keeps_x(read_later({}), o);
+  Session reference(read_later(plain), {});
+  auto got = keeps_x.run({x0}), ref = reference.run({x0});
+  EXPECT_TRUE(fused(keeps_x));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_LT(testing::relative_difference(got[0], ref[0]), 1e-5);
+  EXPECT_LT(testing::relative_difference(got[1], ref[1]), 1e-5);
+}
+
 TEST(EngineSqueezeExcite, NearMissesAreLeftToTheOrdinaryKernels) {
   SessionOptions o;
   o.profile = true;
