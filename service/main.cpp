@@ -241,6 +241,8 @@ int main(int argc, char** argv) {
   bench->add_option("--iterations", engine_opts.iterations, "timed runs")->check(CLI::Range(1, 1000000))->capture_default_str();
   bench->add_flag("--json", engine_opts.json, "one JSON object (p50_ms, p90_ms, p99_ms, plan_ms, peak_bytes, ...)");
   bench->add_flag("--profile", engine_opts.profile, "also print kernel time per op type (waits after every kernel)");
+  bench->add_flag("--profile-steps", engine_opts.profile_steps,
+                  "also print time per planned step in plan order: op, output shape, threads (waits after every kernel)");
 
   std::string keys_data_dir = config.data_dir, keys_database, key_name, key_scope = "read", key_id;
   auto* keys = cli.add_subcommand("keys", "manage API keys (in the same --data-dir as serve)");

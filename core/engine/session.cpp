@@ -296,6 +296,7 @@ struct Session::Impl {
   mutable std::mutex pool_mu;
   std::vector<std::unique_ptr<RunState>> pool;
   std::map<std::string, OpProfile> profile;  // guarded by pool_mu
+  std::vector<StepProfile> step_profile;     // guarded by pool_mu; one per step once profiled
 
   void plan(const onnx::ModelProto& model);
   // Removes the steps that only reshape an arena value; per slot, the slot whose bytes it views
@@ -1529,11 +1530,23 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
     out.push_back(std::move(t));
   }
   std::lock_guard lock(pool_mu);
+  if (step_profile.size() != step_ms.size()) {
+    step_profile.assign(step_ms.size(), {});
+    for (std::size_t k = 0; k < step_ms.size(); ++k) {
+      auto& sp = step_profile[k];
+      sp.index = k;
+      sp.op = steps[k].label;
+      if (!steps[k].out.empty()) sp.output = slots[static_cast<std::size_t>(steps[k].out[0])].desc.shape;
+      sp.threads = steps[k].threads;
+    }
+  }
   for (std::size_t k = 0; k < step_ms.size(); ++k) {
     auto& p = profile[steps[k].label];
     p.op = steps[k].label;
     ++p.calls;
     p.total_ms += step_ms[k];
+    ++step_profile[k].calls;
+    step_profile[k].total_ms += step_ms[k];
   }
   pool.push_back(std::move(st));
   return out;
@@ -1577,6 +1590,8 @@ std::optional<std::pair<double, double>> race_plans(Session::Impl& a, Session::I
       }
     a.profile.clear();  // the calibration runs are not the caller's
     b.profile.clear();
+    a.step_profile.clear();
+    b.step_profile.clear();
     return std::make_pair(fa, fb);
   } catch (const std::exception&) {
     return std::nullopt;
@@ -1747,6 +1762,11 @@ std::size_t Session::winograd_convolutions() const {
   return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.winograd; }));
 }
 double Session::plan_ms() const { return impl_->plan_ms; }
+
+std::vector<StepProfile> Session::step_profile() const {
+  std::lock_guard lock(impl_->pool_mu);
+  return impl_->step_profile;
+}
 
 std::vector<OpProfile> Session::profile() const {
   std::lock_guard lock(impl_->pool_mu);

@@ -49,6 +49,18 @@ struct OpProfile {
   double total_ms = 0;
 };
 
+// Accumulated time of one planned step (a kernel, fused ops included) over the runs of a
+// profiled session, to find which layer of a model is slow: its place in the plan, op label,
+// first output's logical shape and the threads it runs with (thread_policy.h).
+struct StepProfile {
+  std::size_t index = 0;
+  std::string op;
+  Shape output;
+  int threads = 1;
+  std::int64_t calls = 0;
+  double total_ms = 0;
+};
+
 struct IoInfo {
   std::string name;
   DType dtype;
@@ -89,6 +101,7 @@ class Session {
   const std::string& activation_layout_choice() const;
   double plan_ms() const;
   std::vector<OpProfile> profile() const;  // sorted by total time, largest first
+  std::vector<StepProfile> step_profile() const;  // in plan order; empty until a profiled run
 
   struct Impl;
 

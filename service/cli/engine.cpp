@@ -110,7 +110,7 @@ int bench_model(const EngineCliOptions& o) {
   try {
     auto model = load_model_file(o.model);
     auto so = session_options(o);
-    so.profile = o.profile;
+    so.profile = o.profile || o.profile_steps;
     engine::Session session(model, so);
     auto inputs = engine::random_inputs(session.inputs(), 1);
     auto stats = engine::time_runs(session, inputs, o.warmup, o.iterations);
@@ -138,6 +138,13 @@ int bench_model(const EngineCliOptions& o) {
         {"activation_layout", o.activation_layout},
         {"activation_layout_choice", session.activation_layout_choice()},
     };
+    const double runs = o.warmup + o.iterations;
+    const auto steps = o.profile_steps ? session.step_profile() : std::vector<engine::StepProfile>{};
+    if (o.json && o.profile_steps) {
+      auto& list = j["steps"] = nlohmann::json::array();
+      for (const auto& s : steps)
+        list.push_back({{"index", s.index}, {"op", s.op}, {"output", s.output}, {"threads", s.threads}, {"ms", s.total_ms / runs}});
+    }
     if (o.json) {
       std::printf("%s\n", j.dump().c_str());
     } else {
@@ -160,10 +167,15 @@ int bench_model(const EngineCliOptions& o) {
                   session.arena_bytes() / 1048576.0, session.constant_bytes() / 1048576.0, peak_rss_bytes() / 1048576.0);
     }
     if (o.profile) {
-      const double runs = o.warmup + o.iterations;
       std::printf("%-36s %8s %12s\n", "op (per run)", "calls", "ms");
       for (const auto& p : session.profile())
         std::printf("%-36s %8.0f %12.3f\n", p.op.c_str(), p.calls / runs, p.total_ms / runs);
+    }
+    if (o.profile_steps && !o.json) {
+      std::printf("%-6s %-28s %-24s %7s %10s\n", "step", "op", "output", "threads", "ms/run");
+      for (const auto& s : steps)
+        std::printf("%-6zu %-28s %-24s %7d %10.3f\n", s.index, s.op.c_str(), engine::shape_str(s.output).c_str(), s.threads,
+                    s.total_ms / runs);
     }
     return 0;
   } catch (const Error& e) {

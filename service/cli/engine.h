@@ -18,6 +18,7 @@ struct EngineCliOptions {
   int warmup = 5, iterations = 30;  // bench
   bool json = false;                // bench
   bool profile = false;             // bench: time per op type
+  bool profile_steps = false;       // bench: time per planned step, in plan order
 };
 
 int run_model(const EngineCliOptions& o);

@@ -108,6 +108,24 @@ TEST(Cli, BenchTakesAnActivationLayoutAndRefusesUnknownOnes) {
   EXPECT_NE(bad.output.find("--activation-layout"), std::string::npos) << bad.output;
 }
 
+TEST(Cli, BenchProfileStepsListsEveryStepWithItsShapeAndThreads) {
+  // --profile-steps: one row per planned step in plan order; in --json a "steps" array whose
+  // length is the kernel count and whose last step writes the classifier's [1, 1000].
+  const std::string model = std::string(AIFGEN_SHARED_DIR) + "/models/mobilenet_v2.onnx";
+  auto r = aifgen_cli("bench " + model + " --warmup 0 --iterations 2 --json --profile-steps");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  ASSERT_TRUE(j["steps"].is_array());
+  ASSERT_EQ(j["steps"].size(), j["kernels"].get<std::size_t>());
+  for (std::size_t k = 0; k < j["steps"].size(); ++k) EXPECT_EQ(j["steps"][k]["index"], k);
+  EXPECT_EQ(j["steps"].back()["output"], nlohmann::json({1, 1000}));
+  EXPECT_GT(j["steps"].back()["ms"].get<double>(), 0.0);
+  auto text = aifgen_cli("bench " + model + " --warmup 0 --iterations 1 --threads 2 --profile-steps");
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("ms/run"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("[1x1000]"), std::string::npos) << text.output;
+}
+
 TEST(Cli, ServeAndKeysRefuseADatabaseThatIsNotAPostgresUrlAndUnknownTargets) {
   for (const char* bad : {"mysql://db/aifgen", "/var/lib/aifgen/aifgen.db", "postgresql"}) {
     auto serve = aifgen_cli(std::string("serve --database '") + bad + "'");

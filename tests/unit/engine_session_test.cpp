@@ -2,6 +2,8 @@
 // the .npy reader the CLI uses.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -307,6 +309,47 @@ TEST(EngineSession, SwishAndHardswishGatesFuseIntoTheConvolution) {
         EXPECT_NEAR(y.as<float>()[c * 36 + p], a * gate, 1e-5f * std::max(1.f, std::abs(a)));
       }
   }
+}
+
+// The per-step profile (bench --profile-steps) lists every planned step once, in plan order,
+// with its run count and time; summed per op it is the per-op profile, and the last step writes
+// the model's output. Unprofiled sessions keep none.
+TEST(EngineSession, TheStepProfileListsEveryStepInPlanOrderAndAddsUpToTheOpProfile) {
+  engine::SessionOptions o;
+  o.profile = true;
+  o.input_shapes["x"] = {1, 3, 8, 8};
+  engine::Session s(testing::conv_bn_relu_model(), o);
+  EXPECT_TRUE(s.step_profile().empty());
+  auto x = engine::Tensor::allocate(engine::DType::kF32, {1, 3, 8, 8});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.23f * static_cast<float>(i));
+  const int runs = 3;
+  for (int r = 0; r < runs; ++r) s.run({x});
+  const auto steps = s.step_profile();
+  ASSERT_EQ(steps.size(), s.kernel_count());
+  std::map<std::string, double> per_op;
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    EXPECT_EQ(steps[k].index, k);
+    EXPECT_EQ(steps[k].calls, runs) << steps[k].op;
+    EXPECT_GE(steps[k].total_ms, 0.0);
+    EXPECT_GE(steps[k].threads, 1);
+    EXPECT_LE(steps[k].threads, s.threads());
+    per_op[steps[k].op] += steps[k].total_ms;
+  }
+  EXPECT_EQ(steps.back().output, (engine::Shape{1, 4, 8, 8}));
+  bool has_conv = false;
+  for (const auto& p : s.profile()) {
+    ASSERT_TRUE(per_op.count(p.op)) << p.op;
+    EXPECT_NEAR(per_op[p.op], p.total_ms, 1e-9) << p.op;
+    has_conv = has_conv || p.op == "Conv+Relu";
+  }
+  EXPECT_TRUE(has_conv);
+  EXPECT_EQ(per_op.size(), s.profile().size());
+
+  engine::SessionOptions plain;
+  plain.input_shapes["x"] = {1, 3, 8, 8};
+  engine::Session unprofiled(testing::conv_bn_relu_model(), plain);
+  unprofiled.run({x});
+  EXPECT_TRUE(unprofiled.step_profile().empty());
 }
 
 // Conv -> BatchNormalization -> Relu plans as one Conv+Relu (the BN folded into the weights at

@@ -207,7 +207,9 @@ TEST(EngineWinograd, GroupsSpreadOverTheThreadsGiveTheOneThreadResults) {
     for (int run = 0; run < 2; ++run) {
       const Tensor got = spread.run({x})[0];
       ASSERT_EQ(got.shape, want.shape);
-      if (threads == 2) EXPECT_EQ(testing::relative_difference(got, want), 0.0) << "run " << run;
+      if (threads == 2) {
+        EXPECT_EQ(testing::relative_difference(got, want), 0.0) << "run " << run;
+      }
       expect_close_but_winograd(got, direct.run({x})[0], "threads " + std::to_string(threads) + " run " + std::to_string(run));
     }
   }
