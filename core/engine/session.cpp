@@ -295,8 +295,8 @@ struct Session::Impl {
   double parallel_work = 0;  // estimated work of the steps planned with more than one thread
   mutable std::mutex pool_mu;
   std::vector<std::unique_ptr<RunState>> pool;
-  std::map<std::string, OpProfile> profile;  // guarded by pool_mu
-  std::vector<StepProfile> step_profile;     // guarded by pool_mu; one per step once profiled
+  // Guarded by pool_mu; one per step once profiled (Session::profile() sums it per op).
+  std::vector<StepProfile> step_profile;
 
   void plan(const onnx::ModelProto& model);
   // Removes the steps that only reshape an arena value; per slot, the slot whose bytes it views
@@ -1541,10 +1541,6 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
     }
   }
   for (std::size_t k = 0; k < step_ms.size(); ++k) {
-    auto& p = profile[steps[k].label];
-    p.op = steps[k].label;
-    ++p.calls;
-    p.total_ms += step_ms[k];
     ++step_profile[k].calls;
     step_profile[k].total_ms += step_ms[k];
   }
@@ -1588,9 +1584,7 @@ std::optional<std::pair<double, double>> race_plans(Session::Impl& a, Session::I
         double& best = s == &a ? fa : fb;
         for (int r = 0; r < per_block; ++r) best = std::min(best, timed_run(*s));
       }
-    a.profile.clear();  // the calibration runs are not the caller's
-    b.profile.clear();
-    a.step_profile.clear();
+    a.step_profile.clear();  // the calibration runs are not the caller's
     b.step_profile.clear();
     return std::make_pair(fa, fb);
   } catch (const std::exception&) {
@@ -1770,8 +1764,15 @@ std::vector<StepProfile> Session::step_profile() const {
 
 std::vector<OpProfile> Session::profile() const {
   std::lock_guard lock(impl_->pool_mu);
+  std::map<std::string, OpProfile> per_op;
+  for (const auto& step : impl_->step_profile) {
+    auto& p = per_op[step.op];
+    p.op = step.op;
+    p.calls += step.calls;
+    p.total_ms += step.total_ms;
+  }
   std::vector<OpProfile> out;
-  for (const auto& [_, p] : impl_->profile) out.push_back(p);
+  for (auto& [_, p] : per_op) out.push_back(std::move(p));
   std::sort(out.begin(), out.end(), [](const OpProfile& a, const OpProfile& b) { return a.total_ms > b.total_ms; });
   return out;
 }

@@ -261,8 +261,11 @@ TEST(EngineSqueezeExcite, WideBlocksShareTheExcitationProductsAcrossThreadsWithT
           ASSERT_NEAR(y.as<float>()[at(k, p)], want, 1e-5 * (1 + std::abs(want))) << "block " << block << " threads " << threads << " channel " << k;
         }
       std::vector<float> got(y.as<float>(), y.as<float>() + y.numel());
-      if (first.empty()) first = got;
-      else if (block != c) EXPECT_EQ(got, first) << "block " << block << " threads " << threads;
+      if (first.empty()) {
+        first = got;
+      } else if (block != c) {
+        EXPECT_EQ(got, first) << "block " << block << " threads " << threads;
+      }
     }
   }
 }
