@@ -161,6 +161,10 @@ async function mainFlow() {
   // Models: upload through the page's file input (the drop zone's own control).
   await page.goto(`${base}/`, { waitUntil: 'load' });
   await page.waitForSelector('#file-Upload-an-ONNX-model');
+  // The model list renders after its own request, which may land after the upload form: wait
+  // for it (a fixed check here failed once in CI with the form shown and the list not yet).
+  await page.waitForFunction(() => document.querySelector('#main').textContent.includes('No models yet'), { timeout: 10000 })
+    .catch(() => {});
   check((await text(page, '#main')).includes('No models yet'), 'an empty service shows no models');
   await page.evaluate(() => { window.__sameDocument = true; });
 
