@@ -95,6 +95,11 @@ std::optional<onnx::ModelProto> split_concats_into_convs(const onnx::ModelProto&
       if (channels.back() <= 0) break;
     }
     if (channels.size() != static_cast<std::size_t>(concat.input_size()) || channels.back() <= 0 || total != wp->dims(1)) continue;
+    // The split saves one copy of the Concat's `total` channels and adds a pass over the
+    // convolution's output per extra part (the accumulation reads it back): a loss when the
+    // output is as wide. SqueezeNet's classifier (512 channels in, 1000 out) ran 0.50 ms split
+    // at 2 threads against 0.43 ms for the Concat and the whole convolution.
+    if (wp->dims(0) * (concat.input_size() - 1) >= total) continue;
 
     const Tensor w = tensor_from_proto(*wp);
     const std::string base = conv.output(0) + "/concat_split_";

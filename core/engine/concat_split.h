@@ -15,7 +15,9 @@
 //
 // Matched: Concat on axis 1 whose output only one ungrouped Conv reads (as its input, with
 // constant float weights), each Concat input's channel count known from the graph (a declared
-// shape, or a convolution's weights through channel-preserving ops). Engine-internal: the model
+// shape, or a convolution's weights through channel-preserving ops), and the convolution's
+// output channels times (inputs - 1) fewer than the Concat's: each extra part re-reads the
+// output, so a classifier widening 512 channels to 1000 keeps its Concat. Engine-internal: the model
 // on disk is not changed.
 #pragma once
 

@@ -67,6 +67,42 @@ onnx::NodeProto along_nhwc_channels(const onnx::NodeProto& n) {
   return r;
 }
 
+std::shared_ptr<const dnnl::memory::desc> channel_blocked_layout(const Shape& logical, std::int64_t block) {
+  return std::make_shared<const dnnl::memory::desc>(to_dims(logical), dnnl::memory::data_type::f32,
+                                                    block == 16 ? dnnl::memory::format_tag::aBcd16b : dnnl::memory::format_tag::aBcd8b);
+}
+
+Shape blocked_physical(const Shape& s, std::int64_t block) { return {s[0], s[1] / block, s[2], s[3], block}; }
+
+std::int64_t blocked_concat_block(const onnx::NodeProto& n, const std::vector<const TensorDesc*>& inputs) {
+  if (n.op_type() != "Concat" || inputs.size() < 2 || !is_channel_concat_or_split(n, 4)) return 0;
+  // A Concat carrying a fused BatchNormalization (concat_batchnorm.h) scales along the logical
+  // channel axis, which the blocked view splits in two.
+  for (const auto& a : n.attribute())
+    if (a.name() != "axis") return 0;
+  for (const std::int64_t block : {16, 8}) {
+    bool ok = true, one_blocked = false;
+    for (const TensorDesc* d : inputs) {
+      ok = ok && d && d->dtype == DType::kF32 && d->shape.size() == 4 && d->shape[1] % block == 0 && !is_nhwc(*d) &&
+           d->shape[0] == inputs[0]->shape[0] && d->shape[2] == inputs[0]->shape[2] && d->shape[3] == inputs[0]->shape[3];
+      if (!ok) break;
+      one_blocked = one_blocked || channel_block(*d) == block;
+    }
+    if (ok && one_blocked) return block;
+  }
+  return 0;
+}
+
+onnx::NodeProto along_channel_blocks(const onnx::NodeProto& n) {
+  onnx::NodeProto r = n;
+  r.clear_attribute();
+  auto* a = r.add_attribute();
+  a->set_name("axis");
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(1);
+  return r;
+}
+
 std::unique_ptr<Kernel> make_channel_shuffle_nhwc(const Shape& physical, std::int64_t groups) {
   const std::int64_t c = physical[3], per_group = c / groups, rows = numel(physical) / std::max<std::int64_t>(c, 1);
   return make_kernel([c, per_group, groups, rows](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {

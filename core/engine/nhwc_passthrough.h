@@ -44,6 +44,23 @@ bool is_channel_concat_or_split(const onnx::NodeProto& n, std::size_t rank);
 // The same node along axis 3, for running on [N, H, W, C] views.
 onnx::NodeProto along_nhwc_channels(const onnx::NodeProto& n);
 
+// oneDNN's channel-blocked float32 layout (nChw8c or nChw16c, `block` 8 or 16) of a logical
+// NCHW shape, and its [N, C/B, H, W, B] physical view (B divides C).
+std::shared_ptr<const dnnl::memory::desc> channel_blocked_layout(const Shape& logical, std::int64_t block);
+Shape blocked_physical(const Shape& logical, std::int64_t block);
+
+// A channel Concat whose operands convolutions wrote channel-blocked (GoogLeNet's and
+// Inception's branches in a plan started blocked, activation_layout.h) can run on their
+// [N, C/B, H, W, B] views along axis 1: in that view each operand's channels are whole blocks,
+// so the Concat is one copy in the layout the next convolution reads, where the plain path
+// reordered every operand to NCHW and the result back. The block it runs in: 16 or 8 when no
+// operand is NHWC, at least one is blocked by it and every operand's channels divide by it;
+// 0 otherwise. `inputs` are the operands' descriptions (nullptr for a constant).
+std::int64_t blocked_concat_block(const onnx::NodeProto& n, const std::vector<const TensorDesc*>& inputs);
+
+// The same node along axis 1 (of the blocked view), with no other attribute.
+onnx::NodeProto along_channel_blocks(const onnx::NodeProto& n);
+
 // ShuffleNet's channel shuffle, Reshape [N,C,H,W] -> [N,g,C/g,H,W], Transpose (0,2,1,3,4),
 // Reshape back to [N,C,H,W], on an NHWC value: one permutation of each pixel's C channels
 // (output channel j*g + i is input channel i*C/g + j), instead of three plain-layout ops and

@@ -15,9 +15,9 @@ namespace {
 
 // x[1,8,9,9] -> Conv 1x1 (8->ca) -> Relu = a;  x -> Conv 3x3 pad 1 (8->cb) -> Relu = b;
 // [x -> Conv 1x1 (8->cc) = c when three];  Concat(a, b[, c]) axis 1 -> Conv (kernel k, `group`)
-// with bias -> Relu -> y.
-onnx::ModelProto fire_model(int inputs, std::int64_t k = 1, std::int64_t group = 1, std::int64_t axis = 1) {
-  const std::int64_t ca = 16, cb = 24, cc = 8, total = ca + cb + (inputs == 3 ? cc : 0), m = 16;
+// with bias, `m` output channels -> Relu -> y.
+onnx::ModelProto fire_model(int inputs, std::int64_t k = 1, std::int64_t group = 1, std::int64_t axis = 1, std::int64_t m = 16) {
+  const std::int64_t ca = 16, cb = 24, cc = 8, total = ca + cb + (inputs == 3 ? cc : 0);
   auto model = testing::empty_model();
   auto* g = model.mutable_graph();
   *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "8", "9", "9"});
@@ -108,6 +108,10 @@ TEST(EngineConcatSplit, SessionsWithATeamSplitAndStillMatchOneThread) {
 TEST(EngineConcatSplit, LeavesAloneWhatItCannotSplit) {
   EXPECT_FALSE(split_concats_into_convs(fire_model(2, 1, 4))) << "grouped convolution";
   EXPECT_FALSE(split_concats_into_convs(fire_model(2, 1, 1, 2))) << "Concat along H";
+  // 40 channels in: an output of 40 costs the split as much as the copy it saves; 39 does not.
+  EXPECT_FALSE(split_concats_into_convs(fire_model(2, 1, 1, 1, 40))) << "output as wide as the Concat";
+  EXPECT_TRUE(split_concats_into_convs(fire_model(2, 1, 1, 1, 39)));
+  EXPECT_FALSE(split_concats_into_convs(fire_model(3, 1, 1, 1, 24))) << "two extra parts over 24 channels, 48 in";
   // The Concat's output read by a second node.
   auto shared = fire_model(2);
   *shared.mutable_graph()->add_node() = testing::node("Relu", {"cat"}, {"also"});

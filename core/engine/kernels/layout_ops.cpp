@@ -136,7 +136,24 @@ std::unique_ptr<Kernel> make_concat(const NodeCtx& ctx, std::vector<TensorDesc>&
     // core's cache lines one piece at a time. The step's threads are the thread policy's call
     // (a Concat is weighted for it); only rows too few to share stay on one.
     const int threads = omp_get_max_threads();
-#pragma omp parallel for schedule(static) if (threads > 1 && outer >= threads)
+    if (threads > 1 && outer < threads) {
+      // Fewer rows than threads (a Concat of channel-blocked values at batch 1 is one row):
+      // the threads share the output's bytes in contiguous ranges, each copying the parts of
+      // the pieces that fall in its range.
+      const std::int64_t total = outer * row;
+#pragma omp parallel
+      {
+        const std::int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const std::int64_t b = t * total / nt / 64 * 64, e = t + 1 == nt ? total : (t + 1) * total / nt / 64 * 64;
+        for (std::int64_t r = b / row; r < outer && r * row < e; ++r)
+          for (std::size_t i = 0; i < in.size(); ++i) {
+            const std::int64_t lo = std::max(b, r * row + pos[i]), hi = std::min(e, r * row + pos[i] + chunk[i]);
+            if (lo < hi) std::memcpy(dst + lo, in[i]->data + r * chunk[i] + (lo - r * row - pos[i]), static_cast<std::size_t>(hi - lo));
+          }
+      }
+      return;
+    }
+#pragma omp parallel for schedule(static) if (threads > 1)
     for (std::int64_t r = 0; r < outer; ++r)
       for (std::size_t i = 0; i < in.size(); ++i) std::memcpy(dst + r * row + pos[i], in[i]->data + r * chunk[i], static_cast<std::size_t>(chunk[i]));
   });
