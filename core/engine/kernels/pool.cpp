@@ -221,12 +221,16 @@ std::unique_ptr<Kernel> make_global_pool(const NodeCtx& ctx, std::vector<TensorD
 #pragma omp parallel for if (planes >= 8 && planes * size > kParallelMinElements) schedule(static)
     for (std::int64_t p = 0; p < planes; ++p) {
       const float* xp = xs + p * size;
+      // Vector lanes (omp simd): a one-accumulator loop waits on every add's latency (1000
+      // planes of 13x13, SqueezeNet's classifier output, took ~0.1 ms that way).
       if (is_max) {
         float m = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : m)
         for (std::int64_t i = 0; i < size; ++i) m = std::max(m, xp[i]);
         ys[p] = m;
       } else {
         double s = 0;
+#pragma omp simd reduction(+ : s)
         for (std::int64_t i = 0; i < size; ++i) s += xp[i];
         ys[p] = static_cast<float>(s / static_cast<double>(size));
       }
