@@ -175,6 +175,41 @@ TEST(EngineLayout, AChannelConcatOfBlockedValuesStaysBlockedWithTheSameResults) 
   }
 }
 
+// x[1,16,9,9] -> conv (`m` channels, 3x3) -> GlobalAveragePool -> y; with `barrier`, an
+// Identity before the pool makes it read a plain value.
+onnx::ModelProto conv_gap_model(std::int64_t m, bool barrier) {
+  auto model = testing::empty_model();
+  auto* g = model.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "16", "9", "9"});
+  *g->add_initializer() = random_tensor("w", {m, 16, 3, 3}, 21, -0.3f, 0.3f);
+  Barrier plain{g, barrier};
+  *g->add_node() = conv("x", "w", "c", true);
+  *g->add_node() = node("GlobalAveragePool", {plain("c")}, {"y"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return model;
+}
+
+// In a plan started blocked, a global average pool reads the convolution's nChw16c (32
+// channels) or nChw8c (40) output as it is: only x is reordered; the means match the plain
+// graph's, channel for channel.
+TEST(EngineLayout, AGlobalAveragePoolReadsABlockedValueWithoutAReorder) {
+  for (std::int64_t m : {32, 40}) {
+    SessionOptions o;
+    o.conv_algorithm = ConvAlgorithm::kDirect;
+    o.activation_layout = ActivationLayout::kBlocked;
+    o.profile = true;
+    Session fast(conv_gap_model(m, false), o), plain(conv_gap_model(m, true), o);
+    Tensor x = Tensor::allocate(DType::kF32, {1, 16, 9, 9});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.23f * static_cast<float>(i));
+    auto y = fast.run({x})[0], want = plain.run({x})[0];
+    ASSERT_EQ(y.shape, (Shape{1, m, 1, 1}));
+    ASSERT_EQ(y.shape, want.shape);
+    for (std::int64_t i = 0; i < y.numel(); ++i) ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-5f) << m << " channels, " << i;
+    EXPECT_EQ(testing::reorder_calls(fast), 1) << m << " channels";
+    EXPECT_EQ(testing::reorder_calls(plain), 2) << m << " channels";
+  }
+}
+
 // Calls per inference of the op type `op` in a profiled session.
 std::int64_t op_calls(const Session& s, const std::string& op) {
   for (const auto& p : s.profile())
