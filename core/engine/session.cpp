@@ -23,6 +23,7 @@
 
 #include "core/engine/attention.h"
 #include "core/engine/control_flow.h"
+#include "core/engine/kernels/concat_by_reorders.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
 #include "core/engine/memory_plan.h"
@@ -1073,6 +1074,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     // [N,H,W,C] views; plain operands join the NHWC side with one reorder each.
     onnx::NodeProto channel_node;
     bool nhwc_outputs = false;
+    std::optional<std::vector<dnnl::memory::desc>> concat_operands;  // a Concat by reorders: its operands' layouts
+    Shape concat_result;                                              // and its logical shape (NHWC)
     // A blocked channel Concat: along axis 1 of the [N,C/B,H,W,B] views; operands in another
     // layout join with one reorder each.
     if (concat_block > 0 && !all_constant) {
@@ -1091,6 +1094,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         (nhwc_slice || is_channel_concat_or_split(node, pin[static_cast<std::size_t>(nhwc_input)].desc.shape.size()))) {
       const Shape ref = pin[static_cast<std::size_t>(nhwc_input)].desc.shape;
       const std::size_t data_inputs = is_op(node, "Concat") ? pin.size() : 1;
+      // A plain Concat (no fused BatchNormalization) reorders each operand into its slice
+      // (concat_by_reorders.h); the others convert odd operands to NHWC first.
+      const bool by_reorders = is_op(node, "Concat") && node.attribute_size() == 1 && node.attribute(0).name() == "axis";
       bool ok = true;
       std::vector<PlanInput> phys = pin;
       for (std::size_t k = 0; k < data_inputs && ok; ++k) {
@@ -1098,10 +1104,20 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         ok = pin[k].present && !pin[k].constant && d.dtype == DType::kF32 && d.shape.size() == 4 && d.shape[0] == ref[0] &&
              d.shape[2] == ref[2] && d.shape[3] == ref[3];
         if (!ok) break;
-        if (!is_nhwc(d)) in_ids[k] = blocked_slot(in_ids[k], nhwc_layout(d.shape));  // plain or blocked: one reorder
+        if (!is_nhwc(d) && !by_reorders) in_ids[k] = blocked_slot(in_ids[k], nhwc_layout(d.shape));  // plain or blocked: one reorder
         phys[k].desc = {d.dtype, nhwc_physical(d.shape), nullptr};
       }
-      if (ok && nhwc_slice) {
+      if (ok && by_reorders) {
+        concat_operands.emplace();
+        Shape whole = ref;
+        whole[1] = 0;
+        for (std::size_t k = 0; k < data_inputs; ++k) {
+          const auto& d = slots[in_ids[k]].desc;
+          concat_operands->push_back(d.layout ? *d.layout : plain_f32(to_dims(d.shape)));
+          whole[1] += d.shape[1];
+        }
+        concat_result = whole;
+      } else if (ok && nhwc_slice) {
         // The same slice with its axes moved to 3; starts and ends are unchanged.
         auto& axes = nhwc_axes.emplace_back(Tensor::allocate(DType::kI64, pin[3].desc.shape));
         for (std::int64_t k = 0; k < axes.numel(); ++k) axes.as<std::int64_t>()[k] = 3;
@@ -1133,7 +1149,14 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     const int step_threads = control_flow ? options.threads : threads_for_work(work, options.threads);
     if (!all_constant && !control_flow && step_threads > 1) parallel_work += work;
     omp_set_num_threads(step_threads);
-    auto kernel = control_flow ? plan_control_flow(ctx, model, options, out_desc) : factory->second(ctx, out_desc);
+    std::unique_ptr<Kernel> kernel;
+    if (concat_operands) {
+      const auto result = nhwc_layout(concat_result);
+      kernel = make_concat_by_reorders(eng, *concat_operands, *result, ctx.scratchpad_bytes);
+      out_desc = {{DType::kF32, concat_result, result}};
+    } else {
+      kernel = control_flow ? plan_control_flow(ctx, model, options, out_desc) : factory->second(ctx, out_desc);
+    }
     std::string fused_output;
     std::vector<int> fused_nodes;
     if (ctx.blocked_output_ok && node.output_size() == 1) {

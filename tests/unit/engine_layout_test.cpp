@@ -19,6 +19,13 @@ using testing::node;
 using testing::random_tensor;
 using testing::tensor_value;
 
+// Calls per inference of the op type `op` in a profiled session.
+std::int64_t op_calls(const Session& s, const std::string& op) {
+  for (const auto& p : s.profile())
+    if (p.op == op) return p.calls;
+  return 0;
+}
+
 // oneDNN's AVX-512 float convolutions write NHWC, which the ops under test keep; its AVX2 ones
 // write nChw8c, from which those ops read a plain copy (`DNNL_MAX_CPU_ISA=AVX2` runs). There
 // the results must still match, but the layout claims (reorder counts, in-place shuffles and
@@ -175,6 +182,55 @@ TEST(EngineLayout, AChannelConcatOfBlockedValuesStaysBlockedWithTheSameResults) 
   }
 }
 
+// x[1,16,12,12] -> conv a (32 channels, 1x1); a plain graph input z [1,16,12,12]; x -> conv b
+// (16, 1x1) -> Concat(a, z, b) -> MaxPool 3x3 -> y. With `barriers`, an Identity precedes
+// each Concat input.
+onnx::ModelProto mixed_concat_model(bool barriers) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "16", "12", "12"});
+  *g->add_input() = tensor_value("z", onnx::TensorProto::FLOAT, {"1", "16", "12", "12"});
+  *g->add_initializer() = random_tensor("wa", {32, 16, 1, 1}, 31, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("wb", {16, 16, 1, 1}, 32, -0.3f, 0.3f);
+  Barrier barrier{g, barriers};
+  *g->add_node() = conv("x", "wa", "a", false);
+  *g->add_node() = conv("x", "wb", "b", false);
+  auto cat = node("Concat", {barrier("a"), barrier("z"), barrier("b")}, {"azb"});
+  testing::add_int_attr(cat, "axis", 1);
+  *g->add_node() = cat;
+  auto pool = node("MaxPool", {"azb"}, {"y"});
+  testing::add_ints_attr(pool, "kernel_shape", {3, 3});
+  testing::add_ints_attr(pool, "pads", {1, 1, 1, 1});
+  *g->add_node() = pool;
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+// A channel Concat with an NHWC operand writes every operand straight into its channel slice
+// of the NHWC result (concat_by_reorders.h): the plain operand z is not converted to NHWC
+// first, and the channels land in order (the results match the plain graph's).
+TEST(EngineLayout, AMixedLayoutConcatWritesEachOperandIntoItsSlice) {
+  SessionOptions o;
+  o.conv_algorithm = ConvAlgorithm::kDirect;
+  o.activation_layout = ActivationLayout::kOneDnn;
+  o.profile = true;
+  Session fast(mixed_concat_model(false), o), plain(mixed_concat_model(true), o);
+  Tensor x = Tensor::allocate(DType::kF32, {1, 16, 12, 12}), z = Tensor::allocate(DType::kF32, {1, 16, 12, 12});
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    x.as<float>()[i] = std::sin(0.29f * static_cast<float>(i));
+    z.as<float>()[i] = std::cos(0.07f * static_cast<float>(i));
+  }
+  auto y = fast.run({x, z})[0], want = plain.run({x, z})[0];
+  ASSERT_EQ(y.shape, (Shape{1, 64, 12, 12}));
+  ASSERT_EQ(y.shape, want.shape);
+  for (std::int64_t i = 0; i < y.numel(); ++i)
+    ASSERT_NEAR(y.as<float>()[i], want.as<float>()[i], 1e-5f * std::max(1.f, std::abs(want.as<float>()[i]))) << i;
+  if (!convolutions_write_nhwc()) return;
+  // x into the convolutions' NHWC and y out: nothing for z or the Concat.
+  EXPECT_EQ(testing::reorder_calls(fast), 2);
+  EXPECT_EQ(op_calls(fast, "Concat"), 1);
+}
+
 // x[1,16,9,9] -> conv (`m` channels, 3x3) -> GlobalAveragePool -> y; with `barrier`, an
 // Identity before the pool makes it read a plain value.
 onnx::ModelProto conv_gap_model(std::int64_t m, bool barrier) {
@@ -210,12 +266,6 @@ TEST(EngineLayout, AGlobalAveragePoolReadsABlockedValueWithoutAReorder) {
   }
 }
 
-// Calls per inference of the op type `op` in a profiled session.
-std::int64_t op_calls(const Session& s, const std::string& op) {
-  for (const auto& p : s.profile())
-    if (p.op == op) return p.calls;
-  return 0;
-}
 
 onnx::NodeProto constant_node(const std::string& out, const std::vector<std::int64_t>& v) {
   auto n = node("Constant", {}, {out});
