@@ -1096,7 +1096,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       const std::size_t data_inputs = is_op(node, "Concat") ? pin.size() : 1;
       // A plain Concat (no fused BatchNormalization) reorders each operand into its slice
       // (concat_by_reorders.h); the others convert odd operands to NHWC first.
-      const bool by_reorders = is_op(node, "Concat") && node.attribute_size() == 1 && node.attribute(0).name() == "axis";
+      // (Every operand with channels: a zero-volume reorder is not worth the edge case.)
+      const bool by_reorders = is_op(node, "Concat") && node.attribute_size() == 1 && node.attribute(0).name() == "axis" &&
+                               std::all_of(pin.begin(), pin.end(), [](const PlanInput& p) { return p.desc.shape.size() == 4 && p.desc.shape[1] > 0; });
       bool ok = true;
       std::vector<PlanInput> phys = pin;
       for (std::size_t k = 0; k < data_inputs && ok; ++k) {
