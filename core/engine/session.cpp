@@ -1094,11 +1094,14 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         (nhwc_slice || is_channel_concat_or_split(node, pin[static_cast<std::size_t>(nhwc_input)].desc.shape.size()))) {
       const Shape ref = pin[static_cast<std::size_t>(nhwc_input)].desc.shape;
       const std::size_t data_inputs = is_op(node, "Concat") ? pin.size() : 1;
-      // A plain Concat (no fused BatchNormalization) reorders each operand into its slice
-      // (concat_by_reorders.h); the others convert odd operands to NHWC first.
+      // A plain Concat (no fused BatchNormalization) with an operand in another layout reorders
+      // each operand into its slice (concat_by_reorders.h); the others convert odd operands to
+      // NHWC first. When all are NHWC already, the row copy below is faster at 2 threads
+      // (squeezenet1_1's [1,128,55,55]: 0.08 ms against 0.13 ms as two reorders).
       // (Every operand with channels: a zero-volume reorder is not worth the edge case.)
       const bool by_reorders = is_op(node, "Concat") && node.attribute_size() == 1 && node.attribute(0).name() == "axis" &&
-                               std::all_of(pin.begin(), pin.end(), [](const PlanInput& p) { return p.desc.shape.size() == 4 && p.desc.shape[1] > 0; });
+                               std::all_of(pin.begin(), pin.end(), [](const PlanInput& p) { return p.desc.shape.size() == 4 && p.desc.shape[1] > 0; }) &&
+                               !std::all_of(pin.begin(), pin.end(), [](const PlanInput& p) { return is_nhwc(p.desc); });
       bool ok = true;
       std::vector<PlanInput> phys = pin;
       for (std::size_t k = 0; k < data_inputs && ok; ++k) {
