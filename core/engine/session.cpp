@@ -3,6 +3,7 @@
 #include "core/engine/concat_batchnorm.h"
 #include "core/engine/concat_split.h"
 #include "core/engine/hardswish_pattern.h"
+#include "core/engine/pool_through_concat.h"
 #include "core/quantize/saturation_safe.h"
 #include "core/quantize/weight_range.h"
 
@@ -1697,6 +1698,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);
   if (auto pf = fold_pads_into_consumers(standard ? *standard : model)) standard = std::move(pf);
   if (auto cb = fuse_concat_batchnorm(standard ? *standard : model)) standard = std::move(cb);
+  if (auto pc = pool_through_concats(standard ? *standard : model)) standard = std::move(pc);
   // Only with a team: on one thread the Concat's copy is cheap and the split costs more
   // (concat_split.h).
   if (impl_->options.threads > 1)
