@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "core/engine/session.h"
 
@@ -35,6 +38,27 @@ inline double relative_difference(const engine::Tensor& got, const engine::Tenso
     scale = std::max(scale, static_cast<double>(std::abs(want.as<float>()[i])));
   }
   return diff / scale;
+}
+
+// The first output of one run of `model` with `threads` threads on a single input of `shape`,
+// uniform in [-1, 1) from `seed`.
+inline std::vector<float> run_once(const onnx::ModelProto& model, int threads, const engine::Shape& shape, unsigned seed) {
+  engine::SessionOptions o;
+  o.threads = threads;
+  engine::Session s(model, o);
+  engine::Tensor in = engine::Tensor::allocate(engine::DType::kF32, shape);
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  for (std::int64_t i = 0; i < in.numel(); ++i) in.as<float>()[i] = d(gen);
+  auto out = s.run({in});
+  return {out[0].as<float>(), out[0].as<float>() + out[0].numel()};
+}
+
+// Nodes of type `op` in `m`'s graph.
+inline int count_ops(const onnx::ModelProto& m, const std::string& op) {
+  int n = 0;
+  for (const auto& node : m.graph().node()) n += node.op_type() == op;
+  return n;
 }
 
 }  // namespace aifgen::testing

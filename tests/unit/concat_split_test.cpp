@@ -8,6 +8,7 @@
 #include "core/engine/concat_batchnorm.h"
 #include "core/engine/concat_split.h"
 #include "core/engine/session.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
@@ -49,23 +50,9 @@ onnx::ModelProto fire_model(int inputs, std::int64_t k = 1, std::int64_t group =
   return model;
 }
 
-std::vector<float> run_once(const onnx::ModelProto& model, int threads) {
-  SessionOptions o;
-  o.threads = threads;
-  Session s(model, o);
-  Tensor in = Tensor::allocate(DType::kF32, {1, 8, 9, 9});
-  std::mt19937 gen(7);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  for (std::int64_t i = 0; i < in.numel(); ++i) in.as<float>()[i] = d(gen);
-  auto out = s.run({in});
-  return {out[0].as<float>(), out[0].as<float>() + out[0].numel()};
-}
+std::vector<float> run_once(const onnx::ModelProto& model, int threads) { return testing::run_once(model, threads, {1, 8, 9, 9}, 7); }
 
-int count_ops(const onnx::ModelProto& m, const std::string& op) {
-  int n = 0;
-  for (const auto& node : m.graph().node()) n += node.op_type() == op;
-  return n;
-}
+using testing::count_ops;
 
 void expect_same_outputs(const onnx::ModelProto& a, const onnx::ModelProto& b) {
   const auto ya = run_once(a, 1), yb = run_once(b, 1);

@@ -10,6 +10,7 @@
 
 #include "core/engine/pool_through_concat.h"
 #include "core/engine/session.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
@@ -47,23 +48,9 @@ onnx::ModelProto fire_and_pool(const std::string& pool, bool barrier = false) {
   return model;
 }
 
-std::vector<float> run_once(const onnx::ModelProto& model, int threads) {
-  SessionOptions o;
-  o.threads = threads;
-  Session s(model, o);
-  Tensor in = Tensor::allocate(DType::kF32, {1, 8, 12, 12});
-  std::mt19937 gen(11);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  for (std::int64_t i = 0; i < in.numel(); ++i) in.as<float>()[i] = d(gen);
-  auto out = s.run({in});
-  return {out[0].as<float>(), out[0].as<float>() + out[0].numel()};
-}
+std::vector<float> run_once(const onnx::ModelProto& model, int threads) { return testing::run_once(model, threads, {1, 8, 12, 12}, 11); }
 
-int count_ops(const onnx::ModelProto& m, const std::string& op) {
-  int n = 0;
-  for (const auto& node : m.graph().node()) n += node.op_type() == op;
-  return n;
-}
+using testing::count_ops;
 
 TEST(EnginePoolThroughConcat, EachConcatInputIsPooledAndTheResultsMatch) {
   for (const std::string pool : {"MaxPool", "AveragePool"}) {
