@@ -69,6 +69,13 @@ void add_floats(onnx::NodeProto& n, const char* name, const std::vector<float>& 
 
 }  // namespace
 
+bool is_plain_concat(const onnx::NodeProto& n) {
+  if (!is_standard_op(n) || n.op_type() != "Concat") return false;
+  for (const auto& a : n.attribute())
+    if (a.name() != "axis") return false;
+  return true;
+}
+
 std::optional<onnx::ModelProto> fuse_concat_batchnorm(const onnx::ModelProto& model, std::int64_t* fused) {
   const auto& g = model.graph();
   const auto uses = value_use_counts(g);

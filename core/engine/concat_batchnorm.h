@@ -19,6 +19,10 @@ inline constexpr const char* kConcatScaleAttr = "aifgen_channel_scale";  // floa
 inline constexpr const char* kConcatShiftAttr = "aifgen_channel_shift";  // floats, one per output channel
 inline constexpr const char* kConcatReluAttr = "aifgen_relu";            // int, 1: max(0, .) after the shift
 
+// A standard Concat that only joins its inputs: no attribute but `axis`, so no BatchNormalization
+// is fused into it. Passes that move, split or re-lay a Concat take only these.
+bool is_plain_concat(const onnx::NodeProto& n);
+
 // The model with each such Concat -> BatchNormalization [-> Relu] chain as one Concat, or nullopt
 // when there is none. `fused` counts the chains.
 std::optional<onnx::ModelProto> fuse_concat_batchnorm(const onnx::ModelProto& model, std::int64_t* fused = nullptr);

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/engine/concat_batchnorm.h"
 #include "core/engine/pattern_match.h"
 #include "core/engine/tensor.h"
 #include "core/passes/graph_edit.h"
@@ -69,10 +70,9 @@ std::optional<onnx::ModelProto> split_concats_into_convs(const onnx::ModelProto&
   std::vector<onnx::TensorProto> weights;
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& concat = g.node(i);
-    if (!is_standard_op(concat) || concat.op_type() != "Concat" || concat.output_size() != 1 || concat.input_size() < 2) continue;
-    // Only a plain Concat: one with a batch normalization fused into it (concat_batchnorm.h)
-    // carries it as attributes, and its output is not the inputs' channels side by side.
-    if (concat.attribute_size() != 1 || concat.attribute(0).name() != "axis") continue;
+    // Only a plain Concat: one with a batch normalization fused into it is not the inputs'
+    // channels side by side.
+    if (!is_plain_concat(concat) || concat.output_size() != 1 || concat.input_size() < 2) continue;
     const std::string& out = concat.output(0);
     auto u = uses.find(out);
     if (u == uses.end() || u->second != 1 || is_graph_output(g, out)) continue;

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "core/engine/concat_batchnorm.h"
 #include "core/engine/kernels/dispatch.h"
 #include "core/engine/kernels/onednn_util.h"
 
@@ -50,19 +51,19 @@ bool is_channel_concat_or_split(const onnx::NodeProto& n, std::size_t rank) {
   return axis == 1 || axis == -3;
 }
 
-onnx::NodeProto along_nhwc_channels(const onnx::NodeProto& n) {
+onnx::NodeProto along_axis(const onnx::NodeProto& n, std::int64_t axis) {
   onnx::NodeProto r = n;
   bool set = false;
   for (auto& a : *r.mutable_attribute())
     if (a.name() == "axis") {
-      a.set_i(3);
+      a.set_i(axis);
       set = true;
     }
   if (!set) {
     auto* a = r.add_attribute();
     a->set_name("axis");
     a->set_type(onnx::AttributeProto::INT);
-    a->set_i(3);
+    a->set_i(axis);
   }
   return r;
 }
@@ -75,11 +76,9 @@ std::shared_ptr<const dnnl::memory::desc> channel_blocked_layout(const Shape& lo
 Shape blocked_physical(const Shape& s, std::int64_t block) { return {s[0], s[1] / block, s[2], s[3], block}; }
 
 std::int64_t blocked_concat_block(const onnx::NodeProto& n, const std::vector<const TensorDesc*>& inputs) {
-  if (n.op_type() != "Concat" || inputs.size() < 2 || !is_channel_concat_or_split(n, 4)) return 0;
   // A Concat carrying a fused BatchNormalization (concat_batchnorm.h) scales along the logical
   // channel axis, which the blocked view splits in two.
-  for (const auto& a : n.attribute())
-    if (a.name() != "axis") return 0;
+  if (!is_plain_concat(n) || inputs.size() < 2 || !is_channel_concat_or_split(n, 4)) return 0;
   for (const std::int64_t block : {16, 8}) {
     bool ok = true, one_blocked = false;
     for (const TensorDesc* d : inputs) {
@@ -91,16 +90,6 @@ std::int64_t blocked_concat_block(const onnx::NodeProto& n, const std::vector<co
     if (ok && one_blocked) return block;
   }
   return 0;
-}
-
-onnx::NodeProto along_channel_blocks(const onnx::NodeProto& n) {
-  onnx::NodeProto r = n;
-  r.clear_attribute();
-  auto* a = r.add_attribute();
-  a->set_name("axis");
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(1);
-  return r;
 }
 
 std::unique_ptr<Kernel> make_channel_shuffle_nhwc(const Shape& physical, std::int64_t groups) {

@@ -41,8 +41,9 @@ bool layout_free_elementwise(const onnx::NodeProto& n);
 // A Concat or Split along the channel axis of a 4-D value (`rank` of its data input).
 bool is_channel_concat_or_split(const onnx::NodeProto& n, std::size_t rank);
 
-// The same node along axis 3, for running on [N, H, W, C] views.
-onnx::NodeProto along_nhwc_channels(const onnx::NodeProto& n);
+// The same node along `axis`: 3 for running on [N, H, W, C] views, 1 on the [N, C/B, H, W, B]
+// views of a channel-blocked value. Other attributes are kept.
+onnx::NodeProto along_axis(const onnx::NodeProto& n, std::int64_t axis);
 
 // oneDNN's channel-blocked float32 layout (nChw8c or nChw16c, `block` 8 or 16) of a logical
 // NCHW shape, and its [N, C/B, H, W, B] physical view (B divides C).
@@ -57,9 +58,6 @@ Shape blocked_physical(const Shape& logical, std::int64_t block);
 // operand is NHWC, at least one is blocked by it and every operand's channels divide by it;
 // 0 otherwise. `inputs` are the operands' descriptions (nullptr for a constant).
 std::int64_t blocked_concat_block(const onnx::NodeProto& n, const std::vector<const TensorDesc*>& inputs);
-
-// The same node along axis 1 (of the blocked view), with no other attribute.
-onnx::NodeProto along_channel_blocks(const onnx::NodeProto& n);
 
 // ShuffleNet's channel shuffle, Reshape [N,C,H,W] -> [N,g,C/g,H,W], Transpose (0,2,1,3,4),
 // Reshape back to [N,C,H,W], on an NHWC value: one permutation of each pixel's C channels

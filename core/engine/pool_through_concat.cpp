@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/engine/concat_batchnorm.h"
 #include "core/engine/pattern_match.h"
 #include "core/passes/graph_edit.h"
 
@@ -17,9 +18,7 @@ std::optional<onnx::ModelProto> pool_through_concats(const onnx::ModelProto& mod
   std::unordered_map<int, std::vector<onnx::NodeProto>> replaced;  // concat index -> pools and the new Concat
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& concat = g.node(i);
-    if (!is_standard_op(concat) || concat.op_type() != "Concat" || concat.output_size() != 1 || concat.input_size() < 2) continue;
-    // A Concat carrying a fused BatchNormalization (concat_batchnorm.h) is not a plain join.
-    if (concat.attribute_size() != 1 || concat.attribute(0).name() != "axis") continue;
+    if (!is_plain_concat(concat) || concat.output_size() != 1 || concat.input_size() < 2) continue;
     const auto axis = attr_int(concat, "axis", 0);
     if (axis != 1 && axis != -3) continue;
     // Axis -3 is the channel axis only of a 4-D value: require the rank where it is declared.

@@ -1086,7 +1086,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         if (channel_block(d) != concat_block) in_ids[k] = blocked_slot(in_ids[k], channel_blocked_layout(d.shape, concat_block));
         phys[k].desc = {DType::kF32, blocked_physical(d.shape, concat_block), nullptr};
       }
-      channel_node = along_channel_blocks(node);
+      channel_node = along_axis(node, 1);
       effective = &channel_node;
       pin = std::move(phys);
     }
@@ -1100,7 +1100,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       // NHWC first. When all are NHWC already, the row copy below is faster at 2 threads
       // (squeezenet1_1's [1,128,55,55]: 0.08 ms against 0.13 ms as two reorders).
       // (Every operand with channels: a zero-volume reorder is not worth the edge case.)
-      const bool by_reorders = is_op(node, "Concat") && node.attribute_size() == 1 && node.attribute(0).name() == "axis" &&
+      const bool by_reorders = is_plain_concat(node) &&
                                std::all_of(pin.begin(), pin.end(), [](const PlanInput& p) { return p.desc.shape.size() == 4 && p.desc.shape[1] > 0; }) &&
                                !std::all_of(pin.begin(), pin.end(), [](const PlanInput& p) { return is_nhwc(p.desc); });
       bool ok = true;
@@ -1131,7 +1131,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         pin = std::move(phys);
         nhwc_outputs = true;
       } else if (ok) {
-        channel_node = along_nhwc_channels(node);
+        channel_node = along_axis(node, 3);
         effective = &channel_node;
         pin = std::move(phys);
         nhwc_outputs = true;

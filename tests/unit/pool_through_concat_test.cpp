@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "core/engine/concat_batchnorm.h"
 #include "core/engine/pool_through_concat.h"
 #include "core/engine/session.h"
 #include "tests/support/engine_probes.h"
@@ -102,6 +103,16 @@ TEST(EnginePoolThroughConcat, LeavesAloneWhatItCannotMove) {
   for (auto& n : *along_h.mutable_graph()->mutable_node())
     if (n.op_type() == "Concat") n.mutable_attribute(0)->set_i(2);
   EXPECT_FALSE(pool_through_concats(along_h));
+  // A Concat with a batch normalization fused into it (a negative scale would turn max into min).
+  auto fused = fire_and_pool("MaxPool");
+  for (auto& n : *fused.mutable_graph()->mutable_node())
+    if (n.op_type() == "Concat") {
+      auto* a = n.add_attribute();
+      a->set_name(kConcatScaleAttr);
+      a->set_type(onnx::AttributeProto::FLOATS);
+      for (int c = 0; c < 40; ++c) a->add_floats(-1.f);
+    }
+  EXPECT_FALSE(pool_through_concats(fused));
 }
 
 }  // namespace
