@@ -84,6 +84,8 @@ class NodeCtx {
   bool blocked_activations = false;
   // Set by a convolution that runs as Winograd (Session::winograd_convolutions counts them).
   mutable bool winograd = false;
+  // Set by a grouped convolution that runs with its narrow groups joined (group_merge.h).
+  mutable bool merged_groups = false;
   // Largest oneDNN scratchpad the node's primitives need; the planner sizes each run's from it.
   mutable std::size_t scratchpad_bytes = 0;
   void need_scratchpad(const dnnl::memory::desc& md) const { scratchpad_bytes = std::max(scratchpad_bytes, md.get_size()); }

@@ -63,6 +63,7 @@ struct Step {
   int threads = 1;       // OpenMP threads this step runs with (see thread_policy.h)
   int inplace_input = -1;  // index into `in` whose bytes the output may take over (NodeCtx::inplace_input)
   bool winograd = false;   // a convolution running as Winograd (NodeCtx::winograd)
+  bool merged_groups = false;  // a grouped convolution with its groups joined (NodeCtx::merged_groups)
 };
 
 struct RunState {
@@ -1247,6 +1248,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         }
         ctx.wanted_input_layout = fused_ctx.wanted_input_layout;
         ctx.winograd = fused_ctx.winograd;
+        ctx.merged_groups = fused_ctx.merged_groups;
         ctx.inplace_input = fused_ctx.inplace_input;
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
@@ -1353,6 +1355,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       for (const auto& a : node.attribute())
         if (a.name() == kConcatReluAttr) step.label += a.i() ? "+BatchNormalization+Relu" : "+BatchNormalization";
     step.winograd = ctx.winograd;
+    step.merged_groups = ctx.merged_groups;
     step.kernel = std::move(kernel);
     step.threads = step_threads;
     step.inplace_input = ctx.inplace_input;
@@ -1837,6 +1840,10 @@ const std::string& Session::thread_choice() const { return impl_->thread_choice;
 const std::string& Session::conv_algorithm_choice() const { return impl_->conv_choice; }
 std::size_t Session::layout_conversions() const { return impl_->layout_conversions; }
 const std::string& Session::activation_layout_choice() const { return impl_->layout_choice; }
+
+std::size_t Session::merged_group_convolutions() const {
+  return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.merged_groups; }));
+}
 
 std::size_t Session::winograd_convolutions() const {
   return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.winograd; }));

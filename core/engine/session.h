@@ -86,6 +86,8 @@ class Session {
   std::size_t kernel_count() const;    // nodes left to execute per run
   // Convolutions planned as Winograd (SessionOptions::conv_algorithm).
   std::size_t winograd_convolutions() const;
+  // Grouped convolutions running with their narrow groups joined (group_merge.h).
+  std::size_t merged_group_convolutions() const;
   // Threads run() uses: SessionOptions::threads, or 1 when the model has too little parallel
   // work for a team (thread_policy.h, worth_a_thread_team) or, between the two bounds there,
   // when one thread measured faster at plan time. thread_choice() says which and why.

@@ -3,6 +3,7 @@
 // into the layout the chosen oneDNN implementation prefers.
 #include <omp.h>
 
+#include "core/engine/kernels/group_merge.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
 #include "core/engine/kernels/silu.h"
@@ -192,6 +193,26 @@ std::shared_ptr<memory> prepack(const NodeCtx& ctx, const memory::desc& plain, c
   return packed;
 }
 
+// Whether `x` convolved by weights `w` in groups/`factor` groups (group_merge.h) gets a oneDNN
+// kernel of a better instruction set than in its own groups, each in the layouts oneDNN prefers.
+bool merged_groups_get_a_better_kernel(const Shape& x, const Shape& w, const Geometry& g, std::int64_t factor,
+                                       const memory::desc& bias, const memory::desc& dst, const dnnl::primitive_attr& attr,
+                                       const dnnl::engine& eng) {
+  auto kernel_for = [&](std::int64_t groups) {
+    memory::dims wdims = to_dims(w);
+    wdims[0] /= groups;
+    wdims[1] = x[1] / groups;
+    wdims.insert(wdims.begin(), groups);
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                      memory::desc(to_dims(x), memory::data_type::f32, memory::format_tag::any),
+                                      memory::desc(wdims, memory::data_type::f32, memory::format_tag::any), bias, dst, g.strides,
+                                      g.dilations, g.pad_l, g.pad_r);
+    dnnl::convolution_forward::primitive_desc pd(d, attr, eng, true);
+    return pd ? kernel_rank(pd.impl_info_str()) : -1;
+  };
+  return kernel_for(g.group / factor) > kernel_for(g.group);
+}
+
 void check_float_inputs(const NodeCtx& ctx) {
   for (std::size_t i = 0; i < ctx.num_inputs(); ++i)
     if (ctx.has_input(i)) ctx.require_dtype(i, {DType::kF32});
@@ -213,24 +234,6 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   y.insert(y.end(), out_spatial.begin(), out_spatial.end());
   outs = {{DType::kF32, y}};
 
-  memory::dims wdims = to_dims(w);
-  if (g.group > 1) {
-    wdims[0] = m / g.group;
-    wdims.insert(wdims.begin(), g.group);
-  }
-  // Source in whatever layout the producer left it; destination in the layout oneDNN prefers
-  // (blocked, e.g. nChw8c) when the planner allows it, so chains of convolutions never reorder.
-  const bool choose_src = ctx.blocked_output_ok && !ctx.in(0).layout;
-  auto src = choose_src ? memory::desc(to_dims(x), memory::data_type::f32, memory::format_tag::any) : layout_or_plain(ctx.in(0));
-  auto wplain = plain_f32(wdims);
-  auto dst_any = ctx.blocked_output_ok ? memory::desc(to_dims(y), memory::data_type::f32, memory::format_tag::any)
-                                       : plain_f32(to_dims(y));
-  bool has_bias = ctx.has_input(2);
-  auto bias = has_bias ? plain_f32({m}) : memory::desc();
-  const Tensor* wconst = ctx.maybe_constant(1);
-  auto wmd = wconst ? memory::desc(wdims, memory::data_type::f32, memory::format_tag::any) : wplain;
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
-                                    bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
   // A SiLU at the end of the chain runs as a separate vector pass, cheaper than oneDNN's post-op
   // (silu.h); elsewhere in the chain it stays a post-op.
   std::vector<PostOp> fused = ctx.post_ops;
@@ -238,6 +241,37 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
                              fused.back().alg == dnnl::algorithm::eltwise_swish && fused.back().alpha == 1.f;
   if (trailing_silu) fused.pop_back();
   auto chain = std::make_shared<const PostOpChain>(fused, std::nullopt, static_cast<int>(y.size()), ctx.dnnl_engine());
+  bool has_bias = ctx.has_input(2);
+  auto bias = has_bias ? plain_f32({m}) : memory::desc();
+  const Tensor* wconst = ctx.maybe_constant(1);
+  auto dst_any = ctx.blocked_output_ok ? memory::desc(to_dims(y), memory::data_type::f32, memory::format_tag::any)
+                                       : plain_f32(to_dims(y));
+  // Narrow groups (ResNeXt's 4 channels) joined into groups of whole vector blocks where that gets
+  // oneDNN's blocked direct kernel instead of its generic one (group_merge.h).
+  std::int64_t groups = g.group;
+  Tensor merged_weights;
+  if (wconst && ctx.blocked_output_ok && x.size() == 4)
+    if (const std::int64_t f = group_merge_factor(g.group, c / g.group, m / g.group);
+        f > 0 && merged_groups_get_a_better_kernel(x, w, g, f, bias, dst_any, post_op_attr(*chain), ctx.dnnl_engine())) {
+      merged_weights = block_diagonal_weights(*wconst, g.group, f);
+      wconst = &merged_weights;
+      groups = g.group / f;
+      ctx.merged_groups = true;
+    }
+  memory::dims wdims = to_dims(w);
+  wdims[1] = c / groups;
+  if (groups > 1) {
+    wdims[0] = m / groups;
+    wdims.insert(wdims.begin(), groups);
+  }
+  // Source in whatever layout the producer left it; destination in the layout oneDNN prefers
+  // (blocked, e.g. nChw8c) when the planner allows it, so chains of convolutions never reorder.
+  const bool choose_src = ctx.blocked_output_ok && !ctx.in(0).layout;
+  auto src = choose_src ? memory::desc(to_dims(x), memory::data_type::f32, memory::format_tag::any) : layout_or_plain(ctx.in(0));
+  auto wplain = plain_f32(wdims);
+  auto wmd = wconst ? memory::desc(wdims, memory::data_type::f32, memory::format_tag::any) : wplain;
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
+                                    bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
   dnnl::convolution_forward::primitive_desc pd(d, post_op_attr(*chain), ctx.dnnl_engine());
   // Started blocked (activation_layout.h): write the channel-blocked layout of the widest vectors
   // oneDNN has a kernel for here, as long as that kernel is as good as the one of its own pick.
@@ -290,8 +324,8 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   // one dense nChw16c tensor at an offset, so no group needs copying in or out.
   std::optional<memory::desc> whole_src, whole_dst;  // set when run group by group
   int spread_threads = 1;                            // > 1: the groups spread over that many threads
-  const std::int64_t cg = c / g.group, mg = m / g.group;
-  if (!ctx.winograd && wconst && g.group > 1 && n == 1 && x.size() == 4 && w[2] == 3 && w[3] == 3 && cg % 16 == 0 &&
+  const std::int64_t cg = c / groups, mg = m / groups;
+  if (!ctx.winograd && wconst && groups > 1 && n == 1 && x.size() == 4 && w[2] == 3 && w[3] == 3 && cg % 16 == 0 &&
       mg % 16 == 0 && ctx.blocked_output_ok && g.strides == memory::dims{1, 1} && g.dilations == memory::dims{0, 0}) {
     using tag = memory::format_tag;
     const memory::dims gsrc = {1, cg, x[2], x[3]}, gdst = {1, mg, y[2], y[3]};
@@ -302,8 +336,8 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
         memory::desc(gsrc, memory::data_type::f32, tag::any), memory::desc({mg, cg, 3, 3}, memory::data_type::f32, tag::any),
         has_bias ? plain_f32({mg}) : memory::desc(), memory::desc(gdst, memory::data_type::f32, tag::any), g.strides,
         g.dilations, g.pad_l, g.pad_r);
-    spread_threads = spread_groups_over(static_cast<int>(g.group), omp_get_max_threads()) ? omp_get_max_threads() : 1;
-    auto wino = grouped_winograd_instead(ctx.conv_algorithm, pd, dg, static_cast<int>(g.group), spread_threads > 1, ws, wd,
+    spread_threads = spread_groups_over(static_cast<int>(groups), omp_get_max_threads()) ? omp_get_max_threads() : 1;
+    auto wino = grouped_winograd_instead(ctx.conv_algorithm, pd, dg, static_cast<int>(groups), spread_threads > 1, ws, wd,
                                          post_op_attr(*chain), *chain, ctx.dnnl_engine());
     if (wino && wino->src_desc() == memory::desc(gsrc, memory::data_type::f32, tag::nChw16c) &&
         wino->dst_desc() == memory::desc(gdst, memory::data_type::f32, tag::nChw16c)) {
@@ -328,7 +362,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   std::vector<std::shared_ptr<memory>> group_weights;
   if (wconst && whole_src) {
     const auto plain_group = plain_f32({mg, cg, 3, 3});
-    for (std::int64_t k = 0; k < g.group; ++k) {
+    for (std::int64_t k = 0; k < groups; ++k) {
       group_weights.push_back(std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine()));
       reorder_now(ctx.dnnl_engine(), plain_group, wconst->as<float>() + k * mg * cg * 9, *group_weights.back());
     }
