@@ -86,6 +86,8 @@ class NodeCtx {
   mutable bool winograd = false;
   // Set by a grouped convolution that runs with its narrow groups joined (group_merge.h).
   mutable bool merged_groups = false;
+  // Set by a convolution whose output channels run split over the threads (split_outputs_instead).
+  mutable bool split_outputs = false;
   // Largest oneDNN scratchpad the node's primitives need; the planner sizes each run's from it.
   mutable std::size_t scratchpad_bytes = 0;
   void need_scratchpad(const dnnl::memory::desc& md) const { scratchpad_bytes = std::max(scratchpad_bytes, md.get_size()); }

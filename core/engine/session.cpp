@@ -64,6 +64,7 @@ struct Step {
   int inplace_input = -1;  // index into `in` whose bytes the output may take over (NodeCtx::inplace_input)
   bool winograd = false;   // a convolution running as Winograd (NodeCtx::winograd)
   bool merged_groups = false;  // a grouped convolution with its groups joined (NodeCtx::merged_groups)
+  bool split_outputs = false;  // a convolution with its output channels split over the threads (NodeCtx::split_outputs)
 };
 
 struct RunState {
@@ -1249,6 +1250,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         ctx.wanted_input_layout = fused_ctx.wanted_input_layout;
         ctx.winograd = fused_ctx.winograd;
         ctx.merged_groups = fused_ctx.merged_groups;
+        ctx.split_outputs = fused_ctx.split_outputs;
         ctx.inplace_input = fused_ctx.inplace_input;
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
@@ -1356,6 +1358,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         if (a.name() == kConcatReluAttr) step.label += a.i() ? "+BatchNormalization+Relu" : "+BatchNormalization";
     step.winograd = ctx.winograd;
     step.merged_groups = ctx.merged_groups;
+    step.split_outputs = ctx.split_outputs;
     step.kernel = std::move(kernel);
     step.threads = step_threads;
     step.inplace_input = ctx.inplace_input;
@@ -1843,6 +1846,10 @@ const std::string& Session::activation_layout_choice() const { return impl_->lay
 
 std::size_t Session::merged_group_convolutions() const {
   return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.merged_groups; }));
+}
+
+std::size_t Session::split_output_convolutions() const {
+  return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.split_outputs; }));
 }
 
 std::size_t Session::winograd_convolutions() const {

@@ -133,6 +133,8 @@ int bench_model(const EngineCliOptions& o) {
         {"kernels", session.kernel_count()},
         {"conv_algorithm", o.conv_algorithm},
         {"winograd_convolutions", session.winograd_convolutions()},
+        {"merged_group_convolutions", session.merged_group_convolutions()},
+        {"split_output_convolutions", session.split_output_convolutions()},
         {"conv_algorithm_choice", session.conv_algorithm_choice()},
         {"layout_conversions", session.layout_conversions()},
         {"activation_layout", o.activation_layout},
@@ -158,6 +160,9 @@ int bench_model(const EngineCliOptions& o) {
       else
         std::printf("plan        %.1f ms (convolutions %s: %s)\n", session.plan_ms(), o.conv_algorithm.c_str(),
                     session.conv_algorithm_choice().c_str());
+      if (session.merged_group_convolutions() + session.split_output_convolutions() > 0)
+        std::printf("            %zu grouped with narrow groups joined, %zu with output channels split over the threads\n",
+                    session.merged_group_convolutions(), session.split_output_convolutions());
       if (!session.activation_layout_choice().empty())
         std::printf("layouts     %s\n", session.activation_layout_choice().c_str());
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),

@@ -85,8 +85,12 @@ class ConvKernel final : public Kernel {
   // prepacked weights and its slice of the bias.
   // With `spread_threads` > 1 the groups are dealt out to up to that many threads
   // (run_groups_spread), each with its own `scratch_stride`-byte slice of the scratchpad.
+  // With `shared_src` every group reads the whole source (the output channels split over the
+  // threads, split_outputs_instead).
   void set_group_split(memory::desc src_group, memory::desc dst_group, memory::desc bias_group,
-                       std::vector<std::shared_ptr<dnnl::memory>> weights, int spread_threads, std::size_t scratch_stride) {
+                       std::vector<std::shared_ptr<dnnl::memory>> weights, int spread_threads, std::size_t scratch_stride,
+                       bool shared_src) {
+    shared_src_ = shared_src;
     src_group_ = src_group;
     dst_group_ = dst_group;
     bias_group_ = bias_group;
@@ -126,7 +130,7 @@ class ConvKernel final : public Kernel {
     const auto* src = static_cast<const std::byte*>(in[0]->data);
     auto* dst = static_cast<std::byte*>(out[0]->data);
     const auto* bias = has_bias_ ? static_cast<const std::byte*>(in[2]->data) : nullptr;
-    const std::size_t src_step = src_group_.get_size(), dst_step = dst_group_.get_size(), bias_step = bias_group_.get_size();
+    const std::size_t src_step = shared_src_ ? 0 : src_group_.get_size(), dst_step = dst_group_.get_size(), bias_step = bias_group_.get_size();
     const std::size_t groups = group_weights_.size();
     // Every group's arguments bound here, on the calling thread: the run state's set of them may
     // grow, which the threads must not race on. Each thread then re-points only its own groups'
@@ -167,7 +171,12 @@ class ConvKernel final : public Kernel {
   std::vector<std::shared_ptr<dnnl::memory>> group_weights_;  // empty: one call for the whole convolution
   int spread_threads_ = 1;
   std::size_t scratch_stride_ = 0;
+  bool shared_src_ = false;
 };
+
+// Output channels are split over the threads only for maps of at most this many pixels: on larger
+// ones oneDNN's own split was as fast (28x28 and 56x56 within 2%), and each timing costs plan time.
+constexpr std::int64_t kSplitOutputsMaxPixels = 256;
 
 // How good a oneDNN implementation is, from its name: reference < generic (gemm, uni) < AVX2 <
 // AVX-512 (brgemm kernels are AVX-512 only). Only used to compare two choices for one op.
@@ -348,6 +357,34 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
       reorder_src = !choose_src && src != ws;
     }
   }
+  // At 2+ threads a 1x1 convolution on a small map may run as one part of its output channels per
+  // thread (split_outputs_instead, winograd_choice.h): with a batch of one, a share of the channels
+  // of an NCHW or channel-blocked destination is one dense tensor at an offset.
+  std::int64_t parts = 1;
+  if (!whole_src && !ctx.winograd && wconst && groups == 1 && n == 1 && x.size() == 4 && w[2] == 1 && w[3] == 1 &&
+      y[2] * y[3] <= kSplitOutputsMaxPixels && ctx.blocked_output_ok && omp_get_max_threads() > 1) {
+    using tag = memory::format_tag;
+    const int team = omp_get_max_threads();
+    for (const auto [t, block] : {std::pair{tag::nChw8c, 8}, std::pair{tag::nChw16c, 16}, std::pair{tag::nchw, 1}}) {
+      if (pd.dst_desc() != memory::desc(to_dims(y), memory::data_type::f32, t) || m % (team * block) != 0) continue;
+      const memory::dims part_dst = {1, m / team, y[2], y[3]};
+      const auto part_md = memory::desc(part_dst, memory::data_type::f32, t);
+      dnnl::convolution_forward::desc dp(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, pd.src_desc(),
+                                         memory::desc({m / team, c, 1, 1}, memory::data_type::f32, tag::any),
+                                         has_bias ? plain_f32({m / team}) : memory::desc(), part_md, g.strides, g.dilations,
+                                         g.pad_l, g.pad_r);
+      auto part = split_outputs_instead(pd, dp, team, post_op_attr(*chain), *chain, ctx.dnnl_engine());
+      if (part && part->dst_desc() == part_md && part->src_desc() == pd.src_desc()) {
+        whole_src = pd.src_desc();
+        whole_dst = pd.dst_desc();
+        pd = *part;
+        parts = team;
+        spread_threads = team;
+        ctx.split_outputs = true;
+      }
+      break;
+    }
+  }
   auto dst = whole_dst.value_or(pd.dst_desc());
   if (dst != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(dst);
   if (reorder_src) {
@@ -360,11 +397,13 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   }
   std::shared_ptr<memory> packed;
   std::vector<std::shared_ptr<memory>> group_weights;
+  // Per group (or per part of the output channels): its rows of the plain [M, C/G, kh, kw] weights.
+  const std::int64_t runs = parts > 1 ? parts : groups, rows = m / runs, cols = c / groups;
   if (wconst && whole_src) {
-    const auto plain_group = plain_f32({mg, cg, 3, 3});
-    for (std::int64_t k = 0; k < groups; ++k) {
+    const auto plain_group = plain_f32({rows, cols, w[2], w[3]});
+    for (std::int64_t k = 0; k < runs; ++k) {
       group_weights.push_back(std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine()));
-      reorder_now(ctx.dnnl_engine(), plain_group, wconst->as<float>() + k * mg * cg * 9, *group_weights.back());
+      reorder_now(ctx.dnnl_engine(), plain_group, wconst->as<float>() + k * rows * cols * w[2] * w[3], *group_weights.back());
     }
   } else if (wconst) {
     packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
@@ -383,8 +422,8 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   kernel->set_post_ops(chain);
   if (trailing_silu) kernel->set_trailing_silu();
   if (whole_src)
-    kernel->set_group_split(pd.src_desc(), pd.dst_desc(), has_bias ? plain_f32({mg}) : memory::desc(), std::move(group_weights),
-                            spread_threads, scratch_stride);
+    kernel->set_group_split(pd.src_desc(), pd.dst_desc(), has_bias ? plain_f32({rows}) : memory::desc(), std::move(group_weights),
+                            spread_threads, scratch_stride, parts > 1);
   for (const auto& p : ctx.post_ops)
     if (p.kind == PostOp::Kind::kSum) {
       const auto sum_md = layout_or_plain(ctx.in(static_cast<std::size_t>(p.sum_input)));

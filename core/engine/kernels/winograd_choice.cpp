@@ -22,6 +22,9 @@ namespace {
 // Winograd must beat the direct kernel by this much: it holds its weights in a larger transformed
 // form, and a near tie is within the timing noise.
 constexpr double kWinogradMustWin = 0.9;
+// Output channels split over the threads (split_outputs_instead) need no more memory and compute
+// the same sums in the same order, so only the timing noise is margin.
+constexpr double kSplitMustWin = 0.97;
 // Timing stops after this many alternating rounds, or earlier once this much time is spent
 // (a 16 ms VGG layer gets its 3 rounds, a 20 us one its 10).
 constexpr int kMinRounds = 3, kMaxRounds = 10;
@@ -140,7 +143,7 @@ class Trial {
 bool winograd_measured_faster(const dnnl::convolution_forward::primitive_desc& direct,
                               const dnnl::convolution_forward::primitive_desc& winograd, int groups, bool spread,
                               const dnnl::memory::desc& wino_src, const dnnl::memory::desc& wino_dst, const PostOpChain& chain,
-                              const dnnl::engine& eng) {
+                              const dnnl::engine& eng, double must_win) {
   Trial d(eng), w(eng);
   d.add_convolution(direct, chain);
   if (direct.src_desc() != wino_src) w.add_reorder(direct.src_desc(), wino_src);
@@ -159,7 +162,7 @@ bool winograd_measured_faster(const dnnl::convolution_forward::primitive_desc& d
     best_w = std::min(best_w, tw);
     spent += td + tw;
   }
-  return best_w < kWinogradMustWin * best_d;
+  return best_w < must_win * best_d;
 }
 
 void put_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
@@ -182,7 +185,7 @@ std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl
   put_dims(os, c.padding[1], spatial);
   os << (c.bias_desc.ndims > 0) << ';';
   os << (direct.src_desc() != wino_src) << (direct.dst_desc() != wino_dst);
-  os << ";g" << groups << (spread ? "s" : "") << ";t" << omp_get_max_threads();
+  os << ";g" << groups << (spread ? "s" : "") << ";t" << omp_get_max_threads() << ";a" << static_cast<int>(c.alg_kind);
   return os.str();
 }
 
@@ -200,7 +203,8 @@ std::optional<dnnl::convolution_forward::primitive_desc> choose(ConvAlgorithm po
                                                                const dnnl::primitive_attr& attr, const PostOpChain& chain,
                                                                const dnnl::engine& eng, int groups, bool spread,
                                                                std::optional<dnnl::memory::desc> wino_src,
-                                                               std::optional<dnnl::memory::desc> wino_dst) {
+                                                               std::optional<dnnl::memory::desc> wino_dst,
+                                                               double must_win = kWinogradMustWin) {
   if (policy == ConvAlgorithm::kDirect) return std::nullopt;
   dnnl::convolution_forward::primitive_desc pd;
   try {
@@ -220,7 +224,7 @@ std::optional<dnnl::convolution_forward::primitive_desc> choose(ConvAlgorithm po
     auto it = remembered().find(key);
     if (it != remembered().end()) return it->second ? std::optional(pd) : std::nullopt;
   }
-  const bool faster = winograd_measured_faster(direct, pd, groups, spread, src, dst, chain, eng);
+  const bool faster = winograd_measured_faster(direct, pd, groups, spread, src, dst, chain, eng, must_win);
   std::lock_guard<std::mutex> lock(remembered_mutex);
   if (remembered().size() >= kMaxRemembered) remembered().clear();
   remembered()[key] = faster;
@@ -241,6 +245,25 @@ std::optional<dnnl::convolution_forward::primitive_desc> grouped_winograd_instea
     const dnnl::convolution_forward::desc& one_group, int groups, bool spread_groups, const dnnl::memory::desc& whole_src,
     const dnnl::memory::desc& whole_dst, const dnnl::primitive_attr& attr, const PostOpChain& chain, const dnnl::engine& eng) {
   return choose(policy, direct, one_group, attr, chain, eng, groups, spread_groups, whole_src, whole_dst);
+}
+
+namespace {
+std::optional<bool> forced_split;  // force_split_outputs_for_testing
+}  // namespace
+
+void force_split_outputs_for_testing(std::optional<bool> split) { forced_split = split; }
+
+std::optional<dnnl::convolution_forward::primitive_desc> split_outputs_instead(
+    const dnnl::convolution_forward::primitive_desc& whole, const dnnl::convolution_forward::desc& one_part, int parts,
+    const dnnl::primitive_attr& attr, const PostOpChain& chain, const dnnl::engine& eng) {
+  if (forced_split) {
+    if (!*forced_split) return std::nullopt;
+    OneThreadScope one;
+    dnnl::convolution_forward::primitive_desc pd(one_part, attr, eng, true);
+    return pd ? std::optional(pd) : std::nullopt;
+  }
+  return choose(ConvAlgorithm::kMeasured, whole, one_part, attr, chain, eng, parts, true, whole.src_desc(), whole.dst_desc(),
+                kSplitMustWin);
 }
 
 void run_groups_spread(int groups, int threads, dnnl::stream& caller, const std::function<void(int, int, dnnl::stream&)>& fn) {

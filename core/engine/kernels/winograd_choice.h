@@ -54,6 +54,19 @@ std::optional<dnnl::convolution_forward::primitive_desc> grouped_winograd_instea
     const dnnl::convolution_forward::desc& one_group, int groups, bool spread_groups, const dnnl::memory::desc& whole_src,
     const dnnl::memory::desc& whole_dst, const dnnl::primitive_attr& attr, const PostOpChain& chain, const dnnl::engine& eng);
 
+// The same timing for a convolution whose output channels are split into `parts` equal parts,
+// one per thread (the spread schedule of the grouped case, every part reading the whole source):
+// `one_part` describes one part's convolution, in `whole`'s source layout and the same layout of
+// its share of the destination. On a 2-core AVX2 EPYC, oneDNN 2.6's 1x1 kernel used the second
+// thread poorly on small maps (resnext50's 1024->2048 at 7x7: 1.78-1.95 ms on two threads, two
+// one-thread halves 1.58-1.62; equal at 28x28 and above). Kept when >= 3% faster.
+std::optional<dnnl::convolution_forward::primitive_desc> split_outputs_instead(
+    const dnnl::convolution_forward::primitive_desc& whole, const dnnl::convolution_forward::desc& one_part, int parts,
+    const dnnl::primitive_attr& attr, const PostOpChain& chain, const dnnl::engine& eng);
+
+// Tests: every split_outputs_instead answers `split` without timing; nullopt restores the timing.
+void force_split_outputs_for_testing(std::optional<bool> split);
+
 // Whether a grouped convolution of `groups` groups spreads them over a team of `threads`: when
 // every thread gets at least one group (with fewer groups than threads, each group keeps the
 // whole team).
