@@ -925,19 +925,24 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       auto it = slot_of.find(name);
       return it != slot_of.end() && is_nhwc(slots[it->second].desc);
     });
-    // A channel Concat of channel-blocked operands runs in their blocks (blocked_concat_block),
-    // in plans started blocked only: there every convolution reads what it is given, while in
-    // oneDNN's layouts a convolution after the Concat picks its own source layout from the
-    // plain result, often NHWC for the direct kernels (googlenet with all convolutions direct,
-    // 1 thread: 16.4 ms that way, 17.1 ms reading the blocked result).
+    // A channel Concat of channel-blocked operands runs in their blocks (blocked_concat_block).
+    // In plans started blocked every convolution reads what it is given; in oneDNN's layouts a
+    // convolution after the Concat picks its own source layout from the plain result, often NHWC
+    // for AVX-512's direct kernels (googlenet with all convolutions direct, 1 thread: 16.4 ms that
+    // way, 17.1 ms reading the blocked result), so there only when every operand is blocked
+    // alike: on AVX2, where oneDNN's convolutions write and read nChw8c, googlenet's Concats
+    // reordered each operand to NCHW and the result back to nChw8c.
     std::int64_t concat_block = 0;
-    if (is_op(node, "Concat") && !reads_nhwc && int8 == int8_convs.end() && options.activation_layout == ActivationLayout::kBlocked) {
+    if (is_op(node, "Concat") && !reads_nhwc && int8 == int8_convs.end()) {
       std::vector<const TensorDesc*> operands;
       for (const auto& name : node.input()) {
         auto it = name.empty() ? slot_of.end() : slot_of.find(name);
         operands.push_back(it == slot_of.end() || slots[it->second].kind == SlotKind::kConstant ? nullptr : &slots[it->second].desc);
       }
       concat_block = blocked_concat_block(node, operands);
+      if (options.activation_layout != ActivationLayout::kBlocked &&
+          !std::all_of(operands.begin(), operands.end(), [&](const TensorDesc* d) { return d && channel_block(*d) == concat_block; }))
+        concat_block = 0;
     }
     // A global average pool of a channel-blocked value reads it as it is (below).
     bool blocked_gap = false;

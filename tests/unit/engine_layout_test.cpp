@@ -111,19 +111,23 @@ TEST(EngineLayout, ChannelConcatSplitAndBatchNormKeepNhwcWithTheSameResults) {
 // x[n,16,hw,hw] -> conv a (`ca` channels, 3x3), conv b (`cb`, 1x1), and a plain graph input z
 // [n,16,hw,hw] -> Concat(axis 1) -> MaxPool 3x3 -> conv e (16, 3x3) -> y. With `barriers`, an Identity precedes
 // each Concat input, so the Concat reads plain values.
-onnx::ModelProto blocked_concat_model(std::int64_t n, std::int64_t ca, std::int64_t cb, std::int64_t hw, bool barriers) {
+// Without `with_z` the Concat joins a and b only.
+onnx::ModelProto blocked_concat_model(std::int64_t n, std::int64_t ca, std::int64_t cb, std::int64_t hw, bool barriers,
+                                      bool with_z = true) {
   auto m = testing::empty_model();
   auto* g = m.mutable_graph();
   const std::string batch = std::to_string(n), side = std::to_string(hw);
   *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {batch, "16", side, side});
-  *g->add_input() = tensor_value("z", onnx::TensorProto::FLOAT, {batch, "16", side, side});
+  if (with_z) *g->add_input() = tensor_value("z", onnx::TensorProto::FLOAT, {batch, "16", side, side});
   *g->add_initializer() = random_tensor("wa", {ca, 16, 3, 3}, 11, -0.3f, 0.3f);
   *g->add_initializer() = random_tensor("wb", {cb, 16, 1, 1}, 12, -0.3f, 0.3f);
-  *g->add_initializer() = random_tensor("we", {16, ca + cb + 16, 3, 3}, 13, -0.2f, 0.2f);
+  *g->add_initializer() = random_tensor("we", {16, ca + cb + (with_z ? 16 : 0), 3, 3}, 13, -0.2f, 0.2f);
   Barrier barrier{g, barriers};
   *g->add_node() = conv("x", "wa", "a", true);
   *g->add_node() = conv("x", "wb", "b", false);
-  auto cat = node("Concat", {barrier("a"), barrier("b"), barrier("z")}, {"abz"});
+  std::vector<std::string> operands = {barrier("a"), barrier("b")};
+  if (with_z) operands.push_back(barrier("z"));
+  auto cat = node("Concat", operands, {"abz"});
   testing::add_int_attr(cat, "axis", 1);
   *g->add_node() = cat;
   // A pooling between (as in GoogLeNet) keeps the Concat at 2 threads, where one read only by a
@@ -179,6 +183,34 @@ TEST(EngineLayout, AChannelConcatOfBlockedValuesStaysBlockedWithTheSameResults) 
       }
       EXPECT_GE(testing::reorder_calls(plain), 5);
     }
+  }
+}
+
+// In oneDNN's own layouts a Concat stays blocked only when every operand is blocked alike: on
+// AVX2, where oneDNN's convolutions write nChw8c, GoogLeNet's Concats reordered every operand to
+// NCHW and the result back. Results match the plain graph's at 1 and 2 threads.
+TEST(EngineLayout, InOneDnnLayoutsAConcatOfAlikeBlockedValuesStaysBlocked) {
+  SessionOptions o;
+  o.conv_algorithm = ConvAlgorithm::kDirect;
+  o.activation_layout = ActivationLayout::kOneDnn;
+  o.profile = true;
+  SessionOptions one = o;
+  one.threads = 1;
+  Session plain(blocked_concat_model(1, 32, 16, 20, true, false), one);
+  Tensor x = Tensor::allocate(DType::kF32, {1, 16, 20, 20});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.37f * static_cast<float>(i));
+  const Tensor want = plain.run({x})[0];
+  for (int threads : {1, 2}) {
+    o.threads = threads;
+    Session fast(blocked_concat_model(1, 32, 16, 20, false, false), o);
+    const Tensor y = fast.run({x})[0];
+    ASSERT_EQ(y.shape, want.shape);
+    EXPECT_LT(testing::relative_difference(y, want), 1e-5) << threads << " threads";
+    // On AVX-512 the direct convolutions write NHWC and the Concat takes the NHWC path.
+    if (testing::onednn_uses_avx512()) continue;
+    // x in and y out; before, a and b to NCHW and the Concat's result back too.
+    EXPECT_EQ(testing::reorder_calls(fast), 2) << threads << " threads";
+    EXPECT_GE(testing::reorder_calls(plain), 5);
   }
 }
 
