@@ -1,7 +1,10 @@
 // MatMul (numpy semantics, batched with broadcasting) and Gemm on oneDNN's matmul primitive,
 // float32. Gemm's transposes are strides, alpha an output scale, and a row-vector C with
 // beta = 1 the primitive's bias; any other C is added after the product.
+#include <chrono>
+
 #include "core/engine/kernels/dispatch.h"
+#include "core/engine/kernels/fast_math.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
 #include "core/engine/registry.h"
@@ -44,6 +47,53 @@ class MatMulKernel final : public Kernel {
   dnnl::engine eng_;
 };
 
+// The faster of two matmul primitives for constant weights, run on zero-filled buffers of their
+// own: fastest of 3 runs after one warm-up each.
+double fastest_run_ms(const dnnl::matmul::primitive_desc& pd, const PostOpChain& chain, const dnnl::engine& eng) {
+  std::vector<std::vector<std::byte>> buffers;
+  std::unordered_map<int, memory> args;
+  auto bind = [&](int arg, const memory::desc& md) {
+    if (md.get_size() == 0) return;
+    buffers.emplace_back(md.get_size(), std::byte{0});
+    args.emplace(arg, memory(md, eng, buffers.back().data()));
+  };
+  buffers.reserve(5);
+  bind(DNNL_ARG_SRC, pd.src_desc());
+  bind(DNNL_ARG_WEIGHTS, pd.weights_desc());
+  bind(DNNL_ARG_BIAS, pd.bias_desc());
+  bind(DNNL_ARG_DST, pd.dst_desc());
+  bind(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+  chain.add_args(args);
+  dnnl::matmul prim(pd);
+  dnnl::stream s(eng);
+  double best = 1e300;
+  for (int run = 0; run < 4; ++run) {
+    const auto t0 = std::chrono::steady_clock::now();
+    prim.execute(s, args);
+    s.wait();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (run > 0) best = std::min(best, ms);
+  }
+  return best;
+}
+
+// The primitive for constant 2-D weights [K, N]: in the layout oneDNN picks, or stored transposed
+// (each output's K weights contiguous), whichever runs faster here. oneDNN 2.6's AVX2 GEMM picks
+// [K, N] rows and was 2-4x slower with them on a transformer's layers (128 x 256 by 256 x 1024:
+// 3.3 ms, transposed 0.83 ms; ONNX Runtime 0.80), so the choice is timed once per primitive.
+dnnl::matmul::primitive_desc with_packed_weights(const memory::desc& a, const memory::dims& b_dims, const memory::desc& bias,
+                                                 const memory::desc& c, const dnnl::primitive_attr& attr, const PostOpChain& chain,
+                                                 const dnnl::engine& eng) {
+  auto make = [&](memory::format_tag tag) {
+    memory::desc w(b_dims, memory::data_type::f32, tag);
+    return dnnl::matmul::primitive_desc(bias.get_size() > 0 ? dnnl::matmul::desc(a, w, bias, c) : dnnl::matmul::desc(a, w, c), attr, eng);
+  };
+  auto chosen = make(memory::format_tag::any);
+  if (chosen.weights_desc() == memory::desc(b_dims, memory::data_type::f32, memory::format_tag::ba)) return chosen;
+  auto transposed = make(memory::format_tag::ba);
+  return fastest_run_ms(transposed, chain, eng) < fastest_run_ms(chosen, chain, eng) ? transposed : chosen;
+}
+
 std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   ctx.require_dtype(0, {DType::kF32});
   ctx.require_dtype(1, {DType::kF32});
@@ -84,24 +134,35 @@ std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>&
     // Constant weights: let oneDNN choose their layout and reorder them once now. A fused row
     // bias (input 2, planned by the session from a following Add) and element-wise post-ops
     // ride along.
-    memory::desc bany(to_dims(b), memory::data_type::f32, memory::format_tag::any);
     const bool has_bias = ctx.has_input(2);
     memory::dims bias_dims(c.size(), 1);
     bias_dims.back() = c.back();
     auto bias_md = has_bias ? plain_f32(bias_dims) : memory::desc();
     for (const auto& p : ctx.post_ops)
       if (p.kind != PostOp::Kind::kEltwise) ctx.unsupported("a fused sum");
-    auto chain = std::make_shared<const PostOpChain>(ctx.post_ops, std::nullopt, static_cast<int>(c.size()), ctx.dnnl_engine());
+    // A GELU at the end of the chain runs as a vector pass after the product (gelu_loop): as a
+    // post-op of oneDNN 2.6's AVX2 GEMM matmul it cost more than the product (a transformer's
+    // 256->1024 feed-forward layer, 128 rows, one thread on an AVX2 EPYC: 1.78 ms fused, where
+    // the 1024->256 layer of the same size took 0.83 ms; ONNX Runtime 0.80 + 0.16 for its Gelu).
+    std::vector<PostOp> fused = ctx.post_ops;
+    const bool trailing_gelu = !fused.empty() && fused.back().kind == PostOp::Kind::kEltwise &&
+                               fused.back().alg == dnnl::algorithm::eltwise_gelu_erf;
+    if (trailing_gelu) fused.pop_back();
+    auto chain = std::make_shared<const PostOpChain>(fused, std::nullopt, static_cast<int>(c.size()), ctx.dnnl_engine());
     dnnl::primitive_attr attr = scratchpad_attr();
     attr.set_post_ops(chain->post_ops());
-    dnnl::matmul::primitive_desc pd(has_bias ? dnnl::matmul::desc(amd, bany, bias_md, cmd) : dnnl::matmul::desc(amd, bany, cmd), attr,
-                                    ctx.dnnl_engine());
+    auto pd = with_packed_weights(amd, to_dims(b), bias_md, cmd, attr, *chain, ctx.dnnl_engine());
     auto packed = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
     reorder_now(ctx.dnnl_engine(), bmd, bconst->data, *packed);
     auto k = std::make_unique<MatMulKernel>(ctx, pd, amd, pd.weights_desc(), bias_md, cmd);
     k->packed_weights = packed;
     k->post_ops = chain;
     if (has_bias) k->bias_input = 2;
+    if (trailing_gelu)
+      k->epilogue = [](const std::vector<const Tensor*>&, Tensor& y) {
+        float* v = y.as<float>();
+        parallel_chunks(y.numel(), [&](std::int64_t b, std::int64_t e) { gelu_loop(v + b, v + b, e - b); });
+      };
     return k;
   }
   if (ctx.has_input(2) || !ctx.post_ops.empty()) ctx.unsupported("fused bias or post-ops without constant 2-D weights");
@@ -135,9 +196,10 @@ std::unique_ptr<Kernel> make_gemm(const NodeCtx& ctx, std::vector<TensorDesc>& o
   // it once now. Given B as it is stored (transB's "ba" strides, as every torchvision head has),
   // the brgemm matmul re-packed all of it on every run: 1280x1000 took 0.3-0.5 ms at batch 1.
   const Tensor* bconst = ctx.maybe_constant(1);
-  const memory::desc wmd = bconst ? memory::desc({k, n}, memory::data_type::f32, memory::format_tag::any) : bmd;
-  dnnl::matmul::primitive_desc pd(row_bias ? dnnl::matmul::desc(amd, wmd, bias_md, cmd) : dnnl::matmul::desc(amd, wmd, cmd),
-                                  attr, ctx.dnnl_engine());
+  const PostOpChain no_post_ops({}, std::nullopt, 2, ctx.dnnl_engine());
+  auto pd = bconst ? with_packed_weights(amd, {k, n}, bias_md, cmd, attr, no_post_ops, ctx.dnnl_engine())
+                   : dnnl::matmul::primitive_desc(row_bias ? dnnl::matmul::desc(amd, bmd, bias_md, cmd) : dnnl::matmul::desc(amd, bmd, cmd),
+                                                  attr, ctx.dnnl_engine());
   auto kernel = std::make_unique<MatMulKernel>(ctx, pd, amd, bconst ? pd.weights_desc() : bmd, bias_md, cmd);
   if (bconst) {
     kernel->packed_weights = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
