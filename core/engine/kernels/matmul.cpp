@@ -1,7 +1,12 @@
 // MatMul (numpy semantics, batched with broadcasting) and Gemm on oneDNN's matmul primitive,
 // float32. Gemm's transposes are strides, alpha an output scale, and a row-vector C with
 // beta = 1 the primitive's bias; any other C is added after the product.
+#include <omp.h>
+
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
 
 #include "core/engine/kernels/dispatch.h"
 #include "core/engine/kernels/fast_math.h"
@@ -47,40 +52,50 @@ class MatMulKernel final : public Kernel {
   dnnl::engine eng_;
 };
 
-// The faster of two matmul primitives for constant weights, run on zero-filled buffers of their
-// own: fastest of 3 runs after one warm-up each.
-double fastest_run_ms(const dnnl::matmul::primitive_desc& pd, const PostOpChain& chain, const dnnl::engine& eng) {
-  std::vector<std::vector<std::byte>> buffers;
-  std::unordered_map<int, memory> args;
-  auto bind = [&](int arg, const memory::desc& md) {
-    if (md.get_size() == 0) return;
-    buffers.emplace_back(md.get_size(), std::byte{0});
-    args.emplace(arg, memory(md, eng, buffers.back().data()));
-  };
-  buffers.reserve(5);
-  bind(DNNL_ARG_SRC, pd.src_desc());
-  bind(DNNL_ARG_WEIGHTS, pd.weights_desc());
-  bind(DNNL_ARG_BIAS, pd.bias_desc());
-  bind(DNNL_ARG_DST, pd.dst_desc());
-  bind(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
-  chain.add_args(args);
-  dnnl::matmul prim(pd);
-  dnnl::stream s(eng);
-  double best = 1e300;
-  for (int run = 0; run < 4; ++run) {
-    const auto t0 = std::chrono::steady_clock::now();
-    prim.execute(s, args);
-    s.wait();
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (run > 0) best = std::min(best, ms);
+// One run of a matmul primitive on zero-filled buffers of its own, in ms.
+class MatmulTrial {
+ public:
+  MatmulTrial(const dnnl::matmul::primitive_desc& pd, const PostOpChain& chain, const dnnl::engine& eng) : prim_(pd), stream_(eng) {
+    buffers_.reserve(5);  // memories point into them: they must not move
+    bind(DNNL_ARG_SRC, pd.src_desc(), eng);
+    bind(DNNL_ARG_WEIGHTS, pd.weights_desc(), eng);
+    bind(DNNL_ARG_BIAS, pd.bias_desc(), eng);
+    bind(DNNL_ARG_DST, pd.dst_desc(), eng);
+    bind(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc(), eng);
+    chain.add_args(args_);
   }
-  return best;
+  double run_ms() {
+    const auto t0 = std::chrono::steady_clock::now();
+    prim_.execute(stream_, args_);
+    stream_.wait();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+ private:
+  void bind(int arg, const memory::desc& md, const dnnl::engine& eng) {
+    if (md.get_size() == 0) return;
+    buffers_.emplace_back(md.get_size(), std::byte{0});
+    args_.emplace(arg, memory(md, eng, buffers_.back().data()));
+  }
+  dnnl::matmul prim_;
+  dnnl::stream stream_;
+  std::vector<std::vector<std::byte>> buffers_;
+  std::unordered_map<int, memory> args_;
+};
+
+// Remembered weight-layout choices per shape and thread count: a transformer's layers repeat, and
+// the session plans the model again for its thread and layout races.
+std::mutex transposed_mutex;
+std::map<std::string, bool>& transposed_choices() {
+  static std::map<std::string, bool> m;
+  return m;
 }
 
 // The primitive for constant 2-D weights [K, N]: in the layout oneDNN picks, or stored transposed
-// (each output's K weights contiguous), whichever runs faster here. oneDNN 2.6's AVX2 GEMM picks
-// [K, N] rows and was 2-4x slower with them on a transformer's layers (128 x 256 by 256 x 1024:
-// 3.3 ms, transposed 0.83 ms; ONNX Runtime 0.80), so the choice is timed once per primitive.
+// (each output's K weights contiguous), whichever runs faster here (fastest of 3 alternating runs
+// each, after one warm-up; remembered per shape). oneDNN 2.6's AVX2 GEMM picks [K, N] rows and
+// was 2-4x slower with them on a transformer's layers (128 x 256 by 256 x 1024: 3.3 ms,
+// transposed 0.83 ms; ONNX Runtime 0.80).
 dnnl::matmul::primitive_desc with_packed_weights(const memory::desc& a, const memory::dims& b_dims, const memory::desc& bias,
                                                  const memory::desc& c, const dnnl::primitive_attr& attr, const PostOpChain& chain,
                                                  const dnnl::engine& eng) {
@@ -91,7 +106,27 @@ dnnl::matmul::primitive_desc with_packed_weights(const memory::desc& a, const me
   auto chosen = make(memory::format_tag::any);
   if (chosen.weights_desc() == memory::desc(b_dims, memory::data_type::f32, memory::format_tag::ba)) return chosen;
   auto transposed = make(memory::format_tag::ba);
-  return fastest_run_ms(transposed, chain, eng) < fastest_run_ms(chosen, chain, eng) ? transposed : chosen;
+  std::string key;
+  for (auto d : a.dims()) key += std::to_string(d) + ",";
+  for (auto d : b_dims) key += std::to_string(d) + ",";
+  key += (bias.get_size() > 0 ? "b" : "") + std::string(";t") + std::to_string(omp_get_max_threads());
+  {
+    std::lock_guard<std::mutex> lock(transposed_mutex);
+    if (auto it = transposed_choices().find(key); it != transposed_choices().end()) return it->second ? transposed : chosen;
+  }
+  MatmulTrial as_picked(chosen, chain, eng), as_transposed(transposed, chain, eng);
+  as_picked.run_ms();
+  as_transposed.run_ms();
+  double best_picked = 1e300, best_transposed = 1e300;
+  for (int round = 0; round < 3; ++round) {
+    best_picked = std::min(best_picked, as_picked.run_ms());
+    best_transposed = std::min(best_transposed, as_transposed.run_ms());
+  }
+  const bool faster = best_transposed < best_picked;
+  std::lock_guard<std::mutex> lock(transposed_mutex);
+  if (transposed_choices().size() >= 4096) transposed_choices().clear();
+  transposed_choices()[key] = faster;
+  return faster ? transposed : chosen;
 }
 
 std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
@@ -140,10 +175,10 @@ std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>&
     auto bias_md = has_bias ? plain_f32(bias_dims) : memory::desc();
     for (const auto& p : ctx.post_ops)
       if (p.kind != PostOp::Kind::kEltwise) ctx.unsupported("a fused sum");
-    // A GELU at the end of the chain runs as a vector pass after the product (gelu_loop): as a
-    // post-op of oneDNN 2.6's AVX2 GEMM matmul it cost more than the product (a transformer's
-    // 256->1024 feed-forward layer, 128 rows, one thread on an AVX2 EPYC: 1.78 ms fused, where
-    // the 1024->256 layer of the same size took 0.83 ms; ONNX Runtime 0.80 + 0.16 for its Gelu).
+    // A GELU at the end of the chain runs as a vector pass after the product (gelu_loop), cheaper
+    // than oneDNN 2.6's post-op on its AVX2 GEMM matmul (a transformer's four 256->1024
+    // feed-forward layers, 128 rows, one thread on an AVX2 EPYC: 4.3-4.4 ms per run apart,
+    // 4.8-4.9 ms fused; alternating binaries).
     std::vector<PostOp> fused = ctx.post_ops;
     const bool trailing_gelu = !fused.empty() && fused.back().kind == PostOp::Kind::kEltwise &&
                                fused.back().alg == dnnl::algorithm::eltwise_gelu_erf;
