@@ -1,5 +1,6 @@
 #include "core/engine/nhwc_passthrough.h"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <string>
@@ -139,6 +140,50 @@ std::unique_ptr<Kernel> make_interleave_halves_nhwc(const Shape& half, std::vect
             yr[2 * j] = ar[j];
             yr[2 * j + 1] = br[j];
           }
+        }
+      }
+    });
+  });
+}
+
+std::int64_t padded_channel_block(const TensorDesc& d) {
+  if (d.shape.size() != 4 || d.dtype != DType::kF32 || !d.layout) return 0;
+  for (auto [tag, block] : {std::pair{dnnl::memory::format_tag::aBcd16b, 16}, std::pair{dnnl::memory::format_tag::aBcd8b, 8}})
+    if (*d.layout == dnnl::memory::desc(to_dims(d.shape), dnnl::memory::data_type::f32, tag)) return block;
+  return 0;
+}
+
+std::unique_ptr<Kernel> make_interleave_halves_blocked(const Shape& half, std::int64_t block, std::pair<std::int64_t, std::int64_t> range) {
+  const std::int64_t n = half[0], plane = half[2] * half[3];
+  const std::int64_t in_image = (half[1] + block - 1) / block * plane * block;  // floats per image of a and b
+  const std::int64_t width = range.second - range.first;
+  const std::int64_t out_blocks = (width + block - 1) / block;
+  // Where each output channel comes from: shuffled channel s is input channel s/2 of a (s even)
+  // or b (s odd), at lane s/2 % block of input block s/2 / block.
+  std::vector<std::int64_t> from_b(static_cast<std::size_t>(width)), offset(static_cast<std::size_t>(width));
+  for (std::int64_t j = 0; j < width; ++j) {
+    const std::int64_t s = range.first + j, ic = s / 2;
+    from_b[static_cast<std::size_t>(j)] = s % 2;
+    offset[static_cast<std::size_t>(j)] = ic / block * plane * block + ic % block;
+  }
+  return make_kernel([=](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const float* halves[2] = {in[0]->as<float>(), in[1]->as<float>()};
+    float* y = out[0]->as<float>();
+    const std::int64_t unit = plane * block;  // one output block of one image
+    parallel_chunks(n * out_blocks * unit, [&](std::int64_t b0, std::int64_t e0) {
+      for (std::int64_t u = (b0 + unit - 1) / unit; u < (e0 + unit - 1) / unit; ++u) {
+        const std::int64_t image = u / out_blocks, ob = u % out_blocks;
+        const std::int64_t lanes = std::min(block, width - ob * block);
+        const float* src[16];
+        for (std::int64_t l = 0; l < lanes; ++l) {
+          const auto j = static_cast<std::size_t>(ob * block + l);
+          src[l] = halves[from_b[j]] + image * in_image + offset[j];
+        }
+        float* yp = y + u * unit;
+        for (std::int64_t p = 0; p < plane; ++p) {
+          for (std::int64_t l = 0; l < lanes; ++l) yp[p * block + l] = src[l][p * block];
+          // oneDNN reads a padded block's spare lanes as zeros.
+          for (std::int64_t l = lanes; l < block; ++l) yp[p * block + l] = 0.0f;
         }
       }
     });

@@ -71,4 +71,14 @@ std::unique_ptr<Kernel> make_channel_shuffle_nhwc(const Shape& physical, std::in
 // `half` is the inputs' [N,H,W,C] view; one output per range, each [N,H,W,end-start].
 std::unique_ptr<Kernel> make_interleave_halves_nhwc(const Shape& half, std::vector<std::pair<std::int64_t, std::int64_t>> ranges);
 
+// The same for two values of one shape in one channel-blocked layout (nChw8c or nChw16c, `block`
+// 8 or 16; oneDNN's AVX2 convolutions write nChw8c), padding channels allowed: `half` is the
+// inputs' logical [N,C,H,W] shape, and the output is channels [start, end) of the shuffled
+// value, [N,end-start,H,W] in the same blocked layout with its spare lanes zero. Any bounds.
+std::unique_ptr<Kernel> make_interleave_halves_blocked(const Shape& half, std::int64_t block, std::pair<std::int64_t, std::int64_t> range);
+
+// 8 or 16 when `d` is a 4-D float value in nChw8c or nChw16c, including a padded last block
+// (channel_block() counts only unpadded ones); 0 otherwise.
+std::int64_t padded_channel_block(const TensorDesc& d);
+
 }  // namespace aifgen::engine

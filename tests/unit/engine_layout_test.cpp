@@ -8,6 +8,7 @@
 
 #include <dnnl.hpp>
 
+#include "core/engine/nhwc_passthrough.h"
 #include "core/engine/session.h"
 #include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
@@ -445,6 +446,117 @@ TEST(EngineLayout, AShuffleSplitByTheNextUnitIsWrittenAsItsSlicesWithTheSameResu
       EXPECT_EQ(op_calls(fast, "ChannelShuffle"), 1);
     }
   }
+}
+
+// Two ShuffleNet units on channel-blocked values (a plan started blocked: nChw16c, nChw8c on
+// AVX2, where oneDNN's own layouts are blocked too), `c` channels a half: x[1,16,6,6] -> conv 1x1
+// (c) = a, conv 3x3 (c) = b -> Concat -> shuffle -> Slice [0,c) and [c,2c) by its Shape -> conv
+// 1x1 on the first, conv 3x3 on the second -> Concat -> shuffle -> conv 1x1 (16) -> y.
+onnx::ModelProto blocked_shuffle_model(bool barriers, std::int64_t c) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "16", "6", "6"});
+  *g->add_initializer() = random_tensor("wa", {c, 16, 1, 1}, 71, -0.4f, 0.4f);
+  *g->add_initializer() = random_tensor("wb", {c, 16, 3, 3}, 72, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("wc", {c, c, 1, 1}, 73, -0.4f, 0.4f);
+  *g->add_initializer() = random_tensor("wd", {c, c, 3, 3}, 74, -0.3f, 0.3f);
+  *g->add_initializer() = random_tensor("we", {16, 2 * c, 1, 1}, 75, -0.3f, 0.3f);
+  for (auto [name, v] : {std::pair<const char*, std::int64_t>{"axes", 1}, {"zero", 0}, {"one", 1}, {"two", 2}})
+    *g->add_initializer() = testing::int64_tensor(name, {v});
+  Barrier barrier{g, barriers};
+  auto shuffle = [&](const std::string& in, const std::string& out) {
+    *g->add_node() = constant_node(out + "_shape5", {1, 2, c, 6, 6});
+    *g->add_node() = node("Reshape", {barrier(in), out + "_shape5"}, {out + "_r5"});
+    auto tr = node("Transpose", {out + "_r5"}, {out + "_t5"});
+    testing::add_ints_attr(tr, "perm", {0, 2, 1, 3, 4});
+    *g->add_node() = tr;
+    *g->add_node() = constant_node(out + "_shape4", {1, -1, 6, 6});
+    *g->add_node() = node("Reshape", {out + "_t5", out + "_shape4"}, {out});
+  };
+  auto concat = [&](const std::string& x, const std::string& y, const std::string& out) {
+    auto n = node("Concat", {x, y}, {out});
+    testing::add_int_attr(n, "axis", 1);
+    *g->add_node() = n;
+  };
+  *g->add_node() = conv("x", "wa", "a", false);
+  *g->add_node() = conv("x", "wb", "b", true);
+  concat("a", "b", "cat1");
+  shuffle("cat1", "s1");
+  const std::string s1 = barrier("s1");
+  *g->add_node() = node("Shape", {s1}, {"dims"});
+  *g->add_node() = node("Slice", {"dims", "one", "two"}, {"channels"});
+  *g->add_node() = node("Div", {"channels", "two"}, {"half"});
+  *g->add_node() = node("Slice", {s1, "zero", "half", "axes"}, {"lo"});
+  *g->add_node() = node("Slice", {s1, "half", "channels", "axes"}, {"hi"});
+  *g->add_node() = conv("lo", "wc", "c", false);
+  *g->add_node() = conv("hi", "wd", "d", true);
+  concat("c", "d", "cat2");
+  shuffle("cat2", "s2");
+  *g->add_node() = conv("s2", "we", "y", false);
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {});
+  return m;
+}
+
+// The blocked halves are interleaved straight into the slices and into the shuffled value a
+// convolution reads: no Transpose, Slice or Concat of their own, and no reorder but the model's
+// input and output. 16 channels a half are whole blocks; 12 (shufflenet_v2_x1_0's 58 and 116
+// alike) leave a padded last block and a slice that starts inside a block.
+TEST(EngineLayout, ABlockedShuffleSplitByTheNextUnitIsWrittenAsItsSlicesWithTheSameResults) {
+  for (std::int64_t c : {16, 12}) {
+    SessionOptions o;
+    o.conv_algorithm = ConvAlgorithm::kDirect;
+    o.activation_layout = ActivationLayout::kBlocked;
+    o.profile = true;
+    SessionOptions one = o;
+    one.threads = 1;
+    Session plain(blocked_shuffle_model(true, c), one);
+    Tensor x = Tensor::allocate(DType::kF32, {1, 16, 6, 6});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.31f * static_cast<float>(i) + 0.2f);
+    const Tensor want = plain.run({x})[0];
+    for (int threads : {1, 2}) {
+      o.threads = threads;
+      Session fast(blocked_shuffle_model(false, c), o);
+      for (int run = 0; run < 2; ++run) {
+        const Tensor y = fast.run({x})[0];
+        ASSERT_EQ(y.shape, (Shape{1, 16, 6, 6}));
+        EXPECT_LT(testing::relative_difference(y, want), 1e-5) << c << " channels, " << threads << " threads, run " << run;
+      }
+      // Counts over the two runs.
+      EXPECT_EQ(op_calls(fast, "ConcatShuffleSlice"), 4) << c;
+      EXPECT_EQ(op_calls(fast, "ConcatShuffle"), 2) << c;
+      EXPECT_EQ(op_calls(fast, "Slice") + op_calls(fast, "Transpose") + op_calls(fast, "Concat"), 0) << c;
+      EXPECT_LE(testing::reorder_calls(fast), 4) << c;
+      EXPECT_GT(testing::reorder_calls(plain), 4) << c;
+    }
+  }
+}
+
+// The kernel alone, value by value: halves of 5 channels in nChw8c (one padded block each), the
+// slice [3, 9) of their shuffle: 6 channels, lanes 6 and 7 of its block zero (oneDNN reads padded
+// lanes as zeros), channel j from half (3 + j) % 2 at channel (3 + j) / 2.
+TEST(EngineLayout, TheBlockedInterleaveTakesEachChannelFromItsHalfAndZeroesThePadding) {
+  const Shape half = {2, 5, 2, 3};
+  const std::int64_t plane = 6, block = 8;
+  Tensor halves[2];
+  for (int k = 0; k < 2; ++k) {
+    halves[k] = Tensor::allocate(DType::kF32, {2 * block * plane});
+    for (std::int64_t i = 0; i < halves[k].numel(); ++i) halves[k].as<float>()[i] = static_cast<float>(1000 * k + i);
+  }
+  Tensor y = Tensor::allocate(DType::kF32, {2 * block * plane});
+  for (std::int64_t i = 0; i < y.numel(); ++i) y.as<float>()[i] = -1.0f;
+  RunContext ctx;
+  make_interleave_halves_blocked(half, block, {3, 9})->run({&halves[0], &halves[1]}, {&y}, ctx);
+  for (std::int64_t image = 0; image < 2; ++image)
+    for (std::int64_t p = 0; p < plane; ++p)
+      for (std::int64_t l = 0; l < block; ++l) {
+        const float got = y.as<float>()[(image * plane + p) * block + l];
+        if (l >= 6) {
+          EXPECT_EQ(got, 0.0f) << image << " " << p << " " << l;
+          continue;
+        }
+        const std::int64_t s = 3 + l, from = s % 2, channel = s / 2;
+        EXPECT_EQ(got, halves[from].as<float>()[(image * plane + p) * block + channel]) << image << " " << p << " " << l;
+      }
 }
 
 // ConvNeXt's block edges: x[1,8,6,6] -> conv -> Transpose(0,2,3,1) -> Add per-channel bias (last
