@@ -18,6 +18,9 @@ namespace aifgen::engine {
 inline constexpr const char* kConcatScaleAttr = "aifgen_channel_scale";  // floats, one per output channel
 inline constexpr const char* kConcatShiftAttr = "aifgen_channel_shift";  // floats, one per output channel
 inline constexpr const char* kConcatReluAttr = "aifgen_relu";            // int, 1: max(0, .) after the shift
+// Set by the planner on such a Concat run on [N, C/B, H, W, B] views of channel-blocked values
+// (nhwc_passthrough.h): int B; output channel c is block c / B, lane c % B.
+inline constexpr const char* kConcatChannelBlockAttr = "aifgen_channel_block";
 
 // A standard Concat that only joins its inputs: no attribute but `axis`, so no BatchNormalization
 // is fused into it. Passes that move, split or re-lay a Concat take only these.

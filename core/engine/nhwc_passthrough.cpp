@@ -6,7 +6,6 @@
 #include <string>
 #include <utility>
 
-#include "core/engine/concat_batchnorm.h"
 #include "core/engine/kernels/dispatch.h"
 #include "core/engine/kernels/onednn_util.h"
 
@@ -78,8 +77,9 @@ Shape blocked_physical(const Shape& s, std::int64_t block) { return {s[0], s[1] 
 
 std::int64_t blocked_concat_block(const onnx::NodeProto& n, const std::vector<const TensorDesc*>& inputs) {
   // A Concat carrying a fused BatchNormalization (concat_batchnorm.h) scales along the logical
-  // channel axis, which the blocked view splits in two.
-  if (!is_plain_concat(n) || inputs.size() < 2 || !is_channel_concat_or_split(n, 4)) return 0;
+  // channel axis, which the blocked view splits in two: the planner tells its kernel the block
+  // (kConcatChannelBlockAttr).
+  if (inputs.size() < 2 || !is_channel_concat_or_split(n, 4)) return 0;
   for (const std::int64_t block : {16, 8}) {
     bool ok = true, one_blocked = false;
     for (const TensorDesc* d : inputs) {

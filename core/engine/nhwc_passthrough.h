@@ -54,7 +54,8 @@ Shape blocked_physical(const Shape& logical, std::int64_t block);
 // Inception's branches in a plan started blocked, activation_layout.h) can run on their
 // [N, C/B, H, W, B] views along axis 1: in that view each operand's channels are whole blocks,
 // so the Concat is one copy in the layout the next convolution reads, where the plain path
-// reordered every operand to NCHW and the result back. The block it runs in: 16 or 8 when no
+// reordered every operand to NCHW and the result back; DenseNet's Concats with a fused
+// BatchNormalization and ReLU (concat_batchnorm.h) too. The block it runs in: 16 or 8 when no
 // operand is NHWC, at least one is blocked by it and every operand's channels divide by it;
 // 0 otherwise. `inputs` are the operands' descriptions (nullptr for a constant).
 std::int64_t blocked_concat_block(const onnx::NodeProto& n, const std::vector<const TensorDesc*>& inputs);

@@ -1106,6 +1106,12 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         phys[k].desc = {DType::kF32, blocked_physical(d.shape, concat_block), nullptr};
       }
       channel_node = along_axis(node, 1);
+      if (!is_plain_concat(node)) {  // a fused BatchNormalization's parameters stay per channel
+        auto* a = channel_node.add_attribute();
+        a->set_name(kConcatChannelBlockAttr);
+        a->set_type(onnx::AttributeProto::INT);
+        a->set_i(concat_block);
+      }
       effective = &channel_node;
       pin = std::move(phys);
     }

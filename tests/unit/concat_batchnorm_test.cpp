@@ -10,6 +10,7 @@
 
 #include "core/engine/concat_batchnorm.h"
 #include "core/engine/session.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
@@ -23,6 +24,7 @@ struct Chain {
   bool barrier = false;     // an Identity between Concat and BatchNormalization: nothing fuses
   std::int64_t axis = 1;
   bool bn_is_output = false;  // the normalization's result is also a graph output
+  bool whole_blocks = false;  // the convolutions make 8 and 16 channels and x is not joined
 };
 
 // x[1,4,6,5] -> Concat(...) -> BatchNormalization (scale shared through an Identity, as PyTorch
@@ -34,14 +36,16 @@ onnx::ModelProto chain_model(const Chain& c) {
   std::vector<std::string> parts;
   std::int64_t channels = 0;
   if (c.conv_inputs) {
-    *g->add_initializer() = testing::random_tensor("w1", {3, 4, 3, 3}, 11, -0.5f, 0.5f);
-    *g->add_initializer() = testing::random_tensor("w2", {5, 4, 1, 1}, 12, -0.5f, 0.5f);
+    const std::int64_t ca = c.whole_blocks ? 8 : 3, cb = c.whole_blocks ? 16 : 5;
+    *g->add_initializer() = testing::random_tensor("w1", {ca, 4, 3, 3}, 11, -0.5f, 0.5f);
+    *g->add_initializer() = testing::random_tensor("w2", {cb, 4, 1, 1}, 12, -0.5f, 0.5f);
     auto c1 = node("Conv", {"x", "w1"}, {"a"});
     testing::add_ints_attr(c1, "pads", {1, 1, 1, 1});
     *g->add_node() = c1;
     *g->add_node() = node("Conv", {"x", "w2"}, {"b"});
-    parts = {"a", "b", "x"};
-    channels = 3 + 5 + 4;
+    parts = {"a", "b"};
+    if (!c.whole_blocks) parts.push_back("x");
+    channels = ca + cb + (c.whole_blocks ? 0 : 4);
   } else {
     *g->add_node() = node("Sigmoid", {"x"}, {"s"});
     parts = {"x", "s"};
@@ -82,10 +86,9 @@ std::int64_t fused_count(const onnx::ModelProto& m) {
 
 // The model's outputs equal the unfused chain's (an Identity barrier keeps all three ops), and
 // its profile shows the fused step with the expected label.
-void expect_same_as_unfused(Chain c, const std::string& fused_label) {
+void expect_same_as_unfused(Chain c, const std::string& fused_label, SessionOptions profiled = {}) {
   Chain unfused = c;
   unfused.barrier = true;
-  SessionOptions profiled;
   profiled.profile = true;
   Session fused(chain_model(c), profiled), reference(chain_model(unfused), {});
   Tensor x = Tensor::allocate(DType::kF32, {1, 4, 6, 5});
@@ -100,6 +103,12 @@ void expect_same_as_unfused(Chain c, const std::string& fused_label) {
   for (const auto& p : fused.profile()) seen = seen || p.op == fused_label;
   EXPECT_TRUE(seen) << "no step labelled " << fused_label;
   EXPECT_LT(fused.kernel_count(), reference.kernel_count());
+  if (c.whole_blocks && profiled.activation_layout == ActivationLayout::kBlocked) {
+    // The two convolutions' blocked outputs are joined as they are: the only reorders are x's
+    // into the blocked layout and y's out of it (the plain path adds one per operand and one
+    // for the result).
+    EXPECT_LE(testing::reorder_calls(fused), 2);
+  }
 }
 
 TEST(ConcatBatchNorm, ConcatNormReluOfConvolutionOutputsIsOneStepWithTheSameResult) {
@@ -123,6 +132,21 @@ TEST(ConcatBatchNorm, PlainInputsAndANormalizationWithoutReluFuseToo) {
   Chain shared;
   shared.bn_is_output = true;
   expect_same_as_unfused(shared, "Concat+BatchNormalization");
+}
+
+// DenseNet on AVX2: convolutions write nChw8c (nChw16c on AVX-512), so the fused Concat runs on
+// the blocked values, each channel still scaled by its own parameters, at 1 and 2 threads.
+TEST(ConcatBatchNorm, OnChannelBlockedOperandsTheFusedConcatKeepsTheirLayoutWithTheSameResult) {
+  for (int threads : {1, 2}) {
+    SessionOptions o;
+    o.threads = threads;
+    o.activation_layout = ActivationLayout::kBlocked;
+    Chain blocked;
+    blocked.whole_blocks = true;
+    expect_same_as_unfused(blocked, "Concat+BatchNormalization+Relu", o);
+    blocked.relu = false;
+    expect_same_as_unfused(blocked, "Concat+BatchNormalization", o);
+  }
 }
 
 TEST(ConcatBatchNorm, ChainsThatCannotFuseStayAsWritten) {

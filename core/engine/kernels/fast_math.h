@@ -64,5 +64,9 @@ void channel_affine_rows(const float* x, float* y, std::int64_t rows, std::int64
 // applied while a Concat copies its inputs.
 void channel_affine_relu(const float* x, float* y, std::int64_t channels, std::int64_t inner, const float* scale, const float* shift,
                          bool relu);
+// The same for one channel block of a blocked value: `pixels` pixels of `block` lanes each
+// (nChw8c/nChw16c), lane l scaled by scale[l] and shifted by shift[l].
+void block_affine_relu(const float* x, float* y, std::int64_t pixels, std::int64_t block, const float* scale, const float* shift,
+                       bool relu);
 
 }  // namespace aifgen::engine

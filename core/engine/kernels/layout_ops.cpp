@@ -103,13 +103,46 @@ std::unique_ptr<Kernel> make_concat(const NodeCtx& ctx, std::vector<TensorDesc>&
   auto scale = ctx.attr_floats(kConcatScaleAttr), shift = ctx.attr_floats(kConcatShiftAttr);
   if (!scale.empty() || !shift.empty()) {
     if (first.dtype != DType::kF32) ctx.unsupported("a fused batch normalization of non-float32 values");
+    const bool relu = ctx.attr_i(kConcatReluAttr, 0) != 0;
+    if (const std::int64_t block = ctx.attr_i(kConcatChannelBlockAttr, 0); block > 0) {
+      // On [N, C/B, H, W, B] views along axis 1: each (image, input, block) is one unit of
+      // H*W pixels of B lanes, scaled by its B channels' parameters. The units are shared by
+      // the step's threads (at batch 1 the plain path below has one row and one thread).
+      if (rank != 5 || axis != 1 || out[4] != block || static_cast<std::int64_t>(scale.size()) != out[1] * block || shift.size() != scale.size())
+        ctx.invalid("a channel-blocked Concat with a fused BatchNormalization needs [N, C/B, H, W, B] views along axis 1 and one scale per channel");
+      struct Unit {
+        std::size_t input;
+        std::int64_t block_in, block_out;
+      };
+      std::vector<Unit> units;
+      std::vector<std::int64_t> blocks_in;
+      for (std::size_t i = 0, ob = 0; i < ctx.num_inputs(); ++i) {
+        blocks_in.push_back(ctx.in(i).shape[1]);
+        for (std::int64_t b = 0; b < ctx.in(i).shape[1]; ++b) units.push_back({i, b, static_cast<std::int64_t>(ob++)});
+      }
+      const std::int64_t images = out[0], out_blocks = out[1], pixels = out[2] * out[3];
+      return make_kernel([units, blocks_in, images, out_blocks, pixels, block, relu, scale = std::move(scale), shift = std::move(shift)](
+                             const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
+        float* dst = o[0]->as<float>();
+        const auto per_image = static_cast<std::int64_t>(units.size());
+        const std::int64_t unit_floats = pixels * block;
+        const int threads = omp_get_max_threads();
+#pragma omp parallel for schedule(static) if (threads > 1)
+        for (std::int64_t k = 0; k < images * per_image; ++k) {
+          const std::int64_t image = k / per_image;
+          const Unit& u = units[static_cast<std::size_t>(k % per_image)];
+          const float* src = in[u.input]->as<float>() + (image * blocks_in[u.input] + u.block_in) * unit_floats;
+          block_affine_relu(src, dst + (image * out_blocks + u.block_out) * unit_floats, pixels, block, scale.data() + u.block_out * block,
+                            shift.data() + u.block_out * block, relu);
+        }
+      });
+    }
     const auto channels = out[static_cast<std::size_t>(axis)];
     if (static_cast<std::int64_t>(scale.size()) != channels || shift.size() != scale.size())
       ctx.invalid("the BatchNormalization after this Concat has " + std::to_string(scale.size()) + " channels; the Concat makes " +
                   std::to_string(channels));
     std::int64_t inner = 1;
     for (auto k = axis + 1; k < rank; ++k) inner *= out[static_cast<std::size_t>(k)];
-    const bool relu = ctx.attr_i(kConcatReluAttr, 0) != 0;
     std::vector<std::int64_t> first_channel(chunk.size(), 0);
     for (std::size_t i = 1; i < chunk.size(); ++i)
       first_channel[i] = first_channel[i - 1] + ctx.in(i - 1).shape[static_cast<std::size_t>(axis)];
