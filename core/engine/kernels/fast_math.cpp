@@ -95,7 +95,8 @@ AIFGEN_MULTIVERSION void channel_affine_relu(const float* x, float* y, std::int6
 }
 
 // B known at compile time: the B scales and shifts stay in registers and each pixel is one or
-// two vector operations (a run-time B left a short inner loop per pixel, ~2x slower).
+// two vector operations (a run-time B left a short inner loop per pixel: densenet121's fused
+// Concats 2.7 ms a run against 1.6).
 template <int B>
 static inline void block_affine_relu_fixed(const float* x, float* y, std::int64_t pixels, const float* scale, const float* shift, bool relu) {
   float a[B], b[B];

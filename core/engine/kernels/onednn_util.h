@@ -1,6 +1,7 @@
 // Small helpers for building oneDNN memory descriptors over the engine's row-major tensors.
 #pragma once
 
+#include <cstring>
 #include <dnnl.hpp>
 #include <memory>
 #include <unordered_map>
@@ -30,6 +31,16 @@ inline dnnl::memory::desc plain_f32(const dnnl::memory::dims& d) {
 inline dnnl::primitive_attr scratchpad_attr(dnnl::primitive_attr a = dnnl::primitive_attr()) {
   a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return a;
+}
+
+// A zero-filled buffer of `md`'s size that oneDNN allocates (64-byte aligned, as the arena and
+// packed weights the kernels run on), for primitives timed at planning: oneDNN 2.6's GEMM takes
+// another path for an unaligned operand, so a malloc'd buffer (16 bytes past a 64-byte
+// boundary) can time a path the kernel never runs (matmul.cpp).
+inline dnnl::memory zeroed_trial_memory(const dnnl::memory::desc& md, const dnnl::engine& eng) {
+  dnnl::memory m(md, eng);
+  std::memset(m.get_data_handle(), 0, md.get_size());
+  return m;
 }
 
 inline dnnl::memory wrap(const dnnl::memory::desc& md, const dnnl::engine& eng, const void* p);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <cstdint>
 #include <list>
 #include <map>
 #include <mutex>
@@ -53,8 +54,10 @@ class Trial {
     }
     for (int g = 0; g < groups; ++g) step.args.push_back(convolution_args(pd, chain, false));
     for (int t = 0; t < team; ++t) {
-      buffers_.emplace_back(pd.scratchpad_desc().get_size() + 1, std::byte{0});
-      spread_scratch_.push_back(buffers_.back().data());
+      // 64-byte aligned, as the run's scratchpad is (zeroed_trial_memory says why it matters).
+      buffers_.emplace_back(pd.scratchpad_desc().get_size() + 64, std::byte{0});
+      const auto address = reinterpret_cast<std::uintptr_t>(buffers_.back().data());
+      spread_scratch_.push_back(buffers_.back().data() + ((64 - address % 64) % 64));
     }
     step.scratch_md = pd.scratchpad_desc();
     step.threads = team;
@@ -123,8 +126,7 @@ class Trial {
 
   void bind(std::unordered_map<int, dnnl::memory>& args, int arg, const dnnl::memory::desc& md) {
     if (md.get_size() == 0) return;
-    buffers_.emplace_back(md.get_size(), std::byte{0});
-    args.emplace(arg, dnnl::memory(md, eng_, buffers_.back().data()));
+    args.emplace(arg, zeroed_trial_memory(md, eng_));
   }
 
   dnnl::engine eng_;
