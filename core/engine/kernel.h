@@ -88,6 +88,8 @@ class NodeCtx {
   mutable bool merged_groups = false;
   // Set by a convolution whose output channels run split over the threads (split_outputs_instead).
   mutable bool split_outputs = false;
+  // Set by a MatMul or Gemm by constant weights that runs as a 1x1 convolution (product_choice.h).
+  mutable bool pointwise_product = false;
   // Largest oneDNN scratchpad the node's primitives need; the planner sizes each run's from it.
   mutable std::size_t scratchpad_bytes = 0;
   void need_scratchpad(const dnnl::memory::desc& md) const { scratchpad_bytes = std::max(scratchpad_bytes, md.get_size()); }

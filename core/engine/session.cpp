@@ -65,6 +65,7 @@ struct Step {
   bool winograd = false;   // a convolution running as Winograd (NodeCtx::winograd)
   bool merged_groups = false;  // a grouped convolution with its groups joined (NodeCtx::merged_groups)
   bool split_outputs = false;  // a convolution with its output channels split over the threads (NodeCtx::split_outputs)
+  bool pointwise_product = false;  // a MatMul/Gemm by constant weights run as a 1x1 convolution (product_choice.h)
 };
 
 struct RunState {
@@ -1274,6 +1275,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         ctx.winograd = fused_ctx.winograd;
         ctx.merged_groups = fused_ctx.merged_groups;
         ctx.split_outputs = fused_ctx.split_outputs;
+        ctx.pointwise_product = fused_ctx.pointwise_product;
         ctx.inplace_input = fused_ctx.inplace_input;
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
@@ -1382,6 +1384,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     step.winograd = ctx.winograd;
     step.merged_groups = ctx.merged_groups;
     step.split_outputs = ctx.split_outputs;
+    step.pointwise_product = ctx.pointwise_product;
     step.kernel = std::move(kernel);
     step.threads = step_threads;
     step.inplace_input = ctx.inplace_input;
@@ -1873,6 +1876,10 @@ std::size_t Session::merged_group_convolutions() const {
 
 std::size_t Session::split_output_convolutions() const {
   return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.split_outputs; }));
+}
+
+std::size_t Session::pointwise_products() const {
+  return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.pointwise_product; }));
 }
 
 std::size_t Session::winograd_convolutions() const {

@@ -90,6 +90,8 @@ class Session {
   std::size_t merged_group_convolutions() const;
   // Convolutions running as one part of their output channels per thread (split_outputs_instead).
   std::size_t split_output_convolutions() const;
+  // MatMul/Gemm steps by constant weights running as 1x1 convolutions (product_choice.h).
+  std::size_t pointwise_products() const;
   // Threads run() uses: SessionOptions::threads, or 1 when the model has too little parallel
   // work for a team (thread_policy.h, worth_a_thread_team) or, between the two bounds there,
   // when one thread measured faster at plan time. thread_choice() says which and why.

@@ -135,6 +135,7 @@ int bench_model(const EngineCliOptions& o) {
         {"winograd_convolutions", session.winograd_convolutions()},
         {"merged_group_convolutions", session.merged_group_convolutions()},
         {"split_output_convolutions", session.split_output_convolutions()},
+        {"pointwise_products", session.pointwise_products()},
         {"conv_algorithm_choice", session.conv_algorithm_choice()},
         {"layout_conversions", session.layout_conversions()},
         {"activation_layout", o.activation_layout},
@@ -163,6 +164,8 @@ int bench_model(const EngineCliOptions& o) {
       if (session.merged_group_convolutions() + session.split_output_convolutions() > 0)
         std::printf("            %zu grouped with narrow groups joined, %zu with output channels split over the threads\n",
                     session.merged_group_convolutions(), session.split_output_convolutions());
+      if (session.pointwise_products() > 0)
+        std::printf("            %zu matrix products by constant weights as 1x1 convolutions (measured faster)\n", session.pointwise_products());
       if (!session.activation_layout_choice().empty())
         std::printf("layouts     %s\n", session.activation_layout_choice().c_str());
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),

@@ -102,7 +102,9 @@ TEST(EngineGroupMerge, MergedSessionsMatchTheOriginalGroups) {
       o.threads = threads;
       Session s(model, o);
       // oneDNN's blocked grouped kernels start at AVX2; below it nothing is better to merge into.
-      if (onednn_has_avx2()) EXPECT_EQ(s.merged_group_convolutions(), 1u) << k.groups << "x" << k.cg;
+      if (onednn_has_avx2()) {
+        EXPECT_EQ(s.merged_group_convolutions(), 1u) << k.groups << "x" << k.cg;
+      }
       const Shape shape = {1, k.groups * k.cg, k.size, k.size};
       Tensor x = Tensor::allocate(DType::kF32, shape);
       std::mt19937 gen(3);

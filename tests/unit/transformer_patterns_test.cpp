@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "core/engine/kernels/product_choice.h"
 #include "core/engine/session.h"
 #include "core/engine/transformer_patterns.h"
 #include "tests/support/model_builder.h"
@@ -100,7 +101,9 @@ TEST(TransformerPatterns, FusedGraphComputesWhatTheOpsCompute) {
 }
 
 
-// x[2,5,8] -> MatMul W[8,6] -> Add b[6] -> GELU (5 ops) -> y: one MatMul+Add+Gelu step.
+// x[2,5,8] -> MatMul W[8,6] -> Add b[6] -> GELU (5 ops) -> y: one MatMul+Add+Gelu step, with the
+// product as oneDNN's matmul or as a 1x1 convolution over the 10 rows (product_choice.h; the
+// GELU after it either way), at 1 and 2 threads.
 TEST(TransformerPatterns, MatMulTakesItsBiasAndActivationAsOneStep) {
   auto m = testing::empty_model();
   auto* g = m.mutable_graph();
@@ -118,23 +121,30 @@ TEST(TransformerPatterns, MatMulTakesItsBiasAndActivationAsOneStep) {
   *g->add_node() = node("Mul", {"h", "e1"}, {"he"});
   *g->add_node() = node("Mul", {"half", "he"}, {"y"});
   *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
-  SessionOptions o;
-  o.profile = true;
-  Session s(m, o);
   Tensor x = Tensor::allocate(DType::kF32, {2, 5, 8});
   for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.9f * static_cast<float>(i));
-  auto y = s.run({x})[0];
-  ASSERT_EQ(y.shape, (Shape{2, 5, 6}));
-  bool one_step = false;
-  for (const auto& p : s.profile()) one_step = one_step || p.op == "MatMul+Add+Gelu";
-  EXPECT_TRUE(one_step);
   const auto w = tensor_from_proto(m.graph().initializer(0)), b = tensor_from_proto(m.graph().initializer(1));
-  for (int r = 0; r < 10; ++r)
-    for (int n = 0; n < 6; ++n) {
-      double h = b.as<float>()[n];
-      for (int k = 0; k < 8; ++k) h += static_cast<double>(x.as<float>()[r * 8 + k]) * w.as<float>()[k * 6 + n];
-      const double want = 0.5 * h * (1 + std::erf(h / std::sqrt(2.0)));
-      EXPECT_NEAR(y.as<float>()[r * 6 + n], want, 2e-5 * std::max(1.0, std::abs(want)));
+  for (bool pointwise : {false, true})
+    for (int threads : {1, 2}) {
+      force_pointwise_products_for_testing(pointwise);
+      SessionOptions o;
+      o.profile = true;
+      o.threads = threads;
+      Session s(m, o);
+      force_pointwise_products_for_testing(std::nullopt);
+      EXPECT_EQ(s.pointwise_products(), pointwise ? 1u : 0u);
+      auto y = s.run({x})[0];
+      ASSERT_EQ(y.shape, (Shape{2, 5, 6}));
+      bool one_step = false;
+      for (const auto& p : s.profile()) one_step = one_step || p.op == "MatMul+Add+Gelu";
+      EXPECT_TRUE(one_step);
+      for (int r = 0; r < 10; ++r)
+        for (int n = 0; n < 6; ++n) {
+          double h = b.as<float>()[n];
+          for (int k = 0; k < 8; ++k) h += static_cast<double>(x.as<float>()[r * 8 + k]) * w.as<float>()[k * 6 + n];
+          const double want = 0.5 * h * (1 + std::erf(h / std::sqrt(2.0)));
+          EXPECT_NEAR(y.as<float>()[r * 6 + n], want, 2e-5 * std::max(1.0, std::abs(want))) << pointwise << " " << threads;
+        }
     }
 }
 

@@ -365,7 +365,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
       y[2] * y[3] <= kSplitOutputsMaxPixels && ctx.blocked_output_ok && omp_get_max_threads() > 1) {
     using tag = memory::format_tag;
     const int team = omp_get_max_threads();
-    for (const auto [t, block] : {std::pair{tag::nChw8c, 8}, std::pair{tag::nChw16c, 16}, std::pair{tag::nchw, 1}}) {
+    for (const auto& [t, block] : {std::pair{tag::nChw8c, 8}, std::pair{tag::nChw16c, 16}, std::pair{tag::nchw, 1}}) {
       if (pd.dst_desc() != memory::desc(to_dims(y), memory::data_type::f32, t) || m % (team * block) != 0) continue;
       const memory::dims part_dst = {1, m / team, y[2], y[3]};
       const auto part_md = memory::desc(part_dst, memory::data_type::f32, t);
