@@ -1,6 +1,7 @@
 // Planning and execution.
 #include "core/engine/session.h"
 #include "core/engine/concat_batchnorm.h"
+#include "core/engine/space_to_depth_stem.h"
 #include "core/engine/concat_split.h"
 #include "core/engine/hardswish_pattern.h"
 #include "core/engine/pool_through_concat.h"
@@ -1729,6 +1730,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   if (auto hs = fuse_decomposed_hardswish(standard ? *standard : model)) standard = std::move(hs);
   if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);
   if (auto pf = fold_pads_into_consumers(standard ? *standard : model)) standard = std::move(pf);
+  if (auto sd = stems_as_space_to_depth(standard ? *standard : model, impl_->eng)) standard = std::move(sd);
   if (auto cb = fuse_concat_batchnorm(standard ? *standard : model)) standard = std::move(cb);
   if (auto pc = pool_through_concats(standard ? *standard : model)) standard = std::move(pc);
   // Only with a team: on one thread the Concat's copy is cheap and the split costs more
