@@ -309,6 +309,24 @@ onnx::NodeProto constant_node(const std::string& out, const std::vector<std::int
   return n;
 }
 
+// ShuffleNet's channel shuffle of two groups of `c` channels on 6x6 maps, as PyTorch exports it:
+// Reshape [1,2,c,6,6] -> Transpose (0,2,1,3,4) -> Reshape [1,-1,6,6], each shape a Constant node.
+void add_channel_shuffle(onnx::GraphProto* g, const std::string& in, const std::string& out, std::int64_t c) {
+  *g->add_node() = constant_node(out + "_shape5", {1, 2, c, 6, 6});
+  *g->add_node() = node("Reshape", {in, out + "_shape5"}, {out + "_r5"});
+  auto tr = node("Transpose", {out + "_r5"}, {out + "_t5"});
+  testing::add_ints_attr(tr, "perm", {0, 2, 1, 3, 4});
+  *g->add_node() = tr;
+  *g->add_node() = constant_node(out + "_shape4", {1, -1, 6, 6});
+  *g->add_node() = node("Reshape", {out + "_t5", out + "_shape4"}, {out});
+}
+
+void add_channel_concat(onnx::GraphProto* g, const std::string& x, const std::string& y, const std::string& out) {
+  auto n = node("Concat", {x, y}, {out});
+  testing::add_int_attr(n, "axis", 1);
+  *g->add_node() = n;
+}
+
 // ShuffleNet's unit as PyTorch exports it: x[1,8,6,6] -> conv (16 ch) -> Slice channels [0,8) and
 // [8,16) -> conv on the second half -> Concat -> Reshape [1,2,8,6,6] -> Transpose (0,2,1,3,4) ->
 // Reshape [1,-1,6,6] (each shape a Constant node just before its Reshape) -> conv -> y.
@@ -382,20 +400,8 @@ onnx::ModelProto shuffle_chain_model(bool barriers, std::int64_t skew) {
                          {"sixteen", 16}, {"skew", skew}})
     *g->add_initializer() = testing::int64_tensor(name, {v});
   Barrier barrier{g, barriers};
-  auto shuffle = [&](const std::string& in, const std::string& out, std::int64_t c) {
-    *g->add_node() = constant_node(out + "_shape5", {1, 2, c / 2, 6, 6});
-    *g->add_node() = node("Reshape", {barrier(in), out + "_shape5"}, {out + "_r5"});
-    auto tr = node("Transpose", {out + "_r5"}, {out + "_t5"});
-    testing::add_ints_attr(tr, "perm", {0, 2, 1, 3, 4});
-    *g->add_node() = tr;
-    *g->add_node() = constant_node(out + "_shape4", {1, -1, 6, 6});
-    *g->add_node() = node("Reshape", {out + "_t5", out + "_shape4"}, {out});
-  };
-  auto concat = [&](const std::string& x, const std::string& y, const std::string& out) {
-    auto n = node("Concat", {x, y}, {out});
-    testing::add_int_attr(n, "axis", 1);
-    *g->add_node() = n;
-  };
+  auto shuffle = [&](const std::string& in, const std::string& out, std::int64_t c) { add_channel_shuffle(g, barrier(in), out, c / 2); };
+  auto concat = [&](const std::string& x, const std::string& y, const std::string& out) { add_channel_concat(g, x, y, out); };
   *g->add_node() = conv("x", "w0", "a", false);
   *g->add_node() = node("Slice", {"a", "zero", "eight", "axes"}, {"lo"});
   *g->add_node() = node("Slice", {"a", "eight", "sixteen", "axes"}, {"hi"});
@@ -464,20 +470,8 @@ onnx::ModelProto blocked_shuffle_model(bool barriers, std::int64_t c) {
   for (auto [name, v] : {std::pair<const char*, std::int64_t>{"axes", 1}, {"zero", 0}, {"one", 1}, {"two", 2}})
     *g->add_initializer() = testing::int64_tensor(name, {v});
   Barrier barrier{g, barriers};
-  auto shuffle = [&](const std::string& in, const std::string& out) {
-    *g->add_node() = constant_node(out + "_shape5", {1, 2, c, 6, 6});
-    *g->add_node() = node("Reshape", {barrier(in), out + "_shape5"}, {out + "_r5"});
-    auto tr = node("Transpose", {out + "_r5"}, {out + "_t5"});
-    testing::add_ints_attr(tr, "perm", {0, 2, 1, 3, 4});
-    *g->add_node() = tr;
-    *g->add_node() = constant_node(out + "_shape4", {1, -1, 6, 6});
-    *g->add_node() = node("Reshape", {out + "_t5", out + "_shape4"}, {out});
-  };
-  auto concat = [&](const std::string& x, const std::string& y, const std::string& out) {
-    auto n = node("Concat", {x, y}, {out});
-    testing::add_int_attr(n, "axis", 1);
-    *g->add_node() = n;
-  };
+  auto shuffle = [&](const std::string& in, const std::string& out) { add_channel_shuffle(g, barrier(in), out, c); };
+  auto concat = [&](const std::string& x, const std::string& y, const std::string& out) { add_channel_concat(g, x, y, out); };
   *g->add_node() = conv("x", "wa", "a", false);
   *g->add_node() = conv("x", "wb", "b", true);
   concat("a", "b", "cat1");
