@@ -53,6 +53,15 @@ struct Barrier {
   }
 };
 
+// A plan started blocked (nChw16c/nChw8c), all convolutions direct, every step timed.
+SessionOptions blocked_direct_profiled() {
+  SessionOptions o;
+  o.conv_algorithm = ConvAlgorithm::kDirect;
+  o.activation_layout = ActivationLayout::kBlocked;
+  o.profile = true;
+  return o;
+}
+
 // x[1,8,10,10] -> conv a (16 ch, 3x3), conv b (24 ch, 1x1) -> Concat(axis 1) -> 40 ch
 //   -> BatchNormalization -> Split(axis 1: 10, 30) -> conv c on the first part, conv d on the
 //   second -> Concat -> conv e -> y. With `barriers`, an Identity precedes each Concat, BN and
@@ -155,10 +164,7 @@ TEST(EngineLayout, AChannelConcatOfBlockedValuesStaysBlockedWithTheSameResults) 
   for (const Case c : {Case{1, 32, 16, 12, true}, Case{1, 32, 16, 112, true}, Case{2, 48, 32, 12, true}, Case{1, 20, 16, 12, false}}) {
     SCOPED_TRACE("n " + std::to_string(c.n) + ", channels " + std::to_string(c.ca) + "+" + std::to_string(c.cb) + ", " +
                  std::to_string(c.hw) + "x" + std::to_string(c.hw));
-    SessionOptions o;
-    o.conv_algorithm = ConvAlgorithm::kDirect;
-    o.activation_layout = ActivationLayout::kBlocked;
-    o.profile = true;
+    SessionOptions o = blocked_direct_profiled();
     // The reference: the plain graph on one thread (at 2 its Concat copies through the same
     // shared-rows path as the blocked one's).
     SessionOptions one = o;
@@ -283,10 +289,7 @@ onnx::ModelProto conv_gap_model(std::int64_t m, bool barrier) {
 // graph's, channel for channel.
 TEST(EngineLayout, AGlobalAveragePoolReadsABlockedValueWithoutAReorder) {
   for (std::int64_t m : {32, 40}) {
-    SessionOptions o;
-    o.conv_algorithm = ConvAlgorithm::kDirect;
-    o.activation_layout = ActivationLayout::kBlocked;
-    o.profile = true;
+    SessionOptions o = blocked_direct_profiled();
     Session fast(conv_gap_model(m, false), o), plain(conv_gap_model(m, true), o);
     Tensor x = Tensor::allocate(DType::kF32, {1, 16, 9, 9});
     for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.23f * static_cast<float>(i));
@@ -497,10 +500,7 @@ onnx::ModelProto blocked_shuffle_model(bool barriers, std::int64_t c) {
 // alike) leave a padded last block and a slice that starts inside a block.
 TEST(EngineLayout, ABlockedShuffleSplitByTheNextUnitIsWrittenAsItsSlicesWithTheSameResults) {
   for (std::int64_t c : {16, 12}) {
-    SessionOptions o;
-    o.conv_algorithm = ConvAlgorithm::kDirect;
-    o.activation_layout = ActivationLayout::kBlocked;
-    o.profile = true;
+    SessionOptions o = blocked_direct_profiled();
     SessionOptions one = o;
     one.threads = 1;
     Session plain(blocked_shuffle_model(true, c), one);
