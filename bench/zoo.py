@@ -51,6 +51,11 @@ TOLERANCE = {
     # float32 rounding upstream shows through, and ONNX Runtime with all optimizations differs
     # from its own unoptimized reference by 6e-4 of the max.
     "ppocr_det_640(shared)": (1e-3, "sigmoid of very negative logits"),
+    # 101 layers of random weights: the zoo's input gives 1.0e-4 on AVX2 (9.4e-5 on AVX-512), and
+    # on another input ONNX Runtime with all optimizations differs from its own unoptimized run by
+    # 6.6e-5 of the max where aifgen differs from it by 9.1e-5: float32 summation order, not a
+    # wrong kernel (resnet152 and wide_resnet101_2 stay under 1e-4).
+    "resnet101": (2e-4, "float32 rounding over 101 random-weight layers"),
 }
 
 
