@@ -24,9 +24,8 @@ std::int64_t channel_block(const TensorDesc& d) {
   if (d.shape.size() != 4 || d.dtype != DType::kF32) return 0;
   if (!d.layout) return 1;
   if (is_nhwc(d)) return d.shape[1];
-  for (auto [tag, block] : {std::pair{dnnl::memory::format_tag::aBcd16b, 16}, std::pair{dnnl::memory::format_tag::aBcd8b, 8}})
-    if (d.shape[1] % block == 0 && *d.layout == dnnl::memory::desc(to_dims(d.shape), dnnl::memory::data_type::f32, tag)) return block;
-  return 0;
+  const std::int64_t block = padded_channel_block(d);
+  return block > 0 && d.shape[1] % block == 0 ? block : 0;
 }
 
 Shape nhwc_physical(const Shape& s) { return {s[0], s[2], s[3], s[1]}; }

@@ -13,12 +13,6 @@ namespace {
 
 bool standard(const onnx::NodeProto& n) { return is_standard_op(n); }
 
-std::vector<std::int64_t> ints_attr(const onnx::NodeProto& n, const char* name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
-  return {};
-}
-
 std::string string_attr(const onnx::NodeProto& n, const char* name, const std::string& dflt) {
   for (const auto& a : n.attribute())
     if (a.name() == name) return a.s();
@@ -97,7 +91,7 @@ std::optional<onnx::ModelProto> fold_pads_into_consumers(const onnx::ModelProto&
     const bool conv = c.op_type() == "Conv", avg = c.op_type() == "AveragePool";
     if ((!conv && !avg) || string_attr(c, "auto_pad", "NOTSET") != "NOTSET") continue;
     const std::size_t spatial = pads->size() / 2 - 2;
-    auto own = ints_attr(c, "pads");
+    auto own = attr_ints(c, "pads");
     if (own.empty()) own.assign(2 * spatial, 0);
     if (own.size() != 2 * spatial) continue;
     if (avg && attr_int(c, "count_include_pad", 0) == 0) {

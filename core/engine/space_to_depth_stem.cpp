@@ -11,12 +11,6 @@
 namespace aifgen::engine {
 namespace {
 
-std::vector<std::int64_t> ints_attr(const onnx::NodeProto& n, const char* name, std::vector<std::int64_t> dflt) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
-  return dflt;
-}
-
 onnx::TensorProto int64_constant(const std::string& name, const std::vector<std::int64_t>& v) {
   Tensor t = Tensor::allocate(DType::kI64, {static_cast<std::int64_t>(v.size())});
   for (std::size_t i = 0; i < v.size(); ++i) t.as<std::int64_t>()[i] = v[i];
@@ -61,8 +55,8 @@ std::optional<Stem> qualifying_stem(const onnx::GraphProto& g, const onnx::NodeP
   for (auto d : *x)
     if (d <= 0) return std::nullopt;
   if (conv.input_size() >= 3 && !conv.input(2).empty() && !find_constant(g, conv.input(2))) return std::nullopt;
-  const auto strides = ints_attr(conv, "strides", {1, 1}), dilations = ints_attr(conv, "dilations", {1, 1});
-  const auto pads = ints_attr(conv, "pads", {0, 0, 0, 0});
+  const auto strides = attr_ints(conv, "strides", {1, 1}), dilations = attr_ints(conv, "dilations", {1, 1});
+  const auto pads = attr_ints(conv, "pads", {0, 0, 0, 0});
   Stem st{(*x)[0], (*x)[1], (*x)[2], (*x)[3], wt->dims(0), wt->dims(2), strides.size() == 2 ? strides[0] : 0, 0, 0, 0, 0, 0, 0, 0};
   if (strides.size() != 2 || strides[1] != st.s || dilations != std::vector<std::int64_t>{1, 1} || pads.size() != 4) return std::nullopt;
   if (wt->dims(1) != st.c || wt->dims(3) != st.k || st.s < 2 || st.k <= st.s || st.c * st.s * st.s > 64) return std::nullopt;

@@ -113,6 +113,12 @@ std::int64_t attr_int(const onnx::NodeProto& node, const std::string& name, std:
   return dflt;
 }
 
+std::vector<std::int64_t> attr_ints(const onnx::NodeProto& node, const std::string& name, std::vector<std::int64_t> dflt) {
+  for (const auto& a : node.attribute())
+    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
+  return dflt;
+}
+
 float attr_float(const onnx::NodeProto& node, const std::string& name, float dflt) {
   for (const auto& a : node.attribute())
     if (a.name() == name) return a.f();

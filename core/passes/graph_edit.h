@@ -52,5 +52,6 @@ std::string add_qdq_pair(onnx::GraphProto& graph, const std::string& input, cons
 // Integer/float attribute lookup with a default.
 std::int64_t attr_int(const onnx::NodeProto& node, const std::string& name, std::int64_t dflt);
 float attr_float(const onnx::NodeProto& node, const std::string& name, float dflt);
+std::vector<std::int64_t> attr_ints(const onnx::NodeProto& node, const std::string& name, std::vector<std::int64_t> dflt = {});
 
 }  // namespace aifgen

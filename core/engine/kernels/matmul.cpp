@@ -111,12 +111,32 @@ bool second_is_faster(ProductTrial& a, ProductTrial& b, double must_win) {
 // The pointwise convolution is kept when it beats the matmul by this much (below).
 constexpr double kPointwiseMustWin = 0.98;
 
-// Remembered weight-layout choices per shape and thread count: a transformer's layers repeat, and
-// the session plans the model again for its thread and layout races.
-std::mutex transposed_mutex;
-std::map<std::string, bool>& transposed_choices() {
-  static std::map<std::string, bool> m;
-  return m;
+// Timed choices remembered per product shape and thread count: a transformer's layers repeat,
+// and the session plans the model again for its thread and layout races. Bounded: cleared at
+// 4096 shapes.
+class RememberedChoices {
+ public:
+  std::optional<bool> find(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = choices_.find(key);
+    return it == choices_.end() ? std::nullopt : std::optional(it->second);
+  }
+  void remember(const std::string& key, bool choice) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (choices_.size() >= 4096) choices_.clear();
+    choices_[key] = choice;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, bool> choices_;
+};
+RememberedChoices transposed_choices, pointwise_choices;
+
+// "M,K,N,[b];tT": a product's shape, whether it adds a bias, and the threads it runs on.
+std::string product_key(memory::dim m, memory::dim k, memory::dim n, bool bias) {
+  return std::to_string(m) + "," + std::to_string(k) + "," + std::to_string(n) + (bias ? "b;t" : ";t") +
+         std::to_string(omp_get_max_threads());
 }
 
 // The primitive for constant 2-D weights [K, N]: in the layout oneDNN picks, or stored transposed
@@ -134,20 +154,12 @@ dnnl::matmul::primitive_desc with_packed_weights(const memory::desc& a, const me
   auto chosen = make(memory::format_tag::any);
   if (chosen.weights_desc() == memory::desc(b_dims, memory::data_type::f32, memory::format_tag::ba)) return chosen;
   auto transposed = make(memory::format_tag::ba);
-  std::string key;
-  for (auto d : a.dims()) key += std::to_string(d) + ",";
-  for (auto d : b_dims) key += std::to_string(d) + ",";
-  key += bias.get_size() > 0 ? "b;t" : ";t";
-  key += std::to_string(omp_get_max_threads());
-  {
-    std::lock_guard<std::mutex> lock(transposed_mutex);
-    if (auto it = transposed_choices().find(key); it != transposed_choices().end()) return it->second ? transposed : chosen;
-  }
+  // (a is [M, K] here: constant weights are planned on 2-D products, Gemm's transA as strides.)
+  const std::string key = product_key(a.dims()[0], b_dims[0], b_dims[1], bias.get_size() > 0);
+  if (auto known = transposed_choices.find(key)) return *known ? transposed : chosen;
   ProductTrial as_picked(chosen, chain, eng), as_transposed(transposed, chain, eng);
   const bool faster = second_is_faster(as_picked, as_transposed, 1.0);
-  std::lock_guard<std::mutex> lock(transposed_mutex);
-  if (transposed_choices().size() >= 4096) transposed_choices().clear();
-  transposed_choices()[key] = faster;
+  transposed_choices.remember(key, faster);
   return faster ? transposed : chosen;
 }
 
@@ -167,11 +179,6 @@ struct PointwiseProduct {
   memory::desc src, bias, dst;
 };
 
-std::map<std::string, bool>& pointwise_choices() {
-  static std::map<std::string, bool> m;
-  return m;
-}
-
 std::optional<bool> forced_pointwise;  // force_pointwise_products_for_testing
 
 // The [N, K, 1, 1] weights view of a 2-D [K, N] B with its strides (plain or transB's).
@@ -187,14 +194,9 @@ std::optional<PointwiseProduct> pointwise_if_faster(const dnnl::matmul::primitiv
   const auto a_dims = a.dims();
   if (a_dims.size() != 2 || a != plain_f32(a_dims)) return std::nullopt;  // Gemm's transA: not NHWC bytes
   const memory::dim m = a_dims[0], k = a_dims[1], n = b_dims[1];
-  std::string key = std::to_string(m) + "," + std::to_string(k) + "," + std::to_string(n);
-  key += has_bias ? "b;t" : ";t";
-  key += std::to_string(omp_get_max_threads());
-  if (forced_pointwise == false) return std::nullopt;
-  {
-    std::lock_guard<std::mutex> lock(transposed_mutex);
-    if (auto it = pointwise_choices().find(key); !forced_pointwise && it != pointwise_choices().end() && !it->second) return std::nullopt;
-  }
+  const std::string key = product_key(m, k, n, has_bias);
+  const std::optional<bool> known = forced_pointwise ? forced_pointwise : pointwise_choices.find(key);
+  if (known == false) return std::nullopt;
   using tag = memory::format_tag;
   PointwiseProduct p{{}, std::make_shared<const PostOpChain>(ops, std::nullopt, 4, eng), memory::desc({1, k, m, 1}, memory::data_type::f32, tag::nhwc),
                      has_bias ? memory::desc({n}, memory::data_type::f32, tag::a) : memory::desc(),
@@ -212,19 +214,13 @@ std::optional<PointwiseProduct> pointwise_if_faster(const dnnl::matmul::primitiv
   } catch (const dnnl::error&) {
     return std::nullopt;  // no such convolution here (post-ops it cannot fuse)
   }
-  if (forced_pointwise) return p;
-  {
-    std::lock_guard<std::mutex> lock(transposed_mutex);
-    if (auto it = pointwise_choices().find(key); it != pointwise_choices().end()) return it->second ? std::optional(p) : std::nullopt;
-  }
+  if (known) return p;
   ProductTrial as_matmul(chosen, chain, eng);
   ProductTrial as_conv(dnnl::convolution_forward(p.pd),
                        ProductTrial::product_args(p.pd.src_desc(), p.pd.weights_desc(), p.pd.bias_desc(), p.pd.dst_desc(), p.pd.scratchpad_desc()),
                        *p.chain, eng);
   const bool faster = second_is_faster(as_matmul, as_conv, kPointwiseMustWin);
-  std::lock_guard<std::mutex> lock(transposed_mutex);
-  if (pointwise_choices().size() >= 4096) pointwise_choices().clear();
-  pointwise_choices()[key] = faster;
+  pointwise_choices.remember(key, faster);
   return faster ? std::optional(p) : std::nullopt;
 }
 
