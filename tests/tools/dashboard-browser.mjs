@@ -141,12 +141,19 @@ async function checkLabels(page, name) {
 async function cancelledUpload(page, base) {
   const cdpPage = await page.createCDPSession();
   await cdpPage.send('Network.enable');
-  await cdpPage.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  // 64 KiB/s: the 4.7 MB model takes over a minute to send, so the click below lands mid-body
+  // even on a loaded CI machine (at 256 KiB/s it once came after the last byte under load).
+  await cdpPage.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 64 * 1024 });
   await (await page.$('#file-Upload-an-ONNX-model')).uploadFile(bigModelPath);
   await page.waitForFunction(() => { const p = document.querySelector('.dropzone progress'); return p && p.value > 0 && p.value < p.max; }, { timeout: 20000 });
-  const progress = await page.$eval('.dropzone progress', (p) => `${p.value} of ${p.max}`);
-  check(true, `a slow upload shows its progress (${progress} bytes)`);
-  await page.click('.dropzone button');
+  // Read the bar and press cancel in one page task, so the figure is the one at the click.
+  const atClick = await page.evaluate(() => {
+    const p = document.querySelector('.dropzone progress');
+    const seen = { sent: p.value, total: p.max };
+    document.querySelector('.dropzone button').click();
+    return seen;
+  });
+  check(atClick.sent > 0 && atClick.sent < atClick.total, `a slow upload shows its progress (${atClick.sent} of ${atClick.total} bytes when cancelled)`);
   await page.waitForFunction(() => document.querySelector('.dropzone').textContent.includes('Upload cancelled'), { timeout: 10000 });
   await cdpPage.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   await new Promise((r) => setTimeout(r, 500));
