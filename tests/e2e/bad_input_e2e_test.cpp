@@ -1,6 +1,7 @@
 // Malformed uploads and requests: each gets its status and problem type, and the service keeps
 // serving afterwards.
 
+#include <filesystem>
 #include <thread>
 
 #include "tests/e2e/fixture.h"
@@ -34,6 +35,25 @@ TEST_F(BadInputE2E, EmptyBody) { expect_problem(http().upload(""), 400, "empty-b
 TEST_F(BadInputE2E, TruncatedProtobuf) {
   auto bytes = testing::serialize(testing::conv_bn_relu_model());
   expect_problem(http().upload(bytes.substr(0, bytes.size() - 40)), 422, "model-parse-failed");
+}
+
+// A client that hangs up mid-body (a cancelled browser upload, a dropped link): all but the
+// last bytes of a valid model arrive, then the connection closes. Nothing may be stored and the
+// partial file must not be left behind.
+TEST_F(BadInputE2E, UploadCutOffMidBody) {
+  auto bytes = testing::serialize(testing::conv_bn_relu_model());
+  int fd = connect_loopback(server_->port());
+  ASSERT_GE(fd, 0);
+  std::string head = "POST /v1/models HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+                     std::to_string(bytes.size()) + "\r\n\r\n" + bytes.substr(0, bytes.size() - 40);
+  ASSERT_EQ(::write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  hang_up({fd});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::size_t left = 0;
+  if (std::filesystem::exists(data_dir() + "/tmp"))
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(data_dir() + "/tmp")) ++left;
+  EXPECT_EQ(left, 0u) << "the partial upload's file is left in " << data_dir() << "/tmp";
 }
 
 TEST_F(BadInputE2E, RandomBytes) {
