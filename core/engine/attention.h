@@ -27,6 +27,18 @@ struct Attention {
   std::vector<int> nodes;     // every node replaced, the first MatMul first
   int softmax = -1;           // index of the Softmax node (its axis is checked against the rank)
   float scale = 1.f;          // applied to Q K before the mask
+
+  // Producers of the operands the kernel can take over when the planner can take their steps
+  // back (-1 when there is none): a Transpose making K, read only here (the first product reads
+  // K through the permuted strides instead: ViT's [197, 12, 64] -> [12, 64, 197] copy, 0.18 ms a
+  // layer, disappears), and a Mul or Div of Q by a constant scalar, read only here (folded into
+  // the scale).
+  int k_transpose = -1;
+  std::string k_untransposed;         // the Transpose's input
+  std::vector<std::int64_t> k_perm;  // its perm
+  int q_scale_node = -1;
+  std::string q_unscaled;  // the Mul's or Div's other input
+  float q_scale = 1.f;     // what it multiplies Q by
 };
 
 // The chain starting at the MatMul node `first`, or nullopt when the nodes after it are not
@@ -40,10 +52,16 @@ std::optional<Attention> match_attention(const GraphView& view, int first);
 bool attention_shapes_fit(const Attention& a, const onnx::NodeProto& softmax, std::int64_t opset, const Shape& q, const Shape& k,
                           const Shape& v, const Shape* mask);
 
-// The fused step; inputs in the order Q, K, V[, mask], all plain float32. Build it with the OpenMP
-// threads the step will run with (oneDNN sizes its primitives by them); batch-heads are spread
-// over them.
-std::unique_ptr<Kernel> make_attention(const dnnl::engine& eng, const Attention& a, const Shape& q, const Shape& k, const Shape& v,
-                                       const Shape* mask);
+// K's element strides when it is read as `perm` of a row-major `stored` tensor, or nullopt when
+// the kernel cannot read it so: its leading (batch-head) axes must flatten into one stride and
+// one of its last two axes must be contiguous.
+std::optional<std::vector<std::int64_t>> permuted_k_strides(const Shape& stored, const std::vector<std::int64_t>& perm);
+
+// The fused step; inputs in the order Q, K, V[, mask], all plain float32. `k` is K's logical
+// shape [.., D, M]; `k_strides` its element strides (from permuted_k_strides; empty: row-major).
+// Q K is scaled by `scale`. Build it with the OpenMP threads the step will run with (oneDNN
+// sizes its primitives by them); groups of batch-heads are spread over them.
+std::unique_ptr<Kernel> make_attention(const dnnl::engine& eng, float scale, const std::vector<std::int64_t>& k_strides, const Shape& q,
+                                       const Shape& k, const Shape& v, const Shape* mask);
 
 }  // namespace aifgen::engine

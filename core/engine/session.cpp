@@ -145,6 +145,21 @@ std::optional<onnx::ModelProto> fold_batchnorms_into_convs(const onnx::ModelProt
   return folded;
 }
 
+// Inference-time Dropout nodes pass their input through, yet each ran as a copy (swin_t: 24
+// Dropouts, 0.5 ms a run at 1 thread) and stood between patterns the planner fuses (Softmax ->
+// Dropout -> MatMul in torchvision's attention). The eliminate_identity pass wires their readers
+// to the input and keeps the names of graph outputs. Identity nodes are already views
+// (drop_view_steps).
+std::optional<onnx::ModelProto> remove_dropouts(const onnx::ModelProto& model) {
+  bool any = false;
+  for (const auto& n : model.graph().node()) any = any || is_op(n, "Dropout");
+  if (!any) return std::nullopt;
+  auto cleaned = model;
+  auto counts = make_pass(PassSpec("eliminate_identity", {{"dropout_only", "true"}}))->run(cleaned);
+  if (counts["nodes_removed"] == 0) return std::nullopt;
+  return cleaned;
+}
+
 float scalar_f32(const Tensor& t) { return t.dtype == DType::kF32 && t.numel() == 1 ? t.as<float>()[0] : NAN; }
 
 bool is_conv(const onnx::NodeProto& n) { return is_op(n, "Conv") || is_op(n, "ConvInt8"); }
@@ -796,7 +811,31 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     if (!a) return std::nullopt;
     for (int k : a->nodes)
       if (absorbed[static_cast<std::size_t>(k)] || int8_convs.count(k)) return std::nullopt;
-    std::vector<std::string> names = {a->q, a->k, a->v};
+    // The planned step of an operand producer the kernel can take over (Attention::k_transpose,
+    // q_scale_node), or -1: it must be that very op, reading the plain float32 value `in_name`.
+    auto planned_producer = [&](int node, const std::string& out_name, const std::string& in_name) -> int {
+      if (node < 0) return -1;
+      auto o = slot_of.find(out_name), i = slot_of.find(in_name);
+      if (o == slot_of.end() || i == slot_of.end()) return -1;
+      const auto& d = slots[i->second].desc;
+      if (d.dtype != DType::kF32 || d.layout) return -1;
+      for (int s = static_cast<int>(steps.size()) - 1; s >= 0; --s) {
+        const auto& st = steps[static_cast<std::size_t>(s)];
+        if (st.out.size() != 1 || st.out[0] != o->second) continue;
+        const bool reads_it = std::find(st.in.begin(), st.in.end(), i->second) != st.in.end();
+        return st.label == g.node(node).op_type() && reads_it ? s : -1;
+      }
+      return -1;
+    };
+    int k_step = planned_producer(a->k_transpose, a->k, a->k_untransposed);
+    const int q_step = planned_producer(a->q_scale_node, a->q, a->q_unscaled);
+    std::vector<std::int64_t> k_strides;  // K read through the Transpose's perm
+    if (k_step >= 0) {
+      auto strides = permuted_k_strides(slots[slot_of.at(a->k_untransposed)].desc.shape, a->k_perm);
+      if (strides) k_strides = std::move(*strides);
+      else k_step = -1;  // a layout the products cannot read: the Transpose stays
+    }
+    std::vector<std::string> names = {q_step >= 0 ? a->q_unscaled : a->q, k_step >= 0 ? a->k_untransposed : a->k, a->v};
     if (!a->mask.empty()) names.push_back(a->mask);
     std::vector<int> ids;
     for (const auto& name : names) {
@@ -804,7 +843,12 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       if (it == slot_of.end() || slots[it->second].desc.dtype != DType::kF32) return std::nullopt;
       ids.push_back(slots[it->second].desc.layout ? plain_slot(it->second) : it->second);
     }
-    const Shape &q = slots[ids[0]].desc.shape, &k = slots[ids[1]].desc.shape, &v = slots[ids[2]].desc.shape;
+    const Shape &q = slots[ids[0]].desc.shape, &v = slots[ids[2]].desc.shape;
+    Shape k = slots[ids[1]].desc.shape;
+    if (k_step >= 0) {
+      const Shape stored = k;
+      for (std::size_t i = 0; i < k.size(); ++i) k[i] = stored[static_cast<std::size_t>(a->k_perm[i])];
+    }
     const Shape* mask = a->mask.empty() ? nullptr : &slots[ids[3]].desc.shape;
     if (!attention_shapes_fit(*a, g.node(a->softmax), opset, q, k, v, mask)) return std::nullopt;
     Shape out_shape(q.begin(), q.end() - 1);
@@ -816,12 +860,15 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     step.threads = threads_for_work(work, options.threads);
     if (step.threads > 1) parallel_work += work;
     omp_set_num_threads(step.threads);
-    step.kernel = make_attention(eng, *a, q, k, v, mask);
+    step.kernel = make_attention(eng, a->scale * (q_step >= 0 ? a->q_scale : 1.f), k_strides, q, k, v, mask);
     step.in = ids;
     Slot out;
     out.desc = {DType::kF32, out_shape, nullptr};
     step.out = {add_slot(a->output, std::move(out))};
     for (int k : a->nodes) absorbed[static_cast<std::size_t>(k)] = true;
+    // The producers' steps go: nothing else reads what they wrote (match_attention checked).
+    for (int s : {std::max(k_step, q_step), std::min(k_step, q_step)})
+      if (s >= 0) steps.erase(steps.begin() + s);
     return step;
   };
   // ReduceMean over the two spatial axes of a computed 4-D float value (ShuffleNet's global
@@ -1726,6 +1773,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   // What If/Loop/Scan bodies read from the graph becomes explicit inputs of those nodes first,
   // so no rewrite below drops or fuses away a value only a body reads.
   if (auto cf = expose_subgraph_reads(standard ? *standard : model)) standard = std::move(cf);
+  if (auto dr = remove_dropouts(standard ? *standard : model)) standard = std::move(dr);
   if (auto bn = fold_batchnorms_into_convs(standard ? *standard : model)) standard = std::move(bn);
   if (auto hs = fuse_decomposed_hardswish(standard ? *standard : model)) standard = std::move(hs);
   if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);

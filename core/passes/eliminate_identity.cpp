@@ -1,5 +1,9 @@
 // Pass "eliminate_identity": removes Identity nodes (and Dropout nodes whose mask output is
-// unused, which are identities at inference) by wiring their readers to their input.
+// unused, which are identities at inference) by wiring their readers to their input. A Dropout
+// told to train is kept unless its ratio is a constant 0: torchvision's Swin exports its
+// attention dropouts that way (training_mode true, ratio 0), and those scale by 1/(1-0) and
+// drop nothing. Option `dropout_only=true` leaves Identity nodes alone (the CPU engine's planner
+// makes them views already, and tests use them to keep patterns apart).
 //
 // When the Identity's output is a graph output the name must survive, so instead the producer
 // of its input is renamed to produce the output directly. That is only possible when the input
@@ -8,12 +12,17 @@
 #include <unordered_map>
 
 #include "core/passes/graph_edit.h"
+#include "core/tensor_util.h"
+#include "core/base/error.h"
 #include "core/passes/pass.h"
+#include "core/passes/pass_manager.h"
 
 namespace aifgen {
 
 class EliminateIdentityPass final : public Pass {
  public:
+  explicit EliminateIdentityPass(bool dropout_only) : dropout_only_(dropout_only) {}
+
   std::string name() const override { return "eliminate_identity"; }
 
   PassCounts run(onnx::ModelProto& model) override {
@@ -44,13 +53,13 @@ class EliminateIdentityPass final : public Pass {
   }
 
  private:
-  static bool is_identity_like(const onnx::NodeProto& n, const onnx::GraphProto& g) {
+  bool is_identity_like(const onnx::NodeProto& n, const onnx::GraphProto& g) const {
     bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
     if (!default_domain || n.input_size() < 1 || n.input(0).empty() || n.output_size() < 1) return false;
-    if (n.op_type() == "Identity") return true;
+    if (n.op_type() == "Identity") return !dropout_only_;
     if (n.op_type() != "Dropout") return false;
-    // Dropout(opset 12+) may be told to train through its third input; leave those alone.
-    if (n.input_size() >= 3 && !n.input(2).empty()) return false;
+    // Dropout(opset 12+) may be told to train through its third input; unless it drops nothing.
+    if (n.input_size() >= 3 && !n.input(2).empty() && !drops_nothing(n, g)) return false;
     if (n.output_size() >= 2 && !n.output(1).empty()) {
       auto uses = value_use_counts(g);
       if (uses.count(n.output(1))) return false;
@@ -58,8 +67,28 @@ class EliminateIdentityPass final : public Pass {
     return true;
   }
 
+  // The ratio input is a constant float 0 (an absent ratio means 0.5).
+  static bool drops_nothing(const onnx::NodeProto& n, const onnx::GraphProto& g) {
+    if (n.input_size() < 2 || n.input(1).empty()) return false;
+    const auto* ratio = find_constant(g, n.input(1));
+    if (!ratio || ratio->data_type() != onnx::TensorProto::FLOAT) return false;
+    try {
+      auto v = read_floats(*ratio);
+      return v.size() == 1 && v[0] == 0.0f;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
+  bool dropout_only_;
 };
 
-std::unique_ptr<Pass> make_eliminate_identity_pass() { return std::make_unique<EliminateIdentityPass>(); }
+std::unique_ptr<Pass> make_eliminate_identity_pass(const PassOptions& options, const PassEnv&) {
+  check_pass_options("eliminate_identity", options, {"dropout_only"});
+  auto it = options.find("dropout_only");
+  if (it != options.end() && it->second != "true" && it->second != "false")
+    throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "eliminate_identity: dropout_only must be true or false");
+  return std::make_unique<EliminateIdentityPass>(it != options.end() && it->second == "true");
+}
 
 }  // namespace aifgen

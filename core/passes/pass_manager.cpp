@@ -10,7 +10,7 @@
 namespace aifgen {
 
 std::unique_ptr<Pass> make_infer_shapes_pass();
-std::unique_ptr<Pass> make_eliminate_identity_pass();
+std::unique_ptr<Pass> make_eliminate_identity_pass(const PassOptions& options, const PassEnv& env);
 std::unique_ptr<Pass> make_eliminate_dead_nodes_pass();
 std::unique_ptr<Pass> make_fold_batchnorm_pass();
 std::unique_ptr<Pass> make_fold_constants_pass();
@@ -40,7 +40,7 @@ std::unique_ptr<Pass> convert_fp16(const PassOptions& options, const PassEnv& en
 
 const Entry kPasses[] = {
     {"infer_shapes", no_options<make_infer_shapes_pass>},
-    {"eliminate_identity", no_options<make_eliminate_identity_pass>},
+    {"eliminate_identity", make_eliminate_identity_pass},
     {"eliminate_dead_nodes", no_options<make_eliminate_dead_nodes_pass>},
     {"fold_batchnorm", no_options<make_fold_batchnorm_pass>},
     {"fold_constants", no_options<make_fold_constants_pass>},

@@ -1,7 +1,9 @@
 // Scaled dot-product attention planned as one step (core/engine/attention.h) computes what the
-// same graph computes unfused (an Identity after the Softmax keeps the chain from matching): with
-// and without a scale (Mul either side, Div), with no mask, a constant [L, M] mask and a runtime
-// per-batch [B, 1, 1, M] mask, at one and two threads; and near misses stay unfused.
+// same graph computes unfused (the softmax's output also a graph output keeps the chain from
+// matching): with and without a scale (Mul either side, Div), with no mask, a constant [L, M]
+// mask and a runtime per-batch [B, 1, 1, M] mask, with K made by a Transpose and Q divided by a
+// constant first (both taken into the step), at one and two threads; and near misses stay
+// unfused.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -19,7 +21,13 @@ using testing::node;
 struct Chain {
   std::string scale = "Mul";  // "" | Mul | MulLeft | Div
   std::string mask = "";      // "" | const | input
-  bool barrier = false;       // Identity between Softmax and the second MatMul: no fusion
+  bool barrier = false;       // the Softmax's output is also a graph output: no fusion
+  // How K reaches the first MatMul: "" an input [B,H,D,M]; "swapped" an input [B,H,M,D] through
+  // Transpose(0,1,3,2); "tokens_first" an input [M,B,H,D] through Transpose(1,2,3,0) (ViT's
+  // K); "unreadable" an input [B,M,H,D] through Transpose(0,2,3,1), whose batch-heads do not
+  // share one stride, so the Transpose must stay a step of its own.
+  std::string k_layout = "";
+  bool q_div = false;  // Q divided by a constant before the first MatMul
   std::int64_t opset = 13;
   std::int64_t softmax_axis = 99;  // 99: no attribute (the opset's default)
   bool scores_output = false;      // the raw scores are also a graph output
@@ -27,6 +35,14 @@ struct Chain {
   // larger ones make oneDNN's matmul pack its operands in a scratchpad.
   std::int64_t kB = 2, kH = 3, kL = 7, kD = 5, kM = 9, kE = 4;
 };
+
+// The stored shape of K's input for each Chain::k_layout.
+Shape k_stored_shape(const Chain& c) {
+  if (c.k_layout == "swapped") return {c.kB, c.kH, c.kM, c.kD};
+  if (c.k_layout == "tokens_first") return {c.kM, c.kB, c.kH, c.kD};
+  if (c.k_layout == "unreadable") return {c.kB, c.kM, c.kH, c.kD};
+  return {c.kB, c.kH, c.kD, c.kM};
+}
 
 // q[B,H,L,D] x k[B,H,D,M] -> scale -> + mask -> Softmax -> x v[B,H,M,E] -> y[B,H,L,E]
 onnx::ModelProto attention_model(const Chain& c) {
@@ -40,11 +56,30 @@ onnx::ModelProto attention_model(const Chain& c) {
     return s;
   };
   *g->add_input() = testing::tensor_value("q", onnx::TensorProto::FLOAT, dims({kB, kH, kL, kD}));
-  *g->add_input() = testing::tensor_value("k", onnx::TensorProto::FLOAT, dims({kB, kH, kD, kM}));
+  std::string k = "k";
+  if (c.k_layout.empty()) {
+    *g->add_input() = testing::tensor_value("k", onnx::TensorProto::FLOAT, dims({kB, kH, kD, kM}));
+  } else {
+    std::vector<std::string> stored;
+    for (auto d : k_stored_shape(c)) stored.push_back(std::to_string(d));
+    *g->add_input() = testing::tensor_value("k_stored", onnx::TensorProto::FLOAT, stored);
+    auto t = node("Transpose", {"k_stored"}, {"k_t"});
+    testing::add_ints_attr(t, "perm", c.k_layout == "swapped" ? std::vector<std::int64_t>{0, 1, 3, 2}
+                                      : c.k_layout == "tokens_first" ? std::vector<std::int64_t>{1, 2, 3, 0}
+                                                                     : std::vector<std::int64_t>{0, 2, 3, 1});
+    *g->add_node() = t;
+    k = "k_t";
+  }
   *g->add_input() = testing::tensor_value("v", onnx::TensorProto::FLOAT, dims({kB, kH, kM, kE}));
   if (c.mask == "input") *g->add_input() = testing::tensor_value("mask", onnx::TensorProto::FLOAT, dims({kB, 1, 1, kM}));
   if (c.mask == "const") *g->add_initializer() = testing::random_tensor("mask", {kL, kM}, 31, -3.f, 0.f);
-  *g->add_node() = node("MatMul", {"q", "k"}, {"scores"});
+  std::string q = "q";
+  if (c.q_div) {
+    *g->add_initializer() = testing::float_tensor("sqrt_d", {}, {1.7f});
+    *g->add_node() = node("Div", {"q", "sqrt_d"}, {"q_scaled"});
+    q = "q_scaled";
+  }
+  *g->add_node() = node("MatMul", {q, k}, {"scores"});
   std::string cur = "scores";
   if (!c.scale.empty()) {
     *g->add_initializer() = testing::float_tensor("c", {}, {c.scale == "Div" ? 2.5f : 0.4f});
@@ -59,22 +94,20 @@ onnx::ModelProto attention_model(const Chain& c) {
   auto softmax = node("Softmax", {cur}, {"p"});
   if (c.softmax_axis != 99) testing::add_int_attr(softmax, "axis", c.softmax_axis);
   *g->add_node() = softmax;
-  std::string p = "p";
-  if (c.barrier) {
-    *g->add_node() = node("Identity", {"p"}, {"p_plain"});
-    p = "p_plain";
-  }
-  *g->add_node() = node("MatMul", {p, "v"}, {"y"});
+  *g->add_node() = node("MatMul", {"p", "v"}, {"y"});
   *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  if (c.barrier) *g->add_output() = testing::tensor_value("p", onnx::TensorProto::FLOAT, {});
   if (c.scores_output) *g->add_output() = testing::tensor_value("scores", onnx::TensorProto::FLOAT, {});
   return m;
 }
 
-bool fused(const Session& s) {
+bool has_step(const Session& s, const std::string& op) {
   for (const auto& p : s.profile())
-    if (p.op == "Attention") return true;
+    if (p.op == op) return true;
   return false;
 }
+
+bool fused(const Session& s) { return has_step(s, "Attention"); }
 
 Tensor wave(const Shape& shape, float f, float amp) {
   Tensor t = Tensor::allocate(DType::kF32, shape);
@@ -84,7 +117,7 @@ Tensor wave(const Shape& shape, float f, float amp) {
 
 std::vector<Tensor> inputs(const Chain& c) {
   const auto [kB, kH, kL, kD, kM, kE] = std::array{c.kB, c.kH, c.kL, c.kD, c.kM, c.kE};
-  std::vector<Tensor> in = {wave({kB, kH, kL, kD}, 0.37f, 2.f), wave({kB, kH, kD, kM}, 0.23f, 2.f), wave({kB, kH, kM, kE}, 0.11f, 1.f)};
+  std::vector<Tensor> in = {wave({kB, kH, kL, kD}, 0.37f, 2.f), wave(k_stored_shape(c), 0.23f, 2.f), wave({kB, kH, kM, kE}, 0.11f, 1.f)};
   if (c.mask == "input") {
     Tensor mask = Tensor::allocate(DType::kF32, {kB, 1, 1, kM});
     // Batch 0 sees every key; batch 1 has its last three keys masked out, as padding masks do.
@@ -117,6 +150,9 @@ void expect_same_as_unfused(Chain c, int threads, int runs = 1) {
                            std::to_string(threads);
   EXPECT_TRUE(fused(fast)) << what;
   EXPECT_FALSE(fused(reference)) << what;
+  // What the step takes over is gone from the plan; what it cannot read stays.
+  EXPECT_EQ(has_step(fast, "Transpose"), c.k_layout == "unreadable") << what;
+  EXPECT_FALSE(has_step(fast, "Div") && c.scale != "Div") << what;
   ASSERT_EQ(y.shape, (Shape{c.kB, c.kH, c.kL, c.kE})) << what;
   ASSERT_EQ(want.shape, y.shape) << what;
   float largest = 0;
@@ -129,6 +165,24 @@ TEST(EngineAttention, FusedChainsComputeWhatTheUnfusedGraphComputes) {
   for (const char* scale : {"", "Mul", "MulLeft", "Div"})
     for (const char* mask : {"", "const", "input"})
       for (int threads : {1, 2}) expect_same_as_unfused({scale, mask}, threads);
+  // K through a Transpose, Q divided first: taken into the step where the products can read them.
+  for (const char* k_layout : {"swapped", "tokens_first", "unreadable"})
+    for (int threads : {1, 2}) {
+      Chain c{"Mul", "const"};
+      c.k_layout = k_layout;
+      c.q_div = true;
+      expect_same_as_unfused(c, threads);
+    }
+  // Swin's windows: many small 49 x 49 batch-heads, run in groups per product call (at most 13 of
+  // that size): 5 x 7 = 35 heads go in groups of 7, 5 x 13 = 65 in groups of 13; K and Q taken
+  // over.
+  for (std::int64_t heads : {7, 13}) {
+    Chain windows{"", "const"};
+    windows.kB = 5, windows.kH = heads, windows.kL = 49, windows.kD = 32, windows.kM = 49, windows.kE = 32;
+    windows.k_layout = "swapped";
+    windows.q_div = true;
+    for (int threads : {1, 2}) expect_same_as_unfused(windows, threads);
+  }
   // Before opset 13 Softmax flattens at `axis`; with axis -1 that is still the last axis alone.
   Chain old;
   old.opset = 11;

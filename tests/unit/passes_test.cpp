@@ -136,6 +136,43 @@ TEST(EliminateIdentity, KeepsPassThroughOfAGraphInput) {
   EXPECT_EQ(counts["nodes_kept"], 1);
 }
 
+// A Dropout told to train is the identity only when its ratio is a constant 0 (torchvision's
+// Swin exports its attention dropouts so); any other ratio, or one a caller could feed, stays.
+TEST(EliminateIdentity, RemovesTrainingDropoutsOnlyWhenTheirRatioIsAConstantZero) {
+  auto dropout_model = [](float ratio, bool ratio_is_input) {
+    auto m = testing::empty_model();
+    auto* g = m.mutable_graph();
+    *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"2"});
+    *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {"2"});
+    *g->add_initializer() = testing::float_tensor("ratio", {}, {ratio});
+    if (ratio_is_input) *g->add_input() = testing::tensor_value("ratio", onnx::TensorProto::FLOAT, {});
+    onnx::TensorProto yes;
+    yes.set_name("training");
+    yes.set_data_type(onnx::TensorProto::BOOL);
+    yes.add_int32_data(1);
+    *g->add_initializer() = yes;
+    *g->add_node() = testing::node("Dropout", {"x", "ratio", "training"}, {"d"});
+    *g->add_node() = testing::node("Relu", {"d"}, {"y"});
+    return m;
+  };
+  auto zero = dropout_model(0.f, false);
+  EXPECT_EQ(make_pass("eliminate_identity")->run(zero)["nodes_removed"], 1);
+  EXPECT_EQ(count_op(zero, "Dropout"), 0);
+  EXPECT_EQ(zero.graph().node(0).input(0), "x");
+  auto some = dropout_model(0.1f, false);
+  EXPECT_EQ(make_pass("eliminate_identity")->run(some)["nodes_removed"], 0);
+  auto fed = dropout_model(0.f, true);
+  EXPECT_EQ(make_pass("eliminate_identity")->run(fed)["nodes_removed"], 0);
+  // dropout_only (the CPU engine's use): Dropouts go, Identity nodes stay.
+  auto both = dropout_model(0.f, false);
+  both.mutable_graph()->mutable_node(1)->set_input(0, "i");  // x -> Dropout -> Identity -> Relu
+  *both.mutable_graph()->add_node() = testing::node("Identity", {"d"}, {"i"});
+  EXPECT_EQ(make_pass(PassSpec("eliminate_identity", {{"dropout_only", "true"}}))->run(both)["nodes_removed"], 1);
+  EXPECT_EQ(count_op(both, "Dropout"), 0);
+  EXPECT_EQ(count_op(both, "Identity"), 1);
+  EXPECT_THROW(make_pass(PassSpec("eliminate_identity", {{"dropout_only", "yes"}})), Error);
+}
+
 TEST(EliminateDeadNodes, RemovesDanglingChainsAndUnusedInitializers) {
   auto m = testing::conv_bn_relu_model();
   auto* g = m.mutable_graph();
