@@ -20,7 +20,25 @@ constexpr double kParallelMinWork = 1 << 19;
 constexpr double kMinSessionParallelWork = 1.5e8;
 
 
+// Per-element weights of the costlier ops (estimated_work says where they come from).
+constexpr double kTranscendentalPasses = 8;
+constexpr double kNormalizationPasses = 4;
+constexpr double kGatherCost = 4;
+
 double elements(const TensorDesc& d) { return static_cast<double>(numel(d.shape)); }
+
+// Whether a Transpose's output reads its innermost axis from another input axis (a strided
+// gather), rather than copying whole rows.
+bool moves_innermost_axis(const onnx::NodeProto& node, const std::vector<PlanInput>& in) {
+  if (in.empty() || !in[0].present) return false;
+  const auto rank = static_cast<std::int64_t>(in[0].desc.shape.size());
+  for (const auto& a : node.attribute())
+    if (a.name() == "perm" && a.ints_size() > 0) {
+      const auto last = a.ints(a.ints_size() - 1);
+      return last != rank - 1 && last != -1;
+    }
+  return rank > 1;  // no perm: every axis reversed
+}
 
 // The product of an ints attribute's entries (each at least 1), e.g. a window's size or the
 // factor its strides shrink the output by; 1 when the node has no such attribute.
@@ -73,6 +91,15 @@ double estimated_work(const onnx::NodeProto& node, const std::vector<PlanInput>&
   double total = 0;
   for (const auto& p : in)
     if (p.present) total += elements(p.desc);
+  // Ops that do several passes or transcendental math per element, or gather one element per
+  // cache line, cost several element-wise ops' worth per element (per element at 1 thread, on
+  // swin_t's 64x3x49x49 scores and 1x56x56x96 activations: Softmax 1.3 ns, a Transpose moving
+  // the innermost axis 0.75 ns, LayerNormalization 0.5 ns, an Add or a Slice 0.1-0.16 ns). By
+  // elements alone Swin's attention softmaxes (0.6 ms), window transposes and layer norms ran
+  // on one thread of two.
+  if (op == "Softmax" || op == "LogSoftmax") return kTranscendentalPasses * total;
+  if (op == "LayerNormalization") return kNormalizationPasses * total;
+  if (op == "Transpose" && moves_innermost_axis(node, in)) return kGatherCost * total;
   // A Concat joins values the steps before it wrote on every core of the team; on one thread it
   // pulls the other cores' cache lines piece by piece, which costs far more than its element
   // count says (densenet121's 2-thread p50 fell from 23.1 to 21.4 ms, squeezenet1_1's from

@@ -60,6 +60,25 @@ TEST(ThreadPolicy, StepsReadingWhatTheTeamWroteShareItFromSixtyFourThousandEleme
   EXPECT_DOUBLE_EQ(estimated_work(concat, {input({1, 16, 56, 56}), input({1, 16, 56, 56})}), team_written_work(2 * 16.0 * 56 * 56));
 }
 
+TEST(ThreadPolicy, SoftmaxLayerNormAndGatheringTransposesCountSeveralPassesPerElement) {
+  // 150K elements: one pass of element-wise work stays on one thread; a softmax (exponentials
+  // and three passes), a layer norm and a transpose that gathers its innermost axis get the team.
+  const Shape x = {4, 5, 150, 50};
+  auto relu = testing::node("Relu", {"x"}, {"y"});
+  EXPECT_EQ(threads_for_work(estimated_work(relu, {input(x)}), 2), 1);
+  auto softmax = testing::node("Softmax", {"x"}, {"y"});
+  EXPECT_EQ(threads_for_work(estimated_work(softmax, {input(x)}), 2), 2);
+  auto norm = testing::node("LayerNormalization", {"x", "g"}, {"y"});
+  EXPECT_EQ(threads_for_work(estimated_work(norm, {input(x), input({50})}), 2), 2);
+  auto gather = testing::node("Transpose", {"x"}, {"y"});
+  testing::add_ints_attr(gather, "perm", {0, 1, 3, 2});
+  EXPECT_EQ(threads_for_work(estimated_work(gather, {input(x)}), 2), 2);
+  // Moving whole rows (the innermost axis stays) is a row copy: one pass.
+  auto rows = testing::node("Transpose", {"x"}, {"y"});
+  testing::add_ints_attr(rows, "perm", {1, 0, 2, 3});
+  EXPECT_EQ(threads_for_work(estimated_work(rows, {input(x)}), 2), 1);
+}
+
 TEST(ThreadPolicy, APoolingStepCountsItsWindowAndWhatTheTeamWrote) {
   // googlenet's 3x3 stride-1 MaxPool over 512x14x14 (100K elements): as elements alone it would
   // run on one thread; weighted by its window and as team-written input it gets the team.
