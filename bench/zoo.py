@@ -10,7 +10,12 @@ by ../shared/models/make_models.py into a cache folder) plus the shared models. 
     the worst max|aifgen - ORT| / max|ORT| over outputs and thread counts, and a model passes at
     <= 1e-4 (TOLERANCE lists the exceptions and why);
   * speed: `aifgen bench` and ort-bench interleaved, ROUNDS rounds at 1 and at 2 threads, the
-    median of each side's p50 (and p99), iterations sized so one measurement takes ~2 s.
+    median of each side's p50 (and p99), iterations sized so one measurement takes ~2 s. The
+    ratio is the median of each round's aifgen/ORT pair, the two taken seconds apart and in
+    turns (aifgen first in odd rounds, ORT in even ones): on the 2-vCPU VM the second core has
+    slow spells lasting minutes (the same plan ran densenet121 at 2 threads in 36 ms, then 45;
+    ORT in 40 ms, then 62), so a ratio of two medians taken over different spells says more
+    about the spells than about the engines.
     At 1 thread both engines are pinned to the same core (taskset; --pin-core, default the last
     core this process may use): on a VM the cores can differ in speed by a quarter (measured on
     the 2-vCPU Firecracker machine this was tuned on: regnet_x_400mf 5.0 ms on one, 6.3 ms on
@@ -195,13 +200,18 @@ def measure(name, path, shape, work):
         probe = ort_bench(path, shape, 1, 3)["p50_ms"]
         iters = max(5, min(200, int(2000 / max(probe, 1e-3))))
         for threads in (1, 2):
-            a50, a99, o50, used = [], [], [], []
-            for _ in range(args.rounds):
-                ja = aifgen_bench(path, shape, threads, iters)
-                jo = ort_bench(path, shape, threads, iters)
+            a50, a99, o50, pairs, used = [], [], [], [], []
+            for k in range(args.rounds):
+                if k % 2 == 0:
+                    ja = aifgen_bench(path, shape, threads, iters)
+                    jo = ort_bench(path, shape, threads, iters)
+                else:
+                    jo = ort_bench(path, shape, threads, iters)
+                    ja = aifgen_bench(path, shape, threads, iters)
                 a50.append(ja["p50_ms"]); a99.append(ja["p99_ms"]); o50.append(jo["p50_ms"])
+                pairs.append(ja["p50_ms"] / jo["p50_ms"])
                 used.append(ja.get("threads_used", threads))
-            row[threads] = (statistics.median(a50), statistics.median(a99), statistics.median(o50))
+            row[threads] = (statistics.median(a50), statistics.median(a99), statistics.median(o50), statistics.median(pairs))
             if threads > 1 and max(used) == 1:
                 row["one_thread_at_2"] = True
     except Exception as e:  # a failure of one model is a row, not the end of the run
@@ -222,8 +232,8 @@ def fmt_row(r):
     if 1 not in r:
         return " ".join(cells)
     for t in (1, 2):
-        a50, a99, o50 = r[t]
-        cells.append(f"{a50:9.2f} {o50:9.2f} {a50 / o50:6.2f} {a99 / a50:6.1f}")
+        a50, a99, o50, ratio = r[t]
+        cells.append(f"{a50:9.2f} {o50:9.2f} {ratio:6.2f} {a99 / a50:6.1f}")
     cells.append(f"{r[2][0] / r[1][0]:6.2f}" + (" (1t)" if r.get("one_thread_at_2") else ""))
     return " ".join(cells)
 
@@ -289,10 +299,11 @@ def main():
         print(f"outputs off by more than 1e-4 (or their TOLERANCE): {len(wrong)}: {', '.join(wrong) or '-'}")
         timed = []
     else:
-        print("columns: aifgen and ORT p50 in ms, ratio = aifgen/ORT (below 1 = aifgen faster), p99/50 = aifgen's tail,"
+        print("columns: aifgen and ORT p50 in ms (medians over rounds), ratio = median of the rounds' aifgen/ORT pairs"
+              " (below 1 = aifgen faster), p99/50 = aifgen's tail,"
               " 2t/1t = aifgen at 2 threads over 1 thread, (1t): aifgen's thread policy ran the 2-thread session on one")
     if timed:
-        ratios = [(r[t][0] / r[t][2], r["model"], t) for r in timed for t in (1, 2)]
+        ratios = [(r[t][3], r["model"], t) for r in timed for t in (1, 2)]
         geo = math.exp(sum(math.log(x[0]) for x in ratios) / len(ratios))
         worst = max(ratios)
         slower = sorted({f"{m}@{t}t" for x, m, t in ratios if x > 1.0})
