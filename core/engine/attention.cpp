@@ -46,9 +46,8 @@ class AttentionKernel final : public Kernel {
       k_md_ = dnnl::memory::desc({group_, d_, m_}, dt::f32, tag::abc);
       k_head_stride_ = d_ * m_;
     } else {
-      const std::size_t kr = k_strides.size();
-      k_head_stride_ = kr > 2 ? k_strides[kr - 3] : d_ * m_;
-      k_md_ = dnnl::memory::desc({group_, d_, m_}, dt::f32, dnnl::memory::dims{k_head_stride_, k_strides[kr - 2], k_strides[kr - 1]});
+      k_head_stride_ = k_strides[0];
+      k_md_ = dnnl::memory::desc({group_, d_, m_}, dt::f32, dnnl::memory::dims{k_head_stride_, k_strides[1], k_strides[2]});
     }
     s_md_ = dnnl::memory::desc({group_, l_, m_}, dt::f32, tag::abc);
     v_md_ = dnnl::memory::desc({group_, m_, e_}, dt::f32, tag::abc);
@@ -314,9 +313,16 @@ std::optional<std::vector<std::int64_t>> permuted_k_strides(const Shape& stored,
     logical[i] = stored[static_cast<std::size_t>(perm[i])];
   }
   if (strides[r - 1] != 1 && strides[r - 2] != 1) return std::nullopt;
-  for (std::size_t i = 0; i + 3 < r; ++i)
-    if (logical[i] > 1 && strides[i] != strides[i + 1] * logical[i + 1]) return std::nullopt;
-  return strides;
+  // The batch-head axes of more than one element, innermost first, must nest: each one's
+  // stride the next one's stride times its size. Axes of one element take no part.
+  std::int64_t head = logical[r - 2] * logical[r - 1], next = -1;
+  for (std::size_t i = r - 2; i-- > 0;) {
+    if (logical[i] == 1) continue;
+    if (next < 0) head = strides[i];
+    else if (strides[i] != next) return std::nullopt;
+    next = strides[i] * logical[i];
+  }
+  return std::vector<std::int64_t>{head, strides[r - 2], strides[r - 1]};
 }
 
 std::unique_ptr<Kernel> make_attention(const dnnl::engine& eng, float scale, const std::vector<std::int64_t>& k_strides, const Shape& q,

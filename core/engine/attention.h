@@ -52,13 +52,13 @@ std::optional<Attention> match_attention(const GraphView& view, int first);
 bool attention_shapes_fit(const Attention& a, const onnx::NodeProto& softmax, std::int64_t opset, const Shape& q, const Shape& k,
                           const Shape& v, const Shape* mask);
 
-// K's element strides when it is read as `perm` of a row-major `stored` tensor, or nullopt when
-// the kernel cannot read it so: its leading (batch-head) axes must flatten into one stride and
-// one of its last two axes must be contiguous.
+// How the kernel reads K as `perm` of a row-major `stored` tensor: the element strides from one
+// batch-head to the next, along D and along M; nullopt when it cannot (its batch-head axes must
+// nest into one stride, and one of its last two axes must be contiguous).
 std::optional<std::vector<std::int64_t>> permuted_k_strides(const Shape& stored, const std::vector<std::int64_t>& perm);
 
 // The fused step; inputs in the order Q, K, V[, mask], all plain float32. `k` is K's logical
-// shape [.., D, M]; `k_strides` its element strides (from permuted_k_strides; empty: row-major).
+// shape [.., D, M]; `k_strides` how it is read (from permuted_k_strides; empty: row-major).
 // Q K is scaled by `scale`. Build it with the OpenMP threads the step will run with (oneDNN
 // sizes its primitives by them); groups of batch-heads are spread over them.
 std::unique_ptr<Kernel> make_attention(const dnnl::engine& eng, float scale, const std::vector<std::int64_t>& k_strides, const Shape& q,

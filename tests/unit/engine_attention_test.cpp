@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/engine/attention.h"
 #include "core/engine/session.h"
 #include "tests/support/model_builder.h"
 
@@ -219,6 +220,21 @@ TEST(EngineAttention, MaskedKeysGetNoWeight) {
   float moved = 0;
   for (std::int64_t i = per_batch; i < 2 * per_batch; ++i) moved = std::max(moved, std::abs(y3.as<float>()[i] - y.as<float>()[i]));
   EXPECT_GT(moved, 1.f);
+}
+
+TEST(EngineAttention, KIsReadThroughATransposeOnlyWhereItsBatchHeadsNest) {
+  using Strides = std::vector<std::int64_t>;
+  // [B, H, M, D] with its last two axes swapped: heads D*M apart, D contiguous, M every D.
+  EXPECT_EQ(permuted_k_strides({2, 3, 5, 4}, {0, 1, 3, 2}), (Strides{20, 1, 4}));
+  // ViT's K: [M, B, H, D] -> [B, H, D, M]: heads D apart (B's stride is H*D: they nest).
+  EXPECT_EQ(permuted_k_strides({5, 2, 3, 4}, {1, 2, 3, 0}), (Strides{4, 1, 24}));
+  // [B, M, H, D] -> [B, H, D, M]: B is M*H*D apart, not H*D: no single head stride.
+  EXPECT_FALSE(permuted_k_strides({2, 5, 3, 4}, {0, 2, 3, 1}));
+  // An axis of one element between B and H says nothing about how B and H nest: B is 60 apart
+  // where the heads need 12.
+  EXPECT_FALSE(permuted_k_strides({2, 1, 5, 3, 4}, {0, 1, 3, 4, 2}));
+  // Neither of the last two axes contiguous: not a matrix a product can read.
+  EXPECT_FALSE(permuted_k_strides({4, 5, 3}, {2, 0, 1}));
 }
 
 TEST(EngineAttention, NearMissesAreLeftToTheOrdinaryKernels) {
