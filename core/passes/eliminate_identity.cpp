@@ -11,11 +11,11 @@
 // or a value that is itself a graph output) the node is kept and counted as such.
 #include <unordered_map>
 
-#include "core/passes/graph_edit.h"
-#include "core/tensor_util.h"
 #include "core/base/error.h"
+#include "core/passes/graph_edit.h"
 #include "core/passes/pass.h"
 #include "core/passes/pass_manager.h"
+#include "core/tensor_util.h"
 
 namespace aifgen {
 
