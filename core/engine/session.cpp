@@ -164,6 +164,24 @@ float scalar_f32(const Tensor& t) { return t.dtype == DType::kF32 && t.numel() =
 
 bool is_conv(const onnx::NodeProto& n) { return is_op(n, "Conv") || is_op(n, "ConvInt8"); }
 
+// Whether make_gemm can apply element-wise post-ops to this Gemm's result: alpha 1 and C absent
+// or a row vector added with beta 1 (the primitive's bias). Any other C is added after the
+// product, where an activation fused into the product would come before it.
+bool gemm_takes_post_ops(const onnx::NodeProto& gemm, const std::vector<PlanInput>& pin) {
+  float alpha = 1.f, beta = 1.f;
+  std::int64_t trans_b = 0;
+  for (const auto& a : gemm.attribute()) {
+    if (a.name() == "alpha") alpha = a.f();
+    if (a.name() == "beta") beta = a.f();
+    if (a.name() == "transB") trans_b = a.i();
+  }
+  if (alpha != 1.f || pin.size() < 2 || pin[1].desc.shape.size() != 2) return false;
+  if (pin.size() < 3 || !pin[2].present) return true;
+  const Shape& c = pin[2].desc.shape;
+  const std::int64_t n = pin[1].desc.shape[trans_b != 0 ? 0 : 1];
+  return beta == 1.f && numel(c) == n && (c.size() == 1 || (c.size() == 2 && c[0] == 1));
+}
+
 // QuantizeLinear -> DequantizeLinear -> Conv <- DequantizeLinear <- int8 weights: the QDQ form
 // of an int8 convolution. Found before planning so the planner can run it as one oneDNN int8
 // convolution reading the float activation (ConvInt8) and skip the Q/DQ nodes only it reads.
@@ -1330,15 +1348,18 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     }
     // MatMul by constant weights: a following Add of a constant row vector becomes the
     // primitive's bias, then element-wise activations (GELU, ReLU, ...) its post-ops, so a
-    // transformer's or ConvNeXt's MLP layer is one pass instead of three.
-    if (is_op(node, "MatMul") && !all_constant && node.output_size() == 1 && pin.size() == 2 && pin[1].constant &&
-        pin[1].desc.shape.size() == 2 && !graph_outputs.count(node.output(0))) {
+    // transformer's or ConvNeXt's MLP layer is one pass instead of three. A Gemm by constant
+    // weights (AlexNet's and VGG's classifier layers) takes the activations alike where its C is
+    // the primitive's bias or absent (gemm_takes_post_ops).
+    const bool matmul_fusion = is_op(node, "MatMul") && pin.size() == 2;
+    if ((matmul_fusion || (is_op(node, "Gemm") && gemm_takes_post_ops(node, pin))) && !all_constant && node.output_size() == 1 &&
+        pin[1].constant && pin[1].desc.shape.size() == 2 && !graph_outputs.count(node.output(0))) {
       const std::int64_t n_cols = pin[1].desc.shape[1];
       std::string cur = node.output(0);
       std::vector<int> fused;
       const Tensor* bias = nullptr;
       int bias_slot = -1;
-      if (int add = only_reader(cur); add >= 0 && is_op(g.node(add), "Add") && g.node(add).input_size() == 2) {
+      if (int add = only_reader(cur); matmul_fusion && add >= 0 && is_op(g.node(add), "Add") && g.node(add).input_size() == 2) {
         const auto& a = g.node(add);
         const std::string& other = a.input(0) == cur ? a.input(1) : a.input(0);
         const Tensor* b = constant_of(other);

@@ -1,9 +1,11 @@
 // Gemm on the engine against a reference computed here in double, for every form a model uses:
 // A and B transposed or not, alpha and beta, C absent, a row bias (fused into the primitive) or a
 // full [M, N] term (added after it), and B constant (reordered once into oneDNN's layout, as a
-// classifier head's weights are) or a graph input (used as stored).
+// classifier head's weights are) or a graph input (used as stored); and a Relu after it, fused
+// into the product where nothing is added after the product (AlexNet's and VGG's classifiers).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -20,10 +22,12 @@ struct GemmCase {
   bool trans_a = false, trans_b = false, b_constant = true;
   float alpha = 1.f, beta = 1.f;
   std::string c = "row";  // "" | row | full
+  bool relu = false;       // y = Relu(Gemm(...))
   std::int64_t m = 3, k = 37, n = 70;
   std::string name() const {
     return std::string("transA ") + (trans_a ? "1" : "0") + " transB " + (trans_b ? "1" : "0") + " B " +
-           (b_constant ? "constant" : "input") + " alpha " + std::to_string(alpha) + " beta " + std::to_string(beta) + " C '" + c + "'";
+           (b_constant ? "constant" : "input") + " alpha " + std::to_string(alpha) + " beta " + std::to_string(beta) + " C '" + c + "'" +
+           (relu ? " + Relu" : "");
   }
 };
 
@@ -41,8 +45,9 @@ Tensor tensor_of(const onnx::TensorProto& t) {
   return out;
 }
 
-// Checks the product and returns how many steps ran as a 1x1 convolution (product_choice.h).
-std::size_t expect_matches_reference(const GemmCase& g) {
+// Checks the product and returns how many steps ran as a 1x1 convolution (product_choice.h);
+// `fused` (if given) tells whether the Relu ran inside the Gemm's step.
+std::size_t expect_matches_reference(const GemmCase& g, bool* fused = nullptr, int threads = 1) {
   const Shape a_shape = g.trans_a ? Shape{g.k, g.m} : Shape{g.m, g.k};
   const Shape b_shape = g.trans_b ? Shape{g.n, g.k} : Shape{g.k, g.n};
   auto a_proto = testing::random_tensor("a", a_shape, 11, -1.f, 1.f);
@@ -60,18 +65,26 @@ std::size_t expect_matches_reference(const GemmCase& g) {
     *graph->add_initializer() = c_proto;
     ins.push_back("c");
   }
-  auto gemm = node("Gemm", ins, {"y"});
+  auto gemm = node("Gemm", ins, {g.relu ? "p" : "y"});
   testing::add_int_attr(gemm, "transA", g.trans_a);
   testing::add_int_attr(gemm, "transB", g.trans_b);
   testing::add_float_attr(gemm, "alpha", g.alpha);
   testing::add_float_attr(gemm, "beta", g.beta);
   *graph->add_node() = gemm;
+  if (g.relu) *graph->add_node() = node("Relu", {"p"}, {"y"});
   *graph->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
 
-  Session s(model, {});
+  SessionOptions options;
+  options.profile = fused != nullptr;
+  options.threads = threads;
+  Session s(model, options);
   std::vector<Tensor> feed = {tensor_of(a_proto)};
   if (!g.b_constant) feed.push_back(tensor_of(b_proto));
   auto y = s.run(feed)[0];
+  if (fused) {
+    *fused = false;
+    for (const auto& p : s.profile()) *fused = *fused || p.op == "Gemm+Relu";
+  }
   EXPECT_EQ(y.shape, (Shape{g.m, g.n})) << g.name();
   if (y.shape != Shape{g.m, g.n}) return s.pointwise_products();
 
@@ -87,6 +100,7 @@ std::size_t expect_matches_reference(const GemmCase& g) {
       double want = g.alpha * sum;
       if (g.c == "row") want += g.beta * c.as<float>()[j];
       if (g.c == "full") want += g.beta * c.as<float>()[i * g.n + j];
+      if (g.relu) want = std::max(want, 0.0);
       EXPECT_NEAR(y.as<float>()[i * g.n + j], want, 1e-4) << g.name() << " at (" << i << ", " << j << ")";
       if (std::abs(y.as<float>()[i * g.n + j] - want) > 1e-4) return s.pointwise_products();
     }
@@ -126,6 +140,28 @@ TEST(EngineGemm, AsPointwiseConvolutionsEveryFormStillMatches) {
           g.alpha = 0.5f;  // an output scale: always the matmul
           EXPECT_EQ(expect_matches_reference(g), 0u) << g.name();
         }
+  }
+}
+
+// A Relu after the Gemm is one step with it where B is constant, alpha is 1 and C is absent or
+// a row bias; with a full C (added after the product) or an alpha it stays a step of its own.
+// Either way the values are Relu of the reference, with the product as oneDNN's matmul or as a
+// 1x1 convolution, at 1 and 2 threads.
+TEST(EngineGemm, AReluAfterIsFusedOnlyWhereNothingIsAddedAfterTheProduct) {
+  for (bool pointwise : {true, false}) {
+    ForcePointwise force(pointwise);
+    for (int threads : {1, 2})
+      for (bool trans_b : {false, true})
+        for (bool b_constant : {true, false})
+          for (const char* c : {"", "row", "full"})
+            for (float alpha : {1.f, 0.5f}) {
+              GemmCase g;
+              g.trans_b = trans_b, g.b_constant = b_constant, g.c = c, g.alpha = alpha, g.relu = true, g.m = 9;
+              bool fused = false;
+              expect_matches_reference(g, &fused, threads);
+              const bool fusable = b_constant && alpha == 1.f && g.c != "full";
+              EXPECT_EQ(fused, fusable) << g.name() << " pointwise " << pointwise << " threads " << threads;
+            }
   }
 }
 

@@ -250,6 +250,30 @@ std::unique_ptr<MatMulKernel> constant_weights_kernel(const NodeCtx& ctx, const 
   return k;
 }
 
+// The element-wise post-ops the session fused into a product by constant weights, with a GELU
+// at the end of the chain taken out: it runs as a vector pass after the product (gelu_loop),
+// cheaper than oneDNN 2.6's post-op on its AVX2 GEMM matmul (a transformer's four 256->1024
+// feed-forward layers, 128 rows, one thread on an AVX2 EPYC: 4.3-4.4 ms per run apart, 4.8-4.9
+// ms fused; alternating binaries).
+struct ProductPostOps {
+  std::vector<PostOp> fused;
+  bool trailing_gelu = false;
+};
+
+ProductPostOps split_post_ops(const NodeCtx& ctx) {
+  ProductPostOps split{ctx.post_ops};
+  for (const auto& p : split.fused)
+    if (p.kind != PostOp::Kind::kEltwise) ctx.unsupported("a fused sum");
+  split.trailing_gelu = !split.fused.empty() && split.fused.back().alg == dnnl::algorithm::eltwise_gelu_erf;
+  if (split.trailing_gelu) split.fused.pop_back();
+  return split;
+}
+
+void gelu_epilogue(const std::vector<const Tensor*>&, Tensor& y) {
+  float* v = y.as<float>();
+  parallel_chunks(y.numel(), [&](std::int64_t b, std::int64_t e) { gelu_loop(v + b, v + b, e - b); });
+}
+
 std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   ctx.require_dtype(0, {DType::kF32});
   ctx.require_dtype(1, {DType::kF32});
@@ -294,27 +318,14 @@ std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>&
     memory::dims bias_dims(c.size(), 1);
     bias_dims.back() = c.back();
     auto bias_md = has_bias ? plain_f32(bias_dims) : memory::desc();
-    for (const auto& p : ctx.post_ops)
-      if (p.kind != PostOp::Kind::kEltwise) ctx.unsupported("a fused sum");
-    // A GELU at the end of the chain runs as a vector pass after the product (gelu_loop), cheaper
-    // than oneDNN 2.6's post-op on its AVX2 GEMM matmul (a transformer's four 256->1024
-    // feed-forward layers, 128 rows, one thread on an AVX2 EPYC: 4.3-4.4 ms per run apart,
-    // 4.8-4.9 ms fused; alternating binaries).
-    std::vector<PostOp> fused = ctx.post_ops;
-    const bool trailing_gelu = !fused.empty() && fused.back().kind == PostOp::Kind::kEltwise &&
-                               fused.back().alg == dnnl::algorithm::eltwise_gelu_erf;
-    if (trailing_gelu) fused.pop_back();
-    auto chain = std::make_shared<const PostOpChain>(fused, std::nullopt, static_cast<int>(c.size()), ctx.dnnl_engine());
+    const ProductPostOps split = split_post_ops(ctx);
+    auto chain = std::make_shared<const PostOpChain>(split.fused, std::nullopt, static_cast<int>(c.size()), ctx.dnnl_engine());
     dnnl::primitive_attr attr = scratchpad_attr();
     attr.set_post_ops(chain->post_ops());
     auto pd = with_packed_weights(amd, to_dims(b), bias_md, cmd, attr, *chain, ctx.dnnl_engine());
-    auto k = constant_weights_kernel(ctx, pd, chain, amd, bmd, bconst->data, bias_md, cmd, fused);
+    auto k = constant_weights_kernel(ctx, pd, chain, amd, bmd, bconst->data, bias_md, cmd, split.fused);
     if (has_bias) k->bias_input = 2;
-    if (trailing_gelu)
-      k->epilogue = [](const std::vector<const Tensor*>&, Tensor& y) {
-        float* v = y.as<float>();
-        parallel_chunks(y.numel(), [&](std::int64_t b, std::int64_t e) { gelu_loop(v + b, v + b, e - b); });
-      };
+    if (split.trailing_gelu) k->epilogue = gelu_epilogue;
     return k;
   }
   if (ctx.has_input(2) || !ctx.post_ops.empty()) ctx.unsupported("fused bias or post-ops without constant 2-D weights");
@@ -350,21 +361,27 @@ std::unique_ptr<Kernel> make_gemm(const NodeCtx& ctx, std::vector<TensorDesc>& o
   // it once now. Given B as it is stored (transB's "ba" strides, as every torchvision head has),
   // the brgemm matmul re-packed all of it on every run: 1280x1000 took 0.3-0.5 ms at batch 1.
   const Tensor* bconst = ctx.maybe_constant(1);
-  const PostOpChain no_post_ops({}, std::nullopt, 2, ctx.dnnl_engine());
-  auto pd = bconst ? with_packed_weights(amd, {k, n}, bias_md, cmd, attr, no_post_ops, ctx.dnnl_engine())
+  // Activations the session fused into the product (gemm_takes_post_ops in session.cpp): only
+  // where nothing is added after it.
+  if (!ctx.post_ops.empty() && !(bconst && alpha == 1.f && (!ctx.has_input(2) || row_bias)))
+    ctx.unsupported("activations fused into a Gemm whose B is not constant, whose alpha is not 1 or whose C is not a row bias");
+  const ProductPostOps split = split_post_ops(ctx);
+  auto chain = std::make_shared<const PostOpChain>(split.fused, std::nullopt, 2, ctx.dnnl_engine());
+  attr.set_post_ops(chain->post_ops());
+  auto pd = bconst ? with_packed_weights(amd, {k, n}, bias_md, cmd, attr, *chain, ctx.dnnl_engine())
                    : dnnl::matmul::primitive_desc(row_bias ? dnnl::matmul::desc(amd, bmd, bias_md, cmd) : dnnl::matmul::desc(amd, bmd, cmd),
                                                   attr, ctx.dnnl_engine());
   // (With alpha an output scale the convolution is not tried: its oneDNN 2.6 AVX2 kernel has
   // no output scales for float32.)
-  auto kernel = !bconst            ? std::make_unique<MatMulKernel>(ctx, pd, amd, bmd, bias_md, cmd)
-                : alpha == 1.f     ? constant_weights_kernel(ctx, pd, std::make_shared<const PostOpChain>(std::vector<PostOp>{}, std::nullopt, 2, ctx.dnnl_engine()),
-                                                         amd, bmd, bconst->data, bias_md, cmd, {})
-                                   : nullptr;
+  auto kernel = !bconst        ? std::make_unique<MatMulKernel>(ctx, pd, amd, bmd, bias_md, cmd)
+                : alpha == 1.f ? constant_weights_kernel(ctx, pd, chain, amd, bmd, bconst->data, bias_md, cmd, split.fused)
+                               : nullptr;
   if (!kernel) {
     kernel = std::make_unique<MatMulKernel>(ctx, pd, amd, pd.weights_desc(), bias_md, cmd);
     kernel->packed_weights = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
     reorder_now(ctx.dnnl_engine(), bmd, bconst->data, *kernel->packed_weights);
   }
+  if (split.trailing_gelu) kernel->epilogue = gelu_epilogue;
   if (row_bias) kernel->bias_input = 2;
   else if (ctx.has_input(2) && beta != 0.f) {
     auto plan = plan_broadcast({cshape}, {m, n});
