@@ -222,6 +222,54 @@ bool merged_groups_get_a_better_kernel(const Shape& x, const Shape& w, const Geo
   return kernel_for(g.group / factor) > kernel_for(g.group);
 }
 
+// A 3x3 convolution on the engine's own Winograd F(4x4, 3x3) (winograd_f4x3.h), in the direct
+// kernel's channel-blocked layouts; the residual of a fused sum is read where it lies.
+class OwnWinogradKernel final : public Kernel {
+ public:
+  OwnWinogradKernel(std::shared_ptr<const WinogradF4x3> winograd, int residual_input)
+      : winograd_(std::move(winograd)), residual_input_(residual_input) {}
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    const float* residual = residual_input_ >= 0 ? in[static_cast<std::size_t>(residual_input_)]->as<float>() : nullptr;
+    winograd_->run(in[0]->as<float>(), out[0]->as<float>(), residual, ctx.scratchpad, *ctx.stream);
+  }
+
+ private:
+  std::shared_ptr<const WinogradF4x3> winograd_;
+  int residual_input_;
+};
+
+// The engine's own Winograd for this convolution when oneDNN has none here (below AVX-512) and
+// the policy (measured: timed against `direct`) picks it: a 3x3 stride-1 convolution of one
+// group with constant weights and bias, whose direct kernel reads and writes the same
+// nChw8c/nChw16c layout, and whose fused tail is at most a residual sum (in that layout) and a
+// ReLU. nullptr to keep `direct`.
+std::shared_ptr<const WinogradF4x3> own_winograd(const NodeCtx& ctx, const dnnl::convolution_forward::primitive_desc& direct,
+                                                 const PostOpChain& chain, const std::vector<PostOp>& fused, const Shape& x,
+                                                 const Shape& y, const Geometry& g, const Tensor& weights) {
+  if (ctx.conv_algorithm == ConvAlgorithm::kDirect) return nullptr;
+  const auto epilogue = winograd_epilogue_for(fused);
+  const Tensor* bias = ctx.has_input(2) ? ctx.maybe_constant(2) : nullptr;
+  if (!epilogue || (ctx.has_input(2) && !bias)) return nullptr;
+  std::int64_t block = 0;
+  for (auto [tag, b] : {std::pair{memory::format_tag::nChw8c, 8}, std::pair{memory::format_tag::nChw16c, 16}})
+    if (direct.src_desc() == memory::desc(to_dims(x), memory::data_type::f32, tag) &&
+        direct.dst_desc() == memory::desc(to_dims(y), memory::data_type::f32, tag))
+      block = b;
+  if (block == 0) return nullptr;
+  int residual = -1;
+  for (const auto& p : fused)
+    if (p.kind == PostOp::Kind::kSum) {
+      residual = p.sum_input;
+      if (layout_or_plain(ctx.in(static_cast<std::size_t>(residual))) != direct.dst_desc()) return nullptr;
+    }
+  const WinogradF4x3Shape shape{x[0], x[1], x[2], x[3], y[1], y[2], y[3], g.pad_l[0], g.pad_l[1], block};
+  if (!winograd_f4x3_supports(shape)) return nullptr;
+  auto winograd = std::make_shared<const WinogradF4x3>(shape, weights.as<float>(), bias ? bias->as<float>() : nullptr, *epilogue,
+                                                       ctx.dnnl_engine());
+  return own_winograd_instead(ctx.conv_algorithm, direct, chain, *winograd, ctx.dnnl_engine()) ? winograd : nullptr;
+}
+
 void check_float_inputs(const NodeCtx& ctx) {
   for (std::size_t i = 0; i < ctx.num_inputs(); ++i)
     if (ctx.has_input(i)) ctx.require_dtype(i, {DType::kF32});
@@ -328,6 +376,20 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
       if (!choose_src) reorder_src = pd.src_desc() != src;
     }
   }
+  // Below AVX-512 oneDNN has no Winograd kernel: the engine's own may take the convolution over.
+  if (!ctx.winograd && wconst && g.group == 1 && groups == 1 && !trailing_silu && x.size() == 4 && w[2] == 3 && w[3] == 3 &&
+      g.strides == memory::dims{1, 1} && g.dilations == memory::dims{0, 0} && ctx.blocked_output_ok)
+    if (auto own = own_winograd(ctx, pd, *chain, fused, x, y, g, *wconst)) {
+      ctx.winograd = true;
+      if (reorder_src || choose_src) ctx.wanted_input_layout = std::make_shared<const memory::desc>(pd.src_desc());
+      outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
+      ctx.need_scratchpad(memory::desc({static_cast<memory::dim>(own->scratch_bytes())}, memory::data_type::u8, memory::format_tag::x));
+      int residual = -1;
+      for (const auto& p : fused)
+        if (p.kind == PostOp::Kind::kSum) residual = p.sum_input;
+      if (residual >= 0) ctx.inplace_input = residual;
+      return std::make_unique<OwnWinogradKernel>(std::move(own), residual);
+    }
   // A grouped one (RegNet's 3x3 layers) may run group by group as Winograd when its groups are
   // whole 16-channel blocks and the batch is one: group k's channels of an nChw16c tensor are then
   // one dense nChw16c tensor at an offset, so no group needs copying in or out.

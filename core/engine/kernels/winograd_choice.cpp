@@ -233,7 +233,55 @@ std::optional<dnnl::convolution_forward::primitive_desc> choose(ConvAlgorithm po
   return faster ? std::optional(pd) : std::nullopt;
 }
 
+// The engine's own Winograd against the direct kernel, each on zero-filled buffers of its own,
+// alternating as in winograd_measured_faster.
+bool own_winograd_measured_faster(const dnnl::convolution_forward::primitive_desc& direct, const PostOpChain& chain,
+                                  const WinogradF4x3& winograd, const dnnl::engine& eng) {
+  Trial d(eng);
+  d.add_convolution(direct, chain);
+  auto src = zeroed_trial_memory(direct.src_desc(), eng), dst = zeroed_trial_memory(direct.dst_desc(), eng);
+  auto scratch = zeroed_trial_memory(dnnl::memory::desc({static_cast<dnnl::memory::dim>(winograd.scratch_bytes())},
+                                                        dnnl::memory::data_type::u8, dnnl::memory::format_tag::x),
+                                     eng);
+  dnnl::stream s(eng);
+  auto run_winograd = [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto* out = static_cast<float*>(dst.get_data_handle());
+    winograd.run(static_cast<const float*>(src.get_data_handle()), out, out, static_cast<std::byte*>(scratch.get_data_handle()), s);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double spent = d.run_ms(s) + run_winograd();
+  double best_d = 1e300, best_w = 1e300;
+  for (int round = 0; round < kMaxRounds && (round < kMinRounds || spent < kBudgetMs); ++round) {
+    const double td = d.run_ms(s), tw = run_winograd();
+    best_d = std::min(best_d, td);
+    best_w = std::min(best_w, tw);
+    spent += td + tw;
+  }
+  return best_w < kWinogradMustWin * best_d;
+}
+
 }  // namespace
+
+bool own_winograd_instead(ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct, const PostOpChain& chain,
+                          const WinogradF4x3& winograd, const dnnl::engine& eng) {
+  if (policy != ConvAlgorithm::kMeasured) return policy == ConvAlgorithm::kWinograd;
+  const auto& sh = winograd.shape();
+  std::ostringstream key;
+  key << "f4x3;" << sh.images << ',' << sh.channels << ',' << sh.height << ',' << sh.width << ';' << sh.outputs << ',' << sh.out_height
+      << ',' << sh.out_width << ';' << sh.pad_top << ',' << sh.pad_left << ";b" << sh.block << ";e" << winograd.epilogue().residual
+      << winograd.epilogue().relu << ";t" << omp_get_max_threads();
+  {
+    std::lock_guard<std::mutex> lock(remembered_mutex);
+    auto it = remembered().find(key.str());
+    if (it != remembered().end()) return it->second;
+  }
+  const bool faster = own_winograd_measured_faster(direct, chain, winograd, eng);
+  std::lock_guard<std::mutex> lock(remembered_mutex);
+  if (remembered().size() >= kMaxRemembered) remembered().clear();
+  remembered()[key.str()] = faster;
+  return faster;
+}
 
 std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(
     ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,

@@ -22,6 +22,7 @@
 
 #include "core/engine/conv_algorithm.h"
 #include "core/engine/kernels/post_ops.h"
+#include "core/engine/kernels/winograd_f4x3.h"
 
 namespace aifgen::engine {
 
@@ -63,6 +64,13 @@ std::optional<dnnl::convolution_forward::primitive_desc> grouped_winograd_instea
 std::optional<dnnl::convolution_forward::primitive_desc> split_outputs_instead(
     const dnnl::convolution_forward::primitive_desc& whole, const dnnl::convolution_forward::desc& one_part, int parts,
     const dnnl::primitive_attr& attr, const PostOpChain& chain, const dnnl::engine& eng);
+
+// Whether the engine's own Winograd F(4x4, 3x3) (winograd_f4x3.h), made for the same convolution
+// in the direct kernel's source and destination layouts, replaces `direct`: never with kDirect,
+// always with kWinograd, and when measured >= 10% faster like oneDNN's Winograd above
+// (remembered per shape, fused residual and ReLU, and thread count).
+bool own_winograd_instead(ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct, const PostOpChain& chain,
+                          const WinogradF4x3& winograd, const dnnl::engine& eng);
 
 // Tests: every split_outputs_instead answers `split` without timing; nullopt restores the timing.
 void force_split_outputs_for_testing(std::optional<bool> split);
