@@ -11,7 +11,8 @@
 // whole plan against an all-direct one, Session::choose_winograd_or_direct). Results differ from
 // the direct algorithm by rounding only (~2e-6 of the largest output per layer; the zoo's deep
 // ResNets stay within 1e-4 of ONNX Runtime). The transformed weights take 1.8x (2x3) to 4x
-// (4x3) the memory of the plain ones.
+// (4x3) the memory of the plain ones. Where oneDNN has no kernel (below AVX-512) the engine's
+// own F(4x4, 3x3) (winograd_f4x3.h) is timed the same way (own_winograd_instead).
 #pragma once
 
 #include <dnnl.hpp>
