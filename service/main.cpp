@@ -310,6 +310,11 @@ int main(int argc, char** argv) {
   infer->add_option("--max-input-elements", infer_opts.infer.max_input_elements,
                     "largest element count of one input a request may send (free dims are the client's; 0: no limit)")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))->capture_default_str();
+  std::string infer_conv_algorithm = "measured";
+  infer->add_option("--conv-algorithm", infer_conv_algorithm,
+                    "3x3 convolutions as Winograd: measured (per shape, kept when faster), direct (never: results closest to the "
+                    "textbook sum) or winograd (always)")
+      ->check(CLI::IsMember({"measured", "direct", "winograd"}))->capture_default_str();
   infer->add_option("--max-cached-plans", infer_opts.infer.max_cached_plans,
                     "plans kept, one per input shape; the least recently used goes beyond this")
       ->check(CLI::Range(1, 4096))->capture_default_str();
@@ -352,6 +357,7 @@ int main(int argc, char** argv) {
   if (*infer) {
     infer_opts.infer.batch_window = std::chrono::microseconds(batch_window_us);
     infer_opts.max_request_bytes = max_request_mb << 20;
+    infer_opts.infer.conv_algorithm = *aifgen::engine::parse_conv_algorithm(infer_conv_algorithm);  // IsMember checked it
     return aifgen::api::run_infer_server(infer_opts);
   }
   if (*loadgen) return aifgen::api::run_loadgen(load_opts);

@@ -114,6 +114,7 @@ std::shared_ptr<engine::Session> InferModel::session_for(const std::vector<engin
   } slot{this};
   engine::SessionOptions o;
   o.threads = options_.threads;
+  o.conv_algorithm = options_.conv_algorithm;
   for (std::size_t k = 0; k < inputs.size(); ++k) o.input_shapes[inputs_[k].name] = inputs[k].shape;
   auto s = std::make_shared<engine::Session>(model_, o);
   std::lock_guard lock(sessions_mu_);

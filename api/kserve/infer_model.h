@@ -29,6 +29,9 @@ struct InferOptions {
   // Plans kept, one per input shape; past this the least recently used is dropped (a client
   // sweeping sizes cannot grow memory without bound, and the shapes in use stay planned).
   int max_cached_plans = 64;
+  // 3x3 convolutions as Winograd (engine::SessionOptions::conv_algorithm): kDirect trades its
+  // speed for results closer to the textbook sum (README "Winograd").
+  engine::ConvAlgorithm conv_algorithm = engine::ConvAlgorithm::kMeasured;
 };
 
 class InferModel {

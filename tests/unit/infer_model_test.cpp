@@ -6,7 +6,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cmath>
+#include <cstring>
 #include <future>
+#include <map>
 
 #include "core/engine/random_inputs.h"
 #include "core/base/error.h"
@@ -106,6 +109,57 @@ TEST(InferModel, PlansAreCachedPerShapeAndTheLeastRecentlyUsedGoesFirst) {
   EXPECT_EQ(model.plans_made(), start + 3) << "8x8 was used last before 10x10 came: it stays";
   model.infer({input(9, 9)});
   EXPECT_EQ(model.plans_made(), start + 4) << "9x9 was dropped, so it is planned again";
+}
+
+// x [1, 16, 12, 12] -> 3x3 Conv (16 -> 16, pads 1) -> y: a convolution Winograd can take,
+// with the engine's own kernel below AVX-512 and oneDNN's on it.
+std::string bundle_with_a_3x3_convolution(const testing::TempDir& dir) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "16", "12", "12"});
+  *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+  *g->add_initializer() = testing::random_tensor("w", {16, 16, 3, 3}, 7, -0.2f, 0.2f);
+  auto conv = testing::node("Conv", {"x", "w"}, {"y"});
+  testing::add_ints_attr(conv, "pads", {1, 1, 1, 1});
+  *g->add_node() = conv;
+  std::filesystem::create_directories(dir.path() + "/w");
+  std::ofstream(dir.path() + "/w/model.onnx", std::ios::binary) << testing::serialize(m);
+  return dir.path() + "/w";
+}
+
+// --conv-algorithm reaches the sessions infer-server plans: each answer is bit for bit what a
+// session with the same algorithm computes, and Winograd's differs from direct's.
+TEST(InferModel, TheConvolutionAlgorithmChosenIsTheOneThatRuns) {
+  testing::TempDir dir;
+  const auto bundle = bundle_with_a_3x3_convolution(dir);
+  std::ifstream f(bundle + "/model.onnx", std::ios::binary);
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromIstream(&f));
+  auto x = engine::Tensor::allocate(engine::DType::kF32, {1, 16, 12, 12});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.3f * static_cast<float>(i));
+  std::map<engine::ConvAlgorithm, engine::Tensor> served;
+  for (auto algorithm : {engine::ConvAlgorithm::kDirect, engine::ConvAlgorithm::kWinograd}) {
+    InferOptions o;
+    o.max_batch = 1;
+    o.threads = 1;
+    o.conv_algorithm = algorithm;
+    InferModel model(bundle, "m", o);
+    served.emplace(algorithm, model.infer({x})[0]);
+    engine::SessionOptions so;
+    so.threads = 1;
+    so.conv_algorithm = algorithm;
+    engine::Session session(m, so);
+    const auto want = session.run({x})[0];
+    ASSERT_EQ(served.at(algorithm).numel(), want.numel());
+    EXPECT_EQ(std::memcmp(served.at(algorithm).data, want.data, static_cast<std::size_t>(want.numel()) * sizeof(float)), 0)
+        << engine::conv_algorithm_name(algorithm);
+  }
+  const auto& d = served.at(engine::ConvAlgorithm::kDirect);
+  const auto& w = served.at(engine::ConvAlgorithm::kWinograd);
+  double diff = 0;
+  for (std::int64_t i = 0; i < d.numel(); ++i) diff = std::max(diff, static_cast<double>(std::abs(d.as<float>()[i] - w.as<float>()[i])));
+  EXPECT_GT(diff, 0.0) << "Winograd did not run";
+  EXPECT_LT(diff, 1e-4);
 }
 
 }  // namespace
