@@ -1,7 +1,7 @@
 // The engine's own Winograd F(4x4, 3x3) (core/engine/kernels/winograd_f4x3.h) against a 3x3
 // convolution summed here in double: both channel blocks, symmetric and asymmetric pads, sizes
 // that are not multiples of the tile, two images, bias, a residual and ReLU, one chunk and many
-// (a short last one among them), at 1 and 2 threads. The same on a session (the planner's path)
+// (a short last one among them), groups, at 1 and 2 threads. The same on a session (the planner's path)
 // is in engine_winograd_test.cpp.
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -25,16 +25,17 @@ struct Case {
   std::string name() const {
     const auto& s = shape;
     std::ostringstream os;
-    os << "N" << s.images << " C" << s.channels << " " << s.height << "x" << s.width << " K" << s.outputs << " out " << s.out_height << "x"
+    os << "G" << s.groups << " N" << s.images << " C" << s.channels << " " << s.height << "x" << s.width << " K" << s.outputs << " out " << s.out_height << "x"
        << s.out_width << " pads " << s.pad_top << "," << s.pad_left << " block " << s.block << (bias ? " bias" : "")
        << (epilogue.residual ? " residual" : "") << (epilogue.relu ? " relu" : "") << " chunk " << chunk_bytes;
     return os.str();
   }
 };
 
+// C and K per group.
 WinogradF4x3Shape shape(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t k, std::int64_t top,
-                        std::int64_t left, std::int64_t bottom, std::int64_t right, std::int64_t block) {
-  return {n, c, h, w, k, h + top + bottom - 2, w + left + right - 2, top, left, block};
+                        std::int64_t left, std::int64_t bottom, std::int64_t right, std::int64_t block, std::int64_t groups = 1) {
+  return {n, c, h, w, k, h + top + bottom - 2, w + left + right - 2, top, left, block, groups};
 }
 
 std::vector<float> wavy(std::size_t n, float step, float offset) {
@@ -53,24 +54,25 @@ std::size_t blocked(std::int64_t n, std::int64_t c, std::int64_t y, std::int64_t
 // reference value.
 double relative_error(const Case& k, int threads) {
   const auto& s = k.shape;
-  const auto src = wavy(static_cast<std::size_t>(s.images * s.channels * s.height * s.width), 0.37f, 0.1f);  // NCHW
-  const auto weights = wavy(static_cast<std::size_t>(s.outputs * s.channels * 9), 0.71f, -0.05f);
-  const auto bias = wavy(static_cast<std::size_t>(s.outputs), 1.3f, 0.2f);
-  const auto residual = wavy(static_cast<std::size_t>(s.images * s.outputs * s.out_height * s.out_width), 0.53f, -0.3f);  // NCHW
+  const std::int64_t channels = s.groups * s.channels, outputs = s.groups * s.outputs;  // whole tensors
+  const auto src = wavy(static_cast<std::size_t>(s.images * channels * s.height * s.width), 0.37f, 0.1f);  // NCHW
+  const auto weights = wavy(static_cast<std::size_t>(outputs * s.channels * 9), 0.71f, -0.05f);        // [G K, C, 3, 3]
+  const auto bias = wavy(static_cast<std::size_t>(outputs), 1.3f, 0.2f);
+  const auto residual = wavy(static_cast<std::size_t>(s.images * outputs * s.out_height * s.out_width), 0.53f, -0.3f);  // NCHW
 
   std::vector<float> src_b(src.size()), res_b(residual.size()), dst_b(residual.size(), 7.f);
   for (std::int64_t n = 0; n < s.images; ++n)
-    for (std::int64_t c = 0; c < s.channels; ++c)
+    for (std::int64_t c = 0; c < channels; ++c)
       for (std::int64_t y = 0; y < s.height; ++y)
         for (std::int64_t x = 0; x < s.width; ++x)
-          src_b[blocked(n, c, y, x, s.channels, s.height, s.width, s.block)] =
-              src[static_cast<std::size_t>(((n * s.channels + c) * s.height + y) * s.width + x)];
+          src_b[blocked(n, c, y, x, channels, s.height, s.width, s.block)] =
+              src[static_cast<std::size_t>(((n * channels + c) * s.height + y) * s.width + x)];
   for (std::int64_t n = 0; n < s.images; ++n)
-    for (std::int64_t o = 0; o < s.outputs; ++o)
+    for (std::int64_t o = 0; o < outputs; ++o)
       for (std::int64_t y = 0; y < s.out_height; ++y)
         for (std::int64_t x = 0; x < s.out_width; ++x)
-          res_b[blocked(n, o, y, x, s.outputs, s.out_height, s.out_width, s.block)] =
-              residual[static_cast<std::size_t>(((n * s.outputs + o) * s.out_height + y) * s.out_width + x)];
+          res_b[blocked(n, o, y, x, outputs, s.out_height, s.out_width, s.block)] =
+              residual[static_cast<std::size_t>(((n * outputs + o) * s.out_height + y) * s.out_width + x)];
 
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(eng);
@@ -86,21 +88,22 @@ double relative_error(const Case& k, int threads) {
 
   double worst = 0, largest = 0;
   for (std::int64_t n = 0; n < s.images; ++n)
-    for (std::int64_t o = 0; o < s.outputs; ++o)
+    for (std::int64_t o = 0; o < outputs; ++o)
       for (std::int64_t y = 0; y < s.out_height; ++y)
         for (std::int64_t x = 0; x < s.out_width; ++x) {
           double want = k.bias ? bias[static_cast<std::size_t>(o)] : 0.0;
+          const std::int64_t first = o / s.outputs * s.channels;  // the group's first input channel
           for (std::int64_t c = 0; c < s.channels; ++c)
             for (int i = 0; i < 3; ++i)
               for (int j = 0; j < 3; ++j) {
                 const std::int64_t yy = y - s.pad_top + i, xx = x - s.pad_left + j;
                 if (yy < 0 || yy >= s.height || xx < 0 || xx >= s.width) continue;
                 want += static_cast<double>(weights[static_cast<std::size_t>((o * s.channels + c) * 9 + i * 3 + j)]) *
-                        src[static_cast<std::size_t>(((n * s.channels + c) * s.height + yy) * s.width + xx)];
+                        src[static_cast<std::size_t>(((n * channels + first + c) * s.height + yy) * s.width + xx)];
               }
-          if (k.epilogue.residual) want += residual[static_cast<std::size_t>(((n * s.outputs + o) * s.out_height + y) * s.out_width + x)];
+          if (k.epilogue.residual) want += residual[static_cast<std::size_t>(((n * outputs + o) * s.out_height + y) * s.out_width + x)];
           if (k.epilogue.relu) want = std::max(want, 0.0);
-          const double got = dst_b[blocked(n, o, y, x, s.outputs, s.out_height, s.out_width, s.block)];
+          const double got = dst_b[blocked(n, o, y, x, outputs, s.out_height, s.out_width, s.block)];
           worst = std::max(worst, std::abs(got - want));
           largest = std::max(largest, std::abs(want));
         }
@@ -120,6 +123,10 @@ TEST(WinogradF4x3, MatchesADoubleReferenceOnEveryShapeItTakes) {
   // Many chunks: 12x12 tiles at ~4 KB of transformed data each, in chunks of 5 tiles and a
   // short last one (144 = 28 x 5 + 4).
   cases.push_back({shape(1, 8, 46, 47, 8, 1, 1, 1, 1, 8), true, {true, true}, 5 * 36 * 16 * sizeof(float)});
+  // Groups of whole blocks (RegNet's): 3 groups of 16 -> 8 channels in nChw8c, and 2 groups of
+  // 16 -> 16 in nChw16c with a residual, two images, over several chunks.
+  cases.push_back({shape(1, 16, 10, 13, 8, 1, 1, 1, 1, 8, 3), true, {false, true}});
+  cases.push_back({shape(2, 16, 9, 9, 16, 1, 1, 1, 1, 16, 2), false, {true, true}, 3 * 36 * 2 * 32 * sizeof(float)});
   for (const auto& k : cases)
     for (int threads : {1, 2}) {
       const double err = relative_error(k, threads);
@@ -145,6 +152,8 @@ TEST(WinogradF4x3, TakesOnlyTheShapesAndTailsItComputes) {
   EXPECT_FALSE(winograd_f4x3_supports(shape(1, 16, 8, 8, 16, 1, 1, 1, 1, 4)));  // no such block
   EXPECT_FALSE(winograd_f4x3_supports(shape(1, 16, 8, 8, 16, 3, 1, 1, 1, 8)));  // a top pad past the kernel
   EXPECT_FALSE(winograd_f4x3_supports(shape(1, 16, 2, 2, 16, 0, 0, 0, 0, 8)));  // no output
+  EXPECT_TRUE(winograd_f4x3_supports(shape(1, 16, 8, 8, 8, 1, 1, 1, 1, 8, 4)));
+  EXPECT_FALSE(winograd_f4x3_supports(shape(1, 4, 8, 8, 8, 1, 1, 1, 1, 8, 4)));  // a group of half a block
 
   const PostOp relu{PostOp::Kind::kEltwise, dnnl::algorithm::eltwise_relu, 0, 0, -1};
   const PostOp leaky{PostOp::Kind::kEltwise, dnnl::algorithm::eltwise_relu, 0.1f, 0, -1};

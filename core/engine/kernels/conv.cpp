@@ -240,13 +240,13 @@ class OwnWinogradKernel final : public Kernel {
 };
 
 // The engine's own Winograd for this convolution when oneDNN has none here (below AVX-512) and
-// the policy (measured: timed against `direct`) picks it: a 3x3 stride-1 convolution of one
-// group with constant weights and bias, whose direct kernel reads and writes the same
-// nChw8c/nChw16c layout, and whose fused tail is at most a residual sum (in that layout) and a
-// ReLU. nullptr to keep `direct`.
+// the policy (measured: timed against `direct`) picks it: a 3x3 stride-1 convolution in `groups`
+// groups (each of whole vector blocks) with constant weights and bias, whose direct kernel reads
+// and writes the same nChw8c/nChw16c layout, and whose fused tail is at most a residual sum (in
+// that layout) and a ReLU. nullptr to keep `direct`.
 std::shared_ptr<const WinogradF4x3> own_winograd(const NodeCtx& ctx, const dnnl::convolution_forward::primitive_desc& direct,
                                                  const PostOpChain& chain, const std::vector<PostOp>& fused, const Shape& x,
-                                                 const Shape& y, const Geometry& g, const Tensor& weights) {
+                                                 const Shape& y, const Geometry& g, std::int64_t groups, const Tensor& weights) {
   if (ctx.conv_algorithm == ConvAlgorithm::kDirect) return nullptr;
   const auto epilogue = winograd_epilogue_for(fused);
   const Tensor* bias = ctx.has_input(2) ? ctx.maybe_constant(2) : nullptr;
@@ -263,7 +263,7 @@ std::shared_ptr<const WinogradF4x3> own_winograd(const NodeCtx& ctx, const dnnl:
       residual = p.sum_input;
       if (layout_or_plain(ctx.in(static_cast<std::size_t>(residual))) != direct.dst_desc()) return nullptr;
     }
-  const WinogradF4x3Shape shape{x[0], x[1], x[2], x[3], y[1], y[2], y[3], g.pad_l[0], g.pad_l[1], block};
+  const WinogradF4x3Shape shape{x[0], x[1] / groups, x[2], x[3], y[1] / groups, y[2], y[3], g.pad_l[0], g.pad_l[1], block, groups};
   if (!winograd_f4x3_supports(shape)) return nullptr;
   auto winograd = std::make_shared<const WinogradF4x3>(shape, weights.as<float>(), bias ? bias->as<float>() : nullptr, *epilogue,
                                                        ctx.dnnl_engine());
@@ -376,20 +376,6 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
       if (!choose_src) reorder_src = pd.src_desc() != src;
     }
   }
-  // Below AVX-512 oneDNN has no Winograd kernel: the engine's own may take the convolution over.
-  if (!ctx.winograd && wconst && g.group == 1 && groups == 1 && !trailing_silu && x.size() == 4 && w[2] == 3 && w[3] == 3 &&
-      g.strides == memory::dims{1, 1} && g.dilations == memory::dims{0, 0} && ctx.blocked_output_ok)
-    if (auto own = own_winograd(ctx, pd, *chain, fused, x, y, g, *wconst)) {
-      ctx.winograd = true;
-      if (reorder_src || choose_src) ctx.wanted_input_layout = std::make_shared<const memory::desc>(pd.src_desc());
-      outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
-      ctx.need_scratchpad(memory::desc({static_cast<memory::dim>(own->scratch_bytes())}, memory::data_type::u8, memory::format_tag::x));
-      int residual = -1;
-      for (const auto& p : fused)
-        if (p.kind == PostOp::Kind::kSum) residual = p.sum_input;
-      if (residual >= 0) ctx.inplace_input = residual;
-      return std::make_unique<OwnWinogradKernel>(std::move(own), residual);
-    }
   // A grouped one (RegNet's 3x3 layers) may run group by group as Winograd when its groups are
   // whole 16-channel blocks and the batch is one: group k's channels of an nChw16c tensor are then
   // one dense nChw16c tensor at an offset, so no group needs copying in or out.
@@ -419,6 +405,22 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
       reorder_src = !choose_src && src != ws;
     }
   }
+  // Below AVX-512 oneDNN has no Winograd kernel: the engine's own may take the convolution over,
+  // grouped ones too (RegNet's, ResNeXt's once joined: one product per group and point) where
+  // oneDNN's did not take them group by group above.
+  if (!ctx.winograd && !whole_src && wconst && !trailing_silu && x.size() == 4 && w[2] == 3 && w[3] == 3 && g.strides == memory::dims{1, 1} &&
+      g.dilations == memory::dims{0, 0} && ctx.blocked_output_ok)
+    if (auto own = own_winograd(ctx, pd, *chain, fused, x, y, g, groups, *wconst)) {
+      ctx.winograd = true;
+      if (reorder_src || choose_src) ctx.wanted_input_layout = std::make_shared<const memory::desc>(pd.src_desc());
+      outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
+      ctx.need_scratchpad(memory::desc({static_cast<memory::dim>(own->scratch_bytes())}, memory::data_type::u8, memory::format_tag::x));
+      int residual = -1;
+      for (const auto& p : fused)
+        if (p.kind == PostOp::Kind::kSum) residual = p.sum_input;
+      if (residual >= 0) ctx.inplace_input = residual;
+      return std::make_unique<OwnWinogradKernel>(std::move(own), residual);
+    }
   // At 2+ threads a 1x1 convolution on a small map may run as one part of its output channels per
   // thread (split_outputs_instead, winograd_choice.h): with a batch of one, a share of the channels
   // of an NCHW or channel-blocked destination is one dense tensor at an offset.

@@ -269,7 +269,7 @@ bool own_winograd_instead(ConvAlgorithm policy, const dnnl::convolution_forward:
   const auto& sh = winograd.shape();
   std::ostringstream key;
   key << "f4x3;" << sh.images << ',' << sh.channels << ',' << sh.height << ',' << sh.width << ';' << sh.outputs << ',' << sh.out_height
-      << ',' << sh.out_width << ';' << sh.pad_top << ',' << sh.pad_left << ";b" << sh.block << ";e" << winograd.epilogue().residual
+      << ',' << sh.out_width << ';' << sh.pad_top << ',' << sh.pad_left << ";b" << sh.block << ";g" << sh.groups << ";e" << winograd.epilogue().residual
       << winograd.epilogue().relu << ";t" << omp_get_max_threads();
   {
     std::lock_guard<std::mutex> lock(remembered_mutex);

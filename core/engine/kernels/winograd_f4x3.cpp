@@ -50,15 +50,15 @@ template <int B>
   }
 }
 
-// Transforms the 6x6 inputs of `count` tiles starting at tile `first` of one channel block
-// `cb` (src: the whole nChw{B}c tensor) into v[point][tile - first][channel] (rows of `c`).
+// Transforms the 6x6 inputs of tile `tile` in channel block `cb` of the whole tensor (src:
+// nChw{B}c, all groups) into v[point][group][tile within its chunk][channel of the group].
 template <int B>
 [[gnu::always_inline]] inline void input_transform(const WinogradF4x3Shape& s, std::int64_t tiles_h, std::int64_t tiles_w,
                                                    const float* src, std::int64_t tile, std::int64_t cb, float* v,
                                                    std::int64_t chunk) {
   const std::int64_t per_image = tiles_h * tiles_w, image = tile / per_image, ty = tile % per_image / tiles_w,
                      tx = tile % tiles_w;
-  const std::int64_t blocks = s.channels / B;
+  const std::int64_t group_blocks = s.channels / B, blocks = s.groups * group_blocks;
   const float* plane = src + (image * blocks + cb) * s.height * s.width * B;
   const std::int64_t y0 = ty * kTile - s.pad_top, x0 = tx * kTile - s.pad_left;
   float d[kInput][kInput][B];  // [column j][row i][lane]: columns first for the row pass below
@@ -86,8 +86,8 @@ template <int B>
 #pragma omp simd
       for (int l = 0; l < B; ++l) t[i][j][l] = col[i][l];
   }
-  const std::int64_t point_stride = chunk * s.channels;
-  float* out = v + (tile % chunk) * s.channels + cb * B;
+  const std::int64_t point_stride = s.groups * chunk * s.channels;
+  float* out = v + (cb / group_blocks * chunk + tile % chunk) * s.channels + cb % group_blocks * B;
   for (int i = 0; i < kInput; ++i) {
     float row[kInput][B];
     input_rows<B>(t[i], row);
@@ -99,16 +99,17 @@ template <int B>
   }
 }
 
-// The 4x4 outputs of tile `tile` for one output channel block `kb` from m[point][tile -
-// first][output], plus bias, residual and ReLU, written where they fall inside the destination.
+// The 4x4 outputs of tile `tile` for output channel block `kb` of the whole tensor from
+// m[point][group][tile within its chunk][output of the group], plus bias, residual and ReLU,
+// written where they fall inside the destination.
 template <int B>
 [[gnu::always_inline]] inline void output_transform(const WinogradF4x3Shape& s, std::int64_t tiles_h, std::int64_t tiles_w,
                                                     const float* m, std::int64_t tile, std::int64_t kb, std::int64_t chunk,
                                                     const float* bias, const float* residual, bool relu, float* dst) {
   const std::int64_t per_image = tiles_h * tiles_w, image = tile / per_image, ty = tile % per_image / tiles_w,
                      tx = tile % tiles_w;
-  const std::int64_t blocks = s.outputs / B, point_stride = chunk * s.outputs;
-  const float* in = m + (tile % chunk) * s.outputs + kb * B;
+  const std::int64_t group_blocks = s.outputs / B, blocks = s.groups * group_blocks, point_stride = s.groups * chunk * s.outputs;
+  const float* in = m + (kb / group_blocks * chunk + tile % chunk) * s.outputs + kb % group_blocks * B;
   // A^T m: each column j of products down its rows, into [column j][output row i].
   float t[kInput][kTile][B];
   for (int j = 0; j < kInput; ++j) {
@@ -152,7 +153,7 @@ template <int B>
 AIFGEN_MULTIVERSION
 void transform_input_items(const WinogradF4x3Shape& s, std::int64_t tiles_h, std::int64_t tiles_w, const float* src, std::int64_t first,
                            std::int64_t begin, std::int64_t end, std::int64_t chunk, float* v) {
-  const std::int64_t blocks = s.channels / s.block;
+  const std::int64_t blocks = s.groups * s.channels / s.block;
   for (std::int64_t k = begin; k < end; ++k) {
     const std::int64_t tile = first + k / blocks, cb = k % blocks;
     if (s.block == 16) input_transform<16>(s, tiles_h, tiles_w, src, tile, cb, v, chunk);
@@ -164,7 +165,7 @@ AIFGEN_MULTIVERSION
 void transform_output_items(const WinogradF4x3Shape& s, std::int64_t tiles_h, std::int64_t tiles_w, const float* m, std::int64_t first,
                             std::int64_t begin, std::int64_t end, std::int64_t chunk, const float* bias, const float* residual, bool relu,
                             float* dst) {
-  const std::int64_t blocks = s.outputs / s.block;
+  const std::int64_t blocks = s.groups * s.outputs / s.block;
   for (std::int64_t k = begin; k < end; ++k) {
     const std::int64_t tile = first + k / blocks, kb = k % blocks;
     if (s.block == 16) output_transform<16>(s, tiles_h, tiles_w, m, tile, kb, chunk, bias + kb * 16, residual, relu, dst);
@@ -225,7 +226,7 @@ std::optional<WinogradEpilogue> winograd_epilogue_for(const std::vector<PostOp>&
 }
 
 bool winograd_f4x3_supports(const WinogradF4x3Shape& s) {
-  return (s.block == 8 || s.block == 16) && s.channels > 0 && s.channels % s.block == 0 && s.outputs > 0 &&
+  return (s.block == 8 || s.block == 16) && s.groups >= 1 && s.channels > 0 && s.channels % s.block == 0 && s.outputs > 0 &&
          s.outputs % s.block == 0 && s.images > 0 && s.height > 0 && s.width > 0 && s.out_height > 0 && s.out_width > 0 &&
          s.pad_top >= 0 && s.pad_left >= 0 && s.pad_top <= 2 && s.pad_left <= 2 &&
          s.out_height <= s.height + s.pad_top && s.out_width <= s.width + s.pad_left;
@@ -234,37 +235,40 @@ bool winograd_f4x3_supports(const WinogradF4x3Shape& s) {
 WinogradF4x3::WinogradF4x3(const WinogradF4x3Shape& shape, const float* weights, const float* bias, WinogradEpilogue epilogue,
                            const dnnl::engine& eng, std::size_t chunk_bytes)
     : shape_(shape), epilogue_(epilogue), eng_(eng) {
-  const std::int64_t c = shape.channels, k = shape.outputs;
+  const std::int64_t c = shape.channels, k = shape.outputs, groups = shape.groups, batch = kPoints * groups;
   tiles_h_ = (shape.out_height + kTile - 1) / kTile;
   tiles_w_ = (shape.out_width + kTile - 1) / kTile;
   tiles_ = shape.images * tiles_h_ * tiles_w_;
-  const auto per_tile = static_cast<std::size_t>(kPoints * (c + k)) * sizeof(float);
+  const auto per_tile = static_cast<std::size_t>(batch * (c + k)) * sizeof(float);
   const std::int64_t most = std::max<std::int64_t>(1, static_cast<std::int64_t>(chunk_bytes / per_tile));
   const std::int64_t chunks = (tiles_ + most - 1) / most;
   chunk_ = (tiles_ + chunks - 1) / chunks;  // equal chunks: the last one wastes little
-  bias_.assign(static_cast<std::size_t>(k), 0.f);
-  if (bias) std::copy(bias, bias + k, bias_.begin());
+  bias_.assign(static_cast<std::size_t>(groups * k), 0.f);
+  if (bias) std::copy(bias, bias + groups * k, bias_.begin());
 
-  const memory::desc src({kPoints, chunk_, c}, memory::data_type::f32, memory::format_tag::abc);
-  const memory::desc wei_any({kPoints, c, k}, memory::data_type::f32, memory::format_tag::any);
-  const memory::desc dst({kPoints, chunk_, k}, memory::data_type::f32, memory::format_tag::abc);
+  // One product per point and group: [chunk, C] x [C, K].
+  const memory::desc src({batch, chunk_, c}, memory::data_type::f32, memory::format_tag::abc);
+  const memory::desc wei_any({batch, c, k}, memory::data_type::f32, memory::format_tag::any);
+  const memory::desc dst({batch, chunk_, k}, memory::data_type::f32, memory::format_tag::abc);
   pd_ = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei_any, dst), scratchpad_attr(), eng);
   matmul_ = dnnl::matmul(pd_);
 
-  // U[point][c][k], then packed for the matmul.
-  std::vector<float> u(static_cast<std::size_t>(kPoints * c * k));
-  for (std::int64_t o = 0; o < k; ++o)
-    for (std::int64_t i = 0; i < c; ++i) {
-      double t[kInput][kInput];
-      transform_kernel(weights + (o * c + i) * 9, t);
-      for (int p = 0; p < kPoints; ++p) u[static_cast<std::size_t>((p * c + i) * k + o)] = static_cast<float>(t[p / kInput][p % kInput]);
-    }
+  // U[point][group][c][k], then packed for the matmul.
+  std::vector<float> u(static_cast<std::size_t>(batch * c * k));
+  for (std::int64_t g = 0; g < groups; ++g)
+    for (std::int64_t o = 0; o < k; ++o)
+      for (std::int64_t i = 0; i < c; ++i) {
+        double t[kInput][kInput];
+        transform_kernel(weights + ((g * k + o) * c + i) * 9, t);
+        for (int p = 0; p < kPoints; ++p)
+          u[static_cast<std::size_t>(((p * groups + g) * c + i) * k + o)] = static_cast<float>(t[p / kInput][p % kInput]);
+      }
   packed_weights_ = std::make_shared<memory>(pd_.weights_desc(), eng);
-  reorder_now(eng, memory::desc({kPoints, c, k}, memory::data_type::f32, memory::format_tag::abc), u.data(), *packed_weights_);
+  reorder_now(eng, memory::desc({batch, c, k}, memory::data_type::f32, memory::format_tag::abc), u.data(), *packed_weights_);
 
   v_offset_ = 0;
-  m_offset_ = aligned(static_cast<std::size_t>(kPoints * chunk_ * c) * sizeof(float));
-  matmul_scratch_offset_ = m_offset_ + aligned(static_cast<std::size_t>(kPoints * chunk_ * k) * sizeof(float));
+  m_offset_ = aligned(static_cast<std::size_t>(batch * chunk_ * c) * sizeof(float));
+  matmul_scratch_offset_ = m_offset_ + aligned(static_cast<std::size_t>(batch * chunk_ * k) * sizeof(float));
   scratch_bytes_ = matmul_scratch_offset_ + aligned(pd_.scratchpad_desc().get_size());
 }
 
@@ -279,13 +283,13 @@ void WinogradF4x3::run(const float* src, float* dst, const float* residual, std:
     const std::int64_t count = std::min(chunk_, tiles_ - first);
     // Rows past the last tile of a short chunk are left as they are: their products land in
     // rows of m no output transform reads.
-    per_thread_ranges(count * (shape_.channels / shape_.block), [&](std::int64_t b, std::int64_t e) {
+    per_thread_ranges(count * (shape_.groups * shape_.channels / shape_.block), [&](std::int64_t b, std::int64_t e) {
       transform_input_items(shape_, tiles_h_, tiles_w_, src, first, b, e, chunk_, v);
     });
     matmul_.execute(stream, args);
     stream.wait();
     const float* r = epilogue_.residual ? residual : nullptr;
-    per_thread_ranges(count * (shape_.outputs / shape_.block), [&](std::int64_t b, std::int64_t e) {
+    per_thread_ranges(count * (shape_.groups * shape_.outputs / shape_.block), [&](std::int64_t b, std::int64_t e) {
       transform_output_items(shape_, tiles_h_, tiles_w_, m, first, b, e, chunk_, bias_.data(), r, epilogue_.relu, dst);
     });
   }

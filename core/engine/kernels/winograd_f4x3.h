@@ -35,10 +35,11 @@ namespace aifgen::engine {
 inline constexpr std::size_t kWinogradChunkBytes = std::size_t{4} << 20;
 
 struct WinogradF4x3Shape {
-  std::int64_t images = 1, channels = 0, height = 0, width = 0;  // source [N, C, H, W]
-  std::int64_t outputs = 0, out_height = 0, out_width = 0;        // destination [N, K, OH, OW]
+  std::int64_t images = 1, channels = 0, height = 0, width = 0;  // source [N, G * C, H, W]; C per group
+  std::int64_t outputs = 0, out_height = 0, out_width = 0;        // destination [N, G * K, OH, OW]; K per group
   std::int64_t pad_top = 0, pad_left = 0;                         // the bottom and right pads follow from OH, OW
   std::int64_t block = 8;                                         // source and destination are nChw{block}c
+  std::int64_t groups = 1;  // G: group g reads channels [g C, (g + 1) C) and writes outputs [g K, (g + 1) K)
 };
 
 // What the output transform applies after the bias: a residual in the destination's layout
@@ -52,13 +53,13 @@ struct WinogradEpilogue {
 // then Relu), or nullopt.
 std::optional<WinogradEpilogue> winograd_epilogue_for(const std::vector<PostOp>& ops);
 
-// Whether the shape is one this kernel computes: block 8 or 16, channels and outputs whole
-// blocks, pads in 0..2 so every tile's inputs overlap the image.
+// Whether the shape is one this kernel computes: block 8 or 16, each group's channels and
+// outputs whole blocks (so a group's part of a blocked tensor is whole blocks too), pads in 0..2.
 bool winograd_f4x3_supports(const WinogradF4x3Shape& shape);
 
 class WinogradF4x3 {
  public:
-  // `weights`: plain [K, C, 3, 3]; `bias`: K values or null. The transformed weights are packed
+  // `weights`: plain [G * K, C, 3, 3] (ONNX's grouped layout); `bias`: G * K values or null. The transformed weights are packed
   // once into the layout of the batched matmul oneDNN makes for the calling thread's OpenMP
   // thread count.
   // `chunk_bytes` bounds the transformed tiles of one matmul call (tests make it small to get
