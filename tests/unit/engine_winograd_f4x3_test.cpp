@@ -50,6 +50,18 @@ std::size_t blocked(std::int64_t n, std::int64_t c, std::int64_t y, std::int64_t
   return static_cast<std::size_t>((((n * (channels / b) + c / b) * h + y) * w + x) * b + c % b);
 }
 
+// An NCHW tensor in nChw{B}c.
+std::vector<float> to_blocked(const std::vector<float>& nchw, std::int64_t images, std::int64_t channels, std::int64_t h, std::int64_t w,
+                              std::int64_t b) {
+  std::vector<float> out(nchw.size());
+  for (std::int64_t n = 0; n < images; ++n)
+    for (std::int64_t c = 0; c < channels; ++c)
+      for (std::int64_t y = 0; y < h; ++y)
+        for (std::int64_t x = 0; x < w; ++x)
+          out[blocked(n, c, y, x, channels, h, w, b)] = nchw[static_cast<std::size_t>(((n * channels + c) * h + y) * w + x)];
+  return out;
+}
+
 // Runs the case and returns the largest difference from the double reference over the largest
 // reference value.
 double relative_error(const Case& k, int threads) {
@@ -60,19 +72,9 @@ double relative_error(const Case& k, int threads) {
   const auto bias = wavy(static_cast<std::size_t>(outputs), 1.3f, 0.2f);
   const auto residual = wavy(static_cast<std::size_t>(s.images * outputs * s.out_height * s.out_width), 0.53f, -0.3f);  // NCHW
 
-  std::vector<float> src_b(src.size()), res_b(residual.size()), dst_b(residual.size(), 7.f);
-  for (std::int64_t n = 0; n < s.images; ++n)
-    for (std::int64_t c = 0; c < channels; ++c)
-      for (std::int64_t y = 0; y < s.height; ++y)
-        for (std::int64_t x = 0; x < s.width; ++x)
-          src_b[blocked(n, c, y, x, channels, s.height, s.width, s.block)] =
-              src[static_cast<std::size_t>(((n * channels + c) * s.height + y) * s.width + x)];
-  for (std::int64_t n = 0; n < s.images; ++n)
-    for (std::int64_t o = 0; o < outputs; ++o)
-      for (std::int64_t y = 0; y < s.out_height; ++y)
-        for (std::int64_t x = 0; x < s.out_width; ++x)
-          res_b[blocked(n, o, y, x, outputs, s.out_height, s.out_width, s.block)] =
-              residual[static_cast<std::size_t>(((n * outputs + o) * s.out_height + y) * s.out_width + x)];
+  std::vector<float> src_b = to_blocked(src, s.images, channels, s.height, s.width, s.block);
+  std::vector<float> res_b = to_blocked(residual, s.images, outputs, s.out_height, s.out_width, s.block);
+  std::vector<float> dst_b(residual.size(), 7.f);
 
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(eng);
