@@ -222,6 +222,13 @@ bool merged_groups_get_a_better_kernel(const Shape& x, const Shape& w, const Geo
   return kernel_for(g.group / factor) > kernel_for(g.group);
 }
 
+// The input a fused sum post-op adds (the residual), or -1.
+int sum_input_of(const std::vector<PostOp>& ops) {
+  for (const auto& p : ops)
+    if (p.kind == PostOp::Kind::kSum) return p.sum_input;
+  return -1;
+}
+
 // A 3x3 convolution on the engine's own Winograd F(4x4, 3x3) (winograd_f4x3.h), in the direct
 // kernel's channel-blocked layouts; the residual of a fused sum is read where it lies.
 class OwnWinogradKernel final : public Kernel {
@@ -257,17 +264,16 @@ std::shared_ptr<const WinogradF4x3> own_winograd(const NodeCtx& ctx, const dnnl:
         direct.dst_desc() == memory::desc(to_dims(y), memory::data_type::f32, tag))
       block = b;
   if (block == 0) return nullptr;
-  int residual = -1;
-  for (const auto& p : fused)
-    if (p.kind == PostOp::Kind::kSum) {
-      residual = p.sum_input;
-      if (layout_or_plain(ctx.in(static_cast<std::size_t>(residual))) != direct.dst_desc()) return nullptr;
-    }
+  if (epilogue->residual && layout_or_plain(ctx.in(static_cast<std::size_t>(sum_input_of(fused)))) != direct.dst_desc()) return nullptr;
   const WinogradF4x3Shape shape{x[0], x[1] / groups, x[2], x[3], y[1] / groups, y[2], y[3], g.pad_l[0], g.pad_l[1], block, groups};
   if (!winograd_f4x3_supports(shape)) return nullptr;
-  auto winograd = std::make_shared<const WinogradF4x3>(shape, weights.as<float>(), bias ? bias->as<float>() : nullptr, *epilogue,
-                                                       ctx.dnnl_engine());
-  return own_winograd_instead(ctx.conv_algorithm, direct, chain, *winograd, ctx.dnnl_engine()) ? winograd : nullptr;
+  return own_winograd_instead(
+      ctx.conv_algorithm, direct, chain, shape, *epilogue,
+      [&] {
+        return std::make_shared<const WinogradF4x3>(shape, weights.as<float>(), bias ? bias->as<float>() : nullptr, *epilogue,
+                                                    ctx.dnnl_engine());
+      },
+      ctx.dnnl_engine());
 }
 
 void check_float_inputs(const NodeCtx& ctx) {
@@ -415,9 +421,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
       if (reorder_src || choose_src) ctx.wanted_input_layout = std::make_shared<const memory::desc>(pd.src_desc());
       outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
       ctx.need_scratchpad(memory::desc({static_cast<memory::dim>(own->scratch_bytes())}, memory::data_type::u8, memory::format_tag::x));
-      int residual = -1;
-      for (const auto& p : fused)
-        if (p.kind == PostOp::Kind::kSum) residual = p.sum_input;
+      const int residual = own->epilogue().residual ? sum_input_of(fused) : -1;
       if (residual >= 0) ctx.inplace_input = residual;
       return std::make_unique<OwnWinogradKernel>(std::move(own), residual);
     }

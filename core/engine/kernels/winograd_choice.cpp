@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -135,6 +136,20 @@ class Trial {
   std::vector<Step> steps_;
 };
 
+// Whether `second` beats `first` by `must_win` (its time below must_win x first's): fastest of
+// alternating runs after one warm-up run each, kMinRounds to kMaxRounds rounds within kBudgetMs.
+bool second_runs_faster(const std::function<double()>& first, const std::function<double()>& second, double must_win) {
+  double spent = first() + second();
+  double best_first = 1e300, best_second = 1e300;
+  for (int round = 0; round < kMaxRounds && (round < kMinRounds || spent < kBudgetMs); ++round) {
+    const double a = first(), b = second();
+    best_first = std::min(best_first, a);
+    best_second = std::min(best_second, b);
+    spent += a + b;
+  }
+  return best_second < must_win * best_first;
+}
+
 // Whether Winograd wins: fastest of alternating runs after one warm-up run each. Winograd reads
 // and writes nChw16c; where the direct kernel's layouts differ, its time includes the reorders
 // into and out of them, as the planner would add them (a SqueezeNet fire module's 3x3 expand
@@ -156,15 +171,7 @@ bool winograd_measured_faster(const dnnl::convolution_forward::primitive_desc& d
   }
   if (direct.dst_desc() != wino_dst) w.add_reorder(wino_dst, direct.dst_desc());
   dnnl::stream s(eng);
-  double spent = d.run_ms(s) + w.run_ms(s);
-  double best_d = 1e300, best_w = 1e300;
-  for (int round = 0; round < kMaxRounds && (round < kMinRounds || spent < kBudgetMs); ++round) {
-    const double td = d.run_ms(s), tw = w.run_ms(s);
-    best_d = std::min(best_d, td);
-    best_w = std::min(best_w, tw);
-    spent += td + tw;
-  }
-  return best_w < must_win * best_d;
+  return second_runs_faster([&] { return d.run_ms(s); }, [&] { return w.run_ms(s); }, must_win);
 }
 
 void put_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
@@ -197,6 +204,28 @@ std::map<std::string, bool>& remembered() {
   return m;
 }
 
+// The choice remembered under `key`, else measure() remembered (bounded: forgotten all at once
+// at kMaxRemembered). The lock is not held while measuring.
+bool remembered_or_measured(const std::string& key, const std::function<bool()>& measure) {
+  {
+    std::lock_guard<std::mutex> lock(remembered_mutex);
+    auto it = remembered().find(key);
+    if (it != remembered().end()) return it->second;
+  }
+  const bool choice = measure();
+  std::lock_guard<std::mutex> lock(remembered_mutex);
+  if (remembered().size() >= kMaxRemembered) remembered().clear();
+  remembered()[key] = choice;
+  return choice;
+}
+
+// Whether the remembered choice for `key` is known to be false (nothing to build then).
+bool remembered_false(const std::string& key) {
+  std::lock_guard<std::mutex> lock(remembered_mutex);
+  auto it = remembered().find(key);
+  return it != remembered().end() && !it->second;
+}
+
 // Both public choices: `groups` runs of the Winograd primitive against one of `direct`; the
 // whole-tensor Winograd layouts are the primitive's own unless given.
 std::optional<dnnl::convolution_forward::primitive_desc> choose(ConvAlgorithm policy,
@@ -221,20 +250,11 @@ std::optional<dnnl::convolution_forward::primitive_desc> choose(ConvAlgorithm po
   if (policy == ConvAlgorithm::kWinograd) return pd;
   const auto src = wino_src.value_or(pd.src_desc()), dst = wino_dst.value_or(pd.dst_desc());
   const std::string key = measurement_key(winograd, direct, groups, spread, src, dst);
-  {
-    std::lock_guard<std::mutex> lock(remembered_mutex);
-    auto it = remembered().find(key);
-    if (it != remembered().end()) return it->second ? std::optional(pd) : std::nullopt;
-  }
-  const bool faster = winograd_measured_faster(direct, pd, groups, spread, src, dst, chain, eng, must_win);
-  std::lock_guard<std::mutex> lock(remembered_mutex);
-  if (remembered().size() >= kMaxRemembered) remembered().clear();
-  remembered()[key] = faster;
+  const bool faster = remembered_or_measured(key, [&] { return winograd_measured_faster(direct, pd, groups, spread, src, dst, chain, eng, must_win); });
   return faster ? std::optional(pd) : std::nullopt;
 }
 
-// The engine's own Winograd against the direct kernel, each on zero-filled buffers of its own,
-// alternating as in winograd_measured_faster.
+// The engine's own Winograd against the direct kernel, each on zero-filled buffers of its own.
 bool own_winograd_measured_faster(const dnnl::convolution_forward::primitive_desc& direct, const PostOpChain& chain,
                                   const WinogradF4x3& winograd, const dnnl::engine& eng) {
   Trial d(eng);
@@ -250,37 +270,34 @@ bool own_winograd_measured_faster(const dnnl::convolution_forward::primitive_des
     winograd.run(static_cast<const float*>(src.get_data_handle()), out, out, static_cast<std::byte*>(scratch.get_data_handle()), s);
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   };
-  double spent = d.run_ms(s) + run_winograd();
-  double best_d = 1e300, best_w = 1e300;
-  for (int round = 0; round < kMaxRounds && (round < kMinRounds || spent < kBudgetMs); ++round) {
-    const double td = d.run_ms(s), tw = run_winograd();
-    best_d = std::min(best_d, td);
-    best_w = std::min(best_w, tw);
-    spent += td + tw;
-  }
-  return best_w < kWinogradMustWin * best_d;
+  return second_runs_faster([&] { return d.run_ms(s); }, run_winograd, kWinogradMustWin);
+}
+
+// What decides the engine's own Winograd's timing: shape, groups, layout block, fused tail and
+// thread count.
+std::string own_winograd_key(const WinogradF4x3Shape& sh, WinogradEpilogue e) {
+  std::ostringstream key;
+  key << "f4x3;" << sh.images << ',' << sh.channels << ',' << sh.height << ',' << sh.width << ';' << sh.outputs << ',' << sh.out_height
+      << ',' << sh.out_width << ';' << sh.pad_top << ',' << sh.pad_left << ";b" << sh.block << ";g" << sh.groups << ";e" << e.residual
+      << e.relu << ";t" << omp_get_max_threads();
+  return key.str();
 }
 
 }  // namespace
 
-bool own_winograd_instead(ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct, const PostOpChain& chain,
-                          const WinogradF4x3& winograd, const dnnl::engine& eng) {
-  if (policy != ConvAlgorithm::kMeasured) return policy == ConvAlgorithm::kWinograd;
-  const auto& sh = winograd.shape();
-  std::ostringstream key;
-  key << "f4x3;" << sh.images << ',' << sh.channels << ',' << sh.height << ',' << sh.width << ';' << sh.outputs << ',' << sh.out_height
-      << ',' << sh.out_width << ';' << sh.pad_top << ',' << sh.pad_left << ";b" << sh.block << ";g" << sh.groups << ";e" << winograd.epilogue().residual
-      << winograd.epilogue().relu << ";t" << omp_get_max_threads();
-  {
-    std::lock_guard<std::mutex> lock(remembered_mutex);
-    auto it = remembered().find(key.str());
-    if (it != remembered().end()) return it->second;
-  }
-  const bool faster = own_winograd_measured_faster(direct, chain, winograd, eng);
-  std::lock_guard<std::mutex> lock(remembered_mutex);
-  if (remembered().size() >= kMaxRemembered) remembered().clear();
-  remembered()[key.str()] = faster;
-  return faster;
+std::shared_ptr<const WinogradF4x3> own_winograd_instead(ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
+                                                         const PostOpChain& chain, const WinogradF4x3Shape& shape,
+                                                         WinogradEpilogue epilogue,
+                                                         const std::function<std::shared_ptr<const WinogradF4x3>()>& make,
+                                                         const dnnl::engine& eng) {
+  if (policy == ConvAlgorithm::kDirect) return nullptr;
+  if (policy == ConvAlgorithm::kWinograd) return make();
+  // A session is planned several times (thread and layout races, the Winograd race): a shape
+  // already timed slower is not built again, its weights not transformed again.
+  const std::string key = own_winograd_key(shape, epilogue);
+  if (remembered_false(key)) return nullptr;
+  auto winograd = make();
+  return remembered_or_measured(key, [&] { return own_winograd_measured_faster(direct, chain, *winograd, eng); }) ? winograd : nullptr;
 }
 
 std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(

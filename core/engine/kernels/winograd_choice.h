@@ -66,12 +66,16 @@ std::optional<dnnl::convolution_forward::primitive_desc> split_outputs_instead(
     const dnnl::convolution_forward::primitive_desc& whole, const dnnl::convolution_forward::desc& one_part, int parts,
     const dnnl::primitive_attr& attr, const PostOpChain& chain, const dnnl::engine& eng);
 
-// Whether the engine's own Winograd F(4x4, 3x3) (winograd_f4x3.h), made for the same convolution
-// in the direct kernel's source and destination layouts, replaces `direct`: never with kDirect,
-// always with kWinograd, and when measured >= 10% faster like oneDNN's Winograd above
-// (remembered per shape, fused residual and ReLU, and thread count).
-bool own_winograd_instead(ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct, const PostOpChain& chain,
-                          const WinogradF4x3& winograd, const dnnl::engine& eng);
+// The engine's own Winograd F(4x4, 3x3) (winograd_f4x3.h) for `shape` and `epilogue`, made by
+// `make` in the direct kernel's source and destination layouts, when it replaces `direct`; else
+// nullptr. Never with kDirect, always with kWinograd, and when measured >= 10% faster like
+// oneDNN's Winograd above (remembered per shape, groups, block, fused tail and thread count; a
+// shape remembered slower is not made at all).
+std::shared_ptr<const WinogradF4x3> own_winograd_instead(ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
+                                                         const PostOpChain& chain, const WinogradF4x3Shape& shape,
+                                                         WinogradEpilogue epilogue,
+                                                         const std::function<std::shared_ptr<const WinogradF4x3>()>& make,
+                                                         const dnnl::engine& eng);
 
 // Tests: every split_outputs_instead answers `split` without timing; nullopt restores the timing.
 void force_split_outputs_for_testing(std::optional<bool> split);

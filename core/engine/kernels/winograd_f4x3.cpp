@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
 #include <unordered_map>
 
 #include "core/engine/kernels/fast_math.h"
