@@ -17,4 +17,8 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+# Libraries found through pkg-config (libpqxx ships nothing else) must be the sysroot's .pc files,
+# with their -I/-L paths moved under the sysroot.
+set(ENV{PKG_CONFIG_LIBDIR} "${AIFGEN_ARM64_SYSROOT}/usr/lib/aarch64-linux-gnu/pkgconfig:${AIFGEN_ARM64_SYSROOT}/usr/share/pkgconfig")
+set(ENV{PKG_CONFIG_SYSROOT_DIR} "${AIFGEN_ARM64_SYSROOT}")
 set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L "${AIFGEN_ARM64_SYSROOT}")

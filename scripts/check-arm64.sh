@@ -32,19 +32,22 @@ fi
 [ -x "$here/build/aifgen" ] || { echo "check-arm64: build the native aifgen first (README quick start)" >&2; exit 2; }
 
 sysroot="$work/sysroot"
-if [ ! -f "$sysroot/.complete" ]; then
+# The arm64 -dev packages the build links against (the README's setup list, less the tools).
+# The list is kept in the sysroot's stamp, so a sysroot made from an older list is made again.
+packages=libstdc++-12-dev,libcpprest-dev,nlohmann-json3-dev,libonnx-dev,libprotobuf-dev,libsqlite3-dev,libpqxx-dev,libspdlog-dev,libfmt-dev,libssl-dev,libdnnl-dev,libarchive-dev,libcli11-dev,libyaml-cpp-dev,libgtest-dev,libgmock-dev
+if [ "$(cat "$sysroot/.complete" 2>/dev/null)" != "$packages" ]; then
   log "arm64 sysroot from Debian bookworm packages -> $sysroot"
   rm -rf "$sysroot"
   mkdir -p "$work"
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   $SUDO debootstrap --foreign --arch=arm64 --variant=minbase \
-    --include=libstdc++-12-dev,libcpprest-dev,nlohmann-json3-dev,libonnx-dev,libprotobuf-dev,libsqlite3-dev,libspdlog-dev,libfmt-dev,libssl-dev,libdnnl-dev,libarchive-dev,libcli11-dev,libyaml-cpp-dev,libgtest-dev,libgmock-dev \
+    --include="$packages" \
     bookworm "$sysroot" "${mirror:-http://deb.debian.org/debian}" >"$work/debootstrap.log"
   # The first stage unpacks only the base; every downloaded package is unpacked as files here
   # (nothing runs inside the sysroot).
   for deb in "$sysroot"/var/cache/apt/archives/*.deb; do $SUDO dpkg-deb -x "$deb" "$sysroot"; done
   $SUDO chown -R "$(id -u):$(id -g)" "$sysroot"
-  touch "$sysroot/.complete"
+  echo "$packages" >"$sysroot/.complete"
 fi
 
 log "cross-building aifgen and its unit tests for arm64 -> $work/build"

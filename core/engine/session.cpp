@@ -149,13 +149,16 @@ std::optional<onnx::ModelProto> fold_batchnorms_into_convs(const onnx::ModelProt
 // Dropouts, 0.5 ms a run at 1 thread) and stood between patterns the planner fuses (Softmax ->
 // Dropout -> MatMul in torchvision's attention). The eliminate_identity pass wires their readers
 // to the input and keeps the names of graph outputs. Identity nodes are already views
-// (drop_view_steps).
-std::optional<onnx::ModelProto> remove_dropouts(const onnx::ModelProto& model) {
+// (drop_view_steps), except that an Identity of a constant hides the constant from the fusions
+// below: torch's exporter aliases each parameter equal to an earlier one (vit_b_16's
+// LayerNorm scales and biases from the second on), and those LayerNorms ran their scale and bias
+// as two more passes over the activations. Those Identity nodes go too.
+std::optional<onnx::ModelProto> remove_dropouts_and_constant_aliases(const onnx::ModelProto& model) {
   bool any = false;
-  for (const auto& n : model.graph().node()) any = any || is_op(n, "Dropout");
+  for (const auto& n : model.graph().node()) any = any || is_op(n, "Dropout") || is_op(n, "Identity");
   if (!any) return std::nullopt;
   auto cleaned = model;
-  auto counts = make_pass(PassSpec("eliminate_identity", {{"dropout_only", "true"}}))->run(cleaned);
+  auto counts = make_pass(PassSpec("eliminate_identity", {{"dropout_only", "true"}, {"constant_identities", "true"}}))->run(cleaned);
   if (counts["nodes_removed"] == 0) return std::nullopt;
   return cleaned;
 }
@@ -515,7 +518,8 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
           if (a.name() == "alpha") alpha = a.f();
           if (a.name() == "beta") beta = a.f();
         }
-        if (std::abs(alpha - 1.f / 6.f) < 1e-6f && beta == 0.5f) return GatedActivation{dnnl::algorithm::eltwise_hardswish, 0.f, gi, mi};
+        if (std::abs(alpha - 1.f / 6.f) < 1e-6f && beta == 0.5f && hardswish_post_op_exact(eng))
+          return GatedActivation{dnnl::algorithm::eltwise_hardswish, 0.f, gi, mi};
       }
     }
     return std::nullopt;
@@ -553,7 +557,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       else if (is_op(n, "LeakyRelu")) add = {elt(dnnl::algorithm::eltwise_relu, attr_f("alpha", 0.01f), 0)};
       else if (is_op(n, "Sigmoid")) add = {elt(dnnl::algorithm::eltwise_logistic, 0, 0)};
       else if (is_op(n, "Tanh")) add = {elt(dnnl::algorithm::eltwise_tanh, 0, 0)};
-      else if (is_op(n, "HardSwish")) add = {elt(dnnl::algorithm::eltwise_hardswish, 0, 0)};
+      else if (is_op(n, "HardSwish")) {
+        if (hardswish_post_op_exact(eng)) add = {elt(dnnl::algorithm::eltwise_hardswish, 0, 0)};
+      }
       else if (auto affine = scalar_affine(n, cur, out_shape.size())) {
         // Two linear steps in a row are one: a2 * (a1 * x + b1) + b2.
         if (!ops.empty() && ops.back().kind == PostOp::Kind::kEltwise && ops.back().alg == dnnl::algorithm::eltwise_linear) {
@@ -930,8 +936,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     const auto& node = *planned_node;
     // NCHW <-> NHWC transposes that the layout already did: Transpose(0,2,3,1) of an NHWC value
     // is that value's bytes read as plain [N,H,W,C], and Transpose(0,3,1,2) of a plain 4-D value
-    // is its bytes read as NHWC [N,C,H,W] (ConvNeXt permutes around every block's MLP). One
-    // copy instead of a transpose plus a reorder.
+    // is its bytes read as NHWC [N,C,H,W] (ConvNeXt permutes around every block's MLP). A view
+    // of the bytes where they are in the arena (drop_view_steps), else one copy, instead of a
+    // transpose plus a reorder.
     if (is_op(node, "Transpose") && node.input_size() == 1 && node.output_size() == 1) {
       std::vector<std::int64_t> perm;
       for (const auto& a : node.attribute())
@@ -1517,8 +1524,10 @@ std::vector<int> Session::Impl::drop_view_steps() {
   // window-attention models (Swin, MaxViT) run a reshape between most of their ops (176 per
   // MaxViT-T run, ~1% of its time as copies). Only values in the arena become views: a graph
   // input's bytes belong to the caller and change per run. Safe because no kernel writes a
-  // value it reads: each value is written once, by its producer, before any reader runs.
-  static const std::set<std::string> kViewOps = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+  // value it reads: each value is written once, by its producer, before any reader runs. A
+  // Transpose(layout) (an NCHW <-> NHWC permutation the layout already did, planned above) is the
+  // same bytes under another description, so it is a view whatever the layouts.
+  static const std::set<std::string> kViewOps = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose(layout)"};
   std::vector<int> view_of(slots.size(), -1);
   std::vector<Step> kept;
   kept.reserve(steps.size());
@@ -1528,7 +1537,8 @@ std::vector<int> Session::Impl::drop_view_steps() {
       if (view_of[static_cast<std::size_t>(root)] >= 0) root = view_of[static_cast<std::size_t>(root)];
       const auto& from = slots[static_cast<std::size_t>(root)].desc;
       const auto& to = slots[static_cast<std::size_t>(step.out[0])].desc;
-      if (slots[static_cast<std::size_t>(root)].kind == SlotKind::kArena && !from.layout && !to.layout && from.dtype == to.dtype &&
+      const bool relabelled = step.label == "Transpose(layout)" || (!from.layout && !to.layout);
+      if (slots[static_cast<std::size_t>(root)].kind == SlotKind::kArena && relabelled && from.dtype == to.dtype &&
           from.bytes() == to.bytes()) {
         view_of[static_cast<std::size_t>(step.out[0])] = root;
         continue;
@@ -1794,7 +1804,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   // What If/Loop/Scan bodies read from the graph becomes explicit inputs of those nodes first,
   // so no rewrite below drops or fuses away a value only a body reads.
   if (auto cf = expose_subgraph_reads(standard ? *standard : model)) standard = std::move(cf);
-  if (auto dr = remove_dropouts(standard ? *standard : model)) standard = std::move(dr);
+  if (auto dr = remove_dropouts_and_constant_aliases(standard ? *standard : model)) standard = std::move(dr);
   if (auto bn = fold_batchnorms_into_convs(standard ? *standard : model)) standard = std::move(bn);
   if (auto hs = fuse_decomposed_hardswish(standard ? *standard : model)) standard = std::move(hs);
   if (auto tp = fuse_transformer_patterns(standard ? *standard : model)) standard = std::move(tp);

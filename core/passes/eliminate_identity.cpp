@@ -3,7 +3,11 @@
 // told to train is kept unless its ratio is a constant 0: torchvision's Swin exports its
 // attention dropouts that way (training_mode true, ratio 0), and those scale by 1/(1-0) and
 // drop nothing. Option `dropout_only=true` leaves Identity nodes alone (the CPU engine's planner
-// makes them views already, and tests use them to keep patterns apart).
+// makes them views already, and tests use them to keep patterns apart); with
+// `constant_identities=true` as well, it still removes the Identity nodes that alias a constant.
+// torch.onnx.export stores a parameter equal to an earlier one as an Identity of that one (every
+// LayerNorm's ones and zeros in a randomly initialised ViT), and fusions that want a constant
+// operand (a LayerNorm's scale and bias) do not look through it.
 //
 // When the Identity's output is a graph output the name must survive, so instead the producer
 // of its input is renamed to produce the output directly. That is only possible when the input
@@ -21,7 +25,8 @@ namespace aifgen {
 
 class EliminateIdentityPass final : public Pass {
  public:
-  explicit EliminateIdentityPass(bool dropout_only) : dropout_only_(dropout_only) {}
+  EliminateIdentityPass(bool dropout_only, bool constant_identities)
+      : dropout_only_(dropout_only), constant_identities_(constant_identities) {}
 
   std::string name() const override { return "eliminate_identity"; }
 
@@ -56,7 +61,7 @@ class EliminateIdentityPass final : public Pass {
   bool is_identity_like(const onnx::NodeProto& n, const onnx::GraphProto& g) const {
     bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
     if (!default_domain || n.input_size() < 1 || n.input(0).empty() || n.output_size() < 1) return false;
-    if (n.op_type() == "Identity") return !dropout_only_;
+    if (n.op_type() == "Identity") return !dropout_only_ || (constant_identities_ && find_constant(g, n.input(0)) != nullptr);
     if (n.op_type() != "Dropout") return false;
     // Dropout(opset 12+) may be told to train through its third input; unless it drops nothing.
     if (n.input_size() >= 3 && !n.input(2).empty() && !drops_nothing(n, g)) return false;
@@ -81,14 +86,18 @@ class EliminateIdentityPass final : public Pass {
   }
 
   bool dropout_only_;
+  bool constant_identities_;
 };
 
 std::unique_ptr<Pass> make_eliminate_identity_pass(const PassOptions& options, const PassEnv&) {
-  check_pass_options("eliminate_identity", options, {"dropout_only"});
-  auto it = options.find("dropout_only");
-  if (it != options.end() && it->second != "true" && it->second != "false")
-    throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "eliminate_identity: dropout_only must be true or false");
-  return std::make_unique<EliminateIdentityPass>(it != options.end() && it->second == "true");
+  check_pass_options("eliminate_identity", options, {"dropout_only", "constant_identities"});
+  auto flag = [&](const std::string& name) {
+    auto it = options.find(name);
+    if (it != options.end() && it->second != "true" && it->second != "false")
+      throw Error(ErrorCode::kInvalidArgument, "bad-pass-option", "eliminate_identity: " + name + " must be true or false");
+    return it != options.end() && it->second == "true";
+  };
+  return std::make_unique<EliminateIdentityPass>(flag("dropout_only"), flag("constant_identities"));
 }
 
 }  // namespace aifgen

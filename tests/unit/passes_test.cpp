@@ -171,6 +171,18 @@ TEST(EliminateIdentity, RemovesTrainingDropoutsOnlyWhenTheirRatioIsAConstantZero
   EXPECT_EQ(count_op(both, "Dropout"), 0);
   EXPECT_EQ(count_op(both, "Identity"), 1);
   EXPECT_THROW(make_pass(PassSpec("eliminate_identity", {{"dropout_only", "yes"}})), Error);
+  // constant_identities too (what the engine runs): an Identity of a constant goes, its readers
+  // read the constant; an Identity of a computed value stays.
+  auto aliased = dropout_model(0.f, false);
+  *aliased.mutable_graph()->add_node() = testing::node("Identity", {"ratio"}, {"ratio_alias"});
+  *aliased.mutable_graph()->add_node() = testing::node("Identity", {"d"}, {"i"});
+  *aliased.mutable_graph()->add_node() = testing::node("Add", {"i", "ratio_alias"}, {"z"});
+  EXPECT_EQ(make_pass(PassSpec("eliminate_identity", {{"dropout_only", "true"}, {"constant_identities", "true"}}))->run(aliased)["nodes_removed"], 2);
+  EXPECT_EQ(count_op(aliased, "Identity"), 1);
+  const auto& add = aliased.graph().node(aliased.graph().node_size() - 1);
+  EXPECT_EQ(add.input(0), "i");
+  EXPECT_EQ(add.input(1), "ratio");
+  EXPECT_THROW(make_pass(PassSpec("eliminate_identity", {{"constant_identities", "1"}})), Error);
 }
 
 TEST(EliminateDeadNodes, RemovesDanglingChainsAndUnusedInitializers) {

@@ -8,6 +8,7 @@
 #include "core/engine/kernels/post_ops.h"
 #include "core/engine/kernels/silu.h"
 #include "core/engine/kernels/winograd_choice.h"
+#include "core/engine/nhwc_passthrough.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -336,6 +337,17 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
                                     bias, dst_any, g.strides, g.dilations, g.pad_l, g.pad_r);
   dnnl::convolution_forward::primitive_desc pd(d, post_op_attr(*chain), ctx.dnnl_engine());
+  // oneDNN 2.6 picks an `any` destination from its own kernels' preferences: a depthwise
+  // convolution reading NHWC with an `any` destination got the reference kernel, and with NHWC
+  // named for the destination too it gets its jit one (convnext_tiny's 7x7 depthwise layers).
+  // Where naming it ranks better the value stays NHWC: no reorder into the convolution, and the
+  // channels-last Transpose ConvNeXt applies after it reads the bytes as they are.
+  if (!choose_src && ctx.blocked_output_ok && y.size() == 4 && is_nhwc(ctx.in(0))) {
+    dnnl::convolution_forward::desc dn(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd, bias,
+                                       *nhwc_layout(y), g.strides, g.dilations, g.pad_l, g.pad_r);
+    dnnl::convolution_forward::primitive_desc same(dn, post_op_attr(*chain), ctx.dnnl_engine(), true);
+    if (same && kernel_rank(same.impl_info_str()) > kernel_rank(pd.impl_info_str())) pd = same;
+  }
   // Started blocked (activation_layout.h): write the channel-blocked layout of the widest vectors
   // oneDNN has a kernel for here, as long as that kernel is as good as the one of its own pick.
   if (choose_src && ctx.blocked_activations && y.size() == 4) {

@@ -1,5 +1,9 @@
 #include "core/engine/kernels/post_ops.h"
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include "core/base/error.h"
 
 namespace aifgen::engine {
@@ -18,6 +22,44 @@ bool conflicts_with_chain(const std::vector<PostOp>& chain, const PostOp& next) 
   for (const auto& p : chain)
     if (p.kind == PostOp::Kind::kEltwise && p.alg == next.alg && (p.alpha != next.alpha || p.beta != next.beta)) return true;
   return false;
+}
+
+bool hardswish_post_op_exact(const dnnl::engine& eng) {
+  static const bool exact = [&] {
+    using tag = dnnl::memory::format_tag;
+    constexpr dnnl::memory::dim c = 16, h = 4, w = 4;
+    std::vector<float> x(c * h * w), weights(c * c, 0.f), y(c * h * w);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = -8.f + static_cast<float>(i % 64) * 0.25f;
+    for (dnnl::memory::dim i = 0; i < c; ++i) weights[static_cast<std::size_t>(i * c + i)] = 1.f;  // identity
+    try {
+      dnnl::post_ops po;
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f);
+      dnnl::primitive_attr attr;
+      attr.set_post_ops(po);
+      const dnnl::memory::desc any_x({1, c, h, w}, dnnl::memory::data_type::f32, tag::any);
+      const dnnl::memory::desc any_w({c, c, 1, 1}, dnnl::memory::data_type::f32, tag::any);
+      dnnl::convolution_forward::primitive_desc pd(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_x, any_w,
+                                          any_x, {1, 1}, {0, 0}, {0, 0}),
+          attr, eng);
+      dnnl::stream s(eng);
+      const dnnl::memory::desc plain_x({1, c, h, w}, dnnl::memory::data_type::f32, tag::nchw);
+      dnnl::memory xp(plain_x, eng, x.data()), yp(plain_x, eng, y.data());
+      dnnl::memory wp({{c, c, 1, 1}, dnnl::memory::data_type::f32, tag::oihw}, eng, weights.data());
+      dnnl::memory xm(pd.src_desc(), eng), wm(pd.weights_desc(), eng), ym(pd.dst_desc(), eng);
+      dnnl::reorder(xp, xm).execute(s, xp, xm);
+      dnnl::reorder(wp, wm).execute(s, wp, wm);
+      dnnl::convolution_forward(pd).execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
+      dnnl::reorder(ym, yp).execute(s, ym, yp);
+      s.wait();
+    } catch (const dnnl::error&) {
+      return false;
+    }
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (std::abs(x[i] * std::clamp(x[i] + 3.f, 0.f, 6.f) / 6.f - y[i]) > 1e-5f) return false;
+    return true;
+  }();
+  return exact;
 }
 
 PostOpChain::PostOpChain(const std::vector<PostOp>& ops, std::optional<std::pair<float, float>> final_linear, int dst_rank,

@@ -27,6 +27,14 @@ namespace aifgen::engine {
 // parameters into it, and no exact substitute exists (every algorithm but eltwise_linear).
 bool conflicts_with_chain(const std::vector<PostOp>& chain, const PostOp& next);
 
+// Whether oneDNN's convolutions apply the hardswish post-op exactly on this machine. oneDNN
+// 2.6.3's AArch64 SVE-512 JIT convolution kernels do not: x * relu6(x + 3) / 6 came out up to 8
+// off for x in [-8, 8] (measured under qemu-aarch64, whose CPU reports 512-bit SVE; its reference
+// kernels and every x86 kernel were exact), which took PaddleOCR's direction classifier from
+// 1e-6 of ONNX Runtime to 0.35. Probed once on a small 1x1 convolution of the layouts oneDNN
+// picks; where it fails the planner runs hardswish as its own step instead of fusing it.
+bool hardswish_post_op_exact(const dnnl::engine& eng);
+
 class PostOpChain {
  public:
   // `ops` as the planner fused them, then `final_linear` (alpha, beta) when set (an int8
