@@ -335,6 +335,12 @@ struct Session::Impl {
   std::string layout_choice;  // which activation layout it runs and why (Session::activation_layout_choice)
   std::size_t layout_conversions = 0;  // reorder steps between two non-plain layouts
   double parallel_work = 0;  // estimated work of the steps planned with more than one thread
+  // The graph's initializers decoded once for every plan one Session constructor makes of one
+  // model (its thread, Winograd and layout races): each plan copied them again, and two plans
+  // are alive while they race (vgg11: 507 MB of weights per copy). Read-only: kernels get
+  // constants as const inputs and constant folding writes new tensors. Cleared once the
+  // constructor has chosen its plan, whose slots keep what they use.
+  std::shared_ptr<std::unordered_map<std::string, Tensor>> decoded_initializers;
   mutable std::mutex pool_mu;
   std::vector<std::unique_ptr<RunState>> pool;
   // Guarded by pool_mu; one per step once profiled (Session::profile() sums it per op).
@@ -368,7 +374,13 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
   for (const auto& init : g.initializer()) {
     Slot s;
     s.kind = SlotKind::kConstant;
-    s.constant = tensor_from_proto(init);
+    if (decoded_initializers) {
+      auto [it, fresh] = decoded_initializers->try_emplace(init.name());
+      if (fresh) it->second = tensor_from_proto(init);
+      s.constant = it->second;
+    } else {
+      s.constant = tensor_from_proto(init);
+    }
     s.desc = s.constant.desc();
     constant_bytes += s.constant.bytes();
     add_slot(init.name(), std::move(s));
@@ -1792,6 +1804,7 @@ std::optional<std::pair<double, double>> race_plans(Session::Impl& a, Session::I
 
 Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  impl_->decoded_initializers = std::make_shared<std::unordered_map<std::string, Tensor>>();
   if (impl_->options.threads < 1) impl_->options.threads = 1;
   omp_set_num_threads(impl_->options.threads);
   auto t0 = std::chrono::steady_clock::now();
@@ -1838,6 +1851,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
     // 0.77x its 1-thread time. So when some steps would use the team, both plans are timed on
     // the same synthetic inputs and the team is kept only if it is clearly faster.
     auto single = std::make_unique<Impl>();
+  single->decoded_initializers = impl_->decoded_initializers;
     single->options = impl_->options;
     single->options.threads = 1;
     omp_set_num_threads(1);
@@ -1864,6 +1878,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   // After the Winograd choice: which layout is faster depends on which algorithm the grouped
   // 3x3 convolutions run (both want nChw16c), so the race is between the plans that will run.
   if (impl_->options.activation_layout == ActivationLayout::kMeasured) choose_activation_layout(standard ? *standard : model);
+  impl_->decoded_initializers.reset();
   impl_->plan_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -1876,6 +1891,7 @@ void Session::choose_activation_layout(const onnx::ModelProto& planned) {
   if (impl_->layout_conversions == 0) return;
   const int threads = impl_->options.threads;
   auto blocked = std::make_unique<Impl>();
+  blocked->decoded_initializers = impl_->decoded_initializers;
   blocked->options = impl_->options;
   blocked->options.activation_layout = ActivationLayout::kBlocked;
   omp_set_num_threads(threads);
@@ -1914,6 +1930,7 @@ void Session::choose_winograd_or_direct(const onnx::ModelProto& planned) {
   const std::size_t winograd_steps = winograd_convolutions();
   if (winograd_steps == 0) return;
   auto direct = std::make_unique<Impl>();
+  direct->decoded_initializers = impl_->decoded_initializers;
   direct->options = impl_->options;
   direct->options.conv_algorithm = ConvAlgorithm::kDirect;
   const int threads = impl_->options.threads;
