@@ -22,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/engine/attention.h"
 #include "core/engine/control_flow.h"
@@ -154,8 +155,12 @@ std::optional<onnx::ModelProto> fold_batchnorms_into_convs(const onnx::ModelProt
 // LayerNorm scales and biases from the second on), and those LayerNorms ran their scale and bias
 // as two more passes over the activations. Those Identity nodes go too.
 std::optional<onnx::ModelProto> remove_dropouts_and_constant_aliases(const onnx::ModelProto& model) {
+  // Copying the model is the cost: only when there is something to remove.
+  std::unordered_set<std::string> initializers;
+  for (const auto& t : model.graph().initializer()) initializers.insert(t.name());
   bool any = false;
-  for (const auto& n : model.graph().node()) any = any || is_op(n, "Dropout") || is_op(n, "Identity");
+  for (const auto& n : model.graph().node())
+    any = any || is_op(n, "Dropout") || (is_op(n, "Identity") && n.input_size() == 1 && initializers.count(n.input(0)));
   if (!any) return std::nullopt;
   auto cleaned = model;
   auto counts = make_pass(PassSpec("eliminate_identity", {{"dropout_only", "true"}, {"constant_identities", "true"}}))->run(cleaned);
@@ -1774,9 +1779,9 @@ constexpr double kRaceDecided = 0.75;
 // The fastest steady-state run of each of two plans of one model on the same synthetic inputs,
 // in ms (first plan, second plan): two blocks of back-to-back runs per plan, alternating, the
 // first run of each block discarded (a team that slept through the other plan's runs wakes in
-// it), about 200 ms in all; one block each where that decides it (kRaceDecided). Fastest rather than median: on a shared machine a run can only be
-// slowed by others. Nullopt when a run fails (synthetic inputs a model rejects, e.g.
-// out-of-range ids).
+// it), about 200 ms in all; one block each where that decides it (kRaceDecided). Fastest
+// rather than median: on a shared machine a run can only be slowed by others. Nullopt when a run
+// fails (synthetic inputs a model rejects, e.g. out-of-range ids).
 std::optional<std::pair<double, double>> race_plans(Session::Impl& a, Session::Impl& b) {
   try {
     const auto in = random_inputs(a.inputs, 20261203);
@@ -1859,7 +1864,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
     // 0.77x its 1-thread time. So when some steps would use the team, both plans are timed on
     // the same synthetic inputs and the team is kept only if it is clearly faster.
     auto single = std::make_unique<Impl>();
-  single->decoded_initializers = impl_->decoded_initializers;
+    single->decoded_initializers = impl_->decoded_initializers;
     single->options = impl_->options;
     single->options.threads = 1;
     omp_set_num_threads(1);
