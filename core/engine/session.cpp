@@ -155,12 +155,15 @@ std::optional<onnx::ModelProto> fold_batchnorms_into_convs(const onnx::ModelProt
 // LayerNorm scales and biases from the second on), and those LayerNorms ran their scale and bias
 // as two more passes over the activations. Those Identity nodes go too.
 std::optional<onnx::ModelProto> remove_dropouts_and_constant_aliases(const onnx::ModelProto& model) {
-  // Copying the model is the cost: only when there is something to remove.
-  std::unordered_set<std::string> initializers;
-  for (const auto& t : model.graph().initializer()) initializers.insert(t.name());
+  // Copying the model is the cost: only when there is something to remove. Constants are what
+  // the pass's find_constant accepts: initializers and Constant nodes' outputs.
+  std::unordered_set<std::string> constants;
+  for (const auto& t : model.graph().initializer()) constants.insert(t.name());
+  for (const auto& n : model.graph().node())
+    if (is_op(n, "Constant") && n.output_size() == 1) constants.insert(n.output(0));
   bool any = false;
   for (const auto& n : model.graph().node())
-    any = any || is_op(n, "Dropout") || (is_op(n, "Identity") && n.input_size() == 1 && initializers.count(n.input(0)));
+    any = any || is_op(n, "Dropout") || (is_op(n, "Identity") && n.input_size() == 1 && constants.count(n.input(0)));
   if (!any) return std::nullopt;
   auto cleaned = model;
   auto counts = make_pass(PassSpec("eliminate_identity", {{"dropout_only", "true"}, {"constant_identities", "true"}}))->run(cleaned);
