@@ -1,5 +1,7 @@
 #include "core/engine/squeeze_excite.h"
 
+#include "core/engine/kernels/fast_math.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -46,7 +48,7 @@ class SqueezeExciteKernel final : public Kernel {
   SqueezeExciteKernel(const SqueezeExcite& se, const Shape& logical, std::int64_t channel_block)
       : n_(logical[0]), c_(logical[1]), hw_(logical[2] * logical[3]), r_(se.w1->shape[0]), block_(channel_block),
         activation_(se.activation), gate_(se.gate), alpha_(se.alpha), beta_(se.beta),
-        w1_(se.w1->as<float>(), se.w1->as<float>() + se.w1->numel()), w2_(se.w2->as<float>(), se.w2->as<float>() + se.w2->numel()),
+        w1_(se.w1->as<float>(), se.w1->as<float>() + se.w1->numel()), w2t_(transposed(se.w2->as<float>(), c_, r_)),
         b1_(se.b1 ? std::vector<float>(se.b1->as<float>(), se.b1->as<float>() + se.b1->numel()) : std::vector<float>(r_, 0.f)),
         b2_(se.b2 ? std::vector<float>(se.b2->as<float>(), se.b2->as<float>() + se.b2->numel()) : std::vector<float>(c_, 0.f)) {}
 
@@ -62,7 +64,7 @@ class SqueezeExciteKernel final : public Kernel {
     // two threads' sums could share a line. A precaution: EfficientNet-B7 at 2 threads showed no
     // measurable change with it.
     const std::size_t stride = (c + 15) / 16 * 16;
-    std::vector<float> storage(static_cast<std::size_t>(threads) * stride + 16), scale(c);
+    std::vector<float> storage(static_cast<std::size_t>(threads) * stride + 16), scale(c), zeros(c, 0.f);
     float* partial = storage.data() + (16 - (reinterpret_cast<std::uintptr_t>(storage.data()) / sizeof(float)) % 16) % 16;
     for (std::int64_t img = 0; img < n_; ++img) {
       const float* x = in[0]->as<float>() + static_cast<std::size_t>(img) * c * hw;
@@ -74,14 +76,8 @@ class SqueezeExciteKernel final : public Kernel {
       if (block_ != 1 && block_ != c_) {
         // nChw{b}c: c/b blocks of [hw][b], one block per thread at a time.
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-        for (std::size_t j = 0; j < c / b; ++j) {
-          const float* xb = x + j * hw * b;
-          float* sum = partial + j * b;
-          for (std::size_t p = 0; p < hw; ++p) {
-#pragma omp simd
-            for (std::size_t k = 0; k < b; ++k) sum[k] += xb[p * b + k];
-          }
-        }
+        for (std::size_t j = 0; j < c / b; ++j)
+          block_channel_sums(x + j * hw * b, static_cast<std::int64_t>(hw), block_, partial + j * b);
       } else if (block_ == c_) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
@@ -108,30 +104,20 @@ class SqueezeExciteKernel final : public Kernel {
       // Scale every pixel of each channel.
       if (block_ != 1 && block_ != c_) {
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-        for (std::size_t j = 0; j < c / b; ++j) {
-          const float* xb = x + j * hw * b;
-          float* yb = y + j * hw * b;
-          const float* g = scale.data() + j * b;
-          for (std::size_t p = 0; p < hw; ++p) {
-#pragma omp simd
-            for (std::size_t k = 0; k < b; ++k) yb[p * b + k] = xb[p * b + k] * g[k];
-          }
-        }
+        for (std::size_t j = 0; j < c / b; ++j)
+          block_affine_relu(x + j * hw * b, y + j * hw * b, static_cast<std::int64_t>(hw), block_, scale.data() + j * b, zeros.data(),
+                            false);
       } else if (block_ == c_) {
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-        for (std::size_t p = 0; p < hw; ++p) {
-          const float* px = x + p * c;
-          float* py = y + p * c;
-#pragma omp simd
-          for (std::size_t k = 0; k < c; ++k) py[k] = px[k] * scale[k];
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {
+          const auto t = static_cast<std::size_t>(omp_get_thread_num()), team = static_cast<std::size_t>(omp_get_num_threads());
+          const std::size_t begin = hw * t / team, end = hw * (t + 1) / team;
+          channel_affine_rows(x + begin * c, y + begin * c, static_cast<std::int64_t>(end - begin), c_, scale.data(), zeros.data());
         }
       } else {
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-        for (std::size_t k = 0; k < c; ++k) {
-          const float g = scale[k];
-#pragma omp simd
-          for (std::size_t p = 0; p < hw; ++p) y[k * hw + p] = x[k * hw + p] * g;
-        }
+        for (std::size_t k = 0; k < c; ++k)
+          channel_affine_relu(x + k * hw, y + k * hw, 1, hw_, scale.data() + k, zeros.data(), false);
       }
     }
   }
@@ -167,7 +153,7 @@ class SqueezeExciteKernel final : public Kernel {
   void reduce_rows(const float* mean, float* hidden, std::size_t begin, std::size_t end) const {
     const auto c = static_cast<std::size_t>(c_);
     for (std::size_t j = begin; j < end; ++j) {
-      float s = b1_[j] + dot(w1_.data() + j * c, mean, c);
+      float s = b1_[j] + dot_f32(w1_.data() + j * c, mean, c_);
       switch (activation_) {
         case SqueezeExcite::Activation::kRelu: s = std::max(s, 0.f); break;
         case SqueezeExcite::Activation::kSilu: s = s / (1.f + std::exp(-s)); break;
@@ -177,20 +163,24 @@ class SqueezeExciteKernel final : public Kernel {
     }
   }
 
-  // scale[k] = gate(b2[k] + w2[k, :] . hidden) for k in [begin, end).
+  // scale[k] = gate(b2[k] + w2[k, :] . hidden) for k in [begin, end), as R scaled adds of
+  // w2's columns: the rows are only R long (C/4 to C/24), too short for vector dot products.
   void expand_rows(const float* hidden, float* scale, std::size_t begin, std::size_t end) const {
-    const auto r = static_cast<std::size_t>(r_);
+    const auto c = static_cast<std::size_t>(c_), r = static_cast<std::size_t>(r_);
+    std::copy(b2_.begin() + static_cast<std::ptrdiff_t>(begin), b2_.begin() + static_cast<std::ptrdiff_t>(end), scale + begin);
+    for (std::size_t j = 0; j < r; ++j) axpy_f32(hidden[j], w2t_.data() + j * c + begin, scale + begin, static_cast<std::int64_t>(end - begin));
     for (std::size_t k = begin; k < end; ++k) {
-      const float s = b2_[k] + dot(w2_.data() + k * r, hidden, r);
+      const float s = scale[k];
       scale[k] = gate_ == SqueezeExcite::Gate::kSigmoid ? 1.f / (1.f + std::exp(-s)) : std::clamp(alpha_ * s + beta_, 0.f, 1.f);
     }
   }
 
-  static float dot(const float* a, const float* b, std::size_t n) {
-    float s = 0;
-#pragma omp simd reduction(+ : s)
-    for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
-    return s;
+  // [rows, cols] -> [cols, rows].
+  static std::vector<float> transposed(const float* w, std::int64_t rows, std::int64_t cols) {
+    std::vector<float> t(static_cast<std::size_t>(rows * cols));
+    for (std::int64_t i = 0; i < rows; ++i)
+      for (std::int64_t j = 0; j < cols; ++j) t[static_cast<std::size_t>(j * rows + i)] = w[i * cols + j];
+    return t;
   }
 
   std::int64_t n_, c_, hw_, r_;
@@ -198,7 +188,7 @@ class SqueezeExciteKernel final : public Kernel {
   SqueezeExcite::Activation activation_;
   SqueezeExcite::Gate gate_;
   float alpha_, beta_;
-  std::vector<float> w1_, w2_, b1_, b2_;
+  std::vector<float> w1_, w2t_, b1_, b2_;  // w2t_: w2 transposed, [R, C]
 };
 
 }  // namespace

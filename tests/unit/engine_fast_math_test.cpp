@@ -1,5 +1,6 @@
 // The engine's own vector erf and GELU (core/engine/kernels/fast_math.cpp) against the C
-// library's erf in double, over the range where they differ from +-1 and beyond it.
+// library's erf in double, over the range where they differ from +-1 and beyond it; and the
+// squeeze-and-excitation loops (channel-block sums, dot, axpy) against plain double sums.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -51,6 +52,41 @@ TEST(EngineFastMath, GeluMatchesTheErfDefinition) {
     worst = std::max(worst, std::abs(y[i] - want) / std::max(1.0, std::abs(want)));
   }
   EXPECT_LT(worst, 1e-6);
+}
+
+// Channel-block sums unroll four pixels for blocks of 8 and 16 and fall back to a plain loop
+// otherwise; pixel counts that are not multiples of 4 exercise the tail.
+TEST(EngineFastMath, BlockChannelSumsAddEveryPixelOfEveryLane) {
+  for (std::int64_t block : {8, 16, 4}) {
+    for (std::int64_t pixels : {0, 1, 3, 4, 7, 301}) {
+      std::vector<float> x(static_cast<std::size_t>(pixels * block));
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i)) + 0.25f;
+      std::vector<float> sums(static_cast<std::size_t>(block), 1.f);  // added to, not overwritten
+      engine::block_channel_sums(x.data(), pixels, block, sums.data());
+      for (std::int64_t l = 0; l < block; ++l) {
+        double want = 1;
+        for (std::int64_t p = 0; p < pixels; ++p) want += x[static_cast<std::size_t>(p * block + l)];
+        EXPECT_NEAR(sums[static_cast<std::size_t>(l)], want, 1e-5 * (1 + std::abs(want))) << "block " << block << " pixels " << pixels << " lane " << l;
+      }
+    }
+  }
+}
+
+TEST(EngineFastMath, DotAndAxpyMatchPlainSumsAtEveryLength) {
+  for (std::int64_t n : {0, 1, 31, 32, 33, 100, 1152}) {
+    std::vector<float> a(static_cast<std::size_t>(n)), b(a.size()), y(a.size());
+    double want = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      a[static_cast<std::size_t>(i)] = std::cos(0.11f * static_cast<float>(i));
+      b[static_cast<std::size_t>(i)] = 0.5f - std::sin(0.07f * static_cast<float>(i));
+      y[static_cast<std::size_t>(i)] = static_cast<float>(i);
+      want += static_cast<double>(a[static_cast<std::size_t>(i)]) * b[static_cast<std::size_t>(i)];
+    }
+    EXPECT_NEAR(engine::dot_f32(a.data(), b.data(), n), want, 1e-5 * (1 + std::abs(want))) << "n " << n;
+    engine::axpy_f32(-2.f, a.data(), y.data(), n);
+    for (std::int64_t i = 0; i < n; ++i)
+      EXPECT_FLOAT_EQ(y[static_cast<std::size_t>(i)], static_cast<float>(i) - 2.f * a[static_cast<std::size_t>(i)]) << "n " << n << " @" << i;
+  }
 }
 
 }  // namespace

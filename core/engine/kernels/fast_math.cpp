@@ -132,6 +132,55 @@ AIFGEN_MULTIVERSION void block_affine_relu(const float* x, float* y, std::int64_
     }
 }
 
+// Four pixels' partial sums per lane, in registers: summing straight into `sums` made every
+// pixel wait for the previous one's store (regnet_y_400mf's first squeeze, 48x56x56: 0.126 ms
+// per block with the exchange, against ORT's 0.057 for its pool and Mul).
+template <int B>
+static inline void block_channel_sums_fixed(const float* x, std::int64_t pixels, float* sums) {
+  float a0[B] = {}, a1[B] = {}, a2[B] = {}, a3[B] = {};
+  std::int64_t p = 0;
+  for (; p + 4 <= pixels; p += 4) {
+    const float* q = x + p * B;
+#pragma omp simd
+    for (int l = 0; l < B; ++l) {
+      a0[l] += q[l];
+      a1[l] += q[B + l];
+      a2[l] += q[2 * B + l];
+      a3[l] += q[3 * B + l];
+    }
+  }
+  for (; p < pixels; ++p)
+#pragma omp simd
+    for (int l = 0; l < B; ++l) a0[l] += x[p * B + l];
+  for (int l = 0; l < B; ++l) sums[l] += (a0[l] + a1[l]) + (a2[l] + a3[l]);
+}
+
+AIFGEN_MULTIVERSION void block_channel_sums(const float* x, std::int64_t pixels, std::int64_t block, float* sums) {
+  if (block == 8) return block_channel_sums_fixed<8>(x, pixels, sums);
+  if (block == 16) return block_channel_sums_fixed<16>(x, pixels, sums);
+  for (std::int64_t p = 0; p < pixels; ++p)
+    for (std::int64_t l = 0; l < block; ++l) sums[l] += x[p * block + l];
+}
+
+// 32 partial sums (four AVX2 vectors), so the adds of consecutive vectors do not wait on each other.
+AIFGEN_MULTIVERSION float dot_f32(const float* a, const float* b, std::int64_t n) {
+  constexpr int kLanes = 32;
+  float acc[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) acc[l] += a[i + l] * b[i + l];
+  float s = 0;
+  for (; i < n; ++i) s += a[i] * b[i];
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
+AIFGEN_MULTIVERSION void axpy_f32(float a, const float* x, float* y, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
 AIFGEN_MULTIVERSION void gelu_loop(const float* x, float* y, std::int64_t n) {
 #pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.f + erf_f32(x[i] * 0.70710678118654752f));

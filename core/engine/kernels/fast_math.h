@@ -68,5 +68,11 @@ void channel_affine_relu(const float* x, float* y, std::int64_t channels, std::i
 // (nChw8c/nChw16c), lane l scaled by scale[l] and shifted by shift[l].
 void block_affine_relu(const float* x, float* y, std::int64_t pixels, std::int64_t block, const float* scale, const float* shift,
                        bool relu);
+// sums[l] += x[p][l] over `pixels` pixels of one channel block of `block` lanes (the squeeze
+// of a squeeze-and-excitation block on nChw8c/nChw16c data).
+void block_channel_sums(const float* x, std::int64_t pixels, std::int64_t block, float* sums);
+// The dot product of n floats, and y[i] += a * x[i]: the small excitation products.
+float dot_f32(const float* a, const float* b, std::int64_t n);
+void axpy_f32(float a, const float* x, float* y, std::int64_t n);
 
 }  // namespace aifgen::engine
