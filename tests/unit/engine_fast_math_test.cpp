@@ -1,6 +1,7 @@
 // The engine's own vector erf and GELU (core/engine/kernels/fast_math.cpp) against the C
 // library's erf in double, over the range where they differ from +-1 and beyond it; and the
-// squeeze-and-excitation loops (channel-block sums, dot, axpy) against plain double sums.
+// squeeze-and-excitation loops (channel-block sums, dot, axpy) and LayerNorm's rows against
+// plain double sums.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -86,6 +87,37 @@ TEST(EngineFastMath, DotAndAxpyMatchPlainSumsAtEveryLength) {
     engine::axpy_f32(-2.f, a.data(), y.data(), n);
     for (std::int64_t i = 0; i < n; ++i)
       EXPECT_FLOAT_EQ(y[static_cast<std::size_t>(i)], static_cast<float>(i) - 2.f * a[static_cast<std::size_t>(i)]) << "n " << n << " @" << i;
+  }
+}
+
+// Row lengths below, at and past the 32 partial sums, with a tail, and a ViT's 768; values
+// with a large common offset, where a one-pass variance would lose the digits.
+TEST(EngineFastMath, LayerNormRowsMatchATwoPassDoubleComputation) {
+  for (std::int64_t c : {1, 5, 32, 33, 96, 100, 768}) {
+    const std::int64_t rows = 3;
+    std::vector<float> x(static_cast<std::size_t>(rows * c)), y(x.size()), scale(static_cast<std::size_t>(c)), bias(scale.size());
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = 1000.f + std::sin(0.3f * static_cast<float>(i)) * static_cast<float>(i % 7);
+    for (std::size_t k = 0; k < scale.size(); ++k) {
+      scale[k] = 0.5f + 0.01f * static_cast<float>(k);
+      bias[k] = -0.25f * static_cast<float>(k % 3);
+    }
+    std::vector<float> mean(rows), inv(rows);
+    const float eps = 1e-5f;
+    engine::layer_norm_rows(x.data(), y.data(), rows, c, eps, scale.data(), bias.data(), mean.data(), inv.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float* xr = x.data() + r * c;
+      double m = 0, v = 0;
+      for (std::int64_t k = 0; k < c; ++k) m += xr[k];
+      m /= static_cast<double>(c);
+      for (std::int64_t k = 0; k < c; ++k) v += (xr[k] - m) * (xr[k] - m);
+      const double want_inv = 1 / std::sqrt(v / static_cast<double>(c) + eps);
+      EXPECT_NEAR(mean[static_cast<std::size_t>(r)], m, 2e-6 * std::abs(m)) << "c " << c << " row " << r;  // a few float ulps
+      EXPECT_NEAR(inv[static_cast<std::size_t>(r)], want_inv, 1e-4 * want_inv) << "c " << c << " row " << r;
+      for (std::int64_t k = 0; k < c; ++k) {
+        const double want = (xr[k] - m) * want_inv * scale[static_cast<std::size_t>(k)] + bias[static_cast<std::size_t>(k)];
+        EXPECT_NEAR(y[static_cast<std::size_t>(r * c + k)], want, 2e-3 * (1 + std::abs(want))) << "c " << c << " row " << r << " @" << k;
+      }
+    }
   }
 }
 
