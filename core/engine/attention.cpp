@@ -257,6 +257,30 @@ std::optional<Attention> match_attention(const GraphView& view, int first) {
     a.nodes.push_back(next);
     cur = n.output(0);
     if ((next = only_reader(cur)) < 0) return std::nullopt;
+    // Swin's shifted windows: Reshape -> Add(window mask) -> Reshape back (Attention::window_mask).
+    auto plain_reshape = [&](const onnx::NodeProto& r) {
+      if (!is(r, "Reshape") || r.input_size() != 2 || r.output_size() != 1 || r.input(0) != cur) return false;
+      for (const auto& at : r.attribute())
+        if (at.name() == "allowzero" && at.i() != 0) return false;
+      return true;
+    };
+    if (plain_reshape(g.node(next))) {
+      const auto& view_node = g.node(next);
+      a.window_view_shape = view_node.input(1);
+      a.nodes.push_back(next);
+      cur = view_node.output(0);
+      if ((next = only_reader(cur)) < 0) return std::nullopt;
+      const auto& add = g.node(next);
+      if (!is(add, "Add") || add.input_size() != 2 || add.output_size() != 1 || add.input(0) == add.input(1)) return std::nullopt;
+      a.window_mask = add.input(0) == cur ? add.input(1) : add.input(0);
+      a.nodes.push_back(next);
+      cur = add.output(0);
+      if ((next = only_reader(cur)) < 0 || !plain_reshape(g.node(next))) return std::nullopt;
+      a.back_view_shape = g.node(next).input(1);
+      a.nodes.push_back(next);
+      cur = g.node(next).output(0);
+      if ((next = only_reader(cur)) < 0) return std::nullopt;
+    }
   }
   if (const auto& n = g.node(next); !is(n, "Softmax") || n.input_size() != 1 || n.output_size() != 1) return std::nullopt;
   a.softmax = next;
@@ -271,6 +295,126 @@ std::optional<Attention> match_attention(const GraphView& view, int first) {
   a.nodes.push_back(next);
   find_operand_producers(view, a);
   return a;
+}
+
+std::vector<int> order_for_attention(const GraphView& view) {
+  const auto& g = view.graph;
+  const int n = g.node_size();
+  std::unordered_map<std::string, int> producer_of;
+  for (int i = 0; i < n; ++i)
+    for (const auto& o : g.node(i).output())
+      if (!o.empty()) producer_of[o] = i;
+  std::vector<bool> moved(static_cast<std::size_t>(n), false);
+  std::unordered_map<int, std::vector<int>> before;  // first MatMul -> the nodes moved ahead of it
+  for (int first = 0; first < n; ++first) {
+    if (!is(g.node(first), "MatMul")) continue;
+    auto a = match_attention(view, first);
+    if (!a || a->window_mask.empty()) continue;
+    const std::vector<int> chain = a->nodes;
+    auto in_chain = [&](int i) { return std::find(chain.begin(), chain.end(), i) != chain.end(); };
+    // Producers after `first` of the mask operands, and theirs, transitively.
+    std::vector<int> closure, pending;
+    std::vector<bool> in_closure(static_cast<std::size_t>(n), false);
+    bool ok = true;
+    for (const auto* value : {&a->mask, &a->window_mask, &a->window_view_shape, &a->back_view_shape})
+      if (auto it = producer_of.find(*value); it != producer_of.end() && it->second > first) pending.push_back(it->second);
+    while (ok && !pending.empty()) {
+      const int p = pending.back();
+      pending.pop_back();
+      if (in_closure[static_cast<std::size_t>(p)]) continue;
+      if (in_chain(p) || moved[static_cast<std::size_t>(p)] || closure.size() >= kMaxHoistedNodes) {
+        ok = false;
+        break;
+      }
+      in_closure[static_cast<std::size_t>(p)] = true;
+      closure.push_back(p);
+      for (const auto& input : g.node(p).input())
+        if (auto it = producer_of.find(input); !input.empty() && it != producer_of.end() && it->second > first) pending.push_back(it->second);
+    }
+    if (!ok || closure.empty()) continue;
+    std::sort(closure.begin(), closure.end());
+    for (int p : closure) moved[static_cast<std::size_t>(p)] = true;
+    before[first] = std::move(closure);
+  }
+  std::vector<int> order;
+  order.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    if (auto it = before.find(i); it != before.end()) order.insert(order.end(), it->second.begin(), it->second.end());
+    if (!moved[static_cast<std::size_t>(i)]) order.push_back(i);
+  }
+  return order;
+}
+
+namespace {
+
+// The shape a Reshape to `spec` gives `in` (0 copies the input's dim there, one -1 is
+// inferred), or nullopt when the element counts cannot match.
+std::optional<Shape> reshaped(const Shape& in, const std::vector<std::int64_t>& spec) {
+  Shape out(spec.size());
+  std::int64_t known = 1, inferred = -1;
+  for (std::size_t i = 0; i < spec.size(); ++i) {
+    if (spec[i] == -1) {
+      if (inferred >= 0) return std::nullopt;
+      inferred = static_cast<std::int64_t>(i);
+      continue;
+    }
+    if (spec[i] < -1 || (spec[i] == 0 && i >= in.size())) return std::nullopt;
+    out[i] = spec[i] == 0 ? in[i] : spec[i];
+    known *= out[i];
+  }
+  const std::int64_t total = numel(in);
+  if (inferred >= 0) {
+    if (known == 0 || total % known != 0) return std::nullopt;
+    out[static_cast<std::size_t>(inferred)] = total / known;
+  } else if (known != total) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+// y (row-major, shape `to`) += x broadcast to `to` (numpy rules); false when x does not
+// broadcast to exactly `to`.
+bool add_broadcast(const Tensor& x, const Shape& to, float* y) {
+  const std::size_t r = to.size();
+  if (x.shape.size() > r) return false;
+  std::vector<std::int64_t> stride(r, 0);  // x's element stride along each axis of `to`, 0 where it broadcasts
+  std::int64_t s = 1;
+  for (std::size_t i = 0; i < x.shape.size(); ++i) {
+    const std::size_t xi = x.shape.size() - 1 - i, ti = r - 1 - i;
+    if (x.shape[xi] != to[ti] && x.shape[xi] != 1) return false;
+    stride[ti] = x.shape[xi] == 1 ? 0 : s;
+    s *= x.shape[xi];
+  }
+  const float* xs = x.as<float>();
+  std::vector<std::int64_t> index(r, 0);
+  std::int64_t offset = 0;
+  const std::int64_t count = numel(to);
+  for (std::int64_t e = 0; e < count; ++e) {
+    y[e] += xs[offset];
+    for (std::size_t ax = r; ax-- > 0;) {  // odometer step, carrying into the axes before
+      offset += stride[ax];
+      if (++index[ax] < to[ax]) break;
+      offset -= stride[ax] * to[ax];
+      index[ax] = 0;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<Tensor> combined_window_mask(const Tensor& first, const Tensor& second, const Shape& scores, const Tensor& window_view,
+                                           const Tensor& back_view) {
+  if (first.dtype != DType::kF32 || second.dtype != DType::kF32) return std::nullopt;
+  if (window_view.dtype != DType::kI64 || back_view.dtype != DType::kI64) return std::nullopt;
+  const auto windowed = reshaped(scores, to_int64_vector(window_view));
+  if (!windowed) return std::nullopt;
+  const auto back = reshaped(*windowed, to_int64_vector(back_view));
+  if (!back || *back != scores) return std::nullopt;
+  Tensor mask = Tensor::allocate(DType::kF32, scores);
+  std::fill(mask.as<float>(), mask.as<float>() + mask.numel(), 0.f);
+  if (!add_broadcast(first, scores, mask.as<float>()) || !add_broadcast(second, *windowed, mask.as<float>())) return std::nullopt;
+  return mask;
 }
 
 bool attention_shapes_fit(const Attention& a, const onnx::NodeProto& softmax, std::int64_t opset, const Shape& q, const Shape& k,

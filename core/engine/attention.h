@@ -39,12 +39,38 @@ struct Attention {
   int q_scale_node = -1;
   std::string q_unscaled;  // the Mul's or Div's other input
   float q_scale = 1.f;     // what it multiplies Q by
+
+  // Swin's shifted windows (torchvision): after the first mask (the relative position bias) the
+  // scores are viewed with the batch split into [images, windows], the shift's mask is added per
+  // window, and the scores are viewed back. Empty when the chain has no such part. When both
+  // masks are constants the planner adds them into one mask of the scores' shape
+  // (combined_window_mask).
+  std::string window_mask;                         // the second Add's other operand
+  std::string window_view_shape, back_view_shape;  // the two Reshapes' shape operands
 };
 
 // The chain starting at the MatMul node `first`, or nullopt when the nodes after it are not
 // exactly that (every intermediate read once and not a graph output, the scale a constant
 // scalar, Softmax the next-to-last node and read only as the second MatMul's left operand).
 std::optional<Attention> match_attention(const GraphView& view, int first);
+
+// Node indices in an order the one-pass planner can fuse more attention chains in: torch's
+// exporter writes a shifted-window block's mask (and the shapes of the views around it) where
+// the Python code computes it, after the chain's first MatMul, so at that MatMul the mask does
+// not exist yet. Here each such chain's operand producers that come after its first MatMul are
+// moved, in their own order, to just before it: only nodes the chain does not feed, and at most
+// kMaxHoistedNodes of them per chain. Every other node keeps its place. (torchvision's Swin
+// builds each mask from the padded shape with slice assignments: 681 nodes in swin_t's first
+// shifted block, nearly all Constant, Shape and index arithmetic, which the planner folds.)
+inline constexpr std::size_t kMaxHoistedNodes = 4096;
+std::vector<int> order_for_attention(const GraphView& view);
+
+// The two masks of a shifted-window chain as one float32 constant of the scores' shape:
+// `first` broadcast to `scores`, viewed as `window_view` (Reshape rules: 0 copies a dim, -1 is
+// inferred), `second` added with broadcasting, viewed as `back_view`, which must give `scores`
+// again. nullopt when a shape does not fit those rules.
+std::optional<Tensor> combined_window_mask(const Tensor& first, const Tensor& second, const Shape& scores, const Tensor& window_view,
+                                           const Tensor& back_view);
 
 // Whether the planned shapes fit the fused kernel: Q [..., L, D], K [..., D, M], V [..., M, E]
 // with the same leading dims, a mask (when present) that broadcasts to [..., L, M], and a Softmax

@@ -880,21 +880,44 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       else k_step = -1;  // a layout the products cannot read: the Transpose stays
     }
     std::vector<std::string> names = {q_step >= 0 ? a->q_unscaled : a->q, k_step >= 0 ? a->k_untransposed : a->k, a->v};
-    if (!a->mask.empty()) names.push_back(a->mask);
+    const bool window = !a->window_mask.empty();
+    if (!a->mask.empty() && !window) names.push_back(a->mask);
     std::vector<int> ids;
     for (const auto& name : names) {
       auto it = slot_of.find(name);
       if (it == slot_of.end() || slots[it->second].desc.dtype != DType::kF32) return std::nullopt;
       ids.push_back(slots[it->second].desc.layout ? plain_slot(it->second) : it->second);
     }
-    const Shape &q = slots[ids[0]].desc.shape, &v = slots[ids[2]].desc.shape;
+    const Shape q = slots[ids[0]].desc.shape, v = slots[ids[2]].desc.shape;  // copies: add_slot below may move slots
     Shape k = slots[ids[1]].desc.shape;
     if (k_step >= 0) {
       const Shape stored = k;
       for (std::size_t i = 0; i < k.size(); ++i) k[i] = stored[static_cast<std::size_t>(a->k_perm[i])];
     }
-    const Shape* mask = a->mask.empty() ? nullptr : &slots[ids[3]].desc.shape;
+    // A shifted-window chain's two constant masks become one of the scores' shape, computed here.
+    std::optional<Tensor> window_mask;
+    Shape mask_shape;
+    if (window) {
+      const Tensor *first = constant_of(a->mask), *second = constant_of(a->window_mask);
+      const Tensor *view_shape = constant_of(a->window_view_shape), *back_shape = constant_of(a->back_view_shape);
+      if (!first || !second || !view_shape || !back_shape || q.size() < 2 || k.size() != q.size()) return std::nullopt;
+      Shape scores(q.begin(), q.end() - 1);
+      scores.push_back(k.back());
+      window_mask = combined_window_mask(*first, *second, scores, *view_shape, *back_shape);
+      if (!window_mask) return std::nullopt;
+      mask_shape = scores;
+    } else if (!a->mask.empty()) {
+      mask_shape = slots[ids[3]].desc.shape;
+    }
+    const Shape* mask = a->mask.empty() ? nullptr : &mask_shape;
     if (!attention_shapes_fit(*a, g.node(a->softmax), opset, q, k, v, mask)) return std::nullopt;
+    if (window_mask) {
+      Slot s;
+      s.kind = SlotKind::kConstant;
+      s.constant = std::move(*window_mask);
+      s.desc = s.constant.desc();
+      ids.push_back(add_slot(a->output + "/aifgen:window_mask", std::move(s)));
+    }
     Shape out_shape(q.begin(), q.end() - 1);
     out_shape.push_back(v.back());
     const double work = static_cast<double>(numel(q)) / static_cast<double>(q.back()) * static_cast<double>(k.back()) *
@@ -937,7 +960,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     if (axes != std::vector<std::int64_t>{2, 3}) return std::nullopt;
     return attr_int(n, "keepdims", 1) != 0;
   };
-  for (int node_index = 0; node_index < g.node_size(); ++node_index) {
+  // Planned in the order of order_for_attention: the graph's own, except that the producers of
+  // a shifted-window attention's masks come before its first MatMul, so the chain can be one step.
+  for (const int node_index : order_for_attention(view)) {
     auto int8 = int8_convs.find(node_index);
     const onnx::NodeProto* planned_node = int8 != int8_convs.end() ? &int8->second.node : &g.node(node_index);
     if (absorbed[static_cast<std::size_t>(node_index)]) continue;

@@ -2,8 +2,8 @@
 // same graph computes unfused (the softmax's output also a graph output keeps the chain from
 // matching): with and without a scale (Mul either side, Div), with no mask, a constant [L, M]
 // mask and a runtime per-batch [B, 1, 1, M] mask, with K made by a Transpose and Q divided by a
-// constant first (both taken into the step), at one and two threads; and near misses stay
-// unfused.
+// constant first (both taken into the step), with Swin's shifted-window masks (computed after the
+// first MatMul, as torch exports them), at one and two threads; and near misses stay unfused.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -21,7 +21,10 @@ using testing::node;
 
 struct Chain {
   std::string scale = "Mul";  // "" | Mul | MulLeft | Div
-  std::string mask = "";      // "" | const | input
+  // "" | const | input | window: a [H, L, M] bias, then the scores viewed as [1, B, H, L, M],
+  // a [1, B, 1, L, M] window mask added, and viewed back (Swin's shifted windows); the window
+  // mask and both view shapes are made by nodes after the first MatMul.
+  std::string mask = "";
   bool barrier = false;       // the Softmax's output is also a graph output: no fusion
   // How K reaches the first MatMul: "" an input [B,H,D,M]; "swapped" an input [B,H,M,D] through
   // Transpose(0,1,3,2); "tokens_first" an input [M,B,H,D] through Transpose(1,2,3,0) (ViT's
@@ -88,7 +91,29 @@ onnx::ModelProto attention_model(const Chain& c) {
     else *g->add_node() = node(c.scale, {cur, "c"}, {"scaled"});
     cur = "scaled";
   }
-  if (!c.mask.empty()) {
+  if (c.mask == "window") {
+    *g->add_initializer() = testing::random_tensor("mask", {kH, kL, kM}, 31, -1.f, 1.f);
+    *g->add_initializer() = testing::random_tensor("window_base", {kB, kL, kM}, 37, -5.f, 0.f);
+    *g->add_initializer() = testing::int64_tensor("axis0", {0});
+    *g->add_initializer() = testing::int64_tensor("axis1", {1});
+    auto constant_shape = [&](const std::string& name, const std::vector<std::int64_t>& dims) {
+      auto n = node("Constant", {}, {name});
+      auto* a = n.add_attribute();
+      a->set_name("value");
+      a->set_type(onnx::AttributeProto::TENSOR);
+      *a->mutable_t() = testing::int64_tensor(name, dims);
+      *g->add_node() = n;
+    };
+    *g->add_node() = node("Add", {cur, "mask"}, {"biased"});
+    constant_shape("window_view", {1, -1, kH, kL, kM});
+    *g->add_node() = node("Reshape", {"biased", "window_view"}, {"windowed"});
+    *g->add_node() = node("Unsqueeze", {"window_base", "axis1"}, {"window_mask_1"});
+    *g->add_node() = node("Unsqueeze", {"window_mask_1", "axis0"}, {"window_mask"});
+    *g->add_node() = node("Add", {"windowed", "window_mask"}, {"window_masked"});
+    constant_shape("back_view", {-1, kH, kL, kM});
+    *g->add_node() = node("Reshape", {"window_masked", "back_view"}, {"masked"});
+    cur = "masked";
+  } else if (!c.mask.empty()) {
     *g->add_node() = node("Add", {cur, "mask"}, {"masked"});
     cur = "masked";
   }
@@ -184,6 +209,14 @@ TEST(EngineAttention, FusedChainsComputeWhatTheUnfusedGraphComputes) {
     windows.q_div = true;
     for (int threads : {1, 2}) expect_same_as_unfused(windows, threads);
   }
+  // Swin's shifted windows: both masks become one constant of the scores' shape; the nodes making
+  // the window mask and the views come after the first MatMul and are planned before it.
+  for (int threads : {1, 2}) {
+    Chain shifted{"Mul", "window"};
+    shifted.k_layout = "swapped";
+    shifted.q_div = true;
+    expect_same_as_unfused(shifted, threads);
+  }
   // Before opset 13 Softmax flattens at `axis`; with axis -1 that is still the last axis alone.
   Chain old;
   old.opset = 11;
@@ -235,6 +268,35 @@ TEST(EngineAttention, KIsReadThroughATransposeOnlyWhereItsBatchHeadsNest) {
   EXPECT_FALSE(permuted_k_strides({2, 1, 5, 3, 4}, {0, 1, 3, 4, 2}));
   // Neither of the last two axes contiguous: not a matrix a product can read.
   EXPECT_FALSE(permuted_k_strides({4, 5, 3}, {2, 0, 1}));
+}
+
+Tensor int64s(const std::vector<std::int64_t>& v) {
+  Tensor t = Tensor::allocate(DType::kI64, {static_cast<std::int64_t>(v.size())});
+  std::copy(v.begin(), v.end(), t.as<std::int64_t>());
+  return t;
+}
+
+TEST(EngineAttention, WindowMasksCombineIntoOneOfTheScoresShapeOrNotAtAll) {
+  // Scores [4 windows, 2 heads, 3, 3]: a per-head bias [2, 3, 3] and a per-window mask
+  // [1, 4, 1, 3, 3] seen through the view [1, 4, 2, 3, 3].
+  const Shape scores{4, 2, 3, 3};
+  Tensor bias = wave({2, 3, 3}, 0.7f, 1.f), window = wave({1, 4, 1, 3, 3}, 0.3f, 5.f);
+  auto mask = combined_window_mask(bias, window, scores, int64s({1, -1, 2, 3, 3}), int64s({-1, 2, 3, 3}));
+  ASSERT_TRUE(mask);
+  ASSERT_EQ(mask->shape, scores);
+  for (std::int64_t w = 0; w < 4; ++w)
+    for (std::int64_t h = 0; h < 2; ++h)
+      for (std::int64_t i = 0; i < 9; ++i)
+        ASSERT_FLOAT_EQ(mask->as<float>()[(w * 2 + h) * 9 + i], bias.as<float>()[h * 9 + i] + window.as<float>()[w * 9 + i])
+            << w << " " << h << " " << i;
+  // 0 in a view copies the dim at its place.
+  EXPECT_TRUE(combined_window_mask(bias, window, scores, int64s({1, 4, 2, 0, 3}), int64s({4, 2, 3, 0})));
+  // A view back to another shape, a view of the wrong size, a mask that would grow the scores
+  // and a second -1: nothing.
+  EXPECT_FALSE(combined_window_mask(bias, window, scores, int64s({1, 4, 2, 3, 3}), int64s({8, 3, 3})));
+  EXPECT_FALSE(combined_window_mask(bias, window, scores, int64s({1, 5, 2, 3, 3}), int64s({4, 2, 3, 3})));
+  EXPECT_FALSE(combined_window_mask(bias, wave({1, 4, 3, 3, 3}, 0.3f, 5.f), scores, int64s({1, 4, 2, 3, 3}), int64s({4, 2, 3, 3})));
+  EXPECT_FALSE(combined_window_mask(bias, window, scores, int64s({1, -1, -1, 3, 3}), int64s({4, 2, 3, 3})));
 }
 
 TEST(EngineAttention, NearMissesAreLeftToTheOrdinaryKernels) {

@@ -1,7 +1,7 @@
 // The engine's own vector erf and GELU (core/engine/kernels/fast_math.cpp) against the C
 // library's erf in double, over the range where they differ from +-1 and beyond it; and the
-// squeeze-and-excitation loops (channel-block sums, dot, axpy) and LayerNorm's rows against
-// plain double sums.
+// squeeze-and-excitation loops (channel-block sums, dot, axpy), LayerNorm's rows and softmax
+// rows against plain double computations.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -119,6 +119,38 @@ TEST(EngineFastMath, LayerNormRowsMatchATwoPassDoubleComputation) {
       }
     }
   }
+}
+
+// Rows as attention writes them: window widths, a ViT's 197, masked (-Inf) scores and scores
+// far below the row's maximum (exp underflows to 0 there, as it does in double).
+TEST(EngineFastMath, SoftmaxRowsMatchDoubleWithMaskedAndTinyEntries) {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::int64_t n : {1, 7, 49, 197}) {
+    std::vector<float> x(static_cast<std::size_t>(n)), y(x.size());
+    for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = 4.f * std::sin(0.9f * static_cast<float>(i));
+    if (n > 7) {
+      x[3] = -inf;
+      x[5] = -200.f;
+    }
+    engine::softmax_row(x.data(), y.data(), n);
+    double m = -INFINITY, sum = 0;
+    for (float v : x) m = std::max<double>(m, v);
+    for (float v : x) sum += std::exp(v - m);
+    double total = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double want = std::exp(x[static_cast<std::size_t>(i)] - m) / sum;
+      EXPECT_NEAR(y[static_cast<std::size_t>(i)], want, 1e-6 * want + 1e-30) << "n " << n << " @" << i;
+      total += y[static_cast<std::size_t>(i)];
+    }
+    EXPECT_NEAR(total, 1.0, 1e-5) << "n " << n;
+    if (n > 7) {
+      EXPECT_EQ(y[3], 0.f);
+      EXPECT_EQ(y[5], 0.f);
+    }
+  }
+  float nan_row[4] = {1.f, std::numeric_limits<float>::quiet_NaN(), 2.f, 3.f}, out[4];
+  engine::softmax_row(nan_row, out, 4);
+  EXPECT_TRUE(std::isnan(out[1]));
 }
 
 }  // namespace

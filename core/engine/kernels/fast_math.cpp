@@ -60,10 +60,10 @@ AIFGEN_MULTIVERSION void softmax_row(const float* x, float* y, std::int64_t n) {
   float sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (std::int64_t i = 0; i < n; ++i) {
-    y[i] = exp_f32(x[i] - m);
+    y[i] = exp_nonpositive_f32(x[i] - m);
     sum += y[i];
   }
-  const auto inv = static_cast<float>(1.0 / sum);
+  const float inv = 1.f / sum;
 #pragma omp simd
   for (std::int64_t i = 0; i < n; ++i) y[i] *= inv;
 }
@@ -138,43 +138,50 @@ AIFGEN_MULTIVERSION void block_affine_relu(const float* x, float* y, std::int64_
 // over a 32-lane array kept the partial sums in memory in some clones and ran slower.
 using Float8 = float __attribute__((vector_size(32)));
 
-// GCC notes that passing a 32-byte vector by value differs between AVX and non-AVX code; these
-// helpers are inlined into each clone of the loops below, so no call ever crosses that boundary.
-// (GCC reports it while emitting the clones at the end of the file, so it stays off from here.)
-#pragma GCC diagnostic ignored "-Wpsabi"
+// The helpers take and return vectors by reference only: GCC warns that passing 32-byte vectors
+// by value has a different ABI in AVX and non-AVX code, and these are inlined into every clone.
+static inline void load8(Float8& v, const float* p) { std::memcpy(&v, p, sizeof v); }
 
-static inline Float8 load8(const float* p) {
+static inline float add_lanes(const Float8& v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
+
+// acc += the eight floats at p, or their squared deviations from `shift` when `squares`.
+template <bool squares>
+static inline void add8(Float8& acc, const float* p, float shift) {
   Float8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+  load8(v, p);
+  if constexpr (squares) {
+    v -= shift;
+    acc += v * v;
+  } else {
+    acc += v;
+  }
 }
-
-static inline float add_lanes(Float8 v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
 
 // sum of x[i], or of (x[i] - shift)^2 when `squares`, over [0, n).
 template <bool squares>
 static inline float row_sum(const float* x, std::int64_t n, float shift = 0.f) {
-  auto term = [shift](Float8 v) {
-    if constexpr (squares) {
-      v -= shift;
-      return v * v;
-    } else {
-      return v;
-    }
-  };
   Float8 a = {}, b = {};
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    a += term(load8(x + i));
-    b += term(load8(x + i + 8));
+    add8<squares>(a, x + i, shift);
+    add8<squares>(b, x + i + 8, shift);
   }
   if (i + 8 <= n) {
-    a += term(load8(x + i));
+    add8<squares>(a, x + i, shift);
     i += 8;
   }
-  float s = add_lanes(a + b);
+  const Float8 ab = a + b;
+  float s = add_lanes(ab);
   for (; i < n; ++i) s += squares ? (x[i] - shift) * (x[i] - shift) : x[i];
   return s;
+}
+
+// acc += a[0..8) * b[0..8).
+static inline void add8_products(Float8& acc, const float* a, const float* b) {
+  Float8 u, v;
+  load8(u, a);
+  load8(v, b);
+  acc += u * v;
 }
 
 // Four pixels' partial sums per lane, in registers: summing straight into `sums` made every
@@ -211,14 +218,15 @@ AIFGEN_MULTIVERSION float dot_f32(const float* a, const float* b, std::int64_t n
   Float8 u = {}, v = {};
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    u += load8(a + i) * load8(b + i);
-    v += load8(a + i + 8) * load8(b + i + 8);
+    add8_products(u, a + i, b + i);
+    add8_products(v, a + i + 8, b + i + 8);
   }
   if (i + 8 <= n) {
-    u += load8(a + i) * load8(b + i);
+    add8_products(u, a + i, b + i);
     i += 8;
   }
-  float s = add_lanes(u + v);
+  const Float8 uv = u + v;
+  float s = add_lanes(uv);
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
