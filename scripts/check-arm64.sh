@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds aifgen for arm64 and runs it under qemu-user, so the arm64-cpu target is executed, not
 # assumed: the engine's ONNX conformance cases and the shared models against their ONNX Runtime
-# references (the unit-test binary, built for arm64), then an arm64-cpu bundle made by the
+# references, and the unit tests of the engine's own vector loops (fast_math: erf, softmax,
+# LayerNorm and squeeze-excitation rows, written with GCC's portable vector extension) and of the
+# fused attention (the unit-test binary, built for arm64), then an arm64-cpu bundle made by the
 # service's pipeline, served by the arm64 aifgen (infer-server) and answering KServe v2
 # requests that are checked against the x86-64 engine.
 #
@@ -58,9 +60,9 @@ cmake --build "$work/build" -j"$(nproc)" --target aifgen aifgen_unit_tests >"$wo
 file "$work/build/aifgen" | grep -q "ARM aarch64" || { echo "check-arm64: $work/build/aifgen is not an arm64 binary" >&2; exit 1; }
 run_arm64() { qemu-aarch64 -L "$sysroot" "$@"; }
 
-log "ONNX node conformance cases and the shared models, on the arm64 engine (qemu-user)"
+log "ONNX node conformance cases, the shared models, the vector loops and attention, on the arm64 engine (qemu-user)"
 run_arm64 "$work/build/tests/aifgen_unit_tests" --gtest_brief=1 \
-  --gtest_filter='OnnxConformance.*:Shared/EngineModels.*' 2>&1 | tee "$work/engine-tests.log" | tail -15
+  --gtest_filter='OnnxConformance.*:Shared/EngineModels.*:EngineFastMath.*:EngineAttention.*' 2>&1 | tee "$work/engine-tests.log" | tail -15
 grep -q "PASSED" "$work/engine-tests.log" && ! grep -q "FAILED" "$work/engine-tests.log"
 
 log "an arm64-cpu bundle (native pipeline), served by the arm64 aifgen infer-server"
