@@ -6,6 +6,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "core/engine/kernels/dispatch.h"
 #include "core/engine/kernels/fast_math.h"
 #include "core/engine/kernels/onednn_util.h"
 
@@ -347,56 +348,17 @@ std::vector<int> order_for_attention(const GraphView& view) {
 
 namespace {
 
-// The shape a Reshape to `spec` gives `in` (0 copies the input's dim there, one -1 is
-// inferred), or nullopt when the element counts cannot match.
-std::optional<Shape> reshaped(const Shape& in, const std::vector<std::int64_t>& spec) {
-  Shape out(spec.size());
-  std::int64_t known = 1, inferred = -1;
-  for (std::size_t i = 0; i < spec.size(); ++i) {
-    if (spec[i] == -1) {
-      if (inferred >= 0) return std::nullopt;
-      inferred = static_cast<std::int64_t>(i);
-      continue;
-    }
-    if (spec[i] < -1 || (spec[i] == 0 && i >= in.size())) return std::nullopt;
-    out[i] = spec[i] == 0 ? in[i] : spec[i];
-    known *= out[i];
-  }
-  const std::int64_t total = numel(in);
-  if (inferred >= 0) {
-    if (known == 0 || total % known != 0) return std::nullopt;
-    out[static_cast<std::size_t>(inferred)] = total / known;
-  } else if (known != total) {
-    return std::nullopt;
-  }
-  return out;
-}
-
 // y (row-major, shape `to`) += x broadcast to `to` (numpy rules); false when x does not
 // broadcast to exactly `to`.
 bool add_broadcast(const Tensor& x, const Shape& to, float* y) {
-  const std::size_t r = to.size();
-  if (x.shape.size() > r) return false;
-  std::vector<std::int64_t> stride(r, 0);  // x's element stride along each axis of `to`, 0 where it broadcasts
-  std::int64_t s = 1;
-  for (std::size_t i = 0; i < x.shape.size(); ++i) {
-    const std::size_t xi = x.shape.size() - 1 - i, ti = r - 1 - i;
-    if (x.shape[xi] != to[ti] && x.shape[xi] != 1) return false;
-    stride[ti] = x.shape[xi] == 1 ? 0 : s;
-    s *= x.shape[xi];
-  }
+  Shape out;
+  if (!broadcast_shape({x.shape, to}, out) || out != to) return false;
+  const auto plan = plan_broadcast({x.shape}, to);
   const float* xs = x.as<float>();
-  std::vector<std::int64_t> index(r, 0);
-  std::int64_t offset = 0;
-  const std::int64_t count = numel(to);
-  for (std::int64_t e = 0; e < count; ++e) {
-    y[e] += xs[offset];
-    for (std::size_t ax = r; ax-- > 0;) {  // odometer step, carrying into the axes before
-      offset += stride[ax];
-      if (++index[ax] < to[ax]) break;
-      offset -= stride[ax] * to[ax];
-      index[ax] = 0;
-    }
+  for (std::int64_t r = 0; r < plan.rows; ++r) {
+    const float* xr = xs + plan.row_offset[0][static_cast<std::size_t>(r)];
+    float* yr = y + r * plan.inner;
+    for (std::int64_t i = 0; i < plan.inner; ++i) yr[i] += xr[i * plan.inner_stride[0]];
   }
   return true;
 }
@@ -407,13 +369,14 @@ std::optional<Tensor> combined_window_mask(const Tensor& first, const Tensor& se
                                            const Tensor& back_view) {
   if (first.dtype != DType::kF32 || second.dtype != DType::kF32) return std::nullopt;
   if (window_view.dtype != DType::kI64 || back_view.dtype != DType::kI64) return std::nullopt;
-  const auto windowed = reshaped(scores, to_int64_vector(window_view));
-  if (!windowed) return std::nullopt;
-  const auto back = reshaped(*windowed, to_int64_vector(back_view));
-  if (!back || *back != scores) return std::nullopt;
+  Shape windowed, back;
+  std::string why;
+  if (!reshape_target(scores, to_int64_vector(window_view), false, windowed, why) ||
+      !reshape_target(windowed, to_int64_vector(back_view), false, back, why) || back != scores)
+    return std::nullopt;
   Tensor mask = Tensor::allocate(DType::kF32, scores);
   std::fill(mask.as<float>(), mask.as<float>() + mask.numel(), 0.f);
-  if (!add_broadcast(first, scores, mask.as<float>()) || !add_broadcast(second, *windowed, mask.as<float>())) return std::nullopt;
+  if (!add_broadcast(first, scores, mask.as<float>()) || !add_broadcast(second, windowed, mask.as<float>())) return std::nullopt;
   return mask;
 }
 

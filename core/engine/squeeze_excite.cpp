@@ -50,7 +50,8 @@ class SqueezeExciteKernel final : public Kernel {
         activation_(se.activation), gate_(se.gate), alpha_(se.alpha), beta_(se.beta),
         w1_(se.w1->as<float>(), se.w1->as<float>() + se.w1->numel()), w2t_(transposed(se.w2->as<float>(), c_, r_)),
         b1_(se.b1 ? std::vector<float>(se.b1->as<float>(), se.b1->as<float>() + se.b1->numel()) : std::vector<float>(r_, 0.f)),
-        b2_(se.b2 ? std::vector<float>(se.b2->as<float>(), se.b2->as<float>() + se.b2->numel()) : std::vector<float>(c_, 0.f)) {}
+        b2_(se.b2 ? std::vector<float>(se.b2->as<float>(), se.b2->as<float>() + se.b2->numel()) : std::vector<float>(c_, 0.f)),
+        zeros_(static_cast<std::size_t>(c_), 0.f) {}
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) override {
     const auto c = static_cast<std::size_t>(c_), hw = static_cast<std::size_t>(hw_);
@@ -64,7 +65,7 @@ class SqueezeExciteKernel final : public Kernel {
     // two threads' sums could share a line. A precaution: EfficientNet-B7 at 2 threads showed no
     // measurable change with it.
     const std::size_t stride = (c + 15) / 16 * 16;
-    std::vector<float> storage(static_cast<std::size_t>(threads) * stride + 16), scale(c), zeros(c, 0.f);
+    std::vector<float> storage(static_cast<std::size_t>(threads) * stride + 16), scale(c);
     float* partial = storage.data() + (16 - (reinterpret_cast<std::uintptr_t>(storage.data()) / sizeof(float)) % 16) % 16;
     for (std::int64_t img = 0; img < n_; ++img) {
       const float* x = in[0]->as<float>() + static_cast<std::size_t>(img) * c * hw;
@@ -105,19 +106,19 @@ class SqueezeExciteKernel final : public Kernel {
       if (block_ != 1 && block_ != c_) {
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
         for (std::size_t j = 0; j < c / b; ++j)
-          block_affine_relu(x + j * hw * b, y + j * hw * b, static_cast<std::int64_t>(hw), block_, scale.data() + j * b, zeros.data(),
+          block_affine_relu(x + j * hw * b, y + j * hw * b, static_cast<std::int64_t>(hw), block_, scale.data() + j * b, zeros_.data(),
                             false);
       } else if (block_ == c_) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
           const auto t = static_cast<std::size_t>(omp_get_thread_num()), team = static_cast<std::size_t>(omp_get_num_threads());
           const std::size_t begin = hw * t / team, end = hw * (t + 1) / team;
-          channel_affine_rows(x + begin * c, y + begin * c, static_cast<std::int64_t>(end - begin), c_, scale.data(), zeros.data());
+          channel_affine_rows(x + begin * c, y + begin * c, static_cast<std::int64_t>(end - begin), c_, scale.data(), zeros_.data());
         }
       } else {
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
         for (std::size_t k = 0; k < c; ++k)
-          channel_affine_relu(x + k * hw, y + k * hw, 1, hw_, scale.data() + k, zeros.data(), false);
+          channel_affine_relu(x + k * hw, y + k * hw, 1, hw_, scale.data() + k, zeros_.data(), false);
       }
     }
   }
@@ -189,6 +190,7 @@ class SqueezeExciteKernel final : public Kernel {
   SqueezeExcite::Gate gate_;
   float alpha_, beta_;
   std::vector<float> w1_, w2t_, b1_, b2_;  // w2t_: w2 transposed, [R, C]
+  std::vector<float> zeros_;                // the scale pass's shift: the shared affine loops with none
 };
 
 }  // namespace

@@ -23,6 +23,45 @@ bool broadcast_shape(const std::vector<Shape>& shapes, Shape& out) {
   return true;
 }
 
+bool reshape_target(const Shape& in, const std::vector<std::int64_t>& target, bool allowzero, Shape& out, std::string& why) {
+  out.assign(target.size(), 0);
+  std::int64_t known = 1, infer = -1;
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == 0 && !allowzero) {
+      if (i >= in.size()) {
+        why = "0 refers past the input rank";
+        return false;
+      }
+      out[i] = in[i];
+    } else if (target[i] == -1) {
+      if (infer >= 0) {
+        why = "more than one -1";
+        return false;
+      }
+      infer = static_cast<std::int64_t>(i);
+      continue;
+    } else if (target[i] < 0) {
+      why = "negative dim";
+      return false;
+    } else {
+      out[i] = target[i];
+    }
+    known *= out[i];
+  }
+  if (infer >= 0) {
+    if (known == 0 || numel(in) % known != 0) {
+      why = "cannot infer the -1 dim";
+      return false;
+    }
+    out[static_cast<std::size_t>(infer)] = numel(in) / known;
+  }
+  if (numel(out) != numel(in)) {
+    why = "element count changes from " + shape_str(in) + " to " + shape_str(out);
+    return false;
+  }
+  return true;
+}
+
 BroadcastPlan plan_broadcast(const std::vector<Shape>& inputs, const Shape& out) {
   const std::size_t rank = out.size(), n = inputs.size();
   // bcast[k][d]: operand k is broadcast (size 1) along output dim d.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -55,6 +56,11 @@ bool dispatch_type(DType t, F&& f) {
 
 // Broadcast output shape (numpy rules); returns false when the shapes are incompatible.
 bool broadcast_shape(const std::vector<Shape>& shapes, Shape& out);
+
+// The shape a Reshape to `target` gives a value of shape `in` (ONNX rules: 0 copies the input's
+// dim at that place unless `allowzero`, one -1 is inferred); false with the reason in `why`
+// when it cannot (the Reshape kernel and the attention planner's window views share it).
+bool reshape_target(const Shape& in, const std::vector<std::int64_t>& target, bool allowzero, Shape& out, std::string& why);
 
 // Iteration plan for an N-ary broadcast: dims merged where every operand broadcasts the same
 // way, so the inner loop is as long as possible. Operand k's element for output row r and

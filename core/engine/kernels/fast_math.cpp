@@ -144,44 +144,42 @@ static inline void load8(Float8& v, const float* p) { std::memcpy(&v, p, sizeof 
 
 static inline float add_lanes(const Float8& v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
 
-// acc += the eight floats at p, or their squared deviations from `shift` when `squares`.
-template <bool squares>
-static inline void add8(Float8& acc, const float* p, float shift) {
-  Float8 v;
-  load8(v, p);
-  if constexpr (squares) {
-    v -= shift;
-    acc += v * v;
-  } else {
-    acc += v;
+// The sum over i in [0, n) of a term given two ways: add8(acc, i) adds terms i..i+7 to the
+// vector acc, term(i) is term i alone (the tail). Two running sums, added up at the end.
+template <class Add8, class Term>
+static inline float two_lane_sum(std::int64_t n, Add8 add8, Term term) {
+  Float8 a = {}, b = {};
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    add8(a, i);
+    add8(b, i + 8);
   }
+  if (i + 8 <= n) {
+    add8(a, i);
+    i += 8;
+  }
+  const Float8 ab = a + b;
+  float s = add_lanes(ab);
+  for (; i < n; ++i) s += term(i);
+  return s;
 }
 
 // sum of x[i], or of (x[i] - shift)^2 when `squares`, over [0, n).
 template <bool squares>
 static inline float row_sum(const float* x, std::int64_t n, float shift = 0.f) {
-  Float8 a = {}, b = {};
-  std::int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    add8<squares>(a, x + i, shift);
-    add8<squares>(b, x + i + 8, shift);
-  }
-  if (i + 8 <= n) {
-    add8<squares>(a, x + i, shift);
-    i += 8;
-  }
-  const Float8 ab = a + b;
-  float s = add_lanes(ab);
-  for (; i < n; ++i) s += squares ? (x[i] - shift) * (x[i] - shift) : x[i];
-  return s;
-}
-
-// acc += a[0..8) * b[0..8).
-static inline void add8_products(Float8& acc, const float* a, const float* b) {
-  Float8 u, v;
-  load8(u, a);
-  load8(v, b);
-  acc += u * v;
+  return two_lane_sum(
+      n,
+      [&](Float8& acc, std::int64_t i) {
+        Float8 v;
+        load8(v, x + i);
+        if constexpr (squares) {
+          v -= shift;
+          acc += v * v;
+        } else {
+          acc += v;
+        }
+      },
+      [&](std::int64_t i) { return squares ? (x[i] - shift) * (x[i] - shift) : x[i]; });
 }
 
 // Four pixels' partial sums per lane, in registers: summing straight into `sums` made every
@@ -215,20 +213,15 @@ AIFGEN_MULTIVERSION void block_channel_sums(const float* x, std::int64_t pixels,
 }
 
 AIFGEN_MULTIVERSION float dot_f32(const float* a, const float* b, std::int64_t n) {
-  Float8 u = {}, v = {};
-  std::int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    add8_products(u, a + i, b + i);
-    add8_products(v, a + i + 8, b + i + 8);
-  }
-  if (i + 8 <= n) {
-    add8_products(u, a + i, b + i);
-    i += 8;
-  }
-  const Float8 uv = u + v;
-  float s = add_lanes(uv);
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
+  return two_lane_sum(
+      n,
+      [&](Float8& acc, std::int64_t i) {
+        Float8 u, v;
+        load8(u, a + i);
+        load8(v, b + i);
+        acc += u * v;
+      },
+      [&](std::int64_t i) { return a[i] * b[i]; });
 }
 
 AIFGEN_MULTIVERSION void axpy_f32(float a, const float* x, float* y, std::int64_t n) {

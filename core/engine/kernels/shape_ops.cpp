@@ -24,28 +24,9 @@ std::unique_ptr<Kernel> make_reshape(const NodeCtx& ctx, std::vector<TensorDesc>
     target = to_int64_vector(ctx.constant_input(1, "the target shape"));
     allowzero = ctx.attr_i("allowzero", 0) != 0;
   }
-  Shape out(target.size());
-  std::int64_t known = 1, infer = -1;
-  for (std::size_t i = 0; i < target.size(); ++i) {
-    if (target[i] == 0 && !allowzero) {
-      if (i >= in.shape.size()) ctx.invalid("0 refers past the input rank");
-      out[i] = in.shape[i];
-    } else if (target[i] == -1) {
-      if (infer >= 0) ctx.invalid("more than one -1");
-      infer = static_cast<std::int64_t>(i);
-      continue;
-    } else if (target[i] < 0) {
-      ctx.invalid("negative dim");
-    } else {
-      out[i] = target[i];
-    }
-    known *= out[i];
-  }
-  if (infer >= 0) {
-    if (known == 0 || numel(in.shape) % known != 0) ctx.invalid("cannot infer the -1 dim");
-    out[static_cast<std::size_t>(infer)] = numel(in.shape) / known;
-  }
-  if (numel(out) != numel(in.shape)) ctx.invalid("element count changes from " + shape_str(in.shape) + " to " + shape_str(out));
+  Shape out;
+  std::string why;
+  if (!reshape_target(in.shape, target, allowzero, out, why)) ctx.invalid(why);
   outs = {{in.dtype, out}};
   return copy_kernel();
 }
