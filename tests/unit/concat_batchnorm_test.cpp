@@ -24,7 +24,7 @@ struct Chain {
   bool barrier = false;     // an Identity between Concat and BatchNormalization: nothing fuses
   std::int64_t axis = 1;
   bool bn_is_output = false;  // the normalization's result is also a graph output
-  bool whole_blocks = false;  // the convolutions make 8 and 16 channels and x is not joined
+  bool whole_blocks = false;  // the convolutions make one and two channel blocks and x is not joined
 };
 
 // x[1,4,6,5] -> Concat(...) -> BatchNormalization (scale shared through an Identity, as PyTorch
@@ -36,7 +36,8 @@ onnx::ModelProto chain_model(const Chain& c) {
   std::vector<std::string> parts;
   std::int64_t channels = 0;
   if (c.conv_inputs) {
-    const std::int64_t ca = c.whole_blocks ? 8 : 3, cb = c.whole_blocks ? 16 : 5;
+    const std::int64_t block = testing::onednn_uses_avx512() ? 16 : 8;  // the blocked layout's channels
+    const std::int64_t ca = c.whole_blocks ? block : 3, cb = c.whole_blocks ? 2 * block : 5;
     *g->add_initializer() = testing::random_tensor("w1", {ca, 4, 3, 3}, 11, -0.5f, 0.5f);
     *g->add_initializer() = testing::random_tensor("w2", {cb, 4, 1, 1}, 12, -0.5f, 0.5f);
     auto c1 = node("Conv", {"x", "w1"}, {"a"});

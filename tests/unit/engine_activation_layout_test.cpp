@@ -2,7 +2,8 @@
 // blocked, a RegNet-style chain (stem -> 1x1 -> grouped 3x3 with 16-channel groups) runs without
 // reordering between NHWC and nChw16c and gives oneDNN's-layout results; measured, the session
 // keeps one of the two plans and says which. On AVX2 (ctest engine_avx2) oneDNN writes nChw8c
-// throughout, nothing converts, and there is nothing to choose.
+// throughout, nothing converts, and there is nothing to choose; on some AVX-512 CPUs oneDNN's
+// grouped kernel reads NHWC and nothing converts either.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -69,9 +70,11 @@ TEST(EngineActivationLayout, StartedBlockedTheChainConvertsNothingAndGivesTheSam
     Session onednn(regnet_like(), options(ActivationLayout::kOneDnn, threads));
     Session blocked(regnet_like(), options(ActivationLayout::kBlocked, threads));
     EXPECT_EQ(blocked.layout_conversions(), 0u) << "threads " << threads;
-    if (testing::onednn_uses_avx512()) {
-      // oneDNN's NHWC from the stem on, reordered to nChw16c for the grouped convolution.
-      EXPECT_GE(onednn.layout_conversions(), 1u) << "threads " << threads;
+    if (onednn.layout_conversions() > 0) {
+      // oneDNN's NHWC from the stem on, reordered to nChw16c for the grouped convolution (an
+      // earlier AVX-512 VM); the conversion steps are what starting blocked saves. On the AVX-512
+      // EPYC of 2026-12-05 oneDNN's grouped kernel reads NHWC as it is and nothing converts.
+      EXPECT_TRUE(testing::onednn_uses_avx512()) << "nChw8c throughout below AVX-512";
       EXPECT_LT(blocked.kernel_count(), onednn.kernel_count()) << "threads " << threads;
     }
     EXPECT_TRUE(onednn.activation_layout_choice().empty());
