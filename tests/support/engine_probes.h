@@ -29,6 +29,10 @@ inline bool onednn_uses_avx512() {
   return (isa & avx512) == avx512;
 }
 
+// Channels per block of the blocked layout the engine plans here (ActivationLayout::kBlocked):
+// nChw16c with oneDNN's AVX-512 kernels, nChw8c below.
+inline std::int64_t onednn_channel_block() { return onednn_uses_avx512() ? 16 : 8; }
+
 // The largest difference between two float tensors of one shape, relative to the largest
 // magnitude of `want` (engine results compared with a reference plan's).
 inline double relative_difference(const engine::Tensor& got, const engine::Tensor& want) {

@@ -36,7 +36,7 @@ onnx::ModelProto chain_model(const Chain& c) {
   std::vector<std::string> parts;
   std::int64_t channels = 0;
   if (c.conv_inputs) {
-    const std::int64_t block = testing::onednn_uses_avx512() ? 16 : 8;  // the blocked layout's channels
+    const std::int64_t block = testing::onednn_channel_block();
     const std::int64_t ca = c.whole_blocks ? block : 3, cb = c.whole_blocks ? 2 * block : 5;
     *g->add_initializer() = testing::random_tensor("w1", {ca, 4, 3, 3}, 11, -0.5f, 0.5f);
     *g->add_initializer() = testing::random_tensor("w2", {cb, 4, 1, 1}, 12, -0.5f, 0.5f);

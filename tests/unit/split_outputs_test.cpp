@@ -81,7 +81,7 @@ TEST(EngineSplitOutputs, NothingSplitsWhenForcedOffOrWhenChannelsAreNotWholeBloc
   ForceSplit on(true);
   // 1024 less one block wide (1016 on AVX2's 8-channel blocks, 1008 on AVX-512's 16): whole
   // blocks, but half of them per thread is not; the second convolution (-> 512) still splits.
-  const std::int64_t block = testing::onednn_uses_avx512() ? 16 : 8;
+  const std::int64_t block = testing::onednn_channel_block();
   const auto model = bottleneck(512, 1024 - block);
   Session odd(model, threads(2));
   EXPECT_EQ(odd.split_output_convolutions(), 1u);
