@@ -88,6 +88,10 @@ class NodeCtx {
   mutable bool merged_groups = false;
   // Set by a convolution whose output channels run split over the threads (split_outputs_instead).
   mutable bool split_outputs = false;
+  // Set by a grouped (not depthwise) convolution that reads NHWC: oneDNN's kernels for those can
+  // be much slower than its channel-blocked ones (activation_layout.h), so such a plan races the
+  // blocked one.
+  mutable bool grouped_channels_last = false;
   // Set by a MatMul or Gemm by constant weights that runs as a 1x1 convolution (product_choice.h).
   mutable bool pointwise_product = false;
   // Largest oneDNN scratchpad the node's primitives need; the planner sizes each run's from it.

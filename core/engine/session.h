@@ -100,10 +100,11 @@ class Session {
   // With ConvAlgorithm::kMeasured and some convolution that timed faster as Winograd: whether the
   // plan with them or the all-direct one was kept, and both times (empty otherwise).
   const std::string& conv_algorithm_choice() const;
-  // Reorders per run between two non-plain layouts of one value (NHWC <-> nChw16c), and with
-  // ActivationLayout::kMeasured and some of them in oneDNN's plan: which plan was kept and why
-  // (empty otherwise).
+  // Reorders per run between two non-plain layouts of one value (NHWC <-> nChw16c); grouped (not
+  // depthwise) convolutions reading NHWC; and with ActivationLayout::kMeasured and either of them
+  // in oneDNN's plan: which plan was kept and why (empty otherwise).
   std::size_t layout_conversions() const;
+  std::size_t grouped_channels_last_convolutions() const;
   const std::string& activation_layout_choice() const;
   double plan_ms() const;
   std::vector<OpProfile> profile() const;  // sorted by total time, largest first
