@@ -60,13 +60,17 @@ std::string file_safe(const std::string& name) {
   return out;
 }
 
-std::size_t peak_rss_bytes() {
+// A field of /proc/self/status in bytes: "VmHWM:" (peak resident set) or "VmRSS:" (now); 0 where
+// there is none.
+std::size_t status_bytes(const std::string& field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    if (line.rfind(field, 0) == 0) return std::stoull(line.substr(field.size())) * 1024;
   return 0;
 }
+std::size_t peak_rss_bytes() { return status_bytes("VmHWM:"); }
+std::size_t rss_bytes() { return status_bytes("VmRSS:"); }
 
 int report_error(const char* cmd, const Error& e) {
   std::fprintf(stderr, "aifgen %s: %s (%s)\n", cmd, e.what(), e.type().c_str());
@@ -130,6 +134,7 @@ int bench_model(const EngineCliOptions& o) {
         {"arena_bytes", session.arena_bytes()},
         {"constant_bytes", session.constant_bytes()},
         {"rss_peak_bytes", peak_rss_bytes()},
+        {"rss_bytes", rss_bytes()},
         {"kernels", session.kernel_count()},
         {"conv_algorithm", o.conv_algorithm},
         {"winograd_convolutions", session.winograd_convolutions()},
@@ -138,6 +143,7 @@ int bench_model(const EngineCliOptions& o) {
         {"pointwise_products", session.pointwise_products()},
         {"conv_algorithm_choice", session.conv_algorithm_choice()},
         {"layout_conversions", session.layout_conversions()},
+        {"grouped_channels_last_convolutions", session.grouped_channels_last_convolutions()},
         {"activation_layout", o.activation_layout},
         {"activation_layout_choice", session.activation_layout_choice()},
     };
@@ -171,8 +177,9 @@ int bench_model(const EngineCliOptions& o) {
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),
                   q(0.99), o.iterations, o.warmup);
       std::printf("throughput  %.1f inferences/s\n", j["throughput_per_s"].get<double>());
-      std::printf("memory      arena %.1f MiB + constants %.1f MiB; process peak RSS %.1f MiB\n",
-                  session.arena_bytes() / 1048576.0, session.constant_bytes() / 1048576.0, peak_rss_bytes() / 1048576.0);
+      std::printf("memory      arena %.1f MiB + constants %.1f MiB; process RSS %.1f MiB after the runs, peak %.1f MiB\n",
+                  session.arena_bytes() / 1048576.0, session.constant_bytes() / 1048576.0, rss_bytes() / 1048576.0,
+                  peak_rss_bytes() / 1048576.0);
     }
     if (o.profile) {
       std::printf("%-36s %8s %12s\n", "op (per run)", "calls", "ms");
