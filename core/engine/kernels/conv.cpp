@@ -3,6 +3,8 @@
 // into the layout the chosen oneDNN implementation prefers.
 #include <omp.h>
 
+#include <optional>
+
 #include "core/engine/kernels/group_merge.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
@@ -348,22 +350,27 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
     dnnl::convolution_forward::primitive_desc same(dn, post_op_attr(*chain), ctx.dnnl_engine(), true);
     if (same && kernel_rank(same.impl_info_str()) > kernel_rank(pd.impl_info_str())) pd = same;
   }
-  // Started blocked (activation_layout.h): write the channel-blocked layout of the widest vectors
-  // oneDNN has a kernel for here, as long as that kernel is as good as the one of its own pick.
-  if (choose_src && ctx.blocked_activations && y.size() == 4) {
+  // Started blocked (activation_layout.h): this convolution writing the channel-blocked layout of
+  // the widest vectors oneDNN has a kernel for here, as long as that kernel ranks as well as
+  // `rival`; nullopt where none does. With `reorder`, it reads that layout too (its input is
+  // reordered into it), otherwise it reads `src`.
+  auto widest_blocked = [&](bool reorder, const dnnl::convolution_forward::primitive_desc& rival)
+      -> std::optional<dnnl::convolution_forward::primitive_desc> {
+    if (!ctx.blocked_activations || y.size() != 4) return std::nullopt;
     for (auto tag : {memory::format_tag::nChw16c, memory::format_tag::nChw8c}) {
       const std::int64_t block = tag == memory::format_tag::nChw16c ? 16 : 8;
-      if (m % block != 0) continue;
-      dnnl::convolution_forward::desc db(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wmd,
+      const auto read = reorder ? memory::desc(to_dims(x), memory::data_type::f32, tag) : src;
+      if (m % block != 0 || (reorder && (c % block != 0 || read == src))) continue;
+      dnnl::convolution_forward::desc db(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, read, wmd,
                                          bias, memory::desc(to_dims(y), memory::data_type::f32, tag), g.strides, g.dilations,
                                          g.pad_l, g.pad_r);
       dnnl::convolution_forward::primitive_desc blocked(db, post_op_attr(*chain), ctx.dnnl_engine(), true);
-      if (blocked && kernel_rank(blocked.impl_info_str()) >= kernel_rank(pd.impl_info_str())) {
-        pd = blocked;
-        break;
-      }
+      if (blocked && kernel_rank(blocked.impl_info_str()) >= kernel_rank(rival.impl_info_str())) return blocked;
     }
-  }
+    return std::nullopt;
+  };
+  if (choose_src)
+    if (auto blocked = widest_blocked(false, pd)) pd = *blocked;
   // The producer's layout can cost the convolution its best kernel: an int8 convolution's nhwc
   // output read by a float convolution on AVX2 chose the reference kernel (100x slower), and a
   // grouped convolution's nChw8c output (group width 8) made every following 1x1 convolution
@@ -381,20 +388,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
     // convolution reading ResNeXt-101's nChw8c stage-1 output reorders it to NHWC, and every
     // later grouped convolution then runs oneDNN's NHWC kernel, 30% slower than its nChw16c one
     // (32-channel groups at 14x14 on AVX-512: 0.90 against 0.63 ms).
-    if (ctx.blocked_activations && y.size() == 4)
-      for (auto tag : {memory::format_tag::nChw16c, memory::format_tag::nChw8c}) {
-        const std::int64_t block = tag == memory::format_tag::nChw16c ? 16 : 8;
-        const auto blocked_src = memory::desc(to_dims(x), memory::data_type::f32, tag);
-        if (c % block != 0 || m % block != 0 || blocked_src == src) continue;
-        dnnl::convolution_forward::desc db(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                           blocked_src, wmd, bias, memory::desc(to_dims(y), memory::data_type::f32, tag),
-                                           g.strides, g.dilations, g.pad_l, g.pad_r);
-        dnnl::convolution_forward::primitive_desc blocked(db, post_op_attr(*chain), ctx.dnnl_engine(), true);
-        if (blocked && kernel_rank(blocked.impl_info_str()) >= kernel_rank(pd2.impl_info_str())) {
-          pd2 = blocked;
-          break;
-        }
-      }
+    if (auto blocked = widest_blocked(true, pd2)) pd2 = *blocked;
     if (pd2.src_desc() != src && kernel_rank(pd2.impl_info_str()) > kernel_rank(pd.impl_info_str())) {
       pd = pd2;
       reorder_src = true;
