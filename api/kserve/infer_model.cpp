@@ -52,6 +52,16 @@ InferModel::InferModel(const std::string& bundle_dir, std::string name, InferOpt
   } catch (const Error&) {
     // Free non-batch dims have no natural default; the first real request plans its shapes.
   }
+  // Inputs without a free dimension have one shape, planned above, and infer() accepts no other:
+  // the proto is only needed to plan other shapes, and it holds the weights once more (338 MB
+  // for resnext101_32x8d, whose plan keeps its own packed copy).
+  const bool one_shape = std::all_of(inputs_.begin(), inputs_.end(), [](const IoSpec& s) {
+    return std::all_of(s.dims.begin(), s.dims.end(), [](std::int64_t d) { return d >= 0; });
+  });
+  if (one_shape && plans_made_ == 1) {
+    model_ = onnx::ModelProto();
+    model_kept_ = false;
+  }
   if (batched_) batcher_ = std::thread([this] { batcher_loop(); });
 }
 
@@ -112,6 +122,8 @@ std::shared_ptr<engine::Session> InferModel::session_for(const std::vector<engin
       self->plans_cv_.notify_one();
     }
   } slot{this};
+  if (!model_kept_)  // infer() lets only the planned shape through
+    throw Error(ErrorCode::kInternal, "internal", "model '" + name_ + "' has one planned shape and no model to plan another");
   engine::SessionOptions o;
   o.threads = options_.threads;
   o.conv_algorithm = options_.conv_algorithm;

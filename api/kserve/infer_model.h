@@ -61,6 +61,9 @@ class InferModel {
   std::int64_t batches_run() const;   // runs of merged requests (for tests and logs)
   std::int64_t requests_run() const;
   std::int64_t plans_made() const;    // sessions planned so far (cache misses)
+  // Whether the model is kept to plan shapes not planned yet: not when its inputs have no free
+  // dimension, whose one shape the constructor planned.
+  bool keeps_model() const { return model_kept_; }
 
  private:
   void load_declared_ranges(const std::string& bundle_dir);
@@ -76,6 +79,7 @@ class InferModel {
   std::string name_;
   InferOptions options_;
   onnx::ModelProto model_;
+  bool model_kept_ = true;
   std::vector<IoSpec> inputs_, outputs_;
   bool batched_ = false;
   mutable std::mutex sessions_mu_;

@@ -45,6 +45,10 @@ class Kernel {
   virtual ~Kernel() = default;
   // `in[i]` is null for an omitted optional input. Outputs are preallocated to the planned shapes.
   virtual void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) = 0;
+  // Whether run() reads input i. False for a constant the kernel copied at plan time into a form
+  // of its own (a convolution's weights reordered into oneDNN's layout): once planning is done the
+  // session frees such constants when no other step reads them, so the weights are held once.
+  virtual bool reads_input_at_run(std::size_t /*i*/) const { return true; }
 };
 
 // An operation fused into a oneDNN primitive's output (Conv + activation / residual add).

@@ -83,6 +83,10 @@ class Session {
 
   std::size_t arena_bytes() const;     // intermediate values after liveness reuse
   std::size_t constant_bytes() const;  // weights and folded constants
+  // Of those, what the session still holds itself once planned: a constant that only kernels
+  // keeping their own copy read (a convolution's or a product's weights, packed into oneDNN's
+  // layout) is freed then, so a model's weights are held once.
+  std::size_t held_constant_bytes() const;
   std::size_t kernel_count() const;    // nodes left to execute per run
   // Convolutions planned as Winograd (SessionOptions::conv_algorithm).
   std::size_t winograd_convolutions() const;

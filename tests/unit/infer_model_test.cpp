@@ -162,5 +162,47 @@ TEST(InferModel, TheConvolutionAlgorithmChosenIsTheOneThatRuns) {
   EXPECT_LT(diff, 1e-4);
 }
 
+// A model whose inputs have no free dimension is planned once, at start, and its proto is not
+// kept (the plan holds the weights): requests of its shape keep running without planning, and
+// requests of another shape are refused as bad input, not planned. Free dims keep the proto.
+TEST(InferModel, AModelOfOneShapeIsPlannedOnceAndNotKeptWhileFreeDimsKeepIt) {
+  testing::TempDir dir;
+  const auto bundle = bundle_with_a_3x3_convolution(dir);
+  std::ifstream f(bundle + "/model.onnx", std::ios::binary);
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromIstream(&f));
+  auto x = engine::Tensor::allocate(engine::DType::kF32, {1, 16, 12, 12});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.7f * static_cast<float>(i));
+  InferOptions o;
+  o.max_batch = 1;
+  o.threads = 1;
+  o.conv_algorithm = engine::ConvAlgorithm::kDirect;
+  InferModel model(bundle, "m", o);
+  EXPECT_FALSE(model.keeps_model());
+  EXPECT_EQ(model.plans_made(), 1);
+  engine::SessionOptions so;
+  so.threads = 1;
+  so.conv_algorithm = engine::ConvAlgorithm::kDirect;
+  engine::Session session(m, so);
+  const auto want = session.run({x})[0];
+  for (int i = 0; i < 3; ++i) {
+    const auto got = model.infer({x})[0];
+    ASSERT_EQ(got.numel(), want.numel());
+    EXPECT_EQ(std::memcmp(got.data, want.data, static_cast<std::size_t>(want.numel()) * sizeof(float)), 0) << "request " << i;
+  }
+  EXPECT_EQ(model.plans_made(), 1);
+  auto other = engine::Tensor::allocate(engine::DType::kF32, {1, 16, 10, 10});
+  try {
+    model.infer({other});
+    FAIL() << "a shape the model does not declare was served";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "infer-bad-input") << e.what();
+  }
+  testing::TempDir free_dir;
+  InferModel free_dims(bundle_with_free_dims(free_dir), "f", o);
+  EXPECT_TRUE(free_dims.keeps_model());
+  EXPECT_EQ(free_dims.infer({input(9, 11)}).size(), 1u);
+}
+
 }  // namespace
 }  // namespace aifgen

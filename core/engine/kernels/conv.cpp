@@ -79,6 +79,7 @@ class ConvKernel final : public Kernel {
   }
 
   const memory::desc& sum_scratchpad() const { return sum_scratch_; }
+  bool reads_input_at_run(std::size_t i) const override { return i != 1 || (!const_w_ && group_weights_.empty()); }
   void set_post_ops(std::shared_ptr<const PostOpChain> chain) { post_ops_ = std::move(chain); }
   // The chain's trailing SiLU, left out of it and applied by silu_inplace after the convolution.
   void set_trailing_silu() { trailing_silu_ = true; }
@@ -243,6 +244,8 @@ class OwnWinogradKernel final : public Kernel {
     const float* residual = residual_input_ >= 0 ? in[static_cast<std::size_t>(residual_input_)]->as<float>() : nullptr;
     winograd_->run(in[0]->as<float>(), out[0]->as<float>(), residual, ctx.scratchpad, *ctx.stream);
   }
+  // The weights and bias live transformed in winograd_.
+  bool reads_input_at_run(std::size_t i) const override { return i != 1 && i != 2; }
 
  private:
   std::shared_ptr<const WinogradF4x3> winograd_;
@@ -562,6 +565,8 @@ class ConvInt8Kernel final : public Kernel {
 
   // The reordered input lives at the start of the run's scratchpad; oneDNN's own scratchpads after it.
   std::size_t scratch_offset() const { return has_in_reorder_ ? (pd_.src_desc().get_size() + 63) / 64 * 64 : 0; }
+  // The int8 weights and the bias live prepacked in w_ and bias_.
+  bool reads_input_at_run(std::size_t i) const override { return i != 1 && i != 2; }
   std::size_t scratch_bytes() const {
     return scratch_offset() + std::max({has_in_reorder_ ? in_pd_.scratchpad_desc().get_size() : 0, pd_.scratchpad_desc().get_size(),
                                         sum_scratch_.get_size()});

@@ -38,6 +38,7 @@ class MatMulKernel final : public Kernel {
   int bias_input = -1;
   std::shared_ptr<memory> packed_weights;  // constant B, already in the primitive's layout
   std::shared_ptr<const PostOpChain> post_ops;
+  bool reads_input_at_run(std::size_t i) const override { return i != 1 || !packed_weights; }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(a_, eng_, in[0]->data)},
@@ -409,6 +410,8 @@ class MatMulInt8Kernel final : public Kernel {
         bias_(std::move(bias)), zp_(zp) {}
   std::size_t offset() const { return (xq_.get_size() + 63) / 64 * 64; }
   std::size_t scratch_bytes() const { return offset() + std::max(qpd_.scratchpad_desc().get_size(), pd_.scratchpad_desc().get_size()); }
+  // The int8 weights and the bias live prepacked in w_ and bias_.
+  bool reads_input_at_run(std::size_t i) const override { return i != 1 && i != 2; }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     RunContext inner = ctx;
