@@ -60,9 +60,9 @@ cmake --build "$work/build" -j"$(nproc)" --target aifgen aifgen_unit_tests >"$wo
 file "$work/build/aifgen" | grep -q "ARM aarch64" || { echo "check-arm64: $work/build/aifgen is not an arm64 binary" >&2; exit 1; }
 run_arm64() { qemu-aarch64 -L "$sysroot" "$@"; }
 
-log "ONNX node conformance cases, the shared models, the vector loops and attention, on the arm64 engine (qemu-user)"
+log "ONNX node conformance cases, the shared models, the vector loops, attention, session, squeeze-excitation and infer-server model tests, on the arm64 engine (qemu-user)"
 run_arm64 "$work/build/tests/aifgen_unit_tests" --gtest_brief=1 \
-  --gtest_filter='OnnxConformance.*:Shared/EngineModels.*:EngineFastMath.*:EngineAttention.*' 2>&1 | tee "$work/engine-tests.log" | tail -15
+  --gtest_filter='OnnxConformance.*:Shared/EngineModels.*:EngineFastMath.*:EngineAttention.*:EngineSession.*:EngineSqueezeExcite.*:InferModel.*' 2>&1 | tee "$work/engine-tests.log" | tail -15
 grep -q "PASSED" "$work/engine-tests.log" && ! grep -q "FAILED" "$work/engine-tests.log"
 
 log "an arm64-cpu bundle (native pipeline), served by the arm64 aifgen infer-server"

@@ -286,7 +286,9 @@ TEST(EngineSqueezeExcite, TheBlockWritesOverItsInputOnlyWhenNothingReadsItLater)
   auto want = Session(se_model(plain), {}).run({x0})[0];
   EXPECT_LT(testing::relative_difference(in_place.run({x0})[0], want), 1e-5);
   EXPECT_TRUE(fused(in_place));
+#if defined(__x86_64__)
   EXPECT_LT(in_place.arena_bytes(), 2 * x_bytes);
+#endif
 
   auto read_later = [](Block b) {
     auto m = se_model(b);
@@ -295,6 +297,10 @@ TEST(EngineSqueezeExcite, TheBlockWritesOverItsInputOnlyWhenNothingReadsItLater)
   };
   Session keeps_x(read_later({}), o);
   Session reference(read_later(plain), {});
+  // Wherever oneDNN's layouts add conversions around the block (AArch64's do, under qemu: 15360
+  // bytes, two values), writing over x still saves one whole value against a block whose x is
+  // read later.
+  EXPECT_LE(in_place.arena_bytes() + x_bytes, keeps_x.arena_bytes());
   auto got = keeps_x.run({x0}), ref = reference.run({x0});
   EXPECT_TRUE(fused(keeps_x));
   ASSERT_EQ(got.size(), 2u);
