@@ -127,16 +127,40 @@ std::string bundle_with_a_3x3_convolution(const testing::TempDir& dir) {
   return dir.path() + "/w";
 }
 
+onnx::ModelProto model_in(const std::string& bundle) {
+  std::ifstream f(bundle + "/model.onnx", std::ios::binary);
+  onnx::ModelProto m;
+  EXPECT_TRUE(m.ParseFromIstream(&f));
+  return m;
+}
+
+// The 3x3 bundle's input, sin(step * i).
+engine::Tensor conv_input(float step) {
+  auto x = engine::Tensor::allocate(engine::DType::kF32, {1, 16, 12, 12});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(step * static_cast<float>(i));
+  return x;
+}
+
+// What an engine session of `m` on one thread with `algorithm` answers for `x`.
+engine::Tensor session_answer(const onnx::ModelProto& m, engine::ConvAlgorithm algorithm, const engine::Tensor& x) {
+  engine::SessionOptions so;
+  so.threads = 1;
+  so.conv_algorithm = algorithm;
+  engine::Session session(m, so);
+  return session.run({x})[0];
+}
+
+bool same_bits(const engine::Tensor& a, const engine::Tensor& b) {
+  return a.numel() == b.numel() && std::memcmp(a.data, b.data, static_cast<std::size_t>(a.numel()) * sizeof(float)) == 0;
+}
+
 // --conv-algorithm reaches the sessions infer-server plans: each answer is bit for bit what a
 // session with the same algorithm computes, and Winograd's differs from direct's.
 TEST(InferModel, TheConvolutionAlgorithmChosenIsTheOneThatRuns) {
   testing::TempDir dir;
   const auto bundle = bundle_with_a_3x3_convolution(dir);
-  std::ifstream f(bundle + "/model.onnx", std::ios::binary);
-  onnx::ModelProto m;
-  ASSERT_TRUE(m.ParseFromIstream(&f));
-  auto x = engine::Tensor::allocate(engine::DType::kF32, {1, 16, 12, 12});
-  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.3f * static_cast<float>(i));
+  const auto m = model_in(bundle);
+  const auto x = conv_input(0.3f);
   std::map<engine::ConvAlgorithm, engine::Tensor> served;
   for (auto algorithm : {engine::ConvAlgorithm::kDirect, engine::ConvAlgorithm::kWinograd}) {
     InferOptions o;
@@ -145,14 +169,7 @@ TEST(InferModel, TheConvolutionAlgorithmChosenIsTheOneThatRuns) {
     o.conv_algorithm = algorithm;
     InferModel model(bundle, "m", o);
     served.emplace(algorithm, model.infer({x})[0]);
-    engine::SessionOptions so;
-    so.threads = 1;
-    so.conv_algorithm = algorithm;
-    engine::Session session(m, so);
-    const auto want = session.run({x})[0];
-    ASSERT_EQ(served.at(algorithm).numel(), want.numel());
-    EXPECT_EQ(std::memcmp(served.at(algorithm).data, want.data, static_cast<std::size_t>(want.numel()) * sizeof(float)), 0)
-        << engine::conv_algorithm_name(algorithm);
+    EXPECT_TRUE(same_bits(served.at(algorithm), session_answer(m, algorithm, x))) << engine::conv_algorithm_name(algorithm);
   }
   const auto& d = served.at(engine::ConvAlgorithm::kDirect);
   const auto& w = served.at(engine::ConvAlgorithm::kWinograd);
@@ -168,11 +185,7 @@ TEST(InferModel, TheConvolutionAlgorithmChosenIsTheOneThatRuns) {
 TEST(InferModel, AModelOfOneShapeIsPlannedOnceAndNotKeptWhileFreeDimsKeepIt) {
   testing::TempDir dir;
   const auto bundle = bundle_with_a_3x3_convolution(dir);
-  std::ifstream f(bundle + "/model.onnx", std::ios::binary);
-  onnx::ModelProto m;
-  ASSERT_TRUE(m.ParseFromIstream(&f));
-  auto x = engine::Tensor::allocate(engine::DType::kF32, {1, 16, 12, 12});
-  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.7f * static_cast<float>(i));
+  const auto x = conv_input(0.7f);
   InferOptions o;
   o.max_batch = 1;
   o.threads = 1;
@@ -180,16 +193,8 @@ TEST(InferModel, AModelOfOneShapeIsPlannedOnceAndNotKeptWhileFreeDimsKeepIt) {
   InferModel model(bundle, "m", o);
   EXPECT_FALSE(model.keeps_model());
   EXPECT_EQ(model.plans_made(), 1);
-  engine::SessionOptions so;
-  so.threads = 1;
-  so.conv_algorithm = engine::ConvAlgorithm::kDirect;
-  engine::Session session(m, so);
-  const auto want = session.run({x})[0];
-  for (int i = 0; i < 3; ++i) {
-    const auto got = model.infer({x})[0];
-    ASSERT_EQ(got.numel(), want.numel());
-    EXPECT_EQ(std::memcmp(got.data, want.data, static_cast<std::size_t>(want.numel()) * sizeof(float)), 0) << "request " << i;
-  }
+  const auto want = session_answer(model_in(bundle), engine::ConvAlgorithm::kDirect, x);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(same_bits(model.infer({x})[0], want)) << "request " << i;
   EXPECT_EQ(model.plans_made(), 1);
   auto other = engine::Tensor::allocate(engine::DType::kF32, {1, 16, 10, 10});
   try {
