@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/engine/npy.h"
@@ -117,8 +116,7 @@ int bench_model(const EngineCliOptions& o) {
     so.profile = o.profile || o.profile_steps;
     // The model is freed once planned, as a serving process would, so the RSS printed below is
     // what the plan holds (the kernels keep their own copies of the weights).
-    auto planned = std::make_unique<engine::Session>(load_model_file(o.model), so);
-    engine::Session& session = *planned;
+    engine::Session session(load_model_file(o.model), so);
     auto inputs = engine::random_inputs(session.inputs(), 1);
     auto stats = engine::time_runs(session, inputs, o.warmup, o.iterations);
     auto q = [&](double p) { return p == 0.5 ? stats.p50_ms : p == 0.9 ? stats.p90_ms : stats.p99_ms; };
