@@ -1300,6 +1300,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     ctx.conv_algorithm = options.conv_algorithm;
     ctx.blocked_activations = options.activation_layout == ActivationLayout::kBlocked;
     ctx.blocked_output_ok = !all_constant && (is_conv(node) || is_op(node, "MaxPool") || is_op(node, "AveragePool"));
+    // What follows a convolution may fuse into it, which decides how it is planned: learn its
+    // output first, then plan it once (with or without the fused operations).
+    ctx.describe_only = ctx.blocked_output_ok && node.output_size() == 1 && is_conv(node);
     std::vector<TensorDesc> out_desc;
     // oneDNN sizes a primitive's work split by the threads at creation: plan small steps
     // with the thread count they will run with.
@@ -1407,6 +1410,11 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         ctx.inplace_input = fused_ctx.inplace_input;
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
+    }
+    if (!kernel) {  // described only, and nothing fused into it
+      ctx.describe_only = false;
+      out_desc.clear();
+      kernel = factory->second(ctx, out_desc);
     }
     // MatMul by constant weights: a following Add of a constant row vector becomes the
     // primitive's bias, then element-wise activations (GELU, ReLU, ...) its post-ops, so a

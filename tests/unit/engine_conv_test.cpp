@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 
+#include "core/engine/registry.h"
 #include "core/engine/session.h"
 #include "core/base/error.h"
 #include "tests/support/model_builder.h"
@@ -181,6 +182,43 @@ TEST(EngineErrors, UnsupportedOpNamesTheNode) {
     EXPECT_EQ(e.type(), "engine-unsupported");
     EXPECT_NE(std::string(e.what()).find("my_hardmax"), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("Hardmax"), std::string::npos);
+  }
+}
+
+// The planner first asks a convolution only for its output (to decide what fuses into it), then
+// plans it once: a describe-only call must give the same output as planning does, still refuse
+// a convolution that contradicts its weights, and make no kernel (no packed weights, no
+// primitive) that the planner would throw away.
+TEST(EngineConvFactory, ADescribeOnlyCallGivesTheOutputAndNoKernel) {
+  const auto& make = kernel_table().at("Conv");
+  const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  Tensor w = Tensor::allocate(DType::kF32, {32, 16, 3, 3});
+  Tensor b = Tensor::allocate(DType::kF32, {32});
+  auto conv = testing::node("Conv", {"x", "w", "b"}, {"y"});
+  testing::add_ints_attr(conv, "strides", {2, 2});
+  testing::add_ints_attr(conv, "pads", {1, 1, 1, 1});
+  auto inputs_for = [&](std::int64_t channels) {
+    return std::vector<PlanInput>{{true, {DType::kF32, {1, channels, 15, 20}}, nullptr}, {true, w.desc(), &w}, {true, b.desc(), &b}};
+  };
+  for (bool describe_only : {true, false}) {
+    NodeCtx ctx(conv, 13, inputs_for(16), eng);
+    ctx.blocked_output_ok = true;
+    ctx.describe_only = describe_only;
+    std::vector<TensorDesc> outs;
+    auto kernel = make(ctx, outs);
+    EXPECT_EQ(kernel == nullptr, describe_only);
+    ASSERT_EQ(outs.size(), 1u);
+    EXPECT_EQ(outs[0].shape, (Shape{1, 32, 8, 10}));
+    EXPECT_EQ(outs[0].dtype, DType::kF32);
+  }
+  NodeCtx wrong(conv, 13, inputs_for(12), eng);
+  wrong.describe_only = true;
+  std::vector<TensorDesc> outs;
+  try {
+    make(wrong, outs);
+    FAIL() << "12 input channels against weights for 16 were accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "engine-invalid-node");
   }
 }
 

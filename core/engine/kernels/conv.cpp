@@ -302,6 +302,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   Shape y = {n, m};
   y.insert(y.end(), out_spatial.begin(), out_spatial.end());
   outs = {{DType::kF32, y}};
+  if (ctx.describe_only) return nullptr;
 
   // A SiLU at the end of the chain runs as a separate vector pass, cheaper than oneDNN's post-op
   // (silu.h); elsewhere in the chain it stays a post-op.
@@ -665,6 +666,7 @@ std::unique_ptr<Kernel> make_conv_int8(const NodeCtx& ctx, std::vector<TensorDes
   const DType out_type = !requant ? DType::kF32 : ctx.attr_i("y_signed", 0) ? DType::kI8 : DType::kU8;
   if (requant && !(y_scale > 0)) ctx.invalid("bad requantization scale");
   outs = {{out_type, y}};
+  if (ctx.describe_only) return nullptr;
 
   memory::dims wdims = to_dims(w);
   if (g.group > 1) {
