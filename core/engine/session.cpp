@@ -1302,7 +1302,12 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     ctx.blocked_output_ok = !all_constant && (is_conv(node) || is_op(node, "MaxPool") || is_op(node, "AveragePool"));
     // What follows a convolution may fuse into it, which decides how it is planned: learn its
     // output first, then plan it once (with or without the fused operations).
-    ctx.describe_only = ctx.blocked_output_ok && node.output_size() == 1 && is_conv(node);
+    // A product by constant weights likewise (the fusion of a bias and activations below).
+    const bool matmul_fusion = is_op(node, "MatMul") && pin.size() == 2;
+    const bool product_fusion = (matmul_fusion || (is_op(node, "Gemm") && gemm_takes_post_ops(node, pin))) && !all_constant &&
+                                node.output_size() == 1 && pin[1].constant && pin[1].desc.shape.size() == 2 &&
+                                !graph_outputs.count(node.output(0));
+    ctx.describe_only = (ctx.blocked_output_ok && node.output_size() == 1 && is_conv(node)) || product_fusion;
     std::vector<TensorDesc> out_desc;
     // oneDNN sizes a primitive's work split by the threads at creation: plan small steps
     // with the thread count they will run with.
@@ -1411,19 +1416,12 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
     }
-    if (!kernel) {  // described only, and nothing fused into it
-      ctx.describe_only = false;
-      out_desc.clear();
-      kernel = factory->second(ctx, out_desc);
-    }
     // MatMul by constant weights: a following Add of a constant row vector becomes the
     // primitive's bias, then element-wise activations (GELU, ReLU, ...) its post-ops, so a
     // transformer's or ConvNeXt's MLP layer is one pass instead of three. A Gemm by constant
     // weights (AlexNet's and VGG's classifier layers) takes the activations alike where its C is
     // the primitive's bias or absent (gemm_takes_post_ops).
-    const bool matmul_fusion = is_op(node, "MatMul") && pin.size() == 2;
-    if ((matmul_fusion || (is_op(node, "Gemm") && gemm_takes_post_ops(node, pin))) && !all_constant && node.output_size() == 1 &&
-        pin[1].constant && pin[1].desc.shape.size() == 2 && !graph_outputs.count(node.output(0))) {
+    if (product_fusion) {
       const std::int64_t n_cols = pin[1].desc.shape[1];
       std::string cur = node.output(0);
       std::vector<int> fused;
@@ -1459,10 +1457,17 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         out_desc.clear();
         kernel = factory->second(fused_ctx, out_desc);
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
+        ctx.pointwise_product = fused_ctx.pointwise_product;
         for (int j : fused) absorbed[static_cast<std::size_t>(j)] = true;
         fused_output = last;
         fused_nodes = fused;
       }
+    }
+    if (!kernel) {  // described only, and nothing fused into it
+      ctx.describe_only = false;
+      omp_set_num_threads(step_threads);
+      out_desc.clear();
+      kernel = factory->second(ctx, out_desc);
     }
     omp_set_num_threads(options.threads);
     if (ctx.wanted_input_layout && !all_constant) in_ids[0] = blocked_slot(in_ids[0], ctx.wanted_input_layout);

@@ -298,6 +298,7 @@ std::unique_ptr<Kernel> make_matmul(const NodeCtx& ctx, std::vector<TensorDesc>&
   if (!a_vec) y.push_back(c[rank - 2]);
   if (!b_vec) y.push_back(c[rank - 1]);
   outs = {{DType::kF32, y}};
+  if (ctx.describe_only) return nullptr;
   // When B has no batch dims of its own, A's batch dims are just more rows: one large GEMM
   // instead of many small ones (e.g. [128,1,256] x [256,768] is 128 GEMVs otherwise).
   bool b_batched = false;
@@ -345,6 +346,7 @@ std::unique_ptr<Kernel> make_gemm(const NodeCtx& ctx, std::vector<TensorDesc>& o
   const std::int64_t m = ta ? a[1] : a[0], k = ta ? a[0] : a[1], n = tb ? b[0] : b[1];
   if ((tb ? b[1] : b[0]) != k) ctx.invalid("inner dimensions differ");
   outs = {{DType::kF32, {m, n}}};
+  if (ctx.describe_only) return nullptr;
   memory::desc amd({m, k}, memory::data_type::f32, ta ? memory::dims{1, m} : memory::dims{k, 1});
   memory::desc bmd({k, n}, memory::data_type::f32, tb ? memory::dims{1, k} : memory::dims{n, 1});
   auto cmd = plain_f32({m, n});
