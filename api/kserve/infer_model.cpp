@@ -12,6 +12,7 @@
 #include <set>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "core/base/error.h"
 #include "core/onnx_model.h"
@@ -47,20 +48,19 @@ InferModel::InferModel(const std::string& bundle_dir, std::string name, InferOpt
     for (std::size_t i = 0; i < s.dims.size(); ++i) shape.push_back(s.dims[i] >= 0 ? s.dims[i] : (i == 0 ? 1 : 224));
     probe.push_back(engine::Tensor{s.dtype, shape, nullptr, nullptr});
   }
-  try {
-    session_for(probe);
-  } catch (const Error&) {
-    // Free non-batch dims have no natural default; the first real request plans its shapes.
-  }
-  // Inputs without a free dimension have one shape, planned above, and infer() accepts no other:
-  // the proto is only needed to plan other shapes, and it holds the weights once more (338 MB
-  // for resnext101_32x8d, whose plan keeps its own packed copy).
+  // Inputs without a free dimension have one shape, planned here, and infer() accepts no other:
+  // the proto is needed only to plan other shapes, so the plan takes it (its weights' bytes
+  // become the plan's constants instead of a second copy while planning, and the proto is freed
+  // once planned). Its one shape failing to plan is then the model failing to load: no request
+  // could run.
   const bool one_shape = std::all_of(inputs_.begin(), inputs_.end(), [](const IoSpec& s) {
     return std::all_of(s.dims.begin(), s.dims.end(), [](std::int64_t d) { return d >= 0; });
   });
-  if (one_shape && plans_made_ == 1) {
-    model_ = onnx::ModelProto();
-    model_kept_ = false;
+  try {
+    session_for(probe, one_shape);
+  } catch (const Error&) {
+    if (one_shape) throw;
+    // Free non-batch dims have no natural default; the first real request plans its shapes.
   }
   if (batched_) batcher_ = std::thread([this] { batcher_loop(); });
 }
@@ -97,7 +97,7 @@ InferModel::~InferModel() {
   if (batcher_.joinable()) batcher_.join();
 }
 
-std::shared_ptr<engine::Session> InferModel::session_for(const std::vector<engine::Tensor>& inputs) {
+std::shared_ptr<engine::Session> InferModel::session_for(const std::vector<engine::Tensor>& inputs, bool take_model) {
   std::vector<engine::Shape> key;
   for (const auto& t : inputs) key.push_back(t.shape);
   {
@@ -128,7 +128,13 @@ std::shared_ptr<engine::Session> InferModel::session_for(const std::vector<engin
   o.threads = options_.threads;
   o.conv_algorithm = options_.conv_algorithm;
   for (std::size_t k = 0; k < inputs.size(); ++k) o.input_shapes[inputs_[k].name] = inputs[k].shape;
-  auto s = std::make_shared<engine::Session>(model_, o);
+  std::shared_ptr<engine::Session> s;
+  if (take_model) {
+    model_kept_ = false;
+    s = std::make_shared<engine::Session>(std::exchange(model_, onnx::ModelProto()), o);
+  } else {
+    s = std::make_shared<engine::Session>(model_, o);
+  }
   std::lock_guard lock(sessions_mu_);
   ++plans_made_;
   auto [it, inserted] = sessions_.try_emplace(key, CachedPlan{s, 0});

@@ -72,7 +72,8 @@ class InferModel {
     std::promise<std::vector<engine::Tensor>> result;
   };
   // Shared so a session evicted from the cache lives until its last run ends.
-  std::shared_ptr<engine::Session> session_for(const std::vector<engine::Tensor>& inputs);
+  // `take_model`: plan from the proto itself, which is then gone (the constructor's one shape).
+  std::shared_ptr<engine::Session> session_for(const std::vector<engine::Tensor>& inputs, bool take_model = false);
   void run_batch(std::vector<std::shared_ptr<Pending>> batch);
   void batcher_loop();
 

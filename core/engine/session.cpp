@@ -218,7 +218,10 @@ bool saturation_safe_for(const onnx::NodeProto& reader, const Tensor& w) {
 }
 
 // `safe_weights_only` (no VNNI): match only uint8 activations with saturation-safe weights.
-std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g, bool safe_weights_only) {
+// `decoded`: the initializers the session decoded already (their protos may have given their
+// bytes away, tensor_taking_proto), or null.
+std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g, bool safe_weights_only,
+                                                       const std::unordered_map<std::string, Tensor>* decoded) {
   std::unordered_map<std::string, const onnx::TensorProto*> init;
   for (const auto& t : g.initializer()) init[t.name()] = &t;
   for (const auto& in : g.input()) init.erase(in.name());  // overridable: not constant
@@ -230,6 +233,8 @@ std::unordered_map<int, Int8ConvMatch> find_int8_convs(const onnx::GraphProto& g
     if (k >= n.input_size() || n.input(k).empty()) return nullptr;
     auto it = init.find(n.input(k));
     if (it == init.end()) return nullptr;
+    if (decoded)
+      if (auto d = decoded->find(n.input(k)); d != decoded->end()) return &d->second;
     keep.push_back(tensor_from_proto(*it->second));
     return &keep.back();
   };
@@ -450,7 +455,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
   for (const auto& o : g.output()) graph_outputs.insert(o.name());
   std::vector<bool> absorbed(static_cast<std::size_t>(g.node_size()), false);
   const auto int8 = options.int8_kernels ? int8_support() : Int8Support::kNone;
-  auto int8_convs = int8 != Int8Support::kNone ? find_int8_convs(g, int8 == Int8Support::kSafeWeightsOnly)
+  auto int8_convs = int8 != Int8Support::kNone ? find_int8_convs(g, int8 == Int8Support::kSafeWeightsOnly, decoded_initializers.get())
                                                : std::unordered_map<int, Int8ConvMatch>{};
   {
     // A Q or DQ node is skipped when every reader of its output is a matched convolution (or a
@@ -1899,6 +1904,18 @@ std::optional<RaceTimes> race_plans(Session::Impl& a, Session::Impl& b) {
 }  // namespace
 
 Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  plan_model(model, std::nullopt, std::move(options));
+}
+
+Session::Session(onnx::ModelProto&& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  // `model` is left empty by the move and never read below: `standard` holds the model.
+  std::optional<onnx::ModelProto> owned(std::move(model));
+  plan_model(model, std::move(owned), std::move(options));
+}
+
+// `standard`, when set, is the model to plan and the session's to change; `model` is read only
+// while it is not.
+void Session::plan_model(const onnx::ModelProto& model, std::optional<onnx::ModelProto> standard, SessionOptions options) {
   impl_->options = std::move(options);
   impl_->decoded_initializers = std::make_shared<std::unordered_map<std::string, Tensor>>();
   if (impl_->options.threads < 1) impl_->options.threads = 1;
@@ -1909,7 +1926,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
   // float16 models with float32 inputs and outputs (fp16 variants) run in float32 with fp16
   // rounding wherever they store fp16 (no native fp16 kernels), so fp16 bundles serve with the
   // numerics their validation measured. Models with fp16 inputs or outputs run as written.
-  std::optional<onnx::ModelProto> standard = expand_aifgen_ops(model);
+  if (auto ex = expand_aifgen_ops(standard ? *standard : model)) standard = std::move(ex);
   // What If/Loop/Scan bodies read from the graph becomes explicit inputs of those nodes first,
   // so no rewrite below drops or fuses away a value only a body reads.
   if (auto cf = expose_subgraph_reads(standard ? *standard : model)) standard = std::move(cf);
@@ -1938,6 +1955,15 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
     auto h = quantize::as_run_without_vnni(cur, &changed);
     if (changed > 0) standard = std::move(h);
   }
+  // A model that is the session's own (given by value, or copied by a rewrite above) gives its
+  // initializers' bytes to the planner's constants instead of being decoded into copies: the
+  // weights were held twice while planning (resnext101_32x8d: 338 MB in the proto and 338 MB
+  // decoded, then 338 MB per plan packed).
+  if (standard)
+    for (auto& init : *standard->mutable_graph()->mutable_initializer()) {
+      auto [it, fresh] = impl_->decoded_initializers->try_emplace(init.name());
+      if (fresh) it->second = tensor_taking_proto(init);
+    }
   impl_->plan(standard ? *standard : model);
   if (impl_->options.threads > 1 && !worth_a_thread_team(impl_->parallel_work)) {
     // Less parallel work than a team surely pays for: plan again for one thread, so every

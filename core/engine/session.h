@@ -12,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,9 @@ class Session {
   // Plans `model`. Throws Error: kUnprocessable "engine-unsupported" for ops or attributes the
   // engine does not execute (naming the node), kInvalidModel for inconsistent graphs.
   Session(const onnx::ModelProto& model, SessionOptions options);
+  // The same for a model the session may take apart while planning: its weights are held once
+  // instead of twice at the planning peak, and it is freed once planned.
+  Session(onnx::ModelProto&& model, SessionOptions options);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -117,6 +121,7 @@ class Session {
   struct Impl;
 
  private:
+  void plan_model(const onnx::ModelProto& model, std::optional<onnx::ModelProto> standard, SessionOptions options);
   void choose_activation_layout(const onnx::ModelProto& planned);
   void choose_winograd_or_direct(const onnx::ModelProto& planned);
   std::unique_ptr<Impl> impl_;

@@ -111,13 +111,20 @@ void copy_field(Tensor& t, const Field& field, const std::string& name) {
 
 }  // namespace
 
-Tensor tensor_from_proto(const onnx::TensorProto& p) {
+namespace {
+
+struct ProtoPayload {
+  DType dtype;
+  Shape shape;
+};
+
+// The dtype and shape a TensorProto declares, checked against the payload it carries before
+// anything sized by them is allocated (a tiny file may declare a tensor of petabytes).
+ProtoPayload checked_payload(const onnx::TensorProto& p) {
   if (p.data_location() == onnx::TensorProto::EXTERNAL)
     throw Error(ErrorCode::kInvalidModel, "model-external-data", "tensor '" + p.name() + "' uses external data");
   Shape shape(p.dims().begin(), p.dims().end());
   const DType dtype = dtype_from_onnx(p.data_type());
-  // The payload must be there before anything sized by the declared dims is allocated: a tiny
-  // file may declare a tensor of petabytes.
   unsigned __int128 count = 1;
   for (auto d : shape) {
     if (d < 0) throw Error(ErrorCode::kInvalidModel, "tensor-shape", "tensor '" + p.name() + "' has a negative dim");
@@ -136,6 +143,13 @@ Tensor tensor_from_proto(const onnx::TensorProto& p) {
       throw Error(ErrorCode::kInvalidModel, "tensor-size",
                   "tensor '" + p.name() + "' has " + std::to_string(values) + " values for shape " + shape_str(shape));
   }
+  return {dtype, std::move(shape)};
+}
+
+}  // namespace
+
+Tensor tensor_from_proto(const onnx::TensorProto& p) {
+  auto [dtype, shape] = checked_payload(p);
   Tensor t = Tensor::allocate(dtype, shape);
   if (p.has_raw_data()) {
     std::memcpy(t.data, p.raw_data().data(), t.bytes());
@@ -155,6 +169,20 @@ Tensor tensor_from_proto(const onnx::TensorProto& p) {
     case DType::kU8: copy_field<std::uint8_t>(t, p.int32_data(), p.name()); break;
     case DType::kBool: copy_field<std::uint8_t>(t, p.int32_data(), p.name()); break;
   }
+  return t;
+}
+
+Tensor tensor_taking_proto(onnx::TensorProto& p) {
+  if (!p.has_raw_data() || p.raw_data().empty()) return tensor_from_proto(p);
+  auto [dtype, shape] = checked_payload(p);
+  // The string's heap buffer moves with it (operator new's alignment, as Tensor::allocate's).
+  auto bytes = std::make_shared<std::string>(std::move(*p.mutable_raw_data()));
+  p.mutable_raw_data()->clear();
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.owner = std::shared_ptr<std::byte[]>(bytes, reinterpret_cast<std::byte*>(bytes->data()));
+  t.data = t.owner.get();
   return t;
 }
 

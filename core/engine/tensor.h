@@ -53,6 +53,9 @@ struct Tensor {
 
 // Decodes a TensorProto (raw_data or typed fields) into an owned tensor. Throws Error.
 Tensor tensor_from_proto(const onnx::TensorProto& t);
+// The same, but a raw_data payload is moved into the tensor instead of copied: `t` keeps its
+// name, type and dims and an empty raw_data, which no later decoding accepts (tensor-size).
+Tensor tensor_taking_proto(onnx::TensorProto& t);
 onnx::TensorProto tensor_to_proto(const Tensor& t, const std::string& name);
 
 // Reads integer values (int32/int64 tensors) as int64, e.g. shapes and axes.

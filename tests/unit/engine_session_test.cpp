@@ -280,6 +280,79 @@ TEST(EngineSession, WeightsTheKernelsCopiedAreFreedAfterPlanningAndOthersKept) {
   }
 }
 
+// Exported models carry their weights as raw_data, which a session that owns the model takes
+// instead of copying; the test builders write float_data.
+onnx::ModelProto with_raw_initializers(onnx::ModelProto m) {
+  for (auto& init : *m.mutable_graph()->mutable_initializer()) init = tensor_to_proto(tensor_from_proto(init), init.name());
+  return m;
+}
+
+TEST(EngineTensor, TakingAProtoMovesItsRawBytesAndLeavesNothingToDecodeAgain) {
+  auto p = tensor_to_proto(filled({64, 32}, 0.4f), "w");
+  const Tensor copy = tensor_from_proto(p);
+  const void* bytes = p.raw_data().data();
+  const Tensor taken = tensor_taking_proto(p);
+  EXPECT_EQ(static_cast<const void*>(taken.data), bytes);  // moved, not copied
+  EXPECT_EQ(taken.shape, copy.shape);
+  EXPECT_EQ(taken.dtype, copy.dtype);
+  EXPECT_EQ(std::memcmp(taken.data, copy.data, copy.bytes()), 0);
+  EXPECT_EQ(p.name(), "w");
+  EXPECT_EQ(p.dims_size(), 2);
+  EXPECT_TRUE(p.raw_data().empty());
+  try {
+    tensor_from_proto(p);
+    FAIL() << "a proto whose bytes were taken decoded again";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "tensor-size");
+  }
+  // Typed fields are copied and left as they are.
+  auto typed = testing::float_tensor("v", {3}, {1.f, 2.f, 3.f});
+  const Tensor v = tensor_taking_proto(typed);
+  EXPECT_EQ(typed.float_data_size(), 3);
+  EXPECT_EQ(v.as<float>()[2], 3.f);
+  // A payload that contradicts the dims is refused before anything moves.
+  auto wrong = tensor_to_proto(filled({4}, 0.1f), "short");
+  wrong.add_dims(2);
+  try {
+    tensor_taking_proto(wrong);
+    FAIL() << "16 bytes for 8 floats were accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "tensor-size");
+  }
+  EXPECT_EQ(wrong.raw_data().size(), 16u);
+}
+
+TEST(EngineSession, AModelGivenByValuePlansAndRunsAsTheSameModelLent) {
+  // Given by value, the session takes the initializers' bytes for its constants and leaves the
+  // model empty; planned and run, it must answer as the session that copied them, bit for bit,
+  // keep the same constants where a step reads them (W as a graph output or read by a Mul) and
+  // free the same ones after planning.
+  for (const std::string elsewhere : {"", "out", "mul"}) {
+    SCOPED_TRACE("W also read: " + (elsewhere.empty() ? std::string("no") : elsewhere));
+    const auto m = with_raw_initializers(weights_model(elsewhere));
+    for (int threads : {1, 2}) {
+      SessionOptions o;
+      o.threads = threads;
+      Session lent(m, o);
+      auto given = m;
+      Session owned(std::move(given), o);
+      EXPECT_EQ(owned.held_constant_bytes(), lent.held_constant_bytes());
+      EXPECT_EQ(owned.constant_bytes(), lent.constant_bytes());
+      std::vector<Tensor> in = {filled({1, 16, 8, 8}, 0.3f), filled({4, 64}, 0.6f)};
+      if (elsewhere == "mul") in.push_back(filled({32, 16, 3, 3}, 0.9f));
+      for (int run = 0; run < 2; ++run) {
+        const auto want = lent.run(in), got = owned.run(in);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t k = 0; k < want.size(); ++k) {
+          ASSERT_EQ(got[k].shape, want[k].shape);
+          EXPECT_EQ(std::memcmp(got[k].data, want[k].data, want[k].bytes()), 0) << "output " << k;
+        }
+      }
+    }
+  }
+}
+
+
 }  // namespace
 }  // namespace aifgen::engine
 

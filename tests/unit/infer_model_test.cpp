@@ -209,5 +209,38 @@ TEST(InferModel, AModelOfOneShapeIsPlannedOnceAndNotKeptWhileFreeDimsKeepIt) {
   EXPECT_EQ(free_dims.infer({input(9, 11)}).size(), 1u);
 }
 
+// A model of one shape hands its proto to its one plan, so that plan failing is the model failing
+// to load, with the engine's reason, rather than a server that answers every request with an
+// error. With a free dim the first request's shape is the one planned: such a model loads.
+TEST(InferModel, AModelOfOneShapeThatCannotBePlannedFailsToLoadWithTheReason) {
+  testing::TempDir dir;
+  for (const std::string n : {"4", "N"}) {
+    SCOPED_TRACE("x dims [" + n + ", 8]");
+    auto m = testing::empty_model();
+    auto* g = m.mutable_graph();
+    *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {n, "8"});
+    *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+    *g->add_node() = testing::node("Hardmax", {"x"}, {"y"}, "the_hardmax");
+    const auto bundle = dir.path() + "/h" + n;
+    std::filesystem::create_directories(bundle);
+    std::ofstream(bundle + "/model.onnx", std::ios::binary) << testing::serialize(m);
+    InferOptions o;
+    o.max_batch = 1;
+    o.threads = 1;
+    if (n == "N") {
+      InferModel model(bundle, "h", o);
+      EXPECT_TRUE(model.keeps_model());
+      continue;
+    }
+    try {
+      InferModel model(bundle, "h", o);
+      FAIL() << "a model whose one shape cannot be planned loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.type(), "engine-unsupported");
+      EXPECT_NE(std::string(e.what()).find("the_hardmax"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace aifgen

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <unordered_map>
 
@@ -151,6 +152,28 @@ TEST(Int8WithoutVnni, EngineRewritesOrRunsFloatAsTheVariantSays) {
   EXPECT_TRUE(ran(profile, "ConvInt8"));
   EXPECT_TRUE(std::any_of(profile.begin(), profile.end(), [](const engine::OpProfile& o) { return o.op == "Conv"; }));
   EXPECT_GT(sqnr(ref, mixed), 20.0);
+}
+
+TEST(EngineInt8, AQuantizedModelGivenByValueRunsTheSameInt8Kernels) {
+  if (engine::int8_support() == engine::Int8Support::kNone) GTEST_SKIP() << "no int8 kernels on this CPU";
+  // The int8 convolutions are matched from the initializers' values (scales, zero points,
+  // weights) after a session that owns the model has taken their bytes (tensor_taking_proto):
+  // the matching must read the taken tensors, and the plan must be the one a lent model gets.
+  auto q = quantized_pair();
+  for (auto& init : *q.mutable_graph()->mutable_initializer())
+    init = engine::tensor_to_proto(engine::tensor_from_proto(init), init.name());
+  std::vector<engine::OpProfile> lent_profile, owned_profile;
+  const auto want = run(q, true, &lent_profile)[0];
+  engine::SessionOptions o;
+  o.profile = true;
+  auto given = q;
+  engine::Session owned(std::move(given), o);
+  const auto got = owned.run({input()})[0];
+  owned_profile = owned.profile();
+  EXPECT_TRUE(ran(lent_profile, "ConvInt8"));
+  EXPECT_TRUE(ran(owned_profile, "ConvInt8"));
+  ASSERT_EQ(got.numel(), want.numel());
+  EXPECT_EQ(std::memcmp(got.data, want.data, want.bytes()), 0);
 }
 
 TEST(Int8WithoutVnni, AFloatConvolutionAfterAnInt8OneReadsItsLayoutCorrectly) {
