@@ -1,5 +1,7 @@
 #include "tests/support/model_builder.h"
 
+#include "core/engine/tensor.h"
+
 namespace aifgen::testing {
 
 onnx::TensorProto random_tensor(const std::string& name, const std::vector<std::int64_t>& dims, std::uint32_t seed,
@@ -128,6 +130,12 @@ std::string serialize(const onnx::ModelProto& m) {
   std::string s;
   m.SerializeToString(&s);
   return s;
+}
+
+onnx::ModelProto with_raw_initializers(onnx::ModelProto m) {
+  for (auto& init : *m.mutable_graph()->mutable_initializer())
+    init = engine::tensor_to_proto(engine::tensor_from_proto(init), init.name());
+  return m;
 }
 
 }  // namespace aifgen::testing

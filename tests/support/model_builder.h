@@ -37,6 +37,10 @@ onnx::ModelProto conv_bn_relu_model(bool with_identity = false);
 // Makes the first initializer reference external data at `location` instead of holding bytes.
 void point_first_weight_at_external_file(onnx::ModelProto& m, const std::string& location);
 
+// `m` with every initializer's values in raw_data, as exporters write them (the builders above
+// write typed fields, which a session owning the model copies instead of taking).
+onnx::ModelProto with_raw_initializers(onnx::ModelProto m);
+
 std::string serialize(const onnx::ModelProto& m);
 
 }  // namespace aifgen::testing

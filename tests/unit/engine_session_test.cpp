@@ -280,13 +280,6 @@ TEST(EngineSession, WeightsTheKernelsCopiedAreFreedAfterPlanningAndOthersKept) {
   }
 }
 
-// Exported models carry their weights as raw_data, which a session that owns the model takes
-// instead of copying; the test builders write float_data.
-onnx::ModelProto with_raw_initializers(onnx::ModelProto m) {
-  for (auto& init : *m.mutable_graph()->mutable_initializer()) init = tensor_to_proto(tensor_from_proto(init), init.name());
-  return m;
-}
-
 TEST(EngineTensor, TakingAProtoMovesItsRawBytesAndLeavesNothingToDecodeAgain) {
   auto p = tensor_to_proto(filled({64, 32}, 0.4f), "w");
   const Tensor copy = tensor_from_proto(p);
@@ -329,7 +322,7 @@ TEST(EngineSession, AModelGivenByValuePlansAndRunsAsTheSameModelLent) {
   // free the same ones after planning.
   for (const std::string elsewhere : {"", "out", "mul"}) {
     SCOPED_TRACE("W also read: " + (elsewhere.empty() ? std::string("no") : elsewhere));
-    const auto m = with_raw_initializers(weights_model(elsewhere));
+    const auto m = testing::with_raw_initializers(weights_model(elsewhere));
     for (int threads : {1, 2}) {
       SessionOptions o;
       o.threads = threads;
@@ -351,7 +344,6 @@ TEST(EngineSession, AModelGivenByValuePlansAndRunsAsTheSameModelLent) {
     }
   }
 }
-
 
 }  // namespace
 }  // namespace aifgen::engine

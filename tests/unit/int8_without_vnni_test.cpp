@@ -159,9 +159,7 @@ TEST(EngineInt8, AQuantizedModelGivenByValueRunsTheSameInt8Kernels) {
   // The int8 convolutions are matched from the initializers' values (scales, zero points,
   // weights) after a session that owns the model has taken their bytes (tensor_taking_proto):
   // the matching must read the taken tensors, and the plan must be the one a lent model gets.
-  auto q = quantized_pair();
-  for (auto& init : *q.mutable_graph()->mutable_initializer())
-    init = engine::tensor_to_proto(engine::tensor_from_proto(init), init.name());
+  const auto q = with_raw_initializers(quantized_pair());
   std::vector<engine::OpProfile> lent_profile, owned_profile;
   const auto want = run(q, true, &lent_profile)[0];
   engine::SessionOptions o;
