@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "core/calibration/calibration_set.h"
 #include "core/engine/random_inputs.h"
 #include "core/engine/session.h"
 #include "core/base/error.h"
 #include "core/fp16_emulation.h"
+#include "core/model_runs.h"
 
 namespace aifgen {
 namespace {
@@ -208,33 +210,49 @@ ValidationThresholds default_thresholds(const std::string& precision) {
   return {};
 }
 
+// The source's outputs held at once while the variant's are compared with them.
+constexpr std::size_t kReferenceBatchBytes = std::size_t{256} << 20;
+
 ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::ModelProto& variant,
-                                  const ValidationThresholds& t, const ValidationInputs& given) {
+                                  const ValidationThresholds& t, const ValidationInputs& given, const ValidationRuns& runs) {
   ValidationResult result;
   try {
-    engine::SessionOptions opts;
-    opts.input_shapes = engine::default_input_shapes(source);
+    ModelRuns::Shapes shapes = engine::default_input_shapes(source);
     if (!given.samples.empty()) {
       auto names = model_inputs(source);
-      for (std::size_t k = 0; k < names.size() && k < given.samples[0].size(); ++k)
-        opts.input_shapes[names[k].name] = given.samples[0][k].shape;
+      for (std::size_t k = 0; k < names.size() && k < given.samples[0].size(); ++k) shapes[names[k].name] = given.samples[0][k].shape;
       result.inputs = given.description;
     }
-    for (const auto& [name, shape] : opts.input_shapes) result.input_shapes[name] = shape;
-    engine::Session ref(source, opts);
+    for (const auto& [name, shape] : shapes) result.input_shapes[name] = shape;
+    std::optional<ModelRuns> own_source, own_variant;
+    ModelRuns& ref = runs.source ? *runs.source : own_source.emplace(source);
     const bool fp16 = uses_fp16(variant);
     if (fp16) result.method = "aifgen CPU engine, float16 emulated by rounding every fp16 value (validated by emulation)";
-    engine::Session var(fp16 ? emulate_fp16(variant) : variant, opts);
-    if (ref.inputs().size() != var.inputs().size() || ref.outputs().size() != var.outputs().size())
-      throw Error(ErrorCode::kInternal, "validation-mismatch", "the variant's inputs or outputs differ from the source's");
-    std::vector<std::string> names;
-    for (const auto& o : ref.outputs()) names.push_back(o.name);
-    OutputComparison comparison(names);
+    onnx::ModelProto emulated;
+    if (fp16) emulated = emulate_fp16(variant);
+    ModelRuns& var = runs.variant && !fp16 ? *runs.variant : own_variant.emplace(fp16 ? emulated : variant);
     const int count = given.samples.empty() ? t.samples : static_cast<int>(given.samples.size());
-    for (int s = 0; s < count; ++s) {
-      auto inputs = given.samples.empty() ? engine::random_inputs(ref.inputs(), 1000u + static_cast<std::uint32_t>(s))
-                                          : given.samples[static_cast<std::size_t>(s)];
-      comparison.add(ref.run(inputs), var.run(inputs));
+    auto sample = [&](int s) {
+      return given.samples.empty() ? engine::random_inputs(ref.inputs(shapes), 1000u + static_cast<std::uint32_t>(s))
+                                   : given.samples[static_cast<std::size_t>(s)];
+    };
+    std::vector<std::string> names;
+    for (const auto& o : ref.outputs(shapes)) names.push_back(o.name);
+    OutputComparison comparison(names);
+    // The source's outputs for a batch of samples, then the variant's for the same batch, so
+    // that only one of the two plans exists at a time; one batch unless the source's outputs
+    // outgrow kReferenceBatchBytes.
+    for (int begin = 0, end = 0; begin < count; begin = end) {
+      std::vector<std::vector<engine::Tensor>> reference;
+      for (std::size_t bytes = 0; end < count && (end == begin || bytes < kReferenceBatchBytes); ++end) {
+        reference.push_back(ref.run(shapes, sample(end)));
+        for (const auto& o : reference.back()) bytes += o.bytes();
+      }
+      ref.release();
+      if (begin == 0 && (ref.inputs(shapes).size() != var.inputs(shapes).size() || names.size() != var.outputs(shapes).size()))
+        throw Error(ErrorCode::kInternal, "validation-mismatch", "the variant's inputs or outputs differ from the source's");
+      for (int s = begin; s < end; ++s) comparison.add(reference[static_cast<std::size_t>(s - begin)], var.run(shapes, sample(s)));
+      if (end < count) var.release();
     }
     result.samples = count;
     result.outputs = comparison.metrics();

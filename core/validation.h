@@ -103,10 +103,23 @@ struct ValidationResult {
   std::vector<OutputMetrics> outputs;
 };
 
+class ModelRuns;
+
+// Plans and outputs a caller keeps beyond one validation (model_runs.h): the source's, which a
+// job's variants all compare against, and the variant's, which the caller benchmarks next. Each
+// must have been made for the model passed beside it. Null: planned here and dropped.
+struct ValidationRuns {
+  ModelRuns* source = nullptr;
+  ModelRuns* variant = nullptr;  // not used for a float16 variant, which runs emulated
+};
+
 // Never throws for models the engine cannot run: the result is "skipped" with the reason.
 // A float16 variant runs through emulate_fp16 ("validated by emulation" in the result).
+// The source runs first, on every sample, and its plan is released before the variant's is
+// made, so the two models' packed weights are not held at once.
 ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::ModelProto& variant,
-                                  const ValidationThresholds& thresholds, const ValidationInputs& inputs = {});
+                                  const ValidationThresholds& thresholds, const ValidationInputs& inputs = {},
+                                  const ValidationRuns& runs = {});
 
 nlohmann::json validation_to_json(const ValidationResult& r);
 

@@ -74,7 +74,10 @@ void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, doub
   stage(job, "loading " + label, base);
   jobs_.set_variant_state(v.id, RunState::kRunning, std::nullopt);
   // Parsed once per job: a 100 MB model takes about half a second to parse.
-  if (!cache.source) cache.source = load_model_file(artifacts_.path_of(model_row->id));
+  if (!cache.source) {
+    cache.source = load_model_file(artifacts_.path_of(model_row->id));
+    cache.source_runs.emplace(*cache.source);
+  }
   const auto& source = *cache.source;
 
   VariantRequest req;
@@ -92,6 +95,7 @@ void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, doub
   if (!req.options.synthetic_calibration) calibration = calibrations_.load(model_row->id, req.options.calibration_id);
   req.calibration = calibration ? &*calibration : nullptr;
   req.stats_cache = &cache.stats;
+  req.source_runs = &*cache.source_runs;
   struct RemoveOnExit {
     std::string p;
     ~RemoveOnExit() { std::filesystem::remove(p); }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "core/model_runs.h"
 #include "core/quantize/stats_cache.h"
 #include "service/calibration_service.h"
 #include "service/config.h"
@@ -57,6 +58,7 @@ class JobRunner {
   struct JobCache {
     std::optional<onnx::ModelProto> source;
     quantize::StatsCache stats;  // int8 variants of several targets calibrate once
+    std::optional<ModelRuns> source_runs;  // of *source: planned, run and timed once (declared after it: goes first)
   };
   void build_variant(const JobRecord& job, const VariantRecord& v, double base, double share, JobCache& cache);
   template <class F>

@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/base/clock.h"
 #include "core/engine/random_inputs.h"
 #include "core/engine/timing.h"
 #include "core/base/error.h"
+#include "core/model_runs.h"
 #include "service/host_info.h"
 #include "storage/database.h"
 
@@ -19,28 +21,25 @@ double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-// Times source and variant on the engine, 1 thread, the same synthetic inputs.
-std::vector<BenchmarkRecord> benchmark_pair(const onnx::ModelProto& source, const onnx::ModelProto& variant,
-                                                     const std::string& variant_id) {
-  std::vector<BenchmarkRecord> out;
-  for (const auto* subject : {"source", "variant"}) {
-    engine::SessionOptions opts;
-    opts.input_shapes = engine::default_input_shapes(source);
-    engine::Session session(std::string(subject) == "source" ? source : variant, opts);
-    auto stats = engine::time_runs(session, engine::random_inputs(session.inputs(), 7), 2, 10);
-    BenchmarkRecord b;
-    b.variant_id = variant_id;
-    b.subject = subject;
-    b.host = host_description();
-    b.batch = session.inputs().empty() || session.inputs()[0].shape.empty() ? 1 : session.inputs()[0].shape[0];
-    b.iterations = stats.iterations;
-    b.p50_ms = stats.p50_ms;
-    b.p90_ms = stats.p90_ms;
-    b.p99_ms = stats.p99_ms;
-    b.throughput_per_s = stats.throughput_per_s;
-    out.push_back(b);
-  }
-  return out;
+// Source and variant timed on the engine, 1 thread, the same synthetic inputs (ModelRuns keeps
+// the source's figures for the job's other variants and reuses the plans validation made).
+constexpr std::uint32_t kBenchmarkSeed = 7;
+constexpr int kBenchmarkWarmup = 2, kBenchmarkIterations = 10;
+
+BenchmarkRecord benchmark_of(ModelRuns& runs, const ModelRuns::Shapes& shapes, const char* subject, const std::string& variant_id) {
+  const auto stats = runs.benchmark(shapes, kBenchmarkSeed, kBenchmarkWarmup, kBenchmarkIterations);
+  const auto& inputs = runs.inputs(shapes);
+  BenchmarkRecord b;
+  b.variant_id = variant_id;
+  b.subject = subject;
+  b.host = host_description();
+  b.batch = inputs.empty() || inputs[0].shape.empty() ? 1 : inputs[0].shape[0];
+  b.iterations = stats.iterations;
+  b.p50_ms = stats.p50_ms;
+  b.p90_ms = stats.p90_ms;
+  b.p99_ms = stats.p99_ms;
+  b.throughput_per_s = stats.throughput_per_s;
+  return b;
 }
 
 // One calibration sample's shape per model input (batch 1), binding the set as split_samples
@@ -96,8 +95,24 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
                          split.source + ")";
   }
   const auto thresholds = thresholds_for(req.options, req.precision);
+  std::optional<ModelRuns> own_source_runs;
+  ModelRuns& source_runs = req.source_runs ? *req.source_runs : own_source_runs.emplace(source);
+  ModelRuns variant_runs(proto);
+  const bool benchmarks_here = target.descriptor().runs_on_service_host;
+  const auto benchmark_shapes = engine::default_input_shapes(source);
+  double benchmark_ms = 0;
+  if (benchmarks_here) {
+    // The source's benchmark before validation releases its plan, so that it is planned once.
+    auto t = std::chrono::steady_clock::now();
+    try {
+      source_runs.benchmark(benchmark_shapes, kBenchmarkSeed, kBenchmarkWarmup, kBenchmarkIterations);
+    } catch (const Error&) {
+      // The engine cannot run the source: validation below is skipped and says why.
+    }
+    benchmark_ms += ms_since(t);
+  }
   auto t1 = std::chrono::steady_clock::now();
-  built.validation = validate_variant(source, proto, thresholds, inputs);
+  built.validation = validate_variant(source, proto, thresholds, inputs, {&source_runs, &variant_runs});
   const double validate_ms = ms_since(t1);
   if (built.validation.status == ValidationStatus::kFailed)
     throw Error(ErrorCode::kUnprocessable, "validation-failed", "validation failed: " + built.validation.reason);
@@ -127,18 +142,19 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
             "Upload a calibration set (POST /v1/models/{id}/calibration) for a meaningful INT8 variant.**";
     }
   if (report.contains("quantization")) built.quantization = report["quantization"];
-  double benchmark_ms = 0;
-  if (target.descriptor().runs_on_service_host && built.validation.status != ValidationStatus::kSkipped) {
+  if (benchmarks_here && built.validation.status != ValidationStatus::kSkipped) {
     progress("benchmarking " + label, 0.7);
     auto t2 = std::chrono::steady_clock::now();
-    built.benchmarks = benchmark_pair(source, proto, req.variant_id);
-    benchmark_ms = ms_since(t2);
+    built.benchmarks = {benchmark_of(source_runs, benchmark_shapes, "source", req.variant_id),
+                        benchmark_of(variant_runs, benchmark_shapes, "variant", req.variant_id)};
+    benchmark_ms += ms_since(t2);
     for (const auto& b : built.benchmarks)
       report["benchmarks"].push_back({{"subject", b.subject}, {"host", b.host}, {"threads", b.threads}, {"batch", b.batch},
                                       {"p50_ms", b.p50_ms}, {"p90_ms", b.p90_ms}, {"p99_ms", b.p99_ms},
                                       {"throughput_per_s", b.throughput_per_s}});
   }
 
+  variant_runs.release();
   progress("packaging " + label, 0.8);
   VariantBuild build;
   build.variant_id = req.variant_id;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/calibration/calibration_set.h"
+#include "core/model_runs.h"
 #include "core/validation.h"
 #include "service/build_options.h"
 #include "core/base/records.h"
@@ -30,6 +31,10 @@ struct VariantRequest {
   std::string bundle_path;  // where the .tar.gz is written
   const CalibrationSet* calibration = nullptr;  // none: synthetic calibration and validation inputs
   quantize::StatsCache* stats_cache = nullptr;  // shared by the variants of one job
+  // The source's engine runs, shared by the variants of one job so that its validation outputs
+  // and benchmark are computed once (made for the source passed to build_variant). Null: this
+  // variant plans the source for itself.
+  ModelRuns* source_runs = nullptr;
   BuildOptions options;
   std::string runtime_image = "aifgen:latest";
   DeviceResources resources;  // extended resource names the manifests request

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "core/base/error.h"
+#include "core/model_runs.h"
 #include "core/onnx_model.h"
 #include "core/base/sha256.h"
 #include "core/quantize/stats_cache.h"
@@ -75,6 +76,7 @@ int run_convert(const ConvertOptions& o) {
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     int failed = 0;
     quantize::StatsCache stats_cache;  // int8 variants for several targets calibrate once
+    ModelRuns source_runs(source);      // and validate and benchmark against one plan of the source
     std::printf("%-28s %-10s %-10s %9s %12s %12s  %s\n", "variant", "precision", "validation", "SQNR dB", "source p50",
                 "variant p50", "bundle");
     for (std::size_t i = 0; i < pairs.size(); ++i) {
@@ -92,6 +94,7 @@ int run_convert(const ConvertOptions& o) {
       req.runtime_image = o.runtime_image;
       req.resources = o.k8s_resources;
       req.stats_cache = &stats_cache;
+      req.source_runs = &source_runs;
       const double base = static_cast<double>(i) / static_cast<double>(pairs.size());
       try {
         auto built = build_variant(source, req, [&](const std::string& what, double f) {
