@@ -381,7 +381,12 @@ struct Session::Impl {
   std::unique_ptr<RunState> make_state();
   // Frees the constants that only kernels holding their own copies read (Kernel::reads_input_at_run).
   void free_constants_kernels_copied();
+  // Runs the plan on a run state from the pool (or a new one) and returns that state, its
+  // output views filled; give_back() returns it to the pool.
+  std::unique_ptr<RunState> execute(const std::vector<Tensor>& in);
+  void give_back(std::unique_ptr<RunState> st);
   std::vector<Tensor> run(const std::vector<Tensor>& in);
+  void run_reading(const std::vector<Tensor>& in, const std::function<void(const std::vector<Tensor>&)>& read);
 };
 
 void Session::Impl::plan(const onnx::ModelProto& model) {
@@ -1766,7 +1771,7 @@ void Session::Impl::free_constants_kernels_copied() {
     }
 }
 
-std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
+std::unique_ptr<RunState> Session::Impl::execute(const std::vector<Tensor>& in) {
   if (in.size() != inputs.size())
     throw Error(ErrorCode::kInvalidArgument, "engine-bad-input",
                 "expected " + std::to_string(inputs.size()) + " inputs, got " + std::to_string(in.size()));
@@ -1810,13 +1815,6 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
   }
   st->stream.wait();
   omp_set_num_threads(options.threads);
-  std::vector<Tensor> out;
-  for (int id : output_slots) {
-    const auto& v = st->views[id];
-    auto t = Tensor::allocate(v.dtype, v.shape);
-    std::memcpy(t.data, v.data, t.bytes());
-    out.push_back(std::move(t));
-  }
   std::lock_guard lock(pool_mu);
   if (step_profile.size() != step_ms.size()) {
     step_profile.assign(step_ms.size(), {});
@@ -1832,8 +1830,44 @@ std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
     ++step_profile[k].calls;
     step_profile[k].total_ms += step_ms[k];
   }
+  return st;
+}
+
+void Session::Impl::give_back(std::unique_ptr<RunState> st) {
+  std::lock_guard lock(pool_mu);
   pool.push_back(std::move(st));
+}
+
+std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
+  auto st = execute(in);
+  std::vector<Tensor> out;
+  for (int id : output_slots) {
+    const auto& v = st->views[id];
+    auto t = Tensor::allocate_for_overwrite(v.dtype, v.shape);
+    std::memcpy(t.data, v.data, t.bytes());
+    out.push_back(std::move(t));
+  }
+  give_back(std::move(st));
   return out;
+}
+
+void Session::Impl::run_reading(const std::vector<Tensor>& in, const std::function<void(const std::vector<Tensor>&)>& read) {
+  auto st = execute(in);
+  std::vector<Tensor> out;
+  for (int id : output_slots) {
+    const auto& v = st->views[id];
+    Tensor t;  // a view: no owner, the bytes stay the run state's
+    t.dtype = v.dtype;
+    t.shape = v.shape;
+    t.data = v.data;
+    out.push_back(std::move(t));
+  }
+  struct GiveBack {
+    Impl& impl;
+    std::unique_ptr<RunState>& st;
+    ~GiveBack() { impl.give_back(std::move(st)); }  // also when `read` throws
+  } back{*this, st};
+  read(out);
 }
 
 namespace {
@@ -2111,6 +2145,10 @@ Session::~Session() = default;
 const std::vector<IoInfo>& Session::inputs() const { return impl_->inputs; }
 const std::vector<IoInfo>& Session::outputs() const { return impl_->outputs; }
 std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) { return impl_->run(inputs); }
+
+void Session::run_reading(const std::vector<Tensor>& inputs, const std::function<void(const std::vector<Tensor>&)>& read) {
+  impl_->run_reading(inputs, read);
+}
 std::size_t Session::arena_bytes() const { return impl_->arena_bytes; }
 std::size_t Session::constant_bytes() const { return impl_->constant_bytes; }
 std::size_t Session::held_constant_bytes() const {

@@ -10,6 +10,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -84,6 +85,10 @@ class Session {
   const std::vector<IoInfo>& outputs() const;
   // Inputs in the order of inputs(); each must match its planned dtype and shape exactly.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  // The same run, with the outputs lent to `read` instead of copied out: the tensors point into
+  // the session's own buffers and are valid only during the call. For callers that only read
+  // many or large outputs (calibration exposes every activation of a model as an output).
+  void run_reading(const std::vector<Tensor>& inputs, const std::function<void(const std::vector<Tensor>&)>& read);
 
   std::size_t arena_bytes() const;     // intermediate values after liveness reuse
   std::size_t constant_bytes() const;  // weights and folded constants

@@ -98,6 +98,15 @@ Tensor Tensor::allocate(DType dtype, Shape shape) {
   return t;
 }
 
+Tensor Tensor::allocate_for_overwrite(DType dtype, Shape shape) {
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  t.owner = std::make_shared_for_overwrite<std::byte[]>(std::max<std::size_t>(t.bytes(), 1));
+  t.data = t.owner.get();
+  return t;
+}
+
 namespace {
 
 template <typename Dst, typename Field>

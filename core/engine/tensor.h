@@ -43,7 +43,9 @@ struct Tensor {
   std::byte* data = nullptr;
   std::shared_ptr<std::byte[]> owner;  // empty when the data lives elsewhere (arena)
 
-  static Tensor allocate(DType dtype, Shape shape);
+  static Tensor allocate(DType dtype, Shape shape);  // zero-filled
+  // Uninitialized bytes, for a caller that writes every one of them next.
+  static Tensor allocate_for_overwrite(DType dtype, Shape shape);
   std::int64_t numel() const { return engine::numel(shape); }
   std::size_t bytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype); }
   TensorDesc desc() const { return {dtype, shape}; }

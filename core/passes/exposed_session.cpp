@@ -14,7 +14,12 @@ ExposedSession::ExposedSession(const onnx::ModelProto& model, const std::vector<
   engine::SessionOptions so;
   const auto inputs = model_inputs(model);
   for (std::size_t k = 0; k < inputs.size() && k < sample.size(); ++k) so.input_shapes[inputs[k].name] = sample[k].shape;
-  session = std::make_unique<engine::Session>(probe, so);
+  // No races at plan time: a probe runs a few dozen times, not enough to win back the plans a
+  // race makes and times. Direct convolutions also round as the int8 kernels' float reference
+  // does (Winograd's transforms add their own rounding to what is observed).
+  so.conv_algorithm = engine::ConvAlgorithm::kDirect;
+  so.activation_layout = engine::ActivationLayout::kOneDnn;
+  session = std::make_unique<engine::Session>(std::move(probe), so);  // the copy's weights taken, not copied again
   for (std::size_t k = 0; k < session->outputs().size(); ++k) index[session->outputs()[k].name] = k;
 }
 

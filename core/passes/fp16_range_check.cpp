@@ -30,24 +30,24 @@ std::map<std::string, ObservedRange> observe_ranges(const onnx::ModelProto& mode
   std::map<std::string, ObservedRange> out;
   if (samples.empty() || values.empty()) return out;
   ExposedSession probe(model, values, samples[0]);
-  for (const auto& sample : samples) {
-    auto result = probe.session->run(sample);
-    for (const auto& v : values) {
-      const long at = probe.position(v);
-      if (at < 0) continue;
-      const auto& t = result[static_cast<std::size_t>(at)];
-      if (t.dtype != engine::DType::kF32) continue;
-      auto& r = out[v];
-      const float* x = t.as<float>();
-      for (std::int64_t i = 0; i < t.numel(); ++i) {
-        const float a = std::abs(x[i]);
-        if (!std::isfinite(a) || a == 0) continue;
-        ++r.nonzero;
-        r.flushed += a <= kHalfFlush;
-        r.max_abs = std::max(r.max_abs, a);
+  for (const auto& sample : samples)
+    probe.session->run_reading(sample, [&](const std::vector<engine::Tensor>& result) {
+      for (const auto& v : values) {
+        const long at = probe.position(v);
+        if (at < 0) continue;
+        const auto& t = result[static_cast<std::size_t>(at)];
+        if (t.dtype != engine::DType::kF32) continue;
+        auto& r = out[v];
+        const float* x = t.as<float>();
+        for (std::int64_t i = 0; i < t.numel(); ++i) {
+          const float a = std::abs(x[i]);
+          if (!std::isfinite(a) || a == 0) continue;
+          ++r.nonzero;
+          r.flushed += a <= kHalfFlush;
+          r.max_abs = std::max(r.max_abs, a);
+        }
       }
-    }
-  }
+    });
   return out;
 }
 

@@ -697,25 +697,25 @@ class QuantizeInt8Pass final : public Pass {
     const auto& index = probe.index;
     std::unordered_map<std::string, quantize::RangeObserver> obs;
     for (int sweep = 0; sweep < (histograms ? 2 : 1); ++sweep)
-      for (const auto& sample : samples) {
-        auto out = session.run(sample);
-        for (const auto& a : activations) {
-          const auto& t = out[index.at(a)];
-          if (t.dtype != engine::DType::kF32) continue;
-          if (sweep == 0) {
-            obs[a].observe_minmax(t.as<float>(), t.numel());
-            if (auto ax = mean_axes.find(a); ax != mean_axes.end() && t.shape.size() >= 2) {
-              const auto rank = static_cast<int>(t.shape.size());
-              const int axis = ax->second < 0 ? rank - 1 : std::min(ax->second, rank - 1);
-              std::int64_t inner = 1;
-              for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
-              obs[a].observe_channel_sums(t.as<float>(), t.numel(), t.shape[static_cast<std::size_t>(axis)], inner);
+      for (const auto& sample : samples)
+        session.run_reading(sample, [&](const std::vector<engine::Tensor>& out) {
+          for (const auto& a : activations) {
+            const auto& t = out[index.at(a)];
+            if (t.dtype != engine::DType::kF32) continue;
+            if (sweep == 0) {
+              obs[a].observe_minmax(t.as<float>(), t.numel());
+              if (auto ax = mean_axes.find(a); ax != mean_axes.end() && t.shape.size() >= 2) {
+                const auto rank = static_cast<int>(t.shape.size());
+                const int axis = ax->second < 0 ? rank - 1 : std::min(ax->second, rank - 1);
+                std::int64_t inner = 1;
+                for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
+                obs[a].observe_channel_sums(t.as<float>(), t.numel(), t.shape[static_cast<std::size_t>(axis)], inner);
+              }
+            } else {
+              obs[a].observe_histogram(t.as<float>(), t.numel());
             }
-          } else {
-            obs[a].observe_histogram(t.as<float>(), t.numel());
           }
-        }
-      }
+        });
     return obs;
   }
 
@@ -729,25 +729,27 @@ class QuantizeInt8Pass final : public Pass {
     auto& session = *probe.session;
     const auto& index = probe.index;
     std::map<std::string, std::vector<float>> out;
-    for (const auto& sample : samples) {
-      auto values = session.run(sample);
-      for (const auto& s : sites) {
-        const auto& t = values[index.at(s.value)];
-        if (t.dtype != engine::DType::kF32 || t.shape.size() < 2) continue;
-        const auto rank = static_cast<int>(t.shape.size());
-        const int axis = s.channel_axis < 0 ? rank - 1 : s.channel_axis;
-        if (t.shape[static_cast<std::size_t>(axis)] != s.channels) continue;
-        std::int64_t inner = 1;
-        for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
-        auto& m = out[s.value];
-        m.resize(static_cast<std::size_t>(s.channels), 0.f);
-        const float* x = t.as<float>();
-        for (std::int64_t i = 0; i < t.numel(); ++i) {
-          const auto ch = static_cast<std::size_t>((i / inner) % s.channels);
-          if (std::isfinite(x[i])) m[ch] = std::max(m[ch], std::abs(x[i]));
+    for (const auto& sample : samples)
+      session.run_reading(sample, [&](const std::vector<engine::Tensor>& values) {
+        for (const auto& s : sites) {
+          const auto& t = values[index.at(s.value)];
+          if (t.dtype != engine::DType::kF32 || t.shape.size() < 2) continue;
+          const auto rank = static_cast<int>(t.shape.size());
+          const int axis = s.channel_axis < 0 ? rank - 1 : s.channel_axis;
+          if (t.shape[static_cast<std::size_t>(axis)] != s.channels) continue;
+          std::int64_t inner = 1;
+          for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
+          auto& m = out[s.value];
+          m.resize(static_cast<std::size_t>(s.channels), 0.f);
+          const float* x = t.as<float>();
+          // Row by row of `inner` values, each row one channel's: no division per value.
+          for (std::int64_t row = 0, rows = t.numel() / inner; row < rows; ++row) {
+            float& best = m[static_cast<std::size_t>(row % s.channels)];
+            for (const float* v = x + row * inner; v != x + (row + 1) * inner; ++v)
+              if (std::isfinite(*v)) best = std::max(best, std::abs(*v));
+          }
         }
-      }
-    }
+      });
     return out;
   }
 

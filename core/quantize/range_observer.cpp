@@ -56,8 +56,13 @@ void RangeObserver::observe_channel_sums(const float* x, std::int64_t n, std::in
     channels_consistent_ = false;
     return;
   }
-  for (std::int64_t i = 0; i < n; ++i)
-    if (std::isfinite(x[i])) channel_sum_[static_cast<std::size_t>((i / inner) % channels)] += x[i];
+  // Row by row of `inner` values, each row one channel's: no division per value.
+  for (std::int64_t row = 0, rows = n / inner; row < rows; ++row) {
+    double sum = 0;
+    for (const float* v = x + row * inner; v != x + (row + 1) * inner; ++v)
+      if (std::isfinite(*v)) sum += *v;
+    channel_sum_[static_cast<std::size_t>(row % channels)] += sum;
+  }
   channel_count_ += n / channels;
 }
 

@@ -170,6 +170,30 @@ TEST(EngineSession, ConcurrentRunsGiveTheSameAnswersAsSequentialOnes) {
   EXPECT_NE(std::memcmp(expected[0].data, expected[1].data, expected[0].bytes()), 0);  // inputs differ
 }
 
+// run_reading lends the run state's own bytes: the same values run() copies out, no owner, and
+// the state goes back to the pool even when the reader throws.
+TEST(EngineSession, RunReadingLendsTheSameOutputsRunCopiesOutAndSurvivesAThrowingReader) {
+  auto m = testing::conv_bn_relu_model();
+  SessionOptions opts;
+  opts.input_shapes["x"] = {1, 3, 8, 8};
+  Session s(m, opts);
+  const auto x = filled({1, 3, 8, 8}, 0.3f);
+  const auto copied = s.run({x});
+  bool read = false;
+  s.run_reading({x}, [&](const std::vector<Tensor>& lent) {
+    read = true;
+    ASSERT_EQ(lent.size(), copied.size());
+    EXPECT_EQ(lent[0].owner, nullptr);
+    EXPECT_EQ(lent[0].shape, copied[0].shape);
+    EXPECT_EQ(std::memcmp(lent[0].data, copied[0].data, copied[0].bytes()), 0);
+  });
+  EXPECT_TRUE(read);
+  EXPECT_THROW(s.run_reading({x}, [](const std::vector<Tensor>&) { throw std::runtime_error("reader failed"); }), std::runtime_error);
+  const auto again = s.run({x});
+  EXPECT_EQ(std::memcmp(again[0].data, copied[0].data, copied[0].bytes()), 0);
+  EXPECT_THROW(s.run_reading({filled({1, 3, 8, 9}, 0)}, [](const std::vector<Tensor>&) {}), Error);
+}
+
 TEST(EngineSession, RejectsInputsOfTheWrongShapeOrType) {
   auto m = testing::conv_bn_relu_model();
   SessionOptions opts;

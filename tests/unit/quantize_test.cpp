@@ -3,6 +3,8 @@
 // broken quantization.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 #include <random>
 #include <set>
@@ -112,6 +114,31 @@ TEST(RangeObserver, MinMaxPercentileAndEntropyOnAKnownDistribution) {
   auto en = obs.range(quantize::CalibrationMethod::kEntropy, 0, 127);
   EXPECT_GT(en.hi, 2.0f);
   EXPECT_LT(en.hi, 20.0f);
+}
+
+// Per-channel means of [outer, channels, inner] values over two observations, non-finite
+// values left out, against sums written out here; a tensor of another channel count is refused.
+TEST(RangeObserver, ChannelMeansOverRowsOfEachChannelSkipNonFiniteValues) {
+  const std::int64_t outer = 2, channels = 3, inner = 5, n = outer * channels * inner;
+  std::vector<float> a(static_cast<std::size_t>(n)), b(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    a[static_cast<std::size_t>(i)] = static_cast<float>(i % 7) - 2.f;
+    b[static_cast<std::size_t>(i)] = 0.5f * static_cast<float>(i % 5);
+  }
+  a[3] = std::numeric_limits<float>::quiet_NaN();
+  b[17] = std::numeric_limits<float>::infinity();
+  std::vector<double> sum(channels, 0.0);
+  for (const auto* x : {&a, &b})
+    for (std::int64_t i = 0; i < n; ++i)
+      if (std::isfinite((*x)[static_cast<std::size_t>(i)])) sum[static_cast<std::size_t>((i / inner) % channels)] += (*x)[static_cast<std::size_t>(i)];
+  quantize::RangeObserver obs;
+  obs.observe_channel_sums(a.data(), n, channels, inner);
+  obs.observe_channel_sums(b.data(), n, channels, inner);
+  const auto means = obs.channel_means();
+  ASSERT_EQ(means.size(), 3u);
+  for (std::size_t c = 0; c < 3; ++c) EXPECT_FLOAT_EQ(means[c], static_cast<float>(sum[c] / (2.0 * outer * inner))) << c;
+  obs.observe_channel_sums(a.data(), n, 5, 3);  // five channels now: the statistics no longer hold
+  EXPECT_TRUE(obs.channel_means().empty());
 }
 
 TEST(QuantScheme, ParametersFollowEachScheme) {
