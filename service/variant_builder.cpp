@@ -86,7 +86,6 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   const double optimize_ms = ms_since(t0);
 
   BuiltVariant built;
-  progress("validating " + label, 0.6);
   ValidationInputs inputs;
   if (req.calibration) {
     auto split = split_samples(source, req.calibration, req.options.calibration_samples);
@@ -102,7 +101,9 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   const auto benchmark_shapes = engine::default_input_shapes(source);
   double benchmark_ms = 0;
   if (benchmarks_here) {
-    // The source's benchmark before validation releases its plan, so that it is planned once.
+    // The source's benchmark before validation releases its plan, so that it is planned once
+    // (a figure the job's earlier variants measured is kept, and this returns at once).
+    progress("benchmarking the source model for " + label, 0.6);
     auto t = std::chrono::steady_clock::now();
     try {
       source_runs.benchmark(benchmark_shapes, kBenchmarkSeed, kBenchmarkWarmup, kBenchmarkIterations);
@@ -111,6 +112,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
     }
     benchmark_ms += ms_since(t);
   }
+  progress("validating " + label, 0.65);
   auto t1 = std::chrono::steady_clock::now();
   built.validation = validate_variant(source, proto, thresholds, inputs, {&source_runs, &variant_runs});
   const double validate_ms = ms_since(t1);
