@@ -1,6 +1,7 @@
 #include "core/quantize/saturation_safe.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -42,31 +43,58 @@ struct ChannelError {
   double cost() const { return squared + sum * sum; }
 };
 
-// Channel c requantized with shrink k and trimmed, written into out.
-ChannelError fit_channel(const std::vector<std::int8_t>& w, const PairLayout& layout, std::int64_t c, float k, std::vector<int>& v,
+// A weight tensor's values gathered channel by channel in element order, as floats, once: the
+// shrink search below visits every channel up to kShrinkSteps times.
+std::vector<float> channel_major(const std::vector<std::int8_t>& w, const PairLayout& layout) {
+  const std::size_t count = layout.elements.size();
+  std::vector<float> out(static_cast<std::size_t>(layout.channels) * count);
+  for (std::int64_t c = 0; c < layout.channels; ++c)
+    for (std::size_t e = 0; e < count; ++e)
+      out[static_cast<std::size_t>(c) * count + e] = w[static_cast<std::size_t>(c * layout.channel_stride + layout.elements[e])];
+  return out;
+}
+
+// Channel c (its values `wc`, from channel_major) requantized with shrink k and trimmed, written
+// into out. The error sums run in element order, as they always have, so a choice between two
+// shrinks never depends on how they are computed.
+ChannelError fit_channel(const float* wc, const PairLayout& layout, std::int64_t c, float k, std::vector<int>& v,
                          std::vector<std::int8_t>* out) {
-  const std::int64_t base = c * layout.channel_stride;
-  v.resize(layout.elements.size());
-  for (std::size_t e = 0; e < layout.elements.size(); ++e)
-    v[e] = static_cast<int>(std::clamp(std::floor(w[static_cast<std::size_t>(base + layout.elements[e])] * k + 0.5f), -127.f, 127.f));
+  const std::size_t count = layout.elements.size();
+  v.resize(count);
+  for (std::size_t e = 0; e < count; ++e) v[e] = shrunk_value(wc[e], k);
   for (const auto& seq : layout.sequences)
     for (std::size_t j = 0; j + 1 < seq.size(); j += 2) {
       int& a = v[static_cast<std::size_t>(seq[j])];
       int& b = v[static_cast<std::size_t>(seq[j + 1])];
       if (unsafe(a, b)) trim(a, b);
     }
+  // v / k for every value v can take: the same quotient as dividing per element, looked up.
+  std::array<double, 255> dequantized;
+  for (int q = -127; q <= 127; ++q) dequantized[static_cast<std::size_t>(q + 127)] = q / static_cast<double>(k);
   ChannelError err;
-  for (std::size_t e = 0; e < layout.elements.size(); ++e) {
-    const auto at = static_cast<std::size_t>(base + layout.elements[e]);
-    const double d = v[e] / static_cast<double>(k) - w[at];
+  for (std::size_t e = 0; e < count; ++e) {
+    const double d = dequantized[static_cast<std::size_t>(v[e] + 127)] - wc[e];
     err.squared += d * d;
     err.sum += d;
-    if (out) (*out)[at] = static_cast<std::int8_t>(v[e]);
+  }
+  if (out) {
+    const std::int64_t base = c * layout.channel_stride;
+    for (std::size_t e = 0; e < count; ++e) (*out)[static_cast<std::size_t>(base + layout.elements[e])] = static_cast<std::int8_t>(v[e]);
   }
   return err;
 }
 
 }  // namespace
+
+int shrunk_value(float q, float k) {
+  // floor(y) in integers: the build targets baseline x86-64, where std::floor is a call per value
+  // (SSE4.1's roundss is not assumed), and the shrink search makes up to 17 per weight. Exact for
+  // |y| < 2^31; here |y| <= 128.
+  const float y = q * k + 0.5f;
+  int r = static_cast<int>(y);  // toward zero
+  r -= static_cast<float>(r) > y;
+  return std::clamp(r, -127, 127);
+}
 
 PairLayout conv_pair_layout(const std::vector<std::int64_t>& dims) {
   PairLayout l;
@@ -150,11 +178,13 @@ SafeWeights saturation_safe(const std::vector<std::int8_t>& w, const PairLayout&
   out.values = w;
   std::vector<int> scratch;
   std::vector<int> best(static_cast<std::size_t>(layout.channels), 0);
+  const std::vector<float> values = channel_major(w, layout);
+  const auto channel = [&](std::int64_t c) { return values.data() + static_cast<std::size_t>(c) * layout.elements.size(); };
   if (per_channel_scale) {
     for (std::int64_t c = 0; c < layout.channels; ++c) {
       double least = std::numeric_limits<double>::infinity();
       for (int step = 0; step < kShrinkSteps; ++step) {
-        const double e = fit_channel(w, layout, c, shrink_of(step), scratch, nullptr).cost();
+        const double e = fit_channel(channel(c), layout, c, shrink_of(step), scratch, nullptr).cost();
         if (e < least) {  // ties keep the larger k: fewer values change
           least = e;
           best[static_cast<std::size_t>(c)] = step;
@@ -166,7 +196,7 @@ SafeWeights saturation_safe(const std::vector<std::int8_t>& w, const PairLayout&
     double least = std::numeric_limits<double>::infinity();
     for (int step = 0; step < kShrinkSteps; ++step) {
       double e = 0;
-      for (std::int64_t c = 0; c < layout.channels; ++c) e += fit_channel(w, layout, c, shrink_of(step), scratch, nullptr).cost();
+      for (std::int64_t c = 0; c < layout.channels; ++c) e += fit_channel(channel(c), layout, c, shrink_of(step), scratch, nullptr).cost();
       if (e < least) {
         least = e;
         std::fill(best.begin(), best.end(), step);
@@ -176,7 +206,7 @@ SafeWeights saturation_safe(const std::vector<std::int8_t>& w, const PairLayout&
   }
   for (std::int64_t c = 0; c < layout.channels; ++c) {
     const float k = shrink_of(best[static_cast<std::size_t>(c)]);
-    out.squared_error += fit_channel(w, layout, c, k, scratch, &out.values).squared;
+    out.squared_error += fit_channel(channel(c), layout, c, k, scratch, &out.values).squared;
     if (per_channel_scale || c == 0) out.shrink.push_back(k);
   }
   for (std::size_t i = 0; i < w.size(); ++i) out.changed_values += out.values[i] != w[i];

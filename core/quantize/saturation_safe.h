@@ -68,6 +68,10 @@ struct SafeWeights {
   double squared_error = 0;         // sum over elements of (value / k - original)^2
 };
 
+// round(q * k) for an int8 value q under shrink k (halves away from -inf, clamped to
+// [-127, 127]), before any trim: computed in integers, equal to std::floor(q * k + 0.5f).
+int shrunk_value(float q, float k);
+
 // The nearest saturation-safe weights (see above). With `per_channel_scale` false one k serves
 // every channel (the scale is one number). `weights` holds layout.channels * channel_stride values.
 SafeWeights saturation_safe(const std::vector<std::int8_t>& weights, const PairLayout& layout, bool per_channel_scale);

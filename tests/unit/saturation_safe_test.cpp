@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <random>
 
@@ -71,6 +73,24 @@ TEST(SaturationSafe, NoPairCanOverflowAndTheErrorIsBelowHalving) {
       EXPECT_NEAR(e, safe.squared_error, 1e-6 * (1 + e)) << c.what;
     }
   }
+}
+
+// The integer rounding the shrink search uses, against std::floor(q * k + 0.5f) for every int8
+// value and every shrink it tries (k = 32/32 ... 16/32), plus shrinks off that grid.
+TEST(SaturationSafe, ShrunkValuesRoundAsFloorOfXPlusOneHalf) {
+  std::vector<float> shrinks;
+  for (int step = 0; step <= 16; ++step) shrinks.push_back(static_cast<float>(32 - step) / 32.f);
+  for (float k : {0.501f, 0.7071f, 0.999f, 1.f / 3.f}) shrinks.push_back(k);
+  int checked = 0;
+  for (float k : shrinks)
+    for (int q = -128; q <= 127; ++q) {
+      const float expected = std::clamp(std::floor(static_cast<float>(q) * k + 0.5f), -127.f, 127.f);
+      ASSERT_EQ(quantize::shrunk_value(static_cast<float>(q), k), static_cast<int>(expected)) << "q " << q << " k " << k;
+      ++checked;
+    }
+  EXPECT_EQ(checked, 21 * 256);
+  EXPECT_EQ(quantize::shrunk_value(-3.f, 0.5f), -1);  // -1.5 + 0.5 = -1: halves go up, not away from zero
+  EXPECT_EQ(quantize::shrunk_value(3.f, 0.5f), 2);
 }
 
 TEST(SaturationSafe, ChannelsThatCannotOverflowAreLeftAsTheyAre) {
