@@ -231,11 +231,11 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
     onnx::ModelProto emulated;
     if (fp16) emulated = emulate_fp16(variant);
     ModelRuns& var = runs.variant && !fp16 ? *runs.variant : own_variant.emplace(fp16 ? emulated : variant);
-    const int count = given.samples.empty() ? t.samples : static_cast<int>(given.samples.size());
-    auto sample = [&](int s) {
-      return given.samples.empty() ? engine::random_inputs(ref.inputs(shapes), 1000u + static_cast<std::uint32_t>(s))
-                                   : given.samples[static_cast<std::size_t>(s)];
-    };
+    std::vector<std::vector<engine::Tensor>> synthetic;
+    if (given.samples.empty())
+      for (int s = 0; s < t.samples; ++s) synthetic.push_back(engine::random_inputs(ref.inputs(shapes), 1000u + static_cast<std::uint32_t>(s)));
+    const auto& samples = given.samples.empty() ? synthetic : given.samples;
+    const int count = static_cast<int>(samples.size());
     std::vector<std::string> names;
     for (const auto& o : ref.outputs(shapes)) names.push_back(o.name);
     OutputComparison comparison(names);
@@ -245,13 +245,13 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
     for (int begin = 0, end = 0; begin < count; begin = end) {
       std::vector<std::vector<engine::Tensor>> reference;
       for (std::size_t bytes = 0; end < count && (end == begin || bytes < kReferenceBatchBytes); ++end) {
-        reference.push_back(ref.run(shapes, sample(end)));
+        reference.push_back(ref.run(shapes, samples[static_cast<std::size_t>(end)]));
         for (const auto& o : reference.back()) bytes += o.bytes();
       }
       ref.release();
       if (begin == 0 && (ref.inputs(shapes).size() != var.inputs(shapes).size() || names.size() != var.outputs(shapes).size()))
         throw Error(ErrorCode::kInternal, "validation-mismatch", "the variant's inputs or outputs differ from the source's");
-      for (int s = begin; s < end; ++s) comparison.add(reference[static_cast<std::size_t>(s - begin)], var.run(shapes, sample(s)));
+      for (int s = begin; s < end; ++s) comparison.add(reference[static_cast<std::size_t>(s - begin)], var.run(shapes, samples[static_cast<std::size_t>(s)]));
       if (end < count) var.release();
     }
     result.samples = count;

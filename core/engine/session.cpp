@@ -1839,15 +1839,14 @@ void Session::Impl::give_back(std::unique_ptr<RunState> st) {
 }
 
 std::vector<Tensor> Session::Impl::run(const std::vector<Tensor>& in) {
-  auto st = execute(in);
   std::vector<Tensor> out;
-  for (int id : output_slots) {
-    const auto& v = st->views[id];
-    auto t = Tensor::allocate_for_overwrite(v.dtype, v.shape);
-    std::memcpy(t.data, v.data, t.bytes());
-    out.push_back(std::move(t));
-  }
-  give_back(std::move(st));
+  run_reading(in, [&](const std::vector<Tensor>& lent) {
+    for (const auto& v : lent) {
+      auto t = Tensor::allocate_for_overwrite(v.dtype, v.shape);
+      std::memcpy(t.data, v.data, t.bytes());
+      out.push_back(std::move(t));
+    }
+  });
   return out;
 }
 

@@ -54,12 +54,24 @@ std::vector<float> channel_major(const std::vector<std::int8_t>& w, const PairLa
   return out;
 }
 
-// Channel c (its values `wc`, from channel_major) requantized with shrink k and trimmed, written
-// into out. The error sums run in element order, as they always have, so a choice between two
-// shrinks never depends on how they are computed.
-ChannelError fit_channel(const float* wc, const PairLayout& layout, std::int64_t c, float k, std::vector<int>& v,
-                         std::vector<std::int8_t>* out) {
+// v / k for every value v in [-127, 127] under shrink step `step`: the same quotients as
+// dividing per element, computed once per step instead of once per channel and step.
+using DequantizedTable = std::array<double, 255>;
+std::array<DequantizedTable, kShrinkSteps> dequantized_tables() {
+  std::array<DequantizedTable, kShrinkSteps> out;
+  for (int step = 0; step < kShrinkSteps; ++step)
+    for (int q = -127; q <= 127; ++q)
+      out[static_cast<std::size_t>(step)][static_cast<std::size_t>(q + 127)] = q / static_cast<double>(shrink_of(step));
+  return out;
+}
+
+// Channel c (its values `wc`, from channel_major) requantized with shrink step `step` and
+// trimmed, written into out. The error sums run in element order, as they always have, so a
+// choice between two shrinks never depends on how they are computed.
+ChannelError fit_channel(const float* wc, const PairLayout& layout, std::int64_t c, int step, const DequantizedTable& dequantized,
+                         std::vector<int>& v, std::vector<std::int8_t>* out) {
   const std::size_t count = layout.elements.size();
+  const float k = shrink_of(step);
   v.resize(count);
   for (std::size_t e = 0; e < count; ++e) v[e] = shrunk_value(wc[e], k);
   for (const auto& seq : layout.sequences)
@@ -68,9 +80,6 @@ ChannelError fit_channel(const float* wc, const PairLayout& layout, std::int64_t
       int& b = v[static_cast<std::size_t>(seq[j + 1])];
       if (unsafe(a, b)) trim(a, b);
     }
-  // v / k for every value v can take: the same quotient as dividing per element, looked up.
-  std::array<double, 255> dequantized;
-  for (int q = -127; q <= 127; ++q) dequantized[static_cast<std::size_t>(q + 127)] = q / static_cast<double>(k);
   ChannelError err;
   for (std::size_t e = 0; e < count; ++e) {
     const double d = dequantized[static_cast<std::size_t>(v[e] + 127)] - wc[e];
@@ -179,12 +188,16 @@ SafeWeights saturation_safe(const std::vector<std::int8_t>& w, const PairLayout&
   std::vector<int> scratch;
   std::vector<int> best(static_cast<std::size_t>(layout.channels), 0);
   const std::vector<float> values = channel_major(w, layout);
-  const auto channel = [&](std::int64_t c) { return values.data() + static_cast<std::size_t>(c) * layout.elements.size(); };
+  const auto tables = dequantized_tables();
+  const auto fit = [&](std::int64_t c, int step, std::vector<std::int8_t>* into) {
+    return fit_channel(values.data() + static_cast<std::size_t>(c) * layout.elements.size(), layout, c, step,
+                       tables[static_cast<std::size_t>(step)], scratch, into);
+  };
   if (per_channel_scale) {
     for (std::int64_t c = 0; c < layout.channels; ++c) {
       double least = std::numeric_limits<double>::infinity();
       for (int step = 0; step < kShrinkSteps; ++step) {
-        const double e = fit_channel(channel(c), layout, c, shrink_of(step), scratch, nullptr).cost();
+        const double e = fit(c, step, nullptr).cost();
         if (e < least) {  // ties keep the larger k: fewer values change
           least = e;
           best[static_cast<std::size_t>(c)] = step;
@@ -196,7 +209,7 @@ SafeWeights saturation_safe(const std::vector<std::int8_t>& w, const PairLayout&
     double least = std::numeric_limits<double>::infinity();
     for (int step = 0; step < kShrinkSteps; ++step) {
       double e = 0;
-      for (std::int64_t c = 0; c < layout.channels; ++c) e += fit_channel(channel(c), layout, c, shrink_of(step), scratch, nullptr).cost();
+      for (std::int64_t c = 0; c < layout.channels; ++c) e += fit(c, step, nullptr).cost();
       if (e < least) {
         least = e;
         std::fill(best.begin(), best.end(), step);
@@ -205,8 +218,9 @@ SafeWeights saturation_safe(const std::vector<std::int8_t>& w, const PairLayout&
     }
   }
   for (std::int64_t c = 0; c < layout.channels; ++c) {
-    const float k = shrink_of(best[static_cast<std::size_t>(c)]);
-    out.squared_error += fit_channel(channel(c), layout, c, k, scratch, &out.values).squared;
+    const int step = best[static_cast<std::size_t>(c)];
+    const float k = shrink_of(step);
+    out.squared_error += fit(c, step, &out.values).squared;
     if (per_channel_scale || c == 0) out.shrink.push_back(k);
   }
   for (std::size_t i = 0; i < w.size(); ++i) out.changed_values += out.values[i] != w[i];
