@@ -1,5 +1,7 @@
 #include "core/model_runs.h"
 
+#include <algorithm>
+#include <stdexcept>
 #include <string_view>
 
 #include "core/base/sha256.h"
@@ -48,8 +50,8 @@ std::size_t bytes_of(const std::vector<engine::Tensor>& tensors) {
 
 }  // namespace
 
-ModelRuns::ModelRuns(const onnx::ModelProto& model, std::size_t kept_output_bytes)
-    : model_(model), kept_output_budget_(kept_output_bytes) {}
+ModelRuns::ModelRuns(const onnx::ModelProto& model, RunsPlan plan, std::size_t kept_output_bytes)
+    : model_(model), plan_(plan), kept_output_budget_(kept_output_bytes) {}
 
 ModelRuns::~ModelRuns() = default;
 
@@ -60,6 +62,11 @@ engine::Session& ModelRuns::session(const Shapes& shapes) {
   session_.reset();  // one plan at a time: the old one's weights go before the new one packs its own
   engine::SessionOptions options;
   options.input_shapes = shapes;
+  if (!plan_.benchmarks) {
+    options.conv_algorithm = engine::ConvAlgorithm::kDirect;
+    options.activation_layout = engine::ActivationLayout::kOneDnn;
+    options.threads = std::max(1, plan_.threads);
+  }
   ++plans_;
   try {
     session_ = std::make_unique<engine::Session>(model_, options);
@@ -99,6 +106,7 @@ std::vector<engine::Tensor> ModelRuns::run(const Shapes& shapes, const std::vect
 engine::LatencyStats ModelRuns::benchmark(const Shapes& shapes, std::uint32_t seed, int warmup, int iterations) {
   const std::string key = benchmark_key(shapes, seed, warmup, iterations);
   if (auto it = benchmarks_.find(key); it != benchmarks_.end()) return it->second;
+  if (!plan_.benchmarks) throw std::logic_error("ModelRuns::benchmark on runs planned for their outputs only");
   auto& s = session(shapes);
   auto stats = engine::time_runs(s, engine::random_inputs(s.inputs(), seed), warmup, iterations);
   benchmarks_.emplace(key, stats);

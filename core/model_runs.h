@@ -25,6 +25,19 @@
 
 namespace aifgen {
 
+// What a ModelRuns plans for. A benchmark must time the plan a deployment of the engine gets:
+// Winograd and layout races, one thread, as `aifgen bench` and infer-server plan. A model that is
+// only run for its outputs (validation of a variant for hardware elsewhere) is better served by
+// the plan that is quickest to make, run on the job's cores: resnet50 plans in 0.45 s without the
+// races and in 3.0 s with them, more than its 8 synthetic validation runs take.
+struct RunsPlan {
+  bool benchmarks = true;  // races, 1 thread; false: direct convolutions, oneDNN's layouts
+  int threads = 1;         // when !benchmarks: intra-op threads for the runs
+
+  static RunsPlan for_benchmarks() { return {}; }
+  static RunsPlan outputs_only(int threads) { return {false, threads}; }
+};
+
 class ModelRuns {
  public:
   using Shapes = std::map<std::string, engine::Shape>;
@@ -32,7 +45,8 @@ class ModelRuns {
   static constexpr std::size_t kDefaultKeptOutputBytes = std::size_t{128} << 20;
 
   // `model` is lent and must outlive this object.
-  explicit ModelRuns(const onnx::ModelProto& model, std::size_t kept_output_bytes = kDefaultKeptOutputBytes);
+  explicit ModelRuns(const onnx::ModelProto& model, RunsPlan plan = RunsPlan::for_benchmarks(),
+                     std::size_t kept_output_bytes = kDefaultKeptOutputBytes);
   ~ModelRuns();
   ModelRuns(const ModelRuns&) = delete;
   ModelRuns& operator=(const ModelRuns&) = delete;
@@ -49,13 +63,15 @@ class ModelRuns {
   // returned share their bytes with the kept ones: read them, do not write to them.
   std::vector<engine::Tensor> run(const Shapes& shapes, const std::vector<engine::Tensor>& inputs);
 
-  // Latency on engine::random_inputs(inputs(shapes), seed), measured once per arguments.
+  // Latency on engine::random_inputs(inputs(shapes), seed), measured once per arguments. Only
+  // for a ModelRuns planned for benchmarks: throws std::logic_error otherwise.
   engine::LatencyStats benchmark(const Shapes& shapes, std::uint32_t seed, int warmup, int iterations);
 
   // Drops the plan (and with it the packed weights); what was kept stays.
   void release();
 
   int plans() const { return plans_; }  // how many times the model was planned
+  const RunsPlan& plan() const { return plan_; }
   bool planned() const { return session_ != nullptr; }
 
  private:
@@ -68,6 +84,7 @@ class ModelRuns {
   engine::Session& session(const Shapes& shapes);
 
   const onnx::ModelProto& model_;
+  const RunsPlan plan_;
   const std::size_t kept_output_budget_;
   std::unique_ptr<engine::Session> session_;
   Shapes session_shapes_;

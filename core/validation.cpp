@@ -225,12 +225,13 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
     }
     for (const auto& [name, shape] : shapes) result.input_shapes[name] = shape;
     std::optional<ModelRuns> own_source, own_variant;
-    ModelRuns& ref = runs.source ? *runs.source : own_source.emplace(source);
+    const auto own_plan = RunsPlan::outputs_only(runs.threads);
+    ModelRuns& ref = runs.source ? *runs.source : own_source.emplace(source, own_plan);
     const bool fp16 = uses_fp16(variant);
     if (fp16) result.method = "aifgen CPU engine, float16 emulated by rounding every fp16 value (validated by emulation)";
     onnx::ModelProto emulated;
     if (fp16) emulated = emulate_fp16(variant);
-    ModelRuns& var = runs.variant && !fp16 ? *runs.variant : own_variant.emplace(fp16 ? emulated : variant);
+    ModelRuns& var = runs.variant && !fp16 ? *runs.variant : own_variant.emplace(fp16 ? emulated : variant, own_plan);
     std::vector<std::vector<engine::Tensor>> synthetic;
     if (given.samples.empty())
       for (int s = 0; s < t.samples; ++s) synthetic.push_back(engine::random_inputs(ref.inputs(shapes), 1000u + static_cast<std::uint32_t>(s)));

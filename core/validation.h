@@ -107,10 +107,12 @@ class ModelRuns;
 
 // Plans and outputs a caller keeps beyond one validation (model_runs.h): the source's, which a
 // job's variants all compare against, and the variant's, which the caller benchmarks next. Each
-// must have been made for the model passed beside it. Null: planned here and dropped.
+// must have been made for the model passed beside it. Null: planned here, for outputs only (no
+// races, RunsPlan::outputs_only) on `threads` cores, and dropped.
 struct ValidationRuns {
   ModelRuns* source = nullptr;
   ModelRuns* variant = nullptr;  // not used for a float16 variant, which runs emulated
+  int threads = 1;               // for the runs planned here
 };
 
 // Never throws for models the engine cannot run: the result is "skipped" with the reason.

@@ -1,6 +1,7 @@
 // Reads /proc/cpuinfo once.
 #include "service/host_info.h"
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -19,6 +20,11 @@ std::string host_description() {
     return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " logical CPUs";
   }();
   return description;
+}
+
+int job_threads(int jobs_at_once) {
+  const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::clamp(cpus / std::max(1, jobs_at_once), 1, 8);
 }
 
 }  // namespace aifgen

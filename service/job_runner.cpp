@@ -13,6 +13,7 @@
 
 #include "core/base/error.h"
 #include "core/onnx_model.h"
+#include "service/host_info.h"
 #include "service/variant_builder.h"
 #include "core/base/random_hex.h"
 #include "storage/database.h"
@@ -76,7 +77,9 @@ void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, doub
   // Parsed once per job: a 100 MB model takes about half a second to parse.
   if (!cache.source) {
     cache.source = load_model_file(artifacts_.path_of(model_row->id));
-    cache.source_runs.emplace(*cache.source);
+    std::vector<std::string> targets;
+    for (const auto& each : job.variants) targets.push_back(each.target);
+    cache.source_runs.emplace(*cache.source, source_runs_plan(targets, job_threads(config_.workers)));
   }
   const auto& source = *cache.source;
 
@@ -90,6 +93,7 @@ void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, doub
   req.bundle_path = artifacts_.temp_dir() + "/" + new_id("bundle") + ".tar.gz";
   req.options = parse_build_options(nlohmann::json::parse(job.options_json));
   req.runtime_image = config_.runtime_image;
+  req.threads = job_threads(config_.workers);
   req.resources = config_.k8s_resources;
   std::optional<CalibrationSet> calibration;
   if (!req.options.synthetic_calibration) calibration = calibrations_.load(model_row->id, req.options.calibration_id);

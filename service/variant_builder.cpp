@@ -13,6 +13,7 @@
 #include "core/model_runs.h"
 #include "service/host_info.h"
 #include "storage/database.h"
+#include "targets/registry.h"
 
 namespace aifgen {
 namespace {
@@ -75,6 +76,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   PassEnv env;
   env.calibration = req.calibration;
   env.stats_cache = req.stats_cache;
+  env.threads = req.threads;
   std::size_t current = 0;
   auto fraction = [&] { return 0.1 + 0.5 * static_cast<double>(current) / static_cast<double>(pipeline.size()); };
   env.progress = [&](const std::string& what) { progress("optimizing " + label + ": " + pipeline[current].name + ": " + what, fraction()); };
@@ -94,10 +96,14 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
                          split.source + ")";
   }
   const auto thresholds = thresholds_for(req.options, req.precision);
-  std::optional<ModelRuns> own_source_runs;
-  ModelRuns& source_runs = req.source_runs ? *req.source_runs : own_source_runs.emplace(source);
-  ModelRuns variant_runs(proto);
   const bool benchmarks_here = target.descriptor().runs_on_service_host;
+  // Benchmarked models get the deployment's plan; a variant for hardware elsewhere is only run
+  // for its outputs, on the job's cores (model_runs.h).
+  const auto plan = benchmarks_here ? RunsPlan::for_benchmarks() : RunsPlan::outputs_only(req.threads);
+  std::optional<ModelRuns> own_source_runs;
+  const bool shared_source_fits = req.source_runs && (req.source_runs->plan().benchmarks || !benchmarks_here);
+  ModelRuns& source_runs = shared_source_fits ? *req.source_runs : own_source_runs.emplace(source, plan);
+  ModelRuns variant_runs(proto, plan);
   const auto benchmark_shapes = engine::default_input_shapes(source);
   double benchmark_ms = 0;
   if (benchmarks_here) {
@@ -114,7 +120,7 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   }
   progress("validating " + label, 0.65);
   auto t1 = std::chrono::steady_clock::now();
-  built.validation = validate_variant(source, proto, thresholds, inputs, {&source_runs, &variant_runs});
+  built.validation = validate_variant(source, proto, thresholds, inputs, {&source_runs, &variant_runs, req.threads});
   const double validate_ms = ms_since(t1);
   if (built.validation.status == ValidationStatus::kFailed)
     throw Error(ErrorCode::kUnprocessable, "validation-failed", "validation failed: " + built.validation.reason);
@@ -179,6 +185,12 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
   build.created_at = now_iso8601();
   built.manifest = target.package(proto, build, req.bundle_path);
   return built;
+}
+
+RunsPlan source_runs_plan(const std::vector<std::string>& target_ids, int threads) {
+  for (const auto& id : target_ids)
+    if (const Target* t = find_target(id); t && t->descriptor().runs_on_service_host) return RunsPlan::for_benchmarks();
+  return RunsPlan::outputs_only(threads);
 }
 
 }  // namespace aifgen

@@ -32,10 +32,16 @@ struct VariantRequest {
   const CalibrationSet* calibration = nullptr;  // none: synthetic calibration and validation inputs
   quantize::StatsCache* stats_cache = nullptr;  // shared by the variants of one job
   // The source's engine runs, shared by the variants of one job so that its validation outputs
-  // and benchmark are computed once (made for the source passed to build_variant). Null: this
-  // variant plans the source for itself.
+  // and benchmark are computed once (made for the source passed to build_variant, planned for
+  // benchmarks when any of the job's targets runs on this host: source_runs_plan()). Null, or
+  // planned for outputs only while this target benchmarks here: this variant plans the source
+  // for itself.
   ModelRuns* source_runs = nullptr;
   BuildOptions options;
+  // Cores this variant's passes may use for their engine runs (PassEnv::threads): the whole host
+  // for the CLI, the job's share of it in the service. Validation and benchmarks stay at their
+  // own thread counts.
+  int threads = 1;
   std::string runtime_image = "aifgen:latest";
   DeviceResources resources;  // extended resource names the manifests request
 };
@@ -52,5 +58,10 @@ struct BuiltVariant {
 // validation fails.
 BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest& req,
                            const std::function<void(const std::string&, double)>& progress);
+
+// How a job's shared source runs (VariantRequest::source_runs) are planned: for benchmarks when
+// any of `target_ids` runs on this host (the source is benchmarked beside those variants), for
+// outputs only on `threads` cores otherwise.
+RunsPlan source_runs_plan(const std::vector<std::string>& target_ids, int threads);
 
 }  // namespace aifgen

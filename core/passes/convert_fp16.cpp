@@ -196,7 +196,7 @@ class ConvertFp16Pass final : public Pass {
       // Up to 8 of the user's samples; 3 synthetic ones otherwise (their ranges say less, and
       // exposing every value makes each run several times slower than inference).
       auto split = split_samples(model, env_.calibration, env_.calibration ? 8 : 3);
-      ranges = observe_ranges(model, values, split.calibrate);
+      ranges = observe_ranges(model, values, split.calibrate, env_.threads);
       range_note_ = "observed on " + std::to_string(split.calibrate.size()) + " " + (split.synthetic ? "synthetic" : "calibration") +
                     " sample(s)";
     } catch (const std::exception& e) {

@@ -26,28 +26,25 @@ std::string short_float(double v) {
 }  // namespace
 
 std::map<std::string, ObservedRange> observe_ranges(const onnx::ModelProto& model, const std::vector<std::string>& values,
-                                                    const std::vector<Sample>& samples) {
+                                                    const std::vector<Sample>& samples, int threads) {
   std::map<std::string, ObservedRange> out;
   if (samples.empty() || values.empty()) return out;
-  ExposedSession probe(model, values, samples[0]);
-  for (const auto& sample : samples)
-    probe.session->run_reading(sample, [&](const std::vector<engine::Tensor>& result) {
-      for (const auto& v : values) {
-        const long at = probe.position(v);
-        if (at < 0) continue;
-        const auto& t = result[static_cast<std::size_t>(at)];
-        if (t.dtype != engine::DType::kF32) continue;
-        auto& r = out[v];
-        const float* x = t.as<float>();
-        for (std::int64_t i = 0; i < t.numel(); ++i) {
-          const float a = std::abs(x[i]);
-          if (!std::isfinite(a) || a == 0) continue;
-          ++r.nonzero;
-          r.flushed += a <= kHalfFlush;
-          r.max_abs = std::max(r.max_abs, a);
-        }
-      }
-    });
+  ExposedSession probe(model, values, samples[0], threads);
+  // Every entry made before the runs: observe_each gives each value to one thread at a time.
+  std::vector<ObservedRange*> range;
+  for (const auto& v : values) range.push_back(probe.position(v) >= 0 ? &out[v] : nullptr);
+  probe.observe_each(samples, values, [&](std::size_t k, const engine::Tensor& t) {
+    if (t.dtype != engine::DType::kF32) return;
+    auto& r = *range[k];
+    const float* x = t.as<float>();
+    for (std::int64_t i = 0; i < t.numel(); ++i) {
+      const float a = std::abs(x[i]);
+      if (!std::isfinite(a) || a == 0) continue;
+      ++r.nonzero;
+      r.flushed += a <= kHalfFlush;
+      r.max_abs = std::max(r.max_abs, a);
+    }
+  });
   return out;
 }
 

@@ -28,9 +28,10 @@ struct ObservedRange {
   std::int64_t flushed = 0;     // of those, how many round to 0 in fp16
 };
 
-// Runs `model` (float32) on `samples` with `values` exposed and returns each one's range.
+// Runs `model` (float32) on `samples` with `values` exposed and returns each one's range, on
+// `threads` cores (PassEnv::threads); the ranges do not depend on it.
 std::map<std::string, ObservedRange> observe_ranges(const onnx::ModelProto& model, const std::vector<std::string>& values,
-                                                    const std::vector<Sample>& samples);
+                                                    const std::vector<Sample>& samples, int threads = 1);
 
 // Why `value` cannot be held in fp16 ("" when it can). `feeds_zero_sensitive`: the value is read
 // by Log, Reciprocal or as Div's divisor.

@@ -45,6 +45,10 @@ struct PassEnv {
   // What a long pass is doing now ("sensitivity 12/47"), for job progress and the CLI; may be
   // empty. Called from the pass's worker threads, one call at a time.
   std::function<void(const std::string&)> progress;
+  // Cores the pass's own engine runs may use at once (the probes that observe activations for
+  // calibration, equalization and fp16 range checks): the job's share of the host. What the
+  // passes compute does not depend on it.
+  int threads = 1;
 };
 
 class Pass {

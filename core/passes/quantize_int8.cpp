@@ -692,64 +692,67 @@ class QuantizeInt8Pass final : public Pass {
   quantize::Observers calibrate(const onnx::ModelProto& model, const std::vector<std::string>& activations,
                                 const std::unordered_map<std::string, int>& mean_axes, const std::vector<Sample>& samples,
                                 bool histograms) const {
-    ExposedSession probe(model, activations, samples[0]);
-    auto& session = *probe.session;
-    const auto& index = probe.index;
-    std::unordered_map<std::string, quantize::RangeObserver> obs;
+    ExposedSession probe(model, activations, samples[0], env_.threads);
+    // One observer per activation, made before the runs: observe_each gives each one to one
+    // thread at a time, and the map itself is not written while they work.
+    std::vector<quantize::RangeObserver*> observer;
+    quantize::Observers obs;
+    for (const auto& a : activations) observer.push_back(&obs[a]);
     for (int sweep = 0; sweep < (histograms ? 2 : 1); ++sweep)
-      for (const auto& sample : samples)
-        session.run_reading(sample, [&](const std::vector<engine::Tensor>& out) {
-          for (const auto& a : activations) {
-            const auto& t = out[index.at(a)];
-            if (t.dtype != engine::DType::kF32) continue;
-            if (sweep == 0) {
-              obs[a].observe_minmax(t.as<float>(), t.numel());
-              if (auto ax = mean_axes.find(a); ax != mean_axes.end() && t.shape.size() >= 2) {
-                const auto rank = static_cast<int>(t.shape.size());
-                const int axis = ax->second < 0 ? rank - 1 : std::min(ax->second, rank - 1);
-                std::int64_t inner = 1;
-                for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
-                obs[a].observe_channel_sums(t.as<float>(), t.numel(), t.shape[static_cast<std::size_t>(axis)], inner);
-              }
-            } else {
-              obs[a].observe_histogram(t.as<float>(), t.numel());
-            }
-          }
-        });
+      probe.observe_each(samples, activations, [&](std::size_t k, const engine::Tensor& t) {
+        if (t.dtype != engine::DType::kF32) return;
+        auto& o = *observer[k];
+        if (sweep == 1) {
+          o.observe_histogram(t.as<float>(), t.numel());
+          return;
+        }
+        o.observe_minmax(t.as<float>(), t.numel());
+        if (auto ax = mean_axes.find(activations[k]); ax != mean_axes.end() && t.shape.size() >= 2) {
+          const auto rank = static_cast<int>(t.shape.size());
+          const int axis = ax->second < 0 ? rank - 1 : std::min(ax->second, rank - 1);
+          std::int64_t inner = 1;
+          for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
+          o.observe_channel_sums(t.as<float>(), t.numel(), t.shape[static_cast<std::size_t>(axis)], inner);
+        }
+      });
     return obs;
   }
 
   // The largest |x| per channel of each equalization site's tensor over the samples.
-  static std::map<std::string, std::vector<float>> channel_abs_max(const onnx::ModelProto& model,
-                                                                   const std::vector<quantize::EqualizationSite>& sites,
-                                                                   const std::vector<Sample>& samples) {
+  std::map<std::string, std::vector<float>> channel_abs_max(const onnx::ModelProto& model, const std::vector<quantize::EqualizationSite>& sites,
+                                                            const std::vector<Sample>& samples) const {
+    // One entry per distinct value (two sites may read one tensor), made before the runs.
     std::vector<std::string> values;
-    for (const auto& s : sites) values.push_back(s.value);
-    ExposedSession probe(model, values, samples[0]);
-    auto& session = *probe.session;
-    const auto& index = probe.index;
+    std::vector<const quantize::EqualizationSite*> site_of;
     std::map<std::string, std::vector<float>> out;
-    for (const auto& sample : samples)
-      session.run_reading(sample, [&](const std::vector<engine::Tensor>& values) {
-        for (const auto& s : sites) {
-          const auto& t = values[index.at(s.value)];
-          if (t.dtype != engine::DType::kF32 || t.shape.size() < 2) continue;
-          const auto rank = static_cast<int>(t.shape.size());
-          const int axis = s.channel_axis < 0 ? rank - 1 : s.channel_axis;
-          if (t.shape[static_cast<std::size_t>(axis)] != s.channels) continue;
-          std::int64_t inner = 1;
-          for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
-          auto& m = out[s.value];
-          m.resize(static_cast<std::size_t>(s.channels), 0.f);
-          const float* x = t.as<float>();
-          // Row by row of `inner` values, each row one channel's: no division per value.
-          for (std::int64_t row = 0, rows = t.numel() / inner; row < rows; ++row) {
-            float& best = m[static_cast<std::size_t>(row % s.channels)];
-            for (const float* v = x + row * inner; v != x + (row + 1) * inner; ++v)
-              if (std::isfinite(*v)) best = std::max(best, std::abs(*v));
-          }
-        }
-      });
+    for (const auto& s : sites)
+      if (out.emplace(s.value, std::vector<float>()).second) {
+        values.push_back(s.value);
+        site_of.push_back(&s);
+      }
+    std::vector<std::vector<float>*> maxima;
+    for (const auto& v : values) maxima.push_back(&out[v]);
+    ExposedSession probe(model, values, samples[0], env_.threads);
+    probe.observe_each(samples, values, [&](std::size_t k, const engine::Tensor& t) {
+      const auto& s = *site_of[k];
+      if (t.dtype != engine::DType::kF32 || t.shape.size() < 2) return;
+      const auto rank = static_cast<int>(t.shape.size());
+      const int axis = s.channel_axis < 0 ? rank - 1 : s.channel_axis;
+      if (t.shape[static_cast<std::size_t>(axis)] != s.channels) return;
+      std::int64_t inner = 1;
+      for (int d = axis + 1; d < rank; ++d) inner *= t.shape[static_cast<std::size_t>(d)];
+      auto& m = *maxima[k];
+      m.resize(static_cast<std::size_t>(s.channels), 0.f);
+      const float* x = t.as<float>();
+      // Row by row of `inner` values, each row one channel's: no division per value.
+      for (std::int64_t row = 0, rows = t.numel() / inner; row < rows; ++row) {
+        float& best = m[static_cast<std::size_t>(row % s.channels)];
+        for (const float* v = x + row * inner; v != x + (row + 1) * inner; ++v)
+          if (std::isfinite(*v)) best = std::max(best, std::abs(*v));
+      }
+    });
+    // A value never observed (not produced, or another shape) has no entry, as before.
+    for (auto it = out.begin(); it != out.end();) it = it->second.empty() ? out.erase(it) : std::next(it);
     return out;
   }
 

@@ -14,6 +14,7 @@
 #include "core/base/sha256.h"
 #include "core/quantize/stats_cache.h"
 #include "core/base/random_hex.h"
+#include "service/host_info.h"
 #include "service/variant_builder.h"
 #include "targets/registry.h"
 
@@ -76,7 +77,9 @@ int run_convert(const ConvertOptions& o) {
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     int failed = 0;
     quantize::StatsCache stats_cache;  // int8 variants for several targets calibrate once
-    ModelRuns source_runs(source);      // and validate and benchmark against one plan of the source
+    std::vector<std::string> target_ids;
+    for (const auto& pair : pairs) target_ids.push_back(pair.first);
+    ModelRuns source_runs(source, source_runs_plan(target_ids, job_threads(1)));  // one plan of the source for all
     std::printf("%-28s %-10s %-10s %9s %12s %12s  %s\n", "variant", "precision", "validation", "SQNR dB", "source p50",
                 "variant p50", "bundle");
     for (std::size_t i = 0; i < pairs.size(); ++i) {
@@ -92,6 +95,7 @@ int run_convert(const ConvertOptions& o) {
       req.calibration = calibration ? &*calibration : nullptr;
       req.options = build;
       req.runtime_image = o.runtime_image;
+      req.threads = job_threads(1);  // the one job of this process
       req.resources = o.k8s_resources;
       req.stats_cache = &stats_cache;
       req.source_runs = &source_runs;

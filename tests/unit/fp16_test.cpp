@@ -9,6 +9,7 @@
 #include "core/base/error.h"
 #include "core/fp16_emulation.h"
 #include "core/numeric/half.h"
+#include "core/passes/fp16_range_check.h"
 #include "core/passes/pass_manager.h"
 #include "core/validation.h"
 #include "tests/support/model_builder.h"
@@ -163,6 +164,37 @@ TEST(ConvertFp16, OpsWhoseObservedRangeLeavesFp16StayFloat) {
   auto unblocked = fp16(underflowing_log(), {{"block_ops", ""}}, &all);
   EXPECT_EQ(all["nodes_kept_for_range"], 2);
   EXPECT_EQ(validate_variant(underflowing_log(), unblocked, default_thresholds("fp16")).status, ValidationStatus::kValidated);
+}
+
+TEST(ConvertFp16, ObservedRangesAndTheKeptOpsDoNotDependOnTheProbeThreads) {
+  const auto model = two_convs();
+  std::vector<std::string> values;
+  for (const auto& n : model.graph().node())
+    for (const auto& v : n.output()) values.push_back(v);
+  std::vector<Sample> samples;
+  for (std::uint32_t s = 0; s < 4; ++s) samples.push_back(engine::random_inputs({{"x", engine::DType::kF32, {1, 3, 8, 8}}}, 7 + s));
+  const auto one = observe_ranges(model, values, samples, 1);
+  const auto three = observe_ranges(model, values, samples, 3);
+  ASSERT_EQ(one.size(), values.size());
+  ASSERT_EQ(three.size(), values.size());
+  for (const auto& v : values) {
+    EXPECT_GT(one.at(v).nonzero, 0) << v;
+    EXPECT_EQ(three.at(v).max_abs, one.at(v).max_abs) << v;
+    EXPECT_EQ(three.at(v).nonzero, one.at(v).nonzero) << v;
+    EXPECT_EQ(three.at(v).flushed, one.at(v).flushed) << v;
+  }
+  // Through the pass: the same model whatever PassEnv::threads says.
+  for (const auto& source : {two_convs(), underflowing_log()}) {
+    std::string bytes[2];
+    for (int t = 0; t < 2; ++t) {
+      auto m = source;
+      PassEnv env;
+      env.threads = t == 0 ? 1 : 3;
+      run_pipeline(m, {PassSpec("convert_fp16", {{"block_ops", ""}})}, env);
+      m.SerializeToString(&bytes[t]);
+    }
+    EXPECT_EQ(bytes[0], bytes[1]) << source.graph().name();
+  }
 }
 
 TEST(Half, EveryHalfValueRoundTripsAndMidpointsRoundToEven) {

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 
 #include "core/base/error.h"
 #include "core/engine/random_inputs.h"
@@ -47,6 +48,22 @@ TEST(ModelRuns, RunsAndBenchmarksAtOneShapePlanOnceAndMatchAFreshSession) {
   EXPECT_FALSE(same_values(out_a, out_b));
 }
 
+TEST(ModelRuns, RunsForOutputsOnlyPlanDirectOnTheirThreadsAndRefuseToBenchmark) {
+  const auto model = testing::conv_bn_relu_model();
+  ModelRuns runs(model, RunsPlan::outputs_only(2));
+  const auto a = engine::random_inputs(runs.inputs(kBatch1), 1);
+  const auto out = runs.run(kBatch1, a);
+  engine::SessionOptions options;
+  options.input_shapes = kBatch1;
+  options.conv_algorithm = engine::ConvAlgorithm::kDirect;
+  options.activation_layout = engine::ActivationLayout::kOneDnn;
+  options.threads = 2;
+  engine::Session direct(model, options);
+  EXPECT_TRUE(same_values(out, direct.run(a)));
+  EXPECT_THROW(runs.benchmark(kBatch1, 7, 1, 3), std::logic_error);
+  EXPECT_EQ(runs.plans(), 1);
+}
+
 TEST(ModelRuns, KeptOutputsAndBenchmarksOutliveTheReleasedPlan) {
   const auto model = testing::conv_bn_relu_model();
   ModelRuns runs(model);
@@ -72,7 +89,7 @@ TEST(ModelRuns, KeptOutputsAndBenchmarksOutliveTheReleasedPlan) {
 
 TEST(ModelRuns, OutputsBeyondTheByteBudgetAreRunAgain) {
   const auto model = testing::conv_bn_relu_model();
-  ModelRuns runs(model, /*kept_output_bytes=*/0);
+  ModelRuns runs(model, RunsPlan::for_benchmarks(), /*kept_output_bytes=*/0);
   const auto a = engine::random_inputs(runs.inputs(kBatch1), 1);
   const auto first = runs.run(kBatch1, a);
   runs.release();
@@ -166,6 +183,47 @@ TEST(ModelRuns, AJobsVariantsBuiltOnTheSameSourceRunsPlanTheSourceOnce) {
     EXPECT_GT(b.benchmarks[1].p50_ms, 0.0);
   }
   EXPECT_EQ(built[0].benchmarks[0].p50_ms, built[1].benchmarks[0].p50_ms);
+}
+
+VariantRequest fp32_request(const std::string& target, const std::filesystem::path& dir, ModelRuns* source_runs) {
+  VariantRequest req;
+  req.variant_id = "var_" + target;
+  req.source_id = std::string(64, 'a');
+  req.source_name = "conv_bn_relu";
+  req.target = find_target(target);
+  req.precision = "fp32";
+  req.bundle_path = (dir / (req.variant_id + ".tar.gz")).string();
+  req.source_runs = source_runs;
+  req.threads = 2;
+  return req;
+}
+
+TEST(ModelRuns, TheJobsSourceIsPlannedForBenchmarksOnlyWhenOneOfItsTargetsRunsHere) {
+  EXPECT_TRUE(source_runs_plan({"arm64-cpu", "x86_64-cpu"}, 2).benchmarks);
+  const auto elsewhere = source_runs_plan({"arm64-cpu", "nvidia-gpu", "nvidia-jetson", "xilinx-zynq"}, 3);
+  EXPECT_FALSE(elsewhere.benchmarks);
+  EXPECT_EQ(elsewhere.threads, 3);
+
+  const auto source = testing::conv_bn_relu_model(true);
+  const auto dir = std::filesystem::temp_directory_path() / ("aifgen-runs-plan-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  // A variant for hardware elsewhere validates on the shared, benchmark-planned source (one plan)
+  // and benchmarks nothing.
+  ModelRuns benchmarked(source, RunsPlan::for_benchmarks());
+  auto arm = build_variant(source, fp32_request("arm64-cpu", dir, &benchmarked), [](const std::string&, double) {});
+  EXPECT_EQ(arm.validation.status, ValidationStatus::kValidated) << arm.validation.reason;
+  EXPECT_TRUE(arm.benchmarks.empty());
+  EXPECT_EQ(benchmarked.plans(), 1);
+  // A host variant given outputs-only source runs cannot benchmark the source on them: it plans
+  // its own for benchmarks, and still reports both figures.
+  ModelRuns outputs_only(source, RunsPlan::outputs_only(2));
+  auto x86 = build_variant(source, fp32_request("x86_64-cpu", dir, &outputs_only), [](const std::string&, double) {});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(x86.validation.status, ValidationStatus::kValidated) << x86.validation.reason;
+  ASSERT_EQ(x86.benchmarks.size(), 2u);
+  EXPECT_EQ(x86.benchmarks[0].subject, "source");
+  EXPECT_GT(x86.benchmarks[0].p50_ms, 0.0);
+  EXPECT_EQ(outputs_only.plans(), 0);
 }
 
 }  // namespace

@@ -367,6 +367,31 @@ TEST(QuantizeInt8, UsesTheCalibrationSetAndRefusesOneThatDoesNotFit) {
   }
 }
 
+// The probes run on PassEnv::threads cores; what they observe, and so the model, must not change.
+TEST(QuantizeInt8, TheQuantizedModelDoesNotDependOnTheProbeThreads) {
+  CalibrationSet set;
+  auto t = engine::Tensor::allocate(engine::DType::kF32, {12, 4, 12, 12});
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] = std::sin(0.37f * static_cast<float>(i)) * std::cos(0.011f * static_cast<float>(i));
+  set.tensors["x"] = t;
+  set.source = "x.npy";
+  for (const char* method : {"percentile", "entropy"}) {
+    std::string bytes[2];
+    nlohmann::json details[2];
+    for (int k = 0; k < 2; ++k) {
+      PassEnv env{&set};
+      env.threads = k == 0 ? 1 : 3;
+      auto m = conv_chain();
+      auto records = run_pipeline(m, {"infer_shapes", PassSpec("quantize_int8", {{"method", method}, {"bias_correction", "true"}})}, env);
+      m.SerializeToString(&bytes[k]);
+      details[k] = records[1].details;
+    }
+    EXPECT_EQ(details[1]["activation_ranges"], details[0]["activation_ranges"]) << method;
+    EXPECT_FALSE(details[0]["equalization"].is_null()) << method << ": the equalization probe did not run";
+    EXPECT_EQ(details[1]["equalization"], details[0]["equalization"]) << method;
+    EXPECT_EQ(bytes[1], bytes[0]) << method;
+  }
+}
+
 onnx::ModelProto dpu_quantized(const onnx::ModelProto& source, int samples = 8) {
   auto m = source;
   run_pipeline(m, {"infer_shapes",
