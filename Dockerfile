@@ -27,7 +27,7 @@ FROM debian:12-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcpprest2.10 libonnx1 libprotobuf32 libsqlite3-0 libpqxx-6.4 libspdlog1.10 libfmt9 libssl3 \
-      libarchive13 libdnnl2 libgomp1 ca-certificates curl \
+      libarchive13 libdeflate0 libdnnl2 libgomp1 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /var/lib/aifgen --create-home aifgen
 COPY --from=build /src/build/aifgen /usr/local/bin/aifgen

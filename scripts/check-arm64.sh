@@ -36,7 +36,7 @@ fi
 sysroot="$work/sysroot"
 # The arm64 -dev packages the build links against (the README's setup list, less the tools).
 # The list is kept in the sysroot's stamp, so a sysroot made from an older list is made again.
-packages=libstdc++-12-dev,libcpprest-dev,nlohmann-json3-dev,libonnx-dev,libprotobuf-dev,libsqlite3-dev,libpqxx-dev,libspdlog-dev,libfmt-dev,libssl-dev,libdnnl-dev,libarchive-dev,libcli11-dev,libyaml-cpp-dev,libgtest-dev,libgmock-dev
+packages=libstdc++-12-dev,libcpprest-dev,nlohmann-json3-dev,libonnx-dev,libprotobuf-dev,libsqlite3-dev,libpqxx-dev,libspdlog-dev,libfmt-dev,libssl-dev,libdnnl-dev,libarchive-dev,libdeflate-dev,libcli11-dev,libyaml-cpp-dev,libgtest-dev,libgmock-dev
 if [ "$(cat "$sysroot/.complete" 2>/dev/null)" != "$packages" ]; then
   log "arm64 sysroot from Debian bookworm packages -> $sysroot"
   rm -rf "$sysroot"

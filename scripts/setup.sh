@@ -10,7 +10,7 @@ PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libsqlite3-dev libpqxx-dev libspdlog-dev libfmt-dev libssl-dev
   libdnnl-dev libarchive-dev libcli11-dev libyaml-cpp-dev
-  libgtest-dev libgmock-dev zlib1g-dev
+  libgtest-dev libgmock-dev zlib1g-dev libdeflate-dev
   libjs-chart.js
   python3 curl openssl
 )

@@ -1,5 +1,6 @@
 // Writes a bundle: a gzip-compressed POSIX tar whose entries all sit under one top directory,
 // with fixed safe modes (0644 files, 0755 scripts) and no links, owners or absolute paths.
+// libarchive writes the tar; ParallelGzipFile compresses it on several threads.
 #pragma once
 
 #include <memory>
@@ -9,6 +10,8 @@
 struct archive;
 
 namespace aifgen {
+
+class ParallelGzipFile;
 
 class BundleWriter {
  public:
@@ -24,6 +27,7 @@ class BundleWriter {
   void close();
 
  private:
+  std::unique_ptr<ParallelGzipFile> gzip_;  // declared before a_: outlives libarchive's writes to it
   archive* a_;
   std::string top_;
   bool closed_ = false;
