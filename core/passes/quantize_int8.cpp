@@ -184,7 +184,9 @@ std::vector<float> to_floats(const onnx::TensorProto& t) {
 
 class QuantizeInt8Pass final : public Pass {
  public:
-  QuantizeInt8Pass(Options o, const PassEnv& env) : opt_(std::move(o)), env_(env) {}
+  QuantizeInt8Pass(Options o, const PassOptions& raw, const PassEnv& env) : opt_(std::move(o)), env_(env) {
+    for (const auto& [k, v] : raw) options_key_ += k + "=" + v + ";";
+  }
   std::string name() const override { return "quantize_int8"; }
   nlohmann::json details() const override { return details_; }
 
@@ -194,6 +196,33 @@ class QuantizeInt8Pass final : public Pass {
     if (split.calibrate.empty())
       throw Error(ErrorCode::kUnprocessable, "calibration-mismatch", "the calibration set has no samples left for calibration");
     if (original_opset < 13) model = to_opset13(model);
+    // The graph as it reaches this pass and the calibration samples decide everything the
+    // equalization and calibration sweeps observe: a job's int8 variants for several targets
+    // (the same graph up to the scheme) share both through the stats cache. With the same
+    // options as well they decide the whole result, which is then shared too (the x86 and
+    // arm64 CPU targets quantize alike).
+    std::string graph_key, result_key;
+    if (env_.stats_cache) {
+      std::string bytes;
+      model.SerializeToString(&bytes);
+      graph_key = Sha256::of(bytes) + "|" + split.source + "|" + std::to_string(split.calibrate.size());
+      result_key = graph_key + "|quantized with " + options_key_;
+      if (auto kept = env_.stats_cache->find_model(result_key)) {
+        env_.stats_cache->count_hit();
+        report("the same graph, samples and options as an earlier variant of this job: its quantized model reused");
+        model = kept->model;
+        details_ = kept->details;
+        return kept->counts;
+      }
+    }
+    auto counts = quantize(model, split, original_opset, graph_key);
+    if (!result_key.empty())
+      env_.stats_cache->put_model(result_key, std::make_shared<const quantize::StatsCache::Result>(quantize::StatsCache::Result{model, details_, counts}));
+    return counts;
+  }
+
+ private:
+  PassCounts quantize(onnx::ModelProto& model, const SampleSplit& split, std::int64_t original_opset, const std::string& graph_key) {
     auto* g = model.mutable_graph();
     nlohmann::json equalization = nullptr;
     if (opt_.equalize) {
@@ -201,7 +230,7 @@ class QuantizeInt8Pass final : public Pass {
       if (!eq.empty()) {
         report("equalizing channels of " + std::to_string(eq.size()) + " tensor(s)");
         equalization = {{"method", "per-channel migration of activation ranges into weights, alpha 0.5 (exact in float)"},
-                        {"tensors", quantize::apply_equalization(*g, eq, channel_abs_max(model, eq, split.calibrate))}};
+                        {"tensors", quantize::apply_equalization(*g, eq, shared_channel_abs_max(graph_key, model, eq, split.calibrate))}};
       }
     }
     std::vector<QuantSite> sites;
@@ -224,10 +253,9 @@ class QuantizeInt8Pass final : public Pass {
     bool cache_hit = false;
     const bool histograms = opt_.auto_method || opt_.method != quantize::CalibrationMethod::kMinMax;
     if (env_.stats_cache) {
-      std::string bytes;
-      model.SerializeToString(&bytes);
-      key = Sha256::of(bytes) + "|" + split.source + "|" + std::to_string(split.calibrate.size()) + "|" +
-            (histograms ? "histogram" : "minmax");
+      // Equalization is a function of the graph and the samples, so the graph it leaves is
+      // named by graph_key and whether it ran.
+      key = graph_key + (opt_.equalize ? "|equalized" : "") + "|" + (histograms ? "histogram" : "minmax");
       for (const auto& op : opt_.ops) key += "|" + op;
       // Activation x activation MatMuls add activations to observe (TensorRT quantizes them, the
       // CPU targets do not): sharing statistics across that difference missed their inputs.
@@ -718,6 +746,21 @@ class QuantizeInt8Pass final : public Pass {
     return obs;
   }
 
+  // channel_abs_max, kept in the stats cache under `graph_key` (not kept when it is empty).
+  std::map<std::string, std::vector<float>> shared_channel_abs_max(const std::string& graph_key, const onnx::ModelProto& model,
+                                                                   const std::vector<quantize::EqualizationSite>& sites,
+                                                                   const std::vector<Sample>& samples) const {
+    const std::string key = graph_key + "|equalization-channel-abs-max";
+    if (!graph_key.empty())
+      if (auto kept = env_.stats_cache->find_json(key)) {
+        env_.stats_cache->count_hit();
+        return kept->get<std::map<std::string, std::vector<float>>>();
+      }
+    auto maxima = channel_abs_max(model, sites, samples);
+    if (!graph_key.empty()) env_.stats_cache->put_json(key, std::make_shared<const nlohmann::json>(maxima));
+    return maxima;
+  }
+
   // The largest |x| per channel of each equalization site's tensor over the samples.
   std::map<std::string, std::vector<float>> channel_abs_max(const onnx::ModelProto& model, const std::vector<quantize::EqualizationSite>& sites,
                                                             const std::vector<Sample>& samples) const {
@@ -884,6 +927,7 @@ class QuantizeInt8Pass final : public Pass {
   }
 
   Options opt_;
+  std::string options_key_;  // the options as given, in order: part of the result's cache key
   PassEnv env_;
   nlohmann::json details_;
 };
@@ -891,7 +935,7 @@ class QuantizeInt8Pass final : public Pass {
 }  // namespace
 
 std::unique_ptr<Pass> make_quantize_int8_pass(const PassOptions& options, const PassEnv& env) {
-  return std::make_unique<QuantizeInt8Pass>(parse_options(options), env);
+  return std::make_unique<QuantizeInt8Pass>(parse_options(options), options, env);
 }
 
 }  // namespace aifgen

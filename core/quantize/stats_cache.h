@@ -1,9 +1,13 @@
 // Calibration statistics keyed by what determines them (the graph before quantization, the
 // calibration samples, the quantized op types, whether histograms were gathered), so a job's
 // int8 variants for several targets run the calibration sweeps once; likewise the per-node
-// sensitivity analysis (JSON, keyed by the statistics' key plus scheme, method and budget).
+// sensitivity analysis (JSON, keyed by the statistics' key plus scheme, method and budget), and
+// whole results of the pass for variants whose graph, samples and options are all the same.
 #pragma once
 
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +23,21 @@ using Observers = std::unordered_map<std::string, RangeObserver>;
 
 class StatsCache {
  public:
+  // What a quantize_int8 run produced: the model, its details() and its counts.
+  struct Result {
+    onnx::ModelProto model;
+    nlohmann::json details;
+    std::map<std::string, std::int64_t> counts;
+  };
+  std::shared_ptr<const Result> find_model(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = results_.find(key);
+    return it == results_.end() ? nullptr : it->second;
+  }
+  void put_model(const std::string& key, std::shared_ptr<const Result> result) {
+    std::lock_guard lock(mu_);
+    results_[key] = std::move(result);
+  }
   std::shared_ptr<const Observers> find(const std::string& key) const {
     std::lock_guard lock(mu_);
     auto it = entries_.find(key);
@@ -50,6 +69,7 @@ class StatsCache {
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const Observers>> entries_;
   std::map<std::string, std::shared_ptr<const nlohmann::json>> reports_;
+  std::map<std::string, std::shared_ptr<const Result>> results_;
   int hits_ = 0;
 };
 

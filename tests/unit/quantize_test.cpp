@@ -5,6 +5,7 @@
 
 #include <limits>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -21,6 +22,7 @@
 #include "targets/registry.h"
 #include "core/quantize/range_observer.h"
 #include "core/quantize/scheme.h"
+#include "core/quantize/stats_cache.h"
 #include "core/validation.h"
 #include "tests/support/model_builder.h"
 
@@ -390,6 +392,50 @@ TEST(QuantizeInt8, TheQuantizedModelDoesNotDependOnTheProbeThreads) {
     EXPECT_EQ(details[1]["equalization"], details[0]["equalization"]) << method;
     EXPECT_EQ(bytes[1], bytes[0]) << method;
   }
+}
+
+// A job's int8 variants share one StatsCache: the equalization maxima and the statistics when
+// the graph and samples are the same, the whole quantized model when the options are too.
+TEST(QuantizeInt8, AJobsVariantsShareWhatTheirGraphSamplesAndOptionsDecide) {
+  CalibrationSet set;
+  auto t = engine::Tensor::allocate(engine::DType::kF32, {12, 4, 12, 12});
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.as<float>()[i] = std::sin(0.37f * static_cast<float>(i));
+  set.tensors["x"] = t;
+  set.source = "x.npy";
+  quantize::StatsCache cache;
+  std::vector<std::string> said;
+  auto run = [&](const std::string& scheme, quantize::StatsCache* shared) {
+    PassEnv env{&set, shared};
+    env.progress = [&](const std::string& m) { said.push_back(m); };
+    auto m = conv_chain();
+    auto records = run_pipeline(m, {"infer_shapes", PassSpec("quantize_int8", {{"scheme", scheme}})}, env);
+    std::string bytes;
+    m.SerializeToString(&bytes);
+    return std::make_pair(bytes, records[1]);
+  };
+  auto said_any = [&](const std::string& text) {
+    return std::any_of(said.begin(), said.end(), [&](const std::string& m) { return m.find(text) != std::string::npos; });
+  };
+  const auto alone = run("u8s8", nullptr);
+  said.clear();
+  const auto first = run("u8s8", &cache);
+  EXPECT_TRUE(said_any("equalizing")) << "the first variant observes for itself";
+  EXPECT_TRUE(said_any("calibrating"));
+  said.clear();
+  const auto second = run("u8s8", &cache);
+  EXPECT_TRUE(said_any("quantized model reused"));
+  EXPECT_FALSE(said_any("calibrating"));
+  EXPECT_EQ(first.first, alone.first);
+  EXPECT_EQ(second.first, first.first);
+  EXPECT_EQ(second.second.details, first.second.details);
+  EXPECT_EQ(second.second.counts, first.second.counts);
+  // Another scheme: a model of its own, built from the shared maxima and statistics.
+  said.clear();
+  const auto pow2 = run("pow2", &cache);
+  EXPECT_FALSE(said_any("reused"));
+  EXPECT_FALSE(said_any("calibrating"));
+  EXPECT_NE(pow2.first, first.first);
+  EXPECT_EQ(pow2.first, run("pow2", nullptr).first);
 }
 
 onnx::ModelProto dpu_quantized(const onnx::ModelProto& source, int samples = 8) {
