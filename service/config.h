@@ -17,6 +17,7 @@ struct Config {
   // many serve processes may share (each with the same, shared, data_dir for the artifacts).
   std::string database;
   int workers = 2;                         // job worker threads
+  int job_threads = 0;                     // cores each job's passes use; 0: an even share per worker
   std::vector<std::string> worker_targets; // claim only jobs all of whose targets are listed (empty: any)
   int lease_s = 60;                        // a running job's lease; a worker renews it every lease_s/3
   bool worker_only = false;                // `aifgen worker`: HTTP serves only /healthz, /readyz, /metrics

@@ -64,6 +64,8 @@ void JobRunner::stage(const JobRecord& job, const std::string& name, double prog
   events_.notify(job.id);
 }
 
+int JobRunner::threads_per_job() const { return config_.job_threads > 0 ? config_.job_threads : job_threads(config_.workers); }
+
 void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, double base, double share,
                               JobCache& cache) {
   const std::string label = v.target + "/" + v.precision;
@@ -79,7 +81,7 @@ void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, doub
     cache.source = load_model_file(artifacts_.path_of(model_row->id));
     std::vector<std::string> targets;
     for (const auto& each : job.variants) targets.push_back(each.target);
-    cache.source_runs.emplace(*cache.source, source_runs_plan(targets, job_threads(config_.workers)));
+    cache.source_runs.emplace(*cache.source, source_runs_plan(targets, threads_per_job()));
   }
   const auto& source = *cache.source;
 
@@ -93,7 +95,7 @@ void JobRunner::build_variant(const JobRecord& job, const VariantRecord& v, doub
   req.bundle_path = artifacts_.temp_dir() + "/" + new_id("bundle") + ".tar.gz";
   req.options = parse_build_options(nlohmann::json::parse(job.options_json));
   req.runtime_image = config_.runtime_image;
-  req.threads = job_threads(config_.workers);
+  req.threads = threads_per_job();
   req.resources = config_.k8s_resources;
   std::optional<CalibrationSet> calibration;
   if (!req.options.synthetic_calibration) calibration = calibrations_.load(model_row->id, req.options.calibration_id);

@@ -61,6 +61,7 @@ class JobRunner {
     std::optional<ModelRuns> source_runs;  // of *source: planned, run and timed once (declared after it: goes first)
   };
   void build_variant(const JobRecord& job, const VariantRecord& v, double base, double share, JobCache& cache);
+  int threads_per_job() const;  // Config::job_threads, or an even share of the host per worker
   template <class F>
   bool record(const JobRecord& job, const char* what, F&& write) noexcept;
   void give_back(const JobRecord& job, const std::string& reason);

@@ -160,6 +160,9 @@ int main(int argc, char** argv) {
         ->envname("AIFGEN_DATABASE_URL")->check(database_url);
     serve->add_option("--workers", config.workers, "job worker threads (0: API only, jobs run by other processes)")
         ->envname("AIFGEN_WORKERS")->check(CLI::Range(0, 64))->capture_default_str();
+    serve->add_option("--job-threads", config.job_threads,
+                      "cores each job's calibration and validation runs use (0: the host's cores shared evenly by the workers, at most 8)")
+        ->envname("AIFGEN_JOB_THREADS")->check(CLI::Range(0, 256))->capture_default_str();
     serve->add_option("--targets", config.worker_targets,
                       "claim only jobs all of whose variants are for these targets (default: any job)")
         ->envname("AIFGEN_WORKER_TARGETS")->delimiter(',')->check(known_target);
@@ -282,6 +285,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(50.000001, 100.0))->capture_default_str();
   convert->add_option("--calibration-samples", convert_opts.build.calibration_samples, "calibration samples to use at most")
       ->check(CLI::Range(1, 4096))->capture_default_str();
+  convert->add_option("--threads", convert_opts.threads,
+                      "cores the calibration and validation runs use (0: the host's, at most 8); benchmarks stay at 1 thread")
+      ->check(CLI::Range(0, 256))->capture_default_str();
   convert->add_option("--runtime-image", convert_opts.runtime_image, "image the CPU bundles' Dockerfiles start FROM")->capture_default_str();
   convert->add_option("--k8s-gpu-resource", convert_opts.k8s_resources.gpu, "extended resource the NVIDIA bundles' manifests request (empty: none)")
       ->check(k8s_resource_name)->capture_default_str();

@@ -79,7 +79,8 @@ int run_convert(const ConvertOptions& o) {
     quantize::StatsCache stats_cache;  // int8 variants for several targets calibrate once
     std::vector<std::string> target_ids;
     for (const auto& pair : pairs) target_ids.push_back(pair.first);
-    ModelRuns source_runs(source, source_runs_plan(target_ids, job_threads(1)));  // one plan of the source for all
+    const int threads = o.threads > 0 ? o.threads : job_threads(1);  // the one job of this process
+    ModelRuns source_runs(source, source_runs_plan(target_ids, threads));  // one plan of the source for all
     std::printf("%-28s %-10s %-10s %9s %12s %12s  %s\n", "variant", "precision", "validation", "SQNR dB", "source p50",
                 "variant p50", "bundle");
     for (std::size_t i = 0; i < pairs.size(); ++i) {
@@ -95,7 +96,7 @@ int run_convert(const ConvertOptions& o) {
       req.calibration = calibration ? &*calibration : nullptr;
       req.options = build;
       req.runtime_image = o.runtime_image;
-      req.threads = job_threads(1);  // the one job of this process
+      req.threads = threads;
       req.resources = o.k8s_resources;
       req.stats_cache = &stats_cache;
       req.source_runs = &source_runs;

@@ -22,6 +22,7 @@ struct ConvertOptions {
   BuildOptions build;
   std::string runtime_image = "aifgen:latest";
   DeviceResources k8s_resources;
+  int threads = 0;  // cores the passes' probes and validation runs use; 0: job_threads(1)
 };
 
 int run_convert(const ConvertOptions& o);

@@ -35,6 +35,29 @@ TEST(Cli, ConvertWritesAValidatedBundle) {
   EXPECT_TRUE(found);
 }
 
+// --threads sets the cores of the calibration probes and validation runs; the bundle's model
+// must not depend on it.
+TEST(Cli, ConvertThreadsChangeNoModelAndRefuseNegativeCounts) {
+  testing::TempDir dir;
+  auto model = dir.file("convbn.onnx", testing::serialize(testing::conv_bn_relu_model()));
+  auto model_of = [&](const std::string& threads) {
+    const auto out = dir.path() + "/out" + threads;
+    auto r = aifgen_cli("convert " + model + " --targets x86_64-cpu arm64-cpu --precisions int8 --threads " + threads + " --out " + out);
+    EXPECT_EQ(r.status, 0) << r.output;
+    std::string onnx;
+    for (const auto& bundle : {"convbn-x86_64-cpu-int8.tar.gz", "convbn-arm64-cpu-int8.tar.gz"})
+      for (const auto& [name, entry] : read_bundle(read_file(out + "/" + bundle)))
+        if (name.size() > 10 && name.substr(name.size() - 10) == "model.onnx") onnx += entry.bytes;
+    return onnx;
+  };
+  const auto one = model_of("1");
+  EXPECT_GT(one.size(), 200u);
+  EXPECT_EQ(model_of("3"), one);
+  auto bad = aifgen_cli("convert " + model + " --targets x86_64-cpu --threads -2 --out " + dir.path() + "/bad");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("--threads"), std::string::npos) << bad.output;
+}
+
 // Device-plugin resource names are the deployer's: a named FPGA resource replaces the privileged
 // device mount, a GPU resource can be renamed, and names Kubernetes would refuse are refused here.
 TEST(Cli, ConvertTakesTheClustersDeviceResourceNames) {
