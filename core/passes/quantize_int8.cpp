@@ -726,9 +726,11 @@ class QuantizeInt8Pass final : public Pass {
     std::vector<quantize::RangeObserver*> observer;
     quantize::Observers obs;
     for (const auto& a : activations) observer.push_back(&obs[a]);
+    std::vector<char> observed(activations.size(), 0);  // element k written by k's thread only
     for (int sweep = 0; sweep < (histograms ? 2 : 1); ++sweep)
       probe.observe_each(samples, activations, [&](std::size_t k, const engine::Tensor& t) {
         if (t.dtype != engine::DType::kF32) return;
+        observed[k] = 1;
         auto& o = *observer[k];
         if (sweep == 1) {
           o.observe_histogram(t.as<float>(), t.numel());
@@ -743,6 +745,9 @@ class QuantizeInt8Pass final : public Pass {
           o.observe_channel_sums(t.as<float>(), t.numel(), t.shape[static_cast<std::size_t>(axis)], inner);
         }
       });
+    // Only activations observed as float keep an entry, as when entries were made on first use.
+    for (std::size_t k = 0; k < activations.size(); ++k)
+      if (!observed[k]) obs.erase(activations[k]);
     return obs;
   }
 
