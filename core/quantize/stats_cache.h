@@ -29,33 +29,12 @@ class StatsCache {
     nlohmann::json details;
     std::map<std::string, std::int64_t> counts;
   };
-  std::shared_ptr<const Result> find_model(const std::string& key) const {
-    std::lock_guard lock(mu_);
-    auto it = results_.find(key);
-    return it == results_.end() ? nullptr : it->second;
-  }
-  void put_model(const std::string& key, std::shared_ptr<const Result> result) {
-    std::lock_guard lock(mu_);
-    results_[key] = std::move(result);
-  }
-  std::shared_ptr<const Observers> find(const std::string& key) const {
-    std::lock_guard lock(mu_);
-    auto it = entries_.find(key);
-    return it == entries_.end() ? nullptr : it->second;
-  }
-  void put(const std::string& key, std::shared_ptr<const Observers> stats) {
-    std::lock_guard lock(mu_);
-    entries_[key] = std::move(stats);
-  }
-  std::shared_ptr<const nlohmann::json> find_json(const std::string& key) const {
-    std::lock_guard lock(mu_);
-    auto it = reports_.find(key);
-    return it == reports_.end() ? nullptr : it->second;
-  }
-  void put_json(const std::string& key, std::shared_ptr<const nlohmann::json> value) {
-    std::lock_guard lock(mu_);
-    reports_[key] = std::move(value);
-  }
+  std::shared_ptr<const Result> find_model(const std::string& key) const { return find_in(results_, key); }
+  void put_model(const std::string& key, std::shared_ptr<const Result> result) { put_in(results_, key, std::move(result)); }
+  std::shared_ptr<const Observers> find(const std::string& key) const { return find_in(entries_, key); }
+  void put(const std::string& key, std::shared_ptr<const Observers> stats) { put_in(entries_, key, std::move(stats)); }
+  std::shared_ptr<const nlohmann::json> find_json(const std::string& key) const { return find_in(reports_, key); }
+  void put_json(const std::string& key, std::shared_ptr<const nlohmann::json> value) { put_in(reports_, key, std::move(value)); }
   int hits() const {
     std::lock_guard lock(mu_);
     return hits_;
@@ -66,10 +45,24 @@ class StatsCache {
   }
 
  private:
+  template <class T>
+  using Slots = std::map<std::string, std::shared_ptr<const T>>;
+  template <class T>
+  std::shared_ptr<const T> find_in(const Slots<T>& slots, const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = slots.find(key);
+    return it == slots.end() ? nullptr : it->second;
+  }
+  template <class T>
+  void put_in(Slots<T>& slots, const std::string& key, std::shared_ptr<const T> value) {
+    std::lock_guard lock(mu_);
+    slots[key] = std::move(value);
+  }
+
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const Observers>> entries_;
-  std::map<std::string, std::shared_ptr<const nlohmann::json>> reports_;
-  std::map<std::string, std::shared_ptr<const Result>> results_;
+  Slots<Observers> entries_;
+  Slots<nlohmann::json> reports_;
+  Slots<Result> results_;
   int hits_ = 0;
 };
 

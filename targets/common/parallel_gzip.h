@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,14 +36,19 @@ class ParallelGzipFile {
   void close();
 
  private:
-  void flush_pieces(bool final);
+  struct FreeCompressor {
+    void operator()(libdeflate_compressor* c) const;
+  };
+  void flush_pieces();
 
   std::string path_;
   std::FILE* file_ = nullptr;
   std::size_t piece_bytes_;
-  std::vector<libdeflate_compressor*> compressors_;  // one per thread: a compressor is not shared
-  std::vector<std::vector<char>> pieces_;             // filled in order; the last may be partial
-  std::vector<std::vector<char>> compressed_;
+  // One compressor, input piece and output buffer per thread, reused from batch to batch (a
+  // compressor is not shared between threads).
+  std::vector<std::unique_ptr<libdeflate_compressor, FreeCompressor>> compressors_;
+  std::vector<std::vector<char>> pieces_, compressed_;
+  std::size_t filled_ = 0;  // pieces_ in use, in order; the last may be partial
 };
 
 }  // namespace aifgen
