@@ -30,4 +30,8 @@ void register_recurrent_kernels(KernelTable& t);
 // True when a MaxPool/AveragePool node runs on oneDNN (and so accepts blocked layouts).
 bool pool_runs_on_onednn(const onnx::NodeProto& node);
 
+// True when a Resize node, given its planned inputs, runs on oneDNN's resampling (and so accepts
+// NHWC and blocked layouts).
+bool resize_runs_on_onednn(const NodeCtx& ctx);
+
 }  // namespace aifgen::engine

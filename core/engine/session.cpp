@@ -1094,6 +1094,20 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
           !std::all_of(operands.begin(), operands.end(), [&](const TensorDesc* d) { return d && channel_block(*d) == concat_block; }))
         concat_block = 0;
     }
+    // A linear Resize that oneDNN computes reads its input in the producer's layout and writes
+    // the same one, unless it makes a graph output (then both sides plain: reordering the small
+    // input costs less than the large output, and the segmentation heads that end in one
+    // upsample 21 classes, which nChw16c pads to 32).
+    bool onednn_resize = false;
+    if (is_op(node, "Resize") && node.output_size() == 1 && !graph_outputs.count(node.output(0))) {
+      std::vector<PlanInput> probe;
+      for (const auto& name : node.input()) {
+        auto it = name.empty() ? slot_of.end() : slot_of.find(name);
+        if (it == slot_of.end()) probe.push_back({});
+        else probe.push_back({true, slots[it->second].desc, slots[it->second].kind == SlotKind::kConstant ? &slots[it->second].constant : nullptr});
+      }
+      onednn_resize = !probe.empty() && probe[0].present && !probe[0].constant && resize_runs_on_onednn(NodeCtx(node, opset, probe, eng));
+    }
     // A global average pool of a channel-blocked value reads it as it is (below).
     bool blocked_gap = false;
     if (is_op(node, "GlobalAveragePool") && node.input_size() == 1)
@@ -1116,6 +1130,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       const bool onednn_pool = (is_op(node, "MaxPool") || is_op(node, "AveragePool")) && pool_runs_on_onednn(node) &&
                                slots[id].desc.shape.size() >= 3 && slots[id].desc.shape.size() <= 5;
       const bool layout_aware = is_conv(node) || is_op(node, "Shape") || is_op(node, "Size") || onednn_pool ||
+                                (onednn_resize && node.input(0) == name) ||
                                 ((layout_free_elementwise(node) || is_op(node, "GlobalAveragePool") ||
                                   (is_op(node, "BatchNormalization") && node.input(0) == name) ||
                                   is_channel_concat_or_split(node, slots[id].desc.shape.size()) ||
@@ -1309,7 +1324,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     NodeCtx ctx(*effective, opset, pin, eng);
     ctx.conv_algorithm = options.conv_algorithm;
     ctx.blocked_activations = options.activation_layout == ActivationLayout::kBlocked;
-    ctx.blocked_output_ok = !all_constant && (is_conv(node) || is_op(node, "MaxPool") || is_op(node, "AveragePool"));
+    ctx.blocked_output_ok = !all_constant && (is_conv(node) || is_op(node, "MaxPool") || is_op(node, "AveragePool") || onednn_resize);
     // What follows a convolution may fuse into it, which decides how it is planned: learn its
     // output first, then plan it once (with or without the fused operations).
     // A product by constant weights likewise (the fusion of a bias and activations below).

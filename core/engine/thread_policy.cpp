@@ -79,6 +79,22 @@ double estimated_work(const onnx::NodeProto& node, const std::vector<PlanInput>&
     const auto& x = in[0].desc.shape;
     return static_cast<double>(layout == 1 ? x[0] : x[1]) * elements(in[2].desc);
   }
+  if ((op == "Resize" || op == "Upsample") && present(0)) {
+    // An upsample's work is its output, which can be 64x its input (a segmentation head's 8x
+    // bilinear upsample of 21x28x28 to 21x224x224: 16K input elements, 1M outputs reading 4
+    // inputs each); sized by its input it stayed on one thread.
+    const double in_elements = elements(in[0].desc);
+    double out_elements = in_elements;
+    const PlanInput* sizes = present(3) && in[3].constant && in[3].constant->numel() > 0 ? &in[3] : nullptr;
+    const PlanInput* scales = op == "Upsample" ? (present(1) ? &in[1] : nullptr) : (present(2) ? &in[2] : nullptr);
+    if (sizes && sizes->constant->dtype == DType::kI64) {
+      out_elements = 1;
+      for (std::int64_t i = 0; i < sizes->constant->numel(); ++i) out_elements *= static_cast<double>(sizes->constant->as<std::int64_t>()[i]);
+    } else if (scales && scales->constant && scales->constant->dtype == DType::kF32) {
+      for (std::int64_t i = 0; i < scales->constant->numel(); ++i) out_elements *= std::max(1.0, static_cast<double>(scales->constant->as<float>()[i]));
+    }
+    return in_elements + 4 * out_elements;
+  }
   if ((op == "MaxPool" || op == "AveragePool") && present(0)) {
     // A pooling window reads window-size inputs per output, and its input is a convolution's
     // output the team wrote: counted as elements it would sit on one thread (googlenet's 3x3

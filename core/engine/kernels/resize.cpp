@@ -1,8 +1,15 @@
 // Resize (opset 10+) and Upsample, modes nearest and (multi)linear, with every coordinate
 // transformation mode except tf_crop_and_resize; float32.
+//
+// Linear resizes whose source coordinates follow half_pixel run on oneDNN's resampling
+// primitive, in the producer's layout (segmentation heads upsample convolution outputs by 8-32x;
+// the plain loop below took 35-39 ms of deeplabv3/lraspp/fcn's 45-260 ms). Everything else
+// runs on the plain loops.
 #include <cmath>
 
+#include "core/base/error.h"
 #include "core/engine/kernels/dispatch.h"
+#include "core/engine/kernels/onednn_util.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -13,66 +20,131 @@ struct Axis {
   std::vector<float> w;  // weight of i1
 };
 
-std::unique_ptr<Kernel> make_resize(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool upsample) {
-  ctx.require_dtype(0, {DType::kF32});
-  const auto& x = ctx.in(0).shape;
-  const std::size_t rank = x.size();
-  const std::string mode = ctx.attr_s("mode", "nearest");
-  std::string coord = ctx.attr_s("coordinate_transformation_mode", "half_pixel");
-  std::string nearest = ctx.attr_s("nearest_mode", "round_prefer_floor");
-  if (upsample || ctx.opset() < 11) {  // Upsample and Resize-10: asymmetric, nearest rounds down
-    coord = "asymmetric";
-    nearest = "floor";
-  }
-  if (mode != "nearest" && mode != "linear") ctx.unsupported("mode '" + mode + "'");
-  if (coord == "tf_crop_and_resize") ctx.unsupported("coordinate_transformation_mode tf_crop_and_resize");
+// What a Resize or Upsample node does to its input, from its attributes and constant inputs.
+struct ResizeGeometry {
+  std::string mode, coord, nearest;
   std::vector<float> scales;
   bool from_sizes = false;
-  Shape y(rank);
+  Shape y;
+};
+
+ResizeGeometry resize_geometry(const NodeCtx& ctx, bool upsample) {
+  ResizeGeometry g;
+  const auto& x = ctx.in(0).shape;
+  const std::size_t rank = x.size();
+  g.mode = ctx.attr_s("mode", "nearest");
+  g.coord = ctx.attr_s("coordinate_transformation_mode", "half_pixel");
+  g.nearest = ctx.attr_s("nearest_mode", "round_prefer_floor");
+  if (upsample || ctx.opset() < 11) {  // Upsample and Resize-10: asymmetric, nearest rounds down
+    g.coord = "asymmetric";
+    g.nearest = "floor";
+  }
+  if (g.mode != "nearest" && g.mode != "linear") ctx.unsupported("mode '" + g.mode + "'");
+  if (g.coord == "tf_crop_and_resize") ctx.unsupported("coordinate_transformation_mode tf_crop_and_resize");
+  g.y.resize(rank);
   const std::size_t scales_input = (upsample || ctx.opset() < 11) ? 1 : 2;
   const Tensor* sizes = ctx.opset() >= 11 && !upsample && ctx.has_input(3) ? &ctx.constant_input(3, "sizes") : nullptr;
   if (sizes && sizes->numel() > 0) {
     auto s = to_int64_vector(*sizes);
     if (s.size() != rank) ctx.invalid("sizes has the wrong length");
-    from_sizes = true;
+    g.from_sizes = true;
     for (std::size_t i = 0; i < rank; ++i) {
-      y[i] = s[i];
-      scales.push_back(static_cast<float>(s[i]) / static_cast<float>(x[i]));
+      if (s[i] < 0) ctx.invalid("sizes must not be negative");
+      g.y[i] = s[i];
+      g.scales.push_back(static_cast<float>(s[i]) / static_cast<float>(x[i]));
     }
   } else {
-    if (upsample && ctx.opset() < 9) scales = ctx.attr_floats("scales");
+    if (upsample && ctx.opset() < 9) g.scales = ctx.attr_floats("scales");
     else {
       const auto& st = ctx.constant_input(scales_input, "scales");
       if (st.dtype != DType::kF32) ctx.invalid("scales must be float32");
-      scales.assign(st.as<float>(), st.as<float>() + st.numel());
+      g.scales.assign(st.as<float>(), st.as<float>() + st.numel());
     }
-    if (scales.size() != rank) ctx.invalid("scales has the wrong length");
-    for (std::size_t i = 0; i < rank; ++i) y[i] = static_cast<std::int64_t>(std::floor(x[i] * scales[i]));
+    if (g.scales.size() != rank) ctx.invalid("scales has the wrong length");
+    for (std::size_t i = 0; i < rank; ++i) {
+      if (!(g.scales[i] > 0)) ctx.invalid("scales must be positive");
+      g.y[i] = static_cast<std::int64_t>(std::floor(x[i] * g.scales[i]));
+    }
   }
+  return g;
+}
+
+// Whether oneDNN's linear resampling computes what ONNX asks. oneDNN maps output o to input
+// (o + 0.5) * in / out - 0.5, clamped to the edges (v2.6 src/cpu/resampling_utils.hpp), which is
+// ONNX's half_pixel with scale out/in; pytorch_half_pixel differs only for outputs of length 1.
+// With given scales, ONNX uses them even where in * scale was floored, so they must equal
+// out/in. N and C must be kept, and oneDNN takes 1 to 3 spatial dims.
+bool onednn_computes(const NodeCtx& ctx, const ResizeGeometry& g) {
+  const auto& x = ctx.in(0).shape;
+  if (g.mode != "linear" || x.size() < 3 || x.size() > 5 || x[0] != g.y[0] || x[1] != g.y[1]) return false;
+  if (g.coord != "half_pixel" && g.coord != "pytorch_half_pixel") return false;
+  for (std::size_t d = 2; d < x.size(); ++d) {
+    if (x[d] < 1 || g.y[d] < 1 || (g.coord == "pytorch_half_pixel" && g.y[d] == 1)) return false;
+    const double exact = static_cast<double>(g.y[d]) / static_cast<double>(x[d]);
+    if (!g.from_sizes && std::abs(exact - g.scales[d]) > 1e-7 * exact) return false;
+  }
+  return true;
+}
+
+class OnednnResizeKernel final : public Kernel {
+ public:
+  OnednnResizeKernel(const dnnl::resampling_forward::primitive_desc& pd, dnnl::memory::desc src, const dnnl::engine& eng)
+      : prim_(pd), src_(src), dst_(pd.dst_desc()), scratch_(pd.scratchpad_desc()), eng_(eng) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, wrap(dst_, eng_, out[0]->data)}};
+    add_scratchpad(args, scratch_, eng_, ctx);
+    prim_.execute(*ctx.stream, args);
+  }
+
+ private:
+  dnnl::resampling_forward prim_;
+  dnnl::memory::desc src_, dst_, scratch_;
+  dnnl::engine eng_;
+};
+
+// The input may arrive in a convolution's layout (NHWC or blocked); the output keeps it when the
+// planner allows (oneDNN's jit kernel wants the same layout on both sides).
+std::unique_ptr<Kernel> make_onednn_resize(const NodeCtx& ctx, std::vector<TensorDesc>& outs, const Shape& y) {
+  using dnnl::memory;
+  const auto& xd = ctx.in(0);
+  const memory::desc src = xd.layout ? *xd.layout : plain_f32(to_dims(xd.shape));
+  const memory::desc dst = ctx.blocked_output_ok && xd.layout ? memory::desc(to_dims(y), memory::data_type::f32, memory::format_tag::any)
+                                                              : plain_f32(to_dims(y));
+  dnnl::resampling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::resampling_linear, src, dst);
+  dnnl::resampling_forward::primitive_desc pd(d, scratchpad_attr(), ctx.dnnl_engine());
+  ctx.need_scratchpad(pd.scratchpad_desc());
   outs = {{DType::kF32, y}};
-  std::vector<Axis> axes(rank);
-  for (std::size_t d = 0; d < rank; ++d) {
+  if (pd.dst_desc() != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
+  return std::make_unique<OnednnResizeKernel>(pd, src, ctx.dnnl_engine());
+}
+
+// Per output axis: the input indices and weights each output position reads (the ONNX
+// coordinate transformation, then nearest rounding or the two linear neighbours).
+std::vector<Axis> resize_axes(const NodeCtx& ctx, const ResizeGeometry& g) {
+  const auto& x = ctx.in(0).shape;
+  std::vector<Axis> axes(x.size());
+  for (std::size_t d = 0; d < x.size(); ++d) {
     auto& a = axes[d];
-    const float scale = scales[d];
-    for (std::int64_t o = 0; o < y[d]; ++o) {
+    const float scale = g.scales[d];
+    for (std::int64_t o = 0; o < g.y[d]; ++o) {
       float xo = static_cast<float>(o), xi;
-      if (coord == "half_pixel") xi = (xo + 0.5f) / scale - 0.5f;
-      else if (coord == "pytorch_half_pixel") xi = y[d] > 1 ? (xo + 0.5f) / scale - 0.5f : 0.f;
-      else if (coord == "align_corners") {
+      if (g.coord == "half_pixel") xi = (xo + 0.5f) / scale - 0.5f;
+      else if (g.coord == "pytorch_half_pixel") xi = g.y[d] > 1 ? (xo + 0.5f) / scale - 0.5f : 0.f;
+      else if (g.coord == "align_corners") {
         // With scales, the spec's "resized length" is in * scale before flooring.
-        float len = from_sizes ? static_cast<float>(y[d]) : static_cast<float>(x[d]) * scale;
+        float len = g.from_sizes ? static_cast<float>(g.y[d]) : static_cast<float>(x[d]) * scale;
         xi = len <= 1.f ? 0.f : xo * static_cast<float>(x[d] - 1) / (len - 1.f);
       }
-      else if (coord == "asymmetric") xi = xo / scale;
-      else if (coord == "tf_half_pixel_for_nn") xi = (xo + 0.5f) / scale;
-      else ctx.unsupported("coordinate_transformation_mode '" + coord + "'");
-      if (mode == "nearest") {
+      else if (g.coord == "asymmetric") xi = xo / scale;
+      else if (g.coord == "tf_half_pixel_for_nn") xi = (xo + 0.5f) / scale;
+      else ctx.unsupported("coordinate_transformation_mode '" + g.coord + "'");
+      if (g.mode == "nearest") {
         float r;
-        if (nearest == "round_prefer_floor") r = (xi - std::floor(xi) == 0.5f) ? std::floor(xi) : std::round(xi);
-        else if (nearest == "round_prefer_ceil") r = std::round(xi);
-        else if (nearest == "floor") r = std::floor(xi);
-        else if (nearest == "ceil") r = std::ceil(xi);
-        else ctx.unsupported("nearest_mode '" + nearest + "'");
+        if (g.nearest == "round_prefer_floor") r = (xi - std::floor(xi) == 0.5f) ? std::floor(xi) : std::round(xi);
+        else if (g.nearest == "round_prefer_ceil") r = std::round(xi);
+        else if (g.nearest == "floor") r = std::floor(xi);
+        else if (g.nearest == "ceil") r = std::ceil(xi);
+        else ctx.unsupported("nearest_mode '" + g.nearest + "'");
         auto i = std::clamp<std::int64_t>(static_cast<std::int64_t>(r), 0, x[d] - 1);
         a.i0.push_back(i);
         a.i1.push_back(i);
@@ -86,59 +158,125 @@ std::unique_ptr<Kernel> make_resize(const NodeCtx& ctx, std::vector<TensorDesc>&
       }
     }
   }
-  Shape in_strides(rank, 1);
-  for (std::size_t i = rank; i-- > 1;) in_strides[i - 1] = in_strides[i] * x[i];
-  const bool linear = mode == "linear";
-  return make_kernel([axes, in_strides, y, linear](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
-    const float* xs = in[0]->as<float>();
-    float* ys = out[0]->as<float>();
-    const std::size_t rank = y.size();
-    const std::int64_t total = numel(y);
-    if (!linear && rank > 0) {
-      // Nearest: every output row gathers from one input row through the last axis' index map.
-      const std::int64_t inner = y.back(), rows = total / std::max<std::int64_t>(inner, 1);
-      std::vector<std::int64_t> col(static_cast<std::size_t>(inner));
-      for (std::int64_t w = 0; w < inner; ++w) col[static_cast<std::size_t>(w)] = axes.back().i0[static_cast<std::size_t>(w)] * in_strides.back();
+  return axes;
+}
+
+// Whether output position o of every axis before the last two reads input position o alone.
+bool resizes_last_two_axes_only(const std::vector<Axis>& axes) {
+  for (std::size_t d = 0; d + 2 < axes.size(); ++d)
+    for (std::size_t o = 0; o < axes[d].i0.size(); ++o)
+      if (axes[d].i0[o] != static_cast<std::int64_t>(o) || axes[d].w[o] != 0.f) return false;
+  return true;
+}
+
+// Nearest: every output row gathers from one input row through the last axis' index map.
+void resize_nearest(const std::vector<Axis>& axes, const Shape& in_strides, const Shape& y, const float* xs, float* ys) {
+  const std::size_t rank = y.size();
+  const std::int64_t total = numel(y), inner = y.back(), rows = total / std::max<std::int64_t>(inner, 1);
+  std::vector<std::int64_t> col(static_cast<std::size_t>(inner));
+  for (std::int64_t w = 0; w < inner; ++w) col[static_cast<std::size_t>(w)] = axes.back().i0[static_cast<std::size_t>(w)] * in_strides.back();
 #pragma omp parallel for if (rows >= 8 && total > kParallelMinElements) schedule(static)
-      for (std::int64_t r = 0; r < rows; ++r) {
-        std::int64_t rem = r, off = 0;
-        for (std::size_t d = rank - 1; d-- > 0;) {
-          off += axes[d].i0[static_cast<std::size_t>(rem % y[d])] * in_strides[d];
-          rem /= y[d];
-        }
-        const float* src = xs + off;
-        float* dst = ys + r * inner;
-        for (std::int64_t w = 0; w < inner; ++w) dst[w] = src[col[static_cast<std::size_t>(w)]];
-      }
-      return;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::int64_t rem = r, off = 0;
+    for (std::size_t d = rank - 1; d-- > 0;) {
+      off += axes[d].i0[static_cast<std::size_t>(rem % y[d])] * in_strides[d];
+      rem /= y[d];
     }
+    const float* src = xs + off;
+    float* dst = ys + r * inner;
+    for (std::int64_t w = 0; w < inner; ++w) dst[w] = src[col[static_cast<std::size_t>(w)]];
+  }
+}
+
+// Bilinear over the last two axes, one output row at a time: blend the two input rows it reads
+// along the last axis, then the two results (the per-element corner loop below re-derived every
+// index for each of its 2^rank corners).
+void resize_linear_2d(const std::vector<Axis>& axes, const Shape& x, const Shape& y, const float* xs, float* ys) {
+  const std::size_t rank = y.size();
+  const Axis& ah = axes[rank - 2];
+  const Axis& aw = axes[rank - 1];
+  const std::int64_t ih = x[rank - 2], iw = x[rank - 1], oh = y[rank - 2], ow = y[rank - 1];
+  const std::int64_t rows = numel(y) / std::max<std::int64_t>(ow, 1);
+#pragma omp parallel for if (numel(y) > kParallelMinElements) schedule(static)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t plane = r / oh, h = r % oh;
+    const float* top = xs + (plane * ih + ah.i0[static_cast<std::size_t>(h)]) * iw;
+    const float* bottom = xs + (plane * ih + ah.i1[static_cast<std::size_t>(h)]) * iw;
+    const float wh = ah.w[static_cast<std::size_t>(h)];
+    float* dst = ys + r * ow;
+    for (std::int64_t w = 0; w < ow; ++w) {
+      const auto k = static_cast<std::size_t>(w);
+      const float ww = aw.w[k];
+      const float t = top[aw.i0[k]] + ww * (top[aw.i1[k]] - top[aw.i0[k]]);
+      const float b = bottom[aw.i0[k]] + ww * (bottom[aw.i1[k]] - bottom[aw.i0[k]]);
+      dst[w] = t + wh * (b - t);
+    }
+  }
+}
+
+// Any linear resize: each output sums its 2^rank corners' weighted inputs.
+void resize_linear_any(const std::vector<Axis>& axes, const Shape& in_strides, const Shape& y, const float* xs, float* ys) {
+  const std::size_t rank = y.size();
+  const std::int64_t total = numel(y);
 #pragma omp parallel for if (total > kParallelMinElements) schedule(static)
-    for (std::int64_t o = 0; o < total; ++o) {
-      std::int64_t rem = o, idx[8];
-      for (std::size_t d = rank; d-- > 0;) {
-        idx[d] = rem % y[d];
-        rem /= y[d];
-      }
-      (void)linear;
-      float acc = 0;
-      for (std::int64_t corner = 0; corner < (std::int64_t(1) << rank); ++corner) {
-        float w = 1;
-        std::int64_t off = 0;
-        for (std::size_t d = 0; d < rank && w != 0; ++d) {
-          const auto& a = axes[d];
-          auto i = static_cast<std::size_t>(idx[d]);
-          bool hi = (corner >> d) & 1;
-          w *= hi ? a.w[i] : 1 - a.w[i];
-          off += (hi ? a.i1[i] : a.i0[i]) * in_strides[d];
-        }
-        if (w != 0) acc += w * xs[off];
-      }
-      ys[o] = acc;
+  for (std::int64_t o = 0; o < total; ++o) {
+    std::int64_t rem = o, idx[8];
+    for (std::size_t d = rank; d-- > 0;) {
+      idx[d] = rem % y[d];
+      rem /= y[d];
     }
+    float acc = 0;
+    for (std::int64_t corner = 0; corner < (std::int64_t(1) << rank); ++corner) {
+      float w = 1;
+      std::int64_t off = 0;
+      for (std::size_t d = 0; d < rank && w != 0; ++d) {
+        const auto& a = axes[d];
+        auto i = static_cast<std::size_t>(idx[d]);
+        bool hi = (corner >> d) & 1;
+        w *= hi ? a.w[i] : 1 - a.w[i];
+        off += (hi ? a.i1[i] : a.i0[i]) * in_strides[d];
+      }
+      if (w != 0) acc += w * xs[off];
+    }
+    ys[o] = acc;
+  }
+}
+
+std::unique_ptr<Kernel> make_resize(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool upsample) {
+  ctx.require_dtype(0, {DType::kF32});
+  const ResizeGeometry g = resize_geometry(ctx, upsample);
+  if (!upsample && onednn_computes(ctx, g)) return make_onednn_resize(ctx, outs, g.y);
+  if (ctx.in(0).layout) ctx.invalid("a resize on the plain loops was handed a laid-out input (planner bug)");
+  const Shape& x = ctx.in(0).shape;
+  const Shape y = g.y;
+  outs = {{DType::kF32, y}};
+  const std::vector<Axis> axes = resize_axes(ctx, g);
+  Shape in_strides(x.size(), 1);
+  for (std::size_t i = x.size(); i-- > 1;) in_strides[i - 1] = in_strides[i] * x[i];
+  if (numel(y) == 0) return make_kernel([](const std::vector<const Tensor*>&, const std::vector<Tensor*>&, RunContext&) {});
+  if (g.mode == "nearest" && !y.empty())
+    return make_kernel([axes, in_strides, y](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+      resize_nearest(axes, in_strides, y, in[0]->as<float>(), out[0]->as<float>());
+    });
+  if (y.size() >= 2 && resizes_last_two_axes_only(axes))
+    return make_kernel([axes, x, y](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+      resize_linear_2d(axes, x, y, in[0]->as<float>(), out[0]->as<float>());
+    });
+  return make_kernel([axes, in_strides, y](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    resize_linear_any(axes, in_strides, y, in[0]->as<float>(), out[0]->as<float>());
   });
 }
 
 }  // namespace
+
+bool resize_runs_on_onednn(const NodeCtx& ctx) {
+  if (ctx.node().op_type() != "Resize" || !ctx.has_input(0) || ctx.in(0).dtype != DType::kF32) return false;
+  try {
+    return onednn_computes(ctx, resize_geometry(ctx, false));
+  } catch (const Error&) {
+    return false;  // the factory reports it
+  }
+}
 
 void register_resize_kernels(KernelTable& t) {
   t["Resize"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) {
