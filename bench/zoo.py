@@ -2,7 +2,10 @@
 """aifgen's CPU engine against ONNX Runtime on an architecture zoo: correctness and speed.
 
 Every torchvision classification architecture (exported once, random weights, opset 13, batch 1,
-by ../shared/models/make_models.py into a cache folder) plus the shared models. For each model:
+by ../shared/models/make_models.py into a cache folder), torchvision's segmentation and video
+architectures (by bench/export_task_models.py: dense per-pixel heads with dilated convolutions
+and bilinear upsampling, 3-D and (2+1)-D convolutions, video transformers), plus the shared
+models. For each model:
 
   * correctness: ONNX Runtime's outputs for one random input (ort-bench --save-io) against
     `aifgen run` on the same input, at 1 and at 2 threads (the 2-thread plan differs: Concats
@@ -73,7 +76,7 @@ def tolerance(model):
 
 # A small cross-section for quick checks during development (one per family the issue names).
 QUICK = ["regnet_x_400mf", "resnext50_32x4d", "mnasnet1_0", "efficientnet_b0", "shufflenet_v2_x1_0",
-         "squeezenet1_1", "mobilenet_v3_small", "densenet121", "googlenet"]
+         "squeezenet1_1", "mobilenet_v3_small", "densenet121", "googlenet", "lraspp_mobilenet_v3_large", "r3d_18"]
 
 # Architectures whose weights exceed protobuf's 2 GiB limit for one ONNX file (torch.onnx.export
 # fails for them) or that no longer fit a 2-core benchmark machine's time: listed in the table
@@ -86,10 +89,25 @@ TOO_LARGE = {"vit_h_14": "632M parameters: over ONNX's 2 GiB single-file limit",
 ZERO_OUTPUTS = -1.0
 
 
-def torchvision_classifiers():
+FAMILIES = ("classification", "segmentation", "video")
+
+
+def family_of(name):
+    """The family whose exporter makes `name` (classification unless torchvision files it elsewhere)."""
     import torchvision
-    names = torchvision.models.list_models(module=torchvision.models)
-    return sorted(names)
+    for family in FAMILIES[1:]:
+        if name in torchvision.models.list_models(module=getattr(torchvision.models, family)):
+            return family
+    return "classification"
+
+
+def torchvision_architectures(families):
+    import torchvision
+    names = []
+    for family in families:
+        module = torchvision.models if family == "classification" else getattr(torchvision.models, family)
+        names += sorted(torchvision.models.list_models(module=module))
+    return names
 
 
 def run(cmd, timeout=1800):
@@ -106,8 +124,11 @@ def export(name, cache):
         return path, None
     if os.path.exists(fail):
         return None, open(fail).read().strip()
-    p = subprocess.run([sys.executable, os.path.join(args.shared, "models", "make_models.py"), cache, name],
-                       capture_output=True, text=True)
+    if family_of(name) == "classification":
+        cmd = [sys.executable, os.path.join(args.shared, "models", "make_models.py"), cache, name]
+    else:
+        cmd = [sys.executable, os.path.join(HERE, "export_task_models.py"), args.shared, cache, name]
+    p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0 or not os.path.exists(path):
         lines = [l for l in (p.stderr or p.stdout).strip().splitlines() if l.strip()]
         why = "export failed: " + (lines[-1][:160] if lines else f"exit {p.returncode}")
@@ -245,8 +266,10 @@ def main():
     global args
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="a cross-section of 9 architectures plus the shared models")
+    ap.add_argument("--quick", action="store_true", help="a cross-section of 11 architectures plus the shared models")
     ap.add_argument("--models", default="", help="comma-separated torchvision names (instead of all)")
+    ap.add_argument("--families", default=",".join(FAMILIES),
+                    help=f"which torchvision families make 'all' (comma-separated from {', '.join(FAMILIES)})")
     ap.add_argument("--no-shared", action="store_true", help="leave out the shared models")
     ap.add_argument("--shared-only", action="store_true", help="only the shared models")
     ap.add_argument("--aifgen", default=os.path.join(ROOT, "build", "aifgen"))
@@ -268,7 +291,11 @@ def main():
     elif args.quick:
         names = QUICK
     else:
-        names = torchvision_classifiers()
+        families = [f for f in args.families.split(",") if f]
+        unknown = [f for f in families if f not in FAMILIES]
+        if unknown:
+            ap.error(f"unknown families: {', '.join(unknown)} (known: {', '.join(FAMILIES)})")
+        names = torchvision_architectures(families)
     rows = []
     header = (f"{'model':<30} {'max rel err':>15} | 1 thread: {'aifgen':>6} {'ORT':>9} {'ratio':>6} {'p99/50':>6} |"
               f" 2 threads: same | 2t/1t")

@@ -8,7 +8,7 @@
 # Needs build/ from the README command, Node.js (ort-bench from ../shared/tools), and Debian's
 # python3-torch, python3-torchvision and python3-numpy to export the models once into
 # $AIFGEN_BENCH_MODELS/zoo (the full zoo is ~80 models and takes hours on 2 cores; --quick is a
-# cross-section of 9 plus the shared models).
+# cross-section of 11 plus the shared models; --families picks classification, segmentation, video).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
