@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
+#include "core/base/error.h"
 #include "core/engine/session.h"
 #include "core/engine/thread_policy.h"
 #include "tests/support/model_builder.h"
@@ -204,6 +206,28 @@ TEST(EngineResize, ResizesOnednnWouldComputeDifferentlyMatchTheDefinition) {
   expect_matches_reference({1, 16, 5, 7}, {"asymmetric", {1, 1, 2, 2}, {}, true});
   // The channel axis resized too (oneDNN keeps N and C): the any-axis loop.
   expect_matches_reference({1, 16, 5, 7}, {"half_pixel", {}, {1, 24, 10, 7}, false});
+}
+
+TEST(EngineResize, ResizeEighteensAttributesThatChangeTheResultAreRefusedByName) {
+  // antialias, axes and keep_aspect_ratio_policy each change what a Resize computes; a plan that
+  // ignored them would answer wrongly without a word.
+  for (const auto& [name, set] : std::vector<std::pair<std::string, std::function<void(onnx::AttributeProto&)>>>{
+           {"antialias", [](onnx::AttributeProto& a) { a.set_type(onnx::AttributeProto::INT); a.set_i(1); }},
+           {"axes", [](onnx::AttributeProto& a) { a.set_type(onnx::AttributeProto::INTS); a.add_ints(2); a.add_ints(3); }},
+           {"keep_aspect_ratio_policy", [](onnx::AttributeProto& a) { a.set_type(onnx::AttributeProto::STRING); a.set_s("not_larger"); }}}) {
+    auto m = resize_model({1, 16, 5, 7}, {"half_pixel", {}, {1, 16, 10, 14}, false}, false);
+    m.mutable_opset_import(0)->set_version(18);
+    auto* a = m.mutable_graph()->mutable_node(1)->add_attribute();
+    a->set_name(name);
+    set(*a);
+    try {
+      Session s(m, {});
+      ADD_FAILURE() << name << " was planned";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.type(), "engine-unsupported") << name;
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(EngineResize, AnUpsamplesWorkCountsItsOutput) {

@@ -40,6 +40,10 @@ ResizeGeometry resize_geometry(const NodeCtx& ctx, bool upsample) {
     g.nearest = "floor";
   }
   if (g.mode != "nearest" && g.mode != "linear") ctx.unsupported("mode '" + g.mode + "'");
+  // Resize-18's additions change the result; refused by name rather than ignored.
+  if (ctx.attr_i("antialias", 0) != 0) ctx.unsupported("antialias");
+  if (ctx.has_attr("axes")) ctx.unsupported("the axes attribute");
+  if (ctx.attr_s("keep_aspect_ratio_policy", "stretch") != "stretch") ctx.unsupported("keep_aspect_ratio_policy other than stretch");
   if (g.coord == "tf_crop_and_resize") ctx.unsupported("coordinate_transformation_mode tf_crop_and_resize");
   g.y.resize(rank);
   const std::size_t scales_input = (upsample || ctx.opset() < 11) ? 1 : 2;
