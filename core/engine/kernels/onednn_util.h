@@ -104,4 +104,24 @@ inline BoundArgs& bound_args(RunContext& ctx, BoundArgs& local, std::size_t whic
   return set[which];
 }
 
+// A kernel running one oneDNN primitive that reads SRC and writes DST (pooling, resampling):
+// both in the layouts the primitive was made for, with the planner's scratchpad.
+template <typename Primitive>
+class SrcDstPrimitiveKernel final : public Kernel {
+ public:
+  template <typename PrimitiveDesc>
+  SrcDstPrimitiveKernel(const PrimitiveDesc& pd, dnnl::memory::desc src, const dnnl::engine& eng)
+      : prim_(pd), src_(src), dst_(pd.dst_desc()), scratch_(pd.scratchpad_desc()), eng_(eng) {}
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, wrap(dst_, eng_, out[0]->data)}};
+    add_scratchpad(args, scratch_, eng_, ctx);
+    prim_.execute(*ctx.stream, args);
+  }
+
+ private:
+  Primitive prim_;
+  dnnl::memory::desc src_, dst_, scratch_;
+  dnnl::engine eng_;
+};
+
 }  // namespace aifgen::engine

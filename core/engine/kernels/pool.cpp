@@ -97,22 +97,6 @@ bool pool_runs_on_onednn(const onnx::NodeProto& node) {
 
 namespace {
 
-class OnednnPoolKernel final : public Kernel {
- public:
-  OnednnPoolKernel(const dnnl::pooling_v2_forward::primitive_desc& pd, dnnl::memory::desc src, const dnnl::engine& eng)
-      : prim_(pd), src_(src), dst_(pd.dst_desc()), scratch_(pd.scratchpad_desc()), eng_(eng) {}
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, wrap(dst_, eng_, out[0]->data)}};
-    add_scratchpad(args, scratch_, eng_, ctx);
-    prim_.execute(*ctx.stream, args);
-  }
-
- private:
-  dnnl::pooling_v2_forward prim_;
-  dnnl::memory::desc src_, dst_, scratch_;
-  dnnl::engine eng_;
-};
-
 // MaxPool/AveragePool on oneDNN; the input may arrive in a convolution's layout (NHWC or
 // blocked) and the output keeps it.
 std::unique_ptr<Kernel> make_onednn_pool(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool is_max,
@@ -156,7 +140,7 @@ std::unique_ptr<Kernel> make_onednn_pool(const NodeCtx& ctx, std::vector<TensorD
   ctx.need_scratchpad(pd.scratchpad_desc());
   outs = {{DType::kF32, y}};
   if (pd.dst_desc() != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
-  return std::make_unique<OnednnPoolKernel>(pd, src, ctx.dnnl_engine());
+  return std::make_unique<SrcDstPrimitiveKernel<dnnl::pooling_v2_forward>>(pd, src, ctx.dnnl_engine());
 }
 
 std::unique_ptr<Kernel> make_pool(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool is_max) {

@@ -90,22 +90,6 @@ bool onednn_computes(const NodeCtx& ctx, const ResizeGeometry& g) {
   return true;
 }
 
-class OnednnResizeKernel final : public Kernel {
- public:
-  OnednnResizeKernel(const dnnl::resampling_forward::primitive_desc& pd, dnnl::memory::desc src, const dnnl::engine& eng)
-      : prim_(pd), src_(src), dst_(pd.dst_desc()), scratch_(pd.scratchpad_desc()), eng_(eng) {}
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)}, {DNNL_ARG_DST, wrap(dst_, eng_, out[0]->data)}};
-    add_scratchpad(args, scratch_, eng_, ctx);
-    prim_.execute(*ctx.stream, args);
-  }
-
- private:
-  dnnl::resampling_forward prim_;
-  dnnl::memory::desc src_, dst_, scratch_;
-  dnnl::engine eng_;
-};
-
 // The input may arrive in a convolution's layout (NHWC or blocked); the output keeps it when the
 // planner allows (oneDNN's jit kernel wants the same layout on both sides).
 std::unique_ptr<Kernel> make_onednn_resize(const NodeCtx& ctx, std::vector<TensorDesc>& outs, const Shape& y) {
@@ -119,7 +103,7 @@ std::unique_ptr<Kernel> make_onednn_resize(const NodeCtx& ctx, std::vector<Tenso
   ctx.need_scratchpad(pd.scratchpad_desc());
   outs = {{DType::kF32, y}};
   if (pd.dst_desc() != plain_f32(to_dims(y))) outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
-  return std::make_unique<OnednnResizeKernel>(pd, src, ctx.dnnl_engine());
+  return std::make_unique<SrcDstPrimitiveKernel<dnnl::resampling_forward>>(pd, src, ctx.dnnl_engine());
 }
 
 // Per output axis: the input indices and weights each output position reads (the ONNX
