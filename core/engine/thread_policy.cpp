@@ -86,12 +86,14 @@ double estimated_work(const onnx::NodeProto& node, const std::vector<PlanInput>&
     const double in_elements = elements(in[0].desc);
     double out_elements = in_elements;
     const PlanInput* sizes = present(3) && in[3].constant && in[3].constant->numel() > 0 ? &in[3] : nullptr;
-    const PlanInput* scales = op == "Upsample" ? (present(1) ? &in[1] : nullptr) : (present(2) ? &in[2] : nullptr);
+    // Scales are input 1 of Upsample and of Resize-10 (X, scales), input 2 from Resize-11 on.
+    const std::size_t scales_at = op == "Upsample" || node.input_size() == 2 ? 1 : 2;
+    const PlanInput* scales = present(scales_at) && in[scales_at].constant ? &in[scales_at] : nullptr;
     if (sizes && sizes->constant->dtype == DType::kI64) {
       out_elements = 1;
       for (std::int64_t i = 0; i < sizes->constant->numel(); ++i) out_elements *= static_cast<double>(sizes->constant->as<std::int64_t>()[i]);
-    } else if (scales && scales->constant && scales->constant->dtype == DType::kF32) {
-      for (std::int64_t i = 0; i < scales->constant->numel(); ++i) out_elements *= std::max(1.0, static_cast<double>(scales->constant->as<float>()[i]));
+    } else if (scales && scales->constant->dtype == DType::kF32) {
+      for (std::int64_t i = 0; i < scales->constant->numel(); ++i) out_elements *= static_cast<double>(scales->constant->as<float>()[i]);
     }
     return in_elements + 4 * out_elements;
   }

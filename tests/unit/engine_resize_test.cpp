@@ -254,6 +254,16 @@ TEST(EngineResize, AnUpsamplesWorkCountsItsOutput) {
   auto by_scales = node("Resize", {"x", "", "scales"}, {"y"});
   const std::vector<PlanInput> in2 = {in[0], {}, {true, scales.desc(), &scales}};
   EXPECT_DOUBLE_EQ(estimated_work(by_scales, in2), work);
+  // Resize-10 takes its scales as input 1; a downsample counts its smaller output.
+  auto resize10 = node("Resize", {"x", "scales"}, {"y"});
+  EXPECT_DOUBLE_EQ(estimated_work(resize10, {in[0], {true, scales.desc(), &scales}}), work);
+  const Tensor halves = [] {
+    Tensor t = Tensor::allocate(DType::kF32, {4});
+    const float v[] = {1, 1, 0.5f, 0.5f};
+    std::copy(v, v + 4, t.as<float>());
+    return t;
+  }();
+  EXPECT_DOUBLE_EQ(estimated_work(by_scales, {in[0], {}, {true, halves.desc(), &halves}}), 21.0 * 28 * 28 + 4 * 21.0 * 14 * 14);
 }
 
 }  // namespace
