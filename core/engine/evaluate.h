@@ -17,4 +17,10 @@ bool can_evaluate(const onnx::NodeProto& node);
 // refuses the node or its inputs.
 std::vector<Tensor> evaluate_node(const onnx::NodeProto& node, std::int64_t opset, const std::vector<const Tensor*>& inputs);
 
+// The value of a Constant node (tensor, float(s) or int(s)); engine-unsupported for the others.
+Tensor constant_node_value(const onnx::NodeProto& n);
+
+// The value of a Shape (with opset 15's start and end) or Size node reading a value of `shape`.
+Tensor shape_node_value(const onnx::NodeProto& n, const Shape& shape);
+
 }  // namespace aifgen::engine

@@ -18,6 +18,7 @@ const KernelTable& kernel_table() {
     register_scatter_kernels(t);
     register_einsum_kernels(t);
     register_recurrent_kernels(t);
+    register_selection_kernels(t);
     return t;
   }();
   return table;

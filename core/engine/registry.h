@@ -26,6 +26,12 @@ void register_pad_kernels(KernelTable& t);
 void register_scatter_kernels(KernelTable& t);
 void register_einsum_kernels(KernelTable& t);
 void register_recurrent_kernels(KernelTable& t);
+void register_selection_kernels(KernelTable& t);
+
+// True for ops whose output shapes depend on their inputs' values (NonZero, NonMaxSuppression):
+// their factories need every input known, so a planned session leaves them and everything that
+// reads their outputs to its dynamic tail (dynamic_tail.h).
+bool output_shape_depends_on_values(const onnx::NodeProto& node);
 
 // True when a MaxPool/AveragePool node runs on oneDNN (and so accepts blocked layouts).
 bool pool_runs_on_onednn(const onnx::NodeProto& node);

@@ -29,6 +29,8 @@
 
 #include "core/engine/attention.h"
 #include "core/engine/control_flow.h"
+#include "core/engine/dynamic_tail.h"
+#include "core/engine/evaluate.h"
 #include "core/engine/kernels/concat_by_reorders.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
@@ -81,34 +83,6 @@ struct RunState {
   std::vector<Tensor> views;  // one per slot; arena slots point into `arena`
   std::vector<std::unique_ptr<KernelState>> kernel_state;  // one per step (RunContext::state)
 };
-
-Tensor constant_node_value(const onnx::NodeProto& n) {
-  for (const auto& a : n.attribute()) {
-    if (a.name() == "value") return tensor_from_proto(a.t());
-    if (a.name() == "value_float") {
-      auto t = Tensor::allocate(DType::kF32, {});
-      *t.as<float>() = a.f();
-      return t;
-    }
-    if (a.name() == "value_floats") {
-      auto t = Tensor::allocate(DType::kF32, {a.floats_size()});
-      std::copy(a.floats().begin(), a.floats().end(), t.as<float>());
-      return t;
-    }
-    if (a.name() == "value_int") {
-      auto t = Tensor::allocate(DType::kI64, {});
-      *t.as<std::int64_t>() = a.i();
-      return t;
-    }
-    if (a.name() == "value_ints") {
-      auto t = Tensor::allocate(DType::kI64, {a.ints_size()});
-      std::copy(a.ints().begin(), a.ints().end(), t.as<std::int64_t>());
-      return t;
-    }
-  }
-  throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
-              "node '" + n.name() + "' (Constant): only tensor, float(s) and int(s) values are supported");
-}
 
 // Converts a value from a oneDNN blocked layout to plain row-major for kernels that need it.
 class ReorderKernel final : public Kernel {
@@ -1145,26 +1119,9 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     }
     // Shape and Size depend only on the planned shape, so they are constants.
     if ((node.op_type() == "Shape" || node.op_type() == "Size") && !pin.empty() && pin[0].present) {
-      const auto& shape = pin[0].desc.shape;
       Slot s;
       s.kind = SlotKind::kConstant;
-      if (node.op_type() == "Size") {
-        s.constant = Tensor::allocate(DType::kI64, {});
-        *s.constant.as<std::int64_t>() = numel(shape);
-      } else {
-        auto rank = static_cast<std::int64_t>(shape.size());
-        std::int64_t start = 0, end = rank;
-        for (const auto& a : node.attribute()) {
-          if (a.name() == "start") start = a.i();
-          if (a.name() == "end") end = a.i();
-        }
-        if (start < 0) start += rank;
-        if (end < 0) end += rank;
-        start = std::clamp<std::int64_t>(start, 0, rank);
-        end = std::clamp<std::int64_t>(end, start, rank);
-        s.constant = Tensor::allocate(DType::kI64, {end - start});
-        for (auto i = start; i < end; ++i) s.constant.as<std::int64_t>()[i - start] = shape[static_cast<std::size_t>(i)];
-      }
+      s.constant = shape_node_value(node, pin[0].desc.shape);
       s.desc = s.constant.desc();
       add_slot(node.output(0), std::move(s));
       continue;
@@ -1951,14 +1908,100 @@ std::optional<RaceTimes> race_plans(Session::Impl& a, Session::Impl& b) {
 
 }  // namespace
 
+// The tail of a model whose last nodes cannot be planned statically, and what the session
+// reports and returns with it.
+struct Session::TailPart {
+  explicit TailPart(DynamicTail t) : tail(std::move(t)) {}
+  DynamicTail tail;
+  std::vector<IoInfo> outputs;  // the model's, in its order (tail-made dims unknown: -1)
+  std::mutex mu;                // guards the profile below
+  DynamicTail::Profile profile;  // per op, summed over profiled runs
+
+  std::vector<Tensor> run(Session::Impl& head, const std::vector<Tensor>& inputs, bool profile);
+};
+
+namespace {
+
+// The tail's constants: the initializers and plan-time inputs its nodes read.
+std::unordered_map<std::string, Tensor> tail_constants(const onnx::ModelProto& model, const std::vector<onnx::NodeProto>& tail,
+                                                       const SessionOptions& options) {
+  std::unordered_map<std::string, Tensor> constants;
+  const auto reads = tail_reads(tail);
+  const std::unordered_set<std::string> wanted(reads.begin(), reads.end());
+  for (const auto& init : model.graph().initializer())
+    if (wanted.count(init.name())) constants[init.name()] = tensor_from_proto(init);
+  for (const auto& [name, value] : options.input_values)
+    if (wanted.count(name)) constants[name] = value;
+  return constants;
+}
+
+// The model's output as a caller sees it before a run: its declared type and each dim the
+// model fixes, -1 for the others.
+IoInfo declared_output(const onnx::ValueInfoProto& o) {
+  const auto& tt = o.type().tensor_type();
+  if (tt.elem_type() == 0)
+    throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
+                "output '" + o.name() + "' is made after an op whose output shape depends on values, and the model does not declare its type");
+  IoInfo io{o.name(), dtype_from_onnx(tt.elem_type()), {}};
+  for (const auto& d : tt.shape().dim()) io.shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  return io;
+}
+
+}  // namespace
+
+std::vector<Tensor> Session::TailPart::run(Session::Impl& head, const std::vector<Tensor>& inputs, bool profile) {
+  std::vector<Tensor> head_out = head.run(inputs);
+  std::unordered_map<std::string, Tensor> values;
+  for (std::size_t i = 0; i < inputs.size() && i < head.inputs.size(); ++i) values[head.inputs[i].name] = inputs[i];
+  for (std::size_t i = 0; i < head_out.size(); ++i) values[head.outputs[i].name] = std::move(head_out[i]);
+  DynamicTail::Profile times;
+  tail.run(values, profile ? &times : nullptr);
+  std::vector<Tensor> out;
+  for (const auto& o : outputs) {
+    auto it = values.find(o.name);
+    if (it == values.end())
+      throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph", "graph output '" + o.name + "' is never produced");
+    out.push_back(std::move(it->second));
+  }
+  if (profile) {
+    std::lock_guard lock(mu);
+    for (const auto& [op, t] : times) {
+      this->profile[op].calls += t.calls;
+      this->profile[op].ms += t.ms;
+    }
+  }
+  return out;
+}
+
 Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  if (auto split = split_dynamic_tail(model)) {
+    plan_with_tail(model, std::move(*split), std::move(options));
+    return;
+  }
   plan_model(model, std::nullopt, std::move(options));
 }
 
 Session::Session(onnx::ModelProto&& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  if (auto split = split_dynamic_tail(model)) {
+    plan_with_tail(model, std::move(*split), std::move(options));
+    return;
+  }
   // `model` is left empty by the move and never read below: `standard` holds the model.
   std::optional<onnx::ModelProto> owned(std::move(model));
   plan_model(model, std::move(owned), std::move(options));
+}
+
+void Session::plan_with_tail(const onnx::ModelProto& model, TailSplit split, SessionOptions options) {
+  auto constants = tail_constants(model, split.tail, options);
+  auto part = std::make_unique<TailPart>(DynamicTail(std::move(split.tail), std::move(constants), default_opset(model)));
+  std::optional<onnx::ModelProto> head(std::move(split.head));
+  plan_model(*head, std::move(head), std::move(options));
+  std::unordered_map<std::string, const IoInfo*> planned;
+  for (const auto& o : impl_->outputs) planned[o.name] = &o;
+  for (const auto& i : impl_->inputs) planned[i.name] = &i;
+  for (const auto& o : model.graph().output())
+    part->outputs.push_back(planned.count(o.name()) ? *planned[o.name()] : declared_output(o));
+  tail_ = std::move(part);
 }
 
 // `standard`, when set, is the model to plan and the session's to change; `model` is read only
@@ -2157,10 +2200,13 @@ void Session::choose_winograd_or_direct(const onnx::ModelProto& planned) {
 
 Session::~Session() = default;
 const std::vector<IoInfo>& Session::inputs() const { return impl_->inputs; }
-const std::vector<IoInfo>& Session::outputs() const { return impl_->outputs; }
-std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) { return impl_->run(inputs); }
+const std::vector<IoInfo>& Session::outputs() const { return tail_ ? tail_->outputs : impl_->outputs; }
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
+  return tail_ ? tail_->run(*impl_, inputs, impl_->options.profile) : impl_->run(inputs);
+}
 
 void Session::run_reading(const std::vector<Tensor>& inputs, const std::function<void(const std::vector<Tensor>&)>& read) {
+  if (tail_) return read(run(inputs));
   impl_->run_reading(inputs, read);
 }
 std::size_t Session::arena_bytes() const { return impl_->arena_bytes; }
@@ -2171,7 +2217,7 @@ std::size_t Session::held_constant_bytes() const {
     if (s.kind == SlotKind::kConstant && s.constant.data) bytes += s.constant.bytes();
   return bytes;
 }
-std::size_t Session::kernel_count() const { return impl_->steps.size(); }
+std::size_t Session::kernel_count() const { return impl_->steps.size() + (tail_ ? tail_->tail.node_count() : 0); }
 int Session::threads() const { return impl_->options.threads; }
 const std::string& Session::thread_choice() const { return impl_->thread_choice; }
 const std::string& Session::conv_algorithm_choice() const { return impl_->conv_choice; }
@@ -2212,6 +2258,10 @@ std::vector<OpProfile> Session::profile() const {
   }
   std::vector<OpProfile> out;
   for (auto& [_, p] : per_op) out.push_back(std::move(p));
+  if (tail_) {  // labelled apart: the tail's ops are planned per run (dynamic_tail.h)
+    std::lock_guard tail_lock(tail_->mu);
+    for (const auto& [op, t] : tail_->profile) out.push_back({op + " (dynamic tail)", t.calls, t.ms});
+  }
   std::sort(out.begin(), out.end(), [](const OpProfile& a, const OpProfile& b) { return a.total_ms > b.total_ms; });
   return out;
 }

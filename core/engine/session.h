@@ -23,6 +23,8 @@
 
 namespace aifgen::engine {
 
+struct TailSplit;  // dynamic_tail.h
+
 struct SessionOptions {
   int threads = 1;                         // intra-op threads (OpenMP / oneDNN) per run() call
   std::map<std::string, Shape> input_shapes;  // binds symbolic dims; unbound symbolic dims are 1
@@ -82,6 +84,8 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   const std::vector<IoInfo>& inputs() const;
+  // Outputs made after a NonZero or NonMaxSuppression (dynamic_tail.h) have -1 for each dim the
+  // model does not fix: their lengths are known only once a run has made them.
   const std::vector<IoInfo>& outputs() const;
   // Inputs in the order of inputs(); each must match its planned dtype and shape exactly.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
@@ -96,7 +100,7 @@ class Session {
   // keeping their own copy read (a convolution's or a product's weights, packed into oneDNN's
   // layout) is freed then, so a model's weights are held once.
   std::size_t held_constant_bytes() const;
-  std::size_t kernel_count() const;    // nodes left to execute per run
+  std::size_t kernel_count() const;    // nodes left to execute per run (a dynamic tail's included)
   // Convolutions planned as Winograd (SessionOptions::conv_algorithm).
   std::size_t winograd_convolutions() const;
   // Grouped convolutions running with their narrow groups joined (group_merge.h).
@@ -124,12 +128,17 @@ class Session {
   std::vector<StepProfile> step_profile() const;  // in plan order; empty until a profiled run
 
   struct Impl;
+  struct TailPart;
 
  private:
   void plan_model(const onnx::ModelProto& model, std::optional<onnx::ModelProto> standard, SessionOptions options);
+  void plan_with_tail(const onnx::ModelProto& model, TailSplit split, SessionOptions options);
   void choose_activation_layout(const onnx::ModelProto& planned);
   void choose_winograd_or_direct(const onnx::ModelProto& planned);
   std::unique_ptr<Impl> impl_;
+  // The nodes after an op whose output shape depends on values (dynamic_tail.h), run per call
+  // after impl_'s plan; null for models that plan statically throughout.
+  std::unique_ptr<TailPart> tail_;
 };
 
 // Op types the engine can plan (the kernel registry), sorted.

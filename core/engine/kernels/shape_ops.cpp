@@ -1,4 +1,5 @@
-// Ops that only move data: Reshape, Flatten, Squeeze, Unsqueeze, Expand, ConstantOfShape, Range.
+// Ops that only move data: Reshape, Flatten, Squeeze, Unsqueeze, Expand, Tile, ConstantOfShape,
+// Range.
 // (Transpose, Concat, Slice, Gather and Split live in layout_ops.cpp.)
 #include <cmath>
 #include <cstring>
@@ -111,6 +112,46 @@ std::unique_ptr<Kernel> make_expand(const NodeCtx& ctx, std::vector<TensorDesc>&
   });
 }
 
+// Tile-6/13: the input repeated repeats[d] times along each axis d. Built outward from the last
+// axis: each input row is written repeats[-1] times, then each finished block is copied along
+// the axis above it (a copy of what was just written, so every byte is read from the output).
+std::unique_ptr<Kernel> make_tile(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  const auto& in = ctx.in(0);
+  const auto repeats = to_int64_vector(ctx.constant_input(1, "repeats"));
+  if (repeats.size() != in.shape.size()) ctx.invalid("repeats must have one value per input axis");
+  Shape out = in.shape;
+  for (std::size_t d = 0; d < out.size(); ++d) {
+    if (repeats[d] < 0) ctx.invalid("repeats must not be negative");
+    out[d] *= repeats[d];
+  }
+  outs = {{in.dtype, out}};
+  const auto size = static_cast<std::int64_t>(dtype_size(in.dtype));
+  const Shape shape = in.shape;
+  return make_kernel([shape, repeats, size](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
+    if (o[0]->numel() == 0) return;
+    const auto rank = shape.size();
+    if (rank == 0) {
+      std::memcpy(o[0]->data, in[0]->data, static_cast<std::size_t>(size));
+      return;
+    }
+    // Tiles axis d of the block at (src, dst): the input's sub-block of axes d.. is at src,
+    // its tiled form is written at dst. Returns the bytes written.
+    auto tile = [&](auto& self, std::size_t d, const std::byte* src, std::byte* dst) -> std::int64_t {
+      std::int64_t in_block = size, written = 0;
+      for (std::size_t k = d + 1; k < rank; ++k) in_block *= shape[k];
+      if (d + 1 == rank) {
+        std::memcpy(dst, src, static_cast<std::size_t>(in_block * shape[d]));
+        written = in_block * shape[d];
+      } else {
+        for (std::int64_t i = 0; i < shape[d]; ++i) written += self(self, d + 1, src + i * in_block, dst + written);
+      }
+      for (std::int64_t r = 1; r < repeats[d]; ++r) std::memcpy(dst + r * written, dst, static_cast<std::size_t>(written));
+      return written * repeats[d];
+    };
+    tile(tile, 0, in[0]->data, o[0]->data);
+  });
+}
+
 std::unique_ptr<Kernel> make_constant_of_shape(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   auto dims = to_int64_vector(ctx.constant_input(0, "the shape"));
   Tensor value = Tensor::allocate(DType::kF32, {1});
@@ -153,6 +194,7 @@ void register_shape_kernels(KernelTable& t) {
   t["Squeeze"] = make_squeeze;
   t["Unsqueeze"] = make_unsqueeze;
   t["Expand"] = make_expand;
+  t["Tile"] = make_tile;
   t["ConstantOfShape"] = make_constant_of_shape;
   t["Range"] = make_range;
   register_layout_kernels(t);

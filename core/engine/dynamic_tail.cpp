@@ -1,0 +1,230 @@
+#include "core/engine/dynamic_tail.h"
+
+#include <chrono>
+#include <unordered_set>
+
+#include "core/base/error.h"
+#include "core/engine/control_flow.h"
+#include "core/engine/evaluate.h"
+#include "core/engine/registry.h"
+
+namespace aifgen::engine {
+namespace {
+
+bool has_value_shaped_op(const onnx::GraphProto& g);
+
+// Whether the node, or a node of one of its subgraphs, makes an output whose shape depends on
+// values: an If whose branch ends in NonMaxSuppression gives outputs of unknown length too.
+bool makes_value_shaped_output(const onnx::NodeProto& n) {
+  if (output_shape_depends_on_values(n)) return true;
+  for (const auto& a : n.attribute()) {
+    if (a.has_g() && has_value_shaped_op(a.g())) return true;
+    for (const auto& sub : a.graphs())
+      if (has_value_shaped_op(sub)) return true;
+  }
+  return false;
+}
+
+bool has_value_shaped_op(const onnx::GraphProto& g) {
+  for (const auto& n : g.node())
+    if (makes_value_shaped_output(n)) return true;
+  return false;
+}
+
+// What a node reads: its inputs and what its subgraphs take from enclosing scopes.
+std::vector<std::string> node_reads(const onnx::NodeProto& n) {
+  std::vector<std::string> reads;
+  for (const auto& i : n.input())
+    if (!i.empty()) reads.push_back(i);
+  for (const auto& a : n.attribute()) {
+    if (a.has_g())
+      for (auto& r : outer_scope_reads(a.g())) reads.push_back(std::move(r));
+    for (const auto& sub : a.graphs())
+      for (auto& r : outer_scope_reads(sub)) reads.push_back(std::move(r));
+  }
+  return reads;
+}
+
+bool is_constant_node(const onnx::NodeProto& n) {
+  return n.op_type() == "Constant" && (n.domain().empty() || n.domain() == "ai.onnx") && n.input_size() == 0;
+}
+
+// Shape and Size are the planner's constants, not kernels: the tail reads them off the value.
+bool is_shape_node(const onnx::NodeProto& n) {
+  return (n.op_type() == "Shape" || n.op_type() == "Size") && (n.domain().empty() || n.domain() == "ai.onnx") &&
+         n.input_size() == 1;
+}
+
+// Refuses, while planning, what the tail could not run: ops without a kernel, and Loop and Scan
+// (their bodies would need planning per run; none of the detection tails met so far has one).
+void check_runnable(const onnx::NodeProto& n) {
+  const auto& op = n.op_type();
+  const std::string where = "node '" + n.name() + "' (" + op + ")";
+  if (op == "Loop" || op == "Scan")
+    throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
+                where + " reads values whose shapes depend on the data (after NonZero or NonMaxSuppression); the engine runs "
+                        "only If nodes there, not Loop or Scan");
+  if (op == "If") {
+    for (const auto& a : n.attribute())
+      if (a.has_g())
+        for (const auto& b : a.g().node()) check_runnable(b);
+    return;
+  }
+  if (is_constant_node(n) || is_shape_node(n)) return;
+  if (!can_evaluate(n))
+    throw Error(ErrorCode::kUnprocessable, "engine-unsupported", where + ": op " + op + " is not implemented by the CPU engine");
+}
+
+// Values of one graph scope, falling back to the enclosing scope's (If branches read the
+// values around them).
+struct Scope {
+  std::unordered_map<std::string, Tensor>& own;
+  const Scope* outer = nullptr;
+  const Tensor* find(const std::string& name) const {
+    if (auto it = own.find(name); it != own.end()) return &it->second;
+    return outer ? outer->find(name) : nullptr;
+  }
+};
+
+template <typename Nodes>
+void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail::Profile* profile);
+
+std::vector<Tensor> run_if(const onnx::NodeProto& n, const Scope& scope, const std::vector<const Tensor*>& in, std::int64_t opset,
+                           DynamicTail::Profile* profile) {
+  const Tensor* cond = in.empty() ? nullptr : in[0];
+  if (!cond || cond->dtype != DType::kBool || cond->numel() != 1)
+    throw Error(ErrorCode::kInvalidModel, "engine-invalid-node", "node '" + n.name() + "' (If): the condition must be one bool");
+  const char* branch = cond->as<bool>()[0] ? "then_branch" : "else_branch";
+  const onnx::GraphProto* g = nullptr;
+  for (const auto& a : n.attribute())
+    if (a.name() == branch && a.has_g()) g = &a.g();
+  if (!g) throw Error(ErrorCode::kInvalidModel, "engine-invalid-node", "node '" + n.name() + "' (If): no " + branch);
+  std::unordered_map<std::string, Tensor> local;
+  for (const auto& init : g->initializer()) local[init.name()] = tensor_from_proto(init);
+  Scope inner{local, &scope};
+  run_nodes(g->node(), inner, opset, profile);
+  if (g->output_size() != n.output_size())
+    throw Error(ErrorCode::kInvalidModel, "engine-invalid-node",
+                "node '" + n.name() + "' (If): the " + branch + " gives " + std::to_string(g->output_size()) +
+                    " outputs, the node declares " + std::to_string(n.output_size()));
+  std::vector<Tensor> outs;
+  for (const auto& o : g->output()) {
+    const Tensor* v = inner.find(o.name());
+    if (!v) throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph", "If branch output '" + o.name() + "' is never produced");
+    outs.push_back(*v);
+  }
+  return outs;
+}
+
+// `nodes`: the tail's own (a vector) or an If branch's (a RepeatedPtrField), in graph order.
+template <typename Nodes>
+void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail::Profile* profile) {
+  std::vector<const Tensor*> in;
+  for (const auto& n : nodes) {
+    in.clear();
+    for (const auto& name : n.input()) {
+      if (name.empty()) {
+        in.push_back(nullptr);
+        continue;
+      }
+      const Tensor* v = scope.find(name);
+      if (!v) throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph", "node '" + n.name() + "' reads '" + name + "', which nothing makes");
+      in.push_back(v);
+    }
+    const auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    std::vector<Tensor> outs = n.op_type() == "If"      ? run_if(n, scope, in, opset, profile)
+                               : is_constant_node(n) ? std::vector<Tensor>{constant_node_value(n)}
+                               : is_shape_node(n)    ? std::vector<Tensor>{shape_node_value(n, in[0]->shape)}
+                                                     : evaluate_node(n, opset, in);
+    if (profile) {
+      auto& p = (*profile)[n.op_type()];
+      ++p.calls;
+      p.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+    for (int i = 0; i < n.output_size() && i < static_cast<int>(outs.size()); ++i)
+      if (!n.output(i).empty()) scope.own[n.output(i)] = std::move(outs[static_cast<std::size_t>(i)]);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> tail_reads(const std::vector<onnx::NodeProto>& tail) {
+  std::unordered_set<std::string> made, seen;
+  std::vector<std::string> reads;
+  for (const auto& n : tail) {
+    for (auto& r : node_reads(n))
+      if (!made.count(r) && seen.insert(r).second) reads.push_back(std::move(r));
+    for (const auto& o : n.output()) made.insert(o);
+  }
+  return reads;
+}
+
+std::optional<TailSplit> split_dynamic_tail(const onnx::ModelProto& model) {
+  const auto& g = model.graph();
+  std::unordered_set<std::string> dynamic;  // values whose shapes may depend on the data
+  std::vector<bool> in_tail(static_cast<std::size_t>(g.node_size()), false);
+  bool any = false;
+  for (int k = 0; k < g.node_size(); ++k) {
+    const auto& n = g.node(k);
+    bool tail = makes_value_shaped_output(n);
+    for (const auto& r : node_reads(n)) tail = tail || dynamic.count(r) > 0;
+    if (!tail) continue;
+    in_tail[static_cast<std::size_t>(k)] = any = true;
+    for (const auto& o : n.output()) dynamic.insert(o);
+  }
+  if (!any) return std::nullopt;
+
+  // Constant nodes the tail reads go with it (evaluated there, not passed from the head); they
+  // stay in the head too when something there reads them.
+  std::unordered_set<std::string> tail_needs;
+  for (int k = 0; k < g.node_size(); ++k)
+    if (in_tail[static_cast<std::size_t>(k)])
+      for (auto& r : node_reads(g.node(k))) tail_needs.insert(std::move(r));
+  std::unordered_set<std::string> head_needs;
+  for (int k = 0; k < g.node_size(); ++k)
+    if (!in_tail[static_cast<std::size_t>(k)])
+      for (auto& r : node_reads(g.node(k))) head_needs.insert(std::move(r));
+  for (const auto& o : g.output()) head_needs.insert(o.name());
+
+  TailSplit split;
+  split.head = model;
+  auto* hg = split.head.mutable_graph();
+  hg->clear_node();
+  for (int k = 0; k < g.node_size(); ++k) {
+    const auto& n = g.node(k);
+    const bool constant_for_tail = is_constant_node(n) && n.output_size() == 1 && tail_needs.count(n.output(0));
+    if (in_tail[static_cast<std::size_t>(k)] || constant_for_tail) split.tail.push_back(n);
+    if (!in_tail[static_cast<std::size_t>(k)] && (!constant_for_tail || head_needs.count(n.output(0)))) *hg->add_node() = n;
+  }
+  // The head keeps only the initializers its own nodes read: the tail holds its own copies.
+  hg->clear_initializer();
+  for (const auto& init : g.initializer())
+    if (head_needs.count(init.name())) *hg->add_initializer() = init;
+  // The head's outputs: the model's outputs it makes, then what the tail reads from it.
+  std::unordered_set<std::string> graph_inputs, initializers, head_made;
+  for (const auto& i : g.input()) graph_inputs.insert(i.name());
+  for (const auto& i : g.initializer()) initializers.insert(i.name());
+  for (const auto& n : hg->node())
+    for (const auto& o : n.output()) head_made.insert(o);
+  hg->clear_output();
+  std::unordered_set<std::string> outputs;
+  for (const auto& o : g.output())
+    if (!dynamic.count(o.name()) && outputs.insert(o.name()).second) *hg->add_output() = o;
+  for (const auto& r : tail_reads(split.tail))
+    if (head_made.count(r) && !graph_inputs.count(r) && !initializers.count(r) && outputs.insert(r).second)
+      hg->add_output()->set_name(r);
+  return split;
+}
+
+DynamicTail::DynamicTail(std::vector<onnx::NodeProto> nodes, std::unordered_map<std::string, Tensor> constants, std::int64_t opset)
+    : nodes_(std::move(nodes)), constants_(std::move(constants)), opset_(opset) {
+  for (const auto& n : nodes_) check_runnable(n);
+}
+
+void DynamicTail::run(std::unordered_map<std::string, Tensor>& values, Profile* profile) const {
+  for (const auto& [name, t] : constants_) values.emplace(name, t);
+  Scope scope{values};
+  run_nodes(nodes_, scope, opset_, profile);
+}
+
+}  // namespace aifgen::engine

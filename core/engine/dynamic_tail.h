@@ -1,0 +1,70 @@
+// The part of a model that cannot be planned with static shapes: the ops whose output lengths
+// depend on values (NonZero, NonMaxSuppression: registry.h) and every node that reads what they
+// make, directly or through a subgraph. Detection models end in such a tail: scores above a
+// threshold (NonZero), the best k of them (TopK by a count computed from that), boxes kept by
+// NonMaxSuppression.
+//
+// A Session splits the model in two: the head, everything before and beside the tail, is
+// planned as usual (fusions, layouts, one arena); the tail runs node by node at run time with
+// the shapes and values that run produced, each node through the same kernels the planner
+// uses (evaluate_node) and If nodes by running the branch their condition picks. Planning per
+// run costs a few microseconds per node, which is small beside the head's convolutions for the
+// post-processing tails detection models have; a tail holding convolutions (an R-CNN's box
+// head after RoiAlign) pays more.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/engine/tensor.h"
+
+namespace aifgen::engine {
+
+struct TailSplit {
+  // The model less the tail's nodes and the initializers only they read. Its outputs: the
+  // model's outputs that it makes, then the values the tail reads from it.
+  onnx::ModelProto head;
+  // The tail's nodes in graph order, with copies of the Constant nodes they read.
+  std::vector<onnx::NodeProto> tail;
+};
+
+// nullopt when no node's output shape depends on values (the whole model plans statically).
+std::optional<TailSplit> split_dynamic_tail(const onnx::ModelProto& model);
+
+class DynamicTail {
+ public:
+  // `constants`: the initializers and bound inputs the tail's nodes read. Throws
+  // engine-unsupported naming the first node the engine has no kernel for, so a model that
+  // cannot run is refused when it is planned, not on its first request.
+  DynamicTail(std::vector<onnx::NodeProto> nodes, std::unordered_map<std::string, Tensor> constants, std::int64_t opset);
+
+  // Per op type: how often the tail ran it and for how long in all (If nodes include their
+  // branches' nodes, which are counted under their own ops too).
+  struct OpTime {
+    std::int64_t calls = 0;
+    double ms = 0;
+  };
+  using Profile = std::map<std::string, OpTime>;
+
+  // Runs the tail on `values` (the graph's inputs and the head's outputs, by name) and adds
+  // every value it computes to them; times each node into `profile` when given.
+  void run(std::unordered_map<std::string, Tensor>& values, Profile* profile = nullptr) const;
+
+  std::size_t node_count() const { return nodes_.size(); }
+
+ private:
+  std::vector<onnx::NodeProto> nodes_;
+  std::unordered_map<std::string, Tensor> constants_;
+  std::int64_t opset_;
+};
+
+// Names every node in the tail reads from outside it (graph inputs, initializers, head values),
+// subgraphs' reads from enclosing scopes included; in first-use order.
+std::vector<std::string> tail_reads(const std::vector<onnx::NodeProto>& tail);
+
+}  // namespace aifgen::engine

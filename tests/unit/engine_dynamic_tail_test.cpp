@@ -1,0 +1,300 @@
+// Models whose last nodes have shapes that depend on values (dynamic_tail.h): the filter, top-k
+// and NonMaxSuppression steps that end detection models. Each test computes what the model must
+// give in the test itself and runs it on inputs that give different output lengths, so a tail
+// that kept the lengths of its first run, or planned them statically, fails. (The ONNX node
+// conformance cases of TopK, NonZero, NonMaxSuppression, GatherND and Tile run too.)
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "core/base/error.h"
+#include "core/engine/session.h"
+#include "tests/support/model_builder.h"
+
+namespace aifgen::engine {
+namespace {
+
+using testing::node;
+using testing::tensor_value;
+
+Tensor floats(const Shape& shape, const std::vector<float>& v) {
+  auto t = Tensor::allocate(DType::kF32, shape);
+  std::copy(v.begin(), v.end(), t.as<float>());
+  return t;
+}
+
+std::vector<float> values_of(const Tensor& t) { return {t.as<float>(), t.as<float>() + t.numel()}; }
+std::vector<std::int64_t> ints_of(const Tensor& t) { return {t.as<std::int64_t>(), t.as<std::int64_t>() + t.numel()}; }
+
+// x[8] -> s = 2x -> the positive entries of s (NonZero, Squeeze, Gather) -> the largest
+// min(3, count) of them (TopK by a k computed from the filtered length). Outputs: s (made
+// before the tail), the positives and the top values.
+onnx::ModelProto filter_then_topk_model() {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"8"});
+  *g->add_initializer() = testing::float_tensor("two", {}, {2.f});
+  *g->add_initializer() = testing::float_tensor("zero", {}, {0.f});
+  *g->add_initializer() = testing::int64_tensor("axis0", {0});
+  *g->add_initializer() = testing::int64_tensor("three", {3});
+  *g->add_node() = node("Mul", {"x", "two"}, {"s"});
+  *g->add_node() = node("Greater", {"s", "zero"}, {"positive"});
+  *g->add_node() = node("NonZero", {"positive"}, {"where"});
+  *g->add_node() = node("Squeeze", {"where", "axis0"}, {"index"});
+  *g->add_node() = node("Gather", {"s", "index"}, {"kept"});
+  *g->add_node() = node("Shape", {"kept"}, {"count"});
+  *g->add_node() = node("Concat", {"count", "three"}, {"both"});
+  auto& cat = *g->mutable_node(g->node_size() - 1);
+  testing::add_int_attr(cat, "axis", 0);
+  auto reduce = node("ReduceMin", {"both"}, {"k"});
+  testing::add_int_attr(reduce, "keepdims", 1);
+  *g->add_node() = reduce;
+  *g->add_node() = node("TopK", {"kept", "k"}, {"top", "top_index"});
+  *g->add_output() = tensor_value("s", onnx::TensorProto::FLOAT, {"8"});
+  *g->add_output() = tensor_value("kept", onnx::TensorProto::FLOAT, {"n"});
+  *g->add_output() = tensor_value("top", onnx::TensorProto::FLOAT, {"k"});
+  return m;
+}
+
+TEST(EngineDynamicTail, FilteredAndTopKOutputsTakeTheirLengthFromEachRun) {
+  Session s(filter_then_topk_model(), {});
+  ASSERT_EQ(s.outputs().size(), 3u);
+  EXPECT_EQ(s.outputs()[0].shape, Shape{8});       // planned before the tail
+  EXPECT_EQ(s.outputs()[1].shape, Shape{-1});      // known only once a run has made it
+  EXPECT_EQ(s.outputs()[2].shape, Shape{-1});
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (int positives : {5, 1, 0, 8, 2}) {
+    std::vector<float> x(8);
+    for (int i = 0; i < 8; ++i) x[static_cast<std::size_t>(i)] = (i < positives ? 0.05f : -1.05f) + std::abs(u(rng));
+    std::shuffle(x.begin(), x.end(), rng);
+    std::vector<float> want_kept, want_s;
+    for (float v : x) {
+      want_s.push_back(2 * v);
+      if (2 * v > 0) want_kept.push_back(2 * v);
+    }
+    std::vector<float> want_top = want_kept;
+    std::sort(want_top.begin(), want_top.end(), std::greater<>());
+    want_top.resize(std::min<std::size_t>(3, want_top.size()));
+    auto out = s.run({floats({8}, x)});
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(values_of(out[0]), want_s) << positives;
+    EXPECT_EQ(out[1].shape, Shape{static_cast<std::int64_t>(want_kept.size())}) << positives;
+    EXPECT_EQ(values_of(out[1]), want_kept) << positives;
+    EXPECT_EQ(values_of(out[2]), want_top) << positives;
+  }
+}
+
+// Boxes [n, 4] as (y0, x0, y1, x1) and their scores: NonMaxSuppression as ONNX defines it,
+// written out plainly (every pair, no early exit), for many more boxes than the conformance
+// cases hold, so the kernel's 16-box vector chunks and their tails are all exercised.
+std::vector<std::int64_t> reference_nms(const std::vector<float>& boxes, const std::vector<float>& scores, float iou_max,
+                                        float score_min, std::int64_t limit) {
+  const std::size_t n = scores.size();
+  std::vector<std::int64_t> order;
+  for (std::size_t i = 0; i < n; ++i)
+    if (scores[i] > score_min) order.push_back(static_cast<std::int64_t>(i));
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return scores[a] > scores[b]; });
+  auto iou = [&](std::int64_t a, std::int64_t b) {
+    const float* p = &boxes[static_cast<std::size_t>(a) * 4];
+    const float* q = &boxes[static_cast<std::size_t>(b) * 4];
+    const float ih = std::min(p[2], q[2]) - std::max(p[0], q[0]), iw = std::min(p[3], q[3]) - std::max(p[1], q[1]);
+    const float ap = (p[2] - p[0]) * (p[3] - p[1]), aq = (q[2] - q[0]) * (q[3] - q[1]);
+    if (ih <= 0 || iw <= 0 || ap <= 0 || aq <= 0) return 0.f;
+    return ih * iw / (ap + aq - ih * iw);
+  };
+  std::vector<std::int64_t> kept;
+  for (auto i : order) {
+    if (static_cast<std::int64_t>(kept.size()) == limit) break;
+    bool overlap = false;
+    for (auto j : kept) overlap = overlap || iou(i, j) > iou_max;
+    if (!overlap) kept.push_back(i);
+  }
+  return kept;
+}
+
+// boxes [1, n, 4], scores [1, 1, n] as inputs -> NonMaxSuppression(limit, iou, score) -> [k, 3].
+onnx::ModelProto nms_model(std::int64_t n, std::int64_t limit, float iou, float score) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("boxes", onnx::TensorProto::FLOAT, {"1", std::to_string(n), "4"});
+  *g->add_input() = tensor_value("scores", onnx::TensorProto::FLOAT, {"1", "1", std::to_string(n)});
+  *g->add_initializer() = testing::int64_tensor("limit", {limit});
+  *g->add_initializer() = testing::float_tensor("iou", {1}, {iou});
+  *g->add_initializer() = testing::float_tensor("score", {1}, {score});
+  *g->add_node() = node("NonMaxSuppression", {"boxes", "scores", "limit", "iou", "score"}, {"selected"});
+  *g->add_output() = tensor_value("selected", onnx::TensorProto::INT64, {"k", "3"});
+  return m;
+}
+
+TEST(EngineDynamicTail, NonMaxSuppressionOverHundredsOfBoxesMatchesTheDefinition) {
+  const std::int64_t n = 300;
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> pos(0.f, 20.f), size(0.5f, 6.f), sc(0.f, 1.f);
+  for (auto [limit, iou, score] : {std::tuple{1000L, 0.5f, 0.f}, {1000L, 0.2f, 0.3f}, {40L, 0.7f, 0.1f}, {1000L, 0.95f, 0.f}}) {
+    Session s(nms_model(n, limit, iou, score), {});
+    for (int trial = 0; trial < 3; ++trial) {
+      std::vector<float> boxes, scores;
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float y = pos(rng), x = pos(rng);
+        boxes.insert(boxes.end(), {y, x, y + size(rng), x + size(rng)});
+        scores.push_back(sc(rng));
+      }
+      const auto want = reference_nms(boxes, scores, iou, score, limit);
+      auto out = s.run({floats({1, n, 4}, boxes), floats({1, 1, n}, scores)});
+      ASSERT_EQ(out[0].shape, (Shape{static_cast<std::int64_t>(want.size()), 3})) << iou << " " << score;
+      const auto got = ints_of(out[0]);
+      for (std::size_t r = 0; r < want.size(); ++r) {
+        EXPECT_EQ(got[r * 3], 0);
+        EXPECT_EQ(got[r * 3 + 1], 0);
+        EXPECT_EQ(got[r * 3 + 2], want[r]) << "row " << r << " iou " << iou;
+      }
+      EXPECT_GT(want.size(), 16u);  // more kept boxes than one vector chunk
+    }
+  }
+}
+
+// x[3] -> cond = ReduceSum(x) > 0 -> If: then NonMaxSuppression over three fixed boxes (two
+// overlapping by IoU 0.6), else a constant empty [0, 3]. The If's outputs have no fixed length,
+// so it runs in the tail, by the branch each run's condition picks.
+TEST(EngineDynamicTail, AnIfWhoseBranchEndsInNonMaxSuppressionRunsTheBranchItsConditionPicks) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"3"});
+  *g->add_initializer() = testing::float_tensor("zero", {}, {0.f});
+  auto sum = node("ReduceSum", {"x"}, {"total"});
+  testing::add_int_attr(sum, "keepdims", 0);
+  *g->add_node() = sum;
+  *g->add_node() = node("Greater", {"total", "zero"}, {"cond"});
+  // Boxes 0 and 1 overlap by IoU 6/8; box 2 is apart. Box 1 scores above box 0.
+  *g->add_initializer() = testing::float_tensor("boxes", {1, 3, 4}, {0, 0, 1, 8, 0, 0, 1, 6.f, 5, 5, 6, 6});
+  onnx::GraphProto then_g;
+  then_g.set_name("then");
+  *then_g.add_initializer() = testing::float_tensor("scores", {1, 1, 3}, {0.5f, 0.9f, 0.7f});
+  *then_g.add_initializer() = testing::int64_tensor("limit", {10});
+  *then_g.add_initializer() = testing::float_tensor("iou", {1}, {0.5f});
+  *then_g.add_node() = node("NonMaxSuppression", {"boxes", "scores", "limit", "iou"}, {"picked"});
+  *then_g.add_output() = tensor_value("picked", onnx::TensorProto::INT64, {"k", "3"});
+  onnx::GraphProto else_g;
+  else_g.set_name("else");
+  auto empty = node("Constant", {}, {"none"});
+  auto* v = empty.add_attribute();
+  v->set_name("value");
+  v->set_type(onnx::AttributeProto::TENSOR);
+  v->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+  v->mutable_t()->add_dims(0);
+  v->mutable_t()->add_dims(3);
+  *else_g.add_node() = empty;
+  *else_g.add_output() = tensor_value("none", onnx::TensorProto::INT64, {"0", "3"});
+  auto branch = node("If", {"cond"}, {"selected"});
+  for (auto [name, body] : {std::pair{"then_branch", &then_g}, {"else_branch", &else_g}}) {
+    auto* a = branch.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::GRAPH);
+    *a->mutable_g() = *body;
+  }
+  *g->add_node() = branch;
+  *g->add_output() = tensor_value("selected", onnx::TensorProto::INT64, {"k", "3"});
+  Session s(m, {});
+  EXPECT_EQ(s.outputs()[0].shape, (Shape{-1, 3}));
+  auto taken = s.run({floats({3}, {1, 1, 1})});
+  EXPECT_EQ(taken[0].shape, (Shape{2, 3}));
+  EXPECT_EQ(ints_of(taken[0]), (std::vector<std::int64_t>{0, 0, 1, 0, 0, 2}));  // box 1, then box 2; box 0 suppressed
+  auto other = s.run({floats({3}, {-1, -1, -1})});
+  EXPECT_EQ(other[0].shape, (Shape{0, 3}));
+}
+
+TEST(EngineDynamicTail, WhatTheTailCannotRunIsRefusedWhenTheModelIsPlanned) {
+  // An op without a kernel after NonZero: refused by name at planning, not on the first run.
+  auto m = filter_then_topk_model();
+  m.mutable_graph()->mutable_node(4)->set_op_type("NotAnOnnxOp");
+  try {
+    Session s(m, {});
+    ADD_FAILURE() << "planned";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "engine-unsupported");
+    EXPECT_NE(std::string(e.what()).find("NotAnOnnxOp"), std::string::npos) << e.what();
+  }
+  // A Loop reading a filtered value: its body would need planning per run.
+  auto loop_model = filter_then_topk_model();
+  auto* g = loop_model.mutable_graph();
+  onnx::GraphProto body;
+  body.set_name("body");
+  *body.add_input() = tensor_value("i", onnx::TensorProto::INT64, {});
+  *body.add_input() = tensor_value("c", onnx::TensorProto::BOOL, {});
+  *body.add_node() = node("Identity", {"c"}, {"c_out"});
+  *body.add_node() = node("Identity", {"kept"}, {"seen"});
+  *body.add_output() = tensor_value("c_out", onnx::TensorProto::BOOL, {});
+  *body.add_output() = tensor_value("seen", onnx::TensorProto::FLOAT, {"n"});
+  *g->add_initializer() = testing::int64_tensor("trips", {2});
+  auto loop = node("Loop", {"trips", ""}, {"stacked"});
+  auto* a = loop.add_attribute();
+  a->set_name("body");
+  a->set_type(onnx::AttributeProto::GRAPH);
+  *a->mutable_g() = body;
+  *g->add_node() = loop;
+  try {
+    Session s(loop_model, {});
+    ADD_FAILURE() << "planned";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "engine-unsupported");
+    EXPECT_NE(std::string(e.what()).find("Loop"), std::string::npos) << e.what();
+  }
+}
+
+// TopK-11's order: NaN above every number (as NumPy and PyTorch sort), the lower index first
+// among equal values, and the smallest first when largest=0.
+TEST(EngineDynamicTail, TopKOrdersNanFirstAndTiesByIndex) {
+  for (bool largest : {true, false}) {
+    auto m = testing::empty_model();
+    auto* g = m.mutable_graph();
+    *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"2", "6"});
+    *g->add_initializer() = testing::int64_tensor("k", {4});
+    auto topk = node("TopK", {"x", "k"}, {"v", "i"});
+    testing::add_int_attr(topk, "largest", largest ? 1 : 0);
+    *g->add_node() = topk;
+    *g->add_output() = tensor_value("v", onnx::TensorProto::FLOAT, {"2", "4"});
+    *g->add_output() = tensor_value("i", onnx::TensorProto::INT64, {"2", "4"});
+    Session s(m, {});
+    const float nan = std::nanf("");
+    auto out = s.run({floats({2, 6}, {1, nan, 3, 3, 2, 0, 5, 5, 5, -1, 4, 5})});
+    const auto idx = ints_of(out[1]);
+    if (largest) {
+      EXPECT_EQ(idx, (std::vector<std::int64_t>{1, 2, 3, 4, 0, 1, 2, 5}));
+      EXPECT_TRUE(std::isnan(out[0].as<float>()[0]));
+    } else {
+      EXPECT_EQ(idx, (std::vector<std::int64_t>{5, 0, 4, 2, 3, 4, 0, 1}));
+      EXPECT_EQ(out[0].as<float>()[0], 0.f);
+    }
+  }
+}
+
+TEST(EngineDynamicTail, AGatherNdIndexOutsideTheDataIsABadInputNotAReadPastIt) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"3", "2"});
+  *g->add_initializer() = testing::int64_tensor("where", {1, -1, 3, 0});
+  auto& idx = *g->mutable_initializer(0);
+  idx.clear_dims();
+  idx.add_dims(2);
+  idx.add_dims(2);
+  *g->add_node() = node("GatherND", {"x", "where"}, {"y"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"2"});
+  Session s(m, {});
+  try {
+    s.run({floats({3, 2}, {0, 1, 2, 3, 4, 5})});
+    ADD_FAILURE() << "ran";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "engine-bad-input");
+  }
+  // In range, negative indices count from the end: [1, -1] is x[1][1], [-3, 0] is x[0][0].
+  idx.clear_int64_data();
+  for (std::int64_t v : {1, -1, -3, 0}) idx.add_int64_data(v);
+  Session ok(m, {});
+  EXPECT_EQ(values_of(ok.run({floats({3, 2}, {0, 1, 2, 3, 4, 5})})[0]), (std::vector<float>{3, 0}));
+}
+
+}  // namespace
+}  // namespace aifgen::engine
