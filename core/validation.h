@@ -40,8 +40,11 @@ class OutputComparison {
   ~OutputComparison();
   OutputComparison(OutputComparison&&) noexcept;
   OutputComparison& operator=(OutputComparison&&) noexcept;
-  // One sample's outputs, in the order of the names. Throws Error(kInternal,
-  // "validation-mismatch") when an output differs in type or shape or is not float32.
+  // One sample's outputs, in the order of the names. Throws Error(kUnprocessable,
+  // "validation-unsupported") for an output that is not float32 or that differs in shape between
+  // the two (a detector's, whose length depends on values): outputs are compared element by
+  // element, and such outputs would need matching first. Error(kInternal, "validation-mismatch")
+  // when the variant's outputs differ in number or type from the source's.
   void add(const std::vector<engine::Tensor>& source, const std::vector<engine::Tensor>& variant);
   std::vector<OutputMetrics> metrics() const;
 

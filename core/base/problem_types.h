@@ -90,6 +90,7 @@ inline constexpr ProblemType kProblemTypes[] = {
     {"accuracy-budget-unmet", 422, "no INT8/float mix meets the job's accuracy budget"},
     {"validation-failed", 422, "the variant's outputs differ from the source model's beyond the thresholds"},
     {"validation-mismatch", 500, "a variant's outputs do not correspond to the source's (a bug)"},
+    {"validation-unsupported", 422, "the model has outputs validation cannot compare yet: not float32, or of a length that depends on values (a detector's)"},
     {"stage-timed-out", 422, "a build stage ran past its time limit"},
     {"opset-upgrade-failed", 422, "the model could not be converted to the opset a pass needs"},
     {"fp16-control-flow", 422, "fp16 conversion meets control flow it does not handle"},

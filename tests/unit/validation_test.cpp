@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base/error.h"
 #include "core/passes/pass_manager.h"
 #include "core/tensor_util.h"
 #include "tests/support/model_builder.h"
@@ -110,6 +111,35 @@ TEST(Validation, ModelsTheEngineCannotRunAreSkippedWithTheReason) {
   auto r = validate_variant(m, m, {});
   EXPECT_EQ(r.status, ValidationStatus::kSkipped);
   EXPECT_NE(r.reason.find("Hardmax"), std::string::npos);
+}
+
+TEST(Validation, OutputsItCannotCompareElementByElementAreRefusedSayingWhy) {
+  OutputComparison compare({"boxes", "labels"});
+  auto f32 = [](engine::Shape s) { return engine::Tensor::allocate(engine::DType::kF32, std::move(s)); };
+  auto i64 = [](engine::Shape s) { return engine::Tensor::allocate(engine::DType::kI64, std::move(s)); };
+  // A detector's boxes: 300 rows from the source, 295 from the variant.
+  try {
+    compare.add({f32({300, 4}), f32({300})}, {f32({295, 4}), f32({300})});
+    ADD_FAILURE() << "compared";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "validation-unsupported");
+    EXPECT_NE(std::string(e.what()).find("boxes"), std::string::npos) << e.what();
+  }
+  // Integer labels.
+  try {
+    compare.add({f32({3, 4}), i64({3})}, {f32({3, 4}), i64({3})});
+    ADD_FAILURE() << "compared";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "validation-unsupported");
+    EXPECT_NE(std::string(e.what()).find("labels"), std::string::npos) << e.what();
+  }
+  // Types that differ between source and variant remain a bug in the pipeline.
+  try {
+    compare.add({f32({3, 4}), f32({3})}, {f32({3, 4}), i64({3})});
+    ADD_FAILURE() << "compared";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "validation-mismatch");
+  }
 }
 
 }  // namespace
