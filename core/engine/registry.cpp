@@ -19,6 +19,7 @@ const KernelTable& kernel_table() {
     register_einsum_kernels(t);
     register_recurrent_kernels(t);
     register_selection_kernels(t);
+    register_roi_kernels(t);
     return t;
   }();
   return table;

@@ -27,6 +27,7 @@ void register_scatter_kernels(KernelTable& t);
 void register_einsum_kernels(KernelTable& t);
 void register_recurrent_kernels(KernelTable& t);
 void register_selection_kernels(KernelTable& t);
+void register_roi_kernels(KernelTable& t);
 
 // True for ops whose output shapes depend on their inputs' values (NonZero, NonMaxSuppression):
 // their factories need every input known, so a planned session leaves them and everything that
