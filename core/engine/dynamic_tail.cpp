@@ -1,6 +1,8 @@
 #include "core/engine/dynamic_tail.h"
 
 #include <chrono>
+#include <deque>
+#include <mutex>
 #include <unordered_set>
 
 #include "core/base/error.h"
@@ -9,6 +11,13 @@
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
+
+struct DynamicTail::NodePlans {
+  std::mutex mu;
+  bool needs_values = false;  // the kernel reads values a run computes: planned on every run
+  std::deque<std::pair<std::vector<TensorDesc>, std::shared_ptr<const PlannedNode>>> recent;  // newest first
+};
+
 namespace {
 
 bool has_value_shaped_op(const onnx::GraphProto& g);
@@ -86,8 +95,15 @@ struct Scope {
   }
 };
 
+// What run_nodes may reuse between runs: the tail's own nodes' plans, and which values are the
+// model's constants (the same on every run). Null for an If branch's nodes.
+struct Reuse {
+  const std::vector<std::shared_ptr<DynamicTail::NodePlans>>& plans;
+  const std::unordered_map<std::string, Tensor>& constants;
+};
+
 template <typename Nodes>
-void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail::Profile* profile);
+void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail::Profile* profile, const Reuse* reuse = nullptr);
 
 std::vector<Tensor> run_if(const onnx::NodeProto& n, const Scope& scope, const std::vector<const Tensor*>& in, std::int64_t opset,
                            DynamicTail::Profile* profile) {
@@ -117,8 +133,52 @@ std::vector<Tensor> run_if(const onnx::NodeProto& n, const Scope& scope, const s
 }
 
 // `nodes`: the tail's own (a vector) or an If branch's (a RepeatedPtrField), in graph order.
+// An omitted optional input is kept as this description (no value has a negative dim).
+const TensorDesc kOmitted{DType::kBool, {-1}};
+
+bool same_descs(const std::vector<TensorDesc>& kept, const std::vector<const Tensor*>& in) {
+  if (kept.size() != in.size()) return false;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (!in[i] ? kept[i].shape != kOmitted.shape : kept[i].dtype != in[i]->dtype || kept[i].shape != in[i]->shape) return false;
+  }
+  return true;
+}
+
+// The node run by a plan kept for these input shapes, or planned for them and kept; nullopt when
+// its kernel needs values a run computes (then the caller plans it with every value known).
+std::optional<std::vector<Tensor>> run_with_kept_plan(const onnx::NodeProto& n, DynamicTail::NodePlans& np, const Reuse& reuse,
+                                                      const std::vector<const Tensor*>& in, std::int64_t opset) {
+  std::shared_ptr<const PlannedNode> plan;
+  {
+    std::lock_guard lock(np.mu);
+    if (np.needs_values) return std::nullopt;
+    for (const auto& [descs, p] : np.recent)
+      if (same_descs(descs, in)) plan = p;
+  }
+  if (!plan) {
+    std::vector<bool> known;
+    for (const auto& name : n.input()) known.push_back(!name.empty() && reuse.constants.count(name) > 0);
+    try {
+      plan = std::make_shared<const PlannedNode>(plan_node(n, opset, in, known));
+    } catch (const Error&) {
+      // Planned with only shapes, the kernel refused: it reads a computed value (or the node is
+      // wrong, which planning it with every value known reports).
+      std::lock_guard lock(np.mu);
+      np.needs_values = true;
+      return std::nullopt;
+    }
+    std::vector<TensorDesc> descs;
+    for (const auto* t : in) descs.push_back(t ? t->desc() : kOmitted);
+    std::lock_guard lock(np.mu);
+    np.recent.emplace_front(std::move(descs), plan);
+    if (np.recent.size() > DynamicTail::kPlansPerNode) np.recent.pop_back();
+  }
+  return run_planned(*plan, in);
+}
+
 template <typename Nodes>
-void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail::Profile* profile) {
+void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail::Profile* profile, const Reuse* reuse) {
+  std::size_t index = 0;
   std::vector<const Tensor*> in;
   for (const auto& n : nodes) {
     in.clear();
@@ -132,10 +192,20 @@ void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail
       in.push_back(v);
     }
     const auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    std::vector<Tensor> outs = n.op_type() == "If"      ? run_if(n, scope, in, opset, profile)
-                               : is_constant_node(n) ? std::vector<Tensor>{constant_node_value(n)}
-                               : is_shape_node(n)    ? std::vector<Tensor>{shape_node_value(n, in[0]->shape)}
-                                                     : evaluate_node(n, opset, in);
+    const std::size_t k = index++;
+    std::vector<Tensor> outs;
+    if (n.op_type() == "If") {
+      outs = run_if(n, scope, in, opset, profile);
+    } else if (is_constant_node(n)) {
+      if (reuse && reuse->constants.count(n.output(0))) continue;  // evaluated once, when the tail was made
+      outs = {constant_node_value(n)};
+    } else if (is_shape_node(n)) {
+      outs = {shape_node_value(n, in[0]->shape)};
+    } else {
+      std::optional<std::vector<Tensor>> reused;
+      if (reuse) reused = run_with_kept_plan(n, *reuse->plans[k], *reuse, in, opset);
+      outs = reused ? std::move(*reused) : evaluate_node(n, opset, in);
+    }
     if (profile) {
       auto& p = (*profile)[n.op_type()];
       ++p.calls;
@@ -218,13 +288,18 @@ std::optional<TailSplit> split_dynamic_tail(const onnx::ModelProto& model) {
 
 DynamicTail::DynamicTail(std::vector<onnx::NodeProto> nodes, std::unordered_map<std::string, Tensor> constants, std::int64_t opset)
     : nodes_(std::move(nodes)), constants_(std::move(constants)), opset_(opset) {
-  for (const auto& n : nodes_) check_runnable(n);
+  for (const auto& n : nodes_) {
+    check_runnable(n);
+    plans_.push_back(std::make_shared<NodePlans>());
+    if (is_constant_node(n) && n.output_size() == 1) constants_[n.output(0)] = constant_node_value(n);
+  }
 }
 
 void DynamicTail::run(std::unordered_map<std::string, Tensor>& values, Profile* profile) const {
   for (const auto& [name, t] : constants_) values.emplace(name, t);
   Scope scope{values};
-  run_nodes(nodes_, scope, opset_, profile);
+  const Reuse reuse{plans_, constants_};
+  run_nodes(nodes_, scope, opset_, profile, &reuse);
 }
 
 }  // namespace aifgen::engine

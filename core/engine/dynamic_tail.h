@@ -7,15 +7,19 @@
 // A Session splits the model in two: the head, everything before and beside the tail, is
 // planned as usual (fusions, layouts, one arena); the tail runs node by node at run time with
 // the shapes and values that run produced, each node through the same kernels the planner
-// uses (evaluate_node) and If nodes by running the branch their condition picks. Planning per
-// run costs a few microseconds per node, which is small beside the head's convolutions for the
-// post-processing tails detection models have; a tail holding convolutions (an R-CNN's box
-// head after RoiAlign) pays more.
+// uses and If nodes by running the branch their condition picks. A node whose kernel needs only
+// its inputs' shapes (and the model's constants) keeps its last plans, one per set of input
+// shapes (kPlansPerNode of them): an R-CNN's box head, a Gemm by 51 MB of weights after
+// RoiAlign, packed those weights on every run, and a run with the same number of proposals
+// as a recent one now reuses them. A node whose kernel reads values a run computes (a Reshape
+// to a computed shape, TopK by a computed k, NonZero) is planned on every run, as are the nodes
+// of If branches.
 #pragma once
 
 #include <onnx/onnx_pb.h>
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -57,10 +61,17 @@ class DynamicTail {
 
   std::size_t node_count() const { return nodes_.size(); }
 
+  // Plans kept per node for its most recent sets of input shapes: the first plan is kept, so
+  // a tail whose shapes repeat reuses it; two, so a second size in turn does not replan both.
+  static constexpr std::size_t kPlansPerNode = 2;
+
+  struct NodePlans;
+
  private:
   std::vector<onnx::NodeProto> nodes_;
   std::unordered_map<std::string, Tensor> constants_;
   std::int64_t opset_;
+  std::vector<std::shared_ptr<NodePlans>> plans_;  // per node of nodes_
 };
 
 // Names every node in the tail reads from outside it (graph inputs, initializers, head values),

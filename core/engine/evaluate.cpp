@@ -61,26 +61,47 @@ Tensor shape_node_value(const onnx::NodeProto& n, const Shape& shape) {
   return t;
 }
 
-std::vector<Tensor> evaluate_node(const onnx::NodeProto& node, std::int64_t opset, const std::vector<const Tensor*>& inputs) {
+namespace {
+
+const dnnl::engine& cpu_engine() {
   static const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+}  // namespace
+
+PlannedNode plan_node(const onnx::NodeProto& node, std::int64_t opset, const std::vector<const Tensor*>& inputs,
+                      const std::vector<bool>& known) {
   auto factory = kernel_table().find(node.op_type());
   if (factory == kernel_table().end())
     throw Error(ErrorCode::kUnprocessable, "engine-unsupported", "op " + node.op_type() + " is not implemented");
   std::vector<PlanInput> pin;
-  for (const auto* t : inputs) pin.push_back(t ? PlanInput{true, t->desc(), t} : PlanInput{});
-  NodeCtx ctx(node, opset, pin, eng);
-  std::vector<TensorDesc> out_desc;
-  auto kernel = factory->second(ctx, out_desc);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor* t = inputs[i];
+    pin.push_back(t ? PlanInput{true, t->desc(), i < known.size() && known[i] ? t : nullptr} : PlanInput{});
+  }
+  NodeCtx ctx(node, opset, pin, cpu_engine());
+  PlannedNode planned;
+  planned.kernel = factory->second(ctx, planned.outputs);
+  planned.scratchpad_bytes = ctx.scratchpad_bytes;
+  return planned;
+}
+
+std::vector<Tensor> run_planned(const PlannedNode& planned, const std::vector<const Tensor*>& inputs) {
   std::vector<Tensor> outs;
-  for (const auto& d : out_desc) outs.push_back(Tensor::allocate(d.dtype, d.shape));
+  for (const auto& d : planned.outputs) outs.push_back(Tensor::allocate(d.dtype, d.shape));
   std::vector<Tensor*> out_ptrs;
   for (auto& t : outs) out_ptrs.push_back(&t);
-  std::vector<std::byte> scratch(ctx.scratchpad_bytes + 64);
-  dnnl::stream stream(eng);
+  std::vector<std::byte> scratch(planned.scratchpad_bytes + 64);
+  dnnl::stream stream(cpu_engine());
   RunContext rc{&stream, reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(scratch.data()) + 63) / 64 * 64)};
-  kernel->run(inputs, out_ptrs, rc);
+  planned.kernel->run(inputs, out_ptrs, rc);
   stream.wait();
   return outs;
+}
+
+std::vector<Tensor> evaluate_node(const onnx::NodeProto& node, std::int64_t opset, const std::vector<const Tensor*>& inputs) {
+  return run_planned(plan_node(node, opset, inputs, std::vector<bool>(inputs.size(), true)), inputs);
 }
 
 }  // namespace aifgen::engine

@@ -4,8 +4,10 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <memory>
 #include <vector>
 
+#include "core/engine/kernel.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen::engine {
@@ -13,8 +15,24 @@ namespace aifgen::engine {
 // True when the engine has a kernel for the node's op (default domain only).
 bool can_evaluate(const onnx::NodeProto& node);
 
-// Runs `node` on `inputs` (nullptr for omitted optional inputs). Throws Error when the kernel
-// refuses the node or its inputs.
+// A node planned for one set of input descriptions, to run on any inputs that have them (and
+// the same values for the inputs it was planned with as known).
+struct PlannedNode {
+  std::unique_ptr<Kernel> kernel;
+  std::vector<TensorDesc> outputs;
+  std::size_t scratchpad_bytes = 0;
+};
+
+// Plans `node` for `inputs` (nullptr for omitted optional inputs); the kernel may rely on the
+// values of the inputs whose `known` flag is set, and on the others' dtypes and shapes only.
+// Throws Error when the kernel refuses them (engine-unsupported when it needs a value not known).
+PlannedNode plan_node(const onnx::NodeProto& node, std::int64_t opset, const std::vector<const Tensor*>& inputs,
+                      const std::vector<bool>& known);
+// Runs a planned node on inputs of the descriptions it was planned for, into new tensors.
+std::vector<Tensor> run_planned(const PlannedNode& planned, const std::vector<const Tensor*>& inputs);
+
+// Runs `node` on `inputs` (nullptr for omitted optional inputs), every value known. Throws
+// Error when the kernel refuses the node or its inputs.
 std::vector<Tensor> evaluate_node(const onnx::NodeProto& node, std::int64_t opset, const std::vector<const Tensor*>& inputs);
 
 // The value of a Constant node (tensor, float(s) or int(s)); engine-unsupported for the others.
