@@ -1,7 +1,9 @@
 #include "core/engine/dynamic_tail.h"
 
 #include <chrono>
+#include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <unordered_set>
 
@@ -69,11 +71,11 @@ bool is_shape_node(const onnx::NodeProto& n) {
 void check_runnable(const onnx::NodeProto& n) {
   const auto& op = n.op_type();
   const std::string where = "node '" + n.name() + "' (" + op + ")";
-  if (op == "Loop" || op == "Scan")
+  if (op == "Scan")
     throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
                 where + " reads values whose shapes depend on the data (after NonZero or NonMaxSuppression); the engine runs "
-                        "only If nodes there, not Loop or Scan");
-  if (op == "If") {
+                        "If and Loop nodes there, not Scan");
+  if (op == "If" || op == "Loop") {
     for (const auto& a : n.attribute())
       if (a.has_g())
         for (const auto& b : a.g().node()) check_runnable(b);
@@ -176,6 +178,93 @@ std::optional<std::vector<Tensor>> run_with_kept_plan(const onnx::NodeProto& n, 
   return run_planned(*plan, in);
 }
 
+// Loop: the body run until the trip count M or its condition ends it, its carried values
+// passed on, its scan outputs stacked along a new first axis (each iteration's must have one
+// shape). Mask and Keypoint R-CNN paste each detection's mask or heatmap so, one per iteration.
+std::vector<Tensor> run_loop(const onnx::NodeProto& n, const Scope& scope, const std::vector<const Tensor*>& in, std::int64_t opset,
+                             DynamicTail::Profile* profile) {
+  const std::string where = "node '" + n.name() + "' (Loop)";
+  const onnx::GraphProto* body = nullptr;
+  for (const auto& a : n.attribute())
+    if (a.name() == "body" && a.has_g()) body = &a.g();
+  if (!body) throw Error(ErrorCode::kInvalidModel, "engine-invalid-node", where + ": no body");
+  const std::size_t carried = in.size() > 2 ? in.size() - 2 : 0;
+  if (static_cast<std::size_t>(body->input_size()) != 2 + carried || static_cast<std::size_t>(body->output_size()) < 1 + carried)
+    throw Error(ErrorCode::kInvalidModel, "engine-invalid-node", where + ": the body's inputs and outputs do not match the loop's");
+  const std::size_t scans = static_cast<std::size_t>(body->output_size()) - 1 - carried;
+  auto scalar_of = [&](const Tensor* t, DType want, const char* what) {
+    if (t && (t->dtype != want || t->numel() != 1))
+      throw Error(ErrorCode::kInvalidModel, "engine-invalid-node", where + ": " + what + " must hold one value");
+    return t;
+  };
+  const Tensor* trips_in = scalar_of(in.size() > 0 ? in[0] : nullptr, DType::kI64, "M");
+  const Tensor* cond_in = scalar_of(in.size() > 1 ? in[1] : nullptr, DType::kBool, "cond");
+  if (!trips_in && !cond_in) throw Error(ErrorCode::kUnprocessable, "engine-unsupported", where + ": neither a trip count nor a condition");
+  const std::int64_t trips = trips_in ? trips_in->as<std::int64_t>()[0] : std::numeric_limits<std::int64_t>::max();
+  bool cond = cond_in ? cond_in->as<bool>()[0] : true;
+  std::vector<Tensor> state;
+  for (std::size_t j = 0; j < carried; ++j) state.push_back(*in[2 + j]);
+  std::vector<std::vector<Tensor>> stacked(scans);
+  std::unordered_map<std::string, Tensor> initializers;
+  for (const auto& init : body->initializer()) initializers[init.name()] = tensor_from_proto(init);
+  constexpr std::int64_t kMaxIterations = 10'000'000;  // a loop ended only by its condition
+  for (std::int64_t it = 0; it < trips && cond; ++it) {
+    if (it == kMaxIterations)
+      throw Error(ErrorCode::kUnprocessable, "engine-unsupported", where + " ran " + std::to_string(kMaxIterations) + " iterations");
+    std::unordered_map<std::string, Tensor> local = initializers;
+    auto iteration = Tensor::allocate(DType::kI64, {});
+    *iteration.as<std::int64_t>() = it;
+    auto c = Tensor::allocate(DType::kBool, {});
+    *c.as<bool>() = cond;
+    local[body->input(0).name()] = iteration;
+    local[body->input(1).name()] = c;
+    for (std::size_t j = 0; j < carried; ++j) local[body->input(static_cast<int>(2 + j)).name()] = state[j];
+    Scope inner{local, &scope};
+    run_nodes(body->node(), inner, opset, profile);
+    auto out = [&](std::size_t k) -> const Tensor& {
+      const Tensor* v = inner.find(body->output(static_cast<int>(k)).name());
+      if (!v) throw Error(ErrorCode::kInvalidModel, "engine-invalid-graph", where + ": body output '" + body->output(static_cast<int>(k)).name() + "' is never produced");
+      return *v;
+    };
+    const Tensor& next_cond = out(0);
+    if (next_cond.dtype != DType::kBool || next_cond.numel() != 1)
+      throw Error(ErrorCode::kInvalidModel, "engine-invalid-node", where + ": the body's condition must be one bool");
+    cond = next_cond.as<bool>()[0];
+    for (std::size_t j = 0; j < carried; ++j) state[j] = out(1 + j);
+    for (std::size_t j = 0; j < scans; ++j) {
+      const Tensor& v = out(1 + carried + j);
+      if (!stacked[j].empty() && (v.dtype != stacked[j][0].dtype || v.shape != stacked[j][0].shape))
+        throw Error(ErrorCode::kInvalidModel, "engine-invalid-node",
+                    where + ": scan output " + std::to_string(j) + " changes shape from " + shape_str(stacked[j][0].shape) + " to " +
+                        shape_str(v.shape) + " between iterations");
+      stacked[j].push_back(v);
+    }
+  }
+  std::vector<Tensor> outs = std::move(state);
+  for (std::size_t j = 0; j < scans; ++j) {
+    // With no iteration, the body's declared element type and shape (its free dims 0) say what
+    // an empty stack is.
+    Shape shape{static_cast<std::int64_t>(stacked[j].size())};
+    DType dtype = DType::kF32;
+    if (stacked[j].empty()) {
+      const auto& tt = body->output(static_cast<int>(1 + carried + j)).type().tensor_type();
+      if (tt.elem_type() != 0) dtype = dtype_from_onnx(tt.elem_type());
+      for (const auto& d : tt.shape().dim()) shape.push_back(d.has_dim_value() ? d.dim_value() : 0);
+    } else {
+      dtype = stacked[j][0].dtype;
+      shape.insert(shape.end(), stacked[j][0].shape.begin(), stacked[j][0].shape.end());
+    }
+    auto t = Tensor::allocate_for_overwrite(dtype, shape);
+    std::size_t at = 0;
+    for (const auto& v : stacked[j]) {
+      if (v.bytes() > 0) std::memcpy(t.data + at, v.data, v.bytes());
+      at += v.bytes();
+    }
+    outs.push_back(std::move(t));
+  }
+  return outs;
+}
+
 template <typename Nodes>
 void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail::Profile* profile, const Reuse* reuse) {
   std::size_t index = 0;
@@ -196,6 +285,8 @@ void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail
     std::vector<Tensor> outs;
     if (n.op_type() == "If") {
       outs = run_if(n, scope, in, opset, profile);
+    } else if (n.op_type() == "Loop") {
+      outs = run_loop(n, scope, in, opset, profile);
     } else if (is_constant_node(n)) {
       if (reuse && reuse->constants.count(n.output(0))) continue;  // evaluated once, when the tail was made
       outs = {constant_node_value(n)};

@@ -7,7 +7,8 @@
 // A Session splits the model in two: the head, everything before and beside the tail, is
 // planned as usual (fusions, layouts, one arena); the tail runs node by node at run time with
 // the shapes and values that run produced, each node through the same kernels the planner
-// uses and If nodes by running the branch their condition picks. A node whose kernel needs only
+// uses, If nodes by running the branch their condition picks and Loop nodes by running their
+// body per iteration (Scan is refused). A node whose kernel needs only
 // its inputs' shapes (and the model's constants) keeps its last plans, one per set of input
 // shapes (kPlansPerNode of them): an R-CNN's box head, a Gemm by 51 MB of weights after
 // RoiAlign, packed those weights on every run, and a run with the same number of proposals

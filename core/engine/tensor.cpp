@@ -1,7 +1,9 @@
 // Tensor storage and conversion from/to ONNX TensorProto.
 #include "core/engine/tensor.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "core/base/error.h"
 
@@ -88,13 +90,24 @@ std::string shape_str(const Shape& s) {
   return out + "]";
 }
 
+namespace {
+
+// Tensor bytes start on a 64-byte boundary, as oneDNN's own buffers and the session arena do:
+// some of its JIT kernels store with aligned non-temporal moves (oneDNN 2.6's AVX-512
+// resampling wrote its output with vmovntps and faulted on a 16-byte aligned tensor the
+// dynamic tail had allocated).
+std::shared_ptr<std::byte[]> aligned_bytes(std::size_t n) {
+  const std::size_t rounded = (std::max<std::size_t>(n, 1) + 63) / 64 * 64;
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
+  if (!p) throw std::bad_alloc();
+  return std::shared_ptr<std::byte[]>(p, [](std::byte* q) { std::free(q); });
+}
+
+}  // namespace
+
 Tensor Tensor::allocate(DType dtype, Shape shape) {
-  Tensor t;
-  t.dtype = dtype;
-  t.shape = std::move(shape);
-  std::size_t n = std::max<std::size_t>(t.bytes(), 1);
-  t.owner = std::shared_ptr<std::byte[]>(new std::byte[n]());
-  t.data = t.owner.get();
+  Tensor t = allocate_for_overwrite(dtype, std::move(shape));
+  std::memset(t.data, 0, std::max<std::size_t>(t.bytes(), 1));
   return t;
 }
 
@@ -102,7 +115,7 @@ Tensor Tensor::allocate_for_overwrite(DType dtype, Shape shape) {
   Tensor t;
   t.dtype = dtype;
   t.shape = std::move(shape);
-  t.owner = std::make_shared_for_overwrite<std::byte[]>(std::max<std::size_t>(t.bytes(), 1));
+  t.owner = aligned_bytes(t.bytes());
   t.data = t.owner.get();
   return t;
 }

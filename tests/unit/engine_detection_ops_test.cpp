@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/base/error.h"
@@ -80,6 +81,59 @@ TEST(EngineDetectionOps, RoiAlignRefusesABoxOfAnImageTheBatchDoesNotHold) {
   Session ok(m, {});
   auto y = ok.run({floats({1, 1, 4, 4}, std::vector<float>(16, 2.5f))})[0];
   for (std::int64_t i = 0; i < y.numel(); ++i) EXPECT_FLOAT_EQ(y.as<float>()[i], 2.5f);
+}
+
+// Keypoint R-CNN upsamples its heatmaps after RoiAlign, so the Resize runs in the dynamic tail on
+// tensors the tail allocates. oneDNN's AVX-512 resampling stores its output with aligned
+// non-temporal moves: on a tensor aligned to 16 bytes it faulted. The tail's result must equal
+// the same Resize planned statically (x -> Resize), bit for bit.
+TEST(EngineDetectionOps, AResizeInTheDynamicTailMatchesThePlannedOne) {
+  const std::vector<std::string> dims = {"100", "17", "28", "28"};
+  auto resize_of = [&](bool in_tail) {
+    auto m = testing::empty_model();
+    auto* g = m.mutable_graph();
+    *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, dims);
+    *g->add_input() = tensor_value("f", onnx::TensorProto::FLOAT, {"4"});
+    *g->add_initializer() = testing::float_tensor("scales", {4}, {1, 1, 2, 2});
+    *g->add_initializer() = testing::float_tensor("zero", {}, {0.f});
+    std::string src = "x";
+    if (in_tail) {  // x + 0 * (count of f > 0): the same values, known only after a NonZero
+      *g->add_node() = node("Greater", {"f", "zero"}, {"g"});
+      *g->add_node() = node("NonZero", {"g"}, {"nz"});
+      auto sum = node("ReduceSum", {"nz"}, {"s"});
+      testing::add_int_attr(sum, "keepdims", 0);
+      *g->add_node() = sum;
+      auto cast = node("Cast", {"s"}, {"sf"});
+      testing::add_int_attr(cast, "to", onnx::TensorProto::FLOAT);
+      *g->add_node() = cast;
+      *g->add_node() = node("Mul", {"sf", "zero"}, {"nothing"});
+      *g->add_node() = node("Add", {"x", "nothing"}, {"x2"});
+      src = "x2";
+    }
+    auto r = node("Resize", {src, "", "scales"}, {"y"});
+    for (auto [name, value] : {std::pair<const char*, std::string>{"mode", "linear"}, {"coordinate_transformation_mode", "half_pixel"}}) {
+      auto* a = r.add_attribute();
+      a->set_name(name);
+      a->set_type(onnx::AttributeProto::STRING);
+      a->set_s(value);
+    }
+    *g->add_node() = r;
+    *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"100", "17", "56", "56"});
+    return m;
+  };
+  std::vector<float> x(100 * 17 * 28 * 28);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto& v : x) v = u(rng);
+  const auto input = floats({100, 17, 28, 28}, x);
+  const auto flags = floats({4}, {1, -1, 2, 0});
+  Session planned(resize_of(false), {});
+  Session tail(resize_of(true), {});
+  const auto want = planned.run({input, flags})[0];
+  const auto got = tail.run({input, flags})[0];
+  ASSERT_EQ(got.shape, want.shape);
+  EXPECT_EQ(std::memcmp(got.data, want.data, want.bytes()), 0);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(got.data) % 64, 0u);
 }
 
 }  // namespace

@@ -218,30 +218,71 @@ TEST(EngineDynamicTail, WhatTheTailCannotRunIsRefusedWhenTheModelIsPlanned) {
     EXPECT_EQ(e.type(), "engine-unsupported");
     EXPECT_NE(std::string(e.what()).find("NotAnOnnxOp"), std::string::npos) << e.what();
   }
-  // A Loop reading a filtered value: its body would need planning per run.
-  auto loop_model = filter_then_topk_model();
-  auto* g = loop_model.mutable_graph();
+  // A Scan reading a filtered value: the tail runs If and Loop, not Scan.
+  auto scan_model = filter_then_topk_model();
+  auto* g = scan_model.mutable_graph();
+  onnx::GraphProto body;
+  body.set_name("body");
+  *body.add_input() = tensor_value("e", onnx::TensorProto::FLOAT, {});
+  *body.add_node() = node("Identity", {"e"}, {"e_out"});
+  *body.add_output() = tensor_value("e_out", onnx::TensorProto::FLOAT, {});
+  auto scan = node("Scan", {"kept"}, {"scanned"});
+  testing::add_int_attr(scan, "num_scan_inputs", 1);
+  auto* a = scan.add_attribute();
+  a->set_name("body");
+  a->set_type(onnx::AttributeProto::GRAPH);
+  *a->mutable_g() = body;
+  *g->add_node() = scan;
+  try {
+    Session s(scan_model, {});
+    ADD_FAILURE() << "planned";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.type(), "engine-unsupported");
+    EXPECT_NE(std::string(e.what()).find("Scan"), std::string::npos) << e.what();
+  }
+}
+
+// A Loop over the filtered values, as Mask R-CNN pastes one mask per detection: its trip count
+// is the filtered length, it carries a running sum and stacks each value times 10.
+TEST(EngineDynamicTail, ALoopOverFilteredValuesRunsOncePerValue) {
+  auto m = filter_then_topk_model();
+  auto* g = m.mutable_graph();
+  *g->add_initializer() = testing::float_tensor("ten", {}, {10.f});
+  *g->add_initializer() = testing::float_tensor("start", {}, {0.f});
   onnx::GraphProto body;
   body.set_name("body");
   *body.add_input() = tensor_value("i", onnx::TensorProto::INT64, {});
   *body.add_input() = tensor_value("c", onnx::TensorProto::BOOL, {});
+  *body.add_input() = tensor_value("acc", onnx::TensorProto::FLOAT, {});
   *body.add_node() = node("Identity", {"c"}, {"c_out"});
-  *body.add_node() = node("Identity", {"kept"}, {"seen"});
+  auto pick = node("Gather", {"kept", "i"}, {"v"});
+  testing::add_int_attr(pick, "axis", 0);
+  *body.add_node() = pick;
+  *body.add_node() = node("Add", {"acc", "v"}, {"acc_out"});
+  *body.add_node() = node("Mul", {"v", "ten"}, {"v10"});
   *body.add_output() = tensor_value("c_out", onnx::TensorProto::BOOL, {});
-  *body.add_output() = tensor_value("seen", onnx::TensorProto::FLOAT, {"n"});
-  *g->add_initializer() = testing::int64_tensor("trips", {2});
-  auto loop = node("Loop", {"trips", ""}, {"stacked"});
+  *body.add_output() = tensor_value("acc_out", onnx::TensorProto::FLOAT, {});
+  *body.add_output() = tensor_value("v10", onnx::TensorProto::FLOAT, {});
+  auto loop = node("Loop", {"count", "", "start"}, {"total", "tens"});
   auto* a = loop.add_attribute();
   a->set_name("body");
   a->set_type(onnx::AttributeProto::GRAPH);
   *a->mutable_g() = body;
   *g->add_node() = loop;
-  try {
-    Session s(loop_model, {});
-    ADD_FAILURE() << "planned";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.type(), "engine-unsupported");
-    EXPECT_NE(std::string(e.what()).find("Loop"), std::string::npos) << e.what();
+  *g->add_output() = tensor_value("total", onnx::TensorProto::FLOAT, {});
+  *g->add_output() = tensor_value("tens", onnx::TensorProto::FLOAT, {"n"});
+  Session s(m, {});
+  for (const auto& x : {std::vector<float>{1, -2, 3, 4, -5, 0.5f, -1, 2}, std::vector<float>{-1, -1, -1, 7, -1, -1, -1, -1},
+                        std::vector<float>(8, -1.f)}) {
+    float total = 0;
+    std::vector<float> tens;
+    for (float v : x)
+      if (2 * v > 0) total += 2 * v, tens.push_back(20 * v);
+    auto out = s.run({floats({8}, x)});
+    ASSERT_EQ(out.size(), 5u);
+    EXPECT_FLOAT_EQ(out[3].as<float>()[0], total);
+    EXPECT_EQ(out[4].shape, Shape{static_cast<std::int64_t>(tens.size())});
+    EXPECT_EQ(values_of(out[4]), tens);
   }
 }
 

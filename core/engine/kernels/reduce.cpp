@@ -1,5 +1,5 @@
 // Reduce* ops over any set of axes (attribute before opset 13/18, input after), keepdims and
-// noop_with_empty_axes; float32/float64/int32/int64.
+// noop_with_empty_axes; float32/float64/int32/int64. ArgMax and ArgMin over one axis.
 #include <cmath>
 #include <limits>
 
@@ -96,6 +96,57 @@ std::unique_ptr<Kernel> make_reduce(const NodeCtx& ctx, std::vector<TensorDesc>&
   return k;
 }
 
+
+// ArgMax / ArgMin: the index of the largest (smallest) value along `axis`, the first one among
+// equal values unless select_last_index (opset 12). A NaN counts as the extreme, as NumPy's
+// argmax has it. Keypoint R-CNN finds each keypoint's heatmap peak so.
+std::unique_ptr<Kernel> make_arg_extreme(const NodeCtx& ctx, std::vector<TensorDesc>& outs, bool largest) {
+  ctx.require_dtype(0, {DType::kF32, DType::kF64, DType::kI32, DType::kI64});
+  const auto& x = ctx.in(0).shape;
+  const auto rank = static_cast<std::int64_t>(x.size());
+  if (rank < 1) ctx.invalid("the input must have rank 1 or more");
+  const auto axis = normalize_axis(ctx, ctx.attr_i("axis", 0), rank);
+  const bool keep = ctx.attr_i("keepdims", 1) != 0;
+  const bool last = ctx.opset() >= 12 && ctx.attr_i("select_last_index", 0) != 0;
+  const std::int64_t dim = x[static_cast<std::size_t>(axis)];
+  if (dim < 1) ctx.invalid("the reduced axis is empty");
+  Shape y;
+  for (std::int64_t d = 0; d < rank; ++d) {
+    if (d != axis) y.push_back(x[static_cast<std::size_t>(d)]);
+    else if (keep) y.push_back(1);
+  }
+  outs = {{DType::kI64, y}};
+  std::int64_t outer = 1, inner = 1;
+  for (std::int64_t d = 0; d < axis; ++d) outer *= x[static_cast<std::size_t>(d)];
+  for (std::int64_t d = axis + 1; d < rank; ++d) inner *= x[static_cast<std::size_t>(d)];
+  std::unique_ptr<Kernel> k;
+  dispatch_type(ctx.in(0).dtype, [&](auto zero) {
+    using T = decltype(zero);
+    k = make_kernel([=](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+      const T* src = in[0]->as<T>();
+      auto* dst = out[0]->as<std::int64_t>();
+      // Whether a should replace the best so far b (a later index): strictly beyond it, or equal
+      // with select_last_index; a NaN beats numbers, and the first NaN stays unless `last`.
+      auto better = [&](T a, T b) {
+        if constexpr (std::is_floating_point_v<T>) {
+          if (std::isnan(b)) return last && std::isnan(a);
+          if (std::isnan(a)) return true;
+        }
+        return largest ? (a > b || (last && a == b)) : (a < b || (last && a == b));
+      };
+      for (std::int64_t o = 0; o < outer; ++o)
+        for (std::int64_t i = 0; i < inner; ++i) {
+          const T* row = src + o * dim * inner + i;
+          std::int64_t best = 0;
+          for (std::int64_t j = 1; j < dim; ++j)
+            if (better(row[j * inner], row[best * inner])) best = j;
+          dst[o * inner + i] = best;
+        }
+    });
+  });
+  return k;
+}
+
 }  // namespace
 
 void register_reduce_kernels(KernelTable& t) {
@@ -112,6 +163,8 @@ void register_reduce_kernels(KernelTable& t) {
   add("ReduceL2", Op::kL2, 18);
   add("ReduceLogSumExp", Op::kLogSumExp, 18);
   add("ReduceLogSum", Op::kLogSum, 18);
+  t["ArgMax"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_arg_extreme(c, o, true); };
+  t["ArgMin"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_arg_extreme(c, o, false); };
 }
 
 }  // namespace aifgen::engine
