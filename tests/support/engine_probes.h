@@ -65,4 +65,15 @@ inline int count_ops(const onnx::ModelProto& m, const std::string& op) {
   return n;
 }
 
+// A float32 tensor of `shape` holding `values`, and a tensor's values back as a vector.
+inline engine::Tensor float_tensor_of(const engine::Shape& shape, const std::vector<float>& values) {
+  auto t = engine::Tensor::allocate(engine::DType::kF32, shape);
+  std::copy(values.begin(), values.end(), t.as<float>());
+  return t;
+}
+inline std::vector<float> floats_in(const engine::Tensor& t) { return {t.as<float>(), t.as<float>() + t.numel()}; }
+inline std::vector<std::int64_t> int64s_in(const engine::Tensor& t) {
+  return {t.as<std::int64_t>(), t.as<std::int64_t>() + t.numel()};
+}
+
 }  // namespace aifgen::testing

@@ -8,6 +8,7 @@
 
 #include "core/base/error.h"
 #include "core/engine/session.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
@@ -15,12 +16,9 @@ namespace {
 
 using testing::node;
 using testing::tensor_value;
-
-Tensor floats(const Shape& shape, const std::vector<float>& v) {
-  auto t = Tensor::allocate(DType::kF32, shape);
-  std::copy(v.begin(), v.end(), t.as<float>());
-  return t;
-}
+constexpr auto floats = testing::float_tensor_of;
+constexpr auto values_of = testing::floats_in;
+constexpr auto ints_of = testing::int64s_in;
 
 // FCOS's GroupNorm arrives as InstanceNormalization over [1, groups, rest]. A plane whose values
 // sit far from zero (mean 1000, spread 0.01) keeps its spread: summing squares in float, or

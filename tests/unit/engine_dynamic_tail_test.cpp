@@ -11,6 +11,7 @@
 
 #include "core/base/error.h"
 #include "core/engine/session.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
@@ -18,15 +19,9 @@ namespace {
 
 using testing::node;
 using testing::tensor_value;
-
-Tensor floats(const Shape& shape, const std::vector<float>& v) {
-  auto t = Tensor::allocate(DType::kF32, shape);
-  std::copy(v.begin(), v.end(), t.as<float>());
-  return t;
-}
-
-std::vector<float> values_of(const Tensor& t) { return {t.as<float>(), t.as<float>() + t.numel()}; }
-std::vector<std::int64_t> ints_of(const Tensor& t) { return {t.as<std::int64_t>(), t.as<std::int64_t>() + t.numel()}; }
+constexpr auto floats = testing::float_tensor_of;
+constexpr auto values_of = testing::floats_in;
+constexpr auto ints_of = testing::int64s_in;
 
 // x[8] -> s = 2x -> the positive entries of s (NonZero, Squeeze, Gather) -> the largest
 // min(3, count) of them (TopK by a k computed from the filtered length). Outputs: s (made

@@ -1,4 +1,4 @@
-// Resize (opset 10+) and Upsample, modes nearest and (multi)linear, with every coordinate
+// Resize (opset 10+) and Upsample, modes nearest, (multi)linear and cubic, with every coordinate
 // transformation mode except tf_crop_and_resize; float32.
 //
 // Linear resizes whose source coordinates follow half_pixel run on oneDNN's resampling
@@ -23,6 +23,8 @@ struct Axis {
 // What a Resize or Upsample node does to its input, from its attributes and constant inputs.
 struct ResizeGeometry {
   std::string mode, coord, nearest;
+  float cubic_a = -0.75f;         // cubic_coeff_a
+  bool exclude_outside = false;   // cubic: taps outside the input weigh 0, the rest renormalized
   std::vector<float> scales;
   bool from_sizes = false;
   Shape y;
@@ -35,11 +37,13 @@ ResizeGeometry resize_geometry(const NodeCtx& ctx, bool upsample) {
   g.mode = ctx.attr_s("mode", "nearest");
   g.coord = ctx.attr_s("coordinate_transformation_mode", "half_pixel");
   g.nearest = ctx.attr_s("nearest_mode", "round_prefer_floor");
+  g.cubic_a = ctx.attr_f("cubic_coeff_a", -0.75f);
+  g.exclude_outside = ctx.attr_i("exclude_outside", 0) != 0;
   if (upsample || ctx.opset() < 11) {  // Upsample and Resize-10: asymmetric, nearest rounds down
     g.coord = "asymmetric";
     g.nearest = "floor";
   }
-  if (g.mode != "nearest" && g.mode != "linear") ctx.unsupported("mode '" + g.mode + "'");
+  if (g.mode != "nearest" && g.mode != "linear" && g.mode != "cubic") ctx.unsupported("mode '" + g.mode + "'");
   // Resize-18's additions change the result; refused by name rather than ignored.
   if (ctx.attr_i("antialias", 0) != 0) ctx.unsupported("antialias");
   if (ctx.has_attr("axes")) ctx.unsupported("the axes attribute");
@@ -106,6 +110,21 @@ std::unique_ptr<Kernel> make_onednn_resize(const NodeCtx& ctx, std::vector<Tenso
   return std::make_unique<SrcDstPrimitiveKernel<dnnl::resampling_forward>>(pd, src, ctx.dnnl_engine());
 }
 
+// Where output position o of axis d reads the input, by the coordinate transformation mode.
+float source_coordinate(const NodeCtx& ctx, const ResizeGeometry& g, std::int64_t in_len, std::size_t d, std::int64_t o) {
+  const float scale = g.scales[d], xo = static_cast<float>(o);
+  if (g.coord == "half_pixel") return (xo + 0.5f) / scale - 0.5f;
+  if (g.coord == "pytorch_half_pixel") return g.y[d] > 1 ? (xo + 0.5f) / scale - 0.5f : 0.f;
+  if (g.coord == "align_corners") {
+    // With scales, the spec's "resized length" is in * scale before flooring.
+    const float len = g.from_sizes ? static_cast<float>(g.y[d]) : static_cast<float>(in_len) * scale;
+    return len <= 1.f ? 0.f : xo * static_cast<float>(in_len - 1) / (len - 1.f);
+  }
+  if (g.coord == "asymmetric") return xo / scale;
+  if (g.coord == "tf_half_pixel_for_nn") return (xo + 0.5f) / scale;
+  ctx.unsupported("coordinate_transformation_mode '" + g.coord + "'");
+}
+
 // Per output axis: the input indices and weights each output position reads (the ONNX
 // coordinate transformation, then nearest rounding or the two linear neighbours).
 std::vector<Axis> resize_axes(const NodeCtx& ctx, const ResizeGeometry& g) {
@@ -113,19 +132,8 @@ std::vector<Axis> resize_axes(const NodeCtx& ctx, const ResizeGeometry& g) {
   std::vector<Axis> axes(x.size());
   for (std::size_t d = 0; d < x.size(); ++d) {
     auto& a = axes[d];
-    const float scale = g.scales[d];
     for (std::int64_t o = 0; o < g.y[d]; ++o) {
-      float xo = static_cast<float>(o), xi;
-      if (g.coord == "half_pixel") xi = (xo + 0.5f) / scale - 0.5f;
-      else if (g.coord == "pytorch_half_pixel") xi = g.y[d] > 1 ? (xo + 0.5f) / scale - 0.5f : 0.f;
-      else if (g.coord == "align_corners") {
-        // With scales, the spec's "resized length" is in * scale before flooring.
-        float len = g.from_sizes ? static_cast<float>(g.y[d]) : static_cast<float>(x[d]) * scale;
-        xi = len <= 1.f ? 0.f : xo * static_cast<float>(x[d] - 1) / (len - 1.f);
-      }
-      else if (g.coord == "asymmetric") xi = xo / scale;
-      else if (g.coord == "tf_half_pixel_for_nn") xi = (xo + 0.5f) / scale;
-      else ctx.unsupported("coordinate_transformation_mode '" + g.coord + "'");
+      float xi = source_coordinate(ctx, g, x[d], d, o);
       if (g.mode == "nearest") {
         float r;
         if (g.nearest == "round_prefer_floor") r = (xi - std::floor(xi) == 0.5f) ? std::floor(xi) : std::round(xi);
@@ -147,6 +155,69 @@ std::vector<Axis> resize_axes(const NodeCtx& ctx, const ResizeGeometry& g) {
     }
   }
   return axes;
+}
+
+// Cubic: per resized axis, each output position reads four input positions around its source
+// coordinate x (floor(x) - 1 .. floor(x) + 2) with Keys' cubic weights for cubic_coeff_a.
+// Taps past the edges read the edge, or with exclude_outside weigh 0 and the others are
+// renormalized. Axes are resized one after another (the 4x4 kernel is the product of two
+// 1-D ones). Keypoint R-CNN upsamples its heatmaps so.
+struct CubicAxis {
+  std::size_t axis;
+  std::int64_t in_len, out_len;
+  std::vector<std::int64_t> index;  // [out_len][4]
+  std::vector<float> weight;        // [out_len][4]
+};
+
+std::vector<CubicAxis> cubic_axes(const NodeCtx& ctx, const ResizeGeometry& g) {
+  const auto& x = ctx.in(0).shape;
+  const float a = g.cubic_a;
+  std::vector<CubicAxis> axes;
+  for (std::size_t d = 0; d < x.size(); ++d) {
+    CubicAxis c{d, x[d], g.y[d], {}, {}};
+    bool identity = x[d] == g.y[d];
+    for (std::int64_t o = 0; o < g.y[d]; ++o) {
+      const float xi = source_coordinate(ctx, g, x[d], d, o), base = std::floor(xi), t = xi - base;
+      identity = identity && t == 0.f && static_cast<std::int64_t>(base) == o;
+      const float s = t + 1, u = 1 - t, v = 2 - t;
+      float w[4] = {((a * s - 5 * a) * s + 8 * a) * s - 4 * a, ((a + 2) * t - (a + 3)) * t * t + 1,
+                    ((a + 2) * u - (a + 3)) * u * u + 1, ((a * v - 5 * a) * v + 8 * a) * v - 4 * a};
+      float total = 0;
+      for (int k = 0; k < 4; ++k) {
+        const auto i = static_cast<std::int64_t>(base) - 1 + k;
+        const bool outside = i < 0 || i >= x[d];
+        if (g.exclude_outside && outside) w[k] = 0;
+        total += w[k];
+        c.index.push_back(std::clamp<std::int64_t>(i, 0, x[d] - 1));
+      }
+      for (int k = 0; k < 4; ++k) c.weight.push_back(g.exclude_outside && total != 0 ? w[k] / total : w[k]);
+    }
+    if (!identity) axes.push_back(std::move(c));
+  }
+  return axes;
+}
+
+void resize_cubic(const std::vector<CubicAxis>& axes, const Shape& x, const float* xs, float* ys, std::int64_t out_count) {
+  Shape cur = x;
+  std::vector<float> a(xs, xs + numel(x)), b;
+  for (const auto& c : axes) {
+    std::int64_t outer = 1, inner = 1;
+    for (std::size_t d = 0; d < c.axis; ++d) outer *= cur[d];
+    for (std::size_t d = c.axis + 1; d < cur.size(); ++d) inner *= cur[d];
+    b.assign(static_cast<std::size_t>(outer * c.out_len * inner), 0.f);
+    for (std::int64_t r = 0; r < outer; ++r)
+      for (std::int64_t o = 0; o < c.out_len; ++o) {
+        float* dst = b.data() + (r * c.out_len + o) * inner;
+        for (int k = 0; k < 4; ++k) {
+          const float w = c.weight[static_cast<std::size_t>(o * 4 + k)];
+          const float* src = a.data() + (r * c.in_len + c.index[static_cast<std::size_t>(o * 4 + k)]) * inner;
+          for (std::int64_t i = 0; i < inner; ++i) dst[i] += w * src[i];
+        }
+      }
+    cur[c.axis] = c.out_len;
+    std::swap(a, b);
+  }
+  std::copy(a.begin(), a.begin() + out_count, ys);
 }
 
 // Whether output position o of every axis before the last two reads input position o alone.
@@ -242,6 +313,12 @@ std::unique_ptr<Kernel> make_resize(const NodeCtx& ctx, std::vector<TensorDesc>&
   Shape in_strides(x.size(), 1);
   for (std::size_t i = x.size(); i-- > 1;) in_strides[i - 1] = in_strides[i] * x[i];
   if (numel(y) == 0) return make_kernel([](const std::vector<const Tensor*>&, const std::vector<Tensor*>&, RunContext&) {});
+  if (g.mode == "cubic") {
+    auto cubic = cubic_axes(ctx, g);
+    return make_kernel([cubic = std::move(cubic), x, y](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+      resize_cubic(cubic, x, in[0]->as<float>(), out[0]->as<float>(), numel(y));
+    });
+  }
   if (g.mode == "nearest" && !y.empty())
     return make_kernel([axes, in_strides, y](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
       resize_nearest(axes, in_strides, y, in[0]->as<float>(), out[0]->as<float>());
