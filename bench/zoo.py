@@ -4,14 +4,17 @@
 Every torchvision classification architecture (exported once, random weights, opset 13, batch 1,
 by ../shared/models/make_models.py into a cache folder), torchvision's segmentation and video
 architectures (by bench/export_task_models.py: dense per-pixel heads with dilated convolutions
-and bilinear upsampling, 3-D and (2+1)-D convolutions, video transformers), plus the shared
-models. For each model:
+and bilinear upsampling, 3-D and (2+1)-D convolutions, video transformers) and its detection
+architectures (SSD, RetinaNet, FCOS and the R-CNNs, score thresholds at 0: post-processing with
+NonZero, TopK, NonMaxSuppression and RoiAlign, which the engine runs in its dynamic tail), plus
+the shared models. For each model:
 
   * correctness: ONNX Runtime's outputs for one random input (ort-bench --save-io) against
     `aifgen run` on the same input, at 1 and at 2 threads (the 2-thread plan differs: Concats
     split into convolutions, Winograd and layout races, steps shared by the team); the error is
     the worst max|aifgen - ORT| / max|ORT| over outputs and thread counts, and a model passes at
-    <= 1e-4 (TOLERANCE lists the exceptions and why);
+    <= 1e-4 (TOLERANCE lists the exceptions and why); a detector's detections are paired with
+    ORT's first (same label, nearest box), as the order of equal scores is left open;
   * speed: `aifgen bench` and ort-bench interleaved, ROUNDS rounds at 1 and at 2 threads, the
     median of each side's p50 (and p99), iterations sized so one measurement takes ~2 s. The
     ratio is the median of each round's aifgen/ORT pair, the two taken seconds apart and in
@@ -89,7 +92,11 @@ TOO_LARGE = {"vit_h_14": "632M parameters: over ONNX's 2 GiB single-file limit",
 ZERO_OUTPUTS = -1.0
 
 
-FAMILIES = ("classification", "segmentation", "video")
+FAMILIES = ("classification", "segmentation", "video", "detection")
+
+
+# Filled by main() with the detection family's names (their outputs are paired before comparing).
+DETECTORS = set()
 
 
 def family_of(name):
@@ -157,8 +164,29 @@ def ort_bench(path, shape, threads, iters, save_io=None):
     return json.loads(run(pinned(cmd, threads)))
 
 
-def check_outputs(path, shape, work):
-    """Max relative error of aifgen's outputs (1- and 2-thread sessions) against ORT's on one random input."""
+def pair_detections(ref, mine):
+    """Row order of `mine` that pairs each of ORT's detections with aifgen's: the same label and
+    the nearest box. Detectors order their results by score, and where scores tie (random weights
+    saturate many at exactly 1.0) or differ by rounding, the two runtimes may list the same
+    detections in another order; ONNX leaves NonMaxSuppression's order among equal scores open."""
+    boxes, labels = ref["boxes"], ref["labels"]
+    mine_boxes, mine_labels = mine["boxes"], mine["labels"]
+    free = np.ones(len(mine_boxes), dtype=bool)
+    order = []
+    for i in range(len(boxes)):
+        dist = np.abs(mine_boxes - boxes[i]).max(axis=1) if len(mine_boxes) else np.zeros(0)
+        dist = np.where(free & (mine_labels == labels[i]), dist, np.inf)
+        j = int(np.argmin(dist))
+        if not np.isfinite(dist[j]):
+            return None
+        free[j] = False
+        order.append(j)
+    return np.array(order, dtype=np.int64)
+
+
+def check_outputs(path, shape, work, detections=False):
+    """Max relative error of aifgen's outputs (1- and 2-thread sessions) against ORT's on one
+    random input. For detectors, aifgen's detections are first paired with ORT's (pair_detections)."""
     io = os.path.join(work, "io")
     os.makedirs(io, exist_ok=True)
     for f in os.listdir(io):
@@ -176,17 +204,29 @@ def check_outputs(path, shape, work):
         for f in inputs:
             cmd += ["--input", f[len("input_"):-len(".npy")] + "=" + os.path.join(io, f)]
         run(cmd)
+        refs, mines = {}, {}
         for f in os.listdir(io):
             if not f.startswith("output_"):
                 continue
-            ref = np.load(os.path.join(io, f)).astype(np.float64)
-            all_zero = all_zero and not np.any(ref)
-            mine_path = os.path.join(outdir, f[len("output_"):])
+            name = f[len("output_"):-len(".npy")]
+            refs[name] = np.load(os.path.join(io, f))
+            mine_path = os.path.join(outdir, name + ".npy")
             if not os.path.exists(mine_path):
                 return float("inf")
-            mine = np.load(mine_path).astype(np.float64)
-            if mine.shape != ref.shape:
+            mines[name] = np.load(mine_path)
+            if mines[name].shape != refs[name].shape:
                 return float("inf")
+        if detections and "boxes" in refs:
+            order = pair_detections(refs, mines)
+            if order is None:
+                return float("inf")
+            mines = {k: v[order] for k, v in mines.items()}
+        for name, ref in refs.items():
+            ref = ref.astype(np.float64)
+            all_zero = all_zero and not np.any(ref)
+            if ref.size == 0:
+                continue
+            mine = mines[name].astype(np.float64)
             scale = max(np.max(np.abs(ref)), 1e-30)
             err = float(np.max(np.abs(mine - ref)) / scale)
             worst = max(worst, err if math.isfinite(err) else float("inf"))
@@ -214,7 +254,7 @@ def with_features(path, work):
 def measure(name, path, shape, work):
     row = {"model": name}
     try:
-        row["err"] = check_outputs(path, shape, work)
+        row["err"] = check_outputs(path, shape, work, detections=name in DETECTORS)
         if row["err"] == ZERO_OUTPUTS:
             extended = with_features(path, work)
             row["err"] = check_outputs(extended, shape, work) if extended else float("inf")
@@ -296,6 +336,8 @@ def main():
         if unknown:
             ap.error(f"unknown families: {', '.join(unknown)} (known: {', '.join(FAMILIES)})")
         names = torchvision_architectures(families)
+    if names:
+        DETECTORS.update(torchvision_architectures(["detection"]))
     rows = []
     header = (f"{'model':<30} {'max rel err':>15} | 1 thread: {'aifgen':>6} {'ORT':>9} {'ratio':>6} {'p99/50':>6} |"
               f" 2 threads: same | 2t/1t")
