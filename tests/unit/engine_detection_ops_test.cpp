@@ -16,9 +16,6 @@ namespace {
 
 using testing::node;
 using testing::tensor_value;
-constexpr auto floats = testing::float_tensor_of;
-constexpr auto values_of = testing::floats_in;
-constexpr auto ints_of = testing::int64s_in;
 
 // FCOS's GroupNorm arrives as InstanceNormalization over [1, groups, rest]. A plane whose values
 // sit far from zero (mean 1000, spread 0.01) keeps its spread: summing squares in float, or
@@ -38,7 +35,7 @@ TEST(EngineDetectionOps, InstanceNormalizationKeepsASmallSpreadAroundALargeMean)
   for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = static_cast<float>(1000 + noise(rng));
   for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(n + i)] = static_cast<float>(noise(rng));
   Session s(m, {});
-  auto y = s.run({floats({1, 2, n}, x)})[0];
+  auto y = s.run({testing::float_tensor_of({1, 2, n}, x)})[0];
   for (int c = 0; c < 2; ++c) {
     double mean = 0, var = 0;
     for (std::int64_t i = 0; i < n; ++i) mean += x[static_cast<std::size_t>(c * n + i)];
@@ -67,7 +64,7 @@ TEST(EngineDetectionOps, RoiAlignRefusesABoxOfAnImageTheBatchDoesNotHold) {
   *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"2", "1", "2", "2"});
   Session s(m, {});
   try {
-    s.run({floats({1, 1, 4, 4}, std::vector<float>(16, 1.f))});
+    s.run({testing::float_tensor_of({1, 1, 4, 4}, std::vector<float>(16, 1.f))});
     ADD_FAILURE() << "ran";
   } catch (const Error& e) {
     EXPECT_EQ(e.type(), "engine-bad-input");
@@ -77,7 +74,7 @@ TEST(EngineDetectionOps, RoiAlignRefusesABoxOfAnImageTheBatchDoesNotHold) {
   g->mutable_initializer(1)->clear_int64_data();
   for (int i = 0; i < 2; ++i) g->mutable_initializer(1)->add_int64_data(0);
   Session ok(m, {});
-  auto y = ok.run({floats({1, 1, 4, 4}, std::vector<float>(16, 2.5f))})[0];
+  auto y = ok.run({testing::float_tensor_of({1, 1, 4, 4}, std::vector<float>(16, 2.5f))})[0];
   for (std::int64_t i = 0; i < y.numel(); ++i) EXPECT_FLOAT_EQ(y.as<float>()[i], 2.5f);
 }
 
@@ -123,8 +120,8 @@ TEST(EngineDetectionOps, AResizeInTheDynamicTailMatchesThePlannedOne) {
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
   for (auto& v : x) v = u(rng);
-  const auto input = floats({100, 17, 28, 28}, x);
-  const auto flags = floats({4}, {1, -1, 2, 0});
+  const auto input = testing::float_tensor_of({100, 17, 28, 28}, x);
+  const auto flags = testing::float_tensor_of({4}, {1, -1, 2, 0});
   Session planned(resize_of(false), {});
   Session tail(resize_of(true), {});
   const auto want = planned.run({input, flags})[0];
