@@ -240,6 +240,7 @@ int main(int argc, char** argv) {
   run->add_option("--output-dir", engine_opts.output_dir, "where the outputs are written as NAME.npy")->required();
   auto* bench = cli.add_subcommand("bench", "time a model on the CPU engine with random inputs");
   add_engine_flags(bench);
+  bench->add_option("--input", engine_opts.inputs, "NAME=FILE.npy: time on this value instead of a random one (repeatable)");
   bench->add_option("--warmup", engine_opts.warmup, "untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
   bench->add_option("--iterations", engine_opts.iterations, "timed runs")->check(CLI::Range(1, 1000000))->capture_default_str();
   bench->add_flag("--json", engine_opts.json, "one JSON object (p50_ms, p90_ms, p99_ms, plan_ms, peak_bytes, ...)");

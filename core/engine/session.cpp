@@ -2247,6 +2247,17 @@ std::vector<StepProfile> Session::step_profile() const {
   return impl_->step_profile;
 }
 
+void Session::reset_profile() {
+  {
+    std::lock_guard lock(impl_->pool_mu);
+    impl_->step_profile.clear();
+  }
+  if (tail_) {
+    std::lock_guard tail_lock(tail_->mu);
+    tail_->profile.clear();
+  }
+}
+
 std::vector<OpProfile> Session::profile() const {
   std::lock_guard lock(impl_->pool_mu);
   std::map<std::string, OpProfile> per_op;

@@ -126,6 +126,9 @@ class Session {
   double plan_ms() const;
   std::vector<OpProfile> profile() const;  // sorted by total time, largest first
   std::vector<StepProfile> step_profile() const;  // in plan order; empty until a profiled run
+  // Forgets the runs profiled so far: time_runs calls it after its warm-up, whose first run
+  // plans the dynamic tail's kernels and races their choices.
+  void reset_profile();
 
   struct Impl;
   struct TailPart;

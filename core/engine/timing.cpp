@@ -7,6 +7,7 @@ namespace aifgen::engine {
 
 LatencyStats time_runs(Session& session, const std::vector<Tensor>& inputs, int warmup, int iterations) {
   for (int i = 0; i < warmup; ++i) session.run(inputs);
+  session.reset_profile();
   std::vector<double> ms;
   for (int i = 0; i < iterations; ++i) {
     auto t0 = std::chrono::steady_clock::now();

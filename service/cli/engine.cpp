@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/engine/npy.h"
@@ -77,26 +78,54 @@ int report_error(const char* cmd, const Error& e) {
   return e.code() == ErrorCode::kInvalidModel || e.code() == ErrorCode::kUnprocessable ? 3 : 2;
 }
 
+// The --input files by name; each binds its input's dims unless --shape did.
+std::map<std::string, Tensor> read_given_inputs(const EngineCliOptions& o, engine::SessionOptions& so) {
+  std::map<std::string, Tensor> given;
+  for (const auto& a : o.inputs) {
+    auto [name, file] = split_assignment(a, "--input");
+    given[name] = engine::read_npy(file);
+    if (!so.input_shapes.count(name)) so.input_shapes[name] = given[name].shape;
+  }
+  return given;
+}
+
+// The session's inputs in order, from the --input files; `fill` makes one none was given for
+// (or, when it returns nullopt, that input is missing: a CLI error naming it).
+template <typename Fill>
+std::vector<Tensor> inputs_in_order(const engine::Session& session, const std::map<std::string, Tensor>& given, Fill fill) {
+  std::vector<Tensor> inputs;
+  for (const auto& io : session.inputs()) {
+    if (auto it = given.find(io.name); it != given.end()) {
+      inputs.push_back(it->second);
+      continue;
+    }
+    std::optional<Tensor> made = fill(io);
+    if (!made) throw Error(ErrorCode::kInvalidArgument, "missing-input", "no --input given for model input '" + io.name + "'");
+    inputs.push_back(std::move(*made));
+  }
+  return inputs;
+}
+
+// Refuses, before planning, an --input naming no input of the model (its dims would bind
+// nothing and the real input would be planned at a guessed size).
+void check_given_names(const onnx::ModelProto& model, const std::map<std::string, Tensor>& given) {
+  for (const auto& [name, t] : given) {
+    const auto& ins = model.graph().input();
+    if (std::none_of(ins.begin(), ins.end(), [&](const auto& io) { return io.name() == name; }))
+      throw Error(ErrorCode::kInvalidArgument, "invalid-argument", "--input names '" + name + "', which is not an input of the model");
+  }
+}
+
 }  // namespace
 
 int run_model(const EngineCliOptions& o) {
   try {
     auto so = session_options(o);
-    std::map<std::string, Tensor> given;
-    for (const auto& a : o.inputs) {
-      auto [name, file] = split_assignment(a, "--input");
-      given[name] = engine::read_npy(file);
-      if (!so.input_shapes.count(name)) so.input_shapes[name] = given[name].shape;
-    }
+    auto given = read_given_inputs(o, so);
     auto model = load_model_file(o.model);
+    check_given_names(model, given);
     engine::Session session(model, so);
-    std::vector<Tensor> inputs;
-    for (const auto& io : session.inputs()) {
-      auto it = given.find(io.name);
-      if (it == given.end())
-        throw Error(ErrorCode::kInvalidArgument, "missing-input", "no --input given for model input '" + io.name + "'");
-      inputs.push_back(it->second);
-    }
+    auto inputs = inputs_in_order(session, given, [](const auto&) { return std::optional<Tensor>{}; });
     auto outputs = session.run(inputs);
     std::filesystem::create_directories(o.output_dir);
     for (std::size_t i = 0; i < outputs.size(); ++i) {
@@ -114,10 +143,20 @@ int bench_model(const EngineCliOptions& o) {
   try {
     auto so = session_options(o);
     so.profile = o.profile || o.profile_steps;
+    auto given = read_given_inputs(o, so);
     // The model is freed once planned, as a serving process would, so the RSS printed below is
     // what the plan holds (the kernels keep their own copies of the weights).
-    engine::Session session(load_model_file(o.model), so);
-    auto inputs = engine::random_inputs(session.inputs(), 1);
+    auto model = load_model_file(o.model);
+    check_given_names(model, given);
+    engine::Session session(std::move(model), so);
+    // Random values for inputs no --input names (a detector's speed depends on its image, so
+    // comparisons with another runtime pass the same file to both).
+    const auto random = engine::random_inputs(session.inputs(), 1);
+    auto inputs = inputs_in_order(session, given, [&](const engine::IoInfo& io) {
+      const auto& ins = session.inputs();
+      const auto k = static_cast<std::size_t>(std::find_if(ins.begin(), ins.end(), [&](const auto& x) { return x.name == io.name; }) - ins.begin());
+      return std::optional<Tensor>{random[k]};
+    });
     auto stats = engine::time_runs(session, inputs, o.warmup, o.iterations);
     auto q = [&](double p) { return p == 0.5 ? stats.p50_ms : p == 0.9 ? stats.p90_ms : stats.p99_ms; };
     nlohmann::json j = {
@@ -148,7 +187,7 @@ int bench_model(const EngineCliOptions& o) {
         {"activation_layout", o.activation_layout},
         {"activation_layout_choice", session.activation_layout_choice()},
     };
-    const double runs = o.warmup + o.iterations;
+    const double runs = o.iterations;  // time_runs forgets the warm-up's profile
     const auto steps = o.profile_steps ? session.step_profile() : std::vector<engine::StepProfile>{};
     if (o.json && o.profile_steps) {
       auto& list = j["steps"] = nlohmann::json::array();

@@ -116,6 +116,24 @@ TEST(Cli, BenchPrintsJson) {
   EXPECT_LE(j["p50_ms"].get<double>(), j["p99_ms"].get<double>());
 }
 
+TEST(Cli, BenchTimesOnAGivenInputAndRefusesNamesTheModelLacks) {
+  // A detector's speed depends on its image, so a comparison passes the same .npy to both
+  // runtimes. The file also binds the input's dims: this model's width is free.
+  const std::string model = std::string(AIFGEN_SHARED_DIR) + "/models/ch_ppocr_mobile_v2.0_cls_infer.onnx";
+  const std::string input = std::string(AIFGEN_SHARED_DIR) + "/models/refs/ch_ppocr_mobile_v2.0_cls_infer/input_x.npy";
+  auto r = aifgen_cli("bench " + model + " --warmup 0 --iterations 1 --json --input x=" + input);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_GT(nlohmann::json::parse(r.output)["p50_ms"].get<double>(), 0.0);
+  auto stranger = aifgen_cli("bench " + model + " --warmup 0 --iterations 1 --input image=" + input);
+  EXPECT_EQ(stranger.status, 2) << stranger.output;
+  EXPECT_NE(stranger.output.find("'image', which is not an input of the model"), std::string::npos) << stranger.output;
+  testing::TempDir dir;
+  auto wrong = engine::Tensor::allocate(engine::DType::kF32, {1, 3, 48, 7});
+  engine::write_npy(dir.path() + "/wrong.npy", wrong);
+  auto bad_shape = aifgen_cli("bench " + model + " --warmup 0 --iterations 1 --input x=" + dir.path() + "/wrong.npy --shape x=1x3x48x192");
+  EXPECT_NE(bad_shape.status, 0) << bad_shape.output;
+}
+
 TEST(Cli, BenchTakesAnActivationLayoutAndRefusesUnknownOnes) {
   // A fixed layout is planned as asked and not raced, so the session has no choice to report.
   const std::string model = std::string(AIFGEN_SHARED_DIR) + "/models/mobilenet_v2.onnx";
