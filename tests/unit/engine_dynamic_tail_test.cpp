@@ -282,6 +282,67 @@ TEST(EngineDynamicTail, ALoopOverFilteredValuesRunsOncePerValue) {
   }
 }
 
+// A Loop that grows a carried value by one Concat along axis 0 per iteration, as Mask R-CNN
+// pastes its masks (res = cat(res, mask)): the rows come out in order, each run starts from the
+// initial value again, and the body reading the carried value after appending to it (the sum of
+// the rows before this iteration, stacked) still sees the rows it had, not the appended one.
+TEST(EngineDynamicTail, ALoopAppendingRowsToACarriedValueKeepsEveryRowAndEveryEarlierView) {
+  auto m = filter_then_topk_model();
+  auto* g = m.mutable_graph();
+  *g->add_initializer() = testing::float_tensor("first_row", {1, 2}, {0.5f, -0.5f});
+  *g->add_initializer() = testing::float_tensor("pair", {1, 2}, {1.f, 10.f});
+  onnx::GraphProto body;
+  body.set_name("body");
+  *body.add_input() = tensor_value("i", onnx::TensorProto::INT64, {});
+  *body.add_input() = tensor_value("c", onnx::TensorProto::BOOL, {});
+  *body.add_input() = tensor_value("rows", onnx::TensorProto::FLOAT, {"r", "2"});
+  *body.add_node() = node("Identity", {"c"}, {"c_out"});
+  auto pick = node("Gather", {"kept", "i"}, {"v"});
+  testing::add_int_attr(pick, "axis", 0);
+  *body.add_node() = pick;
+  *body.add_node() = node("Mul", {"pair", "v"}, {"row"});
+  auto append = node("Concat", {"rows", "row"}, {"rows_out"});
+  testing::add_int_attr(append, "axis", 0);
+  *body.add_node() = append;
+  auto before = node("ReduceSum", {"rows"}, {"sum_before"});
+  testing::add_int_attr(before, "keepdims", 0);
+  *body.add_node() = before;
+  *body.add_output() = tensor_value("c_out", onnx::TensorProto::BOOL, {});
+  *body.add_output() = tensor_value("rows_out", onnx::TensorProto::FLOAT, {"r2", "2"});
+  *body.add_output() = tensor_value("sum_before", onnx::TensorProto::FLOAT, {});
+  auto loop = node("Loop", {"count", "", "first_row"}, {"all_rows", "sums_before"});
+  auto* a = loop.add_attribute();
+  a->set_name("body");
+  a->set_type(onnx::AttributeProto::GRAPH);
+  *a->mutable_g() = body;
+  *g->add_node() = loop;
+  *g->add_output() = tensor_value("all_rows", onnx::TensorProto::FLOAT, {"n", "2"});
+  *g->add_output() = tensor_value("sums_before", onnx::TensorProto::FLOAT, {"n"});
+  Session s(m, {});
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (int run = 0; run < 6; ++run) {
+    std::vector<float> x(8);
+    for (auto& v : x) v = u(rng);
+    std::vector<float> rows{0.5f, -0.5f}, sums;
+    for (float v : x)
+      if (2 * v > 0) {
+        float sum = 0;
+        for (float r : rows) sum += r;
+        sums.push_back(sum);
+        rows.push_back(2 * v);
+        rows.push_back(20 * v);
+      }
+    auto out = s.run({floats({8}, x)});
+    ASSERT_EQ(out.size(), 5u);
+    EXPECT_EQ(out[3].shape, (Shape{static_cast<std::int64_t>(rows.size() / 2), 2})) << run;
+    EXPECT_EQ(values_of(out[3]), rows) << run;
+    const auto got_sums = values_of(out[4]);
+    ASSERT_EQ(got_sums.size(), sums.size()) << run;
+    for (std::size_t k = 0; k < sums.size(); ++k) EXPECT_NEAR(got_sums[k], sums[k], 1e-5f) << run << " " << k;
+  }
+}
+
 // TopK-11's order: NaN above every number (as NumPy and PyTorch sort), the lower index first
 // among equal values, and the smallest first when largest=0.
 TEST(EngineDynamicTail, TopKOrdersNanFirstAndTiesByIndex) {
