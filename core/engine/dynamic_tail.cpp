@@ -61,6 +61,16 @@ bool is_constant_node(const onnx::NodeProto& n) {
   return n.op_type() == "Constant" && (n.domain().empty() || n.domain() == "ai.onnx") && n.input_size() == 0;
 }
 
+// A node whose outputs are constants when its inputs are: no subgraph, and a kernel to fold it
+// with (Constant nodes included).
+bool can_fold_for_tail(const onnx::NodeProto& n) {
+  if (is_constant_node(n)) return true;
+  for (const auto& a : n.attribute())
+    if (a.has_g() || a.graphs_size() > 0) return false;
+  return can_evaluate(n) && n.op_type() != "RandomNormal" && n.op_type() != "RandomUniform" && n.op_type() != "RandomNormalLike" &&
+         n.op_type() != "RandomUniformLike" && n.op_type() != "Multinomial" && n.op_type() != "Bernoulli";
+}
+
 // Shape and Size are the planner's constants, not kernels: the tail reads them off the value.
 bool is_shape_node(const onnx::NodeProto& n) {
   return (n.op_type() == "Shape" || n.op_type() == "Size") && (n.domain().empty() || n.domain() == "ai.onnx") &&
@@ -102,7 +112,9 @@ struct Scope {
 // model's constants (the same on every run). Null for an If branch's nodes.
 struct Reuse {
   const std::vector<std::shared_ptr<DynamicTail::NodePlans>>& plans;
+  const std::vector<bool>& folded;  // per node: its outputs are among the constants
   const std::unordered_map<std::string, Tensor>& constants;
+  const NodePlanOptions& plan_options;
 };
 
 // Runs a node in place of its kernel when it returns a value (a Loop body's appends, below).
@@ -166,7 +178,7 @@ std::optional<std::vector<Tensor>> run_with_kept_plan(const onnx::NodeProto& n, 
     std::vector<bool> known;
     for (const auto& name : n.input()) known.push_back(!name.empty() && reuse.constants.count(name) > 0);
     try {
-      plan = std::make_shared<const PlannedNode>(plan_node(n, opset, in, known));
+      plan = std::make_shared<const PlannedNode>(plan_node(n, opset, in, known, reuse.plan_options));
     } catch (const Error&) {
       // Planned with only shapes, the kernel refused: it reads a computed value (or the node is
       // wrong, which planning it with every value known reports).
@@ -366,6 +378,7 @@ void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail
     }
     const auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const std::size_t k = index++;
+    if (reuse && reuse->folded[k]) continue;  // evaluated once, when the tail was made
     std::vector<Tensor> outs;
     std::optional<std::vector<Tensor>> overridden = override_node ? (*override_node)(n, in) : std::nullopt;
     if (overridden) {
@@ -375,7 +388,6 @@ void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail
     } else if (n.op_type() == "Loop") {
       outs = run_loop(n, scope, in, opset, profile);
     } else if (is_constant_node(n)) {
-      if (reuse && reuse->constants.count(n.output(0))) continue;  // evaluated once, when the tail was made
       outs = {constant_node_value(n)};
     } else if (is_shape_node(n)) {
       outs = {shape_node_value(n, in[0]->shape)};
@@ -434,20 +446,54 @@ std::optional<TailSplit> split_dynamic_tail(const onnx::ModelProto& model) {
       for (auto& r : node_reads(g.node(k))) head_needs.insert(std::move(r));
   for (const auto& o : g.output()) head_needs.insert(o.name());
 
+  // Head nodes that compute constants the tail reads (an Identity of an initializer: PyTorch's
+  // exporter shares one zero bias among Mask R-CNN's mask-head convolutions so) go with it too,
+  // with what they read, so the tail plans with their values known: passed from the head they
+  // are run-time values, and the convolutions lost their Winograd kernel for an unknown bias.
+  std::unordered_set<std::string> constant_values;
+  for (const auto& init : g.initializer()) constant_values.insert(init.name());
+  std::vector<bool> computes_constant(static_cast<std::size_t>(g.node_size()), false);
+  for (int k = 0; k < g.node_size(); ++k) {
+    const auto& n = g.node(k);
+    if (in_tail[static_cast<std::size_t>(k)] || !can_fold_for_tail(n)) continue;
+    bool all = true;
+    for (const auto& i : n.input()) all = all && (i.empty() || constant_values.count(i) > 0);
+    if (!all) continue;
+    computes_constant[static_cast<std::size_t>(k)] = true;
+    for (const auto& o : n.output()) constant_values.insert(o);
+  }
+  std::vector<bool> copy_to_tail(static_cast<std::size_t>(g.node_size()), false);
+  for (int k = g.node_size() - 1; k >= 0; --k) {
+    const auto& n = g.node(k);
+    if (!computes_constant[static_cast<std::size_t>(k)]) continue;
+    bool read = false;
+    for (const auto& o : n.output()) read = read || tail_needs.count(o) > 0;
+    if (!read) continue;
+    copy_to_tail[static_cast<std::size_t>(k)] = true;
+    for (const auto& i : n.input())
+      if (!i.empty()) tail_needs.insert(i);
+  }
+
   TailSplit split;
   split.head = model;
   auto* hg = split.head.mutable_graph();
   hg->clear_node();
   for (int k = 0; k < g.node_size(); ++k) {
     const auto& n = g.node(k);
-    const bool constant_for_tail = is_constant_node(n) && n.output_size() == 1 && tail_needs.count(n.output(0));
+    const bool constant_for_tail = copy_to_tail[static_cast<std::size_t>(k)];
+    bool head_reads = false;
+    for (const auto& o : n.output()) head_reads = head_reads || head_needs.count(o) > 0;
     if (in_tail[static_cast<std::size_t>(k)] || constant_for_tail) split.tail.push_back(n);
-    if (!in_tail[static_cast<std::size_t>(k)] && (!constant_for_tail || head_needs.count(n.output(0)))) *hg->add_node() = n;
+    if (!in_tail[static_cast<std::size_t>(k)] && (!constant_for_tail || head_reads)) *hg->add_node() = n;
   }
   // The head keeps only the initializers its own nodes read: the tail holds its own copies.
+  std::unordered_set<std::string> head_reads;
+  for (const auto& n : hg->node())
+    for (auto& r : node_reads(n)) head_reads.insert(std::move(r));
+  for (const auto& o : g.output()) head_reads.insert(o.name());
   hg->clear_initializer();
   for (const auto& init : g.initializer())
-    if (head_needs.count(init.name())) *hg->add_initializer() = init;
+    if (head_reads.count(init.name())) *hg->add_initializer() = init;
   // The head's outputs: the model's outputs it makes, then what the tail reads from it.
   std::unordered_set<std::string> graph_inputs, initializers, head_made;
   for (const auto& i : g.input()) graph_inputs.insert(i.name());
@@ -464,19 +510,48 @@ std::optional<TailSplit> split_dynamic_tail(const onnx::ModelProto& model) {
   return split;
 }
 
-DynamicTail::DynamicTail(std::vector<onnx::NodeProto> nodes, std::unordered_map<std::string, Tensor> constants, std::int64_t opset)
-    : nodes_(std::move(nodes)), constants_(std::move(constants)), opset_(opset) {
+DynamicTail::DynamicTail(std::vector<onnx::NodeProto> nodes, std::unordered_map<std::string, Tensor> constants, std::int64_t opset,
+                         NodePlanOptions plan_options)
+    : nodes_(std::move(nodes)), constants_(std::move(constants)), opset_(opset), plan_options_(plan_options) {
   for (const auto& n : nodes_) {
     check_runnable(n);
     plans_.push_back(std::make_shared<NodePlans>());
-    if (is_constant_node(n) && n.output_size() == 1) constants_[n.output(0)] = constant_node_value(n);
+    folded_.push_back(fold_once(n));
+  }
+}
+
+// Evaluates a node whose inputs are all constants once, into constants_ (false where it is not
+// such a node, or its kernel refuses: then it runs, and reports, on each run).
+bool DynamicTail::fold_once(const onnx::NodeProto& n) {
+  if (is_constant_node(n) && n.output_size() == 1) {
+    constants_[n.output(0)] = constant_node_value(n);
+    return true;
+  }
+  if (!can_fold_for_tail(n) || n.input_size() == 0) return false;
+  std::vector<const Tensor*> in;
+  for (const auto& name : n.input()) {
+    if (name.empty()) {
+      in.push_back(nullptr);
+      continue;
+    }
+    auto it = constants_.find(name);
+    if (it == constants_.end()) return false;
+    in.push_back(&it->second);
+  }
+  try {
+    auto outs = is_shape_node(n) ? std::vector<Tensor>{shape_node_value(n, in[0]->shape)} : evaluate_node(n, opset_, in);
+    for (int i = 0; i < n.output_size() && i < static_cast<int>(outs.size()); ++i)
+      if (!n.output(i).empty()) constants_[n.output(i)] = std::move(outs[static_cast<std::size_t>(i)]);
+    return true;
+  } catch (const Error&) {
+    return false;
   }
 }
 
 void DynamicTail::run(std::unordered_map<std::string, Tensor>& values, Profile* profile) const {
   for (const auto& [name, t] : constants_) values.emplace(name, t);
   Scope scope{values};
-  const Reuse reuse{plans_, constants_};
+  const Reuse reuse{plans_, folded_, constants_, plan_options_};
   run_nodes(nodes_, scope, opset_, profile, &reuse);
 }
 

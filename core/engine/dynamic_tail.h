@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/engine/evaluate.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen::engine {
@@ -46,7 +47,10 @@ class DynamicTail {
   // `constants`: the initializers and bound inputs the tail's nodes read. Throws
   // engine-unsupported naming the first node the engine has no kernel for, so a model that
   // cannot run is refused when it is planned, not on its first request.
-  DynamicTail(std::vector<onnx::NodeProto> nodes, std::unordered_map<std::string, Tensor> constants, std::int64_t opset);
+  // `plan_options`: how the tail's own convolutions are planned (evaluate.h's NodePlanOptions:
+  // the session's convolution algorithm, oneDNN's layouts with reorders at their edges).
+  DynamicTail(std::vector<onnx::NodeProto> nodes, std::unordered_map<std::string, Tensor> constants, std::int64_t opset,
+              NodePlanOptions plan_options = {});
 
   // Per op type: how often the tail ran it and for how long in all (If nodes include their
   // branches' nodes, which are counted under their own ops too).
@@ -72,7 +76,11 @@ class DynamicTail {
   std::vector<onnx::NodeProto> nodes_;
   std::unordered_map<std::string, Tensor> constants_;
   std::int64_t opset_;
+  NodePlanOptions plan_options_;
   std::vector<std::shared_ptr<NodePlans>> plans_;  // per node of nodes_
+  std::vector<bool> folded_;                        // per node: evaluated once into constants_
+
+  bool fold_once(const onnx::NodeProto& n);  // per node of nodes_
 };
 
 // Names every node in the tail reads from outside it (graph inputs, initializers, head values),

@@ -68,10 +68,68 @@ const dnnl::engine& cpu_engine() {
   return eng;
 }
 
+std::size_t rounded_up(std::size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// A layout-aware kernel run between plain tensors: input 0 is reordered into the layout the
+// kernel asked for and output 0 out of the one it writes, through buffers placed after the
+// kernel's own scratchpad.
+class PlainBoundaryKernel final : public Kernel {
+ public:
+  PlainBoundaryKernel(std::unique_ptr<Kernel> inner, std::size_t inner_scratch, const TensorDesc& in, std::shared_ptr<const dnnl::memory::desc> in_layout,
+                      const TensorDesc& out, std::shared_ptr<const dnnl::memory::desc> out_layout)
+      : inner_(std::move(inner)), inner_scratch_(rounded_up(inner_scratch)), in_layout_(std::move(in_layout)), out_layout_(std::move(out_layout)) {
+    const auto& eng = cpu_engine();
+    if (in_layout_) {
+      in_plain_ = plain_f32(to_dims(in.shape));
+      to_inner_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng, in_plain_, eng, *in_layout_));
+    }
+    if (out_layout_) {
+      out_plain_ = plain_f32(to_dims(out.shape));
+      from_inner_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng, *out_layout_, eng, out_plain_));
+    }
+  }
+  std::size_t scratch_bytes() const {
+    return inner_scratch_ + (in_layout_ ? rounded_up(in_layout_->get_size()) : 0) + (out_layout_ ? rounded_up(out_layout_->get_size()) : 0);
+  }
+  bool reads_input_at_run(std::size_t i) const override { return inner_->reads_input_at_run(i); }
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    const auto& eng = cpu_engine();
+    std::byte* next = ctx.scratchpad + inner_scratch_;
+    std::vector<const Tensor*> inner_in = in;
+    Tensor src;
+    if (in_layout_) {
+      src = Tensor{in[0]->dtype, in[0]->shape, next, nullptr};
+      next += rounded_up(in_layout_->get_size());
+      dnnl::memory from(in_plain_, eng, const_cast<std::byte*>(in[0]->data)), to(*in_layout_, eng, src.data);
+      to_inner_.execute(*ctx.stream, from, to);
+      inner_in[0] = &src;
+    }
+    std::vector<Tensor*> inner_out = out;
+    Tensor dst;
+    if (out_layout_) {
+      dst = Tensor{out[0]->dtype, out[0]->shape, next, nullptr};
+      inner_out[0] = &dst;
+    }
+    inner_->run(inner_in, inner_out, ctx);
+    if (out_layout_) {
+      dnnl::memory from(*out_layout_, eng, dst.data), to(out_plain_, eng, out[0]->data);
+      from_inner_.execute(*ctx.stream, from, to);
+    }
+  }
+
+ private:
+  std::unique_ptr<Kernel> inner_;
+  std::size_t inner_scratch_;
+  std::shared_ptr<const dnnl::memory::desc> in_layout_, out_layout_;
+  dnnl::memory::desc in_plain_, out_plain_;
+  dnnl::reorder to_inner_, from_inner_;
+};
+
 }  // namespace
 
 PlannedNode plan_node(const onnx::NodeProto& node, std::int64_t opset, const std::vector<const Tensor*>& inputs,
-                      const std::vector<bool>& known) {
+                      const std::vector<bool>& known, const NodePlanOptions& options) {
   auto factory = kernel_table().find(node.op_type());
   if (factory == kernel_table().end())
     throw Error(ErrorCode::kUnprocessable, "engine-unsupported", "op " + node.op_type() + " is not implemented");
@@ -81,9 +139,24 @@ PlannedNode plan_node(const onnx::NodeProto& node, std::int64_t opset, const std
     pin.push_back(t ? PlanInput{true, t->desc(), i < known.size() && known[i] ? t : nullptr} : PlanInput{});
   }
   NodeCtx ctx(node, opset, pin, cpu_engine());
+  const bool layouts = options.convolution_layouts && (node.op_type() == "Conv" || node.op_type() == "ConvTranspose") &&
+                       !inputs.empty() && inputs[0] && inputs[0]->dtype == DType::kF32 && inputs[0]->shape.size() == 4 &&
+                       node.output_size() == 1;
+  if (layouts) {
+    ctx.blocked_output_ok = true;
+    ctx.conv_algorithm = options.conv_algorithm;
+  }
   PlannedNode planned;
   planned.kernel = factory->second(ctx, planned.outputs);
   planned.scratchpad_bytes = ctx.scratchpad_bytes;
+  if (layouts && (ctx.wanted_input_layout || planned.outputs[0].layout)) {
+    auto out_layout = planned.outputs[0].layout;
+    planned.outputs[0].layout = nullptr;
+    auto boundary = std::make_unique<PlainBoundaryKernel>(std::move(planned.kernel), planned.scratchpad_bytes, inputs[0]->desc(),
+                                                          ctx.wanted_input_layout, planned.outputs[0], out_layout);
+    planned.scratchpad_bytes = boundary->scratch_bytes();
+    planned.kernel = std::move(boundary);
+  }
   return planned;
 }
 

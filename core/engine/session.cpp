@@ -1993,7 +1993,10 @@ Session::Session(onnx::ModelProto&& model, SessionOptions options) : impl_(std::
 
 void Session::plan_with_tail(const onnx::ModelProto& model, TailSplit split, SessionOptions options) {
   auto constants = tail_constants(model, split.tail, options);
-  auto part = std::make_unique<TailPart>(DynamicTail(std::move(split.tail), std::move(constants), default_opset(model)));
+  // The tail's convolutions in oneDNN's layouts, by the session's algorithm; ActivationLayout
+  // does not apply to them (each is planned alone, between plain tensors).
+  NodePlanOptions tail_plans{true, options.conv_algorithm};
+  auto part = std::make_unique<TailPart>(DynamicTail(std::move(split.tail), std::move(constants), default_opset(model), tail_plans));
   std::optional<onnx::ModelProto> head(std::move(split.head));
   plan_model(*head, std::move(head), std::move(options));
   std::unordered_map<std::string, const IoInfo*> planned;

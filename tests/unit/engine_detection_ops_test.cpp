@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/base/error.h"
+#include "core/engine/dynamic_tail.h"
 #include "core/engine/session.h"
 #include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
@@ -129,6 +130,95 @@ TEST(EngineDetectionOps, AResizeInTheDynamicTailMatchesThePlannedOne) {
   ASSERT_EQ(got.shape, want.shape);
   EXPECT_EQ(std::memcmp(got.data, want.data, want.bytes()), 0);
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(got.data) % 64, 0u);
+}
+
+// Mask R-CNN's mask head in small: Conv 3x3 (its bias an Identity of an initializer, as
+// PyTorch's exporter shares equal biases) then a 2x2 stride-2 ConvTranspose, on rows a NonZero
+// picked, so both run in the dynamic tail. There they are planned in oneDNN's blocked layouts
+// with reorders at their edges, and the Conv may run as Winograd; the results must match the
+// same ops planned in a static session, for every convolution algorithm.
+onnx::ModelProto mask_head_model(bool in_tail) {
+  auto m = testing::empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"6", "16", "14", "14"});
+  *g->add_input() = tensor_value("keep", onnx::TensorProto::FLOAT, {"6"});
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-0.2f, 0.2f);
+  auto random = [&](std::size_t n) {
+    std::vector<float> v(n);
+    for (auto& e : v) e = u(rng);
+    return v;
+  };
+  *g->add_initializer() = testing::float_tensor("w", {16, 16, 3, 3}, random(16 * 16 * 9));
+  *g->add_initializer() = testing::float_tensor("shared_bias", {16}, random(16));
+  *g->add_initializer() = testing::float_tensor("wt", {16, 8, 2, 2}, random(16 * 8 * 4));
+  *g->add_initializer() = testing::float_tensor("zero", {}, {0.f});
+  *g->add_initializer() = testing::int64_tensor("axis0", {0});
+  *g->add_node() = node("Identity", {"shared_bias"}, {"bias"});
+  std::string rows = "x";
+  if (in_tail) {
+    *g->add_node() = node("Greater", {"keep", "zero"}, {"kept"});
+    *g->add_node() = node("NonZero", {"kept"}, {"where"});
+    *g->add_node() = node("Squeeze", {"where", "axis0"}, {"index"});
+    auto gather = node("Gather", {"x", "index"}, {"rows"});
+    testing::add_int_attr(gather, "axis", 0);
+    *g->add_node() = gather;
+    rows = "rows";
+  }
+  auto conv = node("Conv", {rows, "w", "bias"}, {"c"});
+  testing::add_ints_attr(conv, "pads", {1, 1, 1, 1});
+  *g->add_node() = conv;
+  auto up = node("ConvTranspose", {"c", "wt"}, {"y"});
+  testing::add_ints_attr(up, "strides", {2, 2});
+  *g->add_node() = up;
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"n", "8", "28", "28"});
+  return m;
+}
+
+TEST(EngineDetectionOps, TailConvolutionsInBlockedLayoutsMatchThePlannedOnes) {
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> x(6 * 16 * 14 * 14);
+  for (auto& v : x) v = u(rng);
+  const auto input = testing::float_tensor_of({6, 16, 14, 14}, x);
+  const auto all = testing::float_tensor_of({6}, {1, 1, 1, 1, 1, 1});
+  for (auto algorithm : {ConvAlgorithm::kDirect, ConvAlgorithm::kWinograd, ConvAlgorithm::kMeasured}) {
+    SessionOptions so;
+    so.conv_algorithm = algorithm;
+    const auto want = Session(mask_head_model(false), so).run({input, all})[0];
+    Session tail(mask_head_model(true), so);
+    // Every row kept: the same values as the planned session, then again from the kept plans.
+    for (int run = 0; run < 2; ++run) {
+      const auto got = tail.run({input, all})[0];
+      ASSERT_EQ(got.shape, want.shape);
+      float worst = 0, largest = 0;
+      for (std::int64_t i = 0; i < want.numel(); ++i) {
+        worst = std::max(worst, std::abs(got.as<float>()[i] - want.as<float>()[i]));
+        largest = std::max(largest, std::abs(want.as<float>()[i]));
+      }
+      EXPECT_LE(worst, 1e-5f * largest) << static_cast<int>(algorithm) << " run " << run;
+    }
+    // Rows 1 and 4 only: a new batch size, planned anew, giving those rows' results.
+    const auto some = tail.run({input, testing::float_tensor_of({6}, {-1, 1, -1, -1, 1, -1})})[0];
+    ASSERT_EQ(some.shape, (Shape{2, 8, 28, 28}));
+    const std::int64_t per_row = 8 * 28 * 28;
+    for (int r = 0; r < 2; ++r)
+      for (std::int64_t i = 0; i < per_row; i += 97)
+        EXPECT_NEAR(some.as<float>()[r * per_row + i], want.as<float>()[(r == 0 ? 1 : 4) * per_row + i], 1e-4f) << r << " " << i;
+  }
+}
+
+// The Identity of the shared bias goes to the tail with its initializer, so the tail plans its
+// Conv with the bias known; passed from the head it would be a run-time value.
+TEST(EngineDetectionOps, ConstantsTheTailReadsAreComputedInTheTailNotPassedFromTheHead) {
+  auto split = split_dynamic_tail(mask_head_model(true));
+  ASSERT_TRUE(split.has_value());
+  bool identity_in_tail = false;
+  for (const auto& n : split->tail) identity_in_tail = identity_in_tail || n.op_type() == "Identity";
+  EXPECT_TRUE(identity_in_tail);
+  for (const auto& o : split->head.graph().output()) EXPECT_NE(o.name(), "bias");
+  for (const auto& n : split->head.graph().node()) EXPECT_NE(n.op_type(), "Identity");
+  for (const auto& i : split->head.graph().initializer()) EXPECT_NE(i.name(), "shared_bias");
 }
 
 }  // namespace
