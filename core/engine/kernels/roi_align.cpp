@@ -9,6 +9,7 @@
 // rather than the largest sample, and torchvision never exports it.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/base/error.h"
 #include "core/engine/kernels/dispatch.h"
@@ -23,9 +24,18 @@ struct RoiGeometry {
   bool half_pixel;
 };
 
-// The bilinear sample of one channel plane at (y, x), by RoiAlign's edge rules.
-float sample(const float* plane, std::int64_t h, std::int64_t w, float y, float x) {
-  if (y < -1.f || y > static_cast<float>(h) || x < -1.f || x > static_cast<float>(w)) return 0.f;
+// One bilinear sample of a box, by RoiAlign's edge rules: four offsets into a channel plane and
+// their weights. The same for every channel, so each box's samples are worked out once and then
+// applied plane by plane (ONNX Runtime precomputes them so too): computed per channel, they were
+// most of the R-CNN box head's RoiAlign time (150 boxes of 256 channels: 75 against ORT's 27 ms).
+struct Tap {
+  std::int64_t offset[4];
+  float weight[4];
+};
+
+// The tap of a sample at (y, x); false for one more than a pixel outside the map (it adds 0).
+bool tap_at(std::int64_t h, std::int64_t w, float y, float x, Tap& t) {
+  if (y < -1.f || y > static_cast<float>(h) || x < -1.f || x > static_cast<float>(w)) return false;
   y = std::max(y, 0.f);
   x = std::max(x, 0.f);
   auto y0 = static_cast<std::int64_t>(y), x0 = static_cast<std::int64_t>(x);
@@ -33,7 +43,8 @@ float sample(const float* plane, std::int64_t h, std::int64_t w, float y, float 
   if (y0 >= h - 1) y0 = y1 = h - 1, y = static_cast<float>(y0);
   if (x0 >= w - 1) x0 = x1 = w - 1, x = static_cast<float>(x0);
   const float ly = y - static_cast<float>(y0), lx = x - static_cast<float>(x0), hy = 1.f - ly, hx = 1.f - lx;
-  return hy * hx * plane[y0 * w + x0] + hy * lx * plane[y0 * w + x1] + ly * hx * plane[y1 * w + x0] + ly * lx * plane[y1 * w + x1];
+  t = {{y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1}, {hy * hx, hy * lx, ly * hx, ly * lx}};
+  return true;
 }
 
 void pool_roi(const RoiGeometry& g, const float* image, const float* box, float* out) {
@@ -45,20 +56,36 @@ void pool_roi(const RoiGeometry& g, const float* image, const float* box, float*
   const std::int64_t grid_h = g.sampling > 0 ? g.sampling : static_cast<std::int64_t>(std::ceil(roi_h / static_cast<float>(g.out_h)));
   const std::int64_t grid_w = g.sampling > 0 ? g.sampling : static_cast<std::int64_t>(std::ceil(roi_w / static_cast<float>(g.out_w)));
   const float count = static_cast<float>(std::max<std::int64_t>(grid_h * grid_w, 1));
+  // Each bin's taps in sample order (rows of the grid, then columns), the ones outside left out;
+  // bin k's are taps[first[k]] to taps[first[k + 1]].
+  thread_local std::vector<Tap> taps;
+  thread_local std::vector<std::size_t> first;
+  taps.clear();
+  first.assign(1, 0);
+  for (std::int64_t ph = 0; ph < g.out_h; ++ph)
+    for (std::int64_t pw = 0; pw < g.out_w; ++pw) {
+      for (std::int64_t iy = 0; iy < grid_h; ++iy) {
+        const float y = y0 + static_cast<float>(ph) * bin_h + (static_cast<float>(iy) + .5f) * bin_h / static_cast<float>(grid_h);
+        for (std::int64_t ix = 0; ix < grid_w; ++ix) {
+          const float x = x0 + static_cast<float>(pw) * bin_w + (static_cast<float>(ix) + .5f) * bin_w / static_cast<float>(grid_w);
+          Tap t;
+          if (tap_at(g.height, g.width, y, x, t)) taps.push_back(t);
+        }
+      }
+      first.push_back(taps.size());
+    }
+  const std::int64_t bins = g.out_h * g.out_w;
   for (std::int64_t c = 0; c < g.channels; ++c) {
     const float* plane = image + c * g.height * g.width;
-    for (std::int64_t ph = 0; ph < g.out_h; ++ph)
-      for (std::int64_t pw = 0; pw < g.out_w; ++pw) {
-        float sum = 0;
-        for (std::int64_t iy = 0; iy < grid_h; ++iy) {
-          const float y = y0 + static_cast<float>(ph) * bin_h + (static_cast<float>(iy) + .5f) * bin_h / static_cast<float>(grid_h);
-          for (std::int64_t ix = 0; ix < grid_w; ++ix) {
-            const float x = x0 + static_cast<float>(pw) * bin_w + (static_cast<float>(ix) + .5f) * bin_w / static_cast<float>(grid_w);
-            sum += sample(plane, g.height, g.width, y, x);
-          }
-        }
-        out[(c * g.out_h + ph) * g.out_w + pw] = sum / count;
+    for (std::int64_t k = 0; k < bins; ++k) {
+      float sum = 0;
+      for (std::size_t i = first[static_cast<std::size_t>(k)]; i < first[static_cast<std::size_t>(k) + 1]; ++i) {
+        const Tap& t = taps[i];
+        sum += t.weight[0] * plane[t.offset[0]] + t.weight[1] * plane[t.offset[1]] + t.weight[2] * plane[t.offset[2]] +
+               t.weight[3] * plane[t.offset[3]];
       }
+      out[c * bins + k] = sum / count;
+    }
   }
 }
 
