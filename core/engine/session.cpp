@@ -2,6 +2,7 @@
 #include "core/engine/session.h"
 #include "core/engine/concat_batchnorm.h"
 #include "core/engine/space_to_depth_stem.h"
+#include "core/engine/conv_transpose_upsampling.h"
 #include "core/engine/concat_split.h"
 #include "core/engine/hardswish_pattern.h"
 #include "core/engine/pool_through_concat.h"
@@ -1974,6 +1975,11 @@ std::vector<Tensor> Session::TailPart::run(Session::Impl& head, const std::vecto
 }
 
 Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  // Rewritten before the split, so a dynamic tail's ConvTranspose (Mask R-CNN's) is too.
+  if (auto upsampling = conv_transposes_as_pointwise(model)) {
+    plan_owned(std::move(*upsampling), std::move(options));
+    return;
+  }
   if (auto split = split_dynamic_tail(model)) {
     plan_with_tail(model, std::move(*split), std::move(options));
     return;
@@ -1982,6 +1988,11 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
 }
 
 Session::Session(onnx::ModelProto&& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  if (auto upsampling = conv_transposes_as_pointwise(model)) model = std::move(*upsampling);
+  plan_owned(std::move(model), std::move(options));
+}
+
+void Session::plan_owned(onnx::ModelProto&& model, SessionOptions options) {
   if (auto split = split_dynamic_tail(model)) {
     plan_with_tail(model, std::move(*split), std::move(options));
     return;

@@ -134,6 +134,7 @@ class Session {
   struct TailPart;
 
  private:
+  void plan_owned(onnx::ModelProto&& model, SessionOptions options);
   void plan_model(const onnx::ModelProto& model, std::optional<onnx::ModelProto> standard, SessionOptions options);
   void plan_with_tail(const onnx::ModelProto& model, TailSplit split, SessionOptions options);
   void choose_activation_layout(const onnx::ModelProto& planned);

@@ -1,6 +1,7 @@
 // Ops that only move data: Reshape, Flatten, Squeeze, Unsqueeze, Expand, Tile, ConstantOfShape,
 // Range.
 // (Transpose, Concat, Slice, Gather and Split live in layout_ops.cpp.)
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -90,6 +91,43 @@ std::unique_ptr<Kernel> make_unsqueeze(const NodeCtx& ctx, std::vector<TensorDes
   return copy_kernel();
 }
 
+// `count` copies of the `size`-byte value at `value` from `dst` on: a memset for zero bytes, a
+// typed fill otherwise (a memcpy per element was most of ConstantOfShape's and Expand's time in
+// the R-CNNs' tails, which make [proposals, 256, 7, 7] zeros and index maps every run).
+void fill_with(std::byte* dst, std::int64_t count, const std::byte* value, std::size_t size) {
+  if (count <= 0) return;
+  if (std::all_of(value, value + size, [](std::byte b) { return b == std::byte{0}; })) {
+    std::memset(dst, 0, static_cast<std::size_t>(count) * size);
+    return;
+  }
+  auto typed = [&](auto word) {
+    using W = decltype(word);
+    W v;
+    std::memcpy(&v, value, sizeof(W));
+    W* out = reinterpret_cast<W*>(dst);  // dst of a Tensor of this element size: aligned for it
+    std::fill(out, out + count, v);
+  };
+  switch (size) {
+    case 1: typed(std::uint8_t{}); break;
+    case 2: typed(std::uint16_t{}); break;
+    case 4: typed(std::uint32_t{}); break;
+    case 8: typed(std::uint64_t{}); break;
+    default:
+      for (std::int64_t i = 0; i < count; ++i) std::memcpy(dst + i * static_cast<std::int64_t>(size), value, size);
+  }
+}
+
+// Calls f with an unsigned integer of `size` bytes (1, 2, 4 or 8), to move elements of that size.
+template <typename F>
+void dispatch_size(std::size_t size, F&& f) {
+  switch (size) {
+    case 1: f(std::uint8_t{}); break;
+    case 2: f(std::uint16_t{}); break;
+    case 4: f(std::uint32_t{}); break;
+    default: f(std::uint64_t{}); break;
+  }
+}
+
 std::unique_ptr<Kernel> make_expand(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   const auto& in = ctx.in(0);
   auto target = to_int64_vector(ctx.constant_input(1, "the target shape"));
@@ -104,9 +142,11 @@ std::unique_ptr<Kernel> make_expand(const NodeCtx& ctx, std::vector<TensorDesc>&
     for (std::int64_t r = 0; r < plan.rows; ++r) {
       if (plan.inner_stride[0] == 1) {
         std::memcpy(y + r * plan.inner * size, x + plan.row_offset[0][r] * size, plan.inner * size);
+      } else if (plan.inner_stride[0] == 0) {  // one value along the row: [R, 1] -> [R, K]
+        fill_with(y + r * plan.inner * size, plan.inner, x + plan.row_offset[0][r] * size, size);
       } else {
         for (std::int64_t i = 0; i < plan.inner; ++i)
-          std::memcpy(y + (r * plan.inner + i) * size, x + plan.row_offset[0][r] * size, size);
+          std::memcpy(y + (r * plan.inner + i) * size, x + (plan.row_offset[0][r] + i * plan.inner_stride[0]) * size, size);
       }
     }
   });
@@ -152,14 +192,56 @@ std::unique_ptr<Kernel> make_tile(const NodeCtx& ctx, std::vector<TensorDesc>& o
   });
 }
 
+// DepthToSpace-1/11/13: [N, C*b*b, H, W] -> [N, C, H*b, W*b], output (c, h*b + i, w*b + j) read
+// from input channel (i*b + j)*C + c (DCR, the default) or c*b*b + i*b + j (CRD). Besides
+// models that use it, the engine runs a ConvTranspose whose kernel equals its stride as a 1x1
+// Conv and a CRD DepthToSpace (conv_transpose_upsampling.h).
+std::unique_ptr<Kernel> make_depth_to_space(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  const auto& in = ctx.in(0);
+  if (in.shape.size() != 4) ctx.invalid("the input must be [N, C, H, W]");
+  const std::int64_t b = ctx.attr_i("blocksize", 0);
+  if (b < 1) ctx.invalid("blocksize must be positive");
+  const std::string mode = ctx.attr_s("mode", "DCR");
+  if (mode != "DCR" && mode != "CRD") ctx.invalid("mode must be DCR or CRD, not " + mode);
+  const std::int64_t n = in.shape[0], c = in.shape[1], h = in.shape[2], w = in.shape[3];
+  if (c % (b * b) != 0) ctx.invalid("the channels are not a multiple of blocksize squared");
+  const std::int64_t oc = c / (b * b);
+  outs = {{in.dtype, {n, oc, h * b, w * b}}};
+  const bool crd = mode == "CRD";
+  const auto size = dtype_size(in.dtype);
+  return make_kernel([n, oc, h, w, b, crd, size](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+    const std::byte* x = in[0]->data;
+    std::byte* y = out[0]->data;
+    const std::int64_t plane = h * w, out_w = w * b;
+    // Each output channel is written whole by one thread, row by row in order: output row
+    // r*b + i interleaves row r of the b input planes (i, 0..b-1).
+#pragma omp parallel for if (n * oc > 1 && n * oc * plane * b * b > kParallelMinElements) schedule(static)
+    for (std::int64_t nc = 0; nc < n * oc; ++nc) {
+      const std::int64_t image = nc / oc, ch = nc % oc;
+      dispatch_size(size, [&](auto word) {
+        using W = decltype(word);
+        W* d = reinterpret_cast<W*>(y) + nc * plane * b * b;
+        const W* s = reinterpret_cast<const W*>(x) + image * oc * b * b * plane;
+        for (std::int64_t r = 0; r < h; ++r)
+          for (std::int64_t i = 0; i < b; ++i) {
+            W* row = d + (r * b + i) * out_w;
+            for (std::int64_t j = 0; j < b; ++j) {
+              const W* src = s + (crd ? ch * b * b + i * b + j : (i * b + j) * oc + ch) * plane + r * w;
+              for (std::int64_t q = 0; q < w; ++q) row[q * b + j] = src[q];
+            }
+          }
+      });
+    }
+  });
+}
+
 std::unique_ptr<Kernel> make_constant_of_shape(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   auto dims = to_int64_vector(ctx.constant_input(0, "the shape"));
   Tensor value = Tensor::allocate(DType::kF32, {1});
   if (const auto* a = ctx.attr("value")) value = tensor_from_proto(a->t());
   outs = {{value.dtype, Shape(dims.begin(), dims.end())}};
   return make_kernel([value](const std::vector<const Tensor*>&, const std::vector<Tensor*>& out, RunContext&) {
-    auto size = dtype_size(value.dtype);
-    for (std::int64_t i = 0; i < out[0]->numel(); ++i) std::memcpy(out[0]->data + i * size, value.data, size);
+    fill_with(out[0]->data, out[0]->numel(), value.data, dtype_size(value.dtype));
   });
 }
 
@@ -196,6 +278,7 @@ void register_shape_kernels(KernelTable& t) {
   t["Expand"] = make_expand;
   t["Tile"] = make_tile;
   t["ConstantOfShape"] = make_constant_of_shape;
+  t["DepthToSpace"] = make_depth_to_space;
   t["Range"] = make_range;
   register_layout_kernels(t);
 }
