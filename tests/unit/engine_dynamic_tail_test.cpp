@@ -238,6 +238,30 @@ TEST(EngineDynamicTail, WhatTheTailCannotRunIsRefusedWhenTheModelIsPlanned) {
   }
 }
 
+// A Loop body over filter_then_topk_model's kept values: inputs i, c and `carried`; the
+// condition passed on as c_out, and v = kept[i].
+onnx::GraphProto body_picking_kept_values(onnx::ValueInfoProto carried) {
+  onnx::GraphProto body;
+  body.set_name("body");
+  *body.add_input() = tensor_value("i", onnx::TensorProto::INT64, {});
+  *body.add_input() = tensor_value("c", onnx::TensorProto::BOOL, {});
+  *body.add_input() = std::move(carried);
+  *body.add_node() = node("Identity", {"c"}, {"c_out"});
+  auto pick = node("Gather", {"kept", "i"}, {"v"});
+  testing::add_int_attr(pick, "axis", 0);
+  *body.add_node() = pick;
+  return body;
+}
+
+onnx::NodeProto loop_node(const onnx::GraphProto& body, const std::vector<std::string>& inputs, const std::vector<std::string>& outputs) {
+  auto loop = node("Loop", inputs, outputs);
+  auto* a = loop.add_attribute();
+  a->set_name("body");
+  a->set_type(onnx::AttributeProto::GRAPH);
+  *a->mutable_g() = body;
+  return loop;
+}
+
 // A Loop over the filtered values, as Mask R-CNN pastes one mask per detection: its trip count
 // is the filtered length, it carries a running sum and stacks each value times 10.
 TEST(EngineDynamicTail, ALoopOverFilteredValuesRunsOncePerValue) {
@@ -245,26 +269,13 @@ TEST(EngineDynamicTail, ALoopOverFilteredValuesRunsOncePerValue) {
   auto* g = m.mutable_graph();
   *g->add_initializer() = testing::float_tensor("ten", {}, {10.f});
   *g->add_initializer() = testing::float_tensor("start", {}, {0.f});
-  onnx::GraphProto body;
-  body.set_name("body");
-  *body.add_input() = tensor_value("i", onnx::TensorProto::INT64, {});
-  *body.add_input() = tensor_value("c", onnx::TensorProto::BOOL, {});
-  *body.add_input() = tensor_value("acc", onnx::TensorProto::FLOAT, {});
-  *body.add_node() = node("Identity", {"c"}, {"c_out"});
-  auto pick = node("Gather", {"kept", "i"}, {"v"});
-  testing::add_int_attr(pick, "axis", 0);
-  *body.add_node() = pick;
+  auto body = body_picking_kept_values(tensor_value("acc", onnx::TensorProto::FLOAT, {}));
   *body.add_node() = node("Add", {"acc", "v"}, {"acc_out"});
   *body.add_node() = node("Mul", {"v", "ten"}, {"v10"});
   *body.add_output() = tensor_value("c_out", onnx::TensorProto::BOOL, {});
   *body.add_output() = tensor_value("acc_out", onnx::TensorProto::FLOAT, {});
   *body.add_output() = tensor_value("v10", onnx::TensorProto::FLOAT, {});
-  auto loop = node("Loop", {"count", "", "start"}, {"total", "tens"});
-  auto* a = loop.add_attribute();
-  a->set_name("body");
-  a->set_type(onnx::AttributeProto::GRAPH);
-  *a->mutable_g() = body;
-  *g->add_node() = loop;
+  *g->add_node() = loop_node(body, {"count", "", "start"}, {"total", "tens"});
   *g->add_output() = tensor_value("total", onnx::TensorProto::FLOAT, {});
   *g->add_output() = tensor_value("tens", onnx::TensorProto::FLOAT, {"n"});
   Session s(m, {});
@@ -291,15 +302,7 @@ TEST(EngineDynamicTail, ALoopAppendingRowsToACarriedValueKeepsEveryRowAndEveryEa
   auto* g = m.mutable_graph();
   *g->add_initializer() = testing::float_tensor("first_row", {1, 2}, {0.5f, -0.5f});
   *g->add_initializer() = testing::float_tensor("pair", {1, 2}, {1.f, 10.f});
-  onnx::GraphProto body;
-  body.set_name("body");
-  *body.add_input() = tensor_value("i", onnx::TensorProto::INT64, {});
-  *body.add_input() = tensor_value("c", onnx::TensorProto::BOOL, {});
-  *body.add_input() = tensor_value("rows", onnx::TensorProto::FLOAT, {"r", "2"});
-  *body.add_node() = node("Identity", {"c"}, {"c_out"});
-  auto pick = node("Gather", {"kept", "i"}, {"v"});
-  testing::add_int_attr(pick, "axis", 0);
-  *body.add_node() = pick;
+  auto body = body_picking_kept_values(tensor_value("rows", onnx::TensorProto::FLOAT, {"r", "2"}));
   *body.add_node() = node("Mul", {"pair", "v"}, {"row"});
   auto append = node("Concat", {"rows", "row"}, {"rows_out"});
   testing::add_int_attr(append, "axis", 0);
@@ -310,12 +313,7 @@ TEST(EngineDynamicTail, ALoopAppendingRowsToACarriedValueKeepsEveryRowAndEveryEa
   *body.add_output() = tensor_value("c_out", onnx::TensorProto::BOOL, {});
   *body.add_output() = tensor_value("rows_out", onnx::TensorProto::FLOAT, {"r2", "2"});
   *body.add_output() = tensor_value("sum_before", onnx::TensorProto::FLOAT, {});
-  auto loop = node("Loop", {"count", "", "first_row"}, {"all_rows", "sums_before"});
-  auto* a = loop.add_attribute();
-  a->set_name("body");
-  a->set_type(onnx::AttributeProto::GRAPH);
-  *a->mutable_g() = body;
-  *g->add_node() = loop;
+  *g->add_node() = loop_node(body, {"count", "", "first_row"}, {"all_rows", "sums_before"});
   *g->add_output() = tensor_value("all_rows", onnx::TensorProto::FLOAT, {"n", "2"});
   *g->add_output() = tensor_value("sums_before", onnx::TensorProto::FLOAT, {"n"});
   Session s(m, {});
