@@ -215,9 +215,11 @@ class GrowingRows {
         return std::nullopt;
       rows += in[i]->shape[0];
     }
+    // The newest view is extended where it lies; any other first input (the loop's initial
+    // value) is copied into a new buffer first, as is the view when the buffer is full.
     const bool in_place = owner_ && head->data == owner_.get() && head->dtype == dtype_ && head->shape == shape_;
-    const std::size_t used = in_place ? head->bytes() : 0, wanted = used + (static_cast<std::size_t>(rows - head->shape[0]) *
-                                                                          static_cast<std::size_t>(numel(row)) * dtype_size(head->dtype));
+    const std::size_t wanted =
+        head->bytes() + static_cast<std::size_t>(rows - head->shape[0]) * static_cast<std::size_t>(numel(row)) * dtype_size(head->dtype);
     if (!in_place || wanted > capacity_) {
       const std::size_t capacity = std::max<std::size_t>({wanted, 2 * capacity_, 64});
       auto grown = Tensor::allocate_for_overwrite(DType::kU8, {static_cast<std::int64_t>(capacity)});
@@ -235,7 +237,6 @@ class GrowingRows {
     shape_.insert(shape_.begin(), rows);
     return Tensor{dtype_, shape_, owner_.get(), owner_};
   }
-  std::size_t capacity_bytes() const { return capacity_; }
 
  private:
   std::shared_ptr<std::byte[]> owner_;
