@@ -11,15 +11,11 @@
 namespace aifgen::engine {
 namespace {
 
-// The float32 constant named `name`, looking through Identity nodes; nullptr when it is not one.
-const onnx::TensorProto* float_constant(const onnx::GraphProto& g, std::string name) {
-  for (int hops = 0; hops < 4; ++hops) {
-    if (const auto* t = find_constant(g, name)) return t->data_type() == onnx::TensorProto::FLOAT ? t : nullptr;
-    const int p = producer_of(g, name);
-    if (p < 0 || !is_standard_op(g.node(p)) || g.node(p).op_type() != "Identity" || g.node(p).input_size() != 1) return nullptr;
-    name = g.node(p).input(0);
-  }
-  return nullptr;
+// The float32 constant named `name`, or nullptr. (The session removes Identity aliases of
+// constants before this rewrite: remove_dropouts_and_constant_aliases.)
+const onnx::TensorProto* float_constant(const onnx::GraphProto& g, const std::string& name) {
+  const auto* t = find_constant(g, name);
+  return t && t->data_type() == onnx::TensorProto::FLOAT ? t : nullptr;
 }
 
 bool all_equal(const std::vector<std::int64_t>& v, std::int64_t want) {

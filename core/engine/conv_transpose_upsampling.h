@@ -17,8 +17,8 @@
 namespace aifgen::engine {
 
 // The model with each such ConvTranspose of the main graph rewritten, or nullopt when there is
-// none. It qualifies with one group, float32 constant weights [C, M, s, s] and bias (an
-// initializer, or an Identity of one, as PyTorch's exporter shares equal biases), strides equal
+// none. It qualifies with one group, float32 constant weights [C, M, s, s] and bias
+// (initializers or Constant nodes; the session first removes Identity aliases of them), strides equal
 // to the kernel, no dilation, padding, output padding, output_shape or auto_pad but NOTSET or
 // VALID. `rewritten` counts them.
 std::optional<onnx::ModelProto> conv_transposes_as_pointwise(const onnx::ModelProto& model, std::int64_t* rewritten = nullptr);

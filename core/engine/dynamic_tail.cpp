@@ -62,13 +62,13 @@ bool is_constant_node(const onnx::NodeProto& n) {
 }
 
 // A node whose outputs are constants when its inputs are: no subgraph, and a kernel to fold it
-// with (Constant nodes included).
+// with (Constant nodes included), as for the planner's constant folding (fold_constants.cpp).
+// The engine has no kernel for the random ops, so none of them is folded.
 bool can_fold_for_tail(const onnx::NodeProto& n) {
   if (is_constant_node(n)) return true;
   for (const auto& a : n.attribute())
     if (a.has_g() || a.graphs_size() > 0) return false;
-  return can_evaluate(n) && n.op_type() != "RandomNormal" && n.op_type() != "RandomUniform" && n.op_type() != "RandomNormalLike" &&
-         n.op_type() != "RandomUniformLike" && n.op_type() != "Multinomial" && n.op_type() != "Bernoulli";
+  return can_evaluate(n);
 }
 
 // Shape and Size are the planner's constants, not kernels: the tail reads them off the value.
@@ -367,6 +367,8 @@ void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail
   std::size_t index = 0;
   std::vector<const Tensor*> in;
   for (const auto& n : nodes) {
+    const std::size_t k = index++;
+    if (reuse && reuse->folded[k]) continue;  // evaluated once, when the tail was made
     in.clear();
     for (const auto& name : n.input()) {
       if (name.empty()) {
@@ -378,8 +380,6 @@ void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail
       in.push_back(v);
     }
     const auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    const std::size_t k = index++;
-    if (reuse && reuse->folded[k]) continue;  // evaluated once, when the tail was made
     std::vector<Tensor> outs;
     std::optional<std::vector<Tensor>> overridden = override_node ? (*override_node)(n, in) : std::nullopt;
     if (overridden) {
@@ -529,18 +529,10 @@ bool DynamicTail::fold_once(const onnx::NodeProto& n) {
     return true;
   }
   if (!can_fold_for_tail(n) || n.input_size() == 0) return false;
-  std::vector<const Tensor*> in;
-  for (const auto& name : n.input()) {
-    if (name.empty()) {
-      in.push_back(nullptr);
-      continue;
-    }
-    auto it = constants_.find(name);
-    if (it == constants_.end()) return false;
-    in.push_back(&it->second);
-  }
+  const auto in = inputs_among(n, constants_);
+  if (!in) return false;
   try {
-    auto outs = is_shape_node(n) ? std::vector<Tensor>{shape_node_value(n, in[0]->shape)} : evaluate_node(n, opset_, in);
+    auto outs = is_shape_node(n) ? std::vector<Tensor>{shape_node_value(n, (*in)[0]->shape)} : evaluate_node(n, opset_, *in);
     for (int i = 0; i < n.output_size() && i < static_cast<int>(outs.size()); ++i)
       if (!n.output(i).empty()) constants_[n.output(i)] = std::move(outs[static_cast<std::size_t>(i)]);
     return true;

@@ -180,6 +180,20 @@ std::vector<Tensor> run_planned(const PlannedNode& planned, const std::vector<co
   return outs;
 }
 
+std::optional<std::vector<const Tensor*>> inputs_among(const onnx::NodeProto& node, const std::unordered_map<std::string, Tensor>& values) {
+  std::vector<const Tensor*> in;
+  for (const auto& name : node.input()) {
+    if (name.empty()) {
+      in.push_back(nullptr);
+      continue;
+    }
+    auto it = values.find(name);
+    if (it == values.end()) return std::nullopt;
+    in.push_back(&it->second);
+  }
+  return in;
+}
+
 std::vector<Tensor> evaluate_node(const onnx::NodeProto& node, std::int64_t opset, const std::vector<const Tensor*>& inputs) {
   return run_planned(plan_node(node, opset, inputs, std::vector<bool>(inputs.size(), true)), inputs);
 }

@@ -7,6 +7,9 @@
 #include <onnx/onnx_pb.h>
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/engine/kernel.h"
@@ -44,6 +47,10 @@ PlannedNode plan_node(const onnx::NodeProto& node, std::int64_t opset, const std
                       const std::vector<bool>& known, const NodePlanOptions& options = {});
 // Runs a planned node on inputs of the descriptions it was planned for, into new tensors.
 std::vector<Tensor> run_planned(const PlannedNode& planned, const std::vector<const Tensor*>& inputs);
+
+// The node's inputs found in `values`, in order (nullptr for omitted optional ones); nullopt when
+// one is not there. Constant folding asks so whether a node's inputs are all known.
+std::optional<std::vector<const Tensor*>> inputs_among(const onnx::NodeProto& node, const std::unordered_map<std::string, Tensor>& values);
 
 // Runs `node` on `inputs` (nullptr for omitted optional inputs), every value known. Throws
 // Error when the kernel refuses the node or its inputs.

@@ -1974,10 +1974,22 @@ std::vector<Tensor> Session::TailPart::run(Session::Impl& head, const std::vecto
   return out;
 }
 
+// Rewrites that must come before the dynamic tail is split off, so the tail's nodes get them
+// too: constant aliases removed (a tail convolution reading its bias through an Identity of an
+// initializer would see a run-time value: Mask R-CNN's mask head lost its Winograd kernel so),
+// then upsampling ConvTransposes as pointwise convolutions (Mask R-CNN's mask head). nullopt
+// when neither applies.
+namespace {
+std::optional<onnx::ModelProto> rewritten_before_split(const onnx::ModelProto& model) {
+  auto cleaned = remove_dropouts_and_constant_aliases(model);
+  auto upsampling = conv_transposes_as_pointwise(cleaned ? *cleaned : model);
+  return upsampling ? std::move(upsampling) : std::move(cleaned);
+}
+}  // namespace
+
 Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
-  // Rewritten before the split, so a dynamic tail's ConvTranspose (Mask R-CNN's) is too.
-  if (auto upsampling = conv_transposes_as_pointwise(model)) {
-    plan_owned(std::move(*upsampling), std::move(options));
+  if (auto rewritten = rewritten_before_split(model)) {
+    plan_owned(std::move(*rewritten), std::move(options));
     return;
   }
   if (auto split = split_dynamic_tail(model)) {
@@ -1988,7 +2000,7 @@ Session::Session(const onnx::ModelProto& model, SessionOptions options) : impl_(
 }
 
 Session::Session(onnx::ModelProto&& model, SessionOptions options) : impl_(std::make_unique<Impl>()) {
-  if (auto upsampling = conv_transposes_as_pointwise(model)) model = std::move(*upsampling);
+  if (auto rewritten = rewritten_before_split(model)) model = std::move(*rewritten);
   plan_owned(std::move(model), std::move(options));
 }
 

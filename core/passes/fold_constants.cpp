@@ -87,17 +87,9 @@ class FoldConstantsPass final : public Pass {
         return true;
       }
       if (n.input_size() == 0 || !engine::can_evaluate(n)) return false;
-      std::vector<const engine::Tensor*> in;
-      for (const auto& name : n.input()) {
-        if (name.empty()) {
-          in.push_back(nullptr);
-          continue;
-        }
-        auto it = constants.find(name);
-        if (it == constants.end()) return false;
-        in.push_back(&it->second);
-      }
-      outs = engine::evaluate_node(n, opset, in);
+      const auto in = engine::inputs_among(n, constants);
+      if (!in) return false;
+      outs = engine::evaluate_node(n, opset, *in);
       for (const auto& t : outs)
         if (t.bytes() > kMaxFoldedBytes) return false;
       return outs.size() >= static_cast<std::size_t>(n.output_size());

@@ -58,7 +58,10 @@ TEST(EngineConvTranspose, OnlyKernelEqualsStrideWithoutPaddingOrGroupsIsRewritte
     return conv_transposes_as_pointwise(conv_transpose_model(g), &n) ? n : 0;
   };
   EXPECT_EQ(count({}), 1);
-  EXPECT_EQ(count({.k = 3, .stride = 3, .bias_through_identity = true}), 1);
+  EXPECT_EQ(count({.k = 3, .stride = 3}), 1);
+  // A bias read through an Identity is left alone here: the session removes such aliases of
+  // constants before this rewrite (the definition test below runs one through a Session).
+  EXPECT_EQ(count({.k = 3, .stride = 3, .bias_through_identity = true}), 0);
   EXPECT_EQ(count({.bias = false}), 1);
   EXPECT_EQ(count({.k = 4, .stride = 2}), 0);  // overlapping windows (Keypoint R-CNN's)
   EXPECT_EQ(count({.k = 2, .stride = 2, .pad = 1}), 0);

@@ -91,6 +91,18 @@ std::unique_ptr<Kernel> make_unsqueeze(const NodeCtx& ctx, std::vector<TensorDes
   return copy_kernel();
 }
 
+// Calls f with an unsigned integer of `size` bytes, to move elements of that size (every element
+// type the engine has is 1, 2, 4 or 8 bytes).
+template <typename F>
+void dispatch_size(std::size_t size, F&& f) {
+  switch (size) {
+    case 1: f(std::uint8_t{}); break;
+    case 2: f(std::uint16_t{}); break;
+    case 4: f(std::uint32_t{}); break;
+    default: f(std::uint64_t{}); break;
+  }
+}
+
 // `count` copies of the `size`-byte value at `value` from `dst` on: a memset for zero bytes, a
 // typed fill otherwise (a memcpy per element was most of ConstantOfShape's and Expand's time in
 // the R-CNNs' tails, which make [proposals, 256, 7, 7] zeros and index maps every run).
@@ -100,32 +112,13 @@ void fill_with(std::byte* dst, std::int64_t count, const std::byte* value, std::
     std::memset(dst, 0, static_cast<std::size_t>(count) * size);
     return;
   }
-  auto typed = [&](auto word) {
+  dispatch_size(size, [&](auto word) {
     using W = decltype(word);
     W v;
     std::memcpy(&v, value, sizeof(W));
     W* out = reinterpret_cast<W*>(dst);  // dst of a Tensor of this element size: aligned for it
     std::fill(out, out + count, v);
-  };
-  switch (size) {
-    case 1: typed(std::uint8_t{}); break;
-    case 2: typed(std::uint16_t{}); break;
-    case 4: typed(std::uint32_t{}); break;
-    case 8: typed(std::uint64_t{}); break;
-    default:
-      for (std::int64_t i = 0; i < count; ++i) std::memcpy(dst + i * static_cast<std::int64_t>(size), value, size);
-  }
-}
-
-// Calls f with an unsigned integer of `size` bytes (1, 2, 4 or 8), to move elements of that size.
-template <typename F>
-void dispatch_size(std::size_t size, F&& f) {
-  switch (size) {
-    case 1: f(std::uint8_t{}); break;
-    case 2: f(std::uint16_t{}); break;
-    case 4: f(std::uint32_t{}); break;
-    default: f(std::uint64_t{}); break;
-  }
+  });
 }
 
 std::unique_ptr<Kernel> make_expand(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
