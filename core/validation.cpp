@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <optional>
 
 #include "core/calibration/calibration_set.h"
+#include "core/detection_matching.h"
 #include "core/engine/random_inputs.h"
 #include "core/engine/session.h"
 #include "core/base/error.h"
@@ -31,6 +33,7 @@ struct Accumulator {
   // (which they would turn into NaN, and NaN compares as "no worse") and fail the variant.
   std::int64_t nonfinite = 0;
   bool class_scores = false;
+  std::optional<OutputMetrics::DetectionCounts> detections;  // set for a detector's outputs
 };
 
 // NaN ranks below everything, so the comparison stays a strict weak order.
@@ -45,7 +48,9 @@ std::vector<std::int64_t> top_k(const float* row, std::int64_t c, std::int64_t k
   return idx;
 }
 
-void accumulate(Accumulator& a, const engine::Tensor& ref, const engine::Tensor& var) {
+// `rows_only`: a detector's paired rows, where [N, 4] boxes or [N, K] keypoint scores are not
+// class scores.
+void accumulate(Accumulator& a, const engine::Tensor& ref, const engine::Tensor& var, bool rows_only = false) {
   const float* r = ref.as<float>();
   const float* v = var.as<float>();
   for (std::int64_t i = 0; i < ref.numel(); ++i) {
@@ -64,7 +69,7 @@ void accumulate(Accumulator& a, const engine::Tensor& ref, const engine::Tensor&
   }
   a.count += ref.numel();
   // Class scores: [N, C] or a sequence of them [N, T, C], with more than one class.
-  if ((ref.shape.size() == 2 || ref.shape.size() == 3) && ref.shape.back() > 1) {
+  if (!rows_only && (ref.shape.size() == 2 || ref.shape.size() == 3) && ref.shape.back() > 1) {
     a.class_scores = true;
     a.sequence = ref.shape.size() == 3;
     const auto c = ref.shape.back();
@@ -152,19 +157,111 @@ OutputMetrics finish(const std::string& name, const Accumulator& a) {
       m.agreement = "per-row";
     }
   }
+  if (a.detections) {
+    const auto& d = *a.detections;
+    const auto larger = std::max(d.source, d.variant);
+    m.top1_agreement = larger > 0 ? static_cast<double>(d.matched) / static_cast<double>(larger) : 1.0;
+    m.top5_agreement = std::nullopt;
+    m.top1_rows = d.source;
+    m.agreement = "matched-detections";
+    m.detections = d;
+  }
   m.nonfinite_values = a.nonfinite;
   return m;
+}
+
+bool is_integer(engine::DType t) {
+  using engine::DType;
+  return t == DType::kI64 || t == DType::kI32 || t == DType::kI16 || t == DType::kI8 || t == DType::kU8 || t == DType::kU16 ||
+         t == DType::kU32 || t == DType::kU64 || t == DType::kBool;
+}
+
+double element_as_double(const engine::Tensor& t, std::int64_t i) {
+  using engine::DType;
+  switch (t.dtype) {
+    case DType::kF32: return t.as<float>()[i];
+    case DType::kF64: return t.as<double>()[i];
+    case DType::kI64: return static_cast<double>(t.as<std::int64_t>()[i]);
+    case DType::kI32: return t.as<std::int32_t>()[i];
+    case DType::kI16: return t.as<std::int16_t>()[i];
+    case DType::kI8: return t.as<std::int8_t>()[i];
+    case DType::kU8: case DType::kBool: return t.as<std::uint8_t>()[i];
+    case DType::kU16: return t.as<std::uint16_t>()[i];
+    case DType::kU32: return t.as<std::uint32_t>()[i];
+    case DType::kU64: return static_cast<double>(t.as<std::uint64_t>()[i]);
+    case DType::kF16: break;
+  }
+  throw Error(ErrorCode::kUnprocessable, "validation-unsupported", std::string("a detector's output of type ") + engine::dtype_str(t.dtype) + " is not compared");
+}
+
+// The rows `rows` of `t` ([N, ...]) as a float32 tensor [rows.size(), ...], in that order.
+engine::Tensor rows_as_float(const engine::Tensor& t, const std::vector<std::int64_t>& rows) {
+  engine::Shape shape = t.shape;
+  shape[0] = static_cast<std::int64_t>(rows.size());
+  auto out = engine::Tensor::allocate_for_overwrite(engine::DType::kF32, shape);
+  const std::int64_t per_row = shape[0] > 0 ? out.numel() / shape[0] : 0;
+  float* o = out.as<float>();
+  for (std::size_t r = 0; r < rows.size(); ++r)
+    for (std::int64_t e = 0; e < per_row; ++e) o[static_cast<std::int64_t>(r) * per_row + e] = static_cast<float>(element_as_double(t, rows[r] * per_row + e));
+  return out;
+}
+
+// A detector's outputs in one sample: the outputs whose rows depend on values, when one of
+// them is float boxes [N, 4]; each must have N rows in the source and the variant's count in
+// the variant.
+struct DetectionGroup {
+  std::vector<std::size_t> members;
+  std::size_t boxes = 0;
+  std::optional<std::size_t> scores, labels;
+};
+
+std::optional<DetectionGroup> find_detections(const std::vector<std::string>& names, const std::vector<bool>& value_rows,
+                                              const std::vector<engine::Tensor>& ro, const std::vector<engine::Tensor>& vo) {
+  DetectionGroup g;
+  std::optional<std::size_t> boxes;
+  for (std::size_t k = 0; k < value_rows.size() && k < ro.size(); ++k) {
+    if (!value_rows[k] || ro[k].shape.empty()) continue;
+    g.members.push_back(k);
+    if (!boxes && ro[k].dtype == engine::DType::kF32 && ro[k].shape.size() == 2 && ro[k].shape[1] == 4) boxes = k;
+  }
+  if (!boxes) return std::nullopt;
+  g.boxes = *boxes;
+  const auto n_source = ro[g.boxes].shape[0], n_variant = vo[g.boxes].shape.empty() ? -1 : vo[g.boxes].shape[0];
+  for (const auto k : g.members) {
+    auto tail_of = [](const engine::Shape& s) { return engine::Shape(s.begin() + (s.empty() ? 0 : 1), s.end()); };
+    if (ro[k].shape[0] != n_source || vo[k].shape.empty() || vo[k].shape[0] != n_variant || tail_of(ro[k].shape) != tail_of(vo[k].shape))
+      throw Error(ErrorCode::kUnprocessable, "validation-unsupported",
+                  "output '" + names[k] + "' is " + engine::shape_str(ro[k].shape) + " in the source and " + engine::shape_str(vo[k].shape) +
+                      " in the variant: a detector's outputs must all have one row per detection (boxes '" + names[g.boxes] + "' has " +
+                      std::to_string(n_source) + " and " + std::to_string(n_variant) + ")");
+    if (k == g.boxes || ro[k].shape.size() != 1) continue;
+    if (ro[k].dtype == engine::DType::kF32) {
+      const bool named = names[k].find("score") != std::string::npos;
+      if (!g.scores || (named && names[*g.scores].find("score") == std::string::npos)) g.scores = k;
+    } else if (is_integer(ro[k].dtype) && !g.labels) {
+      g.labels = k;
+    }
+  }
+  return g;
+}
+
+std::vector<std::int64_t> labels_of(const engine::Tensor& t) {
+  std::vector<std::int64_t> out(static_cast<std::size_t>(t.numel()));
+  for (std::int64_t i = 0; i < t.numel(); ++i) out[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(element_as_double(t, i));
+  return out;
 }
 
 }  // namespace
 
 struct OutputComparison::State {
   std::vector<Accumulator> acc;
+  std::vector<bool> value_rows;
 };
 
-OutputComparison::OutputComparison(std::vector<std::string> output_names)
+OutputComparison::OutputComparison(std::vector<std::string> output_names, std::vector<bool> rows_depend_on_values)
     : names_(std::move(output_names)), state_(std::make_unique<State>()) {
   state_->acc.resize(names_.size());
+  state_->value_rows = std::move(rows_depend_on_values);
 }
 OutputComparison::~OutputComparison() = default;
 OutputComparison::OutputComparison(OutputComparison&&) noexcept = default;
@@ -173,11 +270,43 @@ OutputComparison& OutputComparison::operator=(OutputComparison&&) noexcept = def
 void OutputComparison::add(const std::vector<engine::Tensor>& ro, const std::vector<engine::Tensor>& vo) {
   if (ro.size() != names_.size() || vo.size() != names_.size())
     throw Error(ErrorCode::kInternal, "validation-mismatch", "the variant's outputs differ in number from the source's");
-  for (std::size_t k = 0; k < ro.size(); ++k) {
-    const auto describe = [](const engine::Tensor& t) { return std::string(engine::dtype_str(t.dtype)) + " " + engine::shape_str(t.shape); };
+  const auto describe = [](const engine::Tensor& t) { return std::string(engine::dtype_str(t.dtype)) + " " + engine::shape_str(t.shape); };
+  for (std::size_t k = 0; k < ro.size(); ++k)
     if (ro[k].dtype != vo[k].dtype)
       throw Error(ErrorCode::kInternal, "validation-mismatch",
                   "output '" + names_[k] + "' is " + describe(ro[k]) + " in the source but " + describe(vo[k]) + " in the variant");
+  const auto detections = find_detections(names_, state_->value_rows, ro, vo);
+  if (detections) {
+    DetectionRows source{ro[detections->boxes].as<float>(), ro[detections->boxes].shape[0]};
+    DetectionRows variant{vo[detections->boxes].as<float>(), vo[detections->boxes].shape[0]};
+    std::vector<std::int64_t> source_labels, variant_labels;
+    if (detections->scores) {
+      source.scores = ro[*detections->scores].as<float>();
+      variant.scores = vo[*detections->scores].as<float>();
+    }
+    if (detections->labels) {
+      source_labels = labels_of(ro[*detections->labels]);
+      variant_labels = labels_of(vo[*detections->labels]);
+      source.labels = source_labels.data();
+      variant.labels = variant_labels.data();
+    }
+    const auto pairs = match_detections(source, variant);
+    std::vector<std::int64_t> source_rows, variant_rows;
+    for (const auto& [s, v] : pairs) {
+      source_rows.push_back(s);
+      variant_rows.push_back(v);
+    }
+    for (const auto k : detections->members) {
+      auto& a = state_->acc[k];
+      accumulate(a, rows_as_float(ro[k], source_rows), rows_as_float(vo[k], variant_rows), /*rows_only=*/true);
+      auto& d = a.detections.emplace(a.detections.value_or(OutputMetrics::DetectionCounts{}));
+      d.source += source.count;
+      d.variant += variant.count;
+      d.matched += static_cast<std::int64_t>(pairs.size());
+    }
+  }
+  for (std::size_t k = 0; k < ro.size(); ++k) {
+    if (detections && std::find(detections->members.begin(), detections->members.end(), k) != detections->members.end()) continue;
     if (ro[k].dtype != engine::DType::kF32)
       throw Error(ErrorCode::kUnprocessable, "validation-unsupported",
                   "output '" + names_[k] + "' is " + describe(ro[k]) +
@@ -216,9 +345,19 @@ std::optional<double> accuracy_drop_of_report(const nlohmann::json& outputs) {
 }
 
 ValidationThresholds default_thresholds(const std::string& precision) {
-  if (precision == "fp16") return {30, 20, 2};
-  if (precision == "int8") return {15, 8, 2};
-  return {};
+  ValidationThresholds t;
+  if (precision == "fp16") {
+    t.validated_sqnr_db = 30;
+    t.degraded_sqnr_db = 20;
+    t.validated_detection_agreement = 0.95;
+    t.degraded_detection_agreement = 0.85;
+  } else if (precision == "int8") {
+    t.validated_sqnr_db = 15;
+    t.degraded_sqnr_db = 8;
+    t.validated_detection_agreement = 0.90;
+    t.degraded_detection_agreement = 0.75;
+  }
+  return t;
 }
 
 // The source's outputs held at once while the variant's are compared with them.
@@ -249,8 +388,12 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
     const auto& samples = given.samples.empty() ? synthetic : given.samples;
     const int count = static_cast<int>(samples.size());
     std::vector<std::string> names;
-    for (const auto& o : ref.outputs(shapes)) names.push_back(o.name);
-    OutputComparison comparison(names);
+    std::vector<bool> value_rows;
+    for (const auto& o : ref.outputs(shapes)) {
+      names.push_back(o.name);
+      value_rows.push_back(!o.shape.empty() && o.shape[0] < 0);
+    }
+    OutputComparison comparison(names, value_rows);
     // The source's outputs for a batch of samples, then the variant's for the same batch, so
     // that only one of the two plans exists at a time; one batch unless the source's outputs
     // outgrow kReferenceBatchBytes.
@@ -268,8 +411,16 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
     }
     result.samples = count;
     result.outputs = comparison.metrics();
-    double worst_sqnr = INFINITY;
-    for (const auto& m : result.outputs) worst_sqnr = std::min(worst_sqnr, m.sqnr_db);
+    double worst_sqnr = INFINITY, worst_detections = 1;
+    for (const auto& m : result.outputs) {
+      worst_sqnr = std::min(worst_sqnr, m.sqnr_db);
+      if (m.detections) worst_detections = std::min(worst_detections, *m.top1_agreement);
+    }
+    const auto share = [](double x) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.1f%%", x * 100);
+      return std::string(text);
+    };
     std::string nonfinite;
     for (const auto& m : result.outputs)
       if (m.nonfinite_values > 0)
@@ -278,12 +429,18 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
     if (!nonfinite.empty()) {
       result.status = ValidationStatus::kFailed;
       result.reason = nonfinite;
-    } else if (worst_sqnr >= t.validated_sqnr_db) result.status = ValidationStatus::kValidated;
-    else if (worst_sqnr >= t.degraded_sqnr_db) result.status = ValidationStatus::kDegraded;
-    else {
+    } else if (worst_sqnr < t.degraded_sqnr_db) {
       result.status = ValidationStatus::kFailed;
       result.reason = "an output's SQNR (" + std::to_string(worst_sqnr) + " dB) is below " +
                       std::to_string(t.degraded_sqnr_db) + " dB";
+    } else if (worst_detections < t.degraded_detection_agreement) {
+      result.status = ValidationStatus::kFailed;
+      result.reason = "only " + share(worst_detections) + " of the detections pair with the source's (at least " +
+                      share(t.degraded_detection_agreement) + " needed)";
+    } else if (worst_sqnr >= t.validated_sqnr_db && worst_detections >= t.validated_detection_agreement) {
+      result.status = ValidationStatus::kValidated;
+    } else {
+      result.status = ValidationStatus::kDegraded;
     }
   } catch (const Error& e) {
     // Only "this engine cannot run the model" skips validation; a bug or a mismatch must not
@@ -314,6 +471,7 @@ nlohmann::json validation_to_json(const ValidationResult& r) {
       o["agreement"] = m.agreement;
     }
     if (m.top5_agreement) o["top5_agreement"] = *m.top5_agreement;
+    if (m.detections) o["detections"] = {{"source", m.detections->source}, {"variant", m.detections->variant}, {"matched", m.detections->matched}};
     outputs.push_back(o);
   }
   return {{"status", validation_status_name(r.status)}, {"reason", r.reason}, {"inputs", r.inputs}, {"samples", r.samples},

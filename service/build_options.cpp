@@ -53,7 +53,8 @@ std::vector<std::int64_t> shape_of(const nlohmann::json& v, const std::string& w
 ValidationThresholds checked(double validated, double degraded, const std::string& precision) {
   if (!std::isfinite(validated) || !std::isfinite(degraded) || degraded > validated || validated > 300 || degraded < -100)
     invalid("thresholds for " + precision + " must be finite dB values with degraded <= validated");
-  ValidationThresholds t;
+  // The detection shares a job does not set stay the precision's defaults.
+  ValidationThresholds t = default_thresholds(precision);
   t.validated_sqnr_db = validated;
   t.degraded_sqnr_db = degraded;
   return t;
@@ -103,10 +104,24 @@ BuildOptions parse_build_options(const nlohmann::json& j) {
     if (!t.is_object()) invalid("'validation_thresholds' must be an object keyed by precision");
     for (const auto& [precision, v] : t.items()) {
       if (precision != "fp32" && precision != "fp16" && precision != "int8") invalid("'validation_thresholds' keys are fp32, fp16 and int8");
-      if (!v.is_object() || !v.contains("validated_sqnr_db") || !v.contains("degraded_sqnr_db") || v.size() != 2 ||
+      const std::string shape = "'validation_thresholds." + precision +
+                                "' must be {validated_sqnr_db, degraded_sqnr_db} and, optionally, {validated_detection_agreement, "
+                                "degraded_detection_agreement}";
+      const bool detections = v.is_object() && (v.contains("validated_detection_agreement") || v.contains("degraded_detection_agreement"));
+      if (!v.is_object() || !v.contains("validated_sqnr_db") || !v.contains("degraded_sqnr_db") || v.size() != (detections ? 4u : 2u) ||
           !v["validated_sqnr_db"].is_number() || !v["degraded_sqnr_db"].is_number())
-        invalid("'validation_thresholds." + precision + "' must be {validated_sqnr_db, degraded_sqnr_db}");
-      o.thresholds[precision] = checked(v["validated_sqnr_db"].get<double>(), v["degraded_sqnr_db"].get<double>(), precision);
+        invalid(shape);
+      auto& thresholds = o.thresholds[precision] = checked(v["validated_sqnr_db"].get<double>(), v["degraded_sqnr_db"].get<double>(), precision);
+      if (detections) {
+        if (!v.contains("validated_detection_agreement") || !v.contains("degraded_detection_agreement") ||
+            !v["validated_detection_agreement"].is_number() || !v["degraded_detection_agreement"].is_number())
+          invalid(shape);
+        const double validated = v["validated_detection_agreement"].get<double>(), degraded = v["degraded_detection_agreement"].get<double>();
+        if (!(degraded >= 0 && degraded <= validated && validated <= 1))
+          invalid("detection agreement thresholds for " + precision + " must be shares in [0, 1] with degraded <= validated");
+        thresholds.validated_detection_agreement = validated;
+        thresholds.degraded_detection_agreement = degraded;
+      }
     }
   }
   if (j.contains("accuracy_budget")) parse_budget_object(j["accuracy_budget"], o);

@@ -131,7 +131,10 @@ BuiltVariant build_variant(const onnx::ModelProto& source, const VariantRequest&
     report["validation"]["engine"] = built.validation.method + "; " + target.descriptor().id +
                                       " is not this host: validated by emulation until a field benchmark arrives";
   }
-  report["validation"]["thresholds"] = {{"validated_sqnr_db", thresholds.validated_sqnr_db}, {"degraded_sqnr_db", thresholds.degraded_sqnr_db}};
+  report["validation"]["thresholds"] = {{"validated_sqnr_db", thresholds.validated_sqnr_db},
+                                        {"degraded_sqnr_db", thresholds.degraded_sqnr_db},
+                                        {"validated_detection_agreement", thresholds.validated_detection_agreement},
+                                        {"degraded_detection_agreement", thresholds.degraded_detection_agreement}};
   for (const auto& p : passes)
     if (p.name == "quantize_int8" && p.details.is_object()) {
       report["quantization"] = {{"scheme", p.details["scheme"]}, {"method", p.details["method"]}, {"calibration", p.details["calibration"]}};

@@ -1981,9 +1981,17 @@ std::vector<Tensor> Session::TailPart::run(Session::Impl& head, const std::vecto
 // when neither applies.
 namespace {
 std::optional<onnx::ModelProto> rewritten_before_split(const onnx::ModelProto& model) {
-  auto cleaned = remove_dropouts_and_constant_aliases(model);
-  auto upsampling = conv_transposes_as_pointwise(cleaned ? *cleaned : model);
-  return upsampling ? std::move(upsampling) : std::move(cleaned);
+  std::optional<onnx::ModelProto> current;
+  const auto apply = [&](std::optional<onnx::ModelProto> next) {
+    if (next) current = std::move(next);
+  };
+  // aifgen's private ops become standard ones before the split too: the tail runs node by node
+  // with the standard kernels (fuse_conv_activation had made Mask R-CNN's mask-head Conv + Relu
+  // FusedConv nodes, which its tail refused, so the variant's validation was skipped).
+  apply(expand_aifgen_ops(model));
+  apply(remove_dropouts_and_constant_aliases(current ? *current : model));
+  apply(conv_transposes_as_pointwise(current ? *current : model));
+  return current;
 }
 }  // namespace
 

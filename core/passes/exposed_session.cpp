@@ -4,6 +4,7 @@
 #include <exception>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 namespace aifgen {
@@ -14,8 +15,18 @@ ExposedSession::ExposedSession(const onnx::ModelProto& model, const std::vector<
   auto* g = probe.mutable_graph();
   std::set<std::string> outputs;
   for (const auto& o : g->output()) outputs.insert(o.name());
+  // An exposed value's element type, where shape inference found it: a value made after an op
+  // whose output shape depends on values (a detector's box head, after NonMaxSuppression) is
+  // computed by the engine's dynamic tail, which needs its outputs' types declared.
+  std::unordered_map<std::string, int> elem_types;
+  for (const auto& vi : g->value_info())
+    if (vi.type().has_tensor_type() && vi.type().tensor_type().elem_type() != 0) elem_types[vi.name()] = vi.type().tensor_type().elem_type();
   for (const auto& v : values)
-    if (outputs.insert(v).second) g->add_output()->set_name(v);
+    if (outputs.insert(v).second) {
+      auto* out = g->add_output();
+      out->set_name(v);
+      if (auto it = elem_types.find(v); it != elem_types.end()) out->mutable_type()->mutable_tensor_type()->set_elem_type(it->second);
+    }
   engine::SessionOptions so;
   const auto inputs = model_inputs(model);
   for (std::size_t k = 0; k < inputs.size() && k < sample.size(); ++k) so.input_shapes[inputs[k].name] = sample[k].shape;

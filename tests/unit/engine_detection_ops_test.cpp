@@ -9,6 +9,7 @@
 #include "core/base/error.h"
 #include "core/engine/dynamic_tail.h"
 #include "core/engine/session.h"
+#include "core/passes/pass_manager.h"
 #include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
@@ -137,7 +138,7 @@ TEST(EngineDetectionOps, AResizeInTheDynamicTailMatchesThePlannedOne) {
 // picked, so both run in the dynamic tail. There they are planned in oneDNN's blocked layouts
 // with reorders at their edges, and the Conv may run as Winograd; the results must match the
 // same ops planned in a static session, for every convolution algorithm.
-onnx::ModelProto mask_head_model(bool in_tail) {
+onnx::ModelProto mask_head_model(bool in_tail, bool relu = false) {
   auto m = testing::empty_model();
   auto* g = m.mutable_graph();
   *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"6", "16", "14", "14"});
@@ -165,9 +166,10 @@ onnx::ModelProto mask_head_model(bool in_tail) {
     *g->add_node() = gather;
     rows = "rows";
   }
-  auto conv = node("Conv", {rows, "w", "bias"}, {"c"});
+  auto conv = node("Conv", {rows, "w", "bias"}, {relu ? "c_linear" : "c"});
   testing::add_ints_attr(conv, "pads", {1, 1, 1, 1});
   *g->add_node() = conv;
+  if (relu) *g->add_node() = node("Relu", {"c_linear"}, {"c"});
   auto up = node("ConvTranspose", {"c", "wt"}, {"y"});
   testing::add_ints_attr(up, "strides", {2, 2});
   *g->add_node() = up;
@@ -219,6 +221,26 @@ TEST(EngineDetectionOps, ConstantsTheTailReadsAreComputedInTheTailNotPassedFromT
   for (const auto& o : split->head.graph().output()) EXPECT_NE(o.name(), "bias");
   for (const auto& n : split->head.graph().node()) EXPECT_NE(n.op_type(), "Identity");
   for (const auto& i : split->head.graph().initializer()) EXPECT_NE(i.name(), "shared_bias");
+}
+
+// fuse_conv_activation (a pass for targets this engine runs) makes the mask head's Conv + Relu
+// one com.aifgen.FusedConv node; in the tail it must run as the Conv and Relu it stands for.
+TEST(EngineDetectionOps, AFusedConvInTheTailRunsAsItsConvAndActivation) {
+  auto fused = mask_head_model(true, /*relu=*/true);
+  run_pipeline(fused, {"infer_shapes", "fuse_conv_activation"});
+  bool has_fused = false;
+  for (const auto& n : fused.graph().node()) has_fused = has_fused || n.op_type() == "FusedConv";
+  ASSERT_TRUE(has_fused);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> x(6 * 16 * 14 * 14);
+  for (auto& v : x) v = u(rng);
+  const std::vector<Tensor> inputs{testing::float_tensor_of({6, 16, 14, 14}, x), testing::float_tensor_of({6}, {1, -1, 1, 1, -1, 1})};
+  const auto want = Session(mask_head_model(true, true), {}).run(inputs)[0];
+  const auto got = Session(fused, {}).run(inputs)[0];
+  ASSERT_EQ(got.shape, (Shape{4, 8, 28, 28}));
+  ASSERT_EQ(got.shape, want.shape);
+  for (std::int64_t i = 0; i < want.numel(); ++i) ASSERT_EQ(got.as<float>()[i], want.as<float>()[i]) << i;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // thread count; the observer's first exception must come back to the caller.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -11,6 +12,8 @@
 #include "core/engine/random_inputs.h"
 #include "core/engine/session.h"
 #include "core/passes/exposed_session.h"
+#include "core/passes/pass_manager.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen {
@@ -88,6 +91,42 @@ TEST(ExposedSession, AnObserversExceptionComesBackAndTheSessionRunsOn) {
     });
     EXPECT_EQ(y, observe_with(1, values, {in[1]}).at("y")[0]) << threads << " threads";
   }
+}
+
+// x [6, 4], keep [6] -> the rows of x whose keep is positive (NonZero, Gather) -> Relu -> r ->
+// Neg -> y. `r` comes after an op whose output shape depends on values, so the engine computes
+// it in its dynamic tail, which needs an output's type declared: exposing it takes the type
+// shape inference found (int8 calibration observes a detector's box head there).
+TEST(ExposedSession, AValueMadeAfterAValueShapedOpIsObservedWithTheTypeInferenceFound) {
+  auto m = empty_model();
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"6", "4"});
+  *g->add_input() = tensor_value("keep", onnx::TensorProto::FLOAT, {"6"});
+  *g->add_initializer() = float_tensor("zero", {}, {0.f});
+  *g->add_initializer() = int64_tensor("axis0", {0});
+  *g->add_node() = node("Greater", {"keep", "zero"}, {"kept"});
+  *g->add_node() = node("NonZero", {"kept"}, {"where"});
+  *g->add_node() = node("Squeeze", {"where", "axis0"}, {"index"});
+  *g->add_node() = node("Gather", {"x", "index"}, {"rows"});
+  *g->add_node() = node("Relu", {"rows"}, {"r"});
+  *g->add_node() = node("Neg", {"r"}, {"y"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"n", "4"});
+  run_pipeline(m, {"infer_shapes"});
+  std::vector<float> x(24);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) - 11.5f;
+  Sample sample{float_tensor_of({6, 4}, x), float_tensor_of({6}, {-1, 1, -1, 1, 1, -1})};
+  ExposedSession probe(m, {"r"}, sample);
+  std::vector<float> seen;
+  engine::Shape shape;
+  probe.observe_each({sample}, {"r"}, [&](std::size_t, const engine::Tensor& t) {
+    seen = floats(t);
+    shape = t.shape;
+  });
+  ASSERT_EQ(shape, (engine::Shape{3, 4}));
+  std::vector<float> want;
+  for (int row : {1, 3, 4})
+    for (int c = 0; c < 4; ++c) want.push_back(std::max(0.f, x[static_cast<std::size_t>(row * 4 + c)]));
+  EXPECT_EQ(seen, want);
 }
 
 }  // namespace
