@@ -421,6 +421,11 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
       std::snprintf(text, sizeof text, "%.1f%%", x * 100);
       return std::string(text);
     };
+    const auto db = [](double x) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.1f dB", x);
+      return std::string(text);
+    };
     std::string nonfinite;
     for (const auto& m : result.outputs)
       if (m.nonfinite_values > 0)
@@ -431,8 +436,7 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
       result.reason = nonfinite;
     } else if (worst_sqnr < t.degraded_sqnr_db) {
       result.status = ValidationStatus::kFailed;
-      result.reason = "an output's SQNR (" + std::to_string(worst_sqnr) + " dB) is below " +
-                      std::to_string(t.degraded_sqnr_db) + " dB";
+      result.reason = "an output's SQNR (" + db(worst_sqnr) + ") is below " + db(t.degraded_sqnr_db);
     } else if (worst_detections < t.degraded_detection_agreement) {
       result.status = ValidationStatus::kFailed;
       result.reason = "only " + share(worst_detections) + " of the detections pair with the source's (at least " +
@@ -441,6 +445,11 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
       result.status = ValidationStatus::kValidated;
     } else {
       result.status = ValidationStatus::kDegraded;
+      if (worst_sqnr < t.validated_sqnr_db)
+        result.reason = "an output's SQNR (" + db(worst_sqnr) + ") is below " + db(t.validated_sqnr_db) + ", the bar to be validated";
+      if (worst_detections < t.validated_detection_agreement)
+        result.reason += (result.reason.empty() ? "" : "; ") + share(worst_detections) + " of the detections pair with the source's (" +
+                         share(t.validated_detection_agreement) + " to be validated)";
     }
   } catch (const Error& e) {
     // Only "this engine cannot run the model" skips validation; a bug or a mismatch must not

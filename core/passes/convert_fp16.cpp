@@ -18,6 +18,7 @@
 
 #include "core/base/error.h"
 #include "core/passes/fp16_range_check.h"
+#include "core/engine/control_flow.h"
 #include "core/onnx_model.h"
 #include "core/numeric/half.h"
 #include "core/passes/graph_edit.h"
@@ -77,24 +78,35 @@ class ConvertFp16Pass final : public Pass {
 
   PassCounts run(onnx::ModelProto& model) override {
     auto* g = model.mutable_graph();
+    // If, Loop and Scan stay float32, bodies included, and a body reads values of this graph by
+    // name, not as node inputs: the values a body reads stay float32 too (their producers run in
+    // float32, with Casts before them as for any float32 node). A detector's NMS and mask
+    // pasting sit in such bodies; its backbone and heads still run in fp16.
+    std::set<std::string> body_reads;
     for (const auto& n : g->node())
-      for (const auto& a : n.attribute())
-        if (a.has_g() || a.graphs_size() > 0)
-          throw Error(ErrorCode::kUnprocessable, "fp16-control-flow", "fp16 conversion does not handle control flow (node '" + n.name() + "')");
+      for (const auto& a : n.attribute()) {
+        if (a.has_g())
+          for (const auto& r : engine::outer_scope_reads(a.g())) body_reads.insert(r);
+        for (const auto& sub : a.graphs())
+          for (const auto& r : engine::outer_scope_reads(sub)) body_reads.insert(r);
+      }
     types_ = value_types(model);
     if (range_check_) check_ranges(model);
 
     google::protobuf::RepeatedPtrField<onnx::NodeProto> out;
-    std::int64_t fp16_nodes = 0, fp32_nodes = 0;
+    std::int64_t fp16_nodes = 0, fp32_nodes = 0, kept_for_bodies = 0;
     if (!keep_io_)
       for (auto& in : *g->mutable_input())
-        if (is_float(in.name()) && find_initializer(*g, in.name()) < 0) {
+        if (is_float(in.name()) && find_initializer(*g, in.name()) < 0 && !body_reads.count(in.name())) {
           in.mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT16);
           half_.insert(in.name());
         }
     for (int i = 0; i < g->node_size(); ++i) {
       onnx::NodeProto node = g->node(i);
-      if (runs_in_fp16(node) && !range_kept_.count(i)) {
+      bool read_by_body = false;
+      for (const auto& o : node.output()) read_by_body = read_by_body || body_reads.count(o);
+      if (read_by_body && runs_in_fp16(node)) ++kept_for_bodies;
+      if (runs_in_fp16(node) && !range_kept_.count(i) && !read_by_body) {
         ++fp16_nodes;
         const auto& which = convertible_ops().at(node.op_type());
         for (int k = 0; k < node.input_size(); ++k) {
@@ -135,7 +147,8 @@ class ConvertFp16Pass final : public Pass {
     }
     return {{"nodes_fp16", fp16_nodes}, {"nodes_fp32", fp32_nodes}, {"casts_inserted", casts_},
             {"initializers_converted", initializers_}, {"values_clamped", clamped_},
-            {"nodes_kept_for_range", static_cast<std::int64_t>(kept_for_range_.size())}};
+            {"nodes_kept_for_range", static_cast<std::int64_t>(kept_for_range_.size())},
+            {"nodes_kept_for_control_flow", kept_for_bodies}};
   }
 
   nlohmann::json details() const override {

@@ -116,7 +116,8 @@ int run_convert(const ConvertOptions& o) {
         }
         std::printf("%-28s %-10s %-10s %9.1f %12s %12s  %s\n", target_id.c_str(), precision.c_str(), validation_status_name(built.validation.status),
                     built.validation.outputs.empty() ? 0.0 : worst, src_p50.c_str(), var_p50.c_str(), req.bundle_path.c_str());
-        if (built.validation.status == ValidationStatus::kSkipped) std::printf("  note: %s\n", built.validation.reason.c_str());
+        if (built.validation.status == ValidationStatus::kSkipped || built.validation.status == ValidationStatus::kDegraded)
+          std::printf("  note: %s\n", built.validation.reason.c_str());
         if (precision == "int8" && !calibration) std::printf("  note: calibrated on SYNTHETIC inputs (no --calibration given)\n");
         print_accuracy(built.quantization);
       } catch (const Error& e) {

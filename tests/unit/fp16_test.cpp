@@ -68,6 +68,67 @@ TEST(ConvertFp16, WeightsAndComputeInFp16WithCastsOnlyAtTheBorders) {
   EXPECT_LT(r.outputs[0].sqnr_db, 100.0) << "fp16 rounding must show";
 }
 
+// two_convs, then m = y * 2 and an If (on whether x sums above 0) whose branches add or
+// subtract 1 from m. The branches read m by name: m's producer stays float32 with the If and
+// its bodies, the convolutions still convert.
+onnx::ModelProto two_convs_then_if() {
+  auto m = two_convs();
+  auto* g = m.mutable_graph();
+  g->mutable_output(0)->set_name("out");
+  *g->add_initializer() = float_tensor("two", {}, {2.f});
+  *g->add_initializer() = float_tensor("one", {}, {1.f});
+  *g->add_initializer() = float_tensor("zero", {}, {0.f});
+  *g->add_node() = node("Mul", {"y", "two"}, {"m"});
+  *g->add_node() = node("ReduceSum", {"x"}, {"total"});
+  *g->add_node() = node("Greater", {"total", "zero"}, {"positive"});
+  auto branch = [](const std::string& name, const std::string& op) {
+    onnx::GraphProto b;
+    b.set_name(name);
+    *b.add_node() = node(op, {"m", "one"}, {name + "_out"});
+    *b.add_output() = tensor_value(name + "_out", onnx::TensorProto::FLOAT, {"1", "4", "8", "8"});
+    return b;
+  };
+  auto when = node("If", {"positive"}, {"out"});
+  auto* then_branch = when.add_attribute();
+  then_branch->set_name("then_branch");
+  then_branch->set_type(onnx::AttributeProto::GRAPH);
+  *then_branch->mutable_g() = branch("then", "Add");
+  auto* else_branch = when.add_attribute();
+  else_branch->set_name("else_branch");
+  else_branch->set_type(onnx::AttributeProto::GRAPH);
+  *else_branch->mutable_g() = branch("else", "Sub");
+  *g->add_node() = when;
+  return m;
+}
+
+TEST(ConvertFp16, ValuesControlFlowBodiesReadStayFloatAndTheRestConverts) {
+  const auto source = two_convs_then_if();
+  PassCounts counts;
+  auto m = fp16(source, {}, &counts);  // the ONNX checker runs on the result
+  EXPECT_EQ(counts["nodes_fp16"], 3);  // the convolutions and the Relu
+  EXPECT_EQ(counts["nodes_kept_for_control_flow"], 1);  // the Mul whose m the branches read
+  for (const auto& n : m.graph().node())
+    if (n.op_type() == "Mul") {
+      EXPECT_EQ(n.output(0), "m");
+      EXPECT_NE(n.input(0), "y");  // reads the fp16 y through a Cast
+    }
+  for (int k = 0; k < 2; ++k) {
+    const auto& flag = k == 0 ? std::vector<float>(192, 0.5f) : std::vector<float>(192, -0.5f);  // both branches
+    const std::vector<engine::Tensor> in{[&] {
+      auto t = engine::Tensor::allocate(engine::DType::kF32, {1, 3, 8, 8});
+      std::copy(flag.begin(), flag.end(), t.as<float>());
+      return t;
+    }()};
+    const auto want = engine::Session(source, {}).run(in)[0];
+    const auto got = engine::Session(emulate_fp16(m), {}).run(in)[0];
+    ASSERT_EQ(got.shape, want.shape);
+    for (std::int64_t i = 0; i < want.numel(); ++i)
+      EXPECT_NEAR(got.as<float>()[i], want.as<float>()[i], 1e-2f + 1e-2f * std::abs(want.as<float>()[i])) << k << " " << i;
+  }
+  auto r = validate_variant(source, m, default_thresholds("fp16"));
+  EXPECT_EQ(r.status, ValidationStatus::kValidated) << r.reason;
+}
+
 TEST(ConvertFp16, BlockedOpsStayFloatBehindCasts) {
   auto m = fp16(two_convs(), {{"block_ops", "Relu"}});
   // x -> fp16, c1 -> fp32 for the Relu, r1 -> fp16, y -> fp32.

@@ -53,6 +53,7 @@ TEST(Validation, SmallErrorsDegrade) {
   EXPECT_EQ(r.status, ValidationStatus::kDegraded);
   EXPECT_GT(r.outputs[0].sqnr_db, 30.0);
   EXPECT_LT(r.outputs[0].sqnr_db, 80.0);
+  EXPECT_NE(r.reason.find("below 80"), std::string::npos) << r.reason;
 }
 
 TEST(Validation, ClassScoresGetTopKAgreement) {
@@ -248,6 +249,13 @@ TEST(Validation, TheShareOfPairedDetectionsDecidesBetweenValidatedDegradedAndFai
   };
   EXPECT_EQ(with(share - 0.01, share - 0.02), ValidationStatus::kValidated);
   EXPECT_EQ(with(share + 0.01, share - 0.01), ValidationStatus::kDegraded);
+  {
+    ValidationThresholds t;
+    t.validated_detection_agreement = share + 0.01;
+    t.degraded_detection_agreement = share - 0.01;
+    const auto degraded = validate_variant(source, variant, t);
+    EXPECT_NE(degraded.reason.find("of the detections pair with the source's"), std::string::npos) << degraded.reason;
+  }
   EXPECT_EQ(with(share + 0.02, share + 0.01), ValidationStatus::kFailed);
 }
 
