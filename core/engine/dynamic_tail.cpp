@@ -513,7 +513,11 @@ std::optional<TailSplit> split_dynamic_tail(const onnx::ModelProto& model) {
 
 DynamicTail::DynamicTail(std::vector<onnx::NodeProto> nodes, std::unordered_map<std::string, Tensor> constants, std::int64_t opset,
                          NodePlanOptions plan_options)
-    : nodes_(std::move(nodes)), constants_(std::move(constants)), opset_(opset), plan_options_(plan_options) {
+    : nodes_(std::move(nodes)),
+      constants_(std::move(constants)),
+      opset_(opset),
+      plan_options_(plan_options),
+      blocks_(BlockCache::make(kMaxCachedBytes)) {
   for (const auto& n : nodes_) {
     check_runnable(n);
     plans_.push_back(std::make_shared<NodePlans>());
@@ -542,6 +546,7 @@ bool DynamicTail::fold_once(const onnx::NodeProto& n) {
 }
 
 void DynamicTail::run(std::unordered_map<std::string, Tensor>& values, Profile* profile) const {
+  BlockCache::Use blocks(blocks_.get());
   for (const auto& [name, t] : constants_) values.emplace(name, t);
   Scope scope{values};
   const Reuse reuse{plans_, folded_, constants_, plan_options_};

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "core/base/error.h"
+#include "core/engine/block_cache.h"
 
 namespace aifgen::engine {
 
@@ -97,6 +98,8 @@ namespace {
 // resampling wrote its output with vmovntps and faulted on a 16-byte aligned tensor the
 // dynamic tail had allocated).
 std::shared_ptr<std::byte[]> aligned_bytes(std::size_t n) {
+  if (n >= BlockCache::kMinBytes)
+    if (auto* cache = BlockCache::current()) return cache->take(n);
   const std::size_t rounded = (std::max<std::size_t>(n, 1) + 63) / 64 * 64;
   auto* p = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
   if (!p) throw std::bad_alloc();

@@ -1,0 +1,76 @@
+#include "core/engine/block_cache.h"
+
+#include <cstdlib>
+#include <new>
+
+namespace aifgen::engine {
+namespace {
+
+thread_local BlockCache* installed = nullptr;
+
+std::byte* aligned_block(std::size_t capacity) {
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(64, capacity));
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+}  // namespace
+
+std::shared_ptr<BlockCache> BlockCache::make(std::size_t max_cached_bytes) {
+  return std::shared_ptr<BlockCache>(new BlockCache(max_cached_bytes));
+}
+
+BlockCache::~BlockCache() {
+  for (auto& [capacity, block] : free_) std::free(block);
+}
+
+std::shared_ptr<std::byte[]> BlockCache::take(std::size_t bytes) {
+  const std::size_t wanted = (std::max<std::size_t>(bytes, 1) + 63) / 64 * 64;
+  std::byte* block = nullptr;
+  std::size_t capacity = wanted;
+  {
+    std::lock_guard<std::mutex> hold(mu_);
+    if (auto it = free_.lower_bound(wanted); it != free_.end() && it->first <= wanted + wanted / 4) {
+      capacity = it->first;
+      block = it->second;
+      cached_ -= capacity;
+      ++reused_;
+      free_.erase(it);
+    }
+  }
+  if (!block) block = aligned_block(capacity);
+  std::weak_ptr<BlockCache> owner = weak_from_this();
+  return std::shared_ptr<std::byte[]>(block, [owner, capacity](std::byte* p) {
+    if (auto cache = owner.lock()) cache->give_back(p, capacity);
+    else std::free(p);
+  });
+}
+
+void BlockCache::give_back(std::byte* block, std::size_t capacity) {
+  {
+    std::lock_guard<std::mutex> hold(mu_);
+    if (cached_ + capacity <= max_cached_) {
+      free_.emplace(capacity, block);
+      cached_ += capacity;
+      return;
+    }
+  }
+  std::free(block);
+}
+
+std::size_t BlockCache::cached_bytes() const {
+  std::lock_guard<std::mutex> hold(mu_);
+  return cached_;
+}
+
+std::size_t BlockCache::reused() const {
+  std::lock_guard<std::mutex> hold(mu_);
+  return reused_;
+}
+
+BlockCache::Use::Use(BlockCache* cache) : previous_(installed) { installed = cache; }
+BlockCache::Use::~Use() { installed = previous_; }
+
+BlockCache* BlockCache::current() { return installed; }
+
+}  // namespace aifgen::engine

@@ -1,0 +1,76 @@
+// BlockCache (core/engine/block_cache.h): a freed block comes back for a request it fits
+// without much waste, only while the cache is installed, only up to its bound, and a block
+// that outlives its cache is freed, not returned to it.
+#include "core/engine/block_cache.h"
+
+#include <gtest/gtest.h>
+
+#include "core/engine/tensor.h"
+
+namespace aifgen::engine {
+namespace {
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+TEST(BlockCache, AFreedBlockIsReusedForARequestItFitsWithoutWastingAQuarter) {
+  auto cache = BlockCache::make(64 * kMiB);
+  std::byte* first = nullptr;
+  {
+    auto block = cache->take(8 * kMiB);
+    first = block.get();
+  }
+  EXPECT_EQ(cache->cached_bytes(), 8 * kMiB);
+  {
+    // 5 MiB would leave 3 of 8 unused: a new block.
+    auto small = cache->take(5 * kMiB);
+    EXPECT_NE(small.get(), first);
+    EXPECT_EQ(cache->reused(), 0u);
+  }
+  // 7 MiB fits the 8 MiB block: it comes back. (The 5 MiB block is kept too now.)
+  auto again = cache->take(7 * kMiB);
+  EXPECT_EQ(again.get(), first);
+  EXPECT_EQ(cache->reused(), 1u);
+  EXPECT_EQ(cache->cached_bytes(), 5 * kMiB);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(again.get()) % 64, 0u);
+}
+
+TEST(BlockCache, KeepsNoMoreThanItsBound) {
+  auto cache = BlockCache::make(10 * kMiB);
+  {
+    auto a = cache->take(6 * kMiB), b = cache->take(6 * kMiB);
+  }
+  EXPECT_EQ(cache->cached_bytes(), 6 * kMiB);  // the second went back to the system
+}
+
+TEST(BlockCache, ABlockThatOutlivesItsCacheIsFreedNotReturned) {
+  std::shared_ptr<std::byte[]> survivor;
+  {
+    auto cache = BlockCache::make(64 * kMiB);
+    survivor = cache->take(4 * kMiB);
+    survivor[4 * kMiB - 1] = std::byte{7};
+  }
+  EXPECT_EQ(survivor[4 * kMiB - 1], std::byte{7});
+  survivor.reset();  // must not touch the destroyed cache
+}
+
+TEST(BlockCache, TensorsTakeLargeBlocksFromTheInstalledCacheOnly) {
+  auto cache = BlockCache::make(64 * kMiB);
+  const Shape large{1024, 1024};  // 4 MiB of float
+  std::byte* block = nullptr;
+  {
+    BlockCache::Use use(cache.get());
+    block = Tensor::allocate_for_overwrite(DType::kF32, large).data;  // freed at once
+    EXPECT_EQ(cache->cached_bytes(), 4 * kMiB);
+    EXPECT_EQ(Tensor::allocate(DType::kF32, large).data, block);  // zeroed or not, the same block
+    EXPECT_EQ(cache->reused(), 1u);
+    (void)Tensor::allocate_for_overwrite(DType::kF32, {16});  // small: malloc's
+    EXPECT_EQ(cache->cached_bytes(), 4 * kMiB);
+    EXPECT_EQ(BlockCache::current(), cache.get());
+  }
+  EXPECT_EQ(BlockCache::current(), nullptr);
+  (void)Tensor::allocate_for_overwrite(DType::kF32, large);
+  EXPECT_EQ(cache->reused(), 1u);
+}
+
+}  // namespace
+}  // namespace aifgen::engine
