@@ -252,6 +252,8 @@ std::optional<DetectionGroup> find_detections(const std::vector<std::string>& na
 }
 
 std::vector<std::int64_t> labels_of(const engine::Tensor& t) {
+  // Labels are int64 in every exporter we have seen; the engine's own copy handles that (and int32) exactly.
+  if (t.dtype == engine::DType::kI64 || t.dtype == engine::DType::kI32) return engine::to_int64_vector(t);
   std::vector<std::int64_t> out(static_cast<std::size_t>(t.numel()));
   for (std::int64_t i = 0; i < t.numel(); ++i) out[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(element_as_double(t, i));
   return out;
@@ -268,6 +270,15 @@ OutputComparison::OutputComparison(std::vector<std::string> output_names, std::v
     : names_(std::move(output_names)), state_(std::make_unique<State>()) {
   state_->acc.resize(names_.size());
   state_->value_rows = std::move(rows_depend_on_values);
+}
+OutputComparison OutputComparison::of(const std::vector<engine::IoInfo>& outputs) {
+  std::vector<std::string> names;
+  std::vector<bool> value_rows;
+  for (const auto& o : outputs) {
+    names.push_back(o.name);
+    value_rows.push_back(!o.shape.empty() && o.shape[0] < 0);
+  }
+  return OutputComparison(std::move(names), std::move(value_rows));
 }
 OutputComparison::~OutputComparison() = default;
 OutputComparison::OutputComparison(OutputComparison&&) noexcept = default;
@@ -393,13 +404,8 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
       for (int s = 0; s < t.samples; ++s) synthetic.push_back(engine::random_inputs(ref.inputs(shapes), 1000u + static_cast<std::uint32_t>(s)));
     const auto& samples = given.samples.empty() ? synthetic : given.samples;
     const int count = static_cast<int>(samples.size());
-    std::vector<std::string> names;
-    std::vector<bool> value_rows;
-    for (const auto& o : ref.outputs(shapes)) {
-      names.push_back(o.name);
-      value_rows.push_back(!o.shape.empty() && o.shape[0] < 0);
-    }
-    OutputComparison comparison(names, value_rows);
+    const auto outputs = ref.outputs(shapes);
+    OutputComparison comparison = OutputComparison::of(outputs);
     // The source's outputs for a batch of samples, then the variant's for the same batch, so
     // that only one of the two plans exists at a time; one batch unless the source's outputs
     // outgrow kReferenceBatchBytes.
@@ -410,7 +416,7 @@ ValidationResult validate_variant(const onnx::ModelProto& source, const onnx::Mo
         for (const auto& o : reference.back()) bytes += o.bytes();
       }
       ref.release();
-      if (begin == 0 && (ref.inputs(shapes).size() != var.inputs(shapes).size() || names.size() != var.outputs(shapes).size()))
+      if (begin == 0 && (ref.inputs(shapes).size() != var.inputs(shapes).size() || outputs.size() != var.outputs(shapes).size()))
         throw Error(ErrorCode::kInternal, "validation-mismatch", "the variant's inputs or outputs differ from the source's");
       for (int s = begin; s < end; ++s) comparison.add(reference[static_cast<std::size_t>(s - begin)], var.run(shapes, samples[static_cast<std::size_t>(s)]));
       if (end < count) var.release();

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/engine/session.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen {
@@ -48,6 +49,8 @@ class OutputComparison {
   // it as -1), as a detector's are; such outputs with a float [N, 4] boxes output among them are
   // compared as detections. Empty: none is.
   explicit OutputComparison(std::vector<std::string> output_names, std::vector<bool> rows_depend_on_values = {});
+  // For a session's outputs, in its order: an output whose first dim is -1 has rows set by values.
+  static OutputComparison of(const std::vector<engine::IoInfo>& outputs);
   ~OutputComparison();
   OutputComparison(OutputComparison&&) noexcept;
   OutputComparison& operator=(OutputComparison&&) noexcept;

@@ -8,13 +8,13 @@ namespace {
 
 thread_local BlockCache* installed = nullptr;
 
-std::byte* aligned_block(std::size_t capacity) {
-  auto* p = static_cast<std::byte*>(std::aligned_alloc(64, capacity));
+}  // namespace
+
+std::byte* allocate_cache_aligned(std::size_t bytes) {
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(64, cache_line_rounded(bytes)));
   if (!p) throw std::bad_alloc();
   return p;
 }
-
-}  // namespace
 
 std::shared_ptr<BlockCache> BlockCache::make(std::size_t max_cached_bytes) {
   return std::shared_ptr<BlockCache>(new BlockCache(max_cached_bytes));
@@ -25,7 +25,7 @@ BlockCache::~BlockCache() {
 }
 
 std::shared_ptr<std::byte[]> BlockCache::take(std::size_t bytes) {
-  const std::size_t wanted = (std::max<std::size_t>(bytes, 1) + 63) / 64 * 64;
+  const std::size_t wanted = cache_line_rounded(bytes);
   std::byte* block = nullptr;
   std::size_t capacity = wanted;
   {
@@ -38,7 +38,7 @@ std::shared_ptr<std::byte[]> BlockCache::take(std::size_t bytes) {
       free_.erase(it);
     }
   }
-  if (!block) block = aligned_block(capacity);
+  if (!block) block = allocate_cache_aligned(capacity);
   std::weak_ptr<BlockCache> owner = weak_from_this();
   return std::shared_ptr<std::byte[]>(block, [owner, capacity](std::byte* p) {
     if (auto cache = owner.lock()) cache->give_back(p, capacity);

@@ -13,6 +13,12 @@
 
 namespace aifgen::engine {
 
+// `bytes` (at least 1) rounded up to whole 64-byte lines.
+constexpr std::size_t cache_line_rounded(std::size_t bytes) { return ((bytes > 0 ? bytes : 1) + 63) / 64 * 64; }
+// A 64-byte aligned block of cache_line_rounded(bytes), released with std::free. Tensors start
+// on 64 bytes as oneDNN's own buffers do: some of its JIT kernels store with aligned moves.
+std::byte* allocate_cache_aligned(std::size_t bytes);
+
 class BlockCache : public std::enable_shared_from_this<BlockCache> {
  public:
   // Smaller blocks come from malloc's heap, which reuses them without new pages.

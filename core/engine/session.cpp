@@ -2046,12 +2046,11 @@ void Session::plan_model(const onnx::ModelProto& model, std::optional<onnx::Mode
   if (impl_->options.threads < 1) impl_->options.threads = 1;
   omp_set_num_threads(impl_->options.threads);
   auto t0 = std::chrono::steady_clock::now();
-  // aifgen's private ops (fused by passes for this engine) become the standard ops the planner
-  // fuses again; planning from them is the same as planning the original graph.
+  // aifgen's private ops (fused by passes for this engine) were made standard ops again by
+  // rewritten_before_split, on every path here; the planner fuses them again.
   // float16 models with float32 inputs and outputs (fp16 variants) run in float32 with fp16
   // rounding wherever they store fp16 (no native fp16 kernels), so fp16 bundles serve with the
   // numerics their validation measured. Models with fp16 inputs or outputs run as written.
-  if (auto ex = expand_aifgen_ops(standard ? *standard : model)) standard = std::move(ex);
   // What If/Loop/Scan bodies read from the graph becomes explicit inputs of those nodes first,
   // so no rewrite below drops or fuses away a value only a body reads.
   if (auto cf = expose_subgraph_reads(standard ? *standard : model)) standard = std::move(cf);

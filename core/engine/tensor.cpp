@@ -100,10 +100,7 @@ namespace {
 std::shared_ptr<std::byte[]> aligned_bytes(std::size_t n) {
   if (n >= BlockCache::kMinBytes)
     if (auto* cache = BlockCache::current()) return cache->take(n);
-  const std::size_t rounded = (std::max<std::size_t>(n, 1) + 63) / 64 * 64;
-  auto* p = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
-  if (!p) throw std::bad_alloc();
-  return std::shared_ptr<std::byte[]>(p, [](std::byte* q) { std::free(q); });
+  return std::shared_ptr<std::byte[]>(allocate_cache_aligned(n), [](std::byte* q) { std::free(q); });
 }
 
 }  // namespace

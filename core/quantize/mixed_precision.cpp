@@ -14,13 +14,13 @@ HeldOutProbe::HeldOutProbe(const onnx::ModelProto& reference, std::vector<Sample
   auto inputs = model_inputs(reference);
   for (std::size_t k = 0; k < inputs.size() && k < samples_[0].size(); ++k) options_.input_shapes[inputs[k].name] = samples_[0][k].shape;
   engine::Session session(reference, options_);
-  for (const auto& o : session.outputs()) names_.push_back(o.name);
+  outputs_ = session.outputs();
   for (const auto& s : samples_) reference_.push_back(session.run(s));
 }
 
 std::vector<OutputMetrics> HeldOutProbe::measure(const onnx::ModelProto& candidate) const {
   engine::Session session(candidate, options_);
-  OutputComparison comparison(names_);
+  auto comparison = OutputComparison::of(outputs_);
   for (std::size_t i = 0; i < samples_.size(); ++i) comparison.add(reference_[i], session.run(samples_[i]));
   ++evaluations_;
   return comparison.metrics();

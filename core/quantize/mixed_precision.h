@@ -36,7 +36,7 @@ class HeldOutProbe {
   engine::SessionOptions options_;
   std::vector<Sample> samples_;
   std::vector<std::vector<engine::Tensor>> reference_;
-  std::vector<std::string> names_;
+  std::vector<engine::IoInfo> outputs_;  // the reference's
   AccuracyBudget budget_;
   mutable std::atomic<int> evaluations_{0};
 };

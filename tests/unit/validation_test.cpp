@@ -8,6 +8,8 @@
 #include <limits>
 
 #include "core/base/error.h"
+#include "core/engine/random_inputs.h"
+#include "core/quantize/mixed_precision.h"
 #include "core/passes/pass_manager.h"
 #include "service/build_options.h"
 #include "core/tensor_util.h"
@@ -320,6 +322,25 @@ TEST(Validation, JobsSetTheDetectionSharesBesideTheSqnrOrKeepThePrecisionsDefaul
       EXPECT_EQ(e.type(), "invalid-field") << bad;
     }
   }
+}
+
+TEST(Validation, TheAccuracyBudgetJudgesADetectorByItsPairedDetections) {
+  // The int8 accuracy-budget search compares candidates through the same pairing: a detector's
+  // int64 labels and value-shaped rows are not refused there either.
+  const auto source = detector_model(20);
+  std::vector<Sample> samples;
+  {
+    engine::Session session(source, {});
+    for (std::uint32_t s = 0; s < 2; ++s) samples.push_back(engine::random_inputs(session.inputs(), 7u + s));
+  }
+  const quantize::HeldOutProbe probe(source, samples, AccuracyBudget{0.05, 20});
+  const auto same = probe.measure(detector_model(20, /*reversed=*/true));
+  ASSERT_EQ(same.size(), 3u);
+  ASSERT_TRUE(same[2].detections.has_value());
+  EXPECT_GT(same[2].detections->source, 4);
+  EXPECT_EQ(same[2].detections->matched, same[2].detections->source);
+  EXPECT_TRUE(check_budget(same, probe.budget()).met);
+  EXPECT_FALSE(probe.judge(detector_model(20, false, /*shift=*/5.f)).met);
 }
 
 }  // namespace
