@@ -6,7 +6,9 @@ by ../shared/models/make_models.py into a cache folder), torchvision's segmentat
 architectures (by bench/export_task_models.py: dense per-pixel heads with dilated convolutions
 and bilinear upsampling, 3-D and (2+1)-D convolutions, video transformers) and its detection
 architectures (SSD, RetinaNet, FCOS and the R-CNNs, score thresholds at 0: post-processing with
-NonZero, TopK, NonMaxSuppression and RoiAlign, which the engine runs in its dynamic tail), plus
+NonZero, TopK, NonMaxSuppression and RoiAlign, which the engine runs in its dynamic tail),
+torchaudio's speech architectures (wav2letter, DeepSpeech's bidirectional RNN, WaveRNN's GRU,
+Conv-TasNet, wav2vec 2.0 and HuBERT, Conformer, Emformer, HDemucs; by the same script), and
 the shared models. For each model:
 
   * correctness: ONNX Runtime's outputs for one random input (ort-bench --save-io) against
@@ -92,28 +94,35 @@ TOO_LARGE = {"vit_h_14": "632M parameters: over ONNX's 2 GiB single-file limit",
 ZERO_OUTPUTS = -1.0
 
 
-FAMILIES = ("classification", "segmentation", "video", "detection")
+FAMILIES = ("classification", "segmentation", "video", "detection", "speech")
 
 
 # Filled by main() with the detection family's names (their outputs are paired before comparing).
 DETECTORS = set()
 
 
+def task_families():
+    """export_task_models.py's families (segmentation, video, detection, speech) -> names."""
+    sys.path.insert(0, HERE)
+    import export_task_models
+    return export_task_models.families()
+
+
 def family_of(name):
-    """The family whose exporter makes `name` (classification unless torchvision files it elsewhere)."""
-    import torchvision
-    for family in FAMILIES[1:]:
-        if name in torchvision.models.list_models(module=getattr(torchvision.models, family)):
+    """The family whose exporter makes `name` (classification unless another family lists it)."""
+    for family, names in task_families().items():
+        if name in names:
             return family
     return "classification"
 
 
 def torchvision_architectures(families):
+    """The architectures of `families`: torchvision's, and torchaudio's for speech."""
     import torchvision
     names = []
+    tasks = task_families()
     for family in families:
-        module = torchvision.models if family == "classification" else getattr(torchvision.models, family)
-        names += sorted(torchvision.models.list_models(module=module))
+        names += sorted(torchvision.models.list_models(module=torchvision.models)) if family == "classification" else tasks[family]
     return names
 
 

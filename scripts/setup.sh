@@ -38,9 +38,9 @@ for arg in "$@"; do
   esac
 done
 $test_tools && PACKAGES+=(clang libclang-rt-14-dev python3-numpy python3-pil fonts-dejavu-core chromium firefox-esr postgresql)
-# bench/zoo.sh and bench/compare_ort.sh export torchvision architectures with Debian's PyTorch
-# (large: only when asked for).
-$bench_tools && PACKAGES+=(python3-torch python3-torchvision python3-numpy python3-onnx)
+# bench/zoo.sh and bench/compare_ort.sh export torchvision (and torchaudio's speech)
+# architectures with Debian's PyTorch (large: only when asked for).
+$bench_tools && PACKAGES+=(python3-torch python3-torchvision python3-torchaudio python3-numpy python3-onnx)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

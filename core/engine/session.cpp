@@ -569,6 +569,12 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
       };
       if (is_op(n, "Relu")) add = {elt(dnnl::algorithm::eltwise_relu, 0, 0)};
       else if (is_op(n, "LeakyRelu")) add = {elt(dnnl::algorithm::eltwise_relu, attr_f("alpha", 0.01f), 0)};
+      else if (is_op(n, "PRelu") && n.input_size() == 2 && n.input(0) == cur) {
+        // One slope for every channel (nn.PReLU's default) is a LeakyRelu.
+        const Tensor* slope = constant_of(n.input(1));
+        const float alpha = slope && slope->shape.size() <= out_shape.size() ? scalar_f32(*slope) : NAN;
+        if (std::isfinite(alpha)) add = {elt(dnnl::algorithm::eltwise_relu, alpha, 0)};
+      }
       else if (is_op(n, "Sigmoid")) add = {elt(dnnl::algorithm::eltwise_logistic, 0, 0)};
       else if (is_op(n, "Tanh")) add = {elt(dnnl::algorithm::eltwise_tanh, 0, 0)};
       else if (is_op(n, "HardSwish")) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/error.h"
 #include "core/engine/kernels/post_ops.h"
 #include "core/engine/session.h"
 #include "core/passes/pass_manager.h"
@@ -36,7 +37,7 @@ float apply(const Step& s, float v) {
   if (s.op == "Sub") return s.constant_first ? s.a - v : v - s.a;
   if (s.op == "Div") return v / s.a;
   if (s.op == "HardSwish") return v * std::clamp(v + 3.f, 0.f, 6.f) / 6.f;
-  if (s.op == "LeakyRelu") return v > 0 ? v : s.a * v;
+  if (s.op == "LeakyRelu" || s.op == "PRelu") return v > 0 ? v : s.a * v;
   if (s.op == "Clip") return std::clamp(v, s.a, s.b);
   if (s.op == "HardSigmoid") return std::clamp(s.a * v + s.b, 0.f, 1.f);
   ADD_FAILURE() << "no reference for " << s.op;
@@ -117,6 +118,8 @@ TEST(EnginePostOpChain, FusedChainsComputeWhatTheGraphSays) {
       // Other repeated algorithms have no exact substitute: fusion stops before the second.
       {{{"LeakyRelu", 0.1f}, {"HardSwish"}, {"LeakyRelu", 0.3f}}, "Conv+LeakyRelu+HardSwish"},
       {{{"Clip", -5.f, 10.f}, {"HardSwish"}, {"Clip", -1.f, 1.f}}, "Conv+Clip+HardSwish"},
+      // nn.PReLU's one shared slope is a LeakyRelu.
+      {{{"PRelu", 0.25f}, {"Add", 1.f}}, "Conv+PRelu+Add"},
       // The same parameters twice are one injector: fused.
       {{{"Clip", -1.f, 1.f}, {"HardSwish"}, {"Clip", -1.f, 1.f}}, "Conv+Clip+HardSwish+Clip"},
   };
@@ -135,6 +138,36 @@ TEST(EnginePostOpChain, FusedChainsComputeWhatTheGraphSays) {
     for (std::size_t i = 0; i < want.size(); ++i)
       worst = std::max(worst, std::abs(static_cast<double>(y.as<float>()[i]) - want[i]) / std::max(1.f, std::abs(want[i])));
     EXPECT_LT(worst, 1e-5) << c.fused_label;
+  }
+}
+
+// A slope per channel ([C, 1, 1], as PyTorch exports nn.PReLU(C)) runs as its own step, each
+// channel with its own slope; a slope that X cannot take (it would widen X) is refused.
+TEST(EnginePostOpChain, APReluWithASlopePerChannelScalesEachChannelsNegatives) {
+  auto m = empty_model("prelu");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, {"1", "4", "6", "6"});
+  *g->add_output() = tensor_value("y", onnx::TensorProto::FLOAT, {"1", "4", "6", "6"});
+  const std::vector<float> slopes = {0.5f, -0.25f, 0.f, 2.f};
+  *g->add_initializer() = float_tensor("slope", {4, 1, 1}, slopes);
+  *g->add_node() = node("PRelu", {"x", "slope"}, {"y"});
+  const auto x = input();
+  const auto y = engine::Session(m, {}).run({x})[0];
+  ASSERT_EQ(y.shape, x.shape);
+  int negatives = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    const float v = x.as<float>()[i];
+    negatives += v < 0;
+    EXPECT_EQ(y.as<float>()[i], v < 0 ? slopes[static_cast<std::size_t>(i / 36)] * v : v) << i;
+  }
+  EXPECT_GT(negatives, 20);
+
+  *g->mutable_initializer(0) = float_tensor("slope", {2, 4, 1, 1}, std::vector<float>(8, 0.5f));
+  try {
+    engine::Session bad(m, {});
+    ADD_FAILURE() << "a slope that widens X was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not broadcast to X"), std::string::npos) << e.what();
   }
 }
 

@@ -129,6 +129,24 @@ std::unique_ptr<Kernel> make_mod(const NodeCtx& ctx, std::vector<TensorDesc>& ou
   return k;
 }
 
+// PRelu: x where x >= 0, slope * x elsewhere; the slope broadcasts to X (unidirectionally: the
+// output has X's shape). PyTorch exports nn.PReLU so (Conv-TasNet's separator, face detectors).
+std::unique_ptr<Kernel> make_prelu(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
+  const auto dt = ctx.in(0).dtype;
+  if (ctx.in(1).dtype != dt) ctx.invalid("X and slope differ in type");
+  if (dt == DType::kF16 || dt == DType::kBool) ctx.unsupported(std::string("PRelu on ") + dtype_str(dt));
+  const auto so = out_shape(ctx, {ctx.in(0).shape, ctx.in(1).shape});
+  if (so != ctx.in(0).shape) ctx.invalid("slope " + shape_str(ctx.in(1).shape) + " does not broadcast to X " + shape_str(ctx.in(0).shape));
+  outs = {{dt, so}};
+  std::unique_ptr<Kernel> k;
+  dispatch_type(dt, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (!std::is_same_v<T, bool>)
+      k = binary_kernel<T, T, T>(ctx.in(0).shape, ctx.in(1).shape, so, [](T x, T slope) { return x < T{0} ? static_cast<T>(slope * x) : x; });
+  });
+  return k;
+}
+
 // Max/Min/Sum/Mean over any number of inputs: folds pairwise through a temporary.
 template <typename F>
 void add_variadic(KernelTable& t, const char* name, F fn, bool mean) {
@@ -221,6 +239,7 @@ void register_elementwise_kernels(KernelTable& t) {
   add_binary(t, "Or", Kind::kLogic, [](auto a, auto b) { return a || b; });
   add_binary(t, "Xor", Kind::kLogic, [](auto a, auto b) { return a != b; });
   t["Pow"] = make_pow;
+  t["PRelu"] = make_prelu;
   t["Where"] = make_where;
   add_variadic(t, "Max", [](auto a, auto b) { return a > b || b != b ? a : b; }, false);
   add_variadic(t, "Min", [](auto a, auto b) { return a < b || b != b ? a : b; }, false);
