@@ -254,4 +254,27 @@ AIFGEN_MULTIVERSION void layer_norm_rows(const float* x, float* y, std::int64_t 
   }
 }
 
+AIFGEN_MULTIVERSION void shifted_sums(const float* x, std::int64_t n, float shift, double* sum, double* sum_sq) {
+  double s = 0, q = 0;
+  for (std::int64_t b = 0; b < n; b += 4096) {
+    const std::int64_t e = std::min<std::int64_t>(n, b + 4096);
+    float bs = 0, bq = 0;
+#pragma omp simd reduction(+ : bs, bq)
+    for (std::int64_t i = b; i < e; ++i) {
+      const float d = x[i] - shift;
+      bs += d;
+      bq += d * d;
+    }
+    s += bs;
+    q += bq;
+  }
+  *sum = s;
+  *sum_sq = q;
+}
+
+AIFGEN_MULTIVERSION void centred_affine_loop(const float* x, float* y, std::int64_t n, float shift, float a, float b) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) y[i] = (x[i] - shift) * a + b;
+}
+
 }  // namespace aifgen::engine

@@ -70,6 +70,14 @@ void gelu_loop(const float* x, float* y, std::int64_t n);
 // mean_out/inv_out where not null.
 void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::int64_t c, float eps, const float* scale, const float* bias,
                      float* mean_out, float* inv_out);
+// *sum = the sum of x[i] - shift, *sum_sq = the sum of its squares, over [0, n): float lanes
+// within blocks of 4096 values, the blocks added in double, so a plane of a million values
+// (Conv-TasNet's global layer norm) keeps float32's precision. With `shift` near the mean,
+// x - shift is exact for the values near it and the two sums give the variance without the
+// cancellation of sum(x^2) - n mean^2.
+void shifted_sums(const float* x, std::int64_t n, float shift, double* sum, double* sum_sq);
+// y[i] = (x[i] - shift) * a + b over [0, n).
+void centred_affine_loop(const float* x, float* y, std::int64_t n, float shift, float a, float b);
 // y[r][k] = x[r][k] * scale[k] + shift[k] over `rows` rows of `c` channels (NHWC batch norm).
 void channel_affine_rows(const float* x, float* y, std::int64_t rows, std::int64_t c, const float* scale, const float* shift);
 // y[k][i] = x[k][i] * scale[k] + shift[k] for `channels` channels of `inner` values each (inner

@@ -1,6 +1,10 @@
 // BatchNormalization (inference), InstanceNormalization, Softmax and LogSoftmax with the axis
 // rules of each opset.
+#include <algorithm>
 #include <cmath>
+#include <vector>
+
+#include <omp.h>
 
 #include "core/engine/kernels/fast_math.h"
 #include "core/engine/kernels/dispatch.h"
@@ -36,10 +40,47 @@ std::unique_ptr<Kernel> make_batchnorm(const NodeCtx& ctx, std::vector<TensorDes
   });
 }
 
+// The sums of x - shift and of its squares over one plane of n values: split over the run's
+// threads when `team` (a plane too large for one thread while the planes are fewer than the
+// threads), else on the calling thread.
+void plane_sums(const float* x, std::int64_t n, float shift, bool team, double* sum, double* sum_sq) {
+  if (!team) {
+    shifted_sums(x, n, shift, sum, sum_sq);
+    return;
+  }
+  std::vector<double> s(static_cast<std::size_t>(omp_get_max_threads()), 0.0), q(s.size(), 0.0);
+  parallel_chunks(n, [&](std::int64_t b, std::int64_t e) {
+    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+    shifted_sums(x + b, e - b, shift, &s[t], &q[t]);
+  });
+  *sum = *sum_sq = 0;
+  for (std::size_t t = 0; t < s.size(); ++t) {
+    *sum += s[t];
+    *sum_sq += q[t];
+  }
+}
+
+// One plane normalized: the mean from sums about the plane's first value, then the deviations'
+// sums about that mean rounded to float (exact differences for the values near it), so a plane
+// around 1000 with a spread of 0.01 keeps its spread; the output is centred before it is
+// scaled ((x - mean) * a + b, not x * a + (b - mean * a), whose two terms near 1e5 cancel).
+void normalize_plane(const float* x, float* y, std::int64_t n, float eps, float scale, float bias, bool team) {
+  const double count = static_cast<double>(n);
+  double s = 0, q = 0;
+  plane_sums(x, n, x[0], team, &s, &q);
+  const float mean = static_cast<float>(x[0] + s / count);
+  plane_sums(x, n, mean, team, &s, &q);
+  const double offset = s / count, variance = std::max(0.0, q / count - offset * offset);
+  const double a = scale / std::sqrt(variance + eps);
+  const float fa = static_cast<float>(a), fb = static_cast<float>(bias - offset * a);
+  if (team) parallel_chunks(n, [&](std::int64_t b, std::int64_t e) { centred_affine_loop(x + b, y + b, e - b, mean, fa, fb); });
+  else centred_affine_loop(x, y, n, mean, fa, fb);
+}
+
 // InstanceNormalization: each (n, c) plane normalized by its own mean and variance, then
 // scaled and shifted per channel. PyTorch exports GroupNorm as this over [N, groups, rest]
-// (FCOS's heads). The statistics are summed in double, mean first, then the squared deviations
-// from it, and each value is centred in double, so a plane with a large mean keeps its spread.
+// (FCOS's heads; Conv-TasNet's global layer norm is one group: one plane of 512 x 2000 values,
+// whose passes are split over the threads).
 std::unique_ptr<Kernel> make_instance_norm(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   for (std::size_t i = 0; i < 3; ++i) ctx.require_dtype(i, {DType::kF32});
   const auto& x = ctx.in(0).shape;
@@ -50,20 +91,16 @@ std::unique_ptr<Kernel> make_instance_norm(const NodeCtx& ctx, std::vector<Tenso
   outs = {ctx.in(0)};
   return make_kernel([eps, c](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
     const std::int64_t planes = in[0]->shape[0] * c, inner = in[0]->numel() / std::max<std::int64_t>(planes, 1);
+    if (inner == 0) return;
     const float *xp = in[0]->as<float>(), *scale = in[1]->as<float>(), *bias = in[2]->as<float>();
     float* yp = out[0]->as<float>();
-#pragma omp parallel for if (planes >= 2 && in[0]->numel() > kParallelMinElements) schedule(static)
-    for (std::int64_t p = 0; p < planes; ++p) {
-      const float* row = xp + p * inner;
-      double sum = 0, dev = 0;
-      for (std::int64_t i = 0; i < inner; ++i) sum += row[i];
-      const double mean = sum / static_cast<double>(inner);
-      for (std::int64_t i = 0; i < inner; ++i) dev += (row[i] - mean) * (row[i] - mean);
-      const double a = scale[p % c] / std::sqrt(dev / static_cast<double>(inner) + eps), b = bias[p % c];
-      // (x - mean) in double: folded into one float scale and shift, a plane around 1000 with
-      // a spread of 0.01 lost 0.006 to the cancellation of two terms near 1e5.
-      for (std::int64_t i = 0; i < inner; ++i) yp[p * inner + i] = static_cast<float>((row[i] - mean) * a + b);
+    const bool team = planes < omp_get_max_threads() && inner > kParallelMinElements;
+    if (team) {
+      for (std::int64_t p = 0; p < planes; ++p) normalize_plane(xp + p * inner, yp + p * inner, inner, eps, scale[p % c], bias[p % c], true);
+      return;
     }
+#pragma omp parallel for if (planes >= 2 && in[0]->numel() > kParallelMinElements) schedule(static)
+    for (std::int64_t p = 0; p < planes; ++p) normalize_plane(xp + p * inner, yp + p * inner, inner, eps, scale[p % c], bias[p % c], false);
   });
 }
 
