@@ -7,7 +7,10 @@
 #include <cmath>
 #include <functional>
 
+#include <omp.h>
+
 #include "core/base/error.h"
+#include "core/engine/kernels/rnn_recurrence.h"
 #include "core/engine/session.h"
 #include "tests/support/model_builder.h"
 
@@ -211,7 +214,7 @@ TEST(EngineRecurrent, EveryCellAndDirectionMatchesTheOnnxDefinition) {
 // layout = 1 (batch-major X [N, T, I], Y [N, T, D, H], states [N, D, H]) gives the transposes of
 // layout 0's results for the transposed input and states.
 TEST(EngineRecurrent, BatchMajorLayoutIsTheTransposeOfSequenceMajor) {
-  for (const std::string op : {"LSTM", "GRU"}) {
+  for (const std::string op : {"LSTM", "GRU", "RNN"}) {
     Case c{op, "bidirectional", true, op == "LSTM", op == "GRU"};
     const auto seq = recurrent_model(c);
     auto batch = seq;
@@ -251,6 +254,117 @@ TEST(EngineRecurrent, BatchMajorLayoutIsTheTransposeOfSequenceMajor) {
             worst = std::max(worst, std::abs(static_cast<double>(a[o_].as<float>()[(d * N + n) * H + k]) - b[o_].as<float>()[(n * 2 + d) * H + k]));
     }
     EXPECT_LT(worst, 1e-6) << op;
+  }
+}
+
+// A vanilla RNN of a batch of at most 4 with constant weights runs on the engine's own
+// recurrence (X W^T for every step as one matmul, each step's R h as dot products split over the
+// threads); a larger batch on oneDNN's RNN primitive. DeepSpeech's shape, smaller: both
+// directions, ReLU, an initial state; each row of a batch of 5 (oneDNN) against the same row
+// alone (the engine's recurrence at 1 and at 2 threads, its rows shared by the threads).
+TEST(EngineRecurrent, TheSmallBatchRecurrenceMatchesOneDnnsOnTheSameRows) {
+  constexpr std::int64_t steps = 7, inputs = 16, hidden = 320, batch = 5;
+  auto model = [&](std::int64_t n) {
+    auto m = empty_model("rnn");
+    auto* g = m.mutable_graph();
+    *g->add_input() = tensor_value("X", onnx::TensorProto::FLOAT, {std::to_string(steps), std::to_string(n), std::to_string(inputs)});
+    *g->add_input() = tensor_value("h0", onnx::TensorProto::FLOAT, {"2", std::to_string(n), std::to_string(hidden)});
+    *g->add_initializer() = random_tensor("W", {2, hidden, inputs}, 21, -0.3f, 0.3f);
+    *g->add_initializer() = random_tensor("R", {2, hidden, hidden}, 22, -0.08f, 0.08f);
+    *g->add_initializer() = random_tensor("B", {2, 2 * hidden}, 23, -0.2f, 0.2f);
+    auto r = node("RNN", {"X", "W", "R", "B", "", "h0"}, {"Y", "Y_h"}, "cell");
+    add_int_attr(r, "hidden_size", hidden);
+    auto* dir = r.add_attribute();
+    dir->set_name("direction");
+    dir->set_type(onnx::AttributeProto::STRING);
+    dir->set_s("bidirectional");
+    auto* act = r.add_attribute();
+    act->set_name("activations");
+    act->set_type(onnx::AttributeProto::STRINGS);
+    act->add_strings("Relu");
+    act->add_strings("Relu");
+    *g->add_node() = r;
+    *g->add_output() = tensor_value("Y", onnx::TensorProto::FLOAT, {});
+    *g->add_output() = tensor_value("Y_h", onnx::TensorProto::FLOAT, {});
+    return m;
+  };
+  auto x = engine::Tensor::allocate(engine::DType::kF32, {steps, batch, inputs});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.37f * static_cast<float>(i)) * 2.f;
+  auto h0 = engine::Tensor::allocate(engine::DType::kF32, {2, batch, hidden});
+  for (std::int64_t i = 0; i < h0.numel(); ++i) h0.as<float>()[i] = std::cos(0.11f * static_cast<float>(i));
+  engine::Session whole(model(batch), {});
+  const auto all = whole.run({x, h0});
+  ASSERT_EQ(all[0].shape, (engine::Shape{steps, 2, batch, hidden}));
+  for (const int threads : {1, 2}) {
+    engine::SessionOptions o;
+    o.threads = threads;
+    engine::Session one(model(1), o);
+    double worst = 0, scale = 0;
+    std::int64_t positive = 0;
+    for (std::int64_t n = 0; n < batch; ++n) {
+      auto xn = engine::Tensor::allocate(engine::DType::kF32, {steps, 1, inputs});
+      for (std::int64_t t = 0; t < steps; ++t)
+        for (std::int64_t i = 0; i < inputs; ++i) xn.as<float>()[t * inputs + i] = x.as<float>()[(t * batch + n) * inputs + i];
+      auto hn = engine::Tensor::allocate(engine::DType::kF32, {2, 1, hidden});
+      for (std::int64_t d = 0; d < 2; ++d)
+        for (std::int64_t k = 0; k < hidden; ++k) hn.as<float>()[d * hidden + k] = h0.as<float>()[(d * batch + n) * hidden + k];
+      const auto row = one.run({xn, hn});
+      for (std::int64_t t = 0; t < steps; ++t)
+        for (std::int64_t d = 0; d < 2; ++d)
+          for (std::int64_t k = 0; k < hidden; ++k) {
+            const float want = all[0].as<float>()[((t * 2 + d) * batch + n) * hidden + k];
+            worst = std::max(worst, std::abs(static_cast<double>(row[0].as<float>()[(t * 2 + d) * hidden + k]) - want));
+            scale = std::max(scale, std::abs(static_cast<double>(want)));
+            positive += want > 0;
+          }
+      for (std::int64_t d = 0; d < 2; ++d)
+        for (std::int64_t k = 0; k < hidden; ++k)
+          worst = std::max(worst, std::abs(static_cast<double>(row[1].as<float>()[d * hidden + k]) - all[1].as<float>()[(d * batch + n) * hidden + k]));
+    }
+    EXPECT_GT(positive, steps * 2 * hidden);  // the ReLU passes much and stops much: not a trivial run
+    EXPECT_GT(scale, 0.5);
+    EXPECT_LT(worst, 1e-5 * scale) << threads << " threads";
+  }
+}
+
+// The recurrence on a team of two (a session this small keeps one thread, so it is called
+// directly): every row of every step, each thread's share and the tail that is not a multiple of
+// four rows included, against the definition computed here in double.
+TEST(EngineRecurrent, TheRecurrenceSharedByTwoThreadsComputesEveryRowOfEveryStep) {
+  constexpr std::int64_t hidden = 203, batch = 3, steps = 5;
+  std::vector<float> r(static_cast<std::size_t>(hidden * hidden)), products(static_cast<std::size_t>(steps * batch * hidden));
+  for (std::size_t i = 0; i < r.size(); ++i) r[i] = 0.1f * std::sin(0.37f * static_cast<float>(i));
+  for (std::size_t i = 0; i < products.size(); ++i) products[i] = std::cos(0.23f * static_cast<float>(i));
+  for (const int activation : {0, 1, 2}) {
+    std::vector<float> out(products.size(), NAN), h(static_cast<std::size_t>(batch * hidden)), spare(h.size(), NAN);
+    for (std::size_t i = 0; i < h.size(); ++i) h[i] = 0.5f * std::sin(static_cast<float>(i));
+    std::vector<double> want(h.begin(), h.end());
+    std::vector<const float*> in_rows;
+    std::vector<float*> out_rows;
+    for (std::int64_t k = 0; k < steps * batch; ++k) {
+      in_rows.push_back(products.data() + k * hidden);
+      out_rows.push_back(out.data() + k * hidden);
+    }
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(2);
+    const float* last = engine::run_rnn_recurrence({r.data(), hidden, batch, steps, in_rows.data(), out_rows.data(), activation}, h.data(),
+                                                   spare.data(), true);
+    omp_set_num_threads(before);
+    double worst = 0;
+    for (std::int64_t s = 0; s < steps; ++s) {
+      std::vector<double> next(want.size());
+      for (std::int64_t n = 0; n < batch; ++n)
+        for (std::int64_t o = 0; o < hidden; ++o) {
+          double v = products[static_cast<std::size_t>((s * batch + n) * hidden + o)];
+          for (std::int64_t i = 0; i < hidden; ++i) v += static_cast<double>(r[static_cast<std::size_t>(o * hidden + i)]) * want[static_cast<std::size_t>(n * hidden + i)];
+          v = activation == 1 ? std::max(0.0, v) : activation == 2 ? 1 / (1 + std::exp(-v)) : std::tanh(v);
+          next[static_cast<std::size_t>(n * hidden + o)] = v;
+          worst = std::max(worst, std::abs(out[static_cast<std::size_t>((s * batch + n) * hidden + o)] - v));  // NaN fails too
+        }
+      want = next;
+    }
+    for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(last[i] - want[i]));
+    EXPECT_LT(worst, 1e-5) << "activation " << activation;
   }
 }
 
