@@ -99,6 +99,51 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{1, 16, 14, 14, 32, 3, 3, 1, 2, 2, 1, 1, 1, 1, 1, 1} // blocked-layout sizes
                       ));
 
+// Depthwise 1-D convolutions with long filters, which oneDNN 2.6 runs as im2col + GEMM per
+// channel and the engine as one vector pass per tap (Conformer's 31 taps), with a trailing SiLU
+// (Sigmoid and Mul, left to a vector pass) or alone; strides, dilations, uneven pads, a batch.
+TEST(EngineConv1d, LongDepthwiseFiltersMatchLoops) {
+  struct Case {
+    std::int64_t n, c, w, k, stride, dilation, pl, pr;
+    bool silu;
+  };
+  for (const Case& t : {Case{1, 144, 200, 31, 1, 1, 15, 15, true}, Case{2, 24, 61, 9, 2, 2, 3, 5, false}, Case{1, 8, 40, 15, 1, 2, 0, 0, false},
+                        Case{1, 16, 10, 31, 1, 1, 15, 15, false}}) {
+    SCOPED_TRACE("C" + std::to_string(t.c) + " W" + std::to_string(t.w) + " k" + std::to_string(t.k) + " s" + std::to_string(t.stride) +
+                 " d" + std::to_string(t.dilation));
+    const ConvCase k{t.n, t.c, 1, t.w, t.c, 1, t.k, t.c, 1, t.stride, 1, t.dilation, 0, t.pl, 0, t.pr};
+    const std::int64_t ow = (t.w + t.pl + t.pr - ((t.k - 1) * t.dilation + 1)) / t.stride + 1;
+    auto x = random_values(static_cast<std::size_t>(t.n * t.c * t.w), 4);
+    auto w = random_values(static_cast<std::size_t>(t.c * t.k), 5);
+    auto b = random_values(static_cast<std::size_t>(t.c), 6);
+    auto model = testing::empty_model();
+    auto* g = model.mutable_graph();
+    *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {std::to_string(t.n), std::to_string(t.c), std::to_string(t.w)});
+    *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+    *g->add_initializer() = testing::float_tensor("W", {t.c, 1, t.k}, w);
+    *g->add_initializer() = testing::float_tensor("B", {t.c}, b);
+    auto conv = testing::node("Conv", {"x", "W", "B"}, {t.silu ? "c" : "y"});
+    testing::add_int_attr(conv, "group", t.c);
+    testing::add_ints_attr(conv, "strides", {t.stride});
+    testing::add_ints_attr(conv, "dilations", {t.dilation});
+    testing::add_ints_attr(conv, "pads", {t.pl, t.pr});
+    *g->add_node() = conv;
+    if (t.silu) {
+      *g->add_node() = testing::node("Sigmoid", {"c"}, {"s"});
+      *g->add_node() = testing::node("Mul", {"c", "s"}, {"y"});
+    }
+    Session s(model, {});
+    Tensor in = Tensor::allocate(DType::kF32, {t.n, t.c, t.w});
+    std::copy(x.begin(), x.end(), in.as<float>());
+    auto out = s.run({in});
+    ASSERT_EQ(out[0].shape, (Shape{t.n, t.c, ow}));
+    auto want = reference_conv(k, x, w, b, 1, ow);
+    for (auto& v : want)
+      if (t.silu) v = v / (1 + std::exp(-v));
+    for (std::size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(out[0].as<float>()[i], want[i], 1e-5f) << "element " << i;
+  }
+}
+
 // x -> Conv1 -> Clip(0,6) = a;  a -> Conv2 (+ a) -> HardSigmoid = h;  Mul(h, s[C]) -> GAP.
 TEST(EngineFusion, ConvChainWithResidualAndNhwcElementwiseMatchesLoops) {
   const std::int64_t c = 16, hw = 10;
