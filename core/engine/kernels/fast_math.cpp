@@ -277,37 +277,4 @@ AIFGEN_MULTIVERSION void centred_affine_loop(const float* x, float* y, std::int6
   for (std::int64_t i = 0; i < n; ++i) y[i] = (x[i] - shift) * a + b;
 }
 
-AIFGEN_MULTIVERSION void recurrent_rows(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add, float* y,
-                                        int act) {
-  std::int64_t r = 0;
-  // Four rows at a time: x is loaded once for four products, and four sums hide the adds' latency.
-  for (; r + 4 <= rows; r += 4) {
-    const float *w0 = w + r * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
-    float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-    for (std::int64_t i = 0; i < k; ++i) {
-      const float xi = x[i];
-      a0 += w0[i] * xi;
-      a1 += w1[i] * xi;
-      a2 += w2[i] * xi;
-      a3 += w3[i] * xi;
-    }
-    y[r] = add[r] + a0;
-    y[r + 1] = add[r + 1] + a1;
-    y[r + 2] = add[r + 2] + a2;
-    y[r + 3] = add[r + 3] + a3;
-  }
-  for (; r < rows; ++r) {
-    const float* wr = w + r * k;
-    float a = 0;
-#pragma omp simd reduction(+ : a)
-    for (std::int64_t i = 0; i < k; ++i) a += wr[i] * x[i];
-    y[r] = add[r] + a;
-  }
-  for (std::int64_t i = 0; i < rows; ++i) {
-    const float v = y[i];
-    y[i] = act == 1 ? (v < 0.f ? 0.f : v) : act == 2 ? 1.f / (1.f + std::exp(-v)) : std::tanh(v);
-  }
-}
-
 }  // namespace aifgen::engine

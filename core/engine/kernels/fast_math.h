@@ -76,9 +76,6 @@ void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::int64_t c
 // x - shift is exact for the values near it and the two sums give the variance without the
 // cancellation of sum(x^2) - n mean^2.
 void shifted_sums(const float* x, std::int64_t n, float shift, double* sum, double* sum_sq);
-// One recurrent step's rows: y[r] = act(add[r] + sum_i w[r * k + i] * x[i]) for r in
-// [0, rows), act 0 Tanh, 1 Relu, 2 Sigmoid (a vanilla RNN's h_t = f(W x_t + b + R h_{t-1})).
-void recurrent_rows(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add, float* y, int act);
 // y[i] = (x[i] - shift) * a + b over [0, n).
 void centred_affine_loop(const float* x, float* y, std::int64_t n, float shift, float a, float b);
 // y[r][k] = x[r][k] * scale[k] + shift[k] over `rows` rows of `c` channels (NHWC batch norm).

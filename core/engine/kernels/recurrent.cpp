@@ -22,6 +22,7 @@
 
 #include "core/base/error.h"
 
+#include "core/engine/aligned_floats.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/rnn_recurrence.h"
 #include "core/engine/registry.h"
@@ -212,11 +213,11 @@ class SmallBatchRnnKernel final : public Kernel {
   struct Plan {
     Dims d;
     bool batch_major = false, reverse_only = false;
-    int act = 0;                                      // recurrent_rows' activation code
+    RecurrentActivation act = RecurrentActivation::kTanh;
     std::size_t products = 0, h_prev = 0, h_next = 0;  // scratchpad offsets
   };
   SmallBatchRnnKernel(const dnnl::engine& eng, dnnl::matmul prim, memory::desc src, memory::desc dst, memory weights, memory bias,
-                      memory::desc matmul_scratch, std::vector<float> r, Plan p, std::string node)
+                      memory::desc matmul_scratch, AlignedFloats r, Plan p, std::string node)
       : eng_(eng),
         prim_(std::move(prim)),
         src_(src),
@@ -282,7 +283,7 @@ class SmallBatchRnnKernel final : public Kernel {
   memory::desc src_, dst_;
   memory weights_, bias_;
   memory::desc matmul_scratch_;
-  std::vector<float> r_;  // R as given: [D, H, H], each output's H weights contiguous
+  AlignedFloats r_;  // R as given: [D, H, H], each output's H weights contiguous
   Plan p_;
   std::string node_;
 };
@@ -304,13 +305,15 @@ std::unique_ptr<Kernel> make_small_batch_rnn(const NodeCtx& ctx, std::vector<Ten
     for (std::int64_t h = 0; h < d.H; ++h)
       b[dir * d.H + h] = given ? given[dir * 2 * d.H + h] + given[dir * 2 * d.H + d.H + h] : 0.f;
   const float* r = ctx.constant_input(2, "R").as<float>();
-  std::vector<float> r_copy(r, r + d.D * d.H * d.H);
+  AlignedFloats r_copy(r, static_cast<std::size_t>(d.D * d.H * d.H));
 
   SmallBatchRnnKernel::Plan p;
   p.d = d;
   p.batch_major = batch_major;
   p.reverse_only = direction_of(ctx) == "reverse";
-  p.act = act == dnnl::algorithm::eltwise_relu ? 1 : act == dnnl::algorithm::eltwise_logistic ? 2 : 0;
+  p.act = act == dnnl::algorithm::eltwise_relu       ? RecurrentActivation::kRelu
+          : act == dnnl::algorithm::eltwise_logistic ? RecurrentActivation::kSigmoid
+                                                     : RecurrentActivation::kTanh;
   ScratchLayout sl;
   sl.take(pd.scratchpad_desc().get_size());
   p.products = sl.take(static_cast<std::size_t>(rows * cols) * sizeof(float));

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/engine/kernels/fast_math.h"
 
 namespace aifgen::engine {
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "core/engine/kernels/recurrent_rows.h"
+
 namespace aifgen::engine {
 
 struct RnnRecurrence {
@@ -14,7 +16,7 @@ struct RnnRecurrence {
   // p_t for batch row n, and where h_t goes (Y's row).
   const float* const* products = nullptr;
   float* const* outputs = nullptr;
-  int activation = 0;  // recurrent_rows' code: 0 Tanh, 1 Relu, 2 Sigmoid
+  RecurrentActivation activation = RecurrentActivation::kTanh;
 };
 
 // Runs the steps from `h` ([batch, hidden]: the initial state, overwritten), with `spare` of the

@@ -3,11 +3,11 @@
 
 #include <omp.h>
 
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+
+#include "core/engine/kernels/vector_isa.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -87,37 +87,13 @@ __attribute__((target("avx2,fma"))) void silu_avx2(float* x, std::int64_t n) {
   }
 }
 
-enum class Isa { kScalar, kAvx2, kAvx512 };
-
-// The widest version this CPU runs, capped like oneDNN's kernels (DNNL_MAX_CPU_ISA=AVX2 makes
-// both take their AVX2 code: how the tests cover that path on an AVX-512 machine).
-Isa detect() {
-  __builtin_cpu_init();
-  const auto cap = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  auto capped_at = [&](dnnl::cpu_isa level) { return (cap & static_cast<unsigned>(level)) == static_cast<unsigned>(level); };
-  if (__builtin_cpu_supports("avx512f") && capped_at(dnnl::cpu_isa::avx512_core)) return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && capped_at(dnnl::cpu_isa::avx2)) return Isa::kAvx2;
-  return Isa::kScalar;
-}
-
-#else
-
-enum class Isa { kScalar };
-Isa detect() { return Isa::kScalar; }
-
 #endif
 
-// Asked on first use, not at load: oneDNN fixes its ISA cap when it is first read.
-Isa isa() {
-  static const Isa chosen = detect();
-  return chosen;
-}
-
 void silu_serial(float* x, std::int64_t n) {
-  switch (isa()) {
+  switch (vector_isa()) {
 #if defined(__x86_64__) && !defined(__clang__)
-    case Isa::kAvx512: silu_avx512(x, n); return;
-    case Isa::kAvx2: silu_avx2(x, n); return;
+    case VectorIsa::kAvx512: silu_avx512(x, n); return;
+    case VectorIsa::kAvx2: silu_avx2(x, n); return;
 #endif
     default: silu_scalar(x, n);
   }
@@ -125,17 +101,9 @@ void silu_serial(float* x, std::int64_t n) {
 
 }  // namespace
 
-bool silu_vectorized() { return isa() != Isa::kScalar; }
+bool silu_vectorized() { return vector_isa() != VectorIsa::kScalar; }
 
-const char* silu_isa() {
-  switch (isa()) {
-#if defined(__x86_64__) && !defined(__clang__)
-    case Isa::kAvx512: return "avx512";
-    case Isa::kAvx2: return "avx2";
-#endif
-    default: return "scalar";
-  }
-}
+const char* silu_isa() { return vector_isa_name(vector_isa()); }
 
 void silu_inplace(float* x, std::int64_t n) {
   // Below ~64 KiB a second thread costs more to wake than it saves.
