@@ -53,9 +53,26 @@ def speech_architectures():
         "emformer": (lambda: FullLengths(ta.Emformer(input_dim=512, num_heads=8, ffn_dim=2048, num_layers=20, segment_length=16,
                                                      right_context_length=4)),
                      lambda: torch.randn(1, 204, 512)),
+        # PyTorch's own recurrent layers as a speech encoder: 3 bidirectional layers of hidden
+        # size 512 over 200 frames of 80 features, then a linear head (exported as ONNX LSTM and
+        # GRU, the GRU with linear_before_reset = 1).
+        "lstm_encoder": (lambda: RecurrentEncoder("LSTM"), lambda: torch.randn(1, 200, 80)),
+        "gru_encoder": (lambda: RecurrentEncoder("GRU"), lambda: torch.randn(1, 200, 80)),
         # Music source separation in the time and frequency domains (STFT inside).
         "hdemucs_low": (lambda: ta.hdemucs_low(sources=["drums", "bass", "other", "vocals"]), lambda: torch.randn(1, 2, 44100)),
     }
+
+
+class RecurrentEncoder(torch.nn.Module):
+    """torch.nn.LSTM or torch.nn.GRU (3 bidirectional layers, hidden 512, batch first) over
+    [batch, frames, 80] features, and a linear layer to 40 classes."""
+    def __init__(self, cell):
+        super().__init__()
+        self.rnn = getattr(torch.nn, cell)(80, 512, num_layers=3, bidirectional=True, batch_first=True)
+        self.head = torch.nn.Linear(2 * 512, 40)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0])
 
 
 class FirstOutput(torch.nn.Module):

@@ -8,7 +8,8 @@ and bilinear upsampling, 3-D and (2+1)-D convolutions, video transformers) and i
 architectures (SSD, RetinaNet, FCOS and the R-CNNs, score thresholds at 0: post-processing with
 NonZero, TopK, NonMaxSuppression and RoiAlign, which the engine runs in its dynamic tail),
 torchaudio's speech architectures (wav2letter, DeepSpeech's bidirectional RNN, WaveRNN's GRU,
-Conv-TasNet, wav2vec 2.0 and HuBERT, Conformer, Emformer, HDemucs; by the same script), and
+Conv-TasNet, wav2vec 2.0 and HuBERT, Conformer, Emformer, HDemucs, and PyTorch's LSTM and GRU as a
+3-layer bidirectional encoder; by the same script), and
 the shared models. For each model:
 
   * correctness: ONNX Runtime's outputs for one random input (ort-bench --save-io) against

@@ -331,46 +331,91 @@ TEST(EngineRecurrent, TheSmallBatchRecurrenceMatchesOneDnnsOnTheSameRows) {
 }
 
 // The recurrence on a team of two (a session this small keeps one thread, so it is called
-// directly): every row of every step, each thread's share and the tail that is not a multiple of
-// four rows included, against the definition computed here in double.
-TEST(EngineRecurrent, TheRecurrenceSharedByTwoThreadsComputesEveryRowOfEveryStep) {
-  constexpr std::int64_t hidden = 203, batch = 3, steps = 5;
-  std::vector<float> r(static_cast<std::size_t>(hidden * hidden)), products(static_cast<std::size_t>(steps * batch * hidden));
-  for (std::size_t i = 0; i < r.size(); ++i) r[i] = 0.1f * std::sin(0.37f * static_cast<float>(i));
-  for (std::size_t i = 0; i < products.size(); ++i) products[i] = std::cos(0.23f * static_cast<float>(i));
+// directly), for each cell: every unit of every step, each thread's share and the tail that is
+// not a multiple of four units included, against the cell equations computed here in double.
+TEST(EngineRecurrent, TheRecurrenceSharedByTwoThreadsComputesEveryUnitOfEveryStep) {
+  using engine::RecurrenceCell;
   using engine::RecurrentActivation;
-  for (const auto activation : {RecurrentActivation::kTanh, RecurrentActivation::kRelu, RecurrentActivation::kSigmoid}) {
-    std::vector<float> out(products.size(), NAN), h(static_cast<std::size_t>(batch * hidden)), spare(h.size(), NAN);
-    for (std::size_t i = 0; i < h.size(); ++i) h[i] = 0.5f * std::sin(static_cast<float>(i));
-    std::vector<double> want(h.begin(), h.end());
+  constexpr std::int64_t hidden = 203, batch = 3, steps = 5;
+  struct Variant {
+    RecurrenceCell cell;
+    RecurrentActivation activation;
+  };
+  for (const Variant v : {Variant{RecurrenceCell::kRnn, RecurrentActivation::kTanh}, Variant{RecurrenceCell::kRnn, RecurrentActivation::kRelu},
+                          Variant{RecurrenceCell::kRnn, RecurrentActivation::kSigmoid}, Variant{RecurrenceCell::kLstm, RecurrentActivation::kTanh},
+                          Variant{RecurrenceCell::kGru, RecurrentActivation::kTanh}}) {
+    const std::int64_t G = engine::gates_of(v.cell), GH = G * hidden;
+    std::vector<float> r(static_cast<std::size_t>(GH * hidden)), products(static_cast<std::size_t>(steps * batch * GH));
+    std::vector<float> extras(static_cast<std::size_t>(3 * hidden)), gates(static_cast<std::size_t>(batch * GH), NAN);
+    for (std::size_t i = 0; i < r.size(); ++i) r[i] = 0.1f * std::sin(0.37f * static_cast<float>(i));
+    for (std::size_t i = 0; i < products.size(); ++i) products[i] = std::cos(0.23f * static_cast<float>(i));
+    for (std::size_t i = 0; i < extras.size(); ++i) extras[i] = 0.3f * std::sin(0.61f * static_cast<float>(i) + 1.f);
+    std::vector<float> out(static_cast<std::size_t>(steps * batch * hidden), NAN), h(static_cast<std::size_t>(batch * hidden)),
+        spare(h.size(), NAN), c(h.size());
+    for (std::size_t i = 0; i < h.size(); ++i) h[i] = 0.5f * std::sin(static_cast<float>(i)), c[i] = 0.8f * std::cos(static_cast<float>(i));
+    std::vector<double> want(h.begin(), h.end()), want_c(c.begin(), c.end());
     std::vector<const float*> in_rows;
     std::vector<float*> out_rows;
     for (std::int64_t k = 0; k < steps * batch; ++k) {
-      in_rows.push_back(products.data() + k * hidden);
+      in_rows.push_back(products.data() + k * GH);
       out_rows.push_back(out.data() + k * hidden);
     }
+    engine::RnnRecurrence rnn;
+    rnn.cell = v.cell;
+    rnn.r = r.data();
+    rnn.hidden = hidden, rnn.batch = batch, rnn.steps = steps;
+    rnn.products = in_rows.data();
+    rnn.outputs = out_rows.data();
+    rnn.activation = v.activation;
+    rnn.peepholes = extras.data();
+    rnn.candidate_bias = extras.data();
+    rnn.cell_state = c.data();
+    rnn.gates = gates.data();
     const int before = omp_get_max_threads();
     omp_set_num_threads(2);
-    const float* last = engine::run_rnn_recurrence({r.data(), hidden, batch, steps, in_rows.data(), out_rows.data(), activation}, h.data(),
-                                                   spare.data(), true);
+    const float* last = engine::run_rnn_recurrence(rnn, h.data(), spare.data(), true);
     omp_set_num_threads(before);
+
+    auto sigmoid = [](double x) { return 1 / (1 + std::exp(-x)); };
     double worst = 0;
     for (std::int64_t s = 0; s < steps; ++s) {
       std::vector<double> next(want.size());
-      for (std::int64_t n = 0; n < batch; ++n)
+      for (std::int64_t n = 0; n < batch; ++n) {
+        const float* p = products.data() + (s * batch + n) * GH;
+        auto rh = [&](std::int64_t row) {  // (R h_{t-1})[row]
+          double acc = 0;
+          for (std::int64_t i = 0; i < hidden; ++i) acc += static_cast<double>(r[static_cast<std::size_t>(row * hidden + i)]) * want[static_cast<std::size_t>(n * hidden + i)];
+          return acc;
+        };
         for (std::int64_t o = 0; o < hidden; ++o) {
-          double v = products[static_cast<std::size_t>((s * batch + n) * hidden + o)];
-          for (std::int64_t i = 0; i < hidden; ++i) v += static_cast<double>(r[static_cast<std::size_t>(o * hidden + i)]) * want[static_cast<std::size_t>(n * hidden + i)];
-          v = activation == RecurrentActivation::kRelu      ? std::max(0.0, v)
-              : activation == RecurrentActivation::kSigmoid ? 1 / (1 + std::exp(-v))
-                                                            : std::tanh(v);
-          next[static_cast<std::size_t>(n * hidden + o)] = v;
-          worst = std::max(worst, std::abs(out[static_cast<std::size_t>((s * batch + n) * hidden + o)] - v));  // NaN fails too
+          const auto k = static_cast<std::size_t>(n * hidden + o);
+          double value = 0;
+          if (v.cell == RecurrenceCell::kRnn) {
+            const double x = p[o] + rh(o);
+            value = v.activation == RecurrentActivation::kRelu ? std::max(0.0, x) : v.activation == RecurrentActivation::kSigmoid ? sigmoid(x) : std::tanh(x);
+          } else if (v.cell == RecurrenceCell::kLstm) {  // gates i, o, f, c; peepholes i, o, f
+            const double prev_c = want_c[k];
+            const double i = sigmoid(p[o] + rh(o) + extras[static_cast<std::size_t>(o)] * prev_c);
+            const double f = sigmoid(p[2 * hidden + o] + rh(2 * hidden + o) + extras[static_cast<std::size_t>(2 * hidden + o)] * prev_c);
+            const double cell = f * prev_c + i * std::tanh(p[3 * hidden + o] + rh(3 * hidden + o));
+            const double og = sigmoid(p[hidden + o] + rh(hidden + o) + extras[static_cast<std::size_t>(hidden + o)] * cell);
+            want_c[k] = cell;
+            value = og * std::tanh(cell);
+          } else {  // GRU, linear before reset: gates z, r, h; R's candidate bias in extras
+            const double z = sigmoid(p[o] + rh(o)), reset = sigmoid(p[hidden + o] + rh(hidden + o));
+            const double candidate = std::tanh(p[2 * hidden + o] + reset * (rh(2 * hidden + o) + extras[static_cast<std::size_t>(o)]));
+            value = (1 - z) * candidate + z * want[k];
+          }
+          next[k] = value;
+          worst = std::max(worst, std::abs(out[static_cast<std::size_t>((s * batch + n) * hidden + o)] - value));  // NaN fails too
         }
+      }
       want = next;
     }
     for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(last[i] - want[i]));
-    EXPECT_LT(worst, 1e-5) << "activation " << static_cast<int>(activation);
+    if (v.cell == RecurrenceCell::kLstm)
+      for (std::size_t i = 0; i < want_c.size(); ++i) worst = std::max(worst, std::abs(c[i] - want_c[i]));
+    EXPECT_LT(worst, 1e-5) << "cell " << static_cast<int>(v.cell) << ", activation " << static_cast<int>(v.activation);
   }
 }
 

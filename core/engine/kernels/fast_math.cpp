@@ -277,4 +277,27 @@ AIFGEN_MULTIVERSION void centred_affine_loop(const float* x, float* y, std::int6
   for (std::int64_t i = 0; i < n; ++i) y[i] = (x[i] - shift) * a + b;
 }
 
+AIFGEN_MULTIVERSION void lstm_cell_loop(const float* gi, const float* go, const float* gf, const float* gc, const float* pi,
+                                        const float* po, const float* pf, float* c, float* h, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t j = 0; j < n; ++j) {
+    const float i = 1.f / (1.f + exp_f32(-(gi[j] + pi[j] * c[j])));
+    const float f = 1.f / (1.f + exp_f32(-(gf[j] + pf[j] * c[j])));
+    const float next = f * c[j] + i * tanh_f32(gc[j]);
+    const float o = 1.f / (1.f + exp_f32(-(go[j] + po[j] * next)));
+    c[j] = next;
+    h[j] = o * tanh_f32(next);
+  }
+}
+
+AIFGEN_MULTIVERSION void gru_cell_loop(const float* gz, const float* gr, const float* xh, const float* rh, const float* h_prev, float* h,
+                                       std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t j = 0; j < n; ++j) {
+    const float z = 1.f / (1.f + exp_f32(-gz[j]));
+    const float r = 1.f / (1.f + exp_f32(-gr[j]));
+    h[j] = (1.f - z) * tanh_f32(xh[j] + r * rh[j]) + z * h_prev[j];
+  }
+}
+
 }  // namespace aifgen::engine

@@ -48,6 +48,16 @@ inline float exp_nonpositive_f32(float x) {
   return x < -87.3f ? 0.f : y;
 }
 
+// tanh from exp_f32: 1 - 2 / (1 + e^2x), and an odd Taylor polynomial to x^7 for |x| < 1/16,
+// where that form would lose the leading digits (error there below 1e-12). Absolute error below
+// 2e-7 elsewhere; +-Inf give +-1, NaN gives NaN.
+inline float tanh_f32(float x) {
+  const float x2 = x * x;
+  const float small = x * (1.f + x2 * (-1.f / 3.f + x2 * (2.f / 15.f + x2 * (-17.f / 315.f))));
+  const float big = 1.f - 2.f / (1.f + exp_f32(2.f * x));
+  return x < 0.0625f && x > -0.0625f ? small : big;
+}
+
 // Hot element-wise loops, compiled for AVX-512, AVX2+FMA and baseline x86-64 and picked at load
 // time (the binary stays portable; oneDNN dispatches its own kernels the same way).
 #if defined(__x86_64__) && !defined(__clang__)
@@ -76,6 +86,16 @@ void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::int64_t c
 // x - shift is exact for the values near it and the two sums give the variance without the
 // cancellation of sum(x^2) - n mean^2.
 void shifted_sums(const float* x, std::int64_t n, float shift, double* sum, double* sum_sq);
+// An LSTM cell's update (ONNX's equations, default activations) for n hidden units, from the
+// gates' pre-activations (X W^T + R h_{t-1} + biases) in ONNX's order: i = s(gi + pi c),
+// f = s(gf + pf c), c' = f c + i tanh(gc), o = s(go + po c'), h = o tanh(c'). c is updated in
+// place; p* are the peepholes (zeros without them).
+void lstm_cell_loop(const float* gi, const float* go, const float* gf, const float* gc, const float* pi, const float* po, const float* pf,
+                    float* c, float* h, std::int64_t n);
+// A linear-before-reset GRU cell's update for n hidden units: z = s(gz), r = s(gr),
+// h = (1 - z) tanh(xh + r rh) + z h_prev, where xh = X W_h^T + W's candidate bias and
+// rh = R_h h_prev + R's candidate bias.
+void gru_cell_loop(const float* gz, const float* gr, const float* xh, const float* rh, const float* h_prev, float* h, std::int64_t n);
 // y[i] = (x[i] - shift) * a + b over [0, n).
 void centred_affine_loop(const float* x, float* y, std::int64_t n, float shift, float a, float b);
 // y[r][k] = x[r][k] * scale[k] + shift[k] over `rows` rows of `c` channels (NHWC batch norm).

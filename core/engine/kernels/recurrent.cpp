@@ -10,8 +10,9 @@
 // Constant weights are reordered once at plan time into the layout oneDNN picks; weights given
 // at run time (the ONNX conformance cases) go through oneDNN's plain layout in the run's
 // scratchpad. layout = 1 (batch-major) is oneDNN's ntc for X and Y, the states transposed.
-// A vanilla RNN of a batch of at most 4 with constant weights runs the engine's own recurrence
-// instead (SmallBatchRnnKernel below: oneDNN 2.6's primitive ran DeepSpeech's at half speed).
+// A batch of at most 4 with constant weights (the vanilla RNN, the LSTM and the
+// linear-before-reset GRU) runs the engine's own recurrence instead (SmallBatchRecurrentKernel
+// below: oneDNN 2.6's primitives ran DeepSpeech's RNN at half speed and an LSTM at 2x ONNX Runtime).
 // What oneDNN cannot express is refused (engine-unsupported): activations other than the
 // defaults (RNN: one of Tanh, Relu, Sigmoid for both directions), clip, input_forget, and
 // sequence_lens shorter than seq_length (at plan time when constant, else when run).
@@ -200,24 +201,29 @@ class RecurrentKernel final : public Kernel {
 
 std::string direction_of(const NodeCtx& ctx) { return ctx.attr_s("direction", "forward"); }
 
-// The vanilla RNN of a small batch with constant weights (DeepSpeech's bidirectional ReLU RNN,
-// batch 1). oneDNN 2.6's RNN primitive (its brgemm implementation) took 332 ms a run for
-// DeepSpeech's 200 steps of hidden size 2048 at 1 thread, 1.8x ONNX Runtime, while 200 products
-// of the 2048x2048 R with a vector take about 60 ms per direction on the same CPU. Here X W^T +
-// b for every step and both directions is one oneDNN matmul, and each step's R h_{t-1} runs as
-// dot products of R's rows (recurrent_rows), the rows split over the threads.
+// A recurrent layer of a small batch with constant weights: the vanilla RNN, the LSTM and the
+// linear-before-reset GRU (PyTorch's). oneDNN 2.6's primitives run a batch of 1 at a fraction of
+// what the CPU allows: DeepSpeech's bidirectional ReLU RNN (200 steps, hidden 2048) took 332 ms
+// a run at 1 thread, 1.8x ONNX Runtime, while 200 products of the 2048x2048 R with a vector take
+// about 60 ms per direction; a 3-layer bidirectional LSTM (hidden 512) ran at 2.0x ONNX Runtime.
+// Here X W^T + biases for every step, gate and direction is one oneDNN matmul, and each step's
+// R h_{t-1} runs as dot products of R's rows (recurrent_rows) followed by the cell's update
+// (run_rnn_recurrence), the hidden units split over the threads.
 constexpr std::int64_t kSmallBatch = 4;
 
-class SmallBatchRnnKernel final : public Kernel {
+class SmallBatchRecurrentKernel final : public Kernel {
  public:
   struct Plan {
     Dims d;
+    RecurrenceCell cell = RecurrenceCell::kRnn;
     bool batch_major = false, reverse_only = false;
     RecurrentActivation act = RecurrentActivation::kTanh;
-    std::size_t products = 0, h_prev = 0, h_next = 0;  // scratchpad offsets
+    std::size_t products = 0, h_prev = 0, h_next = 0, gates = 0, c = 0;  // scratchpad offsets
   };
-  SmallBatchRnnKernel(const dnnl::engine& eng, dnnl::matmul prim, memory::desc src, memory::desc dst, memory weights, memory bias,
-                      memory::desc matmul_scratch, AlignedFloats r, Plan p, std::string node)
+  // r: R [D, G*H, H] as given; extras: per direction the LSTM's peepholes [3H] or the GRU's
+  // candidate bias of R [H] (zeros where the node has none), empty for the RNN.
+  SmallBatchRecurrentKernel(const dnnl::engine& eng, dnnl::matmul prim, memory::desc src, memory::desc dst, memory weights, memory bias,
+                            memory::desc matmul_scratch, AlignedFloats r, std::vector<float> extras, Plan p, std::string node)
       : eng_(eng),
         prim_(std::move(prim)),
         src_(src),
@@ -226,8 +232,11 @@ class SmallBatchRnnKernel final : public Kernel {
         bias_(std::move(bias)),
         matmul_scratch_(matmul_scratch),
         r_(std::move(r)),
+        extras_(std::move(extras)),
         p_(p),
-        node_(std::move(node)) {}
+        node_(std::move(node)),
+        rows_in_(static_cast<std::size_t>(p.d.T * p.d.N)),
+        rows_out_(rows_in_.size()) {}
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     const auto& d = p_.d;
@@ -237,7 +246,7 @@ class SmallBatchRnnKernel final : public Kernel {
           throw Error(ErrorCode::kUnprocessable, "engine-unsupported",
                       "node '" + node_ + "': sequence_lens shorter than seq_length (padded batches) is not supported");
     auto at = [&](std::size_t off) { return reinterpret_cast<float*>(ctx.scratchpad + off); };
-    float* products = at(p_.products);  // [rows of X, D * H]: X W^T + Wb + Rb
+    float* products = at(p_.products);  // [rows of X, D * G * H]
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(src_, eng_, in[0]->data)},
                                          {DNNL_ARG_WEIGHTS, weights_},
                                          {DNNL_ARG_BIAS, bias_},
@@ -246,34 +255,53 @@ class SmallBatchRnnKernel final : public Kernel {
     prim_.execute(*ctx.stream, args);
     ctx.stream->wait();
 
-    const std::int64_t T = d.T, N = d.N, H = d.H, D = d.D;
+    const std::int64_t T = d.T, N = d.N, H = d.H, D = d.D, G = gates_of(p_.cell);
     const Tensor* h0 = in.size() > 5 ? in[5] : nullptr;
+    const Tensor* c0 = p_.cell == RecurrenceCell::kLstm && in.size() > 6 ? in[6] : nullptr;
     float* y = out[0]->as<float>();
     float* y_h = out[1]->as<float>();
+    float* y_c = p_.cell == RecurrenceCell::kLstm ? out[2]->as<float>() : nullptr;  // Y_c: the LSTM's only
     // X's row, Y's row and a state's row for (step t, batch n, direction dir) in either layout.
     auto x_row = [&](std::int64_t t, std::int64_t n) { return p_.batch_major ? n * T + t : t * N + n; };
     auto y_row = [&](std::int64_t t, std::int64_t dir, std::int64_t n) { return p_.batch_major ? (n * T + t) * D + dir : (t * D + dir) * N + n; };
     auto state_row = [&](std::int64_t dir, std::int64_t n) { return p_.batch_major ? n * D + dir : dir * N + n; };
     const std::size_t row_bytes = static_cast<std::size_t>(H) * sizeof(float);
-    std::vector<const float*> rows_in(static_cast<std::size_t>(T * N));
-    std::vector<float*> rows_out(rows_in.size());
+    auto load_state = [&](const Tensor* given, std::int64_t dir, float* dst) {
+      for (std::int64_t n = 0; n < N; ++n) {
+        if (given) std::memcpy(dst + n * H, given->as<float>() + state_row(dir, n) * H, row_bytes);
+        else std::fill(dst + n * H, dst + (n + 1) * H, 0.f);
+      }
+    };
     for (std::int64_t dir = 0; dir < D; ++dir) {
       const bool reverse = dir == 1 || p_.reverse_only;
       for (std::int64_t s = 0; s < T; ++s)
         for (std::int64_t n = 0; n < N; ++n) {
           const std::int64_t t = reverse ? T - 1 - s : s;
-          rows_in[static_cast<std::size_t>(s * N + n)] = products + x_row(t, n) * D * H + dir * H;
-          rows_out[static_cast<std::size_t>(s * N + n)] = y + y_row(t, dir, n) * H;
+          rows_in_[static_cast<std::size_t>(s * N + n)] = products + x_row(t, n) * D * G * H + dir * G * H;
+          rows_out_[static_cast<std::size_t>(s * N + n)] = y + y_row(t, dir, n) * H;
         }
       float* h = at(p_.h_prev);
-      for (std::int64_t n = 0; n < N; ++n) {
-        if (h0) std::memcpy(h + n * H, h0->as<float>() + state_row(dir, n) * H, row_bytes);
-        else std::fill(h + n * H, h + (n + 1) * H, 0.f);
-      }
-      const RnnRecurrence rnn{r_.data() + dir * H * H, H, N, T, rows_in.data(), rows_out.data(), p_.act};
+      load_state(h0, dir, h);
+      float* c = p_.cell == RecurrenceCell::kLstm ? at(p_.c) : nullptr;
+      if (c) load_state(c0, dir, c);
+      RnnRecurrence rnn;
+      rnn.cell = p_.cell;
+      rnn.r = r_.data() + dir * G * H * H;
+      rnn.hidden = H, rnn.batch = N, rnn.steps = T;
+      rnn.products = rows_in_.data();
+      rnn.outputs = rows_out_.data();
+      rnn.activation = p_.act;
+      const std::int64_t extra = p_.cell == RecurrenceCell::kLstm ? 3 * H : H;
+      if (p_.cell == RecurrenceCell::kLstm) rnn.peepholes = extras_.data() + dir * extra;
+      if (p_.cell == RecurrenceCell::kGru) rnn.candidate_bias = extras_.data() + dir * extra;
+      rnn.cell_state = c;
+      rnn.gates = p_.cell == RecurrenceCell::kRnn ? nullptr : at(p_.gates);
       // A team only where a step has enough products to share (below, the barriers cost more).
-      const float* last = run_rnn_recurrence(rnn, h, at(p_.h_next), H * H >= 64 * 1024);
-      for (std::int64_t n = 0; n < N; ++n) std::memcpy(y_h + state_row(dir, n) * H, last + n * H, row_bytes);
+      const float* last = run_rnn_recurrence(rnn, h, at(p_.h_next), G * H * H >= 64 * 1024);
+      for (std::int64_t n = 0; n < N; ++n) {
+        std::memcpy(y_h + state_row(dir, n) * H, last + n * H, row_bytes);
+        if (y_c) std::memcpy(y_c + state_row(dir, n) * H, c + n * H, row_bytes);
+      }
     }
   }
 
@@ -283,32 +311,48 @@ class SmallBatchRnnKernel final : public Kernel {
   memory::desc src_, dst_;
   memory weights_, bias_;
   memory::desc matmul_scratch_;
-  AlignedFloats r_;  // R as given: [D, H, H], each output's H weights contiguous
+  AlignedFloats r_;             // R as given: [D, G*H, H], each output's H weights contiguous
+  std::vector<float> extras_;  // per direction: peepholes [3H] (LSTM) or R's candidate bias [H] (GRU)
   Plan p_;
   std::string node_;
+  std::vector<const float*> rows_in_;  // per step and batch row, filled each run (two directions share them)
+  std::vector<float*> rows_out_;
 };
 
-std::unique_ptr<Kernel> make_small_batch_rnn(const NodeCtx& ctx, std::vector<TensorDesc>& outs, const Dims& d, bool batch_major,
-                                             dnnl::algorithm act) {
+std::unique_ptr<Kernel> make_small_batch_recurrent(const NodeCtx& ctx, std::vector<TensorDesc>& outs, const Dims& d, Cell cell,
+                                                   bool batch_major, dnnl::algorithm act) {
   const auto f32 = memory::data_type::f32;
   const auto& eng = ctx.dnnl_engine();
-  const std::int64_t rows = d.T * d.N, cols = d.D * d.H;
-  // W [D, H, I] is the [I, D * H] matrix in column-major order (tag ba).
+  const std::int64_t G = gates_of(cell), H = d.H, rows = d.T * d.N, cols = d.D * G * H;
+  // W [D, G*H, I] is the [I, D * G * H] matrix in column-major order (tag ba).
   const memory::desc src({rows, d.I}, f32, tag::ab), dst({rows, cols}, f32, tag::ab), bias_md({1, cols}, f32, tag::ab);
   const memory::desc w_plain({d.I, cols}, f32, tag::ba), w_any({d.I, cols}, f32, tag::any);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, w_any, bias_md, dst), scratchpad_attr(), eng);
   memory weights(pd.weights_desc(), eng), bias(bias_md, eng);
   reorder_now(eng, w_plain, ctx.constant_input(1, "W").as<float>(), weights);
+  // Each gate's W and R biases go into the products, but a GRU candidate's R bias: the reset
+  // gate scales R_h h + R's bias, so that one stays with the recurrence.
   auto* b = static_cast<float*>(bias.get_data_handle());
   const float* given = ctx.has_input(3) ? ctx.constant_input(3, "B").as<float>() : nullptr;
+  const std::int64_t extra = cell == Cell::kLstm ? 3 * H : cell == Cell::kGru ? H : 0;
+  std::vector<float> extras(static_cast<std::size_t>(d.D * extra), 0.f);
   for (std::int64_t dir = 0; dir < d.D; ++dir)
-    for (std::int64_t h = 0; h < d.H; ++h)
-      b[dir * d.H + h] = given ? given[dir * 2 * d.H + h] + given[dir * 2 * d.H + d.H + h] : 0.f;
-  const float* r = ctx.constant_input(2, "R").as<float>();
-  AlignedFloats r_copy(r, static_cast<std::size_t>(d.D * d.H * d.H));
+    for (std::int64_t g = 0; g < G; ++g)
+      for (std::int64_t h = 0; h < H; ++h) {
+        const float wb = given ? given[dir * 2 * G * H + g * H + h] : 0.f, rb = given ? given[dir * 2 * G * H + G * H + g * H + h] : 0.f;
+        const bool candidate = cell == Cell::kGru && g == 2;
+        b[(dir * G + g) * H + h] = candidate ? wb : wb + rb;
+        if (candidate) extras[static_cast<std::size_t>(dir * extra + h)] = rb;
+      }
+  if (cell == Cell::kLstm && ctx.has_input(7)) {
+    const float* p = ctx.constant_input(7, "P").as<float>();
+    std::copy(p, p + d.D * 3 * H, extras.begin());
+  }
+  AlignedFloats r(ctx.constant_input(2, "R").as<float>(), static_cast<std::size_t>(d.D * G * H * H));
 
-  SmallBatchRnnKernel::Plan p;
+  SmallBatchRecurrentKernel::Plan p;
   p.d = d;
+  p.cell = cell == Cell::kLstm ? RecurrenceCell::kLstm : cell == Cell::kGru ? RecurrenceCell::kGru : RecurrenceCell::kRnn;
   p.batch_major = batch_major;
   p.reverse_only = direction_of(ctx) == "reverse";
   p.act = act == dnnl::algorithm::eltwise_relu       ? RecurrentActivation::kRelu
@@ -316,16 +360,20 @@ std::unique_ptr<Kernel> make_small_batch_rnn(const NodeCtx& ctx, std::vector<Ten
                                                      : RecurrentActivation::kTanh;
   ScratchLayout sl;
   sl.take(pd.scratchpad_desc().get_size());
+  const auto state_bytes = static_cast<std::size_t>(d.N * H) * sizeof(float);
   p.products = sl.take(static_cast<std::size_t>(rows * cols) * sizeof(float));
-  p.h_prev = sl.take(static_cast<std::size_t>(d.N * d.H) * sizeof(float));
-  p.h_next = sl.take(static_cast<std::size_t>(d.N * d.H) * sizeof(float));
-  if (ctx.node().output_size() > 2) ctx.invalid("too many outputs");
+  p.h_prev = sl.take(state_bytes);
+  p.h_next = sl.take(state_bytes);
+  if (cell != Cell::kRnn) p.gates = sl.take(static_cast<std::size_t>(G) * state_bytes);
+  if (cell == Cell::kLstm) p.c = sl.take(state_bytes);
+  const int max_outputs = cell == Cell::kLstm ? 3 : 2;
+  if (ctx.node().output_size() > max_outputs) ctx.invalid("too many outputs");
   outs.clear();
-  outs.push_back({DType::kF32, batch_major ? Shape{d.N, d.T, d.D, d.H} : Shape{d.T, d.D, d.N, d.H}});
-  outs.push_back({DType::kF32, batch_major ? Shape{d.N, d.D, d.H} : Shape{d.D, d.N, d.H}});
+  outs.push_back({DType::kF32, batch_major ? Shape{d.N, d.T, d.D, H} : Shape{d.T, d.D, d.N, H}});
+  for (int k = 1; k < max_outputs; ++k) outs.push_back({DType::kF32, batch_major ? Shape{d.N, d.D, H} : Shape{d.D, d.N, H}});
   ctx.need_scratchpad(memory::desc({static_cast<memory::dim>(sl.total)}, memory::data_type::u8, tag::a));
-  return std::make_unique<SmallBatchRnnKernel>(eng, dnnl::matmul(pd), src, dst, std::move(weights), std::move(bias), pd.scratchpad_desc(),
-                                               std::move(r_copy), p, ctx.node().name());
+  return std::make_unique<SmallBatchRecurrentKernel>(eng, dnnl::matmul(pd), src, dst, std::move(weights), std::move(bias),
+                                                     pd.scratchpad_desc(), std::move(r), std::move(extras), p, ctx.node().name());
 }
 
 // Checks the activations attribute against what oneDNN computes; returns the RNN cell's one.
@@ -389,7 +437,7 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
   if (peephole && ctx.in(7).shape != Shape{D, 3 * H}) ctx.invalid("P must be [num_directions, 3 * hidden_size]");
   const bool packed = ctx.maybe_constant(1) && ctx.maybe_constant(2) && (!ctx.has_input(3) || ctx.maybe_constant(3)) &&
                       (!peephole || ctx.maybe_constant(7));
-  if (cell == Cell::kRnn && packed && d.N <= kSmallBatch) return make_small_batch_rnn(ctx, outs, d, batch_major, act);
+  if (packed && d.N <= kSmallBatch && (cell != Cell::kGru || lbr)) return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
 
   const auto f32 = memory::data_type::f32;
   const auto seq_tag = batch_major ? tag::ntc : tag::tnc;

@@ -117,6 +117,7 @@ void activate(float* y, std::int64_t n, RecurrentActivation act) {
     case RecurrentActivation::kTanh:
       for (std::int64_t i = 0; i < n; ++i) y[i] = std::tanh(y[i]);
       return;
+    case RecurrentActivation::kNone: return;
   }
 }
 

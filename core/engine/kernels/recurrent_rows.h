@@ -1,6 +1,6 @@
-// One step of a vanilla RNN's recurrence over a block of R's rows: y[r] = act(add[r] +
-// sum_i w[r * k + i] * x[i]) for r in [0, rows), where `add` holds X_t W^T + b for that step
-// (computed for all steps at once beforehand) and x is h_{t-1}.
+// One step of a recurrence over a block of R's rows: y[r] = act(add[r] + sum_i w[r * k + i] *
+// x[i]) for r in [0, rows), where `add` holds X_t W^T + b for that step (computed for all steps
+// at once beforehand) and x is h_{t-1}.
 //
 // Why by hand: at a batch of 1 the step is a matrix-vector product that streams all of R from
 // cache, and its speed is how fast R's bytes arrive. Written as a portable loop, GCC's generic
@@ -12,7 +12,8 @@
 
 namespace aifgen::engine {
 
-enum class RecurrentActivation { kTanh, kRelu, kSigmoid };
+// kNone leaves the sums as they are (an LSTM's or GRU's gates, activated by their cell's update).
+enum class RecurrentActivation { kTanh, kRelu, kSigmoid, kNone };
 
 void recurrent_rows(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add, float* y,
                     RecurrentActivation act);
