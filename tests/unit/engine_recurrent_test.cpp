@@ -419,8 +419,8 @@ TEST(EngineRecurrent, TheRecurrenceSharedByTwoThreadsComputesEveryUnitOfEverySte
   }
 }
 
-// The rows' vector versions: every row count around the four-row blocks and every column count
-// around the 16- and 32-wide loops and their masked or scalar tails, from weights that start
+// The rows' vector versions: every row count around the eight-row blocks and every column count
+// around the 8- to 64-wide loops and their masked or scalar tails, from weights that start
 // off a cache line, against the definition in double. Also run under DNNL_MAX_CPU_ISA=AVX2 (the
 // engine_avx2 test), which selects the AVX2 version.
 TEST(EngineRecurrent, TheRecurrentRowsMatchDoubleAtEveryTailLength) {
@@ -434,7 +434,7 @@ TEST(EngineRecurrent, TheRecurrentRowsMatchDoubleAtEveryTailLength) {
   double worst = 0;
   std::string where;
   for (std::int64_t k = 1; k <= 70; ++k)
-    for (std::int64_t rows = 1; rows <= 9; ++rows) {
+    for (std::int64_t rows = 1; rows <= 17; ++rows) {
       std::vector<float> storage(static_cast<std::size_t>(rows * k + 1)), x(static_cast<std::size_t>(k)), add(static_cast<std::size_t>(rows));
       const float* w = storage.data() + 1;  // off the allocation's alignment
       for (std::size_t i = 0; i < storage.size(); ++i) storage[i] = std::sin(0.71f * static_cast<float>(i) + static_cast<float>(k));

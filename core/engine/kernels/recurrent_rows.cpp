@@ -16,9 +16,6 @@
 namespace aifgen::engine {
 namespace {
 
-// Rows are taken four at a time: x's vector is loaded once for four products.
-constexpr int kRowBlock = 4;
-
 void rows_scalar(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add, float* y) {
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* wr = w + r * k;
@@ -30,42 +27,46 @@ void rows_scalar(const float* w, std::int64_t k, const float* x, std::int64_t ro
 
 #if defined(__x86_64__) && !defined(__clang__)
 
-// R rows (1 or kRowBlock) from w, each with two sums of 16 lanes: 2 R independent FMA chains,
-// enough to keep loads in flight while each FMA waits on its own chain's last.
-template <int R>
+// R rows from w, each with A sums of 16 lanes: R * A independent FMA chains keep loads in flight
+// while each FMA waits on its own chain's last. x's vectors are loaded once for the R rows.
+template <int R, int A>
 __attribute__((target("avx512f"))) inline void dot_avx512(const float* w, std::int64_t k, const float* x, const float* add, float* y) {
-  __m512 lo[R], hi[R];
+  __m512 acc[R][A];
+#pragma GCC unroll 16
+  for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
-  for (int j = 0; j < R; ++j) lo[j] = hi[j] = _mm512_setzero_ps();
+    for (int a = 0; a < A; ++a) acc[j][a] = _mm512_setzero_ps();
   std::int64_t i = 0;
-  for (; i + 32 <= k; i += 32) {
-    const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+  for (; i + 16 * A <= k; i += 16 * A) {
+    __m512 xv[A];
 #pragma GCC unroll 4
-    for (int j = 0; j < R; ++j) {
-      lo[j] = _mm512_fmadd_ps(_mm512_loadu_ps(w + j * k + i), x0, lo[j]);
-      hi[j] = _mm512_fmadd_ps(_mm512_loadu_ps(w + j * k + i + 16), x1, hi[j]);
-    }
+    for (int a = 0; a < A; ++a) xv[a] = _mm512_loadu_ps(x + i + 16 * a);
+#pragma GCC unroll 16
+    for (int j = 0; j < R; ++j)
+#pragma GCC unroll 4
+      for (int a = 0; a < A; ++a) acc[j][a] = _mm512_fmadd_ps(_mm512_loadu_ps(w + j * k + i + 16 * a), xv[a], acc[j][a]);
   }
-  if (i < k) {  // the last 1-31 columns, by masked loads (masked-off lanes read as zero)
+  for (; i < k; i += 16) {  // the last columns, 16 at a time, by masked loads (masked-off lanes read as zero)
     const std::int64_t left = k - i;
-    const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-    const __mmask16 m1 = left > 16 ? __mmask16((1u << (left - 16)) - 1) : __mmask16(0);
-    const __m512 x0 = _mm512_maskz_loadu_ps(m0, x + i), x1 = _mm512_maskz_loadu_ps(m1, x + i + 16);
-#pragma GCC unroll 4
-    for (int j = 0; j < R; ++j) {
-      lo[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, w + j * k + i), x0, lo[j]);
-      hi[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, w + j * k + i + 16), x1, hi[j]);
-    }
+    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+#pragma GCC unroll 16
+    for (int j = 0; j < R; ++j) acc[j][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + j * k + i), xv, acc[j][0]);
   }
+#pragma GCC unroll 16
+  for (int j = 0; j < R; ++j) {
+    __m512 sum = acc[j][0];
 #pragma GCC unroll 4
-  for (int j = 0; j < R; ++j) y[j] = add[j] + _mm512_reduce_add_ps(_mm512_add_ps(lo[j], hi[j]));
+    for (int a = 1; a < A; ++a) sum = _mm512_add_ps(sum, acc[j][a]);
+    y[j] = add[j] + _mm512_reduce_add_ps(sum);
+  }
 }
 
 __attribute__((target("avx512f"))) void rows_avx512(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add,
                                                     float* y) {
   std::int64_t r = 0;
-  for (; r + kRowBlock <= rows; r += kRowBlock) dot_avx512<kRowBlock>(w + r * k, k, x, add + r, y + r);
-  for (; r < rows; ++r) dot_avx512<1>(w + r * k, k, x, add + r, y + r);
+  for (; r + kRecurrentRowBlock <= rows; r += kRecurrentRowBlock) dot_avx512<kRecurrentRowBlock, 1>(w + r * k, k, x, add + r, y + r);
+  for (; r < rows; ++r) dot_avx512<1, 4>(w + r * k, k, x, add + r, y + r);
 }
 
 __attribute__((target("avx2,fma"))) inline float sum_lanes(__m256 v) {
@@ -74,24 +75,35 @@ __attribute__((target("avx2,fma"))) inline float sum_lanes(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
 }
 
-// The AVX2 form of dot_avx512: two sums of 8 lanes per row, the last 1-15 columns scalar.
-template <int R>
+// The AVX2 form of dot_avx512: sums of 8 lanes, the last 1-7 columns scalar.
+template <int R, int A>
 __attribute__((target("avx2,fma"))) inline void dot_avx2(const float* w, std::int64_t k, const float* x, const float* add, float* y) {
-  __m256 lo[R], hi[R];
+  __m256 acc[R][A];
+#pragma GCC unroll 16
+  for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
-  for (int j = 0; j < R; ++j) lo[j] = hi[j] = _mm256_setzero_ps();
+    for (int a = 0; a < A; ++a) acc[j][a] = _mm256_setzero_ps();
   std::int64_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+  for (; i + 8 * A <= k; i += 8 * A) {
+    __m256 xv[A];
 #pragma GCC unroll 4
-    for (int j = 0; j < R; ++j) {
-      lo[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w + j * k + i), x0, lo[j]);
-      hi[j] = _mm256_fmadd_ps(_mm256_loadu_ps(w + j * k + i + 8), x1, hi[j]);
-    }
+    for (int a = 0; a < A; ++a) xv[a] = _mm256_loadu_ps(x + i + 8 * a);
+#pragma GCC unroll 16
+    for (int j = 0; j < R; ++j)
+#pragma GCC unroll 4
+      for (int a = 0; a < A; ++a) acc[j][a] = _mm256_fmadd_ps(_mm256_loadu_ps(w + j * k + i + 8 * a), xv[a], acc[j][a]);
   }
-#pragma GCC unroll 4
+  for (; i + 8 <= k; i += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + i);
+#pragma GCC unroll 16
+    for (int j = 0; j < R; ++j) acc[j][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w + j * k + i), xv, acc[j][0]);
+  }
+#pragma GCC unroll 16
   for (int j = 0; j < R; ++j) {
-    float s = sum_lanes(_mm256_add_ps(lo[j], hi[j]));
+    __m256 sum = acc[j][0];
+#pragma GCC unroll 4
+    for (int a = 1; a < A; ++a) sum = _mm256_add_ps(sum, acc[j][a]);
+    float s = sum_lanes(sum);
     for (std::int64_t t = i; t < k; ++t) s += w[j * k + t] * x[t];
     y[j] = add[j] + s;
   }
@@ -100,8 +112,8 @@ __attribute__((target("avx2,fma"))) inline void dot_avx2(const float* w, std::in
 __attribute__((target("avx2,fma"))) void rows_avx2(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add,
                                                    float* y) {
   std::int64_t r = 0;
-  for (; r + kRowBlock <= rows; r += kRowBlock) dot_avx2<kRowBlock>(w + r * k, k, x, add + r, y + r);
-  for (; r < rows; ++r) dot_avx2<1>(w + r * k, k, x, add + r, y + r);
+  for (; r + kRecurrentRowBlock <= rows; r += kRecurrentRowBlock) dot_avx2<kRecurrentRowBlock, 1>(w + r * k, k, x, add + r, y + r);
+  for (; r < rows; ++r) dot_avx2<1, 4>(w + r * k, k, x, add + r, y + r);
 }
 
 #endif

@@ -4,8 +4,10 @@
 //
 // Why by hand: at a batch of 1 the step is a matrix-vector product that streams all of R from
 // cache, and its speed is how fast R's bytes arrive. Written as a portable loop, GCC's generic
-// x86-64-v4 clone used 256-bit vectors and reached 52 GB/s on a Zen 5 core; four rows with two
-// 512-bit sums each (eight FMA chains in flight) reached 68 GB/s on the same rows.
+// x86-64-v4 clone used 256-bit vectors and reached 52 GB/s on a Zen 5 core (a 2048x2048 R); eight
+// rows with one 512-bit sum each (eight FMA chains in flight) 65-69 GB/s on the same rows, and
+// 85 GB/s on an LSTM's 2048x512 R (four rows with two sums each: 59 and 77-79 GB/s; the AVX2
+// version, eight rows of 8-lane sums, 55 and 75-80 GB/s on the same core).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,10 @@
 namespace aifgen::engine {
 
 // kNone leaves the sums as they are (an LSTM's or GRU's gates, activated by their cell's update).
+// Rows are taken this many at a time (the rest one by one): a team's shares of the rows are best
+// whole blocks.
+constexpr std::int64_t kRecurrentRowBlock = 8;
+
 enum class RecurrentActivation { kTanh, kRelu, kSigmoid, kNone };
 
 void recurrent_rows(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add, float* y,

@@ -45,8 +45,8 @@ const float* run_rnn_recurrence(const RnnRecurrence& rnn, float* h, float* spare
 #pragma omp parallel if (team)
   {
     const std::int64_t threads = omp_get_num_threads(), me = omp_get_thread_num();
-    // Whole groups of four units per thread (recurrent_rows' blocking).
-    const std::int64_t chunk = ((H + threads - 1) / threads + 3) / 4 * 4;
+    // Whole blocks of units per thread (recurrent_rows' blocking).
+    const std::int64_t chunk = ((H + threads - 1) / threads + kRecurrentRowBlock - 1) / kRecurrentRowBlock * kRecurrentRowBlock;
     const std::int64_t b = std::min(H, me * chunk), e = std::min(H, b + chunk);
     for (std::int64_t s = 0; s < rnn.steps; ++s) {
       for (std::int64_t n = 0; n < N && b < e; ++n)
