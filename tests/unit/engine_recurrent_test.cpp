@@ -419,10 +419,11 @@ TEST(EngineRecurrent, TheRecurrenceSharedByTwoThreadsComputesEveryUnitOfEverySte
   }
 }
 
-// The rows' vector versions: every row count around the eight-row blocks and every column count
-// around the 8- to 64-wide loops and their masked or scalar tails, from weights that start
-// off a cache line, against the definition in double. Also run under DNNL_MAX_CPU_ISA=AVX2 (the
-// engine_avx2 test), which selects the AVX2 version.
+// The rows' vector versions: every row count around the row blocks, every column count around
+// the 8- and 16-wide loops and their masked or scalar tails, and every batch from 1 to 5 (a
+// group of four and one more), from weights that start off a cache line, against the definition
+// in double. Also run under DNNL_MAX_CPU_ISA=AVX2 (the engine_avx2 test), which selects the AVX2
+// version.
 TEST(EngineRecurrent, TheRecurrentRowsMatchDoubleAtEveryTailLength) {
   const auto cap = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
   const auto has = [&](dnnl::cpu_isa level) { return (cap & static_cast<unsigned>(level)) == static_cast<unsigned>(level); };
@@ -433,28 +434,41 @@ TEST(EngineRecurrent, TheRecurrentRowsMatchDoubleAtEveryTailLength) {
   using engine::RecurrentActivation;
   double worst = 0;
   std::string where;
-  for (std::int64_t k = 1; k <= 70; ++k)
-    for (std::int64_t rows = 1; rows <= 17; ++rows) {
-      std::vector<float> storage(static_cast<std::size_t>(rows * k + 1)), x(static_cast<std::size_t>(k)), add(static_cast<std::size_t>(rows));
-      const float* w = storage.data() + 1;  // off the allocation's alignment
-      for (std::size_t i = 0; i < storage.size(); ++i) storage[i] = std::sin(0.71f * static_cast<float>(i) + static_cast<float>(k));
-      for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.37f * static_cast<float>(i));
-      for (std::size_t i = 0; i < add.size(); ++i) add[i] = 0.25f * static_cast<float>(i) - 1.f;
-      for (const auto act : {RecurrentActivation::kTanh, RecurrentActivation::kRelu, RecurrentActivation::kSigmoid}) {
-        std::vector<float> y(static_cast<std::size_t>(rows), NAN);
-        engine::recurrent_rows(w, k, x.data(), rows, add.data(), y.data(), act);
-        for (std::int64_t r = 0; r < rows; ++r) {
-          double v = add[static_cast<std::size_t>(r)];
-          for (std::int64_t i = 0; i < k; ++i) v += static_cast<double>(w[r * k + i]) * x[static_cast<std::size_t>(i)];
-          v = act == RecurrentActivation::kRelu ? std::max(0.0, v) : act == RecurrentActivation::kSigmoid ? 1 / (1 + std::exp(-v)) : std::tanh(v);
-          const double err = std::abs(y[static_cast<std::size_t>(r)] - v) / (1 + std::abs(v));
-          if (!(err <= worst)) {  // NaN (a row never written) is kept too
-            worst = err;
-            where = "k " + std::to_string(k) + ", rows " + std::to_string(rows) + ", row " + std::to_string(r);
+  for (std::int64_t batch = 1; batch <= 5; ++batch)
+    for (std::int64_t k = 1; k <= 40; ++k)
+      for (std::int64_t rows = 1; rows <= 17; ++rows) {
+        std::vector<float> storage(static_cast<std::size_t>(rows * k + 1)), x(static_cast<std::size_t>(batch * k)),
+            add(static_cast<std::size_t>(batch * rows));
+        const float* w = storage.data() + 1;  // off the allocation's alignment
+        for (std::size_t i = 0; i < storage.size(); ++i) storage[i] = std::sin(0.71f * static_cast<float>(i) + static_cast<float>(k));
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.37f * static_cast<float>(i));
+        for (std::size_t i = 0; i < add.size(); ++i) add[i] = 0.25f * static_cast<float>(i % 9) - 1.f;
+        for (const auto act : {RecurrentActivation::kTanh, RecurrentActivation::kRelu, RecurrentActivation::kSigmoid, RecurrentActivation::kNone}) {
+          std::vector<float> y(add.size(), NAN);
+          std::vector<const float*> adds;
+          std::vector<float*> ys;
+          for (std::int64_t n = 0; n < batch; ++n) {
+            adds.push_back(add.data() + n * rows);
+            ys.push_back(y.data() + n * rows);
           }
+          engine::recurrent_rows(w, k, rows, x.data(), batch, adds.data(), ys.data(), act);
+          for (std::int64_t n = 0; n < batch; ++n)
+            for (std::int64_t r = 0; r < rows; ++r) {
+              double v = add[static_cast<std::size_t>(n * rows + r)];
+              for (std::int64_t i = 0; i < k; ++i) v += static_cast<double>(w[r * k + i]) * x[static_cast<std::size_t>(n * k + i)];
+              v = act == RecurrentActivation::kRelu      ? std::max(0.0, v)
+                  : act == RecurrentActivation::kSigmoid ? 1 / (1 + std::exp(-v))
+                  : act == RecurrentActivation::kTanh    ? std::tanh(v)
+                                                         : v;
+              const double err = std::abs(y[static_cast<std::size_t>(n * rows + r)] - v) / (1 + std::abs(v));
+              if (!(err <= worst)) {  // NaN (a row never written) is kept too
+                worst = err;
+                where = "batch " + std::to_string(batch) + ", k " + std::to_string(k) + ", rows " + std::to_string(rows) + ", row " +
+                        std::to_string(r) + " of batch row " + std::to_string(n);
+              }
+            }
         }
       }
-    }
   EXPECT_LT(worst, 1e-5) << where << " (" << isa << ")";
 }
 

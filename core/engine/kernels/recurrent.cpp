@@ -209,7 +209,7 @@ std::string direction_of(const NodeCtx& ctx) { return ctx.attr_s("direction", "f
 // Here X W^T + biases for every step, gate and direction is one oneDNN matmul, and each step's
 // R h_{t-1} runs as dot products of R's rows (recurrent_rows) followed by the cell's update
 // (run_rnn_recurrence), the hidden units split over the threads.
-constexpr std::int64_t kSmallBatch = 4;
+constexpr std::int64_t kSmallBatch = kMaxRecurrenceBatch;
 
 class SmallBatchRecurrentKernel final : public Kernel {
  public:

@@ -1,5 +1,6 @@
 #include "core/engine/kernels/recurrent_rows.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/engine/kernels/vector_isa.h"
@@ -16,57 +17,71 @@
 namespace aifgen::engine {
 namespace {
 
-void rows_scalar(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add, float* y) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* wr = w + r * k;
-    float a = 0;
-    for (std::int64_t i = 0; i < k; ++i) a += wr[i] * x[i];
-    y[r] = add[r] + a;
-  }
+// The batch rows are taken up to this many per pass over a block of R's rows.
+constexpr std::int64_t kBatchGroup = 4;
+
+void rows_scalar(const float* w, std::int64_t k, std::int64_t rows, const float* x, std::int64_t batch, const float* const* add,
+                 float* const* y) {
+  for (std::int64_t n = 0; n < batch; ++n)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float* wr = w + r * k;
+      float a = 0;
+      for (std::int64_t i = 0; i < k; ++i) a += wr[i] * x[n * k + i];
+      y[n][r] = add[n][r] + a;
+    }
 }
 
 #if defined(__x86_64__) && !defined(__clang__)
 
-// R rows from w, each with A sums of 16 lanes: R * A independent FMA chains keep loads in flight
-// while each FMA waits on its own chain's last. x's vectors are loaded once for the R rows.
-template <int R, int A>
-__attribute__((target("avx512f"))) inline void dot_avx512(const float* w, std::int64_t k, const float* x, const float* add, float* y) {
-  __m512 acc[R][A];
+// R rows from w (row `at` of the step's block) against N batch rows of x: R * N independent FMA
+// chains keep loads in flight while each FMA waits on its own chain's last, and each 16 lanes of
+// R are loaded once for the N rows.
+template <int R, int N>
+__attribute__((target("avx512f"))) inline void dot_avx512(const float* w, std::int64_t k, const float* x, const float* const* add,
+                                                          float* const* y, std::int64_t at) {
+  __m512 acc[R][N];
 #pragma GCC unroll 16
   for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
-    for (int a = 0; a < A; ++a) acc[j][a] = _mm512_setzero_ps();
+    for (int n = 0; n < N; ++n) acc[j][n] = _mm512_setzero_ps();
   std::int64_t i = 0;
-  for (; i + 16 * A <= k; i += 16 * A) {
-    __m512 xv[A];
+  for (; i + 16 <= k; i += 16) {
+    __m512 xv[N];
 #pragma GCC unroll 4
-    for (int a = 0; a < A; ++a) xv[a] = _mm512_loadu_ps(x + i + 16 * a);
+    for (int n = 0; n < N; ++n) xv[n] = _mm512_loadu_ps(x + n * k + i);
 #pragma GCC unroll 16
-    for (int j = 0; j < R; ++j)
+    for (int j = 0; j < R; ++j) {
+      const __m512 wv = _mm512_loadu_ps(w + j * k + i);
 #pragma GCC unroll 4
-      for (int a = 0; a < A; ++a) acc[j][a] = _mm512_fmadd_ps(_mm512_loadu_ps(w + j * k + i + 16 * a), xv[a], acc[j][a]);
+      for (int n = 0; n < N; ++n) acc[j][n] = _mm512_fmadd_ps(wv, xv[n], acc[j][n]);
+    }
   }
-  for (; i < k; i += 16) {  // the last columns, 16 at a time, by masked loads (masked-off lanes read as zero)
-    const std::int64_t left = k - i;
-    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-    const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-#pragma GCC unroll 16
-    for (int j = 0; j < R; ++j) acc[j][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + j * k + i), xv, acc[j][0]);
-  }
-#pragma GCC unroll 16
-  for (int j = 0; j < R; ++j) {
-    __m512 sum = acc[j][0];
+  if (i < k) {  // the last 1-15 columns by masked loads (masked-off lanes read as zero)
+    const __mmask16 m = __mmask16((1u << (k - i)) - 1);
+    __m512 xv[N];
 #pragma GCC unroll 4
-    for (int a = 1; a < A; ++a) sum = _mm512_add_ps(sum, acc[j][a]);
-    y[j] = add[j] + _mm512_reduce_add_ps(sum);
+    for (int n = 0; n < N; ++n) xv[n] = _mm512_maskz_loadu_ps(m, x + n * k + i);
+#pragma GCC unroll 16
+    for (int j = 0; j < R; ++j) {
+      const __m512 wv = _mm512_maskz_loadu_ps(m, w + j * k + i);
+#pragma GCC unroll 4
+      for (int n = 0; n < N; ++n) acc[j][n] = _mm512_fmadd_ps(wv, xv[n], acc[j][n]);
+    }
   }
+#pragma GCC unroll 16
+  for (int j = 0; j < R; ++j)
+#pragma GCC unroll 4
+    for (int n = 0; n < N; ++n) y[n][at + j] = add[n][at + j] + _mm512_reduce_add_ps(acc[j][n]);
 }
 
-__attribute__((target("avx512f"))) void rows_avx512(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add,
-                                                    float* y) {
+// Eight FMA chains or more: eight rows for one batch row, four for more.
+template <int N>
+__attribute__((target("avx512f"))) void rows_avx512(const float* w, std::int64_t k, std::int64_t rows, const float* x, const float* const* add,
+                                                    float* const* y) {
+  constexpr int kBlock = N == 1 ? 8 : 4;
   std::int64_t r = 0;
-  for (; r + kRecurrentRowBlock <= rows; r += kRecurrentRowBlock) dot_avx512<kRecurrentRowBlock, 1>(w + r * k, k, x, add + r, y + r);
-  for (; r < rows; ++r) dot_avx512<1, 4>(w + r * k, k, x, add + r, y + r);
+  for (; r + kBlock <= rows; r += kBlock) dot_avx512<kBlock, N>(w + r * k, k, x, add, y, r);
+  for (; r < rows; ++r) dot_avx512<1, N>(w + r * k, k, x, add, y, r);
 }
 
 __attribute__((target("avx2,fma"))) inline float sum_lanes(__m256 v) {
@@ -76,44 +91,63 @@ __attribute__((target("avx2,fma"))) inline float sum_lanes(__m256 v) {
 }
 
 // The AVX2 form of dot_avx512: sums of 8 lanes, the last 1-7 columns scalar.
-template <int R, int A>
-__attribute__((target("avx2,fma"))) inline void dot_avx2(const float* w, std::int64_t k, const float* x, const float* add, float* y) {
-  __m256 acc[R][A];
+template <int R, int N>
+__attribute__((target("avx2,fma"))) inline void dot_avx2(const float* w, std::int64_t k, const float* x, const float* const* add,
+                                                         float* const* y, std::int64_t at) {
+  __m256 acc[R][N];
 #pragma GCC unroll 16
   for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
-    for (int a = 0; a < A; ++a) acc[j][a] = _mm256_setzero_ps();
+    for (int n = 0; n < N; ++n) acc[j][n] = _mm256_setzero_ps();
   std::int64_t i = 0;
-  for (; i + 8 * A <= k; i += 8 * A) {
-    __m256 xv[A];
-#pragma GCC unroll 4
-    for (int a = 0; a < A; ++a) xv[a] = _mm256_loadu_ps(x + i + 8 * a);
-#pragma GCC unroll 16
-    for (int j = 0; j < R; ++j)
-#pragma GCC unroll 4
-      for (int a = 0; a < A; ++a) acc[j][a] = _mm256_fmadd_ps(_mm256_loadu_ps(w + j * k + i + 8 * a), xv[a], acc[j][a]);
-  }
   for (; i + 8 <= k; i += 8) {
-    const __m256 xv = _mm256_loadu_ps(x + i);
-#pragma GCC unroll 16
-    for (int j = 0; j < R; ++j) acc[j][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w + j * k + i), xv, acc[j][0]);
-  }
-#pragma GCC unroll 16
-  for (int j = 0; j < R; ++j) {
-    __m256 sum = acc[j][0];
+    __m256 xv[N];
 #pragma GCC unroll 4
-    for (int a = 1; a < A; ++a) sum = _mm256_add_ps(sum, acc[j][a]);
-    float s = sum_lanes(sum);
-    for (std::int64_t t = i; t < k; ++t) s += w[j * k + t] * x[t];
-    y[j] = add[j] + s;
+    for (int n = 0; n < N; ++n) xv[n] = _mm256_loadu_ps(x + n * k + i);
+#pragma GCC unroll 16
+    for (int j = 0; j < R; ++j) {
+      const __m256 wv = _mm256_loadu_ps(w + j * k + i);
+#pragma GCC unroll 4
+      for (int n = 0; n < N; ++n) acc[j][n] = _mm256_fmadd_ps(wv, xv[n], acc[j][n]);
+    }
   }
+#pragma GCC unroll 16
+  for (int j = 0; j < R; ++j)
+#pragma GCC unroll 4
+    for (int n = 0; n < N; ++n) {
+      float s = sum_lanes(acc[j][n]);
+      for (std::int64_t t = i; t < k; ++t) s += w[j * k + t] * x[n * k + t];
+      y[n][at + j] = add[n][at + j] + s;
+    }
 }
 
-__attribute__((target("avx2,fma"))) void rows_avx2(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add,
-                                                   float* y) {
+// At most 16 vector registers: eight rows for one batch row, four for two, two for three or four.
+template <int N>
+__attribute__((target("avx2,fma"))) void rows_avx2(const float* w, std::int64_t k, std::int64_t rows, const float* x, const float* const* add,
+                                                   float* const* y) {
+  constexpr int kBlock = N == 1 ? 8 : N == 2 ? 4 : 2;
   std::int64_t r = 0;
-  for (; r + kRecurrentRowBlock <= rows; r += kRecurrentRowBlock) dot_avx2<kRecurrentRowBlock, 1>(w + r * k, k, x, add + r, y + r);
-  for (; r < rows; ++r) dot_avx2<1, 4>(w + r * k, k, x, add + r, y + r);
+  for (; r + kBlock <= rows; r += kBlock) dot_avx2<kBlock, N>(w + r * k, k, x, add, y, r);
+  for (; r < rows; ++r) dot_avx2<1, N>(w + r * k, k, x, add, y, r);
+}
+
+// One group of at most kBatchGroup batch rows.
+void group_rows(VectorIsa isa, const float* w, std::int64_t k, std::int64_t rows, const float* x, std::int64_t batch, const float* const* add,
+                float* const* y) {
+  if (isa == VectorIsa::kAvx512) {
+    switch (batch) {
+      case 1: return rows_avx512<1>(w, k, rows, x, add, y);
+      case 2: return rows_avx512<2>(w, k, rows, x, add, y);
+      case 3: return rows_avx512<3>(w, k, rows, x, add, y);
+      default: return rows_avx512<4>(w, k, rows, x, add, y);
+    }
+  }
+  switch (batch) {
+    case 1: return rows_avx2<1>(w, k, rows, x, add, y);
+    case 2: return rows_avx2<2>(w, k, rows, x, add, y);
+    case 3: return rows_avx2<3>(w, k, rows, x, add, y);
+    default: return rows_avx2<4>(w, k, rows, x, add, y);
+  }
 }
 
 #endif
@@ -135,16 +169,20 @@ void activate(float* y, std::int64_t n, RecurrentActivation act) {
 
 }  // namespace
 
-void recurrent_rows(const float* w, std::int64_t k, const float* x, std::int64_t rows, const float* add, float* y,
-                    RecurrentActivation act) {
-  switch (vector_isa()) {
+void recurrent_rows(const float* w, std::int64_t k, std::int64_t rows, const float* x, std::int64_t batch, const float* const* add,
+                    float* const* y, RecurrentActivation act) {
+  const VectorIsa isa = vector_isa();
+  for (std::int64_t n = 0; n < batch; n += kBatchGroup) {
+    const std::int64_t group = std::min(kBatchGroup, batch - n);
 #if defined(__x86_64__) && !defined(__clang__)
-    case VectorIsa::kAvx512: rows_avx512(w, k, x, rows, add, y); break;
-    case VectorIsa::kAvx2: rows_avx2(w, k, x, rows, add, y); break;
+    if (isa != VectorIsa::kScalar) {
+      group_rows(isa, w, k, rows, x + n * k, group, add + n, y + n);
+      continue;
+    }
 #endif
-    default: rows_scalar(w, k, x, rows, add, y);
+    rows_scalar(w, k, rows, x + n * k, group, add + n, y + n);
   }
-  activate(y, rows, act);
+  for (std::int64_t n = 0; n < batch; ++n) activate(y[n], rows, act);
 }
 
 const char* recurrent_rows_isa() { return vector_isa_name(vector_isa()); }

@@ -3,32 +3,53 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <stdexcept>
 
 #include "core/engine/kernels/fast_math.h"
 
 namespace aifgen::engine {
 namespace {
 
-// Hidden units [b, e) of batch row n for one step: prev is h_{t-1}'s row, next h_t's.
-void step_units(const RnnRecurrence& rnn, const float* p, const float* prev, float* next, float* gates, float* c, std::int64_t b,
-                std::int64_t e) {
-  const std::int64_t H = rnn.hidden, units = e - b;
-  auto gate_rows = [&](int g, const float* add, float* out) {
-    recurrent_rows(rnn.r + (g * H + b) * H, H, prev, units, add + b, out + b, RecurrentActivation::kNone);
+// Hidden units [b, e) of every batch row for step s: prev is h_{t-1} ([batch, hidden]), next h_t.
+void step_units(const RnnRecurrence& rnn, std::int64_t s, const float* prev, float* next, std::int64_t b, std::int64_t e) {
+  const std::int64_t H = rnn.hidden, N = rnn.batch, G = gates_of(rnn.cell), units = e - b;
+  const float* const* p = rnn.products + s * N;
+  std::array<const float*, kMaxRecurrenceBatch> add{};
+  std::array<float*, kMaxRecurrenceBatch> out{};
+  // Gate g's rows for every batch row: add[n] from `add_of(n)`, the sums into the gates' block.
+  auto gate_rows = [&](int g, auto add_of) {
+    for (std::int64_t n = 0; n < N; ++n) {
+      add[static_cast<std::size_t>(n)] = add_of(n) + b;
+      out[static_cast<std::size_t>(n)] = rnn.gates + n * G * H + g * H + b;
+    }
+    recurrent_rows(rnn.r + (g * H + b) * H, H, units, prev, N, add.data(), out.data(), RecurrentActivation::kNone);
   };
   switch (rnn.cell) {
-    case RecurrenceCell::kRnn: recurrent_rows(rnn.r + b * H, H, prev, units, p + b, next + b, rnn.activation); return;
+    case RecurrenceCell::kRnn:
+      for (std::int64_t n = 0; n < N; ++n) {
+        add[static_cast<std::size_t>(n)] = p[n] + b;
+        out[static_cast<std::size_t>(n)] = next + n * H + b;
+      }
+      recurrent_rows(rnn.r + b * H, H, units, prev, N, add.data(), out.data(), rnn.activation);
+      return;
     case RecurrenceCell::kLstm:
-      for (int g = 0; g < 4; ++g) gate_rows(g, p + g * H, gates + g * H);
-      lstm_cell_loop(gates + b, gates + H + b, gates + 2 * H + b, gates + 3 * H + b, rnn.peepholes + b, rnn.peepholes + H + b,
-                     rnn.peepholes + 2 * H + b, c + b, next + b, units);
+      for (int g = 0; g < 4; ++g) gate_rows(g, [&](std::int64_t n) { return p[n] + g * H; });
+      for (std::int64_t n = 0; n < N; ++n) {
+        float* gates = rnn.gates + n * G * H;
+        lstm_cell_loop(gates + b, gates + H + b, gates + 2 * H + b, gates + 3 * H + b, rnn.peepholes + b, rnn.peepholes + H + b,
+                       rnn.peepholes + 2 * H + b, rnn.cell_state + n * H + b, next + n * H + b, units);
+      }
       return;
     case RecurrenceCell::kGru:
-      gate_rows(0, p, gates);
-      gate_rows(1, p + H, gates + H);
-      gate_rows(2, rnn.candidate_bias, gates + 2 * H);
-      gru_cell_loop(gates + b, gates + H + b, p + 2 * H + b, gates + 2 * H + b, prev + b, next + b, units);
+      gate_rows(0, [&](std::int64_t n) { return p[n]; });
+      gate_rows(1, [&](std::int64_t n) { return p[n] + H; });
+      gate_rows(2, [&](std::int64_t) { return rnn.candidate_bias; });
+      for (std::int64_t n = 0; n < N; ++n) {
+        const float* gates = rnn.gates + n * G * H;
+        gru_cell_loop(gates + b, gates + H + b, p[n] + 2 * H + b, gates + 2 * H + b, prev + n * H + b, next + n * H + b, units);
+      }
       return;
   }
 }
@@ -38,7 +59,8 @@ void step_units(const RnnRecurrence& rnn, const float* p, const float* prev, flo
 int gates_of(RecurrenceCell cell) { return cell == RecurrenceCell::kLstm ? 4 : cell == RecurrenceCell::kGru ? 3 : 1; }
 
 const float* run_rnn_recurrence(const RnnRecurrence& rnn, float* h, float* spare, bool team) {
-  const std::int64_t H = rnn.hidden, N = rnn.batch, G = gates_of(rnn.cell);
+  if (rnn.batch < 1 || rnn.batch > kMaxRecurrenceBatch) throw std::invalid_argument("run_rnn_recurrence: batch must be 1 to 4");
+  const std::int64_t H = rnn.hidden, N = rnn.batch;
   const std::size_t row_bytes = static_cast<std::size_t>(H) * sizeof(float);
   float* prev = h;
   float* next = spare;
@@ -49,9 +71,7 @@ const float* run_rnn_recurrence(const RnnRecurrence& rnn, float* h, float* spare
     const std::int64_t chunk = ((H + threads - 1) / threads + kRecurrentRowBlock - 1) / kRecurrentRowBlock * kRecurrentRowBlock;
     const std::int64_t b = std::min(H, me * chunk), e = std::min(H, b + chunk);
     for (std::int64_t s = 0; s < rnn.steps; ++s) {
-      for (std::int64_t n = 0; n < N && b < e; ++n)
-        step_units(rnn, rnn.products[s * N + n], prev + n * H, next + n * H, rnn.gates ? rnn.gates + n * G * H : nullptr,
-                   rnn.cell_state ? rnn.cell_state + n * H : nullptr, b, e);
+      if (b < e) step_units(rnn, s, prev, next, b, e);
 #pragma omp barrier
 #pragma omp single
       {

@@ -17,6 +17,10 @@ namespace aifgen::engine {
 
 enum class RecurrenceCell { kRnn, kLstm, kGru };
 
+// The largest batch the recurrence takes: each step multiplies R with every batch row's state in
+// one pass over R (recurrent_rows), which pays while the rows' sums fit in registers.
+constexpr std::int64_t kMaxRecurrenceBatch = 4;
+
 struct RnnRecurrence {
   RecurrenceCell cell = RecurrenceCell::kRnn;
   const float* r = nullptr;  // R [gates * hidden, hidden] in ONNX's gate order, each row's weights contiguous
