@@ -195,9 +195,13 @@ TEST(EngineRecurrent, EveryCellAndDirectionMatchesTheOnnxDefinition) {
       {"GRU", "bidirectional", true, false, false},
       {"GRU", "bidirectional", false, false, true},
   };
+  // Both kernels: the engine's recurrence (forced: these R are far below its size rule; GRU
+  // without linear_before_reset stays on oneDNN either way) and oneDNN's primitives.
+  for (const bool own : {true, false})
   for (const auto& c : cases) {
-    const std::string what = c.op + " " + c.direction + (c.initial_state ? " h0" : "") + (c.peephole ? " peephole" : "") +
-                             (c.linear_before_reset ? " lbr" : "") + (c.activation.empty() ? "" : " " + c.activation);
+    engine::force_engine_recurrence_for_testing(own);
+    const std::string what = std::string(own ? "engine's recurrence: " : "oneDNN: ") + c.op + " " + c.direction + (c.initial_state ? " h0" : "") +
+                             (c.peephole ? " peephole" : "") + (c.linear_before_reset ? " lbr" : "") + (c.activation.empty() ? "" : " " + c.activation);
     const auto m = recurrent_model(c);
     auto x = engine::Tensor::allocate(engine::DType::kF32, {T, N, I});
     for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.9f * static_cast<float>(i)) * 1.5f;
@@ -212,12 +216,15 @@ TEST(EngineRecurrent, EveryCellAndDirectionMatchesTheOnnxDefinition) {
       EXPECT_LT(max_diff(out[2], ref.y_c), 1e-5) << what << ": Y_c";
     }
   }
+  engine::force_engine_recurrence_for_testing(std::nullopt);
 }
 
 // layout = 1 (batch-major X [N, T, I], Y [N, T, D, H], states [N, D, H]) gives the transposes of
 // layout 0's results for the transposed input and states.
 TEST(EngineRecurrent, BatchMajorLayoutIsTheTransposeOfSequenceMajor) {
+  for (const bool own : {true, false})
   for (const std::string op : {"LSTM", "GRU", "RNN"}) {
+    engine::force_engine_recurrence_for_testing(own);
     Case c{op, "bidirectional", true, op == "LSTM", op == "GRU"};
     const auto seq = recurrent_model(c);
     auto batch = seq;
@@ -256,13 +263,14 @@ TEST(EngineRecurrent, BatchMajorLayoutIsTheTransposeOfSequenceMajor) {
           for (std::int64_t k = 0; k < H; ++k)
             worst = std::max(worst, std::abs(static_cast<double>(a[o_].as<float>()[(d * N + n) * H + k]) - b[o_].as<float>()[(n * 2 + d) * H + k]));
     }
-    EXPECT_LT(worst, 1e-6) << op;
+    EXPECT_LT(worst, 1e-6) << op << (own ? " (engine's recurrence)" : " (oneDNN)");
   }
+  engine::force_engine_recurrence_for_testing(std::nullopt);
 }
 
-// A vanilla RNN of a batch of at most 4 with constant weights runs on the engine's own
+// A vanilla RNN of a batch of at most 4 with constant weights can run on the engine's own
 // recurrence (X W^T for every step as one matmul, each step's R h as dot products split over the
-// threads); a larger batch on oneDNN's RNN primitive. DeepSpeech's shape, smaller: both
+// threads); a larger batch runs on oneDNN's RNN primitive. DeepSpeech's shape, smaller: both
 // directions, ReLU, an initial state; each row of a batch of 5 (oneDNN) against the same row
 // alone (the engine's recurrence at 1 and at 2 threads, its rows shared by the threads).
 TEST(EngineRecurrent, TheSmallBatchRecurrenceMatchesOneDnnsOnTheSameRows) {
@@ -301,7 +309,9 @@ TEST(EngineRecurrent, TheSmallBatchRecurrenceMatchesOneDnnsOnTheSameRows) {
   for (const int threads : {1, 2}) {
     engine::SessionOptions o;
     o.threads = threads;
+    engine::force_engine_recurrence_for_testing(true);  // R here is 400 KiB, below the size rule
     engine::Session one(model(1), o);
+    engine::force_engine_recurrence_for_testing(std::nullopt);
     double worst = 0, scale = 0;
     std::int64_t positive = 0;
     for (std::int64_t n = 0; n < batch; ++n) {

@@ -18,6 +18,7 @@
 // sequence_lens shorter than seq_length (at plan time when constant, else when run).
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -210,6 +211,18 @@ std::string direction_of(const NodeCtx& ctx) { return ctx.attr_s("direction", "f
 // R h_{t-1} runs as dot products of R's rows (recurrent_rows) followed by the cell's update
 // (run_rnn_recurrence), the hidden units split over the threads.
 constexpr std::int64_t kSmallBatch = kMaxRecurrenceBatch;
+
+// R's bytes per direction from which the engine's recurrence runs instead of oneDNN's primitive.
+// Below, R stays near the core and oneDNN 2.6's kernels (brgemm over its packed R) were the
+// faster ones; measured on a 2-core Zen 5 VM, batch 1, p50 against oneDNN on the same model:
+//   nn.GRU, hidden 256, 100 steps (R 768 KiB):        1.16-1.22 ms against 0.60 (1 thread);
+//   nn.LSTM bidirectional, hidden 256 (R 1 MiB):      4.0 against 3.4 ms at 1 thread, 2.3 against 2.9 at 2;
+//   nn.GRU x3 bidirectional, hidden 512 (R 3 MiB):    73-81 ms against 79-87 (ORT 71-80);
+//   nn.LSTM x3 bidirectional, hidden 512 (R 4 MiB):   88 ms against 144;
+//   DeepSpeech's RNN, hidden 2048 (R 16 MiB):         130 ms against 332.
+constexpr std::size_t kOwnRecurrenceMinWeightBytes = std::size_t{2} << 20;
+
+std::optional<bool> forced_own_recurrence;  // force_engine_recurrence_for_testing
 
 class SmallBatchRecurrentKernel final : public Kernel {
  public:
@@ -437,7 +450,9 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
   if (peephole && ctx.in(7).shape != Shape{D, 3 * H}) ctx.invalid("P must be [num_directions, 3 * hidden_size]");
   const bool packed = ctx.maybe_constant(1) && ctx.maybe_constant(2) && (!ctx.has_input(3) || ctx.maybe_constant(3)) &&
                       (!peephole || ctx.maybe_constant(7));
-  if (packed && d.N <= kSmallBatch && (cell != Cell::kGru || lbr)) return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
+  const bool large = static_cast<std::size_t>(G * H * H) * sizeof(float) >= kOwnRecurrenceMinWeightBytes;
+  if (packed && d.N <= kSmallBatch && (cell != Cell::kGru || lbr) && forced_own_recurrence.value_or(large))
+    return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
 
   const auto f32 = memory::data_type::f32;
   const auto seq_tag = batch_major ? tag::ntc : tag::tnc;
@@ -539,6 +554,8 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
 }
 
 }  // namespace
+
+void force_engine_recurrence_for_testing(std::optional<bool> own) { forced_own_recurrence = own; }
 
 void register_recurrent_kernels(KernelTable& t) {
   t["RNN"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_recurrent(c, o, Cell::kRnn); };
