@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Writes small ONNX RNN/LSTM/GRU models (random weights, opset 14) covering the attributes
-aifgen's engine runs, for bench/recurrent_vs_ort.sh to compare against ONNX Runtime.
+"""Writes ONNX RNN/LSTM/GRU models (random weights, opset 14) covering the attributes aifgen's
+engine runs, small ones (oneDNN's primitives) and three with R large enough for the engine's own
+recurrence, for bench/recurrent_vs_ort.sh to compare against ONNX Runtime.
 
 usage: make_recurrent_models.py OUTDIR
 
@@ -19,13 +20,18 @@ from onnx import TensorProto, helper, numpy_helper
 T, N, I, H = 9, 3, 6, 5
 
 
-def model(name, op, direction="forward", extra_attrs=None, init_state=False, peephole=False, seq_lens=False, seed=0):
+def model(name, op, direction="forward", extra_attrs=None, init_state=False, peephole=False, seq_lens=False, seed=0,
+          hidden=H, batch=N):
+    H, N = hidden, batch  # noqa: N806 (the operator's names)
     rng = np.random.default_rng(seed)
     D = 2 if direction == "bidirectional" else 1
     G = {"RNN": 1, "GRU": 3, "LSTM": 4}[op]
+    # R's scale shrinks as 1/sqrt(H), so a large hidden size still gives states between the
+    # activations' flat ends rather than saturated ones.
+    r_scale = 0.6 * min(1.0, (5 / H) ** 0.5)
     inits = [
         numpy_helper.from_array(rng.uniform(-0.6, 0.6, (D, G * H, I)).astype(np.float32), "W"),
-        numpy_helper.from_array(rng.uniform(-0.6, 0.6, (D, G * H, H)).astype(np.float32), "R"),
+        numpy_helper.from_array(rng.uniform(-r_scale, r_scale, (D, G * H, H)).astype(np.float32), "R"),
         numpy_helper.from_array(rng.uniform(-0.3, 0.3, (D, 2 * G * H)).astype(np.float32), "B"),
     ]
     inputs = ["X", "W", "R", "B", "", "", "", ""]
@@ -72,6 +78,13 @@ CASES = {
     "gru_forward": dict(op="GRU"),
     "gru_linear_before_reset": dict(op="GRU", extra_attrs={"linear_before_reset": 1}, init_state=True),
     "gru_bidirectional_lbr": dict(op="GRU", direction="bidirectional", extra_attrs={"linear_before_reset": 1}, init_state=True),
+    # R of at least 2 MiB per direction: the engine runs these on its own recurrence, the small
+    # ones above on oneDNN's primitives (recurrent.cpp's size rule).
+    "rnn_relu_bidirectional_h768": dict(op="RNN", direction="bidirectional", extra_attrs={"activations": ["Relu", "Relu"]},
+                                        init_state=True, hidden=768, batch=2),
+    "lstm_bidirectional_peephole_h384": dict(op="LSTM", direction="bidirectional", init_state=True, peephole=True, hidden=384),
+    "gru_bidirectional_lbr_h448": dict(op="GRU", direction="bidirectional", extra_attrs={"linear_before_reset": 1}, init_state=True,
+                                       hidden=448, batch=1),
     # layout = 1 is left out: ONNX Runtime 1.30's CPU kernels refuse it ("Batchwise recurrent
     # operations (layout == 1) are not supported"); the ONNX conformance cases and
     # tests/unit/engine_recurrent_test.cpp cover it.

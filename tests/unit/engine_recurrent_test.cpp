@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <dnnl.hpp>
 #include <functional>
 #include <string>
+#include <thread>
 
 #include <omp.h>
 
@@ -338,6 +340,37 @@ TEST(EngineRecurrent, TheSmallBatchRecurrenceMatchesOneDnnsOnTheSameRows) {
     EXPECT_GT(scale, 0.5);
     EXPECT_LT(worst, 1e-5 * scale) << threads << " threads";
   }
+}
+
+// Session::run may be called from several threads at once: two threads running a layer on the
+// engine's recurrence (an LSTM with an initial state, batch 2) with different inputs each get
+// exactly what a run alone gives for theirs.
+TEST(EngineRecurrent, ConcurrentRunsOfTheEnginesRecurrenceKeepTheirOwnRows) {
+  Case c{"LSTM", "bidirectional", true, true};
+  engine::force_engine_recurrence_for_testing(true);
+  engine::Session s(recurrent_model(c), {});
+  engine::force_engine_recurrence_for_testing(std::nullopt);
+  std::vector<engine::Tensor> inputs;
+  std::vector<std::vector<engine::Tensor>> alone;
+  for (int k = 0; k < 2; ++k) {
+    auto x = engine::Tensor::allocate(engine::DType::kF32, {T, N, I});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin((0.9f + 0.4f * static_cast<float>(k)) * static_cast<float>(i));
+    alone.push_back(s.run({x}));
+    inputs.push_back(std::move(x));
+  }
+  std::vector<int> mismatches(2, 0);
+  std::vector<std::thread> runners;
+  for (int k = 0; k < 2; ++k)
+    runners.emplace_back([&, k] {
+      for (int rep = 0; rep < 200; ++rep) {
+        const auto out = s.run({inputs[static_cast<std::size_t>(k)]});
+        for (std::size_t o = 0; o < out.size(); ++o)
+          if (std::memcmp(out[o].data, alone[static_cast<std::size_t>(k)][o].data, out[o].bytes()) != 0) ++mismatches[static_cast<std::size_t>(k)];
+      }
+    });
+  for (auto& r : runners) r.join();
+  EXPECT_EQ(mismatches[0], 0);
+  EXPECT_EQ(mismatches[1], 0);
 }
 
 // The recurrence on a team of two (a session this small keeps one thread, so it is called

@@ -231,7 +231,7 @@ class SmallBatchRecurrentKernel final : public Kernel {
     RecurrenceCell cell = RecurrenceCell::kRnn;
     bool batch_major = false, reverse_only = false;
     RecurrentActivation act = RecurrentActivation::kTanh;
-    std::size_t products = 0, h_prev = 0, h_next = 0, gates = 0, c = 0;  // scratchpad offsets
+    std::size_t products = 0, h_prev = 0, h_next = 0, gates = 0, c = 0, rows_in = 0, rows_out = 0;  // scratchpad offsets
   };
   // r: R [D, G*H, H] as given; extras: per direction the LSTM's peepholes [3H] or the GRU's
   // candidate bias of R [H] (zeros where the node has none), empty for the RNN.
@@ -247,9 +247,7 @@ class SmallBatchRecurrentKernel final : public Kernel {
         r_(std::move(r)),
         extras_(std::move(extras)),
         p_(p),
-        node_(std::move(node)),
-        rows_in_(static_cast<std::size_t>(p.d.T * p.d.N)),
-        rows_out_(rows_in_.size()) {}
+        node_(std::move(node)) {}
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     const auto& d = p_.d;
@@ -279,6 +277,10 @@ class SmallBatchRecurrentKernel final : public Kernel {
     auto y_row = [&](std::int64_t t, std::int64_t dir, std::int64_t n) { return p_.batch_major ? (n * T + t) * D + dir : (t * D + dir) * N + n; };
     auto state_row = [&](std::int64_t dir, std::int64_t n) { return p_.batch_major ? n * D + dir : dir * N + n; };
     const std::size_t row_bytes = static_cast<std::size_t>(H) * sizeof(float);
+    // Per step and batch row, in the order the steps run: where p_t is and where h_t goes. In the
+    // run's scratchpad, as run() may be called by several threads at once.
+    auto** rows_in = reinterpret_cast<const float**>(ctx.scratchpad + p_.rows_in);
+    auto** rows_out = reinterpret_cast<float**>(ctx.scratchpad + p_.rows_out);
     auto load_state = [&](const Tensor* given, std::int64_t dir, float* dst) {
       for (std::int64_t n = 0; n < N; ++n) {
         if (given) std::memcpy(dst + n * H, given->as<float>() + state_row(dir, n) * H, row_bytes);
@@ -290,8 +292,8 @@ class SmallBatchRecurrentKernel final : public Kernel {
       for (std::int64_t s = 0; s < T; ++s)
         for (std::int64_t n = 0; n < N; ++n) {
           const std::int64_t t = reverse ? T - 1 - s : s;
-          rows_in_[static_cast<std::size_t>(s * N + n)] = products + x_row(t, n) * D * G * H + dir * G * H;
-          rows_out_[static_cast<std::size_t>(s * N + n)] = y + y_row(t, dir, n) * H;
+          rows_in[s * N + n] = products + x_row(t, n) * D * G * H + dir * G * H;
+          rows_out[s * N + n] = y + y_row(t, dir, n) * H;
         }
       float* h = at(p_.h_prev);
       load_state(h0, dir, h);
@@ -301,8 +303,8 @@ class SmallBatchRecurrentKernel final : public Kernel {
       rnn.cell = p_.cell;
       rnn.r = r_.data() + dir * G * H * H;
       rnn.hidden = H, rnn.batch = N, rnn.steps = T;
-      rnn.products = rows_in_.data();
-      rnn.outputs = rows_out_.data();
+      rnn.products = rows_in;
+      rnn.outputs = rows_out;
       rnn.activation = p_.act;
       const std::int64_t extra = p_.cell == RecurrenceCell::kLstm ? 3 * H : H;
       if (p_.cell == RecurrenceCell::kLstm) rnn.peepholes = extras_.data() + dir * extra;
@@ -328,8 +330,6 @@ class SmallBatchRecurrentKernel final : public Kernel {
   std::vector<float> extras_;  // per direction: peepholes [3H] (LSTM) or R's candidate bias [H] (GRU)
   Plan p_;
   std::string node_;
-  std::vector<const float*> rows_in_;  // per step and batch row, filled each run (two directions share them)
-  std::vector<float*> rows_out_;
 };
 
 std::unique_ptr<Kernel> make_small_batch_recurrent(const NodeCtx& ctx, std::vector<TensorDesc>& outs, const Dims& d, Cell cell,
@@ -379,6 +379,8 @@ std::unique_ptr<Kernel> make_small_batch_recurrent(const NodeCtx& ctx, std::vect
   p.h_next = sl.take(state_bytes);
   if (cell != Cell::kRnn) p.gates = sl.take(static_cast<std::size_t>(G) * state_bytes);
   if (cell == Cell::kLstm) p.c = sl.take(state_bytes);
+  p.rows_in = sl.take(static_cast<std::size_t>(rows) * sizeof(const float*));
+  p.rows_out = sl.take(static_cast<std::size_t>(rows) * sizeof(float*));
   const int max_outputs = cell == Cell::kLstm ? 3 : 2;
   if (ctx.node().output_size() > max_outputs) ctx.invalid("too many outputs");
   outs.clear();
