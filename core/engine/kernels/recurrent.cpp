@@ -453,7 +453,7 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
   const bool packed = ctx.maybe_constant(1) && ctx.maybe_constant(2) && (!ctx.has_input(3) || ctx.maybe_constant(3)) &&
                       (!peephole || ctx.maybe_constant(7));
   const bool large = static_cast<std::size_t>(G * H * H) * sizeof(float) >= kOwnRecurrenceMinWeightBytes;
-  if (packed && d.N <= kSmallBatch && (cell != Cell::kGru || lbr) && forced_own_recurrence.value_or(large))
+  if (packed && d.N >= 1 && d.N <= kSmallBatch && (cell != Cell::kGru || lbr) && forced_own_recurrence.value_or(large))
     return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
 
   const auto f32 = memory::data_type::f32;
