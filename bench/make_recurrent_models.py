@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes ONNX RNN/LSTM/GRU models (random weights, opset 14) covering the attributes aifgen's
-engine runs, small ones (oneDNN's primitives) and three with R large enough for the engine's own
-recurrence, for bench/recurrent_vs_ort.sh to compare against ONNX Runtime.
+engine runs, small ones (where oneDNN's primitives time faster) and three with R large enough for
+the engine's own recurrence, for bench/recurrent_vs_ort.sh to compare against ONNX Runtime.
 
 usage: make_recurrent_models.py OUTDIR
 
@@ -78,8 +78,8 @@ CASES = {
     "gru_forward": dict(op="GRU"),
     "gru_linear_before_reset": dict(op="GRU", extra_attrs={"linear_before_reset": 1}, init_state=True),
     "gru_bidirectional_lbr": dict(op="GRU", direction="bidirectional", extra_attrs={"linear_before_reset": 1}, init_state=True),
-    # R of at least 2 MiB per direction: the engine runs these on its own recurrence, the small
-    # ones above on oneDNN's primitives (recurrent.cpp's size rule).
+    # R of more than 2 MiB per direction, where the engine's own recurrence timed faster than
+    # oneDNN's primitives (recurrent.cpp times the two at planning; `aifgen bench` says which ran).
     "rnn_relu_bidirectional_h768": dict(op="RNN", direction="bidirectional", extra_attrs={"activations": ["Relu", "Relu"]},
                                         init_state=True, hidden=768, batch=2),
     "lstm_bidirectional_peephole_h384": dict(op="LSTM", direction="bidirectional", init_state=True, peephole=True, hidden=384),

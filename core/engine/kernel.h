@@ -98,6 +98,9 @@ class NodeCtx {
   mutable bool grouped_channels_last = false;
   // Set by a MatMul or Gemm by constant weights that runs as a 1x1 convolution (product_choice.h).
   mutable bool pointwise_product = false;
+  // Set by an RNN, LSTM or GRU that runs the engine's own recurrence (kernels/rnn_recurrence.h)
+  // rather than oneDNN's primitive.
+  mutable bool engine_recurrence = false;
   // Set by the planner when all it needs are the output descs, to decide what to fuse into the
   // node before planning it: a factory may then return null once `outputs` is set, without
   // packing weights or making primitives it would make again with the fused post-ops (every

@@ -75,6 +75,7 @@ struct Step {
   bool split_outputs = false;  // a convolution with its output channels split over the threads (NodeCtx::split_outputs)
   bool grouped_channels_last = false;  // a grouped convolution reading NHWC (NodeCtx::grouped_channels_last)
   bool pointwise_product = false;  // a MatMul/Gemm by constant weights run as a 1x1 convolution (product_choice.h)
+  bool engine_recurrence = false;  // an RNN/LSTM/GRU on the engine's recurrence (rnn_recurrence.h)
 };
 
 struct RunState {
@@ -1401,6 +1402,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
         ctx.split_outputs = fused_ctx.split_outputs;
         ctx.grouped_channels_last = fused_ctx.grouped_channels_last;
         ctx.pointwise_product = fused_ctx.pointwise_product;
+        ctx.engine_recurrence = fused_ctx.engine_recurrence;
         ctx.inplace_input = fused_ctx.inplace_input;
         ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, fused_ctx.scratchpad_bytes);
       }
@@ -1519,6 +1521,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     step.split_outputs = ctx.split_outputs;
     step.grouped_channels_last = ctx.grouped_channels_last;
     step.pointwise_product = ctx.pointwise_product;
+    step.engine_recurrence = ctx.engine_recurrence;
     step.kernel = std::move(kernel);
     step.threads = step_threads;
     step.inplace_input = ctx.inplace_input;
@@ -2270,6 +2273,10 @@ std::size_t Session::merged_group_convolutions() const {
 
 std::size_t Session::split_output_convolutions() const {
   return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.split_outputs; }));
+}
+
+std::size_t Session::engine_recurrences() const {
+  return static_cast<std::size_t>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const Step& s) { return s.engine_recurrence; }));
 }
 
 std::size_t Session::pointwise_products() const {

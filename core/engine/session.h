@@ -109,6 +109,9 @@ class Session {
   std::size_t split_output_convolutions() const;
   // MatMul/Gemm steps by constant weights running as 1x1 convolutions (product_choice.h).
   std::size_t pointwise_products() const;
+  // RNN/LSTM/GRU steps running the engine's own recurrence rather than oneDNN's primitive
+  // (kernels/recurrent.cpp: timed at planning).
+  std::size_t engine_recurrences() const;
   // Threads run() uses: SessionOptions::threads, or 1 when the model has too little parallel
   // work for a team (thread_policy.h, worth_a_thread_team) or, between the two bounds there,
   // when one thread measured faster at plan time. thread_choice() says which and why.

@@ -181,6 +181,7 @@ int bench_model(const EngineCliOptions& o) {
         {"merged_group_convolutions", session.merged_group_convolutions()},
         {"split_output_convolutions", session.split_output_convolutions()},
         {"pointwise_products", session.pointwise_products()},
+        {"engine_recurrences", session.engine_recurrences()},
         {"conv_algorithm_choice", session.conv_algorithm_choice()},
         {"layout_conversions", session.layout_conversions()},
         {"grouped_channels_last_convolutions", session.grouped_channels_last_convolutions()},
@@ -212,6 +213,8 @@ int bench_model(const EngineCliOptions& o) {
                     session.merged_group_convolutions(), session.split_output_convolutions());
       if (session.pointwise_products() > 0)
         std::printf("            %zu matrix products by constant weights as 1x1 convolutions (measured faster)\n", session.pointwise_products());
+      if (session.engine_recurrences() > 0)
+        std::printf("            %zu recurrent layers on the engine's own recurrence (measured faster or forced)\n", session.engine_recurrences());
       if (!session.activation_layout_choice().empty())
         std::printf("layouts     %s\n", session.activation_layout_choice().c_str());
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),

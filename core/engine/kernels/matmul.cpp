@@ -14,6 +14,7 @@
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
 #include "core/engine/kernels/product_choice.h"
+#include "core/engine/kernels/remembered_choices.h"
 #include "core/engine/registry.h"
 
 namespace aifgen::engine {
@@ -112,26 +113,7 @@ bool second_is_faster(ProductTrial& a, ProductTrial& b, double must_win) {
 // The pointwise convolution is kept when it beats the matmul by this much (below).
 constexpr double kPointwiseMustWin = 0.98;
 
-// Timed choices remembered per product shape and thread count: a transformer's layers repeat,
-// and the session plans the model again for its thread and layout races. Bounded: cleared at
-// 4096 shapes.
-class RememberedChoices {
- public:
-  std::optional<bool> find(const std::string& key) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = choices_.find(key);
-    return it == choices_.end() ? std::nullopt : std::optional(it->second);
-  }
-  void remember(const std::string& key, bool choice) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (choices_.size() >= 4096) choices_.clear();
-    choices_[key] = choice;
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<std::string, bool> choices_;
-};
+// Timed choices per product shape and thread count (remembered_choices.h).
 RememberedChoices transposed_choices, pointwise_choices;
 
 // "M,K,N,[b];tT": a product's shape, whether it adds a bias, and the threads it runs on.

@@ -11,21 +11,29 @@
 // at run time (the ONNX conformance cases) go through oneDNN's plain layout in the run's
 // scratchpad. layout = 1 (batch-major) is oneDNN's ntc for X and Y, the states transposed.
 // A batch of at most 4 with constant weights (the vanilla RNN, the LSTM and the
-// linear-before-reset GRU) runs the engine's own recurrence instead (SmallBatchRecurrentKernel
-// below: oneDNN 2.6's primitives ran DeepSpeech's RNN at half speed and an LSTM at 2x ONNX Runtime).
+// linear-before-reset GRU) can run the engine's own recurrence instead (SmallBatchRecurrentKernel
+// below: oneDNN 2.6's primitives ran DeepSpeech's RNN at half speed and an LSTM at 2x ONNX
+// Runtime); which of the two runs such a layer is timed at planning.
 // What oneDNN cannot express is refused (engine-unsupported): activations other than the
 // defaults (RNN: one of Tanh, Relu, Sigmoid for both directions), clip, input_forget, and
 // sequence_lens shorter than seq_length (at plan time when constant, else when run).
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
 #include "core/base/error.h"
 
 #include "core/engine/aligned_floats.h"
+#include "core/engine/block_cache.h"
 #include "core/engine/kernels/onednn_util.h"
+#include "core/engine/kernels/remembered_choices.h"
 #include "core/engine/kernels/rnn_recurrence.h"
 #include "core/engine/registry.h"
 
@@ -212,15 +220,18 @@ std::string direction_of(const NodeCtx& ctx) { return ctx.attr_s("direction", "f
 // (run_rnn_recurrence), the hidden units split over the threads.
 constexpr std::int64_t kSmallBatch = kMaxRecurrenceBatch;
 
-// R's bytes per direction from which the engine's recurrence runs instead of oneDNN's primitive.
-// Below, R stays near the core and oneDNN 2.6's kernels (brgemm over its packed R) were the
-// faster ones; measured on a 2-core Zen 5 VM, batch 1, p50 against oneDNN on the same model:
+// Which of the two kernels runs a layer both can run is timed at planning (RecurrenceTrial below),
+// as matmul.cpp times its weight layouts: neither wins everywhere. Measured on a 2-core Zen 5 VM,
+// batch 1, p50 of the engine's recurrence against oneDNN's primitive on the same model:
 //   nn.GRU, hidden 256, 100 steps (R 768 KiB):        1.16-1.22 ms against 0.60 (1 thread);
 //   nn.LSTM bidirectional, hidden 256 (R 1 MiB):      4.0 against 3.4 ms at 1 thread, 2.3 against 2.9 at 2;
-//   nn.GRU x3 bidirectional, hidden 512 (R 3 MiB):    73-81 ms against 79-87 (ORT 71-80);
+//   nn.GRU x3 bidirectional, hidden 512 (R 3 MiB):    73-81 ms against 79-87;
 //   nn.LSTM x3 bidirectional, hidden 512 (R 4 MiB):   88 ms against 144;
 //   DeepSpeech's RNN, hidden 2048 (R 16 MiB):         130 ms against 332.
-constexpr std::size_t kOwnRecurrenceMinWeightBytes = std::size_t{2} << 20;
+// Where R stays near the core oneDNN 2.6's kernels (brgemm over its packed R) are the faster ones;
+// where it streams from L3 the engine's rows are. The size where that turns depends on the CPU's
+// caches, so it is measured rather than fixed.
+RememberedChoices recurrence_choices;  // true: the engine's recurrence; per layer shape and threads
 
 std::optional<bool> forced_own_recurrence;  // force_engine_recurrence_for_testing
 
@@ -387,6 +398,7 @@ std::unique_ptr<Kernel> make_small_batch_recurrent(const NodeCtx& ctx, std::vect
   outs.push_back({DType::kF32, batch_major ? Shape{d.N, d.T, d.D, H} : Shape{d.T, d.D, d.N, H}});
   for (int k = 1; k < max_outputs; ++k) outs.push_back({DType::kF32, batch_major ? Shape{d.N, d.D, H} : Shape{d.D, d.N, H}});
   ctx.need_scratchpad(memory::desc({static_cast<memory::dim>(sl.total)}, memory::data_type::u8, tag::a));
+  ctx.engine_recurrence = true;
   return std::make_unique<SmallBatchRecurrentKernel>(eng, dnnl::matmul(pd), src, dst, std::move(weights), std::move(bias),
                                                      pd.scratchpad_desc(), std::move(r), std::move(extras), p, ctx.node().name());
 }
@@ -416,6 +428,75 @@ dnnl::algorithm check_activations(const NodeCtx& ctx, Cell cell, std::int64_t D)
   if (a == "Sigmoid") return dnnl::algorithm::eltwise_logistic;
   ctx.unsupported("activation " + a + " (oneDNN's RNN cell runs Tanh, Relu or Sigmoid)");
 }
+
+// What make_recurrent checked and decided, for the oneDNN kernel's factory.
+struct RecurrentSpec {
+  Cell cell;
+  Dims d;
+  bool batch_major, lbr, peephole, packed;
+  dnnl::algorithm act;
+  std::string dir;
+  Shape state;
+};
+
+std::unique_ptr<Kernel> make_onednn_recurrent(const NodeCtx& ctx, std::vector<TensorDesc>& outs, const RecurrentSpec& spec);
+
+// Runs a recurrent kernel at planning on the node's constants, zeros for X and the states given
+// at run time, and sequence lengths of T, with buffers of its own.
+class RecurrenceTrial {
+ public:
+  RecurrenceTrial(const NodeCtx& ctx, const std::vector<TensorDesc>& outs, std::size_t scratch_bytes)
+      : stream_(ctx.dnnl_engine()), scratch_(allocate_cache_aligned(std::max<std::size_t>(scratch_bytes, 1))) {
+    // Every buffer is touched before the first timed run, so neither kernel pays the page faults.
+    std::memset(scratch_.get(), 0, std::max<std::size_t>(scratch_bytes, 1));
+    for (std::size_t k = 0; k < ctx.num_inputs(); ++k) {
+      if (!ctx.has_input(k)) {
+        in_.push_back(nullptr);
+      } else if (const Tensor* known = ctx.maybe_constant(k)) {
+        in_.push_back(known);
+      } else {
+        owned_.push_back(std::make_unique<Tensor>(Tensor::allocate(ctx.in(k).dtype, ctx.in(k).shape)));
+        if (k == 4)  // sequence_lens: every sequence whole
+          for (std::int64_t n = 0; n < owned_.back()->numel(); ++n) owned_.back()->as<std::int32_t>()[n] = static_cast<std::int32_t>(ctx.in(0).shape[ctx.attr_i("layout", 0) == 1 ? 1 : 0]);
+        in_.push_back(owned_.back().get());
+      }
+    }
+    for (const auto& o : outs) {
+      owned_.push_back(std::make_unique<Tensor>(Tensor::allocate(o.dtype, o.shape)));
+      out_.push_back(owned_.back().get());
+    }
+  }
+
+  // The fastest of 2 alternating runs of each, after one warm-up each: true when `b` beat `a`.
+  bool second_is_faster(Kernel& a, Kernel& b) {
+    run_ms(a);
+    run_ms(b);
+    double best_a = 1e300, best_b = 1e300;
+    for (int round = 0; round < 2; ++round) {
+      best_a = std::min(best_a, run_ms(a));
+      best_b = std::min(best_b, run_ms(b));
+    }
+    return best_b < best_a;
+  }
+
+ private:
+  double run_ms(Kernel& k) {
+    RunContext rc{&stream_, scratch_.get(), nullptr};
+    const auto t0 = std::chrono::steady_clock::now();
+    k.run(in_, out_, rc);
+    stream_.wait();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  struct Free {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  dnnl::stream stream_;
+  std::unique_ptr<std::byte[], Free> scratch_;
+  std::vector<std::unique_ptr<Tensor>> owned_;
+  std::vector<const Tensor*> in_;
+  std::vector<Tensor*> out_;
+};
 
 std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDesc>& outs, Cell cell) {
   const std::int64_t layout = ctx.attr_i("layout", 0);
@@ -452,10 +533,38 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
   if (peephole && ctx.in(7).shape != Shape{D, 3 * H}) ctx.invalid("P must be [num_directions, 3 * hidden_size]");
   const bool packed = ctx.maybe_constant(1) && ctx.maybe_constant(2) && (!ctx.has_input(3) || ctx.maybe_constant(3)) &&
                       (!peephole || ctx.maybe_constant(7));
-  const bool large = static_cast<std::size_t>(G * H * H) * sizeof(float) >= kOwnRecurrenceMinWeightBytes;
-  if (packed && d.N >= 1 && d.N <= kSmallBatch && (cell != Cell::kGru || lbr) && forced_own_recurrence.value_or(large))
-    return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
+  const RecurrentSpec spec{cell, d, batch_major, lbr, peephole, packed, act, dir, state};
+  const bool eligible = packed && d.N >= 1 && d.N <= kSmallBatch && (cell != Cell::kGru || lbr);
+  if (!eligible || forced_own_recurrence == false || ctx.describe_only) return make_onednn_recurrent(ctx, outs, spec);
+  if (forced_own_recurrence == true) return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
+  // "cell,T,N,I,H,D,layout,states;tT": what the two kernels' speeds depend on.
+  const std::string key = std::to_string(static_cast<int>(cell)) + "," + std::to_string(d.T) + "," + std::to_string(d.N) + "," +
+                          std::to_string(d.I) + "," + std::to_string(H) + "," + std::to_string(D) + "," + (batch_major ? "n" : "t") +
+                          (ctx.has_input(5) ? "h" : "") + (ctx.has_input(6) ? "c" : "") + (peephole ? "p" : "") + ";t" +
+                          std::to_string(omp_get_max_threads());
+  if (const auto known = recurrence_choices.find(key))
+    return *known ? make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act) : make_onednn_recurrent(ctx, outs, spec);
+  // Both kernels, each with the scratchpad it needs; the loser's need is forgotten.
+  const std::size_t before = ctx.scratchpad_bytes;
+  auto own = make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
+  const std::size_t own_need = ctx.scratchpad_bytes;
+  ctx.scratchpad_bytes = before;
+  std::vector<TensorDesc> onednn_outs;
+  auto onednn = make_onednn_recurrent(ctx, onednn_outs, spec);
+  const std::size_t onednn_need = ctx.scratchpad_bytes;
+  RecurrenceTrial trial(ctx, outs, std::max(own_need, onednn_need));
+  const bool own_faster = trial.second_is_faster(*onednn, *own);
+  recurrence_choices.remember(key, own_faster);
+  ctx.scratchpad_bytes = own_faster ? own_need : onednn_need;
+  ctx.engine_recurrence = own_faster;
+  if (own_faster) return own;
+  outs = onednn_outs;
+  return onednn;
+}
 
+std::unique_ptr<Kernel> make_onednn_recurrent(const NodeCtx& ctx, std::vector<TensorDesc>& outs, const RecurrentSpec& spec) {
+  const auto [cell, d, batch_major, lbr, peephole, packed, act, dir, state] = spec;
+  const std::int64_t D = d.D, H = d.H, G = gates_of(cell);
   const auto f32 = memory::data_type::f32;
   const auto seq_tag = batch_major ? tag::ntc : tag::tnc;
   const memory::desc src_layer({d.T, d.N, d.I}, f32, seq_tag);

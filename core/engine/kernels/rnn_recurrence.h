@@ -46,8 +46,8 @@ int gates_of(RecurrenceCell cell);
 const float* run_rnn_recurrence(const RnnRecurrence& rnn, float* h, float* spare, bool team);
 
 // Tests: a recurrent layer that could run the engine's recurrence (constant weights, a batch of
-// at most 4, a GRU linear before reset) runs it (true) or oneDNN's primitive (false) whatever
-// R's size; nullopt restores the size rule (recurrent.cpp).
+// at most 4, a GRU linear before reset) runs it (true) or oneDNN's primitive (false) without
+// timing the two; nullopt restores the timing (recurrent.cpp).
 void force_engine_recurrence_for_testing(std::optional<bool> own);
 
 }  // namespace aifgen::engine
