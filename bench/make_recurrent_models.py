@@ -21,8 +21,8 @@ T, N, I, H = 9, 3, 6, 5
 
 
 def model(name, op, direction="forward", extra_attrs=None, init_state=False, peephole=False, seq_lens=False, seed=0,
-          hidden=H, batch=N):
-    H, N = hidden, batch  # noqa: N806 (the operator's names)
+          hidden=H, batch=N, steps=T):
+    H, N, T = hidden, batch, steps  # noqa: N806 (the operator's names)
     rng = np.random.default_rng(seed)
     D = 2 if direction == "bidirectional" else 1
     G = {"RNN": 1, "GRU": 3, "LSTM": 4}[op]
@@ -81,10 +81,11 @@ CASES = {
     # R of more than 2 MiB per direction, where the engine's own recurrence timed faster than
     # oneDNN's primitives (recurrent.cpp times the two at planning; `aifgen bench` says which ran).
     "rnn_relu_bidirectional_h768": dict(op="RNN", direction="bidirectional", extra_attrs={"activations": ["Relu", "Relu"]},
-                                        init_state=True, hidden=768, batch=2),
-    "lstm_bidirectional_peephole_h384": dict(op="LSTM", direction="bidirectional", init_state=True, peephole=True, hidden=384),
+                                        init_state=True, hidden=768, batch=2, steps=64),
+    "lstm_bidirectional_peephole_h384": dict(op="LSTM", direction="bidirectional", init_state=True, peephole=True, hidden=384,
+                                             steps=64),
     "gru_bidirectional_lbr_h448": dict(op="GRU", direction="bidirectional", extra_attrs={"linear_before_reset": 1}, init_state=True,
-                                       hidden=448, batch=1),
+                                       hidden=448, batch=1, steps=64),
     # layout = 1 is left out: ONNX Runtime 1.30's CPU kernels refuse it ("Batchwise recurrent
     # operations (layout == 1) are not supported"); the ONNX conformance cases and
     # tests/unit/engine_recurrent_test.cpp cover it.

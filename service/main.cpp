@@ -233,6 +233,10 @@ int main(int argc, char** argv) {
                     "convolution chains' activation layout: measured (oneDNN's, raced against blocked where it converts), "
                     "onednn (oneDNN's picks) or blocked (nChw16c/nChw8c)")
         ->check(CLI::IsMember({"measured", "onednn", "blocked"}))->capture_default_str();
+    sub->add_option("--recurrence", engine_opts.recurrence,
+                    "RNN/LSTM/GRU layers both kernels can run: measured (per layer, the faster kept), engine (the engine's own "
+                    "recurrence) or onednn (oneDNN's primitive)")
+        ->check(CLI::IsMember({"measured", "engine", "onednn"}))->capture_default_str();
   };
   auto* run = cli.add_subcommand("run", "execute a model on the CPU engine with .npy inputs");
   add_engine_flags(run);

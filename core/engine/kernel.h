@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/engine/conv_algorithm.h"
+#include "core/engine/recurrence_choice.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen::engine {
@@ -83,6 +84,8 @@ class NodeCtx {
   mutable int inplace_input = -1;
   // Set by the planner from SessionOptions: may 3x3 convolutions run as Winograd.
   ConvAlgorithm conv_algorithm = ConvAlgorithm::kDirect;
+  // Set by the planner from SessionOptions: which kernel runs a recurrent layer both can run.
+  RecurrenceKernel recurrence = RecurrenceKernel::kMeasured;
   // Set by the planner from SessionOptions (ActivationLayout::kBlocked): a convolution reading a
   // plain tensor writes a blocked layout where oneDNN has as good a kernel for it.
   bool blocked_activations = false;

@@ -1288,6 +1288,7 @@ void Session::Impl::plan(const onnx::ModelProto& model) {
     }
     NodeCtx ctx(*effective, opset, pin, eng);
     ctx.conv_algorithm = options.conv_algorithm;
+    ctx.recurrence = options.recurrence;
     ctx.blocked_activations = options.activation_layout == ActivationLayout::kBlocked;
     ctx.blocked_output_ok = !all_constant && (is_conv(node) || is_op(node, "MaxPool") || is_op(node, "AveragePool") || onednn_resize);
     // What follows a convolution may fuse into it, which decides how it is planned: learn its

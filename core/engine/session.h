@@ -19,6 +19,7 @@
 
 #include "core/engine/activation_layout.h"
 #include "core/engine/conv_algorithm.h"
+#include "core/engine/recurrence_choice.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen::engine {
@@ -43,6 +44,9 @@ struct SessionOptions {
   // The layout of float convolution chains: oneDNN's picks or blocked from the first
   // convolution, measured per model by default (activation_layout.h).
   ActivationLayout activation_layout = ActivationLayout::kMeasured;
+  // RNN/LSTM/GRU layers both kernels can run: timed per layer (default), or always one of them
+  // (recurrence_choice.h).
+  RecurrenceKernel recurrence = RecurrenceKernel::kMeasured;
 };
 
 // Accumulated kernel time per op type ("Conv+Clip" for fused kernels, "Reorder" for layout

@@ -48,6 +48,7 @@ engine::SessionOptions session_options(const EngineCliOptions& o) {
   // main.cpp accepts only the three names.
   so.conv_algorithm = engine::parse_conv_algorithm(o.conv_algorithm).value_or(engine::ConvAlgorithm::kMeasured);
   so.activation_layout = engine::parse_activation_layout(o.activation_layout).value_or(engine::ActivationLayout::kMeasured);
+  so.recurrence = engine::parse_recurrence_kernel(o.recurrence).value_or(engine::RecurrenceKernel::kMeasured);
   for (const auto& s : o.shapes) {
     auto [name, dims] = split_assignment(s, "--shape");
     so.input_shapes[name] = parse_shape(dims);
@@ -181,6 +182,7 @@ int bench_model(const EngineCliOptions& o) {
         {"merged_group_convolutions", session.merged_group_convolutions()},
         {"split_output_convolutions", session.split_output_convolutions()},
         {"pointwise_products", session.pointwise_products()},
+        {"recurrence", o.recurrence},
         {"engine_recurrences", session.engine_recurrences()},
         {"conv_algorithm_choice", session.conv_algorithm_choice()},
         {"layout_conversions", session.layout_conversions()},
@@ -214,7 +216,8 @@ int bench_model(const EngineCliOptions& o) {
       if (session.pointwise_products() > 0)
         std::printf("            %zu matrix products by constant weights as 1x1 convolutions (measured faster)\n", session.pointwise_products());
       if (session.engine_recurrences() > 0)
-        std::printf("            %zu recurrent layers on the engine's own recurrence (measured faster or forced)\n", session.engine_recurrences());
+        std::printf("            %zu recurrent layers on the engine's own recurrence (recurrence %s)\n", session.engine_recurrences(),
+                    o.recurrence.c_str());
       if (!session.activation_layout_choice().empty())
         std::printf("layouts     %s\n", session.activation_layout_choice().c_str());
       std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),

@@ -13,6 +13,7 @@ struct EngineCliOptions {
   std::vector<std::string> shapes;  // NAME=1x3x224x224
   std::string conv_algorithm = "measured";  // measured | direct | winograd
   std::string activation_layout = "measured";  // measured | onednn | blocked
+  std::string recurrence = "measured";         // measured | engine | onednn
   std::vector<std::string> inputs;  // NAME=FILE.npy (run)
   std::string output_dir;           // run
   int warmup = 5, iterations = 30;  // bench

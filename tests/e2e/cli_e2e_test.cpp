@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
 
 #include "core/engine/npy.h"
 #include "tests/e2e/bundle_reader.h"
@@ -147,6 +149,32 @@ TEST(Cli, BenchTakesAnActivationLayoutAndRefusesUnknownOnes) {
   auto bad = aifgen_cli("bench " + model + " --activation-layout sideways");
   EXPECT_NE(bad.status, 0) << bad.output;
   EXPECT_NE(bad.output.find("--activation-layout"), std::string::npos) << bad.output;
+}
+
+// --recurrence fixes which kernel runs an LSTM both can run, and bench reports it.
+TEST(Cli, BenchTakesARecurrenceKernelAndRefusesUnknownOnes) {
+  constexpr std::int64_t steps = 5, inputs = 3, hidden = 8;
+  auto m = testing::empty_model("lstm");
+  auto* g = m.mutable_graph();
+  *g->add_input() = testing::tensor_value("X", onnx::TensorProto::FLOAT, {std::to_string(steps), "1", std::to_string(inputs)});
+  *g->add_initializer() = testing::random_tensor("W", {1, 4 * hidden, inputs}, 1, -0.5f, 0.5f);
+  *g->add_initializer() = testing::random_tensor("R", {1, 4 * hidden, hidden}, 2, -0.5f, 0.5f);
+  auto lstm = testing::node("LSTM", {"X", "W", "R"}, {"Y"}, "cell");
+  testing::add_int_attr(lstm, "hidden_size", hidden);
+  *g->add_node() = lstm;
+  *g->add_output() = testing::tensor_value("Y", onnx::TensorProto::FLOAT, {});
+  testing::TempDir dir;
+  const auto model = dir.file("lstm.onnx", testing::serialize(m));
+  for (const auto& [kernel, layers] : {std::pair<std::string, int>{"engine", 1}, {"onednn", 0}}) {
+    auto r = aifgen_cli("bench " + model + " --warmup 0 --iterations 1 --json --recurrence " + kernel);
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto j = nlohmann::json::parse(r.output);
+    EXPECT_EQ(j["recurrence"], kernel);
+    EXPECT_EQ(j["engine_recurrences"], layers) << kernel;
+  }
+  auto bad = aifgen_cli("bench " + model + " --recurrence sideways");
+  EXPECT_NE(bad.status, 0) << bad.output;
+  EXPECT_NE(bad.output.find("--recurrence"), std::string::npos) << bad.output;
 }
 
 TEST(Cli, BenchProfileStepsListsEveryStepWithItsShapeAndThreads) {

@@ -200,16 +200,21 @@ TEST(EngineRecurrent, EveryCellAndDirectionMatchesTheOnnxDefinition) {
   };
   // Both kernels, forced (GRU without linear_before_reset stays on oneDNN either way), and the
   // one that times faster at planning.
-  for (const std::optional<bool> own : {std::optional<bool>(true), std::optional<bool>(false), std::optional<bool>()})
+  using engine::RecurrenceKernel;
+  for (const auto kernel : {RecurrenceKernel::kEngine, RecurrenceKernel::kOneDnn, RecurrenceKernel::kMeasured})
   for (const auto& c : cases) {
-    engine::force_engine_recurrence_for_testing(own);
-    const std::string what = std::string(!own ? "timed choice: " : *own ? "engine's recurrence: " : "oneDNN: ") + c.op + " " + c.direction + (c.initial_state ? " h0" : "") +
+    const std::string what = std::string(kernel == RecurrenceKernel::kMeasured ? "timed choice: "
+                                         : kernel == RecurrenceKernel::kEngine ? "engine's recurrence: "
+                                                                               : "oneDNN: ") + c.op + " " + c.direction + (c.initial_state ? " h0" : "") +
                              (c.peephole ? " peephole" : "") + (c.linear_before_reset ? " lbr" : "") + (c.activation.empty() ? "" : " " + c.activation);
     const auto m = recurrent_model(c);
     auto x = engine::Tensor::allocate(engine::DType::kF32, {T, N, I});
     for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::sin(0.9f * static_cast<float>(i)) * 1.5f;
-    engine::Session s(m, {});
-    if (own) EXPECT_EQ(s.engine_recurrences(), *own && (c.op != "GRU" || c.linear_before_reset) ? 1u : 0u) << what;
+    engine::SessionOptions o;
+    o.recurrence = kernel;
+    engine::Session s(m, o);
+    if (kernel != RecurrenceKernel::kMeasured)
+      EXPECT_EQ(s.engine_recurrences(), kernel == RecurrenceKernel::kEngine && (c.op != "GRU" || c.linear_before_reset) ? 1u : 0u) << what;
     const auto out = s.run({x});
     const auto ref = evaluate(c, m, std::vector<float>(x.as<float>(), x.as<float>() + x.numel()));
     ASSERT_EQ(out.size(), c.op == "LSTM" ? 3u : 2u) << what;
@@ -220,7 +225,6 @@ TEST(EngineRecurrent, EveryCellAndDirectionMatchesTheOnnxDefinition) {
       EXPECT_LT(max_diff(out[2], ref.y_c), 1e-5) << what << ": Y_c";
     }
   }
-  engine::force_engine_recurrence_for_testing(std::nullopt);
 }
 
 // layout = 1 (batch-major X [N, T, I], Y [N, T, D, H], states [N, D, H]) gives the transposes of
@@ -228,7 +232,8 @@ TEST(EngineRecurrent, EveryCellAndDirectionMatchesTheOnnxDefinition) {
 TEST(EngineRecurrent, BatchMajorLayoutIsTheTransposeOfSequenceMajor) {
   for (const bool own : {true, false})
   for (const std::string op : {"LSTM", "GRU", "RNN"}) {
-    engine::force_engine_recurrence_for_testing(own);
+    engine::SessionOptions o;
+    o.recurrence = own ? engine::RecurrenceKernel::kEngine : engine::RecurrenceKernel::kOneDnn;
     Case c{op, "bidirectional", true, op == "LSTM", op == "GRU"};
     const auto seq = recurrent_model(c);
     auto batch = seq;
@@ -250,7 +255,7 @@ TEST(EngineRecurrent, BatchMajorLayoutIsTheTransposeOfSequenceMajor) {
     for (std::int64_t t = 0; t < T; ++t)
       for (std::int64_t n = 0; n < N; ++n)
         for (std::int64_t i = 0; i < I; ++i) xb.as<float>()[(n * T + t) * I + i] = x.as<float>()[(t * N + n) * I + i];
-    engine::Session s_seq(seq, {}), s_batch(batch, {});
+    engine::Session s_seq(seq, o), s_batch(batch, o);
     const auto a = s_seq.run({x}), b = s_batch.run({xb});
     ASSERT_EQ(b[0].shape, (engine::Shape{N, T, 2, H})) << op;
     double worst = 0;
@@ -269,7 +274,6 @@ TEST(EngineRecurrent, BatchMajorLayoutIsTheTransposeOfSequenceMajor) {
     }
     EXPECT_LT(worst, 1e-6) << op << (own ? " (engine's recurrence)" : " (oneDNN)");
   }
-  engine::force_engine_recurrence_for_testing(std::nullopt);
 }
 
 // A vanilla RNN of a batch of at most 4 with constant weights can run on the engine's own
@@ -313,9 +317,9 @@ TEST(EngineRecurrent, TheSmallBatchRecurrenceMatchesOneDnnsOnTheSameRows) {
   for (const int threads : {1, 2}) {
     engine::SessionOptions o;
     o.threads = threads;
-    engine::force_engine_recurrence_for_testing(true);  // not left to timing: this test is about that kernel
+    o.recurrence = engine::RecurrenceKernel::kEngine;  // not left to timing: this test is about that kernel
     engine::Session one(model(1), o);
-    engine::force_engine_recurrence_for_testing(std::nullopt);
+    ASSERT_EQ(one.engine_recurrences(), 1u);
     double worst = 0, scale = 0;
     std::int64_t positive = 0;
     for (std::int64_t n = 0; n < batch; ++n) {
@@ -349,9 +353,10 @@ TEST(EngineRecurrent, TheSmallBatchRecurrenceMatchesOneDnnsOnTheSameRows) {
 // exactly what a run alone gives for theirs.
 TEST(EngineRecurrent, ConcurrentRunsOfTheEnginesRecurrenceKeepTheirOwnRows) {
   Case c{"LSTM", "bidirectional", true, true};
-  engine::force_engine_recurrence_for_testing(true);
-  engine::Session s(recurrent_model(c), {});
-  engine::force_engine_recurrence_for_testing(std::nullopt);
+  engine::SessionOptions o;
+  o.recurrence = engine::RecurrenceKernel::kEngine;
+  engine::Session s(recurrent_model(c), o);
+  ASSERT_EQ(s.engine_recurrences(), 1u);
   std::vector<engine::Tensor> inputs;
   std::vector<std::vector<engine::Tensor>> alone;
   for (int k = 0; k < 2; ++k) {

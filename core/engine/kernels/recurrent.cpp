@@ -233,7 +233,6 @@ constexpr std::int64_t kSmallBatch = kMaxRecurrenceBatch;
 // caches, so it is measured rather than fixed.
 RememberedChoices recurrence_choices;  // true: the engine's recurrence; per layer shape and threads
 
-std::optional<bool> forced_own_recurrence;  // force_engine_recurrence_for_testing
 
 class SmallBatchRecurrentKernel final : public Kernel {
  public:
@@ -535,8 +534,8 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
                       (!peephole || ctx.maybe_constant(7));
   const RecurrentSpec spec{cell, d, batch_major, lbr, peephole, packed, act, dir, state};
   const bool eligible = packed && d.N >= 1 && d.N <= kSmallBatch && (cell != Cell::kGru || lbr);
-  if (!eligible || forced_own_recurrence == false || ctx.describe_only) return make_onednn_recurrent(ctx, outs, spec);
-  if (forced_own_recurrence == true) return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
+  if (!eligible || ctx.recurrence == RecurrenceKernel::kOneDnn || ctx.describe_only) return make_onednn_recurrent(ctx, outs, spec);
+  if (ctx.recurrence == RecurrenceKernel::kEngine) return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
   // "cell,T,N,I,H,D,layout,states;tT": what the two kernels' speeds depend on.
   const std::string key = std::to_string(static_cast<int>(cell)) + "," + std::to_string(d.T) + "," + std::to_string(d.N) + "," +
                           std::to_string(d.I) + "," + std::to_string(H) + "," + std::to_string(D) + "," + (batch_major ? "n" : "t") +
@@ -550,7 +549,14 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
   const std::size_t own_need = ctx.scratchpad_bytes;
   ctx.scratchpad_bytes = before;
   std::vector<TensorDesc> onednn_outs;
-  auto onednn = make_onednn_recurrent(ctx, onednn_outs, spec);
+  std::unique_ptr<Kernel> onednn;
+  try {
+    onednn = make_onednn_recurrent(ctx, onednn_outs, spec);
+  } catch (const Error&) {  // no oneDNN primitive for this layer: the engine's recurrence it is
+    ctx.scratchpad_bytes = own_need;
+    ctx.engine_recurrence = true;
+    return own;
+  }
   const std::size_t onednn_need = ctx.scratchpad_bytes;
   RecurrenceTrial trial(ctx, outs, std::max(own_need, onednn_need));
   const bool own_faster = trial.second_is_faster(*onednn, *own);
@@ -665,8 +671,6 @@ std::unique_ptr<Kernel> make_onednn_recurrent(const NodeCtx& ctx, std::vector<Te
 }
 
 }  // namespace
-
-void force_engine_recurrence_for_testing(std::optional<bool> own) { forced_own_recurrence = own; }
 
 void register_recurrent_kernels(KernelTable& t) {
   t["RNN"] = [](const NodeCtx& c, std::vector<TensorDesc>& o) { return make_recurrent(c, o, Cell::kRnn); };

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 
 #include "core/engine/kernels/recurrent_rows.h"
 
@@ -44,10 +43,5 @@ int gates_of(RecurrenceCell cell);
 // same size to work in, on the current OpenMP team when `team`. Returns the buffer (h or spare)
 // that holds the last state.
 const float* run_rnn_recurrence(const RnnRecurrence& rnn, float* h, float* spare, bool team);
-
-// Tests: a recurrent layer that could run the engine's recurrence (constant weights, a batch of
-// at most 4, a GRU linear before reset) runs it (true) or oneDNN's primitive (false) without
-// timing the two; nullopt restores the timing (recurrent.cpp).
-void force_engine_recurrence_for_testing(std::optional<bool> own);
 
 }  // namespace aifgen::engine
