@@ -19,10 +19,8 @@
 // sequence_lens shorter than seq_length (at plan time when constant, else when run).
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,7 +29,6 @@
 #include "core/base/error.h"
 
 #include "core/engine/aligned_floats.h"
-#include "core/engine/block_cache.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/remembered_choices.h"
 #include "core/engine/kernels/rnn_recurrence.h"
@@ -444,10 +441,10 @@ std::unique_ptr<Kernel> make_onednn_recurrent(const NodeCtx& ctx, std::vector<Te
 // at run time, and sequence lengths of T, with buffers of its own.
 class RecurrenceTrial {
  public:
-  RecurrenceTrial(const NodeCtx& ctx, const std::vector<TensorDesc>& outs, std::size_t scratch_bytes)
-      : stream_(ctx.dnnl_engine()), scratch_(allocate_cache_aligned(std::max<std::size_t>(scratch_bytes, 1))) {
-    // Every buffer is touched before the first timed run, so neither kernel pays the page faults.
-    std::memset(scratch_.get(), 0, std::max<std::size_t>(scratch_bytes, 1));
+  // Every buffer is zero-filled, so touched before the first timed run: neither kernel pays the
+  // page faults.
+  RecurrenceTrial(const NodeCtx& ctx, const std::vector<TensorDesc>& outs, std::int64_t steps, std::size_t scratch_bytes)
+      : stream_(ctx.dnnl_engine()), scratch_((scratch_bytes + sizeof(float) - 1) / sizeof(float) + 1) {
     for (std::size_t k = 0; k < ctx.num_inputs(); ++k) {
       if (!ctx.has_input(k)) {
         in_.push_back(nullptr);
@@ -456,7 +453,7 @@ class RecurrenceTrial {
       } else {
         owned_.push_back(std::make_unique<Tensor>(Tensor::allocate(ctx.in(k).dtype, ctx.in(k).shape)));
         if (k == 4)  // sequence_lens: every sequence whole
-          for (std::int64_t n = 0; n < owned_.back()->numel(); ++n) owned_.back()->as<std::int32_t>()[n] = static_cast<std::int32_t>(ctx.in(0).shape[ctx.attr_i("layout", 0) == 1 ? 1 : 0]);
+          for (std::int64_t n = 0; n < owned_.back()->numel(); ++n) owned_.back()->as<std::int32_t>()[n] = static_cast<std::int32_t>(steps);
         in_.push_back(owned_.back().get());
       }
     }
@@ -480,18 +477,15 @@ class RecurrenceTrial {
 
  private:
   double run_ms(Kernel& k) {
-    RunContext rc{&stream_, scratch_.get(), nullptr};
+    RunContext rc{&stream_, reinterpret_cast<std::byte*>(scratch_.data()), nullptr};
     const auto t0 = std::chrono::steady_clock::now();
     k.run(in_, out_, rc);
     stream_.wait();
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
-  struct Free {
-    void operator()(std::byte* p) const { std::free(p); }
-  };
   dnnl::stream stream_;
-  std::unique_ptr<std::byte[], Free> scratch_;
+  AlignedFloats scratch_;  // the larger kernel's scratchpad, on 64-byte lines like a run's
   std::vector<std::unique_ptr<Tensor>> owned_;
   std::vector<const Tensor*> in_;
   std::vector<Tensor*> out_;
@@ -558,7 +552,7 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
     return own;
   }
   const std::size_t onednn_need = ctx.scratchpad_bytes;
-  RecurrenceTrial trial(ctx, outs, std::max(own_need, onednn_need));
+  RecurrenceTrial trial(ctx, outs, d.T, std::max(own_need, onednn_need));
   const bool own_faster = trial.second_is_faster(*onednn, *own);
   recurrence_choices.remember(key, own_faster);
   ctx.scratchpad_bytes = own_faster ? own_need : onednn_need;
