@@ -34,6 +34,8 @@ struct Case {
   bool peephole = false;
   bool linear_before_reset = false;
   std::string activation;  // RNN only; empty: Tanh
+  std::int64_t steps = T;
+  bool constant_lens = false;  // a sequence_lens initializer of `steps` for every batch row
 };
 
 int gates(const std::string& op) { return op == "LSTM" ? 4 : op == "GRU" ? 3 : 1; }
@@ -43,11 +45,20 @@ onnx::ModelProto recurrent_model(const Case& c) {
   const std::int64_t D = directions(c), G = gates(c.op);
   auto m = empty_model("recurrent");
   auto* g = m.mutable_graph();
-  *g->add_input() = tensor_value("X", onnx::TensorProto::FLOAT, {std::to_string(T), std::to_string(N), std::to_string(I)});
+  *g->add_input() = tensor_value("X", onnx::TensorProto::FLOAT, {std::to_string(c.steps), std::to_string(N), std::to_string(I)});
   *g->add_initializer() = random_tensor("W", {D, G * H, I}, 11, -0.7f, 0.7f);
   *g->add_initializer() = random_tensor("R", {D, G * H, H}, 12, -0.7f, 0.7f);
   *g->add_initializer() = random_tensor("B", {D, 2 * G * H}, 13, -0.4f, 0.4f);
   std::vector<std::string> in = {"X", "W", "R", "B", "", "", "", ""};
+  if (c.constant_lens) {
+    onnx::TensorProto lens;
+    lens.set_name("lens");
+    lens.set_data_type(onnx::TensorProto::INT32);
+    lens.add_dims(N);
+    for (std::int64_t k = 0; k < N; ++k) lens.add_int32_data(static_cast<std::int32_t>(c.steps));
+    *g->add_initializer() = lens;
+    in[4] = "lens";
+  }
   if (c.initial_state) {
     *g->add_initializer() = random_tensor("h0", {D, N, H}, 14, -0.5f, 0.5f);
     in[5] = "h0";
@@ -103,6 +114,7 @@ Reference evaluate(const Case& c, const onnx::ModelProto& m, const std::vector<f
   const auto W = values_of(m, "W"), R = values_of(m, "R"), B = values_of(m, "B"), h0 = values_of(m, "h0"), c0 = values_of(m, "c0"),
              P = values_of(m, "P");
   Reference ref;
+  const std::int64_t T = c.steps;
   ref.y.assign(static_cast<std::size_t>(T * D * N * H), 0.f);
   ref.y_h.assign(static_cast<std::size_t>(D * N * H), 0.f);
   ref.y_c.assign(static_cast<std::size_t>(D * N * H), 0.f);
@@ -213,8 +225,9 @@ TEST(EngineRecurrent, EveryCellAndDirectionMatchesTheOnnxDefinition) {
     engine::SessionOptions o;
     o.recurrence = kernel;
     engine::Session s(m, o);
-    if (kernel != RecurrenceKernel::kMeasured)
+    if (kernel != RecurrenceKernel::kMeasured) {
       EXPECT_EQ(s.engine_recurrences(), kernel == RecurrenceKernel::kEngine && (c.op != "GRU" || c.linear_before_reset) ? 1u : 0u) << what;
+    }
     const auto out = s.run({x});
     const auto ref = evaluate(c, m, std::vector<float>(x.as<float>(), x.as<float>() + x.numel()));
     ASSERT_EQ(out.size(), c.op == "LSTM" ? 3u : 2u) << what;
@@ -224,6 +237,29 @@ TEST(EngineRecurrent, EveryCellAndDirectionMatchesTheOnnxDefinition) {
     if (c.op == "LSTM") {
       EXPECT_LT(max_diff(out[2], ref.y_c), 1e-5) << what << ": Y_c";
     }
+  }
+}
+
+// A layer longer than the planning trial's kTrialSteps (32) is timed on shortened copies of both
+// kernels and the winner built again for the whole sequence: every one of its steps must be
+// computed, whichever kernel won, and a constant sequence_lens (the whole length) must not
+// trip the shortened copies.
+TEST(EngineRecurrent, ALayerLongerThanTheTimingTrialRunsEveryStep) {
+  for (const std::string op : {"LSTM", "GRU", "RNN"}) {
+    Case c{op, "bidirectional", true, op == "LSTM", op == "GRU"};
+    c.steps = 45;
+    c.constant_lens = true;
+    const auto m = recurrent_model(c);
+    auto x = engine::Tensor::allocate(engine::DType::kF32, {c.steps, N, I});
+    for (std::int64_t i = 0; i < x.numel(); ++i) x.as<float>()[i] = std::cos(0.7f * static_cast<float>(i));
+    engine::SessionOptions o;
+    o.recurrence = engine::RecurrenceKernel::kMeasured;
+    engine::Session s(m, o);
+    const auto out = s.run({x});
+    const auto ref = evaluate(c, m, std::vector<float>(x.as<float>(), x.as<float>() + x.numel()));
+    ASSERT_EQ(out[0].shape, (engine::Shape{c.steps, 2, N, H})) << op;
+    EXPECT_LT(max_diff(out[0], ref.y), 1e-5) << op << ": Y";
+    EXPECT_LT(max_diff(out[1], ref.y_h), 1e-5) << op << ": Y_h";
   }
 }
 

@@ -229,6 +229,8 @@ constexpr std::int64_t kSmallBatch = kMaxRecurrenceBatch;
 // where it streams from L3 the engine's rows are. The size where that turns depends on the CPU's
 // caches, so it is measured rather than fixed.
 RememberedChoices recurrence_choices;  // true: the engine's recurrence; per layer shape and threads
+// Steps the planning trial times of a longer layer (below, in make_recurrent).
+constexpr std::int64_t kTrialSteps = 32;
 
 
 class SmallBatchRecurrentKernel final : public Kernel {
@@ -448,7 +450,7 @@ class RecurrenceTrial {
     for (std::size_t k = 0; k < ctx.num_inputs(); ++k) {
       if (!ctx.has_input(k)) {
         in_.push_back(nullptr);
-      } else if (const Tensor* known = ctx.maybe_constant(k)) {
+      } else if (const Tensor* known = ctx.maybe_constant(k); known && k != 4) {  // a shortened trial's own sequence_lens
         in_.push_back(known);
       } else {
         owned_.push_back(std::make_unique<Tensor>(Tensor::allocate(ctx.in(k).dtype, ctx.in(k).shape)));
@@ -535,30 +537,44 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
                           std::to_string(d.I) + "," + std::to_string(H) + "," + std::to_string(D) + "," + (batch_major ? "n" : "t") +
                           (ctx.has_input(5) ? "h" : "") + (ctx.has_input(6) ? "c" : "") + (peephole ? "p" : "") + ";t" +
                           std::to_string(omp_get_max_threads());
-  if (const auto known = recurrence_choices.find(key))
-    return *known ? make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act) : make_onednn_recurrent(ctx, outs, spec);
+  auto build = [&](bool own) {
+    return own ? make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act) : make_onednn_recurrent(ctx, outs, spec);
+  };
+  if (const auto known = recurrence_choices.find(key)) return build(*known);
+  // The trial runs both kernels over at most kTrialSteps steps: what sets them apart is the cost
+  // of a step, and a long layer timed whole made planning slow (DeepSpeech's 200 steps took 3.8 s
+  // to plan, four runs of oneDNN's 332 ms among it). A shortened layer's kernels are built
+  // for the trial alone and the winner is built again for the whole sequence.
+  Dims trial_dims = d;
+  trial_dims.T = std::min(d.T, kTrialSteps);
+  const bool shortened = trial_dims.T < d.T;
+  RecurrentSpec trial_spec = spec;
+  trial_spec.d = trial_dims;
   // Both kernels, each with the scratchpad it needs; the loser's need is forgotten.
   const std::size_t before = ctx.scratchpad_bytes;
-  auto own = make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
+  std::vector<TensorDesc> own_outs, onednn_outs;
+  auto own = make_small_batch_recurrent(ctx, own_outs, trial_dims, cell, batch_major, act);
   const std::size_t own_need = ctx.scratchpad_bytes;
   ctx.scratchpad_bytes = before;
-  std::vector<TensorDesc> onednn_outs;
   std::unique_ptr<Kernel> onednn;
   try {
-    onednn = make_onednn_recurrent(ctx, onednn_outs, spec);
+    onednn = make_onednn_recurrent(ctx, onednn_outs, trial_spec);
   } catch (const Error&) {  // no oneDNN primitive for this layer: the engine's recurrence it is
-    ctx.scratchpad_bytes = own_need;
-    ctx.engine_recurrence = true;
-    return own;
+    ctx.scratchpad_bytes = before;
+    return build(true);
   }
   const std::size_t onednn_need = ctx.scratchpad_bytes;
-  RecurrenceTrial trial(ctx, outs, d.T, std::max(own_need, onednn_need));
+  RecurrenceTrial trial(ctx, own_outs, trial_dims.T, std::max(own_need, onednn_need));
   const bool own_faster = trial.second_is_faster(*onednn, *own);
   recurrence_choices.remember(key, own_faster);
-  ctx.scratchpad_bytes = own_faster ? own_need : onednn_need;
   ctx.engine_recurrence = own_faster;
+  if (shortened) {
+    ctx.scratchpad_bytes = before;
+    return build(own_faster);
+  }
+  ctx.scratchpad_bytes = own_faster ? own_need : onednn_need;
+  outs = own_faster ? own_outs : onednn_outs;
   if (own_faster) return own;
-  outs = onednn_outs;
   return onednn;
 }
 
