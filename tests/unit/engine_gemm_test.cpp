@@ -2,7 +2,8 @@
 // A and B transposed or not, alpha and beta, C absent, a row bias (fused into the primitive) or a
 // full [M, N] term (added after it), and B constant (reordered once into oneDNN's layout, as a
 // classifier head's weights are) or a graph input (used as stored); and a Relu after it, fused
-// into the product where nothing is added after the product (AlexNet's and VGG's classifiers).
+// into the product where nothing is added after the product (AlexNet's and VGG's classifiers);
+// at 4 rows or fewer, the rows kernel (rows_product.h) in place of oneDNN's.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -162,6 +163,67 @@ TEST(EngineGemm, AReluAfterIsFusedOnlyWhereNothingIsAddedAfterTheProduct) {
               const bool fusable = b_constant && alpha == 1.f && g.c != "full";
               EXPECT_EQ(fused, fusable) << g.name() << " pointwise " << pointwise << " threads " << threads;
             }
+  }
+}
+
+struct ForceRows {
+  explicit ForceRows(bool on) { force_rows_products_for_testing(on); }
+  ~ForceRows() { force_rows_products_for_testing(std::nullopt); }
+};
+
+// At 4 rows of A or fewer, with B constant, alpha 1, and C absent or a row bias, the product can
+// run as dot products of B's rows (rows_product.h), which the planning trial picks where it
+// times faster. Forced on, every such form still matches the reference, with a fused ReLU, at 1
+// and 2 threads (70 outputs: a team shares blocks of 8 and one runs the 6 left; K 37: a masked
+// tail) and replaces the pointwise convolution forced on under it; the forms it does not take
+// (5 rows, transA over several rows, a full C over several rows) keep the convolution.
+TEST(EngineGemm, AtFourRowsOrFewerTheRowsKernelMatchesEveryFormItTakes) {
+  ForcePointwise pointwise(true);
+  for (bool on : {true, false}) {
+    ForceRows rows(on);
+    for (std::int64_t m : {1, 2, 3, 4, 5})
+      for (int threads : {1, 2})
+        for (bool trans_a : {false, true})
+          for (bool trans_b : {false, true})
+            for (const char* c : {"", "row", "full"})
+              for (bool relu : {false, true}) {
+                GemmCase g;
+                g.m = m, g.trans_a = trans_a, g.trans_b = trans_b, g.c = c, g.relu = relu;
+                // (At one row a "full" C is a row bias, and A^T is A's bytes.)
+                const bool takes = on && m <= 4 && (!trans_a || m == 1) && (g.c != "full" || m == 1);
+                const std::size_t convolutions = expect_matches_reference(g, nullptr, threads);
+                EXPECT_EQ(convolutions, !takes && (!trans_a || m == 1) ? 1u : 0u) << g.name() << " m " << m << " rows " << on << " threads " << threads;
+              }
+  }
+}
+
+// A MatMul by constant [K, N] weights with a bias Add after it (one step, the bias fused) at
+// batch 1 and 3 gives the same values on the rows kernel as on oneDNN's.
+TEST(EngineGemm, AMatMulWithABiasGivesTheSameValuesOnTheRowsKernel) {
+  for (std::int64_t m : {1, 3}) {
+    auto model = testing::empty_model("matmul_bias");
+    auto* graph = model.mutable_graph();
+    *graph->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, dims({m, 45}));
+    *graph->add_initializer() = testing::random_tensor("w", {45, 19}, 21, -1.f, 1.f);
+    *graph->add_initializer() = testing::random_tensor("bias", {19}, 22, -1.f, 1.f);
+    *graph->add_node() = node("MatMul", {"x", "w"}, {"p"});
+    *graph->add_node() = node("Add", {"p", "bias"}, {"y"});
+    *graph->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
+    const Tensor x = tensor_of(testing::random_tensor("x", {m, 45}, 23, -1.f, 1.f));
+    const Tensor w = tensor_of(testing::random_tensor("w", {45, 19}, 21, -1.f, 1.f));
+    const Tensor bias = tensor_of(testing::random_tensor("bias", {19}, 22, -1.f, 1.f));
+    for (bool on : {true, false}) {
+      ForceRows rows(on);
+      Session s(model, SessionOptions{});
+      const auto y = s.run({x})[0];
+      ASSERT_EQ(y.shape, (Shape{m, 19}));
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < 19; ++j) {
+          double want = bias.as<float>()[j];
+          for (std::int64_t q = 0; q < 45; ++q) want += static_cast<double>(x.as<float>()[i * 45 + q]) * w.as<float>()[q * 19 + j];
+          EXPECT_NEAR(y.as<float>()[i * 19 + j], want, 1e-4) << "m " << m << " rows " << on << " at (" << i << ", " << j << ")";
+        }
+    }
   }
 }
 
