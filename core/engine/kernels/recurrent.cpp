@@ -26,6 +26,8 @@
 
 #include <omp.h>
 
+#include <functional>
+
 #include "core/base/error.h"
 
 #include "core/engine/aligned_floats.h"
@@ -229,6 +231,7 @@ constexpr std::int64_t kSmallBatch = kMaxRecurrenceBatch;
 // where it streams from L3 the engine's rows are. The size where that turns depends on the CPU's
 // caches, so it is measured rather than fixed.
 RememberedChoices recurrence_choices;  // true: the engine's recurrence; per layer shape and threads
+RememberedChoices apart_choices;       // true: a bidirectional layer's directions side by side on a team of two
 // Steps the planning trial times of a longer layer (below, in make_recurrent).
 constexpr std::int64_t kTrialSteps = 32;
 
@@ -240,7 +243,9 @@ class SmallBatchRecurrentKernel final : public Kernel {
     RecurrenceCell cell = RecurrenceCell::kRnn;
     bool batch_major = false, reverse_only = false;
     RecurrentActivation act = RecurrentActivation::kTanh;
-    std::size_t products = 0, h_prev = 0, h_next = 0, gates = 0, c = 0, rows_in = 0, rows_out = 0;  // scratchpad offsets
+    std::size_t products = 0, h_prev = 0, h_next = 0, gates = 0, c = 0, rows_in = 0, rows_out = 0;  // scratchpad offsets, direction 0's
+    std::size_t state_stride = 0, gates_stride = 0;  // bytes from one direction's state (gates) to the next's
+    bool directions_apart = false;  // on a team of two, a bidirectional layer's directions side by side
   };
   // r: R [D, G*H, H] as given; extras: per direction the LSTM's peepholes [3H] or the GRU's
   // candidate bias of R [H] (zeros where the node has none), empty for the RNN.
@@ -257,6 +262,8 @@ class SmallBatchRecurrentKernel final : public Kernel {
         extras_(std::move(extras)),
         p_(p),
         node_(std::move(node)) {}
+
+  void set_directions_apart(bool apart) { p_.directions_apart = apart; }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     const auto& d = p_.d;
@@ -296,36 +303,53 @@ class SmallBatchRecurrentKernel final : public Kernel {
         else std::fill(dst + n * H, dst + (n + 1) * H, 0.f);
       }
     };
-    for (std::int64_t dir = 0; dir < D; ++dir) {
+    // One direction's time loop, in its own scratchpad pieces (each direction has a set, so the
+    // two can run at once).
+    auto run_direction = [&](std::int64_t dir, bool team) {
       const bool reverse = dir == 1 || p_.reverse_only;
+      const float** in_rows = rows_in + dir * T * N;
+      float** out_rows = rows_out + dir * T * N;
       for (std::int64_t s = 0; s < T; ++s)
         for (std::int64_t n = 0; n < N; ++n) {
           const std::int64_t t = reverse ? T - 1 - s : s;
-          rows_in[s * N + n] = products + x_row(t, n) * D * G * H + dir * G * H;
-          rows_out[s * N + n] = y + y_row(t, dir, n) * H;
+          in_rows[s * N + n] = products + x_row(t, n) * D * G * H + dir * G * H;
+          out_rows[s * N + n] = y + y_row(t, dir, n) * H;
         }
-      float* h = at(p_.h_prev);
+      float* h = at(p_.h_prev + dir * p_.state_stride);
       load_state(h0, dir, h);
-      float* c = p_.cell == RecurrenceCell::kLstm ? at(p_.c) : nullptr;
+      float* c = p_.cell == RecurrenceCell::kLstm ? at(p_.c + dir * p_.state_stride) : nullptr;
       if (c) load_state(c0, dir, c);
       RnnRecurrence rnn;
       rnn.cell = p_.cell;
       rnn.r = r_.data() + dir * G * H * H;
       rnn.hidden = H, rnn.batch = N, rnn.steps = T;
-      rnn.products = rows_in;
-      rnn.outputs = rows_out;
+      rnn.products = in_rows;
+      rnn.outputs = out_rows;
       rnn.activation = p_.act;
       const std::int64_t extra = p_.cell == RecurrenceCell::kLstm ? 3 * H : H;
       if (p_.cell == RecurrenceCell::kLstm) rnn.peepholes = extras_.data() + dir * extra;
       if (p_.cell == RecurrenceCell::kGru) rnn.candidate_bias = extras_.data() + dir * extra;
       rnn.cell_state = c;
-      rnn.gates = p_.cell == RecurrenceCell::kRnn ? nullptr : at(p_.gates);
-      // A team only where a step has enough products to share (below, the barriers cost more).
-      const float* last = run_rnn_recurrence(rnn, h, at(p_.h_next), G * H * H >= 64 * 1024);
+      rnn.gates = p_.cell == RecurrenceCell::kRnn ? nullptr : at(p_.gates + dir * p_.gates_stride);
+      const float* last = run_rnn_recurrence(rnn, h, at(p_.h_next + dir * p_.state_stride), team);
       for (std::int64_t n = 0; n < N; ++n) {
         std::memcpy(y_h + state_row(dir, n) * H, last + n * H, row_bytes);
         if (y_c) std::memcpy(y_c + state_row(dir, n) * H, c + n * H, row_bytes);
       }
+    };
+    // On a team of two a bidirectional layer may run its directions side by side, one per
+    // thread: no step then waits at a barrier (sharing one direction's units, the two threads
+    // meet at one every step, 400 a layer of 200 steps), but both directions' R stream at once.
+    // Timed at planning (make_recurrent): on a Zen 5 VM at 2 threads the 3-layer LSTM encoder
+    // (R 4 MiB a direction) ran 62-63 ms shared and 52-54 apart, the GRU encoder 52 and 44, and
+    // DeepSpeech's RNN (R 16 MiB a direction, both more than the core's share of L3) 77-84 shared
+    // and 87-91 apart. Otherwise the directions run in turn, each on the team where a step has
+    // enough products to share (below, the barriers cost more).
+    if (p_.directions_apart && D == 2 && omp_get_max_threads() == 2) {
+#pragma omp parallel num_threads(2)
+      run_direction(omp_get_thread_num(), false);
+    } else {
+      for (std::int64_t dir = 0; dir < D; ++dir) run_direction(dir, G * H * H >= 64 * 1024);
     }
   }
 
@@ -341,8 +365,8 @@ class SmallBatchRecurrentKernel final : public Kernel {
   std::string node_;
 };
 
-std::unique_ptr<Kernel> make_small_batch_recurrent(const NodeCtx& ctx, std::vector<TensorDesc>& outs, const Dims& d, Cell cell,
-                                                   bool batch_major, dnnl::algorithm act) {
+std::unique_ptr<SmallBatchRecurrentKernel> make_small_batch_recurrent(const NodeCtx& ctx, std::vector<TensorDesc>& outs, const Dims& d,
+                                                                     Cell cell, bool batch_major, dnnl::algorithm act, bool directions_apart) {
   const auto f32 = memory::data_type::f32;
   const auto& eng = ctx.dnnl_engine();
   const std::int64_t G = gates_of(cell), H = d.H, rows = d.T * d.N, cols = d.D * G * H;
@@ -377,19 +401,24 @@ std::unique_ptr<Kernel> make_small_batch_recurrent(const NodeCtx& ctx, std::vect
   p.cell = cell == Cell::kLstm ? RecurrenceCell::kLstm : cell == Cell::kGru ? RecurrenceCell::kGru : RecurrenceCell::kRnn;
   p.batch_major = batch_major;
   p.reverse_only = direction_of(ctx) == "reverse";
+  p.directions_apart = directions_apart;
   p.act = act == dnnl::algorithm::eltwise_relu       ? RecurrentActivation::kRelu
           : act == dnnl::algorithm::eltwise_logistic ? RecurrentActivation::kSigmoid
                                                      : RecurrentActivation::kTanh;
   ScratchLayout sl;
   sl.take(pd.scratchpad_desc().get_size());
-  const auto state_bytes = static_cast<std::size_t>(d.N * H) * sizeof(float);
+  // Per direction, on whole cache lines: the two directions may run on two threads at once.
+  auto lines = [](std::size_t bytes) { return (bytes + 63) / 64 * 64; };
+  const auto D = static_cast<std::size_t>(d.D);
+  p.state_stride = lines(static_cast<std::size_t>(d.N * H) * sizeof(float));
+  p.gates_stride = lines(static_cast<std::size_t>(G * d.N * H) * sizeof(float));
   p.products = sl.take(static_cast<std::size_t>(rows * cols) * sizeof(float));
-  p.h_prev = sl.take(state_bytes);
-  p.h_next = sl.take(state_bytes);
-  if (cell != Cell::kRnn) p.gates = sl.take(static_cast<std::size_t>(G) * state_bytes);
-  if (cell == Cell::kLstm) p.c = sl.take(state_bytes);
-  p.rows_in = sl.take(static_cast<std::size_t>(rows) * sizeof(const float*));
-  p.rows_out = sl.take(static_cast<std::size_t>(rows) * sizeof(float*));
+  p.h_prev = sl.take(D * p.state_stride);
+  p.h_next = sl.take(D * p.state_stride);
+  if (cell != Cell::kRnn) p.gates = sl.take(D * p.gates_stride);
+  if (cell == Cell::kLstm) p.c = sl.take(D * p.state_stride);
+  p.rows_in = sl.take(D * static_cast<std::size_t>(rows) * sizeof(const float*));
+  p.rows_out = sl.take(D * static_cast<std::size_t>(rows) * sizeof(float*));
   const int max_outputs = cell == Cell::kLstm ? 3 : 2;
   if (ctx.node().output_size() > max_outputs) ctx.invalid("too many outputs");
   outs.clear();
@@ -466,18 +495,18 @@ class RecurrenceTrial {
   }
 
   // The fastest of 2 alternating runs of each, after one warm-up each: true when `b` beat `a`.
-  bool second_is_faster(Kernel& a, Kernel& b) {
-    run_ms(a);
-    run_ms(b);
+  bool second_is_faster(Kernel& a, Kernel& b) { return second_is_faster([&] { return run_ms(a); }, [&] { return run_ms(b); }); }
+  bool second_is_faster(const std::function<double()>& a, const std::function<double()>& b) {
+    a();
+    b();
     double best_a = 1e300, best_b = 1e300;
     for (int round = 0; round < 2; ++round) {
-      best_a = std::min(best_a, run_ms(a));
-      best_b = std::min(best_b, run_ms(b));
+      best_a = std::min(best_a, a());
+      best_b = std::min(best_b, b());
     }
     return best_b < best_a;
   }
 
- private:
   double run_ms(Kernel& k) {
     RunContext rc{&stream_, reinterpret_cast<std::byte*>(scratch_.data()), nullptr};
     const auto t0 = std::chrono::steady_clock::now();
@@ -486,6 +515,7 @@ class RecurrenceTrial {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
+ private:
   dnnl::stream stream_;
   AlignedFloats scratch_;  // the larger kernel's scratchpad, on 64-byte lines like a run's
   std::vector<std::unique_ptr<Tensor>> owned_;
@@ -531,14 +561,18 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
   const RecurrentSpec spec{cell, d, batch_major, lbr, peephole, packed, act, dir, state};
   const bool eligible = packed && d.N >= 1 && d.N <= kSmallBatch && (cell != Cell::kGru || lbr);
   if (!eligible || ctx.recurrence == RecurrenceKernel::kOneDnn || ctx.describe_only) return make_onednn_recurrent(ctx, outs, spec);
-  if (ctx.recurrence == RecurrenceKernel::kEngine) return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act);
+  // A bidirectional layer on a team of two: its directions side by side, or in turn on the team.
+  const bool apart_possible = d.D == 2 && omp_get_max_threads() == 2;
+  // Fixed to the engine's recurrence, directions apart wherever they can be (no timing).
+  if (ctx.recurrence == RecurrenceKernel::kEngine) return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act, apart_possible);
   // "cell,T,N,I,H,D,layout,states;tT": what the two kernels' speeds depend on.
   const std::string key = std::to_string(static_cast<int>(cell)) + "," + std::to_string(d.T) + "," + std::to_string(d.N) + "," +
                           std::to_string(d.I) + "," + std::to_string(H) + "," + std::to_string(D) + "," + (batch_major ? "n" : "t") +
                           (ctx.has_input(5) ? "h" : "") + (ctx.has_input(6) ? "c" : "") + (peephole ? "p" : "") + ";t" +
                           std::to_string(omp_get_max_threads());
-  auto build = [&](bool own) {
-    return own ? make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act) : make_onednn_recurrent(ctx, outs, spec);
+  auto build = [&](bool own) -> std::unique_ptr<Kernel> {
+    if (!own) return make_onednn_recurrent(ctx, outs, spec);
+    return make_small_batch_recurrent(ctx, outs, d, cell, batch_major, act, apart_possible && apart_choices.find(key).value_or(false));
   };
   if (const auto known = recurrence_choices.find(key)) return build(*known);
   // The trial runs both kernels over at most kTrialSteps steps: what sets them apart is the cost
@@ -553,7 +587,7 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
   // Both kernels, each with the scratchpad it needs; the loser's need is forgotten.
   const std::size_t before = ctx.scratchpad_bytes;
   std::vector<TensorDesc> own_outs, onednn_outs;
-  auto own = make_small_batch_recurrent(ctx, own_outs, trial_dims, cell, batch_major, act);
+  auto own = make_small_batch_recurrent(ctx, own_outs, trial_dims, cell, batch_major, act, false);
   const std::size_t own_need = ctx.scratchpad_bytes;
   ctx.scratchpad_bytes = before;
   std::unique_ptr<Kernel> onednn;
@@ -565,6 +599,22 @@ std::unique_ptr<Kernel> make_recurrent(const NodeCtx& ctx, std::vector<TensorDes
   }
   const std::size_t onednn_need = ctx.scratchpad_bytes;
   RecurrenceTrial trial(ctx, own_outs, trial_dims.T, std::max(own_need, onednn_need));
+  // The engine's recurrence with its directions in turn or apart (where it can), the faster
+  // against oneDNN's.
+  bool apart = false;
+  if (apart_possible) {
+    apart = trial.second_is_faster(
+        [&] {
+          own->set_directions_apart(false);
+          return trial.run_ms(*own);
+        },
+        [&] {
+          own->set_directions_apart(true);
+          return trial.run_ms(*own);
+        });
+    own->set_directions_apart(apart);
+    apart_choices.remember(key, apart);
+  }
   const bool own_faster = trial.second_is_faster(*onednn, *own);
   recurrence_choices.remember(key, own_faster);
   ctx.engine_recurrence = own_faster;
