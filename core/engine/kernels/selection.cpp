@@ -145,25 +145,33 @@ std::unique_ptr<Kernel> make_gather_nd(const NodeCtx& ctx, std::vector<TensorDes
 std::unique_ptr<Kernel> make_nonzero(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
   const Tensor& x = ctx.constant_input(0, "NonZero's input (its output's length depends on its values)");
   const Shape shape = x.shape.empty() ? Shape{1} : x.shape;
-  std::vector<std::int64_t> hits;
+  // Two passes: count, then write each hit's coordinates, stepping them as a row-major counter
+  // (a division and a remainder per axis per hit made NonZero over RetinaNet's 8.2M scores at
+  // threshold 0 the largest step of its run).
+  const auto rank = static_cast<std::int64_t>(shape.size());
+  Tensor result;
   const bool typed = dispatch_type(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* v = x.as<T>();
-    for (std::int64_t i = 0; i < x.numel(); ++i)
-      if (v[i] != T{}) hits.push_back(i);
+    const std::int64_t total = x.numel();
+    std::int64_t n = 0;
+    for (std::int64_t i = 0; i < total; ++i) n += v[i] != T{};
+    result = Tensor::allocate_for_overwrite(DType::kI64, {rank, n});
+    auto* coords = result.as<std::int64_t>();
+    std::vector<std::int64_t> at(static_cast<std::size_t>(rank), 0);  // the coordinates of element i
+    std::int64_t j = 0;
+    for (std::int64_t i = 0; i < total; ++i) {
+      if (v[i] != T{}) {
+        for (std::int64_t d = 0; d < rank; ++d) coords[d * n + j] = at[static_cast<std::size_t>(d)];
+        ++j;
+      }
+      for (std::int64_t d = rank - 1; d >= 0; --d) {
+        if (++at[static_cast<std::size_t>(d)] < shape[static_cast<std::size_t>(d)]) break;
+        at[static_cast<std::size_t>(d)] = 0;
+      }
+    }
   });
   if (!typed) ctx.unsupported("NonZero over float16");
-  const auto n = static_cast<std::int64_t>(hits.size());
-  const auto rank = static_cast<std::int64_t>(shape.size());
-  Tensor result = Tensor::allocate_for_overwrite(DType::kI64, {rank, n});
-  auto* coords = result.as<std::int64_t>();
-  for (std::int64_t j = 0; j < n; ++j) {
-    std::int64_t flat = hits[static_cast<std::size_t>(j)];
-    for (std::int64_t d = rank - 1; d >= 0; --d) {
-      coords[d * n + j] = flat % shape[static_cast<std::size_t>(d)];
-      flat /= shape[static_cast<std::size_t>(d)];
-    }
-  }
   outs = {result.desc()};
   return precomputed({std::move(result)});
 }
