@@ -10,6 +10,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/engine/kernels/box_suppression.h"
 #include "core/engine/kernels/dispatch.h"
 #include "core/engine/kernels/fast_math.h"
 #include "core/engine/registry.h"
@@ -176,52 +177,6 @@ std::unique_ptr<Kernel> make_nonzero(const NodeCtx& ctx, std::vector<TensorDesc>
   return precomputed({std::move(result)});
 }
 
-// Boxes as NonMaxSuppression-11 reads them (two opposite corners in any order for
-// center_point_box 0, centre and size for 1), turned once into edges and areas, one array per
-// field so that a candidate is checked against many kept boxes in one vector loop.
-struct BoxEdges {
-  std::vector<float> y0, x0, y1, x1, area;
-
-  void push(const float* box, bool center_point) {
-    float a, b, c, d;  // y0, x0, y1, x1
-    if (center_point) {
-      b = box[0] - box[2] / 2, d = box[0] + box[2] / 2;
-      a = box[1] - box[3] / 2, c = box[1] + box[3] / 2;
-    } else {
-      a = std::min(box[0], box[2]), c = std::max(box[0], box[2]);
-      b = std::min(box[1], box[3]), d = std::max(box[1], box[3]);
-    }
-    y0.push_back(a), x0.push_back(b), y1.push_back(c), x1.push_back(d), area.push_back((c - a) * (d - b));
-  }
-  void clear() { y0.clear(), x0.clear(), y1.clear(), x1.clear(), area.clear(); }
-};
-
-// Whether box i of `all` overlaps any box of `kept` by more than `threshold` IoU. Boxes without
-// area never overlap; the IoU is intersection / union in float, as ONNX Runtime computes it, so
-// both keep the same boxes at a tie with the threshold. Checked 16 kept boxes at a time: most
-// candidates that are suppressed are stopped by one of the first kept boxes.
-AIFGEN_MULTIVERSION bool overlaps_kept(const BoxEdges& all, std::size_t i, const BoxEdges& kept, float threshold) {
-  const float y0 = all.y0[i], x0 = all.x0[i], y1 = all.y1[i], x1 = all.x1[i], area = all.area[i];
-  if (!(area > 0)) return false;
-  const std::size_t n = kept.area.size();
-  const float *ky0 = kept.y0.data(), *kx0 = kept.x0.data(), *ky1 = kept.y1.data(), *kx1 = kept.x1.data(), *ka = kept.area.data();
-  for (std::size_t base = 0; base < n; base += 16) {
-    const std::size_t end = std::min(n, base + 16);
-    int hits = 0;  // every test evaluated, no branch, so the compiler can vectorize the chunk
-    for (std::size_t j = base; j < end; ++j) {
-      const float ih = std::min(y1, ky1[j]) - std::max(y0, ky0[j]);
-      const float iw = std::min(x1, kx1[j]) - std::max(x0, kx0[j]);
-      const float inter = ih * iw;
-      const float uni = area + ka[j] - inter;
-      const float iou = inter / uni;  // not read unless uni > 0
-      hits += static_cast<int>(ih > 0) & static_cast<int>(iw > 0) & static_cast<int>(ka[j] > 0) & static_cast<int>(uni > 0) &
-              static_cast<int>(iou > threshold);
-    }
-    if (hits) return true;
-  }
-  return false;
-}
-
 // NonMaxSuppression-10/11: per batch and class, boxes above score_threshold in order of score
 // (the lower index first among equal scores), each kept unless its IoU with a box kept before
 // exceeds iou_threshold, at most max_output_boxes_per_class of them (absent or 0: none, as the
@@ -255,7 +210,7 @@ std::unique_ptr<Kernel> make_nms(const NodeCtx& ctx, std::vector<TensorDesc>& ou
 
   const std::int64_t batches = boxes.shape[0], classes = scores.shape[1], n = boxes.shape[1];
   std::vector<std::int64_t> rows, order;
-  BoxEdges edges, kept;
+  BoxEdges edges;
   for (std::int64_t bt = 0; bt < batches && max_per_class > 0; ++bt) {
     edges.clear();
     for (std::int64_t i = 0; i < n; ++i) edges.push(boxes.as<float>() + (bt * n + i) * 4, center == 1);
@@ -265,15 +220,7 @@ std::unique_ptr<Kernel> make_nms(const NodeCtx& ctx, std::vector<TensorDesc>& ou
       for (std::int64_t i = 0; i < n; ++i)
         if (!score_threshold || s[i] > score_threshold->as<float>()[0]) order.push_back(i);
       std::stable_sort(order.begin(), order.end(), [s](std::int64_t a, std::int64_t b) { return s[a] > s[b]; });
-      kept.clear();
-      for (std::int64_t i : order) {
-        if (static_cast<std::int64_t>(kept.area.size()) == max_per_class) break;
-        const auto at = static_cast<std::size_t>(i);
-        if (overlaps_kept(edges, at, kept, iou_threshold)) continue;
-        kept.y0.push_back(edges.y0[at]), kept.x0.push_back(edges.x0[at]), kept.y1.push_back(edges.y1[at]);
-        kept.x1.push_back(edges.x1[at]), kept.area.push_back(edges.area[at]);
-        rows.insert(rows.end(), {bt, c, i});
-      }
+      for (std::int64_t i : greedy_suppress(edges, order, iou_threshold, max_per_class)) rows.insert(rows.end(), {bt, c, i});
     }
   }
   Tensor result = Tensor::allocate_for_overwrite(DType::kI64, {static_cast<std::int64_t>(rows.size() / 3), 3});
