@@ -2,6 +2,7 @@
 // noop_with_empty_axes; float32/float64/int32/int64. ArgMax and ArgMin over one axis.
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/engine/kernels/dispatch.h"
 #include "core/engine/registry.h"
@@ -10,6 +11,56 @@ namespace aifgen::engine {
 namespace {
 
 enum class Op { kSum, kMean, kMax, kMin, kProd, kSumSquare, kL1, kL2, kLogSumExp, kLogSum };
+
+// One window's n elements, at(0) .. at(n - 1), reduced in double.
+template <typename T, typename At>
+T reduce_window(Op op, std::int64_t n, At at) {
+  double acc = op == Op::kMax ? -std::numeric_limits<double>::infinity()
+               : op == Op::kMin ? std::numeric_limits<double>::infinity()
+               : op == Op::kProd ? 1.0 : 0.0;
+  double m = -std::numeric_limits<double>::infinity();
+  if (op == Op::kLogSumExp)
+    for (std::int64_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(at(i)));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double v = static_cast<double>(at(i));
+    switch (op) {
+      case Op::kSum: case Op::kMean: case Op::kLogSum: acc += v; break;
+      case Op::kMax: acc = std::max(acc, v); break;
+      case Op::kMin: acc = std::min(acc, v); break;
+      case Op::kProd: acc *= v; break;
+      case Op::kSumSquare: case Op::kL2: acc += v * v; break;
+      case Op::kL1: acc += std::abs(v); break;
+      case Op::kLogSumExp: acc += std::exp(v - m); break;
+    }
+  }
+  if (op == Op::kMean) acc /= static_cast<double>(n);
+  if (op == Op::kL2) acc = std::sqrt(acc);
+  if (op == Op::kLogSum) acc = std::log(acc);
+  if (op == Op::kLogSumExp) acc = m + std::log(acc);
+  return static_cast<T>(acc);
+}
+
+// x as [outer, reduced, inner] when its reduced axes sit next to each other (axes of size 1
+// count as either), which is how nearly every model reduces.
+struct ReducedBlock {
+  std::int64_t outer = 1, reduced = 1, inner = 1;
+};
+std::optional<ReducedBlock> one_reduced_block(const Shape& x, const std::vector<bool>& reduced) {
+  ReducedBlock b;
+  int part = 0;  // 0: before the reduced axes, 1: among them, 2: after them
+  for (std::size_t d = 0; d < x.size(); ++d) {
+    if (x[d] == 1) continue;
+    if (reduced[d]) {
+      if (part == 2) return std::nullopt;
+      part = 1;
+      b.reduced *= x[d];
+    } else {
+      if (part == 1) part = 2;
+      (part == 0 ? b.outer : b.inner) *= x[d];
+    }
+  }
+  return b;
+}
 
 std::unique_ptr<Kernel> make_reduce(const NodeCtx& ctx, std::vector<TensorDesc>& outs, Op op, std::int64_t axes_input_opset) {
   ctx.require_dtype(0, {DType::kF32, DType::kF64, DType::kI32, DType::kI64});
@@ -56,8 +107,27 @@ std::unique_ptr<Kernel> make_reduce(const NodeCtx& ctx, std::vector<TensorDesc>&
     }
     return out;
   };
-  auto red_off = offsets(red_dims, red_strides), base_off = offsets(kept_dims, kept_strides);
+  const std::int64_t windows = numel(kept_dims);
   std::unique_ptr<Kernel> k;
+  if (const auto block = one_reduced_block(x, reduced)) {
+    // Window w = (o, i) reads x[o][r][i] for every r: no table of offsets to build, which the
+    // dynamic tail of a detector would otherwise pay on every run (SSDlite's ReduceMax over
+    // its 27,000 boxes built an 860 KB table each time).
+    dispatch_type(ctx.in(0).dtype, [&](auto zero) {
+      using T = decltype(zero);
+      k = make_kernel([b = *block, windows, op](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
+        const T* x = in[0]->as<T>();
+        T* y = out[0]->as<T>();
+#pragma omp parallel for if (windows >= 8 && windows * b.reduced > kParallelMinElements) schedule(static)
+        for (std::int64_t w = 0; w < windows; ++w) {
+          const T* xb = x + (w / b.inner) * b.reduced * b.inner + w % b.inner;
+          y[w] = reduce_window<T>(op, b.reduced, [xb, stride = b.inner](std::int64_t r) { return xb[r * stride]; });
+        }
+      });
+    });
+    return k;
+  }
+  auto red_off = offsets(red_dims, red_strides), base_off = offsets(kept_dims, kept_strides);
   dispatch_type(ctx.in(0).dtype, [&](auto zero) {
     using T = decltype(zero);
     k = make_kernel([red_off, base_off, op](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext&) {
@@ -67,29 +137,7 @@ std::unique_ptr<Kernel> make_reduce(const NodeCtx& ctx, std::vector<TensorDesc>&
 #pragma omp parallel for if (base_off.size() >= 8 && base_off.size() * red_off.size() > kParallelMinElements) schedule(static)
       for (std::size_t o = 0; o < base_off.size(); ++o) {
         const T* xb = x + base_off[o];
-        double acc = op == Op::kMax ? -std::numeric_limits<double>::infinity()
-                     : op == Op::kMin ? std::numeric_limits<double>::infinity()
-                     : op == Op::kProd ? 1.0 : 0.0;
-        double m = -std::numeric_limits<double>::infinity();
-        if (op == Op::kLogSumExp)
-          for (auto off : red_off) m = std::max(m, static_cast<double>(xb[off]));
-        for (std::int64_t i = 0; i < n; ++i) {
-          double v = static_cast<double>(xb[red_off[static_cast<std::size_t>(i)]]);
-          switch (op) {
-            case Op::kSum: case Op::kMean: case Op::kLogSum: acc += v; break;
-            case Op::kMax: acc = std::max(acc, v); break;
-            case Op::kMin: acc = std::min(acc, v); break;
-            case Op::kProd: acc *= v; break;
-            case Op::kSumSquare: case Op::kL2: acc += v * v; break;
-            case Op::kL1: acc += std::abs(v); break;
-            case Op::kLogSumExp: acc += std::exp(v - m); break;
-          }
-        }
-        if (op == Op::kMean) acc /= static_cast<double>(n);
-        if (op == Op::kL2) acc = std::sqrt(acc);
-        if (op == Op::kLogSum) acc = std::log(acc);
-        if (op == Op::kLogSumExp) acc = m + std::log(acc);
-        y[o] = static_cast<T>(acc);
+        y[o] = reduce_window<T>(op, n, [xb, &red_off](std::int64_t r) { return xb[red_off[static_cast<std::size_t>(r)]]; });
       }
     });
   });
