@@ -20,6 +20,7 @@
 
 #include "api/rest/server.h"
 #include "core/base/error.h"
+#include "core/engine/heap_tuning.h"
 #include "service/app.h"
 #include "service/data_dir_lock.h"
 #include "api/kserve/infer_server.h"
@@ -145,6 +146,8 @@ const CLI::Validator k8s_resource_name(
     "RESOURCE");
 
 int main(int argc, char** argv) {
+  // serve, worker, infer-server, run and bench all run models many times over.
+  aifgen::engine::keep_freed_heap_for_repeated_runs();
   CLI::App cli{"aifgen: turn one ONNX model into deployment-ready variants for many targets"};
   cli.require_subcommand(1);
   cli.set_version_flag("--version", AIFGEN_VERSION);
