@@ -16,6 +16,7 @@
 #include "core/engine/kernels/post_ops.h"
 #include "core/engine/kernels/product_choice.h"
 #include "core/engine/kernels/remembered_choices.h"
+#include "core/engine/kernels/trial_timing.h"
 #include "core/engine/kernels/rows_product.h"
 #include "core/engine/registry.h"
 
@@ -81,10 +82,10 @@ class ProductTrial {
     return {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratch}};
   }
   double run_ms() {
-    const auto t0 = std::chrono::steady_clock::now();
-    prim_.execute(stream_, args_);
-    stream_.wait();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return milliseconds_of([&] {
+      prim_.execute(stream_, args_);
+      stream_.wait();
+    });
   }
 
  private:
@@ -101,18 +102,7 @@ class ProductTrial {
 
 // The fastest of 3 alternating runs of each, after one warm-up: true when `b` beat `a` by
 // `must_win` (b's time below must_win x a's).
-bool second_is_faster(const std::function<double()>& a, const std::function<double()>& b, double must_win) {
-  a();
-  b();
-  double best_a = 1e300, best_b = 1e300;
-  for (int round = 0; round < 3; ++round) {
-    best_a = std::min(best_a, a());
-    best_b = std::min(best_b, b());
-  }
-  return best_b < must_win * best_a;
-}
-
-bool second_is_faster(ProductTrial& a, ProductTrial& b, double must_win) {
+bool trial_is_faster(ProductTrial& a, ProductTrial& b, double must_win) {
   return second_is_faster([&] { return a.run_ms(); }, [&] { return b.run_ms(); }, must_win);
 }
 
@@ -147,7 +137,7 @@ dnnl::matmul::primitive_desc with_packed_weights(const memory::desc& a, const me
   const std::string key = product_key(a.dims()[0], b_dims[0], b_dims[1], bias.get_size() > 0);
   if (auto known = transposed_choices.find(key)) return *known ? transposed : chosen;
   ProductTrial as_picked(chosen, chain, eng), as_transposed(transposed, chain, eng);
-  const bool faster = second_is_faster(as_picked, as_transposed, 1.0);
+  const bool faster = trial_is_faster(as_picked, as_transposed, 1.0);
   transposed_choices.remember(key, faster);
   return faster ? transposed : chosen;
 }
@@ -208,7 +198,7 @@ std::optional<PointwiseProduct> pointwise_if_faster(const dnnl::matmul::primitiv
   ProductTrial as_conv(dnnl::convolution_forward(p.pd),
                        ProductTrial::product_args(p.pd.src_desc(), p.pd.weights_desc(), p.pd.bias_desc(), p.pd.dst_desc(), p.pd.scratchpad_desc()),
                        *p.chain, eng);
-  const bool faster = second_is_faster(as_matmul, as_conv, kPointwiseMustWin);
+  const bool faster = trial_is_faster(as_matmul, as_conv, kPointwiseMustWin);
   pointwise_choices.remember(key, faster);
   return faster ? std::optional(p) : std::nullopt;
 }
@@ -260,20 +250,53 @@ std::unique_ptr<RowsProductKernel> make_rows_product(const NodeCtx& ctx, const m
   return std::make_unique<RowsProductKernel>(m, k, n, weight_rows(static_cast<const float*>(weights), k, n, st[0], st[1]), std::move(bias), act);
 }
 
-// The kernel for a product by constant weights `b` (2-D [K, N], its bytes at `weights`): the
-// matmul `pd` or, where faster, the pointwise convolution, with the weights packed once; at a
-// batch of at most kMaxRowsProductRows rows, the rows kernel where it times faster still.
-// bias_input: the kernel input of a row bias (-1: none); trailing_gelu: a GELU after the rest.
+// A product by constant weights `b` (2-D [K, N], its bytes at `weights`) as the matmul `pd`
+// or, where faster, the pointwise convolution, with the weights packed once; with_trial: also
+// a trial of the chosen primitive, for the rows kernel's race. bias_input: the kernel input of
+// a row bias (-1: none); trailing_gelu: a GELU after the rest.
+struct PackedProduct {
+  std::unique_ptr<MatMulKernel> kernel;
+  std::unique_ptr<ProductTrial> trial;
+};
+PackedProduct packed_weights_product(const NodeCtx& ctx, const dnnl::matmul::primitive_desc& pd, std::shared_ptr<const PostOpChain> chain,
+                                     const memory::desc& a, const memory::desc& b, const void* weights, const memory::desc& bias,
+                                     const memory::desc& c, const std::vector<PostOp>& ops, int bias_input, bool trailing_gelu,
+                                     bool with_trial) {
+  const auto& eng = ctx.dnnl_engine();
+  PackedProduct p;
+  std::shared_ptr<memory> packed;
+  if (auto conv = pointwise_if_faster(pd, *chain, a, b.dims(), bias.get_size() > 0, ops, eng)) {
+    packed = std::make_shared<memory>(conv->pd.weights_desc(), eng);
+    reorder_now(eng, pointwise_weights_view(b), weights, *packed);
+    p.kernel = std::make_unique<MatMulKernel>(ctx, dnnl::convolution_forward(conv->pd), conv->pd.scratchpad_desc(), conv->src,
+                                              conv->pd.weights_desc(), conv->bias, conv->dst);
+    p.kernel->post_ops = conv->chain;
+    ctx.pointwise_product = true;
+    if (with_trial)
+      p.trial = std::make_unique<ProductTrial>(
+          dnnl::convolution_forward(conv->pd),
+          ProductTrial::product_args(conv->pd.src_desc(), conv->pd.weights_desc(), conv->pd.bias_desc(), conv->pd.dst_desc(), conv->pd.scratchpad_desc()),
+          *conv->chain, eng);
+  } else {
+    packed = std::make_shared<memory>(pd.weights_desc(), eng);
+    reorder_now(eng, b, weights, *packed);
+    p.kernel = std::make_unique<MatMulKernel>(ctx, pd, a, pd.weights_desc(), bias, c);
+    if (with_trial) p.trial = std::make_unique<ProductTrial>(pd, *chain, eng);
+    p.kernel->post_ops = std::move(chain);
+  }
+  p.kernel->packed_weights = std::move(packed);
+  p.kernel->bias_input = bias_input;
+  if (trailing_gelu) p.kernel->epilogue = gelu_epilogue;
+  return p;
+}
+
+// packed_weights_product, or at a batch of at most kMaxRowsProductRows rows the rows kernel
+// where it times faster still.
 std::unique_ptr<Kernel> constant_weights_kernel(const NodeCtx& ctx, const dnnl::matmul::primitive_desc& pd,
                                                 std::shared_ptr<const PostOpChain> chain, const memory::desc& a, const memory::desc& b,
                                                 const void* weights, const memory::desc& bias, const memory::desc& c,
-                                                const std::vector<PostOp>& ops, int bias_input, bool trailing_gelu,
-                                                bool rows_allowed = true) {
-  const auto& eng = ctx.dnnl_engine();
-  std::unique_ptr<MatMulKernel> k;
-  std::shared_ptr<memory> packed;
-  std::unique_ptr<ProductTrial> trial;  // the chosen primitive, for the rows kernel's trial
-  const RowsFit rows = rows_allowed ? rows_product_fit(ctx, a, bias_input, ops) : RowsFit{};
+                                                const std::vector<PostOp>& ops, int bias_input, bool trailing_gelu) {
+  const RowsFit rows = rows_product_fit(ctx, a, bias_input, ops);
   const std::string rows_key = product_key(a.dims()[0], b.dims()[0], b.dims()[1], bias.get_size() > 0) + (rows.act == RecurrentActivation::kRelu ? "r" : "");
   const std::optional<bool> rows_known = !rows.fits ? std::optional<bool>(false) : forced_rows ? forced_rows : rows_choices.find(rows_key);
   if (rows_known == true) {
@@ -281,42 +304,16 @@ std::unique_ptr<Kernel> constant_weights_kernel(const NodeCtx& ctx, const dnnl::
     if (trailing_gelu) r->epilogue = gelu_epilogue;
     return r;
   }
-  if (auto conv = pointwise_if_faster(pd, *chain, a, b.dims(), bias.get_size() > 0, ops, eng)) {
-    packed = std::make_shared<memory>(conv->pd.weights_desc(), eng);
-    reorder_now(eng, pointwise_weights_view(b), weights, *packed);
-    k = std::make_unique<MatMulKernel>(ctx, dnnl::convolution_forward(conv->pd), conv->pd.scratchpad_desc(), conv->src,
-                                       conv->pd.weights_desc(), conv->bias, conv->dst);
-    k->post_ops = conv->chain;
-    ctx.pointwise_product = true;
-    if (!rows_known)
-      trial = std::make_unique<ProductTrial>(
-          dnnl::convolution_forward(conv->pd),
-          ProductTrial::product_args(conv->pd.src_desc(), conv->pd.weights_desc(), conv->pd.bias_desc(), conv->pd.dst_desc(), conv->pd.scratchpad_desc()),
-          *conv->chain, eng);
-  } else {
-    packed = std::make_shared<memory>(pd.weights_desc(), eng);
-    reorder_now(eng, b, weights, *packed);
-    k = std::make_unique<MatMulKernel>(ctx, pd, a, pd.weights_desc(), bias, c);
-    if (!rows_known) trial = std::make_unique<ProductTrial>(pd, *chain, eng);
-    k->post_ops = std::move(chain);
-  }
-  k->packed_weights = std::move(packed);
-  k->bias_input = bias_input;
-  if (trailing_gelu) k->epilogue = gelu_epilogue;
-  if (!trial) return k;
+  auto [k, trial] = packed_weights_product(ctx, pd, std::move(chain), a, b, weights, bias, c, ops, bias_input, trailing_gelu, !rows_known);
+  if (!trial) return std::move(k);
   // Timed on zeros like the primitive: the rows kernel against oneDNN's choice.
   auto r = make_rows_product(ctx, a, b, weights, bias_input, rows.act);
   const std::int64_t m = a.dims()[0], n = b.dims()[1];
   AlignedFloats x(static_cast<std::size_t>(m * b.dims()[0])), y(static_cast<std::size_t>(m * n));
-  const bool faster = second_is_faster([&] { return trial->run_ms(); },
-                                       [&] {
-                                         const auto t0 = std::chrono::steady_clock::now();
-                                         r->multiply(x.data(), y.data());
-                                         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-                                       },
+  const bool faster = second_is_faster([&] { return trial->run_ms(); }, [&] { return milliseconds_of([&] { r->multiply(x.data(), y.data()); }); },
                                        kRowsMustWin);
   rows_choices.remember(rows_key, faster);
-  if (!faster) return k;
+  if (!faster) return std::move(k);
   ctx.pointwise_product = false;
   if (trailing_gelu) r->epilogue = gelu_epilogue;
   return r;
@@ -449,8 +446,7 @@ std::unique_ptr<Kernel> make_gemm(const NodeCtx& ctx, std::vector<TensorDesc>& o
   if (!bconst) {
     kernel = std::make_unique<MatMulKernel>(ctx, pd, amd, bmd, bias_md, cmd);
   } else if (alpha == 1.f) {
-    kernel.reset(static_cast<MatMulKernel*>(
-        constant_weights_kernel(ctx, pd, chain, amd, bmd, bconst->data, bias_md, cmd, split.fused, -1, false, false).release()));
+    kernel = packed_weights_product(ctx, pd, chain, amd, bmd, bconst->data, bias_md, cmd, split.fused, -1, false, false).kernel;
   } else {
     kernel = std::make_unique<MatMulKernel>(ctx, pd, amd, pd.weights_desc(), bias_md, cmd);
     kernel->packed_weights = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());

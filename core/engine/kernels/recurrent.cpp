@@ -33,6 +33,7 @@
 #include "core/engine/aligned_floats.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/remembered_choices.h"
+#include "core/engine/kernels/trial_timing.h"
 #include "core/engine/kernels/rnn_recurrence.h"
 #include "core/engine/registry.h"
 
@@ -495,24 +496,18 @@ class RecurrenceTrial {
   }
 
   // The fastest of 2 alternating runs of each, after one warm-up each: true when `b` beat `a`.
+  static constexpr TrialRounds kRounds{2, 2, 0};
   bool second_is_faster(Kernel& a, Kernel& b) { return second_is_faster([&] { return run_ms(a); }, [&] { return run_ms(b); }); }
   bool second_is_faster(const std::function<double()>& a, const std::function<double()>& b) {
-    a();
-    b();
-    double best_a = 1e300, best_b = 1e300;
-    for (int round = 0; round < 2; ++round) {
-      best_a = std::min(best_a, a());
-      best_b = std::min(best_b, b());
-    }
-    return best_b < best_a;
+    return engine::second_is_faster(a, b, 1.0, kRounds);
   }
 
   double run_ms(Kernel& k) {
     RunContext rc{&stream_, reinterpret_cast<std::byte*>(scratch_.data()), nullptr};
-    const auto t0 = std::chrono::steady_clock::now();
-    k.run(in_, out_, rc);
-    stream_.wait();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return milliseconds_of([&] {
+      k.run(in_, out_, rc);
+      stream_.wait();
+    });
   }
 
  private:

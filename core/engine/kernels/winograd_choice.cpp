@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/engine/kernels/onednn_util.h"
+#include "core/engine/kernels/trial_timing.h"
 #include "core/engine/thread_policy.h"
 
 namespace aifgen::engine {
@@ -27,10 +28,9 @@ constexpr double kWinogradMustWin = 0.9;
 // Output channels split over the threads (split_outputs_instead) need no more memory and compute
 // the same sums in the same order, so only the timing noise is margin.
 constexpr double kSplitMustWin = 0.97;
-// Timing stops after this many alternating rounds, or earlier once this much time is spent
-// (a 16 ms VGG layer gets its 3 rounds, a 20 us one its 10).
-constexpr int kMinRounds = 3, kMaxRounds = 10;
-constexpr double kBudgetMs = 20;
+// Alternating rounds: 3, and up to 10 while under 20 ms in all (a 16 ms VGG layer gets its 3
+// rounds, a 20 us one its 10).
+constexpr TrialRounds kRounds{3, 10, 20};
 // Remembered choices; a process planning unboundedly many shapes forgets them all at this size.
 constexpr std::size_t kMaxRemembered = 4096;
 
@@ -85,7 +85,11 @@ class Trial {
 
   double run_ms(dnnl::stream& s) {
     const int team = omp_get_max_threads();
-    auto t0 = std::chrono::steady_clock::now();
+    return milliseconds_of([&] { run(s, team); });
+  }
+
+ private:
+  void run(dnnl::stream& s, int team) {
     for (auto& step : steps_) {
       if (step.spread) {
         run_groups_spread(static_cast<int>(step.args.size()), step.threads, s, [&](int g, int thread, dnnl::stream& own) {
@@ -101,10 +105,8 @@ class Trial {
       if (step.threads != team) omp_set_num_threads(team);
     }
     s.wait();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
- private:
   struct Step {
     dnnl::primitive prim;
     std::vector<std::unordered_map<int, dnnl::memory>> args;  // one per run of `prim`
@@ -136,20 +138,6 @@ class Trial {
   std::vector<Step> steps_;
 };
 
-// Whether `second` beats `first` by `must_win` (its time below must_win x first's): fastest of
-// alternating runs after one warm-up run each, kMinRounds to kMaxRounds rounds within kBudgetMs.
-bool second_runs_faster(const std::function<double()>& first, const std::function<double()>& second, double must_win) {
-  double spent = first() + second();
-  double best_first = 1e300, best_second = 1e300;
-  for (int round = 0; round < kMaxRounds && (round < kMinRounds || spent < kBudgetMs); ++round) {
-    const double a = first(), b = second();
-    best_first = std::min(best_first, a);
-    best_second = std::min(best_second, b);
-    spent += a + b;
-  }
-  return best_second < must_win * best_first;
-}
-
 // Whether Winograd wins: fastest of alternating runs after one warm-up run each. Winograd reads
 // and writes nChw16c; where the direct kernel's layouts differ, its time includes the reorders
 // into and out of them, as the planner would add them (a SqueezeNet fire module's 3x3 expand
@@ -171,7 +159,7 @@ bool winograd_measured_faster(const dnnl::convolution_forward::primitive_desc& d
   }
   if (direct.dst_desc() != wino_dst) w.add_reorder(wino_dst, direct.dst_desc());
   dnnl::stream s(eng);
-  return second_runs_faster([&] { return d.run_ms(s); }, [&] { return w.run_ms(s); }, must_win);
+  return second_is_faster([&] { return d.run_ms(s); }, [&] { return w.run_ms(s); }, must_win, kRounds);
 }
 
 void put_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
@@ -265,12 +253,11 @@ bool own_winograd_measured_faster(const dnnl::convolution_forward::primitive_des
                                      eng);
   dnnl::stream s(eng);
   auto run_winograd = [&] {
-    const auto t0 = std::chrono::steady_clock::now();
     auto* out = static_cast<float*>(dst.get_data_handle());
-    winograd.run(static_cast<const float*>(src.get_data_handle()), out, out, static_cast<std::byte*>(scratch.get_data_handle()), s);
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return milliseconds_of(
+        [&] { winograd.run(static_cast<const float*>(src.get_data_handle()), out, out, static_cast<std::byte*>(scratch.get_data_handle()), s); });
   };
-  return second_runs_faster([&] { return d.run_ms(s); }, run_winograd, kWinogradMustWin);
+  return second_is_faster([&] { return d.run_ms(s); }, run_winograd, kWinogradMustWin, kRounds);
 }
 
 // What decides the engine's own Winograd's timing: shape, groups, layout block, fused tail and
