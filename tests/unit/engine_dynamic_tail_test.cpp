@@ -347,6 +347,46 @@ TEST(EngineDynamicTail, ALoopAppendingRowsToACarriedValueKeepsEveryRowAndEveryEa
 
 // TopK-11's order: NaN above every number (as NumPy and PyTorch sort), the lower index first
 // among equal values, and the smallest first when largest=0.
+// NonZero over inputs of rank 1 to 4, an axis of length 0 among them: the coordinates of every
+// element that is not zero (-0 is zero, NaN is not), row-major, one row per axis. The want
+// side unravels each flat index by division, the kernel steps its coordinates as a counter.
+TEST(EngineDynamicTail, NonZeroOfEveryRankListsCoordinatesInRowMajorOrder) {
+  std::mt19937 rng(6);
+  std::uniform_int_distribution<int> pick(0, 5);
+  for (const Shape& shape : {Shape{7}, Shape{3, 5}, Shape{2, 3, 4}, Shape{2, 1, 3, 5}, Shape{4, 3, 1, 2}, Shape{2, 0, 3}}) {
+    auto m = testing::empty_model();
+    auto* g = m.mutable_graph();
+    std::vector<std::string> dims;
+    for (auto d : shape) dims.push_back(std::to_string(d));
+    *g->add_input() = tensor_value("x", onnx::TensorProto::FLOAT, dims);
+    *g->add_node() = node("NonZero", {"x"}, {"where"});
+    *g->add_output() = tensor_value("where", onnx::TensorProto::INT64, {"r", "n"});
+    Session s(m, {});
+    std::vector<float> x(static_cast<std::size_t>(numel(shape)));
+    std::vector<std::int64_t> hits;  // flat indices of the elements that are not zero
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const int p = pick(rng);
+      x[i] = p == 0 ? 0.f : p == 1 ? -0.f : p == 2 ? NAN : static_cast<float>(p - 4);  // -1, 0, 1 among them
+      if (x[i] != 0.f || std::isnan(x[i])) hits.push_back(static_cast<std::int64_t>(i));
+    }
+    const auto out = s.run({floats(shape, x)});
+    const auto rank = static_cast<std::int64_t>(shape.size()), n = static_cast<std::int64_t>(hits.size());
+    ASSERT_EQ(out[0].shape, (Shape{rank, n})) << shape_str(shape);
+    const auto got = ints_of(out[0]);
+    for (std::int64_t j = 0; j < n; ++j) {
+      std::int64_t rest = hits[static_cast<std::size_t>(j)];
+      for (std::int64_t d = rank - 1; d >= 0; --d) {
+        const std::int64_t len = shape[static_cast<std::size_t>(d)];
+        EXPECT_EQ(got[static_cast<std::size_t>(d * n + j)], rest % len) << shape_str(shape) << " hit " << j << " axis " << d;
+        rest /= len;
+      }
+    }
+    if (numel(shape) > 0) {
+      EXPECT_GT(n, 0) << shape_str(shape);
+    }
+  }
+}
+
 TEST(EngineDynamicTail, TopKOrdersNanFirstAndTiesByIndex) {
   for (bool largest : {true, false}) {
     auto m = testing::empty_model();
