@@ -1984,12 +1984,29 @@ std::vector<Tensor> Session::TailPart::run(Session::Impl& head, const std::vecto
   return out;
 }
 
-// Rewrites that must come before the dynamic tail is split off, so the tail's nodes get them
-// too: constant aliases removed (a tail convolution reading its bias through an Identity of an
-// initializer would see a run-time value: Mask R-CNN's mask head lost its Winograd kernel so),
-// then upsampling ConvTransposes as pointwise convolutions (Mask R-CNN's mask head). nullopt
-// when neither applies.
 namespace {
+
+// Sequences whose elements are all known at planning (torch.tensor_split exported as a Loop
+// appending to a sequence: mvit_v1_b) as the tensors they hold: the unroll_static_sequences
+// pass, then the sequence nodes nothing reads any more dropped. nullopt when the graph has no
+// sequence op or nothing could be resolved.
+std::optional<onnx::ModelProto> sequences_as_tensors(const onnx::ModelProto& model) {
+  bool any = false;
+  for (const auto& n : model.graph().node())
+    any = any || n.op_type().rfind("Sequence", 0) == 0 || n.op_type() == "ConcatFromSequence";
+  if (!any) return std::nullopt;
+  auto rewritten = model;
+  auto counts = make_pass(PassSpec("unroll_static_sequences"))->run(rewritten);
+  if (counts["sequence_reads_resolved"] == 0) return std::nullopt;
+  make_pass(PassSpec("eliminate_dead_nodes"))->run(rewritten);
+  return rewritten;
+}
+
+// Rewrites that must come before the dynamic tail is split off, so the tail's nodes get them
+// too: sequences resolved (sequences_as_tensors), constant aliases removed (a tail convolution
+// reading its bias through an Identity of an initializer would see a run-time value: Mask
+// R-CNN's mask head lost its Winograd kernel so), then upsampling ConvTransposes as pointwise
+// convolutions (Mask R-CNN's mask head). nullopt when none applies.
 std::optional<onnx::ModelProto> rewritten_before_split(const onnx::ModelProto& model) {
   std::optional<onnx::ModelProto> current;
   const auto apply = [&](std::optional<onnx::ModelProto> next) {
@@ -1999,6 +2016,7 @@ std::optional<onnx::ModelProto> rewritten_before_split(const onnx::ModelProto& m
   // with the standard kernels (fuse_conv_activation had made Mask R-CNN's mask-head Conv + Relu
   // FusedConv nodes, which its tail refused, so the variant's validation was skipped).
   apply(expand_aifgen_ops(model));
+  apply(sequences_as_tensors(current ? *current : model));
   apply(remove_dropouts_and_constant_aliases(current ? *current : model));
   apply(conv_transposes_as_pointwise(current ? *current : model));
   return current;

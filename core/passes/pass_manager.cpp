@@ -18,6 +18,7 @@ std::unique_ptr<Pass> make_fuse_matmul_add_pass();
 std::unique_ptr<Pass> make_fuse_conv_activation_pass();
 std::unique_ptr<Pass> make_convert_fp16_pass(const PassOptions& options, const PassEnv& env);
 std::unique_ptr<Pass> make_quantize_int8_pass(const PassOptions& options, const PassEnv& env);
+std::unique_ptr<Pass> make_unroll_static_sequences_pass();
 
 namespace {
 
@@ -48,6 +49,7 @@ const Entry kPasses[] = {
     {"fuse_conv_activation", no_options<make_fuse_conv_activation_pass>},
     {"convert_fp16", convert_fp16},
     {"quantize_int8", make_quantize_int8_pass},
+    {"unroll_static_sequences", no_options<make_unroll_static_sequences_pass>},
 };
 
 }  // namespace
