@@ -5,6 +5,7 @@
 
 #include <optional>
 
+#include "core/engine/kernels/depthwise_volume.h"
 #include "core/engine/kernels/group_merge.h"
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/kernels/post_ops.h"
@@ -452,6 +453,21 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
     if (bias_const) std::copy(bias_const->as<float>(), bias_const->as<float>() + m, b.begin());
     return std::make_unique<DepthwiseRowsKernel>(std::move(taps), std::move(b), w[2], g.strides[0], g.dilations[0] + 1, g.pad_l[0],
                                                  trailing_silu);
+  }
+  // A depthwise 3-D convolution, which oneDNN runs as im2col + GEMM per channel
+  // (depthwise_volume.h).
+  if (wconst && x.size() == 5 && groups == c && groups == m && w[1] == 1 && fused.empty() && !trailing_silu && !ctx.in(0).layout &&
+      (!has_bias || bias_const) && g.dilations == memory::dims{0, 0, 0} && kernel_rank(pd.impl_info_str()) <= 1) {
+    VolumeWindow window{};
+    for (int d = 0; d < 3; ++d) {
+      window.kernel[d] = w[static_cast<std::size_t>(2 + d)];
+      window.stride[d] = g.strides[static_cast<std::size_t>(d)];
+      window.pad[d] = g.pad_l[static_cast<std::size_t>(d)];
+    }
+    std::vector<float> b;
+    if (bias_const) b.assign(bias_const->as<float>(), bias_const->as<float>() + m);
+    ctx.scratchpad_bytes = std::max(ctx.scratchpad_bytes, DepthwiseVolumeKernel::scratch_bytes(x, y));
+    return std::make_unique<DepthwiseVolumeKernel>(*wconst, std::move(b), window, x, y, ctx.dnnl_engine());
   }
   // 3x3 stride-1 convolutions may run as Winograd (winograd_choice.h); it picks its own source
   // layout (nChw16c), reordered into once like the case above.
