@@ -102,6 +102,21 @@ onnx::NodeProto simple_node(const char* op, std::vector<std::string> inputs, con
   return n;
 }
 
+onnx::NodeProto concat_node(const std::vector<std::string>& parts, const std::string& output, std::int64_t axis) {
+  auto n = simple_node("Concat", parts, output);
+  auto* a = n.add_attribute();
+  a->set_name("axis");
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(axis);
+  return n;
+}
+
+// The graph's nodes replaced by `nodes` (already in topological order).
+void replace_nodes(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes) {
+  g.clear_node();
+  for (auto& n : nodes) *g.add_node() = std::move(n);
+}
+
 // Unsqueeze of `input` at `axis` into `output`: axes an input from opset 13, an attribute before.
 void append_unsqueeze(std::vector<onnx::NodeProto>& out, const std::string& input, std::int64_t axis, const std::string& output,
                       std::int64_t opset) {
@@ -171,9 +186,7 @@ class UnrollStaticSequencesPass final : public Pass {
         }
       nodes.push_back(n);
     }
-    if (count == 0) return 0;
-    g.clear_node();
-    for (auto& n : nodes) *g.add_node() = std::move(n);
+    if (count > 0) replace_nodes(g, nodes);
     return count;
   }
 
@@ -267,12 +280,7 @@ class UnrollStaticSequencesPass final : public Pass {
         append_unsqueeze(out, scanned[static_cast<std::size_t>(k - carried)][it], 0, part, opset_);
         parts.push_back(part);
       }
-      auto concat = simple_node("Concat", parts, name);
-      auto* a = concat.add_attribute();
-      a->set_name("axis");
-      a->set_type(onnx::AttributeProto::INT);
-      a->set_i(0);
-      out.push_back(std::move(concat));
+      out.push_back(concat_node(parts, name, 0));
     }
     return out;
   }
@@ -344,21 +352,14 @@ class UnrollStaticSequencesPass final : public Pass {
               parts[i] = part;
             }
           // Concat's axis counts in the stacked rank; a negative one already does with new_axis.
-          auto concat = simple_node("Concat", parts, n.output(0));
-          auto* a = concat.add_attribute();
-          a->set_name("axis");
-          a->set_type(onnx::AttributeProto::INT);
-          a->set_i(axis);
-          nodes.push_back(std::move(concat));
+          nodes.push_back(concat_node(parts, n.output(0), axis));
           ++resolved;
           continue;
         }
       }
       nodes.push_back(n);
     }
-    if (resolved == 0) return 0;
-    g.clear_node();
-    for (auto& n : nodes) *g.add_node() = std::move(n);
+    if (resolved > 0) replace_nodes(g, nodes);
     return resolved;
   }
 
