@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/engine/block_cache.h"
 #include "core/engine/kernels/fast_math.h"
 
 namespace aifgen::engine {
@@ -59,14 +60,14 @@ DepthwiseVolumeKernel::DepthwiseVolumeKernel(const Tensor& weights, std::vector<
 }
 
 std::size_t DepthwiseVolumeKernel::scratch_bytes(const Shape& x, const Shape& y) {
-  const auto lines = [](std::int64_t floats) { return (static_cast<std::size_t>(floats) * sizeof(float) + 63) / 64 * 64; };
-  return lines(x[1] * x[2] * x[3] * x[4]) + lines(y[1] * y[2] * y[3] * y[4]);
+  return cache_line_rounded(static_cast<std::size_t>(x[1] * x[2] * x[3] * x[4]) * sizeof(float)) +
+         cache_line_rounded(static_cast<std::size_t>(y[1] * y[2] * y[3] * y[4]) * sizeof(float));
 }
 
 void DepthwiseVolumeKernel::run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) {
   const std::int64_t c = x_[1], in_image = c * x_[2] * x_[3] * x_[4], out_image = c * y_[2] * y_[3] * y_[4];
   auto* xt = reinterpret_cast<float*>(ctx.scratchpad);
-  auto* yt = reinterpret_cast<float*>(ctx.scratchpad + (static_cast<std::size_t>(in_image) * sizeof(float) + 63) / 64 * 64);
+  auto* yt = reinterpret_cast<float*>(ctx.scratchpad + cache_line_rounded(static_cast<std::size_t>(in_image) * sizeof(float)));
   const std::int64_t dims[3] = {x_[2], x_[3], x_[4]};
   const std::int64_t od_count = y_[2], oh_count = y_[3], ow_count = y_[4];
   for (std::int64_t n = 0; n < x_[0]; ++n) {
