@@ -115,7 +115,17 @@ struct Reuse {
   const std::vector<bool>& folded;  // per node: its outputs are among the constants
   const std::unordered_map<std::string, Tensor>& constants;
   const NodePlanOptions& plan_options;
+  // With `keep`: per node, the values to drop once it has run unless `keep` names them.
+  const std::vector<std::vector<std::string>>& last_read_by;
+  const std::unordered_set<std::string>* keep = nullptr;
 };
+
+// Drops the values node k was the last to read (Reuse::last_read_by), but not those `keep` names.
+void drop_values_read_last_by(std::size_t k, Scope& scope, const Reuse* reuse) {
+  if (!reuse || !reuse->keep) return;
+  for (const auto& name : reuse->last_read_by[k])
+    if (!reuse->keep->count(name)) scope.own.erase(name);
+}
 
 // Runs a node in place of its kernel when it returns a value (a Loop body's appends, below).
 using NodeOverride = std::function<std::optional<std::vector<Tensor>>(const onnx::NodeProto&, const std::vector<const Tensor*>&)>;
@@ -368,7 +378,10 @@ void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail
   std::vector<const Tensor*> in;
   for (const auto& n : nodes) {
     const std::size_t k = index++;
-    if (reuse && reuse->folded[k]) continue;  // evaluated once, when the tail was made
+    if (reuse && reuse->folded[k]) {  // evaluated once, when the tail was made
+      drop_values_read_last_by(k, scope, reuse);
+      continue;
+    }
     in.clear();
     for (const auto& name : n.input()) {
       if (name.empty()) {
@@ -404,6 +417,8 @@ void run_nodes(const Nodes& nodes, Scope& scope, std::int64_t opset, DynamicTail
     }
     for (int i = 0; i < n.output_size() && i < static_cast<int>(outs.size()); ++i)
       if (!n.output(i).empty()) scope.own[n.output(i)] = std::move(outs[static_cast<std::size_t>(i)]);
+    in.clear();
+    drop_values_read_last_by(k, scope, reuse);
   }
 }
 
@@ -523,6 +538,14 @@ DynamicTail::DynamicTail(std::vector<onnx::NodeProto> nodes, std::unordered_map<
     plans_.push_back(std::make_shared<NodePlans>());
     folded_.push_back(fold_once(n));
   }
+  std::unordered_map<std::string, std::size_t> last_reader;  // value -> the last node reading or making it
+  for (std::size_t k = 0; k < nodes_.size(); ++k) {
+    for (auto& r : node_reads(nodes_[k])) last_reader[std::move(r)] = k;
+    for (const auto& o : nodes_[k].output())
+      if (!o.empty()) last_reader[o] = k;
+  }
+  last_read_by_.resize(nodes_.size());
+  for (auto& [name, k] : last_reader) last_read_by_[k].push_back(name);
 }
 
 // Evaluates a node whose inputs are all constants once, into constants_ (false where it is not
@@ -545,11 +568,12 @@ bool DynamicTail::fold_once(const onnx::NodeProto& n) {
   }
 }
 
-void DynamicTail::run(std::unordered_map<std::string, Tensor>& values, Profile* profile) const {
+void DynamicTail::run(std::unordered_map<std::string, Tensor>& values, Profile* profile,
+                      const std::unordered_set<std::string>* keep) const {
   BlockCache::Use blocks(blocks_.get());
   for (const auto& [name, t] : constants_) values.emplace(name, t);
   Scope scope{values};
-  const Reuse reuse{plans_, folded_, constants_, plan_options_};
+  const Reuse reuse{plans_, folded_, constants_, plan_options_, last_read_by_, keep};
   run_nodes(nodes_, scope, opset_, profile, &reuse);
 }
 

@@ -1925,6 +1925,7 @@ struct Session::TailPart {
   explicit TailPart(DynamicTail t) : tail(std::move(t)) {}
   DynamicTail tail;
   std::vector<IoInfo> outputs;  // the model's, in its order (tail-made dims unknown: -1)
+  std::unordered_set<std::string> output_names;  // what the tail keeps to the end of a run
   std::mutex mu;                // guards the profile below
   DynamicTail::Profile profile;  // per op, summed over profiled runs
 
@@ -1966,7 +1967,7 @@ std::vector<Tensor> Session::TailPart::run(Session::Impl& head, const std::vecto
   for (std::size_t i = 0; i < inputs.size() && i < head.inputs.size(); ++i) values[head.inputs[i].name] = inputs[i];
   for (std::size_t i = 0; i < head_out.size(); ++i) values[head.outputs[i].name] = std::move(head_out[i]);
   DynamicTail::Profile times;
-  tail.run(values, profile ? &times : nullptr);
+  tail.run(values, profile ? &times : nullptr, &output_names);
   std::vector<Tensor> out;
   for (const auto& o : outputs) {
     auto it = values.find(o.name);
@@ -2063,6 +2064,7 @@ void Session::plan_with_tail(const onnx::ModelProto& model, TailSplit split, Ses
   for (const auto& i : impl_->inputs) planned[i.name] = &i;
   for (const auto& o : model.graph().output())
     part->outputs.push_back(planned.count(o.name()) ? *planned[o.name()] : declared_output(o));
+  for (const auto& o : part->outputs) part->output_names.insert(o.name);
   tail_ = std::move(part);
 }
 

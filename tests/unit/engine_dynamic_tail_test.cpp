@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/base/error.h"
+#include "core/engine/dynamic_tail.h"
 #include "core/engine/session.h"
 #include "core/engine/timing.h"
 #include "tests/support/engine_probes.h"
@@ -435,6 +436,51 @@ TEST(EngineDynamicTail, AGatherNdIndexOutsideTheDataIsABadInputNotAReadPastIt) {
   for (std::int64_t v : {1, -1, -3, 0}) idx.add_int64_data(v);
   Session ok(m, {});
   EXPECT_EQ(values_of(ok.run({floats({3, 2}, {0, 1, 2, 3, 4, 5})})[0]), (std::vector<float>{3, 0}));
+}
+
+// With the names to keep, the tail drops every other value once the last node reading it has
+// run (the blocks then serve later nodes of the same run): a value an If branch reads from the
+// enclosing graph counts as read by the If, so it is still there when the branch runs.
+TEST(EngineDynamicTail, ValuesAreDroppedAfterTheirLastReaderAndKeptOnesStay) {
+  onnx::GraphProto then_g;
+  then_g.set_name("then");
+  *then_g.add_node() = node("Add", {"b", "x"}, {"t"});
+  *then_g.add_output() = tensor_value("t", onnx::TensorProto::FLOAT, {"4"});
+  onnx::GraphProto else_g;
+  else_g.set_name("else");
+  *else_g.add_node() = node("Identity", {"x"}, {"e"});
+  *else_g.add_output() = tensor_value("e", onnx::TensorProto::FLOAT, {"4"});
+  auto branch = node("If", {"cond"}, {"out"});
+  for (auto [name, body] : {std::pair{"then_branch", &then_g}, {"else_branch", &else_g}}) {
+    auto* a = branch.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::GRAPH);
+    *a->mutable_g() = *body;
+  }
+  std::vector<onnx::NodeProto> nodes{node("Relu", {"x"}, {"a"}), node("Neg", {"a"}, {"b"}), node("Abs", {"b"}, {"c"}), branch,
+                                     node("Mul", {"c", "c"}, {"d"})};
+  DynamicTail tail(nodes, {}, 13);
+  const std::vector<float> x{-2, -0.5f, 1, 3};
+  auto inputs = [&] {
+    std::unordered_map<std::string, Tensor> v;
+    v["x"] = floats({4}, x);
+    v["cond"] = Tensor::allocate(DType::kBool, {});
+    v["cond"].as<bool>()[0] = true;
+    return v;
+  };
+  auto values = inputs();
+  const std::unordered_set<std::string> keep{"out", "d"};
+  tail.run(values, nullptr, &keep);
+  std::vector<std::string> left;
+  for (const auto& [name, t] : values) left.push_back(name);
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"d", "out"}));
+  EXPECT_EQ(values_of(values["out"]), (std::vector<float>{-2, -0.5f, 0, 0}));  // x - relu(x)
+  EXPECT_EQ(values_of(values["d"]), (std::vector<float>{0, 0, 1, 9}));         // relu(x)^2
+  // Without names to keep, every value stays (what the tests of DynamicTail alone read).
+  auto all = inputs();
+  tail.run(all);
+  for (const char* name : {"x", "cond", "a", "b", "c", "out", "d"}) EXPECT_TRUE(all.count(name)) << name;
 }
 
 // A profile after time_runs covers the timed runs only: the warm-up's first run plans the tail's

@@ -57,8 +57,10 @@ TEST(EngineHeapTuning, RepeatedRunsOfADynamicTailStopFaultingPagesIn) {
   for (int i = 0; i < kRuns; ++i) kept += s.run(in)[0].shape[0];
   const long faults = minor_faults() - before;
   EXPECT_GT(kept, kRuns * 1000);  // the tail did real work each run
-  // One run's values and scratch span about 700 pages; a few stray ones are allowed.
-  EXPECT_LT(faults, 100) << "pages faulted in over " << kRuns << " runs";
+  // One run's values and scratch span about 700 pages, and without the settings 30 runs fault
+  // in about 10,600. A few stray pages a run are allowed: run alone the test counts about 63,
+  // after the dynamic-tail tests in the same process exactly 100 (malloc's state differs).
+  EXPECT_LT(faults, 10 * kRuns) << "pages faulted in over " << kRuns << " runs";
 }
 
 }  // namespace
