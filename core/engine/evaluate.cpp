@@ -1,6 +1,7 @@
 #include "core/engine/evaluate.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "core/engine/kernels/onednn_util.h"
 #include "core/engine/registry.h"
@@ -153,6 +154,10 @@ PlannedNode plan_node(const onnx::NodeProto& node, std::int64_t opset, const std
   PlannedNode planned;
   planned.kernel = factory->second(ctx, planned.outputs);
   planned.scratchpad_bytes = ctx.scratchpad_bytes;
+  static const std::unordered_set<std::string> kViews = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+  planned.view_of_input = node.domain().empty() && kViews.count(node.op_type()) > 0 && planned.outputs.size() == 1 && !inputs.empty() &&
+                          inputs[0] && !planned.outputs[0].layout && planned.outputs[0].dtype == inputs[0]->dtype &&
+                          planned.outputs[0].bytes() == inputs[0]->bytes();
   if (layouts && (ctx.wanted_input_layout || planned.outputs[0].layout)) {
     auto out_layout = planned.outputs[0].layout;
     planned.outputs[0].layout = nullptr;
@@ -169,6 +174,12 @@ std::vector<Tensor> run_planned(const PlannedNode& planned, const std::vector<co
   // kernel writes all of its outputs. (Zeroed here, the dynamic tail cleared each of its values
   // before computing it: Mask R-CNN's 100 masks, proposals' feature maps.)
   std::vector<Tensor> outs;
+  // Values are never written once made, so a view may share its input's bytes for as long as
+  // either lives (the shared owner keeps them).
+  if (planned.view_of_input && inputs[0]->owner) {
+    outs.push_back(Tensor{inputs[0]->dtype, planned.outputs[0].shape, inputs[0]->data, inputs[0]->owner});
+    return outs;
+  }
   for (const auto& d : planned.outputs) outs.push_back(Tensor::allocate_for_overwrite(d.dtype, d.shape));
   std::vector<Tensor*> out_ptrs;
   for (auto& t : outs) out_ptrs.push_back(&t);

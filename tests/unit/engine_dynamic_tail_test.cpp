@@ -483,6 +483,34 @@ TEST(EngineDynamicTail, ValuesAreDroppedAfterTheirLastReaderAndKeptOnesStay) {
   for (const char* name : {"x", "cond", "a", "b", "c", "out", "d"}) EXPECT_TRUE(all.count(name)) << name;
 }
 
+// A Flatten, Reshape or Squeeze in the tail hands out its input's bytes under the new shape
+// rather than a copy (values are never written once made), and what reads the view gets the
+// input's values.
+TEST(EngineDynamicTail, ReshapesInTheTailAreViewsOfTheirInput) {
+  std::unordered_map<std::string, Tensor> constants;
+  constants["to"] = Tensor::allocate(DType::kI64, {2});
+  constants["to"].as<std::int64_t>()[0] = 3;
+  constants["to"].as<std::int64_t>()[1] = -1;
+  constants["axes"] = Tensor::allocate(DType::kI64, {1});
+  constants["axes"].as<std::int64_t>()[0] = 0;
+  auto flatten = node("Flatten", {"a"}, {"flat"});
+  testing::add_int_attr(flatten, "axis", 2);
+  std::vector<onnx::NodeProto> nodes{node("Relu", {"x"}, {"a"}), flatten, node("Reshape", {"flat", "to"}, {"r"}),
+                                     node("Unsqueeze", {"r", "axes"}, {"u"}), node("Neg", {"u"}, {"n"})};
+  DynamicTail tail(nodes, constants, 13);
+  std::unordered_map<std::string, Tensor> values;
+  values["x"] = floats({2, 3, 2}, {1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -12});
+  tail.run(values);
+  for (const char* view : {"flat", "r", "u"}) {
+    EXPECT_EQ(values[view].data, values["a"].data) << view;
+    EXPECT_EQ(values[view].owner, values["a"].owner) << view;
+  }
+  EXPECT_EQ(values["flat"].shape, (Shape{6, 2}));
+  EXPECT_EQ(values["u"].shape, (Shape{1, 3, 4}));
+  EXPECT_EQ(values_of(values["n"]), (std::vector<float>{-1, 0, -3, 0, -5, 0, -7, 0, -9, 0, -11, 0}));
+  EXPECT_EQ(values_of(values["a"]), (std::vector<float>{1, 0, 3, 0, 5, 0, 7, 0, 9, 0, 11, 0}));
+}
+
 // A profile after time_runs covers the timed runs only: the warm-up's first run plans the tail's
 // kernels, and counted with the rest it made a detector's tail Gemm look 3x slower than it runs.
 TEST(EngineDynamicTail, TheProfileOfTimedRunsLeavesTheWarmUpOut) {
