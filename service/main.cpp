@@ -250,6 +250,11 @@ int main(int argc, char** argv) {
   bench->add_option("--input", engine_opts.inputs, "NAME=FILE.npy: time on this value instead of a random one (repeatable)");
   bench->add_option("--warmup", engine_opts.warmup, "untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
   bench->add_option("--iterations", engine_opts.iterations, "timed runs")->check(CLI::Range(1, 1000000))->capture_default_str();
+  bench->add_option("--input-sets", engine_opts.input_sets,
+                    "run N random inputs in turn (seeds 1..N; --input files stay fixed): a detector's dynamic tail then meets as many "
+                    "proposal counts, as it does when serving")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   bench->add_flag("--json", engine_opts.json, "one JSON object (p50_ms, p90_ms, p99_ms, plan_ms, peak_bytes, ...)");
   bench->add_flag("--profile", engine_opts.profile, "also print kernel time per op type (waits after every kernel)");
   bench->add_flag("--profile-steps", engine_opts.profile_steps,

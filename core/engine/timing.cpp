@@ -6,10 +6,17 @@
 namespace aifgen::engine {
 
 LatencyStats time_runs(Session& session, const std::vector<Tensor>& inputs, int warmup, int iterations) {
-  for (int i = 0; i < warmup; ++i) session.run(inputs);
+  return time_runs(session, std::vector<std::vector<Tensor>>{inputs}, warmup, iterations);
+}
+
+LatencyStats time_runs(Session& session, const std::vector<std::vector<Tensor>>& input_sets, int warmup, int iterations) {
+  const auto sets = static_cast<int>(input_sets.size());
+  if (sets == 0) return {};
+  for (int i = 0; i < warmup; ++i) session.run(input_sets[static_cast<std::size_t>(i % sets)]);
   session.reset_profile();
   std::vector<double> ms;
   for (int i = 0; i < iterations; ++i) {
+    const auto& inputs = input_sets[static_cast<std::size_t>((warmup + i) % sets)];
     auto t0 = std::chrono::steady_clock::now();
     session.run(inputs);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

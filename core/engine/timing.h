@@ -14,5 +14,9 @@ struct LatencyStats {
 };
 
 LatencyStats time_runs(Session& session, const std::vector<Tensor>& inputs, int warmup, int iterations);
+// The same over several sets of inputs run in turn (run i takes set i mod N, warm-up included):
+// a model with a dynamic tail sees as many shapes there, and plans again where its kept plans
+// (DynamicTail::kPlansPerNode) do not cover them.
+LatencyStats time_runs(Session& session, const std::vector<std::vector<Tensor>>& input_sets, int warmup, int iterations);
 
 }  // namespace aifgen::engine

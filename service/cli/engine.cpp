@@ -152,19 +152,24 @@ int bench_model(const EngineCliOptions& o) {
     engine::Session session(std::move(model), so);
     // Random values for inputs no --input names (a detector's speed depends on its image, so
     // comparisons with another runtime pass the same file to both).
-    const auto random = engine::random_inputs(session.inputs(), 1);
-    auto inputs = inputs_in_order(session, given, [&](const engine::IoInfo& io) {
-      const auto& ins = session.inputs();
-      const auto k = static_cast<std::size_t>(std::find_if(ins.begin(), ins.end(), [&](const auto& x) { return x.name == io.name; }) - ins.begin());
-      return std::optional<Tensor>{random[k]};
-    });
-    auto stats = engine::time_runs(session, inputs, o.warmup, o.iterations);
+    // --input-sets N: N such sets (seeds 1..N) run in turn.
+    std::vector<std::vector<Tensor>> input_sets;
+    for (int set = 1; set <= o.input_sets; ++set) {
+      const auto random = engine::random_inputs(session.inputs(), static_cast<std::uint32_t>(set));
+      input_sets.push_back(inputs_in_order(session, given, [&](const engine::IoInfo& io) {
+        const auto& ins = session.inputs();
+        const auto k = static_cast<std::size_t>(std::find_if(ins.begin(), ins.end(), [&](const auto& x) { return x.name == io.name; }) - ins.begin());
+        return std::optional<Tensor>{random[k]};
+      }));
+    }
+    auto stats = engine::time_runs(session, input_sets, o.warmup, o.iterations);
     auto q = [&](double p) { return p == 0.5 ? stats.p50_ms : p == 0.9 ? stats.p90_ms : stats.p99_ms; };
     nlohmann::json j = {
         {"model", std::filesystem::path(o.model).filename().string()},
         {"threads", o.threads},
         {"threads_used", session.threads()},
         {"iterations", o.iterations},
+        {"input_sets", o.input_sets},
         {"plan_ms", session.plan_ms()},
         {"p50_ms", q(0.5)},
         {"p90_ms", q(0.9)},
@@ -220,8 +225,9 @@ int bench_model(const EngineCliOptions& o) {
                     o.recurrence.c_str());
       if (!session.activation_layout_choice().empty())
         std::printf("layouts     %s\n", session.activation_layout_choice().c_str());
-      std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up)\n", q(0.5), q(0.9),
-                  q(0.99), o.iterations, o.warmup);
+      std::printf("latency     p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   (%d iterations after %d warm-up%s)\n", q(0.5), q(0.9),
+                  q(0.99), o.iterations, o.warmup,
+                  o.input_sets > 1 ? (", " + std::to_string(o.input_sets) + " input sets in turn").c_str() : "");
       std::printf("throughput  %.1f inferences/s\n", j["throughput_per_s"].get<double>());
       std::printf("memory      arena %.1f MiB + constants %.1f MiB; process RSS %.1f MiB after the runs, peak %.1f MiB\n",
                   session.arena_bytes() / 1048576.0, session.constant_bytes() / 1048576.0, rss_bytes() / 1048576.0,

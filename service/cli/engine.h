@@ -17,6 +17,7 @@ struct EngineCliOptions {
   std::vector<std::string> inputs;  // NAME=FILE.npy (run)
   std::string output_dir;           // run
   int warmup = 5, iterations = 30;  // bench
+  int input_sets = 1;                // bench: random input sets run in turn (seeds 1..N)
   bool json = false;                // bench
   bool profile = false;             // bench: time per op type
   bool profile_steps = false;       // bench: time per planned step, in plan order

@@ -195,6 +195,23 @@ TEST(Cli, BenchProfileStepsListsEveryStepWithItsShapeAndThreads) {
   EXPECT_NE(text.output.find("[1x1000]"), std::string::npos) << text.output;
 }
 
+// --input-sets N runs N random inputs in turn (a detector's tail meets that many proposal
+// counts); it is reported in the text and the JSON, and 0 is refused.
+TEST(Cli, BenchRunsSeveralInputSetsInTurnAndSaysSo) {
+  const std::string model = std::string(AIFGEN_SHARED_DIR) + "/models/mobilenet_v2.onnx";
+  auto r = aifgen_cli("bench " + model + " --warmup 1 --iterations 3 --input-sets 3 --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["input_sets"], 3);
+  EXPECT_EQ(j["iterations"], 3);
+  auto text = aifgen_cli("bench " + model + " --warmup 0 --iterations 2 --input-sets 2");
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("2 input sets in turn"), std::string::npos) << text.output;
+  auto zero = aifgen_cli("bench " + model + " --input-sets 0");
+  EXPECT_NE(zero.status, 0) << zero.output;
+  EXPECT_NE(zero.output.find("--input-sets"), std::string::npos) << zero.output;
+}
+
 TEST(Cli, ServeAndKeysRefuseADatabaseThatIsNotAPostgresUrlAndUnknownTargets) {
   for (const char* bad : {"mysql://db/aifgen", "/var/lib/aifgen/aifgen.db", "postgresql"}) {
     auto serve = aifgen_cli(std::string("serve --database '") + bad + "'");
