@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 namespace aifgen::engine {
 namespace {
@@ -33,7 +34,7 @@ std::shared_ptr<BlockCache> BlockCache::make(std::size_t max_cached_bytes) {
 }
 
 BlockCache::~BlockCache() {
-  for (auto& [capacity, block] : free_) std::free(block);
+  for (auto& [capacity, kept] : free_) std::free(kept.block);
 }
 
 std::shared_ptr<std::byte[]> BlockCache::take(std::size_t bytes) {
@@ -44,7 +45,7 @@ std::shared_ptr<std::byte[]> BlockCache::take(std::size_t bytes) {
     std::lock_guard<std::mutex> hold(mu_);
     if (auto it = free_.lower_bound(wanted); it != free_.end() && it->first <= wanted + wanted / 4) {
       capacity = it->first;
-      block = it->second;
+      block = it->second.block;
       cached_ -= capacity;
       ++reused_;
       free_.erase(it);
@@ -59,14 +60,24 @@ std::shared_ptr<std::byte[]> BlockCache::take(std::size_t bytes) {
 }
 
 void BlockCache::give_back(std::byte* block, std::size_t capacity) {
+  std::vector<std::byte*> evicted;
   {
     std::lock_guard<std::mutex> hold(mu_);
-    if (cached_ + capacity <= max_cached_) {
-      free_.emplace(capacity, block);
+    if (capacity <= max_cached_) {
+      while (cached_ + capacity > max_cached_) {
+        auto oldest = free_.begin();
+        for (auto it = free_.begin(); it != free_.end(); ++it)
+          if (it->second.freed < oldest->second.freed) oldest = it;
+        evicted.push_back(oldest->second.block);
+        cached_ -= oldest->first;
+        free_.erase(oldest);
+      }
+      free_.emplace(capacity, FreeBlock{block, returns_++});
       cached_ += capacity;
-      return;
+      block = nullptr;
     }
   }
+  for (auto* b : evicted) std::free(b);  // outside the lock
   std::free(block);
 }
 

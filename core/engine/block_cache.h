@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,8 +25,10 @@ class BlockCache : public std::enable_shared_from_this<BlockCache> {
   // Smaller blocks come from malloc's heap, which reuses them without new pages.
   static constexpr std::size_t kMinBytes = std::size_t{256} << 10;
 
-  // Holds at most `max_cached_bytes` of freed blocks; a block freed beyond that goes back to
-  // the system.
+  // Holds at most `max_cached_bytes` of freed blocks. A block freed beyond that makes room by
+  // sending the longest-kept ones back to the system (blocks of sizes the work no longer asks
+  // for, when a detector's value sizes move with its images), or goes back itself when it alone
+  // exceeds the bound.
   static std::shared_ptr<BlockCache> make(std::size_t max_cached_bytes);
   ~BlockCache();
 
@@ -56,7 +59,12 @@ class BlockCache : public std::enable_shared_from_this<BlockCache> {
 
   const std::size_t max_cached_;
   mutable std::mutex mu_;
-  std::multimap<std::size_t, std::byte*> free_;  // capacity -> block
+  struct FreeBlock {
+    std::byte* block;
+    std::uint64_t freed;  // when it came back, in give_back calls: the oldest goes first
+  };
+  std::multimap<std::size_t, FreeBlock> free_;  // capacity -> block
+  std::uint64_t returns_ = 0;
   std::size_t cached_ = 0, reused_ = 0;
 };
 

@@ -55,7 +55,28 @@ TEST(BlockCache, KeepsNoMoreThanItsBound) {
   {
     auto a = cache->take(6 * kMiB), b = cache->take(6 * kMiB);
   }
-  EXPECT_EQ(cache->cached_bytes(), 6 * kMiB);  // the second went back to the system
+  EXPECT_EQ(cache->cached_bytes(), 6 * kMiB);  // one of them went back to the system
+  { auto huge = cache->take(12 * kMiB); }       // alone above the bound: not kept
+  EXPECT_EQ(cache->cached_bytes(), 6 * kMiB);
+}
+
+// At its bound the cache makes room for a freed block by letting the longest-kept ones go: the
+// sizes a run asks for now, not those of some earlier image, stay.
+TEST(BlockCache, AtItsBoundTheLongestKeptBlocksMakeRoom) {
+  auto cache = BlockCache::make(10 * kMiB);
+  std::byte* newest = nullptr;
+  {
+    auto old_a = cache->take(3 * kMiB), old_b = cache->take(4 * kMiB);
+  }
+  EXPECT_EQ(cache->cached_bytes(), 7 * kMiB);
+  {
+    auto now = cache->take(6 * kMiB);  // no kept block fits 6 MiB without wasting a quarter
+    newest = now.get();
+  }
+  // Freeing it needed 3 MiB more room: the block given back first (old_b, 4 MiB) went.
+  EXPECT_EQ(cache->cached_bytes(), 9 * kMiB);
+  auto again = cache->take(6 * kMiB);
+  EXPECT_EQ(again.get(), newest);
 }
 
 TEST(BlockCache, ABlockThatOutlivesItsCacheIsFreedNotReturned) {
