@@ -129,5 +129,42 @@ TEST(EngineScatter, AnIndexOutsideTheAxisIsABadInputOnEveryThread) {
   }
 }
 
+// ScatterND shares the reductions' combiner with ScatterElements: slices of 5 along the last
+// axis, named by (i, j) pairs of which most repeat, combined in index order.
+TEST(EngineScatter, ScatterNDCombinesRepeatedSlicesInIndexOrder) {
+  const Shape data_shape{6, 4, 5}, idx_shape{12, 2}, upd_shape{12, 5};
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> value(-2.f, 2.f);
+  std::vector<float> data(static_cast<std::size_t>(numel(data_shape))), upd(static_cast<std::size_t>(numel(upd_shape)));
+  for (auto& v : data) v = value(rng);
+  for (auto& v : upd) v = value(rng);
+  std::uniform_int_distribution<std::int64_t> index(-2, 1);  // four rows per axis, two of them from the end
+  std::vector<std::int64_t> idx(24);
+  for (auto& i : idx) i = index(rng);
+  for (const char* reduction : {"none", "add", "mul", "max", "min"}) {
+    SCOPED_TRACE(reduction);
+    auto n = node("ScatterND", {"data", "indices", "updates"}, {"out"});
+    auto* r = n.add_attribute();
+    r->set_name("reduction");
+    r->set_type(onnx::AttributeProto::STRING);
+    r->set_s(reduction);
+    Tensor indices = Tensor::allocate(DType::kI64, idx_shape);
+    std::copy(idx.begin(), idx.end(), indices.as<std::int64_t>());
+    const Tensor d = testing::float_tensor_of(data_shape, data), u = testing::float_tensor_of(upd_shape, upd);
+    const auto out = evaluate_node(n, 18, {&d, &indices, &u});
+    std::vector<float> want = data;
+    for (std::size_t s = 0; s < 12; ++s) {
+      const std::int64_t i = idx[2 * s] < 0 ? idx[2 * s] + 6 : idx[2 * s], j = idx[2 * s + 1] < 0 ? idx[2 * s + 1] + 4 : idx[2 * s + 1];
+      for (std::size_t e = 0; e < 5; ++e) {
+        float& o = want[static_cast<std::size_t>((i * 4 + j) * 5) + e];
+        const float v = upd[s * 5 + e];
+        const std::string red = reduction;
+        o = red == "none" ? v : red == "add" ? o + v : red == "mul" ? o * v : red == "max" ? std::max(o, v) : std::min(o, v);
+      }
+    }
+    EXPECT_EQ(testing::floats_in(out[0]), want);
+  }
+}
+
 }  // namespace
 }  // namespace aifgen::engine

@@ -19,16 +19,20 @@ namespace {
 enum class Reduction { kNone, kAdd, kMul, kMax, kMin };
 
 template <typename T>
-void combine(T* dst, const T* src, std::int64_t n, Reduction r) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    switch (r) {
-      case Reduction::kNone: dst[i] = src[i]; break;
-      case Reduction::kAdd: dst[i] = static_cast<T>(dst[i] + src[i]); break;
-      case Reduction::kMul: dst[i] = static_cast<T>(dst[i] * src[i]); break;
-      case Reduction::kMax: dst[i] = src[i] > dst[i] ? src[i] : dst[i]; break;
-      case Reduction::kMin: dst[i] = src[i] < dst[i] ? src[i] : dst[i]; break;
-    }
+inline void combine_one(T& dst, T src, Reduction r) {
+  switch (r) {
+    case Reduction::kNone: dst = src; break;
+    case Reduction::kAdd: dst = static_cast<T>(dst + src); break;
+    case Reduction::kMul: dst = static_cast<T>(dst * src); break;
+    case Reduction::kMax: dst = src > dst ? src : dst; break;
+    case Reduction::kMin: dst = src < dst ? src : dst; break;
   }
+}
+
+// ScatterND's form: a whole slice combined element by element.
+template <typename T>
+void combine(T* dst, const T* src, std::int64_t n, Reduction r) {
+  for (std::int64_t i = 0; i < n; ++i) combine_one(dst[i], src[i], r);
 }
 
 std::unique_ptr<Kernel> make_scatter_nd(const NodeCtx& ctx, std::vector<TensorDesc>& outs) {
@@ -118,17 +122,6 @@ ScatterWalk plan_scatter_walk(const Shape& data, const Shape& indices, std::int6
     w.data_stride.push_back(stride[static_cast<std::size_t>(d)]);
   }
   return w;
-}
-
-template <typename T>
-inline void combine_one(T& dst, T src, Reduction r) {
-  switch (r) {
-    case Reduction::kNone: dst = src; break;
-    case Reduction::kAdd: dst = static_cast<T>(dst + src); break;
-    case Reduction::kMul: dst = static_cast<T>(dst * src); break;
-    case Reduction::kMax: dst = src > dst ? src : dst; break;
-    case Reduction::kMin: dst = src < dst ? src : dst; break;
-  }
 }
 
 // Scatters rows [row_begin, row_end) and, of each, inner positions [j_begin, j_end). Returns
