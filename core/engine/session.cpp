@@ -1772,25 +1772,31 @@ std::unique_ptr<RunState> Session::Impl::execute(const std::vector<Tensor>& in) 
     }
   }
   if (!st) st = make_state();
-  int team = options.threads;
-  omp_set_num_threads(team);
+  omp_set_num_threads(options.threads);
   for (std::size_t i = 0; i < input_slots.size(); ++i) st->views[input_slots[i]].data = in[i].data;
   RunContext rc{&st->stream, st->scratchpad.get()};
   std::vector<const Tensor*> in_ptrs;
   std::vector<Tensor*> out_ptrs;
   std::vector<double> step_ms(options.profile ? steps.size() : 0);
+  std::vector<int> ran_threads(step_ms.size(), 0);
   for (std::size_t k = 0; k < steps.size(); ++k) {
     auto& step = steps[k];
     in_ptrs.clear();
     out_ptrs.clear();
     for (int id : step.in) in_ptrs.push_back(id < 0 ? nullptr : &st->views[id]);
     for (int id : step.out) out_ptrs.push_back(&st->views[id]);
-    if (step.threads != team) omp_set_num_threads(team = step.threads);
+    // Asked of OpenMP every step rather than remembered: a step may change it. An If or Loop
+    // runs its body as a session of its own, which leaves the count at what that session chose
+    // (one thread, when a body has little parallel work), and mvit_v1_b's steps after its If
+    // nodes ran on one thread though planned for two (its 1569x384 by 384x1536 product 9.7 ms
+    // a call instead of 5.3).
+    if (omp_get_max_threads() != step.threads) omp_set_num_threads(step.threads);
     rc.state = &st->kernel_state[k];
     if (!options.profile) {
       step.kernel->run(in_ptrs, out_ptrs, rc);
       continue;
     }
+    ran_threads[k] = omp_get_max_threads();
     auto t0 = std::chrono::steady_clock::now();
     step.kernel->run(in_ptrs, out_ptrs, rc);
     st->stream.wait();
@@ -1812,6 +1818,7 @@ std::unique_ptr<RunState> Session::Impl::execute(const std::vector<Tensor>& in) 
   for (std::size_t k = 0; k < step_ms.size(); ++k) {
     ++step_profile[k].calls;
     step_profile[k].total_ms += step_ms[k];
+    step_profile[k].ran_threads = ran_threads[k];
   }
   return st;
 }

@@ -64,7 +64,10 @@ struct StepProfile {
   std::size_t index = 0;
   std::string op;
   Shape output;
-  int threads = 1;
+  int threads = 1;  // what the step was planned for
+  // The OpenMP thread count the step last ran with (what omp_get_max_threads() said as it
+  // started): the planned count unless something left OpenMP set otherwise.
+  int ran_threads = 0;
   std::int64_t calls = 0;
   double total_ms = 0;
 };

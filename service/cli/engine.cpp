@@ -200,7 +200,7 @@ int bench_model(const EngineCliOptions& o) {
     if (o.json && o.profile_steps) {
       auto& list = j["steps"] = nlohmann::json::array();
       for (const auto& s : steps)
-        list.push_back({{"index", s.index}, {"op", s.op}, {"output", s.output}, {"threads", s.threads}, {"ms", s.total_ms / runs}});
+        list.push_back({{"index", s.index}, {"op", s.op}, {"output", s.output}, {"threads", s.threads}, {"ran_threads", s.ran_threads}, {"ms", s.total_ms / runs}});
     }
     if (o.json) {
       std::printf("%s\n", j.dump().c_str());
@@ -239,10 +239,14 @@ int bench_model(const EngineCliOptions& o) {
         std::printf("%-36s %8.0f %12.3f\n", p.op.c_str(), p.calls / runs, p.total_ms / runs);
     }
     if (o.profile_steps && !o.json) {
-      std::printf("%-6s %-28s %-24s %7s %10s\n", "step", "op", "output", "threads", "ms/run");
-      for (const auto& s : steps)
-        std::printf("%-6zu %-28s %-24s %7d %10.3f\n", s.index, s.op.c_str(), engine::shape_str(s.output).c_str(), s.threads,
+      // A step that ran with another thread count than planned says so ("2 ran 1").
+      std::printf("%-6s %-28s %-24s %9s %10s\n", "step", "op", "output", "threads", "ms/run");
+      for (const auto& s : steps) {
+        const std::string threads =
+            s.ran_threads == s.threads ? std::to_string(s.threads) : std::to_string(s.threads) + " ran " + std::to_string(s.ran_threads);
+        std::printf("%-6zu %-28s %-24s %9s %10.3f\n", s.index, s.op.c_str(), engine::shape_str(s.output).c_str(), threads.c_str(),
                     s.total_ms / runs);
+      }
     }
     return 0;
   } catch (const Error& e) {

@@ -186,7 +186,10 @@ TEST(Cli, BenchProfileStepsListsEveryStepWithItsShapeAndThreads) {
   auto j = nlohmann::json::parse(r.output);
   ASSERT_TRUE(j["steps"].is_array());
   ASSERT_EQ(j["steps"].size(), j["kernels"].get<std::size_t>());
-  for (std::size_t k = 0; k < j["steps"].size(); ++k) EXPECT_EQ(j["steps"][k]["index"], k);
+  for (std::size_t k = 0; k < j["steps"].size(); ++k) {
+    EXPECT_EQ(j["steps"][k]["index"], k);
+    EXPECT_EQ(j["steps"][k]["ran_threads"], j["steps"][k]["threads"]) << "step " << k << " ran with another thread count than planned";
+  }
   EXPECT_EQ(j["steps"].back()["output"], nlohmann::json({1, 1000}));
   EXPECT_GT(j["steps"].back()["ms"].get<double>(), 0.0);
   auto text = aifgen_cli("bench " + model + " --warmup 0 --iterations 1 --threads 2 --profile-steps");

@@ -280,6 +280,43 @@ TEST(EngineControlFlow, ABodyReadsValuesTwoScopesUp) {
   EXPECT_FLOAT_EQ(out[0].as<float>()[1], 20.f - 200.f + 4.f);
 }
 
+// An If's branch runs as a session of its own, which plans one thread when it has little to do
+// and leaves OpenMP set to one thread after each run. The enclosing session's next step is
+// planned for two threads and must run with two (mvit_v1_b's products after its If nodes ran on
+// one: 1.8x their planned time).
+TEST(EngineControlFlow, TheStepAfterASingleThreadedBranchRunsWithItsPlannedThreads) {
+  auto m = empty_model("if_then_product");
+  auto* g = m.mutable_graph();
+  *g->add_input() = tensor_value("cond", kBool, {});
+  *g->add_input() = tensor_value("s", kFloat, {"4"});
+  *g->add_input() = tensor_value("x", kFloat, {"512", "1024"});
+  std::vector<float> w(1024 * 512, 0.01f);
+  *g->add_initializer() = float_tensor("w", {1024, 512}, w);
+  auto n = node("If", {"cond"}, {"small"}, "choose");
+  add_graph_attr(n, "then_branch", graph("then", {}, {"t"}, {node("Add", {"s", "s"}, {"t"})}));
+  add_graph_attr(n, "else_branch", graph("else", {}, {"e"}, {node("Mul", {"s", "s"}, {"e"})}));
+  *g->add_node() = n;
+  *g->add_node() = node("MatMul", {"x", "w"}, {"product"});  // 268M multiply-adds: a team's work
+  *g->add_output() = tensor_value("small", kFloat, {});
+  *g->add_output() = tensor_value("product", kFloat, {});
+  SessionOptions o;
+  o.threads = 2;
+  o.profile = true;
+  Session session(m, o);
+  ASSERT_EQ(session.threads(), 2) << session.thread_choice();
+  for (int run = 0; run < 2; ++run) session.run({scalar_bool(run == 0), floats({4}, 1.f), floats({512, 1024}, 0.f, 1e-6f)});
+  const auto steps = session.step_profile();
+  std::size_t if_step = steps.size(), product_step = steps.size();
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    if (steps[k].op == "If") if_step = k;
+    if (steps[k].output == engine::Shape{512, 512}) product_step = k;
+  }
+  ASSERT_LT(if_step, product_step) << "the If is planned before the product";
+  ASSERT_LT(product_step, steps.size());
+  EXPECT_EQ(steps[product_step].threads, 2);
+  EXPECT_EQ(steps[product_step].ran_threads, 2) << "planned for 2 threads, ran with " << steps[product_step].ran_threads;
+}
+
 TEST(EngineControlFlow, ARunTimeLoopThatNeverEndsStopsWithAnError) {
   Session s(loop_model(true, 0, false, false), {});
   try {
