@@ -63,15 +63,17 @@ void BlockCache::give_back(std::byte* block, std::size_t capacity) {
   std::vector<std::byte*> evicted;
   {
     std::lock_guard<std::mutex> hold(mu_);
-    if (capacity <= max_cached_) {
-      while (cached_ + capacity > max_cached_) {
-        auto oldest = free_.begin();
-        for (auto it = free_.begin(); it != free_.end(); ++it)
-          if (it->second.freed < oldest->second.freed) oldest = it;
-        evicted.push_back(oldest->second.block);
-        cached_ -= oldest->first;
-        free_.erase(oldest);
-      }
+    // Room from blocks no request took through a whole run, oldest first.
+    while (capacity <= max_cached_ && cached_ + capacity > max_cached_) {
+      auto oldest = free_.end();
+      for (auto it = free_.begin(); it != free_.end(); ++it)
+        if (it->second.freed < previous_run_started_ && (oldest == free_.end() || it->second.freed < oldest->second.freed)) oldest = it;
+      if (oldest == free_.end()) break;
+      evicted.push_back(oldest->second.block);
+      cached_ -= oldest->first;
+      free_.erase(oldest);
+    }
+    if (cached_ + capacity <= max_cached_) {
       free_.emplace(capacity, FreeBlock{block, returns_++});
       cached_ += capacity;
       block = nullptr;
@@ -79,6 +81,12 @@ void BlockCache::give_back(std::byte* block, std::size_t capacity) {
   }
   for (auto* b : evicted) std::free(b);  // outside the lock
   std::free(block);
+}
+
+void BlockCache::begin_run() {
+  std::lock_guard<std::mutex> hold(mu_);
+  previous_run_started_ = run_started_;
+  run_started_ = returns_;
 }
 
 std::size_t BlockCache::cached_bytes() const {

@@ -571,6 +571,7 @@ bool DynamicTail::fold_once(const onnx::NodeProto& n) {
 void DynamicTail::run(std::unordered_map<std::string, Tensor>& values, Profile* profile,
                       const std::unordered_set<std::string>* keep) const {
   BlockCache::Use blocks(blocks_.get());
+  blocks_->begin_run();
   for (const auto& [name, t] : constants_) values.emplace(name, t);
   Scope scope{values};
   const Reuse reuse{plans_, folded_, constants_, plan_options_, last_read_by_, keep};

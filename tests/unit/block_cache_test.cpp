@@ -60,23 +60,45 @@ TEST(BlockCache, KeepsNoMoreThanItsBound) {
   EXPECT_EQ(cache->cached_bytes(), 6 * kMiB);
 }
 
-// At its bound the cache makes room for a freed block by letting the longest-kept ones go: the
-// sizes a run asks for now, not those of some earlier image, stay.
-TEST(BlockCache, AtItsBoundTheLongestKeptBlocksMakeRoom) {
+// At its bound a freed block makes room only by pushing out blocks that no request took through
+// a whole run (sizes of some earlier image), oldest first.
+TEST(BlockCache, AtItsBoundBlocksUnusedThroughAWholeRunMakeRoom) {
   auto cache = BlockCache::make(10 * kMiB);
-  std::byte* newest = nullptr;
+  cache->begin_run();  // run 1
   {
     auto old_a = cache->take(3 * kMiB), old_b = cache->take(4 * kMiB);
   }
   EXPECT_EQ(cache->cached_bytes(), 7 * kMiB);
+  cache->begin_run();  // run 2: the two blocks were freed in the run before, not through one
+  { auto now = cache->take(6 * kMiB); }  // no kept block fits 6 MiB without wasting a quarter
+  EXPECT_EQ(cache->cached_bytes(), 7 * kMiB);  // so the 6 MiB block went back, not them
+  cache->begin_run();  // run 3: nothing took them through run 2
+  std::byte* newest = nullptr;
   {
-    auto now = cache->take(6 * kMiB);  // no kept block fits 6 MiB without wasting a quarter
+    auto now = cache->take(6 * kMiB);
     newest = now.get();
   }
   // Freeing it needed 3 MiB more room: the block given back first (old_b, 4 MiB) went.
   EXPECT_EQ(cache->cached_bytes(), 9 * kMiB);
   auto again = cache->take(6 * kMiB);
   EXPECT_EQ(again.get(), newest);
+}
+
+// A run's values outgrow the bound (a detector's tail frees more than the cache keeps): a block
+// the last run gave back stays for this run's request, whatever is freed before that comes.
+TEST(BlockCache, BlocksTheLastRunGaveBackAreNotPushedOutByNewerOnes) {
+  auto cache = BlockCache::make(10 * kMiB);
+  std::byte* kept = nullptr;
+  cache->begin_run();  // run 1
+  {
+    auto value = cache->take(6 * kMiB);
+    kept = value.get();
+  }
+  cache->begin_run();  // run 2
+  { auto other = cache->take(8 * kMiB); }  // does not fit in 10 MiB beside the 6: goes back itself
+  EXPECT_EQ(cache->cached_bytes(), 6 * kMiB);
+  auto value = cache->take(6 * kMiB);
+  EXPECT_EQ(value.get(), kept);
 }
 
 TEST(BlockCache, ABlockThatOutlivesItsCacheIsFreedNotReturned) {
