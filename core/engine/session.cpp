@@ -86,28 +86,6 @@ struct RunState {
   std::vector<std::unique_ptr<KernelState>> kernel_state;  // one per step (RunContext::state)
 };
 
-// Converts a value from a oneDNN blocked layout to plain row-major for kernels that need it.
-class ReorderKernel final : public Kernel {
- public:
-  ReorderKernel(const dnnl::engine& eng, const dnnl::memory::desc& from, const dnnl::memory::desc& to)
-      : eng_(eng), from_(from), to_(to), pd_(eng, from, eng, to, scratchpad_attr()), prim_(pd_) {}
-  std::size_t scratchpad_bytes() const { return pd_.scratchpad_desc().get_size(); }
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    BoundArgs local;
-    BoundArgs& a = bound_args(ctx, local);
-    a.bind(DNNL_ARG_FROM, from_, eng_, in[0]->data);
-    a.bind(DNNL_ARG_TO, to_, eng_, out[0]->data);
-    if (pd_.scratchpad_desc().get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, pd_.scratchpad_desc(), eng_, ctx.scratchpad);
-    prim_.execute(*ctx.stream, a.args());
-  }
-
- private:
-  dnnl::engine eng_;
-  dnnl::memory::desc from_, to_;
-  dnnl::reorder::primitive_desc pd_;
-  dnnl::reorder prim_;
-};
-
 bool is_op(const onnx::NodeProto& n, const char* op) {
   return n.op_type() == op && (n.domain().empty() || n.domain() == "ai.onnx");
 }

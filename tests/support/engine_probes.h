@@ -2,6 +2,7 @@
 #pragma once
 
 #include <dnnl.hpp>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,6 +21,19 @@ inline std::int64_t reorder_calls(const engine::Session& s) {
     if (p.op == "Reorder") return p.calls;
   return 0;
 }
+
+// OpenMP's thread count set for a scope, the caller's restored after it: a node evaluated alone
+// (evaluate_node) runs with the calling thread's count, as the dynamic tail's nodes do.
+class ScopedOmpThreads {
+ public:
+  explicit ScopedOmpThreads(int threads) : before_(omp_get_max_threads()) { omp_set_num_threads(threads); }
+  ~ScopedOmpThreads() { omp_set_num_threads(before_); }
+  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
+  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
+
+ private:
+  int before_;
+};
 
 // Whether oneDNN runs its AVX-512 kernels here (not on AVX2-only CPUs or under
 // DNNL_MAX_CPU_ISA=AVX2): then its float convolutions write NHWC, and it has Winograd kernels.

@@ -5,8 +5,6 @@
 // threads, or out of index order, gives another value than the definition walked in the test.
 #include <gtest/gtest.h>
 
-#include <omp.h>
-
 #include <random>
 
 #include "core/base/error.h"
@@ -34,12 +32,7 @@ std::vector<Tensor> run_scatter(const ScatterCase& c, const std::string& reducti
   r->set_name("reduction");
   r->set_type(onnx::AttributeProto::STRING);
   r->set_s(reduction);
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(threads);
-  struct Restore {
-    int threads;
-    ~Restore() { omp_set_num_threads(threads); }
-  } restore{before};
+  testing::ScopedOmpThreads scoped(threads);
   return evaluate_node(n, 18, inputs);  // max and min reductions came with opset 18
 }
 

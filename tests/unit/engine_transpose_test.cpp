@@ -5,13 +5,12 @@
 // payload and -0, which a copy must keep as they are.
 #include <gtest/gtest.h>
 
-#include <omp.h>
-
 #include <cstring>
 #include <limits>
 #include <random>
 
 #include "core/engine/evaluate.h"
+#include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
 
 namespace aifgen::engine {
@@ -60,12 +59,7 @@ std::vector<Tensor> run_transpose(const TransposeCase& c, const Tensor& x, int t
   perm->set_name("perm");
   perm->set_type(onnx::AttributeProto::INTS);
   for (auto p : c.perm) perm->add_ints(p);
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(threads);
-  struct Restore {
-    int threads;
-    ~Restore() { omp_set_num_threads(threads); }
-  } restore{before};
+  testing::ScopedOmpThreads scoped(threads);
   return evaluate_node(n, 13, {&x});
 }
 

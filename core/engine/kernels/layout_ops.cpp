@@ -77,36 +77,18 @@ TransposeWalk canonical_transpose(const Shape& out, const Shape& in_strides) {
 // strided view into a plain tensor moves such data in register-transposed tiles (its jit:uni
 // reorder; 1.6 ms for that one at 1 thread, 2.6 with the row walk). Elements move as 32-bit words
 // (an 8-byte element as two of them on an extra axis), so every bit is copied as it is.
-class TransposeByReorder final : public Kernel {
- public:
-  TransposeByReorder(const NodeCtx& ctx, const TransposeWalk& w, std::size_t element_size) : eng_(ctx.dnnl_engine()) {
-    dnnl::memory::dims dims(w.out.begin(), w.out.end()), strides(w.in_strides.begin(), w.in_strides.end());
-    if (element_size == 8) {
-      for (auto& s : strides) s *= 2;
-      dims.push_back(2);
-      strides.push_back(1);
-    }
-    from_ = dnnl::memory::desc(dims, dnnl::memory::data_type::s32, strides);
-    to_ = dnnl::memory::desc(dims, dnnl::memory::data_type::s32, row_major(dims));
-    pd_ = dnnl::reorder::primitive_desc(eng_, from_, eng_, to_, scratchpad_attr());
-    prim_ = dnnl::reorder(pd_);
-    ctx.need_scratchpad(pd_.scratchpad_desc());
+std::unique_ptr<Kernel> transpose_by_reorder(const NodeCtx& ctx, const TransposeWalk& w, std::size_t element_size) {
+  dnnl::memory::dims dims(w.out.begin(), w.out.end()), strides(w.in_strides.begin(), w.in_strides.end());
+  if (element_size == 8) {
+    for (auto& s : strides) s *= 2;
+    dims.push_back(2);
+    strides.push_back(1);
   }
-  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
-    BoundArgs local;
-    BoundArgs& a = bound_args(ctx, local);
-    a.bind(DNNL_ARG_FROM, from_, eng_, in[0]->data);
-    a.bind(DNNL_ARG_TO, to_, eng_, out[0]->data);
-    if (pd_.scratchpad_desc().get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, pd_.scratchpad_desc(), eng_, ctx.scratchpad);
-    prim_.execute(*ctx.stream, a.args());
-  }
-
- private:
-  dnnl::engine eng_;
-  dnnl::memory::desc from_, to_;
-  dnnl::reorder::primitive_desc pd_;
-  dnnl::reorder prim_;
-};
+  auto kernel = std::make_unique<ReorderKernel>(ctx.dnnl_engine(), dnnl::memory::desc(dims, dnnl::memory::data_type::s32, strides),
+                                                dnnl::memory::desc(dims, dnnl::memory::data_type::s32, row_major(dims)));
+  ctx.need_scratchpad(kernel->scratchpad_desc());
+  return kernel;
+}
 
 // Below this many elements a transpose stays in cache and a primitive call costs more than the
 // row walk saves.
@@ -135,7 +117,7 @@ std::unique_ptr<Kernel> make_transpose(const NodeCtx& ctx, std::vector<TensorDes
   const bool moves_contiguous_axis = !walk.out.empty() && walk.in_strides.back() != 1;
   if (moves_contiguous_axis && (size == 4 || size == 8) && numel(out) >= kReorderTransposeMinElements &&
       walk.out.size() < DNNL_MAX_NDIMS)
-    return std::make_unique<TransposeByReorder>(ctx, walk, size);
+    return transpose_by_reorder(ctx, walk, size);
   if (walk.out.empty()) walk = {{1}, {1}};  // every axis of length 1: one element
   return make_kernel([walk, size](const std::vector<const Tensor*>& in, const std::vector<Tensor*>& o, RunContext&) {
     strided_copy(in[0]->data, 0, walk.in_strides, walk.out, o[0]->data, size);

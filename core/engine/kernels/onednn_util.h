@@ -104,6 +104,31 @@ inline BoundArgs& bound_args(RunContext& ctx, BoundArgs& local, std::size_t whic
   return set[which];
 }
 
+// One oneDNN reorder from `from` into `to`, made for the calling thread's OpenMP thread count:
+// a value from a blocked layout to plain row-major for kernels that need it (the session's layout
+// boundaries), or a strided view into a plain tensor (Transpose).
+class ReorderKernel final : public Kernel {
+ public:
+  ReorderKernel(const dnnl::engine& eng, const dnnl::memory::desc& from, const dnnl::memory::desc& to)
+      : eng_(eng), from_(from), to_(to), pd_(eng, from, eng, to, scratchpad_attr()), prim_(pd_) {}
+  std::size_t scratchpad_bytes() const { return pd_.scratchpad_desc().get_size(); }
+  const dnnl::memory::desc& scratchpad_desc() const { return pd_.scratchpad_desc(); }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
+    BoundArgs local;
+    BoundArgs& a = bound_args(ctx, local);
+    a.bind(DNNL_ARG_FROM, from_, eng_, in[0]->data);
+    a.bind(DNNL_ARG_TO, to_, eng_, out[0]->data);
+    if (pd_.scratchpad_desc().get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, pd_.scratchpad_desc(), eng_, ctx.scratchpad);
+    prim_.execute(*ctx.stream, a.args());
+  }
+
+ private:
+  dnnl::engine eng_;
+  dnnl::memory::desc from_, to_;
+  dnnl::reorder::primitive_desc pd_;
+  dnnl::reorder prim_;
+};
+
 // A kernel running one oneDNN primitive that reads SRC and writes DST (pooling, resampling):
 // both in the layouts the primitive was made for, with the planner's scratchpad.
 template <typename Primitive>
