@@ -112,7 +112,7 @@ class ReorderKernel final : public Kernel {
   ReorderKernel(const dnnl::engine& eng, const dnnl::memory::desc& from, const dnnl::memory::desc& to)
       : eng_(eng), from_(from), to_(to), pd_(eng, from, eng, to, scratchpad_attr()), prim_(pd_) {}
   std::size_t scratchpad_bytes() const { return pd_.scratchpad_desc().get_size(); }
-  const dnnl::memory::desc& scratchpad_desc() const { return pd_.scratchpad_desc(); }
+  dnnl::memory::desc scratchpad_desc() const { return pd_.scratchpad_desc(); }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     BoundArgs local;
     BoundArgs& a = bound_args(ctx, local);
