@@ -29,10 +29,11 @@ onnx::NodeProto conv(const std::string& x, const std::string& w, const std::stri
 // r -> MaxPool 2x2 -> 3x3 (48, asymmetric pads) = y. Three 3x3 stride-1 convolutions: one
 // reading a 1x1 convolution's layout, one adding a residual, and one with padding oneDNN's
 // Winograd kernels do not take (they want the same padding on both sides), which stays direct.
-onnx::ModelProto block_model(std::int64_t h, std::int64_t w) {
+onnx::ModelProto block_model(std::int64_t h, std::int64_t w, std::int64_t batch = 1) {
   auto m = testing::empty_model();
   auto* g = m.mutable_graph();
-  *g->add_input() = testing::tensor_value("x", onnx::TensorProto::FLOAT, {"1", "24", std::to_string(h), std::to_string(w)});
+  *g->add_input() =
+      testing::tensor_value("x", onnx::TensorProto::FLOAT, {std::to_string(batch), "24", std::to_string(h), std::to_string(w)});
   *g->add_output() = testing::tensor_value("y", onnx::TensorProto::FLOAT, {});
   *g->add_initializer() = testing::random_tensor("w0", {32, 24, 1, 1}, 11, -0.3f, 0.3f);
   *g->add_initializer() = testing::random_tensor("w1", {32, 32, 3, 3}, 12, -0.1f, 0.1f);
@@ -128,6 +129,24 @@ onnx::ModelProto concat_model() {
   *g->add_node() = cat;
   *g->add_node() = conv("ab", "wy", "y", {0, 0, 0, 0});
   return m;
+}
+
+// A detector's head convolutions see another batch (detections) from image to image: a timing
+// is remembered for the batch rounded up to a power of two, so 5 and then 7 detections time
+// each shape once and 9 times it again. (The block's 11x19 maps are its own: no other test
+// times these shapes first.)
+TEST(EngineWinograd, ATimingServesEveryBatchUpToTheNextPowerOfTwo) {
+  const auto before_five = winograd_timings_run();
+  Session five(block_model(11, 19, 5), options(ConvAlgorithm::kMeasured, 1));
+  const auto after_five = winograd_timings_run();
+  ASSERT_GT(after_five, before_five) << "nothing was timed: no convolution of the block was eligible for Winograd";
+  Session seven(block_model(11, 19, 7), options(ConvAlgorithm::kMeasured, 1));
+  EXPECT_EQ(winograd_timings_run(), after_five) << "a batch of 7 timed again what a batch of 5 had timed";
+  Session nine(block_model(11, 19, 9), options(ConvAlgorithm::kMeasured, 1));
+  EXPECT_GT(winograd_timings_run(), after_five) << "a batch of 9 was served by the timing for up to 8";
+  const Tensor x = wavy_input({7, 24, 11, 19});
+  Session direct(block_model(11, 19, 7), options(ConvAlgorithm::kDirect, 1));
+  EXPECT_LT(testing::relative_difference(seven.run({x})[0], direct.run({x})[0]), 2e-5);
 }
 
 TEST(EngineWinograd, ABlockedOutputJoinsAnNhwcConcatWithOneReorder) {

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -167,6 +168,25 @@ void put_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
   os << ';';
 }
 
+// The batch a timing is remembered under: the batch rounded up to a power of two. A detector's
+// head convolutions run on as many detections as each image leaves (5 on one, 7 on the next),
+// and which algorithm wins hardly moves with a few images more or less, while timing each new
+// count again cost the tail about 8 trials a convolution (Keypoint R-CNN's 8 head convolutions:
+// an estimated 0.7 s for every new count).
+std::int64_t batch_bucket(std::int64_t batch) {
+  std::int64_t bucket = 1;
+  while (bucket < batch) bucket <<= 1;
+  return bucket;
+}
+
+// The dims of a source or destination with the batch (dim 0) bucketed.
+void put_batched_dims(std::ostringstream& os, const dnnl_dims_t dims, int n) {
+  for (int i = 0; i < n; ++i) os << (i == 0 ? batch_bucket(dims[i]) : dims[i]) << ',';
+  os << ';';
+}
+
+std::atomic<std::size_t> timings_run{0};  // winograd_timings_run
+
 // What decides the timing: shapes, padding, which reorders Winograd's side needs and the thread
 // count. Not the post-ops: the same element-wise tail runs in both kernels, and a convolution is
 // planned once without and once with its fused tail, so keying on them would time it twice.
@@ -174,9 +194,9 @@ std::string measurement_key(const dnnl::convolution_forward::desc& d, const dnnl
                             int groups, bool spread, const dnnl::memory::desc& wino_src, const dnnl::memory::desc& wino_dst) {
   const auto& c = d.data;
   std::ostringstream os;
-  put_dims(os, c.src_desc.dims, c.src_desc.ndims);
+  put_batched_dims(os, c.src_desc.dims, c.src_desc.ndims);
   put_dims(os, c.weights_desc.dims, c.weights_desc.ndims);
-  put_dims(os, c.dst_desc.dims, c.dst_desc.ndims);
+  put_batched_dims(os, c.dst_desc.dims, c.dst_desc.ndims);
   const int spatial = c.src_desc.ndims - 2;
   put_dims(os, c.padding[0], spatial);
   put_dims(os, c.padding[1], spatial);
@@ -201,6 +221,7 @@ bool remembered_or_measured(const std::string& key, const std::function<bool()>&
     if (it != remembered().end()) return it->second;
   }
   const bool choice = measure();
+  timings_run.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(remembered_mutex);
   if (remembered().size() >= kMaxRemembered) remembered().clear();
   remembered()[key] = choice;
@@ -264,7 +285,7 @@ bool own_winograd_measured_faster(const dnnl::convolution_forward::primitive_des
 // thread count.
 std::string own_winograd_key(const WinogradF4x3Shape& sh, WinogradEpilogue e) {
   std::ostringstream key;
-  key << "f4x3;" << sh.images << ',' << sh.channels << ',' << sh.height << ',' << sh.width << ';' << sh.outputs << ',' << sh.out_height
+  key << "f4x3;" << batch_bucket(sh.images) << ',' << sh.channels << ',' << sh.height << ',' << sh.width << ';' << sh.outputs << ',' << sh.out_height
       << ',' << sh.out_width << ';' << sh.pad_top << ',' << sh.pad_left << ";b" << sh.block << ";g" << sh.groups << ";e" << e.residual
       << e.relu << ";t" << omp_get_max_threads();
   return key.str();
@@ -306,6 +327,8 @@ std::optional<bool> forced_split;  // force_split_outputs_for_testing
 }  // namespace
 
 void force_split_outputs_for_testing(std::optional<bool> split) { forced_split = split; }
+
+std::size_t winograd_timings_run() { return timings_run.load(std::memory_order_relaxed); }
 
 std::optional<dnnl::convolution_forward::primitive_desc> split_outputs_instead(
     const dnnl::convolution_forward::primitive_desc& whole, const dnnl::convolution_forward::desc& one_part, int parts,

@@ -30,8 +30,8 @@ namespace aifgen::engine {
 // The Winograd primitive for `winograd` (same shapes, attributes and post-ops as `direct`) when
 // the policy and this machine say it should replace `direct`; nullopt to keep `direct` (also when
 // oneDNN has no Winograd kernel for the shape or this CPU). Measurements run with the calling
-// thread's OpenMP thread count and are remembered per shape, needed reorders and thread count
-// for the life of the process.
+// thread's OpenMP thread count and are remembered per shape (the batch rounded up to a power of
+// two), needed reorders and thread count for the life of the process.
 std::optional<dnnl::convolution_forward::primitive_desc> winograd_instead(
     ConvAlgorithm policy, const dnnl::convolution_forward::primitive_desc& direct,
     const dnnl::convolution_forward::desc& winograd, const dnnl::primitive_attr& attr, const PostOpChain& chain,
@@ -79,6 +79,11 @@ std::shared_ptr<const WinogradF4x3> own_winograd_instead(ConvAlgorithm policy, c
 
 // Tests: every split_outputs_instead answers `split` without timing; nullopt restores the timing.
 void force_split_outputs_for_testing(std::optional<bool> split);
+
+// How many timings (Winograd or direct, split outputs or whole) have run in this process. Each
+// choice is timed once and remembered per shape, with the batch rounded up to a power of two,
+// layouts, groups and thread count.
+std::size_t winograd_timings_run();
 
 // Whether a grouped convolution of `groups` groups spreads them over a team of `threads`: when
 // every thread gets at least one group (with fewer groups than threads, each group keeps the
