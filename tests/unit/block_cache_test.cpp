@@ -12,13 +12,13 @@ namespace {
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 
+// Takes a block of `bytes` and lets it go at once, as a value that dies within a run does; the
+// block's address, to compare with what a later request gets.
+std::byte* take_and_release(BlockCache& cache, std::size_t bytes) { return cache.take(bytes).get(); }
+
 TEST(BlockCache, AFreedBlockIsReusedForARequestItFitsWithoutWastingAQuarter) {
   auto cache = BlockCache::make(64 * kMiB);
-  std::byte* first = nullptr;
-  {
-    auto block = cache->take(8 * kMiB);
-    first = block.get();
-  }
+  std::byte* first = take_and_release(*cache, 8 * kMiB);
   EXPECT_EQ(cache->cached_bytes(), 8 * kMiB);
   {
     // 5 MiB would leave 3 of 8 unused: a new block.
@@ -39,11 +39,7 @@ TEST(BlockCache, AFreedBlockIsReusedForARequestItFitsWithoutWastingAQuarter) {
 TEST(BlockCache, ABlockFreedByOneRunServesASlightlyLargerValueNextRun) {
   auto cache = BlockCache::make(256 * kMiB);
   const std::size_t rows_987 = 987 * 256 * 7 * 7 * 4, rows_1000 = 1000 * 256 * 7 * 7 * 4;
-  std::byte* first = nullptr;
-  {
-    auto block = cache->take(rows_987);
-    first = block.get();
-  }
+  std::byte* first = take_and_release(*cache, rows_987);
   EXPECT_EQ(cache->cached_bytes(), 48 * kMiB);  // 47.2 MiB rounded up to a step of 4 MiB
   auto larger = cache->take(rows_1000);
   EXPECT_EQ(larger.get(), first);
@@ -56,7 +52,7 @@ TEST(BlockCache, KeepsNoMoreThanItsBound) {
     auto a = cache->take(6 * kMiB), b = cache->take(6 * kMiB);
   }
   EXPECT_EQ(cache->cached_bytes(), 6 * kMiB);  // one of them went back to the system
-  { auto huge = cache->take(12 * kMiB); }       // alone above the bound: not kept
+  take_and_release(*cache, 12 * kMiB);  // alone above the bound: not kept
   EXPECT_EQ(cache->cached_bytes(), 6 * kMiB);
 }
 
@@ -70,14 +66,10 @@ TEST(BlockCache, AtItsBoundBlocksUnusedThroughAWholeRunMakeRoom) {
   }
   EXPECT_EQ(cache->cached_bytes(), 7 * kMiB);
   cache->begin_run();  // run 2: the two blocks were freed in the run before, not through one
-  { auto now = cache->take(6 * kMiB); }  // no kept block fits 6 MiB without wasting a quarter
+  take_and_release(*cache, 6 * kMiB);  // no kept block fits 6 MiB without wasting a quarter
   EXPECT_EQ(cache->cached_bytes(), 7 * kMiB);  // so the 6 MiB block went back, not them
   cache->begin_run();  // run 3: nothing took them through run 2
-  std::byte* newest = nullptr;
-  {
-    auto now = cache->take(6 * kMiB);
-    newest = now.get();
-  }
+  std::byte* newest = take_and_release(*cache, 6 * kMiB);
   // Freeing it needed 3 MiB more room: the block given back first (old_b, 4 MiB) went.
   EXPECT_EQ(cache->cached_bytes(), 9 * kMiB);
   auto again = cache->take(6 * kMiB);
@@ -88,14 +80,10 @@ TEST(BlockCache, AtItsBoundBlocksUnusedThroughAWholeRunMakeRoom) {
 // the last run gave back stays for this run's request, whatever is freed before that comes.
 TEST(BlockCache, BlocksTheLastRunGaveBackAreNotPushedOutByNewerOnes) {
   auto cache = BlockCache::make(10 * kMiB);
-  std::byte* kept = nullptr;
   cache->begin_run();  // run 1
-  {
-    auto value = cache->take(6 * kMiB);
-    kept = value.get();
-  }
+  std::byte* kept = take_and_release(*cache, 6 * kMiB);
   cache->begin_run();  // run 2
-  { auto other = cache->take(8 * kMiB); }  // does not fit in 10 MiB beside the 6: goes back itself
+  take_and_release(*cache, 8 * kMiB);  // does not fit in 10 MiB beside the 6: goes back itself
   EXPECT_EQ(cache->cached_bytes(), 6 * kMiB);
   auto value = cache->take(6 * kMiB);
   EXPECT_EQ(value.get(), kept);
