@@ -110,15 +110,15 @@ inline BoundArgs& bound_args(RunContext& ctx, BoundArgs& local, std::size_t whic
 class ReorderKernel final : public Kernel {
  public:
   ReorderKernel(const dnnl::engine& eng, const dnnl::memory::desc& from, const dnnl::memory::desc& to)
-      : eng_(eng), from_(from), to_(to), pd_(eng, from, eng, to, scratchpad_attr()), prim_(pd_) {}
-  std::size_t scratchpad_bytes() const { return pd_.scratchpad_desc().get_size(); }
-  dnnl::memory::desc scratchpad_desc() const { return pd_.scratchpad_desc(); }
+      : eng_(eng), from_(from), to_(to), pd_(eng, from, eng, to, scratchpad_attr()), prim_(pd_), scratch_(pd_.scratchpad_desc()) {}
+  std::size_t scratchpad_bytes() const { return scratch_.get_size(); }
+  const dnnl::memory::desc& scratchpad_desc() const { return scratch_; }
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out, RunContext& ctx) override {
     BoundArgs local;
     BoundArgs& a = bound_args(ctx, local);
     a.bind(DNNL_ARG_FROM, from_, eng_, in[0]->data);
     a.bind(DNNL_ARG_TO, to_, eng_, out[0]->data);
-    if (pd_.scratchpad_desc().get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, pd_.scratchpad_desc(), eng_, ctx.scratchpad);
+    if (scratch_.get_size() > 0) a.bind(DNNL_ARG_SCRATCHPAD, scratch_, eng_, ctx.scratchpad);
     prim_.execute(*ctx.stream, a.args());
   }
 
@@ -127,6 +127,7 @@ class ReorderKernel final : public Kernel {
   dnnl::memory::desc from_, to_;
   dnnl::reorder::primitive_desc pd_;
   dnnl::reorder prim_;
+  dnnl::memory::desc scratch_;  // asked of pd_ once, not on every run
 };
 
 // A kernel running one oneDNN primitive that reads SRC and writes DST (pooling, resampling):

@@ -285,8 +285,8 @@ bool own_winograd_measured_faster(const dnnl::convolution_forward::primitive_des
 // thread count.
 std::string own_winograd_key(const WinogradF4x3Shape& sh, WinogradEpilogue e) {
   std::ostringstream key;
-  key << "f4x3;" << batch_bucket(sh.images) << ',' << sh.channels << ',' << sh.height << ',' << sh.width << ';' << sh.outputs << ',' << sh.out_height
-      << ',' << sh.out_width << ';' << sh.pad_top << ',' << sh.pad_left << ";b" << sh.block << ";g" << sh.groups << ";e" << e.residual
+  key << "f4x3;" << batch_bucket(sh.images) << ',' << sh.channels << ',' << sh.height << ',' << sh.width << ';' << sh.outputs << ','
+      << sh.out_height << ',' << sh.out_width << ';' << sh.pad_top << ',' << sh.pad_left << ";b" << sh.block << ";g" << sh.groups << ";e" << e.residual
       << e.relu << ";t" << omp_get_max_threads();
   return key.str();
 }
