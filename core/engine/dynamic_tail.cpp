@@ -19,6 +19,9 @@ struct DynamicTail::NodePlans {
   std::mutex mu;
   bool needs_values = false;  // the kernel reads values a run computes: planned on every run
   std::deque<std::pair<std::vector<TensorDesc>, std::shared_ptr<const PlannedNode>>> recent;  // newest first
+  // The weights the kept plans packed: a plan for new shapes takes theirs (the node's constant
+  // inputs are the tail's constants, which live as long as it does).
+  PackedWeights packed;
 };
 
 namespace {
@@ -188,7 +191,9 @@ std::optional<std::vector<Tensor>> run_with_kept_plan(const onnx::NodeProto& n, 
     std::vector<bool> known;
     for (const auto& name : n.input()) known.push_back(!name.empty() && reuse.constants.count(name) > 0);
     try {
-      plan = std::make_shared<const PlannedNode>(plan_node(n, opset, in, known, reuse.plan_options));
+      NodePlanOptions options = reuse.plan_options;
+      options.packed_weights = &np.packed;
+      plan = std::make_shared<const PlannedNode>(plan_node(n, opset, in, known, options));
     } catch (const Error&) {
       // Planned with only shapes, the kernel refused: it reads a computed value (or the node is
       // wrong, which planning it with every value known reports).

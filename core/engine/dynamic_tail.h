@@ -12,7 +12,8 @@
 // its inputs' shapes (and the model's constants) keeps its last plans, one per set of input
 // shapes (kPlansPerNode of them): an R-CNN's box head, a Gemm by 51 MB of weights after
 // RoiAlign, packed those weights on every run, and a run with the same number of proposals
-// as a recent one now reuses them. A node whose kernel reads values a run computes (a Reshape
+// as a recent one now reuses them; a new number plans again but takes the weights the kept
+// plans packed. A node whose kernel reads values a run computes (a Reshape
 // to a computed shape, TopK by a computed k, NonZero) is planned on every run, as are the nodes
 // of If branches.
 #pragma once
@@ -73,9 +74,12 @@ class DynamicTail {
 
   std::size_t node_count() const { return nodes_.size(); }
 
-  // Plans kept per node for its most recent sets of input shapes: the first plan is kept, so
-  // a tail whose shapes repeat reuses it; two, so a second size in turn does not replan both.
-  static constexpr std::size_t kPlansPerNode = 2;
+  // Plans kept per node for its most recent sets of input shapes, so a tail whose shapes repeat
+  // reuses them. A detector's heads see a new number of detections on most images; the plans for
+  // them share the node's packed weights (packed_weights.h), so each kept plan costs its
+  // primitives, not another copy of the weights (a product of at most 4 rows, rows_product.h,
+  // keeps its own copy).
+  static constexpr std::size_t kPlansPerNode = 8;
   // At most this much of freed values is kept between runs.
   static constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 30;
 

@@ -140,6 +140,7 @@ PlannedNode plan_node(const onnx::NodeProto& node, std::int64_t opset, const std
     pin.push_back(t ? PlanInput{true, t->desc(), i < known.size() && known[i] ? t : nullptr} : PlanInput{});
   }
   NodeCtx ctx(node, opset, pin, cpu_engine());
+  ctx.packed_weights = options.packed_weights;
   // (Not for a pointwise Conv: on plain layouts oneDNN runs it as one GEMM, as fast as its
   // blocked kernel, and the reorders cost more; Mask R-CNN's 256 -> 1024 channels on 100 ROIs of
   // 14x14 took 181 ms plain, 266 blocked with its reorders.)

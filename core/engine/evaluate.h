@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/engine/kernel.h"
+#include "core/engine/packed_weights.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen::engine {
@@ -46,6 +47,9 @@ struct PlannedNode {
 struct NodePlanOptions {
   bool convolution_layouts = false;
   ConvAlgorithm conv_algorithm = ConvAlgorithm::kDirect;
+  // Where the node's constant weights are packed, shared with its other live plans
+  // (packed_weights.h): only for plans whose constant inputs outlive the cache.
+  PackedWeights* packed_weights = nullptr;
 };
 PlannedNode plan_node(const onnx::NodeProto& node, std::int64_t opset, const std::vector<const Tensor*>& inputs,
                       const std::vector<bool>& known, const NodePlanOptions& options = {});

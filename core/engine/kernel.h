@@ -66,6 +66,8 @@ struct PlanInput {
   const Tensor* constant = nullptr;  // set when the value is known at plan time
 };
 
+class PackedWeights;
+
 class NodeCtx {
  public:
   NodeCtx(const onnx::NodeProto& node, std::int64_t opset, std::vector<PlanInput> inputs, const dnnl::engine& eng)
@@ -110,6 +112,9 @@ class NodeCtx {
   // convolution of resnext101_32x8d packed its weights twice, 648 MB for 338 MB of weights). A
   // factory that ignores it returns a real kernel, which the planner keeps when nothing fuses.
   bool describe_only = false;
+  // Set by the dynamic tail for the plans it keeps per node: constant weights packed there are
+  // shared with the node's other live plans (packed_weights.h). Null: each plan packs its own.
+  PackedWeights* packed_weights = nullptr;
   // Largest oneDNN scratchpad the node's primitives need; the planner sizes each run's from it.
   mutable std::size_t scratchpad_bytes = 0;
   void need_scratchpad(const dnnl::memory::desc& md) const { scratchpad_bytes = std::max(scratchpad_bytes, md.get_size()); }

@@ -11,10 +11,12 @@
 
 #include "core/base/error.h"
 #include "core/engine/dynamic_tail.h"
+#include "core/engine/packed_weights.h"
 #include "core/engine/session.h"
 #include "core/engine/timing.h"
 #include "tests/support/engine_probes.h"
 #include "tests/support/model_builder.h"
+#include "tests/support/reference_conv.h"
 
 namespace aifgen::engine {
 namespace {
@@ -509,6 +511,49 @@ TEST(EngineDynamicTail, ReshapesInTheTailAreViewsOfTheirInput) {
   EXPECT_EQ(values["u"].shape, (Shape{1, 3, 4}));
   EXPECT_EQ(values_of(values["n"]), (std::vector<float>{-1, 0, -3, 0, -5, 0, -7, 0, -9, 0, -11, 0}));
   EXPECT_EQ(values_of(values["a"]), (std::vector<float>{1, 0, 3, 0, 5, 0, 7, 0, 9, 0, 11, 0}));
+}
+
+// A convolution in the tail meets a new batch (a detector's head: the number of detections) on
+// most runs. Each new batch is planned, but the weights the kept plans packed are taken rather
+// than packed again, also once the oldest plans are dropped, and every batch gets the
+// convolution's result. Direct, and Winograd (oneDNN's on AVX-512, the engine's own F(4x4, 3x3)
+// below it), whose weights are transformed before they are packed.
+TEST(EngineDynamicTail, PlansForNewBatchesTakeTheWeightsTheKeptPlansPacked) {
+  constexpr std::int64_t C = 32, M = 32, H = 12;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.f, 0.2f);
+  std::vector<float> w(static_cast<std::size_t>(M * C * 9)), b(static_cast<std::size_t>(M));
+  for (auto& v : w) v = normal(rng);
+  for (auto& v : b) v = normal(rng);
+  const Tensor wt = floats({M, C, 3, 3}, w), bt = floats({M}, b);
+  auto conv = node("Conv", {"x", "w", "b"}, {"y"});
+  testing::add_ints_attr(conv, "pads", {1, 1, 1, 1});
+  testing::add_ints_attr(conv, "kernel_shape", {3, 3});
+  // More distinct batches than the tail keeps plans for.
+  const std::vector<std::int64_t> batches{3, 5, 7, 9, 12, 2, 17, 4, 6, 11, 3, 8, 5};
+  ASSERT_GT(batches.size(), DynamicTail::kPlansPerNode + 2);
+  for (auto algorithm : {ConvAlgorithm::kDirect, ConvAlgorithm::kWinograd}) {
+    const char* name = algorithm == ConvAlgorithm::kDirect ? "direct" : "Winograd";
+    DynamicTail tail({conv}, {{"w", wt}, {"b", bt}}, 13, NodePlanOptions{true, algorithm});
+    const std::size_t packs_before = weight_packs();
+    for (const std::int64_t n : batches) {
+      std::vector<float> x(static_cast<std::size_t>(n * C * H * H));
+      for (auto& v : x) v = normal(rng);
+      std::unordered_map<std::string, Tensor> values;
+      values["x"] = floats({n, C, H, H}, x);
+      tail.run(values);
+      const Tensor& y = values["y"];
+      ASSERT_EQ(y.shape, (Shape{n, M, H, H})) << name;
+      const auto got = values_of(y);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const Tensor image{DType::kF32, {1, C, H, H}, values["x"].data + i * C * H * H * 4, values["x"].owner};
+        const auto want = testing::reference_conv2d(image, wt, &bt, 1);
+        for (std::size_t j = 0; j < want.size(); ++j)
+          ASSERT_NEAR(got[static_cast<std::size_t>(i * M * H * H) + j], want[j], 2e-4f) << name << ", batch " << n << ", image " << i;
+      }
+    }
+    EXPECT_EQ(weight_packs() - packs_before, 1u) << name << ": weights packed again for a new batch";
+  }
 }
 
 // A profile after time_runs covers the timed runs only: the warm-up's first run plans the tail's

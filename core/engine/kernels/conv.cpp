@@ -200,11 +200,11 @@ dnnl::primitive_attr post_op_attr(const PostOpChain& chain) {
   return attr;
 }
 
-// Reorders a constant plain weight tensor into the layout `want` (kept alive by the kernel).
-std::shared_ptr<memory> prepack(const NodeCtx& ctx, const memory::desc& plain, const memory::desc& want, const Tensor& w) {
-  auto packed = std::make_shared<memory>(want, ctx.dnnl_engine());
-  reorder_now(ctx.dnnl_engine(), plain, w.data, *packed);
-  return packed;
+// Reorders a constant plain weight tensor into the layout `want` (kept alive by the kernel),
+// shared through `shared` when given (packed_constant).
+std::shared_ptr<memory> prepack(PackedWeights* shared, const NodeCtx& ctx, const memory::desc& plain, const memory::desc& want,
+                                const Tensor& w) {
+  return packed_constant(shared, ctx.dnnl_engine(), plain, w.data, want);
 }
 
 // Whether `x` convolved by weights `w` in groups/`factor` groups (group_merge.h) gets a oneDNN
@@ -257,10 +257,12 @@ class OwnWinogradKernel final : public Kernel {
 // the policy (measured: timed against `direct`) picks it: a 3x3 stride-1 convolution in `groups`
 // groups (each of whole vector blocks) with constant weights and bias, whose direct kernel reads
 // and writes the same nChw8c/nChw16c layout, and whose fused tail is at most a residual sum (in
-// that layout) and a ReLU. nullptr to keep `direct`.
+// that layout) and a ReLU. nullptr to keep `direct`. Its transformed weights are shared through
+// `shared_weights` when given (packed_constant).
 std::shared_ptr<const WinogradF4x3> own_winograd(const NodeCtx& ctx, const dnnl::convolution_forward::primitive_desc& direct,
                                                  const PostOpChain& chain, const std::vector<PostOp>& fused, const Shape& x,
-                                                 const Shape& y, const Geometry& g, std::int64_t groups, const Tensor& weights) {
+                                                 const Shape& y, const Geometry& g, std::int64_t groups, const Tensor& weights,
+                                                 PackedWeights* shared_weights) {
   if (ctx.conv_algorithm == ConvAlgorithm::kDirect) return nullptr;
   const auto epilogue = winograd_epilogue_for(fused);
   const Tensor* bias = ctx.has_input(2) ? ctx.maybe_constant(2) : nullptr;
@@ -278,7 +280,7 @@ std::shared_ptr<const WinogradF4x3> own_winograd(const NodeCtx& ctx, const dnnl:
       ctx.conv_algorithm, direct, chain, shape, *epilogue,
       [&] {
         return std::make_shared<const WinogradF4x3>(shape, weights.as<float>(), bias ? bias->as<float>() : nullptr, *epilogue,
-                                                    ctx.dnnl_engine());
+                                                    ctx.dnnl_engine(), kWinogradChunkBytes, shared_weights);
       },
       ctx.dnnl_engine());
 }
@@ -367,11 +369,15 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   // oneDNN's blocked direct kernel instead of its generic one (group_merge.h).
   std::int64_t groups = g.group;
   Tensor merged_weights;
+  // Weights packed from the constant input's own bytes may be shared with the node's other
+  // plans; merged ones are a copy made here, whose address means nothing to them.
+  PackedWeights* shared_weights = ctx.packed_weights;
   if (wconst && ctx.blocked_output_ok && x.size() == 4)
     if (const std::int64_t f = group_merge_factor(g.group, c / g.group, m / g.group);
         f > 0 && merged_groups_get_a_better_kernel(x, w, g, f, bias, dst_any, post_op_attr(*chain), ctx.dnnl_engine())) {
       merged_weights = block_diagonal_weights(*wconst, g.group, f);
       wconst = &merged_weights;
+      shared_weights = nullptr;
       groups = g.group / f;
       ctx.merged_groups = true;
     }
@@ -516,7 +522,7 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   // oneDNN's did not take them group by group above.
   if (!ctx.winograd && !whole_src && wconst && !trailing_silu && x.size() == 4 && w[2] == 3 && w[3] == 3 && g.strides == memory::dims{1, 1} &&
       g.dilations == memory::dims{0, 0} && ctx.blocked_output_ok)
-    if (auto own = own_winograd(ctx, pd, *chain, fused, x, y, g, groups, *wconst)) {
+    if (auto own = own_winograd(ctx, pd, *chain, fused, x, y, g, groups, *wconst, shared_weights)) {
       ctx.winograd = true;
       if (reorder_src || choose_src) ctx.wanted_input_layout = std::make_shared<const memory::desc>(pd.src_desc());
       outs[0].layout = std::make_shared<const memory::desc>(pd.dst_desc());
@@ -571,11 +577,10 @@ std::unique_ptr<Kernel> make_conv(const NodeCtx& ctx, std::vector<TensorDesc>& o
   if (wconst && whole_src) {
     const auto plain_group = plain_f32({rows, cols, w[2], w[3]});
     for (std::int64_t k = 0; k < runs; ++k) {
-      group_weights.push_back(std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine()));
-      reorder_now(ctx.dnnl_engine(), plain_group, wconst->as<float>() + k * rows * cols * w[2] * w[3], *group_weights.back());
+      group_weights.push_back(packed_constant(shared_weights, ctx.dnnl_engine(), plain_group, wconst->as<float>() + k * rows * cols * w[2] * w[3], pd.weights_desc()));
     }
   } else if (wconst) {
-    packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
+    packed = prepack(shared_weights, ctx, wplain, pd.weights_desc(), *wconst);
   }
   if (!whole_src) spread_threads = 1;
   // One scratchpad slice per thread when the groups are spread, each on its own cache lines.
@@ -902,7 +907,7 @@ std::unique_ptr<Kernel> make_conv_transpose(const NodeCtx& ctx, std::vector<Tens
     }
   }
   std::shared_ptr<memory> packed;
-  if (wconst) packed = prepack(ctx, wplain, pd.weights_desc(), *wconst);
+  if (wconst) packed = prepack(ctx.packed_weights, ctx, wplain, pd.weights_desc(), *wconst);
   ctx.need_scratchpad(pd.scratchpad_desc());
   return std::make_unique<ConvKernel>(dnnl::deconvolution_forward(pd), src, wplain, bias, dst, packed, has_bias, ctx.dnnl_engine(),
                                       pd.scratchpad_desc());

@@ -266,8 +266,7 @@ PackedProduct packed_weights_product(const NodeCtx& ctx, const dnnl::matmul::pri
   PackedProduct p;
   std::shared_ptr<memory> packed;
   if (auto conv = pointwise_if_faster(pd, *chain, a, b.dims(), bias.get_size() > 0, ops, eng)) {
-    packed = std::make_shared<memory>(conv->pd.weights_desc(), eng);
-    reorder_now(eng, pointwise_weights_view(b), weights, *packed);
+    packed = packed_constant(ctx.packed_weights, eng, pointwise_weights_view(b), weights, conv->pd.weights_desc());
     p.kernel = std::make_unique<MatMulKernel>(ctx, dnnl::convolution_forward(conv->pd), conv->pd.scratchpad_desc(), conv->src,
                                               conv->pd.weights_desc(), conv->bias, conv->dst);
     p.kernel->post_ops = conv->chain;
@@ -278,8 +277,7 @@ PackedProduct packed_weights_product(const NodeCtx& ctx, const dnnl::matmul::pri
           ProductTrial::product_args(conv->pd.src_desc(), conv->pd.weights_desc(), conv->pd.bias_desc(), conv->pd.dst_desc(), conv->pd.scratchpad_desc()),
           *conv->chain, eng);
   } else {
-    packed = std::make_shared<memory>(pd.weights_desc(), eng);
-    reorder_now(eng, b, weights, *packed);
+    packed = packed_constant(ctx.packed_weights, eng, b, weights, pd.weights_desc());
     p.kernel = std::make_unique<MatMulKernel>(ctx, pd, a, pd.weights_desc(), bias, c);
     if (with_trial) p.trial = std::make_unique<ProductTrial>(pd, *chain, eng);
     p.kernel->post_ops = std::move(chain);
@@ -449,8 +447,7 @@ std::unique_ptr<Kernel> make_gemm(const NodeCtx& ctx, std::vector<TensorDesc>& o
     kernel = packed_weights_product(ctx, pd, chain, amd, bmd, bconst->data, bias_md, cmd, split.fused, -1, false, false).kernel;
   } else {
     kernel = std::make_unique<MatMulKernel>(ctx, pd, amd, pd.weights_desc(), bias_md, cmd);
-    kernel->packed_weights = std::make_shared<memory>(pd.weights_desc(), ctx.dnnl_engine());
-    reorder_now(ctx.dnnl_engine(), bmd, bconst->data, *kernel->packed_weights);
+    kernel->packed_weights = packed_constant(ctx.packed_weights, ctx.dnnl_engine(), bmd, bconst->data, pd.weights_desc());
   }
   if (split.trailing_gelu) kernel->epilogue = gelu_epilogue;
   if (row_bias) kernel->bias_input = 2;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/engine/kernel.h"
+#include "core/engine/packed_weights.h"
 #include "core/engine/tensor.h"
 
 namespace aifgen::engine {
@@ -54,6 +55,16 @@ inline void reorder_now(const dnnl::engine& eng, const dnnl::memory::desc& from_
   dnnl::stream s(eng);
   dnnl::reorder(pd).execute(s, args);
   s.wait();
+}
+
+// Constant weights at `from` (read as `from_md`) reordered into `want`, for a kernel to keep:
+// shared with the node's other live plans through `shared` (NodeCtx::packed_weights, the
+// dynamic tail's; only for a constant input's own bytes, never a copy made while planning),
+// else packed for this plan alone.
+inline std::shared_ptr<dnnl::memory> packed_constant(PackedWeights* shared, const dnnl::engine& eng, const dnnl::memory::desc& from_md,
+                                                     const void* from, const dnnl::memory::desc& want) {
+  if (shared) return shared->get(from_md, from, want, eng);
+  return pack_weights(want, eng, [&](dnnl::memory& m) { reorder_now(eng, from_md, from, m); });
 }
 
 inline dnnl::memory wrap(const dnnl::memory::desc& md, const dnnl::engine& eng, const void* p) {

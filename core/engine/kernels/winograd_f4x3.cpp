@@ -232,7 +232,7 @@ bool winograd_f4x3_supports(const WinogradF4x3Shape& s) {
 }
 
 WinogradF4x3::WinogradF4x3(const WinogradF4x3Shape& shape, const float* weights, const float* bias, WinogradEpilogue epilogue,
-                           const dnnl::engine& eng, std::size_t chunk_bytes)
+                           const dnnl::engine& eng, std::size_t chunk_bytes, PackedWeights* shared)
     : shape_(shape), epilogue_(epilogue), eng_(eng) {
   const std::int64_t c = shape.channels, k = shape.outputs, groups = shape.groups, batch = kPoints * groups;
   tiles_h_ = (shape.out_height + kTile - 1) / kTile;
@@ -253,17 +253,22 @@ WinogradF4x3::WinogradF4x3(const WinogradF4x3Shape& shape, const float* weights,
   matmul_ = dnnl::matmul(pd_);
 
   // U[point][group][c][k], then packed for the matmul.
-  std::vector<float> u(static_cast<std::size_t>(batch * c * k));
-  for (std::int64_t g = 0; g < groups; ++g)
-    for (std::int64_t o = 0; o < k; ++o)
-      for (std::int64_t i = 0; i < c; ++i) {
-        double t[kInput][kInput];
-        transform_kernel(weights + ((g * k + o) * c + i) * 9, t);
-        for (int p = 0; p < kPoints; ++p)
-          u[static_cast<std::size_t>(((p * groups + g) * c + i) * k + o)] = static_cast<float>(t[p / kInput][p % kInput]);
-      }
-  packed_weights_ = std::make_shared<memory>(pd_.weights_desc(), eng);
-  reorder_now(eng, memory::desc({batch, c, k}, memory::data_type::f32, memory::format_tag::abc), u.data(), *packed_weights_);
+  auto pack = [&](memory& packed) {
+    std::vector<float> u(static_cast<std::size_t>(batch * c * k));
+    for (std::int64_t g = 0; g < groups; ++g)
+      for (std::int64_t o = 0; o < k; ++o)
+        for (std::int64_t i = 0; i < c; ++i) {
+          double t[kInput][kInput];
+          transform_kernel(weights + ((g * k + o) * c + i) * 9, t);
+          for (int p = 0; p < kPoints; ++p)
+            u[static_cast<std::size_t>(((p * groups + g) * c + i) * k + o)] = static_cast<float>(t[p / kInput][p % kInput]);
+        }
+    reorder_now(eng, memory::desc({batch, c, k}, memory::data_type::f32, memory::format_tag::abc), u.data(), packed);
+  };
+  // The packed layout (and so the key) holds groups, channels and outputs: the same weights
+  // split into groups otherwise give another U.
+  static constexpr char kTransform[] = "winograd F(4x4, 3x3) weights";
+  packed_weights_ = shared ? shared->get(kTransform, weights, pd_.weights_desc(), eng, pack) : pack_weights(pd_.weights_desc(), eng, pack);
 
   v_offset_ = 0;
   m_offset_ = aligned(static_cast<std::size_t>(batch * chunk_ * c) * sizeof(float));

@@ -61,11 +61,12 @@ class WinogradF4x3 {
  public:
   // `weights`: plain [G * K, C, 3, 3] (ONNX's grouped layout); `bias`: G * K values or null. The transformed weights are packed
   // once into the layout of the batched matmul oneDNN makes for the calling thread's OpenMP
-  // thread count.
+  // thread count; with `shared`, taken from there when a live plan packed them for the same
+  // layout (packed_weights.h; `weights` must then outlive it).
   // `chunk_bytes` bounds the transformed tiles of one matmul call (tests make it small to get
   // many chunks and a short last one).
   WinogradF4x3(const WinogradF4x3Shape& shape, const float* weights, const float* bias, WinogradEpilogue epilogue,
-               const dnnl::engine& eng, std::size_t chunk_bytes = kWinogradChunkBytes);
+               const dnnl::engine& eng, std::size_t chunk_bytes = kWinogradChunkBytes, PackedWeights* shared = nullptr);
 
   // Bytes of scratch space run() needs (64-byte aligned at its start).
   std::size_t scratch_bytes() const { return scratch_bytes_; }
