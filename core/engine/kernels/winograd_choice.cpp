@@ -30,8 +30,9 @@ constexpr double kWinogradMustWin = 0.9;
 // the same sums in the same order, so only the timing noise is margin.
 constexpr double kSplitMustWin = 0.97;
 // Alternating rounds: 3, and up to 10 while under 20 ms in all (a 16 ms VGG layer gets its 3
-// rounds, a 20 us one its 10).
-constexpr TrialRounds kRounds{3, 10, 20};
+// rounds, a 20 us one its 10); 1 when the runs took 20 ms and the first round is a clear win
+// (trial_timing.h).
+constexpr TrialRounds kRounds{3, 10, 20, true};
 // Remembered choices; a process planning unboundedly many shapes forgets them all at this size.
 constexpr std::size_t kMaxRemembered = 4096;
 
