@@ -33,8 +33,12 @@ class PackedWeights {
                                     const std::function<void(dnnl::memory&)>& fill);
 
  private:
+  // Both get()s: the live entry with this key, or `fill` into a new one.
+  std::shared_ptr<dnnl::memory> get_or_pack(const char* transform, const void* from, const dnnl::memory::desc& from_md,
+                                            const dnnl::memory::desc& want, const dnnl::engine& eng,
+                                            const std::function<void(dnnl::memory&)>& fill);
   struct Entry {
-    const char* transform;  // nullptr: a reorder from from_md
+    const char* transform;  // nullptr: a reorder from from_md (empty for a transform)
     const void* from;
     dnnl::memory::desc from_md, want;
     std::weak_ptr<dnnl::memory> packed;
